@@ -1,0 +1,67 @@
+/**
+ * Errors are values the caller can act on: every error lockstep raises on purpose is a
+ * LockstepError with a stable code. `retryable` tells executors and queues whether trying
+ * again can help; `retryAfterMs` carries a server's Retry-After when it sent one.
+ */
+export type ErrorCode =
+  | 'validation' // bad input: config, mappings, API bodies, HR rows
+  | 'config' // the runtime configuration is unusable
+  | 'not_found'
+  | 'conflict' // uniqueness / version (ETag) conflicts
+  | 'auth' // credentials refused by a lock system or source
+  | 'rate_limited' // 429 and friends
+  | 'unavailable' // 5xx, connection refused, outage
+  | 'timeout'
+  | 'held' // a run held by the mass-revocation guard
+  | 'precondition' // a state that forbids the operation (e.g. approving a run that is not held)
+  | 'internal';
+
+export interface LockstepErrorOptions {
+  /** Dotted path of the offending field, e.g. `rules[3].when` or `row 17, column hireDate`. */
+  field?: string;
+  retryable?: boolean;
+  retryAfterMs?: number;
+  status?: number;
+  details?: unknown;
+  cause?: unknown;
+}
+
+export class LockstepError extends Error {
+  readonly code: ErrorCode;
+  readonly field?: string;
+  readonly retryable: boolean;
+  readonly retryAfterMs?: number;
+  readonly status?: number;
+  readonly details?: unknown;
+
+  constructor(code: ErrorCode, message: string, opts: LockstepErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'LockstepError';
+    this.code = code;
+    this.field = opts.field;
+    this.retryable = opts.retryable ?? (code === 'rate_limited' || code === 'unavailable' || code === 'timeout');
+    this.retryAfterMs = opts.retryAfterMs;
+    this.status = opts.status;
+    this.details = opts.details;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.field ? { field: this.field } : {}),
+      ...(this.details !== undefined ? { details: this.details } : {}),
+    };
+  }
+}
+
+export function isLockstepError(e: unknown): e is LockstepError {
+  return e instanceof LockstepError;
+}
+
+/** Wraps anything thrown into a LockstepError without losing the original. */
+export function toLockstepError(e: unknown): LockstepError {
+  if (e instanceof LockstepError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new LockstepError('internal', message, { cause: e, retryable: false });
+}

@@ -1,0 +1,113 @@
+import type { AccountInput, CredentialStatus, ProtectionClass, Reason, Validity } from './access.js';
+
+/**
+ * Operation kinds, in the order the executor applies them within one account: create before
+ * grant, revocations before grants (so a mover never holds both old and new doors), suspension last.
+ */
+export type OperationKind =
+  | 'create_account'
+  | 'update_account'
+  | 'link_account'
+  | 'reactivate_account'
+  | 'revoke'
+  | 'grant'
+  | 'change_validity'
+  | 'suspend_account'
+  | 'delete_account'
+  | 'set_credential_state';
+
+/** Why an operation is in the plan, in words an auditor can read and codes a tool can group. */
+export type OperationCause =
+  | 'entitled' // a rule grants it
+  | 'not-entitled' // no rule grants it any more (mover)
+  | 'leaver' // identity inactive, deleted or past its leave date
+  | 'validity' // validity window changed or ended
+  | 'expired' // validity ended and the system cannot store it: lockstep enforces it
+  | 'unused-credential'
+  | 'orphan' // account with no identity, per orphan policy
+  | 'lost-credential'
+  | 'joiner' // account created / reactivated for a person who is entitled
+  | 'relink'; // account found by correlation key, link recorded
+
+export interface OperationReason {
+  cause: OperationCause;
+  /** One line for plan output and the audit log. */
+  text: string;
+  /** The entitlement reasons (rules, roles, matched values) behind a grant or validity change. */
+  reasons?: Reason[];
+  /** Policy that decided (e.g. `lifecycle.leaver: suspend`, `class 4 unusedCredentialDays: 30`). */
+  policy?: string;
+}
+
+export interface OperationGroup {
+  /** Mapping id of the access group. */
+  id: string;
+  /** Reference in the lock system. */
+  ref: string;
+  name: string;
+  protectionClass: ProtectionClass;
+}
+
+export interface Operation {
+  /** Stable key within a plan; the same change planned twice gets the same key. */
+  key: string;
+  kind: OperationKind;
+  system: string;
+  identityId: string | null;
+  externalId: string | null;
+  userName: string | null;
+  /** Null only for create_account. */
+  accountId: string | null;
+  group?: OperationGroup;
+  validity?: Validity;
+  previousValidity?: Validity;
+  credentialId?: string;
+  credentialState?: CredentialStatus;
+  account?: AccountInput;
+  reason: OperationReason;
+  /** Takes access away (revoke, suspend, delete, credential suspension): guarded and prioritised. */
+  revocation: boolean;
+}
+
+export interface PlanSummary {
+  add: number;
+  change: number;
+  destroy: number;
+  byKind: Partial<Record<OperationKind, number>>;
+}
+
+export interface Plan {
+  createdAt: string;
+  scope: 'full' | 'identities';
+  identities: number;
+  operations: Operation[];
+  summary: PlanSummary;
+  /** Things an operator should see that are not operations: orphans only reported, unreachable systems... */
+  warnings: string[];
+  /** The earliest instant at which some identity in scope needs another look (validity start/end, leave date...). */
+  nextCheckAt: string | null;
+}
+
+export type RunStatus = 'planned' | 'held' | 'approved' | 'applying' | 'applied' | 'partial' | 'failed' | 'cancelled';
+
+export interface OperationResult {
+  key: string;
+  status: 'applied' | 'failed' | 'skipped';
+  error?: { code: string; message: string };
+  attempts: number;
+  at: string;
+}
+
+export function summarize(ops: Operation[]): PlanSummary {
+  const byKind: PlanSummary['byKind'] = {};
+  let add = 0;
+  let change = 0;
+  let destroy = 0;
+  for (const op of ops) {
+    byKind[op.kind] = (byKind[op.kind] ?? 0) + 1;
+    if (op.kind === 'grant' || op.kind === 'create_account') add++;
+    else if (op.kind === 'revoke' || op.kind === 'delete_account') destroy++;
+    else if (op.kind !== 'link_account') change++;
+  }
+  return { add, change, destroy, byKind };
+}

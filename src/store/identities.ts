@@ -1,0 +1,198 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { identityInputSchema, type Identity, type IdentityData, type IdentityInput } from '../domain/identity.js';
+import { LockstepError } from '../domain/errors.js';
+import type { Queryable } from './db.js';
+
+interface Row {
+  id: string;
+  source: string;
+  external_id: string;
+  user_name: string;
+  active: boolean;
+  data: IdentityData;
+  deleted_at: Date | string | null;
+  created_at: Date | string;
+  updated_at: Date | string;
+  version: number;
+}
+
+const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
+
+function fromRow(r: Row): Identity {
+  return {
+    ...r.data,
+    id: r.id,
+    source: r.source,
+    externalId: r.external_id,
+    userName: r.user_name,
+    active: r.active,
+    deletedAt: iso(r.deleted_at),
+    createdAt: iso(r.created_at)!,
+    updatedAt: iso(r.updated_at)!,
+    version: Number(r.version),
+  };
+}
+
+/** Validates a source's record; the error names the field. */
+export function parseIdentityInput(input: IdentityInput): IdentityData {
+  const r = identityInputSchema.safeParse(input);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const field = issue.path.join('.');
+    throw new LockstepError('validation', `${field || 'identity'}: ${issue.message}`, { field, details: z.treeifyError(r.error) });
+  }
+  return r.data;
+}
+
+/** Stable JSON for comparing stored and incoming data (key order must not count as a change). */
+export function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v ?? null);
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+    .join(',')}}`;
+}
+
+export interface UpsertResult {
+  identity: Identity;
+  created: boolean;
+  /** False when the stored record already said exactly this: no version bump, nothing to reconcile. */
+  changed: boolean;
+}
+
+/**
+ * Creates or updates the identity keyed by (source, externalId). An upsert of a deleted
+ * identity restores it (a rehire, or Entra restoring a soft-deleted user).
+ */
+export async function upsertIdentity(q: Queryable, input: IdentityInput, opts: { id?: string } = {}): Promise<UpsertResult> {
+  const data = parseIdentityInput(input);
+  const existing = await q.query<Row>('SELECT * FROM identities WHERE source = $1 AND external_id = $2 FOR UPDATE', [
+    data.source,
+    data.externalId,
+  ]);
+  const cur = existing.rows[0];
+  if (!cur) {
+    const id = opts.id ?? randomUUID();
+    const { rows } = await q.query<Row>(
+      `INSERT INTO identities (id, source, external_id, user_name, active, data)
+       VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+      [id, data.source, data.externalId, data.userName, data.active, JSON.stringify(data)],
+    );
+    return { identity: fromRow(rows[0]!), created: true, changed: true };
+  }
+  if (cur.deleted_at === null && canonicalJson(cur.data) === canonicalJson(data)) {
+    return { identity: fromRow(cur), created: false, changed: false };
+  }
+  const { rows } = await q.query<Row>(
+    `UPDATE identities SET user_name = $2, active = $3, data = $4, deleted_at = NULL,
+       updated_at = now(), version = version + 1 WHERE id = $1 RETURNING *`,
+    [cur.id, data.userName, data.active, JSON.stringify(data)],
+  );
+  return { identity: fromRow(rows[0]!), created: false, changed: true };
+}
+
+/**
+ * Marks the identity deleted (a leaver). It stays in the store, with its history, for the
+ * audit trail; sources stop seeing it. Returns null when there was no such identity.
+ */
+export async function markIdentityDeleted(q: Queryable, id: string): Promise<Identity | null> {
+  const { rows } = await q.query<Row>(
+    `UPDATE identities SET deleted_at = COALESCE(deleted_at, now()), active = false,
+       data = jsonb_set(data, '{active}', 'false'::jsonb),
+       updated_at = now(), version = version + CASE WHEN deleted_at IS NULL THEN 1 ELSE 0 END
+     WHERE id = $1 RETURNING *`,
+    [id],
+  );
+  return rows[0] ? fromRow(rows[0]) : null;
+}
+
+export async function getIdentity(q: Queryable, id: string): Promise<Identity | null> {
+  if (!isUuid(id)) return null;
+  const { rows } = await q.query<Row>('SELECT * FROM identities WHERE id = $1', [id]);
+  return rows[0] ? fromRow(rows[0]) : null;
+}
+
+export async function getIdentities(q: Queryable, ids: string[]): Promise<Identity[]> {
+  const valid = ids.filter(isUuid);
+  if (valid.length === 0) return [];
+  const { rows } = await q.query<Row>('SELECT * FROM identities WHERE id = ANY($1::uuid[]) ORDER BY id', [valid]);
+  return rows.map(fromRow);
+}
+
+export async function findIdentityBySourceKey(q: Queryable, source: string, externalId: string): Promise<Identity | null> {
+  const { rows } = await q.query<Row>('SELECT * FROM identities WHERE source = $1 AND external_id = $2', [source, externalId]);
+  return rows[0] ? fromRow(rows[0]) : null;
+}
+
+/** userName is case-insensitive, as SCIM says. Live identities first. */
+export async function findIdentityByUserName(q: Queryable, userName: string): Promise<Identity | null> {
+  const { rows } = await q.query<Row>(
+    'SELECT * FROM identities WHERE lower(user_name) = lower($1) ORDER BY (deleted_at IS NULL) DESC, updated_at DESC LIMIT 1',
+    [userName],
+  );
+  return rows[0] ? fromRow(rows[0]) : null;
+}
+
+export interface ListIdentitiesOptions {
+  source?: string;
+  includeDeleted?: boolean;
+  /** Keyset paging: ids greater than this. */
+  afterId?: string;
+  limit?: number;
+}
+
+export async function listIdentities(q: Queryable, opts: ListIdentitiesOptions = {}): Promise<Identity[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (opts.source) {
+    params.push(opts.source);
+    where.push(`source = $${params.length}`);
+  }
+  if (!opts.includeDeleted) where.push('deleted_at IS NULL');
+  if (opts.afterId) {
+    params.push(opts.afterId);
+    where.push(`id > $${params.length}`);
+  }
+  params.push(opts.limit ?? 100_000);
+  const { rows } = await q.query<Row>(
+    `SELECT * FROM identities ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${params.length}`,
+    params,
+  );
+  return rows.map(fromRow);
+}
+
+/** Every identity (deleted ones included: their accounts still need revoking), in id order, page by page. */
+export async function* iterateIdentities(q: Queryable, pageSize = 5000, opts: { includeDeleted?: boolean } = { includeDeleted: true }): AsyncGenerator<Identity[]> {
+  let afterId: string | undefined;
+  for (;;) {
+    const page = await listIdentities(q, { includeDeleted: opts.includeDeleted, afterId, limit: pageSize });
+    if (page.length === 0) return;
+    yield page;
+    afterId = page[page.length - 1]!.id;
+    if (page.length < pageSize) return;
+  }
+}
+
+export async function countIdentities(q: Queryable, opts: { source?: string; includeDeleted?: boolean } = {}): Promise<number> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (opts.source) {
+    params.push(opts.source);
+    where.push(`source = $${params.length}`);
+  }
+  if (!opts.includeDeleted) where.push('deleted_at IS NULL');
+  const { rows } = await q.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM identities ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`,
+    params,
+  );
+  return Number(rows[0]!.n);
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export function isUuid(s: string): boolean {
+  return UUID.test(s);
+}

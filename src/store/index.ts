@@ -1,0 +1,22 @@
+import { openDb, type Db, type OpenDbOptions } from './db.js';
+import { migrate } from './migrate.js';
+
+export * from './db.js';
+export * from './migrate.js';
+export * from './identities.js';
+export * from './audit.js';
+export * from './links.js';
+export * from './runs.js';
+export * from './incidents.js';
+
+/** Opens the store the runtime contract names (DATABASE_URL, else PGlite under the data dir) and migrates it. */
+export async function openStore(opts: OpenDbOptions): Promise<Db> {
+  const db = await openDb(opts);
+  try {
+    await migrate(db);
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    throw e;
+  }
+  return db;
+}

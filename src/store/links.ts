@@ -1,0 +1,114 @@
+import type { Queryable } from './db.js';
+
+export interface Link {
+  system: string;
+  identityId: string;
+  accountId: string;
+  externalId: string;
+}
+
+export async function listLinks(q: Queryable, system: string): Promise<Link[]> {
+  const { rows } = await q.query<{ system: string; identity_id: string; account_id: string; external_id: string }>(
+    'SELECT system, identity_id, account_id, external_id FROM links WHERE system = $1',
+    [system],
+  );
+  return rows.map((r) => ({ system: r.system, identityId: r.identity_id, accountId: r.account_id, externalId: r.external_id }));
+}
+
+export async function linksForIdentities(q: Queryable, identityIds: string[]): Promise<Link[]> {
+  if (identityIds.length === 0) return [];
+  const { rows } = await q.query<{ system: string; identity_id: string; account_id: string; external_id: string }>(
+    'SELECT system, identity_id, account_id, external_id FROM links WHERE identity_id = ANY($1::uuid[])',
+    [identityIds],
+  );
+  return rows.map((r) => ({ system: r.system, identityId: r.identity_id, accountId: r.account_id, externalId: r.external_id }));
+}
+
+/** Records (or moves) the link; an account belongs to at most one identity per system. */
+export async function saveLink(q: Queryable, l: Link): Promise<void> {
+  await q.query('DELETE FROM links WHERE system = $1 AND account_id = $2 AND identity_id <> $3', [l.system, l.accountId, l.identityId]);
+  await q.query(
+    `INSERT INTO links (system, identity_id, account_id, external_id) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (system, identity_id) DO UPDATE SET account_id = EXCLUDED.account_id, external_id = EXCLUDED.external_id`,
+    [l.system, l.identityId, l.accountId, l.externalId],
+  );
+}
+
+export async function deleteLink(q: Queryable, system: string, accountId: string): Promise<void> {
+  await q.query('DELETE FROM links WHERE system = $1 AND account_id = $2', [system, accountId]);
+}
+
+/** When each of these identities' entitlements first began: identityId → accessGroupId → ISO. */
+export async function loadAnchors(q: Queryable, identityIds: string[]): Promise<Map<string, Record<string, string>>> {
+  const out = new Map<string, Record<string, string>>();
+  if (identityIds.length === 0) return out;
+  const { rows } = await q.query<{ identity_id: string; access_group_id: string; since: Date | string }>(
+    'SELECT identity_id, access_group_id, since FROM entitlement_anchors WHERE identity_id = ANY($1::uuid[])',
+    [identityIds],
+  );
+  for (const r of rows) {
+    const m = out.get(r.identity_id) ?? {};
+    m[r.access_group_id] = new Date(r.since).toISOString();
+    out.set(r.identity_id, m);
+  }
+  return out;
+}
+
+/**
+ * Makes the stored anchors match the current entitlements: new ones start now, ones no
+ * longer entitled are forgotten (a later re-grant starts a new window).
+ */
+export async function syncAnchors(q: Queryable, identityId: string, entitledGroupIds: string[], now: Date): Promise<void> {
+  await q.query(
+    'DELETE FROM entitlement_anchors WHERE identity_id = $1 AND NOT (access_group_id = ANY($2::text[]))',
+    [identityId, entitledGroupIds],
+  );
+  if (entitledGroupIds.length === 0) return;
+  await q.query(
+    `INSERT INTO entitlement_anchors (identity_id, access_group_id, since)
+     SELECT $1, g, $3 FROM unnest($2::text[]) AS g ON CONFLICT DO NOTHING`,
+    [identityId, entitledGroupIds, now.toISOString()],
+  );
+}
+
+export async function getSyncState<T>(q: Queryable, key: string): Promise<T | null> {
+  const { rows } = await q.query<{ value: T }>('SELECT value FROM sync_state WHERE key = $1', [key]);
+  return rows[0]?.value ?? null;
+}
+
+export async function setSyncState(q: Queryable, key: string, value: unknown): Promise<void> {
+  await q.query(
+    `INSERT INTO sync_state (key, value, updated_at) VALUES ($1, $2, now())
+     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`,
+    [key, JSON.stringify(value)],
+  );
+}
+
+export async function deleteSyncState(q: Queryable, key: string): Promise<void> {
+  await q.query('DELETE FROM sync_state WHERE key = $1', [key]);
+}
+
+/** Keeps the latest use of each credential. */
+export async function recordCredentialUse(
+  q: Queryable,
+  system: string,
+  uses: Array<{ credentialId: string; accountId: string | null; at: string }>,
+): Promise<void> {
+  if (uses.length === 0) return;
+  await q.query(
+    `INSERT INTO credential_usage (system, credential_id, account_id, last_used_at)
+     SELECT $1, c, a, t FROM unnest($2::text[], $3::text[], $4::timestamptz[]) AS u(c, a, t)
+     ON CONFLICT (system, credential_id) DO UPDATE
+       SET last_used_at = GREATEST(credential_usage.last_used_at, EXCLUDED.last_used_at),
+           account_id = COALESCE(EXCLUDED.account_id, credential_usage.account_id)`,
+    [system, uses.map((u) => u.credentialId), uses.map((u) => u.accountId), uses.map((u) => u.at)],
+  );
+}
+
+export async function credentialUsage(q: Queryable, system: string): Promise<Map<string, string>> {
+  const { rows } = await q.query<{ credential_id: string; last_used_at: Date | string }>(
+    'SELECT credential_id, last_used_at FROM credential_usage WHERE system = $1',
+    [system],
+  );
+  return new Map(rows.map((r) => [r.credential_id, new Date(r.last_used_at).toISOString()]));
+}

@@ -1,0 +1,44 @@
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+import { openStore, type Db } from '../../src/store/index.js';
+
+/** The PostgreSQL server tests use (trust auth, as on the dev machines and CI). */
+export const PG_ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export type StoreKind = 'postgres' | 'pglite';
+export const storeKinds: StoreKind[] = ['postgres', 'pglite'];
+
+export interface TestStore {
+  db: Db;
+  kind: StoreKind;
+  /** Connection string of the fresh PostgreSQL database (postgres kind only). */
+  url?: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh, migrated store: a new PostgreSQL database, or an in-memory PGlite. Dropped by drop(). */
+export async function createTestStore(kind: StoreKind): Promise<TestStore> {
+  if (kind === 'pglite') {
+    const db = await openStore({ dataDir: 'memory://' });
+    return { db, kind, drop: () => db.close() };
+  }
+  const name = `lockstep_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = PG_ADMIN_URL.replace(/\/[^/]*$/, `/${name}`);
+  const db = await openStore({ databaseUrl: url, poolSize: 5 });
+  return {
+    db,
+    kind,
+    url,
+    drop: async () => {
+      await db.close().catch(() => undefined);
+      const a = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await a.connect();
+      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await a.end();
+    },
+  };
+}

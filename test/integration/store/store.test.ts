@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestStore, storeKinds, type TestStore } from '../../helpers/db.js';
+import {
+  appendAudit,
+  findIdentityByUserName,
+  getIdentity,
+  listIdentities,
+  markIdentityDeleted,
+  migrate,
+  upsertIdentity,
+  verifyAudit,
+  createRun,
+  transitionRun,
+  findRun,
+  syncAnchors,
+  loadAnchors,
+} from '../../../src/store/index.js';
+
+describe.each(storeKinds)('store on %s', (kind) => {
+  let s: TestStore;
+  beforeAll(async () => {
+    s = await createTestStore(kind);
+  });
+  afterAll(async () => {
+    await s.drop();
+  });
+
+  it('applies migrations once, even when asked again', async () => {
+    expect(await migrate(s.db)).toEqual([]);
+  });
+
+  it('creates an identity, and an identical upsert changes nothing', async () => {
+    const input = { source: 'hr', externalId: 'E1', userName: 'ada@example.com', department: 'DC Ops', groups: ['DC Operations'] };
+    const a = await upsertIdentity(s.db, input);
+    expect(a.created).toBe(true);
+    const b = await upsertIdentity(s.db, { ...input, groups: ['DC Operations'] });
+    expect(b.changed).toBe(false);
+    expect(b.identity.version).toBe(a.identity.version);
+    const c = await upsertIdentity(s.db, { ...input, department: 'Security' });
+    expect(c.changed).toBe(true);
+    expect(c.identity.version).toBe(a.identity.version + 1);
+    expect((await getIdentity(s.db, a.identity.id))?.department).toBe('Security');
+  });
+
+  it('finds userName case-insensitively', async () => {
+    const found = await findIdentityByUserName(s.db, 'ADA@example.com');
+    expect(found?.externalId).toBe('E1');
+  });
+
+  it('rejects a malformed record naming the field, storing nothing', async () => {
+    await expect(upsertIdentity(s.db, { source: 'hr', externalId: 'E2', userName: 'bob', hireDate: 'next tuesday' })).rejects.toMatchObject({
+      code: 'validation',
+      field: 'hireDate',
+    });
+    expect((await listIdentities(s.db)).map((i) => i.externalId)).toEqual(['E1']);
+  });
+
+  it('keeps a deleted identity for history and restores it on a later upsert', async () => {
+    const { identity } = await upsertIdentity(s.db, { source: 'hr', externalId: 'E3', userName: 'carol' });
+    const del = await markIdentityDeleted(s.db, identity.id);
+    expect(del?.deletedAt).not.toBeNull();
+    expect(del?.active).toBe(false);
+    expect((await listIdentities(s.db)).some((i) => i.id === identity.id)).toBe(false);
+    expect((await listIdentities(s.db, { includeDeleted: true })).some((i) => i.id === identity.id)).toBe(true);
+    const back = await upsertIdentity(s.db, { source: 'hr', externalId: 'E3', userName: 'carol' });
+    expect(back.identity.deletedAt).toBeNull();
+    expect(back.identity.id).toBe(identity.id);
+  });
+
+  it('rolls a transaction back whole', async () => {
+    await expect(
+      s.db.transaction(async (tx) => {
+        await upsertIdentity(tx, { source: 'hr', externalId: 'E4', userName: 'dan' });
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect((await listIdentities(s.db)).some((i) => i.externalId === 'E4')).toBe(false);
+  });
+
+  it('chains audit entries and verify finds an altered, a removed and a truncated entry', async () => {
+    await appendAudit(s.db, [
+      { actor: 'test', action: 'grant', subject: 'x', data: { group: 'A', reason: 'rule r1' } },
+      { actor: 'test', action: 'revoke', subject: 'x', data: { group: 'B' } },
+      { actor: 'test', action: 'grant', subject: 'y', data: { group: 'C' } },
+    ]);
+    await appendAudit(s.db, [{ actor: 'test', action: 'grant', subject: 'z', data: { group: 'D' } }]);
+    expect(await verifyAudit(s.db)).toMatchObject({ ok: true, entries: 4 });
+
+    await s.db.query(`UPDATE audit_log SET data = '{"group":"EVIL"}'::jsonb WHERE seq = 2`);
+    expect(await verifyAudit(s.db)).toMatchObject({ ok: false, firstBadSeq: 2 });
+    await s.db.query(`UPDATE audit_log SET data = '{"group":"B"}'::jsonb WHERE seq = 2`);
+    expect((await verifyAudit(s.db)).ok).toBe(true);
+
+    const saved = await s.db.query<Record<string, unknown>>('SELECT * FROM audit_log WHERE seq = 3');
+    await s.db.query('DELETE FROM audit_log WHERE seq = 3');
+    expect(await verifyAudit(s.db)).toMatchObject({ ok: false, firstBadSeq: 3 });
+    const r = saved.rows[0]!;
+    await s.db.query('INSERT INTO audit_log (seq, at, actor, action, subject, run_id, data, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)', [
+      r.seq, r.at, r.actor, r.action, r.subject, r.run_id, JSON.stringify(r.data), r.prev_hash, r.hash,
+    ]);
+    expect((await verifyAudit(s.db)).ok).toBe(true);
+
+    await s.db.query('DELETE FROM audit_log WHERE seq = 4');
+    expect(await verifyAudit(s.db)).toMatchObject({ ok: false, firstBadSeq: 4 });
+  });
+
+  it('lets only one caller move a held run on', async () => {
+    const run = await createRun(s.db, { kind: 'apply', trigger: 'test', status: 'held', scope: 'full', plan: null });
+    const [a, b] = await Promise.all([
+      transitionRun(s.db, run.id, ['held'], 'approved', 'alice'),
+      transitionRun(s.db, run.id, ['held'], 'approved', 'bob'),
+    ]);
+    expect([a, b].filter(Boolean)).toHaveLength(1);
+    expect((await findRun(s.db, run.id.slice(0, 8)))?.status).toBe('approved');
+  });
+
+  it('keeps entitlement anchors stable until the entitlement goes', async () => {
+    const { identity } = await upsertIdentity(s.db, { source: 'hr', externalId: 'E9', userName: 'eve' });
+    await syncAnchors(s.db, identity.id, ['g1', 'g2'], new Date('2026-01-01T00:00:00Z'));
+    await syncAnchors(s.db, identity.id, ['g1'], new Date('2026-02-01T00:00:00Z'));
+    await syncAnchors(s.db, identity.id, ['g1', 'g2'], new Date('2026-03-01T00:00:00Z'));
+    const a = (await loadAnchors(s.db, [identity.id])).get(identity.id)!;
+    expect(a.g1).toBe('2026-01-01T00:00:00.000Z');
+    expect(a.g2).toBe('2026-03-01T00:00:00.000Z');
+  });
+});
