@@ -42,3 +42,12 @@ export async function createTestStore(kind: StoreKind): Promise<TestStore> {
     },
   };
 }
+
+/** Empties every table (and resets the audit chain) so one database can serve many tests. */
+export async function resetStore(db: Db): Promise<void> {
+  const { rows } = await db.query<{ tablename: string }>(
+    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT IN ('schema_migrations', 'audit_head')",
+  );
+  if (rows.length) await db.exec(`TRUNCATE ${rows.map((r) => `"${r.tablename}"`).join(', ')} CASCADE`);
+  await db.query(`UPDATE audit_head SET seq = 0, hash = '${'0'.repeat(64)}' WHERE id = 1`);
+}

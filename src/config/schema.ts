@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { scimConfigSchema } from '../sources/scim/config.js';
+import { entraSourceSchema } from '../sources/entra/config.js';
+import { fileSourceSchema } from '../sources/file/config.js';
+
+const durationMs = z.number().int().positive();
+
+export const systemSchema = z
+  .object({
+    /** Driver type: `simulator`, `gallagher`, or a registered third-party driver. */
+    type: z.string().min(1),
+    /** Driver options (url, apiKey...), validated by the driver. */
+    options: z.record(z.string(), z.unknown()).default({}),
+    /** `simulator` only: `lockstep serve` starts the simulator in-process on this port. */
+    embedded: z
+      .object({
+        port: z.number().int().min(0).max(65535).default(8181),
+        host: z.string().default('127.0.0.1'),
+        stateFile: z.string().optional(),
+      })
+      .strict()
+      .optional(),
+    /** Driver calls per second to this system (the queue's rate limit). */
+    rateLimitPerSecond: z.number().positive().default(50),
+  })
+  .strict();
+
+export const sourceSchema = z.discriminatedUnion('type', [fileSourceSchema, entraSourceSchema]);
+
+export const configSchema = z
+  .object({
+    /** Mapping files or directories, relative to the config file. */
+    mappings: z.union([z.string(), z.array(z.string()).min(1)]).transform((v) => (Array.isArray(v) ? v : [v])),
+    systems: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'system names are letters, digits, - and _'), systemSchema),
+    sources: z.record(z.string(), sourceSchema).default({}),
+    scim: scimConfigSchema.default(scimConfigSchema.parse({})),
+    api: z
+      .object({
+        /** Admin API bearer tokens; ADMIN_TOKEN (comma-separated) adds to these. */
+        tokens: z.array(z.string().min(16, 'an admin token must have at least 16 characters')).default([]),
+        bodyLimitBytes: z.number().int().positive().default(1_048_576),
+      })
+      .strict()
+      .default({ tokens: [], bodyLimitBytes: 1_048_576 }),
+    queue: z
+      .object({
+        prefix: z.string().default('lockstep'),
+        concurrency: z.number().int().min(1).max(64).default(4),
+        schedules: z
+          .object({
+            fullReconcileMs: durationMs.default(3_600_000),
+            expirySweepMs: durationMs.default(300_000),
+            accessEventsMs: durationMs.default(60_000),
+          })
+          .strict()
+          .default({ fullReconcileMs: 3_600_000, expirySweepMs: 300_000, accessEventsMs: 60_000 }),
+        /** Identities per bucket job of a full reconciliation. */
+        bucketSize: z.number().int().min(1).default(1000),
+      })
+      .strict()
+      .default({ prefix: 'lockstep', concurrency: 4, schedules: { fullReconcileMs: 3_600_000, expirySweepMs: 300_000, accessEventsMs: 60_000 }, bucketSize: 1000 }),
+    executor: z
+      .object({
+        maxAttempts: z.number().int().min(1).max(20).default(5),
+        baseDelayMs: z.number().int().min(0).default(200),
+        maxDelayMs: z.number().int().min(0).default(30_000),
+        concurrency: z.number().int().min(1).max(64).default(8),
+      })
+      .strict()
+      .default({ maxAttempts: 5, baseDelayMs: 200, maxDelayMs: 30_000, concurrency: 8 }),
+    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type SystemConfig = z.infer<typeof systemSchema>;
+export type SourceConfig = z.infer<typeof sourceSchema>;

@@ -1,0 +1,9 @@
+export * from './types.js';
+export { buildPlan, type BuiltPlan, type PlannedIdentity } from './plan.js';
+export { checkGuard, type GuardVerdict } from './guard.js';
+export { applyOperations } from './executor.js';
+export { runReconcile, approveRun } from './run.js';
+export { pullAccessEvents } from './events.js';
+export { markCredentialLost, type LostCredentialRequest, type LostCredentialOutcome } from './lost.js';
+export { explainIdentity, accessReport, accessReportCsv, roleReport, toCsv, csvCell, type AccessReportRow, type Explanation, type RoleReport } from './report.js';
+export { formatPlan, planToJson } from './format.js';

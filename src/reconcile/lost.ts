@@ -1,0 +1,85 @@
+import { LockstepError } from '../domain/errors.js';
+import type { Account } from '../domain/access.js';
+import type { Operation, OperationResult } from '../domain/plan.js';
+import { appendAudit } from '../store/audit.js';
+import { openIncident, withNis2Clock, type IncidentView } from '../store/incidents.js';
+import { applyOperations } from './executor.js';
+import type { EngineContext } from './types.js';
+
+export interface LostCredentialRequest {
+  system: string;
+  credentialId: string;
+  /** Speeds up the look-up; found by scanning the system's accounts when absent. */
+  accountId?: string;
+  actor: string;
+  note?: string;
+  /** `lost` where the system knows that state, else `suspended`. */
+  state?: 'lost' | 'suspended';
+}
+
+export interface LostCredentialOutcome {
+  incident: IncidentView;
+  result: OperationResult;
+  account: { id: string; displayName: string; externalId: string | null };
+}
+
+async function findHolder(ctx: EngineContext, req: LostCredentialRequest): Promise<Account | null> {
+  const driver = ctx.drivers.get(req.system)!;
+  if (req.accountId) return driver.getAccount(req.accountId);
+  const { rows } = await ctx.db.query<{ account_id: string | null }>('SELECT account_id FROM credential_usage WHERE system = $1 AND credential_id = $2', [req.system, req.credentialId]);
+  if (rows[0]?.account_id) {
+    const a = await driver.getAccount(rows[0].account_id);
+    if (a?.credentials.some((c) => c.id === req.credentialId)) return a;
+  }
+  let cursor: string | null = null;
+  do {
+    const page = await driver.listAccounts(cursor);
+    const hit = page.items.find((a) => a.credentials.some((c) => c.id === req.credentialId));
+    if (hit) return hit;
+    cursor = page.next;
+  } while (cursor);
+  return null;
+}
+
+/**
+ * Kills a lost credential at once: marks it lost (or suspended) in the lock system with the
+ * executor's retries, writes the audit entry, and opens an incident that shows the NIS2
+ * reporting clock. The incident is opened even if the lock system is down, so the clock runs.
+ */
+export async function markCredentialLost(ctx: EngineContext, req: LostCredentialRequest): Promise<LostCredentialOutcome> {
+  const driver = ctx.drivers.get(req.system);
+  if (!driver) throw new LockstepError('not_found', `no system named ${req.system} is configured`, { field: 'system' });
+  if (!driver.capabilities.credentialStates) throw new LockstepError('precondition', `${req.system} cannot change credential states`, { field: 'system' });
+  const account = await findHolder(ctx, req);
+  if (!account) throw new LockstepError('not_found', `no account in ${req.system} holds credential ${req.credentialId}`, { field: 'credentialId' });
+  const cred = account.credentials.find((c) => c.id === req.credentialId)!;
+  const link = await ctx.db.query<{ identity_id: string }>('SELECT identity_id FROM links WHERE system = $1 AND account_id = $2', [req.system, account.id]);
+  const identityId = link.rows[0]?.identity_id ?? null;
+  const state = req.state ?? 'lost';
+  const op: Operation = {
+    key: `${req.system}|set_credential_state|${account.id}|${req.credentialId}`,
+    kind: 'set_credential_state',
+    system: req.system,
+    identityId,
+    externalId: account.externalId,
+    userName: null,
+    accountId: account.id,
+    credentialId: req.credentialId,
+    credentialState: state,
+    reason: { cause: 'lost-credential', text: `${cred.type} ${cred.number ?? cred.id} of ${account.displayName} reported lost by ${req.actor}${req.note ? `: ${req.note}` : ''}` },
+    revocation: true,
+  };
+  const incidentBase = await openIncident(ctx.db, {
+    kind: 'lost-credential',
+    system: req.system,
+    accountId: account.id,
+    credentialId: req.credentialId,
+    identityId,
+    data: { reportedBy: req.actor, note: req.note ?? null, credentialType: cred.type, holder: account.displayName },
+  });
+  const [result] = await applyOperations(ctx, [op], { runId: null, actor: req.actor });
+  await appendAudit(ctx.db, [
+    { actor: req.actor, action: 'incident.opened', subject: incidentBase.id, data: { kind: 'lost-credential', system: req.system, credentialId: req.credentialId, accountId: account.id, applied: result!.status } },
+  ]);
+  return { incident: withNis2Clock(incidentBase, ctx.now()), result: result!, account: { id: account.id, displayName: account.displayName, externalId: account.externalId } };
+}

@@ -1,0 +1,436 @@
+import type { Account, AccessGroup, Credential, Entitlement, Membership, Validity } from '../domain/access.js';
+import type { Identity } from '../domain/identity.js';
+import { summarize, type Operation, type OperationReason, type Plan } from '../domain/plan.js';
+import type { DriverCapabilities, LockDriver } from '../drivers/contract.js';
+import type { CompiledPolicy } from '../policy/compile.js';
+import { evaluate, type Evaluation } from '../policy/evaluate.js';
+import { getIdentities, iterateIdentities } from '../store/identities.js';
+import { credentialUsage, linksForIdentities, listLinks, loadAnchors, type Link } from '../store/links.js';
+import type { EngineContext, Scope } from './types.js';
+
+/** Per identity, what the plan decided it is entitled to: the executor stores anchors from it. */
+export interface PlannedIdentity {
+  identity: Identity;
+  evaluation: Evaluation;
+  anchors: Record<string, string>;
+}
+
+export interface BuiltPlan {
+  plan: Plan;
+  identities: PlannedIdentity[];
+  /** Identities (and orphan accounts) in scope, for the guard's percentage. */
+  scopeSize: number;
+}
+
+const DAY = 86_400_000;
+
+/** Validity instants differ when they are more than a second apart (systems round to seconds). */
+function sameInstant(a: string | null | undefined, b: string | null | undefined): boolean {
+  if (!a || !b) return !a && !b;
+  return Math.abs(Date.parse(a) - Date.parse(b)) < 1000;
+}
+
+function validityOf(e: Entitlement): Validity {
+  return { from: e.validFrom, until: e.validUntil };
+}
+
+function fmt(v: Validity): string {
+  const parts = [];
+  if (v.from) parts.push(`from ${v.from}`);
+  if (v.until) parts.push(`until ${v.until}`);
+  return parts.length ? parts.join(' ') : 'no time limit';
+}
+
+function ruleText(e: Entitlement): string {
+  return e.reasons
+    .map((r) => {
+      const via = r.role ? ` via role ${r.roleChain?.length ? r.roleChain.join(' > ') : r.role}` : '';
+      const matched = Object.entries(r.matched)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(', ');
+      return `rule ${r.rule}${via}${matched ? ` (${matched})` : ''}`;
+    })
+    .join('; ');
+}
+
+interface SystemView {
+  name: string;
+  driver: LockDriver;
+  caps: DriverCapabilities;
+  /** Access groups the mappings declare in this system, by ref: the only groups lockstep touches. */
+  managed: Map<string, AccessGroup>;
+}
+
+function systemViews(ctx: EngineContext): SystemView[] {
+  const out: SystemView[] = [];
+  for (const [name, driver] of ctx.drivers) {
+    const managed = new Map<string, AccessGroup>();
+    for (const g of ctx.policy.accessGroups.values()) if (g.system === name) managed.set(g.ref, g);
+    out.push({ name, driver, caps: driver.capabilities, managed });
+  }
+  return out;
+}
+
+function groupOf(g: AccessGroup) {
+  return { id: g.id, ref: g.ref, name: g.name, protectionClass: g.protectionClass };
+}
+
+class PlanBuilder {
+  readonly ops: Operation[] = [];
+  readonly warnings: string[] = [];
+  private readonly keys = new Set<string>();
+  nextCheckAt: number | null = null;
+
+  add(op: Omit<Operation, 'key'> & { key?: string }): void {
+    const key = op.key ?? [op.system, op.kind, op.accountId ?? `new:${op.externalId}`, op.group?.ref ?? op.credentialId ?? ''].join('|');
+    if (this.keys.has(key)) return;
+    this.keys.add(key);
+    this.ops.push({ ...op, key } as Operation);
+  }
+
+  checkAt(iso: string | null | undefined): void {
+    if (!iso) return;
+    const t = Date.parse(iso);
+    if (this.nextCheckAt === null || t < this.nextCheckAt) this.nextCheckAt = t;
+  }
+}
+
+/**
+ * Diffs one identity against its account in one system: the heart of reconciliation.
+ * `account` is what the system holds now (null: none found), `link` what the store knows.
+ */
+function diffIdentity(
+  b: PlanBuilder,
+  ctx: EngineContext,
+  sys: SystemView,
+  p: PlannedIdentity,
+  account: Account | null,
+  link: Link | undefined,
+  usage: Map<string, string>,
+  now: Date,
+): void {
+  const { identity, evaluation } = p;
+  const policy = ctx.policy;
+  const leaver = evaluation.leaver;
+  const desired = new Map<string, Entitlement>();
+  for (const e of evaluation.entitlements) {
+    if (e.accessGroup.system !== sys.name) continue;
+    // A system that cannot store a window gets the grant only once the window has begun;
+    // the engine revokes it when it ends (nextCheckAt brings the identity back on time).
+    if (sys.caps.validity !== 'membership' && e.validFrom && Date.parse(e.validFrom) > now.getTime()) continue;
+    desired.set(e.accessGroup.ref, e);
+  }
+  const base = {
+    system: sys.name,
+    identityId: identity.id,
+    externalId: identity.externalId,
+    userName: identity.userName,
+  };
+  const leaverReason = (what: string): OperationReason => ({
+    cause: 'leaver',
+    text: `${identity.userName} is a leaver (${identity.deletedAt ? 'deleted at source' : !identity.active ? 'inactive at source' : `left on ${identity.leaveDate}`}): ${what}`,
+    policy: `lifecycle.leaver: ${policy.lifecycle.leaver}`,
+  });
+
+  if (!account) {
+    if (leaver || desired.size === 0) return;
+    b.add({
+      ...base,
+      kind: 'create_account',
+      accountId: null,
+      account: { externalId: identity.externalId, displayName: identity.displayName ?? identity.userName, email: identity.email },
+      reason: { cause: 'joiner', text: `${identity.userName} is entitled to ${desired.size} access group(s) in ${sys.name} and has no account there` },
+      revocation: false,
+    });
+    for (const e of desired.values()) {
+      b.add({
+        ...base,
+        kind: 'grant',
+        accountId: null,
+        group: groupOf(e.accessGroup),
+        validity: validityOf(e),
+        reason: { cause: 'entitled', text: ruleText(e), reasons: e.reasons },
+        revocation: false,
+      });
+    }
+    return;
+  }
+
+  const acc = { ...base, accountId: account.id };
+  if (!link || link.accountId !== account.id) {
+    b.add({
+      ...acc,
+      kind: 'link_account',
+      reason: { cause: 'relink', text: `account ${account.id} in ${sys.name} carries ${identity.userName}'s key ${identity.externalId}: linked` },
+      revocation: false,
+    });
+  }
+
+  const byGroup = new Map<string, Membership[]>();
+  for (const m of account.memberships) {
+    const list = byGroup.get(m.group) ?? [];
+    list.push(m);
+    byGroup.set(m.group, list);
+  }
+
+  if (!leaver && desired.size > 0 && account.state === 'suspended' && sys.caps.suspendAccount) {
+    b.add({
+      ...acc,
+      kind: 'reactivate_account',
+      reason: { cause: 'joiner', text: `${identity.userName} is active and entitled again: account reactivated` },
+      revocation: false,
+    });
+  }
+  const wantName = identity.displayName ?? identity.userName;
+  if (!leaver && account.displayName !== wantName) {
+    b.add({
+      ...acc,
+      kind: 'update_account',
+      account: { externalId: identity.externalId, displayName: wantName, email: identity.email },
+      reason: { cause: 'entitled', text: `display name "${account.displayName}" → "${wantName}"` },
+      revocation: false,
+    });
+  }
+
+  for (const [ref, e] of desired) {
+    const have = byGroup.get(ref);
+    const want = validityOf(e);
+    if (!have || have.length === 0) {
+      b.add({ ...acc, kind: 'grant', group: groupOf(e.accessGroup), validity: want, reason: { cause: 'entitled', text: ruleText(e), reasons: e.reasons }, revocation: false });
+      continue;
+    }
+    if (sys.caps.validity === 'membership') {
+      const cur = have[0]!;
+      if (have.length > 1 || !sameInstant(cur.from, want.from) || !sameInstant(cur.until, want.until)) {
+        b.add({
+          ...acc,
+          kind: 'change_validity',
+          group: groupOf(e.accessGroup),
+          validity: want,
+          previousValidity: { from: cur.from, until: cur.until },
+          reason: { cause: 'validity', text: `${fmt({ from: cur.from, until: cur.until })} → ${fmt(want)}: ${ruleText(e)}`, reasons: e.reasons },
+          revocation: false,
+        });
+      }
+    }
+  }
+
+  for (const [ref, have] of byGroup) {
+    if (desired.has(ref)) continue;
+    const g = sys.managed.get(ref);
+    if (!g) continue; // not a group the mappings declare: not lockstep's to touch
+    const denied = evaluation.denied.find((d) => d.accessGroupId === g.id);
+    const reason: OperationReason = leaver
+      ? leaverReason(`membership of ${g.name} revoked`)
+      : denied
+        ? { cause: /expir/i.test(denied.reason) ? 'expired' : 'not-entitled', text: `${g.name}: ${denied.reason} (rule ${denied.rule})` }
+        : { cause: 'not-entitled', text: `no rule grants ${identity.userName} ${g.name} any more` };
+    b.add({ ...acc, kind: 'revoke', group: groupOf(g), previousValidity: { from: have[0]!.from, until: have[0]!.until }, reason, revocation: true });
+  }
+
+  if (leaver) {
+    const action = policy.lifecycle.leaver;
+    if (action === 'delete' && sys.caps.deleteAccount) {
+      b.add({ ...acc, kind: 'delete_account', reason: leaverReason('account deleted'), revocation: true });
+    } else if ((action === 'suspend' || action === 'delete') && sys.caps.suspendAccount && account.state === 'active') {
+      b.add({ ...acc, kind: 'suspend_account', reason: leaverReason('account suspended'), revocation: true });
+    } else if ((action === 'suspend' || action === 'delete') && !sys.caps.suspendAccount && sys.caps.credentialStates) {
+      for (const c of account.credentials.filter((c) => c.status === 'active')) {
+        b.add({ ...acc, kind: 'set_credential_state', credentialId: c.id, credentialState: 'suspended', reason: leaverReason(`credential ${c.id} suspended (system cannot suspend accounts)`), revocation: true });
+      }
+    }
+    return;
+  }
+
+  planUnusedCredentials(b, ctx, sys, p, acc, account.credentials, [...desired.values()], usage, now);
+}
+
+/**
+ * Credentials nobody used for the class's unusedCredentialDays are suspended. The strictest
+ * class the person holds decides; a rule may exempt its holders. A credential never used counts
+ * from when the person's access first began.
+ */
+function planUnusedCredentials(
+  b: PlanBuilder,
+  ctx: EngineContext,
+  sys: SystemView,
+  p: PlannedIdentity,
+  acc: { system: string; identityId: string; externalId: string; userName: string; accountId: string },
+  credentials: Credential[],
+  held: Entitlement[],
+  usage: Map<string, string>,
+  now: Date,
+): void {
+  if (!sys.caps.credentialStates || held.length === 0) return;
+  if (held.some((e) => e.exemptFromUnusedExpiry)) return;
+  let days: number | null = null;
+  let cls: number | null = null;
+  for (const e of held) {
+    const d = ctx.policy.classes[e.accessGroup.protectionClass]?.unusedCredentialDays ?? null;
+    if (d !== null && (days === null || d < days)) {
+      days = d;
+      cls = e.accessGroup.protectionClass;
+    }
+  }
+  if (days === null) return;
+  const began = Object.values(p.anchors).sort()[0] ?? null;
+  for (const c of credentials) {
+    if (c.status !== 'active') continue;
+    const used = [c.lastUsedAt, usage.get(c.id)].filter((x): x is string => !!x).sort().pop() ?? null;
+    const since = used ?? began;
+    if (!since) continue;
+    const deadline = Date.parse(since) + days * DAY;
+    if (deadline <= now.getTime()) {
+      b.add({
+        ...acc,
+        kind: 'set_credential_state',
+        credentialId: c.id,
+        credentialState: 'suspended',
+        reason: {
+          cause: 'unused-credential',
+          text: `${c.type} ${c.number ?? c.id} ${used ? `last used ${used}` : `never used since access began ${since}`}: unused for more than ${days} days`,
+          policy: `classes.${cls}.unusedCredentialDays: ${days}`,
+        },
+        revocation: true,
+      });
+    } else {
+      b.checkAt(new Date(deadline).toISOString());
+    }
+  }
+}
+
+/** Accounts no identity owns: midPoint's "unmatched" situation, handled per lifecycle.orphans. */
+function planOrphan(b: PlanBuilder, ctx: EngineContext, sys: SystemView, account: Account): void {
+  const action = ctx.policy.lifecycle.orphans;
+  const managedMemberships = account.memberships.filter((m) => sys.managed.has(m.group));
+  const what = `account ${account.id} "${account.displayName}"${account.externalId ? ` (key ${account.externalId})` : ''} in ${sys.name} has no identity`;
+  const base = { system: sys.name, identityId: null, externalId: account.externalId, userName: null, accountId: account.id };
+  const reason = (t: string): OperationReason => ({ cause: 'orphan', text: `${what}: ${t}`, policy: `lifecycle.orphans: ${action}` });
+  if (action === 'report') {
+    if (account.state === 'active' && (managedMemberships.length > 0 || account.credentials.some((c) => c.status === 'active'))) {
+      b.warnings.push(`orphan: ${what} (${managedMemberships.length} managed membership(s)); reported only (lifecycle.orphans: report)`);
+    }
+    return;
+  }
+  for (const m of managedMemberships) {
+    const g = sys.managed.get(m.group)!;
+    b.add({ ...base, kind: 'revoke', group: groupOf(g), previousValidity: { from: m.from, until: m.until }, reason: reason(`membership of ${g.name} revoked`), revocation: true });
+  }
+  if (action === 'suspend' && account.state === 'active' && sys.caps.suspendAccount) {
+    b.add({ ...base, kind: 'suspend_account', reason: reason('account suspended'), revocation: true });
+  }
+}
+
+async function evaluateAll(ctx: EngineContext, identities: Identity[], now: Date): Promise<PlannedIdentity[]> {
+  const anchors = await loadAnchors(ctx.db, identities.map((i) => i.id));
+  return identities.map((identity) => {
+    const a = anchors.get(identity.id) ?? {};
+    return { identity, anchors: a, evaluation: evaluate(identity, ctx.policy, { now, anchors: a }) };
+  });
+}
+
+async function listAllAccounts(driver: LockDriver): Promise<Account[]> {
+  const out: Account[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await driver.listAccounts(cursor);
+    out.push(...page.items);
+    cursor = page.next;
+  } while (cursor);
+  return out;
+}
+
+/**
+ * Builds the plan for a scope: reads identities from the store and actual state from every
+ * lock system, evaluates the policy and diffs. Reads only; nothing is changed.
+ */
+export async function buildPlan(ctx: EngineContext, scope: Scope): Promise<BuiltPlan> {
+  const now = ctx.now();
+  const b = new PlanBuilder();
+  const systems = systemViews(ctx);
+  const planned: PlannedIdentity[] = [];
+  let scopeSize = 0;
+
+  if (scope.kind === 'identities') {
+    const ids = [...new Set(scope.ids)];
+    const identities = await getIdentities(ctx.db, ids);
+    const ps = await evaluateAll(ctx, identities, now);
+    planned.push(...ps);
+    scopeSize = ps.length;
+    const links = await linksForIdentities(ctx.db, identities.map((i) => i.id));
+    for (const sys of systems) {
+      const usage = sys.caps.credentialStates ? await credentialUsage(ctx.db, sys.name) : new Map<string, string>();
+      for (const p of ps) {
+        const link = links.find((l) => l.system === sys.name && l.identityId === p.identity.id);
+        let account = link ? await sys.driver.getAccount(link.accountId) : null;
+        if (!account) account = await sys.driver.findAccount(p.identity.externalId);
+        diffIdentity(b, ctx, sys, p, account, link, usage, now);
+      }
+    }
+  } else if (scope.kind === 'full') {
+    const accountsBySystem = new Map<string, { byId: Map<string, Account>; byKey: Map<string, Account>; claimed: Set<string>; links: Map<string, Link>; usage: Map<string, string> }>();
+    for (const sys of systems) {
+      const accounts = await listAllAccounts(sys.driver);
+      const byId = new Map(accounts.map((a) => [a.id, a]));
+      const byKey = new Map<string, Account>();
+      for (const a of accounts) if (a.externalId) byKey.set(a.externalId, a);
+      const links = new Map((await listLinks(ctx.db, sys.name)).map((l) => [l.identityId, l]));
+      const usage = sys.caps.credentialStates ? await credentialUsage(ctx.db, sys.name) : new Map<string, string>();
+      accountsBySystem.set(sys.name, { byId, byKey, claimed: new Set(), links, usage });
+    }
+    for await (const page of iterateIdentities(ctx.db, 5000, { includeDeleted: true })) {
+      const ps = await evaluateAll(ctx, page, now);
+      for (const p of ps) {
+        if (!p.identity.deletedAt) scopeSize++;
+        planned.push(p);
+        for (const sys of systems) {
+          const s = accountsBySystem.get(sys.name)!;
+          const link = s.links.get(p.identity.id);
+          const account = (link ? s.byId.get(link.accountId) : undefined) ?? s.byKey.get(p.identity.externalId) ?? null;
+          if (account) s.claimed.add(account.id);
+          diffIdentity(b, ctx, sys, p, account, link, s.usage, now);
+        }
+      }
+    }
+    for (const sys of systems) {
+      const s = accountsBySystem.get(sys.name)!;
+      for (const a of s.byId.values()) {
+        if (s.claimed.has(a.id)) continue;
+        scopeSize++;
+        planOrphan(b, ctx, sys, a);
+      }
+    }
+  } else {
+    const sys = systems.find((s) => s.name === scope.system);
+    if (sys) {
+      const accounts = await listAllAccounts(sys.driver);
+      const links = await listLinks(ctx.db, sys.name);
+      const linked = new Set(links.map((l) => l.accountId));
+      const keys = new Set<string>();
+      // an account whose key belongs to an identity is not an orphan, even before it is linked
+      const unknown = accounts.filter((a) => !linked.has(a.id));
+      const candidates = unknown.map((a) => a.externalId).filter((x): x is string => !!x);
+      if (candidates.length) {
+        const { rows } = await ctx.db.query<{ external_id: string }>('SELECT DISTINCT external_id FROM identities WHERE external_id = ANY($1::text[])', [candidates]);
+        for (const r of rows) keys.add(r.external_id);
+      }
+      for (const a of unknown) {
+        if (a.externalId && keys.has(a.externalId)) continue;
+        scopeSize++;
+        planOrphan(b, ctx, sys, a);
+      }
+    }
+  }
+
+  for (const p of planned) b.checkAt(p.evaluation.nextCheckAt);
+  const plan: Plan = {
+    createdAt: now.toISOString(),
+    scope: scope.kind === 'full' ? 'full' : 'identities',
+    identities: planned.length,
+    operations: b.ops,
+    summary: summarize(b.ops),
+    warnings: b.warnings,
+    nextCheckAt: b.nextCheckAt === null ? null : new Date(b.nextCheckAt).toISOString(),
+  };
+  return { plan, identities: planned, scopeSize };
+}

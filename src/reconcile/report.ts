@@ -1,0 +1,165 @@
+import { LockstepError } from '../domain/errors.js';
+import type { Account, Reason } from '../domain/access.js';
+import type { Identity } from '../domain/identity.js';
+import { evaluate, type Evaluation } from '../policy/evaluate.js';
+import { findIdentityByUserName, getIdentity, iterateIdentities } from '../store/identities.js';
+import { credentialUsage, linksForIdentities, listLinks, loadAnchors } from '../store/links.js';
+import type { EngineContext } from './types.js';
+
+export interface Explanation {
+  identity: Identity;
+  evaluation: Evaluation;
+  systems: Array<{ system: string; account: Account | null; linked: boolean }>;
+}
+
+/** Why does this person have (or not have) which doors: the policy's answer and each system's state. */
+export async function explainIdentity(ctx: EngineContext, who: string): Promise<Explanation> {
+  const identity = (await findIdentityByUserName(ctx.db, who)) ?? (await getIdentity(ctx.db, who));
+  if (!identity) throw new LockstepError('not_found', `no identity with userName or id "${who}"`, { field: 'userName' });
+  const anchors = (await loadAnchors(ctx.db, [identity.id])).get(identity.id) ?? {};
+  const evaluation = evaluate(identity, ctx.policy, { now: ctx.now(), anchors });
+  const links = await linksForIdentities(ctx.db, [identity.id]);
+  const systems = [];
+  for (const [name, driver] of ctx.drivers) {
+    const link = links.find((l) => l.system === name);
+    const account = (link ? await driver.getAccount(link.accountId) : null) ?? (await driver.findAccount(identity.externalId));
+    systems.push({ system: name, account, linked: !!link });
+  }
+  return { identity, evaluation, systems };
+}
+
+export interface AccessReportRow {
+  system: string;
+  accountId: string;
+  accountState: string;
+  userName: string | null;
+  displayName: string;
+  identityId: string | null;
+  employeeType: string | null;
+  department: string | null;
+  accessGroupId: string | null;
+  accessGroup: string;
+  groupRef: string;
+  protectionClass: number | null;
+  validFrom: string | null;
+  validUntil: string | null;
+  /** Rules, role bundles and source roles that justify it; empty = not justified by policy. */
+  why: string;
+  roles: string[];
+  lastUsed: string | null;
+  justified: boolean;
+}
+
+function whyText(reasons: Reason[]): string {
+  return reasons.map((r) => `rule ${r.rule}${r.role ? ` via role ${r.role}` : ''}${r.sourceRole ? ` (source role ${r.sourceRole})` : ''}`).join('; ');
+}
+
+/**
+ * Who holds which access group, in which protection class, why, valid until when, and when
+ * last used: from the lock systems' actual state, joined with the policy's reasons. Memberships
+ * that no rule justifies are listed too (justified: false): those are what auditors ask about.
+ */
+export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[]> {
+  const now = ctx.now();
+  const byId = new Map<string, Identity>();
+  const byKey = new Map<string, Identity>();
+  for await (const page of iterateIdentities(ctx.db, 5000, { includeDeleted: true })) {
+    for (const i of page) {
+      byId.set(i.id, i);
+      if (!i.deletedAt || !byKey.has(i.externalId)) byKey.set(i.externalId, i);
+    }
+  }
+  const evaluations = new Map<string, Evaluation>();
+  const anchors = await loadAnchors(ctx.db, [...byId.keys()]);
+  const evalFor = (i: Identity) => {
+    let e = evaluations.get(i.id);
+    if (!e) {
+      e = evaluate(i, ctx.policy, { now, anchors: anchors.get(i.id) ?? {} });
+      evaluations.set(i.id, e);
+    }
+    return e;
+  };
+  const rows: AccessReportRow[] = [];
+  for (const [system, driver] of ctx.drivers) {
+    const links = new Map((await listLinks(ctx.db, system)).map((l) => [l.accountId, l.identityId]));
+    const usage = await credentialUsage(ctx.db, system);
+    const groupsByRef = new Map([...ctx.policy.accessGroups.values()].filter((g) => g.system === system).map((g) => [g.ref, g]));
+    let cursor: string | null = null;
+    do {
+      const page = await driver.listAccounts(cursor);
+      for (const a of page.items) {
+        const idn = (links.has(a.id) ? byId.get(links.get(a.id)!) : undefined) ?? (a.externalId ? byKey.get(a.externalId) : undefined) ?? null;
+        const ev = idn ? evalFor(idn) : null;
+        const lastUsed = a.credentials.map((c) => [c.lastUsedAt, usage.get(c.id)]).flat().filter((x): x is string => !!x).sort().pop() ?? null;
+        for (const m of a.memberships) {
+          const g = groupsByRef.get(m.group);
+          const ent = ev?.entitlements.find((e) => e.accessGroup.system === system && e.accessGroup.ref === m.group);
+          rows.push({
+            system,
+            accountId: a.id,
+            accountState: a.state,
+            userName: idn?.userName ?? null,
+            displayName: a.displayName,
+            identityId: idn?.id ?? null,
+            employeeType: idn?.employeeType ?? null,
+            department: idn?.department ?? null,
+            accessGroupId: g?.id ?? null,
+            accessGroup: g?.name ?? m.group,
+            groupRef: m.group,
+            protectionClass: g?.protectionClass ?? null,
+            validFrom: m.from,
+            validUntil: m.until,
+            why: ent ? whyText(ent.reasons) : g ? 'not justified by any rule' : 'group not managed by lockstep',
+            roles: ent ? [...new Set(ent.reasons.map((r) => r.role).filter((x): x is string => !!x))] : [],
+            lastUsed,
+            justified: !!ent,
+          });
+        }
+      }
+      cursor = page.next;
+    } while (cursor);
+  }
+  return rows;
+}
+
+const CSV_COLUMNS: Array<keyof AccessReportRow> = [
+  'system', 'accountId', 'accountState', 'userName', 'displayName', 'employeeType', 'department', 'accessGroupId', 'accessGroup', 'groupRef', 'protectionClass', 'validFrom', 'validUntil', 'why', 'roles', 'lastUsed', 'justified',
+];
+
+export function csvCell(v: unknown): string {
+  const s = v === null || v === undefined ? '' : Array.isArray(v) ? v.join(';') : String(v);
+  // quote, and defuse spreadsheet formulas (CSV injection) in values that came from sources
+  const safe = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
+  return /[",\n\r;]/.test(safe) || safe !== s ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+export function toCsv<T extends object>(rows: T[], columns: Array<keyof T>): string {
+  return [columns.join(','), ...rows.map((r) => columns.map((c) => csvCell(r[c])).join(','))].join('\n') + '\n';
+}
+
+export function accessReportCsv(rows: AccessReportRow[]): string {
+  return toCsv(rows, CSV_COLUMNS);
+}
+
+export interface RoleReport {
+  /** role bundle → the people holding doors through it */
+  holders: Array<{ role: string; userName: string | null; displayName: string; system: string; accessGroup: string; protectionClass: number | null; validUntil: string | null }>;
+  /** role bundle → the access groups it opens (the role-to-door matrix) */
+  matrix: Array<{ role: string; accessGroupId: string; accessGroup: string; system: string; protectionClass: number; via: string }>;
+}
+
+/** The access report grouped by role: who holds a role, and what each role opens. */
+export function roleReport(ctx: EngineContext, rows: AccessReportRow[]): RoleReport {
+  const holders: RoleReport['holders'] = [];
+  for (const r of rows) for (const role of r.roles) holders.push({ role, userName: r.userName, displayName: r.displayName, system: r.system, accessGroup: r.accessGroup, protectionClass: r.protectionClass, validUntil: r.validUntil });
+  holders.sort((a, b) => a.role.localeCompare(b.role) || String(a.userName).localeCompare(String(b.userName)));
+  const matrix: RoleReport['matrix'] = [];
+  for (const role of ctx.policy.roles.values()) {
+    for (const g of role.grants) {
+      const ag = ctx.policy.accessGroups.get(g.accessGroupId);
+      if (!ag) continue;
+      matrix.push({ role: role.id, accessGroupId: ag.id, accessGroup: ag.name, system: ag.system, protectionClass: ag.protectionClass, via: g.chain.join(' > ') });
+    }
+  }
+  return { holders, matrix };
+}

@@ -1,0 +1,128 @@
+import { LockstepError } from '../domain/errors.js';
+import type { Operation, OperationResult, RunStatus } from '../domain/plan.js';
+import { appendAudit } from '../store/audit.js';
+import { syncAnchors } from '../store/links.js';
+import { createRun, findRun, transitionRun, updateRun, type Run } from '../store/runs.js';
+import { applyOperations } from './executor.js';
+import { checkGuard } from './guard.js';
+import { buildPlan, type PlannedIdentity } from './plan.js';
+import type { EngineContext, RunOptions, RunOutcome, Scope } from './types.js';
+
+/** Remembers when each current entitlement began, so class maxima count from the first grant. */
+async function storeAnchors(ctx: EngineContext, planned: PlannedIdentity[], now: Date): Promise<void> {
+  for (const p of planned) {
+    const want = p.evaluation.entitlements.map((e) => e.accessGroup.id).sort();
+    const have = Object.keys(p.anchors).sort();
+    if (want.length === have.length && want.every((w, i) => w === have[i])) continue;
+    await syncAnchors(ctx.db, p.identity.id, want, now);
+  }
+}
+
+function finalStatus(results: OperationResult[]): RunStatus {
+  if (results.length === 0) return 'applied';
+  const failed = results.filter((r) => r.status !== 'applied').length;
+  if (failed === 0) return 'applied';
+  return failed === results.length ? 'failed' : 'partial';
+}
+
+/**
+ * One reconciliation: plan the scope, hold it if the guard says so, otherwise apply it and
+ * record the run. Level-triggered: it reads the world afresh every time, so running it twice,
+ * or after a lost event, converges to the same state.
+ */
+export async function runReconcile(ctx: EngineContext, scope: Scope, opts: RunOptions): Promise<RunOutcome> {
+  const now = ctx.now();
+  const built = await buildPlan(ctx, scope);
+  const { plan } = built;
+  ctx.hooks?.onPlan?.(plan);
+  const runScope = scope.kind === 'full' ? 'full' : 'identities';
+
+  if (!opts.apply) {
+    const run = await createRun(ctx.db, { kind: 'plan', trigger: opts.trigger, status: 'planned', scope: runScope, plan });
+    await updateRun(ctx.db, run.id, { status: 'planned', finished: true });
+    return { run, plan, results: [], held: false, failedRevocations: [], failed: [], nextCheckAt: plan.nextCheckAt };
+  }
+
+  const verdict = checkGuard(plan, built.scopeSize, ctx.policy.lifecycle.guard);
+  if (verdict.hold && !opts.approved) {
+    const run = await createRun(ctx.db, { kind: 'apply', trigger: opts.trigger, status: 'held', scope: runScope, plan });
+    const held = await updateRun(ctx.db, run.id, { error: verdict.reason, summary: { ...plan.summary, guard: verdict } });
+    await appendAudit(ctx.db, [
+      { actor: opts.actor, action: 'run.held', subject: run.id, runId: run.id, data: { reason: verdict.reason, affected: verdict.affected, scope: verdict.scope, summary: plan.summary, heldScope: scope } },
+    ]);
+    ctx.logger.warn({ run: run.id, affected: verdict.affected, scope: verdict.scope }, `RUN HELD: ${verdict.reason}. Review with \`lockstep plan\` and approve with \`lockstep approve ${run.id}\``);
+    return { run: held, plan, results: [], held: true, failedRevocations: [], failed: [], nextCheckAt: plan.nextCheckAt };
+  }
+
+  if (plan.operations.length === 0 && scope.kind === 'identities') {
+    await storeAnchors(ctx, built.identities, now);
+    return { run: null, plan, results: [], held: false, failedRevocations: [], failed: [], nextCheckAt: plan.nextCheckAt };
+  }
+
+  const run = await createRun(ctx.db, { kind: 'apply', trigger: opts.trigger, status: 'applying', scope: runScope, plan });
+  return executeRun(ctx, run, plan.operations, built.identities, opts, now);
+}
+
+async function executeRun(
+  ctx: EngineContext,
+  run: Run,
+  ops: Operation[],
+  planned: PlannedIdentity[],
+  opts: RunOptions,
+  now: Date,
+): Promise<RunOutcome> {
+  let lastProgress = 0;
+  const results = await applyOperations(ctx, ops, {
+    runId: run.id,
+    actor: opts.actor,
+    onProgress: (done, total) => {
+      opts.onProgress?.(done, total);
+      // a progress write every 500 operations is plenty for a dashboard
+      if (done - lastProgress >= 500) {
+        lastProgress = done;
+        void updateRun(ctx.db, run.id, { progress: { done, total } }).catch(() => undefined);
+      }
+    },
+  });
+  await storeAnchors(ctx, planned, now);
+  const failed = ops.filter((_, i) => results[i]!.status !== 'applied');
+  const failedRevocations = failed.filter((o) => o.revocation);
+  const status = finalStatus(results);
+  const plan = run.plan!;
+  const finished = await updateRun(ctx.db, run.id, {
+    status,
+    results,
+    progress: { done: results.length, total: results.length },
+    summary: { ...plan.summary, applied: results.length - failed.length, failed: failed.length, failedRevocations: failedRevocations.length },
+    error: failed.length ? `${failed.length} operation(s) failed${failedRevocations.length ? `, ${failedRevocations.length} of them revocations (they will be retried)` : ''}` : null,
+    finished: true,
+  });
+  return { run: finished, plan, results, held: false, failedRevocations, failed, nextCheckAt: plan.nextCheckAt };
+}
+
+/**
+ * Approves a held run. The world may have moved since it was held, so the scope is planned
+ * afresh; the new plan is applied only if it takes access from no one the approver did not
+ * see. Otherwise it is held again as a new run, and the reason says so.
+ */
+export async function approveRun(ctx: EngineContext, idOrPrefix: string, approver: string): Promise<RunOutcome> {
+  const held = await findRun(ctx.db, idOrPrefix);
+  if (!held) throw new LockstepError('not_found', `no run matches "${idOrPrefix}" (give the run id or a unique prefix of it)`, { field: 'run' });
+  if (held.status !== 'held') throw new LockstepError('precondition', `run ${held.id} is ${held.status}, not held: there is nothing to approve`, { field: 'run' });
+  const approved = await transitionRun(ctx.db, held.id, ['held'], 'approved', approver);
+  if (!approved) throw new LockstepError('conflict', `run ${held.id} was approved or cancelled by someone else just now`, { field: 'run' });
+  await appendAudit(ctx.db, [{ actor: approver, action: 'run.approved', subject: held.id, runId: held.id, data: { summary: held.plan?.summary ?? null } }]);
+
+  const heldOps = held.plan?.operations ?? [];
+  const seen = new Set(heldOps.filter((o) => o.revocation).map((o) => o.key));
+  const scope: Scope = held.scope === 'full' ? { kind: 'full' } : { kind: 'identities', ids: [...new Set(heldOps.map((o) => o.identityId).filter((x): x is string => !!x))] };
+  const now = ctx.now();
+  const built = await buildPlan(ctx, scope);
+  const unseen = built.plan.operations.filter((o) => o.revocation && !seen.has(o.key));
+  if (unseen.length > 0 && checkGuard({ ...built.plan, operations: unseen }, built.scopeSize, { ...ctx.policy.lifecycle.guard, minRevocationsToHold: 1 }).hold) {
+    await updateRun(ctx.db, held.id, { status: 'cancelled', error: `superseded: the world changed after approval (${unseen.length} new revocations)`, finished: true });
+    return runReconcile(ctx, scope, { trigger: `re-plan of ${held.id}`, actor: approver, apply: true });
+  }
+  const run = await updateRun(ctx.db, held.id, { status: 'applying', plan: built.plan });
+  return executeRun(ctx, run, built.plan.operations, built.identities, { trigger: held.trigger, actor: approver, apply: true, approved: true }, now);
+}

@@ -1,0 +1,65 @@
+import type { Logger } from 'pino';
+import type { Db } from '../store/db.js';
+import type { LockDriver } from '../drivers/contract.js';
+import type { CompiledPolicy } from '../policy/index.js';
+import type { Operation, OperationResult, Plan } from '../domain/plan.js';
+import type { Run } from '../store/runs.js';
+
+export interface ExecutorOptions {
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Operations applied in parallel (different accounts; one account's operations stay in order). */
+  concurrency: number;
+}
+
+/** Called by the executor for every operation it finished; metrics hang here. */
+export interface EngineHooks {
+  onOperation?(op: Operation, result: OperationResult, durationMs: number): void;
+  onPlan?(plan: Plan): void;
+}
+
+/** Everything reconcile needs; the service, the worker and the CLI each build one. */
+export interface EngineContext {
+  db: Db;
+  policy: CompiledPolicy;
+  /** Lock systems by name (keys of `systems` in lockstep.yaml). */
+  drivers: Map<string, LockDriver>;
+  logger: Logger;
+  now(): Date;
+  executor: ExecutorOptions;
+  hooks?: EngineHooks;
+}
+
+export type Scope =
+  /** Every identity and every account in every system, orphans included. */
+  | { kind: 'full' }
+  /** These identities only (a source event, a bucket of a full run, an expiry). */
+  | { kind: 'identities'; ids: string[] }
+  /** Accounts in one system that no identity owns. */
+  | { kind: 'orphans'; system: string };
+
+export interface RunOptions {
+  trigger: string;
+  /** Who asked: `cli`, `api:<name>`, `worker`, `scheduler`. */
+  actor: string;
+  /** false: plan only (recorded as a `plan` run). */
+  apply: boolean;
+  /** Bypass the mass-revocation guard (an approved run). */
+  approved?: boolean;
+  onProgress?(done: number, total: number): void;
+}
+
+export interface RunOutcome {
+  /** Null for an identity-scoped run that found nothing to do (no run record is written for those). */
+  run: Run | null;
+  plan: Plan;
+  results: OperationResult[];
+  /** The guard held the run: nothing was applied. */
+  held: boolean;
+  /** Revocations that did not land: the caller must retry (the queue does, with backoff). */
+  failedRevocations: Operation[];
+  failed: Operation[];
+  /** Earliest instant some identity in scope needs another look, for a delayed job. */
+  nextCheckAt: string | null;
+}
