@@ -1,0 +1,33 @@
+/** The policy engine: mapping files -> compiled policy -> an identity's entitlements with reasons. */
+export { loadMappings, parseMappings, parseMappingSources, resolveMappingFiles, formatIssue } from './loader.js';
+export type { LoadedMappings, MappingIssue, MappingSource } from './loader.js';
+export { compile, checkMappings, formatPath } from './compile.js';
+export type {
+  BundleGrant,
+  ClassPolicy,
+  CompiledGrant,
+  CompiledPolicy,
+  CompiledRole,
+  CompiledRule,
+  IssuePath,
+  LimitSource,
+  PolicyIssue,
+} from './compile.js';
+export { evaluate, explainText } from './evaluate.js';
+export type { Denial, EvaluateOptions, Evaluation } from './evaluate.js';
+export { parseFilter, matchFilter, identityView } from './filter.js';
+export type { CompiledFilter, FilterHit, FilterOutcome, FilterView } from './filter.js';
+export { mappingsSchema, mappingsJsonSchema, DEFAULT_EMPLOYEE_TYPES } from './schema.js';
+export type {
+  AccessGroupSpec,
+  ClassPolicySpec,
+  GuardPolicy,
+  LeaverAction,
+  Lifecycle,
+  Mappings,
+  MappingsInput,
+  OrphanAction,
+  RoleBundleSpec,
+  RuleSpec,
+  ValidityLimit,
+} from './schema.js';

@@ -1,0 +1,189 @@
+/**
+ * The mapping language: which identities get which access groups, for how long.
+ *
+ * This zod schema is the single source of truth: the TypeScript types below are inferred
+ * from it and mappings/mappings.schema.json (for editors) is generated from it by
+ * `npm run gen:schema`. Every object is strict, so a misspelt key is an error, not a silent
+ * no-op.
+ *
+ * Reference (defaults in brackets):
+ *
+ *   version: 1                          required in every file
+ *   employeeTypes: [Employee]           employeeType values that count as employees (case-insensitive);
+ *                                       everyone else is a non-employee (contractor, visitor, ...)
+ *   classes:                            EN 50600 protection class 0..4 -> limits; a class not listed
+ *     "4":                              has no limits
+ *       maxValidityDays: 90             [none] no entitlement in this class lasts longer, counted from
+ *                                       when it first began (the reconciler's anchor)
+ *       unusedCredentialDays: 30        [none] credentials of holders unused this long are suspended
+ *       sponsorRequired: true           [false] non-employees need a `sponsor` to hold this class
+ *   accessGroups:                       [] the groups lock systems hold
+ *     - id: dc1-whitespace              mapping-wide id (letters, digits, . _ -)
+ *       system: dc1                     a key of `systems` in lockstep.yaml
+ *       ref: AG-WS                      the group's reference in that system
+ *       name: DC1 server whitespace     [the id]
+ *       protectionClass: 4              0..4
+ *       description: ...                [none]
+ *   roles:                              {} named role bundles: reusable sets of access groups
+ *     dc-technician:
+ *       description: ...                [none]
+ *       grant: [dc1-whitespace]         [] access group ids
+ *       include: [office-worker]        [] other bundles; a cycle is an error
+ *       validity: { until, maxDays }    [none] limits on everything this bundle carries
+ *       maxProtectionClass: 4           [none] a bundle granting above this (also through
+ *                                       included bundles) is an error
+ *   rules:                              [] evaluated independently; every matching rule contributes
+ *     - id: dc-ops                      unique across all files
+ *       description: ...                [none]
+ *       when: 'groups eq "DC Ops"'      SCIM filter (RFC 7644 3.4.2.2) over the identity, see below
+ *       grant: [dc1-perimeter]          [] access group ids
+ *       roles: [dc-technician]          [] role bundle ids (a rule must grant or name at least one)
+ *       validity:                       [none]
+ *         until: contractEnd            identity attribute holding a date (a bare date means the end
+ *                                       of that day, UTC); if the identity lacks it, no limit applies
+ *                                       (require it with `contractEnd pr` in `when`)
+ *         maxDays: 365                  counted from when the entitlement first began
+ *       exemptFromUnusedExpiry: false   [false] holders' credentials skip the unused-credential sweep
+ *   lifecycle:
+ *     leaver: suspend                   [suspend] suspend = revoke all memberships and suspend the
+ *                                       account; revoke = memberships only; delete = delete the account
+ *     preHireDays: 7                    [0] access starts this many days before hireDate (start of day, UTC)
+ *     orphans: report                   [report] accounts nobody owns: report | suspend | revoke
+ *     guard:                            hold a run for approval when it would revoke more than
+ *       maxRevocationsPercent: 20       [20] this share of the identities in scope, or
+ *       maxRevocationsAbsolute: 50      [50] this many, but only if it revokes at least
+ *       minRevocationsToHold: 10        [10] this many (small runs are never held)
+ *
+ * Validity: an entitlement ends at the earliest of its rule's and bundles' `until` and
+ * `maxDays`, the identity's leaveDate and its class's maxValidityDays. When several rules
+ * grant the same group the most generous of those windows wins.
+ *
+ * Files: several files merge into one set of mappings. accessGroups, roles and rules merge
+ * by id (a duplicate id is an error), classes by class number; employeeTypes and lifecycle
+ * may appear in one file only.
+ *
+ * `when` filters see the identity's fields (userName, displayName, active, employeeType,
+ * department, jobTitle, site, manager, sponsor, email, hireDate, leaveDate, contractEnd,
+ * externalId, source), its extra `attributes` at top level (they never shadow those
+ * fields), `groups` (strings) and `roles` ({value, display, type, primary}). Attribute
+ * names and string comparisons are case-insensitive. A multi-valued attribute matches if
+ * any value matches (`groups eq "X"`, `roles eq "DC Technician"` compares each role's
+ * value, `roles[type eq "site-b" and value eq "Engineer"]`). `ne` is the negation of `eq`,
+ * also for multi-valued and absent attributes: `groups ne "Visitors"` holds when no group is
+ * "Visitors" and `employeeType ne "Contractor"` holds when employeeType is absent (RFC 7644
+ * would let any other value match, which turns exclusions into grants). Date strings
+ * compare as instants with gt/ge/lt/le.
+ */
+import { z } from 'zod';
+
+/** Ids of access groups, role bundles and rules: stable, readable, safe in paths and logs. */
+export const idSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must start with a letter or digit and contain only letters, digits, ".", "_" and "-"');
+
+/** A SCIM attribute name (optionally with sub-attributes), as `until` refers to one. */
+export const attributeNameSchema = z
+  .string()
+  .regex(/^[A-Za-z][A-Za-z0-9_$-]*(\.[A-Za-z][A-Za-z0-9_$-]*)*$/, 'must be an attribute name such as contractEnd');
+
+export const protectionClassSchema = z.literal([0, 1, 2, 3, 4]).describe('EN 50600 protection class, 0 (public) to 4 (highest)');
+
+export const validityLimitSchema = z
+  .strictObject({
+    until: attributeNameSchema.optional().describe('Identity attribute holding the date the access ends (a bare date: end of that day, UTC)'),
+    maxDays: z.number().int().positive().optional().describe('At most this many days from when the entitlement first began'),
+  })
+  .describe('Limits on how long access lasts');
+
+export const classPolicySchema = z.strictObject({
+  maxValidityDays: z.number().int().positive().optional().describe('No entitlement of this class lasts longer than this many days from when it began'),
+  unusedCredentialDays: z.number().int().positive().optional().describe('Credentials of holders that went unused this many days are suspended'),
+  sponsorRequired: z.boolean().default(false).describe('Non-employees need a sponsor to hold groups of this class'),
+});
+
+const classPolicyEntry = classPolicySchema.optional();
+export const classesSchema = z
+  .strictObject({ '0': classPolicyEntry, '1': classPolicyEntry, '2': classPolicyEntry, '3': classPolicyEntry, '4': classPolicyEntry })
+  .describe('Limits per EN 50600 protection class (0..4)');
+
+export const accessGroupSchema = z.strictObject({
+  id: idSchema.describe('Mapping-wide id used by rules and role bundles'),
+  system: z.string().min(1).describe('Lock system name (a key of systems in lockstep.yaml)'),
+  ref: z.string().min(1).describe("The group's reference in the lock system"),
+  name: z.string().min(1).optional().describe('Display name (default: the id)'),
+  protectionClass: protectionClassSchema,
+  description: z.string().optional(),
+});
+
+export const roleBundleSchema = z.strictObject({
+  description: z.string().optional(),
+  grant: z.array(idSchema).default([]).describe('Access group ids'),
+  include: z.array(idSchema).default([]).describe('Other role bundles whose access this one carries'),
+  validity: validityLimitSchema.optional(),
+  maxProtectionClass: protectionClassSchema.optional().describe('The bundle may not grant (also through includes) above this class'),
+});
+
+export const ruleSchema = z.strictObject({
+  id: idSchema,
+  description: z.string().optional(),
+  when: z.string().trim().min(1).describe('SCIM filter over the identity, e.g. groups eq "DC Operations" and employeeType ne "Contractor"'),
+  grant: z.array(idSchema).default([]).describe('Access group ids'),
+  roles: z.array(idSchema).default([]).describe('Role bundle ids'),
+  validity: validityLimitSchema.optional(),
+  exemptFromUnusedExpiry: z.boolean().default(false).describe("Holders' credentials skip the unused-credential sweep"),
+});
+
+export const guardSchema = z.strictObject({
+  maxRevocationsPercent: z.number().min(0).max(100).default(20),
+  maxRevocationsAbsolute: z.number().int().min(0).default(50),
+  minRevocationsToHold: z.number().int().min(0).default(10),
+});
+
+export const lifecycleSchema = z.strictObject({
+  leaver: z
+    .enum(['suspend', 'revoke', 'delete'])
+    .default('suspend')
+    .describe('suspend: revoke all memberships and suspend the account; revoke: memberships only; delete: delete the account'),
+  preHireDays: z.number().int().min(0).default(0).describe('Access starts this many days before hireDate'),
+  orphans: z.enum(['report', 'suspend', 'revoke']).default('report').describe('What to do with accounts no identity owns'),
+  guard: guardSchema.prefault({}).describe('Hold runs that would revoke too much for approval'),
+});
+
+export const DEFAULT_EMPLOYEE_TYPES = ['Employee'];
+
+/** One mapping file; several merge into one Mappings (see the loader). */
+export const mappingsSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe('JSON Schema reference for editors; ignored'),
+    version: z.literal(1),
+    employeeTypes: z.array(z.string().min(1)).min(1).default(DEFAULT_EMPLOYEE_TYPES).describe('employeeType values that count as employees'),
+    classes: classesSchema.prefault({}),
+    accessGroups: z.array(accessGroupSchema).default([]),
+    roles: z.record(idSchema, roleBundleSchema).default({}).describe('Named role bundles'),
+    rules: z.array(ruleSchema).default([]),
+    lifecycle: lifecycleSchema.prefault({}),
+  })
+  .describe('lockstep mappings: identities to access groups in lock systems');
+
+export type Mappings = z.output<typeof mappingsSchema>;
+export type MappingsInput = z.input<typeof mappingsSchema>;
+export type AccessGroupSpec = z.output<typeof accessGroupSchema>;
+export type RoleBundleSpec = z.output<typeof roleBundleSchema>;
+export type RuleSpec = z.output<typeof ruleSchema>;
+export type ValidityLimit = z.output<typeof validityLimitSchema>;
+export type ClassPolicySpec = z.output<typeof classPolicySchema>;
+export type Lifecycle = z.output<typeof lifecycleSchema>;
+export type GuardPolicy = z.output<typeof guardSchema>;
+export type LeaverAction = Lifecycle['leaver'];
+export type OrphanAction = Lifecycle['orphans'];
+
+/** The JSON Schema editors use (yaml-language-server, VS Code); generated, never hand-edited. */
+export function mappingsJsonSchema(): Record<string, unknown> {
+  const generated = z.toJSONSchema(mappingsSchema, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>;
+  const { $schema, ...rest } = generated;
+  return {
+    $schema,
+    title: 'lockstep mappings',
+    ...rest,
+  };
+}
