@@ -1,0 +1,160 @@
+import { z } from 'zod';
+import type { AccessEvent, Account, AccountInput, AccountState, CredentialStatus, Validity } from '../../src/domain/access.js';
+import { LockstepError } from '../../src/domain/errors.js';
+import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, LockDriver, Page } from '../../src/drivers/contract.js';
+import { HttpClient, notFoundAsNull, type HttpClientOptions } from '../../src/drivers/http.js';
+import type { SimAccount, SimEvent, SimGroup } from './state.js';
+
+/** The simulator system's options in lockstep.yaml. */
+export const simulatorOptionsSchema = z.object({
+  /** Root URL of the simulator, e.g. http://127.0.0.1:7070 (the API is under /api). */
+  url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+  apiKey: z.string().min(1).optional(),
+  // Numbers may arrive as strings when lockstep.yaml takes them from ${ENV}.
+  timeoutMs: z.coerce.number().int().min(100).max(300_000).optional(),
+  maxAttempts: z.coerce.number().int().min(1).max(10).optional(),
+  /** Accounts per listAccounts page (the simulator serves at most 1000). Default 500. */
+  pageSize: z.coerce.number().int().min(1).max(1000).optional(),
+});
+export type SimulatorDriverOptions = z.infer<typeof simulatorOptionsSchema>;
+
+const EVENT_PAGE = 1000;
+
+export class SimulatorDriver implements LockDriver {
+  readonly name: string;
+  readonly capabilities: DriverCapabilities = {
+    validity: 'membership',
+    suspendAccount: true,
+    credentialStates: true,
+    accessEvents: 'cursor',
+    deleteAccount: true,
+  };
+  private readonly http: HttpClient;
+  private readonly pageSize: number;
+
+  /** `http` overrides are for tests (backoff timing); options come validated from createSimulatorDriver. */
+  constructor(name: string, opts: SimulatorDriverOptions, http: Partial<HttpClientOptions> = {}) {
+    this.name = name;
+    this.pageSize = opts.pageSize ?? 500;
+    this.http = new HttpClient({
+      baseUrl: new URL('api/', opts.url.endsWith('/') ? opts.url : `${opts.url}/`).href,
+      headers: opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {},
+      timeoutMs: opts.timeoutMs,
+      maxAttempts: opts.maxAttempts,
+      ...http,
+    });
+  }
+
+  async listAccessGroups(): Promise<AccessGroupRef[]> {
+    const r = await this.http.get<{ items: SimGroup[] }>('groups');
+    return r.items.map((g) => ({ ref: g.id, name: g.name }));
+  }
+
+  async listAccounts(cursor: Cursor = null): Promise<Page<Account>> {
+    const r = await this.http.get<{ items: SimAccount[]; next: string | null }>('accounts', {
+      query: { limit: this.pageSize, after: cursor },
+    });
+    return { items: r.items.map(toAccount), next: r.next };
+  }
+
+  async findAccount(externalId: string): Promise<Account | null> {
+    const r = await this.http.get<{ items: SimAccount[] }>('accounts', { query: { externalId } });
+    return r.items[0] ? toAccount(r.items[0]) : null;
+  }
+
+  async getAccount(accountId: string): Promise<Account | null> {
+    const a = await notFoundAsNull(this.http.get<SimAccount>(`accounts/${enc(accountId)}`));
+    return a ? toAccount(a) : null;
+  }
+
+  async upsertAccount(input: AccountInput): Promise<Account> {
+    const fields = {
+      displayName: input.displayName,
+      firstName: input.firstName ?? null,
+      lastName: input.lastName ?? null,
+      email: input.email ?? null,
+      ...(input.validity ? { validity: input.validity } : {}),
+    };
+    const existing = await this.findAccount(input.externalId);
+    if (existing) return toAccount(await this.http.patch<SimAccount>(`accounts/${enc(existing.id)}`, fields));
+    try {
+      return toAccount(await this.http.post<SimAccount>('accounts', { externalId: input.externalId, ...fields }));
+    } catch (e) {
+      // Another worker created it between our lookup and our POST: update that one instead.
+      if (!(e instanceof LockstepError && e.code === 'conflict')) throw e;
+      const raced = await this.findAccount(input.externalId);
+      if (!raced) throw e;
+      return toAccount(await this.http.patch<SimAccount>(`accounts/${enc(raced.id)}`, fields));
+    }
+  }
+
+  async setAccountState(accountId: string, state: AccountState): Promise<void> {
+    // PATCH of a state is idempotent, so it may be retried like a PUT.
+    await this.http.patch(`accounts/${enc(accountId)}`, { state }, { idempotent: true });
+  }
+
+  async deleteAccount(accountId: string): Promise<void> {
+    await notFoundAsNull(this.http.delete(`accounts/${enc(accountId)}`));
+  }
+
+  async grant(accountId: string, group: string, validity: Validity): Promise<void> {
+    await this.http.put(`accounts/${enc(accountId)}/memberships/${enc(group)}`, { from: validity.from, until: validity.until });
+  }
+
+  async revoke(accountId: string, group: string): Promise<void> {
+    // A missing account holds no membership: the revocation has nothing left to do.
+    await notFoundAsNull(this.http.delete(`accounts/${enc(accountId)}/memberships/${enc(group)}`));
+  }
+
+  async setCredentialState(accountId: string, credentialId: string, state: CredentialStatus): Promise<void> {
+    await this.http.patch(`accounts/${enc(accountId)}/credentials/${enc(credentialId)}`, { status: state }, { idempotent: true });
+  }
+
+  async readAccessEvents(cursor: string | null): Promise<{ events: AccessEvent[]; cursor: string | null }> {
+    const r = await this.http.get<{ items: SimEvent[]; next: string }>('events', { query: { after: cursor, limit: EVENT_PAGE } });
+    return {
+      events: r.items.map((e) => ({
+        id: e.id,
+        at: e.at,
+        accountId: e.accountId,
+        credentialId: e.credentialId,
+        door: e.door ?? e.group,
+        granted: e.granted,
+      })),
+      cursor: r.next,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.http.close();
+  }
+}
+
+/** Validates the options (errors name the field, e.g. `systems.sim.url`) and builds the driver. */
+export function createSimulatorDriver(ctx: DriverContext): SimulatorDriver {
+  const r = simulatorOptionsSchema.safeParse(ctx.options);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const key = issue.path.join('.');
+    throw new LockstepError('config', `system ${ctx.system} (simulator): ${key || 'options'}: ${issue.message}`, {
+      field: `systems.${ctx.system}${key ? `.${key}` : ''}`,
+    });
+  }
+  return new SimulatorDriver(ctx.system, r.data);
+}
+
+function enc(s: string): string {
+  return encodeURIComponent(s);
+}
+
+function toAccount(a: SimAccount): Account {
+  return {
+    id: a.id,
+    externalId: a.externalId,
+    displayName: a.displayName,
+    state: a.state,
+    memberships: a.memberships.map((m) => ({ group: m.group, from: m.from, until: m.until })),
+    credentials: a.credentials.map((c) => ({ id: c.id, type: c.type, number: c.number, status: c.status, lastUsedAt: c.lastUsedAt })),
+    validity: { from: a.validity.from, until: a.validity.until },
+  };
+}

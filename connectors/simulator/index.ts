@@ -1,0 +1,25 @@
+import type { DriverFactory } from '../../src/drivers/contract.js';
+import { createSimulatorDriver } from './driver.js';
+
+export { SimulatorDriver, createSimulatorDriver, simulatorOptionsSchema, type SimulatorDriverOptions } from './driver.js';
+export { startSimulator, faultInputSchema, type SimulatorOptions, type RunningSimulator, type Faults, type FaultInput } from './server.js';
+export {
+  SimulatorState,
+  DEFAULT_GROUPS,
+  type SimGroup,
+  type SimAccount,
+  type SimMembership,
+  type SimCredential,
+  type SimEvent,
+  type SimChange,
+  type SimulatorExport,
+  type SwipeInput,
+  type SwipeResult,
+  type SwipeReason,
+} from './state.js';
+
+/** Driver type `simulator`: lockstep's own reference lock system. */
+export const factory: DriverFactory = {
+  type: 'simulator',
+  create: (ctx) => createSimulatorDriver(ctx),
+};
