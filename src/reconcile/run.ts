@@ -14,7 +14,12 @@ async function storeAnchors(ctx: EngineContext, planned: PlannedIdentity[], now:
     const want = p.evaluation.entitlements.map((e) => e.accessGroup.id).sort();
     const have = Object.keys(p.anchors).sort();
     if (want.length === have.length && want.every((w, i) => w === have[i])) continue;
-    await syncAnchors(ctx.db, p.identity.id, want, now);
+    // a window that has not begun yet (pre-hire) counts from its start, as the evaluator did
+    const since: Record<string, string> = {};
+    for (const e of p.evaluation.entitlements) {
+      since[e.accessGroup.id] = e.validFrom && Date.parse(e.validFrom) > now.getTime() ? e.validFrom : now.toISOString();
+    }
+    await syncAnchors(ctx.db, p.identity.id, since);
   }
 }
 

@@ -55,19 +55,18 @@ export async function loadAnchors(q: Queryable, identityIds: string[]): Promise<
 }
 
 /**
- * Makes the stored anchors match the current entitlements: new ones start now, ones no
- * longer entitled are forgotten (a later re-grant starts a new window).
+ * Makes the stored anchors match the current entitlements: new ones start at the given
+ * instant (now, or a pre-hire window's start), ones no longer entitled are forgotten (a later
+ * re-grant starts a new window).
  */
-export async function syncAnchors(q: Queryable, identityId: string, entitledGroupIds: string[], now: Date): Promise<void> {
-  await q.query(
-    'DELETE FROM entitlement_anchors WHERE identity_id = $1 AND NOT (access_group_id = ANY($2::text[]))',
-    [identityId, entitledGroupIds],
-  );
-  if (entitledGroupIds.length === 0) return;
+export async function syncAnchors(q: Queryable, identityId: string, entitled: Record<string, string>): Promise<void> {
+  const ids = Object.keys(entitled);
+  await q.query('DELETE FROM entitlement_anchors WHERE identity_id = $1 AND NOT (access_group_id = ANY($2::text[]))', [identityId, ids]);
+  if (ids.length === 0) return;
   await q.query(
     `INSERT INTO entitlement_anchors (identity_id, access_group_id, since)
-     SELECT $1, g, $3 FROM unnest($2::text[]) AS g ON CONFLICT DO NOTHING`,
-    [identityId, entitledGroupIds, now.toISOString()],
+     SELECT $1, g, s FROM unnest($2::text[], $3::timestamptz[]) AS u(g, s) ON CONFLICT DO NOTHING`,
+    [identityId, ids, ids.map((g) => entitled[g])],
   );
 }
 

@@ -44,6 +44,7 @@ describe.each(storeKinds)('reconciliation on %s', (kind) => {
   it('plans nothing on a second run over unchanged input', async () => {
     await person('E1', { groups: ['DC Operations'] });
     await person('C1', { employeeType: 'Contractor', sponsor: 'E1', groups: ['DC Operations'], contractEnd: '2026-07-31' });
+    await person('F1', { employeeType: 'Contractor', sponsor: 'E1', groups: ['DC Operations'], hireDate: '2026-09-01' }); // pre-hire, class maxima apply
     await runReconcile(e.ctx, full, apply);
     const again = await runReconcile(e.ctx, full, { ...apply, apply: false });
     expect(again.plan.operations).toEqual([]);

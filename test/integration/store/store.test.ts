@@ -116,9 +116,9 @@ describe.each(storeKinds)('store on %s', (kind) => {
 
   it('keeps entitlement anchors stable until the entitlement goes', async () => {
     const { identity } = await upsertIdentity(s.db, { source: 'hr', externalId: 'E9', userName: 'eve' });
-    await syncAnchors(s.db, identity.id, ['g1', 'g2'], new Date('2026-01-01T00:00:00Z'));
-    await syncAnchors(s.db, identity.id, ['g1'], new Date('2026-02-01T00:00:00Z'));
-    await syncAnchors(s.db, identity.id, ['g1', 'g2'], new Date('2026-03-01T00:00:00Z'));
+    await syncAnchors(s.db, identity.id, { g1: '2026-01-01T00:00:00Z', g2: '2026-01-01T00:00:00Z' });
+    await syncAnchors(s.db, identity.id, { g1: '2026-02-01T00:00:00Z' });
+    await syncAnchors(s.db, identity.id, { g1: '2026-03-01T00:00:00Z', g2: '2026-03-01T00:00:00Z' });
     const a = (await loadAnchors(s.db, [identity.id])).get(identity.id)!;
     expect(a.g1).toBe('2026-01-01T00:00:00.000Z');
     expect(a.g2).toBe('2026-03-01T00:00:00.000Z');

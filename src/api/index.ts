@@ -1,0 +1,269 @@
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { z } from 'zod';
+import { isLockstepError, LockstepError, toLockstepError } from '../domain/errors.js';
+import {
+  accessReport,
+  accessReportCsv,
+  approveRun,
+  explainIdentity,
+  markCredentialLost,
+  roleReport,
+  runReconcile,
+  toCsv,
+  type EngineContext,
+  type Scope,
+} from '../reconcile/index.js';
+import { explainText } from '../policy/index.js';
+import { getRun, listRuns, iterateAudit, verifyAudit, listIncidents, withNis2Clock } from '../store/index.js';
+import { requireToken } from './auth.js';
+
+export interface ApiDeps {
+  ctx: EngineContext;
+  adminTokens: string[];
+  bodyLimitBytes: number;
+  /** Mounted at /scim/v2 when given (it has its own auth). */
+  scim?: Router;
+  /** Prometheus text for /metrics. */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** Extra readiness checks (Redis, overdue revocations); throwing or `ok: false` fails /readyz. */
+  readiness?: () => Promise<{ ok: boolean; details: Record<string, unknown> }>;
+  /**
+   * How runs are started: through the queue in `serve` (returns the run id once queued), or
+   * inline when there is none. Default: inline, in the background.
+   */
+  startRun?: (scope: Scope, opts: { apply: boolean; actor: string }) => Promise<{ runId: string | null; queued: boolean }>;
+  /** Lost credentials: the queue's priority lane in `serve`; inline by default. */
+  reportLost?: typeof markCredentialLost;
+  syncSource?: (name: string, actor: string) => Promise<unknown>;
+  /** Extra routers under /api/v1 (e.g. a queue dashboard), behind the admin auth. */
+  extraAdmin?: Array<{ path: string; router: Router }>;
+}
+
+const runBody = z
+  .object({
+    mode: z.enum(['plan', 'apply']).default('plan'),
+    identities: z.array(z.string().min(1)).min(1).max(10_000).optional(),
+  })
+  .strict();
+
+const lostBody = z
+  .object({
+    accountId: z.string().min(1).optional(),
+    note: z.string().max(2000).optional(),
+    state: z.enum(['lost', 'suspended']).optional(),
+  })
+  .strict();
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body ?? {});
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    const field = i.path.join('.') || 'body';
+    throw new LockstepError('validation', `${field}: ${i.message}`, { field, details: r.error.issues });
+  }
+  return r.data;
+}
+
+const STATUS: Record<string, number> = {
+  validation: 400,
+  config: 500,
+  not_found: 404,
+  conflict: 409,
+  precondition: 409,
+  auth: 502,
+  rate_limited: 503,
+  unavailable: 503,
+  timeout: 504,
+  held: 409,
+  internal: 500,
+};
+
+type Handler = (req: Request, res: Response) => Promise<unknown>;
+const h = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => {
+  fn(req, res).catch(next);
+};
+
+/** The admin API (/api/v1), health, readiness, metrics, and the SCIM endpoint when given. */
+export function createApp(deps: ApiDeps): express.Express {
+  const { ctx } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get(
+    '/readyz',
+    h(async (_req, res) => {
+      const details: Record<string, unknown> = {};
+      let ok = true;
+      try {
+        await ctx.db.query('SELECT 1');
+        details.store = 'ok';
+      } catch (e) {
+        ok = false;
+        details.store = (e as Error).message;
+      }
+      if (deps.readiness) {
+        try {
+          const r = await deps.readiness();
+          ok &&= r.ok;
+          Object.assign(details, r.details);
+        } catch (e) {
+          ok = false;
+          details.readiness = (e as Error).message;
+        }
+      }
+      res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not ready', ...details });
+    }),
+  );
+  if (deps.metrics) {
+    app.get(
+      '/metrics',
+      h(async (_req, res) => {
+        const m = await deps.metrics!();
+        res.set('Content-Type', m.contentType).send(m.body);
+      }),
+    );
+  }
+  if (deps.scim) app.use('/scim/v2', deps.scim);
+
+  const api = express.Router();
+  api.use(requireToken(deps.adminTokens));
+  api.use(express.json({ limit: deps.bodyLimitBytes }));
+
+  api.get(
+    '/identities/:who/explain',
+    h(async (req, res) => {
+      const x = await explainIdentity(ctx, String(req.params.who));
+      res.json({ identity: x.identity, leaver: x.evaluation.leaver, entitlements: x.evaluation.entitlements, denied: x.evaluation.denied, nextCheckAt: x.evaluation.nextCheckAt, systems: x.systems, text: explainText(x.evaluation) });
+    }),
+  );
+
+  const startInline = async (scope: Scope, o: { apply: boolean; actor: string }) => {
+    const out = await runReconcile(ctx, scope, { trigger: 'api', actor: o.actor, apply: o.apply });
+    return { runId: out.run?.id ?? null, queued: false };
+  };
+  api.post(
+    '/runs',
+    h(async (req, res) => {
+      const b = parseBody(runBody, req.body);
+      const scope: Scope = b.identities ? { kind: 'identities', ids: b.identities } : { kind: 'full' };
+      const started = await (deps.startRun ?? startInline)(scope, { apply: b.mode === 'apply', actor: res.locals.actor as string });
+      const run = started.runId ? await getRun(ctx.db, started.runId) : null;
+      res.status(started.queued ? 202 : 201).json({ runId: started.runId, queued: started.queued, run });
+    }),
+  );
+  api.get(
+    '/runs',
+    h(async (req, res) => {
+      const limit = Math.min(200, Number(req.query.limit ?? 50) || 50);
+      const runs = await listRuns(ctx.db, { limit });
+      res.json({ runs: runs.map(({ plan, results, ...r }) => ({ ...r, operations: plan?.operations.length ?? 0 })) });
+    }),
+  );
+  api.get(
+    '/runs/:id',
+    h(async (req, res) => {
+      const run = await getRun(ctx.db, String(req.params.id));
+      if (!run) throw new LockstepError('not_found', `no run ${req.params.id}`, { field: 'id' });
+      res.json(run);
+    }),
+  );
+  api.post(
+    '/runs/:id/approve',
+    h(async (req, res) => {
+      const out = await approveRun(ctx, String(req.params.id), res.locals.actor as string);
+      res.json({ run: out.run, held: out.held, failed: out.failed.length });
+    }),
+  );
+
+  api.get(
+    '/reports/access',
+    h(async (req, res) => {
+      const rows = await accessReport(ctx);
+      const format = String(req.query.format ?? 'json');
+      if (req.query.groupBy === 'role') {
+        const r = roleReport(ctx, rows);
+        if (format === 'csv') {
+          const which = req.query.view === 'matrix' ? 'matrix' : 'holders';
+          res.type('text/csv').send(which === 'matrix' ? toCsv(r.matrix, ['role', 'accessGroupId', 'accessGroup', 'system', 'protectionClass', 'via']) : toCsv(r.holders, ['role', 'userName', 'displayName', 'system', 'accessGroup', 'protectionClass', 'validUntil']));
+        } else res.json({ generatedAt: ctx.now().toISOString(), ...r });
+        return;
+      }
+      if (format === 'csv') res.type('text/csv').attachment('access-report.csv').send(accessReportCsv(rows));
+      else res.json({ generatedAt: ctx.now().toISOString(), rows });
+    }),
+  );
+
+  api.post(
+    '/credentials/:system/:id/lost',
+    h(async (req, res) => {
+      const b = parseBody(lostBody, req.body);
+      const out = await (deps.reportLost ?? markCredentialLost)(ctx, { system: String(req.params.system), credentialId: String(req.params.id), actor: res.locals.actor as string, ...b });
+      res.status(out.result.status === 'applied' ? 200 : 202).json(out);
+    }),
+  );
+  api.get(
+    '/incidents',
+    h(async (req, res) => {
+      const status = req.query.status === 'open' || req.query.status === 'closed' ? req.query.status : undefined;
+      const now = ctx.now();
+      res.json({ incidents: (await listIncidents(ctx.db, { status })).map((i) => withNis2Clock(i, now)) });
+    }),
+  );
+
+  api.get(
+    '/audit/verify',
+    h(async (_req, res) => {
+      const v = await verifyAudit(ctx.db);
+      res.status(v.ok ? 200 : 409).json(v);
+    }),
+  );
+  api.get(
+    '/audit',
+    h(async (req, res) => {
+      const subject = typeof req.query.subject === 'string' ? req.query.subject : undefined;
+      const limit = Math.min(10_000, Number(req.query.limit ?? 1000) || 1000);
+      const out = [];
+      for await (const e of iterateAudit(ctx.db, { subject })) {
+        out.push(e);
+        if (out.length >= limit) break;
+      }
+      res.json({ entries: out });
+    }),
+  );
+
+  if (deps.syncSource) {
+    api.post(
+      '/sources/:name/sync',
+      h(async (req, res) => {
+        res.json(await deps.syncSource!(String(req.params.name), res.locals.actor as string));
+      }),
+    );
+  }
+  for (const extra of deps.extraAdmin ?? []) api.use(extra.path, extra.router);
+
+  app.use('/api/v1', api);
+
+  app.use((req: Request, res: Response) => {
+    res.status(404).json({ error: { code: 'not_found', message: `no route ${req.method} ${req.path}` } });
+  });
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const body = err as { type?: string; status?: number };
+    if (body?.type === 'entity.too.large') {
+      res.status(413).json({ error: { code: 'validation', message: `request body over ${deps.bodyLimitBytes} bytes` } });
+      return;
+    }
+    if (body?.type === 'entity.parse.failed') {
+      res.status(400).json({ error: { code: 'validation', field: 'body', message: 'request body is not valid JSON' } });
+      return;
+    }
+    const e = isLockstepError(err) ? err : toLockstepError(err);
+    if (!isLockstepError(err)) ctx.logger.error({ err: e.message }, 'unhandled API error');
+    res.status(STATUS[e.code] ?? 500).json({ error: e.toJSON() });
+  });
+  return app;
+}

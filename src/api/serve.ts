@@ -1,0 +1,200 @@
+import type { Server } from 'node:http';
+import { LockstepError } from '../domain/errors.js';
+import { loadConfig, resolveFromConfig, tokensFrom } from '../config/index.js';
+import { createEngine, dataDir } from '../runtime/engine.js';
+import { createLogger } from '../runtime/logger.js';
+import { markCredentialLost } from '../reconcile/index.js';
+import { syncFileSource } from '../sources/file/index.js';
+import { createScimRouter } from '../sources/scim/index.js';
+import {
+  checkRedis,
+  createQueues,
+  createRateLimiter,
+  engineHandlers,
+  overdueRevocations,
+  redisServerOnPath,
+  startFullRun,
+  startLocalRedis,
+  startSchedulers,
+  startWorkers,
+  withRateLimits,
+  DEFAULT_REDIS_URL,
+  type LocalRedis,
+} from '../queue/index.js';
+import { metricsRegistry, engineHooks, enableProcessMetrics, registerOverdueSource, registerQueueDepth } from '../metrics/index.js';
+import { createApp } from './index.js';
+
+export interface ServeOptions {
+  configPath: string;
+  logLevel?: string;
+  /** `lockstep worker`: queue workers only, no HTTP, no schedulers. */
+  workerOnly?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface RunningService {
+  url: string | null;
+  close(): Promise<void>;
+}
+
+function redisHelp(url: string, message: string): string {
+  return [
+    `lockstep needs Redis for its job queue, and nothing answered at ${url} (${message}).`,
+    `Start one and try again: on this machine \`redis-server --daemonize yes --port 6379 --appendonly yes\`,`,
+    `with Docker \`docker run -d -p 6379:6379 redis:7 --appendonly yes\`, or \`docker compose up -d redis\` in this repository;`,
+    `or point REDIS_URL at one you have. In production give Redis AOF persistence (appendonly yes) and maxmemory-policy noeviction,`,
+    `so queued revocations survive a restart and are never evicted.`,
+  ].join('\n');
+}
+
+/**
+ * `lockstep serve`: store, engine, SCIM, admin API, workers and schedulers in one process.
+ * At start it imports the configured HR exports and queues a full reconciliation, so a fresh
+ * `npm start` ends with the example people's doors applied.
+ */
+export async function serve(opts: ServeOptions): Promise<RunningService> {
+  const env = opts.env ?? process.env;
+  const logger = createLogger(opts.logLevel ?? env.LOG_LEVEL ?? 'info');
+  const loaded = await loadConfig(opts.configPath, env);
+  const cfg = loaded.config;
+
+  const redisUrl = env.REDIS_URL ?? DEFAULT_REDIS_URL;
+  let localRedis: LocalRedis | null = null;
+  let check = await checkRedis(redisUrl);
+  if (!check.ok && !env.REDIS_URL && env.LOCKSTEP_NO_LOCAL_REDIS !== '1' && redisServerOnPath()) {
+    logger.warn({ url: redisUrl }, 'no Redis answered; starting a local redis-server under the data directory');
+    localRedis = await startLocalRedis(dataDir(env));
+    check = await checkRedis(localRedis.url);
+  }
+  if (!check.ok) throw new LockstepError('unavailable', redisHelp(redisUrl, check.message));
+  const connection = localRedis?.url ?? redisUrl;
+
+  const hooks = engineHooks();
+  enableProcessMetrics();
+  const engine = await createEngine(loaded, { logger, hooks, startEmbedded: !opts.workerOnly });
+  const limiter = createRateLimiter({ connection, prefix: cfg.queue.prefix, perSecond: Object.fromEntries(Object.entries(cfg.systems).map(([n, s]) => [n, s.rateLimitPerSecond])) });
+  const ctx = withRateLimits(engine.ctx, limiter.limiter);
+  const queues = createQueues({ connection, prefix: cfg.queue.prefix, db: ctx.db, logger });
+  const systems = Object.keys(cfg.systems);
+
+  const entraSources = Object.entries(cfg.sources).filter(([, s]) => s.type === 'entra');
+  const pullSource = async (name: string) => {
+    const src = cfg.sources[name];
+    if (!src) throw new LockstepError('not_found', `no source named ${name}`, { field: 'source' });
+    if (src.type === 'file') {
+      await syncFileSource({ db: ctx.db, name, config: src, path: resolveFromConfig(loaded, src.path), onChange: queues.onChange(`source:${name}`) });
+      return;
+    }
+    const { pullEntra } = await import('../sources/entra/index.js');
+    await pullEntra({ db: ctx.db, source: { ...src, name } as never, onChange: queues.onChange(`source:${name}`), logger });
+  };
+
+  const workers = await startWorkers({
+    queues,
+    db: ctx.db,
+    handlers: engineHandlers(ctx, { pullSource }),
+    systems,
+    bucketSize: cfg.queue.bucketSize,
+    concurrency: cfg.queue.concurrency,
+    logger,
+  });
+  const unregister = [
+    registerOverdueSource(async () => (await overdueRevocations(ctx.db)).count),
+    ...(['identity', 'full', 'maintenance'] as const).map((q) => registerQueueDepth(q, () => queues.queue(q).getJobCounts())),
+  ];
+
+  let server: Server | null = null;
+  let schedulers: { close(): Promise<void> } | null = null;
+  let url: string | null = null;
+  if (!opts.workerOnly) {
+    schedulers = await startSchedulers({
+      queues,
+      schedules: { fullReconcileMs: cfg.queue.schedules.fullReconcileMs, expirySweepMs: cfg.queue.schedules.expirySweepMs, accessEventsMs: cfg.queue.schedules.accessEventsMs },
+      systems,
+      sources: entraSources.map(([name, s]) => ({ name, intervalMs: Number((s as { intervalMs?: number }).intervalMs ?? 60_000) })),
+    });
+    const scimTokens = tokensFrom(cfg.scim.tokens, env.SCIM_TOKEN);
+    const app = createApp({
+      ctx,
+      adminTokens: tokensFrom(cfg.api.tokens, env.ADMIN_TOKEN),
+      bodyLimitBytes: cfg.api.bodyLimitBytes,
+      scim: cfg.scim.enabled ? createScimRouter({ db: ctx.db, config: { ...cfg.scim, tokens: scimTokens }, onChange: queues.onChange('scim'), logger }) : undefined,
+      metrics: async () => ({ contentType: metricsRegistry.contentType, body: await metricsRegistry.metrics() }),
+      readiness: async () => {
+        const overdue = await overdueRevocations(ctx.db);
+        const redis = await checkRedis(connection, 1000);
+        return { ok: redis.ok, details: { redis: redis.ok ? 'ok' : redis.message, overdueRevocations: overdue.count, oldestOverdueSince: overdue.oldestSince, overdue: overdue.items.slice(0, 20) } };
+      },
+      startRun: async (scope, o) => {
+        if (scope.kind === 'full' && o.apply) {
+          const r = await startFullRun({ queues, db: ctx.db, systems, bucketSize: cfg.queue.bucketSize }, { trigger: 'api', actor: o.actor });
+          return { runId: r.runId, queued: true };
+        }
+        if (scope.kind === 'identities' && o.apply) {
+          await queues.enqueueIdentities(scope.ids, { priority: 'normal', reason: `api:${o.actor}` });
+          return { runId: null, queued: true };
+        }
+        const { runReconcile } = await import('../reconcile/index.js');
+        const out = await runReconcile(ctx, scope, { trigger: 'api', actor: o.actor, apply: o.apply });
+        return { runId: out.run?.id ?? null, queued: false };
+      },
+      reportLost: async (c, req) => {
+        const out = await markCredentialLost(c, req);
+        // not landed (lock system down): the priority lane retries it until it does
+        if (out.result.status !== 'applied') await queues.enqueueLostCredential({ system: req.system, credentialId: req.credentialId, accountId: out.account.id, actor: req.actor, note: req.note, state: req.state });
+        return out;
+      },
+      syncSource: async (name) => {
+        await pullSource(name);
+        return { source: name, synced: true };
+      },
+    });
+    const port = Number(env.PORT ?? 8080);
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(port, env.HOST ?? '0.0.0.0', () => resolve(s));
+      s.once('error', reject);
+    });
+    const addr = server.address();
+    const shown = typeof addr === 'object' && addr ? addr.port : port;
+    url = `http://localhost:${shown}`;
+
+    // first start: bring the example (or the operator's) HR exports in, then converge everything
+    for (const [name, src] of Object.entries(cfg.sources)) {
+      if (src.type !== 'file') continue;
+      try {
+        const r = await syncFileSource({ db: ctx.db, name, config: src, path: resolveFromConfig(loaded, src.path), actor: 'serve' });
+        logger.info({ source: name, created: r.created, updated: r.updated, leavers: r.leavers, errors: r.errors.length }, 'HR export imported');
+      } catch (e) {
+        logger.error({ source: name, err: (e as Error).message }, 'HR export could not be imported');
+      }
+    }
+    const run = await startFullRun({ queues, db: ctx.db, systems, bucketSize: cfg.queue.bucketSize }, { trigger: 'startup', actor: 'serve' });
+    logger.info({ run: run.runId }, 'full reconciliation queued');
+    process.stderr.write(
+      `\nlockstep is running.\n  admin API  ${url}/api/v1   (Authorization: Bearer $ADMIN_TOKEN)\n  SCIM       ${url}/scim/v2  (Authorization: Bearer $SCIM_TOKEN)\n  health     ${url}/healthz  ${url}/readyz  ${url}/metrics\n${[...engine.embedded].map(([n, s]) => `  simulator  ${n}: ${s.url}/api (embedded)\n`).join('')}  full reconciliation run ${run.runId} queued\n\n`,
+    );
+  } else {
+    logger.info({ systems }, 'worker started');
+  }
+
+  let closing = false;
+  const close = async () => {
+    if (closing) return;
+    closing = true;
+    if (server) await new Promise<void>((r) => server!.close(() => r()));
+    await schedulers?.close();
+    await workers.close();
+    for (const u of unregister) u();
+    await queues.close();
+    await limiter.close();
+    await engine.close();
+    await localRedis?.stop();
+  };
+  const onSignal = (sig: string) => {
+    logger.info({ sig }, 'shutting down');
+    void close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return { url, close };
+}

@@ -1,0 +1,356 @@
+#!/usr/bin/env node
+/**
+ * The `lockstep` command. Exit codes (also in README):
+ *   0 success (plan: no changes, or changes without --detailed-exitcode)
+ *   1 error (a system unreachable, a failure inside lockstep)
+ *   2 plan --detailed-exitcode: there are changes
+ *   3 the run was held by the mass-revocation guard (approve it with `lockstep approve <run>`)
+ *   4 some operations failed (they are in the run record and the audit log; the next run retries them)
+ *   5 invalid configuration, mappings or input (the message names file, line and field)
+ */
+import { createInterface } from 'node:readline/promises';
+import { writeFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { isLockstepError, LockstepError } from './domain/errors.js';
+import { loadConfig, resolveFromConfig, type LoadedConfig } from './config/index.js';
+import { loadMappings, explainText } from './policy/index.js';
+import { createEngine, checkSystems, openConfiguredStore, type Engine } from './runtime/engine.js';
+import { createLogger } from './runtime/logger.js';
+import { formatPlan, runReconcile, approveRun, explainIdentity, accessReport, accessReportCsv, roleReport, toCsv, markCredentialLost, type RunOutcome } from './reconcile/index.js';
+import { syncFileSource, formatRowError, type FileSyncResult } from './sources/file/index.js';
+import { iterateAudit, verifyAudit } from './store/index.js';
+
+export const EXIT = { ok: 0, error: 1, changes: 2, held: 3, failed: 4, invalid: 5 } as const;
+
+const program = new Command();
+program
+  .name('lockstep')
+  .description('Keeps physical access in lock systems in lockstep with identity (Entra ID, SCIM, HR exports).')
+  .option('-c, --config <file>', 'configuration file (env LOCKSTEP_CONFIG)', process.env.LOCKSTEP_CONFIG ?? './lockstep.yaml')
+  .option('--log-level <level>', 'log level for stderr (env LOG_LEVEL)', process.env.LOG_LEVEL)
+  .showHelpAfterError();
+
+const color = process.stdout.isTTY && !process.env.NO_COLOR;
+const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+const err = (s: string) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
+
+function globals(): { config: string; logLevel?: string } {
+  return program.opts();
+}
+
+async function withEngine<T>(fn: (e: Engine) => Promise<T>, level = 'warn'): Promise<T> {
+  const g = globals();
+  const loaded = await loadConfig(g.config);
+  const engine = await createEngine(loaded, { logger: createLogger(g.logLevel ?? level) });
+  try {
+    return await fn(engine);
+  } finally {
+    await engine.close();
+  }
+}
+
+function fileSources(loaded: LoadedConfig, only?: string) {
+  const all = Object.entries(loaded.config.sources).filter(([, s]) => s.type === 'file');
+  if (only && !loaded.config.sources[only]) throw new LockstepError('validation', `no source named ${only} in ${loaded.file} (sources: ${Object.keys(loaded.config.sources).join(', ') || 'none'})`, { field: 'source' });
+  return all.filter(([name]) => !only || name === only);
+}
+
+function printSync(r: FileSyncResult): void {
+  out(`source ${r.source}: ${r.rows} rows, ${r.created} new, ${r.updated} changed, ${r.unchanged} unchanged, ${r.leavers} leaver(s) by absence, ${r.errors.length} row(s) skipped`);
+  for (const e of r.errors) err(`  ${formatRowError(e)}`);
+  if (r.leaversWithheld) err(`  warning: ${r.leaversWithheld}`);
+}
+
+function outcomeExit(o: RunOutcome): number {
+  if (o.held) return EXIT.held;
+  if (o.failed.length) return EXIT.failed;
+  return EXIT.ok;
+}
+
+function printOutcome(o: RunOutcome, json: boolean): void {
+  if (json) {
+    out(JSON.stringify({ run: o.run ? { ...o.run, plan: undefined } : null, held: o.held, summary: o.plan.summary, results: o.results, failed: o.failed.map((f) => f.key) }, null, 2));
+    return;
+  }
+  if (o.held) {
+    err(`\nRUN HELD: ${o.run?.error}\nReview it with \`lockstep plan\`, then approve it with \`lockstep approve ${o.run?.id}\`.`);
+    return;
+  }
+  const applied = o.results.filter((r) => r.status === 'applied').length;
+  out(`\nApply complete! ${applied} applied, ${o.failed.length} failed.${o.run ? ` Run ${o.run.id}.` : ''}`);
+  for (const f of o.failed) {
+    const r = o.results.find((x) => x.key === f.key);
+    err(`  failed: ${f.kind} ${f.group?.name ?? f.credentialId ?? ''} for ${f.userName ?? f.accountId}: ${r?.error?.message ?? 'unknown error'}${f.revocation ? ' (a revocation: the next run retries it; it is reported overdue until then)' : ''}`);
+  }
+}
+
+program
+  .command('validate')
+  .description('check lockstep.yaml and the mapping files; prints every problem with file, line and column')
+  .action(async () => {
+    const loaded = await loadConfig(globals().config);
+    const { policy, files } = await loadMappings(loaded.mappingPaths);
+    checkSystems(policy, loaded);
+    out(`${loaded.file}: ok`);
+    for (const f of files) out(`${f}: ok`);
+    out(`${policy.accessGroups.size} access groups, ${policy.roles.size} role bundles, ${policy.rules.length} rules, ${Object.keys(loaded.config.systems).length} system(s), ${Object.keys(loaded.config.sources).length} source(s)`);
+  });
+
+program
+  .command('sync')
+  .description('import identities from the configured HR export(s) (sources of type file)')
+  .option('-s, --source <name>', 'only this source')
+  .option('--apply', 'reconcile the changed identities afterwards')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { source?: string; apply?: boolean; json?: boolean }) => {
+    await withEngine(async (engine) => {
+      const loaded = engine.loaded;
+      if (o.source && loaded.config.sources[o.source]?.type === 'entra') {
+        const { pullEntra } = await import('./sources/entra/index.js');
+        const r = await pullEntra({ db: engine.ctx.db, source: { ...loaded.config.sources[o.source], name: o.source } as never, onChange: () => undefined, logger: engine.ctx.logger });
+        out(JSON.stringify(r, null, 2));
+        return;
+      }
+      const changed: string[] = [];
+      const results: FileSyncResult[] = [];
+      for (const [name, src] of fileSources(loaded, o.source)) {
+        if (src.type !== 'file') continue;
+        const r = await syncFileSource({ db: engine.ctx.db, name, config: src, path: resolveFromConfig(loaded, src.path), actor: 'cli' });
+        results.push(r);
+        changed.push(...r.changedIds);
+        if (!o.json) printSync(r);
+      }
+      if (o.json) out(JSON.stringify(results, null, 2));
+      if (o.apply && changed.length) {
+        const outcome = await runReconcile(engine.ctx, { kind: 'identities', ids: changed }, { trigger: 'cli sync', actor: 'cli', apply: true });
+        if (!o.json) out(formatPlan(outcome.plan, { color }));
+        printOutcome(outcome, !!o.json);
+        process.exitCode = outcomeExit(outcome);
+      }
+      if (results.some((r) => r.errors.length)) process.exitCode ||= EXIT.invalid;
+    });
+  });
+
+program
+  .command('plan')
+  .description('show what a full reconciliation would change, and why (like terraform plan)')
+  .option('--json', 'machine-readable plan')
+  .option('--detailed-exitcode', 'exit 2 when there are changes')
+  .action(async (o: { json?: boolean; detailedExitcode?: boolean }) => {
+    await withEngine(async (engine) => {
+      const outcome = await runReconcile(engine.ctx, { kind: 'full' }, { trigger: 'cli plan', actor: 'cli', apply: false });
+      if (o.json) out(JSON.stringify({ runId: outcome.run?.id, plan: outcome.plan }, null, 2));
+      else out(formatPlan(outcome.plan, { color }));
+      if (o.detailedExitcode && outcome.plan.operations.length) process.exitCode = EXIT.changes;
+    });
+  });
+
+async function confirm(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) return false;
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return (await rl.question(question)).trim().toLowerCase() === 'yes';
+  } finally {
+    rl.close();
+  }
+}
+
+program
+  .command('apply')
+  .description('plan and apply a full reconciliation')
+  .option('-y, --yes', 'apply without asking (needed when stdin is not a terminal)')
+  .option('--json', 'machine-readable result')
+  .action(async (o: { yes?: boolean; json?: boolean }) => {
+    await withEngine(async (engine) => {
+      if (!o.yes) {
+        const preview = await runReconcile(engine.ctx, { kind: 'full' }, { trigger: 'cli apply preview', actor: 'cli', apply: false });
+        out(formatPlan(preview.plan, { color }));
+        if (preview.plan.operations.length === 0) return;
+        if (!(await confirm('\nDo you want to perform these actions? Only "yes" will be accepted: '))) {
+          err(process.stdin.isTTY ? 'Apply cancelled.' : 'Not applied: stdin is not a terminal; pass --yes to apply without asking.');
+          process.exitCode = EXIT.error;
+          return;
+        }
+      }
+      const progress = process.stderr.isTTY && !o.json;
+      const outcome = await runReconcile(engine.ctx, { kind: 'full' }, {
+        trigger: 'cli apply',
+        actor: 'cli',
+        apply: true,
+        onProgress: progress ? (d, t) => process.stderr.write(`\rapplying ${d}/${t}`) : undefined,
+      });
+      if (progress) process.stderr.write('\n');
+      if (o.yes && !o.json) out(formatPlan(outcome.plan, { color }));
+      printOutcome(outcome, !!o.json);
+      process.exitCode = outcomeExit(outcome);
+    });
+  });
+
+program
+  .command('explain <userName>')
+  .description("why a person has (or lacks) which doors: rules, roles, validity, and each system's state")
+  .option('--json', 'machine-readable')
+  .action(async (who: string, o: { json?: boolean }) => {
+    await withEngine(async (engine) => {
+      const x = await explainIdentity(engine.ctx, who);
+      if (o.json) {
+        out(JSON.stringify(x, null, 2));
+        return;
+      }
+      const i = x.identity;
+      out(`${i.displayName ?? i.userName} <${i.userName}> (source ${i.source}, key ${i.externalId})${x.evaluation.leaver ? ` — LEAVER: ${x.evaluation.leaverReason ?? ''}` : ''}`);
+      out(`  ${[i.employeeType, i.department, i.jobTitle, i.site].filter(Boolean).join(' · ')}${i.groups.length ? `; groups: ${i.groups.join(', ')}` : ''}${i.roles.length ? `; roles: ${i.roles.map((r) => r.value).join(', ')}` : ''}`);
+      out('');
+      for (const line of explainText(x.evaluation)) out(line);
+      for (const s of x.systems) {
+        out(`\n${s.system}: ${s.account ? `account ${s.account.id} (${s.account.state}${s.linked ? ', linked' : ', not linked yet'})` : 'no account'}`);
+        for (const m of s.account?.memberships ?? []) out(`  holds ${m.group}${m.from || m.until ? ` [${m.from ?? '…'} → ${m.until ?? '…'}]` : ''}`);
+        for (const c of s.account?.credentials ?? []) out(`  ${c.type} ${c.number ?? c.id}: ${c.status}${c.lastUsedAt ? `, last used ${c.lastUsedAt}` : ', never used'}`);
+      }
+    });
+  });
+
+program
+  .command('approve <run>')
+  .description('approve a run held by the mass-revocation guard (id or unique prefix), and apply it')
+  .option('--json', 'machine-readable result')
+  .action(async (run: string, o: { json?: boolean }) => {
+    await withEngine(async (engine) => {
+      const actor = `cli:${process.env.USER ?? 'unknown'}`;
+      const outcome = await approveRun(engine.ctx, run, actor);
+      if (!o.json) out(formatPlan(outcome.plan, { color }));
+      printOutcome(outcome, !!o.json);
+      process.exitCode = outcomeExit(outcome);
+    });
+  });
+
+const audit = program.command('audit').description('the hash-chained audit log');
+audit
+  .command('verify')
+  .description('walk the chain; names the first altered, inserted or removed entry')
+  .action(async () => {
+    const db = await openConfiguredStore();
+    try {
+      const v = await verifyAudit(db);
+      if (v.ok) out(`audit log intact: ${v.entries} entries`);
+      else {
+        err(`AUDIT LOG BROKEN at sequence ${v.firstBadSeq}: ${v.problem}`);
+        process.exitCode = EXIT.error;
+      }
+    } finally {
+      await db.close();
+    }
+  });
+audit
+  .command('export')
+  .description('write the audit log as JSON lines')
+  .addOption(new Option('--format <format>', 'output format').choices(['jsonl']).default('jsonl'))
+  .option('--subject <id>', 'only entries about this identity, run or account')
+  .option('--since <iso>', 'only entries at or after this instant')
+  .option('-o, --output <file>', 'write to a file instead of stdout')
+  .action(async (o: { subject?: string; since?: string; output?: string }) => {
+    const db = await openConfiguredStore();
+    try {
+      const lines: string[] = [];
+      for await (const e of iterateAudit(db, { subject: o.subject, since: o.since })) {
+        if (o.output) lines.push(JSON.stringify(e));
+        else process.stdout.write(`${JSON.stringify(e)}\n`);
+      }
+      if (o.output) await writeFile(o.output, lines.join('\n') + (lines.length ? '\n' : ''));
+    } finally {
+      await db.close();
+    }
+  });
+
+program
+  .command('report')
+  .description('the access report: who holds which access group, class, why, until when, last used')
+  .addOption(new Option('--format <format>', 'output format').choices(['json', 'csv']).default('json'))
+  .addOption(new Option('--group-by <what>', 'group by role bundle').choices(['role']))
+  .option('-o, --output <file>', 'write to a file instead of stdout')
+  .action(async (o: { format: string; groupBy?: string; output?: string }) => {
+    await withEngine(async (engine) => {
+      const rows = await accessReport(engine.ctx);
+      let text: string;
+      if (o.groupBy === 'role') {
+        const r = roleReport(engine.ctx, rows);
+        text = o.format === 'csv'
+          ? `${toCsv(r.matrix, ['role', 'accessGroupId', 'accessGroup', 'system', 'protectionClass', 'via'])}\n${toCsv(r.holders, ['role', 'userName', 'displayName', 'system', 'accessGroup', 'protectionClass', 'validUntil'])}`
+          : JSON.stringify(r, null, 2);
+      } else text = o.format === 'csv' ? accessReportCsv(rows) : JSON.stringify({ generatedAt: new Date().toISOString(), rows }, null, 2);
+      if (o.output) await writeFile(o.output, text);
+      else out(text);
+    });
+  });
+
+const credential = program.command('credential').description('credentials in lock systems');
+credential
+  .command('lost <system> <credentialId>')
+  .description('mark a credential lost at once and open an incident with the NIS2 reporting clock')
+  .option('--account <id>', 'the holding account (found by search otherwise)')
+  .option('--note <text>', 'what happened')
+  .option('--suspend', 'suspend rather than mark lost')
+  .option('--json', 'machine-readable result')
+  .action(async (system: string, credentialId: string, o: { account?: string; note?: string; suspend?: boolean; json?: boolean }) => {
+    await withEngine(async (engine) => {
+      const r = await markCredentialLost(engine.ctx, { system, credentialId, accountId: o.account, note: o.note, actor: `cli:${process.env.USER ?? 'unknown'}`, state: o.suspend ? 'suspended' : 'lost' });
+      if (o.json) out(JSON.stringify(r, null, 2));
+      else {
+        out(`credential ${credentialId} of ${r.account.displayName}: ${r.result.status === 'applied' ? (o.suspend ? 'suspended' : 'marked lost') : `NOT YET APPLIED (${r.result.error?.message})`}`);
+        out(`incident ${r.incident.id} opened; NIS2 early warning due by ${r.incident.nis2.earlyWarningDue}, notification by ${r.incident.nis2.notificationDue}`);
+      }
+      if (r.result.status !== 'applied') process.exitCode = EXIT.failed;
+    });
+  });
+
+program
+  .command('simulator')
+  .description("run lockstep's reference lock system (HTTP) on its own")
+  .option('-p, --port <port>', 'port', '8181')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--state <file>', 'state file (loaded at start, written on change)')
+  .option('--api-key <key>', 'require this API key (env SIMULATOR_API_KEY)', process.env.SIMULATOR_API_KEY)
+  .action(async (o: { port: string; host: string; state?: string; apiKey?: string }) => {
+    const { startSimulator } = await import('../connectors/simulator/index.js');
+    const sim = await startSimulator({ port: Number(o.port), host: o.host, stateFile: o.state, apiKey: o.apiKey });
+    out(`simulator listening on ${sim.url}/api${o.state ? ` (state in ${o.state})` : ''}`);
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await sim.flush();
+    await sim.close();
+  });
+
+program
+  .command('serve')
+  .description('run the service: SCIM endpoint, admin API, workers and schedulers (npm start)')
+  .action(async () => {
+    const { serve } = await import('./api/serve.js');
+    await serve({ configPath: globals().config, logLevel: globals().logLevel });
+  });
+
+program
+  .command('worker')
+  .description('run queue workers only (scale out: many processes share Redis and PostgreSQL)')
+  .action(async () => {
+    const { serve } = await import('./api/serve.js');
+    await serve({ configPath: globals().config, logLevel: globals().logLevel, workerOnly: true });
+  });
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (isLockstepError(e)) {
+      err(`error: ${e.message}`);
+      process.exitCode = e.code === 'validation' || e.code === 'config' ? EXIT.invalid : EXIT.error;
+    } else {
+      err(`error: ${(e as Error).stack ?? String(e)}`);
+      process.exitCode = EXIT.error;
+    }
+  }
+}
+
+await main(process.argv);
