@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# Build stage: install everything, compile TypeScript to dist/.
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY connectors ./connectors
+RUN npm run build && npm prune --omit=dev
+
+# Runtime stage: production dependencies and the compiled code only, as a non-root user.
+FROM node:22-bookworm-slim
+ENV NODE_ENV=production \
+    LOCKSTEP_CONFIG=/etc/lockstep/lockstep.yaml \
+    LOCKSTEP_DATA_DIR=/var/lib/lockstep \
+    PORT=8080
+WORKDIR /app
+RUN groupadd --system lockstep && useradd --system --gid lockstep --home /app lockstep \
+    && mkdir -p /var/lib/lockstep /etc/lockstep && chown lockstep:lockstep /var/lib/lockstep
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY mappings ./mappings
+COPY lockstep.yaml /etc/lockstep/lockstep.yaml
+USER lockstep
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
+ENTRYPOINT ["node", "dist/src/cli.js"]
+CMD ["serve"]
