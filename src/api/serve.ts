@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { LockstepError } from '../domain/errors.js';
 import { loadConfig, resolveFromConfig, tokensFrom } from '../config/index.js';
 import { createEngine, dataDir } from '../runtime/engine.js';
@@ -113,10 +114,20 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
       systems,
       sources: entraSources.map(([name, s]) => ({ name, intervalMs: Number((s as { intervalMs?: number }).intervalMs ?? 60_000) })),
     });
-    const scimTokens = tokensFrom(cfg.scim.tokens, env.SCIM_TOKEN);
+    // No token configured (a first demo run): make one for this process and say so, rather than
+    // leave the API open or unusable. Production sets ADMIN_TOKEN and SCIM_TOKEN.
+    const generated: string[] = [];
+    const orGenerate = (tokens: string[], name: string) => {
+      if (tokens.length) return tokens;
+      const t = randomBytes(24).toString('base64url');
+      generated.push(`  ${name}=${t}`);
+      return [t];
+    };
+    const scimTokens = orGenerate(tokensFrom(cfg.scim.tokens, env.SCIM_TOKEN), 'SCIM_TOKEN');
+    const adminTokens = orGenerate(tokensFrom(cfg.api.tokens, env.ADMIN_TOKEN), 'ADMIN_TOKEN');
     const app = createApp({
       ctx,
-      adminTokens: tokensFrom(cfg.api.tokens, env.ADMIN_TOKEN),
+      adminTokens,
       bodyLimitBytes: cfg.api.bodyLimitBytes,
       scim: cfg.scim.enabled ? createScimRouter({ db: ctx.db, config: { ...cfg.scim, tokens: scimTokens }, onChange: queues.onChange('scim'), logger }) : undefined,
       metrics: async () => ({ contentType: metricsRegistry.contentType, body: await metricsRegistry.metrics() }),
@@ -171,7 +182,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     const run = await startFullRun({ queues, db: ctx.db, systems, bucketSize: cfg.queue.bucketSize }, { trigger: 'startup', actor: 'serve' });
     logger.info({ run: run.runId }, 'full reconciliation queued');
     process.stderr.write(
-      `\nlockstep is running.\n  admin API  ${url}/api/v1   (Authorization: Bearer $ADMIN_TOKEN)\n  SCIM       ${url}/scim/v2  (Authorization: Bearer $SCIM_TOKEN)\n  health     ${url}/healthz  ${url}/readyz  ${url}/metrics\n${[...engine.embedded].map(([n, s]) => `  simulator  ${n}: ${s.url}/api (embedded)\n`).join('')}  full reconciliation run ${run.runId} queued\n\n`,
+      `\nlockstep is running.\n  admin API  ${url}/api/v1   (Authorization: Bearer $ADMIN_TOKEN)\n  SCIM       ${url}/scim/v2  (Authorization: Bearer $SCIM_TOKEN)\n  health     ${url}/healthz  ${url}/readyz  ${url}/metrics\n${[...engine.embedded].map(([n, s]) => `  simulator  ${n}: ${s.url}/api (embedded)\n`).join('')}  full reconciliation run ${run.runId} queued\n${generated.length ? `\nNo tokens were configured, so these were generated for this process only (set them in the environment to keep them):\n${generated.join('\n')}\n` : ''}\n`,
     );
   } else {
     logger.info({ systems }, 'worker started');
