@@ -39,6 +39,8 @@ export class FakeGraph {
   private roundSeq = 0;
   private minValidSeq = 0;
   private throttle: { count: number; retryAfter: string } | null = null;
+  private readonly servicePrincipals = new Map<string, { displayName: string; appRoles: Array<{ id: string; value: string; displayName: string }>; assignments: Map<string, { id: string; appRoleId: string; principalId: string; principalType: 'User' | 'Group' }> }>();
+  private assignmentSeq = 0;
 
   private constructor(
     private readonly server: Server,
@@ -104,6 +106,25 @@ export class FakeGraph {
     this.log.push({ seq: ++this.seq, kind: 'member', group, member, type, removed: true });
   }
 
+  /** An enterprise application (service principal) with app roles, as GET /servicePrincipals/{id} returns it. */
+  upsertServicePrincipal(id: string, displayName: string, appRoles: Array<{ id: string; value: string; displayName: string }>): void {
+    const cur = this.servicePrincipals.get(id);
+    this.servicePrincipals.set(id, { displayName, appRoles, assignments: cur?.assignments ?? new Map() });
+  }
+
+  /** Assigns an app role to a user or group; returns the assignment id. */
+  assignAppRole(servicePrincipalId: string, appRoleId: string, principalId: string, principalType: 'User' | 'Group' = 'User'): string {
+    const sp = this.servicePrincipals.get(servicePrincipalId);
+    if (!sp) throw new Error(`fake graph: no service principal ${servicePrincipalId}`);
+    const id = `assignment-${++this.assignmentSeq}`;
+    sp.assignments.set(id, { id, appRoleId, principalId, principalType });
+    return id;
+  }
+
+  removeAppRoleAssignment(servicePrincipalId: string, assignmentId: string): void {
+    this.servicePrincipals.get(servicePrincipalId)?.assignments.delete(assignmentId);
+  }
+
   /** Every delta and skip token issued so far is refused with 410 Gone from now on. */
   expireTokens(): void {
     this.minValidSeq = this.seq + 1;
@@ -150,6 +171,19 @@ export class FakeGraph {
       const round: Round = { items, seq: this.seq, collection };
       this.rounds.set(rid, round);
       return send(200, this.page(round, rid, 0));
+    }
+    const sp = /^\/servicePrincipals\/([^/]+)(\/appRoleAssignedTo)?$/.exec(path);
+    if (req.method === 'GET' && sp) {
+      const id = decodeURIComponent(sp[1]!);
+      const found = this.servicePrincipals.get(id);
+      if (!found) return send(404, { error: { code: 'Request_ResourceNotFound', message: `Resource '${id}' does not exist or one of its queried reference-property objects are not present.` } });
+      if (!sp[2]) {
+        return send(200, { '@odata.context': `${this.url}/$metadata#servicePrincipals/$entity`, id, appId: id, displayName: found.displayName, appRoles: found.appRoles.map((r) => ({ allowedMemberTypes: ['User'], description: r.displayName, displayName: r.displayName, id: r.id, isEnabled: true, origin: 'Application', value: r.value })) });
+      }
+      return send(200, {
+        '@odata.context': `${this.url}/$metadata#servicePrincipals('${id}')/appRoleAssignedTo`,
+        value: [...found.assignments.values()].map((a) => ({ id: a.id, deletedDateTime: null, appRoleId: a.appRoleId, createdDateTime: '2026-01-01T00:00:00Z', principalDisplayName: this.users.get(a.principalId)?.displayName ?? this.groups.get(a.principalId)?.displayName ?? null, principalId: a.principalId, principalType: a.principalType, resourceDisplayName: found.displayName, resourceId: id })),
+      });
     }
     const one = /^\/users\/([^/]+)$/.exec(path);
     if (req.method === 'GET' && one) {
