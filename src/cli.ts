@@ -101,14 +101,24 @@ program
   .description('import identities from the configured HR export(s) (sources of type file)')
   .option('-s, --source <name>', 'only this source')
   .option('--apply', 'reconcile the changed identities afterwards')
+  .option('--allow-mass-removal', 'Entra: let a resync remove more people than maxRemovalPercent (an operator has checked)')
   .option('--json', 'machine-readable output')
-  .action(async (o: { source?: string; apply?: boolean; json?: boolean }) => {
+  .action(async (o: { source?: string; apply?: boolean; json?: boolean; allowMassRemoval?: boolean }) => {
     await withEngine(async (engine) => {
       const loaded = engine.loaded;
       if (o.source && loaded.config.sources[o.source]?.type === 'entra') {
         const { pullEntra } = await import('./sources/entra/index.js');
-        const r = await pullEntra({ db: engine.ctx.db, source: { ...loaded.config.sources[o.source], name: o.source } as never, onChange: () => undefined, logger: engine.ctx.logger });
-        out(JSON.stringify(r, null, 2));
+        const src = loaded.config.sources[o.source];
+        if (src?.type !== 'entra') return;
+        const changed: string[] = [];
+        const r = await pullEntra({ db: engine.ctx.db, source: { ...src, name: o.source }, onChange: (ids) => void changed.push(...ids), logger: engine.ctx.logger, allowMassRemoval: !!o.allowMassRemoval });
+        out(JSON.stringify({ ...r, changedIds: undefined, leaverIds: undefined, changed: changed.length }, null, 2));
+        if (o.apply && changed.length) {
+          const outcome = await runReconcile(engine.ctx, { kind: 'identities', ids: changed }, { trigger: 'cli sync entra', actor: 'cli', apply: true });
+          if (!o.json) out(formatPlan(outcome.plan, { color }));
+          printOutcome(outcome, !!o.json);
+          process.exitCode = outcomeExit(outcome);
+        }
         return;
       }
       const changed: string[] = [];

@@ -87,7 +87,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
       return;
     }
     const { pullEntra } = await import('../sources/entra/index.js');
-    await pullEntra({ db: ctx.db, source: { ...src, name } as never, onChange: queues.onChange(`source:${name}`), logger });
+    await pullEntra({ db: ctx.db, source: { ...src, name }, onChange: queues.onChange(`source:${name}`), logger });
   };
 
   const workers = await startWorkers({
