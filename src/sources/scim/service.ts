@@ -1,0 +1,591 @@
+/**
+ * SCIM operations over the store, independent of HTTP. Every write is one transaction: the
+ * SCIM row(s), the identity upsert(s) and the audit entry commit together or not at all, so a
+ * request that fails validation (or a uniqueness race) leaves nothing behind. Each write
+ * reports which identities changed, and which of them are now leavers, for the caller to
+ * trigger reconciliation after the commit.
+ */
+import { randomUUID } from 'node:crypto';
+import { LockstepError } from '../../domain/errors.js';
+import type { Db, Queryable } from '../../store/db.js';
+import { appendAudit } from '../../store/audit.js';
+import { canonicalJson, isUuid, markIdentityDeleted, upsertIdentity, type UpsertResult } from '../../store/identities.js';
+import { badRequest, conflict, notFound, ScimError } from './errors.js';
+import { compileFilter, matches, SqlParams, toSqlExact, toSqlPrefilter, valuesOf, type AttrRef, type CompiledFilter, type SqlTarget } from './filter.js';
+import { identityFromUser } from './mapping.js';
+import { applyPatch, parsePatchBody } from './patch.js';
+import * as repo from './repo.js';
+import type { GroupRow, MemberRow, UserRow } from './repo.js';
+import { finalizeResource, isObject, parseResourceBody, schemasOf, type Json, type JsonObject } from './resource.js';
+import { groupResourceType, userResourceType, type ResourceTypeDef } from './schemas.js';
+
+export interface Changes {
+  /** Identities whose data changed and who are not leavers. */
+  changed: Set<string>;
+  /** Identities that changed and are leavers now (deleted or inactive). */
+  leavers: Set<string>;
+}
+
+export interface UserResult {
+  row: UserRow;
+  changes: Changes;
+  /** False when the request asked for what was already stored: nothing written, no version bump. */
+  written: boolean;
+}
+
+export interface GroupResult {
+  row: GroupRow;
+  changes: Changes;
+  written: boolean;
+}
+
+export interface ScimServiceOptions {
+  db: Db;
+  /** Identity source name (config.source). */
+  source: string;
+  now?: () => Date;
+}
+
+export interface SortSpec {
+  ref: AttrRef;
+  descending: boolean;
+}
+
+export interface ListParams {
+  filter: CompiledFilter | null;
+  sort: SortSpec | null;
+  /** 0-based. */
+  offset: number;
+  limit: number;
+}
+
+export interface ListResult<R> {
+  total: number;
+  rows: R[];
+}
+
+const emptyChanges = (): Changes => ({ changed: new Set(), leavers: new Set() });
+
+function record(changes: Changes, up: UpsertResult): void {
+  if (!up.changed) return;
+  (up.identity.active && !up.identity.deletedAt ? changes.changed : changes.leavers).add(up.identity.id);
+}
+
+const etagOf = (version: number) => `W/"${version}"`;
+const iso = (d: Date | string) => new Date(d).toISOString();
+
+/** Attributes only: what a client controls (no id, meta, schemas, or server-maintained groups). */
+function clientAttributes(resource: JsonObject): JsonObject {
+  const { id: _id, meta: _meta, schemas: _schemas, groups: _groups, ...rest } = resource;
+  return structuredClone(rest);
+}
+
+/** The stored resource: schemas, id, externalId first, meta last, as RFC 7643's examples order them. */
+function buildResource(rt: ResourceTypeDef, id: string, attrs: JsonObject, extra: JsonObject, meta: { created: string; lastModified: string; version: number }): JsonObject {
+  const { externalId, ...rest } = attrs;
+  return {
+    schemas: schemasOf(rt, attrs),
+    id,
+    ...(externalId !== undefined ? { externalId } : {}),
+    ...rest,
+    ...extra,
+    meta: { resourceType: rt.name, created: meta.created, lastModified: meta.lastModified, version: etagOf(meta.version) },
+  };
+}
+
+const withoutMeta = (r: JsonObject) => canonicalJson({ ...r, meta: undefined });
+
+/** If-Match (RFC 7644 §3.14): `*` or a list of (weak) ETags, one of which must be current. */
+export function checkIfMatch(header: string | undefined, version: number): void {
+  if (header === undefined || header.trim() === '') return;
+  if (header.trim() === '*') return;
+  const current = `"${version}"`;
+  const ok = header.split(',').some((t) => t.trim().replace(/^W\//i, '') === current);
+  if (!ok) throw new ScimError(412, `the resource has changed: its version is ${etagOf(version)}`);
+}
+
+function pgCode(e: unknown): string | undefined {
+  const c = (e as { code?: unknown } | null)?.code;
+  return typeof c === 'string' ? c : undefined;
+}
+
+function uniqueViolation(e: unknown): ScimError {
+  const c = String((e as { constraint?: unknown }).constraint ?? '');
+  if (c.includes('user_name')) return conflict('userName is already taken', 'userName');
+  if (c.includes('identity_key')) return conflict('externalId is already in use by another user', 'externalId');
+  if (c.includes('display_name')) return conflict('displayName is already taken by another group', 'displayName');
+  return conflict('a uniqueness constraint was violated');
+}
+
+const USERS: SqlTarget & { table: string; alias: string; live: string; sort: Record<string, string> } = {
+  table: 'scim_users',
+  alias: 'u',
+  live: 'u.deleted_at IS NULL',
+  columns: {
+    id: { sql: 'u.id', kind: 'uuid', notNull: true },
+    userName: { sql: 'u.user_name_key', kind: 'folded', notNull: true },
+    externalId: { sql: 'u.external_id', kind: 'text', notNull: false },
+    active: { sql: 'u.active', kind: 'bool', notNull: true },
+    'meta.created': { sql: 'u.created_at', kind: 'time', notNull: true },
+    'meta.lastModified': { sql: 'u.updated_at', kind: 'time', notNull: true },
+  },
+  sort: {
+    id: 'u.id',
+    userName: 'u.user_name_key COLLATE "C"',
+    externalId: 'u.external_id COLLATE "C"',
+    'meta.created': 'u.created_at',
+    'meta.lastModified': 'u.updated_at',
+  },
+};
+
+const GROUPS: SqlTarget & { table: string; alias: string; live: string; sort: Record<string, string> } = {
+  table: 'scim_groups',
+  alias: 'g',
+  live: 'TRUE',
+  columns: {
+    id: { sql: 'g.id', kind: 'uuid', notNull: true },
+    displayName: { sql: 'g.display_name_key', kind: 'folded', notNull: true },
+    externalId: { sql: 'g.external_id', kind: 'text', notNull: false },
+    'meta.created': { sql: 'g.created_at', kind: 'time', notNull: true },
+    'meta.lastModified': { sql: 'g.updated_at', kind: 'time', notNull: true },
+  },
+  memberExists: (p) => `EXISTS (SELECT 1 FROM scim_group_members m WHERE m.group_id = g.id AND m.user_id = ${p}::uuid)`,
+  sort: {
+    id: 'g.id',
+    displayName: 'g.display_name_key COLLATE "C"',
+    externalId: 'g.external_id COLLATE "C"',
+    'meta.created': 'g.created_at',
+    'meta.lastModified': 'g.updated_at',
+  },
+};
+
+export class ScimService {
+  private readonly now: () => Date;
+
+  constructor(private readonly o: ScimServiceOptions) {
+    this.now = o.now ?? (() => new Date());
+  }
+
+  /** One transaction, retried on deadlock/serialization failure; store errors become SCIM errors. */
+  private async tx<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.o.db.transaction(fn);
+      } catch (e) {
+        const code = pgCode(e);
+        if ((code === '40001' || code === '40P01') && attempt < 3) continue;
+        if (code === '23505') throw uniqueViolation(e);
+        if (e instanceof LockstepError && !(e instanceof ScimError) && e.code === 'validation') {
+          throw badRequest('invalidValue', e.message, e.field);
+        }
+        throw e;
+      }
+    }
+  }
+
+  // ---- users --------------------------------------------------------------------------
+
+  async getUser(id: string): Promise<UserRow | null> {
+    return repo.getLiveUser(this.o.db, id);
+  }
+
+  async createUser(body: unknown): Promise<UserResult> {
+    const attrs = parseResourceBody(userResourceType, body);
+    const id = randomUUID();
+    return this.tx((tx) => this.saveUser(tx, null, id, attrs, 'scim.user.created', {}));
+  }
+
+  async replaceUser(id: string, body: unknown, ifMatch?: string): Promise<UserResult> {
+    const attrs = parseResourceBody(userResourceType, body);
+    return this.tx(async (tx) => {
+      const prev = await this.lockUser(tx, id, ifMatch);
+      return this.saveUser(tx, prev, prev.id, attrs, 'scim.user.replaced', {});
+    });
+  }
+
+  async patchUser(id: string, body: unknown, ifMatch?: string): Promise<UserResult> {
+    const ops = parsePatchBody(body);
+    return this.tx(async (tx) => {
+      const prev = await this.lockUser(tx, id, ifMatch);
+      const next = applyPatch(userResourceType, clientAttributes(prev.resource), ops);
+      return this.saveUser(tx, prev, prev.id, next, 'scim.user.patched', { operations: ops.map((o) => ({ op: o.op, path: o.path ?? null })) });
+    });
+  }
+
+  async deleteUser(id: string, ifMatch?: string): Promise<UserResult> {
+    return this.tx(async (tx) => {
+      if (!isUuid(id)) throw notFound(`User ${id} not found`);
+      // Lock order everywhere: groups before users before identities (group writes take it too).
+      const { rows: inGroups } = await tx.query<{ group_id: string }>(
+        'SELECT group_id FROM scim_group_members WHERE user_id = $1::uuid ORDER BY group_id',
+        [id.toLowerCase()],
+      );
+      if (inGroups.length) await tx.query('SELECT id FROM scim_groups WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [inGroups.map((r) => r.group_id)]);
+      const prev = await this.lockUser(tx, id, ifMatch);
+      const at = this.now().toISOString();
+      const changes = emptyChanges();
+      const identity = await markIdentityDeleted(tx, prev.identity_id);
+      changes.leavers.add(identity?.id ?? prev.identity_id);
+      const groups = await repo.removeUserFromGroups(tx, prev.id);
+      await repo.touchGroups(tx, groups, at);
+      await repo.markUserDeleted(tx, prev.id, at);
+      await appendAudit(tx, [
+        {
+          actor: 'scim',
+          action: 'scim.user.deleted',
+          subject: prev.identity_id,
+          data: { scimId: prev.id, userName: prev.resource.userName ?? null, externalId: prev.external_id, groups },
+        },
+      ]);
+      return { row: prev, changes, written: true };
+    });
+  }
+
+  private async lockUser(tx: Queryable, id: string, ifMatch: string | undefined): Promise<UserRow> {
+    const row = await repo.getLiveUser(tx, id, true);
+    if (!row) throw notFound(`User ${id} not found`);
+    checkIfMatch(ifMatch, row.version);
+    return row;
+  }
+
+  private async saveUser(
+    tx: Queryable,
+    prev: UserRow | null,
+    id: string,
+    attrs: JsonObject,
+    action: string,
+    auditData: Record<string, unknown>,
+  ): Promise<UserResult> {
+    const at = this.now().toISOString();
+    const next = finalizeResource(userResourceType, attrs);
+    const groups = prev?.resource.groups;
+    const version = prev ? prev.version + 1 : 1;
+    const resource = buildResource(userResourceType, id, next, groups !== undefined ? { groups } : {}, {
+      created: prev ? iso(prev.created_at) : at,
+      lastModified: at,
+      version,
+    });
+    if (prev && withoutMeta(prev.resource) === withoutMeta(resource)) return { row: prev, changes: emptyChanges(), written: false };
+
+    const userNameKey = String(next.userName).toLowerCase();
+    const externalId = typeof next.externalId === 'string' ? next.externalId : null;
+    const identityKey = externalId ?? id;
+    const clash = await repo.findUserConflict(tx, userNameKey, identityKey, id);
+    if (clash?.field === 'userName') throw conflict(`userName ${JSON.stringify(next.userName)} is already taken`, 'userName');
+    if (clash) throw conflict(`externalId ${JSON.stringify(identityKey)} is already in use by another user`, 'externalId');
+
+    const changes = emptyChanges();
+    const input = identityFromUser(resource, { source: this.o.source, id });
+    let up: UpsertResult;
+    const data: Record<string, unknown> = { ...auditData };
+    if (prev && prev.identity_key !== identityKey) {
+      // A new correlation key is a different person to the lock systems: the old identity
+      // leaves (its access is revoked), the new key gets its own identity.
+      const old = await markIdentityDeleted(tx, prev.identity_id);
+      if (old) changes.leavers.add(old.id);
+      data.previousIdentityId = prev.identity_id;
+      up = await upsertIdentity(tx, input, { id: randomUUID() });
+    } else {
+      up = await upsertIdentity(tx, input, { id: prev?.identity_id ?? id });
+    }
+    record(changes, up);
+    const write: repo.UserWrite = {
+      id,
+      identityId: up.identity.id,
+      userNameKey,
+      externalId,
+      identityKey,
+      active: next.active !== false,
+      resource,
+      version,
+      at,
+    };
+    const row = prev ? await repo.updateUser(tx, write) : await repo.insertUser(tx, write);
+    await appendAudit(tx, [
+      {
+        actor: 'scim',
+        action,
+        subject: up.identity.id,
+        data: { scimId: id, userName: next.userName ?? null, externalId, active: write.active, version, ...data },
+      },
+    ]);
+    return { row, changes, written: true };
+  }
+
+  /**
+   * Rewrites the `groups` of these users from the membership table, and re-upserts their
+   * identities (whose `groups` are the group display names) when that changes them.
+   */
+  private async refreshUserGroups(tx: Queryable, userIds: string[], at: string): Promise<Changes> {
+    const changes = emptyChanges();
+    const ids = [...new Set(userIds)].sort();
+    const users = await repo.lockLiveUsers(tx, ids);
+    const groups = await repo.groupsOfUsers(tx, ids);
+    for (const u of users) {
+      const list = (groups.get(u.id) ?? [])
+        .sort((a, b) => (a.display < b.display ? -1 : a.display > b.display ? 1 : a.id < b.id ? -1 : 1))
+        .map((g) => ({ value: g.id, display: g.display }));
+      if (canonicalJson(u.resource.groups ?? []) === canonicalJson(list)) continue;
+      const version = u.version + 1;
+      const { groups: _old, meta, ...rest } = u.resource;
+      const resource: JsonObject = {
+        ...rest,
+        ...(list.length ? { groups: list } : {}),
+        meta: { ...(isObject(meta) ? meta : {}), lastModified: at, version: etagOf(version) },
+      };
+      const up = await upsertIdentity(tx, identityFromUser(resource, { source: this.o.source, id: u.id }), { id: u.identity_id });
+      record(changes, up);
+      await repo.updateUser(tx, {
+        id: u.id,
+        identityId: up.identity.id,
+        userNameKey: u.user_name_key,
+        externalId: u.external_id,
+        identityKey: u.identity_key,
+        active: u.active,
+        resource,
+        version,
+        at,
+      });
+    }
+    return changes;
+  }
+
+  // ---- groups -------------------------------------------------------------------------
+
+  async getGroup(id: string): Promise<GroupRow | null> {
+    return repo.getGroup(this.o.db, id);
+  }
+
+  async membersOf(groupIds: string[]): Promise<Map<string, MemberRow[]>> {
+    return repo.membersOf(this.o.db, groupIds);
+  }
+
+  async createGroup(body: unknown): Promise<GroupResult> {
+    const attrs = parseResourceBody(groupResourceType, body);
+    const id = randomUUID();
+    return this.tx((tx) => this.saveGroup(tx, null, id, attrs, [], 'scim.group.created', {}));
+  }
+
+  async replaceGroup(id: string, body: unknown, ifMatch?: string): Promise<GroupResult> {
+    const attrs = parseResourceBody(groupResourceType, body);
+    return this.tx(async (tx) => {
+      const prev = await this.lockGroup(tx, id, ifMatch);
+      return this.saveGroup(tx, prev, prev.id, attrs, await repo.memberIds(tx, prev.id), 'scim.group.replaced', {});
+    });
+  }
+
+  async patchGroup(id: string, body: unknown, ifMatch?: string): Promise<GroupResult> {
+    const ops = parsePatchBody(body);
+    return this.tx(async (tx) => {
+      const prev = await this.lockGroup(tx, id, ifMatch);
+      const current = await repo.memberIds(tx, prev.id);
+      const working = clientAttributes(prev.resource);
+      if (current.length) working.members = current.map((value) => ({ value }));
+      const next = applyPatch(groupResourceType, working, ops);
+      return this.saveGroup(tx, prev, prev.id, next, current, 'scim.group.patched', {
+        operations: ops.map((o) => ({ op: o.op, path: o.path ?? null })),
+      });
+    });
+  }
+
+  async deleteGroup(id: string, ifMatch?: string): Promise<GroupResult> {
+    return this.tx(async (tx) => {
+      const prev = await this.lockGroup(tx, id, ifMatch);
+      const members = await repo.memberIds(tx, prev.id);
+      await repo.deleteGroup(tx, prev.id);
+      const at = this.now().toISOString();
+      const changes = await this.refreshUserGroups(tx, members, at);
+      await appendAudit(tx, [
+        {
+          actor: 'scim',
+          action: 'scim.group.deleted',
+          subject: `scim-group:${prev.id}`,
+          data: { displayName: prev.resource.displayName ?? null, externalId: prev.external_id, members, identities: [...changes.changed, ...changes.leavers] },
+        },
+      ]);
+      return { row: prev, changes, written: true };
+    });
+  }
+
+  private async lockGroup(tx: Queryable, id: string, ifMatch: string | undefined): Promise<GroupRow> {
+    const row = await repo.getGroup(tx, id, true);
+    if (!row) throw notFound(`Group ${id} not found`);
+    checkIfMatch(ifMatch, row.version);
+    return row;
+  }
+
+  private async saveGroup(
+    tx: Queryable,
+    prev: GroupRow | null,
+    id: string,
+    attrs: JsonObject,
+    currentMembers: string[],
+    action: string,
+    auditData: Record<string, unknown>,
+  ): Promise<GroupResult> {
+    const at = this.now().toISOString();
+    const { members: membersAttr, ...rest } = attrs;
+    const next = finalizeResource(groupResourceType, rest);
+    const wanted = memberValues(membersAttr);
+    const version = prev ? prev.version + 1 : 1;
+    const resource = buildResource(groupResourceType, id, next, {}, { created: prev ? iso(prev.created_at) : at, lastModified: at, version });
+    const cur = new Set(currentMembers);
+    const added = [...wanted].filter((m) => !cur.has(m));
+    const removed = currentMembers.filter((m) => !wanted.has(m));
+    if (prev && added.length === 0 && removed.length === 0 && withoutMeta(prev.resource) === withoutMeta(resource)) {
+      return { row: prev, changes: emptyChanges(), written: false };
+    }
+    const displayName = String(next.displayName);
+    const key = displayName.toLowerCase();
+    if (await repo.findGroupByDisplayName(tx, key, id)) throw conflict(`displayName ${JSON.stringify(displayName)} is already taken by another group`, 'displayName');
+    if (added.length) {
+      const live = await repo.liveUserIds(tx, added);
+      const missing = added.filter((m) => !live.has(m));
+      if (missing.length) throw badRequest('invalidValue', `members: no user with id ${missing.slice(0, 5).map((m) => JSON.stringify(m)).join(', ')}`, 'members');
+    }
+    const write: repo.GroupWrite = { id, displayNameKey: key, externalId: typeof next.externalId === 'string' ? next.externalId : null, resource, version, at };
+    const row = prev ? await repo.updateGroup(tx, write) : await repo.insertGroup(tx, write);
+    await repo.removeMembers(tx, id, removed);
+    await repo.addMembers(tx, id, added, at);
+    const renamed = prev !== null && prev.resource.displayName !== displayName;
+    const affected = renamed ? [...wanted, ...removed] : [...added, ...removed];
+    const changes = await this.refreshUserGroups(tx, affected, at);
+    await appendAudit(tx, [
+      {
+        actor: 'scim',
+        action,
+        subject: `scim-group:${id}`,
+        data: {
+          displayName,
+          externalId: write.externalId,
+          version,
+          added,
+          removed,
+          identities: [...changes.changed, ...changes.leavers],
+          ...auditData,
+        },
+      },
+    ]);
+    return { row, changes, written: true };
+  }
+
+  // ---- listing ------------------------------------------------------------------------
+
+  async listUsers(p: ListParams): Promise<ListResult<UserRow>> {
+    return this.list<UserRow>(USERS, repo.USER_COLS, p, async () => undefined);
+  }
+
+  async listGroups(p: ListParams): Promise<ListResult<GroupRow>> {
+    // Filters over members need them on the resource for JS evaluation.
+    const needsMembers = p.filter?.attributes.has('members') ?? false;
+    return this.list<GroupRow>(GROUPS, repo.GROUP_COLS, p, async (rows) => {
+      if (!needsMembers) return undefined;
+      const m = await repo.membersOf(this.o.db, rows.map((r) => r.id));
+      return (row) => ({ ...row.resource, members: (m.get(row.id) ?? []).map((x) => ({ value: x.user_id, ...(x.display ? { display: x.display } : {}), type: 'User' })) });
+    });
+  }
+
+  private async list<R extends { id: string; resource: JsonObject; created_at: Date | string }>(
+    spec: typeof USERS,
+    cols: string,
+    p: ListParams,
+    prepare: (rows: R[]) => Promise<((row: R) => JsonObject) | undefined>,
+  ): Promise<ListResult<R>> {
+    const db = this.o.db;
+    const params = new SqlParams();
+    const exact = p.filter ? toSqlExact(p.filter.root, spec, params) : 'TRUE';
+    const sortSql = p.sort ? spec.sort[p.sort.ref.key] : undefined;
+    if (exact !== null && (!p.sort || sortSql)) {
+      const where = `${spec.live} AND ${exact}`;
+      const dir = p.sort?.descending ? 'DESC' : 'ASC';
+      const order = `${sortSql ? `${sortSql} ${dir} NULLS LAST, ` : ''}${spec.alias}.created_at, ${spec.alias}.id`;
+      const count = async () => Number((await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${spec.table} ${spec.alias} WHERE ${where}`, params.values)).rows[0]!.n);
+      if (p.limit === 0) return { total: await count(), rows: [] };
+      const { rows } = await db.query<R>(
+        `SELECT ${cols} FROM ${spec.table} ${spec.alias} WHERE ${where} ORDER BY ${order} LIMIT ${p.limit} OFFSET ${p.offset}`,
+        params.values,
+      );
+      // A short page that is not empty ends the result set: the total needs no second query
+      // (the common `userName eq` / `externalId eq` lookup is one indexed query).
+      if (rows.length > 0 && rows.length < p.limit) return { total: p.offset + rows.length, rows };
+      if (rows.length === 0 && p.offset === 0) return { total: 0, rows };
+      return { total: await count(), rows };
+    }
+    // JS evaluation over the rows an SQL pre-filter leaves, in id-keyed batches.
+    const pre = new SqlParams();
+    const preSql = p.filter ? toSqlPrefilter(p.filter.root, spec, pre) : null;
+    const matched: R[] = [];
+    let after = '00000000-0000-0000-0000-000000000000';
+    for (;;) {
+      const values = [...pre.values, after];
+      const { rows } = await db.query<R>(
+        `SELECT ${cols} FROM ${spec.table} ${spec.alias}
+          WHERE ${spec.live}${preSql ? ` AND ${preSql}` : ''} AND ${spec.alias}.id > $${values.length}::uuid
+          ORDER BY ${spec.alias}.id LIMIT 2000`,
+        values,
+      );
+      if (rows.length === 0) break;
+      const view = await prepare(rows);
+      for (const r of rows) if (!p.filter || matches(view ? view(r) : r.resource, p.filter.root)) matched.push(r);
+      after = rows[rows.length - 1]!.id;
+      if (rows.length < 2000) break;
+    }
+    matched.sort(comparator(p.sort));
+    return { total: matched.length, rows: matched.slice(p.offset, p.offset + p.limit) };
+  }
+}
+
+/** Group member ids from a `members` value, lower-cased; nested groups are refused. */
+function memberValues(members: Json | undefined): Set<string> {
+  const out = new Set<string>();
+  if (!Array.isArray(members)) return out;
+  for (const m of members) {
+    if (!isObject(m) || typeof m.value !== 'string') continue;
+    if (typeof m.type === 'string' && m.type.toLowerCase() === 'group') throw badRequest('invalidValue', 'members: nested groups are not supported', 'members');
+    out.add(m.value.toLowerCase());
+  }
+  return out;
+}
+
+type SortKey = string | number | boolean | undefined;
+
+function sortKey(resource: JsonObject, ref: AttrRef): SortKey {
+  let v: Json | undefined;
+  if (ref.top.multiValued) {
+    const holder = ref.extension ? resource[ref.extension] : resource;
+    const list = isObject(holder) && Array.isArray(holder[ref.top.name]) ? (holder[ref.top.name] as Json[]) : [];
+    const el = list.find((e) => isObject(e) && e.primary === true) ?? list[0];
+    v = isObject(el) ? (ref.leaf === ref.top ? undefined : el[ref.leaf.name]) : el;
+  } else {
+    v = valuesOf(resource, ref)[0];
+  }
+  if (v === undefined || v === null || isObject(v) || Array.isArray(v)) return undefined;
+  if (ref.leaf.type === 'dateTime' && typeof v === 'string') return Date.parse(v);
+  return typeof v === 'string' && !ref.leaf.caseExact ? v.toLowerCase() : v;
+}
+
+function comparator<R extends { id: string; resource: JsonObject; created_at: Date | string }>(sort: SortSpec | null) {
+  const base = (a: R, b: R) => {
+    const d = new Date(a.created_at).getTime() - new Date(b.created_at).getTime();
+    return d !== 0 ? d : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  };
+  if (!sort) return base;
+  return (a: R, b: R) => {
+    const ka = sortKey(a.resource, sort.ref);
+    const kb = sortKey(b.resource, sort.ref);
+    // unassigned values sort last in either order
+    if (ka === undefined || kb === undefined) return ka === kb ? base(a, b) : ka === undefined ? 1 : -1;
+    if (ka === kb) return base(a, b);
+    const c = ka < kb ? -1 : 1;
+    return sort.descending ? -c : c;
+  };
+}
+
+/** `sortBy` → the attribute it names (through the filter compiler, so names resolve the same way). */
+export function parseSortBy(rt: ResourceTypeDef, sortBy: string): AttrRef {
+  const f = compileFilter(rt, `${sortBy} pr`);
+  if (f.root.kind !== 'pr') throw badRequest('invalidValue', `sortBy ${JSON.stringify(sortBy)} is not an attribute`);
+  return f.root.ref;
+}
+
+export { etagOf };
