@@ -72,7 +72,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
 
   const hooks = engineHooks();
   enableProcessMetrics();
-  const engine = await createEngine(loaded, { logger, hooks, startEmbedded: !opts.workerOnly });
+  const engine = await createEngine(loaded, { logger, hooks, startEmbedded: !opts.workerOnly, env });
   const limiter = createRateLimiter({ connection, prefix: cfg.queue.prefix, perSecond: Object.fromEntries(Object.entries(cfg.systems).map(([n, s]) => [n, s.rateLimitPerSecond])) });
   const ctx = withRateLimits(engine.ctx, limiter.limiter);
   const queues = createQueues({ connection, prefix: cfg.queue.prefix, db: ctx.db, logger });
@@ -129,7 +129,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
       ctx,
       adminTokens,
       bodyLimitBytes: cfg.api.bodyLimitBytes,
-      scim: cfg.scim.enabled ? createScimRouter({ db: ctx.db, config: { ...cfg.scim, tokens: scimTokens }, onChange: queues.onChange('scim'), logger }) : undefined,
+      scim: cfg.scim.enabled ? createScimRouter({ db: ctx.db, config: { ...cfg.scim, tokens: scimTokens }, onChange: queues.onChange('scim'), logger, env }) : undefined,
       metrics: async () => ({ contentType: metricsRegistry.contentType, body: await metricsRegistry.metrics() }),
       readiness: async () => {
         const overdue = await overdueRevocations(ctx.db);

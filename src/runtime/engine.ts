@@ -46,6 +46,8 @@ export interface CreateEngineOptions {
   startEmbedded?: boolean;
   hooks?: EngineHooks;
   now?: () => Date;
+  /** DATABASE_URL and LOCKSTEP_DATA_DIR come from here. Default: process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 async function answers(url: string): Promise<boolean> {
@@ -62,7 +64,8 @@ export async function createEngine(loaded: LoadedConfig, opts: CreateEngineOptio
   checkSystems(policy, loaded);
   const embedded = new Map<string, RunningSimulator>();
   const drivers = new Map<string, LockDriver>();
-  const db = opts.db ?? (await openConfiguredStore());
+  const env = opts.env ?? process.env;
+  const db = opts.db ?? (await openConfiguredStore(env));
   try {
     for (const [name, sys] of Object.entries(loaded.config.systems)) {
       const options: Record<string, unknown> = { ...sys.options };
@@ -77,7 +80,7 @@ export async function createEngine(loaded: LoadedConfig, opts: CreateEngineOptio
           const sim = await startSimulator({
             host: sys.embedded.host,
             port: sys.embedded.port,
-            stateFile: sys.embedded.stateFile ? resolveFromConfig(loaded, sys.embedded.stateFile) : join(dataDir(), `${name}-simulator.json`),
+            stateFile: sys.embedded.stateFile ? resolveFromConfig(loaded, sys.embedded.stateFile) : join(dataDir(env), `${name}-simulator.json`),
             groups,
           });
           embedded.set(name, sim);

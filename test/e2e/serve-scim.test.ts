@@ -1,0 +1,156 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSimulator, type RunningSimulator } from '../../connectors/simulator/index.js';
+import { serve, type RunningService } from '../../src/api/serve.js';
+import { createTestStore, type TestStore } from '../helpers/db.js';
+
+const SCIM_TOKEN = 'scim-token-0123456789abcdef';
+const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
+
+/** Polls until the check passes: the service applies changes asynchronously through its queue. */
+async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > until) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('lockstep serve: a SCIM client provisions, the doors follow without anyone running the CLI', () => {
+  let dir: string;
+  let sim: RunningSimulator;
+  let store: TestStore;
+  let svc: RunningService;
+  const prefix = `lockstep-test-${randomBytes(4).toString('hex')}`;
+  const scim = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${svc.url}/scim/v2${path}`, {
+      method,
+      headers: { authorization: `Bearer ${SCIM_TOKEN}`, 'content-type': 'application/scim+json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : null };
+  };
+  const groupsOf = (externalId: string) => sim.state.findByExternalId(externalId)?.memberships.map((m) => m.group).sort() ?? [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'lockstep-serve-'));
+    sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }, { id: 'AG-WS', name: 'Whitespace', doors: [] }, { id: 'AG-POWER', name: 'Power room', doors: [] }] });
+    store = await createTestStore('postgres');
+    await writeFile(
+      join(dir, 'mappings.yaml'),
+      `version: 1
+accessGroups:
+  - { id: perimeter, system: dc1, ref: AG-PERIM, name: Perimeter, protectionClass: 1 }
+  - { id: whitespace, system: dc1, ref: AG-WS, name: Whitespace, protectionClass: 4 }
+  - { id: power, system: dc1, ref: AG-POWER, name: Power room, protectionClass: 3 }
+rules:
+  - { id: staff, when: 'active eq true', grant: [perimeter] }
+  - { id: dc-ops, when: 'groups eq "DC Operations"', grant: [whitespace] }
+  - { id: technicians, when: 'roles eq "DC.Technician"', roles: [dc-technician] }
+roles:
+  dc-technician: { grant: [power] }
+lifecycle: { leaver: suspend }
+`,
+    );
+    await writeFile(
+      join(dir, 'lockstep.yaml'),
+      `mappings: [./mappings.yaml]
+systems:
+  dc1: { type: simulator, options: { url: "${sim.url}", maxAttempts: 2 } }
+queue: { prefix: ${prefix} }
+`,
+    );
+    svc = await serve({
+      configPath: join(dir, 'lockstep.yaml'),
+      logLevel: 'silent',
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: store.url!, LOCKSTEP_DATA_DIR: join(dir, 'data'), SCIM_TOKEN, ADMIN_TOKEN, REDIS_URL: 'redis://127.0.0.1:6379', LOCKSTEP_NO_LOCAL_REDIS: '1' },
+    });
+  });
+
+  afterAll(async () => {
+    await svc?.close();
+    await sim?.close();
+    await store?.drop();
+    const redis = new Redis('redis://127.0.0.1:6379');
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    await redis.quit();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('grants a SCIM user in a mapped group, revokes on PATCH active "False", and leaves nothing active after DELETE', async () => {
+    const user = await scim('POST', '/Users', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+      externalId: 'E42',
+      userName: 'grace@contoso.example',
+      active: true,
+      displayName: 'Grace Hopper',
+      emails: [{ primary: true, type: 'work', value: 'grace@contoso.example' }],
+    });
+    expect(user.status).toBe(201);
+    const group = await scim('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'DC Operations', members: [] });
+    expect(group.status).toBe(201);
+    const added = await scim('PATCH', `/Groups/${group.json.id}`, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [{ op: 'Add', path: 'members', value: [{ value: user.json.id }] }],
+    });
+    expect(added.status).toBe(204);
+    await eventually(() => groupsOf('E42').join() === 'AG-PERIM,AG-WS', 'the whitespace and perimeter grants');
+
+    const disabled = await scim('PATCH', `/Users/${user.json.id}`, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [{ op: 'Replace', path: 'active', value: 'False' }],
+    });
+    expect(disabled.status).toBe(200);
+    await eventually(() => groupsOf('E42').length === 0 && sim.state.findByExternalId('E42')?.state === 'suspended', 'the revocations and suspension');
+
+    // re-enable, then delete: nothing stays active
+    await scim('PATCH', `/Users/${user.json.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', value: { active: true } }] });
+    await eventually(() => groupsOf('E42').length === 2 && sim.state.findByExternalId('E42')?.state === 'active', 'the re-activation');
+    expect((await scim('DELETE', `/Users/${user.json.id}`)).status).toBe(204);
+    await eventually(() => groupsOf('E42').length === 0 && sim.state.findByExternalId('E42')?.state === 'suspended', 'the leaver after DELETE');
+    expect((await scim('GET', `/Users/${user.json.id}`)).status).toBe(404);
+  });
+
+  it('gives an Entra user with AppRoleAssignmentsComplex roles the bundle, and a PATCH removing the role revokes it', async () => {
+    const user = await scim('POST', '/Users', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+      externalId: 'E77',
+      userName: 'alan@contoso.example',
+      active: true,
+      roles: [
+        { primary: false, type: 'WindowsAzureActiveDirectoryRole', display: 'DC Technician', value: 'DC.Technician' },
+        { primary: false, type: 'WindowsAzureActiveDirectoryRole', display: 'Visitor escort', value: 'Escort' },
+      ],
+    });
+    expect(user.status).toBe(201);
+    await eventually(() => groupsOf('E77').join() === 'AG-PERIM,AG-POWER', 'the bundle granted through the source role');
+    const explain = await fetch(`${svc.url}/api/v1/identities/alan@contoso.example/explain`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const power = (await explain.json()).entitlements.find((x: { accessGroup: { id: string } }) => x.accessGroup.id === 'power');
+    expect(power.reasons[0]).toMatchObject({ rule: 'technicians', role: 'dc-technician', sourceRole: 'DC.Technician' });
+
+    const removed = await scim('PATCH', `/Users/${user.json.id}`, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [{ op: 'Remove', path: 'roles[value eq "DC.Technician"]' }],
+    });
+    expect(removed.status).toBe(200);
+    expect(removed.json.roles.map((r: { value: string }) => r.value)).toEqual(['Escort']);
+    await eventually(() => groupsOf('E77').join() === 'AG-PERIM', 'the bundle revoked');
+  });
+
+  it('answers the admin API and health on the same port', async () => {
+    expect((await fetch(`${svc.url}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${svc.url}/readyz`);
+    expect(ready.status).toBe(200);
+    const runs = await fetch(`${svc.url}/api/v1/runs`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(runs.status).toBe(200);
+    const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+    expect(metrics).toMatch(/lockstep_/);
+  });
+});
