@@ -132,7 +132,7 @@ queue: { prefix: ${prefix} }
     expect(user.status).toBe(201);
     await eventually(() => groupsOf('E77').join() === 'AG-PERIM,AG-POWER', 'the bundle granted through the source role');
     const explain = await fetch(`${svc.url}/api/v1/identities/alan@contoso.example/explain`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    const power = (await explain.json()).entitlements.find((x: { accessGroup: { id: string } }) => x.accessGroup.id === 'power');
+    const power = ((await explain.json()) as { entitlements: Array<{ accessGroup: { id: string }; reasons: unknown[] }> }).entitlements.find((x: { accessGroup: { id: string } }) => x.accessGroup.id === 'power');
     expect(power.reasons[0]).toMatchObject({ rule: 'technicians', role: 'dc-technician', sourceRole: 'DC.Technician' });
 
     const removed = await scim('PATCH', `/Users/${user.json.id}`, {
