@@ -133,7 +133,7 @@ queue: { prefix: ${prefix} }
     await eventually(() => groupsOf('E77').join() === 'AG-PERIM,AG-POWER', 'the bundle granted through the source role');
     const explain = await fetch(`${svc.url}/api/v1/identities/alan@contoso.example/explain`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     const power = ((await explain.json()) as { entitlements: Array<{ accessGroup: { id: string }; reasons: unknown[] }> }).entitlements.find((x: { accessGroup: { id: string } }) => x.accessGroup.id === 'power');
-    expect(power.reasons[0]).toMatchObject({ rule: 'technicians', role: 'dc-technician', sourceRole: 'DC.Technician' });
+    expect(power?.reasons[0]).toMatchObject({ rule: 'technicians', role: 'dc-technician', sourceRole: 'DC.Technician' });
 
     const removed = await scim('PATCH', `/Users/${user.json.id}`, {
       schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
