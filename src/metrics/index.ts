@@ -1,0 +1,165 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Operation, OperationResult, Plan } from '../domain/plan.js';
+import type { EngineHooks } from '../reconcile/types.js';
+
+/**
+ * lockstep's Prometheus metrics, in a registry of its own (so embedding lockstep in another
+ * service does not mix metric sets). Queue depths and overdue revocations are read when
+ * Prometheus scrapes, from sources the queue registers; the rest is counted as it happens.
+ */
+export const metricsRegistry = new Registry();
+
+let defaultsOn = false;
+/** Process metrics (CPU, memory, event loop) under the `lockstep_` prefix; once per process. */
+export function enableProcessMetrics(): void {
+  if (defaultsOn) return;
+  defaultsOn = true;
+  collectDefaultMetrics({ register: metricsRegistry, prefix: 'lockstep_' });
+}
+
+// ---- sources read on scrape -------------------------------------------------------------
+
+export type QueueCounts = Record<string, number>;
+const depthSources = new Map<string, () => Promise<QueueCounts>>();
+const overdueSources = new Set<() => Promise<number>>();
+
+/** Registers a queue whose job counts by state are read on scrape; returns the unregister. */
+export function registerQueueDepth(queue: string, counts: () => Promise<QueueCounts>): () => void {
+  depthSources.set(queue, counts);
+  return () => {
+    if (depthSources.get(queue) === counts) depthSources.delete(queue);
+  };
+}
+
+/** Registers where the number of overdue revocations comes from (the store); returns the unregister. */
+export function registerOverdueSource(count: () => Promise<number>): () => void {
+  overdueSources.add(count);
+  return () => {
+    overdueSources.delete(count);
+  };
+}
+
+new Gauge({
+  name: 'lockstep_queue_jobs',
+  help: 'Jobs in each lockstep queue by state (read from Redis on scrape).',
+  labelNames: ['queue', 'state'],
+  registers: [metricsRegistry],
+  async collect() {
+    this.reset();
+    for (const [queue, counts] of depthSources) {
+      try {
+        for (const [state, n] of Object.entries(await counts())) this.set({ queue, state }, n);
+      } catch {
+        // Redis unreachable: report nothing rather than stale numbers; readiness says why.
+      }
+    }
+  },
+});
+
+new Gauge({
+  name: 'lockstep_overdue_revocations',
+  help: 'Revocations that should have landed but have not (retried with backoff until they do).',
+  registers: [metricsRegistry],
+  async collect() {
+    let total = 0;
+    let known = false;
+    for (const count of overdueSources) {
+      try {
+        total = Math.max(total, await count());
+        known = true;
+      } catch {
+        // store unreachable: keep the last value
+      }
+    }
+    if (known || overdueSources.size === 0) this.set(total);
+  },
+});
+
+// ---- counted as it happens --------------------------------------------------------------
+
+const jobDuration = new Histogram({
+  name: 'lockstep_job_duration_seconds',
+  help: 'Time a worker spent on a job, by queue, job name and result.',
+  labelNames: ['queue', 'name', 'result'],
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+  registers: [metricsRegistry],
+});
+
+const operations = new Counter({
+  name: 'lockstep_operations_total',
+  help: 'Operations the executor finished, by system, kind and result (applied, failed, skipped).',
+  labelNames: ['system', 'kind', 'result'],
+  registers: [metricsRegistry],
+});
+
+const operationDuration = new Histogram({
+  name: 'lockstep_operation_duration_seconds',
+  help: 'Time to apply one operation, retries included.',
+  labelNames: ['system', 'kind'],
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [metricsRegistry],
+});
+
+const eventToApplied = new Histogram({
+  name: 'lockstep_event_to_applied_seconds',
+  help: 'From the source write (or the instant an expiry fell due) to the operation applied in the lock system.',
+  labelNames: ['direction'],
+  buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600],
+  registers: [metricsRegistry],
+});
+
+const plannedOperations = new Counter({
+  name: 'lockstep_planned_operations_total',
+  help: 'Operations planned, by plan scope and kind.',
+  labelNames: ['scope', 'kind'],
+  registers: [metricsRegistry],
+});
+
+export function observeJob(queue: string, name: string, result: 'completed' | 'failed' | 'delayed', seconds: number): void {
+  jobDuration.observe({ queue, name, result }, seconds);
+}
+
+// ---- event time across the engine call ---------------------------------------------------
+
+const eventTime = new AsyncLocalStorage<{ enqueuedAt: number }>();
+
+/**
+ * Runs fn with the time of the source event that caused it, so the engine hooks (called deep
+ * inside runReconcile, with no job in sight) can measure event-to-applied latency.
+ */
+export function withEventTime<T>(enqueuedAt: number | undefined, fn: () => Promise<T>): Promise<T> {
+  return enqueuedAt === undefined ? fn() : eventTime.run({ enqueuedAt }, fn);
+}
+
+export function eventDirection(op: Pick<Operation, 'kind' | 'revocation'>): 'grant' | 'revocation' | null {
+  if (op.revocation) return 'revocation';
+  if (op.kind === 'grant' || op.kind === 'change_validity' || op.kind === 'reactivate_account') return 'grant';
+  return null;
+}
+
+/** EngineHooks that feed the metrics above; pass them in EngineContext.hooks. */
+export function engineHooks(now: () => number = Date.now): EngineHooks {
+  return {
+    onOperation(op: Operation, result: OperationResult, durationMs: number) {
+      operations.inc({ system: op.system, kind: op.kind, result: result.status });
+      operationDuration.observe({ system: op.system, kind: op.kind }, durationMs / 1000);
+      if (result.status !== 'applied') return;
+      const direction = eventDirection(op);
+      const started = eventTime.getStore()?.enqueuedAt;
+      if (direction && started !== undefined) eventToApplied.observe({ direction }, Math.max(0, now() - started) / 1000);
+    },
+    onPlan(plan: Plan) {
+      for (const [kind, n] of Object.entries(plan.summary.byKind)) if (n) plannedOperations.inc({ scope: plan.scope, kind }, n);
+    },
+  };
+}
+
+/** Chains hooks (metrics plus whatever else the service hangs on the engine). */
+export function combineHooks(...all: Array<EngineHooks | undefined>): EngineHooks {
+  const hooks = all.filter((h): h is EngineHooks => !!h);
+  return {
+    onOperation: (op, r, ms) => hooks.forEach((h) => h.onOperation?.(op, r, ms)),
+    onPlan: (p) => hooks.forEach((h) => h.onPlan?.(p)),
+  };
+}

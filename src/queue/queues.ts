@@ -1,0 +1,224 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
+import type { RedisOptions } from 'ioredis';
+import { LockstepError } from '../domain/errors.js';
+import type { Db } from '../store/db.js';
+import { isUuid } from '../store/identities.js';
+import { producerRedisOptions, type RedisConnection } from './connection.js';
+import { PRIORITY, QUEUE, type Lane, type IdentityJobData, type LostCredentialJobData, type QueueName } from './jobs.js';
+import { drainOutbox, pushOutbox, type OutboxEntry } from './state.js';
+
+/** Identity jobs retry until they land (principle 3); the delay between tries is capped by the worker. */
+export const UNTIL_IT_LANDS = 1_000_000;
+/** Name of the backoff strategy the workers implement (exponential, capped, with jitter). */
+export const CAPPED_BACKOFF = 'capped-exponential';
+
+const KEEP = { removeOnComplete: { age: 3_600, count: 1_000 }, removeOnFail: { age: 7 * 24 * 3_600, count: 5_000 } } satisfies Partial<JobsOptions>;
+
+export interface EnqueueOptions {
+  /** `revocation`: leavers, lost credentials, expiries; served before ordinary changes. */
+  priority: Lane;
+  /** Why (for logs and the job): `scim:patch`, `entra:delta`, `leaver`, `expiry`... */
+  reason: string;
+  /** When the source wrote the change (ms since epoch); defaults to now. */
+  enqueuedAt?: number;
+}
+
+export interface EnqueueResult {
+  /** Jobs added or merged into a job already waiting for that identity. */
+  queued: number;
+  /** Written to the store's outbox because Redis could not be reached; sent when it is back. */
+  outboxed: number;
+}
+
+export interface LostCredentialInput {
+  system: string;
+  credentialId: string;
+  accountId?: string;
+  actor: string;
+  note?: string;
+  state?: 'lost' | 'suspended';
+}
+
+/** What sources call when identities changed (the SCIM and Entra sources take one of these). */
+export type OnChange = (ids: string[], info: { leaver?: boolean; reason?: string }) => Promise<void>;
+
+export interface CreateQueuesOptions {
+  /** Redis URL or ioredis options; default REDIS_URL, else redis://127.0.0.1:6379. */
+  connection?: RedisConnection;
+  /** Key prefix of every queue key (config `queue.prefix`). */
+  prefix?: string;
+  /** With a store, enqueues that cannot reach Redis go to its outbox instead of failing. */
+  db?: Db;
+  /** How long an enqueue may wait for Redis before it falls back to the outbox. Default 2 000. */
+  enqueueTimeoutMs?: number;
+  logger?: { warn(o: object, msg?: string): void; error(o: object, msg?: string): void };
+}
+
+function identityJob(id: string, data: IdentityJobData): { name: string; data: IdentityJobData; opts: JobsOptions } {
+  return {
+    name: 'identity',
+    data,
+    opts: {
+      // custom ids tell a merged add (the id of the job already there comes back) from a new one
+      jobId: `i-${randomUUID()}`,
+      priority: PRIORITY[data.lane],
+      // One waiting job per identity: bursts collapse. keepLastIfActive: a change that arrives
+      // while that identity's job runs (it may have read the old state) is kept and run after
+      // it. replace: a change replaces a job that sits delayed (backoff), so it runs now.
+      deduplication: { id: `identity:${id}`, keepLastIfActive: true, replace: true },
+      attempts: UNTIL_IT_LANDS,
+      backoff: { type: CAPPED_BACKOFF },
+      ...KEEP,
+    },
+  };
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  const ac = new AbortController();
+  try {
+    return await Promise.race([
+      p,
+      sleep(ms, undefined, { signal: ac.signal, ref: false }).then(() => {
+        throw new LockstepError('unavailable', `${what}: Redis did not answer within ${ms} ms`);
+      }),
+    ]);
+  } finally {
+    ac.abort();
+  }
+}
+
+/**
+ * The queues of one lockstep deployment (three BullMQ queues and a flow producer under one
+ * key prefix) and the producer API that sources, the admin API and the CLI call.
+ */
+export class LockstepQueues {
+  readonly prefix: string;
+  readonly connection: RedisOptions;
+  readonly identity: Queue;
+  readonly full: Queue;
+  readonly maintenance: Queue;
+  readonly flow: FlowProducer;
+  readonly db?: Db;
+  private readonly timeoutMs: number;
+  private readonly logger?: CreateQueuesOptions['logger'];
+  private closed = false;
+
+  constructor(opts: CreateQueuesOptions = {}) {
+    this.prefix = opts.prefix ?? 'lockstep';
+    this.connection = producerRedisOptions(opts.connection);
+    this.db = opts.db;
+    this.timeoutMs = opts.enqueueTimeoutMs ?? 2_000;
+    this.logger = opts.logger;
+    const base = { connection: this.connection, prefix: this.prefix };
+    this.identity = new Queue(QUEUE.identity, base);
+    this.full = new Queue(QUEUE.full, base);
+    this.maintenance = new Queue(QUEUE.maintenance, base);
+    this.flow = new FlowProducer(base);
+    // An 'error' event without a listener would crash the process on a Redis blip.
+    for (const q of [this.identity, this.full, this.maintenance]) q.on('error', (err) => this.logger?.warn({ err: err.message, queue: q.name }, 'queue: Redis error'));
+    this.flow.on('error', (err) => this.logger?.warn({ err: err.message }, 'flow producer: Redis error'));
+  }
+
+  queue(name: QueueName): Queue {
+    return name === QUEUE.identity ? this.identity : name === QUEUE.full ? this.full : this.maintenance;
+  }
+
+  /**
+   * Asks for these identities to be reconciled. At most one job waits per identity: an
+   * identity already waiting is merged (and moved up to the revocation lane if this asks for
+   * it). When Redis cannot be reached and a store was given, the ids go to the outbox.
+   */
+  async enqueueIdentities(ids: string[], opts: EnqueueOptions): Promise<EnqueueResult> {
+    const unique = [...new Set(ids)].filter(isUuid);
+    if (unique.length === 0) return { queued: 0, outboxed: 0 };
+    const enqueuedAt = opts.enqueuedAt ?? Date.now();
+    const entries = unique.map((identityId) => ({ identityId, lane: opts.priority, reason: opts.reason, enqueuedAt }));
+    try {
+      await withTimeout(this.addIdentityJobs(entries), this.timeoutMs, 'enqueue');
+      return { queued: unique.length, outboxed: 0 };
+    } catch (e) {
+      if (!this.db) throw new LockstepError('unavailable', `cannot enqueue ${unique.length} identities: ${(e as Error).message}`, { cause: e });
+      await pushOutbox(this.db, entries);
+      this.logger?.warn({ err: (e as Error).message, identities: unique.length }, 'queue: Redis unreachable, enqueue kept in the outbox');
+      return { queued: 0, outboxed: unique.length };
+    }
+  }
+
+  /** Adds identity jobs (no timeout, no outbox): the outbox flush and the workers use it. */
+  async addIdentityJobs(entries: OutboxEntry[]): Promise<void> {
+    for (let i = 0; i < entries.length; i += 500) {
+      const slice = entries.slice(i, i + 500);
+      const wanted = slice.map((e) => identityJob(e.identityId, { identityId: e.identityId, lane: e.lane, reason: e.reason, enqueuedAt: e.enqueuedAt }));
+      const jobs = await this.identity.addBulk(wanted);
+      // A revocation merged into a job that waits in the normal lane moves that job up.
+      await Promise.all(
+        jobs.map(async (job, k) => {
+          if (job.id === wanted[k]!.opts.jobId || slice[k]!.lane !== 'revocation' || !job.id) return;
+          await this.identity.getJob(job.id).then((j) => (j && (j.priority ?? 0) > PRIORITY.revocation ? j.changePriority({ priority: PRIORITY.revocation }) : undefined));
+        }),
+      );
+    }
+  }
+
+  /** Moves enqueues kept in the outbox (Redis was down) into the queue; returns how many. */
+  async flushOutbox(): Promise<number> {
+    if (!this.db) return 0;
+    return drainOutbox(this.db, (entries) => this.addIdentityJobs(entries));
+  }
+
+  /**
+   * Marks a credential lost through the revocation lane: the job retries (capped backoff)
+   * until the lock system has it, and is reported as overdue meanwhile. One job per
+   * credential: reporting it twice does not open two incidents.
+   */
+  async enqueueLostCredential(req: LostCredentialInput): Promise<{ jobId: string }> {
+    const data: LostCredentialJobData = { ...req, enqueuedAt: Date.now() };
+    const job = await withTimeout(
+      this.identity.add('lost-credential', data, {
+        jobId: `c-${randomUUID()}`,
+        priority: PRIORITY.revocation,
+        deduplication: { id: `credential:${req.system}:${req.credentialId}`, keepLastIfActive: true },
+        attempts: UNTIL_IT_LANDS,
+        backoff: { type: CAPPED_BACKOFF },
+        ...KEEP,
+      }),
+      this.timeoutMs,
+      'enqueue lost credential',
+    );
+    return { jobId: job.id! };
+  }
+
+  /**
+   * The callback sources take: leavers go to the revocation lane. It never throws at the
+   * source for a Redis outage when a store was given (the outbox keeps the ids).
+   */
+  onChange(source = 'source'): OnChange {
+    return async (ids, info) => {
+      await this.enqueueIdentities(ids, { priority: info.leaver ? 'revocation' : 'normal', reason: info.reason ?? `${source}${info.leaver ? ':leaver' : ':change'}` });
+    };
+  }
+
+  /** Job counts of the three queues by state. */
+  async counts(): Promise<Record<QueueName, Record<string, number>>> {
+    const states = ['waiting', 'prioritized', 'active', 'delayed', 'waiting-children', 'failed', 'completed'] as const;
+    const [identity, full, maintenance] = await Promise.all([this.identity, this.full, this.maintenance].map((q) => q.getJobCounts(...states)));
+    return { identity: identity!, full: full!, maintenance: maintenance! };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([this.identity.close(), this.full.close(), this.maintenance.close(), this.flow.close()]);
+  }
+}
+
+export function createQueues(opts: CreateQueuesOptions = {}): LockstepQueues {
+  return new LockstepQueues(opts);
+}
+
+/** Convenience for callers holding the queues: `enqueueIdentities(queues, ids, opts)`. */
+export function enqueueIdentities(queues: LockstepQueues, ids: string[], opts: EnqueueOptions): Promise<EnqueueResult> {
+  return queues.enqueueIdentities(ids, opts);
+}

@@ -1,0 +1,331 @@
+import { randomUUID } from 'node:crypto';
+import type { Operation } from '../domain/plan.js';
+import type { Db, Queryable } from '../store/db.js';
+import { isUuid } from '../store/identities.js';
+import type { Lane } from './jobs.js';
+
+/** The queue's state in the store (migration 003): it must survive Redis losing its data. */
+
+const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
+
+// ---- next checks (requeue-after) ----------------------------------------------------------
+
+export interface CheckEntry {
+  identityId: string;
+  nextCheckAt: string | null;
+}
+
+/**
+ * Remembers when identities next need a look. `exact` values come from reconciling that
+ * identity alone and replace whatever was there; inexact ones (a bucket's earliest instant)
+ * never overwrite an exact value, which is the identity's own and at least as recent.
+ */
+export async function recordChecks(q: Queryable, entries: CheckEntry[], exact: boolean): Promise<void> {
+  const wanted = new Map(entries.filter((e) => isUuid(e.identityId)).map((e) => [e.identityId, e.nextCheckAt ? new Date(e.nextCheckAt).toISOString() : null]));
+  if (wanted.size === 0) return;
+  // Read first, write only what changes: most reconciles leave the next check as it was, and
+  // a write is a commit (an fsync) on the hot path of every job.
+  const { rows } = await q.query<{ identity_id: string; next_check_at: Date | string | null; exact: boolean }>(
+    'SELECT identity_id, next_check_at, exact FROM queue_checks WHERE identity_id = ANY($1::uuid[])',
+    [[...wanted.keys()]],
+  );
+  const have = new Map(rows.map((r) => [r.identity_id, r]));
+  const changed = [...wanted].filter(([id, at]) => {
+    const cur = have.get(id);
+    if (!cur) return at !== null || exact;
+    if (!exact && cur.exact) return false;
+    return iso(cur.next_check_at) !== at || cur.exact !== exact;
+  });
+  if (changed.length === 0) return;
+  await q.query(
+    `INSERT INTO queue_checks (identity_id, next_check_at, exact, updated_at)
+     SELECT i, t, $3, now() FROM unnest($1::uuid[], $2::timestamptz[]) AS u(i, t)
+     ON CONFLICT (identity_id) DO UPDATE SET next_check_at = EXCLUDED.next_check_at, exact = EXCLUDED.exact, updated_at = now()
+     ${exact ? '' : 'WHERE NOT queue_checks.exact'}`,
+    [changed.map(([id]) => id), changed.map(([, at]) => at), exact],
+  );
+}
+
+/** Identities whose next check has come (oldest first). */
+export async function dueChecks(q: Queryable, now: Date, limit = 10_000): Promise<Array<{ identityId: string; nextCheckAt: string }>> {
+  const { rows } = await q.query<{ identity_id: string; next_check_at: Date | string }>(
+    `SELECT identity_id, next_check_at FROM queue_checks WHERE next_check_at <= $1 ORDER BY next_check_at LIMIT $2`,
+    [now.toISOString(), limit],
+  );
+  return rows.map((r) => ({ identityId: r.identity_id, nextCheckAt: iso(r.next_check_at)! }));
+}
+
+export async function getCheck(q: Queryable, identityId: string): Promise<{ nextCheckAt: string | null; exact: boolean } | null> {
+  if (!isUuid(identityId)) return null;
+  const { rows } = await q.query<{ next_check_at: Date | string | null; exact: boolean }>('SELECT next_check_at, exact FROM queue_checks WHERE identity_id = $1', [identityId]);
+  return rows[0] ? { nextCheckAt: iso(rows[0].next_check_at), exact: rows[0].exact } : null;
+}
+
+// ---- overdue revocations --------------------------------------------------------------------
+
+export type OverdueKind = 'revocation' | 'lost-credential' | 'orphan-revocation';
+
+export interface OverdueRevocation {
+  /** `identity:<id>`, `credential:<system>:<id>` or `orphans:<system>`. */
+  key: string;
+  kind: OverdueKind;
+  identityId: string | null;
+  system: string | null;
+  /** The revocations that did not land, as the engine planned them (kind, system, account, group). */
+  operations: Array<Pick<Operation, 'key' | 'kind' | 'system' | 'accountId'> & { group?: string; credentialId?: string }>;
+  /** When it first failed: overdue since then. */
+  since: string;
+  lastFailedAt: string;
+  attempts: number;
+  lastError: string | null;
+}
+
+interface OverdueRow {
+  key: string;
+  kind: OverdueKind;
+  identity_id: string | null;
+  system: string | null;
+  operations: OverdueRevocation['operations'];
+  first_failed_at: Date | string;
+  last_failed_at: Date | string;
+  attempts: number;
+  last_error: string | null;
+}
+
+export function overdueOps(ops: Operation[]): OverdueRevocation['operations'] {
+  return ops.map((o) => ({
+    key: o.key,
+    kind: o.kind,
+    system: o.system,
+    accountId: o.accountId,
+    ...(o.group ? { group: o.group.id } : {}),
+    ...(o.credentialId ? { credentialId: o.credentialId } : {}),
+  }));
+}
+
+export async function recordOverdue(
+  q: Queryable,
+  o: { key: string; kind: OverdueKind; identityId?: string | null; system?: string | null; operations: OverdueRevocation['operations']; error: string | null; at?: Date },
+): Promise<void> {
+  const at = (o.at ?? new Date()).toISOString();
+  await q.query(
+    `INSERT INTO queue_overdue (key, kind, identity_id, system, operations, first_failed_at, last_failed_at, attempts, last_error)
+     VALUES ($1, $2, $3, $4, $5, $6, $6, 1, $7)
+     ON CONFLICT (key) DO UPDATE SET operations = EXCLUDED.operations, last_failed_at = EXCLUDED.last_failed_at,
+       attempts = queue_overdue.attempts + 1, last_error = EXCLUDED.last_error`,
+    [o.key, o.kind, o.identityId && isUuid(o.identityId) ? o.identityId : null, o.system ?? null, JSON.stringify(o.operations), at, o.error],
+  );
+}
+
+/** The revocation landed (or is no longer wanted): it is not overdue any more. */
+export async function clearOverdue(q: Queryable, key: string): Promise<boolean> {
+  const r = await q.query('DELETE FROM queue_overdue WHERE key = $1', [key]);
+  return r.rowCount > 0;
+}
+
+export async function listOverdue(q: Queryable): Promise<OverdueRevocation[]> {
+  const { rows } = await q.query<OverdueRow>('SELECT * FROM queue_overdue ORDER BY first_failed_at');
+  return rows.map((r) => ({
+    key: r.key,
+    kind: r.kind,
+    identityId: r.identity_id,
+    system: r.system,
+    operations: r.operations ?? [],
+    since: iso(r.first_failed_at)!,
+    lastFailedAt: iso(r.last_failed_at)!,
+    attempts: Number(r.attempts),
+    lastError: r.last_error,
+  }));
+}
+
+// ---- full runs ------------------------------------------------------------------------------
+
+export type FullRunStatus = 'running' | 'applied' | 'partial' | 'failed';
+
+export interface FullRunPart {
+  part: string;
+  kind: 'bucket' | 'orphans';
+  identities: number;
+  applied: number;
+  failed: number;
+  failedRevocations: number;
+  held: boolean;
+  runIds: string[];
+  error: string | null;
+  finishedAt: string;
+}
+
+/** A full reconciliation as an operator sees it: progress, totals, what did not land. */
+export interface FullRun {
+  id: string;
+  trigger: string;
+  actor: string;
+  status: FullRunStatus;
+  systems: string[];
+  createdAt: string;
+  finishedAt: string | null;
+  error: string | null;
+  progress: { parts: { done: number; total: number }; identities: { done: number; total: number } };
+  totals: { applied: number; failed: number; failedRevocations: number; heldParts: number; failedParts: number };
+  /** The engine's run records (store `runs`) written by the parts. */
+  runIds: string[];
+}
+
+interface FullRunRow {
+  id: string;
+  trigger: string;
+  actor: string;
+  status: FullRunStatus;
+  parts_total: number;
+  identities_total: number;
+  systems: string[];
+  created_at: Date | string;
+  finished_at: Date | string | null;
+  error: string | null;
+}
+
+interface PartRow {
+  part: string;
+  kind: FullRunPart['kind'];
+  identities: number;
+  applied: number;
+  failed: number;
+  failed_revocations: number;
+  held: boolean;
+  run_ids: string[];
+  error: string | null;
+  finished_at: Date | string;
+}
+
+export async function createFullRun(
+  q: Queryable,
+  r: { id?: string; trigger: string; actor: string; partsTotal: number; identitiesTotal: number; systems: string[] },
+): Promise<string> {
+  const id = r.id ?? randomUUID();
+  await q.query(
+    `INSERT INTO queue_full_runs (id, trigger, actor, status, parts_total, identities_total, systems)
+     VALUES ($1, $2, $3, 'running', $4, $5, $6)`,
+    [id, r.trigger, r.actor, r.partsTotal, r.identitiesTotal, JSON.stringify(r.systems)],
+  );
+  return id;
+}
+
+/** Records a finished part; a part finishing again (a retried job) replaces its own row. */
+export async function recordPart(q: Queryable, runId: string, p: Omit<FullRunPart, 'finishedAt'>): Promise<void> {
+  await q.query(
+    `INSERT INTO queue_full_run_parts (run_id, part, kind, identities, applied, failed, failed_revocations, held, run_ids, error)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+     ON CONFLICT (run_id, part) DO UPDATE SET identities = EXCLUDED.identities, applied = EXCLUDED.applied, failed = EXCLUDED.failed,
+       failed_revocations = EXCLUDED.failed_revocations, held = EXCLUDED.held, run_ids = EXCLUDED.run_ids, error = EXCLUDED.error,
+       finished_at = now()`,
+    [runId, p.part, p.kind, p.identities, p.applied, p.failed, p.failedRevocations, p.held, JSON.stringify(p.runIds), p.error],
+  );
+}
+
+export async function listParts(q: Queryable, runId: string): Promise<FullRunPart[]> {
+  const { rows } = await q.query<PartRow>('SELECT * FROM queue_full_run_parts WHERE run_id = $1 ORDER BY finished_at', [runId]);
+  return rows.map((r) => ({
+    part: r.part,
+    kind: r.kind,
+    identities: Number(r.identities),
+    applied: Number(r.applied),
+    failed: Number(r.failed),
+    failedRevocations: Number(r.failed_revocations),
+    held: r.held,
+    runIds: r.run_ids ?? [],
+    error: r.error,
+    finishedAt: iso(r.finished_at)!,
+  }));
+}
+
+export async function finishFullRun(q: Queryable, runId: string, status: FullRunStatus, error: string | null = null): Promise<void> {
+  await q.query(`UPDATE queue_full_runs SET status = $2, error = $3, finished_at = COALESCE(finished_at, now()) WHERE id = $1`, [runId, status, error]);
+}
+
+function fromRows(r: FullRunRow, parts: FullRunPart[]): FullRun {
+  const sum = (f: (p: FullRunPart) => number) => parts.reduce((n, p) => n + f(p), 0);
+  return {
+    id: r.id,
+    trigger: r.trigger,
+    actor: r.actor,
+    status: r.status,
+    systems: r.systems ?? [],
+    createdAt: iso(r.created_at)!,
+    finishedAt: iso(r.finished_at),
+    error: r.error,
+    progress: {
+      parts: { done: parts.length, total: Number(r.parts_total) },
+      identities: { done: sum((p) => p.identities), total: Number(r.identities_total) },
+    },
+    totals: {
+      applied: sum((p) => p.applied),
+      failed: sum((p) => p.failed),
+      failedRevocations: sum((p) => p.failedRevocations),
+      heldParts: parts.filter((p) => p.held).length,
+      failedParts: parts.filter((p) => p.error !== null).length,
+    },
+    runIds: parts.flatMap((p) => p.runIds),
+  };
+}
+
+export async function getFullRun(q: Queryable, id: string): Promise<FullRun | null> {
+  if (!isUuid(id)) return null;
+  const { rows } = await q.query<FullRunRow>('SELECT * FROM queue_full_runs WHERE id = $1', [id]);
+  if (!rows[0]) return null;
+  return fromRows(rows[0], await listParts(q, id));
+}
+
+export async function listFullRuns(q: Queryable, opts: { limit?: number; status?: FullRunStatus } = {}): Promise<FullRun[]> {
+  const params: unknown[] = [opts.limit ?? 20];
+  const where = opts.status ? (params.push(opts.status), 'WHERE status = $2') : '';
+  const { rows } = await q.query<FullRunRow>(`SELECT * FROM queue_full_runs ${where} ORDER BY created_at DESC LIMIT $1`, params);
+  const out: FullRun[] = [];
+  for (const r of rows) out.push(fromRows(r, await listParts(q, r.id)));
+  return out;
+}
+
+// ---- outbox ---------------------------------------------------------------------------------
+
+export interface OutboxEntry {
+  identityId: string;
+  lane: Lane;
+  reason: string;
+  enqueuedAt: number;
+}
+
+export async function pushOutbox(q: Queryable, entries: OutboxEntry[]): Promise<void> {
+  const rows = entries.filter((e) => isUuid(e.identityId));
+  if (rows.length === 0) return;
+  await q.query(
+    `INSERT INTO queue_outbox (identity_id, lane, reason, enqueued_at)
+     SELECT i, l, r, t FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) AS u(i, l, r, t)`,
+    [rows.map((r) => r.identityId), rows.map((r) => r.lane), rows.map((r) => r.reason), rows.map((r) => new Date(r.enqueuedAt).toISOString())],
+  );
+}
+
+/**
+ * Hands a batch of outbox entries to `send` and deletes them only once it resolved; rows
+ * are locked meanwhile, so two flushing processes do not both send them.
+ */
+export async function drainOutbox(db: Db, send: (entries: OutboxEntry[]) => Promise<void>, batch = 500): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const n = await db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ id: number; identity_id: string; lane: Lane; reason: string; enqueued_at: Date | string }>(
+        'SELECT id, identity_id, lane, reason, enqueued_at FROM queue_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED',
+        [batch],
+      );
+      if (rows.length === 0) return 0;
+      await send(rows.map((r) => ({ identityId: r.identity_id, lane: r.lane, reason: r.reason, enqueuedAt: new Date(r.enqueued_at).getTime() })));
+      await tx.query('DELETE FROM queue_outbox WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
+      return rows.length;
+    });
+    total += n;
+    if (n < batch) return total;
+  }
+}
+
+export async function outboxSize(q: Queryable): Promise<number> {
+  const { rows } = await q.query<{ n: number }>('SELECT count(*)::int AS n FROM queue_outbox');
+  return Number(rows[0]!.n);
+}
