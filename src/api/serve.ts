@@ -22,7 +22,7 @@ import {
   DEFAULT_REDIS_URL,
   type LocalRedis,
 } from '../queue/index.js';
-import { metricsRegistry, engineHooks, enableProcessMetrics, registerOverdueSource, registerQueueDepth } from '../metrics/index.js';
+import { metricsRegistry, engineHooks, enableProcessMetrics } from '../metrics/index.js';
 import { createApp } from './index.js';
 
 export interface ServeOptions {
@@ -99,10 +99,6 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     concurrency: cfg.queue.concurrency,
     logger,
   });
-  const unregister = [
-    registerOverdueSource(async () => (await overdueRevocations(ctx.db)).count),
-    ...(['identity', 'full', 'maintenance'] as const).map((q) => registerQueueDepth(q, () => queues.queue(q).getJobCounts())),
-  ];
 
   let server: Server | null = null;
   let schedulers: { close(): Promise<void> } | null = null;
@@ -195,7 +191,6 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     if (server) await new Promise<void>((r) => server!.close(() => r()));
     await schedulers?.close();
     await workers.close();
-    for (const u of unregister) u();
     await queues.close();
     await limiter.close();
     await engine.close();

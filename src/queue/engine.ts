@@ -1,6 +1,5 @@
 import { Redis } from 'ioredis';
-import type { Operation } from '../domain/plan.js';
-import { applyOperations, markCredentialLost, pullAccessEvents, runReconcile } from '../reconcile/index.js';
+import { markCredentialLost, pullAccessEvents, runReconcile } from '../reconcile/index.js';
 import type { EngineContext } from '../reconcile/types.js';
 import { durableRedisOptions, type RedisConnection } from './connection.js';
 import type { LostCredentialInput } from './queues.js';
@@ -20,37 +19,10 @@ export function engineHandlers(ctx: EngineContext, opts: { pullSource?: (name: s
   };
 }
 
-/**
- * First report: markCredentialLost (finds the holder, opens the incident, applies). A retry
- * after the lock system refused: the incident is already open, so only the state change is
- * applied again, with its audit entry; a second incident would restart the NIS2 clock.
- */
+/** Lost credentials: markCredentialLost keeps an incident that is already open, so a retry does not restart the NIS2 clock. */
 async function lostCredential(ctx: EngineContext, req: LostCredentialInput): Promise<{ applied: boolean; error?: string }> {
-  const { rows } = await ctx.db.query<{ account_id: string | null; identity_id: string | null }>(
-    `SELECT account_id, identity_id FROM incidents WHERE kind = 'lost-credential' AND status = 'open' AND system = $1 AND credential_id = $2
-     ORDER BY opened_at DESC LIMIT 1`,
-    [req.system, req.credentialId],
-  );
-  const open = rows[0];
-  if (!open?.account_id) {
-    const out = await markCredentialLost(ctx, req);
-    return { applied: out.result.status === 'applied', ...(out.result.error ? { error: out.result.error.message } : {}) };
-  }
-  const op: Operation = {
-    key: `${req.system}|set_credential_state|${open.account_id}|${req.credentialId}`,
-    kind: 'set_credential_state',
-    system: req.system,
-    identityId: open.identity_id,
-    externalId: null,
-    userName: null,
-    accountId: open.account_id,
-    credentialId: req.credentialId,
-    credentialState: req.state ?? 'lost',
-    reason: { cause: 'lost-credential', text: `retry: credential ${req.credentialId} reported lost by ${req.actor}${req.note ? `: ${req.note}` : ''}` },
-    revocation: true,
-  };
-  const [result] = await applyOperations(ctx, [op], { runId: null, actor: req.actor });
-  return { applied: result!.status === 'applied', ...(result!.error ? { error: result!.error.message } : {}) };
+  const out = await markCredentialLost(ctx, req);
+  return { applied: out.result.status === 'applied', ...(out.result.error ? { error: out.result.error.message } : {}) };
 }
 
 /** The context with every driver call going through the per-system rate limiter. */

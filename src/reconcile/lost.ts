@@ -2,7 +2,7 @@ import { LockstepError } from '../domain/errors.js';
 import type { Account } from '../domain/access.js';
 import type { Operation, OperationResult } from '../domain/plan.js';
 import { appendAudit } from '../store/audit.js';
-import { openIncident, withNis2Clock, type IncidentView } from '../store/incidents.js';
+import { listIncidents, openIncident, withNis2Clock, type IncidentView } from '../store/incidents.js';
 import { applyOperations } from './executor.js';
 import type { EngineContext } from './types.js';
 
@@ -69,17 +69,24 @@ export async function markCredentialLost(ctx: EngineContext, req: LostCredential
     reason: { cause: 'lost-credential', text: `${cred.type} ${cred.number ?? cred.id} of ${account.displayName} reported lost by ${req.actor}${req.note ? `: ${req.note}` : ''}` },
     revocation: true,
   };
-  const incidentBase = await openIncident(ctx.db, {
-    kind: 'lost-credential',
-    system: req.system,
-    accountId: account.id,
-    credentialId: req.credentialId,
-    identityId,
-    data: { reportedBy: req.actor, note: req.note ?? null, credentialType: cred.type, holder: account.displayName },
-  });
+  // A second report (or the queue retrying one the lock system refused) keeps the incident that
+  // is already open: a new one would restart the NIS2 clock.
+  const open = (await listIncidents(ctx.db, { status: 'open' })).find((i) => i.kind === 'lost-credential' && i.system === req.system && i.credentialId === req.credentialId);
+  const incidentBase =
+    open ??
+    (await openIncident(ctx.db, {
+      kind: 'lost-credential',
+      system: req.system,
+      accountId: account.id,
+      credentialId: req.credentialId,
+      identityId,
+      data: { reportedBy: req.actor, note: req.note ?? null, credentialType: cred.type, holder: account.displayName },
+    }));
   const [result] = await applyOperations(ctx, [op], { runId: null, actor: req.actor });
-  await appendAudit(ctx.db, [
-    { actor: req.actor, action: 'incident.opened', subject: incidentBase.id, data: { kind: 'lost-credential', system: req.system, credentialId: req.credentialId, accountId: account.id, applied: result!.status } },
-  ]);
+  if (!open) {
+    await appendAudit(ctx.db, [
+      { actor: req.actor, action: 'incident.opened', subject: incidentBase.id, data: { kind: 'lost-credential', system: req.system, credentialId: req.credentialId, accountId: account.id, applied: result!.status } },
+    ]);
+  }
   return { incident: withNis2Clock(incidentBase, ctx.now()), result: result!, account: { id: account.id, displayName: account.displayName, externalId: account.externalId } };
 }

@@ -20,6 +20,8 @@ export interface BuiltPlan {
   identities: PlannedIdentity[];
   /** Identities (and orphan accounts) in scope, for the guard's percentage. */
   scopeSize: number;
+  /** Each planned identity's next look (null: time alone will not change it). */
+  nextCheckAtByIdentity: Record<string, string | null>;
 }
 
 const DAY = 86_400_000;
@@ -80,6 +82,8 @@ class PlanBuilder {
   readonly warnings: string[] = [];
   private readonly keys = new Set<string>();
   nextCheckAt: number | null = null;
+  /** Each identity's own earliest next look, for the queue's delayed wake-ups. */
+  readonly nextByIdentity = new Map<string, number>();
 
   add(op: Omit<Operation, 'key'> & { key?: string }): void {
     const key = op.key ?? [op.system, op.kind, op.accountId ?? `new:${op.externalId}`, op.group?.ref ?? op.credentialId ?? ''].join('|');
@@ -88,10 +92,14 @@ class PlanBuilder {
     this.ops.push({ ...op, key } as Operation);
   }
 
-  checkAt(iso: string | null | undefined): void {
+  checkAt(iso: string | null | undefined, identityId?: string): void {
     if (!iso) return;
     const t = Date.parse(iso);
     if (this.nextCheckAt === null || t < this.nextCheckAt) this.nextCheckAt = t;
+    if (identityId) {
+      const cur = this.nextByIdentity.get(identityId);
+      if (cur === undefined || t < cur) this.nextByIdentity.set(identityId, t);
+    }
   }
 }
 
@@ -294,7 +302,7 @@ function planUnusedCredentials(
         revocation: true,
       });
     } else {
-      b.checkAt(new Date(deadline).toISOString());
+      b.checkAt(new Date(deadline).toISOString(), acc.identityId);
     }
   }
 }
@@ -422,7 +430,7 @@ export async function buildPlan(ctx: EngineContext, scope: Scope): Promise<Built
     }
   }
 
-  for (const p of planned) b.checkAt(p.evaluation.nextCheckAt);
+  for (const p of planned) b.checkAt(p.evaluation.nextCheckAt, p.identity.id);
   const plan: Plan = {
     createdAt: now.toISOString(),
     scope: scope.kind === 'full' ? 'full' : 'identities',
@@ -432,5 +440,10 @@ export async function buildPlan(ctx: EngineContext, scope: Scope): Promise<Built
     warnings: b.warnings,
     nextCheckAt: b.nextCheckAt === null ? null : new Date(b.nextCheckAt).toISOString(),
   };
-  return { plan, identities: planned, scopeSize };
+  const nextCheckAtByIdentity: Record<string, string | null> = {};
+  for (const p of planned) {
+    const t = b.nextByIdentity.get(p.identity.id);
+    nextCheckAtByIdentity[p.identity.id] = t === undefined ? null : new Date(t).toISOString();
+  }
+  return { plan, identities: planned, scopeSize, nextCheckAtByIdentity };
 }

@@ -5,7 +5,7 @@ import { syncAnchors } from '../store/links.js';
 import { createRun, findRun, transitionRun, updateRun, type Run } from '../store/runs.js';
 import { applyOperations } from './executor.js';
 import { checkGuard } from './guard.js';
-import { buildPlan, type PlannedIdentity } from './plan.js';
+import { buildPlan, type BuiltPlan, type PlannedIdentity } from './plan.js';
 import type { EngineContext, RunOptions, RunOutcome, Scope } from './types.js';
 
 /** Remembers when each current entitlement began, so class maxima count from the first grant. */
@@ -45,7 +45,7 @@ export async function runReconcile(ctx: EngineContext, scope: Scope, opts: RunOp
   if (!opts.apply) {
     const run = await createRun(ctx.db, { kind: 'plan', trigger: opts.trigger, status: 'planned', scope: runScope, plan });
     await updateRun(ctx.db, run.id, { status: 'planned', finished: true });
-    return { run, plan, results: [], held: false, failedRevocations: [], failed: [], nextCheckAt: plan.nextCheckAt };
+    return { run, plan, results: [], held: false, failedRevocations: [], failed: [], nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity };
   }
 
   const verdict = checkGuard(plan, built.scopeSize, ctx.policy.lifecycle.guard);
@@ -56,23 +56,23 @@ export async function runReconcile(ctx: EngineContext, scope: Scope, opts: RunOp
       { actor: opts.actor, action: 'run.held', subject: run.id, runId: run.id, data: { reason: verdict.reason, affected: verdict.affected, scope: verdict.scope, summary: plan.summary, heldScope: scope } },
     ]);
     ctx.logger.warn({ run: run.id, affected: verdict.affected, scope: verdict.scope }, `RUN HELD: ${verdict.reason}. Review with \`lockstep plan\` and approve with \`lockstep approve ${run.id}\``);
-    return { run: held, plan, results: [], held: true, failedRevocations: [], failed: [], nextCheckAt: plan.nextCheckAt };
+    return { run: held, plan, results: [], held: true, failedRevocations: [], failed: [], nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity };
   }
 
   if (plan.operations.length === 0 && scope.kind === 'identities') {
     await storeAnchors(ctx, built.identities, now);
-    return { run: null, plan, results: [], held: false, failedRevocations: [], failed: [], nextCheckAt: plan.nextCheckAt };
+    return { run: null, plan, results: [], held: false, failedRevocations: [], failed: [], nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity };
   }
 
   const run = await createRun(ctx.db, { kind: 'apply', trigger: opts.trigger, status: 'applying', scope: runScope, plan });
-  return executeRun(ctx, run, plan.operations, built.identities, opts, now);
+  return executeRun(ctx, run, plan.operations, built, opts, now);
 }
 
 async function executeRun(
   ctx: EngineContext,
   run: Run,
   ops: Operation[],
-  planned: PlannedIdentity[],
+  built: BuiltPlan,
   opts: RunOptions,
   now: Date,
 ): Promise<RunOutcome> {
@@ -89,7 +89,7 @@ async function executeRun(
       }
     },
   });
-  await storeAnchors(ctx, planned, now);
+  await storeAnchors(ctx, built.identities, now);
   const failed = ops.filter((_, i) => results[i]!.status !== 'applied');
   const failedRevocations = failed.filter((o) => o.revocation);
   const status = finalStatus(results);
@@ -102,7 +102,7 @@ async function executeRun(
     error: failed.length ? `${failed.length} operation(s) failed${failedRevocations.length ? `, ${failedRevocations.length} of them revocations (they will be retried)` : ''}` : null,
     finished: true,
   });
-  return { run: finished, plan, results, held: false, failedRevocations, failed, nextCheckAt: plan.nextCheckAt };
+  return { run: finished, plan, results, held: false, failedRevocations, failed, nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity };
 }
 
 /**
@@ -129,5 +129,5 @@ export async function approveRun(ctx: EngineContext, idOrPrefix: string, approve
     return runReconcile(ctx, scope, { trigger: `re-plan of ${held.id}`, actor: approver, apply: true });
   }
   const run = await updateRun(ctx.db, held.id, { status: 'applying', plan: built.plan });
-  return executeRun(ctx, run, built.plan.operations, built.identities, { trigger: held.trigger, actor: approver, apply: true, approved: true }, now);
+  return executeRun(ctx, run, built.plan.operations, built, { trigger: held.trigger, actor: approver, apply: true, approved: true }, now);
 }

@@ -62,4 +62,6 @@ export interface RunOutcome {
   failed: Operation[];
   /** Earliest instant some identity in scope needs another look, for a delayed job. */
   nextCheckAt: string | null;
+  /** Each identity's own next look (null: time alone will not change it). */
+  nextCheckAtByIdentity: Record<string, string | null>;
 }

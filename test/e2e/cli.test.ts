@@ -9,7 +9,8 @@ import { createTestStore, type TestStore } from '../helpers/db.js';
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
 
-describe('lockstep CLI', () => {
+// each command is a fresh Node process compiling TypeScript through tsx: seconds apiece
+describe('lockstep CLI', { timeout: 180_000 }, () => {
   let dir: string;
   let store: TestStore;
   const cli = async (...args: string[]) => {
