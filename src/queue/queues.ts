@@ -1,3 +1,4 @@
+import type { LostCredentialRequest } from '../reconcile/lost.js';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
@@ -32,14 +33,8 @@ export interface EnqueueResult {
   outboxed: number;
 }
 
-export interface LostCredentialInput {
-  system: string;
-  credentialId: string;
-  accountId?: string;
-  actor: string;
-  note?: string;
-  state?: 'lost' | 'suspended';
-}
+/** A lost-credential report, as reconcile's markCredentialLost takes it. */
+export type LostCredentialInput = LostCredentialRequest;
 
 /** What sources call when identities changed (the SCIM and Entra sources take one of these). */
 export type OnChange = (ids: string[], info: { leaver?: boolean; reason?: string }) => Promise<void>;

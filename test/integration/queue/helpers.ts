@@ -1,9 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import pg from 'pg';
-import { openStore } from '../../../src/store/index.js';
-import { PG_ADMIN_URL, type TestStore } from '../../helpers/db.js';
+import { createTestStore, type TestStore } from '../../helpers/db.js';
 import type { Db } from '../../../src/store/db.js';
 import { upsertIdentity } from '../../../src/store/identities.js';
 import type { ReconcileResult } from '../../../src/queue/index.js';
@@ -69,30 +67,7 @@ export function gate(): { wait: Promise<void>; open(): void } {
   return { wait, open };
 }
 
-/**
- * A fresh PostgreSQL database like createTestStore's, with synchronous_commit off: queue tests
- * write thousands of small transactions, and waiting for an fsync on each would make them
- * slow without testing anything more (durability across a PostgreSQL crash is not under test).
- */
-export async function createQueueTestStore(): Promise<TestStore> {
-  const name = `lockstep_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.query(`ALTER DATABASE ${name} SET synchronous_commit = off`);
-  await admin.end();
-  const url = PG_ADMIN_URL.replace(/\/[^/]*$/, `/${name}`);
-  const db = await openStore({ databaseUrl: url, poolSize: 8 });
-  return {
-    db,
-    kind: 'postgres',
-    url,
-    drop: async () => {
-      await db.close().catch(() => undefined);
-      const a = new pg.Client({ connectionString: PG_ADMIN_URL });
-      await a.connect();
-      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await a.end();
-    },
-  };
+/** A fresh PostgreSQL database with synchronous_commit off: queue tests write thousands of small transactions. */
+export function createQueueTestStore(): Promise<TestStore> {
+  return createTestStore('postgres', { fastCommit: true, poolSize: 8 });
 }
