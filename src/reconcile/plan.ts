@@ -337,6 +337,17 @@ async function evaluateAll(ctx: EngineContext, identities: Identity[], now: Date
   });
 }
 
+/** Maps with at most `limit` calls in flight; results keep the input order. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!);
+  });
+  await Promise.all(lanes);
+  return out;
+}
+
 async function listAllAccounts(driver: LockDriver): Promise<Account[]> {
   const out: Account[] = [];
   let cursor: string | null = null;
@@ -368,12 +379,13 @@ export async function buildPlan(ctx: EngineContext, scope: Scope): Promise<Built
     const links = await linksForIdentities(ctx.db, identities.map((i) => i.id));
     for (const sys of systems) {
       const usage = sys.caps.credentialStates ? await credentialUsage(ctx.db, sys.name) : new Map<string, string>();
-      for (const p of ps) {
-        const link = links.find((l) => l.system === sys.name && l.identityId === p.identity.id);
-        let account = link ? await sys.driver.getAccount(link.accountId) : null;
-        if (!account) account = await sys.driver.findAccount(p.identity.externalId);
-        diffIdentity(b, ctx, sys, p, account, link, usage, now);
-      }
+      const linkOf = new Map(links.filter((l) => l.system === sys.name).map((l) => [l.identityId, l]));
+      // one look-up per person: run them side by side (a bucket holds hundreds), diff in order
+      const accounts = await mapLimit(ps, Math.max(1, ctx.executor.concurrency), async (p) => {
+        const link = linkOf.get(p.identity.id);
+        return (link ? await sys.driver.getAccount(link.accountId) : null) ?? (await sys.driver.findAccount(p.identity.externalId));
+      });
+      ps.forEach((p, i) => diffIdentity(b, ctx, sys, p, accounts[i]!, linkOf.get(p.identity.id), usage, now));
     }
   } else if (scope.kind === 'full') {
     const accountsBySystem = new Map<string, { byId: Map<string, Account>; byKey: Map<string, Account>; claimed: Set<string>; links: Map<string, Link>; usage: Map<string, string> }>();
