@@ -4,6 +4,7 @@ import { migrate } from './migrate.js';
 export * from './db.js';
 export * from './migrate.js';
 export * from './identities.js';
+export * from './bulk.js';
 export * from './audit.js';
 export * from './links.js';
 export * from './runs.js';

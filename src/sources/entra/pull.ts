@@ -3,7 +3,8 @@ import { isLeaver, type Identity, type IdentityInput, type Role } from '../../do
 import { LockstepError, toLockstepError } from '../../domain/errors.js';
 import type { Db } from '../../store/db.js';
 import { appendAudit, type AuditEntryInput } from '../../store/audit.js';
-import { canonicalJson, listIdentities, markIdentityDeleted, parseIdentityInput, upsertIdentity } from '../../store/identities.js';
+import { canonicalJson, listIdentities, markIdentityDeleted, parseIdentityInput } from '../../store/identities.js';
+import { upsertIdentities } from '../../store/bulk.js';
 import { getSyncState, setSyncState } from '../../store/links.js';
 import type { EntraSourceConfig } from './config.js';
 import { createCredential, EntraGraph, isResyncRequired, type GraphPage } from './graph.js';
@@ -528,8 +529,7 @@ async function runPull(deps: PullEntraDeps): Promise<PullResult> {
       leaverIds.push(r.id);
       audit.push({ actor, action: 'identity.deleted', subject: r.id, data: { source: name, externalId: r.externalId, objectId: objectIdOf(r) ?? null, reason: d.reason } });
     }
-    for (const u of upserts) {
-      const r = await upsertIdentity(tx, u.input);
+    for (const r of await upsertIdentities(tx, upserts.map((u) => u.input))) {
       if (r.created) created++;
       if (!r.changed) continue;
       if (isLeaver(r.identity, now())) leaverIds.push(r.identity.id);
@@ -551,7 +551,8 @@ async function runPull(deps: PullEntraDeps): Promise<PullResult> {
   });
 
   const uniqLeavers = [...new Set(leaverIds)];
-  const uniqChanged = [...new Set(changedIds)].filter((id) => !uniqLeavers.includes(id));
+  const leaverSet = new Set(uniqLeavers);
+  const uniqChanged = [...new Set(changedIds)].filter((id) => !leaverSet.has(id));
   // Revocations first: they are the ones that must not wait.
   try {
     if (uniqLeavers.length > 0) await deps.onChange(uniqLeavers, { leaver: true });

@@ -14,6 +14,8 @@ import {
   findRun,
   syncAnchors,
   loadAnchors,
+  upsertIdentities,
+  findIdentityBySourceKey,
 } from '../../../src/store/index.js';
 
 describe.each(storeKinds)('store on %s', (kind) => {
@@ -122,5 +124,28 @@ describe.each(storeKinds)('store on %s', (kind) => {
     const a = (await loadAnchors(s.db, [identity.id])).get(identity.id)!;
     expect(a.g1).toBe('2026-01-01T00:00:00.000Z');
     expect(a.g2).toBe('2026-03-01T00:00:00.000Z');
+  });
+
+  it('upserts many identities at once with the meaning of one upsert each', async () => {
+    const base = (i: number, extra: Record<string, unknown> = {}) => ({ source: 'bulk', externalId: `B${i}`, userName: `b${i}`, department: 'Ops', ...extra });
+    const first = await upsertIdentities(s.db, Array.from({ length: 1500 }, (_, i) => base(i)));
+    expect(first.every((r) => r.created && r.changed)).toBe(true);
+    const gone = await markIdentityDeleted(s.db, first[7]!.identity.id);
+    expect(gone?.deletedAt).not.toBeNull();
+    const second = await upsertIdentities(s.db, [base(1), base(2, { department: 'Security' }), base(7), base(9999), base(3, { department: 'A' }), base(3, { department: 'B' })]);
+    expect(second.map((r) => [r.created, r.changed])).toEqual([
+      [false, false], // identical: no change, no version bump
+      [false, true],
+      [false, true], // deleted one restored
+      [true, true],
+      [false, true], // a key twice: the last record wins
+      [false, true],
+    ]);
+    expect(second[1]!.identity.version).toBe(first[2]!.identity.version + 1);
+    expect(second[2]!.identity.deletedAt).toBeNull();
+    expect(second[2]!.identity.id).toBe(first[7]!.identity.id);
+    expect((await findIdentityBySourceKey(s.db, 'bulk', 'B3'))!.department).toBe('B');
+    await expect(upsertIdentities(s.db, [base(5000), { ...base(5001), hireDate: 'soon' }])).rejects.toMatchObject({ code: 'validation', field: 'hireDate' });
+    expect(await findIdentityBySourceKey(s.db, 'bulk', 'B5000')).toBeNull();
   });
 });
