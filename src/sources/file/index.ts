@@ -5,7 +5,8 @@ import { identityInputSchema, type IdentityInput } from '../../domain/identity.j
 import { LockstepError } from '../../domain/errors.js';
 import type { Db } from '../../store/db.js';
 import { appendAudit } from '../../store/audit.js';
-import { countIdentities, listIdentities, markIdentityDeleted, upsertIdentity } from '../../store/identities.js';
+import { countIdentities, listIdentities, markIdentityDeleted } from '../../store/identities.js';
+import { upsertIdentities } from '../../store/bulk.js';
 import type { FileSourceConfig } from './config.js';
 
 export * from './config.js';
@@ -186,8 +187,7 @@ export async function syncFileSource(deps: FileSyncDeps): Promise<FileSyncResult
   const result: FileSyncResult = { source: name, rows: records.length + shapeErrors, created: 0, updated: 0, unchanged: 0, leavers: 0, errors, leaversWithheld: null, changedIds: [], leaverIds: [] };
   await db.transaction(async (tx) => {
     const before = cfg.full ? await countIdentities(tx, { source: name }) : 0;
-    for (const { input } of inputs) {
-      const r = await upsertIdentity(tx, input);
+    for (const r of await upsertIdentities(tx, inputs.map((i) => i.input))) {
       if (r.created) result.created++;
       else if (r.changed) result.updated++;
       else result.unchanged++;
