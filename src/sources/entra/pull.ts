@@ -3,7 +3,7 @@ import { isLeaver, type Identity, type IdentityInput, type Role } from '../../do
 import { LockstepError, toLockstepError } from '../../domain/errors.js';
 import type { Db } from '../../store/db.js';
 import { appendAudit, type AuditEntryInput } from '../../store/audit.js';
-import { canonicalJson, listIdentities, markIdentityDeleted, parseIdentityInput } from '../../store/identities.js';
+import { canonicalJson, getIdentities, listIdentities, markIdentityDeleted, parseIdentityInput } from '../../store/identities.js';
 import { upsertIdentities } from '../../store/bulk.js';
 import { getSyncState, setSyncState } from '../../store/links.js';
 import type { EntraSourceConfig } from './config.js';
@@ -237,6 +237,28 @@ interface StoredIndex {
   live: Identity[];
 }
 
+/** Adds one stored identity to the index, with loadStored's preference for live and newer records. */
+function indexIdentity(idx: StoredIndex, i: Identity): void {
+  idx.byExternalId.set(i.externalId, i);
+  if (!i.deletedAt && !idx.live.some((x) => x.id === i.id)) idx.live.push(i);
+  const oid = objectIdOf(i);
+  if (!oid) return;
+  const cur = idx.byObjectId.get(oid);
+  if (!cur || (cur.deletedAt && !i.deletedAt) || (!!cur.deletedAt === !!i.deletedAt && i.updatedAt > cur.updatedAt)) idx.byObjectId.set(oid, i);
+}
+
+/** The identities of this source with these object ids or keys (indexed look-ups; see migration 004). */
+async function loadStoredFor(db: Db, source: string, want: { objectIds: string[]; externalIds: string[] }): Promise<StoredIndex> {
+  const idx: StoredIndex = { byObjectId: new Map(), byExternalId: new Map(), live: [] };
+  if (want.objectIds.length === 0 && want.externalIds.length === 0) return idx;
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM identities WHERE source = $1 AND ((data->'attributes'->>'${OBJECT_ID_ATTRIBUTE}') = ANY($2::text[]) OR external_id = ANY($3::text[]))`,
+    [source, want.objectIds, want.externalIds],
+  );
+  for (const i of await getIdentities(db, rows.map((r) => r.id))) indexIdentity(idx, i);
+  return idx;
+}
+
 async function loadStored(db: Db, source: string): Promise<StoredIndex> {
   const byObjectId = new Map<string, Identity>();
   const byExternalId = new Map<string, Identity>();
@@ -343,7 +365,6 @@ async function runPull(deps: PullEntraDeps): Promise<PullResult> {
   }
 
   const nothingToDo = users.mode === 'delta' && items.size === 0 && (!groups || (groups.mode === 'delta' && groups.items.length === 0)) && !roles;
-  const stored: StoredIndex = nothingToDo ? { byObjectId: new Map(), byExternalId: new Map(), live: [] } : await loadStored(deps.db, name);
 
   const newMem = gplan.track ? newGroups.memberships(gplan.transitive) : new Map<string, Set<string>>();
   const inScope = (uid: string): boolean => !gplan.scopeIds || gplan.scopeIds.some((g) => newMem.get(uid)?.has(g) ?? false);
@@ -359,18 +380,30 @@ async function runPull(deps: PullEntraDeps): Promise<PullResult> {
   };
 
   const candidates = new Set<string>(items.keys());
-  if (usersFull || groupsFull) for (const i of stored.live) {
-    const oid = objectIdOf(i);
-    if (oid) candidates.add(oid);
-  }
   if (groupsFull) for (const uid of newMem.keys()) candidates.add(uid);
   if (groups && !groupsFull && groups.items.length > 0) {
     // Membership, nesting or a group's name changed: whoever's effective groups or scope differ now.
+    // Without nesting only members (old or new) of the groups in this round can be affected; with
+    // nesting a change travels up, so everyone is compared.
     const oldMem = oldGroups.memberships(gplan.transitive);
     const inOldScope = (uid: string) => !gplan.scopeIds || gplan.scopeIds.some((g) => oldMem.get(uid)?.has(g) ?? false);
-    for (const uid of new Set([...oldMem.keys(), ...newMem.keys()])) {
+    const affected = gplan.transitive
+      ? new Set([...oldMem.keys(), ...newMem.keys()])
+      : new Set(groups.items.flatMap((g) => (g && typeof g.id === 'string' ? [...oldGroups.directUsers(g.id), ...newGroups.directUsers(g.id)] : [])));
+    for (const uid of affected) {
       if (inOldScope(uid) !== inScope(uid) || groupNames(oldMem, oldGroups, uid).join('\u0000') !== groupNames(newMem, newGroups, uid).join('\u0000')) candidates.add(uid);
     }
+  }
+  // A delta round touches few people: read only theirs. Full rounds and role reads need everyone.
+  const targeted = !usersFull && !groupsFull && !roles;
+  const stored: StoredIndex = nothingToDo
+    ? { byObjectId: new Map(), byExternalId: new Map(), live: [] }
+    : targeted
+      ? await loadStoredFor(deps.db, name, { objectIds: [...candidates], externalIds: [] })
+      : await loadStored(deps.db, name);
+  if (usersFull || groupsFull) for (const i of stored.live) {
+    const oid = objectIdOf(i);
+    if (oid) candidates.add(oid);
   }
   if (roles) {
     for (const uid of roles.keys()) candidates.add(uid);
@@ -459,6 +492,12 @@ async function runPull(deps: PullEntraDeps): Promise<PullResult> {
     const { input, dropped } = mapUser(user, mapping, { source: name, manager, groups: groupsOf, roles: normalizeRoles(rolesOf) });
     for (const d of dropped) warnings.push(`user ${uid}: ${d.field} dropped: ${d.message}`);
     built.push({ objectId: uid, input });
+  }
+
+  // Holders of the keys these people will carry (a targeted read has not seen them yet).
+  if (targeted) {
+    const more = await loadStoredFor(deps.db, name, { objectIds: [], externalIds: built.map((b) => b.input.externalId).filter((k) => !stored.byExternalId.has(k)) });
+    for (const i of more.live.concat([...more.byExternalId.values()].filter((x) => x.deletedAt))) indexIdentity(stored, i);
   }
 
   // The correlation key must name one person: two Entra users with one employeeId are a data problem to report, not to guess.

@@ -1,6 +1,7 @@
 import * as m001 from './001_core.js';
 import * as m002 from './002_scim.js';
 import * as m003 from './003_queue.js';
+import * as m004 from './004_identity_lookups.js';
 
 export interface Migration {
   version: number;
@@ -9,4 +10,9 @@ export interface Migration {
 }
 
 /** Versioned migrations, applied in order at start; the same SQL for PostgreSQL and PGlite. */
-export const migrations: Migration[] = [{ version: 1, name: 'core', sql: m001.sql }, { version: 2, name: 'scim', sql: m002.sql }, { version: 3, name: 'queue', sql: m003.sql }];
+export const migrations: Migration[] = [
+  { version: 1, name: 'core', sql: m001.sql },
+  { version: 2, name: 'scim', sql: m002.sql },
+  { version: 3, name: 'queue', sql: m003.sql },
+  { version: 4, name: 'identity lookups', sql: m004.sql },
+];
