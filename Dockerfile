@@ -12,17 +12,19 @@ RUN npm run build && npm prune --omit=dev
 # Runtime stage: production dependencies and the compiled code only, as a non-root user.
 FROM node:22-bookworm-slim
 ENV NODE_ENV=production \
-    LOCKSTEP_CONFIG=/etc/lockstep/lockstep.yaml \
+    LOCKSTEP_CONFIG=/app/lockstep.yaml \
     LOCKSTEP_DATA_DIR=/var/lib/lockstep \
     PORT=8080
 WORKDIR /app
 RUN groupadd --system lockstep && useradd --system --gid lockstep --home /app lockstep \
-    && mkdir -p /var/lib/lockstep /etc/lockstep && chown lockstep:lockstep /var/lib/lockstep
+    && mkdir -p /var/lib/lockstep /etc/lockstep /app/data && chown lockstep:lockstep /var/lib/lockstep /app/data
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY mappings ./mappings
-COPY lockstep.yaml /etc/lockstep/lockstep.yaml
+# the example configuration (embedded simulator, example mappings and HR export); mount your own
+# and point LOCKSTEP_CONFIG at it
+COPY lockstep.yaml ./lockstep.yaml
 USER lockstep
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
