@@ -3,7 +3,7 @@ import type { AccessEvent, Account, AccountInput, AccountState, CredentialStatus
 import { LockstepError } from '../../src/domain/errors.js';
 import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, LockDriver, Page } from '../../src/drivers/contract.js';
 import { HttpClient, notFoundAsNull, type HttpClientOptions } from '../../src/drivers/http.js';
-import type { SimAccount, SimEvent, SimGroup } from './state.js';
+import type { SimAccount, SimAccountCompact, SimEvent, SimGroup } from './state.js';
 
 /** The simulator system's options in lockstep.yaml. */
 export const simulatorOptionsSchema = z.object({
@@ -51,10 +51,11 @@ export class SimulatorDriver implements LockDriver {
   }
 
   async listAccounts(cursor: Cursor = null): Promise<Page<Account>> {
-    const r = await this.http.get<{ items: SimAccount[]; next: string | null }>('accounts', {
-      query: { limit: this.pageSize, after: cursor },
+    // compact: everything toAccount reads, without timestamps nobody here uses (half the bytes to parse)
+    const r = await this.http.get<{ items: SimAccountCompact[]; next: string | null }>('accounts', {
+      query: { limit: this.pageSize, after: cursor, view: 'compact' },
     });
-    return { items: r.items.map(toAccount), next: r.next };
+    return { items: r.items.map(fromCompact), next: r.next };
   }
 
   async findAccount(externalId: string): Promise<Account | null> {
@@ -147,7 +148,16 @@ function enc(s: string): string {
   return encodeURIComponent(s);
 }
 
-function toAccount(a: SimAccount): Account {
+/**
+ * A compact listing item already is an Account, field for field and in the same order as
+ * toAccount builds one: taken as it is (a full reconciliation lists every account). A server
+ * that ignored `view=compact` sent full accounts: those go through toAccount.
+ */
+function fromCompact(a: SimAccountCompact | SimAccount): Account {
+  return 'createdAt' in a ? toAccount(a) : a;
+}
+
+function toAccount(a: SimAccount | SimAccountCompact): Account {
   return {
     id: a.id,
     externalId: a.externalId,

@@ -8,6 +8,7 @@ export {
   DEFAULT_GROUPS,
   type SimGroup,
   type SimAccount,
+  type SimAccountCompact,
   type SimMembership,
   type SimCredential,
   type SimEvent,

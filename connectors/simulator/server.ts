@@ -185,13 +185,17 @@ function buildRoutes(state: SimulatorState, faults: RunningSimulator['faults']):
   });
 
   // ?externalId= is an exact lookup; otherwise pages in creation order: ?after=<next>&limit=.
+  // ?view=compact leaves out the bookkeeping timestamps (a full reconciliation reads every page).
   on('GET', '/api/accounts', ({ query }) => {
     const externalId = query.get('externalId');
     if (externalId !== null) {
       const a = state.findByExternalId(externalId);
       return { status: 200, body: { items: a ? [a] : [], next: null } };
     }
-    return { status: 200, body: state.listAccounts(query.get('after'), limitOf(query, 100, 1000)) };
+    const view = query.get('view');
+    if (view !== null && view !== 'compact' && view !== 'full') throw new LockstepError('validation', 'view must be compact or full', { field: 'view' });
+    const limit = limitOf(query, 100, 1000);
+    return { status: 200, body: view === 'compact' ? state.listAccounts(query.get('after'), limit, { compact: true }) : state.listAccounts(query.get('after'), limit) };
   });
   on('POST', '/api/accounts', ({ body }) => ({ status: 201, body: state.createAccount(parse(accountCreateSchema, body)) }));
   on('GET', '/api/accounts/:id', ({ params }) => {

@@ -57,6 +57,17 @@ export interface SimAccount {
   credentials: SimCredential[];
 }
 
+/** An account as `GET /api/accounts?view=compact` lists it. */
+export interface SimAccountCompact {
+  id: string;
+  externalId: string | null;
+  displayName: string;
+  state: AccountState;
+  memberships: Array<SimValidity & { group: string }>;
+  credentials: Array<Pick<SimCredential, 'id' | 'type' | 'number' | 'status' | 'lastUsedAt'>>;
+  validity: SimValidity;
+}
+
 export type SwipeReason =
   | 'granted'
   | 'unknown_credential'
@@ -235,13 +246,15 @@ export class SimulatorState {
 
   // ---- accounts -----------------------------------------------------------------------
 
-  listAccounts(after: string | null, limit: number): Paged<SimAccount> {
+  listAccounts(after: string | null, limit: number): Paged<SimAccount>;
+  listAccounts(after: string | null, limit: number, opts: { compact: true }): Paged<SimAccountCompact>;
+  listAccounts(after: string | null, limit: number, opts: { compact?: boolean } = {}): Paged<SimAccount | SimAccountCompact> {
     const afterSeq = after === null ? 0 : parseCursor(after, 'after');
     let i = upperBound(this.order, afterSeq, (a) => a.seq);
-    const items: SimAccount[] = [];
+    const items: Array<SimAccount | SimAccountCompact> = [];
     while (i < this.order.length && items.length < limit) {
       const rec = this.order[i++];
-      if (!rec.deleted) items.push(view(rec));
+      if (!rec.deleted) items.push(opts.compact ? compactView(rec) : view(rec));
     }
     while (i < this.order.length && this.order[i].deleted) i++;
     const last = items[items.length - 1];
@@ -624,6 +637,23 @@ export class SimulatorState {
   private changed(): void {
     this.onChange?.();
   }
+}
+
+/**
+ * The compact listing: what a client needs to reconcile, without bookkeeping timestamps (about
+ * half the bytes), keys in the order lockstep's own Account has them, so its driver can use
+ * the parsed objects as they are.
+ */
+function compactView(rec: AccountRec): SimAccountCompact {
+  return {
+    id: rec.id,
+    externalId: rec.externalId,
+    displayName: rec.displayName,
+    state: rec.state,
+    memberships: [...rec.memberships.values()].map((m) => ({ group: m.group, from: m.from, until: m.until })),
+    credentials: [...rec.credentials.values()].map((c) => ({ id: c.id, type: c.type, number: c.number, status: c.status, lastUsedAt: c.lastUsedAt })),
+    validity: { from: rec.validity.from, until: rec.validity.until },
+  };
 }
 
 function view(rec: AccountRec): SimAccount {

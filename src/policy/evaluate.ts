@@ -3,11 +3,11 @@
  * clock and the instants entitlements began (anchors) come in as arguments, so the same
  * inputs always give the same answer and the reconciler can replay decisions.
  */
-import type { Entitlement, ProtectionClass, Reason } from '../domain/access.js';
+import type { AccessGroup, Entitlement, ProtectionClass, Reason } from '../domain/access.js';
 import { LockstepError } from '../domain/errors.js';
 import { endOfDayIfDate, isLeaver, startOfDayIfDate, type Identity } from '../domain/identity.js';
 import type { CompiledGrant, CompiledPolicy, CompiledRule } from './compile.js';
-import { displayElement, identityView, lookupAttribute, matchFilter, type FilterHit, type FilterView } from './filter.js';
+import { displayElement, guardValue, identityView, indexRecord, lookupAttribute, matchFilter, ruledOut, type FilterHit, type FilterView, type GuardMemo } from './filter.js';
 
 const DAY = 86_400_000;
 
@@ -51,24 +51,66 @@ interface Bound {
   note: string;
 }
 
+/**
+ * Instants repeat across a large estate (anchors written by one run, the same contract end
+ * dates), and toISOString is a large share of evaluating 100k identities: remember recent ones.
+ */
+const isoCache = new Map<number, string>();
+
+/** The instant as its ISO form reads back (whole milliseconds), without the round trip when it is one already. */
+function asStored(ms: number): number {
+  return Number.isInteger(ms) ? ms : Date.parse(iso(ms));
+}
+
 function iso(ms: number): string {
-  return new Date(ms).toISOString();
+  let s = isoCache.get(ms);
+  if (s === undefined) {
+    s = new Date(ms).toISOString();
+    if (isoCache.size >= 4096) isoCache.clear();
+    isoCache.set(ms, s);
+  }
+  return s;
+}
+
+/**
+ * Remembers a pure string -> number function's recent answers. The same few instants (anchors
+ * a run wrote, contract ends, hire dates) are parsed over and over in a large estate.
+ */
+function remembered(fn: (s: string) => number): (s: string) => number {
+  const cache = new Map<string, number>();
+  return (s) => {
+    let v = cache.get(s);
+    if (v === undefined) {
+      v = fn(s);
+      if (cache.size >= 4096) cache.clear();
+      cache.set(s, v);
+    }
+    return v;
+  };
 }
 
 /** An ISO date or date-time as epoch ms; NaN for anything else (open attributes hold anything). */
-function parseInstant(s: string): number {
-  return /^\d{4}-\d{2}-\d{2}/.test(s) ? Date.parse(s) : Number.NaN;
-}
+const parseInstant = remembered((s) => (/^\d{4}-\d{2}-\d{2}/.test(s) ? Date.parse(s) : Number.NaN));
 
 /** As the domain's endOfDayIfDate (a bare date ends at the end of that day), but NaN instead of throwing. */
-function endOfDay(s: string): number {
+const endOfDay = remembered((s) => {
   const t = parseInstant(s);
   return Number.isNaN(t) ? t : Date.parse(endOfDayIfDate(s));
-}
+});
 
-function startOfDay(s: string): number {
+const startOfDay = remembered((s) => {
   const t = parseInstant(s);
   return Number.isNaN(t) ? t : Date.parse(startOfDayIfDate(s));
+});
+
+/** One denial per rule and group (a rule reaching a group by several bundles is refused once). */
+function denyPerRule(denied: Denial[], groupId: string, list: Array<{ rule: string; reason: string }>): void {
+  const seen = new Set<string>();
+  for (const d of list) {
+    if (seen.has(d.rule)) continue;
+    seen.add(d.rule);
+    denied.push({ accessGroupId: groupId, rule: d.rule, reason: d.reason });
+  }
 }
 
 function leaverReason(identity: Identity, now: Date): string {
@@ -109,8 +151,59 @@ interface PathWindow {
   invalid?: string;
 }
 
+/**
+ * A bound whose note is written only if it turns out to be the one that applies: formatting
+ * instants is a large share of evaluating a big estate, and most bounds lose to an earlier one.
+ * Plain data rather than closures, which cost more to create than the notes they defer.
+ */
+type LazyBound =
+  | { at: number; kind: 'until'; attribute: string; value: unknown; origin: string }
+  | { at: number; kind: 'maxDays'; days: number; origin: string }
+  | { at: number; kind: 'class'; days: number; cls: ProtectionClass }
+  | { at: number; kind: 'leave'; note: string };
+
+function noteOf(b: LazyBound, anchor: number): string {
+  switch (b.kind) {
+    case 'until':
+      return `until ${b.attribute} ${String(b.value)} (${b.origin})`;
+    case 'maxDays':
+      return shared(b.origin, b.days, anchor, () => `${b.origin} max ${b.days} days from ${iso(anchor)}`);
+    case 'class':
+      return shared(`class ${b.cls}`, b.days, anchor, () => `class ${b.cls} max ${b.days} days from ${iso(anchor)}`);
+    case 'leave':
+      return b.note;
+  }
+}
+
+/**
+ * One string per (limit, days, anchor) for the maxima notes: every entitlement a run anchored
+ * at the same instant carries the same words, and 100k identities' evaluations are held in
+ * memory until the run ends.
+ */
+const noteCache = new Map<string, Map<number, string>>();
+function shared(origin: string, days: number, anchor: number, make: () => string): string {
+  const key = `${origin}\u0000${days}`;
+  let byAnchor = noteCache.get(key);
+  if (byAnchor === undefined) {
+    if (noteCache.size >= 1024) noteCache.clear();
+    noteCache.set(key, (byAnchor = new Map()));
+  }
+  let note = byAnchor.get(anchor);
+  if (note === undefined) {
+    note = make();
+    if (byAnchor.size >= 1024) byAnchor.clear();
+    byAnchor.set(anchor, note);
+  }
+  return note;
+}
+
+/** The earlier bound; the first one on a tie, as a scan keeping the first minimum would. */
+function earlier(min: LazyBound | null, b: LazyBound): LazyBound {
+  return min === null || b.at < min.at ? b : min;
+}
+
 function windowOf(path: GrantPath, view: FilterView, anchor: number, cls: ProtectionClass, policy: CompiledPolicy, leave: Bound | null): PathWindow {
-  const bounds: Bound[] = [];
+  let min: LazyBound | null = null;
   for (const src of path.grant.limits) {
     const origin = `${src.kind} ${src.id}`;
     if (src.limit.until !== undefined) {
@@ -122,19 +215,91 @@ function windowOf(path: GrantPath, view: FilterView, anchor: number, cls: Protec
         if (Number.isNaN(at)) {
           return { path, until: null, invalid: `${src.limit.until} (used by ${origin} as its end date) is not a date: ${JSON.stringify(value)}` };
         }
-        bounds.push({ at, note: `until ${src.limit.until} ${value} (${origin})` });
+        min = earlier(min, { at, kind: 'until', attribute: src.limit.until, value, origin });
       }
     }
-    if (src.limit.maxDays !== undefined) {
-      bounds.push({ at: anchor + src.limit.maxDays * DAY, note: `${origin} max ${src.limit.maxDays} days from ${iso(anchor)}` });
-    }
+    if (src.limit.maxDays !== undefined) min = earlier(min, { at: anchor + src.limit.maxDays * DAY, kind: 'maxDays', days: src.limit.maxDays, origin });
   }
   const classMax = policy.classes[cls].maxValidityDays;
-  if (classMax !== null) bounds.push({ at: anchor + classMax * DAY, note: `class ${cls} max ${classMax} days from ${iso(anchor)}` });
-  if (leave !== null) bounds.push(leave);
-  const until = bounds.reduce<Bound | null>((min, b) => (min === null || b.at < min.at ? b : min), null);
-  return { path, until };
+  if (classMax !== null) min = earlier(min, { at: anchor + classMax * DAY, kind: 'class', days: classMax, cls });
+  if (leave !== null) min = earlier(min, { at: leave.at, kind: 'leave', note: leave.note });
+  const chosen = min as LazyBound | null;
+  return { path, until: chosen === null ? null : { at: chosen.at, note: noteOf(chosen, anchor) } };
 }
+
+/**
+ * Rules by their first `attr eq "text"` guard: in a policy of many sites or departments most
+ * rules start with one (`site eq "S07" and ...`), and an identity can match only the rules for
+ * its own value. Rules without a guard are always candidates.
+ */
+interface RuleIndex {
+  size: number;
+  open: number[];
+  byName: Map<string, { byValue: Map<string, number[]>; all: number[] }>;
+}
+
+const ruleIndexes = new WeakMap<readonly CompiledRule[], RuleIndex>();
+
+function ruleIndexOf(rules: readonly CompiledRule[]): RuleIndex {
+  let index = ruleIndexes.get(rules);
+  if (index !== undefined && index.size === rules.length) return index;
+  index = { size: rules.length, open: [], byName: new Map() };
+  rules.forEach((rule, i) => {
+    const g = rule.when.guards?.[0];
+    if (g === undefined) {
+      index!.open.push(i);
+      return;
+    }
+    let e = index!.byName.get(g.name);
+    if (e === undefined) index!.byName.set(g.name, (e = { byValue: new Map(), all: [] }));
+    e.all.push(i);
+    const list = e.byValue.get(g.value);
+    if (list === undefined) e.byValue.set(g.value, [i]);
+    else list.push(i);
+  });
+  ruleIndexes.set(rules, index);
+  return index;
+}
+
+/**
+ * Positions of the rules that can match this view, in policy order. A rule left out is one
+ * whose first guard ruledOut would reject; every rule kept still goes through ruledOut and
+ * matchFilter, so the outcome is the same as trying every rule.
+ */
+function candidateRules(rules: readonly CompiledRule[], view: FilterView, memo: GuardMemo): number[] {
+  const index = ruleIndexOf(rules);
+  const out = index.open.slice();
+  let lists = out.length > 0 ? 1 : 0;
+  for (const [name, e] of index.byName) {
+    const v = guardValue(view, name, memo);
+    const found = v === null ? e.all : e.byValue.get(v);
+    if (found === undefined) continue;
+    for (const i of found) out.push(i);
+    lists++;
+  }
+  if (lists > 1) out.sort(ascending);
+  return out;
+}
+
+interface DeclarationOrder {
+  index: Map<string, number>;
+  groups: AccessGroup[];
+}
+
+/** Access groups by declaration order, per policy: evaluation walks only the groups an identity reaches. */
+const declarationOrder = new WeakMap<ReadonlyMap<string, AccessGroup>, DeclarationOrder>();
+
+function orderOf(groups: ReadonlyMap<string, AccessGroup>): DeclarationOrder {
+  let order = declarationOrder.get(groups);
+  if (order === undefined || order.index.size !== groups.size) {
+    const list = [...groups.values()];
+    order = { index: new Map([...groups.keys()].map((id, i) => [id, i])), groups: list };
+    declarationOrder.set(groups, order);
+  }
+  return order;
+}
+
+const ascending = (a: number, b: number): number => a - b;
 
 export function evaluate(identity: Identity, policy: CompiledPolicy, opts: EvaluateOptions): Evaluation {
   const now = opts.now.getTime();
@@ -142,7 +307,15 @@ export function evaluate(identity: Identity, policy: CompiledPolicy, opts: Evalu
     return { leaver: true, leaverReason: leaverReason(identity, opts.now), entitlements: [], denied: [], nextCheckAt: null };
   }
   const view = identityView(identity);
+  const unindex = indexRecord(view);
+  try {
+    return evaluateView(identity, view, policy, opts, now);
+  } finally {
+    unindex();
+  }
+}
 
+function evaluateView(identity: Identity, view: FilterView, policy: CompiledPolicy, opts: EvaluateOptions, now: number): Evaluation {
   const preHire = identity.hireDate ? preHireStart(identity.hireDate, policy.lifecycle.preHireDays) : null;
   const validFromMs = preHire !== null && preHire > now ? preHire : null;
   const leaveAt = identity.leaveDate ? endOfDay(identity.leaveDate) : Number.NaN;
@@ -151,39 +324,45 @@ export function evaluate(identity: Identity, policy: CompiledPolicy, opts: Evalu
   const hasSponsor = typeof identity.sponsor === 'string' && identity.sponsor.trim() !== '';
 
   const paths = new Map<string, GrantPath[]>();
-  for (const rule of policy.rules) {
+  const memo: GuardMemo = new Map();
+  for (const i of candidateRules(policy.rules, view, memo)) {
+    const rule = policy.rules[i]!;
+    if (ruledOut(rule.when, view, memo)) continue;
     const outcome = matchFilter(rule.when, view);
     if (!outcome.matched) continue;
     const matched = matchedValues(rule.when.attributes, view, outcome.hits);
     const roles = outcome.hits.filter((h) => h.key === 'roles').map((h) => String(displayElement(h.element)));
     for (const grant of rule.grants) {
       const list = paths.get(grant.accessGroupId) ?? [];
-      list.push({ rule, grant, matched, ...(roles.length > 0 ? { sourceRole: roles.join(', ') } : {}) });
+      list.push(roles.length > 0 ? { rule, grant, matched, sourceRole: roles.join(', ') } : { rule, grant, matched });
       paths.set(grant.accessGroupId, list);
     }
   }
 
   const entitlements: Entitlement[] = [];
   const denied: Denial[] = [];
-  const denyPerRule = (groupId: string, list: Array<{ rule: string; reason: string }>): void => {
-    const seen = new Set<string>();
-    for (const d of list) {
-      if (seen.has(d.rule)) continue;
-      seen.add(d.rule);
-      denied.push({ accessGroupId: groupId, rule: d.rule, reason: d.reason });
-    }
-  };
+  // Instants at which the answer changes by time alone; each entitlement adds its window's ends.
+  const instants: number[] = [];
+  if (preHire !== null) instants.push(preHire);
+  if (leave !== null) instants.push(leave.at);
 
   // Declaration order keeps output stable and the way the mapping's authors think of it.
-  for (const group of policy.accessGroups.values()) {
-    const granted = paths.get(group.id);
-    if (granted === undefined) continue;
+  const order = orderOf(policy.accessGroups);
+  const reached: number[] = [];
+  for (const id of paths.keys()) {
+    const i = order.index.get(id);
+    if (i !== undefined) reached.push(i);
+  }
+  if (reached.length > 1) reached.sort(ascending);
+  for (const i of reached) {
+    const group = order.groups[i]!;
+    const granted = paths.get(group.id)!;
     const cls = group.protectionClass;
 
     if (policy.classes[cls].sponsorRequired && !employee && !hasSponsor) {
       const type = identity.employeeType ? `employeeType "${identity.employeeType}"` : 'no employeeType';
       const reason = `class ${cls} requires a sponsor for non-employees; this identity (${type}) has none`;
-      denyPerRule(group.id, granted.map((p) => ({ rule: p.rule.id, reason })));
+      denyPerRule(denied, group.id, granted.map((p) => ({ rule: p.rule.id, reason })));
       continue;
     }
 
@@ -214,25 +393,40 @@ export function evaluate(identity: Identity, policy: CompiledPolicy, opts: Evalu
       return true;
     });
     if (live.length === 0) {
-      denyPerRule(group.id, problems);
+      denyPerRule(denied, group.id, problems);
       continue;
     }
 
     // Several paths: the most generous window wins (any unbounded path makes it unbounded).
-    const until = live.some((w) => w.until === null) ? null : Math.max(...live.map((w) => (w.until as Bound).at));
+    let until: number | null = -Infinity;
+    for (const w of live) {
+      if (w.until === null) {
+        until = null;
+        break;
+      }
+      if (w.until.at > until) until = w.until.at;
+    }
     const fromNote =
       validFromMs !== null ? `from ${iso(validFromMs)}: hireDate ${identity.hireDate} less ${policy.lifecycle.preHireDays} pre-hire days` : undefined;
-    const reasons: Reason[] = live.map((w) => {
-      const notes = [...(w.until ? [w.until.note] : []), ...(fromNote ? [fromNote] : [])];
-      return {
-        rule: w.path.rule.id,
-        ...(w.path.grant.role !== undefined ? { role: w.path.grant.role } : {}),
-        ...(w.path.grant.roleChain !== undefined ? { roleChain: w.path.grant.roleChain } : {}),
-        ...(w.path.sourceRole !== undefined ? { sourceRole: w.path.sourceRole } : {}),
-        matched: w.path.matched,
-        ...(notes.length > 0 ? { notes } : {}),
-      };
-    });
+    const reasons: Reason[] = [];
+    for (const w of live) {
+      // Built key by key (not with spreads, which cost more than the rest of it): the key
+      // order is the one the audit log and plans have always shown.
+      const r = { rule: w.path.rule.id } as Reason;
+      if (w.path.grant.role !== undefined) r.role = w.path.grant.role;
+      if (w.path.grant.roleChain !== undefined) r.roleChain = w.path.grant.roleChain;
+      if (w.path.sourceRole !== undefined) r.sourceRole = w.path.sourceRole;
+      r.matched = w.path.matched;
+      if (w.until || fromNote) {
+        const notes: string[] = [];
+        if (w.until) notes.push(w.until.note);
+        if (fromNote) notes.push(fromNote);
+        r.notes = notes;
+      }
+      reasons.push(r);
+    }
+    if (validFromMs !== null) instants.push(asStored(validFromMs));
+    if (until !== null) instants.push(asStored(until));
     entitlements.push({
       identityId: identity.id,
       accessGroup: group,
@@ -243,13 +437,6 @@ export function evaluate(identity: Identity, policy: CompiledPolicy, opts: Evalu
     });
   }
 
-  const instants: number[] = [];
-  if (preHire !== null) instants.push(preHire);
-  if (leave !== null) instants.push(leave.at);
-  for (const e of entitlements) {
-    if (e.validFrom !== null) instants.push(Date.parse(e.validFrom));
-    if (e.validUntil !== null) instants.push(Date.parse(e.validUntil));
-  }
   const future = instants.filter((t) => t > now);
   return {
     leaver: false,

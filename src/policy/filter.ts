@@ -15,6 +15,12 @@ export interface CompiledFilter {
   ast: Filter;
   /** Top-level attribute names the filter references, as written (URN prefixes removed), deduplicated case-insensitively. */
   attributes: string[];
+  /**
+   * The filter's top-level `attr eq "text"` conjuncts (value lower-cased). When the identity's
+   * attribute is a single string that differs, the filter cannot match: `ruledOut` says so
+   * without evaluating it, which is most rules for most people in a large policy.
+   */
+  guards?: ReadonlyArray<{ name: string; value: string }>;
 }
 
 /** The identity as filters see it: core fields, then `attributes` for names no core field has. */
@@ -49,7 +55,47 @@ export function parseFilter(source: string): CompiledFilter {
   }
   const seen = new Map<string, string>();
   collectAttributes(ast, seen);
-  return { source, ast, attributes: [...seen.values()] };
+  const guards = eqGuards(ast);
+  return { source, ast, attributes: [...seen.values()], ...(guards.length > 0 ? { guards } : {}) };
+}
+
+function eqGuards(ast: Filter): Array<{ name: string; value: string }> {
+  const conjuncts = ast.op === 'and' ? ast.filters : [ast];
+  const out: Array<{ name: string; value: string }> = [];
+  for (const c of conjuncts) {
+    if (c.op !== 'eq' || typeof c.compValue !== 'string') continue;
+    const segs = attributeSegments(c.attrPath);
+    if (segs.length === 1) out.push({ name: segs[0], value: c.compValue.toLowerCase() });
+  }
+  return out;
+}
+
+/** Attribute values `ruledOut` has looked up for one view: name -> lower-cased string, or null when not a single string. */
+export type GuardMemo = Map<string, string | null>;
+
+/**
+ * True when one of the filter's `attr eq "text"` conjuncts certainly fails on this view, so
+ * matchFilter would answer no. A multi-valued, absent or non-string attribute proves nothing
+ * here: those filters are left to matchFilter.
+ */
+export function ruledOut(f: CompiledFilter, view: FilterView, memo: GuardMemo): boolean {
+  if (f.guards === undefined) return false;
+  for (const g of f.guards) {
+    const v = guardValue(view, g.name, memo);
+    if (v !== null && v !== g.value) return true;
+  }
+  return false;
+}
+
+/** The view's value of a guarded attribute as guards compare it: lower-cased, or null when not a single string. */
+export function guardValue(view: FilterView, name: string, memo: GuardMemo): string | null {
+  let v = memo.get(name);
+  if (v === undefined) {
+    const found = lookupAttribute(view, name);
+    v = typeof found?.value === 'string' ? found.value.toLowerCase() : null;
+    memo.set(name, v);
+  }
+  return v;
 }
 
 /** scim2-parse-filter's messages name tokens, not mistakes; say what is wrong in the filter's terms. */
@@ -83,21 +129,62 @@ function collectAttributes(f: Filter, out: Map<string, string>): void {
   }
 }
 
+/**
+ * Split attribute paths, by path. A policy names a few dozen distinct paths and evaluates
+ * them for every identity in a full run (100k identities × 140 rules), so splitting them
+ * once matters; the cap keeps arbitrary input from growing it without bound.
+ */
+const segmentCache = new Map<string, readonly string[]>();
+const SEGMENT_CACHE_MAX = 10_000;
+
 /** `urn:...:User:manager.value` -> [manager, value]: schema URNs address the same attributes. */
-function attributeSegments(attrPath: string): string[] {
+function attributeSegments(attrPath: string): readonly string[] {
+  const cached = segmentCache.get(attrPath);
+  if (cached !== undefined) return cached;
   const i = attrPath.lastIndexOf(':');
-  return (i === -1 ? attrPath : attrPath.slice(i + 1)).split('.');
+  const segs = Object.freeze((i === -1 ? attrPath : attrPath.slice(i + 1)).split('.'));
+  if (segmentCache.size < SEGMENT_CACHE_MAX) segmentCache.set(attrPath, segs);
+  return segs;
 }
+
+const NO_SEGMENTS: readonly string[] = Object.freeze([]);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Keys by lower case of records being evaluated (see indexRecord); null until the first miss needs it. */
+const lowerKeyIndex = new WeakMap<object, Map<string, string> | null>();
+
+/**
+ * While the returned function has not been called, case-insensitive lookups in `rec` that miss
+ * the exact name cost one map lookup instead of a scan of its keys (absent attributes are
+ * looked up many times per identity in a large policy). The index is built on the first miss.
+ * The record must not change meanwhile.
+ */
+export function indexRecord(rec: Record<string, unknown>): () => void {
+  lowerKeyIndex.set(rec, null);
+  return () => void lowerKeyIndex.delete(rec);
+}
+
+function buildIndex(rec: Record<string, unknown>): Map<string, string> {
+  const index = new Map<string, string>();
+  for (const k of Object.keys(rec)) {
+    const lower = k.toLowerCase();
+    // the first key in Object.keys order, as the scan would find it
+    if (!index.has(lower)) index.set(lower, k);
+  }
+  lowerKeyIndex.set(rec, index);
+  return index;
 }
 
 /** Finds an attribute by name, case-insensitively as SCIM wants, preferring an exact match. */
 export function lookupAttribute(rec: Record<string, unknown>, name: string): { key: string; value: unknown } | undefined {
   if (Object.hasOwn(rec, name)) return { key: name, value: rec[name] };
   const lower = name.toLowerCase();
-  const key = Object.keys(rec).find((k) => k.toLowerCase() === lower);
+  const index = lowerKeyIndex.get(rec);
+  const key =
+    index === undefined ? Object.keys(rec).find((k) => k.toLowerCase() === lower) : (index ?? buildIndex(rec)).get(lower);
   return key === undefined ? undefined : { key, value: rec[key] };
 }
 
@@ -106,22 +193,35 @@ export function lookupAttribute(rec: Record<string, unknown>, name: string): { k
  * `contractEnd` must not stand in for a missing contractEnd only on some records.
  */
 const CORE_FIELDS = [...Object.keys(identityInputSchema.shape), 'id', 'deletedAt', 'createdAt', 'updatedAt', 'version'];
+const CORE_EXACT: ReadonlySet<string> = new Set(CORE_FIELDS);
+const CORE_LOWER: ReadonlySet<string> = new Set(CORE_FIELDS.map((k) => k.toLowerCase()));
 
 /** Builds the filter view of an identity. */
 export function identityView(identity: Identity): FilterView {
-  const { attributes, ...core } = identity;
-  const view: FilterView = { ...core };
-  const taken = new Set([...CORE_FIELDS, ...Object.keys(view)].map((k) => k.toLowerCase()));
-  for (const [k, v] of Object.entries(attributes ?? {})) {
-    if (taken.has(k.toLowerCase())) continue;
-    taken.add(k.toLowerCase());
-    view[k] = v;
+  // Built by hand rather than with rest/spread: this runs once per identity per run (100k in a
+  // full reconciliation). Names an attribute may not take: the core fields, the identity's own
+  // keys (always core fields in practice, hence the cheap exact check first), earlier attributes.
+  const view: FilterView = {};
+  const src = identity as unknown as Record<string, unknown>;
+  let taken: Set<string> | null = null;
+  for (const k of Object.keys(src)) {
+    if (k === 'attributes') continue;
+    view[k] = src[k];
+    if (!CORE_EXACT.has(k)) (taken ??= new Set()).add(k.toLowerCase());
+  }
+  const attributes = identity.attributes;
+  if (attributes === undefined || attributes === null) return view;
+  for (const k of Object.keys(attributes)) {
+    const lower = k.toLowerCase();
+    if (CORE_LOWER.has(lower) || taken?.has(lower)) continue;
+    (taken ??= new Set()).add(lower);
+    view[k] = attributes[k];
   }
   return view;
 }
 
 /** The comparable values under `segs` in v; complex values without a sub-attribute compare by `value`. */
-function leaves(v: unknown, segs: string[]): unknown[] {
+function leaves(v: unknown, segs: readonly string[]): unknown[] {
   if (Array.isArray(v)) return v.flatMap((e) => leaves(e, segs));
   if (segs.length === 0) {
     if (isRecord(v)) {
@@ -188,19 +288,25 @@ function compare(op: CompareOp, a: unknown, b: CompValue): boolean {
 const NO: FilterOutcome = { matched: false, hits: [] };
 
 /** The elements an attribute path starts from: each value of a multi-valued attribute, or the one value. */
-function elementsOf(rec: Record<string, unknown>, attrPath: string): { key: string; multi: boolean; elements: unknown[]; rest: string[] } | undefined {
+function elementsOf(rec: Record<string, unknown>, attrPath: string): { key: string; multi: boolean; elements: unknown[]; rest: readonly string[] } | undefined {
   const segs = attributeSegments(attrPath);
   const found = lookupAttribute(rec, segs[0]);
   if (found === undefined) return undefined;
   const multi = Array.isArray(found.value);
-  return { key: found.key, multi, elements: multi ? (found.value as unknown[]) : [found.value], rest: segs.slice(1) };
+  return { key: found.key, multi, elements: multi ? (found.value as unknown[]) : [found.value], rest: segs.length === 1 ? NO_SEGMENTS : segs.slice(1) };
 }
 
 function evaluateNode(rec: Record<string, unknown>, f: Filter): FilterOutcome {
   switch (f.op) {
     case 'and': {
-      const outs = f.filters.map((c) => evaluateNode(rec, c));
-      return outs.every((o) => o.matched) ? { matched: true, hits: outs.flatMap((o) => o.hits) } : NO;
+      // Evaluation is pure, so stopping at the first failing operand changes nothing but the cost.
+      const outs: FilterOutcome[] = [];
+      for (const c of f.filters) {
+        const o = evaluateNode(rec, c);
+        if (!o.matched) return NO;
+        outs.push(o);
+      }
+      return { matched: true, hits: outs.flatMap((o) => o.hits) };
     }
     case 'or': {
       const outs = f.filters.map((c) => evaluateNode(rec, c)).filter((o) => o.matched);
@@ -246,7 +352,7 @@ function evaluateNode(rec: Record<string, unknown>, f: Filter): FilterOutcome {
 }
 
 /** Sub-values under a path without collapsing complex values to their `value` (value paths filter on them). */
-function leavesRaw(v: unknown, segs: string[]): unknown[] {
+function leavesRaw(v: unknown, segs: readonly string[]): unknown[] {
   if (Array.isArray(v)) return v.flatMap((e) => leavesRaw(e, segs));
   if (segs.length === 0) return [v];
   if (!isRecord(v)) return [];

@@ -4,7 +4,7 @@ import { summarize, type Operation, type OperationReason, type Plan } from '../d
 import type { DriverCapabilities, LockDriver } from '../drivers/contract.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { evaluate, type Evaluation } from '../policy/evaluate.js';
-import { getIdentities, iterateIdentities } from '../store/identities.js';
+import { getIdentities, listIdentities } from '../store/identities.js';
 import { credentialUsage, linksForIdentities, listLinks, loadAnchors, type Link } from '../store/links.js';
 import type { EngineContext, Scope } from './types.js';
 
@@ -29,7 +29,35 @@ const DAY = 86_400_000;
 /** Validity instants differ when they are more than a second apart (systems round to seconds). */
 function sameInstant(a: string | null | undefined, b: string | null | undefined): boolean {
   if (!a || !b) return !a && !b;
-  return Math.abs(Date.parse(a) - Date.parse(b)) < 1000;
+  // the common case in a converged estate, at half the parsing (an unreadable pair stays unequal)
+  if (a === b) return !Number.isNaN(parseInstant(a));
+  return Math.abs(parseInstant(a) - parseInstant(b)) < 1000;
+}
+
+/**
+ * Date.parse and toISOString, remembering recent answers: a full run compares and writes the
+ * same few validity instants (one run's anchors plus the class maxima) hundreds of thousands of times.
+ */
+const parsed = new Map<string, number>();
+function parseInstant(s: string): number {
+  let t = parsed.get(s);
+  if (t === undefined) {
+    t = Date.parse(s);
+    if (parsed.size >= 4096) parsed.clear();
+    parsed.set(s, t);
+  }
+  return t;
+}
+
+const formatted = new Map<number, string>();
+function isoOf(t: number): string {
+  let s = formatted.get(t);
+  if (s === undefined) {
+    s = new Date(t).toISOString();
+    if (formatted.size >= 4096) formatted.clear();
+    formatted.set(t, s);
+  }
+  return s;
 }
 
 function validityOf(e: Entitlement): Validity {
@@ -94,7 +122,11 @@ class PlanBuilder {
 
   checkAt(iso: string | null | undefined, identityId?: string): void {
     if (!iso) return;
-    const t = Date.parse(iso);
+    this.checkAtMs(parseInstant(iso), identityId);
+  }
+
+  /** As checkAt, for an instant already in milliseconds. */
+  checkAtMs(t: number, identityId?: string): void {
     if (this.nextCheckAt === null || t < this.nextCheckAt) this.nextCheckAt = t;
     if (identityId) {
       const cur = this.nextByIdentity.get(identityId);
@@ -287,7 +319,7 @@ function planUnusedCredentials(
     const used = [c.lastUsedAt, usage.get(c.id)].filter((x): x is string => !!x).sort().pop() ?? null;
     const since = used ?? began;
     if (!since) continue;
-    const deadline = Date.parse(since) + days * DAY;
+    const deadline = parseInstant(since) + days * DAY;
     if (deadline <= now.getTime()) {
       b.add({
         ...acc,
@@ -302,7 +334,8 @@ function planUnusedCredentials(
         revocation: true,
       });
     } else {
-      b.checkAt(new Date(deadline).toISOString(), acc.identityId);
+      // whole milliseconds within Date's range read back as themselves; anything else takes the round trip (and its RangeError)
+      b.checkAtMs(Number.isInteger(deadline) && Math.abs(deadline) <= 8.64e15 ? deadline : Date.parse(new Date(deadline).toISOString()), acc.identityId);
     }
   }
 }
@@ -338,6 +371,34 @@ async function evaluateAll(ctx: EngineContext, identities: Identity[], now: Date
 }
 
 /** Maps with at most `limit` calls in flight; results keep the input order. */
+/** Both results, or the first failure once neither is still running (no rejection left unobserved). */
+async function settleBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'rejected') throw ra.reason;
+  if (rb.status === 'rejected') throw rb.reason;
+  return [ra.value, rb.value];
+}
+
+/**
+ * Every identity (deleted ones too), evaluated, page by page in id order. The next page is
+ * read while the current one is evaluated, so the store's latency hides behind the CPU work.
+ */
+async function evaluateEveryone(ctx: EngineContext, now: Date): Promise<PlannedIdentity[][]> {
+  const pageSize = 5000;
+  const out: PlannedIdentity[][] = [];
+  const read = (afterId: string | undefined) => listIdentities(ctx.db, { includeDeleted: true, afterId, limit: pageSize });
+  let next: Promise<Identity[]> | null = read(undefined);
+  while (next) {
+    const page: Identity[] = await next;
+    if (page.length === 0) break;
+    next = page.length < pageSize ? null : read(page[page.length - 1]!.id);
+    // an unobserved rejection of the prefetch would crash the process; it is awaited next turn
+    next?.catch(() => undefined);
+    out.push(await evaluateAll(ctx, page, now));
+  }
+  return out;
+}
+
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
@@ -388,18 +449,25 @@ export async function buildPlan(ctx: EngineContext, scope: Scope): Promise<Built
       ps.forEach((p, i) => diffIdentity(b, ctx, sys, p, accounts[i]!, linkOf.get(p.identity.id), usage, now));
     }
   } else if (scope.kind === 'full') {
-    const accountsBySystem = new Map<string, { byId: Map<string, Account>; byKey: Map<string, Account>; claimed: Set<string>; links: Map<string, Link>; usage: Map<string, string> }>();
-    for (const sys of systems) {
+    type SystemState = { byId: Map<string, Account>; byKey: Map<string, Account>; claimed: Set<string>; links: Map<string, Link>; usage: Map<string, string> };
+    const readSystem = async (sys: SystemView): Promise<SystemState> => {
       const accounts = await listAllAccounts(sys.driver);
       const byId = new Map(accounts.map((a) => [a.id, a]));
       const byKey = new Map<string, Account>();
       for (const a of accounts) if (a.externalId) byKey.set(a.externalId, a);
       const links = new Map((await listLinks(ctx.db, sys.name)).map((l) => [l.identityId, l]));
       const usage = sys.caps.credentialStates ? await credentialUsage(ctx.db, sys.name) : new Map<string, string>();
-      accountsBySystem.set(sys.name, { byId, byKey, claimed: new Set(), links, usage });
-    }
-    for await (const page of iterateIdentities(ctx.db, 5000, { includeDeleted: true })) {
-      const ps = await evaluateAll(ctx, page, now);
+      return { byId, byKey, claimed: new Set(), links, usage };
+    };
+    // The lock systems (over HTTP) and the store are read at the same time, and identities are
+    // evaluated while the accounts arrive: the waits overlap instead of adding up. The diff
+    // below still walks identities in id order, so the plan is the same as reading one by one.
+    const [systemStates, evaluated] = await settleBoth(
+      Promise.all(systems.map(async (sys) => [sys.name, await readSystem(sys)] as const)),
+      evaluateEveryone(ctx, now),
+    );
+    const accountsBySystem = new Map<string, SystemState>(systemStates);
+    for (const ps of evaluated) {
       for (const p of ps) {
         if (!p.identity.deletedAt) scopeSize++;
         planned.push(p);
@@ -455,7 +523,7 @@ export async function buildPlan(ctx: EngineContext, scope: Scope): Promise<Built
   const nextCheckAtByIdentity: Record<string, string | null> = {};
   for (const p of planned) {
     const t = b.nextByIdentity.get(p.identity.id);
-    nextCheckAtByIdentity[p.identity.id] = t === undefined ? null : new Date(t).toISOString();
+    nextCheckAtByIdentity[p.identity.id] = t === undefined ? null : isoOf(t);
   }
   return { plan, identities: planned, scopeSize, nextCheckAtByIdentity };
 }

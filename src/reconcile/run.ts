@@ -1,8 +1,8 @@
 import { LockstepError } from '../domain/errors.js';
 import type { Operation, OperationResult, RunStatus } from '../domain/plan.js';
 import { appendAudit } from '../store/audit.js';
-import { syncAnchors } from '../store/links.js';
-import { createRun, findRun, transitionRun, updateRun, type Run } from '../store/runs.js';
+import { syncAnchorsMany } from '../store/links.js';
+import { createRun, findRun, setRunProgress, transitionRun, updateRun, type Run } from '../store/runs.js';
 import { applyOperations } from './executor.js';
 import { checkGuard } from './guard.js';
 import { buildPlan, type BuiltPlan, type PlannedIdentity } from './plan.js';
@@ -10,6 +10,7 @@ import type { EngineContext, RunOptions, RunOutcome, Scope } from './types.js';
 
 /** Remembers when each current entitlement began, so class maxima count from the first grant. */
 async function storeAnchors(ctx: EngineContext, planned: PlannedIdentity[], now: Date): Promise<void> {
+  const changed: Array<{ identityId: string; entitled: Record<string, string> }> = [];
   for (const p of planned) {
     const want = p.evaluation.entitlements.map((e) => e.accessGroup.id).sort();
     const have = Object.keys(p.anchors).sort();
@@ -19,8 +20,9 @@ async function storeAnchors(ctx: EngineContext, planned: PlannedIdentity[], now:
     for (const e of p.evaluation.entitlements) {
       since[e.accessGroup.id] = e.validFrom && Date.parse(e.validFrom) > now.getTime() ? e.validFrom : now.toISOString();
     }
-    await syncAnchors(ctx.db, p.identity.id, since);
+    changed.push({ identityId: p.identity.id, entitled: since });
   }
+  await syncAnchorsMany(ctx.db, changed);
 }
 
 function finalStatus(results: OperationResult[]): RunStatus {
@@ -85,7 +87,7 @@ async function executeRun(
       // a progress write every 500 operations is plenty for a dashboard
       if (done - lastProgress >= 500) {
         lastProgress = done;
-        void updateRun(ctx.db, run.id, { progress: { done, total } }).catch(() => undefined);
+        void setRunProgress(ctx.db, run.id, { done, total }).catch(() => undefined);
       }
     },
   });

@@ -19,6 +19,33 @@ interface Row {
 
 const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
 
+/**
+ * A page of a bulk read as one JSON value: [[id, source, external_id, user_name, active, data,
+ * version, deleted_at, created_at, updated_at], ...], in id order. One native JSON.parse of the
+ * whole page instead of ten fields a row through the driver, and timestamps already as the ISO
+ * text toISOString gives (UTC, milliseconds truncated as a JS Date holds them), so a full run's
+ * 100k rows cost no per-row driver work and no date parsing or formatting in JS.
+ */
+const isoText = (c: string) => `to_char(${c} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+const LIST_TUPLE = `json_build_array(id, source, external_id, user_name, active, data, version, ${isoText('deleted_at')}, ${isoText('created_at')}, ${isoText('updated_at')})`;
+
+type ListTuple = [string, string, string, string, boolean, IdentityData, number, string | null, string, string];
+
+/** The same object fromRow builds: data's keys first, then these, in this order (data's own object, freshly parsed, is reused). */
+function fromListTuple(t: ListTuple): Identity {
+  const o = t[5] as Identity;
+  o.id = t[0];
+  o.source = t[1];
+  o.externalId = t[2];
+  o.userName = t[3];
+  o.active = t[4];
+  o.deletedAt = t[7];
+  o.createdAt = t[8];
+  o.updatedAt = t[9];
+  o.version = Number(t[6]);
+  return o;
+}
+
 function fromRow(r: Row): Identity {
   return {
     ...r.data,
@@ -158,11 +185,14 @@ export async function listIdentities(q: Queryable, opts: ListIdentitiesOptions =
     where.push(`id > $${params.length}`);
   }
   params.push(opts.limit ?? 100_000);
-  const { rows } = await q.query<Row>(
-    `SELECT * FROM identities ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${params.length}`,
+  const { rows } = await q.query<{ page: ListTuple[] | string | null }>(
+    `SELECT json_agg(t.r ORDER BY t.id) AS page FROM (
+       SELECT id, ${LIST_TUPLE} AS r FROM identities ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${params.length}) t`,
     params,
   );
-  return rows.map(fromRow);
+  const page = rows[0]?.page ?? null;
+  if (page === null) return [];
+  return (typeof page === 'string' ? (JSON.parse(page) as ListTuple[]) : page).map(fromListTuple);
 }
 
 /** Every identity (deleted ones included: their accounts still need revoking), in id order, page by page. */

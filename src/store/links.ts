@@ -42,16 +42,37 @@ export async function deleteLink(q: Queryable, system: string, accountId: string
 export async function loadAnchors(q: Queryable, identityIds: string[]): Promise<Map<string, Record<string, string>>> {
   const out = new Map<string, Record<string, string>>();
   if (identityIds.length === 0) return out;
-  const { rows } = await q.query<{ identity_id: string; access_group_id: string; since: Date | string }>(
-    'SELECT identity_id, access_group_id, since FROM entitlement_anchors WHERE identity_id = ANY($1::uuid[])',
+  // One JSON value for the whole batch ({identity: {group: epoch ms}}, truncated as a JS Date
+  // would), rather than one row per anchor whose timestamp the driver parses into a Date: a
+  // full run reads half a million of them.
+  type Anchors = Record<string, Record<string, number>>;
+  const { rows } = await q.query<{ anchors: Anchors | string | null }>(
+    `SELECT json_object_agg(identity_id, a) AS anchors FROM (
+       SELECT identity_id, json_object_agg(access_group_id, floor(extract(epoch FROM since) * 1000)::bigint) AS a
+         FROM entitlement_anchors WHERE identity_id = ANY($1::uuid[]) GROUP BY identity_id) t`,
     [identityIds],
   );
-  for (const r of rows) {
-    const m = out.get(r.identity_id) ?? {};
-    m[r.access_group_id] = new Date(r.since).toISOString();
-    out.set(r.identity_id, m);
+  const raw = rows[0]?.anchors ?? null;
+  if (raw === null) return out;
+  for (const [identityId, anchors] of Object.entries(typeof raw === 'string' ? (JSON.parse(raw) as Anchors) : raw)) {
+    const m: Record<string, string> = {};
+    for (const g of Object.keys(anchors)) m[g] = isoOfMs(Number(anchors[g]));
+    out.set(identityId, m);
   }
   return out;
+}
+
+/** Anchors of one run share their instant: format each distinct one once. */
+const isoCache = new Map<number, string>();
+
+function isoOfMs(ms: number): string {
+  let s = isoCache.get(ms);
+  if (s === undefined) {
+    s = new Date(ms).toISOString();
+    if (isoCache.size >= 4096) isoCache.clear();
+    isoCache.set(ms, s);
+  }
+  return s;
 }
 
 /**
@@ -68,6 +89,37 @@ export async function syncAnchors(q: Queryable, identityId: string, entitled: Re
      SELECT $1, g, s FROM unnest($2::text[], $3::timestamptz[]) AS u(g, s) ON CONFLICT DO NOTHING`,
     [identityId, ids, ids.map((g) => entitled[g])],
   );
+}
+
+/**
+ * syncAnchors for many identities: two statements per batch of identities instead of two per
+ * identity (a full run's bookkeeping would otherwise be 200k round trips for 100k people).
+ */
+export async function syncAnchorsMany(q: Queryable, items: Array<{ identityId: string; entitled: Record<string, string> }>, batchSize = 5000): Promise<void> {
+  for (let i = 0; i < items.length; i += batchSize) {
+    const batch = items.slice(i, i + batchSize);
+    const pairId: string[] = [];
+    const pairGroup: string[] = [];
+    const pairSince: string[] = [];
+    for (const b of batch) {
+      for (const [g, since] of Object.entries(b.entitled)) {
+        pairId.push(b.identityId);
+        pairGroup.push(g);
+        pairSince.push(since);
+      }
+    }
+    await q.query(
+      `DELETE FROM entitlement_anchors a WHERE a.identity_id = ANY($1::uuid[])
+         AND NOT EXISTS (SELECT 1 FROM unnest($2::uuid[], $3::text[]) AS u(i, g) WHERE u.i = a.identity_id AND u.g = a.access_group_id)`,
+      [batch.map((b) => b.identityId), pairId, pairGroup],
+    );
+    if (pairId.length === 0) continue;
+    await q.query(
+      `INSERT INTO entitlement_anchors (identity_id, access_group_id, since)
+       SELECT i, g, s FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(i, g, s) ON CONFLICT DO NOTHING`,
+      [pairId, pairGroup, pairSince],
+    );
+  }
 }
 
 export async function getSyncState<T>(q: Queryable, key: string): Promise<T | null> {

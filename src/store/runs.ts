@@ -132,6 +132,14 @@ export async function updateRun(
 }
 
 /**
+ * Progress only, and nothing read back: a run's row carries its whole plan, which a
+ * `RETURNING *` every few hundred operations would ship back and parse each time.
+ */
+export async function setRunProgress(q: Queryable, id: string, progress: { done: number; total: number }): Promise<void> {
+  await q.query('UPDATE runs SET progress = $2 WHERE id = $1', [id, JSON.stringify(progress)]);
+}
+
+/**
  * Moves a run from one status to another only if it is still in the expected one; returns
  * null otherwise. Two approvers (or two workers) cannot both start the same held run.
  */

@@ -270,7 +270,10 @@ export class ScimService {
     const userNameKey = String(next.userName).toLowerCase();
     const externalId = typeof next.externalId === 'string' ? next.externalId : null;
     const identityKey = externalId ?? id;
-    const clash = await repo.findUserConflict(tx, userNameKey, identityKey, id);
+    // The locked row already holds both keys when neither changed, and the live-unique indexes
+    // keep them from any other live user: the lookup could only come back empty.
+    const keysUnchanged = prev !== null && prev.user_name_key === userNameKey && prev.identity_key === identityKey;
+    const clash = keysUnchanged ? null : await repo.findUserConflict(tx, userNameKey, identityKey, id);
     if (clash?.field === 'userName') throw conflict(`userName ${JSON.stringify(next.userName)} is already taken`, 'userName');
     if (clash) throw conflict(`externalId ${JSON.stringify(identityKey)} is already in use by another user`, 'externalId');
 
@@ -437,7 +440,9 @@ export class ScimService {
     }
     const displayName = String(next.displayName);
     const key = displayName.toLowerCase();
-    if (await repo.findGroupByDisplayName(tx, key, id)) throw conflict(`displayName ${JSON.stringify(displayName)} is already taken by another group`, 'displayName');
+    // unchanged name: the locked row holds it, and the unique index keeps it from any other group
+    const nameUnchanged = prev !== null && prev.display_name_key === key;
+    if (!nameUnchanged && (await repo.findGroupByDisplayName(tx, key, id))) throw conflict(`displayName ${JSON.stringify(displayName)} is already taken by another group`, 'displayName');
     if (added.length) {
       const live = await repo.liveUserIds(tx, added);
       const missing = added.filter((m) => !live.has(m));
