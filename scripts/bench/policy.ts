@@ -1,0 +1,80 @@
+/**
+ * bench:policy — the policy evaluator alone: N identities of the bench estate evaluated against
+ * its 140-rule mappings, in memory (no store, no lock system). It isolates the per-identity
+ * cost that bench:reconcile's plan pays 100k times, so changes to src/policy can be compared.
+ *
+ *   npm run bench:policy                       # 20,000 identities, 3 rounds each without and with anchors
+ *   npm run bench:policy -- --identities 100000 --rounds 5 --no-write
+ */
+import { parseArgs } from 'node:util';
+import type { Identity } from '../../src/domain/identity.js';
+import { evaluate, parseMappings } from '../../src/policy/index.js';
+import { parseIdentityInput } from '../../src/store/identities.js';
+import { estateMappings, identityAt } from './lib/estate.js';
+import { peakRssMiB, publish, type Cell } from './lib/report.js';
+
+const { values: args } = parseArgs({
+  options: {
+    identities: { type: 'string', default: '20000' },
+    rounds: { type: 'string', default: '3' },
+    sites: { type: 'string', default: '20' },
+    'no-write': { type: 'boolean', default: false },
+  },
+});
+const N = Number(args.identities);
+const ROUNDS = Number(args.rounds);
+const SITES = Number(args.sites);
+const DAY = 86_400_000;
+
+async function main(): Promise<void> {
+  const { policy } = parseMappings(estateMappings(SITES).yaml, 'bench-mappings.yaml');
+  const base = Date.now();
+  const identities: Identity[] = [];
+  for (let i = 0; i < N; i++) {
+    identities.push({
+      ...parseIdentityInput(identityAt(i, { sites: SITES, seed: 7, baseMs: base })),
+      id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      deletedAt: null,
+      createdAt: new Date(base).toISOString(),
+      updatedAt: new Date(base).toISOString(),
+      version: 1,
+    });
+  }
+  const now = new Date(base + 3_600_000);
+  // anchors as a converged estate has them: every entitlement began at one run's instant
+  const since = new Date(base - 30 * DAY).toISOString();
+  const anchored = identities.map((i) => Object.fromEntries(evaluate(i, policy, { now }).entitlements.map((e) => [e.accessGroup.id, since])));
+
+  const rows: Cell[][] = [];
+  for (const withAnchors of [false, true]) {
+    for (let r = 1; r <= ROUNDS; r++) {
+      const t = performance.now();
+      let entitlements = 0;
+      for (let k = 0; k < identities.length; k++) {
+        entitlements += evaluate(identities[k]!, policy, { now, ...(withAnchors ? { anchors: anchored[k] } : {}) }).entitlements.length;
+      }
+      const ms = performance.now() - t;
+      rows.push([withAnchors ? 'with anchors' : 'no anchors', r, N, entitlements, Math.round(ms), Math.round((ms * 1000) / N), Math.round((N / ms) * 1000)]);
+      process.stdout.write(`${withAnchors ? 'anchors' : 'plain'} round ${r}: ${ms.toFixed(0)} ms\n`);
+    }
+  }
+  const shape = estateMappings(SITES).shape;
+  await publish(
+    'bench:policy',
+    'bench:policy',
+    [
+      {
+        title: `Policy evaluation: ${shape.rules} rules, ${shape.roles} role bundles, ${shape.accessGroups} access groups (in memory, one thread)`,
+        headers: ['case', 'round', 'identities', 'entitlements', 'ms', 'µs/identity', 'identities/s'],
+        rows,
+        notes: [`peak RSS ${peakRssMiB()} MiB; round 1 includes JIT warm-up`],
+      },
+    ],
+    { write: !args['no-write'] },
+  );
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench:policy failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = 1;
+});
