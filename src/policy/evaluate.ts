@@ -3,6 +3,7 @@
  * clock and the instants entitlements began (anchors) come in as arguments, so the same
  * inputs always give the same answer and the reconciler can replay decisions.
  */
+import { isoOfMs } from '../domain/time.js';
 import type { AccessGroup, Entitlement, ProtectionClass, Reason } from '../domain/access.js';
 import { LockstepError } from '../domain/errors.js';
 import { endOfDayIfDate, isLeaver, startOfDayIfDate, type Identity } from '../domain/identity.js';
@@ -55,22 +56,13 @@ interface Bound {
  * Instants repeat across a large estate (anchors written by one run, the same contract end
  * dates), and toISOString is a large share of evaluating 100k identities: remember recent ones.
  */
-const isoCache = new Map<number, string>();
 
 /** The instant as its ISO form reads back (whole milliseconds), without the round trip when it is one already. */
 function asStored(ms: number): number {
   return Number.isInteger(ms) ? ms : Date.parse(iso(ms));
 }
 
-function iso(ms: number): string {
-  let s = isoCache.get(ms);
-  if (s === undefined) {
-    s = new Date(ms).toISOString();
-    if (isoCache.size >= 4096) isoCache.clear();
-    isoCache.set(ms, s);
-  }
-  return s;
-}
+const iso = isoOfMs;
 
 /**
  * Remembers a pure string -> number function's recent answers. The same few instants (anchors

@@ -1,3 +1,4 @@
+import { isoOfMs } from '../domain/time.js';
 import type { Queryable } from './db.js';
 
 export interface Link {
@@ -62,18 +63,6 @@ export async function loadAnchors(q: Queryable, identityIds: string[]): Promise<
   return out;
 }
 
-/** Anchors of one run share their instant: format each distinct one once. */
-const isoCache = new Map<number, string>();
-
-function isoOfMs(ms: number): string {
-  let s = isoCache.get(ms);
-  if (s === undefined) {
-    s = new Date(ms).toISOString();
-    if (isoCache.size >= 4096) isoCache.clear();
-    isoCache.set(ms, s);
-  }
-  return s;
-}
 
 /**
  * Makes the stored anchors match the current entitlements: new ones start at the given
