@@ -24,7 +24,9 @@
  *   npm run bench:jml
  *   npm run bench:jml -- --rate 100 --duration 30 --users 3000 --queue-concurrency 4
  *   npm run bench:jml -- --no-write
- *   BENCH_PROFILE=lockstep-serve npm run bench:jml      # V8 CPU profile of the service (./bench-profiles)
+ *   BENCH_PROFILE=jml-events npm run bench:jml          # V8 CPU profile of the service over the events only (./bench-profiles)
+ *   BENCH_PROFILE=lockstep-serve npm run bench:jml      # ... over its whole life (--cpu-prof)
+ *   BENCH_COUNT=1 npm run bench:jml -- --no-write       # SQL statements and Redis commands per event
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';

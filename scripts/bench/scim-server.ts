@@ -5,6 +5,7 @@
  */
 import type { Server } from 'node:http';
 import express from 'express';
+import { LockstepError } from '../../src/domain/errors.js';
 import { createQueues, type LockstepQueues } from '../../src/queue/index.js';
 import { createScimRouter, scimConfigSchema, ScimService } from '../../src/sources/scim/index.js';
 import { openStore, type Db } from '../../src/store/index.js';
@@ -46,7 +47,7 @@ async function start(req: Extract<ScimServerRequest, { op: 'start' }>): Promise<
 
 /** The same users the peer gets, written through the SCIM service (no HTTP, no enqueue: setup, not load). */
 async function seed(req: Extract<ScimServerRequest, { op: 'seed' }>): Promise<SeededUser[]> {
-  if (!db) throw new Error('not started');
+  if (!db) throw new LockstepError('precondition', 'seed before start');
   const service = new ScimService({ db, source: 'scim' });
   const out: SeededUser[] = new Array(req.to - req.from);
   let next = req.from;

@@ -7,7 +7,7 @@ import { isoOfMs } from '../domain/time.js';
 import type { AccessGroup, Entitlement, ProtectionClass, Reason } from '../domain/access.js';
 import { LockstepError } from '../domain/errors.js';
 import { endOfDayIfDate, isLeaver, startOfDayIfDate, type Identity } from '../domain/identity.js';
-import type { CompiledGrant, CompiledPolicy, CompiledRule } from './compile.js';
+import type { CompiledGrant, CompiledPolicy, CompiledRule, LimitSource } from './compile.js';
 import { displayElement, guardValue, identityView, indexRecord, lookupAttribute, matchFilter, ruledOut, type FilterHit, type FilterView, type GuardMemo } from './filter.js';
 
 const DAY = 86_400_000;
@@ -149,37 +149,47 @@ interface PathWindow {
  * Plain data rather than closures, which cost more to create than the notes they defer.
  */
 type LazyBound =
-  | { at: number; kind: 'until'; attribute: string; value: unknown; origin: string }
-  | { at: number; kind: 'maxDays'; days: number; origin: string }
+  | { at: number; kind: 'until'; attribute: string; value: unknown; src: LimitSource }
+  | { at: number; kind: 'maxDays'; days: number; src: LimitSource }
   | { at: number; kind: 'class'; days: number; cls: ProtectionClass }
   | { at: number; kind: 'leave'; note: string };
+
+/** `rule dc-ops`, `role dc-technician`: written once per limit of the compiled policy. */
+const origins = new WeakMap<LimitSource, string>();
+function originOf(src: LimitSource): string {
+  let o = origins.get(src);
+  if (o === undefined) origins.set(src, (o = `${src.kind} ${src.id}`));
+  return o;
+}
 
 function noteOf(b: LazyBound, anchor: number): string {
   switch (b.kind) {
     case 'until':
-      return `until ${b.attribute} ${String(b.value)} (${b.origin})`;
+      return `until ${b.attribute} ${String(b.value)} (${originOf(b.src)})`;
     case 'maxDays':
-      return shared(b.origin, b.days, anchor, () => `${b.origin} max ${b.days} days from ${iso(anchor)}`);
+      return shared(maxDaysNotes, b.src, anchor, () => `${originOf(b.src)} max ${b.days} days from ${iso(anchor)}`);
     case 'class':
-      return shared(`class ${b.cls}`, b.days, anchor, () => `class ${b.cls} max ${b.days} days from ${iso(anchor)}`);
+      return shared(classNotes, b.cls * 1_000_000 + b.days, anchor, () => `class ${b.cls} max ${b.days} days from ${iso(anchor)}`);
     case 'leave':
       return b.note;
   }
 }
 
 /**
- * One string per (limit, days, anchor) for the maxima notes: every entitlement a run anchored
- * at the same instant carries the same words, and 100k identities' evaluations are held in
- * memory until the run ends.
+ * One string per (limit, anchor) for the maxima notes: every entitlement a run anchored at the
+ * same instant carries the same words, and a full run holds many evaluations at once.
  */
-const noteCache = new Map<string, Map<number, string>>();
-function shared(origin: string, days: number, anchor: number, make: () => string): string {
-  const key = `${origin}\u0000${days}`;
-  let byAnchor = noteCache.get(key);
-  if (byAnchor === undefined) {
-    if (noteCache.size >= 1024) noteCache.clear();
-    noteCache.set(key, (byAnchor = new Map()));
-  }
+interface NoteCache<K> {
+  get(key: K): Map<number, string> | undefined;
+  set(key: K, notes: Map<number, string>): unknown;
+}
+const maxDaysNotes: NoteCache<LimitSource> = new WeakMap();
+/** By class × 1e6 + days: as many keys as the policy has class maxima. */
+const classNotes: NoteCache<number> = new Map();
+
+function shared<K>(cache: NoteCache<K>, key: K, anchor: number, make: () => string): string {
+  let byAnchor = cache.get(key);
+  if (byAnchor === undefined) cache.set(key, (byAnchor = new Map()));
   let note = byAnchor.get(anchor);
   if (note === undefined) {
     note = make();
@@ -197,7 +207,6 @@ function earlier(min: LazyBound | null, b: LazyBound): LazyBound {
 function windowOf(path: GrantPath, view: FilterView, anchor: number, cls: ProtectionClass, policy: CompiledPolicy, leave: Bound | null): PathWindow {
   let min: LazyBound | null = null;
   for (const src of path.grant.limits) {
-    const origin = `${src.kind} ${src.id}`;
     if (src.limit.until !== undefined) {
       const found = lookupAttribute(view, src.limit.until);
       const value = found?.value;
@@ -205,12 +214,12 @@ function windowOf(path: GrantPath, view: FilterView, anchor: number, cls: Protec
       if (value !== undefined && value !== null && value !== '') {
         const at = typeof value === 'string' ? endOfDay(value) : Number.NaN;
         if (Number.isNaN(at)) {
-          return { path, until: null, invalid: `${src.limit.until} (used by ${origin} as its end date) is not a date: ${JSON.stringify(value)}` };
+          return { path, until: null, invalid: `${src.limit.until} (used by ${originOf(src)} as its end date) is not a date: ${JSON.stringify(value)}` };
         }
-        min = earlier(min, { at, kind: 'until', attribute: src.limit.until, value, origin });
+        min = earlier(min, { at, kind: 'until', attribute: src.limit.until, value, src });
       }
     }
-    if (src.limit.maxDays !== undefined) min = earlier(min, { at: anchor + src.limit.maxDays * DAY, kind: 'maxDays', days: src.limit.maxDays, origin });
+    if (src.limit.maxDays !== undefined) min = earlier(min, { at: anchor + src.limit.maxDays * DAY, kind: 'maxDays', days: src.limit.maxDays, src });
   }
   const classMax = policy.classes[cls].maxValidityDays;
   if (classMax !== null) min = earlier(min, { at: anchor + classMax * DAY, kind: 'class', days: classMax, cls });

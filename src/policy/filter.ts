@@ -344,7 +344,11 @@ function evaluateNode(rec: Record<string, unknown>, f: Filter): FilterOutcome {
       }
       if (at === undefined) return NO;
       const op = f.op;
-      const matching = at.elements.filter((e) => leaves(e, at.rest).some((leaf) => compare(op, leaf, f.compValue)));
+      // a plain value (the usual `site eq "S01"`) is its own only leaf: compare it without building the list
+      const plain = at.rest.length === 0;
+      const matching = at.elements.filter((e) =>
+        plain && typeof e !== 'object' ? compare(op, e, f.compValue) : leaves(e, at.rest).some((leaf) => compare(op, leaf, f.compValue)),
+      );
       if (matching.length === 0) return NO;
       return { matched: true, hits: at.multi ? matching.map((element) => ({ key: at.key, element })) : [] };
     }

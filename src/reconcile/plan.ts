@@ -1,4 +1,5 @@
 import type { Account, AccessGroup, Credential, Entitlement, Membership, Validity } from '../domain/access.js';
+import { LockstepError } from '../domain/errors.js';
 import type { Identity } from '../domain/identity.js';
 import { summarize, type Operation, type OperationReason, type Plan } from '../domain/plan.js';
 import type { DriverCapabilities, LockDriver } from '../drivers/contract.js';
@@ -135,6 +136,14 @@ class PlanBuilder {
   }
 }
 
+function leaverReasonOf(identity: Identity, policy: CompiledPolicy, what: string): OperationReason {
+  return {
+    cause: 'leaver',
+    text: `${identity.userName} is a leaver (${identity.deletedAt ? 'deleted at source' : !identity.active ? 'inactive at source' : `left on ${identity.leaveDate}`}): ${what}`,
+    policy: `lifecycle.leaver: ${policy.lifecycle.leaver}`,
+  };
+}
+
 /**
  * Diffs one identity against its account in one system: the heart of reconciliation.
  * `account` is what the system holds now (null: none found), `link` what the store knows.
@@ -166,11 +175,6 @@ function diffIdentity(
     externalId: identity.externalId,
     userName: identity.userName,
   };
-  const leaverReason = (what: string): OperationReason => ({
-    cause: 'leaver',
-    text: `${identity.userName} is a leaver (${identity.deletedAt ? 'deleted at source' : !identity.active ? 'inactive at source' : `left on ${identity.leaveDate}`}): ${what}`,
-    policy: `lifecycle.leaver: ${policy.lifecycle.leaver}`,
-  });
 
   if (!account) {
     if (leaver || desired.size === 0) return;
@@ -261,7 +265,7 @@ function diffIdentity(
     if (!g) continue; // not a group the mappings declare: not lockstep's to touch
     const denied = evaluation.denied.find((d) => d.accessGroupId === g.id);
     const reason: OperationReason = leaver
-      ? leaverReason(`membership of ${g.name} revoked`)
+      ? leaverReasonOf(identity, policy, `membership of ${g.name} revoked`)
       : denied
         ? { cause: /expir/i.test(denied.reason) ? 'expired' : 'not-entitled', text: `${g.name}: ${denied.reason} (rule ${denied.rule})` }
         : { cause: 'not-entitled', text: `no rule grants ${identity.userName} ${g.name} any more` };
@@ -271,12 +275,12 @@ function diffIdentity(
   if (leaver) {
     const action = policy.lifecycle.leaver;
     if (action === 'delete' && sys.caps.deleteAccount) {
-      b.add({ ...acc, kind: 'delete_account', reason: leaverReason('account deleted'), revocation: true });
+      b.add({ ...acc, kind: 'delete_account', reason: leaverReasonOf(identity, policy, 'account deleted'), revocation: true });
     } else if ((action === 'suspend' || action === 'delete') && sys.caps.suspendAccount && account.state === 'active') {
-      b.add({ ...acc, kind: 'suspend_account', reason: leaverReason('account suspended'), revocation: true });
+      b.add({ ...acc, kind: 'suspend_account', reason: leaverReasonOf(identity, policy, 'account suspended'), revocation: true });
     } else if ((action === 'suspend' || action === 'delete') && !sys.caps.suspendAccount && sys.caps.credentialStates) {
       for (const c of account.credentials.filter((c) => c.status === 'active')) {
-        b.add({ ...acc, kind: 'set_credential_state', credentialId: c.id, credentialState: 'suspended', reason: leaverReason(`credential ${c.id} suspended (system cannot suspend accounts)`), revocation: true });
+        b.add({ ...acc, kind: 'set_credential_state', credentialId: c.id, credentialState: 'suspended', reason: leaverReasonOf(identity, policy, `credential ${c.id} suspended (system cannot suspend accounts)`), revocation: true });
       }
     }
     return;
@@ -313,11 +317,12 @@ function planUnusedCredentials(
     }
   }
   if (days === null) return;
-  const began = Object.values(p.anchors).sort()[0] ?? null;
+  // the earliest anchor, needed only for a credential never used (sorting every person's anchors costs)
+  let began: string | null | undefined;
   for (const c of credentials) {
     if (c.status !== 'active') continue;
     const used = [c.lastUsedAt, usage.get(c.id)].filter((x): x is string => !!x).sort().pop() ?? null;
-    const since = used ?? began;
+    const since = used ?? (began === undefined ? (began = Object.values(p.anchors).sort()[0] ?? null) : began);
     if (!since) continue;
     const deadline = parseInstant(since) + days * DAY;
     if (deadline <= now.getTime()) {
@@ -362,6 +367,9 @@ function planOrphan(b: PlanBuilder, ctx: EngineContext, sys: SystemView, account
   }
 }
 
+/** Identities evaluated between two turns of the event loop. */
+const EVALUATION_SLICE = 250;
+
 async function evaluateAll(ctx: EngineContext, identities: Identity[], now: Date): Promise<PlannedIdentity[]> {
   const anchors = await loadAnchors(ctx.db, identities.map((i) => i.id));
   return identities.map((identity) => {
@@ -371,21 +379,15 @@ async function evaluateAll(ctx: EngineContext, identities: Identity[], now: Date
 }
 
 /** Maps with at most `limit` calls in flight; results keep the input order. */
-/** Both results, or the first failure once neither is still running (no rejection left unobserved). */
-async function settleBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
-  const [ra, rb] = await Promise.allSettled([a, b]);
-  if (ra.status === 'rejected') throw ra.reason;
-  if (rb.status === 'rejected') throw rb.reason;
-  return [ra.value, rb.value];
-}
-
 /**
- * Every identity (deleted ones too), evaluated, page by page in id order. The next page is
- * read while the current one is evaluated, so the store's latency hides behind the CPU work.
+ * Every identity (deleted ones too), evaluated in id order and handed to `onSlice` a few hundred
+ * at a time. The next page is read from the store while the current one is evaluated, so the
+ * store's latency hides behind the CPU work; between slices the event loop runs (reads going on
+ * alongside keep moving), and a slice's evaluations can be dropped as soon as it is diffed,
+ * while they are still young: the garbage collector never has to copy them.
  */
-async function evaluateEveryone(ctx: EngineContext, now: Date): Promise<PlannedIdentity[][]> {
+async function evaluateEveryone(ctx: EngineContext, now: Date, onSlice: (ps: PlannedIdentity[]) => void): Promise<void> {
   const pageSize = 5000;
-  const out: PlannedIdentity[][] = [];
   const read = (afterId: string | undefined) => listIdentities(ctx.db, { includeDeleted: true, afterId, limit: pageSize });
   let next: Promise<Identity[]> | null = read(undefined);
   while (next) {
@@ -394,9 +396,17 @@ async function evaluateEveryone(ctx: EngineContext, now: Date): Promise<PlannedI
     next = page.length < pageSize ? null : read(page[page.length - 1]!.id);
     // an unobserved rejection of the prefetch would crash the process; it is awaited next turn
     next?.catch(() => undefined);
-    out.push(await evaluateAll(ctx, page, now));
+    const anchors = await loadAnchors(ctx.db, page.map((i) => i.id));
+    for (let i = 0; i < page.length; i += EVALUATION_SLICE) {
+      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      onSlice(
+        page.slice(i, i + EVALUATION_SLICE).map((identity) => {
+          const a = anchors.get(identity.id) ?? {};
+          return { identity, anchors: a, evaluation: evaluate(identity, ctx.policy, { now, anchors: a }) };
+        }),
+      );
+    }
   }
-  return out;
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -425,17 +435,68 @@ async function listAllAccounts(driver: LockDriver): Promise<Account[]> {
  * lock system, evaluates the policy and diffs. Reads only; nothing is changed.
  */
 export async function buildPlan(ctx: EngineContext, scope: Scope): Promise<BuiltPlan> {
+  const { built, planned } = await planScope(ctx, scope, true);
+  return { plan: built.plan, identities: planned, scopeSize: built.scopeSize, nextCheckAtByIdentity: built.nextCheckAtByIdentity };
+}
+
+/**
+ * What storing anchors after a run needs of one identity whose anchors no longer match its
+ * entitlements (identities whose anchors match need nothing, and are not listed).
+ */
+export interface AnchorChange {
+  identityId: string;
+  entitled: Array<{ accessGroupId: string; validFrom: string | null }>;
+}
+
+/** The plan a run applies: as BuiltPlan, with only the anchor changes instead of every evaluation. */
+export interface RunPlan extends Omit<BuiltPlan, 'identities'> {
+  anchorChanges: AnchorChange[];
+}
+
+/**
+ * As buildPlan, for runReconcile: the same plan, but each identity's evaluation is dropped once
+ * it has been diffed, keeping only what storing anchors needs. A full run of 100k identities
+ * then holds the accounts and a page of evaluations at a time rather than 100k evaluations
+ * (about 3 KB each) until it ends: less memory, and far less for the garbage collector to copy.
+ */
+export async function buildRunPlan(ctx: EngineContext, scope: Scope): Promise<RunPlan> {
+  const { built } = await planScope(ctx, scope, false);
+  return built;
+}
+
+function anchorChange(p: PlannedIdentity): AnchorChange | null {
+  // one entitlement per group and one anchor per group: the same sets when the sizes agree and
+  // every entitled group has an anchor (no need to sort both lists for every identity)
+  const entitled = p.evaluation.entitlements;
+  let same = entitled.length === Object.keys(p.anchors).length;
+  for (let i = 0; same && i < entitled.length; i++) same = Object.hasOwn(p.anchors, entitled[i]!.accessGroup.id);
+  if (same) return null;
+  return { identityId: p.identity.id, entitled: p.evaluation.entitlements.map((e) => ({ accessGroupId: e.accessGroup.id, validFrom: e.validFrom })) };
+}
+
+async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Promise<{ built: RunPlan; planned: PlannedIdentity[] }> {
   const now = ctx.now();
   const b = new PlanBuilder();
   const systems = systemViews(ctx);
   const planned: PlannedIdentity[] = [];
+  const anchorChanges: AnchorChange[] = [];
+  /** Ids of the planned identities, in plan order. */
+  const order: string[] = [];
   let scopeSize = 0;
+  // after an identity's diff: what the run needs of it later, and (unless the caller wants
+  // them) nothing else, so its evaluation can go
+  const done = (p: PlannedIdentity): void => {
+    order.push(p.identity.id);
+    b.checkAt(p.evaluation.nextCheckAt, p.identity.id);
+    const change = anchorChange(p);
+    if (change) anchorChanges.push(change);
+    if (retain) planned.push(p);
+  };
 
   if (scope.kind === 'identities') {
     const ids = [...new Set(scope.ids)];
     const identities = await getIdentities(ctx.db, ids);
     const ps = await evaluateAll(ctx, identities, now);
-    planned.push(...ps);
     scopeSize = ps.length;
     const links = await linksForIdentities(ctx.db, identities.map((i) => i.id));
     for (const sys of systems) {
@@ -448,6 +509,7 @@ export async function buildPlan(ctx: EngineContext, scope: Scope): Promise<Built
       });
       ps.forEach((p, i) => diffIdentity(b, ctx, sys, p, accounts[i]!, linkOf.get(p.identity.id), usage, now));
     }
+    ps.forEach(done);
   } else if (scope.kind === 'full') {
     type SystemState = { byId: Map<string, Account>; byKey: Map<string, Account>; claimed: Set<string>; links: Map<string, Link>; usage: Map<string, string> };
     const readSystem = async (sys: SystemView): Promise<SystemState> => {
@@ -459,29 +521,58 @@ export async function buildPlan(ctx: EngineContext, scope: Scope): Promise<Built
       const usage = sys.caps.credentialStates ? await credentialUsage(ctx.db, sys.name) : new Map<string, string>();
       return { byId, byKey, claimed: new Set(), links, usage };
     };
-    // The lock systems (over HTTP) and the store are read at the same time, and identities are
-    // evaluated while the accounts arrive: the waits overlap instead of adding up. The diff
-    // below still walks identities in id order, so the plan is the same as reading one by one.
-    const [systemStates, evaluated] = await settleBoth(
-      Promise.all(systems.map(async (sys) => [sys.name, await readSystem(sys)] as const)),
-      evaluateEveryone(ctx, now),
+    // The lock systems (over HTTP) are read while identities are read and evaluated, so the
+    // waits overlap instead of adding up. Slices evaluated before the accounts have arrived wait
+    // for them; after that each slice is diffed as soon as it is evaluated. Slices are diffed in
+    // id order either way, so the plan is the same as reading one thing after the other.
+    let accountsBySystem: Map<string, SystemState> | null = null;
+    let readFailed = false;
+    const reading = Promise.all(systems.map(async (sys) => [sys.name, await readSystem(sys)] as const)).then(
+      (states) => {
+        accountsBySystem = new Map(states);
+      },
+      (e: unknown) => {
+        readFailed = true;
+        throw e;
+      },
     );
-    const accountsBySystem = new Map<string, SystemState>(systemStates);
-    for (const ps of evaluated) {
+    // an unobserved rejection would crash the process; it is awaited below
+    reading.catch(() => undefined);
+    const waiting: PlannedIdentity[][] = [];
+    const diffPage = (ps: PlannedIdentity[], states: Map<string, SystemState>): void => {
       for (const p of ps) {
         if (!p.identity.deletedAt) scopeSize++;
-        planned.push(p);
         for (const sys of systems) {
-          const s = accountsBySystem.get(sys.name)!;
+          const s = states.get(sys.name)!;
           const link = s.links.get(p.identity.id);
           const account = (link ? s.byId.get(link.accountId) : undefined) ?? s.byKey.get(p.identity.externalId) ?? null;
           if (account) s.claimed.add(account.id);
           diffIdentity(b, ctx, sys, p, account, link, s.usage, now);
         }
+        done(p);
       }
+    };
+    try {
+      await evaluateEveryone(ctx, now, (ps) => {
+        // a lock system that cannot be read fails the plan: stop evaluating (its error is thrown below)
+        if (readFailed) throw new LockstepError('unavailable', 'the lock systems could not be read');
+        const states = accountsBySystem as Map<string, SystemState> | null;
+        if (states === null) {
+          waiting.push(ps);
+          return;
+        }
+        for (let w = waiting.shift(); w; w = waiting.shift()) diffPage(w, states);
+        diffPage(ps, states);
+      });
+    } finally {
+      // settle the lock systems' read either way; its failure wins, as it did when it came first
+      await reading;
     }
+    const states = accountsBySystem as Map<string, SystemState> | null;
+    if (states === null) throw new LockstepError('internal', 'the lock systems were read but their accounts are missing');
+    for (let w = waiting.shift(); w; w = waiting.shift()) diffPage(w, states);
     for (const sys of systems) {
-      const s = accountsBySystem.get(sys.name)!;
+      const s = states.get(sys.name)!;
       for (const a of s.byId.values()) {
         if (s.claimed.has(a.id)) continue;
         scopeSize++;
@@ -510,20 +601,19 @@ export async function buildPlan(ctx: EngineContext, scope: Scope): Promise<Built
     }
   }
 
-  for (const p of planned) b.checkAt(p.evaluation.nextCheckAt, p.identity.id);
   const plan: Plan = {
     createdAt: now.toISOString(),
     scope: scope.kind === 'full' ? 'full' : 'identities',
-    identities: planned.length,
+    identities: order.length,
     operations: b.ops,
     summary: summarize(b.ops),
     warnings: b.warnings,
     nextCheckAt: b.nextCheckAt === null ? null : new Date(b.nextCheckAt).toISOString(),
   };
   const nextCheckAtByIdentity: Record<string, string | null> = {};
-  for (const p of planned) {
-    const t = b.nextByIdentity.get(p.identity.id);
-    nextCheckAtByIdentity[p.identity.id] = t === undefined ? null : isoOf(t);
+  for (const id of order) {
+    const t = b.nextByIdentity.get(id);
+    nextCheckAtByIdentity[id] = t === undefined ? null : isoOf(t);
   }
-  return { plan, identities: planned, scopeSize, nextCheckAtByIdentity };
+  return { built: { plan, scopeSize, nextCheckAtByIdentity, anchorChanges }, planned };
 }

@@ -5,22 +5,22 @@ import { syncAnchorsMany } from '../store/links.js';
 import { createRun, findRun, setRunProgress, transitionRun, updateRun, type Run } from '../store/runs.js';
 import { applyOperations } from './executor.js';
 import { checkGuard } from './guard.js';
-import { buildPlan, type BuiltPlan, type PlannedIdentity } from './plan.js';
+import { buildRunPlan, type AnchorChange, type RunPlan } from './plan.js';
 import type { EngineContext, RunOptions, RunOutcome, Scope } from './types.js';
 
-/** Remembers when each current entitlement began, so class maxima count from the first grant. */
-async function storeAnchors(ctx: EngineContext, planned: PlannedIdentity[], now: Date): Promise<void> {
+/**
+ * Remembers when each current entitlement began, so class maxima count from the first grant.
+ * The plan lists the identities whose anchors no longer match their entitlements.
+ */
+async function storeAnchors(ctx: EngineContext, changes: AnchorChange[], now: Date): Promise<void> {
   const changed: Array<{ identityId: string; entitled: Record<string, string> }> = [];
-  for (const p of planned) {
-    const want = p.evaluation.entitlements.map((e) => e.accessGroup.id).sort();
-    const have = Object.keys(p.anchors).sort();
-    if (want.length === have.length && want.every((w, i) => w === have[i])) continue;
+  for (const c of changes) {
     // a window that has not begun yet (pre-hire) counts from its start, as the evaluator did
     const since: Record<string, string> = {};
-    for (const e of p.evaluation.entitlements) {
-      since[e.accessGroup.id] = e.validFrom && Date.parse(e.validFrom) > now.getTime() ? e.validFrom : now.toISOString();
+    for (const e of c.entitled) {
+      since[e.accessGroupId] = e.validFrom && Date.parse(e.validFrom) > now.getTime() ? e.validFrom : now.toISOString();
     }
-    changed.push({ identityId: p.identity.id, entitled: since });
+    changed.push({ identityId: c.identityId, entitled: since });
   }
   await syncAnchorsMany(ctx.db, changed);
 }
@@ -39,7 +39,7 @@ function finalStatus(results: OperationResult[]): RunStatus {
  */
 export async function runReconcile(ctx: EngineContext, scope: Scope, opts: RunOptions): Promise<RunOutcome> {
   const now = ctx.now();
-  const built = await buildPlan(ctx, scope);
+  const built = await buildRunPlan(ctx, scope);
   const { plan } = built;
   ctx.hooks?.onPlan?.(plan);
   const runScope = scope.kind === 'full' ? 'full' : 'identities';
@@ -62,7 +62,7 @@ export async function runReconcile(ctx: EngineContext, scope: Scope, opts: RunOp
   }
 
   if (plan.operations.length === 0 && scope.kind === 'identities') {
-    await storeAnchors(ctx, built.identities, now);
+    await storeAnchors(ctx, built.anchorChanges, now);
     return { run: null, plan, results: [], held: false, failedRevocations: [], failed: [], nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity };
   }
 
@@ -74,7 +74,7 @@ async function executeRun(
   ctx: EngineContext,
   run: Run,
   ops: Operation[],
-  built: BuiltPlan,
+  built: RunPlan,
   opts: RunOptions,
   now: Date,
 ): Promise<RunOutcome> {
@@ -91,7 +91,7 @@ async function executeRun(
       }
     },
   });
-  await storeAnchors(ctx, built.identities, now);
+  await storeAnchors(ctx, built.anchorChanges, now);
   const failed = ops.filter((_, i) => results[i]!.status !== 'applied');
   const failedRevocations = failed.filter((o) => o.revocation);
   const status = finalStatus(results);
@@ -124,7 +124,7 @@ export async function approveRun(ctx: EngineContext, idOrPrefix: string, approve
   const seen = new Set(heldOps.filter((o) => o.revocation).map((o) => o.key));
   const scope: Scope = held.scope === 'full' ? { kind: 'full' } : { kind: 'identities', ids: [...new Set(heldOps.map((o) => o.identityId).filter((x): x is string => !!x))] };
   const now = ctx.now();
-  const built = await buildPlan(ctx, scope);
+  const built = await buildRunPlan(ctx, scope);
   const unseen = built.plan.operations.filter((o) => o.revocation && !seen.has(o.key));
   if (unseen.length > 0 && checkGuard({ ...built.plan, operations: unseen }, built.scopeSize, { ...ctx.policy.lifecycle.guard, minRevocationsToHold: 1 }).hold) {
     await updateRun(ctx.db, held.id, { status: 'cancelled', error: `superseded: the world changed after approval (${unseen.length} new revocations)`, finished: true });

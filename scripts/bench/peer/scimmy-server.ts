@@ -10,6 +10,7 @@ import type { Server } from 'node:http';
 import express from 'express';
 import SCIMMY from 'scimmy';
 import SCIMMYRouters from 'scimmy-routers';
+import { LockstepError } from '../../../src/domain/errors.js';
 import { procStats, serveIpc } from '../scim-ipc.js';
 import { scimUser } from '../scim-users.js';
 import type { SeededUser } from '../scim-server.js';
@@ -87,7 +88,8 @@ async function start(token: string): Promise<{ url: string }> {
     new SCIMMYRouters({
       type: 'bearer',
       handler: (req) => {
-        if (req.header('authorization') !== `Bearer ${token}`) throw new Error('the bearer token is not valid');
+        // scimmy-routers answers 401 for whatever this throws
+        if (req.header('authorization') !== `Bearer ${token}`) throw new LockstepError('auth', 'the bearer token is not valid');
         return 'bench';
       },
     }),
