@@ -6,7 +6,7 @@ import type { DriverCapabilities, LockDriver } from '../drivers/contract.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { evaluate, type Evaluation } from '../policy/evaluate.js';
 import { getIdentities, listIdentities } from '../store/identities.js';
-import { credentialUsage, linksForIdentities, listLinks, loadAnchors, type Link } from '../store/links.js';
+import { credentialUsage, credentialUsageFor, linksForIdentities, listLinks, loadAnchors, type Link } from '../store/links.js';
 import type { EngineContext, Scope } from './types.js';
 
 /** Per identity, what the plan decided it is entitled to: the executor stores anchors from it. */
@@ -500,13 +500,15 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
     scopeSize = ps.length;
     const links = await linksForIdentities(ctx.db, identities.map((i) => i.id));
     for (const sys of systems) {
-      const usage = sys.caps.credentialStates ? await credentialUsage(ctx.db, sys.name) : new Map<string, string>();
       const linkOf = new Map(links.filter((l) => l.system === sys.name).map((l) => [l.identityId, l]));
       // one look-up per person: run them side by side (a bucket holds hundreds), diff in order
       const accounts = await mapLimit(ps, Math.max(1, ctx.executor.concurrency), async (p) => {
         const link = linkOf.get(p.identity.id);
         return (link ? await sys.driver.getAccount(link.accountId) : null) ?? (await sys.driver.findAccount(p.identity.externalId));
       });
+      const usage = sys.caps.credentialStates
+        ? await credentialUsageFor(ctx.db, sys.name, accounts.flatMap((a) => a?.credentials.map((c) => c.id) ?? []))
+        : new Map<string, string>();
       ps.forEach((p, i) => diffIdentity(b, ctx, sys, p, accounts[i]!, linkOf.get(p.identity.id), usage, now));
     }
     ps.forEach(done);

@@ -145,6 +145,16 @@ export async function recordCredentialUse(
   );
 }
 
+/** Last use of just these credentials: what a one-identity run needs, without reading the whole table. */
+export async function credentialUsageFor(q: Queryable, system: string, credentialIds: string[]): Promise<Map<string, string>> {
+  if (credentialIds.length === 0) return new Map();
+  const { rows } = await q.query<{ credential_id: string; last_used_at: Date | string }>(
+    'SELECT credential_id, last_used_at FROM credential_usage WHERE system = $1 AND credential_id = ANY($2::text[])',
+    [system, credentialIds],
+  );
+  return new Map(rows.map((r) => [r.credential_id, new Date(r.last_used_at).toISOString()]));
+}
+
 export async function credentialUsage(q: Queryable, system: string): Promise<Map<string, string>> {
   const { rows } = await q.query<{ credential_id: string; last_used_at: Date | string }>(
     'SELECT credential_id, last_used_at FROM credential_usage WHERE system = $1',
