@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { scimError } from '../../helpers/scim.js';
 import { compileFilter, matches, rewriteValuePathSubAttributes, SqlParams, toSqlExact, toSqlPrefilter, type SqlTarget } from '../../../src/sources/scim/filter.js';
-import { ScimError } from '../../../src/sources/scim/errors.js';
 import { groupResourceType, URN, userResourceType } from '../../../src/sources/scim/schemas.js';
 import type { JsonObject } from '../../../src/sources/scim/resource.js';
 
@@ -24,15 +24,6 @@ const ada: JsonObject = {
 
 const test = (filter: string, r: JsonObject = ada) => matches(r, compileFilter(userResourceType, filter).root);
 
-function scimError(fn: () => unknown): ScimError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ScimError) return e;
-    throw e;
-  }
-  throw new Error('expected a ScimError');
-}
 
 describe('SCIM filter evaluation', () => {
   it.each([

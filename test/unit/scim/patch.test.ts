@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { scimError } from '../../helpers/scim.js';
 import { applyPatch, parsePatchBody } from '../../../src/sources/scim/patch.js';
-import { ScimError } from '../../../src/sources/scim/errors.js';
 import { finalizeResource, type JsonObject } from '../../../src/sources/scim/resource.js';
 import { groupResourceType, URN, userResourceType } from '../../../src/sources/scim/schemas.js';
 
@@ -21,15 +21,6 @@ const user = (): JsonObject => ({
 const body = (Operations: unknown[]) => ({ schemas: [URN.patchOp], Operations });
 const patchUser = (r: JsonObject, ops: unknown[]) => finalizeResource(userResourceType, applyPatch(userResourceType, r, parsePatchBody(body(ops))));
 
-function scimError(fn: () => unknown): ScimError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ScimError) return e;
-    throw e;
-  }
-  throw new Error('expected a ScimError');
-}
 
 describe('SCIM PATCH envelope', () => {
   it('accepts op names in any case and an empty Operations list', () => {

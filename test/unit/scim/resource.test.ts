@@ -1,20 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ScimError } from '../../../src/sources/scim/errors.js';
+import { scimError } from '../../helpers/scim.js';
 import { identityFromUser } from '../../../src/sources/scim/mapping.js';
 import { parseProjection, project } from '../../../src/sources/scim/projection.js';
 import { finalizeResource, parseResourceBody, type JsonObject } from '../../../src/sources/scim/resource.js';
 import { groupResourceType, URN, userResourceType } from '../../../src/sources/scim/schemas.js';
 import { identityInputSchema } from '../../../src/domain/identity.js';
 
-function scimError(fn: () => unknown): ScimError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ScimError) return e;
-    throw e;
-  }
-  throw new Error('expected a ScimError');
-}
 
 const parseUser = (body: JsonObject) => finalizeResource(userResourceType, parseResourceBody(userResourceType, body));
 
