@@ -242,7 +242,7 @@ audit
     const db = await openConfiguredStore();
     try {
       const v = await verifyAudit(db);
-      if (v.ok) out(`audit log intact: ${v.entries} entries`);
+      if (v.ok) out(`audit log intact: ${v.entries} entries${v.pending ? `; ${v.pending} committed entries could not be chained yet (run again)` : ''}`);
       else {
         err(`AUDIT LOG BROKEN at sequence ${v.firstBadSeq}: ${v.problem}`);
         process.exitCode = EXIT.error;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Db, Queryable } from './db.js';
 import { canonicalJson } from './identities.js';
+import { LockstepError } from '../domain/errors.js';
 
 export interface AuditEntryInput {
   /** Who: `system`, `cli:<user>`, `api:<token id>`, `scim`, `worker`. */
@@ -31,42 +32,133 @@ export function entryHash(prevHash: string, e: Omit<AuditEntry, 'hash' | 'prevHa
   return createHash('sha256').update(prevHash).update('\n').update(body).digest('hex');
 }
 
+/** Entries moved into the chain per sealing transaction. */
+const SEAL_BATCH = 2000;
+
 /**
- * Appends entries in one transaction. The single audit_head row is locked for the append, so
- * concurrent writers (several workers) chain one after the other, never fork the chain.
- * Pass a transaction to make the audit entries part of a larger atomic write.
+ * Records audit entries. In a transaction (`tx`), they are written with the change they record
+ * and commit or roll back with it; on the database itself they are written at once. Either way
+ * they land in `audit_pending` without taking the chain's lock, and a sealer chains them
+ * (sequence number, previous hash, hash) right after the commit, in batches: concurrent writers
+ * no longer wait for each other's transactions on the chain's head row. Readers of the log
+ * (`iterateAudit`, `verifyAudit`) seal first, so they see every committed entry.
  */
-export async function appendAudit(q: Queryable | Db, entries: AuditEntryInput[]): Promise<AuditEntry[]> {
-  if (entries.length === 0) return [];
-  const run = async (tx: Queryable) => {
-    const head = await tx.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE');
-    let seq = Number(head.rows[0]!.seq);
-    let prev = head.rows[0]!.hash;
-    const out: AuditEntry[] = [];
-    for (const e of entries) {
-      seq += 1;
-      // JSON round trip drops undefined so the stored jsonb and the hashed value agree.
-      const data = JSON.parse(JSON.stringify(e.data)) as Record<string, unknown>;
-      const base = { seq, at: e.at ?? new Date().toISOString(), actor: e.actor, action: e.action, subject: e.subject ?? null, runId: e.runId ?? null, data };
-      const hash = entryHash(prev, base);
-      out.push({ ...base, prevHash: prev, hash });
-      prev = hash;
-    }
-    // one multi-row insert: audit appends sit on the apply path
-    const cols = 9;
-    const values: unknown[] = [];
-    const tuples = out.map((e, i) => {
-      values.push(e.seq, e.at, e.actor, e.action, e.subject, e.runId, JSON.stringify(e.data), e.prevHash, e.hash);
-      return `(${Array.from({ length: cols }, (_, k) => `$${i * cols + k + 1}`).join(',')})`;
+export async function appendAudit(q: Queryable | Db, entries: AuditEntryInput[]): Promise<void> {
+  if (entries.length === 0) return;
+  const rows = entries.map((e) => {
+    const at = e.at === undefined ? new Date().toISOString() : isoInstant(e.at);
+    // JSON round trip drops undefined so the stored jsonb and the hashed value agree.
+    return { at, actor: e.actor, action: e.action, subject: e.subject ?? null, run_id: e.runId ?? null, data: JSON.parse(JSON.stringify(e.data)) as unknown };
+  });
+  await q.query(
+    `INSERT INTO audit_pending (at, actor, action, subject, run_id, data)
+     SELECT x.at, x.actor, x.action, x.subject, x.run_id, x.data
+       FROM jsonb_to_recordset($1::jsonb) AS x(at text, actor text, action text, subject text, run_id uuid, data jsonb)`,
+    [JSON.stringify(rows)],
+  );
+  if ('transaction' in q) void scheduleSeal(q as Db).catch(() => undefined);
+  else q.afterCommit?.((db) => void scheduleSeal(db).catch(() => undefined));
+}
+
+function isoInstant(at: string): string {
+  const ms = Date.parse(at);
+  if (Number.isNaN(ms)) throw new LockstepError('validation', `audit entry: at ${JSON.stringify(at)} is not an instant`, { field: 'at' });
+  return new Date(ms).toISOString();
+}
+
+/**
+ * Chains every entry committed so far (and any committed while it runs); resolves with how
+ * many it sealed. Concurrent calls share one sealing pass per database handle.
+ */
+export async function sealAudit(db: Db): Promise<number> {
+  return scheduleSeal(db);
+}
+
+interface SealState {
+  running: Promise<number> | null;
+  /** A pass that starts when the running one ends: callers that came during a pass wait for it. */
+  queued: Promise<number> | null;
+}
+const seals = new WeakMap<Db, SealState>();
+
+function scheduleSeal(db: Db): Promise<number> {
+  let st = seals.get(db);
+  if (!st) seals.set(db, (st = { running: null, queued: null }));
+  const s = st;
+  if (s.queued) return s.queued;
+  const start = (): Promise<number> => {
+    const p: Promise<number> = sealPending(db).finally(() => {
+      if (s.running === p) s.running = null;
     });
-    await tx.query(
-      `INSERT INTO audit_log (seq, at, actor, action, subject, run_id, data, prev_hash, hash) VALUES ${tuples.join(',')}`,
-      values,
-    );
-    await tx.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [seq, prev]);
-    return out;
+    s.running = p;
+    return p;
   };
-  return 'transaction' in q ? (q as Db).transaction(run) : run(q);
+  let p: Promise<number>;
+  if (!s.running) p = start();
+  else {
+    p = s.running
+      .catch(() => 0)
+      .then(() => {
+        s.queued = null;
+        return start();
+      });
+    s.queued = p;
+  }
+  db.track(p);
+  return p;
+}
+
+interface PendingRow {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  subject: string | null;
+  run_id: string | null;
+  data: Record<string, unknown>;
+}
+
+async function sealPending(db: Db): Promise<number> {
+  let total = 0;
+  for (;;) {
+    // No transaction (and no lock) when there is nothing to seal.
+    const any = await db.query<{ any: boolean }>('SELECT EXISTS (SELECT 1 FROM audit_pending) AS any');
+    if (!any.rows[0]?.any) return total;
+    const n = await db.transaction(async (tx) => {
+      // The head row's lock orders sealers (of every process); each statement after it sees
+      // what the previous sealer committed.
+      const head = await tx.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE');
+      const { rows } = await tx.query<PendingRow>(
+        `DELETE FROM audit_pending WHERE id IN (SELECT id FROM audit_pending ORDER BY id LIMIT ${SEAL_BATCH})
+         RETURNING id, at, actor, action, subject, run_id, data`,
+      );
+      if (rows.length === 0) return 0;
+      rows.sort((a, b) => Number(a.id) - Number(b.id));
+      let seq = Number(head.rows[0]!.seq);
+      let prev = head.rows[0]!.hash;
+      const out: Record<string, unknown>[] = [];
+      for (const r of rows) {
+        seq += 1;
+        const base = { seq, at: r.at, actor: r.actor, action: r.action, subject: r.subject, runId: r.run_id, data: r.data };
+        const hash = entryHash(prev, base);
+        out.push({ seq, at: r.at, actor: r.actor, action: r.action, subject: r.subject, run_id: r.run_id, data: r.data, prev_hash: prev, hash });
+        prev = hash;
+      }
+      await tx.query(
+        `WITH ins AS (
+           INSERT INTO audit_log (seq, at, actor, action, subject, run_id, data, prev_hash, hash)
+           SELECT x.seq, x.at, x.actor, x.action, x.subject, x.run_id, x.data, x.prev_hash, x.hash
+             FROM jsonb_to_recordset($1::jsonb)
+               AS x(seq bigint, at timestamptz, actor text, action text, subject text, run_id uuid, data jsonb, prev_hash text, hash text)
+         )
+         UPDATE audit_head SET seq = $2, hash = $3 WHERE id = 1`,
+        [JSON.stringify(out), seq, prev],
+      );
+      return rows.length;
+    });
+    total += n;
+    if (n < SEAL_BATCH) return total;
+  }
 }
 
 interface Row {
@@ -96,6 +188,7 @@ function fromRow(r: Row): AuditEntry {
 }
 
 export async function* iterateAudit(q: Queryable, opts: { pageSize?: number; subject?: string; since?: string } = {}): AsyncGenerator<AuditEntry> {
+  if ('transaction' in q) await sealAudit(q as Db);
   let after = 0;
   const size = opts.pageSize ?? 2000;
   for (;;) {
@@ -122,6 +215,8 @@ export interface AuditVerifyResult {
   /** The first sequence number at which the chain is broken. */
   firstBadSeq: number | null;
   problem: string | null;
+  /** Committed entries not yet chained (only when sealing them failed). */
+  pending: number;
 }
 
 /**
@@ -129,12 +224,14 @@ export interface AuditVerifyResult {
  * removed one (sequence gap or prev-hash mismatch), and a truncated tail (head disagrees).
  */
 export async function verifyAudit(q: Queryable): Promise<AuditVerifyResult> {
+  if ('transaction' in q) await sealAudit(q as Db).catch(() => 0);
+  const pending = Number((await q.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_pending')).rows[0]?.n ?? 0);
   let prev = GENESIS_HASH;
   let expectSeq = 1;
   let n = 0;
   for await (const e of iterateAudit(q)) {
     n++;
-    const bad = (problem: string): AuditVerifyResult => ({ ok: false, entries: n, firstBadSeq: Math.min(e.seq, expectSeq), problem });
+    const bad = (problem: string): AuditVerifyResult => ({ ok: false, entries: n, firstBadSeq: Math.min(e.seq, expectSeq), problem, pending });
     if (e.seq !== expectSeq) return bad(`sequence gap: expected ${expectSeq}, found ${e.seq} (an entry was removed)`);
     if (e.prevHash !== prev) return bad(`entry ${e.seq} does not follow entry ${e.seq - 1} (prev_hash mismatch: inserted or removed entry)`);
     if (entryHash(prev, e) !== e.hash) return bad(`entry ${e.seq} was altered (its hash does not match its content)`);
@@ -144,7 +241,7 @@ export async function verifyAudit(q: Queryable): Promise<AuditVerifyResult> {
   const head = await q.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1');
   const h = head.rows[0];
   if (h && (Number(h.seq) !== expectSeq - 1 || h.hash !== prev)) {
-    return { ok: false, entries: n, firstBadSeq: expectSeq, problem: `the log ends at ${expectSeq - 1} but its head says ${Number(h.seq)}: entries were removed from the end` };
+    return { ok: false, entries: n, firstBadSeq: expectSeq, problem: `the log ends at ${expectSeq - 1} but its head says ${Number(h.seq)}: entries were removed from the end`, pending };
   }
-  return { ok: true, entries: n, firstBadSeq: null, problem: null };
+  return { ok: true, entries: n, firstBadSeq: null, problem: null, pending };
 }

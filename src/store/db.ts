@@ -1,11 +1,17 @@
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { LockstepError } from '../domain/errors.js';
 
 /** Anything that runs SQL: the database itself or a transaction on it. */
 export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[]; rowCount: number }>;
+  /**
+   * Inside a transaction: runs fn with the database once the transaction has committed (never
+   * when it rolls back). Absent on the database itself.
+   */
+  afterCommit?(fn: (db: Db) => void): void;
 }
 
 /** One interface over PostgreSQL (pg) and the embedded PGlite: same SQL, same migrations. */
@@ -15,7 +21,51 @@ export interface Db extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Runs several statements at once (migrations). */
   exec(sql: string): Promise<void>;
+  /** Work started in the background (audit sealing); close() waits for it to settle. */
+  track(p: Promise<unknown>): void;
   close(): Promise<void>;
+}
+
+/** The transaction has committed: what runs now must not turn it into a failure. */
+function runAfterCommit(fns: ((db: Db) => void)[], db: Db) {
+  for (const f of fns) {
+    try {
+      f(db);
+    } catch {
+      // hooks only start background work; its own failure handling applies
+    }
+  }
+}
+
+/** Background work of one database, awaited on close. */
+class Tracker {
+  private readonly inflight = new Set<Promise<unknown>>();
+  track(p: Promise<unknown>) {
+    const q = p.catch(() => undefined).finally(() => this.inflight.delete(q));
+    this.inflight.add(q);
+  }
+  async drain() {
+    while (this.inflight.size > 0) await Promise.all([...this.inflight]);
+  }
+}
+
+/**
+ * Statements with parameters run as named prepared statements, so PostgreSQL parses and plans
+ * each distinct text once per connection instead of on every call (pg keeps the per-connection
+ * record). Texts built with a variable number of placeholders would each take a slot: after
+ * MAX_PREPARED distinct texts the rest run unnamed.
+ */
+const MAX_PREPARED = 500;
+const preparedNames = new Map<string, string>();
+function prepared(sql: string, params: unknown[]): string | pg.QueryConfig {
+  if (params.length === 0 || sql.length > 8000) return sql;
+  let name = preparedNames.get(sql);
+  if (name === undefined) {
+    if (preparedNames.size >= MAX_PREPARED) return sql;
+    name = 'ls_' + createHash('sha1').update(sql).digest('hex').slice(0, 24);
+    preparedNames.set(sql, name);
+  }
+  return { name, text: sql, values: params };
 }
 
 // pg returns int8 as string; lockstep's bigints (audit seq) fit in a double.
@@ -23,11 +73,17 @@ pg.types.setTypeParser(20, (v) => Number(v));
 
 class PgDb implements Db {
   readonly kind = 'postgres' as const;
+  private readonly tracker = new Tracker();
   constructor(private readonly pool: pg.Pool) {}
 
   async query<T>(sql: string, params: unknown[] = []) {
-    const r = await this.pool.query(sql, params);
+    const q = prepared(sql, params);
+    const r = typeof q === 'string' ? await this.pool.query(sql, params) : await this.pool.query(q);
     return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+  }
+
+  track(p: Promise<unknown>) {
+    this.tracker.track(p);
   }
 
   async exec(sql: string) {
@@ -35,34 +91,47 @@ class PgDb implements Db {
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    let released = false;
     const client = await this.pool.connect();
+    const after: ((db: Db) => void)[] = [];
     try {
       await client.query('BEGIN');
       const tx: Queryable = {
         query: async <R>(sql: string, params: unknown[] = []) => {
-          const r = await client.query(sql, params);
+          const q = prepared(sql, params);
+          const r = typeof q === 'string' ? await client.query(sql, params) : await client.query(q);
           return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
         },
+        afterCommit: (f) => void after.push(f),
       };
       const out = await fn(tx);
       await client.query('COMMIT');
+      client.release();
+      released = true;
+      runAfterCommit(after, this);
       return out;
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw e;
     } finally {
-      client.release();
+      if (!released) client.release();
     }
   }
 
   async close() {
+    await this.tracker.drain();
     await this.pool.end();
   }
 }
 
 class PgliteDb implements Db {
   readonly kind = 'pglite' as const;
+  private readonly tracker = new Tracker();
   constructor(private readonly pg: PGlite) {}
+
+  track(p: Promise<unknown>) {
+    this.tracker.track(p);
+  }
 
   async query<T>(sql: string, params: unknown[] = []) {
     const r = await this.pg.query<T>(sql, params);
@@ -74,17 +143,22 @@ class PgliteDb implements Db {
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.pg.transaction(async (t) =>
+    const after: ((db: Db) => void)[] = [];
+    const out = await this.pg.transaction(async (t) =>
       fn({
         query: async <R>(sql: string, params: unknown[] = []) => {
           const r = await t.query<R>(sql, params);
           return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
         },
+        afterCommit: (f) => void after.push(f),
       }),
     );
+    runAfterCommit(after, this);
+    return out;
   }
 
   async close() {
+    await this.tracker.drain();
     await this.pg.close();
   }
 }

@@ -2,6 +2,7 @@ import * as m001 from './001_core.js';
 import * as m002 from './002_scim.js';
 import * as m003 from './003_queue.js';
 import * as m004 from './004_identity_lookups.js';
+import * as m005 from './005_audit_pending.js';
 
 export interface Migration {
   version: number;
@@ -15,4 +16,5 @@ export const migrations: Migration[] = [
   { version: 2, name: 'scim', sql: m002.sql },
   { version: 3, name: 'queue', sql: m003.sql },
   { version: 4, name: 'identity lookups', sql: m004.sql },
+  { version: 5, name: 'audit pending', sql: m005.sql },
 ];

@@ -16,6 +16,9 @@ import {
   loadAnchors,
   upsertIdentities,
   findIdentityBySourceKey,
+  iterateAudit,
+  openStore,
+  sealAudit,
 } from '../../../src/store/index.js';
 
 describe.each(storeKinds)('store on %s', (kind) => {
@@ -104,6 +107,73 @@ describe.each(storeKinds)('store on %s', (kind) => {
 
     await s.db.query('DELETE FROM audit_log WHERE seq = 4');
     expect(await verifyAudit(s.db)).toMatchObject({ ok: false, firstBadSeq: 4 });
+  });
+
+  // the test above leaves a broken chain on purpose; the ones below start from an empty log
+  const clearAudit = async () => {
+    await sealAudit(s.db);
+    await s.db.exec(`TRUNCATE audit_log, audit_pending; UPDATE audit_head SET seq = 0, hash = '${'0'.repeat(64)}' WHERE id = 1`);
+  };
+
+  it('keeps audit entries of a rolled-back transaction out of the log, and shows committed ones to the next reader', async () => {
+    await clearAudit();
+    const before = (await verifyAudit(s.db)).entries;
+    await expect(
+      s.db.transaction(async (tx) => {
+        await appendAudit(tx, [{ actor: 'test', action: 'grant', subject: 'rolled-back', data: {} }]);
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    await s.db.transaction(async (tx) => {
+      await appendAudit(tx, [{ actor: 'test', action: 'grant', subject: 'committed', data: { at: 'tx' }, at: '2026-03-01T10:00:00Z' }]);
+    });
+    const seen: string[] = [];
+    for await (const e of iterateAudit(s.db, { subject: 'committed' })) seen.push(`${e.action} ${e.at}`);
+    expect(seen).toEqual(['grant 2026-03-01T10:00:00.000Z']);
+    for await (const e of iterateAudit(s.db, { subject: 'rolled-back' })) seen.push(e.action);
+    expect(seen).toHaveLength(1);
+    expect(await verifyAudit(s.db)).toMatchObject({ ok: true, entries: before + 1, pending: 0 });
+  });
+
+  it('rejects an audit entry whose time is not an instant, and writes none of its batch', async () => {
+    await clearAudit();
+    const before = (await verifyAudit(s.db)).entries;
+    await expect(
+      appendAudit(s.db, [
+        { actor: 'test', action: 'grant', subject: 'ok', data: {} },
+        { actor: 'test', action: 'grant', subject: 'bad', data: {}, at: 'yesterday' },
+      ]),
+    ).rejects.toThrow(/at "yesterday" is not an instant/);
+    expect((await verifyAudit(s.db)).entries).toBe(before);
+  });
+
+  it('chains entries from many concurrent transactions and two handles into one unbroken chain', async () => {
+    await clearAudit();
+    const before = (await verifyAudit(s.db)).entries;
+    // a second handle on the same database stands for a second process (PostgreSQL only)
+    const other = s.url ? await openStore({ databaseUrl: s.url, poolSize: 3 }) : s.db;
+    try {
+      await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          (i % 2 ? other : s.db).transaction(async (tx) => {
+            await appendAudit(tx, [
+              { actor: 'test', action: 'grant', subject: `c${i}`, data: { n: i } },
+              { actor: 'test', action: 'revoke', subject: `c${i}`, data: { n: i } },
+            ]);
+          }),
+        ),
+      );
+      await sealAudit(other);
+    } finally {
+      if (other !== s.db) await other.close();
+    }
+    const v = await verifyAudit(s.db);
+    expect(v).toMatchObject({ ok: true, entries: before + 80, pending: 0 });
+    // a transaction's entries keep their order in the chain
+    const order = new Map<string, string[]>();
+    for await (const e of iterateAudit(s.db)) if (e.subject && /^c\d+$/.test(e.subject)) order.set(e.subject, [...(order.get(e.subject) ?? []), e.action]);
+    expect(order.size).toBe(40);
+    for (const actions of order.values()) expect(actions).toEqual(['grant', 'revoke']);
   });
 
   it('lets only one caller move a held run on', async () => {
