@@ -45,19 +45,34 @@ const SEAL_BATCH = 2000;
  */
 export async function appendAudit(q: Queryable | Db, entries: AuditEntryInput[]): Promise<void> {
   if (entries.length === 0) return;
-  const rows = entries.map((e) => {
-    const at = e.at === undefined ? new Date().toISOString() : isoInstant(e.at);
-    // JSON round trip drops undefined so the stored jsonb and the hashed value agree.
-    return { at, actor: e.actor, action: e.action, subject: e.subject ?? null, run_id: e.runId ?? null, data: JSON.parse(JSON.stringify(e.data)) as unknown };
-  });
-  await q.query(
-    `INSERT INTO audit_pending (at, actor, action, subject, run_id, data)
-     SELECT x.at, x.actor, x.action, x.subject, x.run_id, x.data
-       FROM jsonb_to_recordset($1::jsonb) AS x(at text, actor text, action text, subject text, run_id uuid, data jsonb)`,
-    [JSON.stringify(rows)],
+  await q.query(`INSERT INTO audit_pending (at, actor, action, subject, run_id, data) ${pendingAuditSelect('$1')}`, [pendingAuditJson(entries)]);
+  if ('transaction' in q) auditWritten(q as Db);
+  else q.afterCommit?.((db) => auditWritten(db));
+}
+
+/**
+ * For statements that write audit entries together with other rows (one round trip): the
+ * entries as one JSON parameter, and the SELECT that turns it into audit_pending's columns.
+ * Call auditWritten(db) once the statement has committed.
+ */
+export function pendingAuditJson(entries: AuditEntryInput[]): string {
+  return JSON.stringify(
+    entries.map((e) => {
+      const at = e.at === undefined ? new Date().toISOString() : isoInstant(e.at);
+      // JSON round trip drops undefined so the stored jsonb and the hashed value agree.
+      return { at, actor: e.actor, action: e.action, subject: e.subject ?? null, run_id: e.runId ?? null, data: JSON.parse(JSON.stringify(e.data)) as unknown };
+    }),
   );
-  if ('transaction' in q) void scheduleSeal(q as Db).catch(() => undefined);
-  else q.afterCommit?.((db) => void scheduleSeal(db).catch(() => undefined));
+}
+
+export function pendingAuditSelect(param: string): string {
+  return `SELECT x.at, x.actor, x.action, x.subject, x.run_id, x.data
+       FROM jsonb_to_recordset(${param}::jsonb) AS x(at text, actor text, action text, subject text, run_id uuid, data jsonb)`;
+}
+
+/** Committed audit entries are waiting: chain them soon (in the background). */
+export function auditWritten(db: Db): void {
+  void scheduleSeal(db).catch(() => undefined);
 }
 
 function isoInstant(at: string): string {

@@ -72,6 +72,15 @@ export function parseIdentityInput(input: IdentityInput): IdentityData {
   return r.data;
 }
 
+/**
+ * The columns of a new identity row, for statements that insert it together with other rows:
+ * id, source, external_id, user_name, active, data (JSON), in that order.
+ */
+export function newIdentityColumns(input: IdentityInput, id: string): [string, string, string, string, boolean, string] {
+  const data = parseIdentityInput(input);
+  return [id, data.source, data.externalId, data.userName, data.active, JSON.stringify(data)];
+}
+
 /** Stable JSON for comparing stored and incoming data (key order must not count as a change). */
 export function canonicalJson(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v ?? null);
@@ -95,8 +104,17 @@ export interface UpsertResult {
  * Creates or updates the identity keyed by (source, externalId). An upsert of a deleted
  * identity restores it (a rehire, or Entra restoring a soft-deleted user).
  */
-export async function upsertIdentity(q: Queryable, input: IdentityInput, opts: { id?: string } = {}): Promise<UpsertResult> {
+export async function upsertIdentity(q: Queryable, input: IdentityInput, opts: { id?: string; likelyNew?: boolean } = {}): Promise<UpsertResult> {
   const data = parseIdentityInput(input);
+  if (opts.likelyNew) {
+    // One statement for the usual case of a new person; an existing one falls through below.
+    const { rows } = await q.query<Row>(
+      `INSERT INTO identities (id, source, external_id, user_name, active, data)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, external_id) DO NOTHING RETURNING *`,
+      [opts.id ?? randomUUID(), data.source, data.externalId, data.userName, data.active, JSON.stringify(data)],
+    );
+    if (rows[0]) return { identity: fromRow(rows[0]), created: true, changed: true };
+  }
   const existing = await q.query<Row>('SELECT * FROM identities WHERE source = $1 AND external_id = $2 FOR UPDATE', [
     data.source,
     data.externalId,

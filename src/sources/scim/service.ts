@@ -8,8 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import { LockstepError } from '../../domain/errors.js';
 import type { Db, Queryable } from '../../store/db.js';
-import { appendAudit } from '../../store/audit.js';
-import { canonicalJson, isUuid, markIdentityDeleted, upsertIdentity, type UpsertResult } from '../../store/identities.js';
+import { appendAudit, auditWritten, pendingAuditJson, pendingAuditSelect } from '../../store/audit.js';
+import { canonicalJson, isUuid, markIdentityDeleted, newIdentityColumns, upsertIdentity, type UpsertResult } from '../../store/identities.js';
 import { badRequest, conflict, notFound, ScimError } from './errors.js';
 import { compileFilter, matches, SqlParams, toSqlExact, toSqlPrefilter, valuesOf, type AttrRef, type CompiledFilter, type SqlTarget } from './filter.js';
 import { identityFromUser } from './mapping.js';
@@ -192,7 +192,59 @@ export class ScimService {
   async createUser(body: unknown): Promise<UserResult> {
     const attrs = parseResourceBody(userResourceType, body);
     const id = randomUUID();
+    const created = await this.createNewPerson(id, attrs);
+    if (created) return created;
     return this.tx((tx) => this.saveUser(tx, null, id, attrs, 'scim.user.created', {}));
+  }
+
+  /**
+   * A create of someone the store has never seen, the usual POST: the identity, the SCIM user
+   * and the audit entry in one statement (one round trip, atomic on its own). Returns null,
+   * having written nothing, when the source already holds an identity with this key (a rehire
+   * or a re-created user); saveUser handles that case.
+   */
+  private async createNewPerson(id: string, attrs: JsonObject): Promise<UserResult | null> {
+    const at = this.now().toISOString();
+    const next = finalizeResource(userResourceType, attrs);
+    const resource = buildResource(userResourceType, id, next, {}, { created: at, lastModified: at, version: 1 });
+    const userNameKey = String(next.userName).toLowerCase();
+    const externalId = typeof next.externalId === 'string' ? next.externalId : null;
+    const active = next.active !== false;
+    let identity: ReturnType<typeof newIdentityColumns>;
+    try {
+      identity = newIdentityColumns(identityFromUser(resource, { source: this.o.source, id }), id);
+    } catch (e) {
+      if (e instanceof LockstepError && e.code === 'validation') throw badRequest('invalidValue', e.message, e.field);
+      throw e;
+    }
+    const audit = pendingAuditJson([
+      { actor: 'scim', action: 'scim.user.created', subject: id, data: { scimId: id, userName: next.userName ?? null, externalId, active, version: 1 } },
+    ]);
+    let rows: repo.UserRow[];
+    try {
+      ({ rows } = await this.o.db.query<repo.UserRow>(
+        `WITH ident AS (
+           INSERT INTO identities (id, source, external_id, user_name, active, data)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, external_id) DO NOTHING RETURNING id
+         ), u AS (
+           INSERT INTO scim_users (id, identity_id, user_name_key, external_id, identity_key, active, resource, version, created_at, updated_at)
+           SELECT $1, ident.id, $7, $8, $9, $10, $11, 1, $12, $12 FROM ident
+           RETURNING *
+         ), audit AS (
+           INSERT INTO audit_pending (at, actor, action, subject, run_id, data) ${pendingAuditSelect('$13')} WHERE EXISTS (SELECT 1 FROM u)
+         )
+         SELECT ${repo.USER_COLS} FROM u`,
+        [...identity, userNameKey, externalId, externalId ?? id, active, JSON.stringify(resource), at, audit],
+      ));
+    } catch (e) {
+      if (pgCode(e) === '23505') throw uniqueViolation(e);
+      throw e;
+    }
+    if (rows.length === 0) return null;
+    auditWritten(this.o.db);
+    const changes = emptyChanges();
+    (identity[4] ? changes.changed : changes.leavers).add(id);
+    return { row: rows[0]!, changes, written: true };
   }
 
   async replaceUser(id: string, body: unknown, ifMatch?: string): Promise<UserResult> {
@@ -271,8 +323,10 @@ export class ScimService {
     const externalId = typeof next.externalId === 'string' ? next.externalId : null;
     const identityKey = externalId ?? id;
     // The locked row already holds both keys when neither changed, and the live-unique indexes
-    // keep them from any other live user: the lookup could only come back empty.
-    const keysUnchanged = prev !== null && prev.user_name_key === userNameKey && prev.identity_key === identityKey;
+    // keep them from any other live user: the lookup could only come back empty. A create needs
+    // no lookup either: the insert below meets the same indexes, and their violation rolls the
+    // whole transaction back and names the field (uniqueViolation).
+    const keysUnchanged = prev === null || (prev.user_name_key === userNameKey && prev.identity_key === identityKey);
     const clash = keysUnchanged ? null : await repo.findUserConflict(tx, userNameKey, identityKey, id);
     if (clash?.field === 'userName') throw conflict(`userName ${JSON.stringify(next.userName)} is already taken`, 'userName');
     if (clash) throw conflict(`externalId ${JSON.stringify(identityKey)} is already in use by another user`, 'externalId');
@@ -289,7 +343,7 @@ export class ScimService {
       data.previousIdentityId = prev.identity_id;
       up = await upsertIdentity(tx, input, { id: randomUUID() });
     } else {
-      up = await upsertIdentity(tx, input, { id: prev?.identity_id ?? id });
+      up = await upsertIdentity(tx, input, { id: prev?.identity_id ?? id, likelyNew: prev === null });
     }
     record(changes, up);
     const write: repo.UserWrite = {

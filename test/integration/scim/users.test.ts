@@ -297,6 +297,22 @@ describe.each(storeKinds)('SCIM /Users on %s', (kind) => {
     expect(h.calls.length).toBe(calls);
   });
 
+  it('refuses a create whose externalId a live user holds with 409 naming externalId, and leaves that person as they were', async () => {
+    const first = await h.req('POST', '/Users', { schemas: [USER], userName: 'holder@example.com', externalId: 'ext-held-1', displayName: 'Holder' });
+    expect(first.status).toBe(201);
+    const identitiesBefore = await countIdentities(h.store.db, { includeDeleted: true });
+    const holderBefore = await getIdentity(h.store.db, first.body.id);
+    const calls = h.calls.length;
+    const r = await h.req('POST', '/Users', { schemas: [USER], userName: 'intruder@example.com', externalId: 'ext-held-1', displayName: 'Intruder' });
+    expect(r.status).toBe(409);
+    expect(r.body).toEqual({ schemas: [ERROR], status: '409', scimType: 'uniqueness', detail: expect.stringContaining('externalId') });
+    expect(await countIdentities(h.store.db, { includeDeleted: true })).toBe(identitiesBefore);
+    expect(await getIdentity(h.store.db, first.body.id)).toEqual(holderBefore);
+    expect(h.calls.length).toBe(calls);
+    expect(await auditActions(first.body.id)).toEqual(['scim.user.created']);
+    await h.req('DELETE', `/Users/${first.body.id}`);
+  });
+
   it('answers 401 with an Error body to a missing or wrong token; SCIM_TOKEN and OAuth JWTs are accepted', async () => {
     const url = `${h.base}/Users?${q('userName eq "x"')}`;
     for (const authorization of ['non-token', 'Bearer wrong-token-0123456789abcdef', `Basic ${Buffer.from('a:b').toString('base64')}`, undefined]) {
