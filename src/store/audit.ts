@@ -70,9 +70,24 @@ export function pendingAuditSelect(param: string): string {
        FROM jsonb_to_recordset(${param}::jsonb) AS x(at text, actor text, action text, subject text, run_id uuid, data jsonb)`;
 }
 
+/**
+ * How long a sealer waits after an entry is written before it starts: entries written in the
+ * meantime (by this process) are chained in the same pass. Readers do not wait for it.
+ */
+const SEAL_DELAY_MS = 20;
+
 /** Committed audit entries are waiting: chain them soon (in the background). */
 export function auditWritten(db: Db): void {
-  void scheduleSeal(db).catch(() => undefined);
+  const s = sealState(db);
+  // A pass that starts later will see these entries anyway.
+  if (s.timer || s.queued) return;
+  const t = new Promise<void>((resolve) => setTimeout(resolve, SEAL_DELAY_MS)).then(() => {
+    s.timer = null;
+    return scheduleSeal(db);
+  });
+  s.timer = t;
+  db.track(t);
+  t.catch(() => undefined);
 }
 
 function isoInstant(at: string): string {
@@ -90,16 +105,22 @@ export async function sealAudit(db: Db): Promise<number> {
 }
 
 interface SealState {
+  /** A delayed pass (auditWritten) not started yet. */
+  timer: Promise<number> | null;
   running: Promise<number> | null;
   /** A pass that starts when the running one ends: callers that came during a pass wait for it. */
   queued: Promise<number> | null;
 }
 const seals = new WeakMap<Db, SealState>();
 
+function sealState(db: Db): SealState {
+  let s = seals.get(db);
+  if (!s) seals.set(db, (s = { timer: null, running: null, queued: null }));
+  return s;
+}
+
 function scheduleSeal(db: Db): Promise<number> {
-  let st = seals.get(db);
-  if (!st) seals.set(db, (st = { running: null, queued: null }));
-  const s = st;
+  const s = sealState(db);
   if (s.queued) return s.queued;
   const start = (): Promise<number> => {
     const p: Promise<number> = sealPending(db).finally(() => {
@@ -140,19 +161,25 @@ async function sealPending(db: Db): Promise<number> {
     const any = await db.query<{ any: boolean }>('SELECT EXISTS (SELECT 1 FROM audit_pending) AS any');
     if (!any.rows[0]?.any) return total;
     const n = await db.transaction(async (tx) => {
-      // The head row's lock orders sealers (of every process); each statement after it sees
-      // what the previous sealer committed.
-      const head = await tx.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE');
-      const { rows } = await tx.query<PendingRow>(
-        `DELETE FROM audit_pending WHERE id IN (SELECT id FROM audit_pending ORDER BY id LIMIT ${SEAL_BATCH})
-         RETURNING id, at, actor, action, subject, run_id, data`,
+      // The head row's lock orders sealers (of every process) and is held until COMMIT; the
+      // head read is its newest version (a sealer that waited for the lock sees the previous
+      // one's head). The DELETE refers to h, so the lock is taken before any pending row is;
+      // rows another sealer deleted and committed meanwhile are skipped.
+      const { rows } = await tx.query<PendingRow & { head_seq: number; head_hash: string }>(
+        `WITH h AS (SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE),
+              d AS (DELETE FROM audit_pending
+                     WHERE id IN (SELECT id FROM audit_pending ORDER BY id LIMIT ${SEAL_BATCH}) AND EXISTS (SELECT 1 FROM h)
+                    RETURNING id, at, actor, action, subject, run_id, data)
+         SELECT h.seq AS head_seq, h.hash AS head_hash, d.* FROM h LEFT JOIN d ON true ORDER BY d.id`,
       );
-      if (rows.length === 0) return 0;
-      rows.sort((a, b) => Number(a.id) - Number(b.id));
-      let seq = Number(head.rows[0]!.seq);
-      let prev = head.rows[0]!.hash;
+      const head = rows[0];
+      if (!head) throw new LockstepError('internal', 'the audit log has no head row (migration 1 creates it)');
+      const taken = rows.filter((r) => r.id !== null);
+      if (taken.length === 0) return 0;
+      let seq = Number(head.head_seq);
+      let prev = head.head_hash;
       const out: Record<string, unknown>[] = [];
-      for (const r of rows) {
+      for (const r of taken) {
         seq += 1;
         const base = { seq, at: r.at, actor: r.actor, action: r.action, subject: r.subject, runId: r.run_id, data: r.data };
         const hash = entryHash(prev, base);
@@ -169,10 +196,12 @@ async function sealPending(db: Db): Promise<number> {
          UPDATE audit_head SET seq = $2, hash = $3 WHERE id = 1`,
         [JSON.stringify(out), seq, prev],
       );
-      return rows.length;
+      return taken.length;
     });
     total += n;
-    if (n < SEAL_BATCH) return total;
+    // Rows another sealer took are skipped, so a short batch does not mean the end: the
+    // EXISTS above decides. A pass that took nothing leaves the rest to that other sealer.
+    if (n === 0) return total;
   }
 }
 
