@@ -1,8 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { LockstepError } from '../domain/errors.js';
 import type { Operation, OperationResult, RunStatus } from '../domain/plan.js';
 import { appendAudit } from '../store/audit.js';
 import { syncAnchorsMany } from '../store/links.js';
-import { createRun, findRun, setRunProgress, transitionRun, updateRun, type Run } from '../store/runs.js';
+import { createRun, findRun, insertFinishedRun, setRunProgress, transitionRun, updateRun, type Run } from '../store/runs.js';
 import { applyOperations } from './executor.js';
 import { checkGuard } from './guard.js';
 import { buildRunPlan, type AnchorChange, type RunPlan } from './plan.js';
@@ -66,9 +67,34 @@ export async function runReconcile(ctx: EngineContext, scope: Scope, opts: RunOp
     return { run: null, plan, results: [], held: false, failedRevocations: [], failed: [], nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity };
   }
 
+  if (scope.kind === 'identities' && plan.operations.length <= RECORD_AFTER_MAX_OPS) {
+    // A joiner, mover or leaver: a few operations, over in moments. Its record is written once,
+    // when it has finished; its audit entries carry the run id from the start.
+    const run: Run = {
+      id: randomUUID(),
+      kind: 'apply',
+      trigger: opts.trigger,
+      status: 'applying',
+      scope: runScope,
+      plan,
+      results: [],
+      summary: plan.summary as unknown as Record<string, unknown>,
+      progress: { done: 0, total: plan.operations.length },
+      error: null,
+      createdAt: now.toISOString(),
+      startedAt: new Date().toISOString(),
+      finishedAt: null,
+      approvedBy: null,
+      approvedAt: null,
+    };
+    return executeRun(ctx, run, plan.operations, built, opts, now, 'insert');
+  }
   const run = await createRun(ctx.db, { kind: 'apply', trigger: opts.trigger, status: 'applying', scope: runScope, plan });
   return executeRun(ctx, run, plan.operations, built, opts, now);
 }
+
+/** Identity-scoped runs with at most this many operations record themselves once, at the end. */
+const RECORD_AFTER_MAX_OPS = 50;
 
 async function executeRun(
   ctx: EngineContext,
@@ -77,6 +103,7 @@ async function executeRun(
   built: RunPlan,
   opts: RunOptions,
   now: Date,
+  record: 'update' | 'insert' = 'update',
 ): Promise<RunOutcome> {
   let lastProgress = 0;
   const results = await applyOperations(ctx, ops, {
@@ -96,14 +123,17 @@ async function executeRun(
   const failedRevocations = failed.filter((o) => o.revocation);
   const status = finalStatus(results);
   const plan = run.plan!;
-  const finished = await updateRun(ctx.db, run.id, {
+  const outcome = {
     status,
     results,
     progress: { done: results.length, total: results.length },
     summary: { ...plan.summary, applied: results.length - failed.length, failed: failed.length, failedRevocations: failedRevocations.length },
     error: failed.length ? `${failed.length} operation(s) failed${failedRevocations.length ? `, ${failedRevocations.length} of them revocations (they will be retried)` : ''}` : null,
-    finished: true,
-  });
+  };
+  const finished =
+    record === 'insert'
+      ? await insertFinishedRun(ctx.db, { ...run, ...outcome, startedAt: run.startedAt! })
+      : await updateRun(ctx.db, run.id, { ...outcome, finished: true });
   return { run: finished, plan, results, held: false, failedRevocations, failed, nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity };
 }
 

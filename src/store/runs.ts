@@ -81,6 +81,35 @@ export async function createRun(
   return fromRow(rows[0]!);
 }
 
+/**
+ * Records a run that has already finished, in one statement: identity-scoped runs of the queue
+ * (a joiner, mover or leaver) write their record once, after their few operations, instead of
+ * once before and once after. Their audit entries carry the run's id from the start.
+ */
+export async function insertFinishedRun(
+  q: Queryable,
+  r: Pick<Run, 'id' | 'kind' | 'trigger' | 'status' | 'scope' | 'plan' | 'results' | 'summary' | 'progress' | 'error'> & { startedAt: string },
+): Promise<Run> {
+  const { rows } = await q.query<Row>(
+    `INSERT INTO runs (id, kind, trigger, status, scope, plan, results, summary, progress, error, started_at, finished_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now()) RETURNING *`,
+    [
+      r.id,
+      r.kind,
+      r.trigger,
+      r.status,
+      r.scope,
+      r.plan ? JSON.stringify(r.plan) : null,
+      JSON.stringify(r.results),
+      r.summary ? JSON.stringify(r.summary) : null,
+      r.progress ? JSON.stringify(r.progress) : null,
+      r.error,
+      r.startedAt,
+    ],
+  );
+  return fromRow(rows[0]!);
+}
+
 export async function getRun(q: Queryable, id: string): Promise<Run | null> {
   if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
   const { rows } = await q.query<Row>('SELECT * FROM runs WHERE id = $1', [id]);

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { approveRun, runReconcile } from '../../../src/reconcile/index.js';
-import { iterateAudit, markIdentityDeleted, upsertIdentity } from '../../../src/store/index.js';
+import { getRun, iterateAudit, markIdentityDeleted, upsertIdentity } from '../../../src/store/index.js';
 import { createTestStore, storeKinds, type TestStore } from '../../helpers/db.js';
 import { createTestEngine, membershipsOf, type TestEngine } from '../../helpers/engine.js';
 import { MAPPINGS } from './mappings.js';
@@ -68,6 +68,15 @@ describe.each(storeKinds)('reconciliation on %s', (kind) => {
     expect(membershipsOf(e.sim, 'E1')).toEqual({});
     expect(e.sim.state.findByExternalId('E1')?.state).toBe('suspended');
     expect(out.plan.operations.every((o) => o.reason.cause === 'leaver')).toBe(true);
+    // the identity-scoped run is recorded once it has finished, with its results; the audit
+    // entries of its operations name it
+    const run = await getRun(e.ctx.db, out.run!.id);
+    expect(run).toMatchObject({ status: 'applied', scope: 'identities', progress: { done: out.plan.operations.length, total: out.plan.operations.length } });
+    expect(run!.results.map((r) => r.status)).toEqual(out.plan.operations.map(() => 'applied'));
+    expect(run!.finishedAt).not.toBeNull();
+    const audit = [];
+    for await (const a of iterateAudit(e.ctx.db, { subject: identity.id })) if (a.runId === run!.id) audit.push(a.action);
+    expect(audit.sort()).toEqual(out.plan.operations.map((o) => o.kind).sort());
   });
 
   it("ends a contractor's validity at the contract end or the class maximum, whichever is first", async () => {
