@@ -97,16 +97,16 @@ export async function syncAnchorsMany(q: Queryable, items: Array<{ identityId: s
         pairSince.push(since);
       }
     }
+    // One statement, so atomic: the anchors that went are removed, the new ones added (the
+    // two sets are disjoint, and kept anchors keep their first-grant time).
     await q.query(
-      `DELETE FROM entitlement_anchors a WHERE a.identity_id = ANY($1::uuid[])
-         AND NOT EXISTS (SELECT 1 FROM unnest($2::uuid[], $3::text[]) AS u(i, g) WHERE u.i = a.identity_id AND u.g = a.access_group_id)`,
-      [batch.map((b) => b.identityId), pairId, pairGroup],
-    );
-    if (pairId.length === 0) continue;
-    await q.query(
-      `INSERT INTO entitlement_anchors (identity_id, access_group_id, since)
-       SELECT i, g, s FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(i, g, s) ON CONFLICT DO NOTHING`,
-      [pairId, pairGroup, pairSince],
+      `WITH gone AS (
+         DELETE FROM entitlement_anchors a WHERE a.identity_id = ANY($1::uuid[])
+           AND NOT EXISTS (SELECT 1 FROM unnest($2::uuid[], $3::text[]) AS u(i, g) WHERE u.i = a.identity_id AND u.g = a.access_group_id)
+       )
+       INSERT INTO entitlement_anchors (identity_id, access_group_id, since)
+       SELECT i, g, s FROM unnest($2::uuid[], $3::text[], $4::timestamptz[]) AS u(i, g, s) ON CONFLICT DO NOTHING`,
+      [batch.map((b) => b.identityId), pairId, pairGroup, pairSince],
     );
   }
 }
