@@ -9,15 +9,18 @@ import { randomUUID } from 'node:crypto';
 import { LockstepError } from '../../domain/errors.js';
 import type { Db, Queryable } from '../../store/db.js';
 import { appendAudit, auditWritten, pendingAuditJson, pendingAuditSelect } from '../../store/audit.js';
-import { canonicalJson, isUuid, markIdentityDeleted, newIdentityColumns, upsertIdentity, type UpsertResult } from '../../store/identities.js';
+import { canonicalJson, isUuid, markIdentityDeleted, newIdentityColumns, parseIdentityInput, upsertIdentity, type UpsertResult } from '../../store/identities.js';
 import { badRequest, conflict, notFound, ScimError } from './errors.js';
 import { compileFilter, matches, SqlParams, toSqlExact, toSqlPrefilter, valuesOf, type AttrRef, type CompiledFilter, type SqlTarget } from './filter.js';
 import { identityFromUser } from './mapping.js';
 import { applyPatch, parsePatchBody } from './patch.js';
 import * as repo from './repo.js';
-import type { GroupRow, MemberRow, UserRow } from './repo.js';
+import type { GroupRow, LinkedIdentity, MemberRow, UserRow } from './repo.js';
 import { finalizeResource, isObject, parseResourceBody, schemasOf, type Json, type JsonObject } from './resource.js';
 import { groupResourceType, userResourceType, type ResourceTypeDef } from './schemas.js';
+
+/** A user locked for a write, with the identity row it is linked to. */
+type LockedUser = UserRow & { identity?: LinkedIdentity | null };
 
 export interface Changes {
   /** Identities whose data changed and who are not leavers. */
@@ -293,8 +296,8 @@ export class ScimService {
     });
   }
 
-  private async lockUser(tx: Queryable, id: string, ifMatch: string | undefined): Promise<UserRow> {
-    const row = await repo.getLiveUser(tx, id, true);
+  private async lockUser(tx: Queryable, id: string, ifMatch: string | undefined): Promise<LockedUser> {
+    const row = await repo.lockLiveUserWithIdentity(tx, id);
     if (!row) throw notFound(`User ${id} not found`);
     checkIfMatch(ifMatch, row.version);
     return row;
@@ -302,7 +305,7 @@ export class ScimService {
 
   private async saveUser(
     tx: Queryable,
-    prev: UserRow | null,
+    prev: LockedUser | null,
     id: string,
     attrs: JsonObject,
     action: string,
@@ -333,6 +336,21 @@ export class ScimService {
 
     const changes = emptyChanges();
     const input = identityFromUser(resource, { source: this.o.source, id });
+    const linked = prev?.identity;
+    if (prev && linked && linked.source === this.o.source && linked.external_id === identityKey) {
+      // The usual update: the identity read and locked with the user is the one this key names.
+      // User, identity (only if its data changed) and audit entry in one statement.
+      const data = parseIdentityInput(input);
+      const identityChanged = linked.deleted_at !== null || canonicalJson(linked.data) !== canonicalJson(data);
+      const write: repo.UserWrite = { id, identityId: prev.identity_id, userNameKey, externalId, identityKey, active: next.active !== false, resource, version, at };
+      const audit = pendingAuditJson([
+        { actor: 'scim', action, subject: prev.identity_id, data: { scimId: id, userName: next.userName ?? null, externalId, active: write.active, version, ...auditData } },
+      ]);
+      const row = await repo.updateUserAndIdentity(tx, write, identityChanged ? { userName: data.userName, active: data.active, data: JSON.stringify(data) } : null, audit);
+      tx.afterCommit?.((db) => auditWritten(db));
+      if (identityChanged) (data.active ? changes.changed : changes.leavers).add(prev.identity_id);
+      return { row, changes, written: true };
+    }
     let up: UpsertResult;
     const data: Record<string, unknown> = { ...auditData };
     if (prev && prev.identity_key !== identityKey) {
