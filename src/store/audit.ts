@@ -74,7 +74,7 @@ export function pendingAuditSelect(param: string): string {
  * How long a sealer waits after an entry is written before it starts: entries written in the
  * meantime (by this process) are chained in the same pass. Readers do not wait for it.
  */
-const SEAL_DELAY_MS = 20;
+const SEAL_DELAY_MS = 50;
 
 /** Committed audit entries are waiting: chain them soon (in the background). */
 export function auditWritten(db: Db): void {
@@ -101,7 +101,15 @@ function isoInstant(at: string): string {
  * many it sealed. Concurrent calls share one sealing pass per database handle.
  */
 export async function sealAudit(db: Db): Promise<number> {
-  return scheduleSeal(db);
+  let total = 0;
+  // A pass can leave rows behind when another process's sealer took part of its batch; a
+  // reader goes on until nothing committed is left.
+  for (let pass = 0; pass < 100; pass++) {
+    total += await scheduleSeal(db);
+    const any = await db.query<{ any: boolean }>('SELECT EXISTS (SELECT 1 FROM audit_pending) AS any');
+    if (!any.rows[0]?.any) break;
+  }
+  return total;
 }
 
 interface SealState {
@@ -199,9 +207,9 @@ async function sealPending(db: Db): Promise<number> {
       return taken.length;
     });
     total += n;
-    // Rows another sealer took are skipped, so a short batch does not mean the end: the
-    // EXISTS above decides. A pass that took nothing leaves the rest to that other sealer.
-    if (n === 0) return total;
+    // A short batch is the end, unless another process's sealer took part of it meanwhile
+    // (sealAudit checks again; background passes leave that to the next write's pass).
+    if (n < SEAL_BATCH) return total;
   }
 }
 
