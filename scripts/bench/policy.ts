@@ -5,10 +5,15 @@
  *
  *   npm run bench:policy                       # 20,000 identities, 3 rounds each without and with anchors
  *   npm run bench:policy -- --identities 100000 --rounds 5 --no-write
+ *   npm run bench:policy -- --no-memo --no-write    # every rule tried on every identity (the rules' memo off)
+ *
+ * `cpu ms` is the process's CPU time (user + system, the garbage collector's threads included)
+ * during the round: other load on the machine inflates it much less than wall time.
  */
 import { parseArgs } from 'node:util';
 import type { Identity } from '../../src/domain/identity.js';
-import { evaluate, parseMappings } from '../../src/policy/index.js';
+import { parseMappings } from '../../src/policy/index.js';
+import { evaluate as evaluateRemembered, evaluateUnremembered } from '../../src/policy/evaluate.js';
 import { parseIdentityInput } from '../../src/store/identities.js';
 import { estateMappings, identityAt } from './lib/estate.js';
 import { peakRssMiB, publish, type Cell } from './lib/report.js';
@@ -18,6 +23,7 @@ const { values: args } = parseArgs({
     identities: { type: 'string', default: '20000' },
     rounds: { type: 'string', default: '3' },
     sites: { type: 'string', default: '20' },
+    'no-memo': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
   },
 });
@@ -25,6 +31,7 @@ const N = Number(args.identities);
 const ROUNDS = Number(args.rounds);
 const SITES = Number(args.sites);
 const DAY = 86_400_000;
+const evaluate = args['no-memo'] ? evaluateUnremembered : evaluateRemembered;
 
 async function main(): Promise<void> {
   const { policy } = parseMappings(estateMappings(SITES).yaml, 'bench-mappings.yaml');
@@ -49,13 +56,16 @@ async function main(): Promise<void> {
   for (const withAnchors of [false, true]) {
     for (let r = 1; r <= ROUNDS; r++) {
       const t = performance.now();
+      const cpu = process.cpuUsage();
       let entitlements = 0;
       for (let k = 0; k < identities.length; k++) {
         entitlements += evaluate(identities[k]!, policy, { now, ...(withAnchors ? { anchors: anchored[k] } : {}) }).entitlements.length;
       }
       const ms = performance.now() - t;
-      rows.push([withAnchors ? 'with anchors' : 'no anchors', r, N, entitlements, Math.round(ms), Math.round((ms * 1000) / N), Math.round((N / ms) * 1000)]);
-      process.stdout.write(`${withAnchors ? 'anchors' : 'plain'} round ${r}: ${ms.toFixed(0)} ms\n`);
+      const used = process.cpuUsage(cpu);
+      const cpuMs = (used.user + used.system) / 1000;
+      rows.push([withAnchors ? 'with anchors' : 'no anchors', r, N, entitlements, Math.round(ms), Math.round(cpuMs), Math.round((ms * 1000) / N), Math.round((N / ms) * 1000)]);
+      process.stdout.write(`${withAnchors ? 'anchors' : 'plain'} round ${r}: ${ms.toFixed(0)} ms (cpu ${cpuMs.toFixed(0)} ms)\n`);
     }
   }
   const shape = estateMappings(SITES).shape;
@@ -64,8 +74,8 @@ async function main(): Promise<void> {
     'bench:policy',
     [
       {
-        title: `Policy evaluation: ${shape.rules} rules, ${shape.roles} role bundles, ${shape.accessGroups} access groups (in memory, one thread)`,
-        headers: ['case', 'round', 'identities', 'entitlements', 'ms', 'µs/identity', 'identities/s'],
+        title: `Policy evaluation: ${shape.rules} rules, ${shape.roles} role bundles, ${shape.accessGroups} access groups (in memory, one thread${args['no-memo'] ? ', rules\' memo off' : ''})`,
+        headers: ['case', 'round', 'identities', 'entitlements', 'ms', 'cpu ms', 'µs/identity', 'identities/s'],
         rows,
         notes: [`peak RSS ${peakRssMiB()} MiB; round 1 includes JIT warm-up`],
       },

@@ -8,7 +8,23 @@ import type { AccessGroup, Entitlement, ProtectionClass, Reason } from '../domai
 import { LockstepError } from '../domain/errors.js';
 import { endOfDayIfDate, isLeaver, startOfDayIfDate, type Identity } from '../domain/identity.js';
 import type { CompiledGrant, CompiledPolicy, CompiledRule, LimitSource } from './compile.js';
-import { displayElement, guardValue, identityView, indexRecord, lookupAttribute, matchFilter, ruledOut, type FilterHit, type FilterView, type GuardMemo } from './filter.js';
+import {
+  attributeName,
+  attributeUses,
+  displayElement,
+  guardValue,
+  identityView,
+  indexRecord,
+  lookupAttribute,
+  lookupIdentity,
+  matchFilter,
+  plainIdentity,
+  ruledOut,
+  type AttributeName,
+  type FilterHit,
+  type FilterView,
+  type GuardMemo,
+} from './filter.js';
 
 const DAY = 86_400_000;
 
@@ -39,14 +55,6 @@ export interface Evaluation {
   nextCheckAt: string | null;
 }
 
-/** One way an identity reaches an access group: a matching rule, maybe through bundles. */
-interface GrantPath {
-  rule: CompiledRule;
-  grant: CompiledGrant;
-  matched: Record<string, unknown>;
-  sourceRole?: string;
-}
-
 interface Bound {
   at: number;
   note: string;
@@ -74,7 +82,8 @@ function remembered(fn: (s: string) => number): (s: string) => number {
     let v = cache.get(s);
     if (v === undefined) {
       v = fn(s);
-      if (cache.size >= 4096) cache.clear();
+      // room for every day of 40 years: hire dates of a large estate spread over decades
+      if (cache.size >= 16_384) cache.clear();
       cache.set(s, v);
     }
     return v;
@@ -111,24 +120,6 @@ function leaverReason(identity: Identity, now: Date): string {
   return `left on ${identity.leaveDate ?? '?'} (leaveDate)`;
 }
 
-/** The identity's values of the attributes a filter references; for multi-valued ones, the values that matched. */
-function matchedValues(attributes: string[], view: FilterView, hits: FilterHit[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const name of attributes) {
-    const found = lookupAttribute(view, name);
-    if (found === undefined) {
-      out[name] = null;
-    } else if (Array.isArray(found.value)) {
-      const matched = hits.filter((h) => h.key === found.key).map((h) => displayElement(h.element));
-      // Without a positive match (a negation), the whole value shows why the filter held.
-      out[found.key] = matched.length > 0 ? matched : found.value.map(displayElement);
-    } else {
-      out[found.key] = found.value ?? null;
-    }
-  }
-  return out;
-}
-
 /** Start of the UTC day `days` before `date`: when pre-hire access begins. */
 function preHireStart(hireDate: string, days: number): number | null {
   const t = startOfDay(hireDate) - days * DAY;
@@ -136,7 +127,7 @@ function preHireStart(hireDate: string, days: number): number | null {
 }
 
 interface PathWindow {
-  path: GrantPath;
+  path: PathRef;
   /** null = unbounded. */
   until: Bound | null;
   /** Set when the path cannot give access at all (an `until` attribute that is not a date). */
@@ -204,11 +195,16 @@ function earlier(min: LazyBound | null, b: LazyBound): LazyBound {
   return min === null || b.at < min.at ? b : min;
 }
 
-function windowOf(path: GrantPath, view: FilterView, anchor: number, cls: ProtectionClass, policy: CompiledPolicy, leave: Bound | null): PathWindow {
+/** An attribute's value for one identity: from its view when one was built, else straight from the identity. */
+function attributeOf(identity: Identity, view: FilterView | null, name: string): { key: string; value: unknown } | undefined {
+  return view !== null ? lookupAttribute(view, name) : lookupIdentity(identity, nameOf(name));
+}
+
+function windowOf(path: PathRef, identity: Identity, view: FilterView | null, anchor: number, cls: ProtectionClass, policy: CompiledPolicy, leave: Bound | null): PathWindow {
   let min: LazyBound | null = null;
   for (const src of path.grant.limits) {
     if (src.limit.until !== undefined) {
-      const found = lookupAttribute(view, src.limit.until);
+      const found = attributeOf(identity, view, src.limit.until);
       const value = found?.value;
       // A missing attribute sets no limit: the schema documents requiring it with `pr`.
       if (value !== undefined && value !== null && value !== '') {
@@ -302,51 +298,147 @@ function orderOf(groups: ReadonlyMap<string, AccessGroup>): DeclarationOrder {
 
 const ascending = (a: number, b: number): number => a - b;
 
-export function evaluate(identity: Identity, policy: CompiledPolicy, opts: EvaluateOptions): Evaluation {
-  const now = opts.now.getTime();
-  if (isLeaver(identity, opts.now)) {
-    return { leaver: true, leaverReason: leaverReason(identity, opts.now), entitlements: [], denied: [], nextCheckAt: null };
-  }
-  const view = identityView(identity);
-  const unindex = indexRecord(view);
-  try {
-    return evaluateView(identity, view, policy, opts, now);
-  } finally {
-    unindex();
-  }
+/** One key of a reason's `matched`, as a memo entry writes it: a value shared by everyone with the entry's key, or this person's own. */
+interface MatchedEntry {
+  key: string;
+  value: unknown;
+  /** Set when the value is the person's own (an attribute the filter only tests for presence). */
+  personal: AttributeName | null;
 }
 
-function evaluateView(identity: Identity, view: FilterView, policy: CompiledPolicy, opts: EvaluateOptions, now: number): Evaluation {
-  const preHire = identity.hireDate ? preHireStart(identity.hireDate, policy.lifecycle.preHireDays) : null;
-  const validFromMs = preHire !== null && preHire > now ? preHire : null;
-  const leaveAt = identity.leaveDate ? endOfDay(identity.leaveDate) : Number.NaN;
-  const leave: Bound | null = Number.isNaN(leaveAt) ? null : { at: leaveAt, note: `leaveDate ${identity.leaveDate}` };
-  const employee = policy.employeeTypes.has((identity.employeeType ?? '').toLowerCase());
-  const hasSponsor = typeof identity.sponsor === 'string' && identity.sponsor.trim() !== '';
+/** A rule that matched an identity. */
+interface RuleMatch {
+  rule: CompiledRule;
+  /** Position in the policy's rules. */
+  index: number;
+  /** What reasons show as `matched`; null when it holds the person's own values (then see `template`). */
+  matched: Record<string, unknown> | null;
+  template: MatchedEntry[] | null;
+  sourceRole: string | undefined;
+  /** With a template: where the person's `matched` goes in Matches' personal records. */
+  slot: number;
+}
 
-  const paths = new Map<string, GrantPath[]>();
+/** One way an identity reaches an access group: a matching rule, maybe through bundles. */
+interface PathRef {
+  match: RuleMatch;
+  grant: CompiledGrant;
+}
+
+interface Reached {
+  group: AccessGroup;
+  /** In policy order of the rules, then of each rule's grants. */
+  paths: PathRef[];
+  /** The attributes the paths' limits end at (`until`), as written. */
+  untils: string[];
+  /**
+   * In a memo entry: the group's answer by anchor for people whose own data sets no bound
+   * (no future validFrom, leave date or `until` value, no values of their own in reasons),
+   * which most people are; null elsewhere.
+   */
+  answers: Map<number, GroupAnswer> | null;
+}
+
+/** An entitlement to one group, as everyone with the same rules' answer and anchor gets it. */
+interface GroupAnswer {
+  reasons: Reason[];
+  until: number | null;
+  validUntil: string | null;
+  exempt: boolean;
+  /** The earliest end of any path's window: the answer holds while now is before it. */
+  expires: number;
+}
+
+/** Answers kept per group of a memo entry (one per anchor; a converged estate has a few). */
+const ANSWERS_MAX = 16;
+
+/** What the rules give an identity, before anything that depends on the person's dates, sponsor or anchors. */
+interface Matches {
+  /** The access groups matching rules reach, in declaration order. */
+  reached: Reached[];
+  /** Matches whose `matched` is the person's own, by slot. */
+  personal: RuleMatch[];
+}
+
+/** The identity's values of the attributes a filter references; for multi-valued ones, the values that matched. */
+function matchedValues(attributes: string[], view: FilterView, hits: FilterHit[], presence: ReadonlyMap<string, boolean> | null): MatchedEntry[] {
+  const out: MatchedEntry[] = [];
+  for (const name of attributes) {
+    const found = lookupAttribute(view, name);
+    if (found === undefined) {
+      out.push({ key: name, value: null, personal: null });
+    } else if (Array.isArray(found.value)) {
+      const matched = hits.filter((h) => h.key === found.key).map((h) => displayElement(h.element));
+      // Without a positive match (a negation), the whole value shows why the filter held.
+      out.push({ key: found.key, value: matched.length > 0 ? matched : found.value.map(displayElement), personal: null });
+    } else if (presence !== null && typeof found.value === 'string' && presence.get(name.toLowerCase()) === true) {
+      // a memo entry's key holds only whether this is empty: the value itself is the person's
+      out.push({ key: found.key, value: undefined, personal: nameOf(name) });
+    } else {
+      out.push({ key: found.key, value: found.value ?? null, personal: null });
+    }
+  }
+  return out;
+}
+
+function recordOf(entries: MatchedEntry[], identity: Identity, view: FilterView | null): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const e of entries) out[e.key] = e.personal === null ? e.value : (attributeOf(identity, view, e.personal.name)?.value ?? null);
+  return out;
+}
+
+/**
+ * The rules (those `use` accepts) that match the view, in policy order. With `presence` (a memo
+ * entry is being made), a reason's `matched` keeps the values of presence-tested attributes out:
+ * they are filled in per person.
+ */
+function matchView(policy: CompiledPolicy, view: FilterView, use: ((i: number) => boolean) | null, presence: ReadonlyMap<string, boolean> | null): RuleMatch[] {
+  const out: RuleMatch[] = [];
   const memo: GuardMemo = new Map();
   for (const i of candidateRules(policy.rules, view, memo)) {
+    if (use !== null && !use(i)) continue;
     const rule = policy.rules[i]!;
     if (ruledOut(rule.when, view, memo)) continue;
     const outcome = matchFilter(rule.when, view);
     if (!outcome.matched) continue;
-    const matched = matchedValues(rule.when.attributes, view, outcome.hits);
+    const entries = matchedValues(rule.when.attributes, view, outcome.hits, presence);
     const roles = outcome.hits.filter((h) => h.key === 'roles').map((h) => String(displayElement(h.element)));
-    for (const grant of rule.grants) {
-      const list = paths.get(grant.accessGroupId) ?? [];
-      list.push(roles.length > 0 ? { rule, grant, matched, sourceRole: roles.join(', ') } : { rule, grant, matched });
-      paths.set(grant.accessGroupId, list);
+    const personal = entries.some((e) => e.personal !== null);
+    out.push({
+      rule,
+      index: i,
+      // shared by every identity with the memo entry's key: a copy (nothing of this person's data
+      // goes to the others), frozen so that nothing can change it for all of them
+      matched: personal ? null : presence !== null ? deepFreeze(structuredClone(recordOf(entries, NO_IDENTITY, view))) : recordOf(entries, NO_IDENTITY, view),
+      template: personal ? entries : null,
+      sourceRole: roles.length > 0 ? roles.join(', ') : undefined,
+      slot: -1,
+    });
+  }
+  return out;
+}
+
+/** recordOf with a view reads nothing of the identity itself. */
+const NO_IDENTITY = null as unknown as Identity;
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+  }
+  return v;
+}
+
+/** The access groups the matches reach, in declaration order, each with its paths in rule order. */
+function reachedOf(matches: RuleMatch[], policy: CompiledPolicy, remember: boolean): Reached[] {
+  const paths = new Map<string, PathRef[]>();
+  for (const match of matches) {
+    for (const grant of match.rule.grants) {
+      const list = paths.get(grant.accessGroupId);
+      if (list === undefined) paths.set(grant.accessGroupId, [{ match, grant }]);
+      else list.push({ match, grant });
     }
   }
-
-  const entitlements: Entitlement[] = [];
-  const denied: Denial[] = [];
-  // Instants at which the answer changes by time alone; each entitlement adds its window's ends.
-  const instants: number[] = [];
-  if (preHire !== null) instants.push(preHire);
-  if (leave !== null) instants.push(leave.at);
-
   // Declaration order keeps output stable and the way the mapping's authors think of it.
   const order = orderOf(policy.accessGroups);
   const reached: number[] = [];
@@ -355,15 +447,301 @@ function evaluateView(identity: Identity, view: FilterView, policy: CompiledPoli
     if (i !== undefined) reached.push(i);
   }
   if (reached.length > 1) reached.sort(ascending);
-  for (const i of reached) {
+  return reached.map((i) => {
     const group = order.groups[i]!;
-    const granted = paths.get(group.id)!;
+    const list = paths.get(group.id)!;
+    const untils: string[] = [];
+    for (const p of list) for (const src of p.grant.limits) if (src.limit.until !== undefined && !untils.includes(src.limit.until)) untils.push(src.limit.until);
+    return { group, paths: list, untils, answers: remember ? new Map<number, GroupAnswer>() : null };
+  });
+}
+
+const NO_MATCHES: RuleMatch[] = [];
+
+function matchesOf(matches: RuleMatch[], policy: CompiledPolicy, remember: boolean): Matches {
+  let personal = NO_MATCHES;
+  for (const m of matches) {
+    if (m.template === null) continue;
+    if (personal === NO_MATCHES) personal = [];
+    m.slot = personal.length;
+    personal.push(m);
+  }
+  return { reached: reachedOf(matches, policy, remember), personal };
+}
+
+/** Two lists of matches in policy order, merged. */
+function merge(a: RuleMatch[], b: RuleMatch[]): RuleMatch[] {
+  if (b.length === 0) return a;
+  if (a.length === 0) return b;
+  const out: RuleMatch[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) out.push(j >= b.length || (i < a.length && a[i]!.index < b[j]!.index) ? a[i++]! : b[j++]!);
+  return out;
+}
+
+/**
+ * Which rules match depends only on the values of the attributes the filters read, and most
+ * people share them with many others (site, department, employeeType, groups, roles): the
+ * rules' part of an evaluation is remembered by those values. Attributes tested only for
+ * presence (`sponsor pr`) count only as present or not; their values, which reasons show, are
+ * read per person. An attribute whose values turn out to be nearly unique (an email tested with
+ * `ew`) gets its rules evaluated per person instead, and the memo keeps serving the others.
+ * Everything that depends on time or on the person alone (validity, anchors, sponsor, leave
+ * and hire dates) is worked out per person from the rules' answer.
+ */
+interface RuleMemo {
+  rules: readonly CompiledRule[];
+  size: number;
+  groups: ReadonlyMap<string, AccessGroup>;
+  /** Lower-cased names whose rules are evaluated per person. */
+  demoted: Set<string>;
+  /** Positions of those rules. */
+  direct: Set<number>;
+  /** The attributes the remembered rules read, as written, and whether only their presence counts. */
+  names: AttributeName[];
+  presenceOnly: boolean[];
+  /** By lower-cased name: read only for presence by every remembered rule. */
+  presence: Map<string, boolean>;
+  /** Every rule is evaluated per person. */
+  off: boolean;
+  entries: Map<string, MemoEntry>;
+  /** Look-ups since the entries were last cleared. */
+  lookups: number;
+}
+
+interface MemoEntry {
+  matches: RuleMatch[];
+  /** Without rules evaluated per person: the whole answer. */
+  result: Matches;
+  /** The key's part for each name, kept to find which attribute makes keys unique. */
+  parts: string[];
+}
+
+/** Entries kept per policy; past it they are reviewed and cleared. */
+export const RULE_MEMO_MAX = 8192;
+
+const ruleMemos = new WeakMap<readonly CompiledRule[], RuleMemo>();
+
+function ruleMemoOf(policy: CompiledPolicy): RuleMemo {
+  let memo = ruleMemos.get(policy.rules);
+  if (memo !== undefined && memo.size === policy.rules.length && memo.groups === policy.accessGroups) return memo;
+  memo = {
+    rules: policy.rules,
+    size: policy.rules.length,
+    groups: policy.accessGroups,
+    demoted: new Set(),
+    direct: new Set(),
+    names: [],
+    presenceOnly: [],
+    presence: new Map(),
+    off: false,
+    entries: new Map(),
+    lookups: 0,
+  };
+  plan(memo);
+  ruleMemos.set(policy.rules, memo);
+  return memo;
+}
+
+/** Works out which rules are remembered and by which attributes, after a change to `demoted`. */
+function plan(memo: RuleMemo): void {
+  const uses = memo.rules.map((r) => attributeUses(r.when));
+  memo.direct = new Set();
+  uses.forEach((u, i) => {
+    if (u.some((x) => memo.demoted.has(x.name.toLowerCase()))) memo.direct.add(i);
+  });
+  const names = new Map<string, AttributeName>();
+  memo.presence = new Map();
+  uses.forEach((u, i) => {
+    if (memo.direct.has(i)) return;
+    for (const x of u) {
+      const lower = x.name.toLowerCase();
+      memo.presence.set(lower, (memo.presence.get(lower) ?? true) && x.presence);
+      if (!names.has(x.name)) names.set(x.name, nameOf(x.name));
+    }
+  });
+  memo.names = [...names.values()];
+  memo.presenceOnly = memo.names.map((n) => memo.presence.get(n.lower)!);
+  memo.off = memo.direct.size === memo.rules.length && memo.rules.length > 0;
+  memo.entries = new Map();
+  memo.lookups = 0;
+}
+
+/**
+ * Past RULE_MEMO_MAX entries: when fewer than half the look-ups since the last clear found
+ * their entry, the attribute with the most distinct values among the entries (if it is nearly
+ * unique to each) has its rules evaluated per person from now on; failing that, the memo stops.
+ */
+function review(memo: RuleMemo): void {
+  if (memo.lookups < 2 * memo.entries.size) {
+    let worst = -1;
+    let most = 0;
+    for (let k = 0; k < memo.names.length; k++) {
+      const seen = new Set<string>();
+      for (const e of memo.entries.values()) seen.add(e.parts[k]!);
+      if (seen.size > most) {
+        most = seen.size;
+        worst = k;
+      }
+    }
+    if (worst >= 0 && most > memo.entries.size / 2) {
+      memo.demoted.add(memo.names[worst]!.lower);
+      plan(memo);
+      return;
+    }
+    memo.off = true;
+  }
+  memo.entries = new Map();
+  memo.lookups = 0;
+}
+
+/** Strings that read back unambiguously, or null for values JSON does not produce. */
+function valueKey(v: unknown): string | null {
+  switch (typeof v) {
+    case 'string':
+      return `s${v.length}:${v}`;
+    case 'number':
+      return Object.is(v, -0) ? 'z' : `d${v};`;
+    case 'boolean':
+      return v ? 't' : 'f';
+    case 'undefined':
+      return 'u';
+    case 'object': {
+      if (v === null) return 'n';
+      if (Array.isArray(v)) {
+        let s = '[';
+        for (let i = 0; i < v.length; i++) {
+          if (!(i in v)) return null;
+          const k = valueKey(v[i]);
+          if (k === null) return null;
+          s += k;
+        }
+        return `${s}]`;
+      }
+      const proto = Object.getPrototypeOf(v) as unknown;
+      if (proto !== Object.prototype && proto !== null) return null;
+      let s = '{';
+      for (const key of Object.keys(v)) {
+        const k = valueKey((v as Record<string, unknown>)[key]);
+        if (k === null) return null;
+        s += `s${key.length}:${key}${k}`;
+      }
+      return `${s}}`;
+    }
+    default:
+      return null;
+  }
+}
+
+/** One name's part of a memo key: where the attribute was found and its value (or only whether it is empty). */
+function keyPart(identity: Identity, n: AttributeName, presenceOnly: boolean): string | null {
+  const found = lookupIdentity(identity, n);
+  if (found === undefined) return '~';
+  const where = found.key === n.name ? '=' : `k${found.key.length}:${found.key}`;
+  const v = found.value;
+  if (presenceOnly && typeof v === 'string') return where + (v.length > 0 ? 'P' : 'E');
+  const k = valueKey(v);
+  return k === null ? null : where + k;
+}
+
+function memoKey(memo: RuleMemo, identity: Identity): string | null {
+  let key = '';
+  for (let k = 0; k < memo.names.length; k++) {
+    const part = keyPart(identity, memo.names[k]!, memo.presenceOnly[k]!);
+    if (part === null) return null;
+    key += part;
+  }
+  return key;
+}
+
+/** Names prepared for lookupIdentity, by name (a policy names a few dozen). */
+const names = new Map<string, AttributeName>();
+function nameOf(name: string): AttributeName {
+  let n = names.get(name);
+  if (n === undefined) {
+    n = attributeName(name);
+    if (names.size >= 10_000) names.clear();
+    names.set(name, n);
+  }
+  return n;
+}
+
+export function evaluate(identity: Identity, policy: CompiledPolicy, opts: EvaluateOptions): Evaluation {
+  return evaluateWith(identity, policy, opts, true);
+}
+
+/** evaluate without the rules' memo: every rule is tried on the identity itself. For tests and benchmarks. */
+export function evaluateUnremembered(identity: Identity, policy: CompiledPolicy, opts: EvaluateOptions): Evaluation {
+  return evaluateWith(identity, policy, opts, false);
+}
+
+function evaluateWith(identity: Identity, policy: CompiledPolicy, opts: EvaluateOptions, remember: boolean): Evaluation {
+  const now = opts.now.getTime();
+  if (isLeaver(identity, opts.now)) {
+    return { leaver: true, leaverReason: leaverReason(identity, opts.now), entitlements: [], denied: [], nextCheckAt: null };
+  }
+  const memo = remember && plainIdentity(identity) ? ruleMemoOf(policy) : null;
+  const key = memo === null || memo.off ? null : memoKey(memo, identity);
+  if (memo !== null && key !== null) {
+    memo.lookups++;
+    const entry = memo.entries.get(key);
+    if (entry !== undefined && memo.direct.size === 0) return entitle(identity, entry.result, null, policy, opts, now);
+  }
+  const view = identityView(identity);
+  const unindex = indexRecord(view);
+  try {
+    if (memo === null || key === null) return entitle(identity, matchesOf(matchView(policy, view, null, null), policy, false), view, policy, opts, now);
+    let entry = memo.entries.get(key);
+    if (entry === undefined) {
+      const direct = memo.direct;
+      const matches = matchView(policy, view, direct.size === 0 ? null : (i) => !direct.has(i), memo.presence);
+      entry = { matches, result: matchesOf(matches, policy, direct.size === 0), parts: memo.names.map((n, k) => keyPart(identity, n, memo.presenceOnly[k]!)!) };
+      if (memo.entries.size >= RULE_MEMO_MAX) review(memo);
+      // a review may have changed which rules are remembered: this entry is then not one to keep
+      if (memo.direct === direct && !memo.off) memo.entries.set(key, entry);
+      if (direct.size === 0) return entitle(identity, entry.result, view, policy, opts, now);
+      const own = matchView(policy, view, (i) => direct.has(i), null);
+      return entitle(identity, { reached: reachedOf(merge(entry.matches, own), policy, false), personal: entry.result.personal }, view, policy, opts, now);
+    }
+    const own = matchView(policy, view, (i) => memo.direct.has(i), null);
+    return entitle(identity, { reached: reachedOf(merge(entry.matches, own), policy, false), personal: entry.result.personal }, view, policy, opts, now);
+  } finally {
+    unindex();
+  }
+}
+
+const NO_RECORDS: Array<Record<string, unknown>> = [];
+
+/** The per-person part of an evaluation: validity, sponsors, anchors, pre-hire and leave dates. */
+function entitle(identity: Identity, matches: Matches, view: FilterView | null, policy: CompiledPolicy, opts: EvaluateOptions, now: number): Evaluation {
+  const preHire = identity.hireDate ? preHireStart(identity.hireDate, policy.lifecycle.preHireDays) : null;
+  const validFromMs = preHire !== null && preHire > now ? preHire : null;
+  const leaveAt = identity.leaveDate ? endOfDay(identity.leaveDate) : Number.NaN;
+  const leave: Bound | null = Number.isNaN(leaveAt) ? null : { at: leaveAt, note: `leaveDate ${identity.leaveDate}` };
+  const employee = policy.employeeTypes.has((identity.employeeType ?? '').toLowerCase());
+  const hasSponsor = typeof identity.sponsor === 'string' && identity.sponsor.trim() !== '';
+  const personal = matches.personal.length === 0 ? NO_RECORDS : matches.personal.map((m) => recordOf(m.template!, identity, view));
+  // nothing of this person's own bounds a window or shows in reasons: groups' answers can be shared
+  const plain = validFromMs === null && leave === null && personal === NO_RECORDS;
+
+  const entitlements: Entitlement[] = [];
+  const denied: Denial[] = [];
+  // The earliest future instant at which the answer changes by time alone; each entitlement
+  // adds its window's ends.
+  let next = Infinity;
+  if (preHire !== null) next = sooner(next, preHire, now);
+  if (leave !== null) next = sooner(next, leave.at, now);
+
+  for (const reached of matches.reached) {
+    const group = reached.group;
+    const granted = reached.paths;
     const cls = group.protectionClass;
 
     if (policy.classes[cls].sponsorRequired && !employee && !hasSponsor) {
       const type = identity.employeeType ? `employeeType "${identity.employeeType}"` : 'no employeeType';
       const reason = `class ${cls} requires a sponsor for non-employees; this identity (${type}) has none`;
-      denyPerRule(denied, group.id, granted.map((p) => ({ rule: p.rule.id, reason })));
+      denyPerRule(denied, group.id, granted.map((p) => ({ rule: p.match.rule.id, reason })));
       continue;
     }
 
@@ -376,74 +754,133 @@ function evaluateView(identity: Identity, view: FilterView, policy: CompiledPoli
       }
     }
 
-    const windows = granted.map((p) => windowOf(p, view, anchor, cls, policy, leave));
-    const problems: Array<{ rule: string; reason: string }> = [];
-    const live = windows.filter((w) => {
-      if (w.invalid !== undefined) {
-        problems.push({ rule: w.path.rule.id, reason: w.invalid });
-        return false;
+    const shared = plain && reached.answers !== null && noBoundsOf(reached, identity, view) ? reached.answers : null;
+    let answer = shared?.get(anchor);
+    if (answer === undefined || !(answer.expires > now)) {
+      const worked = answerOf(granted, identity, view, anchor, cls, policy, leave, validFromMs, now, personal);
+      if (Array.isArray(worked)) {
+        denyPerRule(denied, group.id, worked);
+        continue;
       }
-      if (w.until !== null && w.until.at <= now) {
-        problems.push({ rule: w.path.rule.id, reason: `expired ${iso(w.until.at)}: ${w.until.note}` });
-        return false;
+      answer = worked;
+      if (shared !== null && answer.expires > now) {
+        if (shared.size >= ANSWERS_MAX) shared.clear();
+        shared.set(anchor, freezeAnswer(answer));
       }
-      if (w.until !== null && validFromMs !== null && w.until.at <= validFromMs) {
-        problems.push({ rule: w.path.rule.id, reason: `empty validity window: would start ${iso(validFromMs)} and end ${iso(w.until.at)} (${w.until.note})` });
-        return false;
-      }
-      return true;
-    });
-    if (live.length === 0) {
-      denyPerRule(denied, group.id, problems);
-      continue;
     }
-
-    // Several paths: the most generous window wins (any unbounded path makes it unbounded).
-    let until: number | null = -Infinity;
-    for (const w of live) {
-      if (w.until === null) {
-        until = null;
-        break;
-      }
-      if (w.until.at > until) until = w.until.at;
-    }
-    const fromNote =
-      validFromMs !== null ? `from ${iso(validFromMs)}: hireDate ${identity.hireDate} less ${policy.lifecycle.preHireDays} pre-hire days` : undefined;
-    const reasons: Reason[] = [];
-    for (const w of live) {
-      // Built key by key (not with spreads, which cost more than the rest of it): the key
-      // order is the one the audit log and plans have always shown.
-      const r = { rule: w.path.rule.id } as Reason;
-      if (w.path.grant.role !== undefined) r.role = w.path.grant.role;
-      if (w.path.grant.roleChain !== undefined) r.roleChain = w.path.grant.roleChain;
-      if (w.path.sourceRole !== undefined) r.sourceRole = w.path.sourceRole;
-      r.matched = w.path.matched;
-      if (w.until || fromNote) {
-        const notes: string[] = [];
-        if (w.until) notes.push(w.until.note);
-        if (fromNote) notes.push(fromNote);
-        r.notes = notes;
-      }
-      reasons.push(r);
-    }
-    if (validFromMs !== null) instants.push(asStored(validFromMs));
-    if (until !== null) instants.push(asStored(until));
+    if (validFromMs !== null) next = sooner(next, asStored(validFromMs), now);
+    if (answer.until !== null) next = sooner(next, asStored(answer.until), now);
     entitlements.push({
       identityId: identity.id,
       accessGroup: group,
       validFrom: validFromMs === null ? null : iso(validFromMs),
-      validUntil: until === null ? null : iso(until),
-      reasons,
-      exemptFromUnusedExpiry: live.some((w) => w.path.rule.exemptFromUnusedExpiry),
+      validUntil: answer.validUntil,
+      reasons: answer.reasons,
+      exemptFromUnusedExpiry: answer.exempt,
     });
   }
 
-  const future = instants.filter((t) => t > now);
   return {
     leaver: false,
     entitlements,
     denied,
-    nextCheckAt: future.length > 0 ? iso(Math.min(...future)) : null,
+    nextCheckAt: next === Infinity ? null : iso(next),
+  };
+}
+
+/** The earlier of `next` and `t`, counting `t` only when it is in the future (NaN never is). */
+function sooner(next: number, t: number, now: number): number {
+  return t > now && t < next ? t : next;
+}
+
+/** True when none of the attributes the group's paths end at holds a value for this person (windowOf then reads nothing of theirs). */
+function noBoundsOf(reached: Reached, identity: Identity, view: FilterView | null): boolean {
+  for (const name of reached.untils) {
+    const value = attributeOf(identity, view, name)?.value;
+    if (value !== undefined && value !== null && value !== '') return false;
+  }
+  return true;
+}
+
+/** Shared by everyone with the same answer: frozen so that nothing can change it for all of them. */
+function freezeAnswer(a: GroupAnswer): GroupAnswer {
+  for (const r of a.reasons) {
+    if (r.notes !== undefined) Object.freeze(r.notes);
+    Object.freeze(r);
+  }
+  Object.freeze(a.reasons);
+  return Object.freeze(a);
+}
+
+/** One group's entitlement from its paths, or why every path is refused. */
+function answerOf(
+  granted: PathRef[],
+  identity: Identity,
+  view: FilterView | null,
+  anchor: number,
+  cls: ProtectionClass,
+  policy: CompiledPolicy,
+  leave: Bound | null,
+  validFromMs: number | null,
+  now: number,
+  personal: Array<Record<string, unknown>>,
+): GroupAnswer | Array<{ rule: string; reason: string }> {
+  const windows = granted.map((p) => windowOf(p, identity, view, anchor, cls, policy, leave));
+  const problems: Array<{ rule: string; reason: string }> = [];
+  let expires = Infinity;
+  const live = windows.filter((w) => {
+    if (w.invalid !== undefined) {
+      problems.push({ rule: w.path.match.rule.id, reason: w.invalid });
+      return false;
+    }
+    if (w.until !== null && w.until.at < expires) expires = w.until.at;
+    if (w.until !== null && w.until.at <= now) {
+      problems.push({ rule: w.path.match.rule.id, reason: `expired ${iso(w.until.at)}: ${w.until.note}` });
+      return false;
+    }
+    if (w.until !== null && validFromMs !== null && w.until.at <= validFromMs) {
+      problems.push({ rule: w.path.match.rule.id, reason: `empty validity window: would start ${iso(validFromMs)} and end ${iso(w.until.at)} (${w.until.note})` });
+      return false;
+    }
+    return true;
+  });
+  if (live.length === 0) return problems;
+
+  // Several paths: the most generous window wins (any unbounded path makes it unbounded).
+  let until: number | null = -Infinity;
+  for (const w of live) {
+    if (w.until === null) {
+      until = null;
+      break;
+    }
+    if (w.until.at > until) until = w.until.at;
+  }
+  const fromNote =
+    validFromMs !== null ? `from ${iso(validFromMs)}: hireDate ${identity.hireDate} less ${policy.lifecycle.preHireDays} pre-hire days` : undefined;
+  const reasons: Reason[] = [];
+  for (const w of live) {
+    const m = w.path.match;
+    // Built key by key (not with spreads, which cost more than the rest of it): the key
+    // order is the one the audit log and plans have always shown.
+    const r = { rule: m.rule.id } as Reason;
+    if (w.path.grant.role !== undefined) r.role = w.path.grant.role;
+    if (w.path.grant.roleChain !== undefined) r.roleChain = w.path.grant.roleChain;
+    if (m.sourceRole !== undefined) r.sourceRole = m.sourceRole;
+    r.matched = m.matched ?? personal[m.slot]!;
+    if (w.until || fromNote) {
+      const notes: string[] = [];
+      if (w.until) notes.push(w.until.note);
+      if (fromNote) notes.push(fromNote);
+      r.notes = notes;
+    }
+    reasons.push(r);
+  }
+  return {
+    reasons,
+    until,
+    validUntil: until === null ? null : iso(until),
+    exempt: live.some((w) => w.path.match.rule.exemptFromUnusedExpiry),
+    expires,
   };
 }
 
@@ -475,4 +912,17 @@ export function explainText(evaluation: Evaluation): string[] {
   if (evaluation.entitlements.length === 0 && evaluation.denied.length === 0) lines.push('no access groups');
   if (evaluation.nextCheckAt !== null) lines.push(`next check at ${evaluation.nextCheckAt}`);
   return lines;
+}
+
+/** The rules' memo of a policy as it stands, for tests and benchmarks. */
+export function ruleMemoStats(policy: CompiledPolicy): { entries: number; lookups: number; remembered: number; perPerson: string[]; off: boolean; names: string[] } {
+  const memo = ruleMemoOf(policy);
+  return {
+    entries: memo.entries.size,
+    lookups: memo.lookups,
+    remembered: memo.rules.length - memo.direct.size,
+    perPerson: [...memo.direct].map((i) => memo.rules[i]!.id),
+    off: memo.off,
+    names: memo.names.map((n) => n.name),
+  };
 }

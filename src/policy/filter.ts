@@ -220,6 +220,82 @@ export function identityView(identity: Identity): FilterView {
   return view;
 }
 
+/** Core field names by lower case: a name whose lower case is here can only mean that field. */
+const CORE_BY_LOWER: ReadonlyMap<string, string> = new Map(CORE_FIELDS.map((k) => [k.toLowerCase(), k]));
+/** Every core field differs from the others in more than case (lookupIdentity relies on it). */
+const CORE_DISTINCT = CORE_BY_LOWER.size === CORE_EXACT.size;
+
+/** An attribute name as a filter writes it, prepared for lookupIdentity. */
+export interface AttributeName {
+  name: string;
+  lower: string;
+  /** The core field it can only mean (case-insensitively), if any. */
+  core: string | undefined;
+}
+
+export function attributeName(name: string): AttributeName {
+  const lower = name.toLowerCase();
+  return { name, lower, core: CORE_BY_LOWER.get(lower) };
+}
+
+/**
+ * True when lookupIdentity answers for this identity as lookupAttribute would on its view: every
+ * own key is a core field (as the store's identities have it). Anything else takes the view.
+ */
+export function plainIdentity(identity: Identity): boolean {
+  if (!CORE_DISTINCT) return false;
+  const src = identity as unknown as Record<string, unknown>;
+  for (const k in src) if (Object.hasOwn(src, k) && !CORE_EXACT.has(k)) return false;
+  return true;
+}
+
+/**
+ * lookupAttribute(identityView(identity), name) without building the view, for an identity
+ * plainIdentity accepts: a core field's name (in any case) means that field and nothing else
+ * (the view drops attributes that would shadow one); any other name means the first of the
+ * identity's attributes with that name in any case (the view keeps the first of those).
+ */
+export function lookupIdentity(identity: Identity, n: AttributeName): { key: string; value: unknown } | undefined {
+  const src = identity as unknown as Record<string, unknown>;
+  if (n.core !== undefined) {
+    if (n.core === 'attributes' || !Object.hasOwn(src, n.core)) return undefined;
+    return { key: n.core, value: src[n.core] };
+  }
+  const attributes = identity.attributes as Record<string, unknown> | undefined | null;
+  if (attributes === undefined || attributes === null) return undefined;
+  for (const k of Object.keys(attributes)) {
+    if (k === n.name || k.toLowerCase() === n.lower) return { key: k, value: attributes[k] };
+  }
+  return undefined;
+}
+
+/**
+ * Every identity attribute a filter reads, by name as written (URN prefix removed), with
+ * whether each read only asks for presence: `x pr`, `x eq null`, `x ne null` on a plain name.
+ */
+export function attributeUses(f: CompiledFilter): Array<{ name: string; presence: boolean }> {
+  const out: Array<{ name: string; presence: boolean }> = [];
+  const walk = (node: Filter): void => {
+    switch (node.op) {
+      case 'and':
+      case 'or':
+        for (const c of node.filters) walk(c);
+        return;
+      case 'not':
+        walk(node.filter);
+        return;
+      default: {
+        const segs = attributeSegments(node.attrPath);
+        const presence =
+          segs.length === 1 && (node.op === 'pr' || ((node.op === 'eq' || node.op === 'ne') && (node as { compValue?: unknown }).compValue === null));
+        out.push({ name: segs[0]!, presence });
+      }
+    }
+  };
+  walk(f.ast);
+  return out;
+}
+
 /** The comparable values under `segs` in v; complex values without a sub-attribute compare by `value`. */
 function leaves(v: unknown, segs: readonly string[]): unknown[] {
   if (Array.isArray(v)) return v.flatMap((e) => leaves(e, segs));

@@ -112,7 +112,13 @@ class PlanBuilder {
   private readonly keys = new Set<string>();
   nextCheckAt: number | null = null;
   /** Each identity's own earliest next look, for the queue's delayed wake-ups. */
-  readonly nextByIdentity = new Map<string, number>();
+  private readonly nextByIdentity = new Map<string, number>();
+  /**
+   * The identity being diffed, whose next look is kept here rather than in the map: a full
+   * run diffs one identity at a time, and 100k map entries cost more than the rest of it.
+   */
+  private current: string | null = null;
+  private currentNext: number | undefined;
 
   add(op: Omit<Operation, 'key'> & { key?: string }): void {
     const key = op.key ?? [op.system, op.kind, op.accountId ?? `new:${op.externalId}`, op.group?.ref ?? op.credentialId ?? ''].join('|');
@@ -130,9 +136,29 @@ class PlanBuilder {
   checkAtMs(t: number, identityId?: string): void {
     if (this.nextCheckAt === null || t < this.nextCheckAt) this.nextCheckAt = t;
     if (identityId) {
+      if (identityId === this.current) {
+        if (this.currentNext === undefined || t < this.currentNext) this.currentNext = t;
+        return;
+      }
       const cur = this.nextByIdentity.get(identityId);
       if (cur === undefined || t < cur) this.nextByIdentity.set(identityId, t);
     }
+  }
+
+  /** From now until nextOf(identityId), only this identity's next looks are noted. */
+  begin(identityId: string): void {
+    this.current = identityId;
+    this.currentNext = this.nextByIdentity.get(identityId);
+    if (this.currentNext !== undefined) this.nextByIdentity.delete(identityId);
+  }
+
+  /** The identity's earliest next look so far (and the end of begin's). */
+  nextOf(identityId: string): number | undefined {
+    if (identityId === this.current) {
+      this.current = null;
+      return this.currentNext;
+    }
+    return this.nextByIdentity.get(identityId);
   }
 }
 
@@ -144,9 +170,18 @@ function leaverReasonOf(identity: Identity, policy: CompiledPolicy, what: string
   };
 }
 
+/** The operation fields naming an identity's account in one system (in the order plans have always shown them). */
+type AccountRef = { system: string; identityId: string; externalId: string; userName: string; accountId: string };
+
+function accountRef(sys: SystemView, identity: Identity, account: Account): AccountRef {
+  return { system: sys.name, identityId: identity.id, externalId: identity.externalId, userName: identity.userName, accountId: account.id };
+}
+
 /**
  * Diffs one identity against its account in one system: the heart of reconciliation.
  * `account` is what the system holds now (null: none found), `link` what the store knows.
+ * It runs for every identity of a full run, and in a converged estate finds nothing to do:
+ * what only an operation needs is made when there is one.
  */
 function diffIdentity(
   b: PlanBuilder,
@@ -169,15 +204,15 @@ function diffIdentity(
     if (sys.caps.validity !== 'membership' && e.validFrom && Date.parse(e.validFrom) > now.getTime()) continue;
     desired.set(e.accessGroup.ref, e);
   }
-  const base = {
-    system: sys.name,
-    identityId: identity.id,
-    externalId: identity.externalId,
-    userName: identity.userName,
-  };
 
   if (!account) {
     if (leaver || desired.size === 0) return;
+    const base = {
+      system: sys.name,
+      identityId: identity.id,
+      externalId: identity.externalId,
+      userName: identity.userName,
+    };
     b.add({
       ...base,
       kind: 'create_account',
@@ -200,26 +235,26 @@ function diffIdentity(
     return;
   }
 
-  const acc = { ...base, accountId: account.id };
   if (!link || link.accountId !== account.id) {
     b.add({
-      ...acc,
+      ...accountRef(sys, identity, account),
       kind: 'link_account',
       reason: { cause: 'relink', text: `account ${account.id} in ${sys.name} carries ${identity.userName}'s key ${identity.externalId}: linked` },
       revocation: false,
     });
   }
 
-  const byGroup = new Map<string, Membership[]>();
+  // each group's first membership, in the account's order; groups held more than once
+  const byGroup = new Map<string, Membership>();
+  let repeated: Set<string> | null = null;
   for (const m of account.memberships) {
-    const list = byGroup.get(m.group) ?? [];
-    list.push(m);
-    byGroup.set(m.group, list);
+    if (!byGroup.has(m.group)) byGroup.set(m.group, m);
+    else (repeated ??= new Set()).add(m.group);
   }
 
   if (!leaver && desired.size > 0 && account.state === 'suspended' && sys.caps.suspendAccount) {
     b.add({
-      ...acc,
+      ...accountRef(sys, identity, account),
       kind: 'reactivate_account',
       reason: { cause: 'joiner', text: `${identity.userName} is active and entitled again: account reactivated` },
       revocation: false,
@@ -228,7 +263,7 @@ function diffIdentity(
   const wantName = identity.displayName ?? identity.userName;
   if (!leaver && account.displayName !== wantName) {
     b.add({
-      ...acc,
+      ...accountRef(sys, identity, account),
       kind: 'update_account',
       account: { externalId: identity.externalId, displayName: wantName, email: identity.email },
       reason: { cause: 'entitled', text: `display name "${account.displayName}" → "${wantName}"` },
@@ -237,17 +272,16 @@ function diffIdentity(
   }
 
   for (const [ref, e] of desired) {
-    const have = byGroup.get(ref);
-    const want = validityOf(e);
-    if (!have || have.length === 0) {
-      b.add({ ...acc, kind: 'grant', group: groupOf(e.accessGroup), validity: want, reason: { cause: 'entitled', text: ruleText(e), reasons: e.reasons }, revocation: false });
+    const cur = byGroup.get(ref);
+    if (cur === undefined) {
+      b.add({ ...accountRef(sys, identity, account), kind: 'grant', group: groupOf(e.accessGroup), validity: validityOf(e), reason: { cause: 'entitled', text: ruleText(e), reasons: e.reasons }, revocation: false });
       continue;
     }
     if (sys.caps.validity === 'membership') {
-      const cur = have[0]!;
-      if (have.length > 1 || !sameInstant(cur.from, want.from) || !sameInstant(cur.until, want.until)) {
+      if (repeated?.has(ref) || !sameInstant(cur.from, e.validFrom) || !sameInstant(cur.until, e.validUntil)) {
+        const want = validityOf(e);
         b.add({
-          ...acc,
+          ...accountRef(sys, identity, account),
           kind: 'change_validity',
           group: groupOf(e.accessGroup),
           validity: want,
@@ -269,24 +303,24 @@ function diffIdentity(
       : denied
         ? { cause: /expir/i.test(denied.reason) ? 'expired' : 'not-entitled', text: `${g.name}: ${denied.reason} (rule ${denied.rule})` }
         : { cause: 'not-entitled', text: `no rule grants ${identity.userName} ${g.name} any more` };
-    b.add({ ...acc, kind: 'revoke', group: groupOf(g), previousValidity: { from: have[0]!.from, until: have[0]!.until }, reason, revocation: true });
+    b.add({ ...accountRef(sys, identity, account), kind: 'revoke', group: groupOf(g), previousValidity: { from: have.from, until: have.until }, reason, revocation: true });
   }
 
   if (leaver) {
     const action = policy.lifecycle.leaver;
     if (action === 'delete' && sys.caps.deleteAccount) {
-      b.add({ ...acc, kind: 'delete_account', reason: leaverReasonOf(identity, policy, 'account deleted'), revocation: true });
+      b.add({ ...accountRef(sys, identity, account), kind: 'delete_account', reason: leaverReasonOf(identity, policy, 'account deleted'), revocation: true });
     } else if ((action === 'suspend' || action === 'delete') && sys.caps.suspendAccount && account.state === 'active') {
-      b.add({ ...acc, kind: 'suspend_account', reason: leaverReasonOf(identity, policy, 'account suspended'), revocation: true });
+      b.add({ ...accountRef(sys, identity, account), kind: 'suspend_account', reason: leaverReasonOf(identity, policy, 'account suspended'), revocation: true });
     } else if ((action === 'suspend' || action === 'delete') && !sys.caps.suspendAccount && sys.caps.credentialStates) {
       for (const c of account.credentials.filter((c) => c.status === 'active')) {
-        b.add({ ...acc, kind: 'set_credential_state', credentialId: c.id, credentialState: 'suspended', reason: leaverReasonOf(identity, policy, `credential ${c.id} suspended (system cannot suspend accounts)`), revocation: true });
+        b.add({ ...accountRef(sys, identity, account), kind: 'set_credential_state', credentialId: c.id, credentialState: 'suspended', reason: leaverReasonOf(identity, policy, `credential ${c.id} suspended (system cannot suspend accounts)`), revocation: true });
       }
     }
     return;
   }
 
-  planUnusedCredentials(b, ctx, sys, p, acc, account.credentials, [...desired.values()], usage, now);
+  planUnusedCredentials(b, ctx, sys, p, account, desired, usage, now);
 }
 
 /**
@@ -299,17 +333,16 @@ function planUnusedCredentials(
   ctx: EngineContext,
   sys: SystemView,
   p: PlannedIdentity,
-  acc: { system: string; identityId: string; externalId: string; userName: string; accountId: string },
-  credentials: Credential[],
-  held: Entitlement[],
+  account: Account,
+  held: Map<string, Entitlement>,
   usage: Map<string, string>,
   now: Date,
 ): void {
-  if (!sys.caps.credentialStates || held.length === 0) return;
-  if (held.some((e) => e.exemptFromUnusedExpiry)) return;
+  if (!sys.caps.credentialStates || held.size === 0) return;
   let days: number | null = null;
   let cls: number | null = null;
-  for (const e of held) {
+  for (const e of held.values()) {
+    if (e.exemptFromUnusedExpiry) return;
     const d = ctx.policy.classes[e.accessGroup.protectionClass]?.unusedCredentialDays ?? null;
     if (d !== null && (days === null || d < days)) {
       days = d;
@@ -319,15 +352,25 @@ function planUnusedCredentials(
   if (days === null) return;
   // the earliest anchor, needed only for a credential never used (sorting every person's anchors costs)
   let began: string | null | undefined;
-  for (const c of credentials) {
+  for (const c of account.credentials) {
     if (c.status !== 'active') continue;
-    const used = [c.lastUsedAt, usage.get(c.id)].filter((x): x is string => !!x).sort().pop() ?? null;
+    // the later of the two, as sorting them as strings finds it (without the arrays, for every credential)
+    const a = c.lastUsedAt;
+    const u = usage.get(c.id);
+    const used =
+      (a === null || typeof a === 'string') && (u === undefined || typeof u === 'string')
+        ? a && u
+          ? u > a
+            ? u
+            : a
+          : a || u || null
+        : ([a, u].filter((x): x is string => !!x).sort().pop() ?? null);
     const since = used ?? (began === undefined ? (began = Object.values(p.anchors).sort()[0] ?? null) : began);
     if (!since) continue;
     const deadline = parseInstant(since) + days * DAY;
     if (deadline <= now.getTime()) {
       b.add({
-        ...acc,
+        ...accountRef(sys, p.identity, account),
         kind: 'set_credential_state',
         credentialId: c.id,
         credentialState: 'suspended',
@@ -340,7 +383,7 @@ function planUnusedCredentials(
       });
     } else {
       // whole milliseconds within Date's range read back as themselves; anything else takes the round trip (and its RangeError)
-      b.checkAtMs(Number.isInteger(deadline) && Math.abs(deadline) <= 8.64e15 ? deadline : Date.parse(new Date(deadline).toISOString()), acc.identityId);
+      b.checkAtMs(Number.isInteger(deadline) && Math.abs(deadline) <= 8.64e15 ? deadline : Date.parse(new Date(deadline).toISOString()), p.identity.id);
     }
   }
 }
@@ -480,14 +523,19 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
   const systems = systemViews(ctx);
   const planned: PlannedIdentity[] = [];
   const anchorChanges: AnchorChange[] = [];
-  /** Ids of the planned identities, in plan order. */
-  const order: string[] = [];
+  /** Each planned identity's next look, in plan order. */
+  const nextCheckAtByIdentity: Record<string, string | null> = {};
+  let identities = 0;
   let scopeSize = 0;
-  // after an identity's diff: what the run needs of it later, and (unless the caller wants
-  // them) nothing else, so its evaluation can go
+  // after an identity's diff (in every system: nothing changes its next look after this): what
+  // the run needs of it later, and (unless the caller wants them) nothing else, so its
+  // evaluation can go
   const done = (p: PlannedIdentity): void => {
-    order.push(p.identity.id);
-    b.checkAt(p.evaluation.nextCheckAt, p.identity.id);
+    identities++;
+    const id = p.identity.id;
+    b.checkAt(p.evaluation.nextCheckAt, id);
+    const t = b.nextOf(id);
+    nextCheckAtByIdentity[id] = t === undefined ? null : isoOf(t);
     const change = anchorChange(p);
     if (change) anchorChanges.push(change);
     if (retain) planned.push(p);
@@ -544,6 +592,7 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
     const diffPage = (ps: PlannedIdentity[], states: Map<string, SystemState>): void => {
       for (const p of ps) {
         if (!p.identity.deletedAt) scopeSize++;
+        b.begin(p.identity.id);
         for (const sys of systems) {
           const s = states.get(sys.name)!;
           const link = s.links.get(p.identity.id);
@@ -606,16 +655,11 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
   const plan: Plan = {
     createdAt: now.toISOString(),
     scope: scope.kind === 'full' ? 'full' : 'identities',
-    identities: order.length,
+    identities,
     operations: b.ops,
     summary: summarize(b.ops),
     warnings: b.warnings,
     nextCheckAt: b.nextCheckAt === null ? null : new Date(b.nextCheckAt).toISOString(),
   };
-  const nextCheckAtByIdentity: Record<string, string | null> = {};
-  for (const id of order) {
-    const t = b.nextByIdentity.get(id);
-    nextCheckAtByIdentity[id] = t === undefined ? null : isoOf(t);
-  }
   return { built: { plan, scopeSize, nextCheckAtByIdentity, anchorChanges }, planned };
 }
