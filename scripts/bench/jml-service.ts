@@ -1,7 +1,7 @@
 /**
  * bench:jml's lockstep: the whole service (`serve`: SCIM, workers, schedulers) in a process
  * of its own, as `npm start` runs it, so the load generator's timers do not share its event
- * loop.
+ * loop; or, with `workerOnly`, a `lockstep worker` process beside it (--worker-processes).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
@@ -10,7 +10,7 @@ import { serve, type RunningService } from '../../src/api/serve.js';
 import { installCounters, takeCounters } from './jml-counters.js';
 import { procStats, serveIpc } from './scim-ipc.js';
 
-export type JmlServiceRequest = { op: 'start'; configPath: string; env: Record<string, string> } | { op: 'stats' } | { op: 'counters' } | { op: 'profile'; action: 'start' | 'stop'; dir?: string } | { op: 'close' };
+export type JmlServiceRequest = { op: 'start'; configPath: string; env: Record<string, string>; workerOnly?: boolean } | { op: 'stats' } | { op: 'counters' } | { op: 'profile'; action: 'start' | 'stop'; dir?: string } | { op: 'close' };
 
 if (process.env.BENCH_COUNT === '1') installCounters();
 
@@ -40,7 +40,7 @@ serveIpc<JmlServiceRequest>(
   async (req) => {
     switch (req.op) {
       case 'start': {
-        svc = await serve({ configPath: req.configPath, logLevel: req.env.LOG_LEVEL ?? 'warn', env: { ...process.env, ...req.env } });
+        svc = await serve({ configPath: req.configPath, logLevel: req.env.LOG_LEVEL ?? 'warn', env: { ...process.env, ...req.env }, workerOnly: req.workerOnly });
         // serve prints http://localhost:port; the load generator must not try ::1 first
         return { url: svc.url?.replace('//localhost:', '//127.0.0.1:') ?? null };
       }

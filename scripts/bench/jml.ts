@@ -24,6 +24,7 @@
  *   npm run bench:jml
  *   npm run bench:jml -- --rate 100 --duration 30 --users 3000 --queue-concurrency 4
  *   npm run bench:jml -- --no-write
+ *   npm run bench:jml -- --worker-processes 1           # `lockstep serve` plus one `lockstep worker` process
  *   BENCH_PROFILE=jml-events npm run bench:jml          # V8 CPU profile of the service over the events only (./bench-profiles)
  *   BENCH_PROFILE=lockstep-serve npm run bench:jml      # ... over its whole life (--cpu-prof)
  *   BENCH_COUNT=1 npm run bench:jml -- --no-write       # SQL statements and Redis commands per event
@@ -53,6 +54,8 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '30' },
     leavers: { type: 'string', default: '0.4' },
     'queue-concurrency': { type: 'string', default: '4' },
+    /** `lockstep worker` processes beside `lockstep serve` (which has its own workers too). */
+    'worker-processes': { type: 'string', default: '0' },
     'rate-limit': { type: 'string', default: '1000' },
     'seed-concurrency': { type: 'string', default: '16' },
     'seed-timeout': { type: 'string', default: '240' },
@@ -68,6 +71,7 @@ const DURATION = Number(args.duration);
 const EVENTS = Math.round(RATE * DURATION);
 const LEAVERS = Number(args.leavers);
 const QUEUE_CONCURRENCY = Number(args['queue-concurrency']);
+const WORKER_PROCESSES = Number(args['worker-processes']);
 const RATE_LIMIT = Number(args['rate-limit']);
 const SEED_CONCURRENCY = Number(args['seed-concurrency']);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -367,7 +371,8 @@ async function deletePrefix(prefix: string): Promise<void> {
 }
 
 function cpuSection(d: CpuUse): Section {
-  const order = ['lockstep service', 'postgres', 'postgres (background)', 'redis (shared)', 'simulator', 'load generator', 'other'];
+  const workers = WORKER_PROCESSES > 1 ? Array.from({ length: WORKER_PROCESSES }, (_, i) => `lockstep worker ${i + 1}`) : WORKER_PROCESSES === 1 ? ['lockstep worker'] : [];
+  const order = ['lockstep service', ...workers, 'postgres', 'postgres (background)', 'redis (shared)', 'simulator', 'load generator', 'other'];
   return {
     title: `CPU during the events and the tail (${(d.wallMs / 1000).toFixed(1)} s; the machine was busy ${(d.machineMs / d.wallMs).toFixed(2)} of ${cpus().length} cores)`,
     headers: ['process', 'CPU s', 'ms per event', 'cores (average)'],
@@ -386,6 +391,7 @@ async function main(): Promise<void> {
   const db = await createEmptyDatabase();
   let sim: SimProcess | null = null;
   let service: ChildServer<JmlServiceRequest> | null = null;
+  const workerProcs: ChildServer<JmlServiceRequest>[] = [];
   const queues = createQueues({ connection: REDIS_URL, prefix });
   try {
     sim = await startSimProcess(GROUPS.map((g) => ({ id: g.ref, name: g.name, doors: [`${g.ref}-door`] })));
@@ -400,11 +406,13 @@ queue: { prefix: ${prefix}, concurrency: ${QUEUE_CONCURRENCY} }
     );
     service = forkServer<JmlServiceRequest>('./jml-service.ts', import.meta.url, 'lockstep-serve', { maxOldSpaceMiB: 4096 });
     const svc = service;
-    const { url } = await svc.call<{ url: string }>({
-      op: 'start',
-      configPath: join(dir, 'lockstep.yaml'),
-      env: { PORT: '0', HOST: '127.0.0.1', DATABASE_URL: db.url, LOCKSTEP_DATA_DIR: join(dir, 'data'), SCIM_TOKEN: TOKEN, ADMIN_TOKEN: `admin-${TOKEN}`, REDIS_URL, LOCKSTEP_NO_LOCAL_REDIS: '1' },
-    });
+    const serviceEnv = { PORT: '0', HOST: '127.0.0.1', DATABASE_URL: db.url, LOCKSTEP_DATA_DIR: join(dir, 'data'), SCIM_TOKEN: TOKEN, ADMIN_TOKEN: `admin-${TOKEN}`, REDIS_URL, LOCKSTEP_NO_LOCAL_REDIS: '1' };
+    const { url } = await svc.call<{ url: string }>({ op: 'start', configPath: join(dir, 'lockstep.yaml'), env: serviceEnv });
+    for (let i = 0; i < WORKER_PROCESSES; i++) {
+      const w = forkServer<JmlServiceRequest>('./jml-service.ts', import.meta.url, `lockstep-worker-${i + 1}`, { maxOldSpaceMiB: 4096 });
+      workerProcs.push(w);
+      await w.call({ op: 'start', configPath: join(dir, 'lockstep.yaml'), env: serviceEnv, workerOnly: true });
+    }
 
     process.stdout.write(`provisioning ${USERS.toLocaleString('en-US')} people over SCIM...\n`);
     const t0 = performance.now();
@@ -417,7 +425,8 @@ queue: { prefix: ${prefix}, concurrency: ${QUEUE_CONCURRENCY} }
     const byExternal = new Map(events.map((e) => [e.person.externalId, e]));
     const cursor = await sim.lastChange();
     const cpu0 = await svc.call<ProcStats>({ op: 'stats' });
-    const benchPids = { 'lockstep service': svc.pid, simulator: sim.pid, 'load generator': process.pid };
+    const benchPids: Record<string, number> = { 'lockstep service': svc.pid, simulator: sim.pid, 'load generator': process.pid };
+    workerProcs.forEach((w, i) => (benchPids[WORKER_PROCESSES > 1 ? `lockstep worker ${i + 1}` : 'lockstep worker'] = w.pid));
     const database = new URL(db.url).pathname.slice(1);
     const meter = new CpuMeter(benchPids, database);
     meter.start();
@@ -504,7 +513,7 @@ queue: { prefix: ${prefix}, concurrency: ${QUEUE_CONCURRENCY} }
       'bench:jml',
       [
         {
-          title: `JML event-to-applied latency: ${EVENTS.toLocaleString('en-US')} SCIM PATCH events at ${RATE}/s (open loop) against lockstep serve, ${USERS.toLocaleString('en-US')} people, queue concurrency ${QUEUE_CONCURRENCY}, simulator lock system in its own process`,
+          title: `JML event-to-applied latency: ${EVENTS.toLocaleString('en-US')} SCIM PATCH events at ${RATE}/s (open loop) against lockstep serve${WORKER_PROCESSES ? ` and ${WORKER_PROCESSES} lockstep worker process${WORKER_PROCESSES > 1 ? 'es' : ''}` : ''}, ${USERS.toLocaleString('en-US')} people, queue concurrency ${QUEUE_CONCURRENCY} per process, simulator lock system in its own process`,
           headers: ['events', 'count', 'expected changes', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'never applied', 'still queued at the tail limit'],
           rows: [row('all', events), ...kinds.map((k) => row(`  ${k}`, events.filter((e) => e.kind === k)))],
           notes: [
@@ -529,6 +538,7 @@ queue: { prefix: ${prefix}, concurrency: ${QUEUE_CONCURRENCY} }
     );
     if (missing > 0) process.stderr.write(`${missing} expected changes ${drained ? "never appeared" : "not applied by the tail limit"}\n`);
   } finally {
+    for (const w of workerProcs) await w.close().catch(() => undefined);
     await service?.close().catch(() => undefined);
     await sim?.close().catch(() => undefined);
     await queues.close();
