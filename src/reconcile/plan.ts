@@ -5,8 +5,8 @@ import { summarize, type Operation, type OperationReason, type Plan } from '../d
 import type { DriverCapabilities, LockDriver } from '../drivers/contract.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { evaluate, type Evaluation } from '../policy/evaluate.js';
-import { getIdentities, listIdentities } from '../store/identities.js';
-import { credentialUsage, credentialUsageFor, linksForIdentities, listLinks, loadAnchors, type Link } from '../store/links.js';
+import { listIdentities } from '../store/identities.js';
+import { credentialUsage, credentialUsageFor, listLinks, loadAnchors, loadIdentityScope, type Link } from '../store/links.js';
 import type { EngineContext, Scope } from './types.js';
 
 /** Per identity, what the plan decided it is entitled to: the executor stores anchors from it. */
@@ -413,8 +413,7 @@ function planOrphan(b: PlanBuilder, ctx: EngineContext, sys: SystemView, account
 /** Identities evaluated between two turns of the event loop. */
 const EVALUATION_SLICE = 250;
 
-async function evaluateAll(ctx: EngineContext, identities: Identity[], now: Date): Promise<PlannedIdentity[]> {
-  const anchors = await loadAnchors(ctx.db, identities.map((i) => i.id));
+function evaluateWith(ctx: EngineContext, identities: Identity[], anchors: Map<string, Record<string, string>>, now: Date): PlannedIdentity[] {
   return identities.map((identity) => {
     const a = anchors.get(identity.id) ?? {};
     return { identity, anchors: a, evaluation: evaluate(identity, ctx.policy, { now, anchors: a }) };
@@ -543,10 +542,11 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
 
   if (scope.kind === 'identities') {
     const ids = [...new Set(scope.ids)];
-    const identities = await getIdentities(ctx.db, ids);
-    const ps = await evaluateAll(ctx, identities, now);
+    // identities, anchors and links in one round trip: the queue runs this for every joiner,
+    // mover and leaver
+    const { identities, anchors, links } = await loadIdentityScope(ctx.db, ids);
+    const ps = evaluateWith(ctx, identities, anchors, now);
     scopeSize = ps.length;
-    const links = await linksForIdentities(ctx.db, identities.map((i) => i.id));
     for (const sys of systems) {
       const linkOf = new Map(links.filter((l) => l.system === sys.name).map((l) => [l.identityId, l]));
       // one look-up per person: run them side by side (a bucket holds hundreds), diff in order

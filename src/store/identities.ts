@@ -27,12 +27,12 @@ const iso = (d: Date | string | null): string | null => (d === null ? null : new
  * 100k rows cost no per-row driver work and no date parsing or formatting in JS.
  */
 const isoText = (c: string) => `to_char(${c} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-const LIST_TUPLE = `json_build_array(id, source, external_id, user_name, active, data, version, ${isoText('deleted_at')}, ${isoText('created_at')}, ${isoText('updated_at')})`;
+export const LIST_TUPLE = `json_build_array(id, source, external_id, user_name, active, data, version, ${isoText('deleted_at')}, ${isoText('created_at')}, ${isoText('updated_at')})`;
 
-type ListTuple = [string, string, string, string, boolean, IdentityData, number, string | null, string, string];
+export type ListTuple = [string, string, string, string, boolean, IdentityData, number, string | null, string, string];
 
 /** The same object fromRow builds: data's keys first, then these, in this order (data's own object, freshly parsed, is reused). */
-function fromListTuple(t: ListTuple): Identity {
+export function fromListTuple(t: ListTuple): Identity {
   const o = t[5] as Identity;
   o.id = t[0];
   o.source = t[1];

@@ -1,5 +1,7 @@
+import type { Identity } from '../domain/identity.js';
 import { isoOfMs } from '../domain/time.js';
 import type { Queryable } from './db.js';
+import { fromListTuple, isUuid, LIST_TUPLE, type ListTuple } from './identities.js';
 
 export interface Link {
   system: string;
@@ -40,22 +42,24 @@ export async function deleteLink(q: Queryable, system: string, accountId: string
 }
 
 /** When each of these identities' entitlements first began: identityId → accessGroupId → ISO. */
-export async function loadAnchors(q: Queryable, identityIds: string[]): Promise<Map<string, Record<string, string>>> {
-  const out = new Map<string, Record<string, string>>();
-  if (identityIds.length === 0) return out;
-  // One JSON value for the whole batch ({identity: {group: epoch ms}}, truncated as a JS Date
-  // would), rather than one row per anchor whose timestamp the driver parses into a Date: a
-  // full run reads half a million of them.
-  type Anchors = Record<string, Record<string, number>>;
-  const { rows } = await q.query<{ anchors: Anchors | string | null }>(
-    `SELECT json_object_agg(identity_id, a) AS anchors FROM (
+// One JSON value for the whole batch ({identity: {group: epoch ms}}, truncated as a JS Date
+// would), rather than one row per anchor whose timestamp the driver parses into a Date: a
+// full run reads half a million of them.
+type AnchorsJson = Record<string, Record<string, number>>;
+const ANCHORS_OF_IDS = (param: string) => `SELECT json_object_agg(identity_id, a) FROM (
        SELECT identity_id, json_object_agg(access_group_id, floor(extract(epoch FROM since) * 1000)::bigint) AS a
-         FROM entitlement_anchors WHERE identity_id = ANY($1::uuid[]) GROUP BY identity_id) t`,
-    [identityIds],
-  );
-  const raw = rows[0]?.anchors ?? null;
+         FROM entitlement_anchors WHERE identity_id = ANY(${param}::uuid[]) GROUP BY identity_id) t`;
+
+export async function loadAnchors(q: Queryable, identityIds: string[]): Promise<Map<string, Record<string, string>>> {
+  if (identityIds.length === 0) return new Map();
+  const { rows } = await q.query<{ anchors: AnchorsJson | string | null }>(`SELECT (${ANCHORS_OF_IDS('$1')}) AS anchors`, [identityIds]);
+  return anchorsFromJson(rows[0]?.anchors ?? null);
+}
+
+function anchorsFromJson(raw: AnchorsJson | string | null): Map<string, Record<string, string>> {
+  const out = new Map<string, Record<string, string>>();
   if (raw === null) return out;
-  for (const [identityId, anchors] of Object.entries(typeof raw === 'string' ? (JSON.parse(raw) as Anchors) : raw)) {
+  for (const [identityId, anchors] of Object.entries(typeof raw === 'string' ? (JSON.parse(raw) as AnchorsJson) : raw)) {
     const m: Record<string, string> = {};
     for (const g of Object.keys(anchors)) m[g] = isoOfMs(Number(anchors[g]));
     out.set(identityId, m);
@@ -161,4 +165,30 @@ export async function credentialUsage(q: Queryable, system: string): Promise<Map
     [system],
   );
   return new Map(rows.map((r) => [r.credential_id, new Date(r.last_used_at).toISOString()]));
+}
+
+/**
+ * What an identity-scoped run reads from the store, in one round trip: the identities (deleted
+ * ones too) in id order, their anchors and their links in every system.
+ */
+export async function loadIdentityScope(
+  q: Queryable,
+  identityIds: string[],
+): Promise<{ identities: Identity[]; anchors: Map<string, Record<string, string>>; links: Link[] }> {
+  const ids = identityIds.filter(isUuid);
+  if (ids.length === 0) return { identities: [], anchors: new Map(), links: [] };
+  const { rows } = await q.query<{ identities: ListTuple[] | string | null; anchors: AnchorsJson | string | null; links: Array<[string, string, string, string]> | string | null }>(
+    `SELECT
+       (SELECT json_agg(t.r ORDER BY t.id) FROM (SELECT id, ${LIST_TUPLE} AS r FROM identities WHERE id = ANY($1::uuid[])) t) AS identities,
+       (${ANCHORS_OF_IDS('$1')}) AS anchors,
+       (SELECT json_agg(json_build_array(system, identity_id, account_id, external_id)) FROM links WHERE identity_id = ANY($1::uuid[])) AS links`,
+    [ids],
+  );
+  const r = rows[0];
+  const parse = <T>(v: T | string | null | undefined): T | null => (v === null || v === undefined ? null : typeof v === 'string' ? (JSON.parse(v) as T) : v);
+  return {
+    identities: (parse(r?.identities) ?? []).map(fromListTuple),
+    anchors: anchorsFromJson(r?.anchors ?? null),
+    links: (parse(r?.links) ?? []).map(([system, identityId, accountId, externalId]) => ({ system, identityId, accountId, externalId })),
+  };
 }

@@ -19,6 +19,8 @@ import {
   iterateAudit,
   openStore,
   sealAudit,
+  loadIdentityScope,
+  saveLink,
 } from '../../../src/store/index.js';
 
 describe.each(storeKinds)('store on %s', (kind) => {
@@ -194,6 +196,29 @@ describe.each(storeKinds)('store on %s', (kind) => {
     const a = (await loadAnchors(s.db, [identity.id])).get(identity.id)!;
     expect(a.g1).toBe('2026-01-01T00:00:00.000Z');
     expect(a.g2).toBe('2026-03-01T00:00:00.000Z');
+  });
+
+  it('reads an identity scope in one go: identities (a deleted one too) in id order, their anchors and links', async () => {
+    const a = (await upsertIdentity(s.db, { source: 'scope', externalId: 'S1', userName: 'sa', department: 'Ops' })).identity;
+    const b = (await upsertIdentity(s.db, { source: 'scope', externalId: 'S2', userName: 'sb' })).identity;
+    const other = (await upsertIdentity(s.db, { source: 'scope', externalId: 'S3', userName: 'sc' })).identity;
+    await markIdentityDeleted(s.db, b.id);
+    await syncAnchors(s.db, a.id, { g1: '2026-01-01T00:00:00Z' });
+    await syncAnchors(s.db, other.id, { g9: '2026-01-01T00:00:00Z' });
+    await saveLink(s.db, { system: 'dc1', identityId: a.id, accountId: 'acc-a', externalId: 'S1' });
+    await saveLink(s.db, { system: 'dc2', identityId: a.id, accountId: 'x-a', externalId: 'S1' });
+    await saveLink(s.db, { system: 'dc1', identityId: other.id, accountId: 'acc-c', externalId: 'S3' });
+    const scope = await loadIdentityScope(s.db, [b.id, a.id, 'not-a-uuid', a.id]);
+    expect(scope.identities.map((i) => i.id)).toEqual([a.id, b.id].sort());
+    // the same identities as the one-by-one reads give
+    expect(scope.identities.find((i) => i.id === a.id)).toEqual(await getIdentity(s.db, a.id));
+    expect(scope.identities.find((i) => i.id === b.id)?.deletedAt).not.toBeNull();
+    expect(Object.fromEntries(scope.anchors)).toEqual({ [a.id]: { g1: '2026-01-01T00:00:00.000Z' } });
+    expect(scope.links.sort((x, y) => x.system.localeCompare(y.system))).toEqual([
+      { system: 'dc1', identityId: a.id, accountId: 'acc-a', externalId: 'S1' },
+      { system: 'dc2', identityId: a.id, accountId: 'x-a', externalId: 'S1' },
+    ]);
+    expect(await loadIdentityScope(s.db, ['nope'])).toEqual({ identities: [], anchors: new Map(), links: [] });
   });
 
   it('upserts many identities at once with the meaning of one upsert each', async () => {
