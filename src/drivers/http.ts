@@ -1,15 +1,17 @@
-import type { Dispatcher } from 'undici';
+import http from 'node:http';
+import https from 'node:https';
 import { LockstepError, type ErrorCode } from '../domain/errors.js';
 
 /**
- * Shared HTTP plumbing for drivers: JSON over fetch, per-request timeouts, retries with
- * backoff that honour Retry-After, and vendor responses turned into LockstepErrors whose
- * codes the executor and the queue act on.
+ * Shared HTTP plumbing for drivers: JSON over HTTP/1.1 with keep-alive, per-request timeouts,
+ * retries with backoff that honour Retry-After, and vendor responses turned into
+ * LockstepErrors whose codes the executor and the queue act on.
  *
- * Plain requests go through Node's global fetch, so nock 14 can intercept them in tests.
- * Client certificates need an undici dispatcher; those requests go through the undici
- * package's own fetch, because a dispatcher from one undici version handed to another
- * version's fetch is not guaranteed to work (Node 20/22 bundle undici 6, the package is 7).
+ * Requests go through node:http / node:https with one keep-alive agent per client (client
+ * certificates and CAs are the agent's TLS options). Not fetch: on the queue's hot path a fetch
+ * costs several times the CPU of a plain request (web streams, abort signals, a request object
+ * per call), about a tenth of the service's CPU per JML event in bench:jml. nock intercepts
+ * node:http, so vendor APIs can still be faked with it in tests.
  */
 
 export type HttpMethod = 'GET' | 'HEAD' | 'OPTIONS' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -57,8 +59,8 @@ export interface HttpClientOptions {
    */
   maxRetryAfterMs?: number;
   tls?: TlsOptions;
-  /** A ready undici dispatcher (proxy, custom pool); takes precedence over `tls`. Not closed by close(). */
-  dispatcher?: Dispatcher;
+  /** Connections kept per client. Default 64. */
+  maxSockets?: number;
   onRetry?: (info: RetryInfo) => void;
   /** Jitter source in [0, 1); tests pin it. */
   random?: () => number;
@@ -90,18 +92,16 @@ export interface HttpResponse<T> {
   body: T;
 }
 
-/** The part of a fetch Response this module uses; both the global and undici's fetch fit it. */
+/** What statusError reads of a response. */
 interface ResponseLike {
   status: number;
   statusText: string;
   headers: { get(name: string): string | null };
-  text(): Promise<string>;
 }
-type FetchLike = (url: string, init: Record<string, unknown>) => Promise<ResponseLike>;
 
 const IDEMPOTENT: ReadonlySet<HttpMethod> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
-/** Error codes of Node/undici connection failures that mean the request never reached the server. */
+/** Error codes of connection failures that mean the request never reached the server. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /** TLS verification failures: retrying cannot help, the configuration (CA, server name) is wrong. */
@@ -186,13 +186,10 @@ export class HttpClient {
   private readonly backoffBaseMs: number;
   private readonly backoffMaxMs: number;
   private readonly maxRetryAfterMs: number;
-  private readonly tls?: TlsOptions;
   private readonly onRetry?: (info: RetryInfo) => void;
   private readonly random: () => number;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
-  private dispatcher?: Dispatcher;
-  private readonly ownsDispatcher: boolean;
-  private fetcher?: Promise<FetchLike>;
+  private readonly agent: http.Agent;
 
   constructor(opts: HttpClientOptions) {
     let base: URL;
@@ -215,12 +212,18 @@ export class HttpClient {
     this.backoffBaseMs = opts.backoffBaseMs ?? 200;
     this.backoffMaxMs = opts.backoffMaxMs ?? 5_000;
     this.maxRetryAfterMs = opts.maxRetryAfterMs ?? 30_000;
-    this.tls = opts.tls;
     this.onRetry = opts.onRetry;
     this.random = opts.random ?? Math.random;
     this.sleep = opts.sleep ?? defaultSleep;
-    this.dispatcher = opts.dispatcher;
-    this.ownsDispatcher = !opts.dispatcher && !!opts.tls;
+    // An idle connection is closed after 4 s, before servers' usual 5 s keep-alive ends it: a
+    // request is then never written to a connection the server is closing at that moment.
+    const pool = { keepAlive: true, maxSockets: opts.maxSockets ?? 64, timeout: 4000 };
+    if (base.protocol === 'https:') {
+      const { key, cert, ca, passphrase, servername, rejectUnauthorized } = opts.tls ?? {};
+      this.agent = new https.Agent({ ...pool, key, cert, ca, passphrase, servername, rejectUnauthorized: rejectUnauthorized ?? true });
+    } else {
+      this.agent = new http.Agent(pool);
+    }
   }
 
   get<T>(path: string, opts?: Omit<RequestOptions, 'body'>): Promise<T> {
@@ -266,10 +269,9 @@ export class HttpClient {
     }
   }
 
-  /** Releases the connection pool this client created for client certificates. */
+  /** Closes the kept-alive connections. */
   async close(): Promise<void> {
-    if (this.ownsDispatcher && this.dispatcher) await this.dispatcher.close();
-    this.fetcher = undefined;
+    this.agent.destroy();
   }
 
   private resolve(path: string, query?: Record<string, QueryValue>): URL {
@@ -286,38 +288,68 @@ export class HttpClient {
     return url;
   }
 
-  private async attempt<T>(method: HttpMethod, url: URL, where: string, opts: RequestOptions): Promise<HttpResponse<T>> {
+  private attempt<T>(method: HttpMethod, url: URL, where: string, opts: RequestOptions): Promise<HttpResponse<T>> {
     const headers: Record<string, string> = { ...this.headers, ...lowerKeys(opts.headers ?? {}) };
-    let body: string | undefined;
+    let body: Buffer | undefined;
     if (opts.body !== undefined) {
-      body = JSON.stringify(opts.body);
+      body = Buffer.from(JSON.stringify(opts.body), 'utf8');
       headers['content-type'] ??= 'application/json';
     }
-    const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.timeoutMs);
-    const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
-    const fetcher = await this.getFetch();
-    let res: ResponseLike;
-    let text: string;
-    try {
-      res = await fetcher(url.href, {
-        method,
-        headers,
-        body,
-        signal,
-        redirect: 'manual',
-        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
-      });
+    if (body) headers['content-length'] = String(body.length);
+    const signal = opts.signal;
+    return new Promise<HttpResponse<T>>((resolve, reject) => {
+      let settled = false;
+      let timedOut = false;
+      const lib = url.protocol === 'https:' ? https : http;
+      // Redirects are not followed (node:http never does): they would carry the API key
+      // headers to wherever the Location points. A 3xx therefore surfaces as an error.
+      const req = lib.request(url, { method, headers, agent: this.agent });
+      const finish = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        return true;
+      };
+      const fail = (e: unknown): void => {
+        if (!finish()) return;
+        req.destroy();
+        reject(transportError(e, where, timedOut, signal?.aborted === true));
+      };
       // The body is read under the same timeout: a server that stalls mid-body is as dead as one that never answers.
-      text = await res.text();
-    } catch (e) {
-      throw transportError(e, where, timeout.aborted, opts.signal?.aborted === true);
-    }
-    // Redirects are not followed (redirect: 'manual'): they would carry the API key headers
-    // to wherever the Location points. A 3xx therefore surfaces as an error.
-    if (res.status >= 200 && res.status < 300) {
-      return { status: res.status, headers: res.headers, body: parseBody(text, res.headers.get('content-type'), where) as T };
-    }
-    throw statusError(res, text, where);
+      const timer = setTimeout(() => {
+        timedOut = true;
+        fail(new Error('timeout'));
+      }, opts.timeoutMs ?? this.timeoutMs);
+      const onAbort = (): void => fail(signal?.reason ?? new Error('aborted'));
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      req.on('error', fail);
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', fail);
+        res.on('close', () => {
+          if (!res.complete) fail(Object.assign(new Error('the connection closed before the response was complete'), { code: 'ECONNRESET' }));
+        });
+        res.on('end', () => {
+          if (!finish()) return;
+          const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 0;
+          const got = { get: (name: string): string | null => headerValue(res.headers[name.toLowerCase()]) };
+          if (status >= 200 && status < 300) {
+            try {
+              resolve({ status, headers: got, body: parseBody(text, got.get('content-type'), where) as T });
+            } catch (e) {
+              reject(e);
+            }
+            return;
+          }
+          reject(statusError({ status, statusText: res.statusMessage ?? '', headers: got }, text, where));
+        });
+      });
+      req.end(body);
+    });
   }
 
   private retryDelay(err: LockstepError, attempt: number, maxAttempts: number, idempotent: boolean): number | undefined {
@@ -335,21 +367,11 @@ export class HttpClient {
     // "Equal jitter": half fixed so the delay still grows, half random so clients spread out.
     return Math.floor(backoff / 2 + (this.random() * backoff) / 2);
   }
+}
 
-  private getFetch(): Promise<FetchLike> {
-    if (!this.dispatcher && !this.tls) return Promise.resolve(globalThis.fetch as unknown as FetchLike);
-    this.fetcher ??= (async () => {
-      const undici = await import('undici');
-      if (!this.dispatcher && this.tls) {
-        const { key, cert, ca, passphrase, servername, rejectUnauthorized } = this.tls;
-        this.dispatcher = new undici.Agent({
-          connect: { key, cert, ca, passphrase, servername, rejectUnauthorized: rejectUnauthorized ?? true },
-        });
-      }
-      return undici.fetch as unknown as FetchLike;
-    })();
-    return this.fetcher;
-  }
+function headerValue(v: string | string[] | undefined): string | null {
+  if (v === undefined) return null;
+  return Array.isArray(v) ? v.join(', ') : v;
 }
 
 function lowerKeys(h: Record<string, string>): Record<string, string> {
@@ -427,7 +449,7 @@ function transportError(e: unknown, where: string, timedOut: boolean, callerAbor
   });
 }
 
-/** fetch wraps socket errors: TypeError('fetch failed', { cause: Error{ code } }), sometimes nested further. */
+/** The system or TLS code of a transport error, looked for on the error and its causes. */
 function errorCode(e: unknown): string | undefined {
   let found: string | undefined;
   let cur: unknown = e;
