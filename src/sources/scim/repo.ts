@@ -277,6 +277,18 @@ export async function membersOf(q: Queryable, groupIds: string[]): Promise<Map<s
   return out;
 }
 
+/** Which of these users are live members of the group. */
+export async function membersAmong(q: Queryable, groupId: string, userIds: string[]): Promise<Set<string>> {
+  const valid = userIds.filter(isUuid);
+  if (valid.length === 0) return new Set();
+  const { rows } = await q.query<{ user_id: string }>(
+    `SELECT m.user_id FROM scim_group_members m JOIN scim_users u ON u.id = m.user_id
+      WHERE m.group_id = $1 AND m.user_id = ANY($2::uuid[]) AND u.deleted_at IS NULL`,
+    [groupId, valid],
+  );
+  return new Set(rows.map((r) => r.user_id));
+}
+
 export async function addMembers(q: Queryable, groupId: string, userIds: string[], at: string): Promise<void> {
   if (userIds.length === 0) return;
   await q.query(

@@ -13,7 +13,7 @@ import { canonicalJson, isUuid, markIdentityDeleted, newIdentityColumns, parseId
 import { badRequest, conflict, notFound, ScimError } from './errors.js';
 import { compileFilter, matches, SqlParams, toSqlExact, toSqlPrefilter, valuesOf, type AttrRef, type CompiledFilter, type SqlTarget } from './filter.js';
 import { identityFromUser } from './mapping.js';
-import { applyPatch, parsePatchBody } from './patch.js';
+import { applyPatch, parsePatchBody, type PatchOperation } from './patch.js';
 import * as repo from './repo.js';
 import type { GroupRow, LinkedIdentity, MemberRow, UserRow } from './repo.js';
 import { finalizeResource, isObject, parseResourceBody, schemasOf, type Json, type JsonObject } from './resource.js';
@@ -451,15 +451,26 @@ export class ScimService {
 
   async patchGroup(id: string, body: unknown, ifMatch?: string): Promise<GroupResult> {
     const ops = parsePatchBody(body);
+    const memberOps = memberDeltaOps(ops);
     return this.tx(async (tx) => {
       const prev = await this.lockGroup(tx, id, ifMatch);
+      const audit = { operations: ops.map((o) => ({ op: o.op, path: o.path ?? null })) };
+      if (memberOps) {
+        // Only members added or removed (what Entra and Okta send): read the membership of
+        // the users named, not the whole group, whose size would make each change O(members).
+        const named = [...new Set(memberOps.flatMap((o) => o.ids))];
+        const present = await repo.membersAmong(tx, prev.id, named);
+        const after = new Set(present);
+        for (const o of memberOps) for (const m of o.ids) o.add ? after.add(m) : after.delete(m);
+        const added = named.filter((m) => after.has(m) && !present.has(m));
+        const removed = named.filter((m) => !after.has(m) && present.has(m));
+        return this.saveGroup(tx, prev, prev.id, clientAttributes(prev.resource), [], 'scim.group.patched', audit, { added, removed });
+      }
       const current = await repo.memberIds(tx, prev.id);
       const working = clientAttributes(prev.resource);
       if (current.length) working.members = current.map((value) => ({ value }));
       const next = applyPatch(groupResourceType, working, ops);
-      return this.saveGroup(tx, prev, prev.id, next, current, 'scim.group.patched', {
-        operations: ops.map((o) => ({ op: o.op, path: o.path ?? null })),
-      });
+      return this.saveGroup(tx, prev, prev.id, next, current, 'scim.group.patched', audit);
     });
   }
 
@@ -497,16 +508,18 @@ export class ScimService {
     currentMembers: string[],
     action: string,
     auditData: Record<string, unknown>,
+    /** The membership change when only members were added or removed (attrs then hold none). */
+    delta?: { added: string[]; removed: string[] },
   ): Promise<GroupResult> {
     const at = this.now().toISOString();
     const { members: membersAttr, ...rest } = attrs;
     const next = finalizeResource(groupResourceType, rest);
-    const wanted = memberValues(membersAttr);
+    const wanted = delta ? null : memberValues(membersAttr);
     const version = prev ? prev.version + 1 : 1;
     const resource = buildResource(groupResourceType, id, next, {}, { created: prev ? iso(prev.created_at) : at, lastModified: at, version });
     const cur = new Set(currentMembers);
-    const added = [...wanted].filter((m) => !cur.has(m));
-    const removed = currentMembers.filter((m) => !wanted.has(m));
+    const added = delta ? delta.added : [...wanted!].filter((m) => !cur.has(m));
+    const removed = delta ? delta.removed : currentMembers.filter((m) => !wanted!.has(m));
     if (prev && added.length === 0 && removed.length === 0 && withoutMeta(prev.resource) === withoutMeta(resource)) {
       return { row: prev, changes: emptyChanges(), written: false };
     }
@@ -524,8 +537,9 @@ export class ScimService {
     const row = prev ? await repo.updateGroup(tx, write) : await repo.insertGroup(tx, write);
     await repo.removeMembers(tx, id, removed);
     await repo.addMembers(tx, id, added, at);
-    const renamed = prev !== null && prev.resource.displayName !== displayName;
-    const affected = renamed ? [...wanted, ...removed] : [...added, ...removed];
+    // a rename changes every member's groups (a member delta never renames)
+    const renamed = wanted !== null && prev !== null && prev.resource.displayName !== displayName;
+    const affected = renamed ? [...wanted!, ...removed] : [...added, ...removed];
     const changes = await this.refreshUserGroups(tx, affected, at);
     await appendAudit(tx, [
       {
@@ -613,6 +627,50 @@ export class ScimService {
 }
 
 /** Group member ids from a `members` value, lower-cased; nested groups are refused. */
+const MEMBERS_PATH = /^(urn:ietf:params:scim:schemas:core:2\.0:group:)?members$/i;
+const MEMBER_FILTER_PATH = /^(urn:ietf:params:scim:schemas:core:2\.0:group:)?members\[\s*value\s+eq\s+"([0-9a-f-]+)"\s*\]$/i;
+
+/**
+ * The operations as member additions and removals, when that is all they are: `add` to
+ * `members` with a list of {value}, `remove` of `members[value eq "id"]`, or `remove` from
+ * `members` with a list of {value} (Entra's two shapes). Null for anything else (a replace, a
+ * remove of every member, other attributes, nested groups, unusual values): the full path
+ * handles those, with its errors. Ids to remove must be in lower case, as stored, so the match
+ * is the one the full path would make.
+ */
+function memberDeltaOps(ops: PatchOperation[]): Array<{ add: boolean; ids: string[] }> | null {
+  const out: Array<{ add: boolean; ids: string[] }> = [];
+  const idsOf = (v: unknown, lowerOnly: boolean): string[] | null => {
+    const list = Array.isArray(v) ? v : [v];
+    const ids: string[] = [];
+    for (const m of list) {
+      if (!isObject(m) || typeof m.value !== 'string' || !isUuid(m.value)) return null;
+      if (Object.keys(m).some((k) => !['value', 'display', '$ref', 'type'].includes(k))) return null;
+      if (m.type !== undefined && (typeof m.type !== 'string' || m.type.toLowerCase() !== 'user')) return null;
+      if (lowerOnly && m.value !== m.value.toLowerCase()) return null;
+      ids.push(m.value.toLowerCase());
+    }
+    return ids.length ? ids : null;
+  };
+  for (const op of ops) {
+    if (op.path === undefined) return null;
+    if (op.op === 'add' && op.hasValue && MEMBERS_PATH.test(op.path)) {
+      const ids = idsOf(op.value, false);
+      if (!ids) return null;
+      out.push({ add: true, ids });
+    } else if (op.op === 'remove' && MEMBERS_PATH.test(op.path) && op.hasValue) {
+      const ids = idsOf(op.value, true);
+      if (!ids) return null;
+      out.push({ add: false, ids });
+    } else if (op.op === 'remove' && !op.hasValue) {
+      const m = MEMBER_FILTER_PATH.exec(op.path);
+      if (!m || m[2] !== m[2]!.toLowerCase() || !isUuid(m[2]!)) return null;
+      out.push({ add: false, ids: [m[2]!] });
+    } else return null;
+  }
+  return out.length ? out : null;
+}
+
 function memberValues(members: Json | undefined): Set<string> {
   const out = new Set<string>();
   if (!Array.isArray(members)) return out;

@@ -135,6 +135,32 @@ describe.each(storeKinds)('SCIM /Groups on %s', (kind) => {
     expect((await h.req('GET', `/Groups/${gid}`)).body.members.map((m: any) => m.value)).toEqual([users.bob]);
   });
 
+  it('applies member operations in order: ones that cancel out, or add a member already in, change nothing', async () => {
+    const before = await h.req('GET', `/Groups/${gid}`);
+    const calls = since();
+    const r = await h.req(
+      'PATCH',
+      `/Groups/${gid}`,
+      patch(
+        { op: 'add', path: 'members', value: [{ value: users.dee }] },
+        { op: 'remove', path: `members[value eq "${users.dee}"]` },
+        { op: 'add', path: 'members', value: [{ value: users.bob.toUpperCase() }] },
+      ),
+    );
+    expect(r.status).toBe(204);
+    const after = await h.req('GET', `/Groups/${gid}`);
+    expect(after.body).toEqual(before.body);
+    expect(after.headers.get('etag')).toBe(before.headers.get('etag'));
+    expect(calls()).toEqual([]);
+    // the same ids in another order leave dee in: a change, a new version, dee reconciled
+    const r2 = await h.req('PATCH', `/Groups/${gid}`, patch({ op: 'remove', path: 'members', value: [{ value: users.dee }] }, { op: 'add', path: 'members', value: [{ value: users.dee }] }));
+    expect(r2.status).toBe(204);
+    expect((await h.req('GET', `/Groups/${gid}`)).body.members.map((m: any) => m.value).sort()).toEqual([users.bob, users.dee].sort());
+    expect(calls()).toEqual([{ ids: [users.dee], leaver: false }]);
+    await h.req('PATCH', `/Groups/${gid}`, patch({ op: 'remove', path: `members[value eq "${users.dee}"]` }));
+    expect(await groupsOf('dee')).toEqual([]);
+  });
+
   it('answers a group PATCH with the group when attributes are asked for', async () => {
     const r = await h.req('PATCH', `/Groups/${gid}?attributes=displayName`, patch({ op: 'replace', path: 'externalId', value: 'obj-1' }));
     expect(r.status).toBe(200);
