@@ -57,8 +57,9 @@ class Tracker {
  */
 const MAX_PREPARED = 500;
 const preparedNames = new Map<string, string>();
+let preparing = true;
 function prepared(sql: string, params: unknown[]): string | pg.QueryConfig {
-  if (params.length === 0 || sql.length > 8000) return sql;
+  if (!preparing || params.length === 0 || sql.length > 8000) return sql;
   let name = preparedNames.get(sql);
   if (name === undefined) {
     if (preparedNames.size >= MAX_PREPARED) return sql;
@@ -66,6 +67,18 @@ function prepared(sql: string, params: unknown[]): string | pg.QueryConfig {
     preparedNames.set(sql, name);
   }
   return { name, text: sql, values: params };
+}
+
+/**
+ * A migration run by another process (a rolling upgrade) can change a table under a statement
+ * this one prepared; PostgreSQL then refuses it. From then on this process runs everything
+ * unnamed, and the statement is tried again unnamed where that is safe (outside a transaction).
+ */
+function staleStatement(e: unknown): boolean {
+  const err = e as { code?: unknown; message?: unknown };
+  if (err.code !== '0A000' || typeof err.message !== 'string' || !err.message.includes('cached plan must not change result type')) return false;
+  preparing = false;
+  return true;
 }
 
 // pg returns int8 as string; lockstep's bigints (audit seq) fit in a double.
@@ -78,7 +91,13 @@ class PgDb implements Db {
 
   async query<T>(sql: string, params: unknown[] = []) {
     const q = prepared(sql, params);
-    const r = typeof q === 'string' ? await this.pool.query(sql, params) : await this.pool.query(q);
+    let r: pg.QueryResult;
+    try {
+      r = typeof q === 'string' ? await this.pool.query(sql, params) : await this.pool.query(q);
+    } catch (e) {
+      if (typeof q === 'string' || !staleStatement(e)) throw e;
+      r = await this.pool.query(sql, params);
+    }
     return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
   }
 
@@ -99,8 +118,14 @@ class PgDb implements Db {
       const tx: Queryable = {
         query: async <R>(sql: string, params: unknown[] = []) => {
           const q = prepared(sql, params);
-          const r = typeof q === 'string' ? await client.query(sql, params) : await client.query(q);
-          return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+          try {
+            const r = typeof q === 'string' ? await client.query(sql, params) : await client.query(q);
+            return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+          } catch (e) {
+            // the transaction is aborted either way; later ones run unnamed
+            if (typeof q !== 'string') staleStatement(e);
+            throw e;
+          }
         },
         afterCommit: (f) => void after.push(f),
       };

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestStore, storeKinds, type TestStore } from '../../helpers/db.js';
 import {
@@ -219,6 +220,19 @@ describe.each(storeKinds)('store on %s', (kind) => {
       { system: 'dc2', identityId: a.id, accountId: 'x-a', externalId: 'S1' },
     ]);
     expect(await loadIdentityScope(s.db, ['nope'])).toEqual({ identities: [], anchors: new Map(), links: [] });
+  });
+
+  it.runIf(kind === 'postgres')('keeps answering when another process changes a table under a prepared statement', async () => {
+    await s.db.exec('CREATE TABLE scratch_prepared (id int, a text); INSERT INTO scratch_prepared VALUES (1, \'x\')');
+    const read = () => s.db.query<Record<string, unknown>>('SELECT * FROM scratch_prepared WHERE id = $1', [1]);
+    // prepared on several of the pool's connections
+    await Promise.all(Array.from({ length: 8 }, read));
+    const other = new pg.Client({ connectionString: s.url });
+    await other.connect();
+    await other.query('ALTER TABLE scratch_prepared ADD COLUMN b text DEFAULT \'new\'');
+    await other.end();
+    const rows = await Promise.all(Array.from({ length: 8 }, read));
+    for (const r of rows) expect(r.rows).toEqual([{ id: 1, a: 'x', b: 'new' }]);
   });
 
   it('upserts many identities at once with the meaning of one upsert each', async () => {
