@@ -34,7 +34,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { LockstepError } from '../../src/domain/errors.js';
 import { createQueues, type LockstepQueues } from '../../src/queue/index.js';
 import { rng } from './lib/estate.js';
@@ -46,6 +45,7 @@ import type { Counters } from './jml-counters.js';
 import { CpuMeter, type CpuUse } from './jml-cpu.js';
 import type { JmlServiceRequest } from './jml-service.js';
 import { SCIM, scimUser } from './scim-users.js';
+import { deletePrefix } from './lib/redis.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -356,19 +356,6 @@ function match(events: PlannedEvent[], changes: SimChange[], byExternal: Map<str
   return events.reduce((n, e) => n + e.expected.filter((x) => x.at === undefined).length, 0);
 }
 
-async function deletePrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = '0';
-    do {
-      const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = nextCursor;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
 
 function cpuSection(d: CpuUse): Section {
   const workers = WORKER_PROCESSES > 1 ? Array.from({ length: WORKER_PROCESSES }, (_, i) => `lockstep worker ${i + 1}`) : WORKER_PROCESSES === 1 ? ['lockstep worker'] : [];
@@ -543,7 +530,7 @@ queue: { prefix: ${prefix}, concurrency: ${QUEUE_CONCURRENCY} }
     await sim?.close().catch(() => undefined);
     await queues.close();
     await db.drop().catch((e: unknown) => process.stderr.write(`could not drop the bench database: ${String(e)}\n`));
-    await deletePrefix(prefix).catch((e: unknown) => process.stderr.write(`could not delete Redis keys ${prefix}:*: ${String(e)}\n`));
+    await deletePrefix(REDIS_URL, prefix).catch((e: unknown) => process.stderr.write(`could not delete Redis keys ${prefix}:*: ${String(e)}\n`));
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -23,7 +23,6 @@ import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { LockstepError } from '../../src/domain/errors.js';
 import { peakRssMiB, publish, verdict, type Cell } from './lib/report.js';
 import { createStoreSpec } from './lib/store.js';
@@ -32,6 +31,7 @@ import { forkServer, type ChildServer, type ProcStats } from './scim-ipc.js';
 import type { PeerRequest } from './peer/scimmy-server.js';
 import type { ScimServerRequest, SeededUser } from './scim-server.js';
 import { SCIM, scimUser } from './scim-users.js';
+import { deletePrefix } from './lib/redis.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -193,21 +193,6 @@ async function measure(op: OpName, t: Target): Promise<Measured> {
   return m;
 }
 
-async function deletePrefix(prefix: string): Promise<number> {
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-  let n = 0;
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) n += await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-  return n;
-}
 
 async function main(): Promise<void> {
   const ops = args.ops!.split(',').map((o) => o.trim()) as OpName[];
@@ -292,7 +277,7 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all([lockstep?.close(), peer?.close()]);
     await store.drop().catch((e: unknown) => process.stderr.write(`could not drop the bench database: ${String(e)}\n`));
-    await deletePrefix(prefix).catch((e: unknown) => process.stderr.write(`could not delete Redis keys ${prefix}:*: ${String(e)}\n`));
+    await deletePrefix(REDIS_URL, prefix).catch((e: unknown) => process.stderr.write(`could not delete Redis keys ${prefix}:*: ${String(e)}\n`));
   }
 }
 
