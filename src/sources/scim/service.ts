@@ -207,11 +207,7 @@ export class ScimService {
    * or a re-created user); saveUser handles that case.
    */
   private async createNewPerson(id: string, attrs: JsonObject): Promise<UserResult | null> {
-    const at = this.now().toISOString();
-    const next = finalizeResource(userResourceType, attrs);
-    const resource = buildResource(userResourceType, id, next, {}, { created: at, lastModified: at, version: 1 });
-    const userNameKey = String(next.userName).toLowerCase();
-    const externalId = typeof next.externalId === 'string' ? next.externalId : null;
+    const { at, next, resource, userNameKey, externalId } = this.prepareUser(null, id, attrs);
     const active = next.active !== false;
     let identity: ReturnType<typeof newIdentityColumns>;
     try {
@@ -303,14 +299,8 @@ export class ScimService {
     return row;
   }
 
-  private async saveUser(
-    tx: Queryable,
-    prev: LockedUser | null,
-    id: string,
-    attrs: JsonObject,
-    action: string,
-    auditData: Record<string, unknown>,
-  ): Promise<UserResult> {
+  /** The resource a create (prev null) or an update would store, and the keys it is found by. */
+  private prepareUser(prev: UserRow | null, id: string, attrs: JsonObject) {
     const at = this.now().toISOString();
     const next = finalizeResource(userResourceType, attrs);
     const groups = prev?.resource.groups;
@@ -320,10 +310,21 @@ export class ScimService {
       lastModified: at,
       version,
     });
-    if (prev && withoutMeta(prev.resource) === withoutMeta(resource)) return { row: prev, changes: emptyChanges(), written: false };
-
     const userNameKey = String(next.userName).toLowerCase();
     const externalId = typeof next.externalId === 'string' ? next.externalId : null;
+    return { at, next, version, resource, userNameKey, externalId };
+  }
+
+  private async saveUser(
+    tx: Queryable,
+    prev: LockedUser | null,
+    id: string,
+    attrs: JsonObject,
+    action: string,
+    auditData: Record<string, unknown>,
+  ): Promise<UserResult> {
+    const { at, next, version, resource, userNameKey, externalId } = this.prepareUser(prev, id, attrs);
+    if (prev && withoutMeta(prev.resource) === withoutMeta(resource)) return { row: prev, changes: emptyChanges(), written: false };
     const identityKey = externalId ?? id;
     // The locked row already holds both keys when neither changed, and the live-unique indexes
     // keep them from any other live user: the lookup could only come back empty. A create needs
