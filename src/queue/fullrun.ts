@@ -5,7 +5,7 @@ import type { Db } from '../store/db.js';
 import { iterateIdentities } from '../store/identities.js';
 import { CAPPED_BACKOFF, type LockstepQueues } from './queues.js';
 import { QUEUE, type BucketJobData, type OrphanJobData } from './jobs.js';
-import { createFullRun, finishFullRun, getFullRun, listFullRuns, type FullRun } from './state.js';
+import { createFullRun, finishFullRun, getFullRun, listFullRuns, type FullRun } from '../store/queue-state.js';
 
 export interface FullRunDeps {
   queues: LockstepQueues;

@@ -15,4 +15,4 @@ export { startSchedulers, schedulesFromConfig, type SchedulerDeps, type Schedule
 export { startFullRun, fullRunStatus, type FullRunDeps, type StartFullRunOptions } from './fullrun.js';
 export { engineHandlers, withRateLimits, createRateLimiter } from './engine.js';
 export { RedisRateLimiter, rateLimitedDriver, rateLimitsFromConfig, type RateLimiter } from './ratelimit.js';
-export { getFullRun, listFullRuns, listOverdue, getCheck, outboxSize, type FullRun, type FullRunStatus, type OverdueRevocation } from './state.js';
+export { getFullRun, listFullRuns, listOverdue, getCheck, outboxSize, type FullRun, type FullRunStatus, type OverdueRevocation } from '../store/queue-state.js';

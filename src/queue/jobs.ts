@@ -12,7 +12,8 @@ import { LockstepError } from '../domain/errors.js';
 export const QUEUE = { identity: 'identity', full: 'full', maintenance: 'maintenance' } as const;
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
 
-export type Lane = 'revocation' | 'normal';
+export type { Lane } from '../store/queue-state.js';
+import type { Lane } from '../store/queue-state.js';
 
 /** BullMQ priorities: lower runs first. Every job gets one (jobs without priority would jump the queue). */
 export const PRIORITY: Record<Lane, number> = { revocation: 1, normal: 10 };

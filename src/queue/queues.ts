@@ -7,7 +7,7 @@ import type { Db } from '../store/db.js';
 import { isUuid } from '../store/identities.js';
 import { producerRedisOptions, type RedisConnection } from './connection.js';
 import { PRIORITY, QUEUE, type Lane, type IdentityJobData, type LostCredentialJobData, type QueueName } from './jobs.js';
-import { drainOutbox, pushOutbox, type OutboxEntry } from './state.js';
+import { drainOutbox, pushOutbox, type OutboxEntry } from '../store/queue-state.js';
 
 /** Identity jobs retry until they land (principle 3); the delay between tries is capped by the worker. */
 export const UNTIL_IT_LANDS = 1_000_000;

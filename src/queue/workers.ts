@@ -33,7 +33,7 @@ import {
   recordOverdue,
   recordPart,
   type OverdueRevocation,
-} from './state.js';
+} from '../store/queue-state.js';
 
 /** What reconciling a scope returned; the engine's RunOutcome is one. */
 export interface ReconcileResult {

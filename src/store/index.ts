@@ -9,6 +9,8 @@ export * from './audit.js';
 export * from './links.js';
 export * from './runs.js';
 export * from './incidents.js';
+export * from './queue-state.js';
+export * from './budget.js';
 
 /** Opens the store the runtime contract names (DATABASE_URL, else PGlite under the data dir) and migrates it. */
 export async function openStore(opts: OpenDbOptions): Promise<Db> {

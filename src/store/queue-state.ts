@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Operation } from '../domain/plan.js';
-import type { Db, Queryable } from '../store/db.js';
-import { isUuid } from '../store/identities.js';
-import type { Lane } from './jobs.js';
+import type { Db, Queryable } from './db.js';
+import { isUuid } from './identities.js';
+
+/** The two lanes of identity jobs (the queue's vocabulary, kept here so the store needs no queue import). */
+export type Lane = 'revocation' | 'normal';
 
 /** The queue's state in the store (migration 003): it must survive Redis losing its data. */
 

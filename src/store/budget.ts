@@ -1,0 +1,199 @@
+import { randomUUID } from 'node:crypto';
+import type { Operation, Plan, PlanSummary } from '../domain/plan.js';
+import { summarize } from '../domain/plan.js';
+import type { Db, Queryable } from './db.js';
+
+/**
+ * The revocation budget (migration 6): who lost access in which lock system, and when, across
+ * runs. The mass-revocation guard reads it in a rolling window, so a mass change that reaches
+ * the queue one person at a time is held once the window goes past the guard's limits.
+ * Every check and its record happen under one transaction-scoped advisory lock, so two workers
+ * cannot both spend the last of the budget.
+ */
+
+export interface BudgetLimits {
+  maxRevocationsPercent: number;
+  maxRevocationsAbsolute: number;
+  minRevocationsToHold: number;
+  /** Length of the rolling window. */
+  windowMs: number;
+}
+
+/** One person (identity id) or orphan account (`system:accountId`) losing access in one system. */
+export interface BudgetSubject {
+  subject: string;
+  system: string;
+}
+
+export interface BudgetVerdict {
+  hold: boolean;
+  /** Distinct people who lost access in the window, this run's included. */
+  affected: number;
+  /** People the percentage is of (identities, or the system's linked accounts). */
+  population: number;
+  /** `overall`, or the lock system whose share went past the limit. */
+  scope: string;
+  /** People this run adds to the window (0: a retry of revocations already counted). */
+  added: number;
+  reason: string | null;
+}
+
+// one lock for the budget across processes (the first 8 bytes of "lockstep:revocation-budget")
+const BUDGET_LOCK = 7_436_851_202_944_501_842n;
+
+/** Subjects of a plan's revocations, one per person and system. */
+export function revocationSubjects(ops: readonly Operation[]): BudgetSubject[] {
+  const seen = new Set<string>();
+  const out: BudgetSubject[] = [];
+  for (const op of ops) {
+    if (!op.revocation) continue;
+    const subject = op.identityId ?? `${op.system}:${op.accountId}`;
+    const k = `${op.system}\u0000${subject}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push({ subject, system: op.system });
+  }
+  return out;
+}
+
+/** What the budget is checked and spent with, inside its lock. */
+export interface BudgetTx {
+  readonly q: Queryable;
+  check(subjects: BudgetSubject[]): Promise<BudgetVerdict>;
+  /** Spends the budget: these subjects lost access now (approved ones are kept, not counted). */
+  record(subjects: BudgetSubject[], runId: string | null, approved: boolean): Promise<void>;
+}
+
+/** Runs fn holding the budget's lock, in one transaction. */
+export async function withRevocationBudget<T>(db: Db, limits: BudgetLimits, now: Date, fn: (b: BudgetTx) => Promise<T>): Promise<T> {
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [BUDGET_LOCK.toString()]);
+    const since = new Date(now.getTime() - limits.windowMs);
+    const b: BudgetTx = {
+      q: tx,
+      check: (subjects) => checkBudget(tx, limits, since, subjects),
+      record: async (subjects, runId, approved) => {
+        if (subjects.length === 0) return;
+        await tx.query(
+          `INSERT INTO revocation_ledger (at, system, subject, run_id, approved)
+           SELECT $1, s.system, s.subject, $4, $5 FROM unnest($2::text[], $3::text[]) AS s(system, subject)`,
+          [now.toISOString(), subjects.map((s) => s.system), subjects.map((s) => s.subject), runId, approved],
+        );
+      },
+    };
+    return fn(b);
+  });
+}
+
+function verdictOf(affected: number, population: number, added: number, scope: string, g: BudgetLimits): BudgetVerdict {
+  const pct = population > 0 ? (affected / population) * 100 : 100;
+  const over = affected >= g.minRevocationsToHold && (affected > g.maxRevocationsAbsolute || pct > g.maxRevocationsPercent);
+  const minutes = Math.round(g.windowMs / 60_000);
+  return {
+    hold: over && added > 0,
+    affected,
+    population,
+    scope,
+    added,
+    reason: over
+      ? `${affected} of ${population} people (${pct.toFixed(1)}%) ${scope === 'overall' ? '' : `in ${scope} `}would have lost access within ${minutes} minute(s), above the guard (${g.maxRevocationsPercent}% or ${g.maxRevocationsAbsolute} people, from ${g.minRevocationsToHold}): held until approved`
+      : null,
+  };
+}
+
+async function checkBudget(q: Queryable, g: BudgetLimits, since: Date, subjects: BudgetSubject[]): Promise<BudgetVerdict> {
+  const systems = subjects.map((s) => s.system);
+  const names = subjects.map((s) => s.subject);
+  // distinct people in the window with this run's, overall and per system, and how many this run adds
+  const { rows } = await q.query<{ system: string | null; affected: string; added: string }>(
+    `WITH win AS (SELECT DISTINCT system, subject FROM revocation_ledger WHERE at > $1 AND NOT approved),
+          mine AS (SELECT DISTINCT system, subject FROM unnest($2::text[], $3::text[]) AS s(system, subject)),
+          everyone AS (SELECT system, subject, false AS new FROM win
+                       UNION ALL
+                       SELECT m.system, m.subject, true FROM mine m WHERE NOT EXISTS (SELECT 1 FROM win w WHERE w.system = m.system AND w.subject = m.subject))
+     SELECT system, count(DISTINCT subject) AS affected,
+            count(DISTINCT subject) FILTER (WHERE new) AS added
+       FROM everyone GROUP BY GROUPING SETS ((system), ())`,
+    [since.toISOString(), systems, names],
+  );
+  const pop = await q.query<{ system: string | null; n: string }>(
+    `SELECT NULL AS system, count(*) AS n FROM identities WHERE deleted_at IS NULL OR deleted_at > $1
+     UNION ALL
+     SELECT system, count(*) FROM links GROUP BY system`,
+    [since.toISOString()],
+  );
+  const population = new Map(pop.rows.map((r) => [r.system, Number(r.n)]));
+  const overall = rows.find((r) => r.system === null);
+  // people added overall: a person revoked in two systems is one person
+  const addedOverall = new Set(subjects.map((s) => s.subject)).size > 0 ? Number(overall?.added ?? 0) : 0;
+  const first = verdictOf(Number(overall?.affected ?? 0), population.get(null) ?? 0, addedOverall, 'overall', g);
+  if (first.hold) return first;
+  for (const r of rows) {
+    if (r.system === null || !systems.includes(r.system)) continue;
+    const v = verdictOf(Number(r.affected), Math.max(population.get(r.system) ?? 0, Number(r.affected)), Number(r.added), r.system, g);
+    if (v.hold) return v;
+  }
+  return first;
+}
+
+/** Marks every unapproved revocation in the window approved: an approved mass change starts the window afresh. */
+export async function approveBudgetWindow(q: Queryable, since: Date): Promise<void> {
+  await q.query('UPDATE revocation_ledger SET approved = true WHERE at > $1 AND NOT approved', [since.toISOString()]);
+}
+
+export const BUDGET_TRIGGER = 'guard:revocation-budget';
+
+/**
+ * Adds people to the one open run that the budget holds (creating it when there is none):
+ * every person held by the budget waits in one run, approvable in one step. A person already
+ * in it is not added twice; their operations are re-planned when it is approved anyway.
+ */
+export async function holdInBudgetRun(
+  q: Queryable,
+  req: { plan: Plan; subjects: BudgetSubject[]; reason: string; now: Date },
+): Promise<{ runId: string; created: boolean; people: number; added: string[] }> {
+  const open = await q.query<{ id: string }>(`SELECT id FROM runs WHERE status = 'held' AND trigger = $1 ORDER BY created_at DESC LIMIT 1 FOR UPDATE`, [BUDGET_TRIGGER]);
+  let runId = open.rows[0]?.id;
+  const created = !runId;
+  if (!runId) {
+    runId = randomUUID();
+    const empty: Plan = { ...req.plan, scope: 'identities', identities: 0, operations: [], summary: summarize([]), warnings: [] };
+    await q.query(
+      `INSERT INTO runs (id, kind, trigger, status, scope, plan, summary, progress, started_at, error)
+       VALUES ($1, 'apply', $2, 'held', 'identities', $3, $4, $5, now(), $6)`,
+      [runId, BUDGET_TRIGGER, JSON.stringify(empty), JSON.stringify(empty.summary), JSON.stringify({ done: 0, total: 0 }), req.reason],
+    );
+  }
+  const people = [...new Set(req.subjects.map((s) => s.subject))];
+  const ins = await q.query<{ subject: string }>(
+    `INSERT INTO held_subjects (run_id, subject, at) SELECT $1, s, $3 FROM unnest($2::text[]) AS s ON CONFLICT DO NOTHING RETURNING subject`,
+    [runId, people, req.now.toISOString()],
+  );
+  const added = new Set(ins.rows.map((r) => r.subject));
+  // the whole plan of each newly held person (grants too: nothing of theirs is applied until approval)
+  const ops = req.plan.operations.filter((o) => added.has(o.identityId ?? `${o.system}:${o.accountId}`));
+  const count = await q.query<{ n: string; summary: PlanSummary }>("SELECT (SELECT count(*) FROM held_subjects WHERE run_id = $1) AS n, plan->'summary' AS summary FROM runs WHERE id = $1", [runId]);
+  const n = Number(count.rows[0]!.n);
+  const summary = addSummaries(count.rows[0]!.summary, summarize(ops));
+  const text = `${req.reason} (${n} people held in this run)`;
+  await q.query(
+    `UPDATE runs SET plan = jsonb_set(jsonb_set(jsonb_set(plan, '{operations}', (plan->'operations') || $2::jsonb), '{identities}', to_jsonb($3::int)), '{summary}', $4::jsonb),
+                     summary = $4::jsonb || jsonb_build_object('heldPeople', $3::int, 'guard', jsonb_build_object('reason', $5::text)),
+                     error = $5, progress = jsonb_build_object('done', 0, 'total', jsonb_array_length((plan->'operations') || $2::jsonb))
+      WHERE id = $1`,
+    [runId, JSON.stringify(ops), n, JSON.stringify(summary), text],
+  );
+  return { runId, created, people: n, added: [...added] };
+}
+
+/** The people a held run holds. */
+export async function heldSubjects(q: Queryable, runId: string): Promise<string[]> {
+  const { rows } = await q.query<{ subject: string }>('SELECT subject FROM held_subjects WHERE run_id = $1 ORDER BY at, subject', [runId]);
+  return rows.map((r) => r.subject);
+}
+
+function addSummaries(a: PlanSummary | null, b: PlanSummary): PlanSummary {
+  const byKind: PlanSummary['byKind'] = { ...(a?.byKind ?? {}) };
+  for (const [k, v] of Object.entries(b.byKind) as Array<[keyof PlanSummary['byKind'], number]>) byKind[k] = (byKind[k] ?? 0) + v;
+  return { add: (a?.add ?? 0) + b.add, change: (a?.change ?? 0) + b.change, destroy: (a?.destroy ?? 0) + b.destroy, byKind };
+}
