@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LockstepError } from '../domain/errors.js';
 import { configSchema, type Config } from './schema.js';
-import { formatIssue, issueAt, offsetOf, parseYaml, zodIssues, type IssuePath, type YamlIssue } from './yaml.js';
+import { explainedElsewhere, parseSubstituted, substituteEnv } from './env.js';
+import { formatIssue, formatPath, issueAt, offsetOf, parseYaml, zodIssues, type YamlIssue } from './yaml.js';
 
 export interface LoadedConfig {
   config: Config;
@@ -14,36 +15,18 @@ export interface LoadedConfig {
   mappingPaths: string[];
 }
 
-/**
- * `${VAR}` reads the environment, `${VAR:-default}` falls back. An unset variable without a
- * default is an error at its line: a config must not silently run with an empty token.
- */
-function substituteEnv(value: unknown, path: IssuePath, env: NodeJS.ProcessEnv, missing: Array<{ path: IssuePath; name: string }>): unknown {
-  if (typeof value === 'string') {
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_, name: string, def: string | undefined) => {
-      const v = env[name];
-      if (v !== undefined && v !== '') return v;
-      if (def !== undefined) return def;
-      missing.push({ path, name });
-      return '';
-    });
-  }
-  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, [...path, i], env, missing));
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteEnv(v, [...path, k], env, missing)]));
-  }
-  return value;
-}
-
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
   const issues: YamlIssue[] = [];
   const parsed = parseYaml(text, file, issues);
   if (parsed) {
-    const missing: Array<{ path: IssuePath; name: string }> = [];
-    const raw = substituteEnv(parsed.raw ?? {}, [], env, missing);
-    for (const m of missing) issues.push(issueAt(parsed.src, offsetOf(parsed.src, m.path), m.path, `environment variable ${m.name} is not set (use \${${m.name}:-default} for a default)`));
-    const r = configSchema.safeParse(raw);
-    if (!r.success) issues.push(...zodIssues(parsed.src, r.error));
+    const doc = substituteEnv(parsed.raw ?? {}, env);
+    for (const m of doc.missing) issues.push(issueAt(parsed.src, offsetOf(parsed.src, m.path), m.path, `environment variable ${m.name} is not set (use \${${m.name}:-default} for a default)`));
+    const { result: r, problems } = parseSubstituted(configSchema, doc);
+    for (const p of problems) issues.push(issueAt(parsed.src, offsetOf(parsed.src, p.path), p.path, p.message));
+    if (!r.success) {
+      const explained = new Set([...doc.missing, ...problems].map((x) => formatPath(x.path)));
+      issues.push(...zodIssues(parsed.src, r.error.issues.filter((i) => !explainedElsewhere(i, explained))));
+    }
     if (issues.length === 0 && r.success) return r.data;
   }
   throw new LockstepError('validation', `invalid configuration:\n${issues.map(formatIssue).join('\n')}`, { field: issues[0]?.path, details: issues });

@@ -76,9 +76,10 @@ export function offsetOf(src: ParsedYaml, path: IssuePath, atKey = false): numbe
 }
 
 /** zod issues → located issues; unknown keys are reported at the key itself. */
-export function zodIssues(src: ParsedYaml, error: z.ZodError): YamlIssue[] {
+export function zodIssues(src: ParsedYaml, error: z.ZodError | readonly z.core.$ZodIssue[]): YamlIssue[] {
   const out: YamlIssue[] = [];
-  for (const issue of error.issues) {
+  const list: readonly z.core.$ZodIssue[] = 'issues' in error ? error.issues : error;
+  for (const issue of list) {
     const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) out.push(issueAt(src, offsetOf(src, [...path, key], true), [...path, key], `unknown key "${key}"`));
