@@ -132,20 +132,44 @@ export async function deleteSyncState(q: Queryable, key: string): Promise<void> 
   await q.query('DELETE FROM sync_state WHERE key = $1', [key]);
 }
 
-/** Keeps the latest use of each credential. */
-export async function recordCredentialUse(
-  q: Queryable,
-  system: string,
-  uses: Array<{ credentialId: string; accountId: string | null; at: string }>,
-): Promise<void> {
-  if (uses.length === 0) return;
+export interface CredentialUse {
+  credentialId: string;
+  accountId: string | null;
+  at: string;
+}
+
+/**
+ * The latest use of each credential in a batch. One card used twice in a batch of events must
+ * be one row of the upsert: PostgreSQL refuses to update a row twice in one INSERT ... ON
+ * CONFLICT. Of equal instants, the one that names its account wins.
+ */
+export function latestUsePerCredential(uses: CredentialUse[]): CredentialUse[] {
+  const latest = new Map<string, { use: CredentialUse; ms: number }>();
+  for (const u of uses) {
+    const ms = Date.parse(u.at);
+    const seen = latest.get(u.credentialId);
+    if (!seen || ms > seen.ms || (ms === seen.ms && seen.use.accountId === null && u.accountId !== null)) latest.set(u.credentialId, { use: u, ms });
+  }
+  return [...latest.values()].map((l) => l.use);
+}
+
+/**
+ * Keeps the latest use of each credential: of the batch (see latestUsePerCredential) and of
+ * what is stored, so an older event read late never moves a last use back. The account is the
+ * one of the newest use that names one.
+ */
+export async function recordCredentialUse(q: Queryable, system: string, uses: CredentialUse[]): Promise<void> {
+  const latest = latestUsePerCredential(uses);
+  if (latest.length === 0) return;
   await q.query(
     `INSERT INTO credential_usage (system, credential_id, account_id, last_used_at)
      SELECT $1, c, a, t FROM unnest($2::text[], $3::text[], $4::timestamptz[]) AS u(c, a, t)
      ON CONFLICT (system, credential_id) DO UPDATE
        SET last_used_at = GREATEST(credential_usage.last_used_at, EXCLUDED.last_used_at),
-           account_id = COALESCE(EXCLUDED.account_id, credential_usage.account_id)`,
-    [system, uses.map((u) => u.credentialId), uses.map((u) => u.accountId), uses.map((u) => u.at)],
+           account_id = CASE WHEN EXCLUDED.last_used_at >= credential_usage.last_used_at
+                             THEN COALESCE(EXCLUDED.account_id, credential_usage.account_id)
+                             ELSE COALESCE(credential_usage.account_id, EXCLUDED.account_id) END`,
+    [system, latest.map((u) => u.credentialId), latest.map((u) => u.accountId), latest.map((u) => u.at)],
   );
 }
 
