@@ -156,7 +156,7 @@ export function latestUsePerCredential(uses: CredentialUse[]): CredentialUse[] {
 /**
  * Keeps the latest use of each credential: of the batch (see latestUsePerCredential) and of
  * what is stored, so an older event read late never moves a last use back. The account is the
- * one of the newest use that names one.
+ * newest use's, or the stored one where that use names none.
  */
 export async function recordCredentialUse(q: Queryable, system: string, uses: CredentialUse[]): Promise<void> {
   const latest = latestUsePerCredential(uses);
