@@ -39,7 +39,7 @@ export class LockstepError extends Error {
     this.name = 'LockstepError';
     this.code = code;
     this.field = opts.field;
-    this.retryable = opts.retryable ?? (code === 'rate_limited' || code === 'unavailable' || code === 'timeout');
+    this.retryable = opts.retryable ?? isTransientCode(code);
     this.retryAfterMs = opts.retryAfterMs;
     this.status = opts.status;
     this.details = opts.details;
@@ -53,6 +53,11 @@ export class LockstepError extends Error {
       ...(this.details !== undefined ? { details: this.details } : {}),
     };
   }
+}
+
+/** The codes that are worth another try unless the error says otherwise: the default of `retryable`. */
+export function isTransientCode(code: string): boolean {
+  return code === 'rate_limited' || code === 'unavailable' || code === 'timeout';
 }
 
 export function isLockstepError(e: unknown): e is LockstepError {

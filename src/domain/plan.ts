@@ -1,4 +1,5 @@
 import type { AccountInput, CredentialStatus, ProtectionClass, Reason, Validity } from './access.js';
+import { isTransientCode } from './errors.js';
 
 /**
  * Operation kinds, in the order the executor applies them within one account: create before
@@ -90,12 +91,32 @@ export interface Plan {
 
 export type RunStatus = 'planned' | 'held' | 'approved' | 'applying' | 'applied' | 'partial' | 'failed' | 'cancelled';
 
+/** Why an operation did not land, as the executor saw it: enough for a queue to decide on another try. */
+export interface OperationError {
+  code: string;
+  message: string;
+  /** Whether trying again can help (the LockstepError's `retryable`). Absent in results recorded before it was kept. */
+  retryable?: boolean;
+  /** How long the lock system asked to be left alone (its Retry-After), when it said. */
+  retryAfterMs?: number;
+}
+
 export interface OperationResult {
   key: string;
   status: 'applied' | 'failed' | 'skipped';
-  error?: { code: string; message: string };
+  error?: OperationError;
   attempts: number;
   at: string;
+}
+
+/**
+ * Whether a later try of this operation can help: a failure whose error was retryable (a
+ * timeout, a 5xx, a 429, a cardholder held open for editing...). Results recorded before
+ * `retryable` was kept fall back to the error code.
+ */
+export function isRetryableResult(r: Pick<OperationResult, 'status' | 'error'>): boolean {
+  if (r.status !== 'failed' || !r.error) return false;
+  return r.error.retryable ?? isTransientCode(r.error.code);
 }
 
 export function summarize(ops: Operation[]): PlanSummary {

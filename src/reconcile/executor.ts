@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { toLockstepError } from '../domain/errors.js';
-import type { Operation, OperationKind, OperationResult } from '../domain/plan.js';
+import { toLockstepError, type LockstepError } from '../domain/errors.js';
+import type { Operation, OperationError, OperationKind, OperationResult } from '../domain/plan.js';
 import type { LockDriver } from '../drivers/contract.js';
 import { appendAudit, type AuditEntryInput } from '../store/audit.js';
 import { deleteLink, saveLink } from '../store/links.js';
@@ -52,6 +52,11 @@ async function callDriver(driver: LockDriver, op: Operation, accountId: string):
     case 'set_credential_state':
       return driver.setCredentialState(accountId, op.credentialId!, op.credentialState!);
   }
+}
+
+/** The error as a result keeps it: whether another try can help, and when, survive the boundary. */
+function operationError(err: LockstepError): OperationError {
+  return { code: err.code, message: err.message, retryable: err.retryable, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) };
 }
 
 function auditEntry(op: Operation, r: OperationResult, runId: string | null, actor: string): AuditEntryInput {
@@ -115,7 +120,7 @@ export async function applyOperations(ctx: EngineContext, ops: Operation[], opts
       const started = Date.now();
       let r: OperationResult;
       if (blocked) {
-        r = { key: op.key, status: 'skipped', attempts: 0, at: new Date().toISOString(), error: { code: 'precondition', message: blocked } };
+        r = { key: op.key, status: 'skipped', attempts: 0, at: new Date().toISOString(), error: { code: 'precondition', message: blocked, retryable: false } };
       } else {
         r = await applyOne(ctx, op, accountId, (id) => (accountId = id), opts.signal);
         if (r.status === 'failed' && (op.kind === 'create_account' || op.kind === 'link_account')) {
@@ -149,7 +154,7 @@ async function applyOne(
   const driver = ctx.drivers.get(op.system);
   const at = () => new Date().toISOString();
   if (!driver) {
-    return { key: op.key, status: 'failed', attempts: 0, at: at(), error: { code: 'config', message: `no system named ${op.system} is configured` } };
+    return { key: op.key, status: 'failed', attempts: 0, at: at(), error: { code: 'config', message: `no system named ${op.system} is configured`, retryable: false } };
   }
   const { maxAttempts, baseDelayMs, maxDelayMs } = ctx.executor;
   let attempt = 0;
@@ -180,13 +185,18 @@ async function applyOne(
         if (op.kind === 'delete_account' && accountId) await deleteLink(ctx.db, op.system, accountId);
         return { key: op.key, status: 'applied', attempts: attempt, at: at() };
       }
-      if (!err.retryable || attempt >= maxAttempts || signal?.aborted) {
-        ctx.logger.warn({ op: op.key, code: err.code, attempt, err: err.message }, 'operation failed');
-        return { key: op.key, status: 'failed', attempts: attempt, at: at(), error: { code: err.code, message: err.message } };
+      // Any retryable error is tried again here, whatever the operation (a grant refused with a
+      // lock system's 409 "open for editing" as much as a revoke that timed out), unless the
+      // system asked for a longer pause than this run waits: trying sooner would go against
+      // its Retry-After, so the failure goes back with it for the queue to schedule.
+      const waitsTooLong = err.retryAfterMs !== undefined && err.retryAfterMs > maxDelayMs;
+      if (!err.retryable || attempt >= maxAttempts || waitsTooLong || signal?.aborted) {
+        ctx.logger.warn({ op: op.key, code: err.code, retryable: err.retryable, attempt, err: err.message }, 'operation failed');
+        return { key: op.key, status: 'failed', attempts: attempt, at: at(), error: operationError(err) };
       }
       const backoff = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
       const jitter = backoff * (0.5 + Math.random() * 0.5);
-      await sleep(Math.min(maxDelayMs, Math.max(err.retryAfterMs ?? 0, jitter)));
+      await sleep(Math.max(err.retryAfterMs ?? 0, jitter));
     }
   }
 }

@@ -214,6 +214,8 @@ export class FakeCommandCentre {
   private readonly server: Server;
   private readonly routes: Route[];
   private readonly faults: Fault[] = [];
+  /** Cardholder id → writes still refused before the operator saves and the lock goes. */
+  private readonly lockRefusals = new Map<string, number>();
   private readonly waiters = new Set<() => void>();
   private readonly version: string;
   private readonly omitFeatures: Set<string>;
@@ -290,13 +292,31 @@ export class FakeCommandCentre {
     });
   }
 
-  /** Another operator "has unsaved changes": PATCH and DELETE on this cardholder get 409. */
-  lockCardholder(id: string, by = 'Operator Jane Smith at workstation WS-07'): void {
-    this.mustCardholder(id).lockedBy = by;
+  /**
+   * Another operator "has unsaved changes": PATCH and DELETE on this cardholder get 409. With
+   * `refusals`, the operator saves after that many refused writes and the lock goes.
+   */
+  lockCardholder(id: string, by = 'Operator Jane Smith at workstation WS-07', opts: { refusals?: number } = {}): void {
+    const ch = this.mustCardholder(id);
+    ch.lockedBy = by;
+    if (opts.refusals !== undefined) this.lockRefusals.set(ch.id, opts.refusals);
+    else this.lockRefusals.delete(ch.id);
   }
 
   unlockCardholder(id: string): void {
-    delete this.mustCardholder(id).lockedBy;
+    const ch = this.mustCardholder(id);
+    delete ch.lockedBy;
+    this.lockRefusals.delete(ch.id);
+  }
+
+  /** The 409 CC answers a write to a cardholder another operator holds open. */
+  private refuseIfLocked(ch: FakeCardholder): void {
+    if (!ch.lockedBy) return;
+    const by = ch.lockedBy;
+    const left = this.lockRefusals.get(ch.id);
+    if (left !== undefined && left <= 1) this.unlockCardholder(ch.id);
+    else if (left !== undefined) this.lockRefusals.set(ch.id, left - 1);
+    throw new FakeError(409, `The cardholder is being edited by ${by}`);
   }
 
   /** Creates a cardholder directly in the fake, as an operator would in the CC client. */
@@ -822,7 +842,7 @@ export class FakeCommandCentre {
   private patchCardholder({ params, body }: Ctx): Reply {
     const current = this.model.cardholders.get(params.id);
     if (!current) throw new FakeError(404, 'That is not the URL of a cardholder');
-    if (current.lockedBy) throw new FakeError(409, `The cardholder is being edited by ${current.lockedBy}`);
+    this.refuseIfLocked(current);
     if (!isObject(body) || Object.keys(body).length === 0) throw new FakeError(400, 'No fields have been defined for update');
     // Work on a copy so a PATCH that fails half way changes nothing.
     const ch = structuredClone(current);
@@ -889,7 +909,7 @@ export class FakeCommandCentre {
   private deleteCardholder({ params }: Ctx): Reply {
     const ch = this.model.cardholders.get(params.id);
     if (!ch) throw new FakeError(404, 'There is no such cardholder');
-    if (ch.lockedBy) throw new FakeError(409, `The cardholder is being edited by ${ch.lockedBy}`);
+    this.refuseIfLocked(ch);
     this.model.cardholders.delete(ch.id);
     return { status: 204 };
   }
@@ -898,7 +918,7 @@ export class FakeCommandCentre {
     const ch = this.model.cardholders.get(params.id);
     const i = ch ? ch.memberships.findIndex((m) => m.key === params.key) : -1;
     if (!ch || i < 0) throw new FakeError(404, 'That is not the href of an access group membership');
-    if (ch.lockedBy) throw new FakeError(409, `The cardholder is being edited by ${ch.lockedBy}`);
+    this.refuseIfLocked(ch);
     ch.memberships.splice(i, 1);
     return { status: 204 };
   }
@@ -907,7 +927,7 @@ export class FakeCommandCentre {
     const ch = this.model.cardholders.get(params.id);
     const i = ch ? ch.cards.findIndex((c) => c.key === params.key) : -1;
     if (!ch || i < 0) throw new FakeError(404, 'That card is not on that cardholder');
-    if (ch.lockedBy) throw new FakeError(409, `The cardholder is being edited by ${ch.lockedBy}`);
+    this.refuseIfLocked(ch);
     ch.cards.splice(i, 1);
     return { status: 204 };
   }
