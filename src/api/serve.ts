@@ -98,12 +98,28 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     bucketSize: cfg.queue.bucketSize,
     concurrency: cfg.queue.concurrency,
     logger,
+    now: () => ctx.now(),
   });
 
   let server: Server | null = null;
   let schedulers: { close(): Promise<void> } | null = null;
   let url: string | null = null;
   if (!opts.workerOnly) {
+    // First start: bring the HR exports in, then queue the start-up full run (it covers
+    // everyone imported), and only then start the timers. Timers started first fired a full run
+    // over an empty store, which the start-up run then reused: imported people got no doors
+    // until the next hourly run.
+    for (const [name, src] of Object.entries(cfg.sources)) {
+      if (src.type !== 'file') continue;
+      try {
+        const r = await syncFileSource({ db: ctx.db, name, config: src, path: resolveFromConfig(loaded, src.path), actor: 'serve' });
+        logger.info({ source: name, created: r.created, updated: r.updated, leavers: r.leavers, errors: r.errors.length }, 'HR export imported');
+      } catch (e) {
+        logger.error({ source: name, err: (e as Error).message }, 'HR export could not be imported');
+      }
+    }
+    const run = await startFullRun({ queues, db: ctx.db, systems }, { trigger: 'startup', actor: 'serve' });
+    logger.info({ run: run.runId, reused: !run.started }, 'full reconciliation queued');
     schedulers = await startSchedulers({
       queues,
       schedules: { fullReconcileMs: cfg.queue.schedules.fullReconcileMs, expirySweepMs: cfg.queue.schedules.expirySweepMs, accessEventsMs: cfg.queue.schedules.accessEventsMs },
@@ -134,7 +150,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
       },
       startRun: async (scope, o) => {
         if (scope.kind === 'full' && o.apply) {
-          const r = await startFullRun({ queues, db: ctx.db, systems, bucketSize: cfg.queue.bucketSize }, { trigger: 'api', actor: o.actor });
+          const r = await startFullRun({ queues, db: ctx.db, systems }, { trigger: 'api', actor: o.actor });
           return { runId: r.runId, queued: true };
         }
         if (scope.kind === 'identities' && o.apply) {
@@ -165,17 +181,6 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     const shown = typeof addr === 'object' && addr ? addr.port : port;
     url = `http://localhost:${shown}`;
 
-    // first start: bring the example (or the operator's) HR exports in, then converge everything
-    for (const [name, src] of Object.entries(cfg.sources)) {
-      if (src.type !== 'file') continue;
-      try {
-        const r = await syncFileSource({ db: ctx.db, name, config: src, path: resolveFromConfig(loaded, src.path), actor: 'serve' });
-        logger.info({ source: name, created: r.created, updated: r.updated, leavers: r.leavers, errors: r.errors.length }, 'HR export imported');
-      } catch (e) {
-        logger.error({ source: name, err: (e as Error).message }, 'HR export could not be imported');
-      }
-    }
-    const run = await startFullRun({ queues, db: ctx.db, systems, bucketSize: cfg.queue.bucketSize }, { trigger: 'startup', actor: 'serve' });
     logger.info({ run: run.runId }, 'full reconciliation queued');
     process.stderr.write(
       `\nlockstep is running.\n  admin API  ${url}/api/v1   (Authorization: Bearer $ADMIN_TOKEN)\n  SCIM       ${url}/scim/v2  (Authorization: Bearer $SCIM_TOKEN)\n  health     ${url}/healthz  ${url}/readyz  ${url}/metrics\n${[...engine.embedded].map(([n, s]) => `  simulator  ${n}: ${s.url}/api (embedded)\n`).join('')}  full reconciliation run ${run.runId} queued\n${generated.length ? `\nNo tokens were configured, so these were generated for this process only (set them in the environment to keep them):\n${generated.join('\n')}\n` : ''}\n`,

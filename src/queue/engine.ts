@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { markCredentialLost, pullAccessEvents, runReconcile } from '../reconcile/index.js';
 import type { EngineContext } from '../reconcile/types.js';
+import { getIdentity, sponseesOf } from '../store/identities.js';
 import { durableRedisOptions, type RedisConnection } from './connection.js';
 import type { LostCredentialInput } from './queues.js';
 import { RedisRateLimiter, rateLimitedDriver, type RateLimiter } from './ratelimit.js';
@@ -10,9 +11,13 @@ import type { QueueHandlers } from './workers.js';
  * The workers' handlers bound to one EngineContext: the real reconcile, access-event pull and
  * lost-credential path. `pullSource` comes from the service (it owns the sources).
  */
-export function engineHandlers(ctx: EngineContext, opts: { pullSource?: (name: string) => Promise<void> } = {}): QueueHandlers {
+export function engineHandlers(ctx: EngineContext, opts: { pullSource?: (name: string) => Promise<unknown> } = {}): QueueHandlers {
   return {
     reconcile: (scope, runOpts) => runReconcile(ctx, scope, runOpts),
+    sponseesOf: async (identityId) => {
+      const identity = await getIdentity(ctx.db, identityId);
+      return identity ? sponseesOf(ctx.db, identity) : [];
+    },
     pullAccessEvents: (system) => pullAccessEvents(ctx, system),
     markCredentialLost: (req) => lostCredential(ctx, req),
     ...(opts.pullSource ? { pullSource: opts.pullSource } : {}),

@@ -5,8 +5,8 @@ import { LockstepError } from '../domain/errors.js';
  * Three queues, so that no kind of work can starve another:
  * - `identity`: one identity at a time (source events, expiries, lost credentials), with a
  *   revocation lane (BullMQ priority) ahead of ordinary changes;
- * - `full`: the parts of a full reconciliation (buckets of identities, orphan scans), on
- *   their own workers, so a large full run never delays a leaver;
+ * - `full`: full reconciliations (one job each: plan everything, apply under leases) and
+ *   retries of orphan revocations, on their own workers, so a large full run never delays a leaver;
  * - `maintenance`: timers (full-run trigger, expiry sweep, access-event and source pulls).
  */
 export const QUEUE = { identity: 'identity', full: 'full', maintenance: 'maintenance' } as const;
@@ -40,11 +40,8 @@ export const lostCredentialJobSchema = z.object({
 });
 export type LostCredentialJobData = z.infer<typeof lostCredentialJobSchema>;
 
-export const bucketJobSchema = z.object({ runId: z.uuid(), part: z.string().min(1), ids: z.array(z.string().min(1)) });
-export type BucketJobData = z.infer<typeof bucketJobSchema>;
-
-export const orphanJobSchema = z.object({ runId: z.uuid(), part: z.string().min(1), system: z.string().min(1) });
-export type OrphanJobData = z.infer<typeof orphanJobSchema>;
+/** Retries a system's orphan revocations that did not land until they do. */
+export const orphanJobSchema = z.object({ system: z.string().min(1) });
 
 export const fullJobSchema = z.object({ runId: z.uuid() });
 

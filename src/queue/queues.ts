@@ -1,6 +1,6 @@
 import type { LostCredentialRequest } from '../reconcile/lost.js';
 import { randomUUID } from 'node:crypto';
-import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
+import { Queue, type JobsOptions } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 import { LockstepError } from '../domain/errors.js';
 import type { Db } from '../store/db.js';
@@ -85,7 +85,7 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
 }
 
 /**
- * The queues of one lockstep deployment (three BullMQ queues and a flow producer under one
+ * The queues of one lockstep deployment (three BullMQ queues under one
  * key prefix) and the producer API that sources, the admin API and the CLI call.
  */
 export class LockstepQueues {
@@ -94,7 +94,6 @@ export class LockstepQueues {
   readonly identity: Queue;
   readonly full: Queue;
   readonly maintenance: Queue;
-  readonly flow: FlowProducer;
   readonly db?: Db;
   private readonly timeoutMs: number;
   private readonly logger?: CreateQueuesOptions['logger'];
@@ -110,10 +109,8 @@ export class LockstepQueues {
     this.identity = new Queue(QUEUE.identity, base);
     this.full = new Queue(QUEUE.full, base);
     this.maintenance = new Queue(QUEUE.maintenance, base);
-    this.flow = new FlowProducer(base);
     // An 'error' event without a listener would crash the process on a Redis blip.
     for (const q of [this.identity, this.full, this.maintenance]) q.on('error', (err) => this.logger?.warn({ err: err.message, queue: q.name }, 'queue: Redis error'));
-    this.flow.on('error', (err) => this.logger?.warn({ err: err.message }, 'flow producer: Redis error'));
   }
 
   queue(name: QueueName): Queue {
@@ -208,7 +205,7 @@ export class LockstepQueues {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([this.identity.close(), this.full.close(), this.maintenance.close(), this.flow.close()]);
+    await Promise.allSettled([this.identity.close(), this.full.close(), this.maintenance.close()]);
   }
 }
 

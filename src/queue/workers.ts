@@ -2,15 +2,14 @@ import { performance } from 'node:perf_hooks';
 import { DelayedError, UnrecoverableError, Worker, type Job, type Processor } from 'bullmq';
 import { Redis } from 'ioredis';
 import { LockstepError, toLockstepError } from '../domain/errors.js';
-import type { Operation, OperationResult } from '../domain/plan.js';
+import { reconcileFull, reconcileIdentity, type Controller, type ReconcileOutcome } from '../reconcile/controller.js';
 import type { RunOptions, Scope } from '../reconcile/types.js';
-import type { Db, Queryable } from '../store/db.js';
+import type { Db } from '../store/db.js';
 import { observeJob, registerOverdueSource, registerQueueDepth, withEventTime } from '../metrics/index.js';
 import { durableRedisOptions } from './connection.js';
 import { startFullRun } from './fullrun.js';
 import {
   QUEUE,
-  bucketJobSchema,
   fullJobSchema,
   identityJobSchema,
   lostCredentialJobSchema,
@@ -22,30 +21,10 @@ import {
 } from './jobs.js';
 import { LeaseManager } from './locks.js';
 import { CAPPED_BACKOFF, UNTIL_IT_LANDS, type LockstepQueues, type LostCredentialInput } from './queues.js';
-import {
-  clearOverdue,
-  dueChecks,
-  finishFullRun,
-  getFullRun,
-  listOverdue,
-  overdueOps,
-  recordChecks,
-  recordOverdue,
-  recordPart,
-  type OverdueRevocation,
-} from '../store/queue-state.js';
+import { clearOverdue, dueChecks, finishFullRun, getFullRun, listOverdue, overdueOps, recordOverdue, recordPart, type OverdueRevocation } from '../store/queue-state.js';
 
 /** What reconciling a scope returned; the engine's RunOutcome is one. */
-export interface ReconcileResult {
-  run: { id: string } | null;
-  results: OperationResult[];
-  held: boolean;
-  failedRevocations: Operation[];
-  failed: Operation[];
-  nextCheckAt: string | null;
-  /** Each identity's own next check, when the engine offers it (finer than nextCheckAt for a bucket). */
-  nextCheckAtByIdentity?: Record<string, string | null>;
-}
+export type ReconcileResult = ReconcileOutcome;
 
 /**
  * What the workers call. The service binds them to one EngineContext (see engineHandlers);
@@ -57,7 +36,9 @@ export interface QueueHandlers {
   /** Sets the credential lost in its system; `applied: false` when the system did not take it. */
   markCredentialLost?(req: LostCredentialInput): Promise<{ applied: boolean; error?: string }>;
   /** Pulls one source (an Entra delta) by its name in lockstep.yaml. */
-  pullSource?(name: string): Promise<void>;
+  pullSource?(name: string): Promise<unknown>;
+  /** People whose sponsor is this identity: requeued when the sponsor changes at source. */
+  sponseesOf?(identityId: string): Promise<string[]>;
 }
 
 export interface QueueLogger {
@@ -72,11 +53,11 @@ export interface WorkerDeps {
   handlers: QueueHandlers;
   /** Lock systems (orphan scans of full runs). */
   systems: string[];
-  /** Identities per bucket (config `queue.bucketSize`); used when a schedule starts a full run. */
+  /** Identities a full run applies under one set of leases (config `queue.bucketSize`). Default 1000. */
   bucketSize?: number;
   /** Identity jobs in parallel in this process (config `queue.concurrency`). Default 4. */
   concurrency?: number;
-  /** Full-run parts in parallel in this process. Default half of concurrency, at least 1. */
+  /** Full runs and orphan retries in parallel in this process. Default half of concurrency, at least 1. */
   fullConcurrency?: number;
   /** Timer jobs in parallel. Default 2. */
   maintenanceConcurrency?: number;
@@ -135,7 +116,29 @@ class Processors {
     this.now = deps.now ?? (() => new Date());
     this.base = deps.retry?.baseDelayMs ?? 1_000;
     this.max = deps.retry?.maxDelayMs ?? 300_000;
+    const queues = deps.queues;
+    this.controller = {
+      db: deps.db,
+      now: this.now,
+      logger: this.log,
+      reconcile: (scope, opts) => deps.handlers.reconcile(scope, opts),
+      systems: deps.systems,
+      partitionSize: deps.bucketSize ?? 1000,
+      leases: { acquire: (ids) => leases.acquire('identity', ids) },
+      requeue: (ids, lane, reason) => queues.addIdentityJobs(ids.map((identityId) => ({ identityId, lane, reason, enqueuedAt: Date.now() }))),
+      retryOrphans: async (system) => {
+        const key = `orphans:${system}`;
+        await queues.full.add(
+          'orphans-retry',
+          { system },
+          { deduplication: { id: key }, delay: this.backoff(1), attempts: UNTIL_IT_LANDS, backoff: { type: CAPPED_BACKOFF }, removeOnComplete: true, removeOnFail: { count: 1_000 } },
+        );
+      },
+      ...(deps.handlers.sponseesOf ? { sponseesOf: deps.handlers.sponseesOf } : {}),
+    };
   }
+
+  private readonly controller: Controller;
 
   backoff = (attemptsMade: number): number => cappedBackoff(attemptsMade, this.base, this.max);
 
@@ -153,61 +156,31 @@ class Processors {
     throw err;
   }
 
-  /** Remembers when these identities next need a look. */
-  private async recordNextChecks(q: Queryable, ids: string[], outcome: ReconcileResult, exact: boolean): Promise<void> {
-    const per = outcome.nextCheckAtByIdentity;
-    if (per) await recordChecks(q, ids.map((identityId) => ({ identityId, nextCheckAt: per[identityId] ?? null })), true);
-    else await recordChecks(q, ids.map((identityId) => ({ identityId, nextCheckAt: outcome.nextCheckAt })), exact);
-  }
-
   /** A timer for each next check in the future (requeue-after); one per instant, however many identities share it. */
-  private async scheduleDue(outcome: ReconcileResult): Promise<void> {
-    const per = outcome.nextCheckAtByIdentity;
-    const times = per ? Object.values(per).filter((t): t is string => !!t) : outcome.nextCheckAt ? [outcome.nextCheckAt] : [];
-    const now = Date.now();
-    for (const at of new Set(times.map((t) => Date.parse(t)))) {
+  private async scheduleDue(times: Array<string | null | undefined>): Promise<void> {
+    const now = this.now().getTime();
+    for (const at of new Set(times.filter((t): t is string => !!t).map((t) => Date.parse(t)))) {
       // An instant already past is the sweep's: scheduling it here could spin.
       if (!Number.isFinite(at) || at <= now) continue;
       await this.deps.queues.maintenance.add('due', { at }, { jobId: `due-${at}`, delay: at - now, removeOnComplete: true, removeOnFail: true });
     }
   }
 
+  /** The transport of reconcileIdentity: BullMQ's retry, delay and lanes around the controller. */
   identity: Processor = async (job, token) => {
     if (job.name === 'lost-credential') return this.lostCredential(job, token);
     const data = parseJobData(identityJobSchema, job.data, job);
     const mustLand = data.lane === 'revocation';
-    const lease = await this.leases.acquire('identity', [data.identityId]);
-    if (lease.busy.length) {
-      await lease.release();
-      return this.postpone(job, token, this.deps.leaseWaitMs ?? 250);
-    }
-    let outcome: ReconcileResult;
+    let r: Awaited<ReturnType<typeof reconcileIdentity>>;
     try {
-      outcome = await withEventTime(data.enqueuedAt, () =>
-        this.deps.handlers.reconcile({ kind: 'identities', ids: [data.identityId] }, { trigger: `queue:${data.reason}`, actor: 'worker', apply: true }),
-      );
+      r = await withEventTime(data.enqueuedAt, () => reconcileIdentity(this.controller, { identityId: data.identityId, lane: data.lane, reason: data.reason }));
     } catch (e) {
-      await lease.release();
-      // A leaver that cannot even be planned (the lock system is down) is an overdue revocation.
-      if (mustLand) await recordOverdue(this.deps.db, { key: identityKey(data.identityId), kind: 'revocation', identityId: data.identityId, operations: [], error: toLockstepError(e).message });
       return this.onEngineError(e, job, token, mustLand);
     }
-    await lease.release();
-    await this.recordNextChecks(this.deps.db, [data.identityId], outcome, true);
-    await this.scheduleDue(outcome);
-    if (outcome.held) {
-      this.log.warn({ identity: data.identityId, run: outcome.run?.id }, 'queue: run held by the mass-revocation guard; it waits for approval');
-      return { run: outcome.run?.id ?? null, held: true };
-    }
-    if (outcome.failedRevocations.length) {
-      const msg = outcome.results.find((r) => r.status === 'failed' && r.error)?.error?.message ?? 'revocation did not land';
-      await recordOverdue(this.deps.db, { key: identityKey(data.identityId), kind: 'revocation', identityId: data.identityId, operations: overdueOps(outcome.failedRevocations), error: msg });
-      throw new LockstepError('unavailable', `${outcome.failedRevocations.length} revocation(s) for ${data.identityId} did not land: ${msg}`);
-    }
-    await clearOverdue(this.deps.db, identityKey(data.identityId));
-    const retryable = outcome.results.filter((r) => r.status === 'failed' && r.error && isRetryableCode(r.error.code));
-    if (retryable.length) throw new LockstepError('unavailable', `${retryable.length} operation(s) for ${data.identityId} failed and will be retried: ${retryable[0]!.error!.message}`);
-    return { run: outcome.run?.id ?? null, applied: outcome.results.filter((r) => r.status === 'applied').length };
+    if (r.busy) return this.postpone(job, token, this.deps.leaseWaitMs ?? r.requeueAfterMs ?? 250);
+    await this.scheduleDue([r.nextCheckAt]);
+    if (r.held) return { run: r.runId, held: true };
+    return { run: r.runId, applied: r.applied };
   };
 
   private async lostCredential(job: Job, token: string | undefined): Promise<unknown> {
@@ -237,13 +210,10 @@ class Processors {
 
   full: Processor = async (job, token) => {
     switch (job.name) {
-      case 'bucket':
-        return this.bucket(job, token);
-      case 'orphans':
-      case 'orphans-retry':
-        return this.orphans(job, token);
       case 'full':
-        return this.closeFullRun(job);
+        return this.fullRun(job, token);
+      case 'orphans-retry':
+        return this.orphansRetry(job, token);
       default:
         throw new UnrecoverableError(`unknown job ${job.name} in queue full`);
     }
@@ -253,137 +223,73 @@ class Processors {
     return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
   }
 
-  private async bucket(job: Job, token: string | undefined): Promise<unknown> {
-    const data = parseJobData(bucketJobSchema, job.data, job);
-    // Identities an identity job is reconciling right now are left to it: the change that
-    // made it run is at least as fresh as this run. They are re-enqueued so they get a look
-    // after it (the identity queue keeps that one waiting job behind the active one).
-    const lease = await this.leases.acquire('identity', data.ids);
-    let outcome: ReconcileResult | null = null;
+  /**
+   * A full run: the controller's reconcileFull (the plan `lockstep plan` shows, applied under
+   * leases), recorded as the run's one part. A worker that dies mid-run leaves the job to
+   * another, which plans afresh: what the first applied is no longer in the plan.
+   */
+  private async fullRun(job: Job, token: string | undefined): Promise<unknown> {
+    const { runId } = parseJobData(fullJobSchema, job.data, job);
+    const record = await getFullRun(this.deps.db, runId);
+    if (!record) return { runId, missing: true };
+    if (record.status !== 'running') return { runId, status: record.status };
+    let r: Awaited<ReturnType<typeof reconcileFull>>;
     try {
-      if (lease.held.length) {
-        outcome = await this.deps.handlers.reconcile(
-          { kind: 'identities', ids: lease.held },
-          { trigger: `full:${data.runId}`, actor: 'worker', apply: true, onProgress: (done, total) => void job.updateProgress({ done, total }).catch(() => undefined) },
-        );
-      }
+      r = await reconcileFull(this.controller, {
+        runId,
+        trigger: `full:${record.trigger}`,
+        actor: record.actor,
+        onProgress: (done, total) => void job.updateProgress({ done, total }).catch(() => undefined),
+      });
     } catch (e) {
-      await lease.release();
-      if (this.isLastTry(job)) await this.recordFailedPart(data.runId, data.part, 'bucket', data.ids.length, e);
+      if (this.isLastTry(job)) {
+        await recordPart(this.deps.db, runId, { part: 'run', kind: 'run', identities: 0, applied: 0, failed: 0, failedRevocations: 0, held: false, runIds: [], error: toLockstepError(e).message });
+        await finishFullRun(this.deps.db, runId, 'failed', toLockstepError(e).message);
+      }
       return this.onEngineError(e, job, token, false);
     }
-    await lease.release();
-    if (lease.busy.length) await this.deps.queues.addIdentityJobs(lease.busy.map((identityId) => ({ identityId, lane: 'normal', reason: 'full-run', enqueuedAt: Date.now() })));
-    if (outcome) {
-      await this.handOverFailedRevocations(outcome);
-      await this.scheduleDue(outcome);
-    }
-    // one transaction: each commit is an fsync, and a bucket job should cost one
-    await this.deps.db.transaction(async (tx) => {
-      if (outcome) {
-        await this.recordNextChecks(tx, lease.held, outcome, false);
-        if (!outcome.held) {
-          const failedIds = new Set(outcome.failedRevocations.map((o) => o.identityId));
-          const landed = lease.held.filter((id) => !failedIds.has(id)).map(identityKey);
-          if (landed.length) await tx.query('DELETE FROM queue_overdue WHERE key = ANY($1::text[])', [landed]);
-        }
-      }
-      await recordPart(tx, data.runId, {
-        part: data.part,
-        kind: 'bucket',
-        identities: data.ids.length,
-        applied: outcome ? outcome.results.filter((r) => r.status === 'applied').length : 0,
-        failed: outcome ? outcome.failed.length : 0,
-        failedRevocations: outcome ? outcome.failedRevocations.length : 0,
-        held: outcome?.held ?? false,
-        runIds: outcome?.run ? [outcome.run.id] : [],
-        error: null,
-      });
+    const o = r.outcome;
+    await this.scheduleDue(Object.values(o.nextCheckAtByIdentity ?? {}));
+    const applied = o.results.filter((x) => x.status === 'applied').length;
+    await recordPart(this.deps.db, runId, {
+      part: 'run',
+      kind: 'run',
+      identities: Object.keys(o.nextCheckAtByIdentity ?? {}).length,
+      applied,
+      failed: o.failed.length,
+      failedRevocations: o.failedRevocations.length,
+      held: o.held,
+      runIds: o.run ? [o.run.id] : [],
+      error: null,
     });
-    return { identities: lease.held.length, deferred: lease.busy.length };
+    const problems = [
+      o.held ? 'held for approval by the mass-revocation guard' : '',
+      o.failedRevocations.length ? `${o.failedRevocations.length} revocation(s) did not land (retried in the revocation lane)` : '',
+      o.failed.length - o.failedRevocations.length > 0 ? `${o.failed.length - o.failedRevocations.length} other operation(s) failed` : '',
+      r.deferred.length ? `${r.deferred.length} identit(ies) left to their own job` : '',
+    ].filter(Boolean);
+    const clean = !o.held && o.failed.length === 0;
+    await finishFullRun(this.deps.db, runId, clean ? 'applied' : 'partial', problems.length ? problems.join('; ') : null);
+    return { runId, status: clean ? 'applied' : 'partial', applied };
   }
 
-  /**
-   * A bucket does not retry its failed revocations itself (that would redo a thousand
-   * identities); each affected identity gets a job in the revocation lane, which retries
-   * until it lands, and is overdue meanwhile.
-   */
-  private async handOverFailedRevocations(outcome: ReconcileResult): Promise<void> {
-    const byIdentity = new Map<string, Operation[]>();
-    for (const op of outcome.failedRevocations) {
-      if (!op.identityId) continue;
-      byIdentity.set(op.identityId, [...(byIdentity.get(op.identityId) ?? []), op]);
-    }
-    if (byIdentity.size === 0) return;
-    for (const [identityId, ops] of byIdentity) {
-      const err = outcome.results.find((r) => ops.some((o) => o.key === r.key) && r.error)?.error?.message ?? 'revocation did not land';
-      await recordOverdue(this.deps.db, { key: identityKey(identityId), kind: 'revocation', identityId, operations: overdueOps(ops), error: err });
-    }
-    await this.deps.queues.addIdentityJobs([...byIdentity.keys()].map((identityId) => ({ identityId, lane: 'revocation', reason: 'retry-revocation', enqueuedAt: Date.now() })));
-  }
-
-  private async orphans(job: Job, token: string | undefined): Promise<unknown> {
-    // `orphans` is a part of a full run; `orphans-retry` retries its revocations until they land.
-    const data = parseJobData(orphanJobSchema.partial({ runId: true, part: true }), job.data, job);
+  /** Orphan revocations of a full run that did not land: retried until they do, overdue meanwhile. */
+  private async orphansRetry(job: Job, token: string | undefined): Promise<unknown> {
+    const data = parseJobData(orphanJobSchema, job.data, job);
     const key = `orphans:${data.system}`;
-    const part = data.runId && data.part ? { runId: data.runId, part: data.part } : null;
     let outcome: ReconcileResult;
     try {
-      outcome = await this.deps.handlers.reconcile({ kind: 'orphans', system: data.system }, { trigger: part ? `full:${part.runId}` : 'retry-revocation', actor: 'worker', apply: true });
+      outcome = await this.deps.handlers.reconcile({ kind: 'orphans', system: data.system }, { trigger: 'retry-revocation', actor: 'worker', apply: true });
     } catch (e) {
-      if (part && this.isLastTry(job)) await this.recordFailedPart(part.runId, part.part, 'orphans', 0, e);
-      return this.onEngineError(e, job, token, !part);
+      return this.onEngineError(e, job, token, true);
     }
     if (outcome.failedRevocations.length) {
       const msg = outcome.results.find((r) => r.status === 'failed' && r.error)?.error?.message ?? 'revocation did not land';
       await recordOverdue(this.deps.db, { key, kind: 'orphan-revocation', system: data.system, operations: overdueOps(outcome.failedRevocations), error: msg });
-      if (!part) throw new LockstepError('unavailable', `${outcome.failedRevocations.length} orphan revocation(s) in ${data.system} did not land: ${msg}`);
-      await this.deps.queues.full.add(
-        'orphans-retry',
-        { system: data.system },
-        { deduplication: { id: key }, delay: this.backoff(1), attempts: UNTIL_IT_LANDS, backoff: { type: CAPPED_BACKOFF }, removeOnComplete: true, removeOnFail: { count: 1_000 } },
-      );
-    } else if (!outcome.held) {
-      await clearOverdue(this.deps.db, key);
+      throw new LockstepError('unavailable', `${outcome.failedRevocations.length} orphan revocation(s) in ${data.system} did not land: ${msg}`, { retryable: true });
     }
-    if (part) {
-      await recordPart(this.deps.db, part.runId, {
-        part: part.part,
-        kind: 'orphans',
-        identities: 0,
-        applied: outcome.results.filter((r) => r.status === 'applied').length,
-        failed: outcome.failed.length,
-        failedRevocations: outcome.failedRevocations.length,
-        held: outcome.held,
-        runIds: outcome.run ? [outcome.run.id] : [],
-        error: null,
-      });
-    }
+    if (!outcome.held) await clearOverdue(this.deps.db, key);
     return { applied: outcome.results.filter((r) => r.status === 'applied').length };
-  }
-
-  private async recordFailedPart(runId: string, part: string, kind: 'bucket' | 'orphans', identities: number, e: unknown): Promise<void> {
-    await recordPart(this.deps.db, runId, { part, kind, identities: 0, applied: 0, failed: 0, failedRevocations: 0, held: false, runIds: [], error: toLockstepError(e).message }).catch(
-      (err: unknown) => this.log.error({ err: (err as Error).message, runId, part, identities }, 'queue: cannot record a failed part'),
-    );
-  }
-
-  private async closeFullRun(job: Job): Promise<unknown> {
-    const { runId } = parseJobData(fullJobSchema, job.data, job);
-    const run = await getFullRun(this.deps.db, runId);
-    if (!run) return { runId, missing: true };
-    const p = run.progress.parts;
-    const t = run.totals;
-    const clean = p.done === p.total && t.failedParts === 0 && t.heldParts === 0 && t.failedRevocations === 0 && t.failed === 0;
-    const problems = [
-      p.done < p.total ? `${p.total - p.done} part(s) never finished` : '',
-      t.failedParts ? `${t.failedParts} part(s) failed` : '',
-      t.heldParts ? `${t.heldParts} part(s) held for approval` : '',
-      t.failedRevocations ? `${t.failedRevocations} revocation(s) did not land (retried in the revocation lane)` : '',
-      t.failed - t.failedRevocations > 0 ? `${t.failed - t.failedRevocations} other operation(s) failed` : '',
-    ].filter(Boolean);
-    await finishFullRun(this.deps.db, runId, clean ? 'applied' : 'partial', problems.length ? problems.join('; ') : null);
-    return { runId, status: clean ? 'applied' : 'partial' };
   }
 
   maintenance: Processor = async (job) => {
@@ -392,10 +298,8 @@ class Processors {
     if (!schema) throw new UnrecoverableError(`unknown job ${job.name} in queue maintenance`);
     switch (name) {
       case 'full-reconcile': {
-        const r = await startFullRun(
-          { queues: this.deps.queues, db: this.deps.db, systems: this.deps.systems, bucketSize: this.deps.bucketSize ?? 1000 },
-          { trigger: 'schedule', actor: 'scheduler' },
-        );
+        const r = await startFullRun({ queues: this.deps.queues, db: this.deps.db, systems: this.deps.systems }, { trigger: 'schedule', actor: 'scheduler' });
+        // (a run still going is reused: the schedule must not pile them up)
         return r;
       }
       case 'expiry-sweep':

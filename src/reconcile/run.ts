@@ -1,13 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import { LockstepError } from '../domain/errors.js';
-import type { Operation, OperationResult, RunStatus } from '../domain/plan.js';
+import { planDigest, type Operation, type OperationResult, type Plan, type RunStatus } from '../domain/plan.js';
 import { appendAudit } from '../store/audit.js';
 import { syncAnchorsMany } from '../store/links.js';
-import { createRun, findRun, insertFinishedRun, setRunProgress, transitionRun, updateRun, type Run } from '../store/runs.js';
-import { applyOperations } from './executor.js';
-import { checkGuard } from './guard.js';
+import { createRun, findRun, getRun, insertFinishedRun, setRunProgress, transitionRun, updateRun, type Run } from '../store/runs.js';
+import {
+  approveBudgetWindow,
+  BUDGET_TRIGGER,
+  heldSubjects,
+  holdInBudgetRun,
+  revocationSubjects,
+  withRevocationBudget,
+  type BudgetLimits,
+  type BudgetVerdict,
+} from '../store/budget.js';
+import { applyOperations, type ApplyOptions } from './executor.js';
+import { checkGuard, type GuardVerdict } from './guard.js';
 import { buildRunPlan, type AnchorChange, type RunPlan } from './plan.js';
-import type { EngineContext, RunOptions, RunOutcome, Scope } from './types.js';
+import type { EngineContext, Leases, RunOptions, RunOutcome, Scope } from './types.js';
 
 /**
  * Remembers when each current entitlement began, so class maxima count from the first grant.
@@ -33,6 +43,60 @@ function finalStatus(results: OperationResult[]): RunStatus {
   return failed === results.length ? 'failed' : 'partial';
 }
 
+/** The guard's limits as the revocation budget reads them. */
+export function budgetLimits(ctx: EngineContext): BudgetLimits {
+  const g = ctx.policy.lifecycle.guard;
+  return { ...g, windowMs: g.windowMinutes * 60_000 };
+}
+
+type Held = { runId: string; reason: string; verdict: GuardVerdict | BudgetVerdict };
+
+/**
+ * Holds a run of its own (a full run or an orphan scan the guard stopped): it lists every
+ * operation, so the approver sees everyone it affects.
+ */
+async function holdOwnRun(ctx: EngineContext, scope: Scope, plan: Plan, verdict: GuardVerdict | BudgetVerdict, opts: RunOptions): Promise<Run> {
+  const runScope = scope.kind === 'full' ? 'full' : 'identities';
+  const run = await createRun(ctx.db, { id: opts.runId, kind: 'apply', trigger: opts.trigger, status: 'held', scope: runScope, plan });
+  const held = await updateRun(ctx.db, run.id, { error: verdict.reason, summary: { ...plan.summary, guard: verdict } });
+  await appendAudit(ctx.db, [
+    { actor: opts.actor, action: 'run.held', subject: run.id, runId: run.id, data: { reason: verdict.reason, affected: verdict.affected, scope: verdict.scope, summary: plan.summary, heldScope: scope } },
+  ]);
+  return held;
+}
+
+function loudHold(ctx: EngineContext, h: Held): void {
+  ctx.logger.warn({ run: h.runId, affected: h.verdict.affected, scope: h.verdict.scope }, `RUN HELD: ${h.reason}. Review it with GET /api/v1/runs/${h.runId} and approve with \`lockstep approve ${h.runId}\``);
+}
+
+/**
+ * Spends the revocation budget for a plan about to be applied, or holds it. Identity-scoped
+ * plans over the budget join the one run the budget holds (every held person in one run,
+ * approvable in one step); a full run or orphan scan over it is held as a run of its own.
+ * Approved runs spend the budget without being held (their entries are not counted).
+ */
+async function spendBudget(ctx: EngineContext, scope: Scope, plan: Plan, runId: string, opts: RunOptions, now: Date): Promise<Held | null> {
+  const subjects = revocationSubjects(plan.operations);
+  if (subjects.length === 0) return null;
+  return withRevocationBudget(ctx.db, budgetLimits(ctx), now, async (b) => {
+    if (!opts.approved) {
+      const v = await b.check(subjects);
+      if (v.hold) {
+        if (scope.kind !== 'identities') return { runId: '', reason: v.reason!, verdict: v };
+        const h = await holdInBudgetRun(b.q, { plan, subjects, reason: v.reason!, now });
+        if (h.added.length) {
+          await appendAudit(b.q, [
+            { actor: opts.actor, action: 'run.held', subject: h.runId, runId: h.runId, data: { reason: v.reason, people: h.added, heldPeople: h.people, trigger: opts.trigger, summary: plan.summary } },
+          ]);
+        }
+        return { runId: h.runId, reason: v.reason!, verdict: v };
+      }
+    }
+    await b.record(subjects, runId, !!opts.approved);
+    return null;
+  });
+}
+
 /**
  * One reconciliation: plan the scope, hold it if the guard says so, otherwise apply it and
  * record the run. Level-triggered: it reads the world afresh every time, so running it twice,
@@ -44,34 +108,51 @@ export async function runReconcile(ctx: EngineContext, scope: Scope, opts: RunOp
   const { plan } = built;
   ctx.hooks?.onPlan?.(plan);
   const runScope = scope.kind === 'full' ? 'full' : 'identities';
+  const digest = planDigest(plan);
+  const nothing = { results: [], failedRevocations: [], failed: [], nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity, digest };
 
   if (!opts.apply) {
-    const run = await createRun(ctx.db, { kind: 'plan', trigger: opts.trigger, status: 'planned', scope: runScope, plan });
+    const run = await createRun(ctx.db, { id: opts.runId, kind: 'plan', trigger: opts.trigger, status: 'planned', scope: runScope, plan });
     await updateRun(ctx.db, run.id, { status: 'planned', finished: true });
-    return { run, plan, results: [], held: false, failedRevocations: [], failed: [], nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity };
+    return { run, plan, held: false, ...nothing };
   }
 
-  const verdict = checkGuard(plan, built.scopeSize, ctx.policy.lifecycle.guard);
-  if (verdict.hold && !opts.approved) {
-    const run = await createRun(ctx.db, { kind: 'apply', trigger: opts.trigger, status: 'held', scope: runScope, plan });
-    const held = await updateRun(ctx.db, run.id, { error: verdict.reason, summary: { ...plan.summary, guard: verdict } });
-    await appendAudit(ctx.db, [
-      { actor: opts.actor, action: 'run.held', subject: run.id, runId: run.id, data: { reason: verdict.reason, affected: verdict.affected, scope: verdict.scope, summary: plan.summary, heldScope: scope } },
-    ]);
-    ctx.logger.warn({ run: run.id, affected: verdict.affected, scope: verdict.scope }, `RUN HELD: ${verdict.reason}. Review with \`lockstep plan\` and approve with \`lockstep approve ${run.id}\``);
-    return { run: held, plan, results: [], held: true, failedRevocations: [], failed: [], nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity };
+  if (opts.expectDigest && opts.expectDigest !== digest) {
+    throw new LockstepError(
+      'conflict',
+      `the world moved since the plan was shown: it was ${opts.expectDigest}, it is now ${digest} (${plan.operations.length} operation(s)); nothing was applied. Run plan again and review it`,
+      { field: 'expect', details: { expected: opts.expectDigest, actual: digest } },
+    );
+  }
+
+  // a full run or orphan scan is also held on its own share of the scope (one look at the whole estate)
+  if (!opts.approved && scope.kind !== 'identities') {
+    const verdict = checkGuard(plan, built.scopeSize, ctx.policy.lifecycle.guard);
+    if (verdict.hold) {
+      const held = await holdOwnRun(ctx, scope, plan, verdict, opts);
+      loudHold(ctx, { runId: held.id, reason: verdict.reason!, verdict });
+      return { run: held, plan, held: true, ...nothing };
+    }
   }
 
   if (plan.operations.length === 0 && scope.kind === 'identities') {
     await storeAnchors(ctx, built.anchorChanges, now);
-    return { run: null, plan, results: [], held: false, failedRevocations: [], failed: [], nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity };
+    return { run: null, plan, held: false, ...nothing };
+  }
+
+  const runId = opts.runId ?? randomUUID();
+  const over = await spendBudget(ctx, scope, plan, runId, opts, now);
+  if (over) {
+    const run = over.runId ? await getRun(ctx.db, over.runId) : await holdOwnRun(ctx, scope, plan, over.verdict, opts);
+    loudHold(ctx, { ...over, runId: run!.id });
+    return { run, plan, held: true, ...nothing };
   }
 
   if (scope.kind === 'identities' && plan.operations.length <= RECORD_AFTER_MAX_OPS) {
     // A joiner, mover or leaver: a few operations, over in moments. Its record is written once,
     // when it has finished; its audit entries carry the run id from the start.
     const run: Run = {
-      id: randomUUID(),
+      id: runId,
       kind: 'apply',
       trigger: opts.trigger,
       status: 'applying',
@@ -89,7 +170,7 @@ export async function runReconcile(ctx: EngineContext, scope: Scope, opts: RunOp
     };
     return executeRun(ctx, run, plan.operations, built, opts, now, 'insert');
   }
-  const run = await createRun(ctx.db, { kind: 'apply', trigger: opts.trigger, status: 'applying', scope: runScope, plan });
+  const run = await createRun(ctx.db, { id: runId, kind: 'apply', trigger: opts.trigger, status: 'applying', scope: runScope, plan });
   return executeRun(ctx, run, plan.operations, built, opts, now);
 }
 
@@ -106,20 +187,20 @@ async function executeRun(
   record: 'update' | 'insert' = 'update',
 ): Promise<RunOutcome> {
   let lastProgress = 0;
-  const results = await applyOperations(ctx, ops, {
-    runId: run.id,
-    actor: opts.actor,
-    onProgress: (done, total) => {
-      opts.onProgress?.(done, total);
-      // a progress write every 500 operations is plenty for a dashboard
-      if (done - lastProgress >= 500) {
-        lastProgress = done;
-        void setRunProgress(ctx.db, run.id, { done, total }).catch(() => undefined);
-      }
-    },
-  });
+  const onProgress = (done: number, total: number) => {
+    opts.onProgress?.(done, total);
+    // a progress write every 500 operations is plenty for a dashboard
+    if (done - lastProgress >= 500) {
+      lastProgress = done;
+      void setRunProgress(ctx.db, run.id, { done, total }).catch(() => undefined);
+    }
+  };
+  const deferred: string[] = [];
+  const results = opts.leases
+    ? await applyUnderLeases(ctx, ops, opts.leases, { runId: run.id, actor: opts.actor, onProgress }, deferred, opts.leasePartition)
+    : await applyOperations(ctx, ops, { runId: run.id, actor: opts.actor, onProgress });
   await storeAnchors(ctx, built.anchorChanges, now);
-  const failed = ops.filter((_, i) => results[i]!.status !== 'applied');
+  const failed = ops.filter((_, i) => results[i]!.status === 'failed');
   const failedRevocations = failed.filter((o) => o.revocation);
   const status = finalStatus(results);
   const plan = run.plan!;
@@ -128,13 +209,67 @@ async function executeRun(
     results,
     progress: { done: results.length, total: results.length },
     summary: { ...plan.summary, applied: results.length - failed.length, failed: failed.length, failedRevocations: failedRevocations.length },
-    error: failed.length ? `${failed.length} operation(s) failed${failedRevocations.length ? `, ${failedRevocations.length} of them revocations (they will be retried)` : ''}` : null,
+    error: failed.length
+      ? `${failed.length} operation(s) failed${failedRevocations.length ? `, ${failedRevocations.length} of them revocations (they will be retried)` : ''}`
+      : deferred.length
+        ? `${deferred.length} identit(ies) were being reconciled by their own job: left to it`
+        : null,
   };
   const finished =
     record === 'insert'
       ? await insertFinishedRun(ctx.db, { ...run, ...outcome, startedAt: run.startedAt! })
       : await updateRun(ctx.db, run.id, { ...outcome, finished: true });
-  return { run: finished, plan, results, held: false, failedRevocations, failed, nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity };
+  return { run: finished, plan, results, held: false, failedRevocations, failed, nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity, digest: planDigest(plan), deferred };
+}
+
+/** Identities whose operations a full run applies under one set of leases (queue.bucketSize in the service). */
+const LEASE_PARTITION = 500;
+
+/**
+ * A full run's operations, applied a partition of identities at a time, each under the
+ * identities' leases: a person whose own job is running right now (a change that is at least
+ * as fresh as this plan) is left to it, and their operations are `skipped` here. Orphans'
+ * operations belong to no identity and need no lease. Results keep the order of `ops`.
+ */
+async function applyUnderLeases(ctx: EngineContext, ops: Operation[], leases: Leases, opts: ApplyOptions, deferred: string[], size = LEASE_PARTITION): Promise<OperationResult[]> {
+  const byIdentity = new Map<string, number[]>();
+  const orphans: number[] = [];
+  ops.forEach((op, i) => {
+    if (!op.identityId) orphans.push(i);
+    else {
+      const list = byIdentity.get(op.identityId);
+      if (list) list.push(i);
+      else byIdentity.set(op.identityId, [i]);
+    }
+  });
+  const results = new Array<OperationResult>(ops.length);
+  const total = ops.length;
+  let done = 0;
+  const apply = async (idx: number[]) => {
+    const base = done;
+    const rs = await applyOperations(ctx, idx.map((i) => ops[i]!), { ...opts, onProgress: (d) => opts.onProgress?.(base + d, total) });
+    idx.forEach((i, k) => (results[i] = rs[k]!));
+    done += idx.length;
+  };
+  const ids = [...byIdentity.keys()];
+  for (let p = 0; p < ids.length; p += size) {
+    const part = ids.slice(p, p + size);
+    const lease = await leases.acquire(part);
+    try {
+      const busy = new Set(lease.busy);
+      const at = new Date().toISOString();
+      for (const id of lease.busy) {
+        deferred.push(id);
+        for (const i of byIdentity.get(id)!) results[i] = { key: ops[i]!.key, status: 'skipped', error: { code: 'busy', message: 'the identity was being reconciled by its own job; left to it' }, attempts: 0, at };
+        done += byIdentity.get(id)!.length;
+      }
+      await apply(part.filter((id) => !busy.has(id)).flatMap((id) => byIdentity.get(id)!));
+    } finally {
+      await lease.release();
+    }
+  }
+  if (orphans.length) await apply(orphans);
+  return results;
 }
 
 /**
@@ -152,7 +287,9 @@ export async function approveRun(ctx: EngineContext, idOrPrefix: string, approve
 
   const heldOps = held.plan?.operations ?? [];
   const seen = new Set(heldOps.filter((o) => o.revocation).map((o) => o.key));
-  const scope: Scope = held.scope === 'full' ? { kind: 'full' } : { kind: 'identities', ids: [...new Set(heldOps.map((o) => o.identityId).filter((x): x is string => !!x))] };
+  const budgetHold = held.trigger === BUDGET_TRIGGER;
+  const ids = budgetHold ? await heldSubjects(ctx.db, held.id) : [...new Set(heldOps.map((o) => o.identityId).filter((x): x is string => !!x))];
+  const scope: Scope = held.scope === 'full' ? { kind: 'full' } : { kind: 'identities', ids };
   const now = ctx.now();
   const built = await buildRunPlan(ctx, scope);
   const unseen = built.plan.operations.filter((o) => o.revocation && !seen.has(o.key));
@@ -160,6 +297,10 @@ export async function approveRun(ctx: EngineContext, idOrPrefix: string, approve
     await updateRun(ctx.db, held.id, { status: 'cancelled', error: `superseded: the world changed after approval (${unseen.length} new revocations)`, finished: true });
     return runReconcile(ctx, scope, { trigger: `re-plan of ${held.id}`, actor: approver, apply: true });
   }
+  // the approver accepted this mass change, with what of it already went through: the window starts afresh
+  if (budgetHold) await approveBudgetWindow(ctx.db, new Date(now.getTime() - budgetLimits(ctx).windowMs));
   const run = await updateRun(ctx.db, held.id, { status: 'applying', plan: built.plan });
-  return executeRun(ctx, run, built.plan.operations, built, { trigger: held.trigger, actor: approver, apply: true, approved: true }, now);
+  const opts: RunOptions = { trigger: held.trigger, actor: approver, apply: true, approved: true };
+  await spendBudget(ctx, scope, built.plan, run.id, opts, now);
+  return executeRun(ctx, run, built.plan.operations, built, opts, now);
 }

@@ -47,6 +47,18 @@ export interface RunOptions {
   apply: boolean;
   /** Bypass the mass-revocation guard (an approved run). */
   approved?: boolean;
+  /** The run record's id (a queued full run keeps the id it was started with). */
+  runId?: string;
+  /**
+   * Apply a full run's operations a partition of identities at a time under these leases; an
+   * identity whose own job holds its lease is left to it (its operations are skipped, its id
+   * is in the outcome's `deferred`).
+   */
+  leases?: Leases;
+  /** Identities per set of leases (default 500). */
+  leasePartition?: number;
+  /** Apply only if the plan's digest is this one (the plan an operator was shown); otherwise a `conflict`. */
+  expectDigest?: string;
   onProgress?(done: number, total: number): void;
 }
 
@@ -64,4 +76,13 @@ export interface RunOutcome {
   nextCheckAt: string | null;
   /** Each identity's own next look (null: time alone will not change it). */
   nextCheckAtByIdentity: Record<string, string | null>;
+  /** The plan's fingerprint (planDigest): `apply --expect` compares it. */
+  digest: string;
+  /** Identities whose operations were left to their own job (runs under leases only). */
+  deferred?: string[];
+}
+
+/** Leases on identities, so two workers never reconcile one person at once (Redis in the service; in-process for the CLI). */
+export interface Leases {
+  acquire(identityIds: string[]): Promise<{ held: string[]; busy: string[]; release(): Promise<void> }>;
 }

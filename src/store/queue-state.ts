@@ -125,6 +125,11 @@ export async function clearOverdue(q: Queryable, key: string): Promise<boolean> 
   return r.rowCount > 0;
 }
 
+/** As clearOverdue, for many keys in one statement (a full run's landed revocations). */
+export async function clearOverdueMany(q: Queryable, keys: string[]): Promise<void> {
+  if (keys.length) await q.query('DELETE FROM queue_overdue WHERE key = ANY($1::text[])', [keys]);
+}
+
 export async function listOverdue(q: Queryable): Promise<OverdueRevocation[]> {
   const { rows } = await q.query<OverdueRow>('SELECT * FROM queue_overdue ORDER BY first_failed_at');
   return rows.map((r) => ({
@@ -146,7 +151,8 @@ export type FullRunStatus = 'running' | 'applied' | 'partial' | 'failed';
 
 export interface FullRunPart {
   part: string;
-  kind: 'bucket' | 'orphans';
+  /** `run`: the plan and apply of a whole full run (one part since full runs plan as one). */
+  kind: 'run' | 'bucket' | 'orphans';
   identities: number;
   applied: number;
   failed: number;

@@ -62,13 +62,13 @@ function fromRow(r: Row): Run {
 
 export async function createRun(
   q: Queryable,
-  r: { kind: Run['kind']; trigger: string; status: RunStatus; scope: Run['scope']; plan: Plan | null },
+  r: { id?: string; kind: Run['kind']; trigger: string; status: RunStatus; scope: Run['scope']; plan: Plan | null },
 ): Promise<Run> {
   const { rows } = await q.query<Row>(
     `INSERT INTO runs (id, kind, trigger, status, scope, plan, summary, progress, started_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) RETURNING *`,
     [
-      randomUUID(),
+      r.id ?? randomUUID(),
       r.kind,
       r.trigger,
       r.status,

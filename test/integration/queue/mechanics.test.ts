@@ -249,32 +249,29 @@ describe('per-identity jobs', () => {
 });
 
 describe('full reconciliation', () => {
-  it('splits into buckets and orphan scans, and its run record shows progress and totals', async () => {
+  const everyone = (ids: string[]) => Object.fromEntries(ids.map((i) => [i, null]));
+
+  it('runs as one job over the whole estate (the plan `lockstep plan` shows), and its record shows totals', async () => {
     const ids = await seedIdentities(store.db, 35);
     const scopes: string[] = [];
     const g = gate();
     const { queues } = await setup(
       {
-        reconcile: async (scope) => {
-          if (scope.kind === 'identities') {
-            scopes.push(`ids:${scope.ids.length}`);
-            if (scopes.length === 2) await g.wait;
-            return emptyOutcome({ results: scope.ids.map((i) => ({ key: i, status: 'applied' as const, attempts: 1, at: '' })) });
-          }
-          scopes.push(scope.kind === 'orphans' ? `orphans:${scope.system}` : scope.kind);
-          return emptyOutcome();
+        reconcile: async (scope, opts) => {
+          scopes.push(scope.kind);
+          await g.wait;
+          return emptyOutcome({ run: { id: opts.runId! }, results: ids.map((i) => ({ key: i, status: 'applied' as const, attempts: 1, at: '' })), nextCheckAtByIdentity: everyone(ids) });
         },
       },
       { fullConcurrency: 1, systems: ['dc1', 'dc2'] },
     );
-    const { runId, started } = await startFullRun({ queues, db: store.db, systems: ['dc1', 'dc2'], bucketSize: 10 }, { trigger: 'test', actor: 'cli' });
+    const { runId, started } = await startFullRun({ queues, db: store.db, systems: ['dc1', 'dc2'] }, { trigger: 'test', actor: 'cli' });
     expect(started).toBe(true);
     // a second start while it runs returns the same run
-    expect(await startFullRun({ queues, db: store.db, systems: ['dc1', 'dc2'], bucketSize: 10 }, { trigger: 'test', actor: 'cli' })).toEqual({ runId, started: false });
-    await waitFor(() => scopes.length === 2, 'the second part to start');
+    expect(await startFullRun({ queues, db: store.db, systems: ['dc1', 'dc2'] }, { trigger: 'test', actor: 'cli' })).toEqual({ runId, started: false });
+    await waitFor(() => scopes.length === 1, 'the run to start');
     const mid = (await getFullRun(store.db, runId))!;
     expect(mid.status).toBe('running');
-    expect(mid.progress.parts).toEqual({ done: 1, total: 6 });
     expect(mid.progress.identities.total).toBe(35);
     g.open();
     const done = await waitFor(async () => {
@@ -282,89 +279,93 @@ describe('full reconciliation', () => {
       return r?.status !== 'running' ? r : null;
     }, 'the run to close');
     expect(done.status).toBe('applied');
-    expect(done.progress).toEqual({ parts: { done: 6, total: 6 }, identities: { done: 35, total: 35 } });
+    expect(done.progress).toEqual({ parts: { done: 1, total: 1 }, identities: { done: 35, total: 35 } });
     expect(done.totals.applied).toBe(35);
-    expect(scopes.filter((s) => s.startsWith('ids:')).sort()).toEqual(['ids:10', 'ids:10', 'ids:10', 'ids:5']);
-    expect(scopes.filter((s) => s.startsWith('orphans:')).sort()).toEqual(['orphans:dc1', 'orphans:dc2']);
-    expect(ids).toHaveLength(35);
+    // the engine's run record has the full run's id, so the admin API finds its plan under it
+    expect(done.runIds).toEqual([runId]);
+    expect(scopes).toEqual(['full']);
   });
 
-  it('serves a leaver enqueued behind 200 bucket jobs before those buckets are done', async () => {
-    const ids = await seedIdentities(store.db, 201);
+  it('serves a leaver enqueued while a full run is going before the full run is done', async () => {
+    const ids = await seedIdentities(store.db, 20);
     const leaver = ids.pop()!;
-    await store.db.query('DELETE FROM identities WHERE id = $1', [leaver]);
     const order: string[] = [];
+    const g = gate();
     const { queues } = await setup(
       {
         reconcile: async (scope) => {
           if (scope.kind === 'identities' && scope.ids.includes(leaver)) order.push('leaver');
-          else order.push('bucket');
-          await sleep(5);
+          else if (scope.kind === 'full') {
+            order.push('full:start');
+            await g.wait;
+            order.push('full:end');
+          }
           return emptyOutcome();
         },
       },
       { fullConcurrency: 1 },
     );
-    const { runId } = await startFullRun({ queues, db: store.db, systems: [], bucketSize: 1 }, { trigger: 'test', actor: 'cli' });
-    expect((await getFullRun(store.db, runId))!.progress.parts.total).toBe(200);
-    await waitFor(() => order.length >= 3, 'buckets to start');
+    const { runId } = await startFullRun({ queues, db: store.db, systems: [] }, { trigger: 'test', actor: 'cli' });
+    await waitFor(() => order.includes('full:start'), 'the full run to start');
     await queues.enqueueIdentities([leaver], { priority: 'revocation', reason: 'leaver' });
     await waitFor(() => order.includes('leaver'), 'the leaver');
-    const bucketsBefore = order.indexOf('leaver');
-    expect(bucketsBefore).toBeLessThan(200);
-    await waitFor(async () => (await getFullRun(store.db, runId))?.status === 'applied', 'the full run to finish', 30_000);
+    expect(order).toEqual(['full:start', 'leaver']);
+    g.open();
+    await waitFor(async () => (await getFullRun(store.db, runId))?.status === 'applied', 'the full run to finish');
   });
 
-  it('never reconciles an identity in a bucket while its identity job runs; the bucket leaves it to a later job', async () => {
+  it('leaves an identity whose own job runs to that job, and gives it a look after the full run', async () => {
     const ids = await seedIdentities(store.db, 5);
     const g = gate();
-    const active = new Set<string>();
-    let overlap = false;
     const calls: string[][] = [];
+    let fullHeld: string[] = [];
     const { queues } = await setup({
-      reconcile: async (scope) => {
+      reconcile: async (scope, opts) => {
+        if (scope.kind === 'full') {
+          // the engine applies a full run under these leases (the Redis ones): taken per partition
+          const lease = await opts.leases!.acquire(ids);
+          fullHeld = lease.held;
+          await lease.release();
+          return emptyOutcome({ deferred: lease.busy, nextCheckAtByIdentity: everyone(ids) });
+        }
         if (scope.kind !== 'identities') return emptyOutcome();
         calls.push(scope.ids);
-        if (scope.ids.some((i) => active.has(i))) overlap = true;
-        scope.ids.forEach((i) => active.add(i));
-        if (scope.ids.length === 1 && scope.ids[0] === ids[2] && calls.length === 1) await g.wait;
-        scope.ids.forEach((i) => active.delete(i));
+        if (calls.length === 1) await g.wait;
         return emptyOutcome();
       },
     });
     await queues.enqueueIdentities([ids[2]!], { priority: 'normal', reason: 'change' });
     await waitFor(() => calls.length === 1, 'the identity job to start');
-    const { runId } = await startFullRun({ queues, db: store.db, systems: [], bucketSize: 10 }, { trigger: 'test', actor: 'cli' });
-    await waitFor(async () => (await getFullRun(store.db, runId))?.status === 'applied', 'the bucket to finish');
-    expect(calls[1]).toEqual(ids.filter((i) => i !== ids[2]));
+    const { runId } = await startFullRun({ queues, db: store.db, systems: [] }, { trigger: 'test', actor: 'cli' });
+    const run = await waitFor(async () => {
+      const r = await getFullRun(store.db, runId);
+      return r?.status !== 'running' ? r : null;
+    }, 'the full run to finish');
+    expect(fullHeld).toEqual(ids.filter((i) => i !== ids[2]));
+    expect(run.error).toMatch(/1 identit\(ies\) left to their own job/);
     g.open();
-    await waitFor(() => calls.length === 3, 'the deferred identity to be reconciled after its job');
-    expect(calls[2]).toEqual([ids[2]]);
-    expect(overlap).toBe(false);
+    await waitFor(() => calls.length === 2, 'the deferred identity to be reconciled after its job');
+    expect(calls[1]).toEqual([ids[2]]);
   });
 
-  it('hands a bucket’s failed revocations to the revocation lane and counts them in the run record', async () => {
+  it('hands a full run’s failed revocations to the revocation lane and counts them in the run record', async () => {
     const ids = await seedIdentities(store.db, 4);
-    let bucketDone = false;
     const single: string[] = [];
     const { queues } = await setup({
       reconcile: async (scope) => {
-        if (scope.kind !== 'identities') return emptyOutcome();
-        if (scope.ids.length > 1) {
-          bucketDone = true;
+        if (scope.kind === 'full') {
           const op = revokeOp(ids[1]!);
-          return emptyOutcome({ failedRevocations: [op], failed: [op], results: [{ key: op.key, status: 'failed', attempts: 2, at: '', error: { code: 'unavailable', message: '503' } }] });
+          return emptyOutcome({ failedRevocations: [op], failed: [op], results: [{ key: op.key, status: 'failed', attempts: 2, at: '', error: { code: 'unavailable', message: '503' } }], nextCheckAtByIdentity: everyone(ids) });
         }
-        single.push(scope.ids[0]!);
+        if (scope.kind === 'identities') single.push(scope.ids[0]!);
         return emptyOutcome();
       },
     });
-    const { runId } = await startFullRun({ queues, db: store.db, systems: [], bucketSize: 10 }, { trigger: 'test', actor: 'cli' });
+    const { runId } = await startFullRun({ queues, db: store.db, systems: [] }, { trigger: 'test', actor: 'cli' });
     const run = await waitFor(async () => {
       const r = await getFullRun(store.db, runId);
       return r?.status !== 'running' ? r : null;
     }, 'the run to close');
-    expect(bucketDone).toBe(true);
     expect(run.status).toBe('partial');
     expect(run.totals.failedRevocations).toBe(1);
     expect(run.error).toMatch(/1 revocation\(s\) did not land/);
@@ -408,7 +409,7 @@ describe('schedulers', () => {
     });
     await startSchedulers({ queues, schedules: { fullReconcileMs: 60_000, expirySweepMs: 60_000, accessEventsMs: 60_000 }, systems: ['dc1'], sources: [{ name: 'entra', intervalMs: 60_000 }] });
     // an `every` scheduler fires its first job at once
-    await waitFor(() => pulled.includes('dc1') && sources.includes('entra') && scopes.includes('identities') && scopes.includes('orphans'), 'every timer to fire once');
+    await waitFor(() => pulled.includes('dc1') && sources.includes('entra') && scopes.includes('full'), 'every timer to fire once');
   });
 
   it('sweeps identities whose next check has passed into the revocation lane', async () => {

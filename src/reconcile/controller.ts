@@ -1,0 +1,220 @@
+import { LockstepError, toLockstepError } from '../domain/errors.js';
+import { isRetryableResult, type Operation, type OperationResult } from '../domain/plan.js';
+import { clearOverdue, clearOverdueMany, overdueOps, recordChecks, recordOverdue, type Lane } from '../store/queue-state.js';
+import type { Logger } from 'pino';
+import type { Db } from '../store/db.js';
+import type { Leases, RunOptions, RunOutcome, Scope } from './types.js';
+
+/**
+ * Reconcile as a controller (Kubernetes controller-runtime's `Reconcile(ctx, req) (Result,
+ * error)`): the queue only says *which* identity to look at; this reads the world, converges it,
+ * keeps the state that must outlive Redis (overdue revocations, next checks) and says when to
+ * look again. A thrown LockstepError says whether trying again can help (`retryable`); the
+ * transport (BullMQ in the service, a loop in the CLI) decides how.
+ */
+
+/** What a reconcile returns that the controller reads (RunOutcome is one; tests may give less). */
+export type ReconcileOutcome = Pick<RunOutcome, 'results' | 'held' | 'failedRevocations' | 'failed' | 'nextCheckAt'> &
+  Partial<Pick<RunOutcome, 'nextCheckAtByIdentity' | 'deferred' | 'plan'>> & { run: { id: string } | null };
+
+/** The engine's reconcile (runReconcile bound to an EngineContext); the queue's tests give their own. */
+export type ReconcileFn = (scope: Scope, opts: RunOptions) => Promise<ReconcileOutcome>;
+
+export interface Controller {
+  db: Db;
+  now(): Date;
+  logger: Pick<Logger, 'warn'>;
+  reconcile: ReconcileFn;
+  /** Lock systems (their orphan revocations are cleared when a full run lands them). */
+  systems: string[];
+  /** Identities a full run applies under one set of leases. */
+  partitionSize?: number;
+  leases: Leases;
+  /** Asks for a look at these identities (people a sponsor sponsors, failed revocations, people a full run left to their own job). */
+  requeue(ids: string[], lane: Lane, reason: string): Promise<void>;
+  /** Asks for orphan revocations in a system to be retried until they land. */
+  retryOrphans?(system: string): Promise<void>;
+  /** People whose sponsor is this identity (their sponsored access depends on it). */
+  sponseesOf?(identityId: string): Promise<string[]>;
+}
+
+export interface ReconcileRequest {
+  identityId: string;
+  /** `revocation`: the change takes access away (a leaver, an expiry); it must land. */
+  lane: Lane;
+  /** What made someone ask (`scim`, `source:hr`, `expiry`, `full-run`...). */
+  reason: string;
+}
+
+export interface ReconcileResult {
+  /** Another job holds the identity's lease: ask again after requeueAfterMs. Nothing was done. */
+  busy: boolean;
+  /** The guard held the identity's revocations; they wait in the held run for approval. */
+  held: boolean;
+  runId: string | null;
+  applied: number;
+  /** When the identity next needs a look by time alone (null: not by time). */
+  nextCheckAt: string | null;
+  /** Milliseconds from now until then (controller-runtime's RequeueAfter). */
+  requeueAfterMs: number | null;
+}
+
+const identityKey = (id: string) => `identity:${id}`;
+const LEASE_WAIT_MS = 250;
+
+function firstError(outcome: ReconcileOutcome, ops: Operation[]): string {
+  const keys = new Set(ops.map((o) => o.key));
+  const failed = outcome.results.filter((r) => r.status === 'failed' && r.error);
+  return (failed.find((r) => keys.has(r.key)) ?? failed[0])?.error?.message ?? 'revocation did not land';
+}
+
+/** Sources that change a person (as opposed to time, a full run or a retry) may change what their sponsees may hold. */
+function changedAtSource(reason: string): boolean {
+  return !['expiry', 'full-run', 'retry-revocation', 'sponsor'].includes(reason);
+}
+
+/**
+ * Reconciles one identity: lease, plan, guard and budget, apply, and the state around it.
+ * Throws a LockstepError when the identity is not converged: `retryable` when trying again
+ * can help; revocations that did not land are recorded as overdue first.
+ */
+export async function reconcileIdentity(ctx: Controller, req: ReconcileRequest): Promise<ReconcileResult> {
+  const id = req.identityId;
+  const lease = await ctx.leases.acquire([id]);
+  if (lease.busy.length) {
+    await lease.release();
+    return { busy: true, held: false, runId: null, applied: 0, nextCheckAt: null, requeueAfterMs: LEASE_WAIT_MS };
+  }
+  let outcome: ReconcileOutcome;
+  try {
+    outcome = await ctx.reconcile({ kind: 'identities', ids: [id] }, { trigger: `queue:${req.reason}`, actor: 'worker', apply: true });
+  } catch (e) {
+    const err = toLockstepError(e);
+    // a leaver that cannot even be planned (the lock system is down) is an overdue revocation
+    if (req.lane === 'revocation') await recordOverdue(ctx.db, { key: identityKey(id), kind: 'revocation', identityId: id, operations: [], error: err.message });
+    throw err;
+  } finally {
+    await lease.release();
+  }
+  const nextCheckAt = outcome.nextCheckAtByIdentity?.[id] ?? outcome.nextCheckAt;
+  await recordChecks(ctx.db, [{ identityId: id, nextCheckAt }], true);
+  if (ctx.sponseesOf && changedAtSource(req.reason)) {
+    const sponsees = await ctx.sponseesOf(id);
+    const revoking = outcome.failedRevocations.length > 0 || (outcome.plan?.operations.some((o) => o.revocation) ?? false);
+    if (sponsees.length) await ctx.requeue(sponsees, revoking ? 'revocation' : 'normal', 'sponsor');
+  }
+  const result: ReconcileResult = {
+    busy: false,
+    held: outcome.held,
+    runId: outcome.run?.id ?? null,
+    applied: outcome.results.filter((r) => r.status === 'applied').length,
+    nextCheckAt,
+    requeueAfterMs: nextCheckAt ? Math.max(0, Date.parse(nextCheckAt) - ctx.now().getTime()) : null,
+  };
+  if (outcome.held) {
+    ctx.logger.warn({ identity: id, run: result.runId }, 'reconcile: revocations held by the mass-revocation guard; they wait for approval');
+    return result;
+  }
+  if (outcome.failedRevocations.length) {
+    const msg = firstError(outcome, outcome.failedRevocations);
+    await recordOverdue(ctx.db, { key: identityKey(id), kind: 'revocation', identityId: id, operations: overdueOps(outcome.failedRevocations), error: msg });
+    throw new LockstepError('unavailable', `${outcome.failedRevocations.length} revocation(s) for ${id} did not land: ${msg}`, { retryable: true });
+  }
+  await clearOverdue(ctx.db, identityKey(id));
+  const retryable = outcome.results.filter((r) => r.status === 'failed' && isRetryableResult(r));
+  if (retryable.length) {
+    const first = retryable[0]!.error!;
+    throw new LockstepError('unavailable', `${retryable.length} operation(s) for ${id} failed and will be retried: ${first.message}`, {
+      retryable: true,
+      ...(retryAfterOf(retryable) !== undefined ? { retryAfterMs: retryAfterOf(retryable) } : {}),
+    });
+  }
+  return result;
+}
+
+function retryAfterOf(rs: OperationResult[]): number | undefined {
+  const ms = rs.map((r) => r.error?.retryAfterMs).filter((x): x is number => typeof x === 'number');
+  return ms.length ? Math.max(...ms) : undefined;
+}
+
+export interface FullRunRequest {
+  runId?: string;
+  trigger: string;
+  actor: string;
+  /** Apply only the plan with this digest (the one an operator was shown). */
+  expectDigest?: string;
+  onProgress?(done: number, total: number): void;
+}
+
+export interface FullRunResult {
+  outcome: ReconcileOutcome;
+  /** Identities left to their own job (it held their lease). */
+  deferred: string[];
+  /** Identities whose revocations did not land: requeued in the revocation lane, overdue meanwhile. */
+  overdue: string[];
+}
+
+/**
+ * A full reconciliation: the same plan `lockstep plan` shows (every identity diffed against
+ * every lock system's accounts, read once, page by page; orphans from the same reading), held as
+ * a whole when the guard or the budget says so, otherwise applied a partition of identities at
+ * a time under their leases. Failed revocations go to the revocation lane, one job per person.
+ */
+export async function reconcileFull(ctx: Controller, req: FullRunRequest): Promise<FullRunResult> {
+  const outcome = await ctx.reconcile({ kind: 'full' }, {
+    trigger: req.trigger,
+    actor: req.actor,
+    apply: true,
+    leases: ctx.leases,
+    ...(ctx.partitionSize ? { leasePartition: ctx.partitionSize } : {}),
+    ...(req.runId ? { runId: req.runId } : {}),
+    ...(req.expectDigest ? { expectDigest: req.expectDigest } : {}),
+    ...(req.onProgress ? { onProgress: req.onProgress } : {}),
+  });
+  const deferred = outcome.deferred ?? [];
+  const per = outcome.nextCheckAtByIdentity ?? {};
+  const deferredSet = new Set(deferred);
+  // the identity jobs own the next checks of the people they hold
+  await recordChecks(ctx.db, Object.keys(per).filter((i) => !deferredSet.has(i)).map((identityId) => ({ identityId, nextCheckAt: per[identityId] ?? null })), true);
+  if (outcome.held) return { outcome, deferred, overdue: [] };
+
+  const failedBy = new Map<string, Operation[]>();
+  const orphanSystems = new Map<string, Operation[]>();
+  for (const op of outcome.failedRevocations) {
+    if (op.identityId) failedBy.set(op.identityId, [...(failedBy.get(op.identityId) ?? []), op]);
+    else orphanSystems.set(op.system, [...(orphanSystems.get(op.system) ?? []), op]);
+  }
+  for (const [identityId, ops] of failedBy) {
+    await recordOverdue(ctx.db, { key: identityKey(identityId), kind: 'revocation', identityId, operations: overdueOps(ops), error: firstError(outcome, ops) });
+  }
+  for (const [system, ops] of orphanSystems) {
+    await recordOverdue(ctx.db, { key: `orphans:${system}`, kind: 'orphan-revocation', system, operations: overdueOps(ops), error: firstError(outcome, ops) });
+    await ctx.retryOrphans?.(system);
+  }
+  // people whose revocations landed in this run are no longer overdue
+  const landed = Object.keys(per).filter((i) => !failedBy.has(i) && !deferredSet.has(i));
+  await clearOverdueMany(ctx.db, landed.map(identityKey));
+  for (const system of ctx.systems) if (!orphanSystems.has(system)) await clearOverdue(ctx.db, `orphans:${system}`);
+  if (failedBy.size) await ctx.requeue([...failedBy.keys()], 'revocation', 'retry-revocation');
+  if (deferred.length) await ctx.requeue(deferred, 'normal', 'full-run');
+  return { outcome, deferred, overdue: [...failedBy.keys()] };
+}
+
+/** Leases within one process (the CLI, tests): enough where no other process reconciles. */
+export function localLeases(): Leases {
+  const held = new Set<string>();
+  return {
+    acquire: async (ids) => {
+      const mine = ids.filter((i) => !held.has(i));
+      const busy = ids.filter((i) => held.has(i));
+      for (const i of mine) held.add(i);
+      return {
+        held: mine,
+        busy,
+        release: async () => {
+          for (const i of mine) held.delete(i);
+        },
+      };
+    },
+  };
+}
