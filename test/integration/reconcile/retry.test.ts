@@ -127,7 +127,9 @@ describe('isRetryableResult', () => {
   });
 
   it('is false for what landed or was skipped', () => {
-    expect(isRetryableResult({ key: 'k', status: 'applied', attempts: 1, at })).toBe(false);
-    expect(isRetryableResult({ key: 'k', status: 'skipped', attempts: 0, at, error: { code: 'busy', message: 'left to its own job' } })).toBe(false);
+    const applied: OperationResult = { key: 'k', status: 'applied', attempts: 1, at };
+    const skipped: OperationResult = { key: 'k', status: 'skipped', attempts: 0, at, error: { code: 'busy', message: 'left to its own job' } };
+    expect(isRetryableResult(applied)).toBe(false);
+    expect(isRetryableResult(skipped)).toBe(false);
   });
 });
