@@ -16,6 +16,7 @@ import { loadConfig, resolveFromConfig, type LoadedConfig } from './config/index
 import { loadMappings, explainText } from './policy/index.js';
 import { createEngine, checkSystems, openConfiguredStore, type Engine } from './runtime/engine.js';
 import { createLogger } from './runtime/logger.js';
+import { reconcileFull, localLeases, type Controller } from './reconcile/controller.js';
 import { formatPlan, runReconcile, approveRun, explainIdentity, accessReport, accessReportCsv, roleReport, toCsv, markCredentialLost, type RunOutcome } from './reconcile/index.js';
 import { syncFileSource, formatRowError, type FileSyncResult } from './sources/file/index.js';
 import { iterateAudit, verifyAudit } from './store/index.js';
@@ -143,14 +144,17 @@ program
 
 program
   .command('plan')
-  .description('show what a full reconciliation would change, and why (like terraform plan)')
-  .option('--json', 'machine-readable plan')
+  .description('show what a full reconciliation would change, and why (like terraform plan); the service applies exactly this')
+  .option('--json', 'machine-readable plan, with its digest for `apply --expect`')
   .option('--detailed-exitcode', 'exit 2 when there are changes')
   .action(async (o: { json?: boolean; detailedExitcode?: boolean }) => {
     await withEngine(async (engine) => {
       const outcome = await runReconcile(engine.ctx, { kind: 'full' }, { trigger: 'cli plan', actor: 'cli', apply: false });
-      if (o.json) out(JSON.stringify({ runId: outcome.run?.id, plan: outcome.plan }, null, 2));
-      else out(formatPlan(outcome.plan, { color }));
+      if (o.json) out(JSON.stringify({ runId: outcome.run?.id, digest: outcome.digest, plan: outcome.plan }, null, 2));
+      else {
+        out(formatPlan(outcome.plan, { color }));
+        if (outcome.plan.operations.length) out(`\nPlan digest ${outcome.digest}: \`lockstep apply --expect ${outcome.digest}\` applies exactly this plan, or nothing if the world moved.`);
+      }
       if (o.detailedExitcode && outcome.plan.operations.length) process.exitCode = EXIT.changes;
     });
   });
@@ -167,34 +171,59 @@ async function confirm(question: string): Promise<boolean> {
 
 program
   .command('apply')
-  .description('plan and apply a full reconciliation')
+  .description('plan and apply a full reconciliation: the plan shown is the plan applied (nothing is applied if the world moved in between)')
   .option('-y, --yes', 'apply without asking (needed when stdin is not a terminal)')
+  .option('--expect <digest>', 'apply only if the plan is still the one with this digest (from `plan --json` or `plan`)')
   .option('--json', 'machine-readable result')
-  .action(async (o: { yes?: boolean; json?: boolean }) => {
+  .action(async (o: { yes?: boolean; json?: boolean; expect?: string }) => {
     await withEngine(async (engine) => {
+      let expectDigest = o.expect;
       if (!o.yes) {
         const preview = await runReconcile(engine.ctx, { kind: 'full' }, { trigger: 'cli apply preview', actor: 'cli', apply: false });
         out(formatPlan(preview.plan, { color }));
         if (preview.plan.operations.length === 0) return;
+        if (expectDigest && expectDigest !== preview.digest) throw new LockstepError('conflict', `the world moved since the plan was shown: it was ${expectDigest}, it is now ${preview.digest}; nothing was applied`, { field: 'expect' });
         if (!(await confirm('\nDo you want to perform these actions? Only "yes" will be accepted: '))) {
           err(process.stdin.isTTY ? 'Apply cancelled.' : 'Not applied: stdin is not a terminal; pass --yes to apply without asking.');
           process.exitCode = EXIT.error;
           return;
         }
+        // apply the plan that was shown, or nothing
+        expectDigest = preview.digest;
       }
       const progress = process.stderr.isTTY && !o.json;
-      const outcome = await runReconcile(engine.ctx, { kind: 'full' }, {
+      const { outcome } = await reconcileFull(cliController(engine), {
         trigger: 'cli apply',
         actor: 'cli',
-        apply: true,
-        onProgress: progress ? (d, t) => process.stderr.write(`\rapplying ${d}/${t}`) : undefined,
+        ...(expectDigest ? { expectDigest } : {}),
+        ...(progress ? { onProgress: (d: number, t: number) => process.stderr.write(`\rapplying ${d}/${t}`) } : {}),
       });
       if (progress) process.stderr.write('\n');
-      if (o.yes && !o.json) out(formatPlan(outcome.plan, { color }));
-      printOutcome(outcome, !!o.json);
-      process.exitCode = outcomeExit(outcome);
+      if (o.yes && !o.json && outcome.plan) out(formatPlan(outcome.plan, { color }));
+      printOutcome(outcome as RunOutcome, !!o.json);
+      process.exitCode = outcomeExit(outcome as RunOutcome);
     });
   });
+
+/**
+ * The controller as the CLI runs it: leases within this process, and nothing to requeue into
+ * (a revocation that did not land is recorded overdue; the service's next run, or this
+ * command again, retries it).
+ */
+function cliController(engine: Engine): Controller {
+  const ctx = engine.ctx;
+  return {
+    db: ctx.db,
+    now: () => ctx.now(),
+    logger: ctx.logger,
+    reconcile: (scope, opts) => runReconcile(ctx, scope, opts),
+    systems: [...ctx.drivers.keys()],
+    leases: localLeases(),
+    requeue: async (ids, lane) => {
+      if (lane === 'revocation') err(`${ids.length} person(s) still have revocations that did not land: they are reported overdue; run apply again or let the service retry them`);
+    },
+  };
+}
 
 program
   .command('explain <userName>')

@@ -1,0 +1,191 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSimulator, type RunningSimulator } from '../../connectors/simulator/index.js';
+import { FakeGraph } from '../../src/sources/entra/fake-graph.js';
+import { serve, type RunningService } from '../../src/api/serve.js';
+import { createTestStore, type TestStore } from '../helpers/db.js';
+
+/**
+ * The mass-revocation guard on the service path, with the guard on: a mass change that reaches
+ * the queue one person at a time, from HR, SCIM or Entra, is held once the revocation budget is
+ * spent, in one held run that lists every held person, and is applied by one approval.
+ */
+
+const SCIM_TOKEN = 'scim-token-guard-0123456789abcdef';
+const ADMIN_TOKEN = 'admin-token-guard-0123456789abcdef';
+const N = 16;
+const MOVED = 14;
+// at most 2 people may lose access within the window before the rest is held
+const GUARD = '{ maxRevocationsPercent: 100, maxRevocationsAbsolute: 2, minRevocationsToHold: 3, windowMinutes: 60 }';
+const uuid = (n: number, k: number) => `${String(k).repeat(8)}-0000-4000-8000-${String(n).padStart(12, '0')}`;
+
+async function eventually<T>(check: () => T | null | false | Promise<T | null | false>, what: string, timeoutMs = 30_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function hrCsv(site: (i: number) => string): string {
+  const rows = ['employeeId,userName,displayName,employeeType,site,active'];
+  for (let i = 0; i < N; i++) rows.push(`H${i},hr${i},HR Person ${i},Employee,${site(i)},true`);
+  return rows.join('\n') + '\n';
+}
+
+describe('lockstep serve: a mass change from any source is held by the revocation budget and applied by one approval', () => {
+  let dir: string;
+  let sim: RunningSimulator;
+  let graph: FakeGraph;
+  let store: TestStore;
+  let svc: RunningService;
+  const prefix = `lockstep-test-${randomBytes(4).toString('hex')}`;
+  const call = async (base: 'scim/v2' | 'api/v1', token: string, method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${svc.url}/${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': base === 'scim/v2' ? 'application/scim+json' : 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : null };
+  };
+  const scim = (method: string, path: string, body?: unknown) => call('scim/v2', SCIM_TOKEN, method, path, body);
+  const api = (method: string, path: string, body?: unknown) => call('api/v1', ADMIN_TOKEN, method, path, body);
+  const groupsOf = (externalId: string) => sim.state.findByExternalId(externalId)?.memberships.map((m) => m.group).sort() ?? [];
+  const holding = (externalIds: string[], group: string) => externalIds.filter((e) => groupsOf(e).includes(group));
+
+  /** The open run the budget holds, once it holds `people` people. */
+  const heldRun = (people: number) =>
+    eventually(async () => {
+      const list = await api('GET', '/runs?limit=200');
+      const r = (list.json.runs as Array<{ id: string; status: string; trigger: string }>).find((x) => x.status === 'held' && x.trigger === 'guard:revocation-budget');
+      if (!r) return null;
+      const run = await api('GET', `/runs/${r.id}`);
+      return run.json.summary?.heldPeople === people ? run.json : null;
+    }, `a held run with ${people} people`);
+
+  const approve = async (id: string) => {
+    const r = await api('POST', `/runs/${id}/approve`);
+    expect(r.status).toBe(200);
+    expect(r.json.held).toBe(false);
+    return r.json;
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'lockstep-guard-'));
+    sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }, { id: 'AG-NORTH', name: 'North hall', doors: [] }] });
+    graph = await FakeGraph.start({ pageSize: 50 });
+    for (let i = 0; i < N; i++) graph.upsertUser({ id: uuid(i, 1), employeeId: `X${i}`, userPrincipalName: `entra${i}@contoso.example`, displayName: `Entra Person ${i}`, accountEnabled: true, employeeType: 'Employee' });
+    store = await createTestStore('postgres');
+    await writeFile(join(dir, 'hr.csv'), hrCsv(() => 'North'));
+    await writeFile(
+      join(dir, 'mappings.yaml'),
+      `version: 1
+accessGroups:
+  - { id: perimeter, system: dc1, ref: AG-PERIM, name: Perimeter, protectionClass: 1 }
+  - { id: north, system: dc1, ref: AG-NORTH, name: North hall, protectionClass: 2 }
+rules:
+  - { id: staff, when: 'active eq true', grant: [perimeter] }
+  - { id: north, when: 'site eq "North"', grant: [north] }
+lifecycle: { leaver: revoke, guard: ${GUARD} }
+`,
+    );
+    await writeFile(
+      join(dir, 'lockstep.yaml'),
+      `mappings: [./mappings.yaml]
+systems:
+  dc1: { type: simulator, options: { url: "${sim.url}", maxAttempts: 2 } }
+sources:
+  hr: { type: file, path: ./hr.csv, format: csv, full: true, columns: { employeeId: externalId } }
+  entra:
+    type: entra
+    tenantId: 66666666-6666-4666-8666-666666666666
+    clientId: 77777777-7777-4777-8777-777777777777
+    auth: none
+    graphBaseUrl: "${graph.url}"
+    groups: all
+    intervalMs: 3600000
+queue: { prefix: ${prefix} }
+`,
+    );
+    svc = await serve({
+      configPath: join(dir, 'lockstep.yaml'),
+      logLevel: 'silent',
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: store.url!, LOCKSTEP_DATA_DIR: join(dir, 'data'), SCIM_TOKEN, ADMIN_TOKEN, REDIS_URL: 'redis://127.0.0.1:6379', LOCKSTEP_NO_LOCAL_REDIS: '1' },
+    });
+    for (let i = 0; i < N; i++) {
+      const r = await scim('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], externalId: `S${i}`, userName: `scim${i}@contoso.example`, active: true, displayName: `SCIM Person ${i}` });
+      expect(r.status).toBe(201);
+    }
+    const everyone = [...Array.from({ length: N }, (_, i) => `H${i}`), ...Array.from({ length: N }, (_, i) => `S${i}`), ...Array.from({ length: N }, (_, i) => `X${i}`)];
+    await eventually(() => holding(everyone, 'AG-PERIM').length === 3 * N, 'everyone’s perimeter access');
+    await eventually(() => holding(Array.from({ length: N }, (_, i) => `H${i}`), 'AG-NORTH').length === N, 'the HR people’s north hall access');
+  }, 60_000);
+
+  afterAll(async () => {
+    await svc?.close();
+    await sim?.close();
+    await graph?.close();
+    await store?.drop();
+    const redis = new Redis('redis://127.0.0.1:6379');
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    await redis.quit();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('holds an HR export that moves 14 of 16 people to another site after the budget, and one approval applies the rest', async () => {
+    const hr = Array.from({ length: N }, (_, i) => `H${i}`);
+    await writeFile(join(dir, 'hr.csv'), hrCsv((i) => (i < MOVED ? 'South' : 'North')));
+    const sync = await api('POST', '/sources/hr/sync');
+    expect(sync.status, JSON.stringify(sync.json)).toBe(200);
+    const held = await heldRun(MOVED - 2);
+    // two people were within the budget; nobody else lost the north hall
+    expect(holding(hr, 'AG-NORTH')).toHaveLength(N - 2);
+    expect(held.error).toMatch(/held until approved/);
+    const heldIds = new Set((held.plan.operations as Array<{ externalId: string; kind: string }>).filter((o) => o.kind === 'revoke').map((o) => o.externalId));
+    expect(heldIds.size).toBe(MOVED - 2);
+    await approve(held.id);
+    await eventually(() => holding(hr, 'AG-NORTH').length === N - MOVED, 'the approved revocations');
+    expect(holding(hr, 'AG-NORTH').sort()).toEqual(['H14', 'H15']);
+    // nobody lost anything the change did not take
+    expect(holding(hr, 'AG-PERIM')).toHaveLength(N);
+  });
+
+  it('holds a SCIM mass-deprovisioning, and a single leaver after the approval goes through at once', async () => {
+    const list = await scim('GET', '/Users?filter=' + encodeURIComponent('userName sw "scim"') + '&count=100');
+    const users = (list.json.Resources as Array<{ id: string; externalId: string }>).sort((a, b) => Number(a.externalId.slice(1)) - Number(b.externalId.slice(1)));
+    expect(users).toHaveLength(N);
+    const scimPeople = users.map((u) => u.externalId);
+    for (const u of users.slice(0, MOVED)) {
+      const r = await scim('PATCH', `/Users/${u.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] });
+      expect(r.status).toBe(200);
+    }
+    const held = await heldRun(MOVED - 2);
+    expect(holding(scimPeople, 'AG-PERIM')).toHaveLength(N - 2);
+    await approve(held.id);
+    await eventually(() => holding(scimPeople, 'AG-PERIM').length === N - MOVED, 'the approved revocations');
+    // the approval started the window afresh: one leaver now is within the budget
+    const r = await scim('PATCH', `/Users/${users[MOVED]!.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] });
+    expect(r.status).toBe(200);
+    await eventually(() => holding(scimPeople, 'AG-PERIM').length === N - MOVED - 1, 'the single leaver’s revocation');
+  });
+
+  it('holds an Entra delta that disables 14 users, and one approval applies it', async () => {
+    const entra = Array.from({ length: N }, (_, i) => `X${i}`);
+    for (let i = 0; i < MOVED; i++) graph.upsertUser({ id: uuid(i, 1), employeeId: `X${i}`, userPrincipalName: `entra${i}@contoso.example`, displayName: `Entra Person ${i}`, accountEnabled: false, employeeType: 'Employee' });
+    const sync = await api('POST', '/sources/entra/sync');
+    expect(sync.status, JSON.stringify(sync.json)).toBe(200);
+    // the single leaver of the SCIM case is still in the window: one more goes through, then the guard holds
+    const held = await heldRun(MOVED - 1);
+    expect(holding(entra, 'AG-PERIM')).toHaveLength(N - 1);
+    await approve(held.id);
+    await eventually(() => holding(entra, 'AG-PERIM').length === N - MOVED, 'the approved revocations');
+  });
+});
