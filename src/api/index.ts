@@ -16,6 +16,10 @@ import {
 import { explainText } from '../policy/index.js';
 import { getRun, listRuns, iterateAudit, verifyAudit, listIncidents, withNis2Clock } from '../store/index.js';
 import { requireToken } from './auth.js';
+import { sourceSyncResponse, type SourcePullResult } from './sources.js';
+
+export { entraSyncResponseSchema, fileSyncResponseSchema, rowErrorResponseSchema, sourceSyncResponse, sourceSyncResponseSchema } from './sources.js';
+export type { SourcePullResult, SourceSyncResponse } from './sources.js';
 
 export interface ApiDeps {
   ctx: EngineContext;
@@ -34,7 +38,8 @@ export interface ApiDeps {
   startRun?: (scope: Scope, opts: { apply: boolean; actor: string }) => Promise<{ runId: string | null; queued: boolean }>;
   /** Lost credentials: the queue's priority lane in `serve`; inline by default. */
   reportLost?: typeof markCredentialLost;
-  syncSource?: (name: string, actor: string) => Promise<unknown>;
+  /** Pulls a configured source now (`POST /sources/{name}/sync`), returning what it found. */
+  syncSource?: (name: string, actor: string) => Promise<SourcePullResult>;
   /** Extra routers under /api/v1 (e.g. a queue dashboard), behind the admin auth. */
   extraAdmin?: Array<{ path: string; router: Router }>;
 }
@@ -239,7 +244,7 @@ export function createApp(deps: ApiDeps): express.Express {
     api.post(
       '/sources/:name/sync',
       h(async (req, res) => {
-        res.json(await deps.syncSource!(String(req.params.name), res.locals.actor as string));
+        res.json(sourceSyncResponse(await deps.syncSource!(String(req.params.name), res.locals.actor as string)));
       }),
     );
   }

@@ -79,21 +79,24 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
   const systems = Object.keys(cfg.systems);
 
   const entraSources = Object.entries(cfg.sources).filter(([, s]) => s.type === 'entra');
-  const pullSource = async (name: string) => {
+  // What the pull found (counts, skipped rows, withheld leavers): the sync API answers with it.
+  const pullSource = async (name: string, actor?: string) => {
     const src = cfg.sources[name];
     if (!src) throw new LockstepError('not_found', `no source named ${name}`, { field: 'source' });
     if (src.type === 'file') {
-      await syncFileSource({ db: ctx.db, name, config: src, path: resolveFromConfig(loaded, src.path), onChange: queues.onChange(`source:${name}`) });
-      return;
+      const result = await syncFileSource({ db: ctx.db, name, config: src, path: resolveFromConfig(loaded, src.path), actor, onChange: queues.onChange(`source:${name}`) });
+      return { type: 'file' as const, result };
     }
     const { pullEntra } = await import('../sources/entra/index.js');
-    await pullEntra({ db: ctx.db, source: { ...src, name }, onChange: queues.onChange(`source:${name}`), logger });
+    const result = await pullEntra({ db: ctx.db, source: { ...src, name }, onChange: queues.onChange(`source:${name}`), logger });
+    return { type: 'entra' as const, result };
   };
 
   const workers = await startWorkers({
     queues,
     db: ctx.db,
-    handlers: engineHandlers(ctx, { pullSource }),
+    // a timer's pull keeps returning nothing: its job's return value would otherwise hold every changed id
+    handlers: engineHandlers(ctx, { pullSource: async (name) => void (await pullSource(name)) }),
     systems,
     bucketSize: cfg.queue.bucketSize,
     concurrency: cfg.queue.concurrency,
@@ -167,10 +170,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
         if (out.result.status !== 'applied') await queues.enqueueLostCredential({ system: req.system, credentialId: req.credentialId, accountId: out.account.id, actor: req.actor, note: req.note, state: req.state });
         return out;
       },
-      syncSource: async (name) => {
-        await pullSource(name);
-        return { source: name, synced: true };
-      },
+      syncSource: (name, actor) => pullSource(name, actor),
     });
     const port = Number(env.PORT ?? 8080);
     server = await new Promise<Server>((resolve, reject) => {
