@@ -10,9 +10,8 @@
  *   3. steady state: a full run that must change nothing (twice in one process: cold and warm);
  *   4. churn: 0.5% joiners, 0.5% leavers and 0.5% movers in the store, memberships of 0.5% of
  *      the accounts removed by hand in the lock system; a full run puts it right (plan + apply);
- *   5. the service's path (up to --service-path-max identities): the estate as the queue's
- *      bucket jobs see it (identity-scoped runs of `bucketSize` identities, `queue.concurrency`
- *      at once) plus the orphan scan.
+ *   5. the service's path (up to --service-path-max identities): the queue's full-run job
+ *      (reconcileFull: the same plan, applied under leases a partition of `bucketSize` at a time).
  * The engine is called directly (no queue, no rate limiter): this measures lockstep's own cost.
  * Each phase runs in a process of its own, so its peak RSS is its own and not the seeding's
  * or the previous phase's; the store and the simulator process outlive the phases.
@@ -32,6 +31,7 @@ import { createDriver } from '../../src/drivers/registry.js';
 import type { LockDriver } from '../../src/drivers/contract.js';
 import { parseMappings } from '../../src/policy/index.js';
 import { runReconcile, type EngineContext, type RunOutcome, type Scope } from '../../src/reconcile/index.js';
+import { localLeases, reconcileFull } from '../../src/reconcile/controller.js';
 import { evaluate } from '../../src/policy/index.js';
 import type { CompiledPolicy } from '../../src/policy/index.js';
 import { countIdentities, iterateIdentities } from '../../src/store/identities.js';
@@ -210,32 +210,28 @@ const phases: Record<string, (env: PhaseEnv) => Promise<unknown>> = {
     }),
   service: (env) =>
     withEngine(env, async (ctx) => {
-      // What the queue does for a full run: bucket jobs (identity scope) at queue.concurrency, then the orphan scan.
-      const buckets: string[][] = [];
-      let after = '00000000-0000-0000-0000-000000000000';
-      for (;;) {
-        const { rows } = await ctx.db.query<{ id: string }>('SELECT id FROM identities WHERE id > $1 ORDER BY id LIMIT $2', [after, BUCKET]);
-        if (rows.length === 0) break;
-        buckets.push(rows.map((r) => r.id));
-        after = rows[rows.length - 1]!.id;
-      }
+      // What the queue's full-run job does: the controller's reconcileFull (the plan `lockstep
+      // plan` shows), applied a partition of `bucketSize` identities at a time under leases
+      // (in-process leases here; the service's are Redis round trips, one per partition).
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
-      let ops = 0;
-      const queue = [...buckets];
-      await Promise.all(
-        Array.from({ length: QUEUE_CONCURRENCY }, async () => {
-          for (let b = queue.shift(); b; b = queue.shift()) {
-            const out = await runReconcile(ctx, { kind: 'identities', ids: b }, { trigger: 'bench bucket', actor: 'bench', apply: true, approved: true });
-            ops += out.plan.operations.length;
-          }
-        }),
+      let partitions = 0;
+      const leases = localLeases();
+      const r = await reconcileFull(
+        {
+          db: ctx.db,
+          now: () => ctx.now(),
+          logger: ctx.logger,
+          reconcile: (scope, opts) => runReconcile(ctx, scope, { ...opts, approved: true }),
+          systems: [...ctx.drivers.keys()],
+          partitionSize: BUCKET,
+          leases: { acquire: (ids) => (partitions++, leases.acquire(ids)) },
+          requeue: async () => undefined,
+        },
+        { trigger: 'bench service', actor: 'bench' },
       );
-      const tOrphans = performance.now();
-      const orphans = await runReconcile(ctx, { kind: 'orphans', system: 'dc1' }, { trigger: 'bench orphans', actor: 'bench', apply: true, approved: true });
-      ops += orphans.plan.operations.length;
       const cpu = process.cpuUsage(cpu0);
-      return { ms: since(t0), cpuMs: (cpu.user + cpu.system) / 1000, bucketsMs: tOrphans - t0, orphansMs: since(tOrphans), ops, buckets: buckets.length, rssMiB: peakRssMiB() };
+      return { ms: since(t0), cpuMs: (cpu.user + cpu.system) / 1000, ops: r.outcome.plan?.operations.length ?? 0, buckets: partitions, rssMiB: peakRssMiB() };
     }),
 };
 
@@ -373,7 +369,7 @@ interface CaseResult {
   initial: Timed | null;
   steady: Timed[];
   churn: Timed & { leavers: number; movers: number; joiners: number; drifted: number };
-  service: { ms: number; cpuMs: number; bucketsMs: number; orphansMs: number; ops: number; buckets: number; rssMiB: number } | null;
+  service: { ms: number; cpuMs: number; ops: number; buckets: number; rssMiB: number } | null;
   sim: { accounts: number; memberships: number; credentials: number; suspended: number; peakRssMiB: number };
 }
 
@@ -410,7 +406,7 @@ async function runCase(c: Case): Promise<CaseResult> {
     let service: CaseResult['service'] = null;
     if (!args['skip-service-path'] && c.n <= Number(args['service-path-max'])) {
       service = await runPhaseProcess<NonNullable<CaseResult['service']>>('service', env);
-      process.stdout.write(`  service path: ${service.buckets} buckets, ${service.ops} ops, ${service.ms.toFixed(0)} ms, peak RSS ${service.rssMiB} MiB\n`);
+      process.stdout.write(`  service path: ${service.buckets} lease partitions, ${service.ops} ops, ${service.ms.toFixed(0)} ms, peak RSS ${service.rssMiB} MiB\n`);
     }
     const simStats = await sim.stats();
     return { c, seedMs: seeded.ms, identities: seeded.identities, direct, initial, steady, churn: { ...churn, drifted: removed }, service, sim: simStats };
@@ -457,7 +453,7 @@ async function main(): Promise<void> {
     r.steady.forEach((st, i) => rows.push(row(`steady state #${i + 1}`, st, st.ops === 0 ? 'no changes' : `UNEXPECTED: ${st.byKind}`)));
     rows.push(row('churn', r.churn, `${r.churn.joiners} joiners, ${r.churn.leavers} leavers, ${r.churn.movers} movers, ${r.churn.drifted} memberships removed by hand: ${r.churn.byKind}`));
     if (r.service) {
-      rows.push([label, `service path`, r.service.ops, null, null, null, null, sec(r.service.ms), sec(r.service.cpuMs), null, r.service.rssMiB, `${r.service.buckets} identity-scoped runs of ${BUCKET} (${sec(r.service.bucketsMs)} s, ${QUEUE_CONCURRENCY} at once) + orphan scan (${sec(r.service.orphansMs)} s)`]);
+      rows.push([label, `service path`, r.service.ops, null, null, null, null, sec(r.service.ms), sec(r.service.cpuMs), null, r.service.rssMiB, `the full-run job: one plan, applied in ${r.service.buckets} lease partition(s) of up to ${BUCKET} identities`]);
     }
   }
   sections.push({
