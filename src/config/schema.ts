@@ -54,8 +54,8 @@ export const configSchema = z
           })
           .strict()
           .default({ fullReconcileMs: 3_600_000, expirySweepMs: 300_000, accessEventsMs: 60_000 }),
-        /** Identities per bucket job of a full reconciliation. */
-        bucketSize: z.number().int().min(1).default(1000),
+        /** Identities a full run applies under one set of leases (people whose own job runs are left to it). */
+        bucketSize: z.number().int().min(1).default(1000).describe('Identities a full run applies under one set of leases'),
       })
       .strict()
       .default({ prefix: 'lockstep', concurrency: 4, schedules: { fullReconcileMs: 3_600_000, expirySweepMs: 300_000, accessEventsMs: 60_000 }, bucketSize: 1000 }),

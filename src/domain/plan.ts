@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { AccountInput, CredentialStatus, ProtectionClass, Reason, Validity } from './access.js';
 import { isTransientCode } from './errors.js';
 
@@ -131,4 +132,18 @@ export function summarize(ops: Operation[]): PlanSummary {
     else if (op.kind !== 'link_account') change++;
   }
   return { add, change, destroy, byKind };
+}
+
+/**
+ * A fingerprint of what a plan would change (the operations, their targets and values; not the
+ * reasons' wording): `apply --expect` refuses a plan whose fingerprint differs from the one shown.
+ */
+export function planDigest(plan: Pick<Plan, 'operations'>): string {
+  const h = createHash('sha256');
+  const lines = plan.operations.map((o) =>
+    [o.key, o.kind, o.system, o.identityId ?? '', o.accountId ?? '', o.group?.ref ?? '', o.validity?.from ?? '', o.validity?.until ?? '', o.credentialId ?? '', o.credentialState ?? ''].join('\u0001'),
+  );
+  lines.sort();
+  for (const l of lines) h.update(l).update('\n');
+  return h.digest('hex').slice(0, 16);
 }
