@@ -5,6 +5,7 @@
  * is checked here, as issues with a path the loader turns into file:line:col.
  */
 import { formatPath } from '../config/yaml.js';
+import { durationMs } from '../domain/duration.js';
 import { LockstepError } from '../domain/errors.js';
 import type { AccessGroup, ProtectionClass } from '../domain/access.js';
 import { parseFilter, type CompiledFilter } from './filter.js';
@@ -20,10 +21,26 @@ export interface PolicyIssue {
   related?: IssuePath;
 }
 
+/** A limit in time, in milliseconds, with the words the mapping gave it (for reasons and plans). */
+export interface CompiledDuration {
+  ms: number;
+  /** As written: `30 days`, `PT2H`. */
+  text: string;
+  /** The field and value that set it: `unusedCredentialDays: 30`, `unusedCredentialAfter: PT30M`. */
+  setting: string;
+}
+
 export interface ClassPolicy {
-  maxValidityDays: number | null;
-  unusedCredentialDays: number | null;
+  /** maxValidityDays or maxValidity. */
+  maxValidity: CompiledDuration | null;
+  /** unusedCredentialDays or unusedCredentialAfter. */
+  unusedCredential: CompiledDuration | null;
   sponsorRequired: boolean;
+}
+
+/** When pre-hire access begins: `ms` before hireDate, rounded down to the start of a UTC day when given in days. */
+export interface PreHire extends CompiledDuration {
+  wholeDays: boolean;
 }
 
 /** One validity limit on a path to an access group, and where it comes from. */
@@ -32,6 +49,8 @@ export interface LimitSource {
   /** Rule or role bundle id. */
   id: string;
   limit: ValidityLimit;
+  /** maxDays or maxDuration of the limit. */
+  max: CompiledDuration | null;
 }
 
 /** How a rule reaches one access group: directly or through a chain of bundles. */
@@ -77,6 +96,22 @@ export interface CompiledPolicy {
   roles: ReadonlyMap<string, CompiledRole>;
   rules: readonly CompiledRule[];
   lifecycle: Lifecycle;
+  /** lifecycle.preHireDays or lifecycle.preHire (0 days when neither is given). */
+  preHire: PreHire;
+}
+
+const DAY = 86_400_000;
+
+/** A limit given in days or as a duration (the schema lets only one of them through), or null. */
+export function durationOf(days: number | undefined, duration: string | undefined, daysField: string, durationField: string): CompiledDuration | null {
+  if (duration !== undefined) return { ms: durationMs(duration), text: duration, setting: `${durationField}: ${duration}` };
+  if (days !== undefined) return { ms: days * DAY, text: `${days} days`, setting: `${daysField}: ${days}` };
+  return null;
+}
+
+function preHireOf(l: Lifecycle): PreHire {
+  const d = durationOf(l.preHireDays ?? 0, l.preHire, 'preHireDays', 'preHire')!;
+  return { ...d, wholeDays: l.preHire === undefined };
 }
 
 const CLASSES: ProtectionClass[] = [0, 1, 2, 3, 4];
@@ -256,8 +291,8 @@ export function compile(m: Mappings): CompiledPolicy {
   for (const c of CLASSES) {
     const spec = m.classes[String(c) as keyof Mappings['classes']];
     classes[c] = {
-      maxValidityDays: spec?.maxValidityDays ?? null,
-      unusedCredentialDays: spec?.unusedCredentialDays ?? null,
+      maxValidity: durationOf(spec?.maxValidityDays, spec?.maxValidity, 'maxValidityDays', 'maxValidity'),
+      unusedCredential: durationOf(spec?.unusedCredentialDays, spec?.unusedCredentialAfter, 'unusedCredentialDays', 'unusedCredentialAfter'),
       sponsorRequired: spec?.sponsorRequired ?? false,
     };
   }
@@ -272,14 +307,28 @@ export function compile(m: Mappings): CompiledPolicy {
     });
   }
 
+  const limitSource = (kind: LimitSource['kind'], id: string, limit: ValidityLimit): LimitSource => ({
+    kind,
+    id,
+    limit,
+    max: durationOf(limit.maxDays, limit.maxDuration, 'maxDays', 'maxDuration'),
+  });
+  // one per bundle, shared by every path through it
+  const bundleLimits = new Map<string, LimitSource>();
+  const bundleLimit = (id: string, limit: ValidityLimit): LimitSource => {
+    let src = bundleLimits.get(id);
+    if (src === undefined) bundleLimits.set(id, (src = limitSource('role', id, limit)));
+    return src;
+  };
+
   const rules: CompiledRule[] = m.rules.map((rule) => {
-    const ruleLimits: LimitSource[] = rule.validity ? [{ kind: 'rule', id: rule.id, limit: rule.validity }] : [];
+    const ruleLimits: LimitSource[] = rule.validity ? [limitSource('rule', rule.id, rule.validity)] : [];
     const grants: CompiledGrant[] = rule.grant.map((accessGroupId) => ({ accessGroupId, limits: ruleLimits }));
     for (const roleId of rule.roles) {
       for (const bg of roles.get(roleId)?.grants ?? []) {
         const bundleLimits: LimitSource[] = bg.chain.flatMap((b) => {
           const v = m.roles[b].validity;
-          return v ? [{ kind: 'role' as const, id: b, limit: v }] : [];
+          return v ? [bundleLimit(b, v)] : [];
         });
         grants.push({
           accessGroupId: bg.accessGroupId,
@@ -306,5 +355,6 @@ export function compile(m: Mappings): CompiledPolicy {
     roles,
     rules,
     lifecycle: m.lifecycle,
+    preHire: preHireOf(m.lifecycle),
   };
 }

@@ -7,7 +7,7 @@ import { isoOfMs } from '../domain/time.js';
 import type { AccessGroup, Entitlement, ProtectionClass, Reason } from '../domain/access.js';
 import { LockstepError } from '../domain/errors.js';
 import { endOfDayIfDate, isLeaver, startOfDayIfDate, type Identity } from '../domain/identity.js';
-import type { CompiledGrant, CompiledPolicy, CompiledRule, LimitSource } from './compile.js';
+import type { CompiledDuration, CompiledGrant, CompiledPolicy, CompiledRule, LimitSource, PreHire } from './compile.js';
 import {
   attributeName,
   attributeUses,
@@ -120,10 +120,14 @@ function leaverReason(identity: Identity, now: Date): string {
   return `left on ${identity.leaveDate ?? '?'} (leaveDate)`;
 }
 
-/** Start of the UTC day `days` before `date`: when pre-hire access begins. */
-function preHireStart(hireDate: string, days: number): number | null {
-  const t = startOfDay(hireDate) - days * DAY;
-  return Number.isNaN(t) ? null : t - (((t % DAY) + DAY) % DAY);
+/**
+ * When pre-hire access begins: the start of the UTC day preHireDays before hireDate, or exactly
+ * preHire (a duration) before it.
+ */
+function preHireStart(hireDate: string, preHire: PreHire): number | null {
+  const t = startOfDay(hireDate) - preHire.ms;
+  if (Number.isNaN(t)) return null;
+  return preHire.wholeDays ? t - (((t % DAY) + DAY) % DAY) : t;
 }
 
 interface PathWindow {
@@ -141,8 +145,8 @@ interface PathWindow {
  */
 type LazyBound =
   | { at: number; kind: 'until'; attribute: string; value: unknown; src: LimitSource }
-  | { at: number; kind: 'maxDays'; days: number; src: LimitSource }
-  | { at: number; kind: 'class'; days: number; cls: ProtectionClass }
+  | { at: number; kind: 'max'; max: CompiledDuration; src: LimitSource }
+  | { at: number; kind: 'class'; max: CompiledDuration; cls: ProtectionClass }
   | { at: number; kind: 'leave'; note: string };
 
 /** `rule dc-ops`, `role dc-technician`: written once per limit of the compiled policy. */
@@ -157,10 +161,10 @@ function noteOf(b: LazyBound, anchor: number): string {
   switch (b.kind) {
     case 'until':
       return `until ${b.attribute} ${String(b.value)} (${originOf(b.src)})`;
-    case 'maxDays':
-      return shared(maxDaysNotes, b.src, anchor, () => `${originOf(b.src)} max ${b.days} days from ${iso(anchor)}`);
+    case 'max':
+      return shared(maxNotes, b.src, anchor, () => `${originOf(b.src)} max ${b.max.text} from ${iso(anchor)}`);
     case 'class':
-      return shared(classNotes, b.cls * 1_000_000 + b.days, anchor, () => `class ${b.cls} max ${b.days} days from ${iso(anchor)}`);
+      return shared(classNotes, b.max, anchor, () => `class ${b.cls} max ${b.max.text} from ${iso(anchor)}`);
     case 'leave':
       return b.note;
   }
@@ -174,9 +178,9 @@ interface NoteCache<K> {
   get(key: K): Map<number, string> | undefined;
   set(key: K, notes: Map<number, string>): unknown;
 }
-const maxDaysNotes: NoteCache<LimitSource> = new WeakMap();
-/** By class × 1e6 + days: as many keys as the policy has class maxima. */
-const classNotes: NoteCache<number> = new Map();
+const maxNotes: NoteCache<LimitSource> = new WeakMap();
+/** By the class's compiled maximum (one per class of a policy). */
+const classNotes: NoteCache<CompiledDuration> = new WeakMap();
 
 function shared<K>(cache: NoteCache<K>, key: K, anchor: number, make: () => string): string {
   let byAnchor = cache.get(key);
@@ -215,10 +219,10 @@ function windowOf(path: PathRef, identity: Identity, view: FilterView | null, an
         min = earlier(min, { at, kind: 'until', attribute: src.limit.until, value, src });
       }
     }
-    if (src.limit.maxDays !== undefined) min = earlier(min, { at: anchor + src.limit.maxDays * DAY, kind: 'maxDays', days: src.limit.maxDays, src });
+    if (src.max !== null) min = earlier(min, { at: anchor + src.max.ms, kind: 'max', max: src.max, src });
   }
-  const classMax = policy.classes[cls].maxValidityDays;
-  if (classMax !== null) min = earlier(min, { at: anchor + classMax * DAY, kind: 'class', days: classMax, cls });
+  const classMax = policy.classes[cls].maxValidity;
+  if (classMax !== null) min = earlier(min, { at: anchor + classMax.ms, kind: 'class', max: classMax, cls });
   if (leave !== null) min = earlier(min, { at: leave.at, kind: 'leave', note: leave.note });
   const chosen = min as LazyBound | null;
   return { path, until: chosen === null ? null : { at: chosen.at, note: noteOf(chosen, anchor) } };
@@ -715,7 +719,7 @@ const NO_RECORDS: Array<Record<string, unknown>> = [];
 
 /** The per-person part of an evaluation: validity, sponsors, anchors, pre-hire and leave dates. */
 function entitle(identity: Identity, matches: Matches, view: FilterView | null, policy: CompiledPolicy, opts: EvaluateOptions, now: number): Evaluation {
-  const preHire = identity.hireDate ? preHireStart(identity.hireDate, policy.lifecycle.preHireDays) : null;
+  const preHire = identity.hireDate ? preHireStart(identity.hireDate, policy.preHire) : null;
   const validFromMs = preHire !== null && preHire > now ? preHire : null;
   const leaveAt = identity.leaveDate ? endOfDay(identity.leaveDate) : Number.NaN;
   const leave: Bound | null = Number.isNaN(leaveAt) ? null : { at: leaveAt, note: `leaveDate ${identity.leaveDate}` };
@@ -856,7 +860,9 @@ function answerOf(
     if (w.until.at > until) until = w.until.at;
   }
   const fromNote =
-    validFromMs !== null ? `from ${iso(validFromMs)}: hireDate ${identity.hireDate} less ${policy.lifecycle.preHireDays} pre-hire days` : undefined;
+    validFromMs !== null
+      ? `from ${iso(validFromMs)}: hireDate ${identity.hireDate} less ${policy.preHire.wholeDays ? `${policy.lifecycle.preHireDays ?? 0} pre-hire days` : `${policy.preHire.text} pre-hire`}`
+      : undefined;
   const reasons: Reason[] = [];
   for (const w of live) {
     const m = w.path.match;

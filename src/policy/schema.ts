@@ -15,7 +15,9 @@
  *     "4":                              has no limits
  *       maxValidityDays: 90             [none] no entitlement in this class lasts longer, counted from
  *                                       when it first began (the reconciler's anchor)
+ *       maxValidity: PT8H               [none] the same as a duration (one of the two)
  *       unusedCredentialDays: 30        [none] credentials of holders unused this long are suspended
+ *       unusedCredentialAfter: PT30M    [none] the same as a duration (one of the two)
  *       sponsorRequired: true           [false] non-employees need a `sponsor` to hold this class
  *   accessGroups:                       [] the groups lock systems hold
  *     - id: dc1-whitespace              mapping-wide id (letters, digits, . _ -)
@@ -43,11 +45,13 @@
  *                                       of that day, UTC); if the identity lacks it, no limit applies
  *                                       (require it with `contractEnd pr` in `when`)
  *         maxDays: 365                  counted from when the entitlement first began
+ *         maxDuration: PT2H             the same as a duration (one of maxDays and maxDuration)
  *       exemptFromUnusedExpiry: false   [false] holders' credentials skip the unused-credential sweep
  *   lifecycle:
  *     leaver: suspend                   [suspend] suspend = revoke all memberships and suspend the
  *                                       account; revoke = memberships only; delete = delete the account
  *     preHireDays: 7                    [0] access starts this many days before hireDate (start of day, UTC)
+ *     preHire: PT1H                     [none] or this long before hireDate (exactly; no rounding to days)
  *     orphans: report                   [report] accounts nobody owns: report | suspend | revoke
  *     guard:                            hold a run for approval when it would revoke more than
  *       maxRevocationsPercent: 20       [20] this share of the identities in scope, or
@@ -57,6 +61,12 @@
  * Validity: an entitlement ends at the earliest of its rule's and bundles' `until` and
  * `maxDays`, the identity's leaveDate and its class's maxValidityDays. When several rules
  * grant the same group the most generous of those windows wins.
+ *
+ * Durations: every limit counted in days has a twin that takes an ISO 8601 duration of fixed
+ * length (weeks, days, hours, minutes, seconds: `PT30M`, `PT2H`, `P3D`, `P1DT12H`; no years or
+ * months), so that time-based rules can be tried out in minutes: maxDays / maxDuration,
+ * maxValidityDays / maxValidity, unusedCredentialDays / unusedCredentialAfter, preHireDays /
+ * preHire. A field and its twin together are an error.
  *
  * Files: several files merge into one set of mappings. accessGroups, roles and rules merge
  * by id (a duplicate id is an error), classes by class number; employeeTypes and lifecycle
@@ -75,6 +85,7 @@
  * compare as instants with gt/ge/lt/le.
  */
 import { z } from 'zod';
+import { DURATION_PATTERN, parseDuration } from '../domain/duration.js';
 
 /** Ids of access groups, role bundles and rules: stable, readable, safe in paths and logs. */
 export const idSchema = z
@@ -88,18 +99,50 @@ export const attributeNameSchema = z
 
 export const protectionClassSchema = z.literal([0, 1, 2, 3, 4]).describe('EN 50600 protection class, 0 (public) to 4 (highest)');
 
+/**
+ * An ISO 8601 duration of fixed length (no years or months), longer than zero unless `zero`.
+ * It stays text in the validated mappings (as written, for messages); compile turns it into
+ * milliseconds once.
+ */
+export function durationSchema(opts: { zero?: boolean } = {}) {
+  return z
+    .string()
+    .superRefine((s, ctx) => {
+      const r = parseDuration(s);
+      if ('error' in r) ctx.addIssue({ code: 'custom', message: r.error });
+      else if (r.ms === 0 && !opts.zero) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(s)} is no time at all: give a duration longer than zero` });
+    })
+    .meta({ pattern: DURATION_PATTERN, examples: ['PT30M', 'PT2H', 'P3D'] });
+}
+
+/** A limit in days and its duration twin (`maxDays` and `maxDuration`) cannot both be given. */
+function oneOf<T extends object>(days: keyof T & string, duration: keyof T & string) {
+  return (v: T, ctx: z.core.$RefinementCtx<T>): void => {
+    if (v[days] !== undefined && v[duration] !== undefined) {
+      ctx.addIssue({ code: 'custom', path: [duration], message: `${days} and ${duration} are the same limit: give one of them, not both` });
+    }
+  };
+}
+
 export const validityLimitSchema = z
   .strictObject({
     until: attributeNameSchema.optional().describe('Identity attribute holding the date the access ends (a bare date: end of that day, UTC)'),
     maxDays: z.number().int().positive().optional().describe('At most this many days from when the entitlement first began'),
+    maxDuration: durationSchema().optional().describe('At most this long (ISO 8601 duration, e.g. PT2H) from when the entitlement first began; instead of maxDays'),
   })
+  .superRefine(oneOf('maxDays', 'maxDuration'))
   .describe('Limits on how long access lasts');
 
-export const classPolicySchema = z.strictObject({
-  maxValidityDays: z.number().int().positive().optional().describe('No entitlement of this class lasts longer than this many days from when it began'),
-  unusedCredentialDays: z.number().int().positive().optional().describe('Credentials of holders that went unused this many days are suspended'),
-  sponsorRequired: z.boolean().default(false).describe('Non-employees need a sponsor to hold groups of this class'),
-});
+export const classPolicySchema = z
+  .strictObject({
+    maxValidityDays: z.number().int().positive().optional().describe('No entitlement of this class lasts longer than this many days from when it began'),
+    maxValidity: durationSchema().optional().describe('No entitlement of this class lasts longer than this (ISO 8601 duration, e.g. PT8H); instead of maxValidityDays'),
+    unusedCredentialDays: z.number().int().positive().optional().describe('Credentials of holders that went unused this many days are suspended'),
+    unusedCredentialAfter: durationSchema().optional().describe('Credentials of holders that went unused this long (ISO 8601 duration, e.g. PT30M) are suspended; instead of unusedCredentialDays'),
+    sponsorRequired: z.boolean().default(false).describe('Non-employees need a sponsor to hold groups of this class'),
+  })
+  .superRefine(oneOf('maxValidityDays', 'maxValidity'))
+  .superRefine(oneOf('unusedCredentialDays', 'unusedCredentialAfter'));
 
 const classPolicyEntry = classPolicySchema.optional();
 export const classesSchema = z
@@ -144,10 +187,11 @@ export const lifecycleSchema = z.strictObject({
     .enum(['suspend', 'revoke', 'delete'])
     .default('suspend')
     .describe('suspend: revoke all memberships and suspend the account; revoke: memberships only; delete: delete the account'),
-  preHireDays: z.number().int().min(0).default(0).describe('Access starts this many days before hireDate'),
+  preHireDays: z.number().int().min(0).optional().describe('Access starts this many days before hireDate (start of that day, UTC) [0]'),
+  preHire: durationSchema({ zero: true }).optional().describe('Access starts this long before hireDate (ISO 8601 duration, e.g. PT1H); instead of preHireDays'),
   orphans: z.enum(['report', 'suspend', 'revoke']).default('report').describe('What to do with accounts no identity owns'),
   guard: guardSchema.prefault({}).describe('Hold runs that would revoke too much for approval'),
-});
+}).superRefine(oneOf('preHireDays', 'preHire'));
 
 export const DEFAULT_EMPLOYEE_TYPES = ['Employee'];
 

@@ -3,7 +3,7 @@ import { LockstepError } from '../domain/errors.js';
 import type { Identity } from '../domain/identity.js';
 import { summarize, type Operation, type OperationReason, type Plan } from '../domain/plan.js';
 import type { DriverCapabilities, LockDriver } from '../drivers/contract.js';
-import type { CompiledPolicy } from '../policy/compile.js';
+import type { CompiledDuration, CompiledPolicy } from '../policy/compile.js';
 import { evaluate, type Evaluation } from '../policy/evaluate.js';
 import { listIdentities } from '../store/identities.js';
 import { credentialUsage, credentialUsageFor, listLinks, loadAnchors, loadIdentityScope, type Link } from '../store/links.js';
@@ -24,8 +24,6 @@ export interface BuiltPlan {
   /** Each planned identity's next look (null: time alone will not change it). */
   nextCheckAtByIdentity: Record<string, string | null>;
 }
-
-const DAY = 86_400_000;
 
 /** Validity instants differ when they are more than a second apart (systems round to seconds). */
 function sameInstant(a: string | null | undefined, b: string | null | undefined): boolean {
@@ -324,7 +322,7 @@ function diffIdentity(
 }
 
 /**
- * Credentials nobody used for the class's unusedCredentialDays are suspended. The strictest
+ * Credentials nobody used for the class's unusedCredentialDays (or unusedCredentialAfter) are suspended. The strictest
  * class the person holds decides; a rule may exempt its holders. A credential never used counts
  * from when the person's access first began.
  */
@@ -339,17 +337,17 @@ function planUnusedCredentials(
   now: Date,
 ): void {
   if (!sys.caps.credentialStates || held.size === 0) return;
-  let days: number | null = null;
+  let limit: CompiledDuration | null = null;
   let cls: number | null = null;
   for (const e of held.values()) {
     if (e.exemptFromUnusedExpiry) return;
-    const d = ctx.policy.classes[e.accessGroup.protectionClass]?.unusedCredentialDays ?? null;
-    if (d !== null && (days === null || d < days)) {
-      days = d;
+    const d = ctx.policy.classes[e.accessGroup.protectionClass]?.unusedCredential ?? null;
+    if (d !== null && (limit === null || d.ms < limit.ms)) {
+      limit = d;
       cls = e.accessGroup.protectionClass;
     }
   }
-  if (days === null) return;
+  if (limit === null) return;
   // the earliest anchor, needed only for a credential never used (sorting every person's anchors costs)
   let began: string | null | undefined;
   for (const c of account.credentials) {
@@ -367,7 +365,7 @@ function planUnusedCredentials(
         : ([a, u].filter((x): x is string => !!x).sort().pop() ?? null);
     const since = used ?? (began === undefined ? (began = Object.values(p.anchors).sort()[0] ?? null) : began);
     if (!since) continue;
-    const deadline = parseInstant(since) + days * DAY;
+    const deadline = parseInstant(since) + limit.ms;
     if (deadline <= now.getTime()) {
       b.add({
         ...accountRef(sys, p.identity, account),
@@ -376,8 +374,8 @@ function planUnusedCredentials(
         credentialState: 'suspended',
         reason: {
           cause: 'unused-credential',
-          text: `${c.type} ${c.number ?? c.id} ${used ? `last used ${used}` : `never used since access began ${since}`}: unused for more than ${days} days`,
-          policy: `classes.${cls}.unusedCredentialDays: ${days}`,
+          text: `${c.type} ${c.number ?? c.id} ${used ? `last used ${used}` : `never used since access began ${since}`}: unused for more than ${limit.text}`,
+          policy: `classes.${cls}.${limit.setting}`,
         },
         revocation: true,
       });

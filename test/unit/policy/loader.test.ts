@@ -186,13 +186,15 @@ accessGroups:
   it('applies documented defaults', () => {
     const { mappings, policy } = parseMappings('version: 1\n', 'empty.yaml');
     expect(mappings.employeeTypes).toEqual(['Employee']);
-    expect(mappings.lifecycle).toEqual({
+    expect(mappings.lifecycle).toMatchObject({
       leaver: 'suspend',
-      preHireDays: 0,
       orphans: 'report',
       guard: { maxRevocationsPercent: 20, maxRevocationsAbsolute: 50, minRevocationsToHold: 10 },
     });
-    expect(policy.classes[4]).toEqual({ maxValidityDays: null, unusedCredentialDays: null, sponsorRequired: false });
+    // no pre-hire access unless one of preHireDays and preHire says so
+    expect(mappings.lifecycle.preHireDays).toBeUndefined();
+    expect(policy.preHire).toEqual({ ms: 0, text: '0 days', setting: 'preHireDays: 0', wholeDays: true });
+    expect(policy.classes[4]).toEqual({ maxValidity: null, unusedCredential: null, sponsorRequired: false });
   });
 
   it('compile() rejects unchecked mappings too, naming the path', () => {
