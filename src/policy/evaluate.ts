@@ -7,6 +7,7 @@ import { isoOfMs } from '../domain/time.js';
 import type { AccessGroup, Entitlement, ProtectionClass, Reason } from '../domain/access.js';
 import { LockstepError } from '../domain/errors.js';
 import { endOfDayIfDate, isLeaver, startOfDayIfDate, type Identity } from '../domain/identity.js';
+import type { SponsorState } from '../domain/sponsor.js';
 import type { CompiledDuration, CompiledGrant, CompiledPolicy, CompiledRule, LimitSource, PreHire } from './compile.js';
 import {
   attributeName,
@@ -36,6 +37,14 @@ export interface EvaluateOptions {
    * of a pre-hire entitlement that has not started yet.
    */
   anchors?: Record<string, string>;
+  /**
+   * The identity the person's `sponsor` attribute names, as the store resolved it
+   * (store sponsorStates). Groups of a sponsorRequired class are refused to a non-employee
+   * whose sponsor is unknown, deleted, inactive or past their leaveDate, and end at the
+   * sponsor's future leaveDate. Left out, only the attribute's presence is checked: callers
+   * that reconcile always resolve it.
+   */
+  sponsor?: SponsorState;
 }
 
 export interface Denial {
@@ -725,6 +734,8 @@ function entitle(identity: Identity, matches: Matches, view: FilterView | null, 
   const leave: Bound | null = Number.isNaN(leaveAt) ? null : { at: leaveAt, note: `leaveDate ${identity.leaveDate}` };
   const employee = policy.employeeTypes.has((identity.employeeType ?? '').toLowerCase());
   const hasSponsor = typeof identity.sponsor === 'string' && identity.sponsor.trim() !== '';
+  // what the sponsor's own state says, worked out when a group of a sponsorRequired class needs it
+  let sponsorship: Sponsorship | undefined;
   const personal = matches.personal.length === 0 ? NO_RECORDS : matches.personal.map((m) => recordOf(m.template!, identity, view));
   // nothing of this person's own bounds a window or shows in reasons: groups' answers can be shared
   const plain = validFromMs === null && leave === null && personal === NO_RECORDS;
@@ -742,11 +753,23 @@ function entitle(identity: Identity, matches: Matches, view: FilterView | null, 
     const granted = reached.paths;
     const cls = group.protectionClass;
 
-    if (policy.classes[cls].sponsorRequired && !employee && !hasSponsor) {
+    const sponsored = policy.classes[cls].sponsorRequired && !employee;
+    if (sponsored && !hasSponsor) {
       const type = identity.employeeType ? `employeeType "${identity.employeeType}"` : 'no employeeType';
       const reason = `class ${cls} requires a sponsor for non-employees; this identity (${type}) has none`;
       denyPerRule(denied, group.id, granted.map((p) => ({ rule: p.match.rule.id, reason })));
       continue;
+    }
+    // the person's own leave, or their sponsor's when that comes first (sponsored groups only)
+    let groupLeave = leave;
+    if (sponsored) {
+      sponsorship ??= sponsorshipOf(identity, opts, now);
+      if (sponsorship.refusal !== null) {
+        const reason = `class ${cls} requires an active sponsor for non-employees; ${sponsorship.refusal}`;
+        denyPerRule(denied, group.id, granted.map((p) => ({ rule: p.match.rule.id, reason })));
+        continue;
+      }
+      if (sponsorship.leave !== null && (leave === null || sponsorship.leave.at < leave.at)) groupLeave = sponsorship.leave;
     }
 
     let anchor = validFromMs ?? now;
@@ -758,10 +781,10 @@ function entitle(identity: Identity, matches: Matches, view: FilterView | null, 
       }
     }
 
-    const shared = plain && reached.answers !== null && noBoundsOf(reached, identity, view) ? reached.answers : null;
+    const shared = plain && groupLeave === null && reached.answers !== null && noBoundsOf(reached, identity, view) ? reached.answers : null;
     let answer = shared?.get(anchor);
     if (answer === undefined || !(answer.expires > now)) {
-      const worked = answerOf(granted, identity, view, anchor, cls, policy, leave, validFromMs, now, personal);
+      const worked = answerOf(granted, identity, view, anchor, cls, policy, groupLeave, validFromMs, now, personal);
       if (Array.isArray(worked)) {
         denyPerRule(denied, group.id, worked);
         continue;
@@ -790,6 +813,38 @@ function entitle(identity: Identity, matches: Matches, view: FilterView | null, 
     denied,
     nextCheckAt: next === Infinity ? null : iso(next),
   };
+}
+
+/** What a sponsor's state means for the groups that need one: refused (and why), or until when. */
+interface Sponsorship {
+  refusal: string | null;
+  /** The sponsor's future leaveDate: sponsored access ends then. */
+  leave: Bound | null;
+}
+
+const UNCHECKED: Sponsorship = { refusal: null, leave: null };
+
+/**
+ * The sponsor is held to the same test as the person: a leaver (deleted, inactive or past the
+ * leave date, as isLeaver decides) sponsors no one; a leave date still to come ends the
+ * sponsored access on that date.
+ */
+function sponsorshipOf(identity: Identity, opts: EvaluateOptions, now: number): Sponsorship {
+  const s = opts.sponsor;
+  if (s === undefined) return UNCHECKED;
+  const named = JSON.stringify(identity.sponsor?.trim() ?? '');
+  if (!s.found) return { refusal: `sponsor ${named} is not a known identity`, leave: null };
+  if (s.id === identity.id) return { refusal: `sponsor ${named} is this identity itself`, leave: null };
+  if (isLeaver({ active: s.active, deletedAt: s.deletedAt, leaveDate: s.leaveDate ?? undefined }, opts.now)) {
+    const refusal = s.deletedAt
+      ? `sponsor ${s.userName} was deleted at source (${s.deletedAt})`
+      : !s.active
+        ? `sponsor ${s.userName} is inactive`
+        : `sponsor ${s.userName} has left (leaveDate ${s.leaveDate})`;
+    return { refusal, leave: null };
+  }
+  const at = s.leaveDate ? endOfDay(s.leaveDate) : Number.NaN;
+  return { refusal: null, leave: Number.isNaN(at) || at <= now ? null : { at, note: `sponsor ${s.userName} leaves ${s.leaveDate} (leaveDate)` } };
 }
 
 /** The earlier of `next` and `t`, counting `t` only when it is in the future (NaN never is). */

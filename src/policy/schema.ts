@@ -18,7 +18,8 @@
  *       maxValidity: PT8H               [none] the same as a duration (one of the two)
  *       unusedCredentialDays: 30        [none] credentials of holders unused this long are suspended
  *       unusedCredentialAfter: PT30M    [none] the same as a duration (one of the two)
- *       sponsorRequired: true           [false] non-employees need a `sponsor` to hold this class
+ *       sponsorRequired: true           [false] non-employees need a `sponsor` that names an active
+ *                                       identity who has not left (see Sponsors below)
  *   accessGroups:                       [] the groups lock systems hold
  *     - id: dc1-whitespace              mapping-wide id (letters, digits, . _ -)
  *       system: dc1                     a key of `systems` in lockstep.yaml
@@ -67,6 +68,11 @@
  * months), so that time-based rules can be tried out in minutes: maxDays / maxDuration,
  * maxValidityDays / maxValidity, unusedCredentialDays / unusedCredentialAfter, preHireDays /
  * preHire. A field and its twin together are an error.
+ *
+ * Sponsors: in a class with sponsorRequired, a non-employee keeps the class only while the
+ * identity their `sponsor` attribute names is active, not deleted and has not passed its
+ * leaveDate; a sponsor's future leaveDate ends the sponsored access then. The attribute names
+ * the sponsor by lockstep id, userName, externalId or email (case-insensitive).
  *
  * Files: several files merge into one set of mappings. accessGroups, roles and rules merge
  * by id (a duplicate id is an error), classes by class number; employeeTypes and lifecycle
@@ -139,7 +145,7 @@ export const classPolicySchema = z
     maxValidity: durationSchema().optional().describe('No entitlement of this class lasts longer than this (ISO 8601 duration, e.g. PT8H); instead of maxValidityDays'),
     unusedCredentialDays: z.number().int().positive().optional().describe('Credentials of holders that went unused this many days are suspended'),
     unusedCredentialAfter: durationSchema().optional().describe('Credentials of holders that went unused this long (ISO 8601 duration, e.g. PT30M) are suspended; instead of unusedCredentialDays'),
-    sponsorRequired: z.boolean().default(false).describe('Non-employees need a sponsor to hold groups of this class'),
+    sponsorRequired: z.boolean().default(false).describe('Non-employees need a sponsor (an active identity who has not left) to hold groups of this class'),
   })
   .superRefine(oneOf('maxValidityDays', 'maxValidity'))
   .superRefine(oneOf('unusedCredentialDays', 'unusedCredentialAfter'));

@@ -7,6 +7,7 @@ import type { CompiledDuration, CompiledPolicy } from '../policy/compile.js';
 import { evaluate, type Evaluation } from '../policy/evaluate.js';
 import { listIdentities } from '../store/identities.js';
 import { credentialUsage, credentialUsageFor, listLinks, loadAnchors, loadIdentityScope, type Link } from '../store/links.js';
+import { loadSponsorStates } from './sponsors.js';
 import type { EngineContext, Scope } from './types.js';
 
 /** Per identity, what the plan decided it is entitled to: the executor stores anchors from it. */
@@ -411,10 +412,11 @@ function planOrphan(b: PlanBuilder, ctx: EngineContext, sys: SystemView, account
 /** Identities evaluated between two turns of the event loop. */
 const EVALUATION_SLICE = 250;
 
-function evaluateWith(ctx: EngineContext, identities: Identity[], anchors: Map<string, Record<string, string>>, now: Date): PlannedIdentity[] {
+async function evaluateWith(ctx: EngineContext, identities: Identity[], anchors: Map<string, Record<string, string>>, now: Date): Promise<PlannedIdentity[]> {
+  const sponsors = await loadSponsorStates(ctx, identities, now);
   return identities.map((identity) => {
     const a = anchors.get(identity.id) ?? {};
-    return { identity, anchors: a, evaluation: evaluate(identity, ctx.policy, { now, anchors: a }) };
+    return { identity, anchors: a, evaluation: evaluate(identity, ctx.policy, { now, anchors: a, sponsor: sponsors.get(identity.id) }) };
   });
 }
 
@@ -436,13 +438,13 @@ async function evaluateEveryone(ctx: EngineContext, now: Date, onSlice: (ps: Pla
     next = page.length < pageSize ? null : read(page[page.length - 1]!.id);
     // an unobserved rejection of the prefetch would crash the process; it is awaited next turn
     next?.catch(() => undefined);
-    const anchors = await loadAnchors(ctx.db, page.map((i) => i.id));
+    const [anchors, sponsors] = await Promise.all([loadAnchors(ctx.db, page.map((i) => i.id)), loadSponsorStates(ctx, page, now)]);
     for (let i = 0; i < page.length; i += EVALUATION_SLICE) {
       if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       onSlice(
         page.slice(i, i + EVALUATION_SLICE).map((identity) => {
           const a = anchors.get(identity.id) ?? {};
-          return { identity, anchors: a, evaluation: evaluate(identity, ctx.policy, { now, anchors: a }) };
+          return { identity, anchors: a, evaluation: evaluate(identity, ctx.policy, { now, anchors: a, sponsor: sponsors.get(identity.id) }) };
         }),
       );
     }
@@ -543,7 +545,7 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
     // identities, anchors and links in one round trip: the queue runs this for every joiner,
     // mover and leaver
     const { identities, anchors, links } = await loadIdentityScope(ctx.db, ids);
-    const ps = evaluateWith(ctx, identities, anchors, now);
+    const ps = await evaluateWith(ctx, identities, anchors, now);
     scopeSize = ps.length;
     for (const sys of systems) {
       const linkOf = new Map(links.filter((l) => l.system === sys.name).map((l) => [l.identityId, l]));

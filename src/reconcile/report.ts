@@ -4,6 +4,8 @@ import type { Identity } from '../domain/identity.js';
 import { evaluate, type Evaluation } from '../policy/evaluate.js';
 import { findIdentityByUserName, getIdentity, iterateIdentities } from '../store/identities.js';
 import { credentialUsage, linksForIdentities, listLinks, loadAnchors } from '../store/links.js';
+import type { SponsorState } from '../domain/sponsor.js';
+import { loadSponsorStates } from './sponsors.js';
 import type { EngineContext } from './types.js';
 
 export interface Explanation {
@@ -17,7 +19,9 @@ export async function explainIdentity(ctx: EngineContext, who: string): Promise<
   const identity = (await findIdentityByUserName(ctx.db, who)) ?? (await getIdentity(ctx.db, who));
   if (!identity) throw new LockstepError('not_found', `no identity with userName or id "${who}"`, { field: 'userName' });
   const anchors = (await loadAnchors(ctx.db, [identity.id])).get(identity.id) ?? {};
-  const evaluation = evaluate(identity, ctx.policy, { now: ctx.now(), anchors });
+  const now = ctx.now();
+  const sponsor = (await loadSponsorStates(ctx, [identity], now)).get(identity.id);
+  const evaluation = evaluate(identity, ctx.policy, { now, anchors, sponsor });
   const links = await linksForIdentities(ctx.db, [identity.id]);
   const systems = [];
   for (const [name, driver] of ctx.drivers) {
@@ -63,18 +67,20 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
   const now = ctx.now();
   const byId = new Map<string, Identity>();
   const byKey = new Map<string, Identity>();
+  const sponsors = new Map<string, SponsorState>();
   for await (const page of iterateIdentities(ctx.db, 5000, { includeDeleted: true })) {
     for (const i of page) {
       byId.set(i.id, i);
       if (!i.deletedAt || !byKey.has(i.externalId)) byKey.set(i.externalId, i);
     }
+    for (const [id, s] of await loadSponsorStates(ctx, page, now)) sponsors.set(id, s);
   }
   const evaluations = new Map<string, Evaluation>();
   const anchors = await loadAnchors(ctx.db, [...byId.keys()]);
   const evalFor = (i: Identity) => {
     let e = evaluations.get(i.id);
     if (!e) {
-      e = evaluate(i, ctx.policy, { now, anchors: anchors.get(i.id) ?? {} });
+      e = evaluate(i, ctx.policy, { now, anchors: anchors.get(i.id) ?? {}, sponsor: sponsors.get(i.id) });
       evaluations.set(i.id, e);
     }
     return e;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { identityInputSchema, type Identity, type IdentityData, type IdentityInput } from '../domain/identity.js';
 import { LockstepError } from '../domain/errors.js';
+import { sponsorRef, type SponsorState } from '../domain/sponsor.js';
 import type { Queryable } from './db.js';
 
 interface Row {
@@ -243,4 +244,72 @@ export async function countIdentities(q: Queryable, opts: { source?: string; inc
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function isUuid(s: string): boolean {
   return UUID.test(s);
+}
+
+/** The sponsor attribute as resolution compares it (the expression the sponsees index is built on). */
+const SPONSOR_KEY = `lower(btrim(data->>'sponsor', E' \\t\\n\\r'))`;
+
+/**
+ * The state of the identity each of these identities' `sponsor` names, by sponsee id, in one
+ * statement for the whole list (a full run asks once per page of thousands). Identities whose
+ * sponsor is empty are left out; a sponsor that names no one is `{ found: false }`. How the
+ * attribute resolves (id, userName, externalId or email; which match wins) is in domain/sponsor.ts.
+ */
+export async function sponsorStates(q: Queryable, identities: ReadonlyArray<Pick<Identity, 'id' | 'sponsor'>>): Promise<Map<string, SponsorState>> {
+  const out = new Map<string, SponsorState>();
+  const refs = new Set<string>();
+  for (const i of identities) {
+    const ref = sponsorRef(i);
+    if (ref !== null) refs.add(ref);
+  }
+  if (refs.size === 0) return out;
+  const list = [...refs];
+  const { rows } = await q.query<{ ref: string; id: string; user_name: string; active: boolean; deleted_at: string | null; leave_date: string | null }>(
+    `WITH r AS (SELECT DISTINCT ref, lower(ref) AS k FROM unnest($1::text[]) AS u(ref)),
+     m AS (
+       SELECT r.ref, 0 AS how, i.* FROM r JOIN identities i ON i.id = ANY($2::uuid[]) AND i.id::text = r.k
+       UNION ALL SELECT r.ref, 1, i.* FROM r JOIN identities i ON lower(i.user_name) = r.k
+       UNION ALL SELECT r.ref, 2, i.* FROM r JOIN identities i ON lower(i.external_id) = r.k
+       UNION ALL SELECT r.ref, 3, i.* FROM r JOIN identities i ON lower(i.data->>'email') = r.k)
+     SELECT DISTINCT ON (ref) ref, id, user_name, active, ${isoText('deleted_at')} AS deleted_at, data->>'leaveDate' AS leave_date
+     FROM m ORDER BY ref, (deleted_at IS NULL) DESC, how, updated_at DESC, id`,
+    [list, list.filter(isUuid).map((s) => s.toLowerCase())],
+  );
+  const byRef = new Map<string, SponsorState>();
+  for (const r of rows) {
+    byRef.set(r.ref, { found: true, id: r.id, userName: r.user_name, active: r.active, deletedAt: r.deleted_at, leaveDate: r.leave_date || null });
+  }
+  const unknown: SponsorState = { found: false };
+  for (const i of identities) {
+    const ref = sponsorRef(i);
+    if (ref !== null) out.set(i.id, byRef.get(ref) ?? unknown);
+  }
+  return out;
+}
+
+/**
+ * Ids of the live identities whose `sponsor` names this identity (by its id, userName,
+ * externalId or email, case-insensitively), in id order: whose sponsored access to look at
+ * again when the sponsor changes. A sponsor renamed or re-keyed should be asked about as it was
+ * and as it is (pass both): sponsees naming the old name lose their sponsor.
+ */
+export async function sponseesOf(
+  q: Queryable,
+  identity: Pick<Identity, 'id' | 'userName' | 'externalId' | 'email'> | ReadonlyArray<Pick<Identity, 'id' | 'userName' | 'externalId' | 'email'>>,
+): Promise<string[]> {
+  const list = Array.isArray(identity) ? identity : [identity as Pick<Identity, 'id' | 'userName' | 'externalId' | 'email'>];
+  const keys = new Set<string>();
+  const ids: string[] = [];
+  for (const i of list) {
+    for (const k of [i.id, i.userName, i.externalId, i.email]) if (typeof k === 'string' && k.trim() !== '') keys.add(k.trim());
+    if (isUuid(i.id)) ids.push(i.id);
+  }
+  if (keys.size === 0) return [];
+  const { rows } = await q.query<{ id: string }>(
+    `SELECT id FROM identities
+     WHERE ${SPONSOR_KEY} = ANY(ARRAY(SELECT lower(k) FROM unnest($1::text[]) AS u(k))) AND deleted_at IS NULL AND NOT (id = ANY($2::uuid[]))
+     ORDER BY id`,
+    [[...keys], ids],
+  );
+  return rows.map((r) => r.id);
 }

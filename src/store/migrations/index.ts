@@ -4,6 +4,7 @@ import * as m003 from './003_queue.js';
 import * as m004 from './004_identity_lookups.js';
 import * as m005 from './005_audit_pending.js';
 import * as m006 from './006_revocation_budget.js';
+import * as m007 from './007_sponsor_lookups.js';
 
 export interface Migration {
   version: number;
@@ -19,4 +20,5 @@ export const migrations: Migration[] = [
   { version: 4, name: 'identity lookups', sql: m004.sql },
   { version: 5, name: 'audit pending', sql: m005.sql },
   { version: 6, name: 'revocation budget', sql: m006.sql + m006.heldSql },
+  { version: 7, name: 'sponsor lookups', sql: m007.sql },
 ];
