@@ -8,6 +8,7 @@ import { loadMappings, type CompiledPolicy } from '../policy/index.js';
 import type { EngineContext, EngineHooks } from '../reconcile/types.js';
 import { resolveFromConfig, type LoadedConfig } from '../config/load.js';
 import { openStore, type Db } from '../store/index.js';
+import { clockFromEnv } from './clock.js';
 
 /** The composition root: config → store, policy, drivers (and embedded simulators) → an engine context. */
 export interface Engine {
@@ -99,7 +100,7 @@ export async function createEngine(loaded: LoadedConfig, opts: CreateEngineOptio
     policy,
     drivers,
     logger: opts.logger,
-    now: opts.now ?? (() => new Date()),
+    now: opts.now ?? clockFromEnv(env, opts.logger).now,
     executor: loaded.config.executor,
     hooks: opts.hooks,
   };
