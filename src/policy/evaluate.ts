@@ -3,7 +3,7 @@
  * clock and the instants entitlements began (anchors) come in as arguments, so the same
  * inputs always give the same answer and the reconciler can replay decisions.
  */
-import { isoOfMs } from '../domain/time.js';
+import { isoInstantMs, isoOfMs } from '../domain/time.js';
 import type { AccessGroup, Entitlement, ProtectionClass, Reason } from '../domain/access.js';
 import { LockstepError } from '../domain/errors.js';
 import { endOfDayIfDate, isLeaver, startOfDayIfDate, type Identity } from '../domain/identity.js';
@@ -69,21 +69,24 @@ interface Bound {
   note: string;
 }
 
-/**
- * Instants repeat across a large estate (anchors written by one run, the same contract end
- * dates), and toISOString is a large share of evaluating 100k identities: remember recent ones.
- */
-
 /** The instant as its ISO form reads back (whole milliseconds), without the round trip when it is one already. */
 function asStored(ms: number): number {
   return Number.isInteger(ms) ? ms : Date.parse(iso(ms));
 }
 
+/**
+ * Instants repeat across a large estate (anchors written by one run, the same contract end
+ * dates), and toISOString and Date.parse are a large share of evaluating 100k identities: the
+ * process's memo of them (domain/time) remembers recent ones.
+ */
 const iso = isoOfMs;
 
+/** An ISO date or date-time as epoch ms; NaN for anything else (open attributes hold anything). */
+const parseInstant = isoInstantMs;
+
 /**
- * Remembers a pure string -> number function's recent answers. The same few instants (anchors
- * a run wrote, contract ends, hire dates) are parsed over and over in a large estate.
+ * Remembers a pure string -> number function's recent answers: the day bounds below, which
+ * format as well as parse, for the same few dates (contract ends, hire and leave dates).
  */
 function remembered(fn: (s: string) => number): (s: string) => number {
   const cache = new Map<string, number>();
@@ -98,9 +101,6 @@ function remembered(fn: (s: string) => number): (s: string) => number {
     return v;
   };
 }
-
-/** An ISO date or date-time as epoch ms; NaN for anything else (open attributes hold anything). */
-const parseInstant = remembered((s) => (/^\d{4}-\d{2}-\d{2}/.test(s) ? Date.parse(s) : Number.NaN));
 
 /** As the domain's endOfDayIfDate (a bare date ends at the end of that day), but NaN instead of throwing. */
 const endOfDay = remembered((s) => {

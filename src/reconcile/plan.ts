@@ -2,6 +2,7 @@ import type { Account, AccessGroup, Credential, Entitlement, Membership, Validit
 import { LockstepError } from '../domain/errors.js';
 import type { Identity } from '../domain/identity.js';
 import { summarize, type Operation, type OperationReason, type Plan } from '../domain/plan.js';
+import { isoOfMs, parseMs } from '../domain/time.js';
 import type { DriverCapabilities, LockDriver } from '../drivers/contract.js';
 import type { CompiledDuration, CompiledPolicy } from '../policy/compile.js';
 import { evaluate, type Evaluation } from '../policy/evaluate.js';
@@ -35,30 +36,11 @@ function sameInstant(a: string | null | undefined, b: string | null | undefined)
 }
 
 /**
- * Date.parse and toISOString, remembering recent answers: a full run compares and writes the
+ * Date.parse and toISOString, remembered (domain/time): a full run compares and writes the
  * same few validity instants (one run's anchors plus the class maxima) hundreds of thousands of times.
  */
-const parsed = new Map<string, number>();
-function parseInstant(s: string): number {
-  let t = parsed.get(s);
-  if (t === undefined) {
-    t = Date.parse(s);
-    if (parsed.size >= 4096) parsed.clear();
-    parsed.set(s, t);
-  }
-  return t;
-}
-
-const formatted = new Map<number, string>();
-function isoOf(t: number): string {
-  let s = formatted.get(t);
-  if (s === undefined) {
-    s = new Date(t).toISOString();
-    if (formatted.size >= 4096) formatted.clear();
-    formatted.set(t, s);
-  }
-  return s;
-}
+const parseInstant = parseMs;
+const isoOf = isoOfMs;
 
 function validityOf(e: Entitlement): Validity {
   return { from: e.validFrom, until: e.validUntil };
