@@ -1,29 +1,35 @@
 /**
- * SCIM filters (RFC 7644 §3.4.2.2) over stored resources.
+ * SCIM filters (RFC 7644 §3.4.2.2) over stored resources: the filter core
+ * (src/domain/filter.ts) with the endpoint's dialect, and the translation of its trees to SQL.
  *
- * Parsing is scim2-parse-filter's; everything after is ours, because its Tester compares
- * case-sensitively, compares a multi-valued attribute as a whole, and reads
- * `emails[type eq "work"].value eq "x"` as two tests two different emails can satisfy.
- * A filter is compiled against the schemas (unknown attributes and operator/type mismatches
- * are invalidFilter), then either translated exactly to SQL over indexed columns
- * (userName, externalId, id, active, meta dates, group displayName and members), or
- * evaluated in JS over the resources, after an SQL pre-filter from the parts that translate.
- * Both paths share the semantics below, so a query returns the same set either way:
- * - strings compare case-insensitively unless the attribute is caseExact;
- * - a multi-valued attribute matches when any value does; `ne` is `not eq`;
- * - `pr` needs a non-empty value; `eq null` is `not pr`, `ne null` is `pr`;
- * - dateTime compares as instants; booleans accept "true"/"false" (Entra sends "True").
+ * The dialect resolves names against the resource type's schemas (unknown attributes and
+ * operator/type mismatches are invalidFilter), compares caseExact attributes as written, types
+ * values by the schema (booleans accept "true"/"false": Entra sends "True"; numbers accept
+ * numeric text; dateTime compares as instants) and accepts Entra's
+ * `emails[type eq "work"].value eq "x"`. A compiled filter is then either translated exactly to
+ * SQL over indexed columns (userName, externalId, id, active, meta dates, group displayName and
+ * members), or matched in JS over the resources, after an SQL pre-filter from the parts that
+ * translate. The SQL keeps the core's semantics, so a query returns the same set either way.
  */
-import { parse, type Filter } from 'scim2-parse-filter';
+import {
+  compileFilterTree,
+  FilterError,
+  rewriteValuePathSubAttributes,
+  topRefs,
+  type AttributeRef,
+  type CompareOp,
+  type FilterDialect,
+  type FilterNode as CoreNode,
+  type PathUse,
+  type TypedValue,
+} from '../../domain/filter.js';
 import { badRequest, type ScimType } from './errors.js';
-import { isObject, type Json, type JsonObject } from './resource.js';
 import { findSubAttribute, resolveAttribute, splitUrn, type AttributeDef, type ResourceTypeDef } from './schemas.js';
 
-export type CompareOp = 'eq' | 'ne' | 'co' | 'sw' | 'ew' | 'gt' | 'ge' | 'lt' | 'le';
+export { matches, rewriteValuePathSubAttributes } from '../../domain/filter.js';
 
-export interface AttrRef {
-  /** Extension URN holding the top attribute; null for core, or inside a value filter. */
-  extension: string | null;
+export interface AttrRef extends AttributeRef {
+  /** `holder`: the extension URN holding the top attribute; null for core, or inside a value filter. */
   top: AttributeDef;
   sub: AttributeDef | null;
   /** The definition whose values are compared: sub, else top's `value`, else top. */
@@ -32,14 +38,7 @@ export interface AttrRef {
   key: string;
 }
 
-export type CompValue = string | number | boolean | null;
-
-export type FilterNode =
-  | { kind: 'and' | 'or'; children: FilterNode[] }
-  | { kind: 'not'; child: FilterNode }
-  | { kind: 'pr'; ref: AttrRef }
-  | { kind: 'cmp'; op: CompareOp; ref: AttrRef; value: CompValue; ms?: number }
-  | { kind: 'valuePath'; ref: AttrRef; filter: FilterNode };
+export type FilterNode = CoreNode<AttrRef>;
 
 export interface CompiledFilter {
   source: string;
@@ -51,59 +50,8 @@ export interface CompiledFilter {
 /** Scope a filter resolves names in: the resource type, or one complex attribute's sub-attributes. */
 type Scope = { kind: 'resource'; rt: ResourceTypeDef } | { kind: 'element'; parent: AttributeDef };
 
-/**
- * `attr[filter].sub op value` is not in RFC 7644's filter grammar, but Entra sends it
- * (`emails[type eq "work"].value eq "x"`) meaning one email satisfying both. Rewrite it to
- * the equivalent `attr[(filter) and sub op value]` before parsing.
- */
-export function rewriteValuePathSubAttributes(source: string): string {
-  let out = '';
-  let i = 0;
-  const n = source.length;
-  while (i < n) {
-    const ch = source[i]!;
-    if (ch === '"') {
-      const end = endOfString(source, i);
-      out += source.slice(i, end);
-      i = end;
-      continue;
-    }
-    if (ch !== '[') {
-      out += ch;
-      i++;
-      continue;
-    }
-    // find the matching ']' (value filters do not nest)
-    let j = i + 1;
-    while (j < n && source[j] !== ']') j = source[j] === '"' ? endOfString(source, j) : j + 1;
-    if (j >= n) return source; // unbalanced: let the parser report it
-    const inner = source.slice(i + 1, j);
-    const tail = /^\.([A-Za-z][\w$-]*)\s+(eq|ne|co|sw|ew|gt|ge|lt|le|pr)\b/i.exec(source.slice(j + 1));
-    if (!tail) {
-      out += source.slice(i, j + 1);
-      i = j + 1;
-      continue;
-    }
-    let k = j + 1 + tail[0].length;
-    let value = '';
-    if (tail[2]!.toLowerCase() !== 'pr') {
-      while (k < n && source[k] === ' ') k++;
-      const start = k;
-      if (source[k] === '"') k = endOfString(source, k);
-      else while (k < n && !/[\s)\]]/.test(source[k]!)) k++;
-      value = ` ${source.slice(start, k)}`;
-    }
-    out += `[(${inner}) and ${tail[1]} ${tail[2]}${value}]`;
-    i = k;
-  }
-  return out;
-}
-
-function endOfString(s: string, start: number): number {
-  let k = start + 1;
-  while (k < s.length && s[k] !== '"') k += s[k] === '\\' ? 2 : 1;
-  return Math.min(k + 1, s.length);
-}
+/** What the endpoint accepts beyond RFC 7644's grammar. */
+const LENIENCE = { lenience: [rewriteValuePathSubAttributes] };
 
 /** Parses and compiles a filter; errors are 400 with the given scimType (invalidFilter, or invalidPath in PATCH paths). */
 export function compileFilter(rt: ResourceTypeDef, source: string, errorType: ScimType = 'invalidFilter'): CompiledFilter {
@@ -116,52 +64,37 @@ export function compileElementFilter(parent: AttributeDef, source: string, error
 }
 
 function compileIn(scope: Scope, source: string, errorType: ScimType): CompiledFilter {
-  let ast: Filter;
+  let root: FilterNode;
   try {
-    ast = parse(rewriteValuePathSubAttributes(source));
+    root = compileFilterTree(source, dialect(scope, errorType), LENIENCE);
   } catch (e) {
-    const raw = e instanceof Error ? e.message : String(e);
-    throw badRequest(errorType, `the filter ${JSON.stringify(source)} is not valid SCIM filter syntax (${raw})`);
+    if (!(e instanceof FilterError)) throw e;
+    throw badRequest(errorType, e.syntax ? `the filter ${JSON.stringify(source)} is not valid SCIM filter syntax (${e.message})` : e.message);
   }
-  const attributes = new Set<string>();
-  const root = compileNode(scope, ast, attributes, errorType);
-  return { source, root, attributes };
+  return { source, root, attributes: new Set(topRefs(root).map(topKey)) };
 }
 
-function compileNode(scope: Scope, f: Filter, attrs: Set<string>, et: ScimType): FilterNode {
+function dialect(scope: Scope, et: ScimType): FilterDialect<AttrRef> {
   const fail = (why: string): never => {
     throw badRequest(et, why);
   };
-  switch (f.op) {
-    case 'and':
-    case 'or':
-      return { kind: f.op, children: f.filters.map((c) => compileNode(scope, c, attrs, et)) };
-    case 'not':
-      return { kind: 'not', child: compileNode(scope, f.filter, attrs, et) };
-    case '[]': {
-      const ref = resolveRef(scope, f.attrPath, fail);
-      if (ref.sub || ref.top.type !== 'complex') fail(`${f.attrPath}[...]: a value filter needs a complex attribute`);
-      attrs.add(topKey(ref));
-      return { kind: 'valuePath', ref, filter: compileNode({ kind: 'element', parent: ref.top }, f.valFilter, new Set(), et) };
-    }
-    case 'pr': {
-      const ref = resolveRef(scope, f.attrPath, fail, true);
-      attrs.add(topKey(ref));
-      return { kind: 'pr', ref };
-    }
-    default: {
-      const ref = resolveRef(scope, f.attrPath, fail);
-      attrs.add(topKey(ref));
-      return compileCompare(ref, f.op, f.compValue, fail);
-    }
-  }
+  return {
+    resolve: (path, within, use) => resolveUse(within === null ? scope : { kind: 'element', parent: within.top }, path, use, fail),
+    type: (ref, op, value) => typed(ref, op, value, fail),
+  };
+}
+
+function resolveUse(scope: Scope, path: string, use: PathUse, fail: (why: string) => never): AttrRef {
+  const ref = resolveRef(scope, path, fail, use === 'pr');
+  if (use === 'valuePath' && (ref.sub || ref.top.type !== 'complex')) fail(`${path}[...]: a value filter needs a complex attribute`);
+  return ref;
 }
 
 function topKey(ref: AttrRef): string {
-  return ref.extension ? `${ref.extension}:${ref.top.name}` : ref.top.name;
+  return ref.holder ? `${ref.holder}:${ref.top.name}` : ref.top.name;
 }
 
-function resolveRef(scope: Scope, attrPath: string, fail: (why: string) => never, allowComplex = false): AttrRef {
+function resolveRef(scope: Scope, attrPath: string, fail: (why: string) => never, allowComplex: boolean): AttrRef {
   let extension: string | null = null;
   let top: AttributeDef | undefined;
   let rest: string[];
@@ -194,17 +127,13 @@ function resolveRef(scope: Scope, attrPath: string, fail: (why: string) => never
   }
   const base = extension ? `${extension}:${top!.name}` : top!.name;
   const key = sub ? `${base}.${sub.name}` : leaf !== top ? `${base}.${leaf.name}` : base;
-  return { extension, top: top!, sub, leaf, key };
+  return { holder: extension, attribute: top!.name, subPath: sub ? [sub.name] : [], caseExact: leaf.caseExact, top: top!, sub, leaf, key };
 }
 
-function compileCompare(ref: AttrRef, op: CompareOp, raw: CompValue, fail: (why: string) => never): FilterNode {
+/** A comparison's value as the attribute's schema type has it; refuses operators that do not fit the type. */
+function typed(ref: AttrRef, op: CompareOp, raw: string | number | boolean, fail: (why: string) => never): TypedValue {
   const t = ref.leaf.type;
   const name = ref.key;
-  if (raw === null) {
-    if (op === 'eq') return { kind: 'not', child: { kind: 'pr', ref } };
-    if (op === 'ne') return { kind: 'pr', ref };
-    fail(`${name} ${op} null: only eq and ne compare with null`);
-  }
   const ordering = op === 'gt' || op === 'ge' || op === 'lt' || op === 'le';
   const substring = op === 'co' || op === 'sw' || op === 'ew';
   switch (t) {
@@ -213,21 +142,21 @@ function compileCompare(ref: AttrRef, op: CompareOp, raw: CompValue, fail: (why:
       if (typeof v === 'string' && /^(true|false)$/i.test(v)) v = v.toLowerCase() === 'true';
       if (typeof v !== 'boolean') fail(`${name} is boolean: compare it with true or false`);
       if (op !== 'eq' && op !== 'ne') fail(`${name} is boolean: only eq, ne and pr apply`);
-      return { kind: 'cmp', op, ref, value: v };
+      return { value: v };
     }
     case 'integer':
     case 'decimal': {
       const v = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
       if (typeof v !== 'number' || !Number.isFinite(v)) fail(`${name} is numeric: compare it with a number`);
       if (substring) fail(`${name} is numeric: co, sw and ew do not apply`);
-      return { kind: 'cmp', op, ref, value: v };
+      return { value: v };
     }
     case 'dateTime': {
       if (typeof raw !== 'string') fail(`${name} is a dateTime: compare it with a quoted date-time`);
-      if (substring) return { kind: 'cmp', op, ref, value: raw };
+      if (substring) return { value: raw };
       const ms = Date.parse(raw as string);
       if (Number.isNaN(ms)) fail(`${name}: ${JSON.stringify(raw)} is not a date-time`);
-      return { kind: 'cmp', op, ref, value: raw, ms };
+      return { value: raw, ms };
     }
     case 'binary':
       if (ordering) fail(`${name} is binary: gt, ge, lt and le do not apply`);
@@ -236,112 +165,7 @@ function compileCompare(ref: AttrRef, op: CompareOp, raw: CompValue, fail: (why:
       fail(`${name} is complex: name a sub-attribute`);
   }
   if (typeof raw === 'boolean') fail(`${name} is a ${t}: compare it with a quoted string`);
-  return { kind: 'cmp', op, ref, value: String(raw) };
-}
-
-// ---------------------------------------------------------------------------------------
-// Evaluation over JSON resources
-
-function fold(def: AttributeDef, s: string): string {
-  return def.caseExact ? s : s.toLowerCase();
-}
-
-function nonEmpty(v: Json | undefined): boolean {
-  if (v === undefined || v === null) return false;
-  if (typeof v === 'string') return v.length > 0;
-  if (Array.isArray(v)) return v.some(nonEmpty);
-  if (isObject(v)) return Object.values(v).some(nonEmpty);
-  return true;
-}
-
-/** The values a reference denotes in a resource (or a multi-valued element, inside value filters). */
-export function valuesOf(ctx: JsonObject, ref: AttrRef): Json[] {
-  const holder = ref.extension ? ctx[ref.extension] : ctx;
-  if (!isObject(holder)) return [];
-  const topVal = holder[ref.top.name];
-  if (topVal === undefined || topVal === null) return [];
-  const elements = Array.isArray(topVal) ? topVal : [topVal];
-  if (ref.leaf === ref.top) return elements;
-  const out: Json[] = [];
-  for (const e of elements) {
-    if (isObject(e)) {
-      const v = e[ref.leaf.name];
-      if (v !== undefined && v !== null) out.push(v);
-    }
-  }
-  return out;
-}
-
-function compareOne(op: CompareOp, def: AttributeDef, actual: Json, node: { value: CompValue; ms?: number }): boolean {
-  const expected = node.value;
-  if (def.type === 'dateTime' && node.ms !== undefined) {
-    if (typeof actual !== 'string') return false;
-    const a = Date.parse(actual);
-    if (Number.isNaN(a)) return false;
-    return ordered(op, a, node.ms);
-  }
-  if (typeof expected === 'boolean') return typeof actual === 'boolean' && (op === 'eq' ? actual === expected : actual !== expected);
-  if (typeof expected === 'number') return typeof actual === 'number' && ordered(op, actual, expected);
-  if (typeof actual !== 'string' || typeof expected !== 'string') return false;
-  const a = fold(def, actual);
-  const b = fold(def, expected);
-  switch (op) {
-    case 'co':
-      return a.includes(b);
-    case 'sw':
-      return a.startsWith(b);
-    case 'ew':
-      return a.endsWith(b);
-    default:
-      return ordered(op, a, b);
-  }
-}
-
-function ordered<T extends string | number>(op: CompareOp, a: T, b: T): boolean {
-  switch (op) {
-    case 'eq':
-      return a === b;
-    case 'ne':
-      return a !== b;
-    case 'gt':
-      return a > b;
-    case 'ge':
-      return a >= b;
-    case 'lt':
-      return a < b;
-    case 'le':
-      return a <= b;
-    default:
-      return false;
-  }
-}
-
-export function matches(ctx: JsonObject, node: FilterNode): boolean {
-  switch (node.kind) {
-    case 'and':
-      return node.children.every((c) => matches(ctx, c));
-    case 'or':
-      return node.children.some((c) => matches(ctx, c));
-    case 'not':
-      return !matches(ctx, node.child);
-    case 'pr': {
-      if (node.ref.leaf !== node.ref.top || node.ref.top.type !== 'complex') return valuesOf(ctx, node.ref).some(nonEmpty);
-      const holder = node.ref.extension ? ctx[node.ref.extension] : ctx;
-      return isObject(holder) && nonEmpty(holder[node.ref.top.name]);
-    }
-    case 'cmp': {
-      const values = valuesOf(ctx, node.ref);
-      if (node.op === 'ne') return !values.some((v) => compareOne('eq', node.ref.leaf, v, node));
-      return values.some((v) => compareOne(node.op, node.ref.leaf, v, node));
-    }
-    case 'valuePath': {
-      const holder = node.ref.extension ? ctx[node.ref.extension] : ctx;
-      if (!isObject(holder)) return false;
-      const v = holder[node.ref.top.name];
-      const elements = Array.isArray(v) ? v : v === undefined || v === null ? [] : [v];
-      return elements.some((e) => isObject(e) && matches(e, node.filter));
-    }
-  }
+  return { value: String(raw) };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -7,11 +7,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { LockstepError } from '../../domain/errors.js';
+import { valuesAt } from '../../domain/filter.js';
 import type { Db, Queryable } from '../../store/db.js';
 import { appendAudit, auditWritten, pendingAuditJson, pendingAuditSelect } from '../../store/audit.js';
 import { canonicalJson, isUuid, markIdentityDeleted, newIdentityColumns, parseIdentityInput, upsertIdentity, type UpsertResult } from '../../store/identities.js';
 import { badRequest, conflict, notFound, ScimError } from './errors.js';
-import { compileFilter, matches, SqlParams, toSqlExact, toSqlPrefilter, valuesOf, type AttrRef, type CompiledFilter, type SqlTarget } from './filter.js';
+import { compileFilter, matches, SqlParams, toSqlExact, toSqlPrefilter, type AttrRef, type CompiledFilter, type SqlTarget } from './filter.js';
 import { identityFromUser } from './mapping.js';
 import { applyPatch, parsePatchBody, type PatchOperation } from './patch.js';
 import * as repo from './repo.js';
@@ -688,12 +689,12 @@ type SortKey = string | number | boolean | undefined;
 function sortKey(resource: JsonObject, ref: AttrRef): SortKey {
   let v: Json | undefined;
   if (ref.top.multiValued) {
-    const holder = ref.extension ? resource[ref.extension] : resource;
+    const holder = ref.holder ? resource[ref.holder] : resource;
     const list = isObject(holder) && Array.isArray(holder[ref.top.name]) ? (holder[ref.top.name] as Json[]) : [];
     const el = list.find((e) => isObject(e) && e.primary === true) ?? list[0];
     v = isObject(el) ? (ref.leaf === ref.top ? undefined : el[ref.leaf.name]) : el;
   } else {
-    v = valuesOf(resource, ref)[0];
+    v = valuesAt(resource, ref)[0] as Json | undefined;
   }
   if (v === undefined || v === null || isObject(v) || Array.isArray(v)) return undefined;
   if (ref.leaf.type === 'dateTime' && typeof v === 'string') return Date.parse(v);
