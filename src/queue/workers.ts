@@ -242,9 +242,11 @@ class Processors {
         onProgress: (done, total) => void job.updateProgress({ done, total }).catch(() => undefined),
       });
     } catch (e) {
-      if (this.isLastTry(job)) {
-        await recordPart(this.deps.db, runId, { part: 'run', kind: 'run', identities: 0, applied: 0, failed: 0, failedRevocations: 0, held: false, runIds: [], error: toLockstepError(e).message });
-        await finishFullRun(this.deps.db, runId, 'failed', toLockstepError(e).message);
+      const err = toLockstepError(e);
+      // the last try, or an error no retry helps: the record says the run failed (the next one tries again)
+      if (this.isLastTry(job) || (!err.retryable && err.code !== 'rate_limited')) {
+        await recordPart(this.deps.db, runId, { part: 'run', kind: 'run', identities: 0, applied: 0, failed: 0, failedRevocations: 0, held: false, runIds: [], error: err.message });
+        await finishFullRun(this.deps.db, runId, 'failed', err.message);
       }
       return this.onEngineError(e, job, token, false);
     }
@@ -340,9 +342,6 @@ class Processors {
   }
 }
 
-function isRetryableCode(code: string): boolean {
-  return code === 'rate_limited' || code === 'unavailable' || code === 'timeout';
-}
 
 function timed(queue: QueueName, fn: Processor): Processor {
   return async (job, token, signal) => {

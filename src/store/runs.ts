@@ -65,8 +65,14 @@ export async function createRun(
   r: { id?: string; kind: Run['kind']; trigger: string; status: RunStatus; scope: Run['scope']; plan: Plan | null },
 ): Promise<Run> {
   const { rows } = await q.query<Row>(
+    // a run given its id may be tried again (a full-run job taken over after its worker died):
+    // the new try replaces the record of the old one
     `INSERT INTO runs (id, kind, trigger, status, scope, plan, summary, progress, started_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) RETURNING *`,
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+     ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, trigger = EXCLUDED.trigger, status = EXCLUDED.status, scope = EXCLUDED.scope,
+       plan = EXCLUDED.plan, summary = EXCLUDED.summary, progress = EXCLUDED.progress, results = '[]'::jsonb, error = NULL,
+       started_at = now(), finished_at = NULL
+     RETURNING *`,
     [
       r.id ?? randomUUID(),
       r.kind,
