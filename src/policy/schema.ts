@@ -58,6 +58,8 @@
  *       maxRevocationsPercent: 20       [20] this share of the identities in scope, or
  *       maxRevocationsAbsolute: 50      [50] this many, but only if it revokes at least
  *       minRevocationsToHold: 10        [10] this many (small runs are never held)
+ *       windowMinutes: 60               [60] the budget: people who lost access within this window
+ *                                       count together, whichever runs and sources took it
  *
  * Validity: an entitlement ends at the earliest of its rule's and bundles' `until` and
  * `maxDays`, the identity's leaveDate and its class's maxValidityDays. When several rules
@@ -186,6 +188,12 @@ export const guardSchema = z.strictObject({
   maxRevocationsPercent: z.number().min(0).max(100).default(20),
   maxRevocationsAbsolute: z.number().int().min(0).default(50),
   minRevocationsToHold: z.number().int().min(0).default(10),
+  windowMinutes: z
+    .number()
+    .int()
+    .positive()
+    .default(60)
+    .describe('The budget: people who lost access within this many minutes count together, across runs and sources'),
 });
 
 export const lifecycleSchema = z.strictObject({
