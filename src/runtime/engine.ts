@@ -63,6 +63,8 @@ async function answers(url: string): Promise<boolean> {
 export async function createEngine(loaded: LoadedConfig, opts: CreateEngineOptions): Promise<Engine> {
   const { policy } = await loadMappings(loaded.mappingPaths);
   checkSystems(policy, loaded);
+  // before anything is opened: a refused clock offset must not leave a store or simulator behind
+  const now = opts.now ?? clockFromEnv(opts.env ?? process.env, opts.logger).now;
   const embedded = new Map<string, RunningSimulator>();
   const drivers = new Map<string, LockDriver>();
   const env = opts.env ?? process.env;
@@ -100,7 +102,7 @@ export async function createEngine(loaded: LoadedConfig, opts: CreateEngineOptio
     policy,
     drivers,
     logger: opts.logger,
-    now: opts.now ?? clockFromEnv(env, opts.logger).now,
+    now,
     executor: loaded.config.executor,
     hooks: opts.hooks,
   };
