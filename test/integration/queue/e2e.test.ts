@@ -147,6 +147,20 @@ describe('reconciliation through the queue', () => {
     expect(groupsOf('C1')).toEqual(['AG-PERIM']);
   });
 
+  it('takes sponsored access from a contractor when the sponsor leaves, with no event about the contractor', async () => {
+    const sponsor = await person('S1');
+    const contractor = await person('K1', { employeeType: 'Contractor', sponsor: 's1@example.com' });
+    await queues.enqueueIdentities([sponsor.id, contractor.id], { priority: 'normal', reason: 'hr' });
+    await waitFor(() => groupsOf('K1').includes('AG-ESCORT'), 'the sponsored grant');
+    // only the sponsor's change reaches the queue
+    await upsertIdentity(store.db, { source: 'hr', externalId: 'S1', userName: 's1@example.com', displayName: 'Person S1', employeeType: 'Employee', active: false });
+    await queues.enqueueIdentities([sponsor.id], { priority: 'revocation', reason: 'hr:leaver' });
+    await waitFor(() => !groupsOf('K1').includes('AG-ESCORT'), 'the sponsee’s sponsored access to end');
+    expect(groupsOf('K1')).toEqual(['AG-PERIM']);
+    const revoked = sim.state.export().changes.find((c) => c.kind === 'membership.revoked' && c.group === 'AG-ESCORT')!;
+    expect(revoked).toBeDefined();
+  });
+
   it('applies a leaver enqueued while a full run is applying, before the full run is through', async () => {
     const leaver = await person('L1', { department: 'Office' });
     await queues.enqueueIdentities([leaver.id], { priority: 'normal', reason: 'hr' });
