@@ -114,7 +114,10 @@ rules:
   - { id: network, when: 'groups eq "Network Engineering"', grant: [mmr] }
   - { id: facilities, when: 'department eq "Facilities"', grant: [power, cooling] }
   - { id: security, when: 'department eq "Security"', grant: [soc] }
-lifecycle: { leaver: suspend }
+# 40% of the events are leavers: a mass deprovisioning the guard would hold after a few people.
+# The guard is opened wide so that every revocation is applied, but its budget is still checked
+# and spent for each of them (that cost is part of what is measured).
+lifecycle: { leaver: suspend, guard: { maxRevocationsPercent: 100, maxRevocationsAbsolute: 1000000000 } }
 `;
 
 type Dept = 'Facilities' | 'Security' | 'Finance' | 'Sales';

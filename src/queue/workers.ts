@@ -100,8 +100,6 @@ export async function overdueRevocations(db: Db): Promise<{ count: number; oldes
   return { count: items.length, oldestSince: items[0]?.since ?? null, items };
 }
 
-const identityKey = (id: string) => `identity:${id}`;
-
 class Processors {
   private readonly log: QueueLogger;
   private readonly now: () => Date;
