@@ -34,7 +34,7 @@ import { runReconcile, type EngineContext, type RunOutcome, type Scope } from '.
 import { localLeases, reconcileFull } from '../../src/reconcile/controller.js';
 import { evaluate } from '../../src/policy/index.js';
 import type { CompiledPolicy } from '../../src/policy/index.js';
-import { countIdentities, iterateIdentities } from '../../src/store/identities.js';
+import { countIdentities, iterateIdentities, sponsorStates } from '../../src/store/identities.js';
 import { estateMappings, identityAt, insertIdentities, moverOf, simulatorGroups, updateIdentities, UNMANAGED_GROUPS, type GenerateOptions } from './lib/estate.js';
 import { peakRssMiB, percentile, publish, since, verdict, type Cell, type Section } from './lib/report.js';
 import { startSimProcess, type SimProcess } from './lib/sim.js';
@@ -316,8 +316,11 @@ async function seedLockSystem(env: PhaseEnv, sim: SimProcess, policy: CompiledPo
       const seeds = [];
       const owners: Array<{ id: string; externalId: string }> = [];
       const anchors: Array<{ identityId: string; entitled: Record<string, string> }> = [];
+      // sponsored access depends on the sponsor's own state, as in a full run
+      const sponsors = await sponsorStates(db, page.filter((i) => typeof i.sponsor === 'string' && i.sponsor !== ''));
       for (const identity of page) {
-        const e = evaluate(identity, policy, { now });
+        const sponsor = sponsors.get(identity.id);
+        const e = evaluate(identity, policy, { now, ...(sponsor ? { sponsor } : {}) });
         if (e.leaver || e.entitlements.length === 0) continue;
         const since: Record<string, string> = {};
         for (const x of e.entitlements) since[x.accessGroup.id] = x.validFrom && Date.parse(x.validFrom) > now.getTime() ? x.validFrom : now.toISOString();
