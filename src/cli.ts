@@ -366,7 +366,7 @@ program
   .command('serve')
   .description('run the service: SCIM endpoint, admin API, workers and schedulers (npm start)')
   .action(async () => {
-    const { serve } = await import('./api/serve.js');
+    const { serve } = await import('./runtime/serve.js');
     await serve({ configPath: globals().config, logLevel: globals().logLevel });
   });
 
@@ -374,7 +374,7 @@ program
   .command('worker')
   .description('run queue workers only (scale out: many processes share Redis and PostgreSQL)')
   .action(async () => {
-    const { serve } = await import('./api/serve.js');
+    const { serve } = await import('./runtime/serve.js');
     await serve({ configPath: globals().config, logLevel: globals().logLevel, workerOnly: true });
   });
 

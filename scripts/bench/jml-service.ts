@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
-import { serve, type RunningService } from '../../src/api/serve.js';
+import { serve, type RunningService } from '../../src/runtime/serve.js';
 import { installCounters, takeCounters } from './jml-counters.js';
 import { procStats, serveIpc } from './scim-ipc.js';
 

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../connectors/simulator/index.js';
-import { serve, type RunningService } from '../../src/api/serve.js';
+import { serve, type RunningService } from '../../src/runtime/serve.js';
 import { createTestStore, type TestStore } from '../helpers/db.js';
 
 /**

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../connectors/simulator/index.js';
 import { FakeGraph } from '../../src/sources/entra/fake-graph.js';
-import { serve, type RunningService } from '../../src/api/serve.js';
+import { serve, type RunningService } from '../../src/runtime/serve.js';
 import { createTestStore, type TestStore } from '../helpers/db.js';
 
 /**

@@ -2,8 +2,8 @@ import type { Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { LockstepError } from '../domain/errors.js';
 import { loadConfig, resolveFromConfig, tokensFrom } from '../config/index.js';
-import { createEngine, dataDir } from '../runtime/engine.js';
-import { createLogger } from '../runtime/logger.js';
+import { createEngine, dataDir } from './engine.js';
+import { createLogger } from './logger.js';
 import { markCredentialLost } from '../reconcile/index.js';
 import { syncFileSource } from '../sources/file/index.js';
 import { createScimRouter } from '../sources/scim/index.js';
@@ -23,7 +23,7 @@ import {
   type LocalRedis,
 } from '../queue/index.js';
 import { metricsRegistry, engineHooks, enableProcessMetrics } from '../metrics/index.js';
-import { createApp } from './index.js';
+import { createApp } from '../api/index.js';
 
 export interface ServeOptions {
   configPath: string;
