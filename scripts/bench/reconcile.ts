@@ -27,7 +27,7 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { createDriver } from '../../src/drivers/registry.js';
+import { createConfiguredDriver } from '../../src/runtime/drivers.js';
 import type { LockDriver } from '../../src/drivers/contract.js';
 import { parseMappings } from '../../src/policy/index.js';
 import { runReconcile, type EngineContext, type RunOutcome, type Scope } from '../../src/reconcile/index.js';
@@ -158,7 +158,7 @@ async function withEngine<T>(env: PhaseEnv, fn: (ctx: EngineContext) => Promise<
   const db = await openStoreSpec(env.spec);
   let driver: LockDriver | null = null;
   try {
-    driver = await createDriver('simulator', { system: 'dc1', options: { url: env.simUrl, pageSize: 1000, timeoutMs: 30_000 } });
+    driver = await createConfiguredDriver('simulator', { system: 'dc1', options: { url: env.simUrl, pageSize: 1000, timeoutMs: 30_000 } });
     const ctx: EngineContext = {
       db,
       policy,

@@ -2,24 +2,17 @@ import { LockstepError, toLockstepError } from '../domain/errors.js';
 import type { DriverContext, DriverFactory, LockDriver } from './contract.js';
 
 /**
- * Driver types by name. Built-ins are imported on first use, so a deployment that only
- * talks to Gallagher never loads the simulator (and the other way round); third-party
- * drivers register a factory before the service starts.
+ * Driver types by name. The registry knows no driver itself: the composition root
+ * (src/runtime/drivers.ts) registers the built-in ones as loaders, imported on first use, so
+ * a deployment that only talks to Gallagher never loads the simulator (and the other way
+ * round); third-party drivers register a factory (or a loader) before the service starts.
  */
 
-type Loader = () => Promise<unknown>;
-
-// Specifiers kept in variables: a built-in whose folder is missing from a build (or not
-// written yet) must fail when someone configures it, not when this module is compiled.
-const SIMULATOR = '../../connectors/simulator/index.js';
-const GALLAGHER = '../../connectors/gallagher/index.js';
-
-const builtins: Record<string, Loader> = {
-  simulator: () => import(SIMULATOR),
-  gallagher: () => import(GALLAGHER),
-};
+/** Imports a driver's module on first use and returns its factory. */
+export type DriverLoader = () => Promise<DriverFactory>;
 
 const registered = new Map<string, DriverFactory>();
+const loaders = new Map<string, DriverLoader>();
 const loaded = new Map<string, Promise<DriverFactory>>();
 
 export interface RegisterOptions {
@@ -27,7 +20,7 @@ export interface RegisterOptions {
   replace?: boolean;
 }
 
-/** Makes a driver type available to createDriver; it takes precedence over a built-in of that name. */
+/** Makes a driver type available to createDriver; it takes precedence over a loader of that name. */
 export function registerDriver(factory: DriverFactory, opts: RegisterOptions = {}): void {
   if (!isDriverFactory(factory)) {
     throw new LockstepError('validation', 'a driver factory needs a non-empty `type` and a `create` function', { field: 'factory' });
@@ -38,14 +31,29 @@ export function registerDriver(factory: DriverFactory, opts: RegisterOptions = {
   registered.set(factory.type, factory);
 }
 
-/** Removes a registered (not built-in) driver type; returns whether there was one. */
+/**
+ * Makes a driver type available whose module is imported only when a system of that type is
+ * created. The loader's factory must have the same `type`.
+ */
+export function registerDriverLoader(type: string, load: DriverLoader, opts: RegisterOptions = {}): void {
+  if (typeof type !== 'string' || !type || typeof load !== 'function') {
+    throw new LockstepError('validation', 'a driver loader needs a non-empty type and a function', { field: 'type' });
+  }
+  if (loaders.has(type) && !opts.replace) {
+    throw new LockstepError('conflict', `driver type ${type} already has a loader`, { field: 'type' });
+  }
+  loaders.set(type, load);
+  loaded.delete(type);
+}
+
+/** Removes a registered factory (not a loader) of this type; returns whether there was one. */
 export function unregisterDriver(type: string): boolean {
   return registered.delete(type);
 }
 
 /** Every type createDriver knows, sorted. */
 export function knownDriverTypes(): string[] {
-  return [...new Set([...Object.keys(builtins), ...registered.keys()])].sort();
+  return [...new Set([...loaders.keys(), ...registered.keys()])].sort();
 }
 
 /** Builds the driver for one system of lockstep.yaml. Unknown types and failing loads are `config` errors. */
@@ -61,19 +69,20 @@ export async function createDriver(type: string, ctx: DriverContext): Promise<Lo
 async function resolveFactory(type: string, system: string): Promise<DriverFactory> {
   const own = registered.get(type);
   if (own) return own;
-  const load = Object.hasOwn(builtins, type) ? builtins[type] : undefined;
+  const load = loaders.get(type);
   if (!load) {
-    throw new LockstepError('config', `system ${system}: unknown driver type "${type}"; known types: ${knownDriverTypes().join(', ')}`, {
+    const known = knownDriverTypes();
+    const hint = known.length ? `known types: ${known.join(', ')}` : 'no driver types are registered (the service registers its built-in ones at start)';
+    throw new LockstepError('config', `system ${system}: unknown driver type "${type}"; ${hint}`, {
       field: `systems.${system}.type`,
       retryable: false,
     });
   }
   let p = loaded.get(type);
   if (!p) {
-    p = load().then((mod) => {
-      const f = (mod as { factory?: unknown }).factory;
+    p = load().then((f: unknown) => {
       if (!isDriverFactory(f) || f.type !== type) {
-        throw new LockstepError('internal', `built-in driver ${type} does not export a factory of type "${type}"`, { retryable: false });
+        throw new LockstepError('internal', `the loader of driver ${type} did not return a factory of type "${type}"`, { retryable: false });
       }
       return f;
     });

@@ -1,8 +1,8 @@
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { startSimulator, type RunningSimulator } from '../../connectors/simulator/index.js';
+import type { RunningSimulator } from '../../connectors/simulator/index.js';
 import { LockstepError } from '../domain/errors.js';
-import { createDriver } from '../drivers/registry.js';
+import { createConfiguredDriver } from './drivers.js';
 import type { LockDriver } from '../drivers/contract.js';
 import { loadMappings, type CompiledPolicy } from '../policy/index.js';
 import type { EngineContext, EngineHooks } from '../reconcile/types.js';
@@ -79,6 +79,8 @@ export async function createEngine(loaded: LoadedConfig, opts: CreateEngineOptio
         if (opts.startEmbedded === false || (await answers(url))) {
           options.url ??= url;
         } else {
+          // loaded only here: a deployment without an embedded simulator never imports it
+          const { startSimulator } = await import('../../connectors/simulator/index.js');
           const groups = [...policy.accessGroups.values()].filter((g) => g.system === name).map((g) => ({ id: g.ref, name: g.name, doors: [`${g.ref}-door`] }));
           const sim = await startSimulator({
             host: sys.embedded.host,
@@ -90,7 +92,7 @@ export async function createEngine(loaded: LoadedConfig, opts: CreateEngineOptio
           options.url = sim.url;
         }
       }
-      drivers.set(name, await createDriver(sys.type, { system: name, options, logger: opts.logger.child({ system: name }) }));
+      drivers.set(name, await createConfiguredDriver(sys.type, { system: name, options, logger: opts.logger.child({ system: name }) }));
     }
   } catch (e) {
     for (const s of embedded.values()) await s.close().catch(() => undefined);

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { startSimulator, type RunningSimulator } from '../../connectors/simulator/index.js';
-import { createDriver } from '../../src/drivers/registry.js';
+import { createConfiguredDriver } from '../../src/runtime/drivers.js';
 import { parseMappings } from '../../src/policy/index.js';
 import type { EngineContext } from '../../src/reconcile/index.js';
 import { createTestStore, resetStore, type StoreKind, type TestStore } from './db.js';
@@ -29,7 +29,7 @@ export async function createTestEngine(
   const sim = await startSimulator({ groups });
   const store = opts.store ?? (await createTestStore(kind));
   if (opts.store) await resetStore(store.db);
-  const driver = await createDriver('simulator', { system: 'dc1', options: { url: sim.url, timeoutMs: 2000, maxAttempts: 1 } });
+  const driver = await createConfiguredDriver('simulator', { system: 'dc1', options: { url: sim.url, timeoutMs: 2000, maxAttempts: 1 } });
   let now = new Date(opts.now ?? '2026-06-01T08:00:00Z');
   const ctx: EngineContext = {
     db: store.db,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { startSimulator, type RunningSimulator } from '../../../connectors/simulator/index.js';
-import { createDriver } from '../../../src/drivers/registry.js';
+import { createConfiguredDriver } from '../../../src/runtime/drivers.js';
 import type { LockDriver } from '../../../src/drivers/contract.js';
 import { RedisRateLimiter, rateLimitedDriver } from '../../../src/queue/index.js';
 import { REDIS_URL, deleteKeys, uniquePrefix } from './helpers.js';
@@ -16,7 +16,7 @@ describe('per-system rate limits (shared through Redis)', () => {
     a = new Redis(REDIS_URL);
     b = new Redis(REDIS_URL);
     sim = await startSimulator();
-    driver = await createDriver('simulator', { system: 'dc1', options: { url: sim.url, maxAttempts: 1 } });
+    driver = await createConfiguredDriver('simulator', { system: 'dc1', options: { url: sim.url, maxAttempts: 1 } });
   });
   afterAll(async () => {
     await driver.close?.();

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LockDriver } from '../../../src/drivers/contract.js';
 import { LockstepError } from '../../../src/domain/errors.js';
-import { createDriver, knownDriverTypes, registerDriver, unregisterDriver } from '../../../src/drivers/registry.js';
+import { createDriver, knownDriverTypes, registerDriver, registerDriverLoader, unregisterDriver } from '../../../src/drivers/registry.js';
+import { createConfiguredDriver, registerBuiltinDrivers } from '../../../src/runtime/drivers.js';
 
 function fakeDriver(name: string): LockDriver {
   const nope = (): never => {
@@ -38,7 +39,36 @@ describe('driver registry', () => {
     unregisterDriver('acme');
   });
 
+  it('knows no driver until one is registered, and says so', async () => {
+    expect(knownDriverTypes()).toEqual([]);
+    const err = await failure(createDriver('simulator', { system: 'hq', options: {} }));
+    expect(err).toMatchObject({ code: 'config', field: 'systems.hq.type' });
+    expect(err.message).toContain('no driver types are registered');
+  });
+
+  it('imports a loader only when a system of its type is created, and once', async () => {
+    let calls = 0;
+    registerDriverLoader('lazy', async () => {
+      calls++;
+      return { type: 'lazy', create: (ctx) => fakeDriver(ctx.system) };
+    });
+    expect(knownDriverTypes()).toContain('lazy');
+    expect(calls).toBe(0);
+    expect((await createDriver('lazy', { system: 'a', options: {} })).name).toBe('a');
+    expect((await createDriver('lazy', { system: 'b', options: {} })).name).toBe('b');
+    expect(calls).toBe(1);
+    expect(() => registerDriverLoader('lazy', async () => ({ type: 'lazy', create: () => fakeDriver('x') }))).toThrow(LockstepError);
+  });
+
+  it('refuses a loader whose factory is of another type', async () => {
+    registerDriverLoader('odd', async () => ({ type: 'even', create: () => fakeDriver('x') }));
+    const err = await failure(createDriver('odd', { system: 's', options: {} }));
+    expect(err.message).toContain('did not return a factory of type "odd"');
+  });
+
   it('refuses an unknown type as a config error naming it and the known ones', async () => {
+    registerBuiltinDrivers();
+    registerBuiltinDrivers(); // once is enough; again does nothing
     const err = await failure(createDriver('kaba-exos', { system: 'hq', options: {} }));
     expect(err.code).toBe('config');
     expect(err.field).toBe('systems.hq.type');
@@ -75,11 +105,11 @@ describe('driver registry', () => {
   });
 
   it('loads the built-in simulator on demand and lets it validate its options', async () => {
-    const d = await createDriver('simulator', { system: 'lab', options: { url: 'http://127.0.0.1:7070' } });
+    const d = await createConfiguredDriver('simulator', { system: 'lab', options: { url: 'http://127.0.0.1:7070' } });
     expect(d.name).toBe('lab');
     expect(d.capabilities.validity).toBe('membership');
     await d.close?.();
-    const err = await failure(createDriver('simulator', { system: 'lab', options: { url: 42 } }));
+    const err = await failure(createConfiguredDriver('simulator', { system: 'lab', options: { url: 42 } }));
     expect(err).toMatchObject({ code: 'config', field: 'systems.lab.url' });
   });
 });
