@@ -16,8 +16,8 @@ import {
   type ResourceTypeDef,
 } from './schemas.js';
 
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-export type JsonObject = { [key: string]: Json };
+import type { Json, JsonObject } from '../../domain/json.js';
+export type { Json, JsonObject } from '../../domain/json.js';
 
 export function isObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

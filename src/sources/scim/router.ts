@@ -12,7 +12,7 @@ import type { ScimConfig } from './config.js';
 import { badRequest, errorBody, notFound, ScimError } from './errors.js';
 import { compileFilter } from './filter.js';
 import { parseProjection, project, projects, type Projection } from './projection.js';
-import type { GroupRow, MemberRow, UserRow } from './repo.js';
+import type { GroupRow, MemberRow, UserRow } from '../../store/scim.js';
 import { isObject, type JsonObject } from './resource.js';
 import {
   allSchemas,

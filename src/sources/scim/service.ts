@@ -9,14 +9,14 @@ import { randomUUID } from 'node:crypto';
 import { LockstepError } from '../../domain/errors.js';
 import { valuesAt } from '../../domain/filter.js';
 import type { Db, Queryable } from '../../store/db.js';
-import { appendAudit, auditWritten, pendingAuditJson, pendingAuditSelect } from '../../store/audit.js';
+import { appendAudit, auditWritten, pendingAuditJson } from '../../store/audit.js';
 import { canonicalJson, isUuid, markIdentityDeleted, newIdentityColumns, parseIdentityInput, upsertIdentity, type UpsertResult } from '../../store/identities.js';
 import { badRequest, conflict, notFound, ScimError } from './errors.js';
-import { compileFilter, matches, SqlParams, toSqlExact, toSqlPrefilter, type AttrRef, type CompiledFilter, type SqlTarget } from './filter.js';
+import { compileFilter, matches, SqlParams, toSqlExact, toSqlPrefilter, type AttrRef, type CompiledFilter } from './filter.js';
 import { identityFromUser } from './mapping.js';
 import { applyPatch, parsePatchBody, type PatchOperation } from './patch.js';
-import * as repo from './repo.js';
-import type { GroupRow, LinkedIdentity, MemberRow, UserRow } from './repo.js';
+import * as repo from '../../store/scim.js';
+import { SCIM_GROUPS, SCIM_USERS, type GroupRow, type LinkedIdentity, type MemberRow, type ScimTable, type UserRow } from '../../store/scim.js';
 import { finalizeResource, isObject, parseResourceBody, schemasOf, type Json, type JsonObject } from './resource.js';
 import { groupResourceType, userResourceType, type ResourceTypeDef } from './schemas.js';
 
@@ -121,48 +121,6 @@ function uniqueViolation(e: unknown): ScimError {
   return conflict('a uniqueness constraint was violated');
 }
 
-const USERS: SqlTarget & { table: string; alias: string; live: string; sort: Record<string, string> } = {
-  table: 'scim_users',
-  alias: 'u',
-  live: 'u.deleted_at IS NULL',
-  columns: {
-    id: { sql: 'u.id', kind: 'uuid', notNull: true },
-    userName: { sql: 'u.user_name_key', kind: 'folded', notNull: true },
-    externalId: { sql: 'u.external_id', kind: 'text', notNull: false },
-    active: { sql: 'u.active', kind: 'bool', notNull: true },
-    'meta.created': { sql: 'u.created_at', kind: 'time', notNull: true },
-    'meta.lastModified': { sql: 'u.updated_at', kind: 'time', notNull: true },
-  },
-  sort: {
-    id: 'u.id',
-    userName: 'u.user_name_key COLLATE "C"',
-    externalId: 'u.external_id COLLATE "C"',
-    'meta.created': 'u.created_at',
-    'meta.lastModified': 'u.updated_at',
-  },
-};
-
-const GROUPS: SqlTarget & { table: string; alias: string; live: string; sort: Record<string, string> } = {
-  table: 'scim_groups',
-  alias: 'g',
-  live: 'TRUE',
-  columns: {
-    id: { sql: 'g.id', kind: 'uuid', notNull: true },
-    displayName: { sql: 'g.display_name_key', kind: 'folded', notNull: true },
-    externalId: { sql: 'g.external_id', kind: 'text', notNull: false },
-    'meta.created': { sql: 'g.created_at', kind: 'time', notNull: true },
-    'meta.lastModified': { sql: 'g.updated_at', kind: 'time', notNull: true },
-  },
-  memberExists: (p) => `EXISTS (SELECT 1 FROM scim_group_members m WHERE m.group_id = g.id AND m.user_id = ${p}::uuid)`,
-  sort: {
-    id: 'g.id',
-    displayName: 'g.display_name_key COLLATE "C"',
-    externalId: 'g.external_id COLLATE "C"',
-    'meta.created': 'g.created_at',
-    'meta.lastModified': 'g.updated_at',
-  },
-};
-
 export class ScimService {
   private readonly now: () => Date;
 
@@ -220,31 +178,18 @@ export class ScimService {
     const audit = pendingAuditJson([
       { actor: 'scim', action: 'scim.user.created', subject: id, data: { scimId: id, userName: next.userName ?? null, externalId, active, version: 1 } },
     ]);
-    let rows: repo.UserRow[];
+    let row: UserRow | null;
     try {
-      ({ rows } = await this.o.db.query<repo.UserRow>(
-        `WITH ident AS (
-           INSERT INTO identities (id, source, external_id, user_name, active, data)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, external_id) DO NOTHING RETURNING id
-         ), u AS (
-           INSERT INTO scim_users (id, identity_id, user_name_key, external_id, identity_key, active, resource, version, created_at, updated_at)
-           SELECT $1, ident.id, $7, $8, $9, $10, $11, 1, $12, $12 FROM ident
-           RETURNING *
-         ), audit AS (
-           INSERT INTO audit_pending (at, actor, action, subject, run_id, data) ${pendingAuditSelect('$13')} WHERE EXISTS (SELECT 1 FROM u)
-         )
-         SELECT ${repo.USER_COLS} FROM u`,
-        [...identity, userNameKey, externalId, externalId ?? id, active, JSON.stringify(resource), at, audit],
-      ));
+      row = await repo.insertNewScimPerson(this.o.db, identity, { userNameKey, externalId, identityKey: externalId ?? id, active, resource, at }, audit);
     } catch (e) {
       if (pgCode(e) === '23505') throw uniqueViolation(e);
       throw e;
     }
-    if (rows.length === 0) return null;
+    if (!row) return null;
     auditWritten(this.o.db);
     const changes = emptyChanges();
     (identity[4] ? changes.changed : changes.leavers).add(id);
-    return { row: rows[0]!, changes, written: true };
+    return { row, changes, written: true };
   }
 
   async replaceUser(id: string, body: unknown, ifMatch?: string): Promise<UserResult> {
@@ -268,11 +213,7 @@ export class ScimService {
     return this.tx(async (tx) => {
       if (!isUuid(id)) throw notFound(`User ${id} not found`);
       // Lock order everywhere: groups before users before identities (group writes take it too).
-      const { rows: inGroups } = await tx.query<{ group_id: string }>(
-        'SELECT group_id FROM scim_group_members WHERE user_id = $1::uuid ORDER BY group_id',
-        [id.toLowerCase()],
-      );
-      if (inGroups.length) await tx.query('SELECT id FROM scim_groups WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [inGroups.map((r) => r.group_id)]);
+      await repo.lockGroupsOfUser(tx, id);
       const prev = await this.lockUser(tx, id, ifMatch);
       const at = this.now().toISOString();
       const changes = emptyChanges();
@@ -565,13 +506,13 @@ export class ScimService {
   // ---- listing ------------------------------------------------------------------------
 
   async listUsers(p: ListParams): Promise<ListResult<UserRow>> {
-    return this.list<UserRow>(USERS, repo.USER_COLS, p, async () => undefined);
+    return this.list<UserRow>(SCIM_USERS, p, async () => undefined);
   }
 
   async listGroups(p: ListParams): Promise<ListResult<GroupRow>> {
     // Filters over members need them on the resource for JS evaluation.
     const needsMembers = p.filter?.attributes.has('members') ?? false;
-    return this.list<GroupRow>(GROUPS, repo.GROUP_COLS, p, async (rows) => {
+    return this.list<GroupRow>(SCIM_GROUPS, p, async (rows) => {
       if (!needsMembers) return undefined;
       const m = await repo.membersOf(this.o.db, rows.map((r) => r.id));
       return (row) => ({ ...row.resource, members: (m.get(row.id) ?? []).map((x) => ({ value: x.user_id, ...(x.display ? { display: x.display } : {}), type: 'User' })) });
@@ -579,8 +520,7 @@ export class ScimService {
   }
 
   private async list<R extends { id: string; resource: JsonObject; created_at: Date | string }>(
-    spec: typeof USERS,
-    cols: string,
+    spec: ScimTable,
     p: ListParams,
     prepare: (rows: R[]) => Promise<((row: R) => JsonObject) | undefined>,
   ): Promise<ListResult<R>> {
@@ -589,15 +529,14 @@ export class ScimService {
     const exact = p.filter ? toSqlExact(p.filter.root, spec, params) : 'TRUE';
     const sortSql = p.sort ? spec.sort[p.sort.ref.key] : undefined;
     if (exact !== null && (!p.sort || sortSql)) {
-      const where = `${spec.live} AND ${exact}`;
-      const dir = p.sort?.descending ? 'DESC' : 'ASC';
-      const order = `${sortSql ? `${sortSql} ${dir} NULLS LAST, ` : ''}${spec.alias}.created_at, ${spec.alias}.id`;
-      const count = async () => Number((await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${spec.table} ${spec.alias} WHERE ${where}`, params.values)).rows[0]!.n);
+      const where = { sql: exact, values: params.values };
+      const count = () => repo.countScimRows(db, spec, where);
       if (p.limit === 0) return { total: await count(), rows: [] };
-      const { rows } = await db.query<R>(
-        `SELECT ${cols} FROM ${spec.table} ${spec.alias} WHERE ${where} ORDER BY ${order} LIMIT ${p.limit} OFFSET ${p.offset}`,
-        params.values,
-      );
+      const rows = await repo.pageScimRows<R>(db, spec, where, {
+        sort: sortSql ? { sql: sortSql, descending: !!p.sort?.descending } : undefined,
+        limit: p.limit,
+        offset: p.offset,
+      });
       // A short page that is not empty ends the result set: the total needs no second query
       // (the common `userName eq` / `externalId eq` lookup is one indexed query).
       if (rows.length > 0 && rows.length < p.limit) return { total: p.offset + rows.length, rows };
@@ -610,13 +549,7 @@ export class ScimService {
     const matched: R[] = [];
     let after = '00000000-0000-0000-0000-000000000000';
     for (;;) {
-      const values = [...pre.values, after];
-      const { rows } = await db.query<R>(
-        `SELECT ${cols} FROM ${spec.table} ${spec.alias}
-          WHERE ${spec.live}${preSql ? ` AND ${preSql}` : ''} AND ${spec.alias}.id > $${values.length}::uuid
-          ORDER BY ${spec.alias}.id LIMIT 2000`,
-        values,
-      );
+      const rows = await repo.scanScimRows<R>(db, spec, preSql ? { sql: preSql, values: pre.values } : null, after, 2000);
       if (rows.length === 0) break;
       const view = await prepare(rows);
       for (const r of rows) if (!p.filter || matches(view ? view(r) : r.resource, p.filter.root)) matched.push(r);

@@ -1,8 +1,12 @@
-/** SQL over the SCIM tables (migration 002). Every function takes the transaction it runs in. */
-import { pendingAuditSelect } from '../../store/audit.js';
-import type { Queryable } from '../../store/db.js';
-import { isUuid } from '../../store/identities.js';
-import type { JsonObject } from './resource.js';
+/**
+ * SQL over the SCIM tables (migration 002), for the SCIM endpoint (src/sources/scim). Every
+ * function takes the database or the transaction it runs in. The write paths are one
+ * statement each where they can be (the SCIM benchmark depends on it).
+ */
+import type { JsonObject } from '../domain/json.js';
+import { pendingAuditSelect } from './audit.js';
+import type { Queryable } from './db.js';
+import { isUuid } from './identities.js';
 
 export interface UserRow {
   id: string;
@@ -318,4 +322,155 @@ export async function touchGroups(q: Queryable, groupIds: string[], at: string):
      WHERE id = ANY($1::uuid[])`,
     [groupIds, at, at],
   );
+}
+
+/**
+ * A create of someone the store has never seen (the usual POST): the identity, the SCIM user
+ * and the pending audit entry in one statement, atomic on its own. Returns null, having written
+ * nothing, when the source already holds an identity with this key.
+ */
+export async function insertNewScimPerson(
+  q: Queryable,
+  identity: readonly [id: string, source: string, externalId: string, userName: string, active: boolean, data: string],
+  user: { userNameKey: string; externalId: string | null; identityKey: string; active: boolean; resource: JsonObject; at: string },
+  auditJson: string,
+): Promise<UserRow | null> {
+  const { rows } = await q.query<UserRow>(
+    `WITH ident AS (
+       INSERT INTO identities (id, source, external_id, user_name, active, data)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, external_id) DO NOTHING RETURNING id
+     ), u AS (
+       INSERT INTO scim_users (id, identity_id, user_name_key, external_id, identity_key, active, resource, version, created_at, updated_at)
+       SELECT $1, ident.id, $7, $8, $9, $10, $11, 1, $12, $12 FROM ident
+       RETURNING *
+     ), audit AS (
+       INSERT INTO audit_pending (at, actor, action, subject, run_id, data) ${pendingAuditSelect('$13')} WHERE EXISTS (SELECT 1 FROM u)
+     )
+     SELECT ${USER_COLS} FROM u`,
+    [...identity, user.userNameKey, user.externalId, user.identityKey, user.active, JSON.stringify(user.resource), user.at, auditJson],
+  );
+  return rows[0] ?? null;
+}
+
+/**
+ * Locks the groups a user is in, in id order, before the user is deleted (lock order
+ * everywhere: groups before users before identities; group writes take it too).
+ */
+export async function lockGroupsOfUser(q: Queryable, userId: string): Promise<void> {
+  const { rows: inGroups } = await q.query<{ group_id: string }>(
+    'SELECT group_id FROM scim_group_members WHERE user_id = $1::uuid ORDER BY group_id',
+    [userId.toLowerCase()],
+  );
+  if (inGroups.length) await q.query('SELECT id FROM scim_groups WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [inGroups.map((r) => r.group_id)]);
+}
+
+// ---- listing ----------------------------------------------------------------------------
+
+/** How a SCIM filter attribute is stored: the column (with its table alias) and how it compares. */
+export interface ScimColumn {
+  sql: string;
+  kind: 'uuid' | 'folded' | 'text' | 'bool' | 'time';
+  notNull: boolean;
+}
+
+/** A SCIM resource table as the listing and the filter translation (src/sources/scim/filter.ts) see it. */
+export interface ScimTable {
+  table: string;
+  alias: string;
+  /** The rows a listing sees. */
+  live: string;
+  /** The columns selected for a row. */
+  cols: string;
+  /** Filter attributes held in columns. */
+  columns: Record<string, ScimColumn>;
+  /** Sort attributes held in columns, with their collation. */
+  sort: Record<string, string>;
+  /** SQL for "this group has member $n" (uuid parameter), when the table is groups. */
+  memberExists?: (param: string) => string;
+}
+
+export const SCIM_USERS: ScimTable = {
+  table: 'scim_users',
+  alias: 'u',
+  live: 'u.deleted_at IS NULL',
+  cols: USER_COLS,
+  columns: {
+    id: { sql: 'u.id', kind: 'uuid', notNull: true },
+    userName: { sql: 'u.user_name_key', kind: 'folded', notNull: true },
+    externalId: { sql: 'u.external_id', kind: 'text', notNull: false },
+    active: { sql: 'u.active', kind: 'bool', notNull: true },
+    'meta.created': { sql: 'u.created_at', kind: 'time', notNull: true },
+    'meta.lastModified': { sql: 'u.updated_at', kind: 'time', notNull: true },
+  },
+  sort: {
+    id: 'u.id',
+    userName: 'u.user_name_key COLLATE "C"',
+    externalId: 'u.external_id COLLATE "C"',
+    'meta.created': 'u.created_at',
+    'meta.lastModified': 'u.updated_at',
+  },
+};
+
+export const SCIM_GROUPS: ScimTable = {
+  table: 'scim_groups',
+  alias: 'g',
+  live: 'TRUE',
+  cols: GROUP_COLS,
+  columns: {
+    id: { sql: 'g.id', kind: 'uuid', notNull: true },
+    displayName: { sql: 'g.display_name_key', kind: 'folded', notNull: true },
+    externalId: { sql: 'g.external_id', kind: 'text', notNull: false },
+    'meta.created': { sql: 'g.created_at', kind: 'time', notNull: true },
+    'meta.lastModified': { sql: 'g.updated_at', kind: 'time', notNull: true },
+  },
+  memberExists: (p) => `EXISTS (SELECT 1 FROM scim_group_members m WHERE m.group_id = g.id AND m.user_id = ${p}::uuid)`,
+  sort: {
+    id: 'g.id',
+    displayName: 'g.display_name_key COLLATE "C"',
+    externalId: 'g.external_id COLLATE "C"',
+    'meta.created': 'g.created_at',
+    'meta.lastModified': 'g.updated_at',
+  },
+};
+
+/** A condition over a ScimTable's alias, with its parameters ($1… in order). */
+export interface ScimWhere {
+  sql: string;
+  values: unknown[];
+}
+
+/** How many live rows match. */
+export async function countScimRows(q: Queryable, t: ScimTable, where: ScimWhere): Promise<number> {
+  const { rows } = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${t.table} ${t.alias} WHERE ${t.live} AND ${where.sql}`, where.values);
+  return Number(rows[0]!.n);
+}
+
+/**
+ * One page of the live rows that match, ordered by the sort column (when given), then by
+ * creation and id.
+ */
+export async function pageScimRows<R>(
+  q: Queryable,
+  t: ScimTable,
+  where: ScimWhere,
+  page: { sort?: { sql: string; descending: boolean }; limit: number; offset: number },
+): Promise<R[]> {
+  const order = `${page.sort ? `${page.sort.sql} ${page.sort.descending ? 'DESC' : 'ASC'} NULLS LAST, ` : ''}${t.alias}.created_at, ${t.alias}.id`;
+  const { rows } = await q.query<R>(
+    `SELECT ${t.cols} FROM ${t.table} ${t.alias} WHERE ${t.live} AND ${where.sql} ORDER BY ${order} LIMIT ${page.limit} OFFSET ${page.offset}`,
+    where.values,
+  );
+  return rows;
+}
+
+/** The next batch, in id order after `afterId`, of the live rows a pre-filter (or none) leaves. */
+export async function scanScimRows<R>(q: Queryable, t: ScimTable, prefilter: ScimWhere | null, afterId: string, batch: number): Promise<R[]> {
+  const values = [...(prefilter?.values ?? []), afterId];
+  const { rows } = await q.query<R>(
+    `SELECT ${t.cols} FROM ${t.table} ${t.alias}
+      WHERE ${t.live}${prefilter ? ` AND ${prefilter.sql}` : ''} AND ${t.alias}.id > $${values.length}::uuid
+      ORDER BY ${t.alias}.id LIMIT ${batch}`,
+    values,
+  );
+  return rows;
 }
