@@ -14,7 +14,7 @@ import {
   type Scope,
 } from '../reconcile/index.js';
 import { explainText } from '../policy/index.js';
-import { getRun, listRuns, iterateAudit, verifyAudit, listIncidents, withNis2Clock } from '../store/index.js';
+import { getRun, listRuns, iterateAudit, verifyAudit, listIncidents, pingStore, withNis2Clock } from '../store/index.js';
 import { requireToken } from './auth.js';
 import { sourceSyncResponse, type SourcePullResult } from './sources.js';
 
@@ -104,7 +104,7 @@ export function createApp(deps: ApiDeps): express.Express {
       const details: Record<string, unknown> = {};
       let ok = true;
       try {
-        await ctx.db.query('SELECT 1');
+        await pingStore(ctx.db);
         details.store = 'ok';
       } catch (e) {
         ok = false;

@@ -3,6 +3,7 @@ import type { Account } from '../domain/access.js';
 import type { Operation, OperationResult } from '../domain/plan.js';
 import { appendAudit } from '../store/audit.js';
 import { listIncidents, openIncident, withNis2Clock, type IncidentView } from '../store/incidents.js';
+import { credentialHolder, linkedIdentityOf } from '../store/links.js';
 import { applyOperations } from './executor.js';
 import type { EngineContext } from './types.js';
 
@@ -26,9 +27,9 @@ export interface LostCredentialOutcome {
 async function findHolder(ctx: EngineContext, req: LostCredentialRequest): Promise<Account | null> {
   const driver = ctx.drivers.get(req.system)!;
   if (req.accountId) return driver.getAccount(req.accountId);
-  const { rows } = await ctx.db.query<{ account_id: string | null }>('SELECT account_id FROM credential_usage WHERE system = $1 AND credential_id = $2', [req.system, req.credentialId]);
-  if (rows[0]?.account_id) {
-    const a = await driver.getAccount(rows[0].account_id);
+  const holder = await credentialHolder(ctx.db, req.system, req.credentialId);
+  if (holder) {
+    const a = await driver.getAccount(holder);
     if (a?.credentials.some((c) => c.id === req.credentialId)) return a;
   }
   let cursor: string | null = null;
@@ -53,8 +54,7 @@ export async function markCredentialLost(ctx: EngineContext, req: LostCredential
   const account = await findHolder(ctx, req);
   if (!account) throw new LockstepError('not_found', `no account in ${req.system} holds credential ${req.credentialId}`, { field: 'credentialId' });
   const cred = account.credentials.find((c) => c.id === req.credentialId)!;
-  const link = await ctx.db.query<{ identity_id: string }>('SELECT identity_id FROM links WHERE system = $1 AND account_id = $2', [req.system, account.id]);
-  const identityId = link.rows[0]?.identity_id ?? null;
+  const identityId = await linkedIdentityOf(ctx.db, req.system, account.id);
   const state = req.state ?? 'lost';
   const op: Operation = {
     key: `${req.system}|set_credential_state|${account.id}|${req.credentialId}`,

@@ -6,7 +6,7 @@ import { isoOfMs, parseMs } from '../domain/time.js';
 import type { DriverCapabilities, LockDriver } from '../drivers/contract.js';
 import type { CompiledDuration, CompiledPolicy } from '../policy/compile.js';
 import { evaluate, type Evaluation } from '../policy/evaluate.js';
-import { listIdentities } from '../store/identities.js';
+import { knownExternalIds, listIdentities } from '../store/identities.js';
 import { credentialUsage, credentialUsageFor, listLinks, loadAnchors, loadIdentityScope, type Link } from '../store/links.js';
 import { loadSponsorStates } from './sponsors.js';
 import type { EngineContext, Scope } from './types.js';
@@ -618,14 +618,9 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
       const accounts = await listAllAccounts(sys.driver);
       const links = await listLinks(ctx.db, sys.name);
       const linked = new Set(links.map((l) => l.accountId));
-      const keys = new Set<string>();
       // an account whose key belongs to an identity is not an orphan, even before it is linked
       const unknown = accounts.filter((a) => !linked.has(a.id));
-      const candidates = unknown.map((a) => a.externalId).filter((x): x is string => !!x);
-      if (candidates.length) {
-        const { rows } = await ctx.db.query<{ external_id: string }>('SELECT DISTINCT external_id FROM identities WHERE external_id = ANY($1::text[])', [candidates]);
-        for (const r of rows) keys.add(r.external_id);
-      }
+      const keys = await knownExternalIds(ctx.db, unknown.map((a) => a.externalId).filter((x): x is string => !!x));
       for (const a of unknown) {
         if (a.externalId && keys.has(a.externalId)) continue;
         scopeSize++;

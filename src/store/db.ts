@@ -188,6 +188,11 @@ class PgliteDb implements Db {
   }
 }
 
+/** Readiness: the store answers a query (or this throws why it does not). */
+export async function pingStore(q: Queryable): Promise<void> {
+  await q.query('SELECT 1');
+}
+
 export interface OpenDbOptions {
   /** PostgreSQL connection string; when absent, PGlite is used. */
   databaseUrl?: string;

@@ -174,6 +174,25 @@ export async function findIdentityBySourceKey(q: Queryable, source: string, exte
   return rows[0] ? fromRow(rows[0]) : null;
 }
 
+/**
+ * The identities of a source with these Entra object ids (the attribute migration 004 indexes)
+ * or these keys, deleted ones too: what a delta round needs instead of the whole source.
+ */
+export async function findIdentitiesByObjectIdOrKey(q: Queryable, source: string, objectIds: string[], externalIds: string[]): Promise<Identity[]> {
+  const { rows } = await q.query<{ id: string }>(
+    `SELECT id FROM identities WHERE source = $1 AND ((data->'attributes'->>'entraObjectId') = ANY($2::text[]) OR external_id = ANY($3::text[]))`,
+    [source, objectIds, externalIds],
+  );
+  return getIdentities(q, rows.map((r) => r.id));
+}
+
+/** Which of these keys some identity (of any source, deleted ones too) holds. */
+export async function knownExternalIds(q: Queryable, externalIds: string[]): Promise<Set<string>> {
+  if (externalIds.length === 0) return new Set();
+  const { rows } = await q.query<{ external_id: string }>('SELECT DISTINCT external_id FROM identities WHERE external_id = ANY($1::text[])', [externalIds]);
+  return new Set(rows.map((r) => r.external_id));
+}
+
 /** userName is case-insensitive, as SCIM says. Live identities first. */
 export async function findIdentityByUserName(q: Queryable, userName: string): Promise<Identity | null> {
   const { rows } = await q.query<Row>(

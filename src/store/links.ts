@@ -173,6 +173,18 @@ export async function recordCredentialUse(q: Queryable, system: string, uses: Cr
   );
 }
 
+/** The account last seen using this credential, if any. */
+export async function credentialHolder(q: Queryable, system: string, credentialId: string): Promise<string | null> {
+  const { rows } = await q.query<{ account_id: string | null }>('SELECT account_id FROM credential_usage WHERE system = $1 AND credential_id = $2', [system, credentialId]);
+  return rows[0]?.account_id ?? null;
+}
+
+/** The identity an account is linked to in a system, if any. */
+export async function linkedIdentityOf(q: Queryable, system: string, accountId: string): Promise<string | null> {
+  const { rows } = await q.query<{ identity_id: string }>('SELECT identity_id FROM links WHERE system = $1 AND account_id = $2', [system, accountId]);
+  return rows[0]?.identity_id ?? null;
+}
+
 /** Last use of just these credentials: what a one-identity run needs, without reading the whole table. */
 export async function credentialUsageFor(q: Queryable, system: string, credentialIds: string[]): Promise<Map<string, string>> {
   if (credentialIds.length === 0) return new Map();

@@ -3,7 +3,7 @@ import { isLeaver, type Identity, type IdentityInput, type Role } from '../../do
 import { LockstepError, toLockstepError } from '../../domain/errors.js';
 import type { Db } from '../../store/db.js';
 import { appendAudit, type AuditEntryInput } from '../../store/audit.js';
-import { canonicalJson, getIdentities, listIdentities, markIdentityDeleted, parseIdentityInput } from '../../store/identities.js';
+import { canonicalJson, findIdentitiesByObjectIdOrKey, listIdentities, markIdentityDeleted, parseIdentityInput } from '../../store/identities.js';
 import { upsertIdentities } from '../../store/bulk.js';
 import { getSyncState, setSyncState } from '../../store/links.js';
 import type { EntraSourceConfig } from './config.js';
@@ -251,11 +251,7 @@ function indexIdentity(idx: StoredIndex, i: Identity): void {
 async function loadStoredFor(db: Db, source: string, want: { objectIds: string[]; externalIds: string[] }): Promise<StoredIndex> {
   const idx: StoredIndex = { byObjectId: new Map(), byExternalId: new Map(), live: [] };
   if (want.objectIds.length === 0 && want.externalIds.length === 0) return idx;
-  const { rows } = await db.query<{ id: string }>(
-    `SELECT id FROM identities WHERE source = $1 AND ((data->'attributes'->>'${OBJECT_ID_ATTRIBUTE}') = ANY($2::text[]) OR external_id = ANY($3::text[]))`,
-    [source, want.objectIds, want.externalIds],
-  );
-  for (const i of await getIdentities(db, rows.map((r) => r.id))) indexIdentity(idx, i);
+  for (const i of await findIdentitiesByObjectIdOrKey(db, source, want.objectIds, want.externalIds)) indexIdentity(idx, i);
   return idx;
 }
 
