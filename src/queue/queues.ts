@@ -1,13 +1,13 @@
 import type { LostCredentialRequest } from '../reconcile/lost.js';
 import { randomUUID } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
-import type { RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { LockstepError } from '../domain/errors.js';
 import type { Db } from '../store/db.js';
 import { isUuid } from '../store/identities.js';
 import { producerRedisOptions, type RedisConnection } from './connection.js';
 import { PRIORITY, QUEUE, type Lane, type IdentityJobData, type LostCredentialJobData, type QueueName } from './jobs.js';
-import { drainOutbox, pushOutbox, type OutboxEntry } from '../store/queue-state.js';
+import { drainOutbox, markPending, pushOutbox, takePendingForRequeue, type OutboxEntry } from '../store/queue-state.js';
 
 /** Identity jobs retry until they land (principle 3); the delay between tries is capped by the worker. */
 export const UNTIL_IT_LANDS = 1_000_000;
@@ -127,6 +127,8 @@ export class LockstepQueues {
     if (unique.length === 0) return { queued: 0, outboxed: 0 };
     const enqueuedAt = opts.enqueuedAt ?? Date.now();
     const entries = unique.map((identityId) => ({ identityId, lane: opts.priority, reason: opts.reason, enqueuedAt }));
+    // pending in the store before it is in Redis: a Redis that loses the job does not lose the change
+    if (this.db) await markPending(this.db, entries);
     try {
       await withTimeout(this.addIdentityJobs(entries), this.timeoutMs, 'enqueue');
       return { queued: unique.length, outboxed: 0 };
@@ -155,6 +157,34 @@ export class LockstepQueues {
         }),
       );
     }
+  }
+
+  private markerKey(): string {
+    return `${this.prefix}:lockstep:queue-epoch`;
+  }
+
+  /**
+   * Finds out whether Redis still holds this deployment's queue state: a marker key set once is
+   * gone after a Redis that restarted without its data (or a failover to an empty replica). Then
+   * every acknowledged change still pending in the store goes to the queue again, and `lost` is
+   * true (the caller re-creates its timers). Otherwise pending changes older than `staleMs`, whose
+   * job was lost on its own, are sent again. Returns how many were sent.
+   */
+  async recoverPending(opts: { staleMs: number; maxRequeues?: number; now?: Date } = { staleMs: 60_000 }): Promise<{ lost: boolean; requeued: number }> {
+    if (!this.db) return { lost: false, requeued: 0 };
+    // BullMQ's connection is an ioredis client (lockstep never configures a cluster)
+    const client = (await this.identity.client) as unknown as Redis;
+    // set only if absent: 1 means it was gone (a Redis without our state; a first start counts too)
+    const lost = (await client.setnx(this.markerKey(), new Date().toISOString())) === 1;
+    let requeued = 0;
+    for (;;) {
+      const batch = await takePendingForRequeue(this.db, { all: lost, staleMs: opts.staleMs, now: opts.now ?? new Date(), maxRequeues: opts.maxRequeues ?? 20, limit: 1000 });
+      if (batch.length) await this.addIdentityJobs(batch);
+      requeued += batch.length;
+      // a lost state sends everything (each batch is marked, so the next pass takes the rest)
+      if (!lost || batch.length < 1000) break;
+    }
+    return { lost, requeued };
   }
 
   /** Moves enqueues kept in the outbox (Redis was down) into the queue; returns how many. */

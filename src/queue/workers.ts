@@ -21,7 +21,7 @@ import {
 } from './jobs.js';
 import { LeaseManager } from './locks.js';
 import { CAPPED_BACKOFF, UNTIL_IT_LANDS, type LockstepQueues, type LostCredentialInput } from './queues.js';
-import { clearOverdue, dueChecks, finishFullRun, getFullRun, listOverdue, overdueOps, recordOverdue, recordPart, type OverdueRevocation } from '../store/queue-state.js';
+import { clearOverdue, clearPending, dueChecks, finishFullRun, getFullRun, listOverdue, overdueOps, recordOverdue, recordPart, type OverdueRevocation } from '../store/queue-state.js';
 
 /** What reconciling a scope returned; the engine's RunOutcome is one. */
 export type ReconcileResult = ReconcileOutcome;
@@ -73,8 +73,15 @@ export interface WorkerDeps {
   leaseTtlMs?: number;
   /** Delay before an identity job tries again when a bucket holds its identity. Default 250. */
   leaseWaitMs?: number;
-  /** How often this process moves the outbox (enqueues made while Redis was down) into Redis. Default 5 000. */
+  /**
+   * How often this process moves the outbox (enqueues made while Redis was down) into Redis and
+   * checks that Redis still holds the queue's state (else pending changes are enqueued again). Default 5 000.
+   */
   outboxFlushMs?: number;
+  /** A change still pending this long after its enqueue (its job lost) is enqueued again. Default 60 000. */
+  pendingStaleMs?: number;
+  /** Called when Redis was found to have lost the queue's state (the service re-creates its timers). */
+  onQueueLost?(): Promise<void> | void;
   logger?: QueueLogger;
   now?: () => Date;
 }
@@ -123,7 +130,8 @@ class Processors {
       systems: deps.systems,
       partitionSize: deps.bucketSize ?? 1000,
       leases: { acquire: (ids) => leases.acquire('identity', ids) },
-      requeue: (ids, lane, reason) => queues.addIdentityJobs(ids.map((identityId) => ({ identityId, lane, reason, enqueuedAt: Date.now() }))),
+      requeue: async (ids, lane, reason) => void (await queues.enqueueIdentities(ids, { priority: lane, reason })),
+      ...(queues.db ? { clearPending: (ids: string[], upTo: Date) => clearPending(queues.db!, ids, upTo) } : {}),
       retryOrphans: async (system) => {
         const key = `orphans:${system}`;
         await queues.full.add(
@@ -171,7 +179,7 @@ class Processors {
     const mustLand = data.lane === 'revocation';
     let r: Awaited<ReturnType<typeof reconcileIdentity>>;
     try {
-      r = await withEventTime(data.enqueuedAt, () => reconcileIdentity(this.controller, { identityId: data.identityId, lane: data.lane, reason: data.reason }));
+      r = await withEventTime(data.enqueuedAt, () => reconcileIdentity(this.controller, { identityId: data.identityId, lane: data.lane, reason: data.reason, enqueuedAt: data.enqueuedAt }));
     } catch (e) {
       return this.onEngineError(e, job, token, mustLand);
     }
@@ -403,13 +411,21 @@ export function startWorkers(deps: WorkerDeps): WorkersHandle {
   ];
 
   let flushing = false;
+  const recover = async () => {
+    const n = await deps.queues.flushOutbox();
+    if (n) log.info({ identities: n }, 'queue: outbox flushed into Redis');
+    // acknowledged changes whose jobs Redis lost (a restart without its data, a failover)
+    const r = await deps.queues.recoverPending({ staleMs: deps.pendingStaleMs ?? 60_000 });
+    if (r.lost) {
+      log.warn({ requeued: r.requeued }, 'queue: Redis lost the queue state; every pending change was enqueued again');
+      await deps.onQueueLost?.();
+    } else if (r.requeued) log.warn({ requeued: r.requeued }, 'queue: pending changes whose jobs were lost were enqueued again');
+  };
   const flushTimer = setInterval(() => {
     if (flushing || !deps.queues.db) return;
     flushing = true;
-    deps.queues
-      .flushOutbox()
-      .then((n) => n && log.info({ identities: n }, 'queue: outbox flushed into Redis'))
-      .catch(() => undefined)
+    recover()
+      .catch((e: unknown) => log.warn({ err: (e as Error).message }, 'queue: pending changes could not be checked'))
       .finally(() => (flushing = false));
   }, deps.outboxFlushMs ?? 5_000);
   flushTimer.unref();

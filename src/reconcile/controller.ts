@@ -34,6 +34,8 @@ export interface Controller {
   requeue(ids: string[], lane: Lane, reason: string): Promise<void>;
   /** Asks for orphan revocations in a system to be retried until they land. */
   retryOrphans?(system: string): Promise<void>;
+  /** A reconciliation that started after these identities' enqueues finished: they are no longer pending. */
+  clearPending?(identityIds: string[], upTo: Date): Promise<void>;
   /** People whose sponsor is this identity (their sponsored access depends on it). */
   sponseesOf?(identityId: string): Promise<string[]>;
 }
@@ -44,6 +46,8 @@ export interface ReconcileRequest {
   lane: Lane;
   /** What made someone ask (`scim`, `source:hr`, `expiry`, `full-run`...). */
   reason: string;
+  /** When it was asked (ms); changes asked for up to then are settled once this reconcile is. */
+  enqueuedAt?: number;
 }
 
 export interface ReconcileResult {
@@ -98,6 +102,10 @@ export async function reconcileIdentity(ctx: Controller, req: ReconcileRequest):
   }
   const nextCheckAt = outcome.nextCheckAtByIdentity?.[id] ?? outcome.nextCheckAt;
   await recordChecks(ctx.db, [{ identityId: id, nextCheckAt }], true);
+  // Settled (applied or held for approval): what was asked for up to this job's enqueue is no
+  // longer pending. A failure below keeps it pending (and the job retries).
+  const settled = outcome.held || (outcome.failedRevocations.length === 0 && !outcome.results.some((r) => r.status === 'failed' && isRetryableResult(r)));
+  if (settled && req.enqueuedAt !== undefined) await ctx.clearPending?.([id], new Date(req.enqueuedAt));
   if (ctx.sponseesOf && changedAtSource(req.reason)) {
     const sponsees = await ctx.sponseesOf(id);
     const revoking = outcome.failedRevocations.length > 0 || (outcome.plan?.operations.some((o) => o.revocation) ?? false);
@@ -195,6 +203,8 @@ export async function reconcileFull(ctx: Controller, req: FullRunRequest): Promi
   const landed = Object.keys(per).filter((i) => !failedBy.has(i) && !deferredSet.has(i));
   await clearOverdueMany(ctx.db, landed.map(identityKey));
   for (const system of ctx.systems) if (!orphanSystems.has(system)) await clearOverdue(ctx.db, `orphans:${system}`);
+  // changes asked for before this run read the store are settled for the people it converged
+  if (outcome.plan) await ctx.clearPending?.(landed, new Date(outcome.plan.createdAt));
   if (failedBy.size) await ctx.requeue([...failedBy.keys()], 'revocation', 'retry-revocation');
   if (deferred.length) await ctx.requeue(deferred, 'normal', 'full-run');
   return { outcome, deferred, overdue: [...failedBy.keys()] };

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { LockstepError } from '../domain/errors.js';
 import { loadConfig, resolveFromConfig, tokensFrom } from '../config/index.js';
+import { pendingStats } from '../store/queue-state.js';
 import { createEngine, dataDir } from './engine.js';
 import { createLogger } from './logger.js';
 import { markCredentialLost } from '../reconcile/index.js';
@@ -102,7 +103,12 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     concurrency: cfg.queue.concurrency,
     logger,
     now: () => ctx.now(),
+    // Redis came back without its data: the timers are gone with it (pending changes are re-enqueued by the workers)
+    onQueueLost: async () => {
+      if (schedulerDeps) await startSchedulers(schedulerDeps);
+    },
   });
+  let schedulerDeps: Parameters<typeof startSchedulers>[0] | null = null;
 
   let server: Server | null = null;
   let schedulers: { close(): Promise<void> } | null = null;
@@ -123,12 +129,13 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     }
     const run = await startFullRun({ queues, db: ctx.db, systems }, { trigger: 'startup', actor: 'serve' });
     logger.info({ run: run.runId, reused: !run.started }, 'full reconciliation queued');
-    schedulers = await startSchedulers({
+    schedulerDeps = {
       queues,
       schedules: { fullReconcileMs: cfg.queue.schedules.fullReconcileMs, expirySweepMs: cfg.queue.schedules.expirySweepMs, accessEventsMs: cfg.queue.schedules.accessEventsMs },
       systems,
       sources: entraSources.map(([name, s]) => ({ name, intervalMs: Number((s as { intervalMs?: number }).intervalMs ?? 60_000) })),
-    });
+    };
+    schedulers = await startSchedulers(schedulerDeps);
     // No token configured (a first demo run): make one for this process and say so, rather than
     // leave the API open or unusable. Production sets ADMIN_TOKEN and SCIM_TOKEN.
     const generated: string[] = [];
@@ -149,7 +156,11 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
       readiness: async () => {
         const overdue = await overdueRevocations(ctx.db);
         const redis = await checkRedis(connection, 1000);
-        return { ok: redis.ok, details: { redis: redis.ok ? 'ok' : redis.message, overdueRevocations: overdue.count, oldestOverdueSince: overdue.oldestSince, overdue: overdue.items.slice(0, 20) } };
+        const pending = await pendingStats(ctx.db);
+        return {
+          ok: redis.ok,
+          details: { redis: redis.ok ? 'ok' : redis.message, overdueRevocations: overdue.count, oldestOverdueSince: overdue.oldestSince, overdue: overdue.items.slice(0, 20), pendingChanges: pending.count, oldestPendingSince: pending.oldestSince },
+        };
       },
       startRun: async (scope, o) => {
         if (scope.kind === 'full' && o.apply) {

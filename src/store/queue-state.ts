@@ -292,6 +292,58 @@ export async function listFullRuns(q: Queryable, opts: { limit?: number; status?
   return out;
 }
 
+// ---- pending (acknowledged, not reconciled yet) ----------------------------------------------
+
+/**
+ * Records enqueues as pending (migration 8), in one statement: an identity already pending
+ * keeps its first time, takes the latest enqueue time, and moves up to the revocation lane if
+ * this asks for it.
+ */
+export async function markPending(q: Queryable, entries: OutboxEntry[]): Promise<void> {
+  const rows = entries.filter((e) => isUuid(e.identityId));
+  if (rows.length === 0) return;
+  await q.query(
+    `INSERT INTO queue_pending (identity_id, lane, reason, enqueued_at, first_at)
+     SELECT i, l, r, t, t FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) AS u(i, l, r, t)
+     ON CONFLICT (identity_id) DO UPDATE SET
+       lane = CASE WHEN queue_pending.lane = 'revocation' OR EXCLUDED.lane = 'revocation' THEN 'revocation' ELSE 'normal' END,
+       reason = EXCLUDED.reason, enqueued_at = GREATEST(queue_pending.enqueued_at, EXCLUDED.enqueued_at)`,
+    [rows.map((r) => r.identityId), rows.map((r) => r.lane), rows.map((r) => r.reason), rows.map((r) => new Date(r.enqueuedAt).toISOString())],
+  );
+}
+
+/** A reconciliation that started after these enqueues has finished: they are no longer pending. */
+export async function clearPending(q: Queryable, identityIds: string[], upTo: Date): Promise<void> {
+  const ids = identityIds.filter(isUuid);
+  if (ids.length === 0) return;
+  await q.query('DELETE FROM queue_pending WHERE identity_id = ANY($1::uuid[]) AND enqueued_at <= $2', [ids, upTo.toISOString()]);
+}
+
+/**
+ * Pending enqueues to send to Redis again: all of them (`all`: the queue's state was lost), or
+ * those older than `staleMs` that were not sent again within `staleMs` (a job lost on its own).
+ * Marks them requeued; an entry sent again `maxRequeues` times is left for the full run and /readyz.
+ */
+export async function takePendingForRequeue(q: Queryable, opts: { all: boolean; staleMs: number; now: Date; maxRequeues: number; limit?: number }): Promise<OutboxEntry[]> {
+  const before = new Date(opts.now.getTime() - opts.staleMs).toISOString();
+  const { rows } = await q.query<{ identity_id: string; lane: Lane; reason: string; enqueued_at: Date | string }>(
+    `UPDATE queue_pending SET requeued_at = $1, requeues = requeues + 1
+      WHERE identity_id IN (
+        SELECT identity_id FROM queue_pending
+         WHERE ($2::boolean AND (requeued_at IS NULL OR requeued_at < $1)) OR (enqueued_at < $3 AND (requeued_at IS NULL OR requeued_at < $3) AND requeues < $4)
+         ORDER BY enqueued_at LIMIT $5)
+      RETURNING identity_id, lane, reason, enqueued_at`,
+    [opts.now.toISOString(), opts.all, before, opts.maxRequeues, opts.limit ?? 10_000],
+  );
+  return rows.map((r) => ({ identityId: r.identity_id, lane: r.lane, reason: `${r.reason}:requeued`, enqueuedAt: new Date(r.enqueued_at).getTime() }));
+}
+
+/** How many acknowledged changes wait for their reconciliation, and since when. */
+export async function pendingStats(q: Queryable): Promise<{ count: number; oldestSince: string | null }> {
+  const { rows } = await q.query<{ n: number; oldest: Date | string | null }>('SELECT count(*)::int AS n, min(first_at) AS oldest FROM queue_pending');
+  return { count: Number(rows[0]!.n), oldestSince: iso(rows[0]!.oldest ?? null) };
+}
+
 // ---- outbox ---------------------------------------------------------------------------------
 
 export interface OutboxEntry {

@@ -6,7 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startSimulator, type RunningSimulator } from '../../../connectors/simulator/index.js';
 import type { IdentityInput } from '../../../src/domain/identity.js';
 import type { EngineContext } from '../../../src/reconcile/index.js';
-import { upsertIdentity } from '../../../src/store/index.js';
+import { pendingStats, upsertIdentity } from '../../../src/store/index.js';
+import { Redis } from 'ioredis';
 import {
   checkRedis,
   createQueues,
@@ -36,6 +37,7 @@ let sim: RunningSimulator;
 let ctx: EngineContext;
 let queues: LockstepQueues;
 let workers: WorkersHandle;
+let lostSeen = 0;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'lockstep-redis-'));
@@ -44,7 +46,7 @@ beforeAll(async () => {
   sim = await startSimulator({ groups: SIM_GROUPS });
   ctx = await queueEngine(store.db, sim.url);
   queues = createQueues({ connection: redis.url, prefix: uniquePrefix('restart'), db: store.db, enqueueTimeoutMs: 300 });
-  workers = startWorkers({ queues, db: store.db, handlers: engineHandlers(ctx), systems: ['dc1'], concurrency: 4, retry: { baseDelayMs: 50, maxDelayMs: 500 }, lockDurationMs: 2_000, stalledIntervalMs: 1_000, leaseTtlMs: 2_000, leaseWaitMs: 30, outboxFlushMs: 200 });
+  workers = startWorkers({ queues, db: store.db, handlers: engineHandlers(ctx), systems: ['dc1'], concurrency: 4, retry: { baseDelayMs: 50, maxDelayMs: 500 }, lockDurationMs: 2_000, stalledIntervalMs: 1_000, leaseTtlMs: 2_000, leaseWaitMs: 30, outboxFlushMs: 200, onQueueLost: () => void lostSeen++ });
   await workers.ready();
 });
 
@@ -109,5 +111,26 @@ describe('Redis restart', () => {
     const late = await person('R-late', { department: 'Office' });
     await queues.enqueueIdentities([late.id], { priority: 'normal', reason: 'hr' });
     await waitFor(() => groupsOf('R-late').join() === 'AG-OFFICE,AG-PERIM', 'a joiner after the restart');
+  });
+
+  it('loses no acknowledged change when Redis comes back without its data in the middle of the work', async () => {
+    const n = 40;
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) ids.push((await person(`W${i}`, { department: 'Office' })).id);
+    // a slow lock system: most jobs still wait in Redis when it loses them
+    sim.faults.set({ latencyMs: 40 });
+    for (const id of ids) await queues.enqueueIdentities([id], { priority: 'normal', reason: 'scim' });
+    await waitFor(() => Array.from({ length: n }, (_, i) => groupsOf(`W${i}`).length > 0).some(Boolean), 'the first joiner');
+    const before = lostSeen;
+    // a restart without its data, as a Redis without persistence (or a failover to an empty replica) does it
+    const admin = new Redis(redis.url);
+    await admin.flushall();
+    await admin.quit();
+    const landedAtFlush = Array.from({ length: n }, (_, i) => groupsOf(`W${i}`).length === 2).filter(Boolean).length;
+    expect(landedAtFlush).toBeLessThan(n);
+    sim.faults.clear();
+    await waitFor(() => Array.from({ length: n }, (_, i) => groupsOf(`W${i}`).join() === 'AG-OFFICE,AG-PERIM').every(Boolean), 'every acknowledged change to land', 25_000);
+    expect(lostSeen).toBeGreaterThan(before);
+    await waitFor(async () => (await pendingStats(store.db)).count === 0, 'nothing left pending');
   });
 });
