@@ -25,6 +25,55 @@ export const systemSchema = z
   })
   .strict();
 
+/** Where signed audit checkpoints go (several at once: a file here, a SIEM there). */
+export const checkpointSinkSchema = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('file'),
+      /** Append-only JSON lines, one checkpoint a line (relative to the config file). */
+      path: z.string().min(1),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('syslog'),
+      host: z.string().min(1),
+      port: z.number().int().min(1).max(65535).default(514),
+      protocol: z.enum(['udp', 'tcp']).default('udp'),
+      /** RFC 5424 facility; 13 is "log audit". Severity is 5 (notice). */
+      facility: z.number().int().min(0).max(23).default(13),
+      appName: z.string().regex(/^[!-~]{1,48}$/, 'APP-NAME: 1 to 48 printable ASCII characters, no spaces').default('lockstep'),
+      /** HOSTNAME field; default this machine's name. */
+      hostname: z.string().regex(/^[!-~]{1,255}$/, 'HOSTNAME: printable ASCII, no spaces').optional(),
+      timeoutMs: z.number().int().positive().default(10_000),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('webhook'),
+      url: z.url({ protocol: /^https?$/ }),
+      /** Extra request headers (an Authorization from ${VAR}); never logged. */
+      headers: z.record(z.string(), z.string()).default({}),
+      timeoutMs: z.number().int().positive().default(10_000),
+    })
+    .strict(),
+]);
+
+export const checkpointConfigSchema = z
+  .object({
+    /** How often the service writes a signed checkpoint of the chain's head; 0 turns the timer off. */
+    everyMs: z.number().int().min(0).default(300_000),
+    /** Ed25519 private key (PEM, PKCS#8), relative to the config file; `lockstep audit keygen` writes one. */
+    keyFile: z.string().min(1).optional(),
+    /** The private key itself (PEM or base64 PKCS#8 DER), for `key: ${LOCKSTEP_CHECKPOINT_KEY}`. */
+    key: z.string().min(1).optional(),
+    /** Public key(s) `audit verify --checkpoint` checks against; default the one of the private key. */
+    publicKeyFiles: z.array(z.string().min(1)).default([]),
+    sinks: z.array(checkpointSinkSchema).min(1, 'name at least one sink (file, syslog or webhook)'),
+  })
+  .strict()
+  .refine((c) => (c.keyFile === undefined) !== (c.key === undefined), { message: 'give the signing key as keyFile or as key (one of them)', path: ['keyFile'] });
+
 export const sourceSchema = z.discriminatedUnion('type', [fileSourceSchema, entraSourceSchema]);
 
 export const configSchema = z
@@ -68,6 +117,13 @@ export const configSchema = z
       })
       .strict()
       .default({ maxAttempts: 5, baseDelayMs: 200, maxDelayMs: 30_000, concurrency: 8 }),
+    audit: z
+      .object({
+        /** Signed checkpoints of the audit chain's head, kept outside the database. */
+        checkpoint: checkpointConfigSchema.optional(),
+      })
+      .strict()
+      .default({}),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
   })
   .strict();
@@ -75,3 +131,5 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type SystemConfig = z.infer<typeof systemSchema>;
 export type SourceConfig = z.infer<typeof sourceSchema>;
+export type CheckpointConfig = z.infer<typeof checkpointConfigSchema>;
+export type CheckpointSinkConfig = z.infer<typeof checkpointSinkSchema>;

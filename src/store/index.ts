@@ -12,6 +12,7 @@ export * from './incidents.js';
 export * from './queue-state.js';
 export * from './budget.js';
 export * from './scim.js';
+export * from './checkpoint.js';
 
 /** Opens the store the runtime contract names (DATABASE_URL, else PGlite under the data dir) and migrates it. */
 export async function openStore(opts: OpenDbOptions): Promise<Db> {
