@@ -50,8 +50,56 @@ export interface CompiledFilter {
 /** Scope a filter resolves names in: the resource type, or one complex attribute's sub-attributes. */
 type Scope = { kind: 'resource'; rt: ResourceTypeDef } | { kind: 'element'; parent: AttributeDef };
 
+/**
+ * A comparison value written without quotes (`externalId eq jyoung`, `userName sw O`,
+ * `meta.lastModified gt 2011-05-13T04:42:34Z`), as Microsoft's documentation prints filters and
+ * some clients send them, becomes the quoted string it means. A bare `true`, `false` or `null`
+ * stays a literal, and so does a number whose text is the number (`count eq 3`); anything else
+ * (`00123`, `1e3`, `jyoung`) is a string. The value ends at whitespace, `)` or `]`. Only the SCIM
+ * endpoint accepts this; rules in mappings stay strict (they use the core without it).
+ */
+export function quoteBareValues(source: string): string {
+  const n = source.length;
+  const comparison = /([A-Za-z][\w$:.-]*)(\s+)(eq|ne|co|sw|ew|gt|ge|lt|le)(\s+)/iy;
+  let out = '';
+  let i = 0;
+  while (i < n) {
+    const ch = source[i]!;
+    if (ch === '"') {
+      const end = endOfQuoted(source, i);
+      out += source.slice(i, end);
+      i = end;
+      continue;
+    }
+    const boundary = i === 0 || /[\s([\].]/.test(source[i - 1]!);
+    comparison.lastIndex = i;
+    const m = boundary ? comparison.exec(source) : null;
+    if (!m) {
+      out += ch;
+      i++;
+      continue;
+    }
+    out += m[0];
+    i += m[0].length;
+    if (i >= n || source[i] === '"') continue;
+    let k = i;
+    while (k < n && !/[\s()[\]]/.test(source[k]!)) k++;
+    const word = source.slice(i, k);
+    const literal = word === 'true' || word === 'false' || word === 'null' || (/^-?\d/.test(word) && String(Number(word)) === word);
+    out += literal || word === '' ? word : JSON.stringify(word);
+    i = k;
+  }
+  return out;
+}
+
+function endOfQuoted(s: string, start: number): number {
+  let k = start + 1;
+  while (k < s.length && s[k] !== '"') k += s[k] === '\\' ? 2 : 1;
+  return Math.min(k + 1, s.length);
+}
+
 /** What the endpoint accepts beyond RFC 7644's grammar. */
-const LENIENCE = { lenience: [rewriteValuePathSubAttributes] };
+const LENIENCE = { lenience: [quoteBareValues, rewriteValuePathSubAttributes] };
 
 /** Parses and compiles a filter; errors are 400 with the given scimType (invalidFilter, or invalidPath in PATCH paths). */
 export function compileFilter(rt: ResourceTypeDef, source: string, errorType: ScimType = 'invalidFilter'): CompiledFilter {

@@ -99,7 +99,7 @@ export function parsePath(rt: ResourceTypeDef, path: string): Target {
     subName = parts[1];
   }
   if (!/^[A-Za-z$][\w$-]*$/.test(name)) throw invalidPath(path, 'not an attribute path');
-  const ref = resolveAttribute(rt, urn, name);
+  const ref = resolveAttribute(rt, urn, name) ?? (urn === null ? unprefixedExtensionAttribute(rt, path, name) : null);
   if (!ref) throw invalidPath(path, `no attribute ${JSON.stringify(name)} in ${urn ?? rt.schema.id}`);
   let sub: AttributeDef | null = null;
   if (subName !== undefined) {
@@ -113,6 +113,18 @@ export function parsePath(rt: ResourceTypeDef, path: string): Target {
     filter = compileElementFilter(ref.def, filterText, 'invalidPath');
   }
   return { kind: 'attr', ref, filter, sub, raw: path };
+}
+
+/**
+ * An extension attribute named without its URN (`"path": "manager"`, as Entra's documentation
+ * sends it for the enterprise extension): RFC 7644 §3.10 lets a path leave out the schema URN
+ * when the name is unambiguous. Resolves when exactly one extension declares the name (the
+ * core schema did not); several are invalidPath naming them, none is null (the caller reports it).
+ */
+function unprefixedExtensionAttribute(rt: ResourceTypeDef, path: string, name: string): ResolvedAttribute | null {
+  const found = rt.extensions.map((e) => resolveAttribute(rt, e.id, name)).filter((r): r is ResolvedAttribute => r !== null);
+  if (found.length > 1) throw invalidPath(path, `${JSON.stringify(name)} is ambiguous: qualify it with one of ${found.map((r) => r.extension).join(', ')}`);
+  return found[0] ?? null;
 }
 
 function checkMutability(t: Extract<Target, { kind: 'attr' }>, op: PatchOpName): void {

@@ -365,6 +365,11 @@ export function createScimRouter(deps: ScimRouterDeps): express.Router {
     throw new ScimError(501, 'bulk operations are not supported (see /ServiceProviderConfig)');
   });
 
+  // RFC 7644 §3.11: a provider that does not support /Me answers 501 (a token names a client, not a person)
+  router.all(/^\/Me(\/.*)?$/i, () => {
+    throw new ScimError(501, '/Me is not supported: lockstep authenticates SCIM clients, not the users they provision');
+  });
+
   router.use((req) => {
     throw notFound(`no SCIM endpoint ${req.method} ${req.path}`);
   });

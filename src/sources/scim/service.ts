@@ -48,6 +48,8 @@ export interface ScimServiceOptions {
   /** Identity source name (config.source). */
   source: string;
   now?: () => Date;
+  /** Refuses a resource about to be stored (limits.ts: key lengths, the lock systems' limits). */
+  checkResource?: (rt: ResourceTypeDef, resource: JsonObject) => void;
 }
 
 export interface SortSpec {
@@ -252,6 +254,7 @@ export class ScimService {
       lastModified: at,
       version,
     });
+    this.o.checkResource?.(userResourceType, resource);
     const userNameKey = String(next.userName).toLowerCase();
     const externalId = typeof next.externalId === 'string' ? next.externalId : null;
     return { at, next, version, resource, userNameKey, externalId };
@@ -460,6 +463,7 @@ export class ScimService {
     const wanted = delta ? null : memberValues(membersAttr);
     const version = prev ? prev.version + 1 : 1;
     const resource = buildResource(groupResourceType, id, next, {}, { created: prev ? iso(prev.created_at) : at, lastModified: at, version });
+    this.o.checkResource?.(groupResourceType, resource);
     const cur = new Set(currentMembers);
     const added = delta ? delta.added : [...wanted!].filter((m) => !cur.has(m));
     const removed = delta ? delta.removed : currentMembers.filter((m) => !wanted!.has(m));
@@ -653,8 +657,15 @@ function comparator<R extends { id: string; resource: JsonObject; created_at: Da
 
 /** `sortBy` → the attribute it names (through the filter compiler, so names resolve the same way). */
 export function parseSortBy(rt: ResourceTypeDef, sortBy: string): AttrRef {
-  const f = compileFilter(rt, `${sortBy} pr`);
-  if (f.root.kind !== 'pr') throw badRequest('invalidValue', `sortBy ${JSON.stringify(sortBy)} is not an attribute`);
+  // a bad sortBy is invalidValue (RFC 7644 §3.12), not invalidFilter: it is a parameter, not a filter
+  let f: CompiledFilter;
+  try {
+    f = compileFilter(rt, `${sortBy} pr`, 'invalidValue');
+  } catch (e) {
+    if (e instanceof ScimError) throw badRequest('invalidValue', `sortBy ${JSON.stringify(sortBy)}: ${e.message}`, 'sortBy');
+    throw e;
+  }
+  if (f.root.kind !== 'pr') throw badRequest('invalidValue', `sortBy ${JSON.stringify(sortBy)} is not an attribute`, 'sortBy');
   return f.root.ref;
 }
 
