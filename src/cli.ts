@@ -7,9 +7,15 @@
  *   3 the run was held by the mass-revocation guard (approve it with `lockstep approve <run>`)
  *   4 some operations failed (they are in the run record and the audit log; the next run retries them)
  *   5 invalid configuration, mappings or input (the message names file, line and field)
+ *   6 audit verify --checkpoint: a signed checkpoint does not hold (entries removed from the end or
+ *     rewritten since it was taken, or the checkpoint itself forged); the first bad one is named
+ *   7 the embedded store (PGlite) is in use by another lockstep process, e.g. `serve` (the message
+ *     names it and its admin API); PGlite is single-process
  */
 import { createInterface } from 'node:readline/promises';
-import { writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { isLockstepError, LockstepError } from './domain/errors.js';
 import { loadConfig, resolveFromConfig, type LoadedConfig } from './config/index.js';
@@ -19,9 +25,10 @@ import { createLogger } from './runtime/logger.js';
 import { reconcileFull, localLeases, type Controller } from './reconcile/controller.js';
 import { formatPlan, runReconcile, approveRun, explainIdentity, accessReport, accessReportCsv, roleReport, toCsv, markCredentialLost, type RunOutcome } from './reconcile/index.js';
 import { syncFileSource, formatRowError, type FileSyncResult } from './sources/file/index.js';
-import { iterateAudit, verifyAudit } from './store/index.js';
+import { generateCheckpointKeys, iterateAudit, verifyAudit, verifyCheckpoints, type AuditVerifyResult } from './store/index.js';
+import { describeStoreHolder, StoreInUseError } from './store/lock.js';
 
-export const EXIT = { ok: 0, error: 1, changes: 2, held: 3, failed: 4, invalid: 5 } as const;
+export const EXIT = { ok: 0, error: 1, changes: 2, held: 3, failed: 4, invalid: 5, checkpoint: 6, storeInUse: 7 } as const;
 
 const program = new Command();
 program
@@ -29,7 +36,16 @@ program
   .description('Keeps physical access in lock systems in lockstep with identity (Entra ID, SCIM, HR exports).')
   .option('-c, --config <file>', 'configuration file (env LOCKSTEP_CONFIG)', process.env.LOCKSTEP_CONFIG ?? './lockstep.yaml')
   .option('--log-level <level>', 'log level for stderr (env LOG_LEVEL)', process.env.LOG_LEVEL)
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // The embedded store's lock file names the command that holds it (src/store/lock.ts); a CLI
+  // command refused by it is sent to serve's admin API instead.
+  .hook('preAction', (_root, action) => {
+    const names: string[] = [];
+    for (let c: Command | null = action; c && c !== program; c = c.parent) names.unshift(c.name());
+    const command = `lockstep ${names.join(' ')}`;
+    const port = process.env.PORT ?? '8080';
+    describeStoreHolder({ command, adminUrl: command === 'lockstep serve' && port !== '0' ? `http://localhost:${port}/api/v1` : null });
+  });
 
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
@@ -264,21 +280,112 @@ program
   });
 
 const audit = program.command('audit').description('the hash-chained audit log');
+function printChain(v: AuditVerifyResult): void {
+  if (v.ok) out(`audit log intact: ${v.entries} entries${v.pending ? `; ${v.pending} committed entries could not be chained yet (run again)` : ''}`);
+  else err(`AUDIT LOG BROKEN at sequence ${v.firstBadSeq}: ${v.problem}`);
+}
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+/**
+ * `audit verify --checkpoint`: the chain walk, then every checkpoint of every file. Exit 6 when
+ * a checkpoint does not hold (it is the stronger evidence), else 1 when the chain is broken.
+ */
+async function verifyWithCheckpoints(files: string[], publicKeyFiles: string[], json: boolean): Promise<void> {
+  const { loadVerifyKeys } = await import('./runtime/checkpoint.js');
+  let keys;
+  if (publicKeyFiles.length) keys = await loadVerifyKeys({ files: publicKeyFiles });
+  else {
+    const loaded = await loadConfig(globals().config);
+    keys = await loadVerifyKeys({ cfg: loaded.config.audit.checkpoint, base: loaded });
+  }
+  const texts = await Promise.all(
+    files.map((f) =>
+      readFile(f, 'utf8').catch((e: NodeJS.ErrnoException) => {
+        throw new LockstepError('validation', `--checkpoint ${f}: cannot read it (${e.code ?? e.message})`, { field: 'checkpoint' });
+      }),
+    ),
+  );
+  const db = await openConfiguredStore();
+  try {
+    const results = [];
+    // each file on its own, so that a line number names one line of one file
+    for (const [i, text] of texts.entries()) results.push({ file: files[i]!, ...(await verifyCheckpoints(db, text, keys)) });
+    const chain = results[0]!.chain;
+    if (json) out(JSON.stringify({ chain, checkpoints: results.map((r) => ({ ...r, chain: undefined })) }, null, 2));
+    else {
+      printChain(chain);
+      for (const r of results) {
+        const f = r.firstBad;
+        if (!f) out(`${r.file}: ${r.checkpoints} checkpoint(s) hold${r.anchoredSeq !== null ? `; the log is anchored up to sequence ${r.anchoredSeq}` : ''}`);
+        else err(`CHECKPOINT DOES NOT HOLD: ${r.file}:${f.line}${f.seq !== null ? ` (sequence ${f.seq}${f.at ? `, signed ${f.at}` : ''})` : ''}: ${f.problem}${r.bad > 1 ? ` (${r.bad - 1} more bad checkpoint(s) in this file)` : ''}`);
+      }
+    }
+    if (results.some((r) => r.firstBad)) process.exitCode = EXIT.checkpoint;
+    else if (!chain.ok) process.exitCode = EXIT.error;
+  } finally {
+    await db.close();
+  }
+}
+
 audit
   .command('verify')
-  .description('walk the chain; names the first altered, inserted or removed entry')
-  .action(async () => {
+  .description('walk the chain; names the first altered, inserted or removed entry; with --checkpoint, also checks the log against signed checkpoints (finds entries removed from the end)')
+  .option('--checkpoint <file>', 'signed checkpoints (JSON lines, or syslog lines carrying them); repeatable', collect, [])
+  .option('--public-key <file>', 'verify checkpoints with this public key (repeatable; default: audit.checkpoint in lockstep.yaml)', collect, [])
+  .option('--json', 'machine-readable result')
+  .action(async (o: { checkpoint: string[]; publicKey: string[]; json?: boolean }) => {
+    if (o.checkpoint.length) return verifyWithCheckpoints(o.checkpoint, o.publicKey, !!o.json);
     const db = await openConfiguredStore();
     try {
       const v = await verifyAudit(db);
-      if (v.ok) out(`audit log intact: ${v.entries} entries${v.pending ? `; ${v.pending} committed entries could not be chained yet (run again)` : ''}`);
-      else {
-        err(`AUDIT LOG BROKEN at sequence ${v.firstBadSeq}: ${v.problem}`);
-        process.exitCode = EXIT.error;
-      }
+      if (o.json) out(JSON.stringify(v, null, 2));
+      else printChain(v);
+      if (!v.ok) process.exitCode = EXIT.error;
     } finally {
       await db.close();
     }
+  });
+audit
+  .command('checkpoint')
+  .description('seal the log, sign its head (sequence, hash, time) and write the checkpoint to the sinks of audit.checkpoint now')
+  .option('--json', 'machine-readable result')
+  .action(async (o: { json?: boolean }) => {
+    const loaded = await loadConfig(globals().config);
+    const cfg = loaded.config.audit.checkpoint;
+    if (!cfg) throw new LockstepError('config', `${loaded.file} configures no audit.checkpoint (a signing key and at least one sink)`, { field: 'audit.checkpoint' });
+    const { writeCheckpoint } = await import('./runtime/checkpoint.js');
+    const db = await openConfiguredStore();
+    try {
+      const r = await writeCheckpoint(db, cfg, loaded);
+      if (o.json) out(JSON.stringify(r, null, 2));
+      else {
+        out(`checkpoint of sequence ${r.checkpoint.seq} (hash ${r.checkpoint.hash}) at ${r.checkpoint.at}, key ${r.checkpoint.keyId}`);
+        for (const s of r.sinks) (s.ok ? out : err)(`  ${s.sink}: ${s.ok ? 'written' : `FAILED (${s.error})`}`);
+      }
+      if (r.sinks.some((s) => !s.ok)) process.exitCode = EXIT.error;
+    } finally {
+      await db.close();
+    }
+  });
+audit
+  .command('keygen')
+  .description('write a new Ed25519 key pair for signing checkpoints: FILE (private, mode 0600) and FILE.pub')
+  .option('-o, --output <file>', 'private key file', './audit-checkpoint.key')
+  .option('--force', 'overwrite existing files')
+  .action(async (o: { output: string; force?: boolean }) => {
+    const pub = `${o.output}.pub`;
+    if (!o.force) {
+      for (const f of [o.output, pub]) if (existsSync(f)) throw new LockstepError('validation', `${f} exists; pass --force to replace it (checkpoints signed with the old key then need its public key to verify)`, { field: 'output' });
+    }
+    const k = generateCheckpointKeys();
+    await mkdir(dirname(resolve(o.output)), { recursive: true, mode: 0o700 });
+    // the private key never goes to stdout or a log; written 0600 from the first byte
+    await writeFile(o.output, k.privatePem, { mode: 0o600, flag: o.force ? 'w' : 'wx' });
+    await chmod(o.output, 0o600);
+    await writeFile(pub, k.publicPem, { mode: 0o644, flag: o.force ? 'w' : 'wx' });
+    out(`private key ${o.output} (mode 0600), public key ${pub}, key id ${k.keyId}`);
+    out(`Point audit.checkpoint.keyFile at the private key; give the public key to whoever verifies (\`lockstep audit verify --checkpoint FILE --public-key ${pub}\`).`);
   });
 audit
   .command('export')
@@ -367,7 +474,8 @@ program
   .description('run the service: SCIM endpoint, admin API, workers and schedulers (npm start)')
   .action(async () => {
     const { serve } = await import('./runtime/serve.js');
-    await serve({ configPath: globals().config, logLevel: globals().logLevel });
+    const service = await serve({ configPath: globals().config, logLevel: globals().logLevel });
+    if (service.url) describeStoreHolder({ adminUrl: `${service.url}/api/v1` });
   });
 
 program
@@ -382,7 +490,10 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (e) {
-    if (isLockstepError(e)) {
+    if (e instanceof StoreInUseError) {
+      err(`error: ${e.message}`);
+      process.exitCode = EXIT.storeInUse;
+    } else if (isLockstepError(e)) {
       err(`error: ${e.message}`);
       process.exitCode = e.code === 'validation' || e.code === 'config' ? EXIT.invalid : EXIT.error;
     } else {
