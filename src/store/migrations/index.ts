@@ -4,10 +4,10 @@ import * as m003 from './003_queue.js';
 import * as m004 from './004_identity_lookups.js';
 import * as m005 from './005_audit_pending.js';
 import * as m006 from './006_revocation_budget.js';
-import * as m009 from './009_offline_pending.js';
 import * as m008 from './008_queue_pending.js';
 import * as m009 from './009_scim_keyed_by_id.js';
 import * as m007 from './007_sponsor_lookups.js';
+import * as m010 from './010_offline_pending.js';
 
 export interface Migration {
   version: number;
@@ -25,6 +25,6 @@ export const migrations: Migration[] = [
   { version: 6, name: 'revocation budget', sql: m006.sql + m006.heldSql },
   { version: 7, name: 'sponsor lookups', sql: m007.sql },
   { version: 8, name: 'queue pending', sql: m008.sql },
-  { version: 9, name: 'offline pending', sql: m009.sql },
   { version: 9, name: 'scim keyed by id', sql: m009.sql },
+  { version: 10, name: 'offline pending', sql: m010.sql },
 ];
