@@ -11,7 +11,7 @@ import type { QueueHandlers } from './workers.js';
  * The workers' handlers bound to one EngineContext: the real reconcile, access-event pull and
  * lost-credential path. `pullSource` comes from the service (it owns the sources).
  */
-export function engineHandlers(ctx: EngineContext, opts: { pullSource?: (name: string) => Promise<unknown> } = {}): QueueHandlers {
+export function engineHandlers(ctx: EngineContext, opts: { pullSource?: (name: string) => Promise<unknown>; auditCheckpoint?: () => Promise<unknown> } = {}): QueueHandlers {
   return {
     reconcile: (scope, runOpts) => runReconcile(ctx, scope, runOpts),
     sponseesOf: async (identityId) => {
@@ -21,6 +21,7 @@ export function engineHandlers(ctx: EngineContext, opts: { pullSource?: (name: s
     pullAccessEvents: (system) => pullAccessEvents(ctx, system),
     markCredentialLost: (req) => lostCredential(ctx, req),
     ...(opts.pullSource ? { pullSource: opts.pullSource } : {}),
+    ...(opts.auditCheckpoint ? { auditCheckpoint: opts.auditCheckpoint } : {}),
   };
 }
 

@@ -53,6 +53,8 @@ export const maintenanceJobSchemas = {
   /** A precise wake-up for identities whose next check falls at `at` (requeue-after). */
   due: z.object({ at: epochMs }),
   'outbox-flush': z.object({}).loose(),
+  /** A signed checkpoint of the audit chain's head to the configured sinks. */
+  'audit-checkpoint': z.object({}).loose(),
 } as const;
 export type MaintenanceJobName = keyof typeof maintenanceJobSchemas;
 

@@ -20,6 +20,8 @@ export interface SchedulerDeps {
   sources?: Array<{ name: string; intervalMs: number }>;
   /** Also move outbox entries into Redis on a timer (workers do it too). Default 30 000; 0 turns it off. */
   outboxFlushMs?: number;
+  /** A signed audit checkpoint on a timer (config `audit.checkpoint.everyMs`); unset or 0: none. */
+  auditCheckpointMs?: number;
 }
 
 export interface SchedulersHandle {
@@ -28,7 +30,7 @@ export interface SchedulersHandle {
   close(): Promise<void>;
 }
 
-const OURS = /^(full-reconcile|expiry-sweep|access-events:|source-pull:|outbox-flush)/;
+const OURS = /^(full-reconcile|expiry-sweep|access-events:|source-pull:|outbox-flush|audit-checkpoint)/;
 
 /**
  * Upserts BullMQ job schedulers for the timers. upsertJobScheduler is idempotent, so any
@@ -45,6 +47,7 @@ export async function startSchedulers(deps: SchedulerDeps): Promise<SchedulersHa
   ];
   const flushMs = deps.outboxFlushMs ?? 30_000;
   if (flushMs > 0) wanted.push({ id: 'outbox-flush', every: flushMs, name: 'outbox-flush', data: {} });
+  if (deps.auditCheckpointMs) wanted.push({ id: 'audit-checkpoint', every: deps.auditCheckpointMs, name: 'audit-checkpoint', data: {} });
   for (const w of wanted) {
     await q.upsertJobScheduler(w.id, { every: w.every }, { name: w.name, data: w.data, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 500 } } });
   }
@@ -59,13 +62,13 @@ export async function startSchedulers(deps: SchedulerDeps): Promise<SchedulersHa
   };
 }
 
-/** Timers from lockstep.yaml: `queue.schedules`, every system, and Entra sources' intervalMs (default 5 min). */
-export function schedulesFromConfig(config: Pick<Config, 'queue' | 'systems' | 'sources'>): Omit<SchedulerDeps, 'queues'> {
+/** Timers from lockstep.yaml: `queue.schedules`, every system, Entra sources' intervalMs (default 5 min), `audit.checkpoint.everyMs`. */
+export function schedulesFromConfig(config: Pick<Config, 'queue' | 'systems' | 'sources'> & Partial<Pick<Config, 'audit'>>): Omit<SchedulerDeps, 'queues'> {
   const sources = Object.entries(config.sources)
     .filter(([, s]) => s.type === 'entra')
     .map(([name, s]) => {
       const interval = (s as { intervalMs?: unknown }).intervalMs;
       return { name, intervalMs: typeof interval === 'number' && interval > 0 ? interval : 300_000 };
     });
-  return { schedules: config.queue.schedules, systems: Object.keys(config.systems), sources };
+  return { schedules: config.queue.schedules, systems: Object.keys(config.systems), sources, auditCheckpointMs: config.audit?.checkpoint?.everyMs ?? 0 };
 }

@@ -39,6 +39,8 @@ export interface QueueHandlers {
   pullSource?(name: string): Promise<unknown>;
   /** People whose sponsor is this identity: requeued when the sponsor changes at source. */
   sponseesOf?(identityId: string): Promise<string[]>;
+  /** Writes a signed audit checkpoint to its sinks (timer `audit-checkpoint`). */
+  auditCheckpoint?(): Promise<unknown>;
 }
 
 export interface QueueLogger {
@@ -325,6 +327,9 @@ class Processors {
       }
       case 'outbox-flush':
         return { flushed: await this.deps.queues.flushOutbox() };
+      case 'audit-checkpoint':
+        if (!this.deps.handlers.auditCheckpoint) return { skipped: 'no handler' };
+        return this.exclusive('audit-checkpoint', () => this.deps.handlers.auditCheckpoint!());
     }
   };
 

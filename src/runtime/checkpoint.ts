@@ -161,12 +161,12 @@ export async function writeCheckpoint(db: Db, cfg: CheckpointConfig, base: Base,
 
 /**
  * The timer's job: like writeCheckpoint, but a sink that did not take the checkpoint fails the
- * job (it is retried, and shows in the queue's failed jobs and metrics).
+ * job (it is retried, and shows in the queue's failed jobs and metrics). The key is read once,
+ * here: a missing or wrong key stops the service at start, not at the first timer.
  */
-export function checkpointJob(db: Db, cfg: CheckpointConfig, base: Base, logger?: { info(o: object, m?: string): void; warn(o: object, m?: string): void }): () => Promise<{ seq: number; sinks: number }> {
-  let key: KeyObject | null = null;
+export async function checkpointJob(db: Db, cfg: CheckpointConfig, base: Base, logger?: { info(o: object, m?: string): void; warn(o: object, m?: string): void }): Promise<() => Promise<{ seq: number; hash: string; sinks: number }>> {
+  const key = await loadSigningKey(cfg, base);
   return async () => {
-    key ??= await loadSigningKey(cfg, base);
     const r = await writeCheckpoint(db, cfg, base, { key });
     const failed = r.sinks.filter((s) => !s.ok);
     if (failed.length) {
@@ -174,6 +174,6 @@ export function checkpointJob(db: Db, cfg: CheckpointConfig, base: Base, logger?
       throw new LockstepError('unavailable', `audit checkpoint ${r.checkpoint.seq}: ${failed.map((f) => `${f.sink}: ${f.error}`).join('; ')}`, { retryable: true });
     }
     logger?.info({ seq: r.checkpoint.seq, hash: r.checkpoint.hash, sinks: r.sinks.length }, 'audit checkpoint written');
-    return { seq: r.checkpoint.seq, sinks: r.sinks.length };
+    return { seq: r.checkpoint.seq, hash: r.checkpoint.hash, sinks: r.sinks.length };
   };
 }
