@@ -5,6 +5,7 @@ import { loadConfig, resolveFromConfig, tokensFrom } from '../config/index.js';
 import { pendingStats } from '../store/queue-state.js';
 import { createEngine, dataDir } from './engine.js';
 import { createLogger } from './logger.js';
+import { checkpointJob } from './checkpoint.js';
 import { markCredentialLost } from '../reconcile/index.js';
 import { syncFileSource } from '../sources/file/index.js';
 import { createScimRouter } from '../sources/scim/index.js';
@@ -93,11 +94,13 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     return { type: 'entra' as const, result };
   };
 
+  // signed checkpoints of the audit chain's head (the key is read now: a bad one stops the start)
+  const auditCheckpoint = cfg.audit.checkpoint ? await checkpointJob(ctx.db, cfg.audit.checkpoint, loaded, logger) : undefined;
   const workers = await startWorkers({
     queues,
     db: ctx.db,
     // a timer's pull keeps returning nothing: its job's return value would otherwise hold every changed id
-    handlers: engineHandlers(ctx, { pullSource: async (name) => void (await pullSource(name)) }),
+    handlers: engineHandlers(ctx, { pullSource: async (name) => void (await pullSource(name)), ...(auditCheckpoint ? { auditCheckpoint } : {}) }),
     systems,
     bucketSize: cfg.queue.bucketSize,
     concurrency: cfg.queue.concurrency,
@@ -134,6 +137,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
       schedules: { fullReconcileMs: cfg.queue.schedules.fullReconcileMs, expirySweepMs: cfg.queue.schedules.expirySweepMs, accessEventsMs: cfg.queue.schedules.accessEventsMs },
       systems,
       sources: entraSources.map(([name, s]) => ({ name, intervalMs: Number((s as { intervalMs?: number }).intervalMs ?? 60_000) })),
+      auditCheckpointMs: cfg.audit.checkpoint?.everyMs ?? 0,
     };
     schedulers = await startSchedulers(schedulerDeps);
     // No token configured (a first demo run): make one for this process and say so, rather than
