@@ -3,6 +3,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { LockstepError } from '../domain/errors.js';
+import { acquireStoreLock, type StoreLock } from './lock.js';
 
 /** Anything that runs SQL: the database itself or a transaction on it. */
 export interface Queryable {
@@ -152,7 +153,10 @@ class PgDb implements Db {
 class PgliteDb implements Db {
   readonly kind = 'pglite' as const;
   private readonly tracker = new Tracker();
-  constructor(private readonly pg: PGlite) {}
+  constructor(
+    private readonly pg: PGlite,
+    private readonly lock: StoreLock | null,
+  ) {}
 
   track(p: Promise<unknown>) {
     this.tracker.track(p);
@@ -184,7 +188,11 @@ class PgliteDb implements Db {
 
   async close() {
     await this.tracker.drain();
-    await this.pg.close();
+    try {
+      await this.pg.close();
+    } finally {
+      this.lock?.release();
+    }
   }
 }
 
@@ -196,7 +204,7 @@ export async function pingStore(q: Queryable): Promise<void> {
 export interface OpenDbOptions {
   /** PostgreSQL connection string; when absent, PGlite is used. */
   databaseUrl?: string;
-  /** PGlite data directory; `memory://` for an in-memory database. */
+  /** PGlite data directory; `memory://` for an in-memory database. A directory is locked for this process (see lock.ts). */
   dataDir?: string;
   poolSize?: number;
 }
@@ -215,7 +223,14 @@ export async function openDb(opts: OpenDbOptions): Promise<Db> {
     return new PgDb(pool);
   }
   const dir = opts.dataDir ?? './data/pglite';
-  if (!dir.startsWith('memory://')) mkdirSync(dir, { recursive: true });
-  const db = await PGlite.create(dir);
-  return new PgliteDb(db);
+  if (dir.startsWith('memory://')) return new PgliteDb(await PGlite.create(dir), null);
+  mkdirSync(dir, { recursive: true });
+  // before PGlite touches the directory: a second process opening it corrupts it
+  const lock = acquireStoreLock(dir);
+  try {
+    return new PgliteDb(await PGlite.create(dir), lock);
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
 }

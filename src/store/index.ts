@@ -2,6 +2,7 @@ import { openDb, type Db, type OpenDbOptions } from './db.js';
 import { migrate } from './migrate.js';
 
 export * from './db.js';
+export * from './lock.js';
 export * from './migrate.js';
 export * from './identities.js';
 export * from './bulk.js';
