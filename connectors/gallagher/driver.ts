@@ -138,6 +138,11 @@ export class GallagherDriver implements LockDriver {
     credentialStates: true,
     accessEvents: 'cursor',
     deleteAccount: true,
+    // cc_rest.yaml (CardholderPOST, and the 9.50 changes): "Cardholder first and last names remain
+    // capped at 50 characters each". An account is written with its whole displayName as the last
+    // name (mapping.ts namesFor: lockstep sends no first and last names), so 50 is its limit.
+    // externalId and email go into text PDFs, whose length the reference does not state: not declared.
+    limits: { displayName: 50 },
   };
 
   private readonly http: HttpClient;

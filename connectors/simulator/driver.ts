@@ -4,6 +4,7 @@ import { LockstepError } from '../../src/domain/errors.js';
 import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, LockDriver, Page } from '../../src/drivers/contract.js';
 import { HttpClient, notFoundAsNull, type HttpClientOptions } from '../../src/drivers/http.js';
 import type { SimAccount, SimAccountCompact, SimEvent, SimGroup } from './state.js';
+import { SIM_LIMITS } from './server.js';
 
 /** The simulator system's options in lockstep.yaml. */
 export const simulatorOptionsSchema = z.object({
@@ -28,6 +29,8 @@ export class SimulatorDriver implements LockDriver {
     credentialStates: true,
     accessEvents: 'cursor',
     deleteAccount: true,
+    // what the simulator's API refuses beyond (server.ts)
+    limits: { displayName: SIM_LIMITS.displayName, externalId: SIM_LIMITS.externalId, email: SIM_LIMITS.email },
   };
   private readonly http: HttpClient;
   private readonly pageSize: number;

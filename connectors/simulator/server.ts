@@ -79,14 +79,21 @@ const NO_FAULTS: Faults = { latencyMs: 0, errorRate: 0, outage: false, status: 5
 
 // ---- request bodies (validated at the edge) ---------------------------------------------
 
-const nullableText = z.string().max(1000).nullable().optional();
+/**
+ * The longest account fields the simulator stores; longer ones it refuses with a 400, as a
+ * real PACS does. The driver declares them (capabilities.limits), so lockstep refuses such a
+ * person at its edge instead of accepting what can never arrive.
+ */
+export const SIM_LIMITS = { displayName: 500, externalId: 500, email: 1000, name: 1000 } as const;
+
+const nullableText = z.string().max(SIM_LIMITS.name).nullable().optional();
 const validityInput = z.object({ from: z.string().nullable().optional(), until: z.string().nullable().optional() }).strict();
 const accountFields = {
-  externalId: z.string().min(1).max(500).nullable().optional(),
-  displayName: z.string().min(1).max(500),
+  externalId: z.string().min(1).max(SIM_LIMITS.externalId).nullable().optional(),
+  displayName: z.string().min(1).max(SIM_LIMITS.displayName),
   firstName: nullableText,
   lastName: nullableText,
-  email: nullableText,
+  email: z.string().max(SIM_LIMITS.email).nullable().optional(),
   state: z.enum(['active', 'suspended']).optional(),
   validity: validityInput.optional(),
 };

@@ -15,6 +15,7 @@ import {
 } from '../reconcile/index.js';
 import { explainText } from '../policy/index.js';
 import { getRun, listRuns, iterateAudit, verifyAudit, listIncidents, pingStore, withNis2Clock } from '../store/index.js';
+import { findInputProblem, findPathProblem } from '../domain/input.js';
 import { requireToken } from './auth.js';
 import { sourceSyncResponse, type SourcePullResult } from './sources.js';
 
@@ -67,6 +68,41 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
     throw new LockstepError('validation', `${field}: ${i.message}`, { field, details: r.error.issues });
   }
   return r.data;
+}
+
+/** A positive integer query parameter: absent → `def`; over `max` → `max`; anything else → 400 naming it. */
+function queryLimit(v: unknown, name: string, def: number, max: number): number {
+  if (v === undefined || v === '') return def;
+  if (typeof v !== 'string' || !/^\d{1,15}$/.test(v) || Number(v) < 1) {
+    throw new LockstepError('validation', `${name} must be a whole number from 1 to ${max}`, { field: name });
+  }
+  return Math.min(max, Number(v));
+}
+
+/** Routes with parameters, so a badly encoded segment is named after its parameter. */
+const PARAM_ROUTES = ['/identities/:who/explain', '/runs/:id', '/runs/:id/approve', '/credentials/:system/:id/lost', '/sources/:name/sync'];
+
+/** PostgreSQL errors caused by a value (see scim/errors.ts): the backstop behind the edge checks. */
+const PG_VALUE_ERRORS = new Set(['22P05', '22021', '22003', '22P02', '22007', '22008', '22001', '54000']);
+
+/**
+ * The client's errors among what express, body-parser and the store can throw, as
+ * `{ status, error: { code, message, field } }`; null for lockstep's own failures (500, logged).
+ */
+export function clientErrorOf(err: unknown, bodyLimitBytes: number): { status: number; error: { code: string; message: string; field?: string } } | null {
+  if (typeof err !== 'object' || err === null || isLockstepError(err)) return null;
+  const e = err as { type?: unknown; status?: unknown; code?: unknown; message?: unknown };
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  if (e.type === 'entity.too.large') return { status: 413, error: { code: 'validation', field: 'body', message: `request body over ${bodyLimitBytes} bytes` } };
+  if (e.type === 'entity.parse.failed') return { status: 400, error: { code: 'validation', field: 'body', message: `request body is not valid JSON: ${message}` } };
+  if (e.type === 'charset.unsupported' || e.type === 'encoding.unsupported') return { status: 415, error: { code: 'validation', field: 'Content-Type', message } };
+  if (typeof e.code === 'string' && e.code.startsWith('Z_')) {
+    return { status: 400, error: { code: 'validation', field: 'Content-Encoding', message: `request body does not decode as its Content-Encoding says: ${message}` } };
+  }
+  if (typeof e.code === 'string' && PG_VALUE_ERRORS.has(e.code)) return { status: 400, error: { code: 'validation', message: `a value in the request cannot be stored: ${message}` } };
+  if (err instanceof RangeError && /call stack/i.test(message)) return { status: 400, error: { code: 'validation', field: 'body', message: 'request body is nested too deeply' } };
+  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return { status: e.status, error: { code: 'validation', message } };
+  return null;
 }
 
 const STATUS: Record<string, number> = {
@@ -136,7 +172,21 @@ export function createApp(deps: ApiDeps): express.Express {
 
   const api = express.Router();
   api.use(requireToken(deps.adminTokens));
+  // Hostile input is refused before anything reads it: path segments that are not valid
+  // percent-encoding, and NUL characters, lone surrogates (PostgreSQL stores neither) or
+  // absurd nesting in the path, the query or the body.
+  const refuse = (where: { field: string; reason: string } | null) => {
+    if (where) throw new LockstepError('validation', `${where.field} ${where.reason}`, { field: where.field });
+  };
+  api.use((req, _res, next) => {
+    refuse(findPathProblem(req.path, PARAM_ROUTES) ?? findInputProblem(req.query, '', 4));
+    next();
+  });
   api.use(express.json({ limit: deps.bodyLimitBytes }));
+  api.use((req, _res, next) => {
+    if (req.body !== undefined) refuse(findInputProblem(req.body));
+    next();
+  });
 
   api.get(
     '/identities/:who/explain',
@@ -163,7 +213,7 @@ export function createApp(deps: ApiDeps): express.Express {
   api.get(
     '/runs',
     h(async (req, res) => {
-      const limit = Math.min(200, Number(req.query.limit ?? 50) || 50);
+      const limit = queryLimit(req.query.limit, 'limit', 50, 200);
       const runs = await listRuns(ctx.db, { limit });
       res.json({ runs: runs.map(({ plan, results, ...r }) => ({ ...r, operations: plan?.operations.length ?? 0 })) });
     }),
@@ -230,7 +280,7 @@ export function createApp(deps: ApiDeps): express.Express {
     '/audit',
     h(async (req, res) => {
       const subject = typeof req.query.subject === 'string' ? req.query.subject : undefined;
-      const limit = Math.min(10_000, Number(req.query.limit ?? 1000) || 1000);
+      const limit = queryLimit(req.query.limit, 'limit', 1000, 10_000);
       const out = [];
       for await (const e of iterateAudit(ctx.db, { subject })) {
         out.push(e);
@@ -257,13 +307,9 @@ export function createApp(deps: ApiDeps): express.Express {
   });
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const body = err as { type?: string; status?: number };
-    if (body?.type === 'entity.too.large') {
-      res.status(413).json({ error: { code: 'validation', message: `request body over ${deps.bodyLimitBytes} bytes` } });
-      return;
-    }
-    if (body?.type === 'entity.parse.failed') {
-      res.status(400).json({ error: { code: 'validation', field: 'body', message: 'request body is not valid JSON' } });
+    const client = clientErrorOf(err, deps.bodyLimitBytes);
+    if (client) {
+      res.status(client.status).json({ error: client.error });
       return;
     }
     const e = isLockstepError(err) ? err : toLockstepError(err);

@@ -179,6 +179,39 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
       expect(again.events.map((e) => e.id)).not.toContain(seen?.id);
     });
 
+    it('stores a declared field limit and refuses one character more', async (ctx) => {
+      const limits = d.capabilities.limits ?? {};
+      if (Object.keys(limits).length === 0) return ctx.skip('driver declares no field limits');
+      const refused = async (input: Parameters<LockDriver['upsertAccount']>[0], what: string) => {
+        const err = await d.upsertAccount(input).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(err, `${what} over the declared limit was accepted: the limit is wrong or the system truncates`).toBeInstanceOf(LockstepError);
+        expect((err as LockstepError).code, `${what} over the declared limit`).toBe('validation');
+      };
+      if (limits.displayName !== undefined) {
+        const max = limits.displayName;
+        const a = await d.upsertAccount({ externalId: externalId(), displayName: 'D'.repeat(max) });
+        expect((await mustGet(a.id)).displayName, `a displayName of ${max} characters should read back whole`).toBe('D'.repeat(max));
+        await refused({ externalId: externalId(), displayName: 'D'.repeat(max + 1) }, `displayName of ${max + 1} characters`);
+      }
+      if (limits.externalId !== undefined) {
+        const max = limits.externalId;
+        const x = externalId();
+        const long = `${x}-${'e'.repeat(Math.max(0, max - x.length - 1))}`.slice(0, max);
+        const a = await d.upsertAccount({ externalId: long, displayName: 'Long Key' });
+        expect((await d.findAccount(long))?.id, `an externalId of ${max} characters should be found again`).toBe(a.id);
+        await refused({ externalId: `${long}e`, displayName: 'Longer Key' }, `externalId of ${max + 1} characters`);
+      }
+      if (limits.email !== undefined) {
+        const max = limits.email;
+        const at = '@example.com';
+        await expect(d.upsertAccount({ externalId: externalId(), displayName: 'Long Mail', email: `${'m'.repeat(max - at.length)}${at}` })).resolves.toBeTruthy();
+        await refused({ externalId: externalId(), displayName: 'Longer Mail', email: `${'m'.repeat(max - at.length + 1)}${at}` }, `email of ${max + 1} characters`);
+      }
+    });
+
     it('answers null for an account id it does not hold', async () => {
       let unknown = '999999999';
       if (d.capabilities.deleteAccount) {

@@ -18,6 +18,21 @@ export interface DriverCapabilities {
   offline?: { revalidationDays: number };
   /** Can delete accounts (the leaver policy `delete`). */
   deleteAccount: boolean;
+  /**
+   * The longest account fields the system stores (in UTF-16 code units, as JavaScript counts
+   * `length`); longer ones it refuses. Only limits the system documents or enforces: a field left
+   * out has none that lockstep knows of. The SCIM endpoint refuses a User over any configured
+   * system's limit, and the conformance kit checks that a declared limit is accepted and
+   * one character more refused.
+   */
+  limits?: AccountLimits;
+}
+
+/** AccountInput fields with a length limit in a lock system. */
+export interface AccountLimits {
+  displayName?: number;
+  externalId?: number;
+  email?: number;
 }
 
 export interface AccessGroupRef {

@@ -83,7 +83,8 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
   const entraSources = Object.entries(cfg.sources).filter(([, s]) => s.type === 'entra');
   // What the pull found (counts, skipped rows, withheld leavers): the sync API answers with it.
   const pullSource = async (name: string, actor?: string) => {
-    const src = cfg.sources[name];
+    // an own property only: `constructor` or `__proto__` is a name nobody configured
+    const src = Object.hasOwn(cfg.sources, name) ? cfg.sources[name] : undefined;
     if (!src) throw new LockstepError('not_found', `no source named ${name}`, { field: 'source' });
     if (src.type === 'file') {
       const result = await syncFileSource({ db: ctx.db, name, config: src, path: resolveFromConfig(loaded, src.path), actor, onChange: queues.onChange(`source:${name}`) });
@@ -151,11 +152,13 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     };
     const scimTokens = orGenerate(tokensFrom(cfg.scim.tokens, env.SCIM_TOKEN), 'SCIM_TOKEN');
     const adminTokens = orGenerate(tokensFrom(cfg.api.tokens, env.ADMIN_TOKEN), 'ADMIN_TOKEN');
+    // what the lock systems would refuse is refused at the SCIM edge (src/sources/scim/limits.ts)
+    const systemLimits = [...ctx.drivers].map(([system, d]) => ({ system, limits: d.capabilities.limits ?? {} }));
     const app = createApp({
       ctx,
       adminTokens,
       bodyLimitBytes: cfg.api.bodyLimitBytes,
-      scim: cfg.scim.enabled ? createScimRouter({ db: ctx.db, config: { ...cfg.scim, tokens: scimTokens }, onChange: queues.onChange('scim'), logger, env }) : undefined,
+      scim: cfg.scim.enabled ? createScimRouter({ db: ctx.db, config: { ...cfg.scim, tokens: scimTokens }, onChange: queues.onChange('scim'), logger, env, systemLimits }) : undefined,
       metrics: async () => ({ contentType: metricsRegistry.contentType, body: await metricsRegistry.metrics() }),
       readiness: async () => {
         const overdue = await overdueRevocations(ctx.db);

@@ -1,4 +1,4 @@
-import { LockstepError, type ErrorCode } from '../../domain/errors.js';
+import { isLockstepError, LockstepError, type ErrorCode } from '../../domain/errors.js';
 import { URN } from './schemas.js';
 
 /** RFC 7644 §3.12 scimType values. */
@@ -59,3 +59,35 @@ export const badRequest = (scimType: ScimType, detail: string, field?: string) =
 export const notFound = (detail: string) => new ScimError(404, detail);
 export const conflict = (detail: string, field?: string) => new ScimError(409, detail, 'uniqueness', field);
 export const mutability = (detail: string, field?: string) => new ScimError(400, detail, 'mutability', field);
+
+/**
+ * PostgreSQL errors caused by a value rather than by the server: a character it cannot store,
+ * an index entry too large, a number out of range. The edge checks (domain/input.ts, limits.ts,
+ * the schema) refuse these first and name the attribute; this is the backstop, so that a value
+ * they did not foresee is still the client's 400, not a 500.
+ */
+const PG_VALUE_ERRORS = new Set(['22P05', '22021', '22003', '22P02', '22007', '22008', '22001', '54000']);
+
+/**
+ * The RFC 7644 §3.12 error for anything a request can make the router throw, or null for a
+ * failure of lockstep itself (answered 500 and logged). Body-parser and router errors carry
+ * an HTTP status (http-errors): a 4xx one is the client's, with its own message.
+ */
+export function scimErrorOf(err: unknown, maxBodyBytes: number): ScimError | null {
+  if (err instanceof ScimError) return err;
+  if (typeof err !== 'object' || err === null) return null;
+  const e = err as { type?: unknown; status?: unknown; code?: unknown; message?: unknown };
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  if (e.type === 'entity.too.large') return new ScimError(413, `the request body is larger than ${maxBodyBytes} bytes`);
+  if (e.type === 'entity.parse.failed') return badRequest('invalidSyntax', `the request body is not valid JSON: ${message}`, 'body');
+  if (e.type === 'charset.unsupported' || e.type === 'encoding.unsupported') return new ScimError(415, message, undefined, 'Content-Type');
+  if (typeof e.code === 'string' && e.code.startsWith('Z_')) {
+    // zlib: a Content-Encoding of gzip/deflate/br over a body that is not so encoded
+    return badRequest('invalidSyntax', `the request body does not decode as its Content-Encoding says: ${message}`, 'Content-Encoding');
+  }
+  if (isLockstepError(err) && err.code === 'validation') return badRequest('invalidValue', err.message, err.field);
+  if (typeof e.code === 'string' && PG_VALUE_ERRORS.has(e.code)) return badRequest('invalidValue', `a value in the request cannot be stored: ${message}`);
+  if (err instanceof RangeError && /call stack/i.test(message)) return badRequest('invalidValue', 'the request body is nested too deeply', 'body');
+  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return new ScimError(e.status, message);
+  return null;
+}

@@ -6,10 +6,11 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Db } from '../../store/db.js';
-import { isLockstepError } from '../../domain/errors.js';
+import { findInputProblem, findPathProblem } from '../../domain/input.js';
 import { createAuthenticator } from './auth.js';
 import type { ScimConfig } from './config.js';
-import { badRequest, errorBody, notFound, ScimError } from './errors.js';
+import { badRequest, errorBody, notFound, ScimError, scimErrorOf } from './errors.js';
+import { resourceChecker, type SystemLimits } from './limits.js';
 import { compileFilter } from './filter.js';
 import { parseProjection, project, projects, type Projection } from './projection.js';
 import type { GroupRow, MemberRow, UserRow } from '../../store/scim.js';
@@ -34,7 +35,16 @@ export interface ScimRouterDeps {
   env?: NodeJS.ProcessEnv;
   /** Clock for meta timestamps (tests). */
   now?: () => Date;
+  /**
+   * The account-field limits of the configured lock systems (their drivers' capabilities.limits):
+   * a User whose displayName, externalId or email one of them would refuse is refused here
+   * with a 400 naming the attribute, the limit and the system (see limits.ts for why).
+   */
+  systemLimits?: SystemLimits[];
 }
+
+/** Routes with parameters, so a badly encoded segment is named after its parameter. */
+const PARAM_ROUTES = ['/Users/:id', '/Groups/:id', '/ResourceTypes/:name', '/Schemas/:id'];
 
 const SCIM_JSON = 'application/scim+json';
 
@@ -114,6 +124,8 @@ function intParam(v: unknown, name: string): number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
   if (!Number.isInteger(n)) throw badRequest('invalidValue', `${name} must be an integer`, name);
+  // 1e21 is an integer to JavaScript, but not to PostgreSQL's OFFSET (it prints as "1e+21")
+  if (!Number.isSafeInteger(n)) throw badRequest('invalidValue', `${name} must be an integer between ${-Number.MAX_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}`, name);
   return n;
 }
 
@@ -161,7 +173,7 @@ function listFromSearch(body: unknown): ListRequest {
 export function createScimRouter(deps: ScimRouterDeps): express.Router {
   const { config } = deps;
   const log = deps.logger?.child({ component: 'scim' });
-  const service = new ScimService({ db: deps.db, source: config.source, now: deps.now });
+  const service = new ScimService({ db: deps.db, source: config.source, now: deps.now, checkResource: resourceChecker(deps.systemLimits ?? []) });
   const auth = createAuthenticator(config, deps.env ?? process.env);
   if (!auth.configured) log?.warn('no SCIM token (scim.tokens, SCIM_TOKEN) and no scim.jwt configured: every SCIM request will be refused');
   const maxResults = config.maxResults;
@@ -178,7 +190,20 @@ export function createScimRouter(deps: ScimRouterDeps): express.Router {
     next();
   });
 
+  // Hostile input is refused before anything reads it: ids that are not valid percent-encoding,
+  // and NUL characters, lone surrogates (PostgreSQL stores neither) or absurd nesting anywhere.
+  const refuse = (where: { field: string; reason: string } | null) => {
+    if (where) throw badRequest('invalidValue', `${where.field} ${where.reason}`, where.field);
+  };
+  router.use((req, _res, next) => {
+    refuse(findPathProblem(req.path, PARAM_ROUTES) ?? findInputProblem(req.query, '', 4));
+    next();
+  });
   router.use(express.json({ type: ['application/json', SCIM_JSON], limit: config.maxBodyBytes, strict: true }));
+  router.use((req, _res, next) => {
+    if (req.body !== undefined) refuse(findInputProblem(req.body));
+    next();
+  });
 
   const requireBody = (req: Request): unknown => {
     if (req.body !== undefined) return req.body;
@@ -375,20 +400,8 @@ export function createScimRouter(deps: ScimRouterDeps): express.Router {
   });
 
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof ScimError) return sendError(res, err);
-    const parserType = isObject(err as JsonObject) ? (err as { type?: unknown }).type : undefined;
-    if (parserType === 'entity.too.large') {
-      return send(res, 413, errorBody(413, `the request body is larger than ${config.maxBodyBytes} bytes`));
-    }
-    if (parserType === 'entity.parse.failed') {
-      return send(res, 400, errorBody(400, `the request body is not valid JSON: ${(err as Error).message}`, 'invalidSyntax'));
-    }
-    if (parserType === 'charset.unsupported' || parserType === 'encoding.unsupported') {
-      return send(res, 415, errorBody(415, (err as Error).message));
-    }
-    if (isLockstepError(err) && err.code === 'validation') {
-      return send(res, 400, errorBody(400, err.message, 'invalidValue'));
-    }
+    const known = scimErrorOf(err, config.maxBodyBytes);
+    if (known) return sendError(res, known);
     log?.error({ err, method: req.method, path: req.path }, 'scim request failed');
     send(res, 500, errorBody(500, 'internal error'));
   });
