@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { isLockstepError, LockstepError, toLockstepError } from '../domain/errors.js';
@@ -14,7 +15,7 @@ import {
   type Scope,
 } from '../reconcile/index.js';
 import { explainText } from '../policy/index.js';
-import { getRun, listRuns, iterateAudit, verifyAudit, listIncidents, pingStore, withNis2Clock } from '../store/index.js';
+import { getRun, listRuns, iterateAudit, verifyAudit, verifyCheckpoints, listIncidents, pingStore, withNis2Clock } from '../store/index.js';
 import { findInputProblem, findPathProblem } from '../domain/input.js';
 import { requireToken } from './auth.js';
 import { sourceSyncResponse, type SourcePullResult } from './sources.js';
@@ -43,7 +44,14 @@ export interface ApiDeps {
   syncSource?: (name: string, actor: string) => Promise<SourcePullResult>;
   /** Extra routers under /api/v1 (e.g. a queue dashboard), behind the admin auth. */
   extraAdmin?: Array<{ path: string; router: Router }>;
+  /** The public keys `POST /audit/verify` checks signed checkpoints with (audit.checkpoint in lockstep.yaml). */
+  auditCheckpointKeys?: () => Promise<KeyObject[]>;
 }
+
+/** `POST /audit/verify`: the chain, and signed checkpoints as JSON lines (the file sink's text) or as objects. */
+const auditVerifyBody = z
+  .object({ checkpoints: z.union([z.string(), z.array(z.record(z.string(), z.unknown()))]) })
+  .strict();
 
 const runBody = z
   .object({
@@ -273,6 +281,17 @@ export function createApp(deps: ApiDeps): express.Express {
     '/audit/verify',
     h(async (_req, res) => {
       const v = await verifyAudit(ctx.db);
+      res.status(v.ok ? 200 : 409).json(v);
+    }),
+  );
+  api.post(
+    '/audit/verify',
+    h(async (req, res) => {
+      const b = parseBody(auditVerifyBody, req.body);
+      if (!deps.auditCheckpointKeys) throw new LockstepError('validation', 'this service has no audit.checkpoint configured: there is no public key to verify checkpoints with', { field: 'checkpoints' });
+      const text = typeof b.checkpoints === 'string' ? b.checkpoints : b.checkpoints.map((c) => JSON.stringify(c)).join('\n');
+      const v = await verifyCheckpoints(ctx.db, text, await deps.auditCheckpointKeys());
+      // 409 as for the chain alone: the log does not hold against its anchors
       res.status(v.ok ? 200 : 409).json(v);
     }),
   );

@@ -5,7 +5,7 @@ import { loadConfig, resolveFromConfig, tokensFrom } from '../config/index.js';
 import { pendingStats } from '../store/queue-state.js';
 import { createEngine, dataDir } from './engine.js';
 import { createLogger } from './logger.js';
-import { checkpointJob } from './checkpoint.js';
+import { checkpointJob, loadVerifyKeys } from './checkpoint.js';
 import { markCredentialLost } from '../reconcile/index.js';
 import { syncFileSource } from '../sources/file/index.js';
 import { createScimRouter } from '../sources/scim/index.js';
@@ -158,6 +158,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
       ctx,
       adminTokens,
       bodyLimitBytes: cfg.api.bodyLimitBytes,
+      ...(cfg.audit.checkpoint ? { auditCheckpointKeys: () => loadVerifyKeys({ cfg: cfg.audit.checkpoint!, base: loaded }) } : {}),
       scim: cfg.scim.enabled ? createScimRouter({ db: ctx.db, config: { ...cfg.scim, tokens: scimTokens }, onChange: queues.onChange('scim'), logger, env, systemLimits }) : undefined,
       metrics: async () => ({ contentType: metricsRegistry.contentType, body: await metricsRegistry.metrics() }),
       readiness: async () => {
