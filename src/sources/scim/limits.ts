@@ -65,8 +65,6 @@ export function resourceChecker(systems: readonly SystemLimits[]): ResourceCheck
       ['emails', identity.email],
       [`${URN.lockstep}:sponsor`, typeof ls.sponsor === 'string' ? ls.sponsor : undefined],
     ];
-    for (const [attr, v] of keys) if (v !== undefined && v.length > MAX_KEY_LENGTH) throw tooLong(attr, v.length, MAX_KEY_LENGTH, 'lockstep');
-
     // What the lock systems are sent (reconcile/plan.ts: displayName, else userName; externalId; email).
     const sent: Array<[keyof AccountLimits, string, string | undefined]> = [
       ['displayName', identity.displayName !== undefined ? displayNameSource(resource) : 'userName', identity.displayName ?? identity.userName],
@@ -76,8 +74,9 @@ export function resourceChecker(systems: readonly SystemLimits[]): ResourceCheck
     for (const { system, limits } of systems) {
       for (const [field, attr, v] of sent) {
         const max = limits[field];
-        if (max !== undefined && v !== undefined && v.length > max) throw tooLong(attr, v.length, max, `lock system ${system} (its ${field})`);
+        if (max !== undefined && v !== undefined && v.length > max) throw tooLong(attr, v.length, max, `lock system ${system}${attr === field ? '' : ` (as the account's ${field})`}`);
       }
     }
+    for (const [attr, v] of keys) if (v !== undefined && v.length > MAX_KEY_LENGTH) throw tooLong(attr, v.length, MAX_KEY_LENGTH, 'lockstep');
   };
 }
