@@ -260,8 +260,10 @@ program
       for (const s of x.systems) {
         out(`\n${s.system}: ${s.account ? `account ${s.account.id} (${s.account.state}${s.linked ? ', linked' : ', not linked yet'})` : 'no account'}`);
         for (const m of s.account?.memberships ?? []) out(`  holds ${m.group}${m.from || m.until ? ` [${m.from ?? '…'} → ${m.until ?? '…'}]` : ''}`);
-        for (const c of s.account?.credentials ?? []) out(`  ${c.type} ${c.number ?? c.id}: ${c.status}${c.lastUsedAt ? `, last used ${c.lastUsedAt}` : ', never used'}`);
+        for (const c of s.account?.credentials ?? []) out(`  ${c.type} ${c.number ?? c.id}: ${c.status}${c.lastUsedAt ? `, last used ${c.lastUsedAt}` : ', never used'}${c.keyExpiresAt ? `; offline key valid until ${c.keyExpiresAt}` : ''}`);
+        if (s.offline) out(`  data-on-card system: offline locks learn a change when a key is next updated (within ${s.offline.revalidationDays} days)`);
       }
+      for (const p of x.offlinePending) out(`\nSTILL ON KEYS: ${p.system} took ${p.kind} of ${p.groupRef} at ${p.revokedAt}; offline locks may open for this person until ${p.learnedBy}`);
     });
   });
 
@@ -456,9 +458,15 @@ program
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--state <file>', 'state file (loaded at start, written on change)')
   .option('--api-key <key>', 'require this API key (env SIMULATOR_API_KEY)', process.env.SIMULATOR_API_KEY)
-  .action(async (o: { port: string; host: string; state?: string; apiKey?: string }) => {
+  .option('--no-validity', 'play a system that stores no validity windows (lockstep enforces them on schedule)')
+  .option('--no-suspend', 'play a system that cannot suspend accounts')
+  .option('--offline-days <days>', 'play a data-on-card system: offline locks learn changes when a key is updated, within this many days')
+  .action(async (o: { port: string; host: string; state?: string; apiKey?: string; validity: boolean; suspend: boolean; offlineDays?: string }) => {
     const { startSimulator } = await import('../connectors/simulator/index.js');
-    const sim = await startSimulator({ port: Number(o.port), host: o.host, stateFile: o.state, apiKey: o.apiKey });
+    const offlineDays = o.offlineDays === undefined ? null : Number(o.offlineDays);
+    if (offlineDays !== null && !(Number.isInteger(offlineDays) && offlineDays > 0)) throw new LockstepError('validation', `--offline-days must be a whole number of days above 0, not ${o.offlineDays}`, { field: 'offline-days' });
+    const profile = { validity: o.validity ? ('membership' as const) : ('none' as const), suspendAccount: o.suspend, offline: offlineDays === null ? null : { revalidationDays: offlineDays } };
+    const sim = await startSimulator({ port: Number(o.port), host: o.host, stateFile: o.state, apiKey: o.apiKey, profile });
     out(`simulator listening on ${sim.url}/api${o.state ? ` (state in ${o.state})` : ''}`);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();

@@ -23,7 +23,8 @@ const EVENT_PAGE = 1000;
 
 export class SimulatorDriver implements LockDriver {
   readonly name: string;
-  readonly capabilities: DriverCapabilities = {
+  /** What the simulator plays (its profile, read by discover()); until then a full online system. */
+  capabilities: DriverCapabilities = {
     validity: 'membership',
     suspendAccount: true,
     credentialStates: true,
@@ -32,6 +33,24 @@ export class SimulatorDriver implements LockDriver {
     // what the simulator's API refuses beyond (server.ts)
     limits: { displayName: SIM_LIMITS.displayName, externalId: SIM_LIMITS.externalId, email: SIM_LIMITS.email },
   };
+
+  /**
+   * Reads the simulator's profile (GET /api/capabilities) and declares those capabilities: a
+   * simulator that stores no windows, cannot suspend accounts or has offline keys is driven as
+   * such a system would be. An older simulator without the route is a full online system.
+   */
+  async discover(): Promise<DriverCapabilities> {
+    const p = await notFoundAsNull(this.http.get<{ validity: 'membership' | 'none'; suspendAccount: boolean; offline: { revalidationDays: number } | null }>('capabilities'));
+    if (p) {
+      this.capabilities = {
+        ...this.capabilities,
+        validity: p.validity,
+        suspendAccount: p.suspendAccount,
+        ...(p.offline ? { offline: { revalidationDays: p.offline.revalidationDays } } : {}),
+      };
+    }
+    return this.capabilities;
+  }
   private readonly http: HttpClient;
   private readonly pageSize: number;
 
@@ -102,7 +121,9 @@ export class SimulatorDriver implements LockDriver {
   }
 
   async grant(accountId: string, group: string, validity: Validity): Promise<void> {
-    await this.http.put(`accounts/${enc(accountId)}/memberships/${enc(group)}`, { from: validity.from, until: validity.until });
+    // a system that stores no windows gets none: the engine grants when a window begins and revokes when it ends
+    const body = this.capabilities.validity === 'membership' ? { from: validity.from, until: validity.until } : {};
+    await this.http.put(`accounts/${enc(accountId)}/memberships/${enc(group)}`, body);
   }
 
   async revoke(accountId: string, group: string): Promise<void> {
@@ -167,7 +188,7 @@ function toAccount(a: SimAccount | SimAccountCompact): Account {
     displayName: a.displayName,
     state: a.state,
     memberships: a.memberships.map((m) => ({ group: m.group, from: m.from, until: m.until })),
-    credentials: a.credentials.map((c) => ({ id: c.id, type: c.type, number: c.number, status: c.status, lastUsedAt: c.lastUsedAt })),
+    credentials: a.credentials.map((c) => ({ id: c.id, type: c.type, number: c.number, status: c.status, lastUsedAt: c.lastUsedAt, ...(c.keyExpiresAt !== undefined ? { keyExpiresAt: c.keyExpiresAt } : {}) })),
     validity: { from: a.validity.from, until: a.validity.until },
   };
 }

@@ -6,6 +6,8 @@ export { startSimulator, faultInputSchema, type SimulatorOptions, type RunningSi
 export {
   SimulatorState,
   DEFAULT_GROUPS,
+  DEFAULT_PROFILE,
+  type SimProfile,
   type SimGroup,
   type SimAccount,
   type SimAccountCompact,
@@ -22,5 +24,10 @@ export {
 /** Driver type `simulator`: lockstep's own reference lock system. */
 export const factory: DriverFactory = {
   type: 'simulator',
-  create: (ctx) => createSimulatorDriver(ctx),
+  create: async (ctx) => {
+    const d = createSimulatorDriver(ctx);
+    // not reachable yet (a CLI command before the simulator starts): a full online system until the next start
+    await d.discover().catch((e: unknown) => ctx.logger?.warn({ err: (e as Error).message }, 'simulator: capabilities not read; driving it as a full online system'));
+    return d;
+  },
 };

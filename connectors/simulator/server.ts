@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { LockstepError, type ErrorCode } from '../../src/domain/errors.js';
-import { DEFAULT_GROUPS, SimulatorState, type SimGroup } from './state.js';
+import { DEFAULT_GROUPS, SimulatorState, type SimGroup, type SimProfile } from './state.js';
 
 /**
  * lockstep's reference lock system: a real HTTP server shaped like a clean vendor API,
@@ -22,6 +22,8 @@ export interface SimulatorOptions {
   stateFile?: string;
   /** When set, every route but /api/health needs `Authorization: Bearer KEY` or `X-Api-Key: KEY`. */
   apiKey?: string;
+  /** The kind of lock system to play (stored validity, suspension, offline keys). Default: all online, windows on memberships. */
+  profile?: Partial<SimProfile>;
   /** Groups defined (or redefined) at start. Without any, an empty simulator gets DEFAULT_GROUPS. */
   groups?: SimGroup[];
   /** Quiet period before a change is written to the state file. Default 250. */
@@ -245,6 +247,10 @@ function buildRoutes(state: SimulatorState, faults: RunningSimulator['faults']):
     body: state.setCredentialStatus(params.id, params.credentialId, parse(credentialPatchSchema, body).status),
   }));
 
+  // What kind of lock system this is: the driver reads it to declare its capabilities.
+  on('GET', '/api/capabilities', () => ({ status: 200, body: state.profile }));
+  // Offline profile: a key presented at an online reader learns what the system holds now.
+  on('POST', '/api/credentials/:credentialId/key-update', ({ params }) => ({ status: 200, body: state.updateKey(params.credentialId) }));
   on('POST', '/api/swipe', ({ body }) => ({ status: 200, body: state.swipe(parse(swipeSchema, body)) }));
   on('GET', '/api/events', ({ query }) => ({ status: 200, body: state.listEvents(query.get('after'), limitOf(query, 100, 1000)) }));
   on('GET', '/api/changes', ({ query }) => ({ status: 200, body: state.listChanges(query.get('after'), limitOf(query, 100, 5000)) }));
@@ -413,7 +419,7 @@ async function loadStateFile(file: string, state: SimulatorState): Promise<boole
 
 export async function startSimulator(opts: SimulatorOptions = {}): Promise<RunningSimulator> {
   const host = opts.host ?? '127.0.0.1';
-  const state = new SimulatorState({ maxEvents: opts.maxEvents, maxChanges: opts.maxChanges });
+  const state = new SimulatorState({ maxEvents: opts.maxEvents, maxChanges: opts.maxChanges, ...(opts.profile ? { profile: opts.profile } : {}) });
   const loaded = opts.stateFile ? await loadStateFile(opts.stateFile, state) : false;
   const persister = opts.stateFile ? new Persister(opts.stateFile, state, opts.persistDebounceMs ?? 250, opts.logger) : null;
   if (persister) state.onChange = () => persister.schedule();

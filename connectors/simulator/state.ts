@@ -38,6 +38,8 @@ export interface SimCredential {
   number: string;
   status: CredentialStatus;
   lastUsedAt: string | null;
+  /** Offline profile only: until when the key opens what it last learned. */
+  keyExpiresAt?: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -64,7 +66,7 @@ export interface SimAccountCompact {
   displayName: string;
   state: AccountState;
   memberships: Array<SimValidity & { group: string }>;
-  credentials: Array<Pick<SimCredential, 'id' | 'type' | 'number' | 'status' | 'lastUsedAt'>>;
+  credentials: Array<Pick<SimCredential, 'id' | 'type' | 'number' | 'status' | 'lastUsedAt' | 'keyExpiresAt'>>;
   validity: SimValidity;
 }
 
@@ -80,7 +82,9 @@ export type SwipeReason =
   | 'unknown_door'
   | 'no_membership'
   | 'membership_not_yet_valid'
-  | 'membership_expired';
+  | 'membership_expired'
+  /** Offline profile: the key was not updated within the revalidation period. */
+  | 'key_expired';
 
 export interface SimEvent {
   /** Equal to String(seq): stable, and the cursor of /api/events. */
@@ -104,7 +108,9 @@ export type ChangeKind =
   | 'membership.updated'
   | 'membership.revoked'
   | 'credential.issued'
-  | 'credential.updated';
+  | 'credential.updated'
+  /** Offline profile: a key learned the system's state at an online reader. */
+  | 'credential.key_updated';
 
 /**
  * One applied change, timestamped when the simulator applied it. Benchmarks join these
@@ -160,7 +166,30 @@ export interface SwipeResult {
   event: SimEvent;
 }
 
+/**
+ * What kind of lock system the simulator plays (issue 16): one that stores validity windows on
+ * memberships or none, that can suspend accounts or not, and one whose keys carry their access
+ * rights (data-on-card, as Salto or CLIQ): offline locks learn a change only when the key is
+ * next updated at an online reader, and a key not updated within `revalidationDays` stops
+ * opening anything.
+ */
+export interface SimProfile {
+  validity: 'membership' | 'none';
+  suspendAccount: boolean;
+  offline: { revalidationDays: number } | null;
+}
+
+export const DEFAULT_PROFILE: SimProfile = { validity: 'membership', suspendAccount: true, offline: null };
+
+/** A data-on-card key: what it last learned, and when. */
+interface KeyData {
+  updatedAt: number;
+  memberships: Map<string, SimValidity>;
+}
+
 export interface SimulatorStateOptions {
+  /** The kind of lock system to play. Default: windows on memberships, suspension, online. */
+  profile?: Partial<SimProfile>;
   /** Oldest access events are dropped beyond this many. Default 100 000. */
   maxEvents?: number;
   /** Oldest change-log entries are dropped beyond this many. Default 200 000. */
@@ -215,7 +244,12 @@ export class SimulatorState {
   /** Called after every mutation; the server debounces persistence on it. */
   onChange?: () => void;
 
+  readonly profile: SimProfile;
+  /** Offline profile: each credential's key data (not persisted: a reloaded simulator's keys count as updated at load). */
+  private readonly keys = new Map<string, KeyData>();
+
   constructor(opts: SimulatorStateOptions = {}) {
+    this.profile = { ...DEFAULT_PROFILE, ...opts.profile };
     this.maxEvents = opts.maxEvents ?? 100_000;
     this.maxChanges = opts.maxChanges ?? 200_000;
     this.clock = opts.now ?? Date.now;
@@ -254,7 +288,7 @@ export class SimulatorState {
     const items: Array<SimAccount | SimAccountCompact> = [];
     while (i < this.order.length && items.length < limit) {
       const rec = this.order[i++];
-      if (!rec.deleted) items.push(opts.compact ? compactView(rec) : view(rec));
+      if (!rec.deleted) items.push(this.keyed(opts.compact ? compactView(rec) : view(rec)));
     }
     while (i < this.order.length && this.order[i].deleted) i++;
     const last = items[items.length - 1];
@@ -263,12 +297,18 @@ export class SimulatorState {
 
   getAccount(id: string): SimAccount | null {
     const rec = this.accounts.get(id);
-    return rec ? view(rec) : null;
+    return rec ? this.keyed(view(rec)) : null;
+  }
+
+  /** Offline profile: each credential says until when its key opens what it last learned. */
+  private keyed<T extends { credentials: Array<{ id: string; keyExpiresAt?: string | null }> }>(a: T): T {
+    if (this.profile.offline) for (const c of a.credentials) c.keyExpiresAt = this.keyExpiresAt(c.id);
+    return a;
   }
 
   findByExternalId(externalId: string): SimAccount | null {
     const rec = this.byExternalId.get(externalId);
-    return rec ? view(rec) : null;
+    return rec ? this.keyed(view(rec)) : null;
   }
 
   createAccount(input: AccountCreate): SimAccount {
@@ -314,6 +354,9 @@ export class SimulatorState {
       if (patch.externalId !== null) this.byExternalId.set(patch.externalId, rec);
       rec.externalId = patch.externalId;
       data.externalId = patch.externalId;
+    }
+    if (patch.state !== undefined && patch.state !== rec.state && !this.profile.suspendAccount) {
+      throw new LockstepError('validation', 'this lock system cannot suspend accounts (simulator profile suspendAccount: false)', { field: 'state' });
     }
     for (const k of ['displayName', 'firstName', 'lastName', 'email', 'state'] as const) {
       const v = patch[k];
@@ -369,6 +412,9 @@ export class SimulatorState {
   putMembership(accountId: string, group: string, validity: Partial<SimValidity>): { membership: SimMembership; created: boolean } {
     const rec = this.requireAccount(accountId);
     if (!this.groups.has(group)) throw new LockstepError('not_found', `no access group ${group}`, { field: 'group' });
+    if (this.profile.validity === 'none' && (validity.from || validity.until)) {
+      throw new LockstepError('validation', 'this lock system cannot store validity windows on memberships (simulator profile validity: none)', { field: 'validity' });
+    }
     const v = normaliseValidity({ from: validity.from ?? null, until: validity.until ?? null });
     const existing = rec.memberships.get(group);
     if (existing) {
@@ -472,8 +518,11 @@ export class SimulatorState {
           : [...this.groups.values()].filter((g) => g.doors.includes(input.door ?? '')).map((g) => g.id);
       if (candidates.length === 0) return { reason: 'unknown_door', group: input.group ?? null };
       let best: SwipeReason = 'no_membership';
+      // an offline lock reads the key, not the system: what the key learned at its last update
+      const key = this.profile.offline ? this.keyOf(cred.id) : null;
+      if (key && now > key.updatedAt + this.profile.offline!.revalidationDays * 86_400_000) return { reason: 'key_expired', group: input.group ?? null };
       for (const g of candidates) {
-        const m = acc.memberships.get(g);
+        const m = key ? key.memberships.get(g) : acc.memberships.get(g);
         if (!m) continue;
         const w = windowAt(m, now);
         if (w === 'ok') return { reason: 'granted', group: g };
@@ -490,6 +539,42 @@ export class SimulatorState {
     const event = this.pushEvent({ ...base, at, group, granted, reason });
     this.changed();
     return { granted, reason, event };
+  }
+
+  // ---- offline keys (profile.offline) ---------------------------------------------------
+
+  private keyOf(credentialId: string): KeyData {
+    let k = this.keys.get(credentialId);
+    if (!k) {
+      // a key never updated here counts as updated now, with what the system holds now
+      k = this.snapshot(credentialId);
+      this.keys.set(credentialId, k);
+    }
+    return k;
+  }
+
+  private snapshot(credentialId: string): KeyData {
+    const cred = this.credentials.get(credentialId);
+    const acc = cred ? this.accounts.get(cred.accountId) : undefined;
+    const memberships = new Map<string, SimValidity>();
+    for (const [g, m] of acc?.memberships ?? []) memberships.set(g, { from: m.from, until: m.until });
+    return { updatedAt: this.clock(), memberships };
+  }
+
+  /** The key was presented at an online reader: it learns what the system holds now. */
+  updateKey(credentialId: string): { credentialId: string; updatedAt: string; expiresAt: string | null } {
+    if (!this.credentials.has(credentialId)) throw new LockstepError('not_found', `no credential ${credentialId}`, { field: 'credentialId' });
+    const k = this.snapshot(credentialId);
+    this.keys.set(credentialId, k);
+    this.log({ at: this.isoNow(), kind: 'credential.key_updated', accountId: this.credentials.get(credentialId)!.accountId, externalId: null, credentialId });
+    this.changed();
+    return { credentialId, updatedAt: new Date(k.updatedAt).toISOString(), expiresAt: this.keyExpiresAt(credentialId) };
+  }
+
+  /** Until when an offline key opens what it last learned (null: not an offline system). */
+  keyExpiresAt(credentialId: string): string | null {
+    if (!this.profile.offline) return null;
+    return new Date(this.keyOf(credentialId).updatedAt + this.profile.offline.revalidationDays * 86_400_000).toISOString();
   }
 
   /** Records an event without deciding it (test harnesses, imports). A granted one stamps lastUsedAt. */

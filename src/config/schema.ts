@@ -17,6 +17,20 @@ export const systemSchema = z
         port: z.number().int().min(0).max(65535).default(8181),
         host: z.string().default('127.0.0.1'),
         stateFile: z.string().optional(),
+        /** The kind of lock system the simulator plays (issue 16): what the engine must do itself. */
+        profile: z
+          .object({
+            validity: z.enum(['membership', 'none']).default('membership').describe('none: the system stores no validity windows (lockstep enforces them on schedule)'),
+            suspendAccount: z.boolean().default(true).describe('false: accounts cannot be suspended (leavers lose credentials instead)'),
+            offline: z
+              .object({ revalidationDays: z.number().int().positive() })
+              .strict()
+              .nullable()
+              .default(null)
+              .describe('data-on-card keys: offline locks learn a change when the key is next updated, within revalidationDays'),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),

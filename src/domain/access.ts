@@ -64,6 +64,11 @@ export interface Credential {
   number?: string;
   status: CredentialStatus;
   lastUsedAt: string | null;
+  /**
+   * Data-on-card systems (capabilities.offline): until when the key opens what it last learned.
+   * A revocation reaches offline locks when the key is next updated, at the latest by then.
+   */
+  keyExpiresAt?: string | null;
 }
 
 export interface Account {

@@ -69,6 +69,12 @@ export interface Operation {
   reason: OperationReason;
   /** Takes access away (revoke, suspend, delete, credential suspension): guarded and prioritised. */
   revocation: boolean;
+  /**
+   * A revocation in a data-on-card system (capabilities.offline): when its offline locks have
+   * learned it at the latest (the last expiry of the holder's keys). Until then a key updated
+   * before it still opens what it learned.
+   */
+  learnedBy?: string;
 }
 
 export interface PlanSummary {
@@ -76,6 +82,17 @@ export interface PlanSummary {
   change: number;
   destroy: number;
   byKind: Partial<Record<OperationKind, number>>;
+}
+
+/**
+ * A live identity whose correlation key (externalId) other live identities also hold: it gets
+ * no access and is linked to no account by that key until it is the key's only holder.
+ */
+export interface CorrelationConflict {
+  identityId: string;
+  userName: string;
+  externalId: string;
+  heldBy: Array<{ id: string; userName: string; source: string }>;
 }
 
 export interface Plan {
@@ -86,6 +103,8 @@ export interface Plan {
   summary: PlanSummary;
   /** Things an operator should see that are not operations: orphans only reported, unreachable systems... */
   warnings: string[];
+  /** Identities in scope refused access because their externalId is not theirs alone (absent: none). */
+  conflicts?: CorrelationConflict[];
   /** The earliest instant at which some identity in scope needs another look (validity start/end, leave date...). */
   nextCheckAt: string | null;
 }

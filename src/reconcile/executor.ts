@@ -4,6 +4,7 @@ import type { Operation, OperationError, OperationKind, OperationResult } from '
 import type { LockDriver } from '../drivers/contract.js';
 import { appendAudit, type AuditEntryInput } from '../store/audit.js';
 import { deleteLink, saveLink } from '../store/links.js';
+import { clearOfflinePending, recordOfflinePending } from '../store/offline.js';
 import type { EngineContext } from './types.js';
 
 /** Order of operations on one account: never hold old and new doors at once, suspend last. */
@@ -177,6 +178,7 @@ async function applyOne(
         await saveLink(ctx.db, { system: op.system, identityId: op.identityId, accountId, externalId: op.externalId });
       }
       if (op.kind === 'delete_account' && accountId) await deleteLink(ctx.db, op.system, accountId);
+      await noteOffline(ctx, op, accountId);
       return { key: op.key, status: 'applied', attempts: attempt, at: at() };
     } catch (e) {
       const err = toLockstepError(e);
@@ -198,5 +200,22 @@ async function applyOne(
       const jitter = backoff * (0.5 + Math.random() * 0.5);
       await sleep(Math.max(err.retryAfterMs ?? 0, jitter));
     }
+  }
+}
+
+/**
+ * Data-on-card systems: a revocation the system took is not yet on the keys; it is kept as
+ * pending until its offline locks have learned it (explain and the access report show it). A
+ * grant of the same group ends that.
+ */
+async function noteOffline(ctx: EngineContext, op: Operation, accountId: string | null): Promise<void> {
+  if (!accountId || !ctx.drivers.get(op.system)?.capabilities.offline) return;
+  const group = op.group?.ref ?? (op.kind === 'set_credential_state' ? `credential:${op.credentialId}` : `account:${op.kind}`);
+  if (op.revocation && op.learnedBy) {
+    await recordOfflinePending(ctx.db, [
+      { system: op.system, accountId, groupRef: group, identityId: op.identityId, userName: op.userName, kind: op.kind, revokedAt: new Date().toISOString(), learnedBy: op.learnedBy, runId: null },
+    ]);
+  } else if (op.kind === 'grant' && op.group) {
+    await clearOfflinePending(ctx.db, [{ system: op.system, accountId, groupRef: op.group.ref }]);
   }
 }

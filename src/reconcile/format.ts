@@ -61,6 +61,7 @@ export function formatPlan(plan: Plan, opts: FormatOptions = {}): string {
       const sym = SYMBOL[op.kind];
       lines.push(`  ${c(colorOf[sym]!, sym)} ${describe(op)}`);
       lines.push(`      ${c('2', `because ${op.reason.text}${op.reason.policy ? ` [${op.reason.policy}]` : ''}`)}`);
+      if (op.learnedBy) lines.push(`      ${c('2', `offline locks learn it when the keys are next updated, at the latest by ${op.learnedBy}`)}`);
     }
     lines.push('');
   }
@@ -69,9 +70,4 @@ export function formatPlan(plan: Plan, opts: FormatOptions = {}): string {
   const s = plan.summary;
   lines.push(`Plan: ${s.add} to add, ${s.change} to change, ${s.destroy} to destroy.`);
   return lines.join('\n');
-}
-
-/** Machine-readable plan for `--json`: stable keys, one object. */
-export function planToJson(plan: Plan, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({ ...extra, plan }, null, 2);
 }

@@ -1,13 +1,15 @@
 import type { Account, AccessGroup, Credential, Entitlement, Membership, Validity } from '../domain/access.js';
 import { LockstepError } from '../domain/errors.js';
 import type { Identity } from '../domain/identity.js';
-import { summarize, type Operation, type OperationReason, type Plan } from '../domain/plan.js';
+import { summarize, type CorrelationConflict, type Operation, type OperationReason, type Plan } from '../domain/plan.js';
 import { isoOfMs, parseMs } from '../domain/time.js';
 import type { DriverCapabilities, LockDriver } from '../drivers/contract.js';
 import type { CompiledDuration, CompiledPolicy } from '../policy/compile.js';
 import { evaluate, type Evaluation } from '../policy/evaluate.js';
+import type { SponsorState } from '../domain/sponsor.js';
 import { knownExternalIds, listIdentities } from '../store/identities.js';
 import { credentialUsage, credentialUsageFor, listLinks, loadAnchors, loadIdentityScope, type Link } from '../store/links.js';
+import { conflictText, loadConflicts, withConflict } from './conflicts.js';
 import { loadSponsorStates } from './sponsors.js';
 import type { EngineContext, Scope } from './types.js';
 
@@ -16,6 +18,8 @@ export interface PlannedIdentity {
   identity: Identity;
   evaluation: Evaluation;
   anchors: Record<string, string>;
+  /** Its externalId is not its alone (reconcile/conflicts.ts): no access, no account by that key. */
+  conflict?: CorrelationConflict;
 }
 
 export interface BuiltPlan {
@@ -216,6 +220,10 @@ function diffIdentity(
     return;
   }
 
+  // data-on-card systems: a revocation reaches offline locks when the holder's keys are next
+  // updated, at the latest when the last of them expires
+  const learned = sys.caps.offline ? { learnedBy: offlineLearnedBy(account, sys.caps.offline.revalidationDays, now) } : NOT_OFFLINE;
+
   if (!link || link.accountId !== account.id) {
     b.add({
       ...accountRef(sys, identity, account),
@@ -284,24 +292,40 @@ function diffIdentity(
       : denied
         ? { cause: /expir/i.test(denied.reason) ? 'expired' : 'not-entitled', text: `${g.name}: ${denied.reason} (rule ${denied.rule})` }
         : { cause: 'not-entitled', text: `no rule grants ${identity.userName} ${g.name} any more` };
-    b.add({ ...accountRef(sys, identity, account), kind: 'revoke', group: groupOf(g), previousValidity: { from: have.from, until: have.until }, reason, revocation: true });
+    b.add({ ...accountRef(sys, identity, account), kind: 'revoke', group: groupOf(g), previousValidity: { from: have.from, until: have.until }, reason, revocation: true, ...learned });
   }
 
   if (leaver) {
     const action = policy.lifecycle.leaver;
     if (action === 'delete' && sys.caps.deleteAccount) {
-      b.add({ ...accountRef(sys, identity, account), kind: 'delete_account', reason: leaverReasonOf(identity, policy, 'account deleted'), revocation: true });
+      b.add({ ...accountRef(sys, identity, account), kind: 'delete_account', reason: leaverReasonOf(identity, policy, 'account deleted'), revocation: true, ...learned });
     } else if ((action === 'suspend' || action === 'delete') && sys.caps.suspendAccount && account.state === 'active') {
-      b.add({ ...accountRef(sys, identity, account), kind: 'suspend_account', reason: leaverReasonOf(identity, policy, 'account suspended'), revocation: true });
+      b.add({ ...accountRef(sys, identity, account), kind: 'suspend_account', reason: leaverReasonOf(identity, policy, 'account suspended'), revocation: true, ...learned });
     } else if ((action === 'suspend' || action === 'delete') && !sys.caps.suspendAccount && sys.caps.credentialStates) {
       for (const c of account.credentials.filter((c) => c.status === 'active')) {
-        b.add({ ...accountRef(sys, identity, account), kind: 'set_credential_state', credentialId: c.id, credentialState: 'suspended', reason: leaverReasonOf(identity, policy, `credential ${c.id} suspended (system cannot suspend accounts)`), revocation: true });
+        b.add({ ...accountRef(sys, identity, account), kind: 'set_credential_state', credentialId: c.id, credentialState: 'suspended', reason: leaverReasonOf(identity, policy, `credential ${c.id} suspended (system cannot suspend accounts)`), revocation: true, ...learned });
       }
     }
     return;
   }
 
   planUnusedCredentials(b, ctx, sys, p, account, desired, usage, now);
+}
+
+const OFFLINE_DAY_MS = 86_400_000;
+const NOT_OFFLINE: { learnedBy?: string } = Object.freeze({});
+
+/** The latest expiry of an account's active offline keys; a key that does not say counts a full revalidation period from now. */
+function offlineLearnedBy(account: Account, revalidationDays: number, now: Date): string {
+  const fallback = now.getTime() + revalidationDays * OFFLINE_DAY_MS;
+  let latest = Number.NEGATIVE_INFINITY;
+  for (const c of account.credentials) {
+    if (c.status !== 'active') continue;
+    const t = c.keyExpiresAt ? Date.parse(c.keyExpiresAt) : fallback;
+    latest = Math.max(latest, Number.isFinite(t) ? t : fallback);
+  }
+  // no active key: nothing can open an offline lock any more
+  return new Date(Number.isFinite(latest) ? Math.max(latest, now.getTime()) : now.getTime()).toISOString();
 }
 
 /**
@@ -395,11 +419,15 @@ function planOrphan(b: PlanBuilder, ctx: EngineContext, sys: SystemView, account
 const EVALUATION_SLICE = 250;
 
 async function evaluateWith(ctx: EngineContext, identities: Identity[], anchors: Map<string, Record<string, string>>, now: Date): Promise<PlannedIdentity[]> {
-  const sponsors = await loadSponsorStates(ctx, identities, now);
-  return identities.map((identity) => {
-    const a = anchors.get(identity.id) ?? {};
-    return { identity, anchors: a, evaluation: evaluate(identity, ctx.policy, { now, anchors: a, sponsor: sponsors.get(identity.id) }) };
-  });
+  const [sponsors, conflicts] = await Promise.all([loadSponsorStates(ctx, identities, now), loadConflicts(ctx, identities)]);
+  return identities.map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts));
+}
+
+function planned(ctx: EngineContext, identity: Identity, a: Record<string, string>, now: Date, sponsors: Map<string, SponsorState>, conflicts: Map<string, CorrelationConflict>): PlannedIdentity {
+  const evaluation = evaluate(identity, ctx.policy, { now, anchors: a, sponsor: sponsors.get(identity.id) });
+  // a page without conflicts (the usual estate) costs one empty-map lookup per identity
+  const conflict = conflicts.size ? conflicts.get(identity.id) : undefined;
+  return conflict ? { identity, anchors: a, evaluation: withConflict(evaluation, conflict), conflict } : { identity, anchors: a, evaluation };
 }
 
 /** Maps with at most `limit` calls in flight; results keep the input order. */
@@ -420,15 +448,10 @@ async function evaluateEveryone(ctx: EngineContext, now: Date, onSlice: (ps: Pla
     next = page.length < pageSize ? null : read(page[page.length - 1]!.id);
     // an unobserved rejection of the prefetch would crash the process; it is awaited next turn
     next?.catch(() => undefined);
-    const [anchors, sponsors] = await Promise.all([loadAnchors(ctx.db, page.map((i) => i.id)), loadSponsorStates(ctx, page, now)]);
+    const [anchors, sponsors, conflicts] = await Promise.all([loadAnchors(ctx.db, page.map((i) => i.id)), loadSponsorStates(ctx, page, now), loadConflicts(ctx, page)]);
     for (let i = 0; i < page.length; i += EVALUATION_SLICE) {
       if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      onSlice(
-        page.slice(i, i + EVALUATION_SLICE).map((identity) => {
-          const a = anchors.get(identity.id) ?? {};
-          return { identity, anchors: a, evaluation: evaluate(identity, ctx.policy, { now, anchors: a, sponsor: sponsors.get(identity.id) }) };
-        }),
-      );
+      onSlice(page.slice(i, i + EVALUATION_SLICE).map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts)));
     }
   }
 }
@@ -511,8 +534,13 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
   // after an identity's diff (in every system: nothing changes its next look after this): what
   // the run needs of it later, and (unless the caller wants them) nothing else, so its
   // evaluation can go
+  const conflicts: CorrelationConflict[] = [];
   const done = (p: PlannedIdentity): void => {
     identities++;
+    if (p.conflict) {
+      conflicts.push(p.conflict);
+      b.warnings.push(`${p.identity.userName} (${p.identity.id}): ${conflictText(p.conflict)}`);
+    }
     const id = p.identity.id;
     b.checkAt(p.evaluation.nextCheckAt, id);
     const t = b.nextOf(id);
@@ -534,7 +562,8 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
       // one look-up per person: run them side by side (a bucket holds hundreds), diff in order
       const accounts = await mapLimit(ps, Math.max(1, ctx.executor.concurrency), async (p) => {
         const link = linkOf.get(p.identity.id);
-        return (link ? await sys.driver.getAccount(link.accountId) : null) ?? (await sys.driver.findAccount(p.identity.externalId));
+        // a conflicted identity is diffed only against the account it is linked to, never the contested key's
+        return (link ? await sys.driver.getAccount(link.accountId) : null) ?? (p.conflict ? null : await sys.driver.findAccount(p.identity.externalId));
       });
       const usage = sys.caps.credentialStates
         ? await credentialUsageFor(ctx.db, sys.name, accounts.flatMap((a) => a?.credentials.map((c) => c.id) ?? []))
@@ -578,7 +607,12 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
         for (const sys of systems) {
           const s = states.get(sys.name)!;
           const link = s.links.get(p.identity.id);
-          const account = (link ? s.byId.get(link.accountId) : undefined) ?? s.byKey.get(p.identity.externalId) ?? null;
+          let account = (link ? s.byId.get(link.accountId) : undefined) ?? null;
+          if (p.conflict) {
+            // the contested key's account is no one's to diff, and not an orphan either
+            const contested = s.byKey.get(p.identity.externalId);
+            if (contested) s.claimed.add(contested.id);
+          } else account ??= s.byKey.get(p.identity.externalId) ?? null;
           if (account) s.claimed.add(account.id);
           diffIdentity(b, ctx, sys, p, account, link, s.usage, now);
         }
@@ -636,6 +670,7 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
     operations: b.ops,
     summary: summarize(b.ops),
     warnings: b.warnings,
+    ...(conflicts.length ? { conflicts } : {}),
     nextCheckAt: b.nextCheckAt === null ? null : new Date(b.nextCheckAt).toISOString(),
   };
   return { built: { plan, scopeSize, nextCheckAtByIdentity, anchorChanges }, planned };

@@ -5,13 +5,20 @@ import { evaluate, type Evaluation } from '../policy/evaluate.js';
 import { findIdentityByUserName, getIdentity, iterateIdentities } from '../store/identities.js';
 import { credentialUsage, linksForIdentities, listLinks, loadAnchors } from '../store/links.js';
 import type { SponsorState } from '../domain/sponsor.js';
+import type { CorrelationConflict } from '../domain/plan.js';
+import { conflictText, loadConflicts, withConflict } from './conflicts.js';
 import { loadSponsorStates } from './sponsors.js';
+import { listOfflinePending, type OfflinePending } from '../store/offline.js';
 import type { EngineContext } from './types.js';
 
 export interface Explanation {
   identity: Identity;
   evaluation: Evaluation;
-  systems: Array<{ system: string; account: Account | null; linked: boolean }>;
+  /** Its externalId is not its alone: no access (each would-be grant is denied naming the other holders). */
+  conflict: CorrelationConflict | null;
+  systems: Array<{ system: string; account: Account | null; linked: boolean; offline?: { revalidationDays: number } }>;
+  /** Revocations a data-on-card system took that its offline locks have not learned yet: the keys still open these until learnedBy. */
+  offlinePending: OfflinePending[];
 }
 
 /** Why does this person have (or not have) which doors: the policy's answer and each system's state. */
@@ -21,15 +28,17 @@ export async function explainIdentity(ctx: EngineContext, who: string): Promise<
   const anchors = (await loadAnchors(ctx.db, [identity.id])).get(identity.id) ?? {};
   const now = ctx.now();
   const sponsor = (await loadSponsorStates(ctx, [identity], now)).get(identity.id);
-  const evaluation = evaluate(identity, ctx.policy, { now, anchors, sponsor });
+  const conflict = (await loadConflicts(ctx, [identity])).get(identity.id) ?? null;
+  const evaluation = withConflict(evaluate(identity, ctx.policy, { now, anchors, sponsor }), conflict ?? undefined);
   const links = await linksForIdentities(ctx.db, [identity.id]);
   const systems = [];
   for (const [name, driver] of ctx.drivers) {
     const link = links.find((l) => l.system === name);
-    const account = (link ? await driver.getAccount(link.accountId) : null) ?? (await driver.findAccount(identity.externalId));
-    systems.push({ system: name, account, linked: !!link });
+    const account = (link ? await driver.getAccount(link.accountId) : null) ?? (conflict ? null : await driver.findAccount(identity.externalId));
+    systems.push({ system: name, account, linked: !!link, ...(driver.capabilities.offline ? { offline: { ...driver.capabilities.offline } } : {}) });
   }
-  return { identity, evaluation, systems };
+  const offlinePending = await listOfflinePending(ctx.db, now, { identityId: identity.id });
+  return { identity, evaluation, conflict, systems, offlinePending };
 }
 
 export interface AccessReportRow {
@@ -52,6 +61,11 @@ export interface AccessReportRow {
   roles: string[];
   lastUsed: string | null;
   justified: boolean;
+  /**
+   * Data-on-card systems: the membership was revoked, but keys updated before the revocation
+   * still open its doors on offline locks until this instant (null: not such a row).
+   */
+  stillOnKeysUntil: string | null;
 }
 
 function whyText(reasons: Reason[]): string {
@@ -68,19 +82,24 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
   const byId = new Map<string, Identity>();
   const byKey = new Map<string, Identity>();
   const sponsors = new Map<string, SponsorState>();
+  const conflicts = new Map<string, CorrelationConflict>();
   for await (const page of iterateIdentities(ctx.db, 5000, { includeDeleted: true })) {
     for (const i of page) {
       byId.set(i.id, i);
       if (!i.deletedAt || !byKey.has(i.externalId)) byKey.set(i.externalId, i);
     }
     for (const [id, s] of await loadSponsorStates(ctx, page, now)) sponsors.set(id, s);
+    for (const [id, c] of await loadConflicts(ctx, page)) conflicts.set(id, c);
   }
+  // keys several live identities hold: an account carrying one belongs to none of them
+  const contested = new Map<string, CorrelationConflict>();
+  for (const c of conflicts.values()) contested.set(c.externalId, c);
   const evaluations = new Map<string, Evaluation>();
   const anchors = await loadAnchors(ctx.db, [...byId.keys()]);
   const evalFor = (i: Identity) => {
     let e = evaluations.get(i.id);
     if (!e) {
-      e = evaluate(i, ctx.policy, { now, anchors: anchors.get(i.id) ?? {}, sponsor: sponsors.get(i.id) });
+      e = withConflict(evaluate(i, ctx.policy, { now, anchors: anchors.get(i.id) ?? {}, sponsor: sponsors.get(i.id) }), conflicts.get(i.id));
       evaluations.set(i.id, e);
     }
     return e;
@@ -94,7 +113,9 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
     do {
       const page = await driver.listAccounts(cursor);
       for (const a of page.items) {
-        const idn = (links.has(a.id) ? byId.get(links.get(a.id)!) : undefined) ?? (a.externalId ? byKey.get(a.externalId) : undefined) ?? null;
+        const linkedTo = links.has(a.id) ? byId.get(links.get(a.id)!) : undefined;
+        const disputed = linkedTo ? conflicts.get(linkedTo.id) : a.externalId ? contested.get(a.externalId) : undefined;
+        const idn = linkedTo ?? (a.externalId && !disputed ? byKey.get(a.externalId) : undefined) ?? null;
         const ev = idn ? evalFor(idn) : null;
         const lastUsed = a.credentials.map((c) => [c.lastUsedAt, usage.get(c.id)]).flat().filter((x): x is string => !!x).sort().pop() ?? null;
         for (const m of a.memberships) {
@@ -115,24 +136,51 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
             protectionClass: g?.protectionClass ?? null,
             validFrom: m.from,
             validUntil: m.until,
-            why: ent ? whyText(ent.reasons) : g ? 'not justified by any rule' : 'group not managed by lockstep',
+            why: ent ? whyText(ent.reasons) : disputed ? conflictText(disputed) : g ? 'not justified by any rule' : 'group not managed by lockstep',
             roles: ent ? [...new Set(ent.reasons.map((r) => r.role).filter((x): x is string => !!x))] : [],
             lastUsed,
             justified: !!ent,
+            stillOnKeysUntil: null,
           });
         }
       }
       cursor = page.next;
     } while (cursor);
   }
+  // revoked in a data-on-card system, still on keys: who can open which door although revoked, and until when
+  for (const p of await listOfflinePending(ctx.db, now)) {
+    const g = [...ctx.policy.accessGroups.values()].find((x) => x.system === p.system && x.ref === p.groupRef);
+    const idn = p.identityId ? byId.get(p.identityId) : undefined;
+    rows.push({
+      system: p.system,
+      accountId: p.accountId,
+      accountState: p.kind === 'suspend_account' ? 'suspended' : 'active',
+      userName: idn?.userName ?? p.userName,
+      displayName: idn?.displayName ?? p.userName ?? p.accountId,
+      identityId: p.identityId,
+      employeeType: idn?.employeeType ?? null,
+      department: idn?.department ?? null,
+      accessGroupId: g?.id ?? null,
+      accessGroup: g?.name ?? p.groupRef,
+      groupRef: p.groupRef,
+      protectionClass: g?.protectionClass ?? null,
+      validFrom: null,
+      validUntil: p.learnedBy,
+      why: `${p.kind} taken by ${p.system} at ${p.revokedAt}; offline locks learn it when the keys are next updated, at the latest by ${p.learnedBy}`,
+      roles: [],
+      lastUsed: null,
+      justified: false,
+      stillOnKeysUntil: p.learnedBy,
+    });
+  }
   return rows;
 }
 
 const CSV_COLUMNS: Array<keyof AccessReportRow> = [
-  'system', 'accountId', 'accountState', 'userName', 'displayName', 'employeeType', 'department', 'accessGroupId', 'accessGroup', 'groupRef', 'protectionClass', 'validFrom', 'validUntil', 'why', 'roles', 'lastUsed', 'justified',
+  'system', 'accountId', 'accountState', 'userName', 'displayName', 'employeeType', 'department', 'accessGroupId', 'accessGroup', 'groupRef', 'protectionClass', 'validFrom', 'validUntil', 'why', 'roles', 'lastUsed', 'justified', 'stillOnKeysUntil',
 ];
 
-export function csvCell(v: unknown): string {
+function csvCell(v: unknown): string {
   const s = v === null || v === undefined ? '' : Array.isArray(v) ? v.join(';') : String(v);
   // quote, and defuse spreadsheet formulas (CSV injection) in values that came from sources
   const safe = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;

@@ -12,6 +12,7 @@ export * from './runs.js';
 export * from './incidents.js';
 export * from './queue-state.js';
 export * from './budget.js';
+export * from './offline.js';
 export * from './scim.js';
 export * from './checkpoint.js';
 

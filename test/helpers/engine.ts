@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { startSimulator, type RunningSimulator } from '../../connectors/simulator/index.js';
+import { startSimulator, type RunningSimulator, type SimProfile } from '../../connectors/simulator/index.js';
 import { createConfiguredDriver } from '../../src/runtime/drivers.js';
 import { parseMappings } from '../../src/policy/index.js';
 import type { EngineContext } from '../../src/reconcile/index.js';
@@ -22,11 +22,11 @@ export interface TestEngine {
 export async function createTestEngine(
   kind: StoreKind,
   mappingsYaml: string,
-  opts: { now?: string; maxAttempts?: number; /** reuse (and empty) this store instead of making one; close() then keeps it */ store?: TestStore } = {},
+  opts: { now?: string; maxAttempts?: number; /** reuse (and empty) this store instead of making one; close() then keeps it */ store?: TestStore; /** the kind of lock system the simulator plays */ profile?: Partial<SimProfile> } = {},
 ): Promise<TestEngine> {
   const { policy } = parseMappings(mappingsYaml, 'test-mappings.yaml');
   const groups = [...policy.accessGroups.values()].filter((g) => g.system === 'dc1').map((g) => ({ id: g.ref, name: g.name, doors: [`${g.ref}-door`] }));
-  const sim = await startSimulator({ groups });
+  const sim = await startSimulator({ groups, ...(opts.profile ? { profile: opts.profile } : {}) });
   const store = opts.store ?? (await createTestStore(kind));
   if (opts.store) await resetStore(store.db);
   const driver = await createConfiguredDriver('simulator', { system: 'dc1', options: { url: sim.url, timeoutMs: 2000, maxAttempts: 1 } });

@@ -1,0 +1,108 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { upsertIdentity } from '../../../src/store/index.js';
+import { accessReport, explainIdentity, runReconcile } from '../../../src/reconcile/index.js';
+import { createTestEngine, membershipsOf, type TestEngine } from '../../helpers/engine.js';
+
+/**
+ * The simulator playing lock systems that can do less (issue 16): no stored validity windows, no
+ * account suspension, data-on-card keys that offline locks read. lockstep must then enforce
+ * windows itself on schedule, take credentials from leavers, and say until when a revocation is
+ * not yet on the locks.
+ */
+
+const MAPPINGS = `
+version: 1
+employeeTypes: [Employee]
+accessGroups:
+  - { id: perimeter, system: dc1, ref: AG-PERIM, name: Perimeter, protectionClass: 1 }
+  - { id: power, system: dc1, ref: AG-POWER, name: Power room, protectionClass: 2 }
+rules:
+  - { id: staff, when: 'active eq true', grant: [perimeter] }
+  - { id: power, when: 'groups eq "Power"', grant: [power], validity: { until: contractEnd } }
+lifecycle: { leaver: suspend, preHireDays: 1 }
+`;
+
+let e: TestEngine | null = null;
+afterEach(async () => {
+  await e?.close();
+  e = null;
+});
+
+const apply = async (t: TestEngine) => {
+  const out = await runReconcile(t.ctx, { kind: 'full' }, { trigger: 'test', actor: 'test', apply: true, approved: true });
+  expect(out.failed).toEqual([]);
+  return out;
+};
+
+describe('a lock system that stores no validity windows', () => {
+  it('grants without a window when it begins and revokes when it ends, on schedule', async () => {
+    e = await createTestEngine('pglite', MAPPINGS, { now: '2026-06-01T08:00:00Z', profile: { validity: 'none' } });
+    expect(e.ctx.drivers.get('dc1')!.capabilities.validity).toBe('none');
+    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'C1', userName: 'c1', employeeType: 'Contractor', groups: ['Power'], contractEnd: '2026-06-10', hireDate: '2026-06-03' });
+    // before the pre-hire window: nothing in a system that could not hold the start date
+    const early = await apply(e);
+    expect(membershipsOf(e.sim, 'C1')).toEqual({});
+    expect(early.nextCheckAt).toBe('2026-06-02T00:00:00.000Z');
+    e.setNow('2026-06-02T00:00:01Z');
+    const begun = await apply(e);
+    // granted with no window (the simulator refuses windows in this profile), the end is lockstep's to enforce
+    expect(membershipsOf(e.sim, 'C1')).toEqual({ 'AG-PERIM': { from: null, until: null }, 'AG-POWER': { from: null, until: null } });
+    expect(Date.parse(begun.nextCheckAt!)).toBeLessThanOrEqual(Date.parse('2026-06-11T00:00:00Z'));
+    e.setNow('2026-06-11T00:00:01Z');
+    const ended = await apply(e);
+    expect(ended.plan.operations.filter((o) => o.kind === 'revoke').map((o) => [o.group!.ref, o.reason.cause])).toEqual([['AG-POWER', 'expired']]);
+    expect(Object.keys(membershipsOf(e.sim, 'C1'))).toEqual(['AG-PERIM']);
+  });
+});
+
+describe('a lock system that cannot suspend accounts', () => {
+  it('suspends a leaver’s credentials instead', async () => {
+    e = await createTestEngine('pglite', MAPPINGS, { profile: { suspendAccount: false } });
+    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'L1', userName: 'l1', employeeType: 'Employee' });
+    await apply(e);
+    const acc = e.sim.state.findByExternalId('L1')!;
+    const card = e.sim.state.issueCredential(acc.id, { type: 'card' });
+    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'L1', userName: 'l1', employeeType: 'Employee', active: false });
+    const out = await apply(e);
+    expect(out.plan.operations.map((o) => o.kind).sort()).toEqual(['revoke', 'set_credential_state']);
+    const after = e.sim.state.findByExternalId('L1')!;
+    expect(after.state).toBe('active');
+    expect(after.credentials.find((c) => c.id === card.id)!.status).toBe('suspended');
+    expect(after.memberships).toEqual([]);
+  });
+});
+
+describe('a data-on-card system (offline keys)', () => {
+  it('says until when a revocation is not on the locks yet, in the plan, explain and the access report', async () => {
+    e = await createTestEngine('postgres', MAPPINGS, { now: '2026-06-01T08:00:00Z', profile: { offline: { revalidationDays: 7 } } });
+    expect(e.ctx.drivers.get('dc1')!.capabilities.offline).toEqual({ revalidationDays: 7 });
+    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'M1', userName: 'm1', employeeType: 'Employee', groups: ['Power'] });
+    await apply(e);
+    const acc = e.sim.state.findByExternalId('M1')!;
+    const card = e.sim.state.issueCredential(acc.id, { type: 'card' });
+    const key = e.sim.state.updateKey(card.id);
+    expect(e.sim.state.swipe({ credentialId: card.id, group: 'AG-POWER' }).granted).toBe(true);
+
+    // a mover: out of the power room
+    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'M1', userName: 'm1', employeeType: 'Employee', groups: [] });
+    const out = await apply(e);
+    const revoke = out.plan.operations.find((o) => o.kind === 'revoke')!;
+    expect(revoke.group!.ref).toBe('AG-POWER');
+    expect(revoke.learnedBy).toBe(key.expiresAt);
+    expect(Object.keys(membershipsOf(e.sim, 'M1'))).toEqual(['AG-PERIM']);
+    // the system took it; the key, updated before, still opens the power room on an offline lock
+    expect(e.sim.state.swipe({ credentialId: card.id, group: 'AG-POWER' }).granted).toBe(true);
+
+    const x = await explainIdentity(e.ctx, 'm1');
+    expect(x.offlinePending).toMatchObject([{ system: 'dc1', groupRef: 'AG-POWER', kind: 'revoke', learnedBy: key.expiresAt }]);
+    const rows = await accessReport(e.ctx);
+    expect(rows.filter((r) => r.stillOnKeysUntil !== null).map((r) => [r.userName, r.groupRef, r.stillOnKeysUntil])).toEqual([['m1', 'AG-POWER', key.expiresAt]]);
+
+    // the key is updated at an online reader: the lock learns it, and the door stays shut
+    e.sim.state.updateKey(card.id);
+    expect(e.sim.state.swipe({ credentialId: card.id, group: 'AG-POWER' }).granted).toBe(false);
+    // once the bound has passed, nothing is pending any more
+    e.setNow(new Date(Date.parse(key.expiresAt!) + 1000).toISOString());
+    expect((await explainIdentity(e.ctx, 'm1')).offlinePending).toEqual([]);
+  });
+});
