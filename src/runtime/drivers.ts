@@ -9,6 +9,7 @@ import type { DriverContext, LockDriver } from '../drivers/contract.js';
 const BUILTIN_DRIVERS = {
   simulator: async () => (await import('../../connectors/simulator/index.js')).factory,
   gallagher: async () => (await import('../../connectors/gallagher/index.js')).factory,
+  openpath: async () => (await import('../../connectors/openpath/index.js')).factory,
   uhppoted: async () => (await import('../../connectors/uhppoted/index.js')).factory,
 } as const;
 
