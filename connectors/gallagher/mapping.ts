@@ -88,7 +88,7 @@ export function namesFor(input: Pick<AccountInput, 'displayName' | 'firstName' |
  * that have no `location` block (cc_rest.yaml, "Searching for events that indicate location
  * or movement").
  */
-export const MOVEMENT_EVENT_TYPES: ReadonlySet<string> = new Set([
+const MOVEMENT_EVENT_TYPES: ReadonlySet<string> = new Set([
   '20001',
   '20002',
   '20003',

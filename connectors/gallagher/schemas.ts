@@ -6,7 +6,7 @@ import { z } from 'zod';
  * a cardholder under `@<name>`, so cardholders keep unknown keys.
  */
 
-export const linkSchema = z.object({ href: z.string().min(1) });
+const linkSchema = z.object({ href: z.string().min(1) });
 export type Link = z.infer<typeof linkSchema>;
 
 /** `GET /api`: the only URL a client may know. Everything else is a link under `features`. */
@@ -16,7 +16,7 @@ export const discoverySchema = z.object({
 });
 export type Discovery = z.infer<typeof discoverySchema>;
 
-export const membershipSchema = z.object({
+const membershipSchema = z.object({
   href: z.string().min(1),
   // 8.70+ leaves out the group's href when the operator may not view the group.
   accessGroup: z.object({ href: z.string().optional(), name: z.string().optional() }).optional(),
@@ -26,7 +26,7 @@ export const membershipSchema = z.object({
 });
 export type CcMembership = z.infer<typeof membershipSchema>;
 
-export const cardSchema = z.object({
+const cardSchema = z.object({
   href: z.string().min(1),
   number: z.string().optional(),
   issueLevel: z.number().optional(),
@@ -81,7 +81,7 @@ export const cardTypeSearchSchema = z.object({
   next: nextSchema,
 });
 
-export const eventSchema = z.object({
+const eventSchema = z.object({
   id: z.string().min(1),
   href: z.string().optional(),
   time: z.string(),

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 
 /** Constant-time comparison over digests, so neither content nor length leaks through timing. */
-export function tokenMatches(presented: string, tokens: string[]): boolean {
+function tokenMatches(presented: string, tokens: string[]): boolean {
   const p = createHash('sha256').update(presented).digest();
   let ok = false;
   for (const t of tokens) {
@@ -12,7 +12,7 @@ export function tokenMatches(presented: string, tokens: string[]): boolean {
   return ok;
 }
 
-export function bearer(req: Request): string | null {
+function bearer(req: Request): string | null {
   const h = req.headers.authorization;
   if (!h) return null;
   const m = /^Bearer\s+(.+)$/i.exec(h.trim());

@@ -1,3 +1,3 @@
 export * from './schema.js';
 export * from './load.js';
-export { formatIssue, type YamlIssue } from './yaml.js';
+export type { YamlIssue } from './yaml.js';

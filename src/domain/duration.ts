@@ -12,7 +12,7 @@ const DAY = 24 * HOUR;
 const WEEK = 7 * DAY;
 
 /** The longest duration accepted: far beyond any access window, well inside Date's range. */
-export const MAX_DURATION_MS = 36_500 * DAY;
+const MAX_DURATION_MS = 36_500 * DAY;
 
 const PATTERN = /^([+-])?P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:[.,]\d{1,3})?)S)?)?$/;
 

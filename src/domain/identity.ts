@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** A role as sources send it (SCIM `roles`, Entra app-role assignments, an HR roles column). */
-export const roleSchema = z.object({
+const roleSchema = z.object({
   value: z.string().min(1),
   display: z.string().optional(),
   type: z.string().optional(),

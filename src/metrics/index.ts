@@ -154,12 +154,3 @@ export function engineHooks(now: () => number = Date.now): EngineHooks {
     },
   };
 }
-
-/** Chains hooks (metrics plus whatever else the service hangs on the engine). */
-export function combineHooks(...all: Array<EngineHooks | undefined>): EngineHooks {
-  const hooks = all.filter((h): h is EngineHooks => !!h);
-  return {
-    onOperation: (op, r, ms) => hooks.forEach((h) => h.onOperation?.(op, r, ms)),
-    onPlan: (p) => hooks.forEach((h) => h.onPlan?.(p)),
-  };
-}

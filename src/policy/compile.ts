@@ -103,7 +103,7 @@ export interface CompiledPolicy {
 const DAY = 86_400_000;
 
 /** A limit given in days or as a duration (the schema lets only one of them through), or null. */
-export function durationOf(days: number | undefined, duration: string | undefined, daysField: string, durationField: string): CompiledDuration | null {
+function durationOf(days: number | undefined, duration: string | undefined, daysField: string, durationField: string): CompiledDuration | null {
   if (duration !== undefined) return { ms: durationMs(duration), text: duration, setting: `${durationField}: ${duration}` };
   if (days !== undefined) return { ms: days * DAY, text: `${days} days`, setting: `${daysField}: ${days}` };
   return null;
@@ -115,9 +115,6 @@ function preHireOf(l: Lifecycle): PreHire {
 }
 
 const CLASSES: ProtectionClass[] = [0, 1, 2, 3, 4];
-
-/** `rules[3].when`, `roles.dc-technician.grant[0]`, `classes.4.maxValidityDays`. */
-export { formatPath };
 
 function editDistance(a: string, b: string): number {
   const prev = Array.from({ length: b.length + 1 }, (_, j) => j);

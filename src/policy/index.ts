@@ -1,7 +1,7 @@
 /** The policy engine: mapping files -> compiled policy -> an identity's entitlements with reasons. */
-export { loadMappings, parseMappings, parseMappingSources, resolveMappingFiles, formatIssue } from './loader.js';
+export { loadMappings, parseMappings, parseMappingSources } from './loader.js';
 export type { LoadedMappings, MappingIssue, MappingSource } from './loader.js';
-export { compile, checkMappings, formatPath } from './compile.js';
+export { compile } from './compile.js';
 export type {
   BundleGrant,
   ClassPolicy,
@@ -17,7 +17,6 @@ export { evaluate, explainText } from './evaluate.js';
 export type { Denial, EvaluateOptions, Evaluation } from './evaluate.js';
 export { parseFilter, matchFilter, identityView } from './filter.js';
 export type { CompiledFilter, FilterHit, FilterOutcome, FilterView } from './filter.js';
-export { mappingsSchema, mappingsJsonSchema, DEFAULT_EMPLOYEE_TYPES } from './schema.js';
 export type {
   AccessGroupSpec,
   ClassPolicySpec,

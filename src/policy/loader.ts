@@ -8,10 +8,8 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { formatIssue, issueAt, offsetOf, zodIssues, type ParsedYaml } from '../config/yaml.js';
-
-export { formatIssue };
 import { LockstepError } from '../domain/errors.js';
-import { checkMappings, compile, formatPath, type CompiledPolicy, type IssuePath } from './compile.js';
+import { checkMappings, compile, type CompiledPolicy, type IssuePath } from './compile.js';
 import { mappingsSchema, type Mappings } from './schema.js';
 
 export interface MappingIssue {
@@ -178,7 +176,7 @@ export function parseMappings(text: string, fileName: string): LoadedMappings {
 }
 
 /** The mapping files `paths` name: files as they are, directories' *.yaml / *.yml (not recursive), sorted. */
-export async function resolveMappingFiles(paths: string | string[]): Promise<string[]> {
+async function resolveMappingFiles(paths: string | string[]): Promise<string[]> {
   const out: string[] = [];
   for (const p of Array.isArray(paths) ? paths : [paths]) {
     let info;

@@ -96,23 +96,23 @@ import { z } from 'zod';
 import { DURATION_PATTERN, parseDuration } from '../domain/duration.js';
 
 /** Ids of access groups, role bundles and rules: stable, readable, safe in paths and logs. */
-export const idSchema = z
+const idSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must start with a letter or digit and contain only letters, digits, ".", "_" and "-"');
 
 /** A SCIM attribute name (optionally with sub-attributes), as `until` refers to one. */
-export const attributeNameSchema = z
+const attributeNameSchema = z
   .string()
   .regex(/^[A-Za-z][A-Za-z0-9_$-]*(\.[A-Za-z][A-Za-z0-9_$-]*)*$/, 'must be an attribute name such as contractEnd');
 
-export const protectionClassSchema = z.literal([0, 1, 2, 3, 4]).describe('EN 50600 protection class, 0 (public) to 4 (highest)');
+const protectionClassSchema = z.literal([0, 1, 2, 3, 4]).describe('EN 50600 protection class, 0 (public) to 4 (highest)');
 
 /**
  * An ISO 8601 duration of fixed length (no years or months), longer than zero unless `zero`.
  * It stays text in the validated mappings (as written, for messages); compile turns it into
  * milliseconds once.
  */
-export function durationSchema(opts: { zero?: boolean } = {}) {
+function durationSchema(opts: { zero?: boolean } = {}) {
   return z
     .string()
     .superRefine((s, ctx) => {
@@ -132,7 +132,7 @@ function oneOf<T extends object>(days: keyof T & string, duration: keyof T & str
   };
 }
 
-export const validityLimitSchema = z
+const validityLimitSchema = z
   .strictObject({
     until: attributeNameSchema.optional().describe('Identity attribute holding the date the access ends (a bare date: end of that day, UTC)'),
     maxDays: z.number().int().positive().optional().describe('At most this many days from when the entitlement first began'),
@@ -141,7 +141,7 @@ export const validityLimitSchema = z
   .superRefine(oneOf('maxDays', 'maxDuration'))
   .describe('Limits on how long access lasts');
 
-export const classPolicySchema = z
+const classPolicySchema = z
   .strictObject({
     maxValidityDays: z.number().int().positive().optional().describe('No entitlement of this class lasts longer than this many days from when it began'),
     maxValidity: durationSchema().optional().describe('No entitlement of this class lasts longer than this (ISO 8601 duration, e.g. PT8H); instead of maxValidityDays'),
@@ -153,11 +153,11 @@ export const classPolicySchema = z
   .superRefine(oneOf('unusedCredentialDays', 'unusedCredentialAfter'));
 
 const classPolicyEntry = classPolicySchema.optional();
-export const classesSchema = z
+const classesSchema = z
   .strictObject({ '0': classPolicyEntry, '1': classPolicyEntry, '2': classPolicyEntry, '3': classPolicyEntry, '4': classPolicyEntry })
   .describe('Limits per EN 50600 protection class (0..4)');
 
-export const accessGroupSchema = z.strictObject({
+const accessGroupSchema = z.strictObject({
   id: idSchema.describe('Mapping-wide id used by rules and role bundles'),
   system: z.string().min(1).describe('Lock system name (a key of systems in lockstep.yaml)'),
   ref: z.string().min(1).describe("The group's reference in the lock system"),
@@ -166,7 +166,7 @@ export const accessGroupSchema = z.strictObject({
   description: z.string().optional(),
 });
 
-export const roleBundleSchema = z.strictObject({
+const roleBundleSchema = z.strictObject({
   description: z.string().optional(),
   grant: z.array(idSchema).default([]).describe('Access group ids'),
   include: z.array(idSchema).default([]).describe('Other role bundles whose access this one carries'),
@@ -174,7 +174,7 @@ export const roleBundleSchema = z.strictObject({
   maxProtectionClass: protectionClassSchema.optional().describe('The bundle may not grant (also through includes) above this class'),
 });
 
-export const ruleSchema = z.strictObject({
+const ruleSchema = z.strictObject({
   id: idSchema,
   description: z.string().optional(),
   when: z.string().trim().min(1).describe('SCIM filter over the identity, e.g. groups eq "DC Operations" and employeeType ne "Contractor"'),
@@ -184,7 +184,7 @@ export const ruleSchema = z.strictObject({
   exemptFromUnusedExpiry: z.boolean().default(false).describe("Holders' credentials skip the unused-credential sweep"),
 });
 
-export const guardSchema = z.strictObject({
+const guardSchema = z.strictObject({
   maxRevocationsPercent: z.number().min(0).max(100).default(20),
   maxRevocationsAbsolute: z.number().int().min(0).default(50),
   minRevocationsToHold: z.number().int().min(0).default(10),
@@ -196,7 +196,7 @@ export const guardSchema = z.strictObject({
     .describe('The budget: people who lost access within this many minutes count together, across runs and sources'),
 });
 
-export const lifecycleSchema = z.strictObject({
+const lifecycleSchema = z.strictObject({
   leaver: z
     .enum(['suspend', 'revoke', 'delete'])
     .default('suspend')
@@ -207,7 +207,7 @@ export const lifecycleSchema = z.strictObject({
   guard: guardSchema.prefault({}).describe('Hold runs that would revoke too much for approval'),
 }).superRefine(oneOf('preHireDays', 'preHire'));
 
-export const DEFAULT_EMPLOYEE_TYPES = ['Employee'];
+const DEFAULT_EMPLOYEE_TYPES = ['Employee'];
 
 /** One mapping file; several merge into one Mappings (see the loader). */
 export const mappingsSchema = z

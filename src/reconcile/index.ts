@@ -5,5 +5,5 @@ export { applyOperations } from './executor.js';
 export { runReconcile, approveRun } from './run.js';
 export { pullAccessEvents } from './events.js';
 export { markCredentialLost, type LostCredentialRequest, type LostCredentialOutcome } from './lost.js';
-export { explainIdentity, accessReport, accessReportCsv, roleReport, toCsv, csvCell, type AccessReportRow, type Explanation, type RoleReport } from './report.js';
-export { formatPlan, planToJson } from './format.js';
+export { explainIdentity, accessReport, accessReportCsv, roleReport, toCsv, type AccessReportRow, type Explanation, type RoleReport } from './report.js';
+export { formatPlan } from './format.js';

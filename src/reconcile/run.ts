@@ -44,7 +44,7 @@ function finalStatus(results: OperationResult[]): RunStatus {
 }
 
 /** The guard's limits as the revocation budget reads them. */
-export function budgetLimits(ctx: EngineContext): BudgetLimits {
+function budgetLimits(ctx: EngineContext): BudgetLimits {
   const g = ctx.policy.lifecycle.guard;
   return { ...g, windowMs: g.windowMinutes * 60_000 };
 }

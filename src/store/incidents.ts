@@ -5,7 +5,7 @@ import type { Queryable } from './db.js';
  * NIS2 Art. 23: an early warning within 24 hours of becoming aware of a significant incident,
  * an incident notification within 72 hours, a final report within one month.
  */
-export const NIS2_CLOCK = { earlyWarningHours: 24, notificationHours: 72, finalReportDays: 30 } as const;
+const NIS2_CLOCK = { earlyWarningHours: 24, notificationHours: 72, finalReportDays: 30 } as const;
 
 export interface Incident {
   id: string;
@@ -85,13 +85,4 @@ export async function listIncidents(q: Queryable, opts: { status?: 'open' | 'clo
     ? await q.query<Row>('SELECT * FROM incidents WHERE status = $1 ORDER BY opened_at DESC', [opts.status])
     : await q.query<Row>('SELECT * FROM incidents ORDER BY opened_at DESC');
   return rows.map(fromRow);
-}
-
-export async function closeIncident(q: Queryable, id: string, note: string): Promise<Incident | null> {
-  const { rows } = await q.query<Row>(
-    `UPDATE incidents SET status = 'closed', closed_at = now(), data = data || jsonb_build_object('closeNote', $2::text)
-     WHERE id = $1 AND status = 'open' RETURNING *`,
-    [id, note],
-  );
-  return rows[0] ? fromRow(rows[0]) : null;
 }

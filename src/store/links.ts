@@ -128,10 +128,6 @@ export async function setSyncState(q: Queryable, key: string, value: unknown): P
   );
 }
 
-export async function deleteSyncState(q: Queryable, key: string): Promise<void> {
-  await q.query('DELETE FROM sync_state WHERE key = $1', [key]);
-}
-
 export interface CredentialUse {
   credentialId: string;
   accountId: string | null;
@@ -143,7 +139,7 @@ export interface CredentialUse {
  * be one row of the upsert: PostgreSQL refuses to update a row twice in one INSERT ... ON
  * CONFLICT. Of equal instants, the one that names its account wins.
  */
-export function latestUsePerCredential(uses: CredentialUse[]): CredentialUse[] {
+function latestUsePerCredential(uses: CredentialUse[]): CredentialUse[] {
   const latest = new Map<string, { use: CredentialUse; ms: number }>();
   for (const u of uses) {
     const ms = Date.parse(u.at);

@@ -13,10 +13,6 @@ export {
   type RecordAccessInput,
 } from './server.js';
 export {
-  EVENT_TYPES,
-  FACTORY_CARD_STATES,
-  FakeModel,
-  defaultSeed,
   type FakeAccessGroup,
   type FakeCard,
   type FakeCardType,

@@ -134,10 +134,10 @@ export interface SeedData {
   doors?: FakeDoor[];
 }
 
-export const FACTORY_CARD_STATES = ['Active', 'Disabled (manually)', 'Lost', 'Stolen', 'Damaged'];
+const FACTORY_CARD_STATES = ['Active', 'Disabled (manually)', 'Lost', 'Stolen', 'Damaged'];
 
 /** What a fresh fake holds: one division, a few access groups, the link PDF, two card types. */
-export function defaultSeed(): Required<SeedData> {
+function defaultSeed(): Required<SeedData> {
   return {
     divisions: [
       { id: '2', name: 'Root division' },

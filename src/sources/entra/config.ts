@@ -4,7 +4,7 @@ import { z } from 'zod';
 const objectId = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be an object id (GUID)');
 
 /** Identity fields a Graph property may be mapped to; `attributes.<name>` is always allowed. */
-export const MAPPABLE_FIELDS = [
+const MAPPABLE_FIELDS = [
   'displayName',
   'email',
   'employeeType',
@@ -25,7 +25,7 @@ const mappingTarget = z
   );
 
 /** How lockstep signs in to Microsoft Graph. */
-export const ENTRA_AUTH_METHODS = ['clientSecret', 'certificate', 'managedIdentity', 'workloadIdentity', 'none'] as const;
+const ENTRA_AUTH_METHODS = ['clientSecret', 'certificate', 'managedIdentity', 'workloadIdentity', 'none'] as const;
 export type EntraAuthMethod = (typeof ENTRA_AUTH_METHODS)[number];
 
 /** A `sources.<name>` block with `type: entra`. Owned by the Entra source. */
@@ -114,7 +114,7 @@ export function resolveAuthMethod(c: Pick<EntraSourceConfig, 'auth' | 'clientSec
   return null;
 }
 
-export function isLoopbackUrl(u: string): boolean {
+function isLoopbackUrl(u: string): boolean {
   try {
     const h = new URL(u).hostname;
     return h === 'localhost' || h === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(h);

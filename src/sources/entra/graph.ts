@@ -142,7 +142,7 @@ export class EntraGraph {
 }
 
 /** A Graph failure as a LockstepError; `details.graphCode` keeps Graph's own code. */
-export function toLockstepError(e: unknown, path: string): LockstepError {
+function toLockstepError(e: unknown, path: string): LockstepError {
   if (e instanceof LockstepError) return e;
   if (e instanceof GraphError) {
     const status = e.statusCode;

@@ -15,7 +15,7 @@ export interface GraphUser {
 export const OBJECT_ID_ATTRIBUTE = 'entraObjectId';
 
 /** graph property → identity field, the defaults every Entra source starts from. */
-export function defaultAttributeMap(): Record<string, string> {
+function defaultAttributeMap(): Record<string, string> {
   const m: Record<string, string> = {
     displayName: 'displayName',
     mail: 'email',
@@ -86,7 +86,7 @@ function asText(v: unknown): string | undefined {
 }
 
 /** The correlation key: the configured property, the object id when that property is empty. */
-export function externalIdOf(user: GraphUser, m: Pick<UserMapping, 'externalIdFrom'>): string {
+function externalIdOf(user: GraphUser, m: Pick<UserMapping, 'externalIdFrom'>): string {
   return (m.externalIdFrom === 'id' ? undefined : asText(user[m.externalIdFrom])) ?? user.id;
 }
 

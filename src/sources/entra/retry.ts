@@ -9,7 +9,7 @@ import type { Context, Middleware } from '@microsoft/microsoft-graph-client';
  */
 
 /** 429 is throttling; Graph also answers 503 and 504 under load, and 500/502 are usually transient. */
-export const RETRYABLE_STATUSES = new Set([429, 500, 502, 503, 504]);
+const RETRYABLE_STATUSES = new Set([429, 500, 502, 503, 504]);
 
 export interface RetryInfo {
   url: string;

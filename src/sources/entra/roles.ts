@@ -23,7 +23,7 @@ export interface GraphAppRole {
 /** The "default access" role every assignment without a specific role carries. */
 const DEFAULT_ACCESS = '00000000-0000-0000-0000-000000000000';
 
-export const ROLE_TYPE = 'entra-app-role';
+const ROLE_TYPE = 'entra-app-role';
 
 /** Follows nextLinks to the end of a plain (non-delta) collection. */
 export async function collectAll<T>(graph: EntraGraph, path: string): Promise<T[]> {
