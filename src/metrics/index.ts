@@ -116,6 +116,12 @@ const plannedOperations = new Counter({
   registers: [metricsRegistry],
 });
 
+const correlationConflicts = new Gauge({
+  name: 'lockstep_correlation_conflicts',
+  help: 'Live identities refused access because another live identity holds the same externalId (as of the last full plan).',
+  registers: [metricsRegistry],
+});
+
 export function observeJob(queue: string, name: string, result: 'completed' | 'failed' | 'delayed', seconds: number): void {
   jobDuration.observe({ queue, name, result }, seconds);
 }
@@ -151,6 +157,8 @@ export function engineHooks(now: () => number = Date.now): EngineHooks {
     },
     onPlan(plan: Plan) {
       for (const [kind, n] of Object.entries(plan.summary.byKind)) if (n) plannedOperations.inc({ scope: plan.scope, kind }, n);
+      // a full plan sees every identity: its conflicts are all there are
+      if (plan.scope === 'full') correlationConflicts.set(plan.conflicts?.length ?? 0);
     },
   };
 }

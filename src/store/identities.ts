@@ -103,7 +103,9 @@ export interface UpsertResult {
 
 /**
  * Creates or updates the identity keyed by (source, externalId). An upsert of a deleted
- * identity restores it (a rehire, or Entra restoring a soft-deleted user).
+ * identity restores it (a rehire, or Entra restoring a soft-deleted user). Identities a source
+ * keys by its own record id (`keyed_by_id`: SCIM users, migration 009) are not found here; the
+ * SCIM source writes those by id (store/scim.ts).
  */
 export async function upsertIdentity(q: Queryable, input: IdentityInput, opts: { id?: string; likelyNew?: boolean } = {}): Promise<UpsertResult> {
   const data = parseIdentityInput(input);
@@ -111,12 +113,12 @@ export async function upsertIdentity(q: Queryable, input: IdentityInput, opts: {
     // One statement for the usual case of a new person; an existing one falls through below.
     const { rows } = await q.query<Row>(
       `INSERT INTO identities (id, source, external_id, user_name, active, data)
-       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, external_id) DO NOTHING RETURNING *`,
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, external_id) WHERE NOT keyed_by_id DO NOTHING RETURNING *`,
       [opts.id ?? randomUUID(), data.source, data.externalId, data.userName, data.active, JSON.stringify(data)],
     );
     if (rows[0]) return { identity: fromRow(rows[0]), created: true, changed: true };
   }
-  const existing = await q.query<Row>('SELECT * FROM identities WHERE source = $1 AND external_id = $2 FOR UPDATE', [
+  const existing = await q.query<Row>('SELECT * FROM identities WHERE source = $1 AND external_id = $2 AND NOT keyed_by_id FOR UPDATE', [
     data.source,
     data.externalId,
   ]);

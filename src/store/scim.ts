@@ -6,7 +6,7 @@
 import type { JsonObject } from '../domain/json.js';
 import { pendingAuditSelect } from './audit.js';
 import type { Queryable } from './db.js';
-import { isUuid } from './identities.js';
+import { canonicalJson, isUuid } from './identities.js';
 
 export interface UserRow {
   id: string;
@@ -116,21 +116,17 @@ export async function updateUserAndIdentity(
   return rows[0]!;
 }
 
-/** Another live user holding the userName (case-folded key) or the identity key, if any. */
-export async function findUserConflict(
-  q: Queryable,
-  userNameKey: string,
-  identityKey: string,
-  exceptId: string | null,
-): Promise<{ field: 'userName' | 'externalId'; id: string } | null> {
-  const { rows } = await q.query<{ id: string; user_name_key: string }>(
-    `SELECT id, user_name_key FROM scim_users
-      WHERE deleted_at IS NULL AND (user_name_key = $1 OR identity_key = $2) AND id IS DISTINCT FROM $3::uuid LIMIT 1`,
-    [userNameKey, identityKey, exceptId],
+/**
+ * Another live user holding the userName (case-folded key), if any. externalId is not unique
+ * (RFC 7643): users sharing one are a correlation conflict for the reconciler, not a 409.
+ */
+export async function findUserConflict(q: Queryable, userNameKey: string, exceptId: string | null): Promise<{ field: 'userName'; id: string } | null> {
+  const { rows } = await q.query<{ id: string }>(
+    `SELECT id FROM scim_users WHERE deleted_at IS NULL AND user_name_key = $1 AND id IS DISTINCT FROM $2::uuid LIMIT 1`,
+    [userNameKey, exceptId],
   );
   const r = rows[0];
-  if (!r) return null;
-  return { field: r.user_name_key === userNameKey ? 'userName' : 'externalId', id: r.id };
+  return r ? { field: 'userName', id: r.id } : null;
 }
 
 export interface UserWrite {
@@ -325,9 +321,62 @@ export async function touchGroups(q: Queryable, groupIds: string[], at: string):
 }
 
 /**
+ * A deleted identity `r` of the source with this key that no live SCIM user is linked to: the
+ * person a create (or a new externalId) with this key brings back (a rehire keeps its history,
+ * anchors and lock-account link). A live identity with the key is someone else's: a second
+ * live user with one externalId gets an identity of its own (a correlation conflict).
+ */
+const RESTORABLE = (source: string, key: string) =>
+  `r.source = ${source} AND r.external_id = ${key} AND r.deleted_at IS NOT NULL
+   AND NOT EXISTS (SELECT 1 FROM scim_users ru WHERE ru.identity_id = r.id AND ru.deleted_at IS NULL)`;
+
+/** The identity a user with this key brings back (see RESTORABLE), locked; null: none. */
+export async function findRestorableIdentity(q: Queryable, source: string, key: string): Promise<string | null> {
+  const { rows } = await q.query<{ id: string }>(
+    `SELECT r.id FROM identities r WHERE ${RESTORABLE('$1', '$2')} ORDER BY r.updated_at DESC, r.id LIMIT 1 FOR UPDATE`,
+    [source, key],
+  );
+  return rows[0]?.id ?? null;
+}
+
+/**
+ * Writes the identity of a SCIM user by its id (SCIM identities are keyed by the user, not by
+ * externalId: migration 009): inserts it, or updates (and restores) it when its data differs.
+ * `data` is the validated identity data (parseIdentityInput).
+ */
+export async function writeScimIdentity(
+  q: Queryable,
+  id: string,
+  data: { source: string; externalId: string; userName: string; active: boolean },
+  dataJson: string,
+): Promise<{ created: boolean; changed: boolean }> {
+  const { rows } = await q.query<{ data: unknown; deleted_at: Date | string | null; source: string; external_id: string; keyed_by_id: boolean }>(
+    'SELECT data, deleted_at, source, external_id, keyed_by_id FROM identities WHERE id = $1 FOR UPDATE',
+    [id],
+  );
+  const cur = rows[0];
+  if (!cur) {
+    await q.query(
+      `INSERT INTO identities (id, source, external_id, user_name, active, data, keyed_by_id) VALUES ($1, $2, $3, $4, $5, $6, true)`,
+      [id, data.source, data.externalId, data.userName, data.active, dataJson],
+    );
+    return { created: true, changed: true };
+  }
+  if (cur.deleted_at === null && cur.keyed_by_id && cur.source === data.source && cur.external_id === data.externalId && canonicalJson(cur.data) === canonicalJson(JSON.parse(dataJson))) {
+    return { created: false, changed: false };
+  }
+  await q.query(
+    `UPDATE identities SET source = $2, external_id = $3, user_name = $4, active = $5, data = $6, keyed_by_id = true, deleted_at = NULL,
+       updated_at = now(), version = version + 1 WHERE id = $1`,
+    [id, data.source, data.externalId, data.userName, data.active, dataJson],
+  );
+  return { created: false, changed: true };
+}
+
+/**
  * A create of someone the store has never seen (the usual POST): the identity, the SCIM user
  * and the pending audit entry in one statement, atomic on its own. Returns null, having written
- * nothing, when the source already holds an identity with this key.
+ * nothing, when the source holds a deleted identity with this key to bring back (RESTORABLE).
  */
 export async function insertNewScimPerson(
   q: Queryable,
@@ -337,8 +386,10 @@ export async function insertNewScimPerson(
 ): Promise<UserRow | null> {
   const { rows } = await q.query<UserRow>(
     `WITH ident AS (
-       INSERT INTO identities (id, source, external_id, user_name, active, data)
-       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, external_id) DO NOTHING RETURNING id
+       INSERT INTO identities (id, source, external_id, user_name, active, data, keyed_by_id)
+       SELECT $1::uuid, $2::text, $3::text, $4::text, $5::boolean, $6::jsonb, true
+        WHERE NOT EXISTS (SELECT 1 FROM identities r WHERE ${RESTORABLE('$2', '$3')})
+       RETURNING id
      ), u AS (
        INSERT INTO scim_users (id, identity_id, user_name_key, external_id, identity_key, active, resource, version, created_at, updated_at)
        SELECT $1, ident.id, $7, $8, $9, $10, $11, 1, $12, $12 FROM ident

@@ -10,7 +10,7 @@ import { LockstepError } from '../../domain/errors.js';
 import { valuesAt } from '../../domain/filter.js';
 import type { Db, Queryable } from '../../store/db.js';
 import { appendAudit, auditWritten, pendingAuditJson } from '../../store/audit.js';
-import { canonicalJson, isUuid, markIdentityDeleted, newIdentityColumns, parseIdentityInput, upsertIdentity, type UpsertResult } from '../../store/identities.js';
+import { canonicalJson, isUuid, markIdentityDeleted, newIdentityColumns, parseIdentityInput } from '../../store/identities.js';
 import { badRequest, conflict, notFound, ScimError } from './errors.js';
 import { compileFilter, matches, SqlParams, toSqlExact, toSqlPrefilter, type AttrRef, type CompiledFilter } from './filter.js';
 import { identityFromUser } from './mapping.js';
@@ -72,11 +72,6 @@ export interface ListResult<R> {
 
 const emptyChanges = (): Changes => ({ changed: new Set(), leavers: new Set() });
 
-function record(changes: Changes, up: UpsertResult): void {
-  if (!up.changed) return;
-  (up.identity.active && !up.identity.deletedAt ? changes.changed : changes.leavers).add(up.identity.id);
-}
-
 const etagOf = (version: number) => `W/"${version}"`;
 const iso = (d: Date | string) => new Date(d).toISOString();
 
@@ -118,7 +113,6 @@ function pgCode(e: unknown): string | undefined {
 function uniqueViolation(e: unknown): ScimError {
   const c = String((e as { constraint?: unknown }).constraint ?? '');
   if (c.includes('user_name')) return conflict('userName is already taken', 'userName');
-  if (c.includes('identity_key')) return conflict('externalId is already in use by another user', 'externalId');
   if (c.includes('display_name')) return conflict('displayName is already taken by another group', 'displayName');
   return conflict('a uniqueness constraint was violated');
 }
@@ -164,8 +158,9 @@ export class ScimService {
   /**
    * A create of someone the store has never seen, the usual POST: the identity, the SCIM user
    * and the audit entry in one statement (one round trip, atomic on its own). Returns null,
-   * having written nothing, when the source already holds an identity with this key (a rehire
-   * or a re-created user); saveUser handles that case.
+   * having written nothing, when the source holds a deleted identity with this key that no live
+   * user has (a rehire or a re-created user: saveUser brings it back). A live identity with the
+   * key does not stop it: that is another person, and the two are a correlation conflict.
    */
   private async createNewPerson(id: string, attrs: JsonObject): Promise<UserResult | null> {
     const { at, next, resource, userNameKey, externalId } = this.prepareUser(null, id, attrs);
@@ -271,14 +266,14 @@ export class ScimService {
     const { at, next, version, resource, userNameKey, externalId } = this.prepareUser(prev, id, attrs);
     if (prev && withoutMeta(prev.resource) === withoutMeta(resource)) return { row: prev, changes: emptyChanges(), written: false };
     const identityKey = externalId ?? id;
-    // The locked row already holds both keys when neither changed, and the live-unique indexes
-    // keep them from any other live user: the lookup could only come back empty. A create needs
-    // no lookup either: the insert below meets the same indexes, and their violation rolls the
-    // whole transaction back and names the field (uniqueViolation).
-    const keysUnchanged = prev === null || (prev.user_name_key === userNameKey && prev.identity_key === identityKey);
-    const clash = keysUnchanged ? null : await repo.findUserConflict(tx, userNameKey, identityKey, id);
-    if (clash?.field === 'userName') throw conflict(`userName ${JSON.stringify(next.userName)} is already taken`, 'userName');
-    if (clash) throw conflict(`externalId ${JSON.stringify(identityKey)} is already in use by another user`, 'externalId');
+    // userName is unique among live users; externalId is not (RFC 7643): users sharing one are a
+    // correlation conflict the reconciler refuses access to, not a 409. The locked row already
+    // holds the userName when it did not change, and the live-unique index keeps it from any
+    // other live user. A create needs no lookup either: the insert meets the same index, and its
+    // violation rolls the whole transaction back and names the field (uniqueViolation).
+    const nameUnchanged = prev === null || prev.user_name_key === userNameKey;
+    const clash = nameUnchanged ? null : await repo.findUserConflict(tx, userNameKey, id);
+    if (clash) throw conflict(`userName ${JSON.stringify(next.userName)} is already taken`, 'userName');
 
     const changes = emptyChanges();
     const input = identityFromUser(resource, { source: this.o.source, id });
@@ -297,22 +292,28 @@ export class ScimService {
       if (identityChanged) (data.active ? changes.changed : changes.leavers).add(prev.identity_id);
       return { row, changes, written: true };
     }
-    let up: UpsertResult;
+    // SCIM identities are keyed by the user (migration 009): the user's own identity, or the
+    // deleted one its key brings back (a rehire), or a new one.
     const data: Record<string, unknown> = { ...auditData };
+    let identityId: string;
     if (prev && prev.identity_key !== identityKey) {
       // A new correlation key is a different person to the lock systems: the old identity
       // leaves (its access is revoked), the new key gets its own identity.
       const old = await markIdentityDeleted(tx, prev.identity_id);
       if (old) changes.leavers.add(old.id);
       data.previousIdentityId = prev.identity_id;
-      up = await upsertIdentity(tx, input, { id: randomUUID() });
+      identityId = (await repo.findRestorableIdentity(tx, this.o.source, identityKey)) ?? randomUUID();
+    } else if (prev) {
+      identityId = prev.identity_id;
     } else {
-      up = await upsertIdentity(tx, input, { id: prev?.identity_id ?? id, likelyNew: prev === null });
+      identityId = (await repo.findRestorableIdentity(tx, this.o.source, identityKey)) ?? id;
     }
-    record(changes, up);
+    const parsed = parseIdentityInput(input);
+    const up = await repo.writeScimIdentity(tx, identityId, parsed, JSON.stringify(parsed));
+    if (up.changed) (parsed.active ? changes.changed : changes.leavers).add(identityId);
     const write: repo.UserWrite = {
       id,
-      identityId: up.identity.id,
+      identityId,
       userNameKey,
       externalId,
       identityKey,
@@ -326,7 +327,7 @@ export class ScimService {
       {
         actor: 'scim',
         action,
-        subject: up.identity.id,
+        subject: identityId,
         data: { scimId: id, userName: next.userName ?? null, externalId, active: write.active, version, ...data },
       },
     ]);
@@ -354,11 +355,12 @@ export class ScimService {
         ...(list.length ? { groups: list } : {}),
         meta: { ...(isObject(meta) ? meta : {}), lastModified: at, version: etagOf(version) },
       };
-      const up = await upsertIdentity(tx, identityFromUser(resource, { source: this.o.source, id: u.id }), { id: u.identity_id });
-      record(changes, up);
+      const parsed = parseIdentityInput(identityFromUser(resource, { source: this.o.source, id: u.id }));
+      const up = await repo.writeScimIdentity(tx, u.identity_id, parsed, JSON.stringify(parsed));
+      if (up.changed) (parsed.active ? changes.changed : changes.leavers).add(u.identity_id);
       await repo.updateUser(tx, {
         id: u.id,
-        identityId: up.identity.id,
+        identityId: u.identity_id,
         userNameKey: u.user_name_key,
         externalId: u.external_id,
         identityKey: u.identity_key,

@@ -1,0 +1,37 @@
+/**
+ * Correlation conflicts (midPoint: "disputed"): live identities whose correlation key
+ * (externalId, what lock-system accounts carry) another live identity also holds. SCIM lets two
+ * users share an externalId (RFC 7643 sets no uniqueness on it), and two sources can name one
+ * key; lockstep then cannot tell whose the lock account carrying it is, and refuses both access
+ * until the collision ends (src/reconcile/conflicts.ts). Deleted identities hold no key.
+ */
+import type { Queryable } from './db.js';
+
+export interface KeyHolder {
+  id: string;
+  userName: string;
+  source: string;
+}
+
+/**
+ * For those of these identities that are in conflict, the other live holders of their key, by
+ * identity id: one statement for a whole page (a full run asks once per page of thousands, on
+ * the partial index of live keys migration 009 adds).
+ */
+export async function correlationConflicts(q: Queryable, ids: readonly string[]): Promise<Map<string, KeyHolder[]>> {
+  const out = new Map<string, KeyHolder[]>();
+  if (ids.length === 0) return out;
+  const { rows } = await q.query<{ id: string; other: string; user_name: string; source: string }>(
+    `SELECT i.id, o.id AS other, o.user_name, o.source
+       FROM identities i JOIN identities o ON o.external_id = i.external_id AND o.deleted_at IS NULL AND o.id <> i.id
+      WHERE i.id = ANY($1::uuid[]) AND i.deleted_at IS NULL
+      ORDER BY i.id, o.id`,
+    [ids],
+  );
+  for (const r of rows) {
+    const list = out.get(r.id) ?? [];
+    list.push({ id: r.other, userName: r.user_name, source: r.source });
+    out.set(r.id, list);
+  }
+  return out;
+}
