@@ -40,7 +40,7 @@ export class SimulatorDriver implements LockDriver {
    * such a system would be. An older simulator without the route is a full online system.
    */
   async discover(): Promise<DriverCapabilities> {
-    const p = await notFoundAsNull(this.http.get<{ validity: 'membership' | 'none'; suspendAccount: boolean; offline: { revalidationDays: number } | null }>('capabilities'));
+    const p = await notFoundAsNull(this.http.get<{ validity: 'membership' | 'account' | 'none'; suspendAccount: boolean; offline: { revalidationDays: number } | null }>('capabilities'));
     if (p) {
       this.capabilities = {
         ...this.capabilities,

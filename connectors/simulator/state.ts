@@ -174,7 +174,8 @@ export interface SwipeResult {
  * opening anything.
  */
 export interface SimProfile {
-  validity: 'membership' | 'none';
+  /** Where windows are stored: on memberships, on the account (the person's dates), or nowhere. */
+  validity: 'membership' | 'account' | 'none';
   suspendAccount: boolean;
   offline: { revalidationDays: number } | null;
 }
@@ -412,8 +413,8 @@ export class SimulatorState {
   putMembership(accountId: string, group: string, validity: Partial<SimValidity>): { membership: SimMembership; created: boolean } {
     const rec = this.requireAccount(accountId);
     if (!this.groups.has(group)) throw new LockstepError('not_found', `no access group ${group}`, { field: 'group' });
-    if (this.profile.validity === 'none' && (validity.from || validity.until)) {
-      throw new LockstepError('validation', 'this lock system cannot store validity windows on memberships (simulator profile validity: none)', { field: 'validity' });
+    if (this.profile.validity !== 'membership' && (validity.from || validity.until)) {
+      throw new LockstepError('validation', `this lock system cannot store validity windows on memberships (simulator profile validity: ${this.profile.validity})`, { field: 'validity' });
     }
     const v = normaliseValidity({ from: validity.from ?? null, until: validity.until ?? null });
     const existing = rec.memberships.get(group);

@@ -20,7 +20,7 @@ export const systemSchema = z
         /** The kind of lock system the simulator plays (issue 16): what the engine must do itself. */
         profile: z
           .object({
-            validity: z.enum(['membership', 'none']).default('membership').describe('none: the system stores no validity windows (lockstep enforces them on schedule)'),
+            validity: z.enum(['membership', 'account', 'none']).default('membership').describe('account: windows only on the person; none: no windows at all (lockstep enforces them on schedule)'),
             suspendAccount: z.boolean().default(true).describe('false: accounts cannot be suspended (leavers lose credentials instead)'),
             offline: z
               .object({ revalidationDays: z.number().int().positive() })

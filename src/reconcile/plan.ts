@@ -202,7 +202,12 @@ function diffIdentity(
       ...base,
       kind: 'create_account',
       accountId: null,
-      account: { externalId: identity.externalId, displayName: identity.displayName ?? identity.userName, email: identity.email },
+      account: {
+        externalId: identity.externalId,
+        displayName: identity.displayName ?? identity.userName,
+        email: identity.email,
+        ...(sys.caps.validity === 'account' ? { validity: accountWindow(desired) } : {}),
+      },
       reason: { cause: 'joiner', text: `${identity.userName} is entitled to ${desired.size} access group(s) in ${sys.name} and has no account there` },
       revocation: false,
     });
@@ -250,12 +255,19 @@ function diffIdentity(
     });
   }
   const wantName = identity.displayName ?? identity.userName;
-  if (!leaver && account.displayName !== wantName) {
+  // systems with dates on the person: the account ends when the last of its windows does
+  // (defence in depth: the lock system closes it even if lockstep does not run); each group's
+  // own end is enforced on schedule
+  const window = sys.caps.validity === 'account' && !leaver && desired.size > 0 ? accountWindow(desired) : null;
+  const windowDiffers = window !== null && !sameInstant(account.validity?.until ?? null, window.until);
+  if (!leaver && (account.displayName !== wantName || windowDiffers)) {
     b.add({
       ...accountRef(sys, identity, account),
       kind: 'update_account',
-      account: { externalId: identity.externalId, displayName: wantName, email: identity.email },
-      reason: { cause: 'entitled', text: `display name "${account.displayName}" → "${wantName}"` },
+      account: { externalId: identity.externalId, displayName: wantName, email: identity.email, ...(window ? { validity: window } : {}) },
+      reason: windowDiffers
+        ? { cause: 'validity', text: `account valid ${fmt({ from: account.validity?.from ?? null, until: account.validity?.until ?? null })} → ${fmt(window!)} (the latest end of its access groups)` }
+        : { cause: 'entitled', text: `display name "${account.displayName}" → "${wantName}"` },
       revocation: false,
     });
   }
@@ -310,6 +322,16 @@ function diffIdentity(
   }
 
   planUnusedCredentials(b, ctx, sys, p, account, desired, usage, now);
+}
+
+/** An account's own window where the system keeps dates on the person: open while any of its groups is. */
+function accountWindow(desired: Map<string, Entitlement>): Validity {
+  let until: string | null = null;
+  for (const e of desired.values()) {
+    if (e.validUntil === null) return { from: null, until: null };
+    if (until === null || parseInstant(e.validUntil) > parseInstant(until)) until = e.validUntil;
+  }
+  return { from: null, until };
 }
 
 const OFFLINE_DAY_MS = 86_400_000;

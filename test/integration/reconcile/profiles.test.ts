@@ -55,6 +55,44 @@ describe('a lock system that stores no validity windows', () => {
   });
 });
 
+describe('a lock system that keeps dates on the person only', () => {
+  it('bounds the account by the latest end of its groups and still ends each group on time', async () => {
+    e = await createTestEngine('pglite', MAPPINGS, { now: '2026-06-01T08:00:00Z', profile: { validity: 'account' } });
+    expect(e.ctx.drivers.get('dc1')!.capabilities.validity).toBe('account');
+    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'C2', userName: 'c2', employeeType: 'Contractor', groups: ['Power'], contractEnd: '2026-06-10' });
+    await apply(e);
+    // the perimeter has no end: the account stays open-ended, the power room is lockstep's to end
+    expect(e.sim.state.findByExternalId('C2')!.validity).toEqual({ from: null, until: null });
+    expect(membershipsOf(e.sim, 'C2')).toEqual({ 'AG-PERIM': { from: null, until: null }, 'AG-POWER': { from: null, until: null } });
+    // a contractor who only has the power room: the account itself ends with the contract
+    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'C3', userName: 'c3', employeeType: 'Contractor', groups: ['Power'], contractEnd: '2026-06-10' });
+    const out = await apply(e);
+    const c3 = e.sim.state.findByExternalId('C3')!;
+    expect(out.plan.operations.find((o) => o.externalId === 'C3' && o.kind === 'create_account')!.account!.validity).toEqual({ from: null, until: null });
+    expect(c3.validity.until).toBeNull();
+    e.setNow('2026-06-11T00:00:01Z');
+    const ended = await apply(e);
+    expect(ended.plan.operations.filter((o) => o.kind === 'revoke').map((o) => [o.externalId, o.group!.ref]).sort()).toEqual([['C2', 'AG-POWER'], ['C3', 'AG-POWER']]);
+  });
+
+  it('moves the account’s end with the contract when every group it holds ends', async () => {
+    const ONLY_POWER = MAPPINGS.replace("  - { id: staff, when: 'active eq true', grant: [perimeter] }\n", '');
+    e = await createTestEngine('pglite', ONLY_POWER, { now: '2026-06-01T08:00:00Z', profile: { validity: 'account' } });
+    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'C4', userName: 'c4', employeeType: 'Contractor', groups: ['Power'], contractEnd: '2026-06-10' });
+    await apply(e);
+    const until = e.sim.state.findByExternalId('C4')!.validity.until;
+    expect(until).not.toBeNull();
+    expect(Date.parse(until!)).toBeGreaterThanOrEqual(Date.parse('2026-06-10T00:00:00Z'));
+    // the contract is extended: the account's end follows
+    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'C4', userName: 'c4', employeeType: 'Contractor', groups: ['Power'], contractEnd: '2026-07-10' });
+    const moved = await apply(e);
+    expect(moved.plan.operations.map((o) => [o.kind, o.reason.cause])).toEqual([['update_account', 'validity']]);
+    expect(Date.parse(e.sim.state.findByExternalId('C4')!.validity.until!)).toBeGreaterThanOrEqual(Date.parse('2026-07-10T00:00:00Z'));
+    // converged: nothing more to change
+    expect((await runReconcile(e.ctx, { kind: 'full' }, { trigger: 'test', actor: 'test', apply: false })).plan.operations).toEqual([]);
+  });
+});
+
 describe('a lock system that cannot suspend accounts', () => {
   it('suspends a leaver’s credentials instead', async () => {
     e = await createTestEngine('pglite', MAPPINGS, { profile: { suspendAccount: false } });
