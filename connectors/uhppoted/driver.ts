@@ -256,7 +256,7 @@ export function toCardDates(v: Validity): { start: string; end: string } {
   let end = OPEN_END;
   if (v.until !== null) {
     const t = Date.parse(v.until);
-    end = isoDate(Math.ceil(t / DAY_MS) * DAY_MS - DAY_MS);
+    end = isoDate(Math.floor(t / DAY_MS) * DAY_MS - DAY_MS);
     if (end > OPEN_END) end = OPEN_END;
   }
   return { start, end };
