@@ -6,10 +6,12 @@
  * everyone else is refused at once with a StoreInUseError that says whom to ask instead.
  *
  * The lock file is made complete and then linked into place (link fails if the name exists),
- * so a reader never sees half a record. A lock whose process is gone (same host, pid not
- * running, or running but started at another time: a reused pid) is stale and taken over.
+ * so a reader never sees half a record. A lock whose process is gone is stale and taken over:
+ * on the same host, when its pid is not running (or is running but started at another time: a
+ * reused pid); from another host (a shared volume, a container recreated with a new hostname),
+ * when its holder has not touched it for STALE_REMOTE_MS (holders touch it every HEARTBEAT_MS).
  */
-import { closeSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, isAbsolute, relative, resolve } from 'node:path';
 import { LockstepError } from '../domain/errors.js';
@@ -41,10 +43,26 @@ function defaultCommand(): string {
   return [script ? basename(script) : 'node', ...args].join(' ');
 }
 
+const HEARTBEAT_MS = 10_000;
+const STALE_REMOTE_MS = 60_000;
+
 let holder: StoreHolder = { command: defaultCommand() };
 /** Lock files this process holds, with what they say. */
 const held = new Map<string, StoreLockRecord>();
 let exitHook = false;
+let heartbeat: NodeJS.Timeout | null = null;
+
+/** Touches every held lock, so other hosts can tell a live holder from a dead one. */
+function beat(): void {
+  const now = new Date();
+  for (const file of held.keys()) {
+    try {
+      utimesSync(file, now, now);
+    } catch {
+      /* removed under us: the next acquire elsewhere decides */
+    }
+  }
+}
 
 export function storeLockFile(dataDir: string): string {
   return `${resolve(dataDir)}.lock`;
@@ -102,28 +120,30 @@ function running(pid: number): boolean {
   }
 }
 
-/** Whether the record's process is certainly gone (only decidable on the host that wrote it). */
-function stale(rec: StoreLockRecord, file: string): boolean {
-  if (rec.hostname !== hostname()) return false;
+/** Whether the record's process is gone: by its pid on this host, by the lock's age from another. */
+function stale(rec: StoreLockRecord, file: string, mtimeMs: number): boolean {
+  if (rec.hostname !== hostname()) return Date.now() - mtimeMs > STALE_REMOTE_MS;
   if (rec.pid === process.pid) return !held.has(file);
   if (!running(rec.pid)) return true;
   const start = processStart(rec.pid);
   return rec.processStart !== null && start !== null && start !== rec.processStart;
 }
 
-function readLock(file: string): { raw: string; rec: StoreLockRecord | null } | null {
+function readLock(file: string): { raw: string; rec: StoreLockRecord | null; mtimeMs: number } | null {
   let raw: string;
+  let mtimeMs: number;
   try {
     raw = readFileSync(file, 'utf8');
+    mtimeMs = statSync(file).mtimeMs;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
   }
   try {
     const rec = JSON.parse(raw) as StoreLockRecord;
-    return { raw, rec: typeof rec?.pid === 'number' && typeof rec.hostname === 'string' ? rec : null };
+    return { raw, mtimeMs, rec: typeof rec?.pid === 'number' && typeof rec.hostname === 'string' ? rec : null };
   } catch {
-    return { raw, rec: null };
+    return { raw, mtimeMs, rec: null };
   }
 }
 
@@ -154,7 +174,7 @@ export class StoreInUseError extends LockstepError {
     if (h.pid === process.pid && h.hostname === hostname()) return `${store} is already open in this process (${h.command}); close it first`;
     const who = `${h.command} (pid ${h.pid}${h.hostname !== hostname() ? ` on ${h.hostname}` : ''})`;
     const instead = h.adminUrl ? `use its admin API at ${h.adminUrl} or ${share}` : `stop it first, or ${share}`;
-    const remote = h.hostname !== hostname() ? `; if nothing runs there any more, delete ${lockFile}` : '';
+    const remote = h.hostname !== hostname() ? `; it is taken over once ${STALE_REMOTE_MS / 1000} s pass without its holder refreshing ${lockFile}` : '';
     return `${store} is in use by ${who}; ${instead}${remote}`;
   }
 }
@@ -185,6 +205,10 @@ export function acquireStoreLock(dataDir: string): StoreLock {
         exitHook = true;
         process.once('exit', releaseAll);
       }
+      if (!heartbeat) {
+        heartbeat = setInterval(beat, HEARTBEAT_MS);
+        heartbeat.unref();
+      }
       return { file, release: () => release(file) };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -193,7 +217,7 @@ export function acquireStoreLock(dataDir: string): StoreLock {
     }
     const other = readLock(file);
     if (!other) continue; // released meanwhile
-    if (!other.rec || !stale(other.rec, file)) throw new StoreInUseError(dir, file, other.rec);
+    if (!other.rec || !stale(other.rec, file, other.mtimeMs)) throw new StoreInUseError(dir, file, other.rec);
     // Stale: remove it, unless it changed since it was read (another process took it over first).
     if (readLock(file)?.raw === other.raw) {
       try {
@@ -208,6 +232,10 @@ export function acquireStoreLock(dataDir: string): StoreLock {
 
 function release(file: string): void {
   if (!held.delete(file)) return;
+  if (held.size === 0 && heartbeat) {
+    clearInterval(heartbeat);
+    heartbeat = null;
+  }
   // only our own record: a lock taken over after ours was (wrongly) found stale stays
   if (readLock(file)?.rec?.pid !== process.pid) return;
   try {
