@@ -23,7 +23,7 @@ import { loadMappings, explainText } from './policy/index.js';
 import { createEngine, checkSystems, openConfiguredStore, type Engine } from './runtime/engine.js';
 import { createLogger } from './runtime/logger.js';
 import { reconcileFull, localLeases, type Controller } from './reconcile/controller.js';
-import { formatPlan, runReconcile, approveRun, explainIdentity, accessReport, accessReportCsv, roleReport, toCsv, markCredentialLost, type RunOutcome } from './reconcile/index.js';
+import { formatPlan, runReconcile, approveRun, rejectRun, explainIdentity, accessReport, accessReportCsv, roleReport, toCsv, markCredentialLost, type RunOutcome } from './reconcile/index.js';
 import { syncFileSource, formatRowError, type FileSyncResult } from './sources/file/index.js';
 import { generateCheckpointKeys, iterateAudit, verifyAudit, verifyCheckpoints, type AuditVerifyResult } from './store/index.js';
 import { describeStoreHolder, StoreInUseError } from './store/lock.js';
@@ -264,6 +264,18 @@ program
         if (s.offline) out(`  data-on-card system: offline locks learn a change when a key is next updated (within ${s.offline.revalidationDays} days)`);
       }
       for (const p of x.offlinePending) out(`\nSTILL ON KEYS: ${p.system} took ${p.kind} of ${p.groupRef} at ${p.revokedAt}; offline locks may open for this person until ${p.learnedBy}`);
+    });
+  });
+
+program
+  .command('reject <run>')
+  .description('rejects a run held by the mass-revocation guard (id or unique prefix): nothing of it is applied')
+  .option('--reason <text>', 'why, for the audit log')
+  .action(async (run: string, o: { reason?: string }) => {
+    await withEngine(async (engine) => {
+      const actor = `cli:${process.env.USER ?? 'unknown'}`;
+      const r = await rejectRun(engine.ctx, run, actor, o.reason ?? null);
+      out(`Run ${r.id} rejected; nothing of it was applied. The people it held are held again on their next look while the cause is there.`);
     });
   });
 

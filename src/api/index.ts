@@ -6,6 +6,7 @@ import {
   accessReport,
   accessReportCsv,
   approveRun,
+  rejectRun,
   explainIdentity,
   markCredentialLost,
   roleReport,
@@ -232,6 +233,17 @@ export function createApp(deps: ApiDeps): express.Express {
       const run = await getRun(ctx.db, String(req.params.id));
       if (!run) throw new LockstepError('not_found', `no run ${req.params.id}`, { field: 'id' });
       res.json(run);
+    }),
+  );
+  api.post(
+    '/runs/:id/reject',
+    h(async (req, res) => {
+      const body = (req.body ?? {}) as { reason?: unknown };
+      if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > 1000)) {
+        throw new LockstepError('validation', 'reason must be a string of at most 1000 characters', { field: 'reason' });
+      }
+      const run = await rejectRun(ctx, String(req.params.id), res.locals.actor as string, (body.reason as string | undefined) ?? null);
+      res.json({ run });
     }),
   );
   api.post(

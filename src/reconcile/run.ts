@@ -304,3 +304,22 @@ export async function approveRun(ctx: EngineContext, idOrPrefix: string, approve
   await spendBudget(ctx, scope, built.plan, run.id, opts, now);
   return executeRun(ctx, run, built.plan.operations, built, opts, now);
 }
+
+/**
+ * Rejects a held run: nothing of it is applied, and the rejection is in the audit log with its
+ * reason. The people it held are planned again on their next look (an event, the full run) and
+ * held again while the cause is still there: fix the source (the export, the mapping), then let
+ * the next run converge.
+ */
+export async function rejectRun(ctx: EngineContext, idOrPrefix: string, actor: string, reason: string | null): Promise<Run> {
+  const held = await findRun(ctx.db, idOrPrefix);
+  if (!held) throw new LockstepError('not_found', `no run matches "${idOrPrefix}" (give the run id or a unique prefix of it)`, { field: 'run' });
+  if (held.status !== 'held') throw new LockstepError('precondition', `run ${held.id} is ${held.status}, not held: there is nothing to reject`, { field: 'run' });
+  const moved = await transitionRun(ctx.db, held.id, ['held'], 'cancelled');
+  if (!moved) throw new LockstepError('conflict', `run ${held.id} was approved or rejected by someone else just now`, { field: 'run' });
+  const text = `rejected by ${actor}${reason ? `: ${reason}` : ''}`;
+  const run = await updateRun(ctx.db, held.id, { error: text, finished: true });
+  await appendAudit(ctx.db, [{ actor, action: 'run.rejected', subject: held.id, runId: held.id, data: { reason, summary: held.plan?.summary ?? null } }]);
+  ctx.logger.warn({ run: held.id, actor }, `held run ${held.id} ${text}; nothing of it was applied`);
+  return run;
+}

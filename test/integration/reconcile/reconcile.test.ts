@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { approveRun, runReconcile } from '../../../src/reconcile/index.js';
+import { approveRun, rejectRun, runReconcile } from '../../../src/reconcile/index.js';
 import { getRun, iterateAudit, markIdentityDeleted, upsertIdentity } from '../../../src/store/index.js';
 import { createTestStore, storeKinds, type TestStore } from '../../helpers/db.js';
 import { createTestEngine, membershipsOf, type TestEngine } from '../../helpers/engine.js';
@@ -146,6 +146,24 @@ describe.each(storeKinds)('reconciliation on %s', (kind) => {
     expect(approved.run?.status).toBe('applied');
     expect(membershipsOf(e.sim, 'P0')).toEqual({});
     expect(Object.keys(membershipsOf(e.sim, 'P7')).length).toBeGreaterThan(0);
+  });
+
+  it('rejects a held run: nothing of it is applied, it is audited, and it cannot be approved after', async () => {
+    const ids = [];
+    for (let i = 0; i < 8; i++) ids.push((await person(`R${i}`)).identity.id);
+    await runReconcile(e.ctx, full, apply);
+    for (const id of ids.slice(0, 5)) await markIdentityDeleted(e.ctx.db, id);
+    const held = await runReconcile(e.ctx, full, apply);
+    expect(held.held).toBe(true);
+    const rejected = await rejectRun(e.ctx, held.run!.id.slice(0, 8), 'security-officer', 'the HR export was cut short');
+    expect(rejected.status).toBe('cancelled');
+    expect(rejected.error).toBe('rejected by security-officer: the HR export was cut short');
+    expect(Object.keys(membershipsOf(e.sim, 'R0')).length).toBeGreaterThan(0);
+    await expect(approveRun(e.ctx, held.run!.id, 'someone-else')).rejects.toMatchObject({ code: 'precondition' });
+    const audit = await e.ctx.db.query<{ action: string }>("SELECT action FROM audit_pending WHERE subject = $1 UNION ALL SELECT action FROM audit_log WHERE subject = $1", [held.run!.id]);
+    expect(audit.rows.map((r) => r.action).sort()).toEqual(['run.held', 'run.rejected']);
+    // the cause is still there: the next run is held again
+    expect((await runReconcile(e.ctx, full, apply)).held).toBe(true);
   });
 
   it('reports operations that failed in an outage and completes them in the next run', async () => {
