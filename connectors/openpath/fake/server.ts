@@ -145,7 +145,7 @@ const EMAIL = /^[!-~\xC0-\xFF]+$/;
 
 export class FakeOpenpath {
   readonly orgId: number;
-  readonly token: string;
+  token: string;
   readonly groups = new Map<number, FakeGroup>();
   readonly users = new Map<number, FakeUser>();
   readonly credentials = new Map<number, FakeCredential>();
@@ -180,6 +180,12 @@ export class FakeOpenpath {
   /** The next `times` requests are answered with this status (and Retry-After, if given). */
   failNext(status: number, opts: { times?: number; retryAfterSeconds?: number } = {}): void {
     this.faults.push({ status, remaining: opts.times ?? 1, retryAfterSeconds: opts.retryAfterSeconds });
+  }
+
+  /** Invalidates the current JWT (as its expiry would); a new login gets the new one. */
+  rotateToken(): string {
+    this.token = fakeJwt();
+    return this.token;
   }
 
   clearFaults(): void {
