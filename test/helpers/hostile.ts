@@ -20,13 +20,10 @@ export async function storeDigest(db: Db): Promise<string> {
   // audit entries are written pending and sealed into the chain in the background: seal first
   await sealAudit(db);
   const tables = ['scim_users', 'scim_groups', 'scim_group_members', 'identities', 'runs', 'incidents', 'audit_log', 'audit_pending', 'audit_head'];
-  const parts = await Promise.all(
-    tables.map(async (t) => {
-      const { rows } = await db.query<{ n: string; h: string | null }>(`SELECT count(*)::text AS n, md5(string_agg(x::text, '|' ORDER BY x::text)) AS h FROM ${t} x`);
-      return `${t}:${rows[0]!.n}:${rows[0]!.h ?? ''}`;
-    }),
-  );
-  return parts.join(' ');
+  // one round trip: the fuzz test takes this twice per request
+  const cols = tables.map((t) => `(SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM ${t} x) AS ${t}`);
+  const { rows } = await db.query<Record<string, string>>(`SELECT ${cols.join(', ')}`);
+  return tables.map((t) => `${t}:${rows[0]![t]}`).join(' ');
 }
 
 export interface HostileApp {
