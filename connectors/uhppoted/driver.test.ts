@@ -83,6 +83,19 @@ describe('uhppoted driver against the fake', () => {
     expect(card(C1, a.id)).toMatchObject({ 'start-date': '2000-01-01', 'end-date': '2099-12-31' });
   });
 
+  it('reports the account window it wrote to the instant while the card holds it, and the card’s days once changed elsewhere', async () => {
+    h = await startUhppotedHarness();
+    const until = '2030-06-30T17:00:00.000Z';
+    const a = await h.driver.upsertAccount({ externalId: 'E-8', displayName: 'Kim', validity: { from: null, until } });
+    expect(card(C1, a.id)?.['end-date']).toBe('2030-06-29');
+    expect((await h.driver.getAccount(a.id))?.validity).toEqual({ from: null, until });
+    await h.driver.grant(a.id, 'lab', { from: '2030-01-01T08:00:00.000Z', until });
+    expect((await h.driver.getAccount(a.id))?.validity).toEqual({ from: null, until });
+    h.fake.putCard(C1, Number(a.id), { ...card(C1, a.id), 'end-date': '2030-12-31' });
+    h.fake.putCard(C2, Number(a.id), { ...card(C2, a.id), 'end-date': '2030-12-31' });
+    expect((await h.driver.getAccount(a.id))?.validity).toEqual({ from: null, until: '2031-01-01T00:00:00.000Z' });
+  });
+
   it('suspends with a past end date on every controller and restores the dates, also across a grant while suspended', async () => {
     h = await startUhppotedHarness();
     const a = await h.driver.upsertAccount({ externalId: 'E-4', displayName: 'Di' });

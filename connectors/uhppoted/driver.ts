@@ -440,7 +440,9 @@ export class UhppotedDriver implements LockDriver {
   async deleteAccount(accountId: string): Promise<void> {
     const n = parseCard(accountId);
     if (n === null) return;
-    await mapLimit(this.controllers, this.opts.concurrency, (c) => notFoundAsNull(this.http.delete(`device/${c}/card/${n}`)));
+    // Only where the card is: some uhppoted-rest versions answer 500, not 404, for deleting an absent card.
+    const cards = await this.readCard(n);
+    await mapLimit([...cards.keys()], this.opts.concurrency, (c) => notFoundAsNull(this.http.delete(`device/${c}/card/${n}`)));
     this.registry.delete(n);
     await this.registry.save();
   }
@@ -619,10 +621,15 @@ export class UhppotedDriver implements LockDriver {
     return fromCardDates(start, end);
   }
 
+  /** The window the card should have: the hull of the holder's windows of the given groups and its account window. */
+  private windowFor(h: Holder, held: string[], fallback: Validity | null): Validity {
+    const ws = [...held.map((g) => h.windows[g] ?? fallback), h.windows['*'] ?? null].filter((w): w is Validity => w !== null);
+    return hull(ws) ?? { from: null, until: null };
+  }
+
   /** Card dates for the holder's windows of the given groups (and its account window). */
   private datesFor(h: Holder, held: string[], fallback: Validity | null): { start: string; end: string } {
-    const ws = [...held.map((g) => h.windows[g] ?? fallback), h.windows['*'] ?? null].filter((w): w is Validity => w !== null);
-    return toCardDates(hull(ws) ?? { from: null, until: null });
+    return toCardDates(this.windowFor(h, held, fallback));
   }
 
   /**
@@ -657,8 +664,17 @@ export class UhppotedDriver implements LockDriver {
   private toAccount(n: number, cards: Map<number, UCard>): Account {
     const h = this.registry.get(n);
     const state: AccountState = [...cards.values()].some((c) => !suspended(c)) ? 'active' : 'suspended';
-    const validity = state === 'active' ? this.accountValidity(cards) : h?.saved ? fromCardDates(h.saved.start, h.saved.end) : this.accountValidity(cards);
-    const memberships: Membership[] = this.heldGroups(cards).map((group) => ({ group, ...validity }));
+    const held = this.heldGroups(cards);
+    let validity = state === 'active' ? this.accountValidity(cards) : h?.saved ? fromCardDates(h.saved.start, h.saved.end) : this.accountValidity(cards);
+    if (h && Object.keys(h.windows).length > 0) {
+      // Cards hold whole days; while they hold what the registry's windows give, report those
+      // windows to the instant, so that lockstep's comparison with what it wants settles.
+      const exact = this.windowFor(h, held, validity);
+      const want = toCardDates(exact);
+      const actual = state === 'active' ? [...cards.values()].filter((c) => !suspended(c)).map((c) => ({ start: c['start-date'], end: c['end-date'] })) : h.saved ? [h.saved] : [];
+      if (actual.length > 0 && actual.every((d) => d.start === want.start && d.end === want.end)) validity = exact;
+    }
+    const memberships: Membership[] = held.map((group) => ({ group, ...validity }));
     return {
       id: String(n),
       externalId: this.externalIdOf(n),
