@@ -9,6 +9,7 @@ import { serve, type RunningService } from '../../src/runtime/serve.js';
 import { createTestStore, type TestStore } from '../helpers/db.js';
 
 const ADMIN_TOKEN = 'admin-token-sync-0123456789abcdef';
+const SCIM_TOKEN = 'scim-token-sync-0123456789abcdef';
 
 describe('lockstep serve: POST /api/v1/sources/{name}/sync answers with what the import found', () => {
   let dir: string;
@@ -50,7 +51,7 @@ queue: { prefix: ${prefix} }
     svc = await serve({
       configPath: join(dir, 'lockstep.yaml'),
       logLevel: 'silent',
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: store.url!, LOCKSTEP_DATA_DIR: join(dir, 'data'), ADMIN_TOKEN, REDIS_URL: 'redis://127.0.0.1:6379', LOCKSTEP_NO_LOCAL_REDIS: '1' },
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: store.url!, LOCKSTEP_DATA_DIR: join(dir, 'data'), ADMIN_TOKEN, SCIM_TOKEN, REDIS_URL: 'redis://127.0.0.1:6379', LOCKSTEP_NO_LOCAL_REDIS: '1' },
     });
   });
 
@@ -87,5 +88,23 @@ queue: { prefix: ${prefix} }
 
   it('answers 404 for a source that is not configured', async () => {
     expect((await sync('payroll')).status).toBe(404);
+  });
+
+  it('answers 404 naming the source for prototype keys, which no configuration holds', async () => {
+    for (const name of ['constructor', '__proto__', 'hasOwnProperty', 'toString']) {
+      const r = await sync(name);
+      expect(r.status, name).toBe(404);
+      expect(r.json.error).toMatchObject({ code: 'not_found', field: 'source' });
+    }
+  });
+
+  it("refuses at the SCIM edge a displayName over the configured simulator's limit", async () => {
+    const r = await fetch(`${svc.url}/scim/v2/Users`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${SCIM_TOKEN}`, 'content-type': 'application/scim+json' },
+      body: JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'long@example.com', displayName: 'L'.repeat(600) }),
+    });
+    expect(r.status).toBe(400);
+    expect(await r.json()).toMatchObject({ scimType: 'invalidValue', detail: 'displayName is 600 characters long; lock system dc1 accepts at most 500' });
   });
 });
