@@ -248,6 +248,10 @@ describe('uhppoted driver against the fake', () => {
       await expect(createUhppotedDriver({ system: 'door', options: { ...driverOptions(fake), groups: { g: [{ controller: C1, door: 5 }] } } })).rejects.toMatchObject({
         code: 'config',
       });
+      await expect(createUhppotedDriver({ system: 'door', options: { ...driverOptions(fake), caFile: '/nonexistent/ca.pem' } })).rejects.toMatchObject({
+        code: 'config',
+        field: 'systems.door.options.caFile',
+      });
       const { password: _p, ...noPassword } = driverOptions(fake);
       await expect(createUhppotedDriver({ system: 'door', options: noPassword })).rejects.toMatchObject({ code: 'config', field: 'systems.door.options.username' });
     } finally {

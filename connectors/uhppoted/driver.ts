@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { AccessEvent, Account, AccountInput, AccountState, CredentialStatus, Membership, Validity } from '../../src/domain/access.js';
 import { LockstepError } from '../../src/domain/errors.js';
 import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, DriverFactory, LockDriver, Page } from '../../src/drivers/contract.js';
-import { HttpClient, notFoundAsNull, type RetryInfo } from '../../src/drivers/http.js';
+import { HttpClient, notFoundAsNull, type RetryInfo, type TlsOptions } from '../../src/drivers/http.js';
 
 /**
  * The LockDriver for uhppoted-rest (uhppoted-api.yaml), the open-source REST service in front
@@ -56,6 +56,10 @@ export const uhppotedOptionsSchema = z
     username: z.string().min(1).optional(),
     password: z.string().optional(),
     passwordFile: z.string().min(1).optional(),
+    /** PEM CA bundle (file) to trust for uhppoted-rest's HTTPS certificate. */
+    caFile: z.string().min(1).optional(),
+    /** Client certificate and key files: uhppoted-rest's HTTPS requires one by default (rest.tls.client.certificates). */
+    clientCertificate: z.strictObject({ cert: z.string().min(1), key: z.string().min(1), passphrase: z.string().optional() }).optional(),
     /** Access groups: AG-ID → the doors it opens. */
     groups: z.record(z.string().min(1), groupSchema).refine((g) => Object.keys(g).length > 0, 'define at least one group'),
     /** Further controllers to keep cards on (the groups' controllers always are). */
@@ -320,13 +324,14 @@ export class UhppotedDriver implements LockDriver {
     private readonly registry: HolderRegistry,
     system: string,
     auth: { username: string; password: string } | undefined,
+    tls: TlsOptions | undefined,
     onRetry?: (info: RetryInfo) => void,
     private readonly warn: (o: object, msg: string) => void = () => {},
   ) {
     this.name = system;
     const headers: Record<string, string> = {};
     if (auth) headers.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
-    this.http = new HttpClient({ baseUrl: opts.url, headers, timeoutMs: opts.timeoutMs, maxAttempts: opts.maxAttempts, onRetry });
+    this.http = new HttpClient({ baseUrl: opts.url, headers, timeoutMs: opts.timeoutMs, maxAttempts: opts.maxAttempts, onRetry, ...(tls ? { tls } : {}) });
     const controllers = new Set(opts.controllers);
     for (const [ref, g] of Object.entries(opts.groups)) {
       const doors = Array.isArray(g) ? g : g.doors;
@@ -713,15 +718,25 @@ export async function createUhppotedDriver(ctx: DriverContext): Promise<Uhppoted
     throw new LockstepError('config', `${field}: ${issue?.message}`, { field, retryable: false });
   }
   const opts = r.data;
-  let password = opts.password;
-  if (opts.passwordFile) {
+  const read = async (file: string, name: string): Promise<string> => {
     try {
-      password = (await readFile(opts.passwordFile, 'utf8')).trim();
+      return await readFile(file, 'utf8');
     } catch (e) {
-      const field = `systems.${ctx.system}.options.passwordFile`;
-      throw new LockstepError('config', `${field}: cannot read ${opts.passwordFile}`, { field, retryable: false, cause: e });
+      const field = `systems.${ctx.system}.options.${name}`;
+      throw new LockstepError('config', `${field}: cannot read ${file}`, { field, retryable: false, cause: e });
     }
+  };
+  const password = opts.passwordFile ? (await read(opts.passwordFile, 'passwordFile')).trim() : opts.password;
+  let tls: TlsOptions | undefined;
+  if (opts.clientCertificate) {
+    const cc = opts.clientCertificate;
+    tls = {
+      cert: await read(cc.cert, 'clientCertificate.cert'),
+      key: await read(cc.key, 'clientCertificate.key'),
+      ...(cc.passphrase ? { passphrase: cc.passphrase } : {}),
+    };
   }
+  if (opts.caFile) tls = { ...(tls ?? {}), ca: await read(opts.caFile, 'caFile') };
   const registry = new HolderRegistry(opts.registryFile);
   await registry.load();
   const logger = ctx.logger;
@@ -730,6 +745,7 @@ export async function createUhppotedDriver(ctx: DriverContext): Promise<Uhppoted
     registry,
     ctx.system,
     opts.username !== undefined ? { username: opts.username, password: password ?? '' } : undefined,
+    tls,
     (info) =>
       logger?.warn({ system: ctx.system, method: info.method, path: info.path, attempt: info.attempt, delayMs: info.delayMs, code: info.error.code }, 'uhppoted-rest request retried'),
     (o, msg) => logger?.warn(o, msg),
