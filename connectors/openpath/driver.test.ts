@@ -298,3 +298,15 @@ describe('Openpath driver: auth', () => {
     }
   });
 });
+
+describe('Openpath driver: names read back as written', () => {
+  it('clears a middle name set in the portal, so displayName matches after one update', async () => {
+    const { driver } = await start();
+    const a = await driver.upsertAccount({ externalId: 'M-1', displayName: 'Grace Hopper', firstName: 'Grace', lastName: 'Hopper', email: 'gh@example.com' });
+    userOf(a.id).middleName = 'Brewster';
+    expect((await driver.getAccount(a.id))?.displayName).toBe('Grace Brewster Hopper');
+    const b = await driver.upsertAccount({ externalId: 'M-1', displayName: 'Grace Hopper', firstName: 'Grace', lastName: 'Hopper' });
+    expect(b.displayName).toBe('Grace Hopper');
+    expect(userOf(a.id).middleName).toBeNull();
+  });
+});

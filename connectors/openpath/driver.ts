@@ -250,7 +250,8 @@ export class OpenpathDriver implements LockDriver {
       const identity: Record<string, unknown> = {};
       if ((id.firstName ?? null) !== names.firstName) identity.firstName = names.firstName;
       if ((id.lastName ?? null) !== names.lastName) identity.lastName = names.lastName;
-      if ((id.middleName ?? null) !== null && names.firstName === null) identity.middleName = null;
+      // lockstep writes no middle name; one set in the portal would make the name differ from displayName on every run
+      if ((id.middleName ?? null) !== null) identity.middleName = null;
       if (input.email !== undefined && input.email !== '' && id.email !== input.email) identity.email = input.email;
       const body: Record<string, unknown> = Object.keys(identity).length > 0 ? { identity } : {};
       if (input.validity && !sameWindow(userWindow(existing), input.validity)) Object.assign(body, this.datesBody(input.validity));
@@ -432,7 +433,8 @@ export class OpenpathDriver implements LockDriver {
     return {
       id: String(u.id),
       externalId: u.externalId ? u.externalId : null,
-      displayName: id.fullName || [id.firstName, id.middleName, id.lastName].filter((x) => x).join(' '),
+      // From the parts lockstep writes, so that a name it wrote reads back as written (fullName is the API's rendering).
+      displayName: [id.firstName, id.middleName, id.lastName].filter((x) => x).join(' ') || id.fullName || '',
       state: u.status === 'A' || u.status === undefined ? 'active' : 'suspended',
       memberships: (u.groups ?? []).map((g) => ({ group: String(g.id), from: null, until: null })),
       credentials: creds.map((c): Credential => {
