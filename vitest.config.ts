@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 // their own databases and key prefixes, so files can run side by side.
 export default defineConfig({
   test: {
+    // test/** covers unit/, integration/, e2e/ and robustness/ (the bounded fast-check fuzz of the HTTP routes)
     include: ['test/**/*.test.ts', 'connectors/**/*.test.ts'],
     pool: 'forks',
     maxWorkers: 2,
