@@ -41,6 +41,20 @@ describe('Openpath driver: validity on the user', () => {
     expect(userOf(a.id).groupIds).toEqual(new Set([101, 102]));
   });
 
+  it('ends, after the engine\'s sequence of operations, at the hull the engine set on create', async () => {
+    // What reconcile sends for a joiner entitled to an open-ended group and a group ending 2030-06-10:
+    // create_account with the account window (the latest end: open), then one grant per group.
+    const { driver } = await start();
+    const a = await driver.upsertAccount({ externalId: 'V-6', displayName: 'Val Six', email: 'v6@example.com', validity: { from: null, until: null } });
+    await driver.grant(a.id, '102', { from: '2026-06-01T00:00:00.000Z', until: '2030-06-10T00:00:00.000Z' });
+    await driver.grant(a.id, '101', { from: null, until: null });
+    expect((await driver.getAccount(a.id))?.validity).toEqual({ from: null, until: null });
+    // update_account moving the account's end (the open-ended group was revoked)
+    await driver.revoke(a.id, '101');
+    await driver.upsertAccount({ externalId: 'V-6', displayName: 'Val Six', validity: { from: null, until: '2030-06-10T00:00:00.000Z' } });
+    expect((await driver.getAccount(a.id))?.validity).toEqual({ from: null, until: '2030-06-10T00:00:00.000Z' });
+  });
+
   it('writes the configured time zone with the dates', async () => {
     const { driver } = await start({ driver: { timeZone: 'Europe/Berlin' } });
     const a = await driver.upsertAccount({ externalId: 'V-3', displayName: 'Val Three', email: 'v3@example.com' });
@@ -233,6 +247,26 @@ describe('Openpath driver: access events', () => {
     const late = await driver.readAccessEvents(again.cursor);
     expect(late.events).toHaveLength(1);
     expect(late.events[0]!.id).not.toBe(first.events[0]!.id);
+  });
+
+  it('reads the window again when the API refuses an expired cursor, instead of getting stuck', async () => {
+    const { driver, fake } = await start({ driver: { eventsLimit: 1 } });
+    const a = await driver.upsertAccount({ externalId: 'EV-3', displayName: 'Event Three', email: 'ev3@example.com' });
+    let cursor = (await driver.readAccessEvents(null)).cursor;
+    const t = Date.now();
+    for (let i = 0; i < 3; i++) fake.recordAccess({ userId: Number(a.id), at: new Date(t + i) });
+    const first = await driver.readAccessEvents(cursor);
+    expect(first.events).toHaveLength(1);
+    fake.expireEventCursors();
+    const ids = new Set(first.events.map((e) => e.id));
+    cursor = first.cursor;
+    for (let i = 0; i < 8; i++) {
+      const r = await driver.readAccessEvents(cursor);
+      for (const e of r.events) ids.add(e.id);
+      cursor = r.cursor;
+      if (i === 0) fake.expireEventCursors(false);
+    }
+    expect(ids.size).toBe(3);
   });
 
   it('refuses a cursor it did not make', async () => {

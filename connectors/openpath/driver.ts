@@ -369,13 +369,21 @@ export class OpenpathDriver implements LockDriver {
     if (cursor === null) return { events: [], cursor: encodeCursor({ v: 1, from: nowSec, seen: [] }) };
     const st = decodeCursor(cursor);
     const to = st.to ?? Math.max(nowSec + 1, st.from + 1);
-    const res = parse(
-      listOf(eventSchema),
-      await this.call('GET', `${this.org}/reports/activity/events`, {
-        query: { limit: this.opts.eventsLimit, filter: `uiData.time:(${st.from}-<${to})`, cursor: st.c, options: 'uiDataOnly' },
-      }),
-      'activity events',
-    );
+    const query = (c: string | undefined) =>
+      this.call('GET', `${this.org}/reports/activity/events`, {
+        query: { limit: this.opts.eventsLimit, filter: `uiData.time:(${st.from}-<${to})`, cursor: c, options: 'uiDataOnly' },
+      });
+    let body: unknown;
+    try {
+      body = await query(st.c);
+    } catch (e) {
+      // An API cursor the server no longer knows (a query left half-read for long) is refused;
+      // the window is read again from its start rather than leaving the poller stuck on it.
+      // Events of that window's earlier pages may then come a second time.
+      if (!(st.c && e instanceof LockstepError && e.code === 'validation')) throw e;
+      body = await query(undefined);
+    }
+    const res = parse(listOf(eventSchema), body, 'activity events');
     const seen = new Set(st.seen);
     const acc = new Set(st.acc ?? []);
     const picked: Array<{ e: OpEvent; id: string }> = [];

@@ -156,6 +156,7 @@ export class FakeOpenpath {
   url = '';
   private server?: Server;
   private nextId = 1000;
+  private eventCursorsExpired = false;
   private faults: Array<{ status: number; remaining: number; retryAfterSeconds?: number }> = [];
   private readonly routes: Route[] = [];
   private readonly login?: { email: string; password: string };
@@ -186,6 +187,11 @@ export class FakeOpenpath {
   rotateToken(): string {
     this.token = fakeJwt();
     return this.token;
+  }
+
+  /** Events report cursors handed out so far are refused from now on (a query left half-read for long). */
+  expireEventCursors(expired = true): void {
+    this.eventCursorsExpired = expired;
   }
 
   clearFaults(): void {
@@ -494,6 +500,7 @@ export class FakeOpenpath {
         to = Number(m[2]);
       }
       if (q.cursor !== undefined && q.cursor !== '' && !/^[a-zA-Z0-9,@._~-]+$/.test(q.cursor)) throw new FakeError(400, '"cursor" fails to match the required pattern');
+      if (q.cursor && this.eventCursorsExpired) throw new FakeError(400, 'cursor expired');
       const start = q.cursor ? Number(q.cursor) : 0;
       if (!Number.isInteger(start) || start < 0) throw new FakeError(400, 'invalid cursor');
       // newest first, as the portal's activity report lists them
