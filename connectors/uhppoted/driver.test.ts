@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -236,6 +237,34 @@ describe('uhppoted driver against the fake', () => {
     await expect(h.driver.revoke('12', 'lab')).resolves.toBeUndefined();
   });
 
+  it('talks HTTPS with the client certificate uhppoted-rest asks for, and reports a missing one as auth', async (ctx) => {
+    let dir: string;
+    try {
+      dir = makeCertificates();
+    } catch {
+      return ctx.skip('openssl is not available to make test certificates');
+    }
+    dirs.push(dir);
+    const read = (f: string) => readFileSync(join(dir, f), 'utf8');
+    const fake = await startFakeUhppoted({ tls: { key: read('server.key'), cert: read('server.crt'), ca: read('ca.crt') } });
+    const withCert = await createUhppotedDriver({
+      system: 's',
+      options: { ...driverOptions(fake), caFile: join(dir, 'ca.crt'), clientCertificate: { cert: join(dir, 'client.crt'), key: join(dir, 'client.key') } },
+    });
+    const withoutCert = await createUhppotedDriver({ system: 's', options: { ...driverOptions(fake), caFile: join(dir, 'ca.crt'), maxAttempts: 1 } });
+    try {
+      expect(fake.url.startsWith('https://')).toBe(true);
+      expect((await withCert.listAccessGroups()).map((g) => g.ref)).toEqual(['entrance', 'lab']);
+      const a = await withCert.upsertAccount({ externalId: 'T-1', displayName: 'Tls' });
+      expect(fake.controller(C1).cards.has(Number(a.id))).toBe(true);
+      await expect(withoutCert.listAccessGroups()).rejects.toMatchObject({ code: 'auth' });
+    } finally {
+      await withCert.close();
+      await withoutCert.close();
+      await fake.close();
+    }
+  });
+
   it('is registered as type uhppoted and validates its options', async () => {
     const fake = await startFakeUhppoted();
     try {
@@ -272,4 +301,23 @@ function driverOptions(fake: FakeUhppoted, extra: Partial<UhppotedOptions> = {})
     cardNumbers: 'derive',
     ...extra,
   };
+}
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, in a temp dir. */
+function makeCertificates(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'lockstep-uhppoted-tls-'));
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const ecKey = (name: string) => ssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', name);
+  ecKey('ca.key');
+  ssl('req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=uhppoted test CA', '-days', '2', '-out', 'ca.crt');
+  for (const [name, cn] of [
+    ['server', '127.0.0.1'],
+    ['client', 'lockstep'],
+  ]) {
+    ecKey(`${name}.key`);
+    ssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-out', `${name}.csr`);
+    writeFileSync(join(dir, `${name}.ext`), name === 'server' ? 'subjectAltName=IP:127.0.0.1\n' : 'extendedKeyUsage=clientAuth\n');
+    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
+  }
+  return dir;
 }

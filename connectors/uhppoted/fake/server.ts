@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -59,6 +60,11 @@ export interface FakeUhppotedOptions {
   auth?: { username: string; password: string };
   /** Events a controller keeps before overwriting the oldest (real controllers: about 200 000). */
   maxEvents?: number;
+  /**
+   * Serve HTTPS, requiring a client certificate signed by `ca` (uhppoted-rest's HTTPS with
+   * rest.tls.client.certificates = true, its default).
+   */
+  tls?: { key: string; cert: string; ca: string };
 }
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
@@ -97,7 +103,7 @@ export class FakeUhppoted {
   readonly controllers = new Map<number, FakeController>();
   readonly exchanges: FakeExchange[] = [];
   url = '';
-  private server: http.Server | null = null;
+  private server: http.Server | https.Server | null = null;
   private failures: { status: number; times: number; retryAfterSeconds?: number } | null = null;
   private readonly routes: Route[];
   private readonly maxEvents: number;
@@ -111,10 +117,14 @@ export class FakeUhppoted {
   }
 
   async listen(): Promise<string> {
-    this.server = http.createServer((req, res) => this.serve(req, res));
+    const tls = this.opts.tls;
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => this.serve(req, res);
+    this.server = tls
+      ? https.createServer({ key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: true }, handler)
+      : http.createServer(handler);
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     const { port } = this.server.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${port}/uhppote`;
+    this.url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}/uhppote`;
     return this.url;
   }
 
