@@ -330,6 +330,15 @@ const RESTORABLE = (source: string, key: string) =>
   `r.source = ${source} AND r.external_id = ${key} AND r.deleted_at IS NOT NULL
    AND NOT EXISTS (SELECT 1 FROM scim_users ru WHERE ru.identity_id = r.id AND ru.deleted_at IS NULL)`;
 
+/**
+ * Live identities (of any source) holding this correlation key, but not `exceptId`: whom a
+ * correlation conflict beginning or ending with a write also concerns (they are reconciled too).
+ */
+export async function liveKeyHolders(q: Queryable, key: string, exceptId: string): Promise<string[]> {
+  const { rows } = await q.query<{ id: string }>('SELECT id FROM identities WHERE external_id = $1 AND deleted_at IS NULL AND id <> $2::uuid ORDER BY id', [key, exceptId]);
+  return rows.map((r) => r.id);
+}
+
 /** The identity a user with this key brings back (see RESTORABLE), locked; null: none. */
 export async function findRestorableIdentity(q: Queryable, source: string, key: string): Promise<string | null> {
   const { rows } = await q.query<{ id: string }>(
@@ -383,8 +392,8 @@ export async function insertNewScimPerson(
   identity: readonly [id: string, source: string, externalId: string, userName: string, active: boolean, data: string],
   user: { userNameKey: string; externalId: string | null; identityKey: string; active: boolean; resource: JsonObject; at: string },
   auditJson: string,
-): Promise<UserRow | null> {
-  const { rows } = await q.query<UserRow>(
+): Promise<(UserRow & { key_holders: string[] }) | null> {
+  const { rows } = await q.query<UserRow & { key_holders: string[] }>(
     `WITH ident AS (
        INSERT INTO identities (id, source, external_id, user_name, active, data, keyed_by_id)
        SELECT $1::uuid, $2::text, $3::text, $4::text, $5::boolean, $6::jsonb, true
@@ -397,7 +406,10 @@ export async function insertNewScimPerson(
      ), audit AS (
        INSERT INTO audit_pending (at, actor, action, subject, run_id, data) ${pendingAuditSelect('$13')} WHERE EXISTS (SELECT 1 FROM u)
      )
-     SELECT ${USER_COLS} FROM u`,
+     SELECT ${USER_COLS},
+       -- live identities already holding this key: a correlation conflict begins, they need a look too
+       ARRAY(SELECT o.id::text FROM identities o WHERE o.external_id = $3 AND o.deleted_at IS NULL AND o.id <> $1::uuid ORDER BY o.id) AS key_holders
+     FROM u`,
     [...identity, user.userNameKey, user.externalId, user.identityKey, user.active, JSON.stringify(user.resource), user.at, auditJson],
   );
   return rows[0] ?? null;

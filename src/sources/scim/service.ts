@@ -175,7 +175,7 @@ export class ScimService {
     const audit = pendingAuditJson([
       { actor: 'scim', action: 'scim.user.created', subject: id, data: { scimId: id, userName: next.userName ?? null, externalId, active, version: 1 } },
     ]);
-    let row: UserRow | null;
+    let row: (UserRow & { key_holders: string[] }) | null;
     try {
       row = await repo.insertNewScimPerson(this.o.db, identity, { userNameKey, externalId, identityKey: externalId ?? id, active, resource, at }, audit);
     } catch (e) {
@@ -186,7 +186,10 @@ export class ScimService {
     auditWritten(this.o.db);
     const changes = emptyChanges();
     (identity[4] ? changes.changed : changes.leavers).add(id);
-    return { row, changes, written: true };
+    // those already holding the key lose their access now that it is contested (reconcile/conflicts.ts)
+    const { key_holders: holders, ...user } = row;
+    for (const h of holders) changes.changed.add(h);
+    return { row: user, changes, written: true };
   }
 
   async replaceUser(id: string, body: unknown, ifMatch?: string): Promise<UserResult> {
@@ -216,6 +219,8 @@ export class ScimService {
       const changes = emptyChanges();
       const identity = await markIdentityDeleted(tx, prev.identity_id);
       changes.leavers.add(identity?.id ?? prev.identity_id);
+      // a correlation conflict over its key may end with it: the other holders get a look
+      for (const h of await repo.liveKeyHolders(tx, prev.identity_key, prev.identity_id)) changes.changed.add(h);
       const groups = await repo.removeUserFromGroups(tx, prev.id);
       await repo.touchGroups(tx, groups, at);
       await repo.markUserDeleted(tx, prev.id, at);
@@ -311,6 +316,9 @@ export class ScimService {
     const parsed = parseIdentityInput(input);
     const up = await repo.writeScimIdentity(tx, identityId, parsed, JSON.stringify(parsed));
     if (up.changed) (parsed.active ? changes.changed : changes.leavers).add(identityId);
+    // a new key may begin a correlation conflict, an old one end one: the other holders of either get a look
+    const keys = prev && prev.identity_key !== identityKey ? [identityKey, prev.identity_key] : [identityKey];
+    for (const k of keys) for (const h of await repo.liveKeyHolders(tx, k, identityId)) if (h !== prev?.identity_id) changes.changed.add(h);
     const write: repo.UserWrite = {
       id,
       identityId,

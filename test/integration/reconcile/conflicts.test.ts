@@ -35,8 +35,10 @@ describe.each(storeKinds)('correlation conflicts on %s', (kind) => {
     await e.close();
   });
 
+  let queued: string[] = [];
   const user = async (userName: string, externalId: string) => {
     const r = await scim.createUser({ schemas: [USER], userName, externalId, displayName: userName, active: true, 'urn:ietf:params:scim:schemas:extension:lockstep:2.0:User': { employeeType: 'Employee' } });
+    queued = [...r.changes.changed, ...r.changes.leavers];
     return r.row;
   };
   const gauge = async () => (await metricsRegistry.getSingleMetric('lockstep_correlation_conflicts')!.get()).values[0]?.value;
@@ -48,6 +50,8 @@ describe.each(storeKinds)('correlation conflicts on %s', (kind) => {
     const accountId = e.sim.state.findByExternalId('K1')!.id;
 
     const b = await user('bob@example.com', 'K1');
+    // Bob's create queues Ada too: her access is contested from now on
+    expect(queued.sort()).toEqual([a.identity_id, b.identity_id].sort());
     // the access report, before anything is applied: Ada's account is not justified, and says why
     const report = (await accessReport(e.ctx)).filter((r) => r.accountId === accountId);
     expect(report.map((r) => r.justified)).toEqual([false, false]);
@@ -76,13 +80,29 @@ describe.each(storeKinds)('correlation conflicts on %s', (kind) => {
     expect(one.plan.operations).toEqual([]);
     expect(one.plan.conflicts).toHaveLength(1);
 
-    // the collision ends when Bob goes: the next reconcile gives Ada her doors back
-    await scim.deleteUser(b.id);
-    const after = await runReconcile(e.ctx, { kind: 'identities', ids: [a.identity_id, b.identity_id] }, apply);
+    // the collision ends when Bob goes: his delete queues Ada, whose reconcile gives her doors back
+    const gone = await scim.deleteUser(b.id);
+    expect([...gone.changes.changed]).toEqual([a.identity_id]);
+    const after = await runReconcile(e.ctx, { kind: 'identities', ids: [...gone.changes.changed, ...gone.changes.leavers] }, apply);
     expect(after.plan.conflicts).toBeUndefined();
     expect(Object.keys(membershipsOf(e.sim, 'K1')).sort()).toEqual(['AG-OFFICE', 'AG-PERIM']);
     await runReconcile(e.ctx, full, apply);
     expect(await gauge()).toBe(0);
+  });
+
+  it('re-keying one holder away ends the conflict and queues the other; re-keying onto a held key queues its holder', async () => {
+    const a = await user('dee@example.com', 'K3');
+    const b = await user('eve@example.com', 'K3');
+    await runReconcile(e.ctx, full, apply);
+    expect(membershipsOf(e.sim, 'K3')).toEqual({});
+    const moved = await scim.patchUser(b.id, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'externalId', value: 'K4' }] });
+    expect(moved.changes.changed.has(a.identity_id)).toBe(true);
+    const out = await runReconcile(e.ctx, { kind: 'identities', ids: [...moved.changes.changed, ...moved.changes.leavers] }, apply);
+    expect(out.plan.conflicts).toBeUndefined();
+    expect(Object.keys(membershipsOf(e.sim, 'K3')).sort()).toEqual(['AG-OFFICE', 'AG-PERIM']);
+    expect(Object.keys(membershipsOf(e.sim, 'K4')).sort()).toEqual(['AG-OFFICE', 'AG-PERIM']);
+    const back = await scim.patchUser(b.id, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'externalId', value: 'K3' }] });
+    expect(back.changes.changed.has(a.identity_id)).toBe(true);
   });
 
   it('a new user whose externalId collides with no one but a deleted user brings that identity back, as before', async () => {

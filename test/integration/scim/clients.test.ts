@@ -17,8 +17,9 @@
  *   groups with `excludedAttributes=members`, member add/remove with `$ref: null`.
  * - **rfc**: RFC 7644 points the suites probe (/Me is 501, a bad sortBy is invalidValue).
  *
- * Each case is one `it`, named `[suite] what`; `npm run test:scim-clients` runs this file and
- * prints the results table that src/sources/scim/README.md publishes.
+ * Each case is one `it`, named `[suite] what`. `SCIM_CLIENTS_TABLE=1 npx vitest run
+ * test/integration/scim/clients.test.ts` runs them and prints the results table that
+ * src/sources/scim/README.md publishes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeKinds } from '../../helpers/db.js';
