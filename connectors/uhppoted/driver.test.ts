@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LockstepError } from '../../src/domain/errors.js';
-import { createConfiguredDriver } from '../../src/runtime/drivers.js';
-import { createUhppotedDriver, fromCardDates, toCardDates, type UhppotedDriver, type UhppotedOptions } from './driver.js';
+import { createUhppotedDriver, factory, fromCardDates, toCardDates, type UhppotedDriver, type UhppotedOptions } from './driver.js';
 import { startFakeUhppoted, type FakeUhppoted } from './fake/index.js';
 import { HARNESS_CONTROLLERS, startUhppotedHarness, type UhppotedHarness } from './harness.js';
 
@@ -265,10 +264,11 @@ describe('uhppoted driver against the fake', () => {
     }
   });
 
-  it('is registered as type uhppoted and validates its options', async () => {
+  it('has the factory for type uhppoted and validates its options', async () => {
     const fake = await startFakeUhppoted();
     try {
-      const d = (await createConfiguredDriver('uhppoted', { system: 'door', options: driverOptions(fake) })) as UhppotedDriver;
+      expect(factory.type).toBe('uhppoted');
+      const d = (await factory.create({ system: 'door', options: driverOptions(fake) })) as UhppotedDriver;
       expect(d.capabilities).toMatchObject({ validity: 'account', suspendAccount: true, credentialStates: false, accessEvents: 'cursor', deleteAccount: true });
       expect(d.controllers).toEqual([C2, C1].sort((x, y) => x - y));
       await d.close();
