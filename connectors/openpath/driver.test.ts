@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { LockstepError } from '../../src/domain/errors.js';
-import { createConfiguredDriver } from '../../src/runtime/drivers.js';
 import { createOpenpathDriver, namesFor } from './driver.js';
 import { startOpenpathHarness, type OpenpathHarness } from './harness.js';
 
@@ -149,17 +148,6 @@ describe('Openpath driver: accounts', () => {
     expect((await driver.getAccount(a.id))?.state).toBe('suspended');
     await expect(driver.setAccountState('999999', 'suspended')).rejects.toMatchObject({ code: 'not_found' });
     expect(fake.requests).toContain(`PUT /orgs/${fake.orgId}/users/${a.id}/status`);
-  });
-
-  it('is reachable through the runtime registry as type openpath', async () => {
-    const { fake } = await start();
-    const d = await createConfiguredDriver('openpath', { system: 'alta', options: { url: fake.url, orgId: fake.orgId, token: fake.token } });
-    try {
-      expect(d.capabilities).toMatchObject({ validity: 'account', suspendAccount: true, accessEvents: 'cursor' });
-      expect((await d.listAccessGroups()).map((g) => g.ref)).toEqual(['101', '102', '103']);
-    } finally {
-      await d.close?.();
-    }
   });
 });
 
