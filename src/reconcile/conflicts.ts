@@ -19,7 +19,7 @@ export async function loadConflicts(ctx: EngineContext, identities: readonly Ide
   const live = identities.filter((i) => !i.deletedAt);
   const out = new Map<string, CorrelationConflict>();
   if (live.length === 0) return out;
-  const found = await correlationConflicts(ctx.db, live.map((i) => i.id));
+  const found = await correlationConflicts(ctx.db, live);
   if (found.size === 0) return out;
   for (const i of live) {
     const others = found.get(i.id);

@@ -15,18 +15,22 @@ export interface KeyHolder {
 
 /**
  * For those of these identities that are in conflict, the other live holders of their key, by
- * identity id: one statement for a whole page (a full run asks once per page of thousands, on
- * the partial index of live keys migration 009 adds).
+ * identity id: one statement for a whole page (a full run asks once per page of thousands).
+ * It first finds the page's keys held more than once, an index-only look-up per key on the
+ * partial index of live keys (migration 9); only those (in the usual estate, none) are joined.
  */
-export async function correlationConflicts(q: Queryable, ids: readonly string[]): Promise<Map<string, KeyHolder[]>> {
+export async function correlationConflicts(q: Queryable, identities: ReadonlyArray<{ id: string; externalId: string }>): Promise<Map<string, KeyHolder[]>> {
   const out = new Map<string, KeyHolder[]>();
-  if (ids.length === 0) return out;
+  if (identities.length === 0) return out;
   const { rows } = await q.query<{ id: string; other: string; user_name: string; source: string }>(
-    `SELECT i.id, o.id AS other, o.user_name, o.source
-       FROM identities i JOIN identities o ON o.external_id = i.external_id AND o.deleted_at IS NULL AND o.id <> i.id
-      WHERE i.id = ANY($1::uuid[]) AND i.deleted_at IS NULL
+    `WITH k AS (
+       SELECT external_id FROM identities WHERE external_id = ANY($2::text[]) AND deleted_at IS NULL GROUP BY external_id HAVING count(*) > 1
+     )
+     SELECT i.id, o.id AS other, o.user_name, o.source
+       FROM k JOIN identities i ON i.external_id = k.external_id AND i.deleted_at IS NULL AND i.id = ANY($1::uuid[])
+              JOIN identities o ON o.external_id = k.external_id AND o.deleted_at IS NULL AND o.id <> i.id
       ORDER BY i.id, o.id`,
-    [ids],
+    [identities.map((i) => i.id), [...new Set(identities.map((i) => i.externalId))]],
   );
   for (const r of rows) {
     const list = out.get(r.id) ?? [];
