@@ -201,6 +201,8 @@ describe('uhppoted fake and driver against uhppoted-api.yaml', () => {
       expect(await call('POST', `/device/${c1}/door/4/swipes`, { 'card-number': Number(a.id) })).toBe(401);
       expect(await call('PUT', `/device/${c1}/card/77`, { 'start-date': '2024-13-01', 'end-date': '2024-12-31', doors: {}, PIN: 0 })).toBe(405);
       expect(await call('GET', `/device/${c1}/event/first`)).toBe(200);
+      expect(await call('GET', `/device/${c1}/event/next`)).toBe(200);
+      expect(fake.controller(c1).current, "reading 'next' moves the controller's pointer").toBe(1);
       expect(await call('GET', `/device/${c1}/event/999999`)).toBe(404);
       await expect(driver.grant('77', 'lab', { from: null, until: null })).rejects.toBeInstanceOf(LockstepError);
 

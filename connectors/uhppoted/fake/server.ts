@@ -39,6 +39,8 @@ export interface FakeController {
   events: FakeEvent[];
   /** Index the next event gets. */
   nextIndex: number;
+  /** The controller's own event pointer ('current'), moved by reading 'next'. */
+  current: number;
 }
 
 export interface FakeExchange {
@@ -110,7 +112,7 @@ export class FakeUhppoted {
 
   constructor(private readonly opts: FakeUhppotedOptions = {}) {
     for (const id of opts.controllers ?? [405419896, 303986753]) {
-      this.controllers.set(id, { id, type: 'UT0311-L04', cards: new Map(), events: [], nextIndex: 1 });
+      this.controllers.set(id, { id, type: 'UT0311-L04', cards: new Map(), events: [], nextIndex: 1, current: 0 });
     }
     this.maxEvents = opts.maxEvents ?? 200_000;
     this.routes = this.buildRoutes();
@@ -260,8 +262,13 @@ export class FakeUhppoted {
         const last = c.events.at(-1)?.['event-id'];
         let index: number | undefined;
         if (raw === 'first') index = first;
-        else if (raw === 'last' || raw === 'current') index = last;
-        else if (/^\d+$/.test(raw!)) index = Number(raw);
+        else if (raw === 'last') index = last;
+        else if (raw === 'current') index = c.current;
+        else if (raw === 'next') {
+          // Reads the event after the controller's pointer and moves the pointer (shared by every client).
+          if (first !== undefined && last !== undefined && c.current < last) c.current = Math.max(c.current + 1, first);
+          index = c.current;
+        } else if (/^\d+$/.test(raw!)) index = Number(raw);
         else throw new HttpError(405, 'get-event', `Invalid event index '${raw}'`);
         const e = index === undefined || first === undefined ? undefined : c.events[index - first];
         if (!e) throw new HttpError(404, 'get-event', `No event at index ${raw} on device ${c.id}`);
@@ -284,8 +291,8 @@ export class FakeUhppoted {
   }
 
   private indices(c: FakeController): { first?: number; last?: number; current: number } {
-    if (c.events.length === 0) return { current: 0 };
-    return { first: c.events[0]!['event-id'], last: c.events.at(-1)!['event-id'], current: 0 };
+    if (c.events.length === 0) return { current: c.current };
+    return { first: c.events[0]!['event-id'], last: c.events.at(-1)!['event-id'], current: c.current };
   }
 
   private serve(req: http.IncomingMessage, res: http.ServerResponse): void {
