@@ -263,6 +263,24 @@ describe.each(storeKinds)('client conformance suites (%s)', (kind) => {
     expect((await h.req('DELETE', `/Groups/${ids.group}`)).status).toBe(204);
   });
 
+  check('[entra] AppRoleAssignmentsComplex re-sync: DELETE, then the re-create carries only the current roles, on the same identity', async () => {
+    const role = (value: string) => ({ primary: false, type: 'WindowsAzureActiveDirectoryRole', display: value, value });
+    const c = await h.req('POST', '/Users', { ...entraUser('roles@testuser.com', 'roles-0001'), roles: [role('Technician')] });
+    expect(c.status).toBe(201);
+    // Entra only ever adds roles
+    const add = await h.req('PATCH', `/Users/${c.body.id}`, patch({ op: 'Add', path: 'roles', value: [role('Supervisor')] }));
+    expect(add.body.roles.map((r: { value: string }) => r.value)).toEqual(['Technician', 'Supervisor']);
+    const identity = (await getIdentity(h.store.db, c.body.id))!;
+    // Supervisor is taken away in Entra: nothing is sent. The documented re-sync: DELETE, then provision on demand
+    expect((await h.req('DELETE', `/Users/${c.body.id}`)).status).toBe(204);
+    expect((await getIdentity(h.store.db, identity.id))?.deletedAt).not.toBeNull();
+    const again = await h.req('POST', '/Users', { ...entraUser('roles@testuser.com', 'roles-0001'), roles: [role('Technician')] });
+    expect(again.status).toBe(201);
+    const back = await getIdentity(h.store.db, identity.id);
+    expect(back).toMatchObject({ deletedAt: null, active: true });
+    expect(back?.roles.map((r) => r.value)).toEqual(['Technician']);
+  });
+
   // ---- RFC 7644 points the suites probe ---------------------------------------------------
   check('[rfc] /Me is 501 Not Implemented (RFC 7644 §3.11)', async () => {
     for (const method of ['GET', 'PATCH', 'DELETE']) {
