@@ -123,6 +123,17 @@ describe('uhppoted driver against the fake', () => {
     expect(await swipe()).toBe(200);
   });
 
+  it('keeps the dates of a group it does not know the window of when granting another to a suspended card', async () => {
+    h = await startUhppotedHarness();
+    const a = await h.driver.upsertAccount({ externalId: 'E-9', displayName: 'Lu' });
+    // Doors and dates set outside lockstep: the registry knows no window for entrance.
+    for (const c of HARNESS_CONTROLLERS) h.fake.putCard(c, Number(a.id), { 'start-date': '2024-01-01', 'end-date': '2090-12-31', doors: { '1': true } });
+    await h.driver.setAccountState(a.id, 'suspended');
+    await h.driver.grant(a.id, 'lab', { from: null, until: '2030-01-01T00:00:00.000Z' });
+    await h.driver.setAccountState(a.id, 'active');
+    expect(card(C1, a.id)).toMatchObject({ 'start-date': '2000-01-01', 'end-date': '2090-12-31', doors: { '1': true, '2': true } });
+  });
+
   it('keeps names, externalIds, windows and suspended dates in the registry file across restarts', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'uhppoted-'));
     dirs.push(dir);

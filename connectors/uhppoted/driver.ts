@@ -459,7 +459,7 @@ export class UhppotedDriver implements LockDriver {
     if (cards.size === 0) throw new LockstepError('not_found', `no card ${accountId} on any controller`, { retryable: false });
     const h: Holder = this.registry.get(n) ?? { externalId: this.externalIdOf(n), windows: {} };
     // Windows of other held groups that the registry does not know: keep the card's current dates for them.
-    const current = this.accountValidity(cards);
+    const current = this.currentValidity(cards, h);
     const windows: Record<string, Validity> = {};
     for (const other of this.heldGroups(cards)) if (other !== group) windows[other] = h.windows[other] ?? current;
     this.registry.set(n, { ...h, windows: { ...(h.windows['*'] ? { '*': h.windows['*'] } : {}), ...windows, [group]: validity } });
@@ -626,6 +626,12 @@ export class UhppotedDriver implements LockDriver {
     return fromCardDates(start, end);
   }
 
+  /** The card's window as it stands: its active copies' dates, or its dates before suspension. */
+  private currentValidity(cards: Map<number, UCard>, h: Holder | undefined): Validity {
+    const anyActive = [...cards.values()].some((c) => !suspended(c));
+    return !anyActive && h?.saved ? fromCardDates(h.saved.start, h.saved.end) : this.accountValidity(cards);
+  }
+
   /** The window the card should have: the hull of the holder's windows of the given groups and its account window. */
   private windowFor(h: Holder, held: string[], fallback: Validity | null): Validity {
     const ws = [...held.map((g) => h.windows[g] ?? fallback), h.windows['*'] ?? null].filter((w): w is Validity => w !== null);
@@ -646,7 +652,7 @@ export class UhppotedDriver implements LockDriver {
     const next = new Map<number, UCard>();
     for (const c of this.controllers) next.set(c, change(cards.get(c) ?? blank, c));
     const h = this.registry.get(n) ?? { externalId: this.externalIdOf(n), windows: {} };
-    const current = cards.size > 0 ? this.accountValidity(cards) : null;
+    const current = cards.size > 0 ? this.currentValidity(cards, h) : null;
     const dates = this.datesFor(h, this.heldGroups(next), current);
     const isSuspended = cards.size > 0 && [...cards.values()].every(suspended);
     if (isSuspended) this.registry.set(n, { ...h, saved: dates });
@@ -670,7 +676,7 @@ export class UhppotedDriver implements LockDriver {
     const h = this.registry.get(n);
     const state: AccountState = [...cards.values()].some((c) => !suspended(c)) ? 'active' : 'suspended';
     const held = this.heldGroups(cards);
-    let validity = state === 'active' ? this.accountValidity(cards) : h?.saved ? fromCardDates(h.saved.start, h.saved.end) : this.accountValidity(cards);
+    let validity = this.currentValidity(cards, h);
     if (h && Object.keys(h.windows).length > 0) {
       // Cards hold whole days; while they hold what the registry's windows give, report those
       // windows to the instant, so that lockstep's comparison with what it wants settles.

@@ -150,7 +150,7 @@ export class FakeUhppoted {
   }
 
   /** Stores a card directly on a controller (not through the API). */
-  putCard(controller: number, card: number, details: Partial<FakeCard> = {}): void {
+  putCard(controller: number, card: number, details: Partial<Omit<FakeCard, 'doors'>> & { doors?: Partial<FakeCard['doors']> } = {}): void {
     this.controller(controller).cards.set(card, {
       'start-date': details['start-date'] ?? '2000-01-01',
       'end-date': details['end-date'] ?? '2099-12-31',
