@@ -255,6 +255,7 @@ program
       const i = x.identity;
       out(`${i.displayName ?? i.userName} <${i.userName}> (source ${i.source}, key ${i.externalId})${x.evaluation.leaver ? ` — LEAVER: ${x.evaluation.leaverReason ?? ''}` : ''}`);
       out(`  ${[i.employeeType, i.department, i.jobTitle, i.site].filter(Boolean).join(' · ')}${i.groups.length ? `; groups: ${i.groups.join(', ')}` : ''}${i.roles.length ? `; roles: ${i.roles.map((r) => r.value).join(', ')}` : ''}`);
+      if (x.conflict) out(`  CORRELATION CONFLICT: externalId ${JSON.stringify(x.conflict.externalId)} is also held by ${x.conflict.heldBy.map((o) => `${o.userName} (${o.id}, source ${o.source})`).join(', ')}: no access, and no account by that key, until only one holds it`);
       out('');
       for (const line of explainText(x.evaluation)) out(line);
       for (const s of x.systems) {

@@ -201,7 +201,7 @@ export function createApp(deps: ApiDeps): express.Express {
     '/identities/:who/explain',
     h(async (req, res) => {
       const x = await explainIdentity(ctx, String(req.params.who));
-      res.json({ identity: x.identity, leaver: x.evaluation.leaver, entitlements: x.evaluation.entitlements, denied: x.evaluation.denied, nextCheckAt: x.evaluation.nextCheckAt, systems: x.systems, offlinePending: x.offlinePending, text: explainText(x.evaluation) });
+      res.json({ identity: x.identity, leaver: x.evaluation.leaver, entitlements: x.evaluation.entitlements, denied: x.evaluation.denied, conflict: x.conflict, nextCheckAt: x.evaluation.nextCheckAt, systems: x.systems, offlinePending: x.offlinePending, text: explainText(x.evaluation) });
     }),
   );
 
