@@ -1,12 +1,6 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../connectors/simulator/index.js';
-import { serve, type RunningService } from '../../src/runtime/serve.js';
-import { createTestStore, type TestStore } from '../helpers/db.js';
+import { ServiceFixture } from '../helpers/serve.js';
 
 /**
  * Time-based rules end to end in seconds: a mapping limit finer than a day (an ISO 8601
@@ -17,18 +11,14 @@ import { createTestStore, type TestStore } from '../helpers/db.js';
 const SCIM_TOKEN = 'scim-token-expiry-0123456789abcdef';
 
 describe('lockstep serve: a PT4S window ends on time through the queue', () => {
-  let dir: string;
+  const f = new ServiceFixture({ scim: SCIM_TOKEN, admin: 'admin-token-expiry-0123456789abcdef' });
   let sim: RunningSimulator;
-  let store: TestStore;
-  let svc: RunningService;
-  const prefix = `lockstep-test-${randomBytes(4).toString('hex')}`;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'lockstep-expiry-'));
+    await f.open();
     sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }, { id: 'AG-VISIT', name: 'Visitor hall', doors: [] }] });
-    store = await createTestStore('postgres');
-    await writeFile(
-      join(dir, 'mappings.yaml'),
+    await f.file(
+      'mappings.yaml',
       `version: 1
 accessGroups:
   - { id: perimeter, system: dc1, ref: AG-PERIM, name: Perimeter, protectionClass: 1 }
@@ -39,40 +29,22 @@ rules:
 lifecycle: { leaver: revoke }
 `,
     );
-    await writeFile(
-      join(dir, 'lockstep.yaml'),
-      `mappings: [./mappings.yaml]
+    await f.start(`mappings: [./mappings.yaml]
 systems:
   dc1: { type: simulator, options: { url: "${sim.url}", maxAttempts: 2 } }
 queue:
-  prefix: ${prefix}
+  prefix: ${f.prefix}
   schedules: { fullReconcileMs: 3600000, expirySweepMs: 3600000, accessEventsMs: 3600000 }
-`,
-    );
-    svc = await serve({
-      configPath: join(dir, 'lockstep.yaml'),
-      logLevel: 'silent',
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: store.url!, LOCKSTEP_DATA_DIR: join(dir, 'data'), SCIM_TOKEN, ADMIN_TOKEN: 'admin-token-expiry-0123456789abcdef', REDIS_URL: 'redis://127.0.0.1:6379', LOCKSTEP_NO_LOCAL_REDIS: '1' },
-    });
+`);
   });
 
   afterAll(async () => {
-    await svc?.close();
+    await f.close();
     await sim?.close();
-    await store?.drop();
-    const redis = new Redis('redis://127.0.0.1:6379');
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('grants the visitor hall until 4 s after the grant and revokes it then, with no event', async () => {
-    const res = await fetch(`${svc.url}/scim/v2/Users`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${SCIM_TOKEN}`, 'content-type': 'application/scim+json' },
-      body: JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], externalId: 'V1', userName: 'visitor@contoso.example', active: true }),
-    });
+    const res = await f.call('scim/v2', 'POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], externalId: 'V1', userName: 'visitor@contoso.example', active: true });
     expect(res.status).toBe(201);
     const groups = () => sim.state.findByExternalId('V1')?.memberships.map((m) => m.group).sort() ?? [];
     const until = Date.now() + 20_000;

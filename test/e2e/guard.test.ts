@@ -1,13 +1,7 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../connectors/simulator/index.js';
 import { FakeGraph } from '../../src/sources/entra/fake-graph.js';
-import { serve, type RunningService } from '../../src/runtime/serve.js';
-import { createTestStore, type TestStore } from '../helpers/db.js';
+import { ServiceFixture, eventually } from '../helpers/serve.js';
 
 /**
  * The mass-revocation guard on the service path, with the guard on: a mass change that reaches
@@ -23,16 +17,6 @@ const MOVED = 14;
 const GUARD = '{ maxRevocationsPercent: 100, maxRevocationsAbsolute: 2, minRevocationsToHold: 3, windowMinutes: 60 }';
 const uuid = (n: number, k: number) => `${String(k).repeat(8)}-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
-async function eventually<T>(check: () => T | null | false | Promise<T | null | false>, what: string, timeoutMs = 30_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 function hrCsv(site: (i: number) => string): string {
   const rows = ['employeeId,userName,displayName,employeeType,site,active'];
   for (let i = 0; i < N; i++) rows.push(`H${i},hr${i},HR Person ${i},Employee,${site(i)},true`);
@@ -40,23 +24,11 @@ function hrCsv(site: (i: number) => string): string {
 }
 
 describe('lockstep serve: a mass change from any source is held by the revocation budget and applied by one approval', () => {
-  let dir: string;
+  const f = new ServiceFixture({ scim: SCIM_TOKEN, admin: ADMIN_TOKEN });
   let sim: RunningSimulator;
   let graph: FakeGraph;
-  let store: TestStore;
-  let svc: RunningService;
-  const prefix = `lockstep-test-${randomBytes(4).toString('hex')}`;
-  const call = async (base: 'scim/v2' | 'api/v1', token: string, method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${svc.url}/${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': base === 'scim/v2' ? 'application/scim+json' : 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, json: text ? JSON.parse(text) : null };
-  };
-  const scim = (method: string, path: string, body?: unknown) => call('scim/v2', SCIM_TOKEN, method, path, body);
-  const api = (method: string, path: string, body?: unknown) => call('api/v1', ADMIN_TOKEN, method, path, body);
+  const scim = (method: string, path: string, body?: unknown) => f.call('scim/v2', method, path, body);
+  const api = (method: string, path: string, body?: unknown) => f.call('api/v1', method, path, body);
   const groupsOf = (externalId: string) => sim.state.findByExternalId(externalId)?.memberships.map((m) => m.group).sort() ?? [];
   const holding = (externalIds: string[], group: string) => externalIds.filter((e) => groupsOf(e).includes(group));
 
@@ -78,14 +50,13 @@ describe('lockstep serve: a mass change from any source is held by the revocatio
   };
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'lockstep-guard-'));
+    await f.open();
     sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }, { id: 'AG-NORTH', name: 'North hall', doors: [] }] });
     graph = await FakeGraph.start({ pageSize: 50 });
     for (let i = 0; i < N; i++) graph.upsertUser({ id: uuid(i, 1), employeeId: `X${i}`, userPrincipalName: `entra${i}@contoso.example`, displayName: `Entra Person ${i}`, accountEnabled: true, employeeType: 'Employee' });
-    store = await createTestStore('postgres');
-    await writeFile(join(dir, 'hr.csv'), hrCsv(() => 'North'));
-    await writeFile(
-      join(dir, 'mappings.yaml'),
+    await f.file('hr.csv', hrCsv(() => 'North'));
+    await f.file(
+      'mappings.yaml',
       `version: 1
 accessGroups:
   - { id: perimeter, system: dc1, ref: AG-PERIM, name: Perimeter, protectionClass: 1 }
@@ -96,9 +67,7 @@ rules:
 lifecycle: { leaver: revoke, guard: ${GUARD} }
 `,
     );
-    await writeFile(
-      join(dir, 'lockstep.yaml'),
-      `mappings: [./mappings.yaml]
+    await f.start(`mappings: [./mappings.yaml]
 systems:
   dc1: { type: simulator, options: { url: "${sim.url}", maxAttempts: 2 } }
 sources:
@@ -111,14 +80,8 @@ sources:
     graphBaseUrl: "${graph.url}"
     groups: all
     intervalMs: 3600000
-queue: { prefix: ${prefix} }
-`,
-    );
-    svc = await serve({
-      configPath: join(dir, 'lockstep.yaml'),
-      logLevel: 'silent',
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: store.url!, LOCKSTEP_DATA_DIR: join(dir, 'data'), SCIM_TOKEN, ADMIN_TOKEN, REDIS_URL: 'redis://127.0.0.1:6379', LOCKSTEP_NO_LOCAL_REDIS: '1' },
-    });
+queue: { prefix: ${f.prefix} }
+`);
     for (let i = 0; i < N; i++) {
       const r = await scim('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], externalId: `S${i}`, userName: `scim${i}@contoso.example`, active: true, displayName: `SCIM Person ${i}` });
       expect(r.status).toBe(201);
@@ -129,20 +92,14 @@ queue: { prefix: ${prefix} }
   }, 60_000);
 
   afterAll(async () => {
-    await svc?.close();
+    await f.close();
     await sim?.close();
     await graph?.close();
-    await store?.drop();
-    const redis = new Redis('redis://127.0.0.1:6379');
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('holds an HR export that moves 14 of 16 people to another site after the budget, and one approval applies the rest', async () => {
     const hr = Array.from({ length: N }, (_, i) => `H${i}`);
-    await writeFile(join(dir, 'hr.csv'), hrCsv((i) => (i < MOVED ? 'South' : 'North')));
+    await f.file('hr.csv', hrCsv((i) => (i < MOVED ? 'South' : 'North')));
     const sync = await api('POST', '/sources/hr/sync');
     expect(sync.status, JSON.stringify(sync.json)).toBe(200);
     const held = await heldRun(MOVED - 2);

@@ -1,14 +1,9 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../connectors/simulator/index.js';
-import { serve, type RunningService } from '../../src/runtime/serve.js';
-import { createTestStore, type TestStore } from '../helpers/db.js';
+import { ServiceFixture, eventually } from '../helpers/serve.js';
 
 /**
  * What `lockstep plan` shows is what the service applies: the same estate, planned by the CLI
@@ -18,17 +13,6 @@ import { createTestStore, type TestStore } from '../helpers/db.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
-const ADMIN_TOKEN = 'admin-token-plan-0123456789abcdef';
-
-async function eventually<T>(check: () => T | null | false | Promise<T | null | false>, what: string, timeoutMs = 30_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 interface PlannedOp {
   key: string;
@@ -38,27 +22,19 @@ interface PlannedOp {
 }
 
 describe('lockstep plan equals what lockstep serve applies', () => {
-  let dir: string;
+  const f = new ServiceFixture({ admin: 'admin-token-plan-0123456789abcdef' });
   let sim: RunningSimulator;
-  let store: TestStore;
-  let svc: RunningService;
-  const prefix = `lockstep-test-${randomBytes(4).toString('hex')}`;
-  let env: NodeJS.ProcessEnv;
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${svc.url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: res.status, json: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
-  };
-  const cli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), '--config', join(dir, 'lockstep.yaml'), ...args], { cwd: ROOT, env });
+  const api = (method: string, path: string, body?: unknown) => f.call('api/v1', method, path, body);
+  const cli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), '--config', f.path('lockstep.yaml'), ...args], { cwd: ROOT, env: f.env() });
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'lockstep-plan-'));
+    await f.open();
     sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }, { id: 'AG-NORTH', name: 'North hall', doors: [] }, { id: 'AG-OTHER', name: 'Not managed', doors: [] }] });
-    store = await createTestStore('postgres');
     const rows = ['employeeId,userName,displayName,employeeType,site,active'];
     for (let i = 0; i < 12; i++) rows.push(`P${i},p${i},Person ${i},Employee,${i % 2 ? 'North' : 'South'},true`);
-    await writeFile(join(dir, 'hr.csv'), rows.join('\n') + '\n');
-    await writeFile(
-      join(dir, 'mappings.yaml'),
+    await f.file('hr.csv', rows.join('\n') + '\n');
+    await f.file(
+      'mappings.yaml',
       `version: 1
 accessGroups:
   - { id: perimeter, system: dc1, ref: AG-PERIM, name: Perimeter, protectionClass: 1 }
@@ -69,30 +45,20 @@ rules:
 lifecycle: { leaver: suspend, orphans: revoke }
 `,
     );
-    await writeFile(
-      join(dir, 'lockstep.yaml'),
-      `mappings: [./mappings.yaml]
+    await f.start(`mappings: [./mappings.yaml]
 systems:
   dc1: { type: simulator, options: { url: "${sim.url}", maxAttempts: 2 } }
 sources:
   hr: { type: file, path: ./hr.csv, format: csv, full: true, columns: { employeeId: externalId } }
-queue: { prefix: ${prefix} }
-`,
-    );
-    env = { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: store.url!, LOCKSTEP_DATA_DIR: join(dir, 'data'), ADMIN_TOKEN, REDIS_URL: 'redis://127.0.0.1:6379', LOCKSTEP_NO_LOCAL_REDIS: '1' };
-    svc = await serve({ configPath: join(dir, 'lockstep.yaml'), logLevel: 'silent', env });
+queue: { prefix: ${f.prefix} }
+`);
+    // the start-up full run comes after the HR import, so the imported people get their doors now, not in an hour
     await eventually(() => Array.from({ length: 12 }, (_, i) => `P${i}`).every((e) => (sim.state.findByExternalId(e)?.memberships.length ?? 0) >= 1), 'the start-up full run');
   }, 60_000);
 
   afterAll(async () => {
-    await svc?.close();
+    await f.close();
     await sim?.close();
-    await store?.drop();
-    const redis = new Redis('redis://127.0.0.1:6379');
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('the service applies exactly the operations `lockstep plan --json` showed, orphans and drift included', async () => {
