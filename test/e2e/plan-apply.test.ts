@@ -94,7 +94,8 @@ queue: { prefix: ${f.prefix} }
     // converged: the next plan is empty
     const again = JSON.parse((await cli('plan', '--json')).stdout) as { plan: { operations: PlannedOp[] } };
     expect(again.plan.operations).toEqual([]);
-  });
+    // CLI processes compile TypeScript on start: seconds each on a loaded machine
+  }, 120_000);
 
   it('`apply --expect` applies the plan it was shown, and refuses when the world moved since', async () => {
     const p5 = sim.state.findByExternalId('P5')!;
@@ -114,5 +115,5 @@ queue: { prefix: ${f.prefix} }
     expect(ok.stdout).toMatch(/2 applied|Apply complete/);
     expect(sim.state.getAccount(p5.id)!.memberships.map((m) => m.group)).toContain('AG-NORTH');
     expect(sim.state.getAccount(p7.id)!.memberships.map((m) => m.group)).toContain('AG-NORTH');
-  });
+  }, 120_000);
 });
