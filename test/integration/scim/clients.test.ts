@@ -281,6 +281,15 @@ describe.each(storeKinds)('client conformance suites (%s)', (kind) => {
     expect(back?.roles.map((r) => r.value)).toEqual(['Technician']);
   });
 
+  check('[entra] SingleAppRoleAssignment: a replace of roles[primary eq "True"].value changes the role', async () => {
+    const c = await h.req('POST', '/Users', { ...entraUser('single@testuser.com', 'single-0001'), roles: [{ primary: true, type: 'WindowsAzureActiveDirectoryRole', value: 'Technician' }] });
+    expect(c.status).toBe(201);
+    const r = await h.req('PATCH', `/Users/${c.body.id}`, patch({ op: 'Replace', path: 'roles[primary eq "True"].value', value: 'Visitor' }));
+    expect(r.status).toBe(200);
+    expect(r.body.roles).toEqual([expect.objectContaining({ primary: true, value: 'Visitor' })]);
+    expect((await getIdentity(h.store.db, c.body.id))?.roles.map((x) => x.value)).toEqual(['Visitor']);
+  });
+
   // ---- RFC 7644 points the suites probe ---------------------------------------------------
   check('[rfc] /Me is 501 Not Implemented (RFC 7644 §3.11)', async () => {
     for (const method of ['GET', 'PATCH', 'DELETE']) {
