@@ -4,6 +4,8 @@
  * imports from `api/` or `cli.ts`."), checked over the import graph of src/ and connectors/.
  * The graph is read with the TypeScript parser (no type checking, so it takes about a second):
  * static imports and re-exports, `import type`, `import('…')` types and dynamic imports alike.
+ * Test files (`*.test.ts`, such as a connector's own tests) are not part of it: a test may
+ * reach for the composition root to check a registration.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,7 +38,7 @@ function tsFiles(dir: string, out: string[] = []): string[] {
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) tsFiles(p, out);
-    else if (p.endsWith('.ts') && !p.endsWith('.d.ts')) out.push(p);
+    else if (p.endsWith('.ts') && !p.endsWith('.d.ts') && !p.endsWith('.test.ts')) out.push(p);
   }
   return out;
 }
