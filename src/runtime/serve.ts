@@ -74,7 +74,11 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
 
   const hooks = engineHooks();
   enableProcessMetrics();
-  const engine = await createEngine(loaded, { logger, hooks, startEmbedded: !opts.workerOnly, env });
+  const engine = await createEngine(loaded, { logger, hooks, startEmbedded: !opts.workerOnly, env }).catch(async (e: unknown) => {
+    // the store is in use by another process, or the config is wrong: leave nothing running behind
+    await localRedis?.stop();
+    throw e;
+  });
   const limiter = createRateLimiter({ connection, prefix: cfg.queue.prefix, perSecond: Object.fromEntries(Object.entries(cfg.systems).map(([n, s]) => [n, s.rateLimitPerSecond])) });
   const ctx = withRateLimits(engine.ctx, limiter.limiter);
   const queues = createQueues({ connection, prefix: cfg.queue.prefix, db: ctx.db, logger });
