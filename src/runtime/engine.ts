@@ -87,6 +87,7 @@ export async function createEngine(loaded: LoadedConfig, opts: CreateEngineOptio
             port: sys.embedded.port,
             stateFile: sys.embedded.stateFile ? resolveFromConfig(loaded, sys.embedded.stateFile) : join(dataDir(env), `${name}-simulator.json`),
             groups,
+            ...(sys.embedded.profile ? { profile: sys.embedded.profile } : {}),
           });
           embedded.set(name, sim);
           options.url = sim.url;
