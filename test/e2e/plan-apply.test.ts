@@ -54,6 +54,8 @@ queue: { prefix: ${f.prefix} }
 `);
     // the start-up full run comes after the HR import, so the imported people get their doors now, not in an hour
     await eventually(() => Array.from({ length: 12 }, (_, i) => `P${i}`).every((e) => (sim.state.findByExternalId(e)?.memberships.length ?? 0) >= 1), 'the start-up full run');
+    // and the start-up run is over (the drift below must not race its last grants)
+    await eventually(async () => ((await api('GET', '/runs?limit=50')).json.runs as Array<{ scope: string; status: string }>).some((r) => r.scope === 'full' && r.status === 'applied'), 'the start-up full run to finish');
   }, 60_000);
 
   afterAll(async () => {
