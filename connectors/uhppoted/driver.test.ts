@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LockstepError } from '../../src/domain/errors.js';
+import { createConfiguredDriver } from '../../src/runtime/drivers.js';
 import { createUhppotedDriver, factory, fromCardDates, toCardDates, type UhppotedDriver, type UhppotedOptions } from './driver.js';
 import { startFakeUhppoted, type FakeUhppoted } from './fake/index.js';
 import { HARNESS_CONTROLLERS, startUhppotedHarness, type UhppotedHarness } from './harness.js';
@@ -275,10 +276,13 @@ describe('uhppoted driver against the fake', () => {
     }
   });
 
-  it('has the factory for type uhppoted and validates its options', async () => {
+  it('is registered as type uhppoted and validates its options', async () => {
     const fake = await startFakeUhppoted();
     try {
       expect(factory.type).toBe('uhppoted');
+      const registered = await createConfiguredDriver('uhppoted', { system: 'door', options: driverOptions(fake) });
+      expect(registered).toBeInstanceOf((await import('./driver.js')).UhppotedDriver);
+      await registered.close?.();
       const d = (await factory.create({ system: 'door', options: driverOptions(fake) })) as UhppotedDriver;
       expect(d.capabilities).toMatchObject({ validity: 'account', suspendAccount: true, credentialStates: false, accessEvents: 'cursor', deleteAccount: true });
       expect(d.controllers).toEqual([C2, C1].sort((x, y) => x - y));
