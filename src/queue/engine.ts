@@ -15,6 +15,8 @@ export function engineHandlers(ctx: EngineContext, opts: { pullSource?: (name: s
   return {
     reconcile: (scope, runOpts) => runReconcile(ctx, scope, runOpts),
     sponseesOf: async (identityId) => {
+      // nobody's access depends on a sponsor unless a class requires one: no look-up per event then
+      if (!Object.values(ctx.policy.classes).some((c) => c?.sponsorRequired)) return [];
       const identity = await getIdentity(ctx.db, identityId);
       return identity ? sponseesOf(ctx.db, identity) : [];
     },

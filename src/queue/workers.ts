@@ -21,7 +21,7 @@ import {
 } from './jobs.js';
 import { LeaseManager } from './locks.js';
 import { CAPPED_BACKOFF, UNTIL_IT_LANDS, type LockstepQueues, type LostCredentialInput } from './queues.js';
-import { clearOverdue, clearPending, dueChecks, finishFullRun, getFullRun, listOverdue, overdueOps, recordOverdue, recordPart, type OverdueRevocation } from '../store/queue-state.js';
+import { clearOverdue, clearPending, dueChecks, settleIdentity, finishFullRun, getFullRun, listOverdue, overdueOps, recordOverdue, recordPart, type OverdueRevocation } from '../store/queue-state.js';
 
 /** What reconciling a scope returned; the engine's RunOutcome is one. */
 export type ReconcileResult = ReconcileOutcome;
@@ -134,6 +134,7 @@ class Processors {
       leases: { acquire: (ids) => leases.acquire('identity', ids) },
       requeue: async (ids, lane, reason) => void (await queues.enqueueIdentities(ids, { priority: lane, reason })),
       ...(queues.db ? { clearPending: (ids: string[], upTo: Date) => clearPending(queues.db!, ids, upTo) } : {}),
+      settle: (identityId, nextCheckAt, pendingUpTo) => settleIdentity(deps.db, identityId, nextCheckAt, pendingUpTo),
       retryOrphans: async (system) => {
         const key = `orphans:${system}`;
         await queues.full.add(

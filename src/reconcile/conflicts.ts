@@ -11,15 +11,16 @@
 import type { Identity } from '../domain/identity.js';
 import type { CorrelationConflict } from '../domain/plan.js';
 import type { Evaluation } from '../policy/evaluate.js';
-import { correlationConflicts } from '../store/correlation.js';
+import { correlationConflicts, type KeyHolder } from '../store/correlation.js';
 import type { EngineContext } from './types.js';
 
 /** The conflicts among these identities, by identity id, in one store round trip. */
-export async function loadConflicts(ctx: EngineContext, identities: readonly Identity[]): Promise<Map<string, CorrelationConflict>> {
+export async function loadConflicts(ctx: EngineContext, identities: readonly Identity[], known?: Map<string, KeyHolder[]>): Promise<Map<string, CorrelationConflict>> {
   const live = identities.filter((i) => !i.deletedAt);
   const out = new Map<string, CorrelationConflict>();
   if (live.length === 0) return out;
-  const found = await correlationConflicts(ctx.db, live);
+  // an identity-scoped run read them with its identities (store/links.ts loadIdentityScope)
+  const found = known ?? (await correlationConflicts(ctx.db, live));
   if (found.size === 0) return out;
   for (const i of live) {
     const others = found.get(i.id);

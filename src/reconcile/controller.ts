@@ -36,6 +36,8 @@ export interface Controller {
   retryOrphans?(system: string): Promise<void>;
   /** A reconciliation that started after these identities' enqueues finished: they are no longer pending. */
   clearPending?(identityIds: string[], upTo: Date): Promise<void>;
+  /** One identity reconciled: records its next check and, with `pendingUpTo`, settles what was pending up to then. */
+  settle?(identityId: string, nextCheckAt: string | null, pendingUpTo: Date | null): Promise<void>;
   /** People whose sponsor is this identity (their sponsored access depends on it). */
   sponseesOf?(identityId: string): Promise<string[]>;
 }
@@ -90,6 +92,8 @@ export async function reconcileIdentity(ctx: Controller, req: ReconcileRequest):
     return { busy: true, held: false, runId: null, applied: 0, nextCheckAt: null, requeueAfterMs: LEASE_WAIT_MS };
   }
   let outcome: ReconcileOutcome;
+  // the reconcile reads the store after this: changes written a moment before it are covered too
+  const startedAt = ctx.now().getTime();
   try {
     outcome = await ctx.reconcile({ kind: 'identities', ids: [id] }, { trigger: `queue:${req.reason}`, actor: 'worker', apply: true });
   } catch (e) {
@@ -101,11 +105,14 @@ export async function reconcileIdentity(ctx: Controller, req: ReconcileRequest):
     await lease.release();
   }
   const nextCheckAt = outcome.nextCheckAtByIdentity?.[id] ?? outcome.nextCheckAt;
-  await recordChecks(ctx.db, [{ identityId: id, nextCheckAt }], true);
-  // Settled (applied or held for approval): what was asked for up to this job's enqueue is no
-  // longer pending. A failure below keeps it pending (and the job retries).
+  // Settled (applied or held for approval): what was asked for before this reconcile read the
+  // store is no longer pending (this job's own change, and changes merged into it; a second of
+  // slack for clocks of other processes). A failure below keeps it pending (and the job retries).
   const settled = outcome.held || (outcome.failedRevocations.length === 0 && !outcome.results.some((r) => r.status === 'failed' && isRetryableResult(r)));
-  if (settled && req.enqueuedAt !== undefined) await ctx.clearPending?.([id], new Date(req.enqueuedAt));
+  const upTo = settled && req.enqueuedAt !== undefined ? new Date(Math.max(req.enqueuedAt, startedAt - 1000)) : null;
+  // the next check and the pending change in one round trip: this runs for every job
+  if (ctx.settle) await ctx.settle(id, nextCheckAt, upTo);
+  else await recordChecks(ctx.db, [{ identityId: id, nextCheckAt }], true);
   if (ctx.sponseesOf && changedAtSource(req.reason)) {
     const sponsees = await ctx.sponseesOf(id);
     const revoking = outcome.failedRevocations.length > 0 || (outcome.plan?.operations.some((o) => o.revocation) ?? false);

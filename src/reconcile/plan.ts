@@ -10,6 +10,7 @@ import type { SponsorState } from '../domain/sponsor.js';
 import { knownExternalIds, listIdentities } from '../store/identities.js';
 import { credentialUsage, credentialUsageFor, listLinks, loadAnchors, loadIdentityScope, type Link } from '../store/links.js';
 import { conflictText, loadConflicts, withConflict } from './conflicts.js';
+import type { KeyHolder } from '../store/correlation.js';
 import { loadSponsorStates } from './sponsors.js';
 import type { EngineContext, Scope } from './types.js';
 
@@ -440,8 +441,8 @@ function planOrphan(b: PlanBuilder, ctx: EngineContext, sys: SystemView, account
 /** Identities evaluated between two turns of the event loop. */
 const EVALUATION_SLICE = 250;
 
-async function evaluateWith(ctx: EngineContext, identities: Identity[], anchors: Map<string, Record<string, string>>, now: Date): Promise<PlannedIdentity[]> {
-  const [sponsors, conflicts] = await Promise.all([loadSponsorStates(ctx, identities, now), loadConflicts(ctx, identities)]);
+async function evaluateWith(ctx: EngineContext, identities: Identity[], anchors: Map<string, Record<string, string>>, now: Date, knownConflicts?: Map<string, KeyHolder[]>): Promise<PlannedIdentity[]> {
+  const [sponsors, conflicts] = await Promise.all([loadSponsorStates(ctx, identities, now), loadConflicts(ctx, identities, knownConflicts)]);
   return identities.map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts));
 }
 
@@ -576,8 +577,8 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
     const ids = [...new Set(scope.ids)];
     // identities, anchors and links in one round trip: the queue runs this for every joiner,
     // mover and leaver
-    const { identities, anchors, links } = await loadIdentityScope(ctx.db, ids);
-    const ps = await evaluateWith(ctx, identities, anchors, now);
+    const { identities, anchors, links, conflicts } = await loadIdentityScope(ctx.db, ids);
+    const ps = await evaluateWith(ctx, identities, anchors, now, conflicts);
     scopeSize = ps.length;
     for (const sys of systems) {
       const linkOf = new Map(links.filter((l) => l.system === sys.name).map((l) => [l.identityId, l]));

@@ -10,6 +10,7 @@ import {
   heldSubjects,
   holdInBudgetRun,
   revocationSubjects,
+  spendRevocationBudget,
   withRevocationBudget,
   type BudgetLimits,
   type BudgetVerdict,
@@ -78,22 +79,26 @@ function loudHold(ctx: EngineContext, h: Held): void {
 async function spendBudget(ctx: EngineContext, scope: Scope, plan: Plan, runId: string, opts: RunOptions, now: Date): Promise<Held | null> {
   const subjects = revocationSubjects(plan.operations);
   if (subjects.length === 0) return null;
-  return withRevocationBudget(ctx.db, budgetLimits(ctx), now, async (b) => {
-    if (!opts.approved) {
-      const v = await b.check(subjects);
-      if (v.hold) {
-        if (scope.kind !== 'identities') return { runId: '', reason: v.reason!, verdict: v };
-        const h = await holdInBudgetRun(b.q, { plan, subjects, reason: v.reason!, now });
-        if (h.added.length) {
-          await appendAudit(b.q, [
-            { actor: opts.actor, action: 'run.held', subject: h.runId, runId: h.runId, data: { reason: v.reason, people: h.added, heldPeople: h.people, trigger: opts.trigger, summary: plan.summary } },
-          ]);
-        }
-        return { runId: h.runId, reason: v.reason!, verdict: v };
-      }
+  const limits = budgetLimits(ctx);
+  // the common case, a leaver within the budget: checked and spent in one round trip
+  const spent = await spendRevocationBudget(ctx.db, limits, now, subjects, runId, !!opts.approved);
+  if (spent.recorded) return null;
+  if (scope.kind !== 'identities') return { runId: '', reason: spent.verdict.reason!, verdict: spent.verdict };
+  // over the budget: join the one held run, under the budget's lock (two holders cannot both open one)
+  return withRevocationBudget(ctx.db, limits, now, async (b) => {
+    const v = await b.check(subjects);
+    // spent by others meanwhile or approved since: the verdict of the lock holder counts
+    if (!v.hold) {
+      await b.record(subjects, runId, false);
+      return null;
     }
-    await b.record(subjects, runId, !!opts.approved);
-    return null;
+    const h = await holdInBudgetRun(b.q, { plan, subjects, reason: v.reason!, now });
+    if (h.added.length) {
+      await appendAudit(b.q, [
+        { actor: opts.actor, action: 'run.held', subject: h.runId, runId: h.runId, data: { reason: v.reason, people: h.added, heldPeople: h.people, trigger: opts.trigger, summary: plan.summary } },
+      ]);
+    }
+    return { runId: h.runId, reason: v.reason!, verdict: v };
   });
 }
 

@@ -136,6 +136,68 @@ async function checkBudget(q: Queryable, g: BudgetLimits, since: Date, subjects:
   return first;
 }
 
+/**
+ * Checks the budget for these subjects and, when it does not hold them (or they are approved),
+ * spends it, in one round trip (migration 11's function, under the budget's lock). Returns the
+ * verdict; `recorded` says whether the subjects were written to the ledger.
+ */
+export async function spendRevocationBudget(
+  q: Queryable,
+  limits: BudgetLimits,
+  now: Date,
+  subjects: BudgetSubject[],
+  runId: string | null,
+  approved: boolean,
+): Promise<{ verdict: BudgetVerdict; recorded: boolean }> {
+  const since = new Date(now.getTime() - limits.windowMs);
+  const pop = await populationOf(q, since);
+  const { rows } = await q.query<{ r: { rows: Array<{ system: string | null; affected: number; added: number; population: number; over: boolean }>; recorded: boolean } }>(
+    'SELECT lockstep_spend_budget($1::text[], $2::text[], $3, $4, $5::uuid, $6, $7, $8, $9, $10::text[], $11::int[]) AS r',
+    [
+      subjects.map((s) => s.system),
+      subjects.map((s) => s.subject),
+      since.toISOString(),
+      now.toISOString(),
+      runId,
+      approved,
+      limits.minRevocationsToHold,
+      limits.maxRevocationsAbsolute,
+      limits.maxRevocationsPercent,
+      pop.map((p) => p.system),
+      pop.map((p) => p.n),
+    ],
+  );
+  const r = rows[0]!.r;
+  const overall = r.rows.find((x) => x.system === null);
+  // the same verdict checkBudget gives: overall first, then the first lock system over its limit
+  const held = r.rows.find((x) => x.over && x.added > 0 && x.system === null) ?? r.rows.find((x) => x.over && x.added > 0);
+  const pick = held ?? overall ?? { system: null, affected: 0, added: 0, population: 0 };
+  const verdict = verdictOf(pick.affected, pick.population, pick.added, pick.system ?? 'overall', limits);
+  return { verdict, recorded: r.recorded };
+}
+
+/**
+ * The population the budget's percentages are of (identities, and each system's linked accounts),
+ * counted at most every 30 s per process and store: a count of 100k identities for every leaver
+ * would cost more than everything else the leaver costs. It changes slowly, and only the
+ * percentage rests on it: a mass change is also held by its absolute number.
+ */
+const POPULATION_TTL_MS = 30_000;
+const populations = new WeakMap<object, { at: number; rows: Array<{ system: string | null; n: number }> }>();
+async function populationOf(q: Queryable, since: Date): Promise<Array<{ system: string | null; n: number }>> {
+  const hit = populations.get(q);
+  if (hit && Date.now() - hit.at < POPULATION_TTL_MS) return hit.rows;
+  const { rows } = await q.query<{ system: string | null; n: string }>(
+    `SELECT NULL AS system, count(*) AS n FROM identities WHERE deleted_at IS NULL OR deleted_at > $1
+     UNION ALL
+     SELECT system, count(*) FROM links GROUP BY system`,
+    [since.toISOString()],
+  );
+  const out = rows.map((r) => ({ system: r.system, n: Number(r.n) }));
+  populations.set(q, { at: Date.now(), rows: out });
+  return out;
+}
+
 /** Marks every unapproved revocation in the window approved: an approved mass change starts the window afresh. */
 export async function approveBudgetWindow(q: Queryable, since: Date): Promise<void> {
   await q.query('UPDATE revocation_ledger SET approved = true WHERE at > $1 AND NOT approved', [since.toISOString()]);

@@ -1,3 +1,4 @@
+import type { KeyHolder } from './correlation.js';
 import type { Identity } from '../domain/identity.js';
 import { isoOfMs } from '../domain/time.js';
 import type { Queryable } from './db.js';
@@ -206,21 +207,33 @@ export async function credentialUsage(q: Queryable, system: string): Promise<Map
 export async function loadIdentityScope(
   q: Queryable,
   identityIds: string[],
-): Promise<{ identities: Identity[]; anchors: Map<string, Record<string, string>>; links: Link[] }> {
+): Promise<{ identities: Identity[]; anchors: Map<string, Record<string, string>>; links: Link[]; conflicts: Map<string, KeyHolder[]> }> {
   const ids = identityIds.filter(isUuid);
-  if (ids.length === 0) return { identities: [], anchors: new Map(), links: [] };
-  const { rows } = await q.query<{ identities: ListTuple[] | string | null; anchors: AnchorsJson | string | null; links: Array<[string, string, string, string]> | string | null }>(
+  if (ids.length === 0) return { identities: [], anchors: new Map(), links: [], conflicts: new Map() };
+  const { rows } = await q.query<{
+    identities: ListTuple[] | string | null;
+    anchors: AnchorsJson | string | null;
+    links: Array<[string, string, string, string]> | string | null;
+    conflicts: Array<[string, string, string, string]> | string | null;
+  }>(
     `SELECT
        (SELECT json_agg(t.r ORDER BY t.id) FROM (SELECT id, ${LIST_TUPLE} AS r FROM identities WHERE id = ANY($1::uuid[])) t) AS identities,
        (${ANCHORS_OF_IDS('$1')}) AS anchors,
-       (SELECT json_agg(json_build_array(system, identity_id, account_id, external_id)) FROM links WHERE identity_id = ANY($1::uuid[])) AS links`,
+       (SELECT json_agg(json_build_array(system, identity_id, account_id, external_id)) FROM links WHERE identity_id = ANY($1::uuid[])) AS links,
+       -- correlation conflicts (store/correlation.ts): other live identities holding the same externalId
+       (SELECT json_agg(json_build_array(i.id, o.id, o.user_name, o.source) ORDER BY i.id, o.id)
+          FROM identities i JOIN identities o ON o.external_id = i.external_id AND o.deleted_at IS NULL AND o.id <> i.id
+         WHERE i.id = ANY($1::uuid[]) AND i.deleted_at IS NULL) AS conflicts`,
     [ids],
   );
   const r = rows[0];
   const parse = <T>(v: T | string | null | undefined): T | null => (v === null || v === undefined ? null : typeof v === 'string' ? (JSON.parse(v) as T) : v);
+  const conflicts = new Map<string, KeyHolder[]>();
+  for (const [id, other, userName, source] of parse(r?.conflicts) ?? []) conflicts.set(id, [...(conflicts.get(id) ?? []), { id: other, userName, source }]);
   return {
     identities: (parse(r?.identities) ?? []).map(fromListTuple),
     anchors: anchorsFromJson(r?.anchors ?? null),
     links: (parse(r?.links) ?? []).map(([system, identityId, accountId, externalId]) => ({ system, identityId, accountId, externalId })),
+    conflicts,
   };
 }

@@ -23,10 +23,22 @@ export async function migrate(db: Db, migrations: Migration[] = all): Promise<nu
   });
 }
 
-/** Splits a migration into statements (no semicolons inside literals in our migrations). */
+/**
+ * Splits a migration into statements at a semicolon that ends a line, except inside a
+ * dollar-quoted body (a function's `$fn$ … $fn$`); our migrations have no semicolons in literals.
+ */
 function splitStatements(sql: string): string[] {
-  return sql
-    .split(/;\s*\n/)
-    .map((s) => s.replace(/^\s*--.*$/gm, '').trim())
-    .filter((s) => s.length > 0);
+  const out: string[] = [];
+  let cur = '';
+  let quote: string | null = null;
+  for (const line of sql.split('\n')) {
+    for (const m of line.matchAll(/\$[A-Za-z_]*\$/g)) quote = quote === null ? m[0] : quote === m[0] ? null : quote;
+    cur += `${line}\n`;
+    if (quote === null && /;\s*$/.test(line)) {
+      out.push(cur.replace(/;\s*$/, ''));
+      cur = '';
+    }
+  }
+  out.push(cur);
+  return out.map((s) => (/\$[A-Za-z_]*\$/.test(s) ? s.trim() : s.replace(/^\s*--.*$/gm, '').trim())).filter((s) => s.length > 0);
 }

@@ -312,6 +312,24 @@ export async function markPending(q: Queryable, entries: OutboxEntry[]): Promise
   );
 }
 
+/**
+ * One identity reconciled, in one statement: its exact next check (written only when it
+ * changes) and, with `pendingUpTo`, what was pending for it up to then is settled.
+ */
+export async function settleIdentity(q: Queryable, identityId: string, nextCheckAt: string | null, pendingUpTo: Date | null): Promise<void> {
+  if (!isUuid(identityId)) return;
+  await q.query(
+    `WITH cleared AS (DELETE FROM queue_pending WHERE identity_id = $1 AND $3::timestamptz IS NOT NULL AND enqueued_at <= $3::timestamptz RETURNING 1),
+          checked AS (
+            INSERT INTO queue_checks (identity_id, next_check_at, exact, updated_at) VALUES ($1, $2::timestamptz, true, now())
+            ON CONFLICT (identity_id) DO UPDATE SET next_check_at = EXCLUDED.next_check_at, exact = true, updated_at = now()
+              WHERE queue_checks.next_check_at IS DISTINCT FROM EXCLUDED.next_check_at OR NOT queue_checks.exact
+            RETURNING 1)
+     SELECT (SELECT count(*) FROM cleared) AS cleared, (SELECT count(*) FROM checked) AS checked`,
+    [identityId, nextCheckAt ? new Date(nextCheckAt).toISOString() : null, pendingUpTo ? pendingUpTo.toISOString() : null],
+  );
+}
+
 /** A reconciliation that started after these enqueues has finished: they are no longer pending. */
 export async function clearPending(q: Queryable, identityIds: string[], upTo: Date): Promise<void> {
   const ids = identityIds.filter(isUuid);
