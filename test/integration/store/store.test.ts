@@ -219,7 +219,9 @@ describe.each(storeKinds)('store on %s', (kind) => {
       { system: 'dc1', identityId: a.id, accountId: 'acc-a', externalId: 'S1' },
       { system: 'dc2', identityId: a.id, accountId: 'x-a', externalId: 'S1' },
     ]);
-    expect(await loadIdentityScope(s.db, ['nope'])).toEqual({ identities: [], anchors: new Map(), links: [] });
+    // nobody else holds their externalIds: no correlation conflicts
+    expect(scope.conflicts).toEqual(new Map());
+    expect(await loadIdentityScope(s.db, ['nope'])).toEqual({ identities: [], anchors: new Map(), links: [], conflicts: new Map() });
   });
 
   it.runIf(kind === 'postgres')('keeps answering when another process changes a table under a prepared statement', async () => {
