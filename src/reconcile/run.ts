@@ -11,7 +11,7 @@ import {
   holdInBudgetRun,
   revocationSubjects,
   spendRevocationBudget,
-  withRevocationBudget,
+  withBudgetLock,
   type BudgetLimits,
   type BudgetVerdict,
 } from '../store/budget.js';
@@ -85,16 +85,14 @@ async function spendBudget(ctx: EngineContext, scope: Scope, plan: Plan, runId: 
   if (spent.recorded) return null;
   if (scope.kind !== 'identities') return { runId: '', reason: spent.verdict.reason!, verdict: spent.verdict };
   // over the budget: join the one held run, under the budget's lock (two holders cannot both open one)
-  return withRevocationBudget(ctx.db, limits, now, async (b) => {
-    const v = await b.check(subjects);
-    // spent by others meanwhile or approved since: the verdict of the lock holder counts
-    if (!v.hold) {
-      await b.record(subjects, runId, false);
-      return null;
-    }
-    const h = await holdInBudgetRun(b.q, { plan, subjects, reason: v.reason!, now });
+  return withBudgetLock(ctx.db, async (q) => {
+    // spent by others meanwhile, or approved since: the lock holder's verdict counts
+    const again = await spendRevocationBudget(q, limits, now, subjects, runId, false);
+    if (again.recorded) return null;
+    const v = again.verdict;
+    const h = await holdInBudgetRun(q, { plan, subjects, reason: v.reason!, now });
     if (h.added.length) {
-      await appendAudit(b.q, [
+      await appendAudit(q, [
         { actor: opts.actor, action: 'run.held', subject: h.runId, runId: h.runId, data: { reason: v.reason, people: h.added, heldPeople: h.people, trigger: opts.trigger, summary: plan.summary } },
       ]);
     }

@@ -38,7 +38,7 @@ export interface BudgetVerdict {
   reason: string | null;
 }
 
-// one lock for the budget across processes (the first 8 bytes of "lockstep:revocation-budget")
+// one lock for the budget across processes (the first 8 bytes of "lockstep:revocation-budget"); migration 11's function takes it too
 const BUDGET_LOCK = 7_436_851_202_944_501_842n;
 
 /** Subjects of a plan's revocations, one per person and system. */
@@ -56,32 +56,15 @@ export function revocationSubjects(ops: readonly Operation[]): BudgetSubject[] {
   return out;
 }
 
-/** What the budget is checked and spent with, inside its lock. */
-export interface BudgetTx {
-  readonly q: Queryable;
-  check(subjects: BudgetSubject[]): Promise<BudgetVerdict>;
-  /** Spends the budget: these subjects lost access now (approved ones are kept, not counted). */
-  record(subjects: BudgetSubject[], runId: string | null, approved: boolean): Promise<void>;
-}
-
-/** Runs fn holding the budget's lock, in one transaction. */
-export async function withRevocationBudget<T>(db: Db, limits: BudgetLimits, now: Date, fn: (b: BudgetTx) => Promise<T>): Promise<T> {
+/**
+ * Runs fn in one transaction holding the budget's lock: the hold path, where a run over the
+ * budget joins the one held run and two holders must not both open one. spendRevocationBudget
+ * inside it takes the same (re-entrant) lock, so its verdict is the lock holder's.
+ */
+export async function withBudgetLock<T>(db: Db, fn: (q: Queryable) => Promise<T>): Promise<T> {
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [BUDGET_LOCK.toString()]);
-    const since = new Date(now.getTime() - limits.windowMs);
-    const b: BudgetTx = {
-      q: tx,
-      check: (subjects) => checkBudget(tx, limits, since, subjects),
-      record: async (subjects, runId, approved) => {
-        if (subjects.length === 0) return;
-        await tx.query(
-          `INSERT INTO revocation_ledger (at, system, subject, run_id, approved)
-           SELECT $1, s.system, s.subject, $4, $5 FROM unnest($2::text[], $3::text[]) AS s(system, subject)`,
-          [now.toISOString(), subjects.map((s) => s.system), subjects.map((s) => s.subject), runId, approved],
-        );
-      },
-    };
-    return fn(b);
+    return fn(tx);
   });
 }
 
@@ -99,41 +82,6 @@ function verdictOf(affected: number, population: number, added: number, scope: s
       ? `${affected} of ${population} people (${pct.toFixed(1)}%) ${scope === 'overall' ? '' : `in ${scope} `}would have lost access within ${minutes} minute(s), above the guard (${g.maxRevocationsPercent}% or ${g.maxRevocationsAbsolute} people, from ${g.minRevocationsToHold}): held until approved`
       : null,
   };
-}
-
-async function checkBudget(q: Queryable, g: BudgetLimits, since: Date, subjects: BudgetSubject[]): Promise<BudgetVerdict> {
-  const systems = subjects.map((s) => s.system);
-  const names = subjects.map((s) => s.subject);
-  // distinct people in the window with this run's, overall and per system, and how many this run adds
-  const { rows } = await q.query<{ system: string | null; affected: string; added: string }>(
-    `WITH win AS (SELECT DISTINCT system, subject FROM revocation_ledger WHERE at > $1 AND NOT approved),
-          mine AS (SELECT DISTINCT system, subject FROM unnest($2::text[], $3::text[]) AS s(system, subject)),
-          everyone AS (SELECT system, subject, false AS new FROM win
-                       UNION ALL
-                       SELECT m.system, m.subject, true FROM mine m WHERE NOT EXISTS (SELECT 1 FROM win w WHERE w.system = m.system AND w.subject = m.subject))
-     SELECT system, count(DISTINCT subject) AS affected,
-            count(DISTINCT subject) FILTER (WHERE new) AS added
-       FROM everyone GROUP BY GROUPING SETS ((system), ())`,
-    [since.toISOString(), systems, names],
-  );
-  const pop = await q.query<{ system: string | null; n: string }>(
-    `SELECT NULL AS system, count(*) AS n FROM identities WHERE deleted_at IS NULL OR deleted_at > $1
-     UNION ALL
-     SELECT system, count(*) FROM links GROUP BY system`,
-    [since.toISOString()],
-  );
-  const population = new Map(pop.rows.map((r) => [r.system, Number(r.n)]));
-  const overall = rows.find((r) => r.system === null);
-  // people added overall: a person revoked in two systems is one person
-  const addedOverall = new Set(subjects.map((s) => s.subject)).size > 0 ? Number(overall?.added ?? 0) : 0;
-  const first = verdictOf(Number(overall?.affected ?? 0), population.get(null) ?? 0, addedOverall, 'overall', g);
-  if (first.hold) return first;
-  for (const r of rows) {
-    if (r.system === null || !systems.includes(r.system)) continue;
-    const v = verdictOf(Number(r.affected), Math.max(population.get(r.system) ?? 0, Number(r.affected)), Number(r.added), r.system, g);
-    if (v.hold) return v;
-  }
-  return first;
 }
 
 /**
