@@ -1,12 +1,6 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../connectors/simulator/index.js';
-import { serve, type RunningService } from '../../src/runtime/serve.js';
-import { createTestStore, type TestStore } from '../helpers/db.js';
+import { ServiceFixture } from '../helpers/serve.js';
 
 const SCIM_TOKEN = 'scim-token-0123456789abcdef';
 const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
@@ -22,28 +16,16 @@ async function eventually(check: () => boolean | Promise<boolean>, what: string,
 }
 
 describe('lockstep serve: a SCIM client provisions, the doors follow without anyone running the CLI', () => {
-  let dir: string;
+  const f = new ServiceFixture({ scim: SCIM_TOKEN, admin: ADMIN_TOKEN });
   let sim: RunningSimulator;
-  let store: TestStore;
-  let svc: RunningService;
-  const prefix = `lockstep-test-${randomBytes(4).toString('hex')}`;
-  const scim = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${svc.url}/scim/v2${path}`, {
-      method,
-      headers: { authorization: `Bearer ${SCIM_TOKEN}`, 'content-type': 'application/scim+json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, json: text ? JSON.parse(text) : null };
-  };
+  const scim = (method: string, path: string, body?: unknown) => f.call('scim/v2', method, path, body);
   const groupsOf = (externalId: string) => sim.state.findByExternalId(externalId)?.memberships.map((m) => m.group).sort() ?? [];
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'lockstep-serve-'));
+    await f.open();
     sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }, { id: 'AG-WS', name: 'Whitespace', doors: [] }, { id: 'AG-POWER', name: 'Power room', doors: [] }] });
-    store = await createTestStore('postgres');
-    await writeFile(
-      join(dir, 'mappings.yaml'),
+    await f.file(
+      'mappings.yaml',
       `version: 1
 accessGroups:
   - { id: perimeter, system: dc1, ref: AG-PERIM, name: Perimeter, protectionClass: 1 }
@@ -58,30 +40,16 @@ roles:
 lifecycle: { leaver: suspend }
 `,
     );
-    await writeFile(
-      join(dir, 'lockstep.yaml'),
-      `mappings: [./mappings.yaml]
+    await f.start(`mappings: [./mappings.yaml]
 systems:
   dc1: { type: simulator, options: { url: "${sim.url}", maxAttempts: 2 } }
-queue: { prefix: ${prefix} }
-`,
-    );
-    svc = await serve({
-      configPath: join(dir, 'lockstep.yaml'),
-      logLevel: 'silent',
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: store.url!, LOCKSTEP_DATA_DIR: join(dir, 'data'), SCIM_TOKEN, ADMIN_TOKEN, REDIS_URL: 'redis://127.0.0.1:6379', LOCKSTEP_NO_LOCAL_REDIS: '1' },
-    });
+queue: { prefix: ${f.prefix} }
+`);
   });
 
   afterAll(async () => {
-    await svc?.close();
+    await f.close();
     await sim?.close();
-    await store?.drop();
-    const redis = new Redis('redis://127.0.0.1:6379');
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('grants a SCIM user in a mapped group, revokes on PATCH active "False", and leaves nothing active after DELETE', async () => {
@@ -131,7 +99,7 @@ queue: { prefix: ${prefix} }
     });
     expect(user.status).toBe(201);
     await eventually(() => groupsOf('E77').join() === 'AG-PERIM,AG-POWER', 'the bundle granted through the source role');
-    const explain = await fetch(`${svc.url}/api/v1/identities/alan@contoso.example/explain`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const explain = await fetch(`${f.url}/api/v1/identities/alan@contoso.example/explain`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     const power = ((await explain.json()) as { entitlements: Array<{ accessGroup: { id: string }; reasons: unknown[] }> }).entitlements.find((x: { accessGroup: { id: string } }) => x.accessGroup.id === 'power');
     expect(power?.reasons[0]).toMatchObject({ rule: 'technicians', role: 'dc-technician', sourceRole: 'DC.Technician' });
 
@@ -145,12 +113,12 @@ queue: { prefix: ${prefix} }
   });
 
   it('answers the admin API and health on the same port', async () => {
-    expect((await fetch(`${svc.url}/healthz`)).status).toBe(200);
-    const ready = await fetch(`${svc.url}/readyz`);
+    expect((await fetch(`${f.url}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${f.url}/readyz`);
     expect(ready.status).toBe(200);
-    const runs = await fetch(`${svc.url}/api/v1/runs`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const runs = await fetch(`${f.url}/api/v1/runs`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(runs.status).toBe(200);
-    const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+    const metrics = await (await fetch(`${f.url}/metrics`)).text();
     expect(metrics).toMatch(/lockstep_/);
   });
 });
