@@ -1,9 +1,12 @@
 import pino from 'pino';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { startSimulator, type RunningSimulator, type SimProfile } from '../../connectors/simulator/index.js';
 import { createConfiguredDriver } from '../../src/runtime/drivers.js';
 import { parseMappings } from '../../src/policy/index.js';
 import type { EngineContext } from '../../src/reconcile/index.js';
 import { createTestStore, resetStore, type StoreKind, type TestStore } from './db.js';
+import type { IdentityInput } from '../../src/domain/identity.js';
+import { upsertIdentity } from '../../src/store/index.js';
 
 export interface TestEngine {
   ctx: EngineContext;
@@ -59,4 +62,31 @@ export function membershipsOf(sim: RunningSimulator, externalId: string): Record
   const a = sim.state.findByExternalId(externalId);
   if (!a) return {};
   return Object.fromEntries(a.memberships.map((m) => [m.group, { from: m.from, until: m.until }]));
+}
+
+/**
+ * A fresh engine for every test of a describe block, on one store made for the block (emptied
+ * between tests): `useTestEngine(kind, MAPPINGS, {}, (x) => (e = x))`.
+ */
+export function useTestEngine(kind: StoreKind, mappingsYaml: string, opts: Omit<Parameters<typeof createTestEngine>[2] & object, 'store'>, set: (e: TestEngine) => void): void {
+  let store: TestStore;
+  let e: TestEngine | null = null;
+  beforeAll(async () => {
+    store = await createTestStore(kind);
+  });
+  afterAll(async () => {
+    await store.drop();
+  });
+  beforeEach(async () => {
+    e = await createTestEngine(kind, mappingsYaml, { ...opts, store });
+    set(e);
+  });
+  afterEach(async () => {
+    await e?.close();
+  });
+}
+
+/** An HR employee with a key of its own, as the reconcile tests make them. */
+export function hrPerson(e: TestEngine, externalId: string, extra: Partial<IdentityInput> = {}) {
+  return upsertIdentity(e.ctx.db, { source: 'hr', externalId, userName: `${externalId.toLowerCase()}@example.com`, displayName: `Person ${externalId}`, employeeType: 'Employee', ...extra });
 }

@@ -1,8 +1,8 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runReconcile } from '../../../src/reconcile/index.js';
 import { upsertIdentity } from '../../../src/store/index.js';
-import { createTestStore, storeKinds, type TestStore } from '../../helpers/db.js';
-import { createTestEngine, membershipsOf, type TestEngine } from '../../helpers/engine.js';
+import { storeKinds } from '../../helpers/db.js';
+import { membershipsOf, useTestEngine, type TestEngine } from '../../helpers/engine.js';
 
 /** Time-based rules in minutes and hours, as a test deployment would try them out. */
 const MAPPINGS = `
@@ -21,20 +21,8 @@ lifecycle: { preHire: PT1H, guard: { minRevocationsToHold: 100 } }
 const apply = { trigger: 'test', actor: 'test', apply: true };
 
 describe.each(storeKinds)('durations finer than a day on %s', (kind) => {
-  let e: TestEngine;
-  let store: TestStore;
-  beforeAll(async () => {
-    store = await createTestStore(kind);
-  });
-  afterAll(async () => {
-    await store.drop();
-  });
-  beforeEach(async () => {
-    e = await createTestEngine(kind, MAPPINGS, { store, now: '2026-06-01T08:00:00.000Z' });
-  });
-  afterEach(async () => {
-    await e.close();
-  });
+  let e!: TestEngine;
+  useTestEngine(kind, MAPPINGS, { now: '2026-06-01T08:00:00.000Z' }, (x) => (e = x));
 
   it('opens pre-hire access an hour early, ends it after two hours and suspends a card unused for 30 minutes', async () => {
     const { identity } = await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'E1', userName: 'e1', groups: ['Escorted'], hireDate: '2026-06-01T09:30:00.000Z' });

@@ -1,31 +1,18 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { approveRun, rejectRun, runReconcile } from '../../../src/reconcile/index.js';
-import { getRun, iterateAudit, markIdentityDeleted, upsertIdentity } from '../../../src/store/index.js';
-import { createTestStore, storeKinds, type TestStore } from '../../helpers/db.js';
-import { createTestEngine, membershipsOf, type TestEngine } from '../../helpers/engine.js';
+import { getRun, iterateAudit, markIdentityDeleted } from '../../../src/store/index.js';
+import { storeKinds } from '../../helpers/db.js';
+import { hrPerson, membershipsOf, useTestEngine, type TestEngine } from '../../helpers/engine.js';
 import { MAPPINGS } from './mappings.js';
 
 const full = { kind: 'full' } as const;
 const apply = { trigger: 'test', actor: 'test', apply: true };
 
 describe.each(storeKinds)('reconciliation on %s', (kind) => {
-  let e: TestEngine;
-  let store: TestStore;
-  beforeAll(async () => {
-    store = await createTestStore(kind);
-  });
-  afterAll(async () => {
-    await store.drop();
-  });
-  beforeEach(async () => {
-    e = await createTestEngine(kind, MAPPINGS, { store });
-  });
-  afterEach(async () => {
-    await e.close();
-  });
+  let e!: TestEngine;
+  useTestEngine(kind, MAPPINGS, {}, (x) => (e = x));
 
-  const person = (externalId: string, extra: Record<string, unknown> = {}) =>
-    upsertIdentity(e.ctx.db, { source: 'hr', externalId, userName: `${externalId.toLowerCase()}@example.com`, displayName: `Person ${externalId}`, employeeType: 'Employee', ...extra });
+  const person = (externalId: string, extra: Record<string, unknown> = {}) => hrPerson(e, externalId, extra);
 
   it('gives a joiner exactly the groups the rules give, with reasons in the plan and the audit log', async () => {
     const { identity } = await person('E1', { groups: ['DC Operations'] });

@@ -1,32 +1,19 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runReconcile } from '../../../src/reconcile/index.js';
 import { buildPlan } from '../../../src/reconcile/plan.js';
 import { explainIdentity } from '../../../src/reconcile/report.js';
-import { markIdentityDeleted, upsertIdentity } from '../../../src/store/index.js';
-import { createTestStore, storeKinds, type TestStore } from '../../helpers/db.js';
-import { createTestEngine, membershipsOf, type TestEngine } from '../../helpers/engine.js';
+import { markIdentityDeleted } from '../../../src/store/index.js';
+import { storeKinds } from '../../helpers/db.js';
+import { hrPerson, membershipsOf, useTestEngine, type TestEngine } from '../../helpers/engine.js';
 import { MAPPINGS } from './mappings.js';
 
 const apply = { trigger: 'test', actor: 'test', apply: true };
 
 describe.each(storeKinds)('sponsored access on %s', (kind) => {
-  let e: TestEngine;
-  let store: TestStore;
-  beforeAll(async () => {
-    store = await createTestStore(kind);
-  });
-  afterAll(async () => {
-    await store.drop();
-  });
-  beforeEach(async () => {
-    e = await createTestEngine(kind, MAPPINGS, { store });
-  });
-  afterEach(async () => {
-    await e.close();
-  });
+  let e!: TestEngine;
+  useTestEngine(kind, MAPPINGS, {}, (x) => (e = x));
 
-  const person = (externalId: string, extra: Record<string, unknown> = {}) =>
-    upsertIdentity(e.ctx.db, { source: 'hr', externalId, userName: `${externalId.toLowerCase()}@example.com`, displayName: `Person ${externalId}`, employeeType: 'Employee', ...extra });
+  const person = (externalId: string, extra: Record<string, unknown> = {}) => hrPerson(e, externalId, extra);
   const contractor = { employeeType: 'Contractor', sponsor: 'E1', groups: ['DC Operations'], contractEnd: '2026-12-31' };
   const scope = (id: string) => ({ kind: 'identities' as const, ids: [id] });
 
