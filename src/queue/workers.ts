@@ -375,7 +375,7 @@ function timed(queue: QueueName, fn: Processor): Processor {
  * restarts (they reconnect and carry on); jobs of a worker that dies are taken over by
  * another once their lock lapses.
  */
-export function startWorkers(deps: WorkerDeps): WorkersHandle {
+export async function startWorkers(deps: WorkerDeps): Promise<WorkersHandle> {
   const log = deps.logger ?? silent;
   const connection = durableRedisOptions(deps.queues.connection);
   const redis = new Redis(connection);
@@ -423,17 +423,25 @@ export function startWorkers(deps: WorkerDeps): WorkersHandle {
     // acknowledged changes whose jobs Redis lost (a restart without its data, a failover)
     const r = await deps.queues.recoverPending({ staleMs: deps.pendingStaleMs ?? 60_000 });
     if (r.lost) {
-      log.warn({ requeued: r.requeued }, 'queue: Redis lost the queue state; every pending change was enqueued again');
-      await deps.onQueueLost?.();
+      // at start, a Redis without the marker and nothing pending is simply a first start
+      if (r.requeued || !starting) log.warn({ requeued: r.requeued }, 'queue: Redis lost the queue state; every pending change was enqueued again');
+      // at start no timer exists yet: the caller creates its timers after this
+      if (!starting) await deps.onQueueLost?.();
     } else if (r.requeued) log.warn({ requeued: r.requeued }, 'queue: pending changes whose jobs were lost were enqueued again');
   };
-  const flushTimer = setInterval(() => {
-    if (flushing || !deps.queues.db) return;
+  const check = () => {
+    if (flushing || !deps.queues.db) return Promise.resolve();
     flushing = true;
-    recover()
+    return recover()
       .catch((e: unknown) => log.warn({ err: (e as Error).message }, 'queue: pending changes could not be checked'))
       .finally(() => (flushing = false));
-  }, deps.outboxFlushMs ?? 5_000);
+  };
+  // Once now, before any change is taken: the marker is set at start, so a change acknowledged in
+  // the first seconds is not later taken for one that a lost Redis dropped (and sent again).
+  let starting = true;
+  await check();
+  starting = false;
+  const flushTimer = setInterval(() => void check(), deps.outboxFlushMs ?? 5_000);
   flushTimer.unref();
 
   let closing: Promise<void> | null = null;

@@ -34,7 +34,7 @@ describe('audit-checkpoint timer', () => {
     const cfg: CheckpointConfig = { everyMs: 300, key: keys.privatePem, publicKeyFiles: [], sinks: [{ type: 'file', path: 'checkpoints.jsonl' }] };
     const prefix = uniquePrefix('cp');
     const queues = createQueues({ connection: REDIS_URL, prefix, db: store.db });
-    const workers = startWorkers({
+    const workers = await startWorkers({
       queues,
       db: store.db,
       handlers: { reconcile: async () => emptyOutcome(), auditCheckpoint: await checkpointJob(store.db, cfg, { baseDir: dir }) },

@@ -55,7 +55,7 @@ beforeEach(async () => {
       return real.reconcile(scope, opts);
     },
   };
-  workers = startWorkers({ queues, db: store.db, handlers, systems: ['dc1'], concurrency: 4, fullConcurrency: 1, retry: { baseDelayMs: 50, maxDelayMs: 400 }, leaseTtlMs: 3_000, leaseWaitMs: 30 });
+  workers = await startWorkers({ queues, db: store.db, handlers, systems: ['dc1'], concurrency: 4, fullConcurrency: 1, retry: { baseDelayMs: 50, maxDelayMs: 400 }, leaseTtlMs: 3_000, leaseWaitMs: 30 });
   await workers.ready();
 });
 

@@ -49,7 +49,7 @@ interface Setup {
 async function setup(handlers: QueueHandlers, over: Partial<WorkerDeps> = {}): Promise<Setup> {
   const prefix = uniquePrefix('mech');
   const queues = createQueues({ connection: REDIS_URL, prefix, db: store.db });
-  const workers = startWorkers({
+  const workers = await startWorkers({
     queues,
     db: store.db,
     handlers,
