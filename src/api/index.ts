@@ -47,6 +47,10 @@ export interface ApiDeps {
   extraAdmin?: Array<{ path: string; router: Router }>;
   /** The public keys `POST /audit/verify` checks signed checkpoints with (audit.checkpoint in lockstep.yaml). */
   auditCheckpointKeys?: () => Promise<KeyObject[]>;
+  /** The web console's own API routes (src/api/console.ts), under /api/v1 behind the admin auth; each guards its roles. */
+  console?: Router;
+  /** The web console's static files (src/api/ui.ts), mounted at /ui. */
+  ui?: Router;
 }
 
 /** `POST /audit/verify`: the chain, and signed checkpoints as JSON lines (the file sink's text) or as objects. */
@@ -329,9 +333,11 @@ export function createApp(deps: ApiDeps): express.Express {
       }),
     );
   }
+  if (deps.console) api.use(deps.console);
   for (const extra of deps.extraAdmin ?? []) api.use(extra.path, extra.router);
 
   app.use('/api/v1', api);
+  if (deps.ui) app.use('/ui', deps.ui);
 
   app.use((req: Request, res: Response) => {
     res.status(404).json({ error: { code: 'not_found', message: `no route ${req.method} ${req.path}` } });

@@ -26,6 +26,8 @@ import {
 } from '../queue/index.js';
 import { metricsRegistry, engineHooks, enableProcessMetrics } from '../metrics/index.js';
 import { createApp } from '../api/index.js';
+import { createConsoleApi } from '../api/console.js';
+import { createUiRouter } from '../api/ui.js';
 
 export interface ServeOptions {
   configPath: string;
@@ -121,6 +123,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
   let server: Server | null = null;
   let schedulers: { close(): Promise<void> } | null = null;
   let url: string | null = null;
+  let consoleApi: ReturnType<typeof createConsoleApi> | null = null;
   if (!opts.workerOnly) {
     // First start: bring the HR exports in, then queue the start-up full run (it covers
     // everyone imported), and only then start the timers. Timers started first fired a full run
@@ -158,6 +161,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     const adminTokens = orGenerate(tokensFrom(cfg.api.tokens, env.ADMIN_TOKEN), 'ADMIN_TOKEN');
     // what the lock systems would refuse is refused at the SCIM edge (src/sources/scim/limits.ts)
     const systemLimits = [...ctx.drivers].map(([system, d]) => ({ system, limits: d.capabilities.limits ?? {} }));
+    consoleApi = createConsoleApi({ ctx, mappingPaths: loaded.mappingPaths, systems, metrics: () => metricsRegistry.getMetricsAsJSON(), overdue: () => overdueRevocations(ctx.db) });
     const app = createApp({
       ctx,
       adminTokens,
@@ -194,6 +198,8 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
         return out;
       },
       syncSource: (name, actor) => pullSource(name, actor),
+      console: consoleApi.router,
+      ui: createUiRouter(),
     });
     const port = Number(env.PORT ?? 8080);
     server = await new Promise<Server>((resolve, reject) => {
@@ -206,7 +212,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
 
     logger.info({ run: run.runId }, 'full reconciliation queued');
     process.stderr.write(
-      `\nlockstep is running.\n  admin API  ${url}/api/v1   (Authorization: Bearer $ADMIN_TOKEN)\n  SCIM       ${url}/scim/v2  (Authorization: Bearer $SCIM_TOKEN)\n  health     ${url}/healthz  ${url}/readyz  ${url}/metrics\n${[...engine.embedded].map(([n, s]) => `  simulator  ${n}: ${s.url}/api (embedded)\n`).join('')}  full reconciliation run ${run.runId} queued\n${generated.length ? `\nNo tokens were configured, so these were generated for this process only (set them in the environment to keep them):\n${generated.join('\n')}\n` : ''}\n`,
+      `\nlockstep is running.\n  console    ${url}/ui/\n  admin API  ${url}/api/v1   (Authorization: Bearer $ADMIN_TOKEN)\n  SCIM       ${url}/scim/v2  (Authorization: Bearer $SCIM_TOKEN)\n  health     ${url}/healthz  ${url}/readyz  ${url}/metrics\n${[...engine.embedded].map(([n, s]) => `  simulator  ${n}: ${s.url}/api (embedded)\n`).join('')}  full reconciliation run ${run.runId} queued\n${generated.length ? `\nNo tokens were configured, so these were generated for this process only (set them in the environment to keep them):\n${generated.join('\n')}\n` : ''}\n`,
     );
   } else {
     logger.info({ systems }, 'worker started');
@@ -216,6 +222,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
   const close = async () => {
     if (closing) return;
     closing = true;
+    consoleApi?.close();
     if (server) await new Promise<void>((r) => server!.close(() => r()));
     await schedulers?.close();
     await workers.close();

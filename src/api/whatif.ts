@@ -1,0 +1,105 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { z } from 'zod';
+import { LockstepError } from '../domain/errors.js';
+import { planDigest } from '../domain/plan.js';
+import { parseMappingSources, type MappingSource } from '../policy/index.js';
+import { buildPlan, formatPlan, type EngineContext } from '../reconcile/index.js';
+
+/**
+ * What-if for the console's mapping editor: the plan a changed set of mapping documents would
+ * cause, computed as `lockstep plan` computes it (the same loader, schema and cross-reference
+ * checks; buildPlan over every identity and every lock system's actual state), and then
+ * thrown away: nothing is applied, no run is recorded, no file is written. Saving stays where
+ * mappings live, in version control: the console offers the edited file for download.
+ */
+export interface WhatIfDeps {
+  ctx: EngineContext;
+  /** The mapping paths of lockstep.yaml (files or folders, resolved), as the loader reads them. */
+  mappingPaths: string[];
+  /** Configured lock systems: an access group naming another system is an error, as at start. */
+  systems: string[];
+}
+
+/** A mapping document by the name the console shows it under; `text` is its YAML. */
+const documentSchema = z.object({ file: z.string().min(1).max(500), text: z.string().max(2_000_000) }).strict();
+const whatIfBody = z
+  .object({
+    /** The whole set of mapping documents to plan with (unchanged ones included). */
+    files: z.array(documentSchema).min(1).max(200),
+  })
+  .strict();
+
+type Handler = (req: Request, res: Response) => Promise<unknown>;
+const h = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => {
+  fn(req, res).catch(next);
+};
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body ?? {});
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    const field = i.path.join('.') || 'body';
+    throw new LockstepError('validation', `${field}: ${i.message}`, { field, details: r.error.issues });
+  }
+  return r.data;
+}
+
+/** The files `paths` name, as the loader resolves them: files as they are, a folder's *.yaml / *.yml, sorted. */
+async function mappingFiles(paths: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) {
+    if ((await stat(p)).isDirectory()) out.push(...(await readdir(p)).filter((n) => /\.ya?ml$/i.test(n)).sort().map((n) => join(p, n)));
+    else out.push(p);
+  }
+  return [...new Set(out)];
+}
+
+/** Display names: the file's base name, made unique with its index when two share one. */
+function displayNames(paths: string[]): string[] {
+  const seen = new Map<string, number>();
+  return paths.map((p) => {
+    const b = basename(p);
+    const n = seen.get(b) ?? 0;
+    seen.set(b, n + 1);
+    return n === 0 ? b : `${b} (${n + 1})`;
+  });
+}
+
+export function createWhatIfRouter(deps: WhatIfDeps): Router {
+  const r = express.Router();
+
+  /** The mapping documents the service runs with, for the editor to start from. */
+  r.get(
+    '/mappings',
+    h(async (_req, res) => {
+      const paths = await mappingFiles(deps.mappingPaths);
+      const names = displayNames(paths);
+      const files = await Promise.all(paths.map(async (p, i) => ({ file: names[i]!, text: await readFile(p, 'utf8') })));
+      res.json({ files });
+    }),
+  );
+
+  r.post(
+    '/plan/what-if',
+    h(async (req, res) => {
+      const b = parseBody(whatIfBody, req.body);
+      const sources: MappingSource[] = b.files.map((f) => ({ file: f.file, text: f.text }));
+      // throws validation with every issue (file, line, column, path) in details; field = the first path
+      const loaded = parseMappingSources(sources);
+      const unknown = [...loaded.policy.accessGroups.values()].filter((g) => !deps.systems.includes(g.system));
+      if (unknown.length) {
+        const i = loaded.mappings.accessGroups.findIndex((g) => g.id === unknown[0]!.id);
+        throw new LockstepError('validation', `accessGroups[${i}].system: ${unknown[0]!.system} is not a configured lock system (configured: ${deps.systems.join(', ')})`, {
+          field: `accessGroups[${i}].system`,
+        });
+      }
+      // the same plan `lockstep plan` builds, under the edited policy; no hooks: a what-if is not a planned run
+      const ctx: EngineContext = { ...deps.ctx, policy: loaded.policy, hooks: undefined };
+      const built = await buildPlan(ctx, { kind: 'full' });
+      res.json({ plan: built.plan, digest: planDigest(built.plan), text: formatPlan(built.plan), applied: false, saved: false });
+    }),
+  );
+  return r;
+}
