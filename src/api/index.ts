@@ -15,18 +15,41 @@ import {
   type EngineContext,
   type Scope,
 } from '../reconcile/index.js';
+import { runCausers } from '../reconcile/run.js';
 import { explainText } from '../policy/index.js';
 import { getRun, listRuns, iterateAudit, verifyAudit, verifyCheckpoints, listIncidents, pingStore, withNis2Clock } from '../store/index.js';
 import { findInputProblem, findPathProblem } from '../domain/input.js';
-import { requireToken } from './auth.js';
+import { legacyAdminTokens, requireAuth, requireRole, type AuthenticatorOptions, type StaticToken } from './auth.js';
+import { createAuthRouter, createOidc, type OidcOptions } from './oidc.js';
+import { EXTRA_ADMIN_ROLES, ROUTE_ROLES, type RouteKey } from './roles.js';
+import { SessionKeys } from './session.js';
 import { sourceSyncResponse, type SourcePullResult } from './sources.js';
 
 export { entraSyncResponseSchema, fileSyncResponseSchema, rowErrorResponseSchema, sourceSyncResponse, sourceSyncResponseSchema } from './sources.js';
 export type { SourcePullResult, SourceSyncResponse } from './sources.js';
+export { CSRF_HEADER, CSRF_VALUE, type Principal, type StaticToken } from './auth.js';
+export { DEFAULT_ROLE_MAP, type OidcOptions } from './oidc.js';
+export { ROLES, ROUTE_ROLES, type Role } from './roles.js';
+export { SESSION_COOKIE } from './session.js';
+
+/** Sign-in and roles (see README "Sign-in and roles"). */
+export interface ApiAuth {
+  /** Machine tokens, each named and scoped to roles. */
+  tokens?: StaticToken[];
+  /** OIDC sign-in for the console and OIDC access tokens as bearer. */
+  oidc?: OidcOptions;
+  /** The secret session cookies are encrypted with (required with oidc). */
+  sessionSecret?: string;
+  sessionMaxAgeSeconds?: number;
+  /** `Secure` cookies (the public URL is https). */
+  secureCookies?: boolean;
+}
 
 export interface ApiDeps {
   ctx: EngineContext;
+  /** Legacy admin tokens (ADMIN_TOKEN, api.tokens): the machine principal `token:admin` with every role. */
   adminTokens: string[];
+  auth?: ApiAuth;
   bodyLimitBytes: number;
   /** Mounted at /scim/v2 when given (it has its own auth). */
   scim?: Router;
@@ -183,8 +206,18 @@ export function createApp(deps: ApiDeps): express.Express {
   }
   if (deps.scim) app.use('/scim/v2', deps.scim);
 
+  const session = deps.auth?.oidc || deps.auth?.sessionSecret ? new SessionKeys(deps.auth.sessionSecret ?? '', !!deps.auth.secureCookies, deps.auth.sessionMaxAgeSeconds ?? 8 * 3600) : undefined;
+  const oidc = deps.auth?.oidc ? createOidc(deps.auth.oidc) : undefined;
+  const authOptions: AuthenticatorOptions = {
+    tokens: [...legacyAdminTokens(deps.adminTokens), ...(deps.auth?.tokens ?? [])],
+    ...(session ? { session } : {}),
+    ...(oidc ? { verifyAccessToken: (t: string) => oidc.verifyAccessToken(t) } : {}),
+  };
+  app.use('/auth', createAuthRouter({ oidc, options: deps.auth?.oidc, session, auth: authOptions, onError: (m) => ctx.logger.warn(m) }));
+
   const api = express.Router();
-  api.use(requireToken(deps.adminTokens));
+  api.use(requireAuth(authOptions));
+  const may = (route: RouteKey) => requireRole(ROUTE_ROLES[route]);
   // Hostile input is refused before anything reads it: path segments that are not valid
   // percent-encoding, and NUL characters, lone surrogates (PostgreSQL stores neither) or
   // absurd nesting in the path, the query or the body.
@@ -203,6 +236,7 @@ export function createApp(deps: ApiDeps): express.Express {
 
   api.get(
     '/identities/:who/explain',
+    may('GET /identities/:who/explain'),
     h(async (req, res) => {
       const x = await explainIdentity(ctx, String(req.params.who));
       res.json({ identity: x.identity, leaver: x.evaluation.leaver, entitlements: x.evaluation.entitlements, denied: x.evaluation.denied, conflict: x.conflict, nextCheckAt: x.evaluation.nextCheckAt, systems: x.systems, offlinePending: x.offlinePending, text: explainText(x.evaluation) });
@@ -215,6 +249,7 @@ export function createApp(deps: ApiDeps): express.Express {
   };
   api.post(
     '/runs',
+    may('POST /runs'),
     h(async (req, res) => {
       const b = parseBody(runBody, req.body);
       const scope: Scope = b.identities ? { kind: 'identities', ids: b.identities } : { kind: 'full' };
@@ -225,6 +260,7 @@ export function createApp(deps: ApiDeps): express.Express {
   );
   api.get(
     '/runs',
+    may('GET /runs'),
     h(async (req, res) => {
       const limit = queryLimit(req.query.limit, 'limit', 50, 200);
       const runs = await listRuns(ctx.db, { limit });
@@ -233,14 +269,17 @@ export function createApp(deps: ApiDeps): express.Express {
   );
   api.get(
     '/runs/:id',
+    may('GET /runs/:id'),
     h(async (req, res) => {
       const run = await getRun(ctx.db, String(req.params.id));
       if (!run) throw new LockstepError('not_found', `no run ${req.params.id}`, { field: 'id' });
-      res.json(run);
+      // a held run says who started or caused it: they cannot approve it (four-eyes)
+      res.json(run.status === 'held' ? { ...run, causedBy: await runCausers(ctx, run.id) } : run);
     }),
   );
   api.post(
     '/runs/:id/reject',
+    may('POST /runs/:id/reject'),
     h(async (req, res) => {
       const body = (req.body ?? {}) as { reason?: unknown };
       if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > 1000)) {
@@ -252,6 +291,7 @@ export function createApp(deps: ApiDeps): express.Express {
   );
   api.post(
     '/runs/:id/approve',
+    may('POST /runs/:id/approve'),
     h(async (req, res) => {
       const out = await approveRun(ctx, String(req.params.id), res.locals.actor as string);
       res.json({ run: out.run, held: out.held, failed: out.failed.length });
@@ -260,6 +300,7 @@ export function createApp(deps: ApiDeps): express.Express {
 
   api.get(
     '/reports/access',
+    may('GET /reports/access'),
     h(async (req, res) => {
       const rows = await accessReport(ctx);
       const format = String(req.query.format ?? 'json');
@@ -278,6 +319,7 @@ export function createApp(deps: ApiDeps): express.Express {
 
   api.post(
     '/credentials/:system/:id/lost',
+    may('POST /credentials/:system/:id/lost'),
     h(async (req, res) => {
       const b = parseBody(lostBody, req.body);
       const out = await (deps.reportLost ?? markCredentialLost)(ctx, { system: String(req.params.system), credentialId: String(req.params.id), actor: res.locals.actor as string, ...b });
@@ -286,6 +328,7 @@ export function createApp(deps: ApiDeps): express.Express {
   );
   api.get(
     '/incidents',
+    may('GET /incidents'),
     h(async (req, res) => {
       const status = req.query.status === 'open' || req.query.status === 'closed' ? req.query.status : undefined;
       const now = ctx.now();
@@ -295,6 +338,7 @@ export function createApp(deps: ApiDeps): express.Express {
 
   api.get(
     '/audit/verify',
+    may('GET /audit/verify'),
     h(async (_req, res) => {
       const v = await verifyAudit(ctx.db);
       res.status(v.ok ? 200 : 409).json(v);
@@ -302,6 +346,7 @@ export function createApp(deps: ApiDeps): express.Express {
   );
   api.post(
     '/audit/verify',
+    may('POST /audit/verify'),
     h(async (req, res) => {
       const b = parseBody(auditVerifyBody, req.body);
       if (!deps.auditCheckpointKeys) throw new LockstepError('validation', 'this service has no audit.checkpoint configured: there is no public key to verify checkpoints with', { field: 'checkpoints' });
@@ -313,6 +358,7 @@ export function createApp(deps: ApiDeps): express.Express {
   );
   api.get(
     '/audit',
+    may('GET /audit'),
     h(async (req, res) => {
       const subject = typeof req.query.subject === 'string' ? req.query.subject : undefined;
       const limit = queryLimit(req.query.limit, 'limit', 1000, 10_000);
@@ -328,13 +374,14 @@ export function createApp(deps: ApiDeps): express.Express {
   if (deps.syncSource) {
     api.post(
       '/sources/:name/sync',
+      may('POST /sources/:name/sync'),
       h(async (req, res) => {
         res.json(sourceSyncResponse(await deps.syncSource!(String(req.params.name), res.locals.actor as string)));
       }),
     );
   }
   if (deps.console) api.use(deps.console);
-  for (const extra of deps.extraAdmin ?? []) api.use(extra.path, extra.router);
+  for (const extra of deps.extraAdmin ?? []) api.use(extra.path, requireRole(EXTRA_ADMIN_ROLES), extra.router);
 
   app.use('/api/v1', api);
   if (deps.ui) app.use('/ui', deps.ui);
@@ -351,7 +398,9 @@ export function createApp(deps: ApiDeps): express.Express {
     }
     const e = isLockstepError(err) ? err : toLockstepError(err);
     if (!isLockstepError(err)) ctx.logger.error({ err: e.message }, 'unhandled API error');
-    res.status(STATUS[e.code] ?? 500).json({ error: e.toJSON() });
+    // four-eyes: this person may not approve this run (someone else may)
+    const forbidden = e.code === 'precondition' && (e.details as { rule?: unknown } | undefined)?.rule === 'four-eyes';
+    res.status(forbidden ? 403 : (STATUS[e.code] ?? 500)).json({ error: e.toJSON() });
   });
   return app;
 }

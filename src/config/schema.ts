@@ -90,6 +90,63 @@ export const checkpointConfigSchema = z
 
 export const sourceSchema = z.discriminatedUnion('type', [fileSourceSchema, entraSourceSchema]);
 
+/** The admin API's roles (the same list as src/api/roles.ts; src/runtime/serve.ts fails to compile if they part). */
+export const authRoleSchema = z.enum(['viewer', 'operator', 'approver', 'auditor']);
+
+const DEFAULT_SCOPES = ['openid', 'profile', 'email'];
+
+export const oidcConfigSchema = z
+  .object({
+    /** Entra ID: https://login.microsoftonline.com/{tenant}/v2.0 */
+    issuer: z.url({ protocol: /^https?$/ }),
+    /** The app registration's application (client) id. */
+    clientId: z.string().min(1),
+    /** The app registration's client secret; default LOCKSTEP_OIDC_CLIENT_SECRET. */
+    clientSecret: z.string().min(1).optional(),
+    scopes: z.array(z.string().min(1)).min(1).default(DEFAULT_SCOPES),
+    /** The `aud` an access token given as bearer must carry; default the client id. */
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+    /** The claim with app roles (Entra: roles). */
+    roleClaim: z.string().min(1).default('roles'),
+    /** The claim with group object ids (Entra: groups, when the app registration emits them). */
+    groupsClaim: z.string().min(1).default('groups'),
+    /** Claim value (app role value or group object id) → lockstep role(s); default Lockstep.Viewer → viewer and so on. */
+    roleMap: z.record(z.string().min(1), z.union([authRoleSchema, z.array(authRoleSchema).min(1)])).optional(),
+  })
+  .strict();
+
+export const authTokenSchema = z
+  .object({
+    /** Names the machine in the audit log: `token:<name>`. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/i, 'a token name is letters, digits, ., - and _ (at most 64)'),
+    /** The token itself (e.g. `${LOCKSTEP_CI_TOKEN}`), or name the variable with tokenEnv. */
+    token: z.string().min(16, 'a token must have at least 16 characters').optional(),
+    /** The environment variable holding the token. */
+    tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
+    roles: z.array(authRoleSchema).min(1, 'give the token at least one role'),
+  })
+  .strict()
+  .refine((t) => (t.token === undefined) !== (t.tokenEnv === undefined), { message: 'give the token as token or as tokenEnv (one of them)', path: ['token'] });
+
+export const authConfigSchema = z
+  .object({
+    /** The address people open (https in production); default LOCKSTEP_PUBLIC_URL. Gives the redirect URI (<publicUrl>/auth/callback) and Secure cookies. */
+    publicUrl: z.url({ protocol: /^https?$/ }).optional(),
+    session: z
+      .object({
+        /** Encrypts the session cookie; default LOCKSTEP_SESSION_SECRET (at least 32 characters). */
+        secret: z.string().min(32, 'a session secret must have at least 32 characters').optional(),
+        maxAgeMinutes: z.number().int().min(1).max(7 * 24 * 60).default(480),
+      })
+      .strict()
+      .default({ maxAgeMinutes: 480 }),
+    oidc: oidcConfigSchema.optional(),
+    /** Machine tokens scoped to roles (ADMIN_TOKEN and api.tokens stay: every role). */
+    tokens: z.array(authTokenSchema).default([]),
+  })
+  .strict()
+  .refine((a) => new Set(a.tokens.map((t) => t.name)).size === a.tokens.length, { message: 'token names must be unique', path: ['tokens'] });
+
 export const configSchema = z
   .object({
     /** Mapping files or directories, relative to the config file. */
@@ -99,12 +156,14 @@ export const configSchema = z
     scim: scimConfigSchema.default(scimConfigSchema.parse({})),
     api: z
       .object({
-        /** Admin API bearer tokens; ADMIN_TOKEN (comma-separated) adds to these. */
+        /** Admin API bearer tokens with every role (legacy: prefer auth.tokens); ADMIN_TOKEN (comma-separated) adds to these. */
         tokens: z.array(z.string().min(16, 'an admin token must have at least 16 characters')).default([]),
         bodyLimitBytes: z.number().int().positive().default(1_048_576),
       })
       .strict()
       .default({ tokens: [], bodyLimitBytes: 1_048_576 }),
+    /** Sign-in and roles for the console and the admin API. */
+    auth: authConfigSchema.default({ session: { maxAgeMinutes: 480 }, tokens: [] }),
     queue: z
       .object({
         prefix: z.string().default('lockstep'),
@@ -147,3 +206,4 @@ export type SystemConfig = z.infer<typeof systemSchema>;
 export type SourceConfig = z.infer<typeof sourceSchema>;
 export type CheckpointConfig = z.infer<typeof checkpointConfigSchema>;
 export type CheckpointSinkConfig = z.infer<typeof checkpointSinkSchema>;
+export type AuthConfig = z.infer<typeof authConfigSchema>;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { LockstepError } from '../domain/errors.js';
 import { planDigest, type Operation, type OperationResult, type Plan, type RunStatus } from '../domain/plan.js';
-import { appendAudit } from '../store/audit.js';
+import { appendAudit, iterateAudit } from '../store/audit.js';
 import { syncAnchorsMany } from '../store/links.js';
 import { createRun, findRun, getRun, insertFinishedRun, setRunProgress, transitionRun, updateRun, type Run } from '../store/runs.js';
 import {
@@ -276,7 +276,35 @@ async function applyUnderLeases(ctx: EngineContext, ops: Operation[], leases: Le
 }
 
 /**
- * Approves a held run. The world may have moved since it was held, so the scope is planned
+ * The person an actor string names, for four-eyes: `oidc:<name> (<sub>)` is `oidc:<sub>` (a
+ * renamed person is the same person); `token:<name>`, `cli:<user>` and the rest as they are.
+ */
+export function actorPrincipal(actor: string): string {
+  const m = /^oidc:.* \(([^()]+)\)$/s.exec(actor);
+  return m ? `oidc:${m[1]}` : actor;
+}
+
+/**
+ * Who started or caused a held run: the actor of each of its `run.held` entries (the caller of
+ * a full run, the re-planning approver), and the API caller behind a queued apply, whose job's
+ * trigger reads `queue:api:<actor>`. Service actors (`worker`, `scheduler`, `scim`) are there too;
+ * they are nobody who approves.
+ */
+export async function runCausers(ctx: EngineContext, runId: string): Promise<string[]> {
+  const out = new Set<string>();
+  for await (const e of iterateAudit(ctx.db, { subject: runId })) {
+    if (e.action !== 'run.held') continue;
+    out.add(e.actor);
+    const trigger = (e.data as { trigger?: unknown }).trigger;
+    const m = typeof trigger === 'string' ? /^queue:api:(.+)$/s.exec(trigger) : null;
+    if (m) out.add(m[1]!);
+  }
+  return [...out];
+}
+
+/**
+ * Approves a held run. Four-eyes: whoever started or caused it (runCausers) cannot approve it
+ * (they may reject it). The world may have moved since it was held, so the scope is planned
  * afresh; the new plan is applied only if it takes access from no one the approver did not
  * see. Otherwise it is held again as a new run, and the reason says so.
  */
@@ -284,6 +312,13 @@ export async function approveRun(ctx: EngineContext, idOrPrefix: string, approve
   const held = await findRun(ctx.db, idOrPrefix);
   if (!held) throw new LockstepError('not_found', `no run matches "${idOrPrefix}" (give the run id or a unique prefix of it)`, { field: 'run' });
   if (held.status !== 'held') throw new LockstepError('precondition', `run ${held.id} is ${held.status}, not held: there is nothing to approve`, { field: 'run' });
+  const causedBy = await runCausers(ctx, held.id);
+  if (causedBy.some((a) => actorPrincipal(a) === actorPrincipal(approver))) {
+    throw new LockstepError('precondition', `four-eyes: ${approver} started or caused run ${held.id}, so someone else must approve it (rejecting it yourself is allowed)`, {
+      field: 'run',
+      details: { rule: 'four-eyes', causedBy },
+    });
+  }
   const approved = await transitionRun(ctx.db, held.id, ['held'], 'approved', approver);
   if (!approved) throw new LockstepError('conflict', `run ${held.id} was approved or cancelled by someone else just now`, { field: 'run' });
   await appendAudit(ctx.db, [{ actor: approver, action: 'run.approved', subject: held.id, runId: held.id, data: { summary: held.plan?.summary ?? null } }]);

@@ -25,7 +25,8 @@ import {
   type LocalRedis,
 } from '../queue/index.js';
 import { metricsRegistry, engineHooks, enableProcessMetrics } from '../metrics/index.js';
-import { createApp } from '../api/index.js';
+import { createApp, DEFAULT_ROLE_MAP, type ApiAuth, type Role } from '../api/index.js';
+import type { AuthConfig } from '../config/index.js';
 import { createConsoleApi } from '../api/console.js';
 import { createUiRouter } from '../api/ui.js';
 
@@ -53,6 +54,52 @@ function redisHelp(url: string, message: string): string {
 }
 
 /**
+ * Sign-in and roles from `auth` in lockstep.yaml and the environment: named tokens (a missing
+ * tokenEnv stops the start), OIDC, and the session secret (generated for this process, with a
+ * warning, when OIDC is on and none is set: sessions then end at a restart).
+ */
+export function apiAuth(a: AuthConfig, env: NodeJS.ProcessEnv, logger: { warn(msg: string): void }): ApiAuth {
+  const tokens = a.tokens.map((t) => {
+    const token = t.token ?? env[t.tokenEnv!];
+    if (!token) throw new LockstepError('config', `auth.tokens ${t.name}: the environment variable ${t.tokenEnv} is not set`, { field: `auth.tokens.${t.name}` });
+    if (token.length < 16) throw new LockstepError('config', `auth.tokens ${t.name}: the token in ${t.tokenEnv} has fewer than 16 characters`, { field: `auth.tokens.${t.name}` });
+    const roles: Role[] = t.roles;
+    return { name: t.name, token, roles };
+  });
+  const publicUrl = (a.publicUrl ?? env.LOCKSTEP_PUBLIC_URL)?.replace(/\/+$/, '');
+  let sessionSecret = a.session.secret ?? env.LOCKSTEP_SESSION_SECRET;
+  if (sessionSecret !== undefined && sessionSecret.length < 32) throw new LockstepError('config', 'LOCKSTEP_SESSION_SECRET must have at least 32 characters', { field: 'auth.session.secret' });
+  const o = a.oidc;
+  if (o && !sessionSecret) {
+    sessionSecret = randomBytes(32).toString('base64url');
+    logger.warn('auth.oidc is set but no session secret (auth.session.secret or LOCKSTEP_SESSION_SECRET): one was generated for this process, so sign-ins end when it restarts');
+  }
+  const roleMap = o?.roleMap ? Object.fromEntries(Object.entries(o.roleMap).map(([k, v]) => [k, Array.isArray(v) ? v : [v]])) : DEFAULT_ROLE_MAP;
+  const clientSecret = o?.clientSecret ?? env.LOCKSTEP_OIDC_CLIENT_SECRET;
+  return {
+    tokens,
+    ...(o
+      ? {
+          oidc: {
+            issuer: o.issuer,
+            clientId: o.clientId,
+            ...(clientSecret ? { clientSecret } : {}),
+            scopes: o.scopes,
+            audience: o.audience === undefined ? [o.clientId] : Array.isArray(o.audience) ? o.audience : [o.audience],
+            roleClaim: o.roleClaim,
+            groupsClaim: o.groupsClaim,
+            roleMap,
+            ...(publicUrl ? { redirectUri: `${publicUrl}/auth/callback` } : {}),
+          },
+        }
+      : {}),
+    ...(sessionSecret ? { sessionSecret } : {}),
+    sessionMaxAgeSeconds: a.session.maxAgeMinutes * 60,
+    secureCookies: !!publicUrl?.startsWith('https:'),
+  };
+}
+
+/**
  * `lockstep serve`: store, engine, SCIM, admin API, workers and schedulers in one process.
  * At start it imports the configured HR exports and queues a full reconciliation, so a fresh
  * `npm start` ends with the example people's doors applied.
@@ -62,6 +109,8 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
   const logger = createLogger(opts.logLevel ?? env.LOG_LEVEL ?? 'info');
   const loaded = await loadConfig(opts.configPath, env);
   const cfg = loaded.config;
+  // read now: a named token whose variable is unset stops the start before anything runs
+  const auth = opts.workerOnly ? {} : apiAuth(cfg.auth, env, logger);
 
   const redisUrl = env.REDIS_URL ?? DEFAULT_REDIS_URL;
   let localRedis: LocalRedis | null = null;
@@ -158,13 +207,16 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
       return [t];
     };
     const scimTokens = orGenerate(tokensFrom(cfg.scim.tokens, env.SCIM_TOKEN), 'SCIM_TOKEN');
-    const adminTokens = orGenerate(tokensFrom(cfg.api.tokens, env.ADMIN_TOKEN), 'ADMIN_TOKEN');
+    const legacy = tokensFrom(cfg.api.tokens, env.ADMIN_TOKEN);
+    // an admin token is generated only when there is no other way in (no named token, no sign-in)
+    const adminTokens = auth.tokens?.length || auth.oidc ? legacy : orGenerate(legacy, 'ADMIN_TOKEN');
     // what the lock systems would refuse is refused at the SCIM edge (src/sources/scim/limits.ts)
     const systemLimits = [...ctx.drivers].map(([system, d]) => ({ system, limits: d.capabilities.limits ?? {} }));
     consoleApi = createConsoleApi({ ctx, mappingPaths: loaded.mappingPaths, systems, metrics: () => metricsRegistry.getMetricsAsJSON(), overdue: () => overdueRevocations(ctx.db) });
     const app = createApp({
       ctx,
       adminTokens,
+      auth,
       bodyLimitBytes: cfg.api.bodyLimitBytes,
       ...(cfg.audit.checkpoint ? { auditCheckpointKeys: () => loadVerifyKeys({ cfg: cfg.audit.checkpoint!, base: loaded }) } : {}),
       scim: cfg.scim.enabled ? createScimRouter({ db: ctx.db, config: { ...cfg.scim, tokens: scimTokens }, onChange: queues.onChange('scim'), logger, env, systemLimits }) : undefined,

@@ -6,6 +6,8 @@ import { createTestEngine, membershipsOf, type TestEngine } from '../../helpers/
 import { MAPPINGS } from '../reconcile/mappings.js';
 
 const TOKEN = 'admin-token-0123456789';
+/** A second principal: four-eyes keeps the admin token from approving the run it started. */
+const OFFICER = 'officer-token-0123456789';
 
 describe('admin API', () => {
   let e: TestEngine;
@@ -29,7 +31,7 @@ describe('admin API', () => {
 
   beforeAll(async () => {
     e = await createTestEngine('pglite', MAPPINGS, { now: '2026-06-01T08:00:00Z' });
-    const app = createApp({ ctx: e.ctx, adminTokens: ['old-token-0123456789', TOKEN], bodyLimitBytes: 2048 });
+    const app = createApp({ ctx: e.ctx, adminTokens: ['old-token-0123456789', TOKEN], auth: { tokens: [{ name: 'officer', token: OFFICER, roles: ['approver'] }] }, bodyLimitBytes: 2048 });
     server = await new Promise<Server>((r) => {
       const s = app.listen(0, '127.0.0.1', () => r(s));
     });
@@ -110,7 +112,10 @@ describe('admin API', () => {
     for (const id of [...new Set<string>(ids)].slice(0, 5)) await markIdentityDeleted(e.ctx.db, id);
     const held = await call('POST', '/api/v1/runs', { mode: 'apply' });
     expect(held.json.run.status).toBe('held');
-    const approved = await call('POST', `/api/v1/runs/${held.json.runId}/approve`);
+    const own = await call('POST', `/api/v1/runs/${held.json.runId}/approve`);
+    expect(own.status).toBe(403);
+    expect(own.json.error.message).toMatch(/four-eyes: token:admin started or caused/);
+    const approved = await call('POST', `/api/v1/runs/${held.json.runId}/approve`, undefined, OFFICER);
     expect(approved.status).toBe(200);
     expect(approved.json.run.status).toBe('applied');
     expect((await call('POST', `/api/v1/runs/${held.json.runId}/approve`)).status).toBe(409);

@@ -1,0 +1,42 @@
+/**
+ * Who may do what in the admin API. One table, read by the router (src/api/index.ts) to guard
+ * each route and by the OpenAPI document (src/api/openapi.ts) to say so, so the two cannot
+ * disagree. A route names the roles of which the caller needs at least one.
+ */
+import { z } from 'zod';
+
+export const ROLES = ['viewer', 'operator', 'approver', 'auditor'] as const;
+export const roleSchema = z.enum(ROLES);
+export type Role = z.infer<typeof roleSchema>;
+
+const READERS: Role[] = ['viewer', 'operator', 'approver', 'auditor'];
+
+/**
+ * `METHOD /path` (express syntax, under /api/v1) → the roles that may call it.
+ * - viewer: reads people (explain), runs and reports.
+ * - operator: what a viewer reads, and starts plans and applies, pulls sources, reports lost
+ *   credentials, reads incidents.
+ * - approver: what a viewer reads, and approves or rejects held runs (four-eyes: never one it
+ *   started or caused), reads incidents.
+ * - auditor: what a viewer reads, and the audit log, its verification and incidents.
+ */
+export const ROUTE_ROLES = {
+  'GET /identities/:who/explain': READERS,
+  'POST /runs': ['operator'],
+  'GET /runs': READERS,
+  'GET /runs/:id': READERS,
+  'POST /runs/:id/approve': ['approver'],
+  'POST /runs/:id/reject': ['approver'],
+  'GET /reports/access': READERS,
+  'POST /credentials/:system/:id/lost': ['operator'],
+  'GET /incidents': ['operator', 'approver', 'auditor'],
+  'GET /audit': ['auditor'],
+  'GET /audit/verify': ['auditor'],
+  'POST /audit/verify': ['auditor'],
+  'POST /sources/:name/sync': ['operator'],
+} as const satisfies Record<string, readonly Role[]>;
+
+export type RouteKey = keyof typeof ROUTE_ROLES;
+
+/** Extra routers mounted under /api/v1 (a queue dashboard): operators'. */
+export const EXTRA_ADMIN_ROLES: readonly Role[] = ['operator'];
