@@ -61,8 +61,9 @@ export interface FakeLoggedEvent {
   event_subtype: number;
   event_text: string;
   description: string;
-  badge_id: number | null;
-  cardholder_key: number | null;
+  /** Absent on events that involve no badge (the document types them as plain integers). */
+  badge_id?: number;
+  cardholder_key?: number;
   access_result: number;
 }
 
@@ -269,8 +270,6 @@ export class FakeLenel {
       event_subtype: 5,
       event_text: '',
       description: 'Door Held Open',
-      badge_id: null,
-      cardholder_key: null,
       access_result: 0,
     };
     this.events.push(e);
@@ -532,7 +531,7 @@ export class FakeLenel {
   private loggedEvents(q: URLSearchParams): Record<string, unknown> {
     const filter = q.get('filter');
     if (filter === null) throw invalid('The filter parameter is required.');
-    const fields = new Set(Object.keys(this.events[0] ?? EMPTY_EVENT));
+    const fields = new Set(Object.keys(EMPTY_EVENT));
     const terms = filter.trim() === '' ? [] : parseFilter(filter, (p) => {
       if (!fields.has(p)) throw invalid(`The logged event property ${p} does not exist.`);
       return p;
@@ -556,8 +555,8 @@ const EMPTY_EVENT: FakeLoggedEvent = {
   event_subtype: 0,
   event_text: '',
   description: '',
-  badge_id: null,
-  cardholder_key: null,
+  badge_id: 0,
+  cardholder_key: 0,
   access_result: 0,
 };
 
