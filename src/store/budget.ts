@@ -38,7 +38,7 @@ export interface BudgetVerdict {
   reason: string | null;
 }
 
-// one lock for the budget across processes (the first 8 bytes of "lockstep:revocation-budget"); migration 11's function takes it too
+// one lock for the budget across processes (the first 8 bytes of "lockstep:revocation-budget"); migration 12's function takes it too
 const BUDGET_LOCK = 7_436_851_202_944_501_842n;
 
 /** Subjects of a plan's revocations, one per person and system. */
@@ -86,7 +86,7 @@ function verdictOf(affected: number, population: number, added: number, scope: s
 
 /**
  * Checks the budget for these subjects and, when it does not hold them (or they are approved),
- * spends it, in one round trip (migration 11's function, under the budget's lock). Returns the
+ * spends it, in one round trip (migration 12's function, under the budget's lock). Returns the
  * verdict; `recorded` says whether the subjects were written to the ledger.
  */
 export async function spendRevocationBudget(
@@ -148,7 +148,11 @@ async function populationOf(q: Queryable, since: Date): Promise<Array<{ system: 
 
 /** Marks every unapproved revocation in the window approved: an approved mass change starts the window afresh. */
 export async function approveBudgetWindow(q: Queryable, since: Date): Promise<void> {
-  await q.query('UPDATE revocation_ledger SET approved = true WHERE at > $1 AND NOT approved', [since.toISOString()]);
+  await q.query(
+    `WITH w AS (DELETE FROM revocation_window WHERE last_at > $1)
+     UPDATE revocation_ledger SET approved = true WHERE at > $1 AND NOT approved`,
+    [since.toISOString()],
+  );
 }
 
 export const BUDGET_TRIGGER = 'guard:revocation-budget';

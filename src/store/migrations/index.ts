@@ -9,6 +9,7 @@ import * as m009 from './009_scim_keyed_by_id.js';
 import * as m007 from './007_sponsor_lookups.js';
 import * as m010 from './010_offline_pending.js';
 import * as m011 from './011_budget_function.js';
+import * as m012 from './012_budget_window.js';
 
 export interface Migration {
   version: number;
@@ -29,4 +30,5 @@ export const migrations: Migration[] = [
   { version: 9, name: 'scim keyed by id', sql: m009.sql },
   { version: 10, name: 'offline pending', sql: m010.sql },
   { version: 11, name: 'budget function', sql: m011.sql },
+  { version: 12, name: 'budget window', sql: m012.sql },
 ];
