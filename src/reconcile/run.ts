@@ -286,8 +286,8 @@ export function actorPrincipal(actor: string): string {
 
 /**
  * Who started or caused a held run: the actor of each of its `run.held` entries (the caller of
- * a full run, the re-planning approver), and the API caller behind a queued apply, whose job's
- * trigger reads `queue:api:<actor>`. Service actors (`worker`, `scheduler`, `scim`) are there too;
+ * a full run, the re-planning approver), and the API caller behind a queued apply or a source
+ * pull, whose job's trigger reads `queue:api:<actor>` or `queue:source:<name>:leaver by api:<actor>`. Service actors (`worker`, `scheduler`, `scim`) are there too;
  * they are nobody who approves.
  */
 export async function runCausers(ctx: EngineContext, runId: string): Promise<string[]> {
@@ -296,7 +296,7 @@ export async function runCausers(ctx: EngineContext, runId: string): Promise<str
     if (e.action !== 'run.held') continue;
     out.add(e.actor);
     const trigger = (e.data as { trigger?: unknown }).trigger;
-    const m = typeof trigger === 'string' ? /^queue:api:(.+)$/s.exec(trigger) : null;
+    const m = typeof trigger === 'string' ? /^queue:(?:.* by )?api:(.+)$/s.exec(trigger) : null;
     if (m) out.add(m[1]!);
   }
   return [...out];

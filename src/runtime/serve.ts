@@ -141,12 +141,16 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     // an own property only: `constructor` or `__proto__` is a name nobody configured
     const src = Object.hasOwn(cfg.sources, name) ? cfg.sources[name] : undefined;
     if (!src) throw new LockstepError('not_found', `no source named ${name}`, { field: 'source' });
+    // a pull someone asked for through the API names them in its jobs' reason: a run it gets held
+    // in was caused by them (four-eyes, src/reconcile/run.ts runCausers)
+    const base = queues.onChange(`source:${name}`);
+    const onChange: typeof base = actor ? (ids, info) => base(ids, { ...info, reason: `${info.reason ?? `source:${name}:${info.leaver ? 'leaver' : 'change'}`} by api:${actor}` }) : base;
     if (src.type === 'file') {
-      const result = await syncFileSource({ db: ctx.db, name, config: src, path: resolveFromConfig(loaded, src.path), actor, onChange: queues.onChange(`source:${name}`) });
+      const result = await syncFileSource({ db: ctx.db, name, config: src, path: resolveFromConfig(loaded, src.path), actor, onChange });
       return { type: 'file' as const, result };
     }
     const { pullEntra } = await import('../sources/entra/index.js');
-    const result = await pullEntra({ db: ctx.db, source: { ...src, name }, onChange: queues.onChange(`source:${name}`), logger });
+    const result = await pullEntra({ db: ctx.db, source: { ...src, name }, onChange, logger });
     return { type: 'entra' as const, result };
   };
 
