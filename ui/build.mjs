@@ -1,0 +1,16 @@
+// Builds the web console into dist/ui (`npm run build:ui`; `npm ci` and `npm install` run it as
+// the `prepare` script). Without vite (an install with --omit=dev) it says so and leaves the
+// console unbuilt: `lockstep serve` then answers /ui with a page saying how to build it.
+import { fileURLToPath } from 'node:url';
+
+const config = fileURLToPath(new URL('./vite.config.ts', import.meta.url));
+let vite;
+try {
+  vite = await import('vite');
+} catch {
+  console.warn('lockstep: vite is not installed (a production-only install?), so the web console is not built; `npm install` and `npm run build:ui` build it.');
+  process.exit(0);
+}
+const started = Date.now();
+await vite.build({ configFile: config, logLevel: 'warn' });
+console.log(`lockstep: web console built into dist/ui in ${((Date.now() - started) / 1000).toFixed(1)} s`);

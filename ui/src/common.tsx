@@ -1,0 +1,118 @@
+import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
+import { ApiError } from './api';
+
+export interface Loaded<T> {
+  data: T | null;
+  error: Error | null;
+  loading: boolean;
+  reload: () => void;
+}
+
+/** Loads on mount and whenever `deps` change; `everyMs` polls (paused while the tab is hidden). */
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[], opts: { everyMs?: number } = {}): Loaded<T> {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<Error | null>(null);
+  const [loading, setLoading] = useState(true);
+  const [tick, setTick] = useState(0);
+  const seq = useRef(0);
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  useEffect(() => {
+    const mine = ++seq.current;
+    setLoading(true);
+    load().then(
+      (d) => {
+        if (mine !== seq.current) return;
+        setData(d);
+        setError(null);
+        setLoading(false);
+      },
+      (e: unknown) => {
+        if (mine !== seq.current) return;
+        setError(e instanceof Error ? e : new Error(String(e)));
+        setLoading(false);
+      },
+    );
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [...deps, tick]);
+  useEffect(() => {
+    if (!opts.everyMs) return;
+    const t = setInterval(() => {
+      if (document.visibilityState === 'visible') reload();
+    }, opts.everyMs);
+    return () => clearInterval(t);
+  }, [opts.everyMs, reload]);
+  return { data, error, loading, reload };
+}
+
+export function ErrorBox({ error }: { error: Error | null }) {
+  if (!error) return null;
+  const field = error instanceof ApiError && error.field ? ` (field: ${error.field})` : '';
+  return (
+    <div role="alert" className="error">
+      {error.message}
+      {field}
+    </div>
+  );
+}
+
+export function Page({ title, actions, children }: { title: string; actions?: ReactNode; children: ReactNode }) {
+  return (
+    <section aria-labelledby="page-title">
+      <header className="page-head">
+        <h1 id="page-title">{title}</h1>
+        {actions ? <div className="page-actions">{actions}</div> : null}
+      </header>
+      {children}
+    </section>
+  );
+}
+
+export function Loading({ what }: { what: string }) {
+  return (
+    <p className="muted" role="status">
+      Loading {what}…
+    </p>
+  );
+}
+
+/** `2026-12-02 17:40` in the browser's time zone; empty for null. */
+export function when(iso: string | null | undefined): string {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+/** `3 h 12 min`, `-2 d 4 h` (overdue): the time from now to `iso`. */
+export function until(iso: string, now = Date.now()): string {
+  const ms = Date.parse(iso) - now;
+  const a = Math.abs(ms);
+  const d = Math.floor(a / 86_400_000);
+  const h = Math.floor((a % 86_400_000) / 3_600_000);
+  const m = Math.floor((a % 3_600_000) / 60_000);
+  const text = d ? `${d} d ${h} h` : h ? `${h} h ${m} min` : `${m} min`;
+  return ms < 0 ? `${text} overdue` : `in ${text}`;
+}
+
+export function ClassBadge({ c }: { c: number | null }) {
+  if (c === null || c === undefined) return <span className="badge">–</span>;
+  return (
+    <span className={`badge class-${c}`} title={`EN 50600 protection class ${c}`}>
+      class {c}
+    </span>
+  );
+}
+
+export function Status({ s }: { s: string }) {
+  return <span className={`status status-${s}`}>{s}</span>;
+}
+
+/** A button for an action the signed-in person may lack: disabled, with the reason as its description. */
+export function ActionButton({ allowed, why, children, ...rest }: { allowed: boolean; why: string; children: ReactNode } & React.ButtonHTMLAttributes<HTMLButtonElement>) {
+  return (
+    <button {...rest} disabled={!allowed || rest.disabled} title={allowed ? rest.title : why}>
+      {children}
+    </button>
+  );
+}

@@ -1,0 +1,110 @@
+import type { Operation, OperationResult, Plan, Reason } from './api';
+
+/** terraform-style symbols, as `lockstep plan` prints them (src/reconcile/format.ts). */
+const SYMBOL: Record<Operation['kind'], '+' | '-' | '~' | '='> = {
+  create_account: '+',
+  grant: '+',
+  link_account: '=',
+  update_account: '~',
+  change_validity: '~',
+  reactivate_account: '~',
+  set_credential_state: '~',
+  suspend_account: '-',
+  revoke: '-',
+  delete_account: '-',
+};
+
+function win(v: Operation['validity']): string {
+  if (!v || (!v.from && !v.until)) return '';
+  return ` [${v.from ?? '…'} → ${v.until ?? '…'}]`;
+}
+
+export function describeOp(op: Operation): string {
+  const who = op.userName ?? op.externalId ?? `account ${op.accountId}`;
+  const g = op.group ? `${op.group.name} (class ${op.group.protectionClass}, ${op.system})` : op.system;
+  switch (op.kind) {
+    case 'create_account':
+      return `create account for ${who} in ${op.system}`;
+    case 'update_account':
+      return `update account of ${who} in ${op.system}`;
+    case 'link_account':
+      return `link ${who} to account ${op.accountId} in ${op.system}`;
+    case 'reactivate_account':
+      return `reactivate account of ${who} in ${op.system}`;
+    case 'suspend_account':
+      return `suspend account of ${who} in ${op.system}`;
+    case 'delete_account':
+      return `delete account of ${who} in ${op.system}`;
+    case 'grant':
+      return `grant ${who} ${g}${win(op.validity)}`;
+    case 'change_validity':
+      return `change ${who} ${g}${win(op.previousValidity)} →${win(op.validity)}`;
+    case 'revoke':
+      return `revoke ${who} ${g}`;
+    case 'set_credential_state':
+      return `set credential ${op.credentialId} of ${who} to ${op.credentialState} (${op.system})`;
+  }
+}
+
+export function reasonText(r: Reason): string {
+  const parts = [`rule ${r.rule}`];
+  if (r.roleChain?.length) parts.push(`bundle ${r.roleChain.join(' › ')}`);
+  else if (r.role) parts.push(`bundle ${r.role}`);
+  if (r.sourceRole) parts.push(`source role ${r.sourceRole}`);
+  const m = Object.entries(r.matched ?? {});
+  if (m.length) parts.push(m.map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(', '));
+  return parts.join(' · ');
+}
+
+export function PlanSummary({ plan }: { plan: Plan }) {
+  const s = plan.summary;
+  return (
+    <p className="plan-summary" aria-label="plan summary">
+      Plan: <span className="add">{s.add} to add</span>, <span className="change">{s.change} to change</span>, <span className="destroy">{s.destroy} to destroy</span>.
+    </p>
+  );
+}
+
+/** The plan as `lockstep plan` shows it: one line per operation with its reason; results when applied. */
+export function PlanView({ plan, results, limit = 500 }: { plan: Plan; results?: OperationResult[]; limit?: number }) {
+  const byKey = new Map((results ?? []).map((r) => [r.key, r]));
+  const ops = plan.operations.slice(0, limit);
+  return (
+    <div className="plan">
+      {plan.operations.length === 0 ? <p>No changes. The lock systems match the policy.</p> : null}
+      <ul className="ops" aria-label="operations">
+        {ops.map((op) => {
+          const sym = SYMBOL[op.kind];
+          const r = byKey.get(op.key);
+          return (
+            <li key={op.key} className={`op op-${sym === '+' ? 'add' : sym === '-' ? 'destroy' : sym === '~' ? 'change' : 'link'}`}>
+              <span className="sym" aria-hidden="true">
+                {sym}
+              </span>{' '}
+              <span className="what">{describeOp(op)}</span>
+              {r ? <span className={`result result-${r.status}`}> {r.status}{r.error ? `: ${r.error.message}` : ''}</span> : null}
+              <div className="why">
+                because {op.reason.text}
+                {op.reason.policy ? ` [${op.reason.policy}]` : ''}
+              </div>
+              {op.reason.reasons?.length ? (
+                <ul className="reasons">
+                  {op.reason.reasons.map((x, i) => (
+                    <li key={i}>{reasonText(x)}</li>
+                  ))}
+                </ul>
+              ) : null}
+            </li>
+          );
+        })}
+      </ul>
+      {plan.operations.length > limit ? <p className="muted">…and {plan.operations.length - limit} more operations.</p> : null}
+      {plan.warnings.map((w, i) => (
+        <p key={i} className="warning">
+          Warning: {w}
+        </p>
+      ))}
+      <PlanSummary plan={plan} />
+    </div>
+  );
+}

@@ -1,0 +1,121 @@
+import { useState } from 'react';
+import { ApiError, get, post } from '../api';
+import { ErrorBox, Loading, Page, useLoad, when } from '../common';
+import { can, needs, useMe } from '../session';
+
+interface Entry {
+  seq: number;
+  at: string;
+  actor: string;
+  action: string;
+  subject: string | null;
+  runId: string | null;
+  data: Record<string, unknown>;
+  hash: string;
+}
+
+interface Verify {
+  ok: boolean;
+  entries?: number;
+  firstBadSeq?: number | null;
+  problem?: string | null;
+  pending?: number;
+  anchoredSeq?: number | null;
+  firstBad?: { line: number; seq: number; kind: string; problem: string } | null;
+}
+
+/** The hash-chained audit log, newest first, and its verification (the chain, and signed checkpoints if pasted). */
+export function Audit() {
+  const me = useMe();
+  const allowed = can(me, 'audit');
+  const [subject, setSubject] = useState('');
+  const [applied, setApplied] = useState('');
+  const log = useLoad(() => (allowed ? get<{ entries: Entry[] }>(`audit?limit=10000${applied ? `&subject=${encodeURIComponent(applied)}` : ''}`) : Promise.resolve({ entries: [] })), [applied, allowed]);
+  const [verify, setVerify] = useState<Verify | null>(null);
+  const [checkpoints, setCheckpoints] = useState('');
+  const [error, setError] = useState<Error | null>(null);
+  const [busy, setBusy] = useState(false);
+  const run = async () => {
+    setBusy(true);
+    setError(null);
+    setVerify(null);
+    try {
+      setVerify(checkpoints.trim() ? await post<Verify>('audit/verify', { checkpoints }, { okStatuses: [409] }) : await get<Verify>('audit/verify', { okStatuses: [409] }));
+    } catch (e) {
+      setError(e as Error);
+    } finally {
+      setBusy(false);
+    }
+  };
+  if (!allowed) return <Page title="Audit log"><p className="muted">The audit log needs {needs('audit')}.</p></Page>;
+  const entries = [...(log.data?.entries ?? [])].reverse();
+  return (
+    <Page title="Audit log">
+      <section className="panel" aria-label="verification">
+        <label htmlFor="checkpoints" className="block">
+          Signed checkpoints (optional: JSON lines from the checkpoint sink)
+        </label>
+        <textarea id="checkpoints" rows={3} value={checkpoints} onChange={(e) => setCheckpoints(e.target.value)} spellCheck={false} />
+        <div className="row">
+          <button type="button" className="primary" onClick={() => void run()} disabled={busy}>
+            {busy ? 'Verifying…' : 'Verify audit chain'}
+          </button>
+        </div>
+        {verify ? (
+          <p role="status" className={verify.ok ? 'ok' : 'error'}>
+            {verify.ok
+              ? `The chain verifies${verify.entries !== undefined ? `: ${verify.entries} entries` : ''}${verify.anchoredSeq ? `, anchored by checkpoints up to entry ${verify.anchoredSeq}` : ''}${verify.pending ? ` (${verify.pending} committed entries not chained yet)` : ''}.`
+              : `The chain does not verify: ${verify.problem ?? verify.firstBad?.problem ?? 'broken'}${verify.firstBadSeq ? ` (first bad entry ${verify.firstBadSeq})` : ''}.`}
+          </p>
+        ) : null}
+        <ErrorBox error={error instanceof ApiError || error ? error : null} />
+      </section>
+      <form
+        role="search"
+        className="row"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setApplied(subject.trim());
+        }}
+      >
+        <label htmlFor="audit-subject">Subject (identity id, run id, system:account)</label>
+        <input id="audit-subject" value={subject} onChange={(e) => setSubject(e.target.value)} />
+        <button type="submit">Filter</button>
+      </form>
+      <ErrorBox error={log.error} />
+      {!log.data && !log.error ? <Loading what="the audit log" /> : null}
+      {log.data ? (
+        <table aria-label="audit entries">
+          <thead>
+            <tr>
+              <th scope="col">#</th>
+              <th scope="col">When</th>
+              <th scope="col">Who</th>
+              <th scope="col">What</th>
+              <th scope="col">Subject</th>
+              <th scope="col">Details</th>
+            </tr>
+          </thead>
+          <tbody>
+            {entries.slice(0, 500).map((e) => (
+              <tr key={e.seq}>
+                <td>{e.seq}</td>
+                <td>{when(e.at)}</td>
+                <td>{e.actor}</td>
+                <td>{e.action}</td>
+                <td className="mono">{e.subject ?? ''}</td>
+                <td>
+                  <details>
+                    <summary>data</summary>
+                    <pre>{JSON.stringify(e.data, null, 2)}</pre>
+                  </details>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+      {entries.length > 500 ? <p className="muted">Showing the newest 500 of {entries.length} entries; filter by subject, or export with <code>lockstep audit export</code>.</p> : null}
+    </Page>
+  );
+}

@@ -1,0 +1,138 @@
+import { get } from '../api';
+import { BarChart, LineChart } from '../charts';
+import { ErrorBox, Loading, Page, useLoad, when } from '../common';
+
+interface Ready {
+  status: string;
+  store?: string;
+  redis?: string;
+  overdueRevocations?: number;
+  oldestOverdueSince?: string | null;
+  overdue?: Array<{ system?: string; identityId?: string; externalId?: string; since?: string; group?: string; [k: string]: unknown }>;
+  pendingChanges?: number;
+  oldestPendingSince?: string | null;
+}
+
+interface Dist {
+  count: number;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+  buckets: Array<{ le: number | null; count: number }>;
+}
+
+interface Health {
+  at: string;
+  overdue: { count: number; oldestSince: string | null };
+  queues: Record<string, Record<string, number>>;
+  queued: number;
+  systems: Array<{ system: string; reachable: boolean; ms: number; error: string | null }>;
+  latency: { revocation: Dist; grant: Dist };
+  history: Array<{ at: string; overdue: number; queued: number; revocations: number; revocationP95: number | null }>;
+  sampleEveryMs: number;
+}
+
+const secs = (v: number | null) => (v === null ? '–' : v < 1 ? `${Math.round(v * 1000)} ms` : `${v.toFixed(1)} s`);
+
+/** Per-bucket counts from cumulative ones, labelled by their upper bound. */
+function bars(d: Dist) {
+  let prev = 0;
+  return d.buckets.map((b) => {
+    const n = b.count - prev;
+    prev = b.count;
+    return { label: b.le === null ? '>' : b.le < 1 ? `${b.le * 1000}ms` : `${b.le}s`, value: n };
+  });
+}
+
+/** Readiness, overdue revocations, queue depth, lock systems' reachability, and small charts of them over time. */
+export function HealthView() {
+  const ready = useLoad(async () => {
+    const r = await fetch('/readyz', { credentials: 'same-origin' });
+    return (await r.json()) as Ready;
+  }, [], { everyMs: 10_000 });
+  const h = useLoad(() => get<Health>('console/health'), [], { everyMs: 10_000 });
+  const rd = ready.data;
+  const d = h.data;
+  return (
+    <Page title="System health">
+      <ErrorBox error={ready.error ?? h.error} />
+      {!rd && !d ? <Loading what="health" /> : null}
+      <div className="cards">
+        {rd ? (
+          <>
+            <div className={`card ${rd.status === 'ready' ? 'good' : 'bad'}`} aria-label="readiness">
+              <div className="card-title">Service</div>
+              <div className="card-value">{rd.status}</div>
+              <div className="muted">
+                store {rd.store ?? '?'} · Redis {rd.redis ?? '?'}
+              </div>
+            </div>
+            <div className={`card ${(rd.overdueRevocations ?? 0) > 0 ? 'bad' : 'good'}`} aria-label="overdue revocations">
+              <div className="card-title">Overdue revocations</div>
+              <div className="card-value">{rd.overdueRevocations ?? 0}</div>
+              <div className="muted">{rd.oldestOverdueSince ? `oldest since ${when(rd.oldestOverdueSince)}` : 'every revocation has landed'}</div>
+            </div>
+            <div className="card" aria-label="pending changes">
+              <div className="card-title">Pending changes</div>
+              <div className="card-value">{rd.pendingChanges ?? 0}</div>
+              <div className="muted">{rd.oldestPendingSince ? `oldest since ${when(rd.oldestPendingSince)}` : 'none waiting'}</div>
+            </div>
+          </>
+        ) : null}
+        {d ? (
+          <div className="card" aria-label="queue depth">
+            <div className="card-title">Queued jobs</div>
+            <div className="card-value">{d.queued}</div>
+            <div className="muted">
+              {Object.entries(d.queues)
+                .map(([q, s]) => `${q}: ${(s.waiting ?? 0) + (s.prioritized ?? 0)} waiting, ${s.active ?? 0} active, ${s.delayed ?? 0} delayed${s.failed ? `, ${s.failed} failed` : ''}`)
+                .join(' · ') || 'no queue counts yet'}
+            </div>
+          </div>
+        ) : null}
+      </div>
+      {d ? (
+        <>
+          <h2>Lock systems</h2>
+          <table aria-label="lock systems">
+            <thead>
+              <tr>
+                <th scope="col">System</th>
+                <th scope="col">Reachable</th>
+                <th scope="col">Answered in</th>
+                <th scope="col">Error</th>
+              </tr>
+            </thead>
+            <tbody>
+              {d.systems.map((s) => (
+                <tr key={s.system} className={s.reachable ? undefined : 'late'}>
+                  <td>{s.system}</td>
+                  <td>{s.reachable ? 'yes' : 'no'}</td>
+                  <td>{s.ms} ms</td>
+                  <td>{s.error ?? ''}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <h2>Revocation latency</h2>
+          <p>
+            From the source event to the lock system: {d.latency.revocation.count} revocations since this process started; p50 {secs(d.latency.revocation.p50)}, p95 {secs(d.latency.revocation.p95)}, p99 {secs(d.latency.revocation.p99)}. Grants: p95 {secs(d.latency.grant.p95)} of {d.latency.grant.count}.
+          </p>
+          <div className="charts">
+            <BarChart title="Revocations by latency (event to applied)" bars={bars(d.latency.revocation)} />
+            <LineChart title="Revocation latency, p95 per interval (s)" points={d.history.map((x) => ({ at: x.at, value: x.revocationP95 }))} unit=" s" />
+            <LineChart title="Overdue revocations over time" points={d.history.map((x) => ({ at: x.at, value: x.overdue }))} />
+            <LineChart title="Queued jobs over time" points={d.history.map((x) => ({ at: x.at, value: x.queued }))} />
+          </div>
+          <p className="muted">History sampled every {Math.round(d.sampleEveryMs / 1000)} s by this process since it started; Prometheus (/metrics) keeps the long history.</p>
+        </>
+      ) : null}
+      {rd?.overdue?.length ? (
+        <>
+          <h2>Overdue revocations</h2>
+          <pre>{JSON.stringify(rd.overdue, null, 2)}</pre>
+        </>
+      ) : null}
+    </Page>
+  );
+}

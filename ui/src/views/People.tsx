@@ -1,0 +1,177 @@
+import { useState, type FormEvent } from 'react';
+import { get, type Explanation, type PersonRow } from '../api';
+import { ClassBadge, ErrorBox, Loading, Page, useLoad, when } from '../common';
+import { reasonText } from '../plan';
+import { navigate, useRoute } from '../router';
+
+export function People() {
+  const { query } = useRoute();
+  const q = query.get('q') ?? '';
+  const who = query.get('who');
+  const [text, setText] = useState(q);
+  const list = useLoad(() => get<{ identities: PersonRow[]; more: boolean }>(`identities?limit=50&q=${encodeURIComponent(q)}`), [q]);
+  const search = (e: FormEvent) => {
+    e.preventDefault();
+    navigate(`/people?q=${encodeURIComponent(text.trim())}`);
+  };
+  return (
+    <Page title="People">
+      <div className="split">
+        <div className="list-pane">
+          <form role="search" onSubmit={search} className="row">
+            <label htmlFor="people-q">Search people</label>
+            <input id="people-q" type="search" value={text} onChange={(e) => setText(e.target.value)} placeholder="name, user name, employee id, department" />
+            <button type="submit">Search</button>
+          </form>
+          <ErrorBox error={list.error} />
+          {list.loading && !list.data ? <Loading what="people" /> : null}
+          {list.data ? (
+            <>
+              <ul className="people" aria-label="people found">
+                {list.data.identities.map((p) => (
+                  <li key={p.id}>
+                    <button type="button" className={`link${who === p.userName ? ' current' : ''}`} aria-current={who === p.userName ? 'true' : undefined} onClick={() => navigate(`/people?q=${encodeURIComponent(q)}&who=${encodeURIComponent(p.userName)}`)}>
+                      {p.displayName ?? p.userName}
+                    </button>
+                    <span className="muted">
+                      {' '}
+                      {p.userName} · {p.employeeType ?? '–'} · {p.department ?? '–'}
+                      {p.leaver ? ' · leaver' : ''}
+                    </span>
+                  </li>
+                ))}
+              </ul>
+              {list.data.identities.length === 0 ? <p className="muted">Nobody matches.</p> : null}
+              {list.data.more ? <p className="muted">More people match: narrow the search.</p> : null}
+            </>
+          ) : null}
+        </div>
+        <div className="detail-pane">{who ? <Explain who={who} /> : <p className="muted">Choose a person to see every door they may open, and why.</p>}</div>
+      </div>
+    </Page>
+  );
+}
+
+function Explain({ who }: { who: string }) {
+  const x = useLoad(() => get<Explanation>(`identities/${encodeURIComponent(who)}/explain`), [who]);
+  if (x.error) return <ErrorBox error={x.error} />;
+  if (!x.data) return <Loading what={`the explanation for ${who}`} />;
+  const e = x.data;
+  const i = e.identity;
+  return (
+    <article aria-label={`explanation for ${i.userName}`}>
+      <h2>{i.displayName ?? i.userName}</h2>
+      <dl className="facts">
+        <dt>User name</dt>
+        <dd>{i.userName}</dd>
+        <dt>Employee id (correlation key)</dt>
+        <dd>{i.externalId}</dd>
+        <dt>Source</dt>
+        <dd>{i.source}</dd>
+        <dt>Type</dt>
+        <dd>{i.employeeType ?? '–'}</dd>
+        <dt>Department, site</dt>
+        <dd>
+          {i.department ?? '–'}, {i.site ?? '–'}
+        </dd>
+        <dt>Groups</dt>
+        <dd>{i.groups.join(', ') || '–'}</dd>
+        <dt>Source roles</dt>
+        <dd>{i.roles.map((r) => r.value).join(', ') || '–'}</dd>
+        <dt>Status</dt>
+        <dd>{e.leaver ? 'leaver: no access' : i.active ? 'active' : 'inactive'}</dd>
+        {i.leaveDate ? (
+          <>
+            <dt>Leave date</dt>
+            <dd>{i.leaveDate}</dd>
+          </>
+        ) : null}
+        {i.contractEnd ? (
+          <>
+            <dt>Contract end</dt>
+            <dd>{i.contractEnd}</dd>
+          </>
+        ) : null}
+        <dt>Next check</dt>
+        <dd>{when(e.nextCheckAt) || 'none: time alone changes nothing'}</dd>
+      </dl>
+      {e.conflict ? (
+        <p className="warning" role="note">
+          Correlation conflict: employee id {e.conflict.externalId} is also held by {e.conflict.heldBy.map((h) => h.userName).join(', ')}. Nobody gets access through it until one person holds it.
+        </p>
+      ) : null}
+      <h3>Entitlements</h3>
+      {e.entitlements.length === 0 ? <p>No entitlements.</p> : null}
+      {e.entitlements.length ? (
+        <table aria-label="entitlements">
+          <thead>
+            <tr>
+              <th scope="col">Access group</th>
+              <th scope="col">Class</th>
+              <th scope="col">System</th>
+              <th scope="col">Valid from</th>
+              <th scope="col">Valid until</th>
+              <th scope="col">Why (rule · bundle · source role · matched values)</th>
+            </tr>
+          </thead>
+          <tbody>
+            {e.entitlements.map((en) => (
+              <tr key={en.accessGroup.id}>
+                <td>{en.accessGroup.name}</td>
+                <td>
+                  <ClassBadge c={en.accessGroup.protectionClass} />
+                </td>
+                <td>{en.accessGroup.system}</td>
+                <td>{when(en.validFrom) || '–'}</td>
+                <td>{when(en.validUntil) || 'open-ended'}</td>
+                <td>
+                  <ul className="reasons">
+                    {en.reasons.map((r, k) => (
+                      <li key={k}>
+                        {reasonText(r)}
+                        {r.notes?.length ? <span className="muted"> ({r.notes.join('; ')})</span> : null}
+                      </li>
+                    ))}
+                  </ul>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+      {e.denied.length ? (
+        <>
+          <h3>Refused</h3>
+          <ul aria-label="refused access">
+            {e.denied.map((d, k) => (
+              <li key={k}>
+                {d.accessGroupId} (rule {d.rule}): {d.reason}
+              </li>
+            ))}
+          </ul>
+        </>
+      ) : null}
+      <h3>Lock systems</h3>
+      <ul aria-label="lock-system accounts">
+        {e.systems.map((s) => (
+          <li key={s.system}>
+            <strong>{s.system}</strong>:{' '}
+            {s.account ? (
+              <>
+                account {s.account.id} ({s.account.state}
+                {s.linked ? ', linked' : ', not linked yet'}); memberships {s.account.memberships.map((m) => m.group).join(', ') || 'none'}; credentials{' '}
+                {s.account.credentials.map((c) => `${c.type} ${c.number ?? c.id} ${c.status}${c.lastUsedAt ? `, last used ${when(c.lastUsedAt)}` : ''}`).join('; ') || 'none'}
+              </>
+            ) : (
+              'no account'
+            )}
+          </li>
+        ))}
+      </ul>
+      <details>
+        <summary>As `lockstep explain` prints it</summary>
+        <pre>{e.text.join('\n')}</pre>
+      </details>
+    </article>
+  );
+}
