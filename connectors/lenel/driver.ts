@@ -310,7 +310,10 @@ export class LenelDriver implements LockDriver {
     const st = decodeCursor(cursor);
     const seen = new Set(st.seen);
     const read: LoggedEvent[] = [];
-    for (let p = 1; p <= this.opts.eventsMaxPages; p++) {
+    // The events at the cursor's second that were returned already come first in the listing:
+    // whole pages of them are skipped, so that more of them than one read takes cannot stall it.
+    const first = Math.floor(st.seen.length / this.opts.eventsPageSize) + 1;
+    for (let p = first; p < first + this.opts.eventsMaxPages; p++) {
       const page = await this.eventsPage(`timestamp >= "${st.t}"`, 'timestamp', p, this.opts.eventsPageSize);
       read.push(...page.item_list);
       if (page.item_list.length < this.opts.eventsPageSize || p >= (page.total_pages ?? p)) break;
