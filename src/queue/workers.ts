@@ -134,7 +134,7 @@ class Processors {
       leases: { acquire: (ids) => leases.acquire('identity', ids) },
       requeue: async (ids, lane, reason) => void (await queues.enqueueIdentities(ids, { priority: lane, reason })),
       ...(queues.db ? { clearPending: (ids: string[], upTo: Date) => clearPending(queues.db!, ids, upTo) } : {}),
-      settle: (identityId, nextCheckAt, pendingUpTo) => settleIdentity(deps.db, identityId, nextCheckAt, pendingUpTo),
+      settle: (identityId, nextCheckAt, pendingUpTo, overdueKey) => settleIdentity(deps.db, identityId, nextCheckAt, pendingUpTo, overdueKey),
       retryOrphans: async (system) => {
         const key = `orphans:${system}`;
         await queues.full.add(

@@ -36,8 +36,11 @@ export interface Controller {
   retryOrphans?(system: string): Promise<void>;
   /** A reconciliation that started after these identities' enqueues finished: they are no longer pending. */
   clearPending?(identityIds: string[], upTo: Date): Promise<void>;
-  /** One identity reconciled: records its next check and, with `pendingUpTo`, settles what was pending up to then. */
-  settle?(identityId: string, nextCheckAt: string | null, pendingUpTo: Date | null): Promise<void>;
+  /**
+   * One identity reconciled: records its next check, with `pendingUpTo` settles what was pending
+   * up to then, and with `clearOverdue` clears its overdue revocation (all its revocations landed).
+   */
+  settle?(identityId: string, nextCheckAt: string | null, pendingUpTo: Date | null, clearOverdue: string | null): Promise<void>;
   /** People whose sponsor is this identity (their sponsored access depends on it). */
   sponseesOf?(identityId: string): Promise<string[]>;
 }
@@ -110,9 +113,14 @@ export async function reconcileIdentity(ctx: Controller, req: ReconcileRequest):
   // slack for clocks of other processes). A failure below keeps it pending (and the job retries).
   const settled = outcome.held || (outcome.failedRevocations.length === 0 && !outcome.results.some((r) => r.status === 'failed' && isRetryableResult(r)));
   const upTo = settled && req.enqueuedAt !== undefined ? new Date(Math.max(req.enqueuedAt, startedAt - 1000)) : null;
-  // the next check and the pending change in one round trip: this runs for every job
-  if (ctx.settle) await ctx.settle(id, nextCheckAt, upTo);
-  else await recordChecks(ctx.db, [{ identityId: id, nextCheckAt }], true);
+  // converged as far as revocations go: nothing of this identity is overdue any more
+  const clean = !outcome.held && outcome.failedRevocations.length === 0;
+  // the next check, the pending change and the overdue record in one round trip: this runs for every job
+  if (ctx.settle) await ctx.settle(id, nextCheckAt, upTo, clean ? identityKey(id) : null);
+  else {
+    await recordChecks(ctx.db, [{ identityId: id, nextCheckAt }], true);
+    if (clean) await clearOverdue(ctx.db, identityKey(id));
+  }
   if (ctx.sponseesOf && changedAtSource(req.reason)) {
     const sponsees = await ctx.sponseesOf(id);
     const revoking = outcome.failedRevocations.length > 0 || (outcome.plan?.operations.some((o) => o.revocation) ?? false);
@@ -135,7 +143,6 @@ export async function reconcileIdentity(ctx: Controller, req: ReconcileRequest):
     await recordOverdue(ctx.db, { key: identityKey(id), kind: 'revocation', identityId: id, operations: overdueOps(outcome.failedRevocations), error: msg });
     throw new LockstepError('unavailable', `${outcome.failedRevocations.length} revocation(s) for ${id} did not land: ${msg}`, { retryable: true });
   }
-  await clearOverdue(ctx.db, identityKey(id));
   const retryable = outcome.results.filter((r) => r.status === 'failed' && isRetryableResult(r));
   if (retryable.length) {
     const first = retryable[0]!.error!;

@@ -314,19 +314,21 @@ export async function markPending(q: Queryable, entries: OutboxEntry[]): Promise
 
 /**
  * One identity reconciled, in one statement: its exact next check (written only when it
- * changes) and, with `pendingUpTo`, what was pending for it up to then is settled.
+ * changes), with `pendingUpTo` what was pending for it up to then is settled, and with
+ * `clearOverdueKey` its overdue revocation record is removed (they all landed).
  */
-export async function settleIdentity(q: Queryable, identityId: string, nextCheckAt: string | null, pendingUpTo: Date | null): Promise<void> {
+export async function settleIdentity(q: Queryable, identityId: string, nextCheckAt: string | null, pendingUpTo: Date | null, clearOverdueKey: string | null = null): Promise<void> {
   if (!isUuid(identityId)) return;
   await q.query(
     `WITH cleared AS (DELETE FROM queue_pending WHERE identity_id = $1 AND $3::timestamptz IS NOT NULL AND enqueued_at <= $3::timestamptz RETURNING 1),
+          landed AS (DELETE FROM queue_overdue WHERE $4::text IS NOT NULL AND key = $4::text RETURNING 1),
           checked AS (
             INSERT INTO queue_checks (identity_id, next_check_at, exact, updated_at) VALUES ($1, $2::timestamptz, true, now())
             ON CONFLICT (identity_id) DO UPDATE SET next_check_at = EXCLUDED.next_check_at, exact = true, updated_at = now()
               WHERE queue_checks.next_check_at IS DISTINCT FROM EXCLUDED.next_check_at OR NOT queue_checks.exact
             RETURNING 1)
-     SELECT (SELECT count(*) FROM cleared) AS cleared, (SELECT count(*) FROM checked) AS checked`,
-    [identityId, nextCheckAt ? new Date(nextCheckAt).toISOString() : null, pendingUpTo ? pendingUpTo.toISOString() : null],
+     SELECT (SELECT count(*) FROM cleared) AS cleared, (SELECT count(*) FROM checked) AS checked, (SELECT count(*) FROM landed) AS landed`,
+    [identityId, nextCheckAt ? new Date(nextCheckAt).toISOString() : null, pendingUpTo ? pendingUpTo.toISOString() : null, clearOverdueKey],
   );
 }
 
