@@ -13,6 +13,8 @@ export interface HealthDeps {
   metrics: () => Promise<MetricJson[]>;
   /** Overdue revocations right now (the store's list, as /readyz reads it). */
   overdue: () => Promise<{ count: number; oldestSince: string | null }>;
+  /** The configured sources (the health view offers to pull them now). */
+  sources?: Array<{ name: string; type: string }>;
   /** Milliseconds between samples of the history (default 30 s). */
   sampleEveryMs?: number;
   /** How many samples are kept (default 2880: a day at 30 s). */
@@ -152,6 +154,7 @@ export function createHealthRouter(deps: HealthDeps): { router: Router; close():
         queues: m.queues,
         queued: m.queued,
         systems: reach,
+        sources: deps.sources ?? [],
         latency: { revocation: dist(m.revocation), grant: dist(m.grant) },
         history,
         sampleEveryMs: every,

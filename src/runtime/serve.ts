@@ -216,7 +216,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     const adminTokens = auth.tokens?.length || auth.oidc ? legacy : orGenerate(legacy, 'ADMIN_TOKEN');
     // what the lock systems would refuse is refused at the SCIM edge (src/sources/scim/limits.ts)
     const systemLimits = [...ctx.drivers].map(([system, d]) => ({ system, limits: d.capabilities.limits ?? {} }));
-    consoleApi = createConsoleApi({ ctx, mappingPaths: loaded.mappingPaths, systems, metrics: () => metricsRegistry.getMetricsAsJSON(), overdue: () => overdueRevocations(ctx.db) });
+    consoleApi = createConsoleApi({ ctx, mappingPaths: loaded.mappingPaths, systems, sources: Object.entries(cfg.sources).map(([name, s]) => ({ name, type: s.type })), metrics: () => metricsRegistry.getMetricsAsJSON(), overdue: () => overdueRevocations(ctx.db) });
     const app = createApp({
       ctx,
       adminTokens,

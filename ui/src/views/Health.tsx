@@ -1,4 +1,7 @@
-import { get } from '../api';
+import { useState } from 'react';
+import { get, post } from '../api';
+import { ActionButton } from '../common';
+import { can, needs, useMe } from '../session';
 import { BarChart, LineChart } from '../charts';
 import { ErrorBox, Loading, Page, useLoad, when } from '../common';
 
@@ -28,6 +31,7 @@ interface Health {
   queued: number;
   systems: Array<{ system: string; reachable: boolean; ms: number; error: string | null }>;
   latency: { revocation: Dist; grant: Dist };
+  sources: Array<{ name: string; type: string }>;
   history: Array<{ at: string; overdue: number; queued: number; revocations: number; revocationP95: number | null }>;
   sampleEveryMs: number;
 }
@@ -114,6 +118,7 @@ export function HealthView() {
               ))}
             </tbody>
           </table>
+          <Sources sources={d.sources} />
           <h2>Revocation latency</h2>
           <p>
             From the source event to the lock system: {d.latency.revocation.count} revocations since this process started; p50 {secs(d.latency.revocation.p50)}, p95 {secs(d.latency.revocation.p95)}, p99 {secs(d.latency.revocation.p99)}. Grants: p95 {secs(d.latency.grant.p95)} of {d.latency.grant.count}.
@@ -134,5 +139,65 @@ export function HealthView() {
         </>
       ) : null}
     </Page>
+  );
+}
+
+interface SyncResult {
+  source: string;
+  type: string;
+  counts?: Record<string, number>;
+  rows?: number;
+  errors?: Array<{ text: string }>;
+  warnings?: string[];
+  seen?: number;
+  created?: number;
+  changed?: number;
+  removed?: number;
+  leavers?: number;
+}
+
+/** The configured sources, each with "Pull now" (POST /sources/{name}/sync) and what the pull found. */
+function Sources({ sources }: { sources: Array<{ name: string; type: string }> }) {
+  const me = useMe();
+  const allowed = can(me, 'syncSource');
+  const [result, setResult] = useState<SyncResult | null>(null);
+  const [error, setError] = useState<Error | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+  if (!sources.length) return null;
+  const pull = async (name: string) => {
+    setBusy(name);
+    setError(null);
+    setResult(null);
+    try {
+      setResult(await post<SyncResult>(`sources/${encodeURIComponent(name)}/sync`));
+    } catch (e) {
+      setError(e as Error);
+    } finally {
+      setBusy(null);
+    }
+  };
+  const counts = result?.counts ?? (result ? { seen: result.seen ?? 0, created: result.created ?? 0, changed: result.changed ?? 0, removed: result.removed ?? 0, leavers: result.leavers ?? 0 } : null);
+  return (
+    <>
+      <h2>Sources</h2>
+      <ul aria-label="sources">
+        {sources.map((s) => (
+          <li key={s.name} className="row">
+            <strong>{s.name}</strong> <span className="muted">({s.type})</span>
+            <ActionButton allowed={allowed} why={`pulling a source needs ${needs('syncSource')}`} onClick={() => void pull(s.name)} disabled={busy !== null}>
+              {busy === s.name ? `Pulling ${s.name}…` : `Pull ${s.name} now`}
+            </ActionButton>
+          </li>
+        ))}
+      </ul>
+      {result && counts ? (
+        <div role="status" className="ok">
+          Pulled {result.source}: {Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}.
+          {result.errors?.length ? <ul>{result.errors.map((e, i) => <li key={i}>{e.text}</li>)}</ul> : null}
+          {result.warnings?.map((w, i) => <p key={i} className="warning">{w}</p>)}
+        </div>
+      ) : null}
+      <ErrorBox error={error} />
+    </>
   );
 }

@@ -1,0 +1,248 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { startSimulator, type RunningSimulator } from '../../connectors/simulator/index.js';
+import { ServiceFixture, eventually } from '../helpers/serve.js';
+import { startOidcProvider, type RunningOidcProvider } from '../helpers/oidc-provider.js';
+
+/**
+ * The web console against a real `lockstep serve` (PostgreSQL, Redis, a simulator lock
+ * system) with OIDC sign-in through the local test provider: the console's own API routes
+ * first (static files, people search, what-if, health), then one Chromium (Debian's, driven by
+ * playwright-core) in which people sign in, explain a person, pull an HR export whose leavers
+ * are held, fail to approve their own held run, approve it as a second person, and watch the
+ * access report change. The browser part is skipped, with a message, when there is no chromium.
+ */
+
+const ROOT = join(import.meta.dirname, '../..');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p)) ?? null;
+if (!CHROMIUM) console.warn('test/browser: skipping the browser tests: no chromium at /usr/bin/chromium (apt-get install chromium, or set CHROMIUM_PATH)');
+
+const ADMIN_TOKEN = 'admin-token-console-0123456789abcdef';
+const N = 8;
+const LEAVERS = 6;
+
+function hrCsv(active: (i: number) => boolean): string {
+  const rows = ['employeeId,userName,displayName,employeeType,department,active'];
+  for (let i = 0; i < N; i++) rows.push(`H${i},hr${i},HR Person ${i},Employee,DC Operations,${active(i)}`);
+  return rows.join('\n') + '\n';
+}
+
+const MAPPINGS = `version: 1
+accessGroups:
+  - { id: perimeter, system: dc1, ref: AG-PERIM, name: Perimeter, protectionClass: 1 }
+  - { id: whitespace, system: dc1, ref: AG-WS, name: Server whitespace, protectionClass: 4 }
+roles:
+  dc-technician: { description: Racks and cables, grant: [whitespace] }
+rules:
+  - { id: staff, when: 'active eq true', grant: [perimeter] }
+  - { id: dc-ops, when: 'department eq "DC Operations"', roles: [dc-technician] }
+lifecycle: { leaver: revoke, guard: { maxRevocationsPercent: 100, maxRevocationsAbsolute: 2, minRevocationsToHold: 3, windowMinutes: 60 } }
+`;
+
+describe(`the web console${CHROMIUM ? '' : ' (browser tests skipped: no chromium at /usr/bin/chromium)'}`, () => {
+  const f = new ServiceFixture({ admin: ADMIN_TOKEN });
+  let sim: RunningSimulator;
+  let idp: RunningOidcProvider;
+  let browser: Browser | null = null;
+  const contexts: BrowserContext[] = [];
+  const api = (method: string, path: string, body?: unknown) => f.call('api/v1', method, path, body);
+  const holders = (group: string) => Array.from({ length: N }, (_, i) => `H${i}`).filter((e) => sim.state.findByExternalId(e)?.memberships.some((m) => m.group === group));
+
+  beforeAll(async () => {
+    // the console as `npm ci` builds it (about a second), so the test sees the current ui/
+    execFileSync(process.execPath, [join(ROOT, 'ui/build.mjs')], { stdio: 'pipe' });
+    await f.open();
+    idp = await startOidcProvider({
+      users: [
+        { sub: 'olga', name: 'Olga Operator', email: 'olga@example.com', roles: ['Lockstep.Operator', 'Lockstep.Approver'] },
+        { sub: 'alice', name: 'Alice Approver', email: 'alice@example.com', roles: ['Lockstep.Approver', 'Lockstep.Viewer'] },
+        { sub: 'vic', name: 'Vic Viewer', email: 'vic@example.com', roles: ['Lockstep.Viewer'] },
+      ],
+    });
+    sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }, { id: 'AG-WS', name: 'Server whitespace', doors: [] }] });
+    await f.file('hr.csv', hrCsv(() => true));
+    await f.file('mappings.yaml', MAPPINGS);
+    await f.start(`mappings: [./mappings.yaml]
+systems:
+  dc1: { type: simulator, options: { url: "${sim.url}", maxAttempts: 2 } }
+sources:
+  hr: { type: file, path: ./hr.csv, format: csv, full: true, columns: { employeeId: externalId } }
+auth:
+  session: { secret: "a-session-secret-for-the-console-test-0123456789" }
+  oidc:
+    issuer: "${idp.issuer}"
+    clientId: "${idp.clientId}"
+    clientSecret: "${idp.clientSecret}"
+queue: { prefix: ${f.prefix} }
+`);
+    await eventually(() => holders('AG-PERIM').length === N && holders('AG-WS').length === N, 'everyone’s doors');
+    if (CHROMIUM) {
+      const { chromium } = await import('playwright-core');
+      browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'] });
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await browser?.close();
+    await f.close();
+    await sim?.close();
+    await idp?.close();
+  });
+
+  describe('its API and files', () => {
+    it('serves the built console at /ui: index.html uncached, hashed assets immutable, every app path the app, a stale asset 404', async () => {
+      const index = await fetch(`${f.url}/ui/`);
+      expect(index.status).toBe(200);
+      expect(index.headers.get('cache-control')).toBe('no-cache');
+      const html = await index.text();
+      const asset = /src="(\/ui\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+      expect(asset, html).toBeTruthy();
+      const js = await fetch(`${f.url}${asset}`);
+      expect(js.status).toBe(200);
+      expect(js.headers.get('cache-control')).toMatch(/max-age=31536000.*immutable/);
+      const deep = await fetch(`${f.url}/ui/runs?id=x`);
+      expect(deep.status).toBe(200);
+      expect(await deep.text()).toBe(html);
+      expect((await fetch(`${f.url}/ui/assets/index-gone.js`)).status).toBe(404);
+    });
+
+    it('finds people by name, user name or employee id', async () => {
+      const r = await api('GET', '/identities?q=person%203');
+      expect(r.status).toBe(200);
+      expect(r.json.identities.map((p: { userName: string }) => p.userName)).toEqual(['hr3']);
+      expect((await api('GET', '/identities?q=H5')).json.identities[0].displayName).toBe('HR Person 5');
+      expect((await api('GET', '/identities?limit=0')).status).toBe(400);
+    });
+
+    it('plans an edited mapping without applying or saving it, and names the field of an invalid one', async () => {
+      const docs = await api('GET', '/mappings');
+      expect(docs.json.files).toEqual([{ file: 'mappings.yaml', text: MAPPINGS }]);
+      const runsBefore = (await api('GET', '/runs?limit=200')).json.runs.length;
+      // the whitespace goes to nobody: eight revocations in the plan
+      const edited = MAPPINGS.replace(`  - { id: dc-ops, when: 'department eq "DC Operations"', roles: [dc-technician] }\n`, '');
+      const r = await api('POST', '/plan/what-if', { files: [{ file: 'mappings.yaml', text: edited }] });
+      expect(r.status, JSON.stringify(r.json)).toBe(200);
+      const revokes = r.json.plan.operations.filter((o: { kind: string; group?: { ref: string } }) => o.kind === 'revoke' && o.group?.ref === 'AG-WS');
+      expect(revokes).toHaveLength(N);
+      expect(r.json.plan.summary.destroy).toBe(N);
+      expect(r.json.text).toMatch(/Plan: 0 to add, 0 to change, 8 to destroy\./);
+      expect(r.json).toMatchObject({ applied: false, saved: false });
+      expect(holders('AG-WS')).toHaveLength(N);
+      expect((await api('GET', '/runs?limit=200')).json.runs.length).toBe(runsBefore);
+      expect(await readFile(f.path('mappings.yaml'), 'utf8')).toBe(MAPPINGS);
+
+      const bad = await api('POST', '/plan/what-if', { files: [{ file: 'mappings.yaml', text: MAPPINGS.replace('protectionClass: 4', 'protectionClass: 7') }] });
+      expect(bad.status).toBe(400);
+      expect(bad.json.error.field).toBe('accessGroups[1].protectionClass');
+      expect(bad.json.error.details[0]).toMatchObject({ file: 'mappings.yaml', line: 4, path: 'accessGroups[1].protectionClass' });
+      const system = await api('POST', '/plan/what-if', { files: [{ file: 'mappings.yaml', text: MAPPINGS.replace('system: dc1, ref: AG-WS', 'system: dc9, ref: AG-WS') }] });
+      expect(system.status).toBe(400);
+      expect(system.json.error).toMatchObject({ field: 'accessGroups[1].system', message: expect.stringMatching(/dc9 is not a configured lock system/) });
+      expect((await api('POST', '/plan/what-if', { files: [] })).json.error.field).toBe('files');
+    });
+
+    it('reports health: queue depth, each lock system reachable, revocation latency, history, sources', async () => {
+      const r = await api('GET', '/console/health');
+      expect(r.status).toBe(200);
+      expect(r.json.systems).toEqual([expect.objectContaining({ system: 'dc1', reachable: true, error: null })]);
+      expect(r.json.overdue.count).toBe(0);
+      expect(r.json.sources).toEqual([{ name: 'hr', type: 'file' }]);
+      expect(typeof r.json.queued).toBe('number');
+      expect(r.json.latency.revocation).toHaveProperty('buckets');
+      expect(r.json.history.length).toBeGreaterThanOrEqual(1);
+    });
+
+    it('refuses a what-if to a viewer (operators change mappings), and lets them search', async () => {
+      const vic = await idp.accessToken('vic');
+      const call = (method: string, path: string, body?: unknown) =>
+        fetch(`${f.url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${vic}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      const refused = await call('POST', '/plan/what-if', { files: [{ file: 'm.yaml', text: MAPPINGS }] });
+      expect(refused.status).toBe(403);
+      expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/needs the operator role/);
+      expect((await call('GET', '/identities?q=hr1')).status).toBe(200);
+    });
+  });
+
+  describe('in a browser', () => {
+    /** A fresh browser profile, signed in through the console's redirect and the provider's user picker. */
+    const signIn = async (name: string, path = '/ui/people'): Promise<Page> => {
+      const ctx = await browser!.newContext({ acceptDownloads: true });
+      contexts.push(ctx);
+      const page = await ctx.newPage();
+      await page.goto(`${f.url}${path}`);
+      // not signed in: the console sends the browser to /auth/login, the provider shows its picker
+      await page.getByRole('button', { name: `Sign in as ${name}` }).click();
+      await page.getByLabel('signed in as').getByText(name).waitFor();
+      return page;
+    };
+
+    it.skipIf(!CHROMIUM)('signs in, explains a person with every rule, bundle and validity, and hides what a viewer may not do', async () => {
+      const olga = await signIn('Olga Operator');
+      await olga.getByLabel('Search people').fill('HR Person 1');
+      await olga.getByRole('button', { name: 'Search' }).click();
+      await olga.getByRole('list', { name: 'people found' }).getByRole('button', { name: 'HR Person 1', exact: true }).click();
+      const ents = olga.getByRole('table', { name: 'entitlements' });
+      await ents.getByRole('row', { name: /Server whitespace/ }).getByText('rule dc-ops · bundle dc-technician').waitFor();
+      await ents.getByRole('row', { name: /Perimeter/ }).getByText(/rule staff/).waitFor();
+      expect(await ents.getByRole('row').count()).toBe(3);
+      await olga.getByRole('list', { name: 'lock-system accounts' }).getByText(/linked/).waitFor();
+      // the matrix: the bundle opens the class-4 whitespace
+      await olga.getByRole('link', { name: 'Role matrix' }).click();
+      await olga.getByRole('table', { name: 'role-to-door matrix' }).getByLabel('dc-technician opens Server whitespace via dc-technician').waitFor();
+
+      const vic = await signIn('Vic Viewer', '/ui/runs');
+      await vic.getByRole('table', { name: 'runs' }).waitFor();
+      expect(await vic.getByRole('button', { name: 'Apply full reconciliation' }).isDisabled()).toBe(true);
+      expect(await vic.getByRole('navigation', { name: 'main' }).getByRole('link', { name: 'Audit log' }).count()).toBe(0);
+      await vic.getByRole('button', { name: 'Sign out' }).click();
+      await vic.getByText('You are signed out.').waitFor();
+    }, 90_000);
+
+    it.skipIf(!CHROMIUM)('holds the HR pull Olga starts; Olga cannot approve it, Alice can; the access report changes', async () => {
+      const alice = await signIn('Alice Approver', '/ui/report');
+      await alice.getByLabel('Filter text').fill('HR Person 0');
+      await alice.getByRole('status').filter({ hasText: /^2 of \d+ memberships$/ }).waitFor();
+
+      const olga = await signIn('Olga Operator', '/ui/health');
+      await f.file('hr.csv', hrCsv((i) => i >= LEAVERS));
+      await olga.getByRole('button', { name: 'Pull hr now' }).click();
+      await olga.getByRole('status').filter({ hasText: /Pulled hr:.* 6 updated/ }).waitFor();
+      // two leavers are within the revocation budget; the other four are held in one run
+      await eventually(() => holders('AG-PERIM').length === N - 2, 'the two leavers within the budget');
+      await olga.getByRole('link', { name: 'Runs' }).click();
+      const heldLink = olga.getByRole('region', { name: 'held runs' }).getByRole('link');
+      await heldLink.waitFor();
+      const runText = await heldLink.textContent();
+      await heldLink.click();
+      const approve = olga.getByRole('button', { name: 'Approve run' });
+      await approve.waitFor();
+      expect(await approve.isDisabled()).toBe(true);
+      await olga.getByText(/four-eyes: you started or caused this run/).first().waitFor();
+      await olga.getByRole('list', { name: 'operations' }).getByText(/revoke hr2 Perimeter/).waitFor();
+
+      await alice.getByRole('link', { name: 'Runs' }).click();
+      await alice.getByRole('region', { name: 'held runs' }).getByRole('link', { name: runText! }).click();
+      await alice.getByRole('button', { name: 'Approve run' }).click();
+      await alice.getByRole('status').filter({ hasText: /^Approved/ }).waitFor();
+      await alice.locator('dd .status', { hasText: /^applied$/ }).waitFor();
+      await alice.getByText(/Approved by/).waitFor();
+      expect(holders('AG-PERIM').sort()).toEqual(['H6', 'H7']);
+
+      await alice.getByRole('link', { name: 'Access report' }).click();
+      await alice.getByLabel('Filter text').fill('HR Person 0');
+      await alice.getByRole('status').filter({ hasText: /^0 of \d+ memberships$/ }).waitFor();
+      await alice.getByLabel('Filter text').fill('');
+      await alice.getByRole('status').filter({ hasText: /^4 of 4 memberships$/ }).waitFor();
+      const [download] = await Promise.all([alice.waitForEvent('download'), alice.getByRole('button', { name: 'Download CSV (all rows)' }).click()]);
+      const csv = await readFile((await download.path())!, 'utf8');
+      expect(csv.trim().split('\n')).toHaveLength(1 + 4);
+      expect(csv).toMatch(/hr6/);
+      expect(csv).not.toMatch(/hr0/);
+    }, 120_000);
+  });
+});
