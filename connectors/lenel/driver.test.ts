@@ -232,6 +232,15 @@ describe('Lenel driver: cardholders', () => {
     expect((await other.driver.findAccount('x@example.com'))?.externalId).toBe('x@example.com');
   });
 
+  it('reads property names in whatever case OpenAccess spells them', async () => {
+    const { driver, fake } = await start({ fake: { responseKeyCase: 'lower' } });
+    const a = await driver.upsertAccount({ externalId: 'K-1', displayName: 'Kay Case', firstName: 'Kay', lastName: 'Case' });
+    fake.issueBadge(Number(a.id));
+    await driver.grant(a.id, '1', { from: null, until: '2030-01-01T00:00:00.000Z' });
+    expect(await driver.findAccount('K-1')).toMatchObject({ id: a.id, externalId: 'K-1', displayName: 'Kay Case', memberships: [{ group: '1', from: null, until: '2030-01-01T00:00:00.000Z' }] });
+    expect((await driver.listAccessGroups()).map((g) => g.name)).toContain('Server room');
+  });
+
   it('refuses to pick between two cardholders with the same externalId', async () => {
     const { driver, fake } = await start();
     fake.addCardholder({ LASTNAME: 'Twin', SSNO: 'dup' });

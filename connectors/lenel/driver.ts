@@ -490,7 +490,8 @@ export class LenelDriver implements LockDriver {
 
   private async page(type: string, filter: string | undefined, orderBy: string | undefined, pageNumber: number, pageSize: number): Promise<z.infer<typeof pagedSchema>> {
     const body = await this.call('GET', 'instances', { type_name: type, filter, order_by: orderBy, page_number: pageNumber, page_size: pageSize });
-    return parse(pagedSchema, body, `${type} list`);
+    const page = parse(pagedSchema, body, `${type} list`);
+    return { ...page, item_list: page.item_list.map((i) => ({ ...i, property_value_map: upperKeys(i.property_value_map) })) };
   }
 
   private async all(type: string, filter: string | undefined, orderBy: string): Promise<PropMap[]> {
@@ -512,7 +513,7 @@ export class LenelDriver implements LockDriver {
     const body = await this.call(method, 'instances', { type_name: type }, { property_value_map: props });
     if (method === 'DELETE') return null;
     const r = instanceSchema.safeParse(body);
-    return r.success ? r.data.property_value_map : null;
+    return r.success ? upperKeys(r.data.property_value_map) : null;
   }
 
   private async ignoreMissing(p: Promise<unknown>): Promise<void> {
@@ -584,6 +585,13 @@ export class LenelDriver implements LockDriver {
 function serverCode(e: LockstepError): string | undefined {
   const said = (e.details as { response?: string } | undefined)?.response;
   return said ? /"code"\s*:\s*"([^"]+)"/.exec(said)?.[1] : undefined;
+}
+
+/** OnGuard's property names are case-insensitive (DataConduIT spells them upper-case); the driver reads them upper-case. */
+function upperKeys(m: PropMap): PropMap {
+  const out: PropMap = {};
+  for (const [k, v] of Object.entries(m)) out[k.toUpperCase()] = v;
+  return out;
 }
 
 /** A 401 that survived a new login is an auth failure that retrying cannot fix. */

@@ -47,6 +47,8 @@ export interface FakeLenelOptions {
   autoBadgeIds?: boolean;
   /** CardholderOptions.activate_deactivate_dates_use_time. Default true. */
   datesUseTime?: boolean;
+  /** How property names are spelled in answers (input is case-insensitive either way). Default upper. */
+  responseKeyCase?: 'upper' | 'lower';
 }
 
 export type Props = Record<string, string | number | boolean | null>;
@@ -156,6 +158,7 @@ export class FakeLenel {
   url = '';
   private readonly sessionMs: number;
   private readonly autoBadgeIds: boolean;
+  private readonly lowerKeys: boolean;
   private server?: Server;
   private nextId = 1000;
   private nextSerial = 1;
@@ -167,6 +170,7 @@ export class FakeLenel {
     this.sessionMs = opts.sessionMs ?? 3_600_000;
     this.autoBadgeIds = opts.autoBadgeIds ?? true;
     this.datesUseTime = opts.datesUseTime ?? true;
+    this.lowerKeys = opts.responseKeyCase === 'lower';
     for (const t of Object.keys(TYPES)) this.store.set(t, new Map());
     for (const l of opts.accessLevels ?? [
       { ID: 1, NAME: 'Main entrance' },
@@ -330,7 +334,8 @@ export class FakeLenel {
       const q = full.searchParams;
       if (q.get('version') !== '1.0') throw new FakeError(400, 'openaccess.general.invalidversion', 'The version parameter is missing or not supported.');
       if (headers['application-id'] !== this.applicationId) throw new FakeError(401, 'openaccess.general.invalidapplicationid', 'The application ID is missing or not licensed.');
-      if (specPath !== '/authentication' || method !== 'POST') {
+      // Logging in and GET /version ("an unauthenticated operation") need no session.
+      if (`${method} ${specPath}` !== 'POST /authentication' && `${method} ${specPath}` !== 'GET /version') {
         const token = header(req, 'session-token');
         const until = token ? this.sessions.get(token) : undefined;
         if (until === undefined || until <= Date.now()) {
@@ -512,7 +517,8 @@ export class FakeLenel {
   }
 
   private out(type: string, row: Props): Props {
-    return { ...row };
+    void type;
+    return this.lowerKeys ? Object.fromEntries(Object.entries(row).map(([k, v]) => [k.toLowerCase(), v])) : { ...row };
   }
 
   private freeBadgeId(): number {
