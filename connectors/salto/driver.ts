@@ -420,7 +420,8 @@ export class SaltoDriver implements LockDriver {
       st = { v: 1, t: st.hi ?? st.t, seen: st.hi ? (st.hiSeen ?? []) : st.seen };
       r = await list(st);
     }
-    const seen = new Set(st.p ? [] : st.seen);
+    // events at exactly t that an earlier query returned may come on any page of this one
+    const seen = new Set(st.seen);
     let hi = st.hi ?? st.t;
     let hiSeen = new Set(st.hi ? (st.hiSeen ?? []) : st.seen);
     const events: AccessEvent[] = [];

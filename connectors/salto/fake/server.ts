@@ -147,7 +147,7 @@ export class FakeNebula {
   private readonly now: () => number;
   private readonly grpcServer = new grpc.Server();
   private readonly httpServer: http.Server;
-  private faults: Array<{ code: grpc.status; times: number; retryAfterSeconds?: number }> = [];
+  private faults: Array<{ code: grpc.status; times: number; retryAfterSeconds?: number; method?: string }> = [];
   private seq = 0;
   private lastEventTime = 0;
 
@@ -183,9 +183,9 @@ export class FakeNebula {
 
   // ---------------------------------------------------------------- levers
 
-  /** The next `times` RPCs fail with this status (and a `retry-after` trailer, if given). */
-  failNext(code: grpc.status, opts: { times?: number; retryAfterSeconds?: number } = {}): void {
-    this.faults.push({ code, times: opts.times ?? 1, retryAfterSeconds: opts.retryAfterSeconds });
+  /** The next `times` RPCs (of `method`, e.g. `UserService/GetUser`, if given) fail with this status (and a `retry-after` trailer, if given). */
+  failNext(code: grpc.status, opts: { times?: number; retryAfterSeconds?: number; method?: string } = {}): void {
+    this.faults.push({ code, times: opts.times ?? 1, retryAfterSeconds: opts.retryAfterSeconds, method: opts.method });
   }
 
   /** Every issued token stops being accepted (as after a key rotation or a revoked client). */
@@ -401,9 +401,9 @@ export class FakeNebula {
         const token = typeof auth === 'string' && /^Bearer\s+/i.test(auth) ? auth.replace(/^Bearer\s+/i, '') : null;
         const exp = token ? this.tokens.get(token) : undefined;
         if (exp === undefined || exp <= this.now()) return fail(grpc.status.UNAUTHENTICATED, 'missing or invalid access token');
-        const fault = this.faults[0];
+        const fault = this.faults.find((f) => f.method === undefined || f.method === full);
         if (fault) {
-          if (--fault.times <= 0) this.faults.shift();
+          if (--fault.times <= 0) this.faults.splice(this.faults.indexOf(fault), 1);
           const md = new grpc.Metadata();
           if (fault.retryAfterSeconds !== undefined) md.set('retry-after', String(fault.retryAfterSeconds));
           return fail(fault.code, 'injected fault', md);
