@@ -3,6 +3,9 @@
 // console unbuilt: `lockstep serve` then answers /ui with a page saying how to build it.
 import { fileURLToPath } from 'node:url';
 
+// React's production build whatever the caller's NODE_ENV (vitest sets `test`, which vite
+// would otherwise pass on to React and ship its development build)
+process.env.NODE_ENV = 'production';
 const config = fileURLToPath(new URL('./vite.config.ts', import.meta.url));
 let vite;
 try {
@@ -12,5 +15,5 @@ try {
   process.exit(0);
 }
 const started = Date.now();
-await vite.build({ configFile: config, logLevel: 'warn' });
+await vite.build({ configFile: config, mode: 'production', logLevel: 'warn' });
 console.log(`lockstep: web console built into dist/ui in ${((Date.now() - started) / 1000).toFixed(1)} s`);

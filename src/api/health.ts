@@ -123,7 +123,8 @@ export function createHealthRouter(deps: HealthDeps): { router: Router; close():
       const q = String(v.labels.queue);
       (queues[q] ??= {})[String(v.labels.state)] = v.value;
     }
-    const queued = Object.values(queues).reduce((n, s) => n + (s.waiting ?? 0) + (s.prioritized ?? 0) + (s.active ?? 0) + (s.delayed ?? 0), 0);
+    // the backlog: jobs waiting for a worker or on one; delayed jobs are scheduled looks (next checks, timers), not work waiting
+    const queued = Object.values(queues).reduce((n, s) => n + (s.waiting ?? 0) + (s.prioritized ?? 0) + (s.active ?? 0), 0);
     const latency = byName.get('lockstep_event_to_applied_seconds');
     const revocation = buckets(latency, { direction: 'revocation' });
     const grant = buckets(latency, { direction: 'grant' });

@@ -111,6 +111,21 @@ queue: { prefix: ${f.prefix} }
       expect((await fetch(`${f.url}/ui/assets/index-gone.js`)).status).toBe(404);
     });
 
+    it('answers /ui with a page that says how to build the console when there is no build', async () => {
+      const express = (await import('express')).default;
+      const { createUiRouter } = await import('../../src/api/ui.js');
+      const app = express().use('/ui', createUiRouter({ dir: f.path('no-build-here') }));
+      const server = app.listen(0, '127.0.0.1');
+      await new Promise((r) => server.once('listening', r));
+      try {
+        const res = await fetch(`http://127.0.0.1:${(server.address() as { port: number }).port}/ui/people`);
+        expect(res.status).toBe(503);
+        expect(await res.text()).toMatch(/npm run build:ui/);
+      } finally {
+        server.close();
+      }
+    });
+
     it('finds people by name, user name or employee id', async () => {
       const r = await api('GET', '/identities?q=person%203');
       expect(r.status).toBe(200);
@@ -191,6 +206,18 @@ queue: { prefix: ${f.prefix} }
       await ents.getByRole('row', { name: /Perimeter/ }).getByText(/rule staff/).waitFor();
       expect(await ents.getByRole('row').count()).toBe(3);
       await olga.getByRole('list', { name: 'lock-system accounts' }).getByText(/linked/).waitFor();
+      // what-if: the dc-ops rule dropped in the editor; the plan takes the whitespace from all eight, nothing is applied
+      await olga.getByRole('link', { name: 'What-if' }).click();
+      const editor = olga.getByLabel('Mapping document mappings.yaml');
+      await editor.fill(MAPPINGS.replace(`  - { id: dc-ops, when: 'department eq "DC Operations"', roles: [dc-technician] }\n`, ''));
+      await olga.getByRole('button', { name: 'Preview plan' }).click();
+      const whatIf = olga.getByRole('region', { name: 'what-if plan' });
+      await whatIf.getByLabel('plan summary').getByText('Plan: 0 to add, 0 to change, 8 to destroy.').waitFor();
+      await whatIf.getByRole('list', { name: 'operations' }).getByText('revoke hr3 Server whitespace (class 4, dc1)').waitFor();
+      expect(holders('AG-WS')).toHaveLength(N);
+      await editor.fill(MAPPINGS.replace('protectionClass: 4', 'protectionClass: 9'));
+      await olga.getByRole('button', { name: 'Preview plan' }).click();
+      await olga.getByRole('list', { name: 'mapping errors' }).getByText('accessGroups[1].protectionClass').waitFor();
       // the matrix: the bundle opens the class-4 whitespace
       await olga.getByRole('link', { name: 'Role matrix' }).click();
       await olga.getByRole('table', { name: 'role-to-door matrix' }).getByLabel('dc-technician opens Server whitespace via dc-technician').waitFor();

@@ -85,7 +85,7 @@ export function HealthView() {
         ) : null}
         {d ? (
           <div className="card" aria-label="queue depth">
-            <div className="card-title">Queued jobs</div>
+            <div className="card-title">Queued jobs (waiting or running)</div>
             <div className="card-value">{d.queued}</div>
             <div className="muted">
               {Object.entries(d.queues)

@@ -28,7 +28,7 @@ export function People() {
           {list.data ? (
             <>
               <ul className="people" aria-label="people found">
-                {list.data.identities.map((p) => (
+                {[...list.data.identities].sort((a, b) => (a.displayName ?? a.userName).localeCompare(b.displayName ?? b.userName)).map((p) => (
                   <li key={p.id}>
                     <button type="button" className={`link${who === p.userName ? ' current' : ''}`} aria-current={who === p.userName ? 'true' : undefined} onClick={() => navigate(`/people?q=${encodeURIComponent(q)}&who=${encodeURIComponent(p.userName)}`)}>
                       {p.displayName ?? p.userName}
