@@ -23,6 +23,9 @@ import { legacyAdminTokens, requireAuth, requireRole, type AuthenticatorOptions,
 import { createAuthRouter, createOidc, type OidcOptions } from './oidc.js';
 import { EXTRA_ADMIN_ROLES, ROUTE_ROLES, type RouteKey } from './roles.js';
 import { SessionKeys } from './session.js';
+import { auditVerifyBody, lostBody, runBody } from './schemas.js';
+import { openApiDocument } from './openapi.js';
+import { renderDocsPage } from './docs-page.js';
 import { sourceSyncResponse, type SourcePullResult } from './sources.js';
 
 export { entraSyncResponseSchema, fileSyncResponseSchema, rowErrorResponseSchema, sourceSyncResponse, sourceSyncResponseSchema } from './sources.js';
@@ -75,26 +78,6 @@ export interface ApiDeps {
   /** The web console's static files (src/api/ui.ts), mounted at /ui. */
   ui?: Router;
 }
-
-/** `POST /audit/verify`: the chain, and signed checkpoints as JSON lines (the file sink's text) or as objects. */
-const auditVerifyBody = z
-  .object({ checkpoints: z.union([z.string(), z.array(z.record(z.string(), z.unknown()))]) })
-  .strict();
-
-const runBody = z
-  .object({
-    mode: z.enum(['plan', 'apply']).default('plan'),
-    identities: z.array(z.string().min(1)).min(1).max(10_000).optional(),
-  })
-  .strict();
-
-const lostBody = z
-  .object({
-    accountId: z.string().min(1).optional(),
-    note: z.string().max(2000).optional(),
-    state: z.enum(['lost', 'suspended']).optional(),
-  })
-  .strict();
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body ?? {});
@@ -214,6 +197,16 @@ export function createApp(deps: ApiDeps): express.Express {
     ...(oidc ? { verifyAccessToken: (t: string) => oidc.verifyAccessToken(t) } : {}),
   };
   app.use('/auth', createAuthRouter({ oidc, options: deps.auth?.oidc, session, auth: authOptions, onError: (m) => ctx.logger.warn(m) }));
+
+  // the reference describes the API and holds no data: open, so tools and people can read it before they have a token
+  app.get('/api/v1/openapi.json', (_req, res) => {
+    res.json(openApiDocument());
+  });
+  let docsPage: string | null = null;
+  app.get('/api/v1/docs', (_req, res) => {
+    docsPage ??= renderDocsPage(openApiDocument());
+    res.type('html').set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'").send(docsPage);
+  });
 
   const api = express.Router();
   api.use(requireAuth(authOptions));
