@@ -302,7 +302,7 @@ describe('Salto driver: auth', () => {
     const { driver, fake } = await start();
     await driver.listAccessGroups();
     await driver.listAccessGroups();
-    // one token served the installation probe at start and every call since
+    // one token served the installation read at start and every call since
     expect(fake.tokensIssued).toBe(1);
     fake.revokeTokens();
     expect((await driver.listAccessGroups()).map((g) => g.ref)).toContain('office');

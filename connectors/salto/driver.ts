@@ -129,7 +129,8 @@ type Client = grpc.Client & Record<string, unknown>;
 
 export class SaltoDriver implements LockDriver {
   readonly name: string;
-  readonly capabilities: DriverCapabilities;
+  /** offline.revalidationDays is the option's, or what discoverKeyRenewal() read from the installation. */
+  capabilities: DriverCapabilities;
   readonly installation: string;
 
   private readonly users: Client;
@@ -174,6 +175,13 @@ export class SaltoDriver implements LockDriver {
     const inst = await this.call<{ key_renewal_duration?: { seconds: string | number } | null }>(this.installations, 'GetInstallation', { name: this.installation });
     const secs = Number(inst.key_renewal_duration?.seconds ?? 0);
     return secs > 0 ? Math.max(1, Math.round(secs / 86_400)) : null;
+  }
+
+  /** Declares the installation's key renewal duration as offline.revalidationDays (kept as it is when the installation says none). */
+  async discoverKeyRenewal(): Promise<DriverCapabilities> {
+    const days = await this.keyRenewalDays();
+    if (days !== null) this.capabilities = { ...this.capabilities, offline: { revalidationDays: days } };
+    return this.capabilities;
   }
 
   // ---------------------------------------------------------------- groups
@@ -800,22 +808,18 @@ export async function createSaltoDriver(ctx: DriverContext, env: NodeJS.ProcessE
   const logger = ctx.logger;
   const onRetry = (info: { method: string; attempt: number; delayMs: number; code: ErrorCode }) =>
     logger?.warn({ system: ctx.system, ...info }, 'Salto Nebula call retried');
-  let days = opts.revalidationDays;
-  if (days === undefined) {
-    const probe = new SaltoDriver(opts, tokens, DEFAULT_REVALIDATION_DAYS, ctx.system, creds, onRetry);
+  const driver = new SaltoDriver(opts, tokens, opts.revalidationDays ?? DEFAULT_REVALIDATION_DAYS, ctx.system, creds, onRetry);
+  if (opts.revalidationDays === undefined) {
     try {
-      days = (await probe.keyRenewalDays()) ?? DEFAULT_REVALIDATION_DAYS;
+      await driver.discoverKeyRenewal();
     } catch (e) {
-      days = DEFAULT_REVALIDATION_DAYS;
       logger?.warn(
         { system: ctx.system, code: e instanceof LockstepError ? e.code : 'internal' },
         `could not read the installation's key renewal duration; assuming ${DEFAULT_REVALIDATION_DAYS} days (set options.revalidationDays)`,
       );
-    } finally {
-      await probe.close();
     }
   }
-  return new SaltoDriver(opts, tokens, days, ctx.system, creds, onRetry);
+  return driver;
 }
 
 export const factory: DriverFactory = {
