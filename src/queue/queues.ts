@@ -23,6 +23,8 @@ export interface EnqueueOptions {
   reason: string;
   /** When the source wrote the change (ms since epoch); defaults to now. */
   enqueuedAt?: number;
+  /** The source recorded these as pending already, in its write's transaction (at `enqueuedAt`). */
+  alreadyPending?: boolean;
 }
 
 export interface EnqueueResult {
@@ -36,7 +38,8 @@ export interface EnqueueResult {
 export type LostCredentialInput = LostCredentialRequest;
 
 /** What sources call when identities changed (the SCIM and Entra sources take one of these). */
-export type OnChange = (ids: string[], info: { leaver?: boolean; reason?: string }) => Promise<void>;
+/** `pendingAt`: the source recorded the change as pending itself, at that time (ms), with the write. */
+export type OnChange = (ids: string[], info: { leaver?: boolean; reason?: string; pendingAt?: number }) => Promise<void>;
 
 export interface CreateQueuesOptions {
   /** Redis URL or ioredis options; default REDIS_URL, else redis://127.0.0.1:6379. */
@@ -128,7 +131,7 @@ export class LockstepQueues {
     const enqueuedAt = opts.enqueuedAt ?? Date.now();
     const entries = unique.map((identityId) => ({ identityId, lane: opts.priority, reason: opts.reason, enqueuedAt }));
     // pending in the store before it is in Redis: a Redis that loses the job does not lose the change
-    if (this.db) await markPending(this.db, entries);
+    if (this.db && !opts.alreadyPending) await markPending(this.db, entries);
     try {
       await withTimeout(this.addIdentityJobs(entries), this.timeoutMs, 'enqueue');
       return { queued: unique.length, outboxed: 0 };
@@ -221,7 +224,11 @@ export class LockstepQueues {
    */
   onChange(source = 'source'): OnChange {
     return async (ids, info) => {
-      await this.enqueueIdentities(ids, { priority: info.leaver ? 'revocation' : 'normal', reason: info.reason ?? `${source}${info.leaver ? ':leaver' : ':change'}` });
+      await this.enqueueIdentities(ids, {
+        priority: info.leaver ? 'revocation' : 'normal',
+        reason: info.reason ?? `${source}${info.leaver ? ':leaver' : ':change'}`,
+        ...(info.pendingAt !== undefined ? { enqueuedAt: info.pendingAt, alreadyPending: true } : {}),
+      });
     };
   }
 

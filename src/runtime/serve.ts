@@ -223,7 +223,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
       auth,
       bodyLimitBytes: cfg.api.bodyLimitBytes,
       ...(cfg.audit.checkpoint ? { auditCheckpointKeys: () => loadVerifyKeys({ cfg: cfg.audit.checkpoint!, base: loaded }) } : {}),
-      scim: cfg.scim.enabled ? createScimRouter({ db: ctx.db, config: { ...cfg.scim, tokens: scimTokens }, onChange: queues.onChange('scim'), logger, env, systemLimits }) : undefined,
+      scim: cfg.scim.enabled ? createScimRouter({ db: ctx.db, config: { ...cfg.scim, tokens: scimTokens }, onChange: queues.onChange('scim'), markPending: true, logger, env, systemLimits }) : undefined,
       metrics: async () => ({ contentType: metricsRegistry.contentType, body: await metricsRegistry.metrics() }),
       readiness: async () => {
         const overdue = await overdueRevocations(ctx.db);
@@ -268,7 +268,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
 
     logger.info({ run: run.runId }, 'full reconciliation queued');
     process.stderr.write(
-      `\nlockstep is running.\n  console    ${url}/ui/\n  admin API  ${url}/api/v1   (Authorization: Bearer $ADMIN_TOKEN)\n  SCIM       ${url}/scim/v2  (Authorization: Bearer $SCIM_TOKEN)\n  health     ${url}/healthz  ${url}/readyz  ${url}/metrics\n${[...engine.embedded].map(([n, s]) => `  simulator  ${n}: ${s.url}/api (embedded)\n`).join('')}  full reconciliation run ${run.runId} queued\n${generated.length ? `\nNo tokens were configured, so these were generated for this process only (set them in the environment to keep them):\n${generated.join('\n')}\n` : ''}\n`,
+      `\nlockstep is running.\n  console    ${url}/ui/\n  admin API  ${url}/api/v1   (Authorization: Bearer $ADMIN_TOKEN${auth.oidc ? ', or signed in' : ''}; reference ${url}/api/v1/docs)\n${auth.oidc ? `  sign-in    ${url}/auth/login  (OIDC: ${auth.oidc.issuer})\n` : ''}  SCIM       ${url}/scim/v2  (Authorization: Bearer $SCIM_TOKEN)\n  health     ${url}/healthz  ${url}/readyz  ${url}/metrics\n${[...engine.embedded].map(([n, s]) => `  simulator  ${n}: ${s.url}/api (embedded)\n`).join('')}  full reconciliation run ${run.runId} queued\n${generated.length ? `\nNo tokens were configured, so these were generated for this process only (set them in the environment to keep them):\n${generated.join('\n')}\n` : ''}\n`,
     );
   } else {
     logger.info({ systems }, 'worker started');

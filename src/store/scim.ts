@@ -392,6 +392,8 @@ export async function insertNewScimPerson(
   identity: readonly [id: string, source: string, externalId: string, userName: string, active: boolean, data: string],
   user: { userNameKey: string; externalId: string | null; identityKey: string; active: boolean; resource: JsonObject; at: string },
   auditJson: string,
+  /** Records the new identity as pending (queue_pending) in the same statement. */
+  pending: { lane: 'normal' | 'revocation'; reason: string; at: number } | null = null,
 ): Promise<(UserRow & { key_holders: string[] }) | null> {
   const { rows } = await q.query<UserRow & { key_holders: string[] }>(
     `WITH ident AS (
@@ -405,12 +407,28 @@ export async function insertNewScimPerson(
        RETURNING *
      ), audit AS (
        INSERT INTO audit_pending (at, actor, action, subject, run_id, data) ${pendingAuditSelect('$13')} WHERE EXISTS (SELECT 1 FROM u)
+     ), pend AS (
+       INSERT INTO queue_pending (identity_id, lane, reason, enqueued_at, first_at)
+       SELECT u.identity_id, $14::text, $15::text, $16::timestamptz, $16::timestamptz FROM u WHERE $14::text IS NOT NULL
+       ON CONFLICT (identity_id) DO NOTHING
      )
      SELECT ${USER_COLS},
        -- live identities already holding this key: a correlation conflict begins, they need a look too
        ARRAY(SELECT o.id::text FROM identities o WHERE o.external_id = $3 AND o.deleted_at IS NULL AND o.id <> $1::uuid ORDER BY o.id) AS key_holders
      FROM u`,
-    [...identity, user.userNameKey, user.externalId, user.identityKey, user.active, JSON.stringify(user.resource), user.at, auditJson],
+    [
+      ...identity,
+      user.userNameKey,
+      user.externalId,
+      user.identityKey,
+      user.active,
+      JSON.stringify(user.resource),
+      user.at,
+      auditJson,
+      pending?.lane ?? null,
+      pending?.reason ?? null,
+      pending ? new Date(pending.at).toISOString() : null,
+    ],
   );
   return rows[0] ?? null;
 }

@@ -29,7 +29,12 @@ export interface ScimRouterDeps {
   db: Db;
   config: ScimConfig;
   /** Called after each committed write with the identities it changed. */
-  onChange: (ids: string[], hint: { leaver: boolean }) => Promise<void> | void;
+  onChange: (ids: string[], hint: { leaver: boolean; pendingAt?: number }) => Promise<void> | void;
+  /**
+   * Each write records the identities it changes as pending in its own transaction (see
+   * ScimServiceOptions.markPending); onChange then gets `pendingAt`.
+   */
+  markPending?: boolean;
   logger?: Logger;
   /** Where SCIM_TOKEN is read from (tests pass their own). */
   env?: NodeJS.ProcessEnv;
@@ -173,7 +178,7 @@ function listFromSearch(body: unknown): ListRequest {
 export function createScimRouter(deps: ScimRouterDeps): express.Router {
   const { config } = deps;
   const log = deps.logger?.child({ component: 'scim' });
-  const service = new ScimService({ db: deps.db, source: config.source, now: deps.now, checkResource: resourceChecker(deps.systemLimits ?? []) });
+  const service = new ScimService({ db: deps.db, source: config.source, now: deps.now, checkResource: resourceChecker(deps.systemLimits ?? []), markPending: deps.markPending ?? false });
   const auth = createAuthenticator(config, deps.env ?? process.env);
   if (!auth.configured) log?.warn('no SCIM token (scim.tokens, SCIM_TOKEN) and no scim.jwt configured: every SCIM request will be refused');
   const maxResults = config.maxResults;
@@ -216,8 +221,9 @@ export function createScimRouter(deps: ScimRouterDeps): express.Router {
     const leavers = [...changes.leavers];
     const changed = [...changes.changed];
     try {
-      if (leavers.length) await deps.onChange(leavers, { leaver: true });
-      if (changed.length) await deps.onChange(changed, { leaver: false });
+      const at = changes.pendingAt !== undefined ? { pendingAt: changes.pendingAt } : {};
+      if (leavers.length) await deps.onChange(leavers, { leaver: true, ...at });
+      if (changed.length) await deps.onChange(changed, { leaver: false, ...at });
     } catch (e) {
       // The write is committed; the periodic full reconciliation picks the change up.
       log?.error({ err: e, context, identities: [...leavers, ...changed] }, 'scim onChange failed; the next full reconciliation will catch up');

@@ -16,6 +16,7 @@ import { compileFilter, matches, SqlParams, toSqlExact, toSqlPrefilter, type Att
 import { identityFromUser } from './mapping.js';
 import { applyPatch, parsePatchBody, type PatchOperation } from './patch.js';
 import * as repo from '../../store/scim.js';
+import { markPending } from '../../store/queue-state.js';
 import { SCIM_GROUPS, SCIM_USERS, type GroupRow, type LinkedIdentity, type MemberRow, type ScimTable, type UserRow } from '../../store/scim.js';
 import { finalizeResource, isObject, parseResourceBody, schemasOf, type Json, type JsonObject } from './resource.js';
 import { groupResourceType, userResourceType, type ResourceTypeDef } from './schemas.js';
@@ -28,6 +29,11 @@ export interface Changes {
   changed: Set<string>;
   /** Identities that changed and are leavers now (deleted or inactive). */
   leavers: Set<string>;
+  /**
+   * With `markPending`: when the write recorded them as pending (ms), in its own transaction;
+   * the caller enqueues them with this time and need not record them again.
+   */
+  pendingAt?: number;
 }
 
 export interface UserResult {
@@ -50,6 +56,12 @@ export interface ScimServiceOptions {
   now?: () => Date;
   /** Refuses a resource about to be stored (limits.ts: key lengths, the lock systems' limits). */
   checkResource?: (rt: ResourceTypeDef, resource: JsonObject) => void;
+  /**
+   * Records the identities a write changes as pending (queue_pending, migration 8) in the write's
+   * own transaction, as `scim:leaver` / `scim:change` (what the queue's onChange('scim') would
+   * record): the service's queue, saving a statement and a commit per write.
+   */
+  markPending?: boolean;
 }
 
 export interface SortSpec {
@@ -125,10 +137,25 @@ export class ScimService {
   }
 
   /** One transaction, retried on deadlock/serialization failure; store errors become SCIM errors. */
-  private async tx<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  private async tx<T extends { changes: Changes }>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const run = this.o.markPending
+      ? async (tx: Queryable) => {
+          const r = await fn(tx);
+          const at = Date.now();
+          const entries = [
+            ...[...r.changes.leavers].map((identityId) => ({ identityId, lane: 'revocation' as const, reason: 'scim:leaver', enqueuedAt: at })),
+            ...[...r.changes.changed].map((identityId) => ({ identityId, lane: 'normal' as const, reason: 'scim:change', enqueuedAt: at })),
+          ];
+          if (entries.length) {
+            await markPending(tx, entries);
+            r.changes.pendingAt = at;
+          }
+          return r;
+        }
+      : fn;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.o.db.transaction(fn);
+        return await this.o.db.transaction(run);
       } catch (e) {
         const code = pgCode(e);
         if ((code === '40001' || code === '40P01') && attempt < 3) continue;
@@ -176,8 +203,11 @@ export class ScimService {
       { actor: 'scim', action: 'scim.user.created', subject: id, data: { scimId: id, userName: next.userName ?? null, externalId, active, version: 1 } },
     ]);
     let row: (UserRow & { key_holders: string[] }) | null;
+    let pending: { lane: 'normal' | 'revocation'; reason: string; at: number } | null = null;
     try {
-      row = await repo.insertNewScimPerson(this.o.db, identity, { userNameKey, externalId, identityKey: externalId ?? id, active, resource, at }, audit);
+      const leaver = !identity[4];
+      pending = this.o.markPending ? { lane: leaver ? 'revocation' : 'normal', reason: leaver ? 'scim:leaver' : 'scim:change', at: Date.now() } : null;
+      row = await repo.insertNewScimPerson(this.o.db, identity, { userNameKey, externalId, identityKey: externalId ?? id, active, resource, at }, audit, pending);
     } catch (e) {
       if (pgCode(e) === '23505') throw uniqueViolation(e);
       throw e;
@@ -189,6 +219,8 @@ export class ScimService {
     // those already holding the key lose their access now that it is contested (reconcile/conflicts.ts)
     const { key_holders: holders, ...user } = row;
     for (const h of holders) changes.changed.add(h);
+    // the new person is pending with the write; others holding the key (rare) are left to the queue to record
+    if (pending && holders.length === 0) changes.pendingAt = pending.at;
     return { row: user, changes, written: true };
   }
 

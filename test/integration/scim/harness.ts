@@ -11,6 +11,7 @@ export const SCIM = 'application/scim+json';
 export interface ChangeCall {
   ids: string[];
   leaver: boolean;
+  pendingAt?: number;
 }
 
 /** A real express 5 app with the SCIM router at /scim/v2 on 127.0.0.1:0, over a fresh store. */
@@ -23,12 +24,17 @@ export interface ScimHarness {
   close(): Promise<void>;
 }
 
-export async function startScim(kind: StoreKind, overrides: Partial<ScimConfig> = {}, env: NodeJS.ProcessEnv = {}): Promise<ScimHarness> {
+/** `markPending`: as serve runs it; `failOnChange`: onChange throws after the write (a Redis or a process gone). */
+export async function startScim(kind: StoreKind, overrides: Partial<ScimConfig> = {}, env: NodeJS.ProcessEnv = {}, opts: { markPending?: boolean; failOnChange?: boolean } = {}): Promise<ScimHarness> {
   const store = await createTestStore(kind);
   const calls: ChangeCall[] = [];
   const config = scimConfigSchema.parse({ tokens: [TOKEN], ...overrides });
   const app = express();
-  app.use('/scim/v2', createScimRouter({ db: store.db, config, env, onChange: (ids, hint) => void calls.push({ ids: [...ids], leaver: hint.leaver }) }));
+  const onChange = (ids: string[], hint: { leaver: boolean; pendingAt?: number }) => {
+    calls.push({ ids: [...ids], leaver: hint.leaver, ...(hint.pendingAt !== undefined ? { pendingAt: hint.pendingAt } : {}) });
+    if (opts.failOnChange) throw new Error('the queue is gone');
+  };
+  app.use('/scim/v2', createScimRouter({ db: store.db, config, env, onChange, markPending: opts.markPending ?? false }));
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
