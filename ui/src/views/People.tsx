@@ -1,5 +1,7 @@
 import { useState, type FormEvent } from 'react';
-import { get, type Explanation, type PersonRow } from '../api';
+import { get, post, type Account, type Explanation, type PersonRow } from '../api';
+import { ActionButton } from '../common';
+import { can, needs, useMe } from '../session';
 import { ClassBadge, ErrorBox, Loading, Page, useLoad, when } from '../common';
 import { reasonText } from '../plan';
 import { navigate, useRoute } from '../router';
@@ -159,8 +161,8 @@ function Explain({ who }: { who: string }) {
             {s.account ? (
               <>
                 account {s.account.id} ({s.account.state}
-                {s.linked ? ', linked' : ', not linked yet'}); memberships {s.account.memberships.map((m) => m.group).join(', ') || 'none'}; credentials{' '}
-                {s.account.credentials.map((c) => `${c.type} ${c.number ?? c.id} ${c.status}${c.lastUsedAt ? `, last used ${when(c.lastUsedAt)}` : ''}`).join('; ') || 'none'}
+                {s.linked ? ', linked' : ', not linked yet'}); memberships {s.account.memberships.map((m) => m.group).join(', ') || 'none'}; credentials{s.account.credentials.length ? ':' : ' none'}
+                <Credentials system={s.system} account={s.account} onChange={x.reload} />
               </>
             ) : (
               'no account'
@@ -173,5 +175,43 @@ function Explain({ who }: { who: string }) {
         <pre>{e.text.join('\n')}</pre>
       </details>
     </article>
+  );
+}
+
+/** A person's credentials in one lock system, each with "Report lost" (blocks it at once, opens an incident). */
+function Credentials({ system, account, onChange }: { system: string; account: Account; onChange: () => void }) {
+  const me = useMe();
+  const allowed = can(me, 'reportLost');
+  const [msg, setMsg] = useState<string | null>(null);
+  const [error, setError] = useState<Error | null>(null);
+  if (!account.credentials.length) return null;
+  const lost = async (id: string) => {
+    setError(null);
+    try {
+      const r = await post<{ result: { status: string } }>(`credentials/${encodeURIComponent(system)}/${encodeURIComponent(id)}/lost`, { accountId: account.id });
+      setMsg(r.result.status === 'applied' ? `Credential ${id} is blocked; an incident is open (see Incidents).` : `Credential ${id}: queued, retried until the lock system takes it; an incident is open.`);
+      onChange();
+    } catch (e) {
+      setError(e as Error);
+    }
+  };
+  return (
+    <>
+      <ul aria-label={`credentials in ${system}`}>
+        {account.credentials.map((c) => (
+          <li key={c.id}>
+            {c.type} {c.number ?? c.id}: {c.status}
+            {c.lastUsedAt ? `, last used ${when(c.lastUsedAt)}` : ', never used'}{' '}
+            {c.status === 'active' || c.status === 'suspended' ? (
+              <ActionButton allowed={allowed} why={`reporting a lost credential needs ${needs('reportLost')}`} onClick={() => void lost(c.id)}>
+                Report {c.type} {c.number ?? c.id} lost
+              </ActionButton>
+            ) : null}
+          </li>
+        ))}
+      </ul>
+      {msg ? <p role="status">{msg}</p> : null}
+      <ErrorBox error={error} />
+    </>
   );
 }
