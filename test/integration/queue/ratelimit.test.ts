@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Redis } from 'ioredis';
 import { startSimulator, type RunningSimulator } from '../../../connectors/simulator/index.js';
 import { createConfiguredDriver } from '../../../src/runtime/drivers.js';
 import type { LockDriver } from '../../../src/drivers/contract.js';
 import { RedisRateLimiter, rateLimitedDriver } from '../../../src/queue/index.js';
+import { slotsPerReservation } from '../../../src/queue/ratelimit.js';
 import { REDIS_URL, deleteKeys, uniquePrefix } from './helpers.js';
 
 describe('per-system rate limits (shared through Redis)', () => {
@@ -36,6 +37,21 @@ describe('per-system rate limits (shared through Redis)', () => {
     const later = waits.slice(2);
     expect(later.every((w, i) => w > 0 && w <= (i + 1) * 500 && (i === 0 || w > later[i - 1]!))).toBe(true);
     expect(await one.reserve('unlimited')).toBe(0);
+  });
+
+  it('reserves a tenth of a second of slots at a time at high rates, one at a time at low ones', async () => {
+    expect([50, 100, 250, 1000, 5000].map(slotsPerReservation)).toEqual([1, 1, 2, 10, 10]);
+    const fast = new RedisRateLimiter(a, prefix, { dc3: 1000 });
+    const fastCalls = vi.spyOn(fast, 'reserve');
+    for (let i = 0; i < 25; i++) await fast.take('dc3');
+    // 10 slots per Redis call: 3 calls, a few more only if a take came 100 ms after its slot
+    expect(fastCalls.mock.calls.length).toBeGreaterThanOrEqual(3);
+    expect(fastCalls.mock.calls.length).toBeLessThan(10);
+    expect(fastCalls.mock.calls[0]).toEqual(['dc3', 10]);
+    const slow = new RedisRateLimiter(b, prefix, { dc4: 50 });
+    const slowCalls = vi.spyOn(slow, 'reserve');
+    for (let i = 0; i < 5; i++) await slow.take('dc4');
+    expect(slowCalls.mock.calls).toEqual(Array.from({ length: 5 }, () => ['dc4', 1]));
   });
 
   it('holds every caller of a system back for the Retry-After of a 429 that escaped the driver', async () => {
