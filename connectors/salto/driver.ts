@@ -103,6 +103,7 @@ const CANCEL: Record<KeyKind, string> = {
 const KEY_TYPE: Record<KeyKind, CredentialType> = { card_key: 'card', electronic_key: 'key', app_key: 'mobile', wallet_key: 'mobile', passcode: 'pin' };
 
 const DEFAULT_REVALIDATION_DAYS = 7;
+const FIRST_READ_SKEW_MS = 5000;
 const PLAIN_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 const ENCODED_PREFIX = 'lsx-';
 const MAX_USER_ID = 63;
@@ -409,7 +410,9 @@ export class SaltoDriver implements LockDriver {
   // ---------------------------------------------------------------- events
 
   async readAccessEvents(cursor: string | null): Promise<{ events: AccessEvent[]; cursor: string | null }> {
-    if (cursor === null) return { events: [], cursor: encodeCursor({ v: 1, t: new Date().toISOString(), seen: [] }) };
+    // "From now on", by Nebula's clock: a few seconds back, so an event recorded just after this
+    // read by a server whose clock runs behind ours is not missed (a few before it may come too)
+    if (cursor === null) return { events: [], cursor: encodeCursor({ v: 1, t: new Date(Date.now() - FIRST_READ_SKEW_MS).toISOString(), seen: [] }) };
     let st = decodeCursor(cursor);
     const list = (c: EventCursor) =>
       this.call<{ events: PbEvent[]; next_page_token: string }>(this.eventsClient, 'ListEvents', {
