@@ -109,6 +109,9 @@ export function App() {
             ))}
           </ul>
         </nav>
+        <a className="api-link" href="/api/v1/docs" target="_blank" rel="noreferrer">
+          API reference
+        </a>
         <div className="who" aria-label="signed in as">
           <span>
             {me.name ?? me.email ?? me.subject}

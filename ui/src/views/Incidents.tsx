@@ -96,6 +96,8 @@ function LostCredential({ onDone }: { onDone: () => void }) {
   const [credential, setCredential] = useState('');
   const [note, setNote] = useState('');
   const [msg, setMsg] = useState<string | null>(null);
+  // the configured lock systems, offered as the field's suggestions
+  const systems = useLoad(() => get<{ systems: Array<{ system: string }> }>('console/health').then((h) => h.systems.map((x) => x.system)), []);
   const [error, setError] = useState<Error | null>(null);
   const submit = async () => {
     setError(null);
@@ -114,7 +116,12 @@ function LostCredential({ onDone }: { onDone: () => void }) {
       <form className="filters" onSubmit={(e) => { e.preventDefault(); void submit(); }}>
         <label>
           Lock system
-          <input value={system} onChange={(e) => setSystem(e.target.value)} required />
+          <input value={system} onChange={(e) => setSystem(e.target.value)} list="lost-systems" required />
+          <datalist id="lost-systems">
+            {(systems.data ?? []).map((n) => (
+              <option key={n} value={n} />
+            ))}
+          </datalist>
         </label>
         <label>
           Credential id
