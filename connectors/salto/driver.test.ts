@@ -390,3 +390,31 @@ describe('Salto driver: gRPC errors', () => {
     await expect(driver.revoke('nobody', 'office')).resolves.toBeUndefined();
   });
 });
+
+describe('Salto driver: options', () => {
+  it('names the offending option in a config error', async () => {
+    const bad = async (options: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => {
+      const e = await errorOf(createSaltoDriver({ system: 'nebula', options }, env));
+      expect(e.code).toBe('config');
+      return e.field;
+    };
+    expect(await bad({ clientId: 'c', clientSecret: 's' })).toBe('systems.nebula.options.installation');
+    expect(await bad({ installation: 'a/b', clientId: 'c', clientSecret: 's' })).toBe('systems.nebula.options.installation');
+    expect(await bad({ installation: 'hq', clientId: 'c' })).toBe('systems.nebula.options.clientSecret');
+    expect(await bad({ installation: 'hq', clientId: 'c', clientSecret: 's', clientSecretFile: '/x' })).toBe('systems.nebula.options.clientSecret');
+    expect(await bad({ installation: 'hq', clientId: 'c', clientSecretFile: '/nonexistent/secret' })).toBe('systems.nebula.options.clientSecretFile');
+    expect(await bad({ installation: 'hq', clientId: 'c', clientSecret: 's', revalidationDays: 0 })).toBe('systems.nebula.options.revalidationDays');
+    expect(await bad({ installation: 'hq', clientId: 'c', clientSecret: 's', colour: 'red' })).toBe('systems.nebula.options');
+  });
+
+  it('takes the secret from SALTO_CLIENT_SECRET and the installation as a resource name', async () => {
+    const { fake } = await start();
+    const d = await createSaltoDriver(
+      { system: 'nebula', options: { address: fake.address, plaintext: true, installation: fake.installation, clientId: fake.clientId, tokenUrl: fake.tokenUrl, revalidationDays: 3 } },
+      { SALTO_CLIENT_SECRET: fake.clientSecret },
+    );
+    expect(d.installation).toBe(fake.installation);
+    expect((await d.listAccessGroups()).map((g) => g.ref).sort()).toEqual(['lab', 'office', 'server-room']);
+    await d.close();
+  });
+});

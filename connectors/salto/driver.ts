@@ -14,7 +14,6 @@ import {
   type PbAccessRight,
   type PbEvent,
   type PbOperation,
-  type PbTimestamp,
   type PbUser,
   type PbUserAccessRight,
 } from './proto.js';
@@ -778,8 +777,6 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
 }
-
-export type { PbTimestamp };
 
 /** Validates options, reads the secret (and CA) files, and builds the driver; asks the installation for its key renewal duration unless revalidationDays is set. */
 export async function createSaltoDriver(ctx: DriverContext, env: NodeJS.ProcessEnv = process.env): Promise<SaltoDriver> {
