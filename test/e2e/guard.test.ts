@@ -11,6 +11,8 @@ import { ServiceFixture, eventually } from '../helpers/serve.js';
 
 const SCIM_TOKEN = 'scim-token-guard-0123456789abcdef';
 const ADMIN_TOKEN = 'admin-token-guard-0123456789abcdef';
+/** A second principal: four-eyes keeps the admin token, whose pulls cause the holds, from approving them. */
+const OFFICER_TOKEN = 'officer-token-guard-0123456789abcdef';
 const N = 16;
 const MOVED = 14;
 // at most 2 people may lose access within the window before the rest is held
@@ -43,7 +45,8 @@ describe('lockstep serve: a mass change from any source is held by the revocatio
     }, `a held run with ${people} people`);
 
   const approve = async (id: string) => {
-    const r = await api('POST', `/runs/${id}/approve`);
+    const res = await fetch(`${f.url}/api/v1/runs/${id}/approve`, { method: 'POST', headers: { authorization: `Bearer ${OFFICER_TOKEN}` } });
+    const r = { status: res.status, json: (await res.json()) as any };
     expect(r.status).toBe(200);
     expect(r.json.held).toBe(false);
     return r.json;
@@ -80,6 +83,7 @@ sources:
     graphBaseUrl: "${graph.url}"
     groups: all
     intervalMs: 3600000
+auth: { tokens: [{ name: officer, token: "${OFFICER_TOKEN}", roles: [approver] }] }
 queue: { prefix: ${f.prefix} }
 `);
     for (let i = 0; i < N; i++) {
