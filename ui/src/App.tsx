@@ -109,9 +109,6 @@ export function App() {
             ))}
           </ul>
         </nav>
-        <a className="api-link" href="/api/v1/docs" target="_blank" rel="noreferrer">
-          API reference
-        </a>
         <div className="who" aria-label="signed in as">
           <span>
             {me.name ?? me.email ?? me.subject}
@@ -122,6 +119,9 @@ export function App() {
             Sign out
           </button>
         </div>
+        <a className="api-link" href="/api/v1/docs" target="_blank" rel="noreferrer">
+          API
+        </a>
       </header>
       <main>
         {me.roles.length === 0 ? <p className="warning">You are signed in but hold no lockstep role: ask an administrator for viewer, operator, approver or auditor.</p> : null}

@@ -58,7 +58,14 @@ export function LineChart({ title, points, unit = '' }: { title: string; points:
           </>
         ) : null}
         {d ? <path d={d} className="line" /> : null}
-        {points.length === 1 && points[0]!.value !== null ? <circle cx={PAD.l + 4} cy={y(points[0]!.value)} r={3} className="dot" /> : null}
+        {points.map((p, i) =>
+          // a value with no value either side draws no line: a dot shows it
+          p.value !== null && points[i - 1]?.value == null && points[i + 1]?.value == null ? (
+            <circle key={p.at} cx={points.length === 1 ? PAD.l + 4 : x(p.at)} cy={y(p.value)} r={3} className="dot">
+              <title>{`${new Date(p.at).toTimeString().slice(0, 5)}: ${p.value}${unit}`}</title>
+            </circle>
+          ) : null,
+        )}
       </svg>
       <figcaption>{title}</figcaption>
     </figure>
@@ -82,9 +89,11 @@ export function BarChart({ title, bars, unit = '' }: { title: string; bars: Arra
               <rect x={PAD.l + i * bw + 2} y={H - PAD.b - h} width={Math.max(1, bw - 4)} height={h} className="bar">
                 <title>{`${b.label}: ${b.value}`}</title>
               </rect>
-              <text x={PAD.l + i * bw + bw / 2} y={H - 6} textAnchor="middle" className="tick">
-                {b.label}
-              </text>
+              {bars.length <= 8 || i % 2 === 0 ? (
+                <text x={PAD.l + i * bw + bw / 2} y={H - 6} textAnchor="middle" className="tick">
+                  {b.label}
+                </text>
+              ) : null}
             </g>
           );
         })}

@@ -121,7 +121,7 @@ export function HealthView() {
           <Sources sources={d.sources} />
           <h2>Revocation latency</h2>
           <p>
-            From the source event to the lock system: {d.latency.revocation.count} revocations since this process started; p50 {secs(d.latency.revocation.p50)}, p95 {secs(d.latency.revocation.p95)}, p99 {secs(d.latency.revocation.p99)}. Grants: p95 {secs(d.latency.grant.p95)} of {d.latency.grant.count}.
+            From the source event to the lock system: {d.latency.revocation.count} revocations since this process started{d.latency.revocation.count ? `; p50 ${secs(d.latency.revocation.p50)}, p95 ${secs(d.latency.revocation.p95)}, p99 ${secs(d.latency.revocation.p99)}` : ''}. Grants: {d.latency.grant.count ? `p95 ${secs(d.latency.grant.p95)} of ${d.latency.grant.count}` : 'none yet'}.
           </p>
           <div className="charts">
             <BarChart title="Revocations by latency (event to applied)" bars={bars(d.latency.revocation)} />

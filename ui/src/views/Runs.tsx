@@ -163,7 +163,7 @@ function RunDetail({ id }: { id: string }) {
             <dd>{r.approvedBy}</dd>
           </>
         ) : null}
-        {r.progress ? (
+        {r.progress && (r.status === 'applying' || r.progress.done > 0) ? (
           <>
             <dt>Progress</dt>
             <dd>
