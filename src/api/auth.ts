@@ -78,7 +78,7 @@ export interface AuthenticatorOptions {
 
 export type AuthResult = { ok: true; principal: Principal } | { ok: false; status: number; code: string; message: string };
 
-/** Reads the caller from a request; `csrf: false` skips the CSRF check (for GET /auth/me). */
+/** Reads the caller from a request: a bearer token first, then the session cookie (with the CSRF check for writes). */
 export async function authenticate(req: Request, o: AuthenticatorOptions): Promise<AuthResult> {
   const t = bearer(req);
   if (t) {

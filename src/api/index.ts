@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { isLockstepError, LockstepError, toLockstepError } from '../domain/errors.js';
@@ -189,7 +189,8 @@ export function createApp(deps: ApiDeps): express.Express {
   }
   if (deps.scim) app.use('/scim/v2', deps.scim);
 
-  const session = deps.auth?.oidc || deps.auth?.sessionSecret ? new SessionKeys(deps.auth.sessionSecret ?? '', !!deps.auth.secureCookies, deps.auth.sessionMaxAgeSeconds ?? 8 * 3600) : undefined;
+  // sessions need a secret: without one (a test, a caller that did not give one) this process makes its own
+  const session = deps.auth?.oidc || deps.auth?.sessionSecret ? new SessionKeys(deps.auth.sessionSecret ?? randomBytes(32).toString('base64url'), !!deps.auth.secureCookies, deps.auth.sessionMaxAgeSeconds ?? 8 * 3600) : undefined;
   const oidc = deps.auth?.oidc ? createOidc(deps.auth.oidc) : undefined;
   const authOptions: AuthenticatorOptions = {
     tokens: [...legacyAdminTokens(deps.adminTokens), ...(deps.auth?.tokens ?? [])],
