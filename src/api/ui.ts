@@ -32,6 +32,15 @@ export function createUiRouter(opts: { dir?: string } = {}): Router {
   const dir = resolve(opts.dir ?? defaultUiDir());
   const index = join(dir, 'index.html');
   const r = express.Router();
+  // everything is bundled and same-origin: the browser may load and talk to nothing else
+  r.use((_req, res, next) => {
+    res.set({
+      'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'same-origin',
+    });
+    next();
+  });
   r.use(
     '/assets',
     express.static(join(dir, 'assets'), { immutable: true, maxAge: '365d', index: false, fallthrough: false, redirect: false }),

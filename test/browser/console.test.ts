@@ -99,6 +99,7 @@ queue: { prefix: ${f.prefix} }
       const index = await fetch(`${f.url}/ui/`);
       expect(index.status).toBe(200);
       expect(index.headers.get('cache-control')).toBe('no-cache');
+      expect(index.headers.get('content-security-policy')).toMatch(/default-src 'self'/);
       const html = await index.text();
       const asset = /src="(\/ui\/assets\/[^"]+\.js)"/.exec(html)?.[1];
       expect(asset, html).toBeTruthy();
@@ -184,11 +185,20 @@ queue: { prefix: ${f.prefix} }
   });
 
   describe('in a browser', () => {
+    const pageErrors: string[] = [];
+    afterAll(() => {
+      expect(pageErrors).toEqual([]);
+    });
     /** A fresh browser profile, signed in through the console's redirect and the provider's user picker. */
     const signIn = async (name: string, path = '/ui/people'): Promise<Page> => {
       const ctx = await browser!.newContext({ acceptDownloads: true });
       contexts.push(ctx);
       const page = await ctx.newPage();
+      // the app's own failures: uncaught errors, and anything the Content-Security-Policy refused
+      page.on('pageerror', (e) => pageErrors.push(`${name}: ${e.message}`));
+      page.on('console', (m) => {
+        if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) pageErrors.push(`${name}: ${m.text()}`);
+      });
       await page.goto(`${f.url}${path}`);
       // not signed in: the console sends the browser to /auth/login, the provider shows its picker
       await page.getByRole('button', { name: `Sign in as ${name}` }).click();
