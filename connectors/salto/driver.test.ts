@@ -373,11 +373,14 @@ describe('Salto driver: gRPC errors', () => {
     expect(callsOf('UserService/CreateUserAccessRight')).toHaveLength(1);
   });
 
-  it('surfaces a retry-after longer than it waits as rate_limited with retryAfterMs', async () => {
+  it('surfaces a retry delay longer than it waits as rate_limited with retryAfterMs, from RetryInfo or a retry-after trailer', async () => {
     const { driver, fake } = await start({ driver: { maxRetryAfterMs: 500 } });
     fake.failNext(grpc.status.RESOURCE_EXHAUSTED, { retryAfterSeconds: 120 });
     const e = await errorOf(driver.listAccessGroups());
     expect([e.code, e.retryable, e.retryAfterMs]).toEqual(['rate_limited', true, 120_000]);
+    fake.failNext(grpc.status.UNAVAILABLE, { retryAfterSeconds: 90, retryAfterAs: 'trailer' });
+    const t = await errorOf(driver.listAccessGroups());
+    expect([t.code, t.retryable, t.retryAfterMs]).toEqual(['unavailable', true, 90_000]);
   });
 
   it('reports a missing user as not_found on grant, an unknown access right as not_found, and a bad page token as validation', async () => {

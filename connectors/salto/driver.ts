@@ -8,6 +8,7 @@ import { TokenSource } from './auth.js';
 import {
   fromTimestamp,
   nebulaServices,
+  retryDelayFromDetails,
   structToJson,
   toTimestamp,
   type KeyState,
@@ -649,9 +650,12 @@ function toError(e: grpc.ServiceError, method: string): LockstepError {
   const name = grpc.status[e.code] ?? String(e.code);
   let retryAfterMs: number | undefined;
   if (code === 'rate_limited' || code === 'unavailable') {
+    // google.rpc.RetryInfo in the status details, as Google-style APIs send it; else a retry-after trailer
+    const bin = e.metadata?.get('grpc-status-details-bin')[0];
+    retryAfterMs = retryDelayFromDetails(Buffer.isBuffer(bin) ? bin : undefined);
     const ra = e.metadata?.get('retry-after')[0];
     const secs = typeof ra === 'string' && /^\d+(\.\d+)?$/.test(ra.trim()) ? Number(ra) : undefined;
-    if (secs !== undefined) retryAfterMs = Math.round(secs * 1000);
+    if (retryAfterMs === undefined && secs !== undefined) retryAfterMs = Math.round(secs * 1000);
   }
   const details = (e.details ?? '').replace(/\s+/g, ' ').slice(0, 200);
   return new LockstepError(code, `Salto Nebula ${method}: ${name}${details ? ` (${details})` : ''}`, {

@@ -265,13 +265,18 @@ const longrunning = {
   OperationService: svc({ GetOperation: ['GetOperationRequest', OPERATION] }),
 };
 
-/** google.rpc.Status as the open googleapis define it (Operation.error). */
+/**
+ * google.rpc.Status as the open googleapis define it (Operation.error, and the
+ * `grpc-status-details-bin` trailer), and RetryInfo, the detail by which Google-style APIs
+ * say how long to wait after RESOURCE_EXHAUSTED or UNAVAILABLE.
+ */
 const rpc = {
   Status: msg([
     ['code', 'int32', 1],
     ['message', 'string', 2],
     ['details', 'google.protobuf.Any', 3, rep],
   ]),
+  RetryInfo: msg([['retry_delay', 'google.protobuf.Duration', 1]]),
 };
 
 const v1 = (nested: Record<string, unknown>) => ({ nested: { v1: { nested } } });
@@ -500,4 +505,42 @@ function jsonToValue(v: unknown): PbValue {
   if (typeof v === 'boolean') return { bool_value: v };
   if (Array.isArray(v)) return { list_value: { values: v.map(jsonToValue) } };
   return { struct_value: jsonToStruct(v as Record<string, unknown>) };
+}
+
+let detailTypes: { status: protobuf.Type; retryInfo: protobuf.Type } | undefined;
+
+function statusTypes(): { status: protobuf.Type; retryInfo: protobuf.Type } {
+  if (!detailTypes) {
+    const root = protobuf.Root.fromJSON(nebulaSchemaJson());
+    detailTypes = { status: root.lookupType('google.rpc.Status'), retryInfo: root.lookupType('google.rpc.RetryInfo') };
+  }
+  return detailTypes;
+}
+
+/** The retry delay a `grpc-status-details-bin` trailer carries (google.rpc.RetryInfo), in ms; undefined if none. */
+export function retryDelayFromDetails(bin: Buffer | undefined): number | undefined {
+  if (!bin || bin.length === 0) return undefined;
+  const t = statusTypes();
+  try {
+    const status = t.status.toObject(t.status.decode(bin), { longs: String }) as { details?: Array<{ type_url: string; value: Uint8Array }> };
+    const any = (status.details ?? []).find((d) => d.type_url.endsWith('/google.rpc.RetryInfo'));
+    if (!any) return undefined;
+    const info = t.retryInfo.toObject(t.retryInfo.decode(any.value), { longs: String }) as { retry_delay?: { seconds?: string; nanos?: number } };
+    const d = info.retry_delay;
+    if (!d) return undefined;
+    const ms = Number(d.seconds ?? 0) * 1000 + Math.floor((d.nanos ?? 0) / 1_000_000);
+    return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+  } catch {
+    return undefined; // unreadable details: no delay known
+  }
+}
+
+/** A `grpc-status-details-bin` value: google.rpc.Status with a RetryInfo of this delay (for the fake). */
+export function statusDetailsWithRetry(code: number, message: string, delayMs: number): Buffer {
+  const { status, retryInfo } = statusTypes();
+  const seconds = Math.floor(delayMs / 1000);
+  const info = retryInfo.encode(retryInfo.fromObject({ retry_delay: { seconds, nanos: (delayMs - seconds * 1000) * 1_000_000 } })).finish();
+  return Buffer.from(
+    status.encode(status.fromObject({ code, message, details: [{ type_url: 'type.googleapis.com/google.rpc.RetryInfo', value: info }] })).finish(),
+  );
 }

@@ -6,6 +6,7 @@ import {
   fromTimestamp,
   jsonToStruct,
   nebulaServices,
+  statusDetailsWithRetry,
   toTimestamp,
   type KeyState,
   type PbAccessRight,
@@ -147,7 +148,7 @@ export class FakeNebula {
   private readonly now: () => number;
   private readonly grpcServer = new grpc.Server();
   private readonly httpServer: http.Server;
-  private faults: Array<{ code: grpc.status; times: number; retryAfterSeconds?: number; method?: string }> = [];
+  private faults: Array<{ code: grpc.status; times: number; retryAfterSeconds?: number; retryAfterAs: 'details' | 'trailer'; method?: string }> = [];
   private seq = 0;
   private lastEventTime = 0;
 
@@ -183,9 +184,13 @@ export class FakeNebula {
 
   // ---------------------------------------------------------------- levers
 
-  /** The next `times` RPCs (of `method`, e.g. `UserService/GetUser`, if given) fail with this status (and a `retry-after` trailer, if given). */
-  failNext(code: grpc.status, opts: { times?: number; retryAfterSeconds?: number; method?: string } = {}): void {
-    this.faults.push({ code, times: opts.times ?? 1, retryAfterSeconds: opts.retryAfterSeconds, method: opts.method });
+  /**
+   * The next `times` RPCs (of `method`, e.g. `UserService/GetUser`, if given) fail with this
+   * status. With retryAfterSeconds the delay goes as google.rpc.RetryInfo in the status details
+   * (`grpc-status-details-bin`), or, with `retryAfterAs: 'trailer'`, as a plain `retry-after` trailer.
+   */
+  failNext(code: grpc.status, opts: { times?: number; retryAfterSeconds?: number; retryAfterAs?: 'details' | 'trailer'; method?: string } = {}): void {
+    this.faults.push({ code, times: opts.times ?? 1, retryAfterSeconds: opts.retryAfterSeconds, retryAfterAs: opts.retryAfterAs ?? 'details', method: opts.method });
   }
 
   /** Every issued token stops being accepted (as after a key rotation or a revoked client). */
@@ -405,7 +410,10 @@ export class FakeNebula {
         if (fault) {
           if (--fault.times <= 0) this.faults.splice(this.faults.indexOf(fault), 1);
           const md = new grpc.Metadata();
-          if (fault.retryAfterSeconds !== undefined) md.set('retry-after', String(fault.retryAfterSeconds));
+          if (fault.retryAfterSeconds !== undefined) {
+            if (fault.retryAfterAs === 'trailer') md.set('retry-after', String(fault.retryAfterSeconds));
+            else md.set('grpc-status-details-bin', statusDetailsWithRetry(fault.code, 'injected fault', fault.retryAfterSeconds * 1000));
+          }
           return fail(fault.code, 'injected fault', md);
         }
         try {
