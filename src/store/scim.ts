@@ -86,6 +86,8 @@ export async function updateUserAndIdentity(
   w: UserWrite,
   identity: { userName: string; active: boolean; data: string } | null,
   auditJson: string,
+  /** Records the identity as pending (queue_pending) in the same statement, when it is updated. */
+  pending: PendingMark | null = null,
 ): Promise<UserRow> {
   const { rows } = await q.query<UserRow>(
     `WITH i AS (
@@ -93,6 +95,8 @@ export async function updateUserAndIdentity(
         WHERE id = $2 AND $13::boolean RETURNING id
      ), a AS (
        INSERT INTO audit_pending (at, actor, action, subject, run_id, data) ${pendingAuditSelect('$14')}
+     ), pend AS (
+       ${PENDING_UPSERT('i.id', '$15', '$16', '$17', 'i')}
      )
      UPDATE scim_users AS u SET identity_id = $2, user_name_key = $3, external_id = $4, identity_key = $5, active = $6,
        resource = $7, version = $8, updated_at = $9 WHERE u.id = $1 RETURNING ${USER_COLS}`,
@@ -111,10 +115,32 @@ export async function updateUserAndIdentity(
       identity?.data ?? null,
       identity !== null,
       auditJson,
+      pending?.lane ?? null,
+      pending?.reason ?? null,
+      pending ? new Date(pending.at).toISOString() : null,
     ],
   );
   return rows[0]!;
 }
+
+/** A change recorded as pending with the write that makes it (see ScimServiceOptions.markPending). */
+export interface PendingMark {
+  lane: 'normal' | 'revocation';
+  reason: string;
+  /** ms since the epoch */
+  at: number;
+}
+
+/**
+ * queue_pending's upsert (as markPending in queue-state.ts) of `idExpr` from `fromTable`, for a
+ * CTE: nothing when the lane parameter is null.
+ */
+const PENDING_UPSERT = (idExpr: string, lane: string, reason: string, at: string, fromTable: string) => `
+       INSERT INTO queue_pending (identity_id, lane, reason, enqueued_at, first_at)
+       SELECT ${idExpr}, ${lane}::text, ${reason}::text, ${at}::timestamptz, ${at}::timestamptz FROM ${fromTable} WHERE ${lane}::text IS NOT NULL
+       ON CONFLICT (identity_id) DO UPDATE SET
+         lane = CASE WHEN queue_pending.lane = 'revocation' OR EXCLUDED.lane = 'revocation' THEN 'revocation' ELSE 'normal' END,
+         reason = EXCLUDED.reason, enqueued_at = GREATEST(queue_pending.enqueued_at, EXCLUDED.enqueued_at)`;
 
 /**
  * Another live user holding the userName (case-folded key), if any. externalId is not unique
@@ -393,7 +419,7 @@ export async function insertNewScimPerson(
   user: { userNameKey: string; externalId: string | null; identityKey: string; active: boolean; resource: JsonObject; at: string },
   auditJson: string,
   /** Records the new identity as pending (queue_pending) in the same statement. */
-  pending: { lane: 'normal' | 'revocation'; reason: string; at: number } | null = null,
+  pending: PendingMark | null = null,
 ): Promise<(UserRow & { key_holders: string[] }) | null> {
   const { rows } = await q.query<UserRow & { key_holders: string[] }>(
     `WITH ident AS (
@@ -408,9 +434,7 @@ export async function insertNewScimPerson(
      ), audit AS (
        INSERT INTO audit_pending (at, actor, action, subject, run_id, data) ${pendingAuditSelect('$13')} WHERE EXISTS (SELECT 1 FROM u)
      ), pend AS (
-       INSERT INTO queue_pending (identity_id, lane, reason, enqueued_at, first_at)
-       SELECT u.identity_id, $14::text, $15::text, $16::timestamptz, $16::timestamptz FROM u WHERE $14::text IS NOT NULL
-       ON CONFLICT (identity_id) DO NOTHING
+       ${PENDING_UPSERT('u.identity_id', '$14', '$15', '$16', 'u')}
      )
      SELECT ${USER_COLS},
        -- live identities already holding this key: a correlation conflict begins, they need a look too

@@ -84,6 +84,9 @@ export interface ListResult<R> {
 
 const emptyChanges = (): Changes => ({ changed: new Set(), leavers: new Set() });
 
+/** How a SCIM change is recorded as pending: what the queue's onChange('scim') records. */
+const pendingMark = (leaver: boolean): repo.PendingMark => ({ lane: leaver ? 'revocation' : 'normal', reason: leaver ? 'scim:leaver' : 'scim:change', at: Date.now() });
+
 const etagOf = (version: number) => `W/"${version}"`;
 const iso = (d: Date | string) => new Date(d).toISOString();
 
@@ -141,6 +144,8 @@ export class ScimService {
     const run = this.o.markPending
       ? async (tx: Queryable) => {
           const r = await fn(tx);
+          // marked already by the write's own statement (the usual update)
+          if (r.changes.pendingAt !== undefined) return r;
           const at = Date.now();
           const entries = [
             ...[...r.changes.leavers].map((identityId) => ({ identityId, lane: 'revocation' as const, reason: 'scim:leaver', enqueuedAt: at })),
@@ -203,10 +208,10 @@ export class ScimService {
       { actor: 'scim', action: 'scim.user.created', subject: id, data: { scimId: id, userName: next.userName ?? null, externalId, active, version: 1 } },
     ]);
     let row: (UserRow & { key_holders: string[] }) | null;
-    let pending: { lane: 'normal' | 'revocation'; reason: string; at: number } | null = null;
+    let pending: repo.PendingMark | null = null;
     try {
       const leaver = !identity[4];
-      pending = this.o.markPending ? { lane: leaver ? 'revocation' : 'normal', reason: leaver ? 'scim:leaver' : 'scim:change', at: Date.now() } : null;
+      pending = this.o.markPending ? pendingMark(leaver) : null;
       row = await repo.insertNewScimPerson(this.o.db, identity, { userNameKey, externalId, identityKey: externalId ?? id, active, resource, at }, audit, pending);
     } catch (e) {
       if (pgCode(e) === '23505') throw uniqueViolation(e);
@@ -324,9 +329,11 @@ export class ScimService {
       const audit = pendingAuditJson([
         { actor: 'scim', action, subject: prev.identity_id, data: { scimId: id, userName: next.userName ?? null, externalId, active: write.active, version, ...auditData } },
       ]);
-      const row = await repo.updateUserAndIdentity(tx, write, identityChanged ? { userName: data.userName, active: data.active, data: JSON.stringify(data) } : null, audit);
+      const pending = this.o.markPending && identityChanged ? pendingMark(!data.active) : null;
+      const row = await repo.updateUserAndIdentity(tx, write, identityChanged ? { userName: data.userName, active: data.active, data: JSON.stringify(data) } : null, audit, pending);
       tx.afterCommit?.((db) => auditWritten(db));
       if (identityChanged) (data.active ? changes.changed : changes.leavers).add(prev.identity_id);
+      if (pending) changes.pendingAt = pending.at;
       return { row, changes, written: true };
     }
     // SCIM identities are keyed by the user (migration 009): the user's own identity, or the
