@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { LockstepError } from '../domain/errors.js';
-import { planDigest } from '../domain/plan.js';
+import { planDigest, type Operation } from '../domain/plan.js';
 import { parseMappingSources, type MappingSource } from '../policy/index.js';
 import { buildPlan, formatPlan, type EngineContext } from '../reconcile/index.js';
 
@@ -67,6 +67,11 @@ function displayNames(paths: string[]): string[] {
   });
 }
 
+/** One operation's identity across two plans: its key (system, kind, account, group) and what it would set. */
+function fingerprint(o: Operation): string {
+  return JSON.stringify([o.key, o.validity ?? null, o.credentialState ?? null, o.account ?? null]);
+}
+
 export function createWhatIfRouter(deps: WhatIfDeps): Router {
   const r = express.Router();
 
@@ -96,9 +101,24 @@ export function createWhatIfRouter(deps: WhatIfDeps): Router {
         });
       }
       // the same plan `lockstep plan` builds, under the edited policy; no hooks: a what-if is not a planned run
-      const ctx: EngineContext = { ...deps.ctx, policy: loaded.policy, hooks: undefined };
-      const built = await buildPlan(ctx, { kind: 'full' });
-      res.json({ plan: built.plan, digest: planDigest(built.plan), text: formatPlan(built.plan), applied: false, saved: false });
+      const built = await buildPlan({ ...deps.ctx, policy: loaded.policy, hooks: undefined }, { kind: 'full' });
+      // and the plan without the edit (one after the other: the lock systems are read twice, not at once), so
+      // the console can tell what the edit causes from what is planned anyway (drift, expiries due)
+      const current = await buildPlan({ ...deps.ctx, hooks: undefined }, { kind: 'full' });
+      const now = new Set(current.plan.operations.map(fingerprint));
+      const edited = new Set(built.plan.operations.map(fingerprint));
+      res.json({
+        plan: built.plan,
+        digest: planDigest(built.plan),
+        text: formatPlan(built.plan),
+        /** Keys of the operations the edit causes: not in the plan without it. */
+        causedByEdit: built.plan.operations.filter((o) => !now.has(fingerprint(o))).map((o) => o.key),
+        /** Operations planned without the edit that the edit makes unnecessary. */
+        avoidedByEdit: current.plan.operations.filter((o) => !edited.has(fingerprint(o))),
+        withoutEdit: { summary: current.plan.summary, operations: current.plan.operations.length },
+        applied: false,
+        saved: false,
+      });
     }),
   );
   return r;

@@ -139,15 +139,22 @@ queue: { prefix: ${f.prefix} }
       const docs = await api('GET', '/mappings');
       expect(docs.json.files).toEqual([{ file: 'mappings.yaml', text: MAPPINGS }]);
       const runsBefore = (await api('GET', '/runs?limit=200')).json.runs.length;
+      // drift the plan shows with or without the edit: someone took hr7's perimeter in the lock system
+      const h7 = sim.state.findByExternalId('H7')!;
+      sim.state.deleteMembership(h7.id, 'AG-PERIM');
       // the whitespace goes to nobody: eight revocations in the plan
       const edited = MAPPINGS.replace(`  - { id: dc-ops, when: 'department eq "DC Operations"', roles: [dc-technician] }\n`, '');
       const r = await api('POST', '/plan/what-if', { files: [{ file: 'mappings.yaml', text: edited }] });
       expect(r.status, JSON.stringify(r.json)).toBe(200);
       const revokes = r.json.plan.operations.filter((o: { kind: string; group?: { ref: string } }) => o.kind === 'revoke' && o.group?.ref === 'AG-WS');
       expect(revokes).toHaveLength(N);
-      expect(r.json.plan.summary.destroy).toBe(N);
-      expect(r.json.text).toMatch(/Plan: 0 to add, 0 to change, 8 to destroy\./);
-      expect(r.json).toMatchObject({ applied: false, saved: false });
+      expect(r.json.plan.summary).toMatchObject({ add: 1, destroy: N });
+      expect(r.json.text).toMatch(/Plan: 1 to add, 0 to change, 8 to destroy\./);
+      expect(r.json).toMatchObject({ applied: false, saved: false, withoutEdit: { operations: 1, summary: { add: 1 } }, avoidedByEdit: [] });
+      // what the edit causes: the eight revocations, not the drift's grant
+      expect(r.json.causedByEdit.sort()).toEqual(revokes.map((o: { key: string }) => o.key).sort());
+      expect(r.json.plan.operations.find((o: { kind: string; userName: string }) => o.kind === 'grant' && o.userName === 'hr7')).toBeTruthy();
+      sim.state.putMembership(h7.id, 'AG-PERIM', {});
       expect(holders('AG-WS')).toHaveLength(N);
       expect((await api('GET', '/runs?limit=200')).json.runs.length).toBe(runsBefore);
       expect(await readFile(f.path('mappings.yaml'), 'utf8')).toBe(MAPPINGS);

@@ -1,5 +1,18 @@
 import type { Operation, OperationResult, Plan, Reason } from './api';
 
+/** Plan: n to add, n to change, n to destroy, counted as the server counts them (domain/plan.ts summarize). */
+export function summarize(ops: Operation[]): Plan['summary'] {
+  let add = 0;
+  let change = 0;
+  let destroy = 0;
+  for (const op of ops) {
+    if (op.kind === 'grant' || op.kind === 'create_account') add++;
+    else if (op.kind === 'revoke' || op.kind === 'delete_account') destroy++;
+    else if (op.kind !== 'link_account') change++;
+  }
+  return { add, change, destroy };
+}
+
 /** terraform-style symbols, as `lockstep plan` prints them (src/reconcile/format.ts). */
 const SYMBOL: Record<Operation['kind'], '+' | '-' | '~' | '='> = {
   create_account: '+',

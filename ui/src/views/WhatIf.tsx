@@ -1,12 +1,19 @@
 import { useEffect, useState } from 'react';
-import { ApiError, get, post, saveBlob, type Plan } from '../api';
+import { ApiError, get, post, saveBlob, type Operation, type Plan } from '../api';
 import { ErrorBox, Loading, Page, useLoad } from '../common';
-import { PlanView } from '../plan';
+import { PlanView, summarize } from '../plan';
 import { can, needs, useMe } from '../session';
 
 interface Doc {
   file: string;
   text: string;
+}
+
+interface WhatIfResult {
+  plan: Plan;
+  causedByEdit: string[];
+  avoidedByEdit: Operation[];
+  withoutEdit: { summary: Plan['summary']; operations: number };
 }
 
 interface Issue {
@@ -28,7 +35,8 @@ export function WhatIf() {
   const docs = useLoad(() => get<{ files: Doc[] }>('mappings'), []);
   const [edited, setEdited] = useState<Doc[] | null>(null);
   const [current, setCurrent] = useState(0);
-  const [plan, setPlan] = useState<Plan | null>(null);
+  const [result, setResult] = useState<WhatIfResult | null>(null);
+  const [onlyEdit, setOnlyEdit] = useState(true);
   const [error, setError] = useState<Error | null>(null);
   const [busy, setBusy] = useState(false);
   useEffect(() => {
@@ -43,10 +51,9 @@ export function WhatIf() {
   const preview = async () => {
     setBusy(true);
     setError(null);
-    setPlan(null);
+    setResult(null);
     try {
-      const r = await post<{ plan: Plan }>('plan/what-if', { files: edited });
-      setPlan(r.plan);
+      setResult(await post<WhatIfResult>('plan/what-if', { files: edited }));
     } catch (e) {
       setError(e as Error);
     } finally {
@@ -61,7 +68,7 @@ export function WhatIf() {
           <button type="button" onClick={() => saveBlob(new Blob([doc.text], { type: 'application/yaml' }), doc.file)}>
             Download {doc.file}
           </button>
-          <button type="button" onClick={() => { setEdited(docs.data!.files.map((f) => ({ ...f }))); setPlan(null); setError(null); }} disabled={!changed}>
+          <button type="button" onClick={() => { setEdited(docs.data!.files.map((f) => ({ ...f }))); setResult(null); setError(null); }} disabled={!changed}>
             Discard changes
           </button>
         </>
@@ -118,12 +125,34 @@ export function WhatIf() {
           </ul>
         </div>
       ) : null}
-      {plan ? (
-        <section aria-label="what-if plan">
-          <h2>The plan this mapping would cause</h2>
-          <PlanView plan={plan} />
-        </section>
-      ) : null}
+      {result ? <WhatIfPlan result={result} onlyEdit={onlyEdit} setOnlyEdit={setOnlyEdit} /> : null}
     </Page>
+  );
+}
+
+function WhatIfPlan({ result, onlyEdit, setOnlyEdit }: { result: WhatIfResult; onlyEdit: boolean; setOnlyEdit: (v: boolean) => void }) {
+  const caused = new Set(result.causedByEdit);
+  const anyway = result.plan.operations.length - caused.size;
+  const ops = onlyEdit ? result.plan.operations.filter((o) => caused.has(o.key)) : result.plan.operations;
+  const shown: Plan = { ...result.plan, operations: ops, summary: onlyEdit ? summarize(ops) : result.plan.summary };
+  return (
+    <section aria-label="what-if plan">
+      <h2>The plan with this mapping</h2>
+      <p>
+        {caused.size} operation{caused.size === 1 ? '' : 's'} come{caused.size === 1 ? 's' : ''} from the edit
+        {anyway ? `; ${anyway} ${anyway === 1 ? 'is' : 'are'} planned without it too (drift in the lock systems, validity that ends)` : ''}
+        {result.avoidedByEdit.length ? `; the edit makes ${result.avoidedByEdit.length} planned operation${result.avoidedByEdit.length === 1 ? '' : 's'} unnecessary` : ''}.
+      </p>
+      <label className="row">
+        <input type="checkbox" checked={onlyEdit} onChange={(e) => setOnlyEdit(e.target.checked)} /> Only what the edit changes
+      </label>
+      <PlanView plan={shown} />
+      {result.avoidedByEdit.length ? (
+        <>
+          <h3>No longer needed with the edit</h3>
+          <PlanView plan={{ ...result.plan, operations: result.avoidedByEdit, summary: summarize(result.avoidedByEdit), warnings: [] }} />
+        </>
+      ) : null}
+    </section>
   );
 }
