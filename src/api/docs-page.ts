@@ -66,7 +66,7 @@ export function renderDocsPage(doc: Json): string {
       ops.push(`<section class="op" id="${id}">
 <h3><span class="m ${method}">${method.toUpperCase()}</span> <code>${esc(path)}</code></h3>
 <p>${text(op.summary)}</p>${op.description ? `<p class="desc">${text(op.description)}</p>` : ''}
-<p class="roles">${roles ? `Roles: ${roles.map((r) => `<span class="role">${esc(r)}</span>`).join(' ')}` : 'No authentication.'}</p>
+<p class="roles">${roles ? `Roles: ${roles.map((r) => `<span class="role">${esc(r)}</span>`).join(' ')}` : op.security ? 'A signed-in caller or a bearer token; no role needed.' : 'No authentication.'}</p>
 ${params.length ? `<h4>Parameters</h4><table class="schema"><tbody>${params.map((p) => `<tr><td><code>${esc(p.name)}</code> <span class="opt">${esc(p.in)}${p.required ? ', required' : ''}</span></td><td><span class="type">${typeOf((p.schema as Json) ?? {})}</span></td><td>${text(p.description ?? '')}</td></tr>`).join('')}</tbody></table>` : ''}
 ${body ? `<h4>Request body</h4>${schemaHtml(body)}` : ''}
 <h4>Responses</h4><table class="responses"><tbody>${responses}</tbody></table>

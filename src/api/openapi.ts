@@ -164,7 +164,7 @@ const OPEN_ROUTES: Array<RouteConfig & { tags: string[] }> = [
     responses: { 302: { description: `to returnTo; sets \`${SESSION_COOKIE}\` (HttpOnly, SameSite=Lax, Secure on https)` }, 400: err('no sign-in in progress'), 401: err('the provider refused, or the code, state, nonce or PKCE check failed') },
   },
   { method: 'post', path: '/auth/logout', tags: ['sign-in'], summary: 'Sign out: clears the session cookie (needs X-Requested-With: lockstep)', responses: { 204: { description: 'signed out' }, 403: err('no X-Requested-With: lockstep') } },
-  { method: 'get', path: '/auth/me', tags: ['sign-in'], summary: 'Who the caller is (cookie or bearer), and their roles', responses: { 200: json(principalSchema, 'the caller'), 401: err('not signed in') } },
+  { method: 'get', path: '/auth/me', tags: ['sign-in'], summary: 'Who the caller is (cookie or bearer), and their roles', security: [{ bearer: [] }, { session: [] }], responses: { 200: json(principalSchema, 'the caller'), 401: err('not signed in') } },
   { method: 'get', path: '/api/v1/openapi.json', tags: ['service'], summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } } } },
   { method: 'get', path: '/api/v1/docs', tags: ['service'], summary: 'This document as a page', responses: { 200: { description: 'HTML', content: { 'text/html': { schema: z.string() } } } } },
 ];
