@@ -85,7 +85,13 @@ export async function authenticate(req: Request, o: AuthenticatorOptions): Promi
     const st = matchToken(t, o.tokens);
     if (st) return { ok: true, principal: tokenPrincipal(st) };
     if (o.verifyAccessToken && looksLikeJwt(t)) {
-      const p = await o.verifyAccessToken(t);
+      let p: Principal | null;
+      try {
+        p = await o.verifyAccessToken(t);
+      } catch (e) {
+        // the issuer's discovery document or keys could not be read: not the caller's fault
+        return { ok: false, status: 503, code: 'unavailable', message: `the OIDC issuer could not be reached to check the access token: ${(e as Error).message}` };
+      }
       if (p) return { ok: true, principal: p };
       return { ok: false, status: 401, code: 'auth', message: 'the bearer token is not a valid access token of the configured OIDC issuer (signature, issuer, audience or expiry)' };
     }

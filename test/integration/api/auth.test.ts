@@ -228,3 +228,35 @@ describe('sign-in and roles', () => {
     expect(cookieOf(res, 'lockstep_session')).toMatch(/Expires=Thu, 01 Jan 1970/);
   });
 });
+
+describe('sign-in when the provider cannot be reached', () => {
+  it('answers 503 naming the issuer for a sign-in and for an access token, and still takes static tokens', async () => {
+    const e = await createTestEngine('postgres', MAPPINGS);
+    const gone = await startOidcProvider({ users: [{ sub: 'x', name: 'X', email: 'x@example.com', roles: ['viewer'] }] });
+    const token = await gone.accessToken('x');
+    await gone.close();
+    const app = createApp({
+      ctx: e.ctx,
+      adminTokens: [ADMIN],
+      bodyLimitBytes: 4096,
+      auth: { oidc: { issuer: gone.issuer, clientId: gone.clientId, scopes: ['openid'], audience: [gone.clientId], roleClaim: 'roles', groupsClaim: 'groups', roleMap: {} }, sessionSecret: SECRET },
+    });
+    const server = await new Promise<Server>((r) => {
+      const s = app.listen(0, '127.0.0.1', () => r(s));
+    });
+    try {
+      const addr = server.address();
+      const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+      const login = await fetch(`${url}/auth/login`, { redirect: 'manual' });
+      expect(login.status).toBe(503);
+      expect(((await login.json()) as any).error.message).toContain(gone.issuer);
+      const bearer = await fetch(`${url}/api/v1/runs`, { headers: { authorization: `Bearer ${token}` } });
+      expect(bearer.status).toBe(503);
+      expect(((await bearer.json()) as any).error.code).toBe('unavailable');
+      expect((await fetch(`${url}/api/v1/runs`, { headers: { authorization: `Bearer ${ADMIN}` } })).status).toBe(200);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+      await e.close();
+    }
+  });
+});
