@@ -26,6 +26,11 @@ export interface ApplyOptions {
   actor: string;
   onProgress?(done: number, total: number): void;
   signal?: AbortSignal;
+  /**
+   * The audit entries go here instead of to the store, for the caller to write with its run
+   * record in one statement (an identity's small run). The caller must write them.
+   */
+  auditInto?: AuditEntryInput[];
 }
 
 function accountKey(op: Operation): string {
@@ -108,6 +113,11 @@ export async function applyOperations(ctx: EngineContext, ops: Operation[], opts
   let auditChain: Promise<unknown> = Promise.resolve();
   const flushAudit = () => {
     if (pendingAudit.length === 0) return auditChain;
+    if (opts.auditInto) {
+      opts.auditInto.push(...pendingAudit);
+      pendingAudit = [];
+      return auditChain;
+    }
     const batch = pendingAudit;
     pendingAudit = [];
     auditChain = auditChain.then(() => appendAudit(ctx.db, batch));

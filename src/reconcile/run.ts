@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { LockstepError } from '../domain/errors.js';
 import { planDigest, type Operation, type OperationResult, type Plan, type RunStatus } from '../domain/plan.js';
-import { appendAudit, iterateAudit } from '../store/audit.js';
+import { appendAudit, iterateAudit, type AuditEntryInput } from '../store/audit.js';
 import { syncAnchorsMany } from '../store/links.js';
 import { createRun, findRun, getRun, insertFinishedRun, setRunProgress, transitionRun, updateRun, type Run } from '../store/runs.js';
 import {
@@ -199,10 +199,18 @@ async function executeRun(
     }
   };
   const deferred: string[] = [];
+  // a run recorded once at the end writes its operations' audit entries with its record
+  const audit: AuditEntryInput[] | undefined = record === 'insert' && !opts.leases ? [] : undefined;
   const results = opts.leases
     ? await applyUnderLeases(ctx, ops, opts.leases, { runId: run.id, actor: opts.actor, onProgress }, deferred, opts.leasePartition)
-    : await applyOperations(ctx, ops, { runId: run.id, actor: opts.actor, onProgress });
-  await storeAnchors(ctx, built.anchorChanges, now);
+    : await applyOperations(ctx, ops, { runId: run.id, actor: opts.actor, onProgress, ...(audit ? { auditInto: audit } : {}) });
+  try {
+    await storeAnchors(ctx, built.anchorChanges, now);
+  } catch (e) {
+    // what was done at the lock systems is in the audit log whatever fails after it
+    if (audit?.length) await appendAudit(ctx.db, audit.splice(0));
+    throw e;
+  }
   const failed = ops.filter((_, i) => results[i]!.status === 'failed');
   const failedRevocations = failed.filter((o) => o.revocation);
   const status = finalStatus(results);
@@ -218,10 +226,16 @@ async function executeRun(
         ? `${deferred.length} identit(ies) were being reconciled by their own job: left to it`
         : null,
   };
-  const finished =
-    record === 'insert'
-      ? await insertFinishedRun(ctx.db, { ...run, ...outcome, startedAt: run.startedAt! })
-      : await updateRun(ctx.db, run.id, { ...outcome, finished: true });
+  let finished: Run;
+  try {
+    finished =
+      record === 'insert'
+        ? await insertFinishedRun(ctx.db, { ...run, ...outcome, startedAt: run.startedAt! }, audit)
+        : await updateRun(ctx.db, run.id, { ...outcome, finished: true });
+  } catch (e) {
+    if (audit?.length) await appendAudit(ctx.db, audit.splice(0));
+    throw e;
+  }
   return { run: finished, plan, results, held: false, failedRevocations, failed, nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity, digest: planDigest(plan), deferred };
 }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { OperationResult, Plan, RunStatus } from '../domain/plan.js';
-import type { Queryable } from './db.js';
+import type { Db, Queryable } from './db.js';
+import { auditWritten, pendingAuditJson, pendingAuditSelect, type AuditEntryInput } from './audit.js';
 
 export interface Run {
   id: string;
@@ -92,12 +93,15 @@ export async function createRun(
  * (a joiner, mover or leaver) write their record once, after their few operations, instead of
  * once before and once after. Their audit entries carry the run's id from the start.
  */
+/** A finished run's record, with the audit entries of its operations in the same statement. */
 export async function insertFinishedRun(
-  q: Queryable,
+  q: Db,
   r: Pick<Run, 'id' | 'kind' | 'trigger' | 'status' | 'scope' | 'plan' | 'results' | 'summary' | 'progress' | 'error'> & { startedAt: string },
+  audit: AuditEntryInput[] = [],
 ): Promise<Run> {
   const { rows } = await q.query<Row>(
-    `INSERT INTO runs (id, kind, trigger, status, scope, plan, results, summary, progress, error, started_at, finished_at)
+    `WITH a AS (INSERT INTO audit_pending (at, actor, action, subject, run_id, data) ${pendingAuditSelect('$12')})
+     INSERT INTO runs (id, kind, trigger, status, scope, plan, results, summary, progress, error, started_at, finished_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now()) RETURNING *`,
     [
       r.id,
@@ -111,8 +115,10 @@ export async function insertFinishedRun(
       r.progress ? JSON.stringify(r.progress) : null,
       r.error,
       r.startedAt,
+      pendingAuditJson(audit),
     ],
   );
+  if (audit.length) auditWritten(q);
   return fromRow(rows[0]!);
 }
 
