@@ -68,7 +68,8 @@ function principalOf(claims: Record<string, unknown>, o: OidcOptions): Principal
 
 /** Only a path on this service: `/ui/x`, never `//evil.example` or `https://…`. */
 function safeReturnTo(v: unknown): string {
-  if (typeof v !== 'string' || !v.startsWith('/') || v.startsWith('//') || v.startsWith('/\\') || /[\r\n]/.test(v)) return '/ui/';
+  // control characters and backslashes too: browsers drop tabs and read `\` as `/` (`/\t/evil` is `//evil`)
+  if (typeof v !== 'string' || !v.startsWith('/') || v.startsWith('//') || /[\u0000-\u001f\u007f\\]/.test(v)) return '/ui/';
   return v;
 }
 

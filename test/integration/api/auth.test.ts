@@ -127,6 +127,8 @@ describe('sign-in and roles', () => {
   it('returns only to a path of this service', async () => {
     expect((await signIn('vic', 'https://evil.example/x')).location).toBe('/ui/');
     expect((await signIn('vic', '//evil.example/x')).location).toBe('/ui/');
+    expect((await signIn('vic', '/\t/evil.example/x')).location).toBe('/ui/');
+    expect((await signIn('vic', '/\\evil.example/x')).location).toBe('/ui/');
   });
 
   it('refuses a forged session, a callback without a sign-in in progress, and a replayed code', async () => {
