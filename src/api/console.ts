@@ -1,4 +1,5 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { createAuditLogRouter } from './auditlog.js';
 import { createHealthRouter, type HealthDeps } from './health.js';
 import { createPeopleRouter } from './people.js';
 import { createWhatIfRouter, type WhatIfDeps } from './whatif.js';
@@ -6,8 +7,8 @@ import { createWhatIfRouter, type WhatIfDeps } from './whatif.js';
 /**
  * The admin API routes the web console needs beyond the documented ones, mounted under
  * /api/v1 behind the same auth: people search (`GET /identities`), the mapping documents and
- * the what-if plan (`GET /mappings`, `POST /plan/what-if`), and the health view
- * (`GET /console/health`).
+ * the what-if plan (`GET /mappings`, `POST /plan/what-if`), the health view
+ * (`GET /console/health`) and the newest audit entries (`GET /console/audit`).
  */
 export type ConsoleApiDeps = WhatIfDeps & HealthDeps;
 
@@ -20,6 +21,7 @@ export const CONSOLE_ROUTE_ROLES: Record<string, readonly string[]> = {
   // a what-if plans over every identity and lock system: the operators', who change mappings
   'POST /plan/what-if': ['operator'],
   'GET /console/health': READERS,
+  'GET /console/audit': ['auditor'],
 };
 
 /**
@@ -47,5 +49,6 @@ export function createConsoleApi(deps: ConsoleApiDeps): { router: Router; close(
   router.use(createPeopleRouter(deps.ctx));
   router.use(createWhatIfRouter(deps));
   router.use(health.router);
+  router.use(createAuditLogRouter(deps.ctx));
   return { router, close: health.close };
 }

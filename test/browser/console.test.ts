@@ -59,7 +59,7 @@ describe(`the web console${CHROMIUM ? '' : ' (browser tests skipped: no chromium
     idp = await startOidcProvider({
       users: [
         { sub: 'olga', name: 'Olga Operator', email: 'olga@example.com', roles: ['Lockstep.Operator', 'Lockstep.Approver'] },
-        { sub: 'alice', name: 'Alice Approver', email: 'alice@example.com', roles: ['Lockstep.Approver', 'Lockstep.Viewer'] },
+        { sub: 'alice', name: 'Alice Approver', email: 'alice@example.com', roles: ['Lockstep.Approver', 'Lockstep.Viewer', 'Lockstep.Auditor'] },
         { sub: 'vic', name: 'Vic Viewer', email: 'vic@example.com', roles: ['Lockstep.Viewer'] },
       ],
     });
@@ -180,6 +180,25 @@ queue: { prefix: ${f.prefix} }
       expect(r.json.history.length).toBeGreaterThanOrEqual(1);
     });
 
+    it('lists the newest audit entries first, of a subject and from an instant, to auditors only', async () => {
+      const all = await api('GET', '/console/audit?limit=5');
+      expect(all.status).toBe(200);
+      const seqs = all.json.entries.map((e: { seq: number }) => e.seq);
+      expect(seqs).toHaveLength(5);
+      expect(seqs).toEqual([...seqs].sort((a: number, b: number) => b - a));
+      expect(all.json.more).toBe(true);
+      const newest = (await api('GET', '/audit?limit=10000')).json.entries.at(-1);
+      expect(seqs[0]).toBe(newest.seq);
+      const h3 = (await api('GET', '/identities?q=hr3')).json.identities[0].id;
+      const mine = await api('GET', `/console/audit?subject=${h3}`);
+      expect(mine.json.entries.length).toBeGreaterThan(0);
+      expect(mine.json.entries.every((e: { subject: string }) => e.subject === h3)).toBe(true);
+      expect((await api('GET', `/console/audit?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).json.entries).toEqual([]);
+      expect((await api('GET', '/console/audit?since=yesterday')).json.error.field).toBe('since');
+      const vic = await idp.accessToken('vic');
+      expect((await fetch(`${f.url}/api/v1/console/audit`, { headers: { authorization: `Bearer ${vic}` } })).status).toBe(403);
+    });
+
     it('refuses a what-if to a viewer (operators change mappings), and lets them search', async () => {
       const vic = await idp.accessToken('vic');
       const call = (method: string, path: string, body?: unknown) =>
@@ -294,6 +313,12 @@ queue: { prefix: ${f.prefix} }
       expect(csv.trim().split('\n')).toHaveLength(1 + 4);
       expect(csv).toMatch(/hr6/);
       expect(csv).not.toMatch(/hr0/);
+
+      // the audit log names who approved, and its chain verifies
+      await alice.getByRole('link', { name: 'Audit log' }).click();
+      await alice.getByRole('table', { name: 'audit entries' }).getByRole('row', { name: /oidc:Alice Approver \(alice\) run\.approved/ }).waitFor();
+      await alice.getByRole('button', { name: 'Verify audit chain' }).click();
+      await alice.getByRole('status').filter({ hasText: /^The chain verifies: \d+ entries/ }).waitFor();
     }, 120_000);
   });
 });

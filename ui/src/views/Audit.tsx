@@ -24,13 +24,23 @@ interface Verify {
   firstBad?: { line: number; seq: number; kind: string; problem: string } | null;
 }
 
+/** One line of an entry's data: its reason and result, as the plan and the run recorded them. */
+function summaryOf(d: Record<string, unknown>): string {
+  const reason = d.reason as { text?: unknown } | string | undefined;
+  const text = typeof reason === 'string' ? reason : typeof reason?.text === 'string' ? reason.text : '';
+  const status = (d.result as { status?: unknown } | undefined)?.status;
+  return [text, typeof status === 'string' ? `(${status})` : ''].filter(Boolean).join(' ');
+}
+
 /** The hash-chained audit log, newest first, and its verification (the chain, and signed checkpoints if pasted). */
 export function Audit() {
   const me = useMe();
   const allowed = can(me, 'audit');
   const [subject, setSubject] = useState('');
-  const [applied, setApplied] = useState('');
-  const log = useLoad(() => (allowed ? get<{ entries: Entry[] }>(`audit?limit=10000${applied ? `&subject=${encodeURIComponent(applied)}` : ''}`) : Promise.resolve({ entries: [] })), [applied, allowed]);
+  const [since, setSince] = useState('');
+  const [applied, setApplied] = useState({ subject: '', since: '' });
+  const query = new URLSearchParams({ limit: '500', ...(applied.subject ? { subject: applied.subject } : {}), ...(applied.since ? { since: new Date(applied.since).toISOString() } : {}) });
+  const log = useLoad(() => (allowed ? get<{ entries: Entry[]; scanned: number; more: boolean }>(`console/audit?${query}`) : Promise.resolve({ entries: [], scanned: 0, more: false })), [applied.subject, applied.since, allowed]);
   const [verify, setVerify] = useState<Verify | null>(null);
   const [checkpoints, setCheckpoints] = useState('');
   const [error, setError] = useState<Error | null>(null);
@@ -48,7 +58,7 @@ export function Audit() {
     }
   };
   if (!allowed) return <Page title="Audit log"><p className="muted">The audit log needs {needs('audit')}.</p></Page>;
-  const entries = [...(log.data?.entries ?? [])].reverse();
+  const entries = log.data?.entries ?? [];
   return (
     <Page title="Audit log">
       <section className="panel" aria-label="verification">
@@ -75,11 +85,13 @@ export function Audit() {
         className="row"
         onSubmit={(e) => {
           e.preventDefault();
-          setApplied(subject.trim());
+          setApplied({ subject: subject.trim(), since });
         }}
       >
         <label htmlFor="audit-subject">Subject (identity id, run id, system:account)</label>
         <input id="audit-subject" value={subject} onChange={(e) => setSubject(e.target.value)} />
+        <label htmlFor="audit-since">Since</label>
+        <input id="audit-since" type="datetime-local" value={since} onChange={(e) => setSince(e.target.value)} />
         <button type="submit">Filter</button>
       </form>
       <ErrorBox error={log.error} />
@@ -97,7 +109,7 @@ export function Audit() {
             </tr>
           </thead>
           <tbody>
-            {entries.slice(0, 500).map((e) => (
+            {entries.map((e) => (
               <tr key={e.seq}>
                 <td>{e.seq}</td>
                 <td>{when(e.at)}</td>
@@ -105,6 +117,7 @@ export function Audit() {
                 <td>{e.action}</td>
                 <td className="mono">{e.subject ?? ''}</td>
                 <td>
+                  {summaryOf(e.data)}
                   <details>
                     <summary>data</summary>
                     <pre>{JSON.stringify(e.data, null, 2)}</pre>
@@ -115,7 +128,7 @@ export function Audit() {
           </tbody>
         </table>
       ) : null}
-      {entries.length > 500 ? <p className="muted">Showing the newest 500 of {entries.length} entries; filter by subject, or export with <code>lockstep audit export</code>.</p> : null}
+      {log.data?.more ? <p className="muted">The newest {entries.length} of {log.data.scanned} entries; narrow by subject or time, or export the log with <code>lockstep audit export</code>.</p> : null}
     </Page>
   );
 }
