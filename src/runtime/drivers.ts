@@ -11,6 +11,8 @@ const BUILTIN_DRIVERS = {
   gallagher: async () => (await import('../../connectors/gallagher/index.js')).factory,
   openpath: async () => (await import('../../connectors/openpath/index.js')).factory,
   uhppoted: async () => (await import('../../connectors/uhppoted/index.js')).factory,
+  lenel: async () => (await import('../../connectors/lenel/index.js')).factory,
+  salto: async () => (await import('../../connectors/salto/index.js')).factory,
 } as const;
 
 let registeredBuiltins = false;
