@@ -77,6 +77,19 @@ describe('driver registry', () => {
     expect(err.message).toContain('gallagher');
   });
 
+  it('registers a built-in type for every connector folder, and each loads a factory of its type', async () => {
+    const { readdirSync, existsSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const root = join(import.meta.dirname, '../../../connectors');
+    const folders = readdirSync(root).filter((d) => existsSync(join(root, d, 'index.ts')));
+    registerBuiltinDrivers();
+    expect(knownDriverTypes().sort()).toEqual(expect.arrayContaining(folders.sort()));
+    for (const type of folders) {
+      const mod = (await import(join(root, type, 'index.ts'))) as { factory?: { type: string } };
+      expect(mod.factory?.type, `connectors/${type}/index.ts exports a factory of type ${type}`).toBe(type);
+    }
+  });
+
   it('creates third-party drivers that were registered, with the system context', async () => {
     registerDriver({ type: 'acme', create: (ctx) => fakeDriver(`${ctx.system}:${String(ctx.options.site)}`) });
     expect(knownDriverTypes()).toContain('acme');
