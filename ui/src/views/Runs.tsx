@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { get, post, type Run, type RunListItem } from '../api';
 import { ActionButton, ErrorBox, Loading, Page, Status, useLoad, when } from '../common';
 import { Progress } from '../charts';
@@ -106,7 +106,13 @@ function RunList() {
 
 function RunDetail({ id }: { id: string }) {
   const me = useMe();
-  const run = useLoad(() => get<Run>(`runs/${encodeURIComponent(id)}`), [id], { everyMs: 3000 });
+  // a run's record carries its whole plan: re-read it often only while it moves, now and then while it waits
+  const [every, setEvery] = useState<number | undefined>(3000);
+  const run = useLoad(() => get<Run>(`runs/${encodeURIComponent(id)}`), [id], { everyMs: every });
+  const status = run.data?.status;
+  useEffect(() => {
+    if (status) setEvery(status === 'applying' || status === 'approved' ? 3000 : status === 'held' ? 15_000 : undefined);
+  }, [status]);
   const [error, setError] = useState<Error | null>(null);
   const [done, setDone] = useState<string | null>(null);
   const [reason, setReason] = useState('');
