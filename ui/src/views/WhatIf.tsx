@@ -75,7 +75,7 @@ export function WhatIf() {
       }
     >
       <p className="muted">
-        Change a mapping and preview the plan the service would run with it: the same plan <code>lockstep plan</code> shows (it includes any drift the lock systems have now). Nothing is applied and nothing is saved; to keep a change, download the file and commit it where the service reads its mappings.
+        Change a mapping and preview the plan the service would run with it: the plan <code>lockstep plan</code> would show, shown by default only where it differs from the plan without your edit. Nothing is applied and nothing is saved; to keep a change, download the file and commit it where the service reads its mappings.
       </p>
       {edited.length > 1 ? (
         <div className="row">
