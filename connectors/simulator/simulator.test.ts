@@ -56,6 +56,36 @@ describeConformance('simulator', async () => {
   };
 });
 
+// The kit against the profiles that can do less: each declared capability is checked, and what is not declared is skipped.
+for (const [label, profile] of [
+  ['offline keys, 3 days', { offline: { revalidationDays: 3 } }],
+  ['no stored validity, no suspension', { validity: 'none' as const, suspendAccount: false }],
+  ['validity on the account', { validity: 'account' as const }],
+] as const) {
+  describeConformance(`simulator (${label})`, async () => {
+    const sim = await startSimulator({ groups: GROUPS, profile });
+    const driver = driverFor(sim, { maxAttempts: 3, pageSize: 60 });
+    await driver.discover();
+    return {
+      driver,
+      groups: ['lobby', 'dc1-white'],
+      addCredential: async (accountId) => sim.state.issueCredential(accountId, { type: 'card' }).id,
+      recordAccess: async (accountId, credentialId) => {
+        sim.state.recordEvent({ accountId, credentialId, door: 'lobby-main', granted: true });
+      },
+      seedAccounts: async (count) => {
+        const tag = randomUUID().slice(0, 8);
+        for (let i = 0; i < count; i++) sim.state.createAccount({ externalId: `seed-${tag}-${i}`, displayName: `Seed ${i}` });
+      },
+      failNext: async (status, opts = {}) => {
+        const res = await api(sim, 'POST', '/api/_faults', { status, times: opts.times ?? 1, retryAfterSeconds: opts.retryAfterSeconds ?? null });
+        expect(res.status).toBe(200);
+      },
+      teardown: () => sim.close(),
+    };
+  });
+}
+
 describe('simulator swipe decisions', () => {
   let sim: RunningSimulator;
   let driver: SimulatorDriver;

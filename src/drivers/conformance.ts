@@ -6,7 +6,7 @@ import type { ConformanceHarness, LockDriver } from './contract.js';
 
 /**
  * The conformance kit: what every LockDriver must do, proved against the driver's fake over
- * real HTTP. A driver's test file calls
+ * real transport (HTTP, or gRPC for Salto Nebula). A driver's test file calls
  *
  *   describeConformance('gallagher', async () => ({ driver, groups, addCredential, ... }));
  *
@@ -94,8 +94,14 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
         expect(sameInstant(ms[0].from, second.from), `membership from ${ms[0].from}`).toBe(true);
         expect(sameInstant(ms[0].until, second.until), `membership until ${ms[0].until}`).toBe(true);
       } else if (d.capabilities.validity === 'account') {
-        expect(sameInstant(after.validity?.from ?? null, second.from), `account from ${after.validity?.from}`).toBe(true);
-        expect(sameInstant(after.validity?.until ?? null, second.until), `account until ${after.validity?.until}`).toBe(true);
+        // The engine owns the account's window (upsertAccount's validity: the latest end of its
+        // groups, see accountWindow in reconcile/plan.ts); a driver may also widen it on a grant.
+        // What it must do is store the window it is given and report it.
+        await d.upsertAccount({ externalId: a.externalId, displayName: a.displayName, validity: second });
+        const dated = await mustGet(a.id);
+        expect(sameInstant(dated.validity?.from ?? null, second.from), `account from ${dated.validity?.from}`).toBe(true);
+        expect(sameInstant(dated.validity?.until ?? null, second.until), `account until ${dated.validity?.until}`).toBe(true);
+        expect(membershipsIn(dated, g)).toHaveLength(1);
       }
     });
 
@@ -141,6 +147,21 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
       expect((await mustGet(a.id)).credentials.find((c) => c.id === credentialId)?.status).toBe('suspended');
       await d.setCredentialState(a.id, credentialId, 'lost');
       expect((await mustGet(a.id)).credentials.find((c) => c.id === credentialId)?.status).toBe('lost');
+    });
+
+    it('reports when each active key of an offline system expires (what learnedBy rests on)', async (ctx) => {
+      const offline = d.capabilities.offline;
+      if (!offline) return ctx.skip('driver declares no offline keys');
+      expect(offline.revalidationDays, 'offline.revalidationDays').toBeGreaterThan(0);
+      const a = await newAccount();
+      const credentialId = await h.addCredential(a.id);
+      const key = (await mustGet(a.id)).credentials.find((c) => c.id === credentialId);
+      expect(key?.status).toBe('active');
+      // an active data-on-card key carries the instant it stops opening offline locks: in the future, within the declared period (a day's slack)
+      expect(typeof key?.keyExpiresAt, 'an active key of an offline system has keyExpiresAt').toBe('string');
+      const until = Date.parse(key!.keyExpiresAt!);
+      expect(until).toBeGreaterThan(Date.now());
+      expect(until).toBeLessThanOrEqual(Date.now() + (offline.revalidationDays + 1) * 86_400_000);
     });
 
     it('pages through all accounts with listAccounts, missing none and repeating none', async () => {
