@@ -97,7 +97,8 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
         // The engine owns the account's window (upsertAccount's validity: the latest end of its
         // groups, see accountWindow in reconcile/plan.ts); a driver may also widen it on a grant.
         // What it must do is store the window it is given and report it.
-        await d.upsertAccount({ externalId: a.externalId, displayName: a.displayName, validity: second });
+        expect(a.externalId, 'the account reports its externalId').toBeTruthy();
+        await d.upsertAccount({ externalId: a.externalId as string, displayName: a.displayName, validity: second });
         const dated = await mustGet(a.id);
         expect(sameInstant(dated.validity?.from ?? null, second.from), `account from ${dated.validity?.from}`).toBe(true);
         expect(sameInstant(dated.validity?.until ?? null, second.until), `account until ${dated.validity?.until}`).toBe(true);
