@@ -39,7 +39,7 @@ import {
  *   learned: reported as keyExpiresAt, with `offline.revalidationDays` from the options or
  *   the installation's key_renewal_duration.
  * - Keys have no suspended or lost state; they can only be cancelled. capabilities say
- *   `credentialStates: false`; setCredentialState cancels the key for `revoked` and `lost`.
+ *   `credentialStates: ['lost', 'revoked']`; setCredentialState cancels the key for both.
  * - Access events are ListEvents by create_time (when Nebula recorded it: events from offline
  *   locks arrive late, and would be missed by their occur_time), paged with page tokens.
  * - Auth: OAuth 2.0 client credentials; the bearer token goes in each call's metadata and is
@@ -153,7 +153,7 @@ export class SaltoDriver implements LockDriver {
     this.capabilities = {
       validity: 'membership',
       suspendAccount: true,
-      credentialStates: false,
+      credentialStates: ['lost', 'revoked'],
       accessEvents: 'cursor',
       offline: { revalidationDays },
       deleteAccount: true,

@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseMappings } from '../../src/policy/index.js';
-import { accessReport, explainIdentity, runReconcile, type EngineContext } from '../../src/reconcile/index.js';
+import { accessReport, explainIdentity, markCredentialLost, runReconcile, type EngineContext } from '../../src/reconcile/index.js';
 import { openStore, upsertIdentity, type Db } from '../../src/store/index.js';
 import { startSaltoHarness, type SaltoHarness } from './harness.js';
 
@@ -92,5 +92,33 @@ describe('the engine with a Salto Nebula system', () => {
     expect(h.fake.offlineLockOpens(user, office)).toBe(true);
     h.fake.presentKey(user);
     expect(h.fake.offlineLockOpens(user, office)).toBe(false);
+  });
+
+  it('kills a lost key at once by cancelling it (keys cannot be suspended: that is refused, naming what it can do)', async () => {
+    h = await startSaltoHarness();
+    db = await openStore({ dataDir: 'memory://' });
+    const { policy } = parseMappings(MAPPINGS, 'salto-mappings.yaml');
+    const ctx: EngineContext = {
+      db,
+      policy,
+      drivers: new Map([['salto', h.driver]]),
+      logger: pino({ level: 'silent' }),
+      now: () => new Date(),
+      executor: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20, concurrency: 4 },
+    };
+    await upsertIdentity(db, { source: 'hr', externalId: 'S2', userName: 's2', employeeType: 'Employee' });
+    await runReconcile(ctx, { kind: 'full' }, { trigger: 'test', actor: 'test', apply: true, approved: true });
+    const user = h.userName('S2');
+    h.fake.issueCardKey(user);
+    const account = (await h.driver.listAccounts(null)).items.find((a) => a.externalId === 'S2')!;
+    const key = account.credentials[0]!;
+    expect(key.status).toBe('active');
+
+    await expect(markCredentialLost(ctx, { system: 'salto', credentialId: key.id, actor: 'officer', state: 'suspended' })).rejects.toMatchObject({ code: 'precondition', field: 'state', message: expect.stringContaining('lost, revoked') });
+    const out = await markCredentialLost(ctx, { system: 'salto', credentialId: key.id, actor: 'officer', note: 'left in a taxi' });
+    expect(out.result.status).toBe('applied');
+    const after = (await h.driver.getAccount(account.id))!.credentials.find((c) => c.id === key.id);
+    expect(after === undefined || after.status !== 'active').toBe(true);
+    expect(out.incident).toMatchObject({ kind: 'lost-credential', system: 'salto' });
   });
 });

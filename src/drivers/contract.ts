@@ -12,7 +12,12 @@ export interface DriverCapabilities {
    * (then the engine enforces it on schedule by revoking). */
   validity: 'membership' | 'account' | 'none';
   suspendAccount: boolean;
-  credentialStates: boolean;
+  /**
+   * Which credential states lockstep can set: all of them (`true`), none (`false`), or only
+   * these (a system whose keys can be cancelled but not suspended: `['lost', 'revoked']`).
+   * Ask with canSetCredentialState.
+   */
+  credentialStates: boolean | readonly CredentialStatus[];
   accessEvents: 'cursor' | 'long-poll' | 'webhook' | 'none';
   /** Key/data-on-card systems that only learn of changes when a key revalidates. */
   offline?: { revalidationDays: number };
@@ -109,4 +114,9 @@ export interface ConformanceHarness {
   /** The fake answers the next `times` requests with this status (and Retry-After seconds, if given). */
   failNext(status: number, opts?: { times?: number; retryAfterSeconds?: number }): Promise<void>;
   teardown(): Promise<void>;
+}
+
+/** Whether a driver with these capabilities can put a credential into `state`. */
+export function canSetCredentialState(caps: Pick<DriverCapabilities, 'credentialStates'>, state: CredentialStatus): boolean {
+  return caps.credentialStates === true || (Array.isArray(caps.credentialStates) && caps.credentialStates.includes(state));
 }

@@ -1,6 +1,7 @@
 import { LockstepError } from '../domain/errors.js';
 import type { Account } from '../domain/access.js';
 import type { Operation, OperationResult } from '../domain/plan.js';
+import { canSetCredentialState } from '../drivers/contract.js';
 import { appendAudit } from '../store/audit.js';
 import { listIncidents, openIncident, withNis2Clock, type IncidentView } from '../store/incidents.js';
 import { credentialHolder, linkedIdentityOf } from '../store/links.js';
@@ -50,12 +51,15 @@ async function findHolder(ctx: EngineContext, req: LostCredentialRequest): Promi
 export async function markCredentialLost(ctx: EngineContext, req: LostCredentialRequest): Promise<LostCredentialOutcome> {
   const driver = ctx.drivers.get(req.system);
   if (!driver) throw new LockstepError('not_found', `no system named ${req.system} is configured`, { field: 'system' });
-  if (!driver.capabilities.credentialStates) throw new LockstepError('precondition', `${req.system} cannot change credential states`, { field: 'system' });
+  const state = req.state ?? 'lost';
+  if (!canSetCredentialState(driver.capabilities, state)) {
+    const can = driver.capabilities.credentialStates;
+    throw new LockstepError('precondition', `${req.system} cannot set a credential ${state}${Array.isArray(can) ? ` (it can: ${can.join(', ')})` : ''}`, { field: req.state ? 'state' : 'system' });
+  }
   const account = await findHolder(ctx, req);
   if (!account) throw new LockstepError('not_found', `no account in ${req.system} holds credential ${req.credentialId}`, { field: 'credentialId' });
   const cred = account.credentials.find((c) => c.id === req.credentialId)!;
   const identityId = await linkedIdentityOf(ctx.db, req.system, account.id);
-  const state = req.state ?? 'lost';
   const op: Operation = {
     key: `${req.system}|set_credential_state|${account.id}|${req.credentialId}`,
     kind: 'set_credential_state',

@@ -3,7 +3,7 @@ import { LockstepError } from '../domain/errors.js';
 import type { Identity } from '../domain/identity.js';
 import { summarize, type CorrelationConflict, type Operation, type OperationReason, type Plan } from '../domain/plan.js';
 import { isoOfMs, parseMs } from '../domain/time.js';
-import type { DriverCapabilities, LockDriver } from '../drivers/contract.js';
+import { canSetCredentialState, type DriverCapabilities, type LockDriver } from '../drivers/contract.js';
 import type { CompiledDuration, CompiledPolicy } from '../policy/compile.js';
 import { evaluate, type Evaluation } from '../policy/evaluate.js';
 import type { SponsorState } from '../domain/sponsor.js';
@@ -314,7 +314,7 @@ function diffIdentity(
       b.add({ ...accountRef(sys, identity, account), kind: 'delete_account', reason: leaverReasonOf(identity, policy, 'account deleted'), revocation: true, ...learned });
     } else if ((action === 'suspend' || action === 'delete') && sys.caps.suspendAccount && account.state === 'active') {
       b.add({ ...accountRef(sys, identity, account), kind: 'suspend_account', reason: leaverReasonOf(identity, policy, 'account suspended'), revocation: true, ...learned });
-    } else if ((action === 'suspend' || action === 'delete') && !sys.caps.suspendAccount && sys.caps.credentialStates) {
+    } else if ((action === 'suspend' || action === 'delete') && !sys.caps.suspendAccount && canSetCredentialState(sys.caps, 'suspended')) {
       for (const c of account.credentials.filter((c) => c.status === 'active')) {
         b.add({ ...accountRef(sys, identity, account), kind: 'set_credential_state', credentialId: c.id, credentialState: 'suspended', reason: leaverReasonOf(identity, policy, `credential ${c.id} suspended (system cannot suspend accounts)`), revocation: true, ...learned });
       }
@@ -366,7 +366,7 @@ function planUnusedCredentials(
   usage: Map<string, string>,
   now: Date,
 ): void {
-  if (!sys.caps.credentialStates || held.size === 0) return;
+  if (!canSetCredentialState(sys.caps, 'suspended') || held.size === 0) return;
   let limit: CompiledDuration | null = null;
   let cls: number | null = null;
   for (const e of held.values()) {
@@ -588,7 +588,7 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
         // a conflicted identity is diffed only against the account it is linked to, never the contested key's
         return (link ? await sys.driver.getAccount(link.accountId) : null) ?? (p.conflict ? null : await sys.driver.findAccount(p.identity.externalId));
       });
-      const usage = sys.caps.credentialStates
+      const usage = canSetCredentialState(sys.caps, 'suspended')
         ? await credentialUsageFor(ctx.db, sys.name, accounts.flatMap((a) => a?.credentials.map((c) => c.id) ?? []))
         : new Map<string, string>();
       ps.forEach((p, i) => diffIdentity(b, ctx, sys, p, accounts[i]!, linkOf.get(p.identity.id), usage, now));
@@ -602,7 +602,7 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
       const byKey = new Map<string, Account>();
       for (const a of accounts) if (a.externalId) byKey.set(a.externalId, a);
       const links = new Map((await listLinks(ctx.db, sys.name)).map((l) => [l.identityId, l]));
-      const usage = sys.caps.credentialStates ? await credentialUsage(ctx.db, sys.name) : new Map<string, string>();
+      const usage = canSetCredentialState(sys.caps, 'suspended') ? await credentialUsage(ctx.db, sys.name) : new Map<string, string>();
       return { byId, byKey, claimed: new Set(), links, usage };
     };
     // The lock systems (over HTTP) are read while identities are read and evaluated, so the
