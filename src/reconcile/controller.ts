@@ -83,6 +83,15 @@ function changedAtSource(reason: string): boolean {
 }
 
 /**
+ * Who a job acts for, as the audit log names them: the signed-in person or token behind an API
+ * call that queued it (`api:<actor>`, or a source pull's `… by api:<actor>`), else `worker`.
+ */
+export function actorOfReason(reason: string): string {
+  const m = /^(?:.* by )?api:(.+)$/s.exec(reason);
+  return m ? m[1]! : 'worker';
+}
+
+/**
  * Reconciles one identity: lease, plan, guard and budget, apply, and the state around it.
  * Throws a LockstepError when the identity is not converged: `retryable` when trying again
  * can help; revocations that did not land are recorded as overdue first.
@@ -98,7 +107,7 @@ export async function reconcileIdentity(ctx: Controller, req: ReconcileRequest):
   // the reconcile reads the store after this: changes written a moment before it are covered too
   const startedAt = ctx.now().getTime();
   try {
-    outcome = await ctx.reconcile({ kind: 'identities', ids: [id] }, { trigger: `queue:${req.reason}`, actor: 'worker', apply: true });
+    outcome = await ctx.reconcile({ kind: 'identities', ids: [id] }, { trigger: `queue:${req.reason}`, actor: actorOfReason(req.reason), apply: true });
   } catch (e) {
     const err = toLockstepError(e);
     // a leaver that cannot even be planned (the lock system is down) is an overdue revocation

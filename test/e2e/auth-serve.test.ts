@@ -125,6 +125,10 @@ queue: { prefix: ${f.prefix} }
     }, 'a held run with the four leavers over the budget');
     expect(held.causedBy).toContain('oidc:Olga Operator (olga)');
     expect(holding()).toHaveLength(N - 2);
+    // the two leavers within the budget went through at once, and the log names who pulled them in
+    const log = await request('GET', '/api/v1/audit?limit=10000', { token: ADMIN_TOKEN });
+    const revokedBy = new Set((log.json.entries as Array<{ action: string; actor: string }>).filter((x) => x.action === 'revoke').map((x) => x.actor));
+    expect([...revokedBy]).toEqual(['oidc:Olga Operator (olga)']);
 
     const own = await request('POST', `/api/v1/runs/${held.id}/approve`, { cookie: olga });
     expect(own.status).toBe(403);
