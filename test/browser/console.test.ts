@@ -212,6 +212,19 @@ queue: { prefix: ${f.prefix} }
 
   describe('in a browser', () => {
     const pageErrors: string[] = [];
+    const openPages: Array<{ who: string; page: Page }> = [];
+    /** A failure says where each browser was and what it showed, so it can be understood from the log alone. */
+    const showingPages = (fn: () => Promise<void>) => async () => {
+      try {
+        await fn();
+      } catch (e) {
+        const seen = await Promise.all(
+          openPages.map(async ({ who, page }) => `${who} at ${page.url()}:\n${(await page.locator('body').innerText({ timeout: 2000 }).catch(() => '(unreadable)')).slice(0, 1500)}`),
+        );
+        (e as Error).message += `\n--- what the browsers showed ---\n${seen.join('\n---\n')}`;
+        throw e;
+      }
+    };
     afterAll(() => {
       expect(pageErrors).toEqual([]);
     });
@@ -225,6 +238,7 @@ queue: { prefix: ${f.prefix} }
       page.on('console', (m) => {
         if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) pageErrors.push(`${name}: ${m.text()}`);
       });
+      openPages.push({ who: name, page });
       await page.goto(`${f.url}${path}`);
       // not signed in: the console sends the browser to /auth/login, the provider shows its picker
       await page.getByRole('button', { name: `Sign in as ${name}` }).click();
@@ -232,7 +246,7 @@ queue: { prefix: ${f.prefix} }
       return page;
     };
 
-    it.skipIf(!CHROMIUM)('signs in, explains a person with every rule, bundle and validity, reports their lost card, and hides what a viewer may not do', async () => {
+    it.skipIf(!CHROMIUM)('signs in, explains a person with every rule, bundle and validity, reports their lost card, and hides what a viewer may not do', showingPages(async () => {
       const card = sim.state.issueCredential(sim.state.findByExternalId('H1')!.id, { type: 'card', number: '4711' });
       const olga = await signIn('Olga Operator');
       await olga.getByLabel('Search people').fill('HR Person 1');
@@ -271,9 +285,9 @@ queue: { prefix: ${f.prefix} }
       expect(await vic.getByRole('navigation', { name: 'main' }).getByRole('link', { name: 'Audit log' }).count()).toBe(0);
       await vic.getByRole('button', { name: 'Sign out' }).click();
       await vic.getByText('You are signed out.').waitFor();
-    }, 90_000);
+    }), 90_000);
 
-    it.skipIf(!CHROMIUM)('holds the HR pull Olga starts; Olga cannot approve it, Alice can; the access report changes', async () => {
+    it.skipIf(!CHROMIUM)('holds the HR pull Olga starts; Olga cannot approve it, Alice can; the access report changes', showingPages(async () => {
       const alice = await signIn('Alice Approver', '/ui/report');
       await alice.getByLabel('Filter text').fill('HR Person 0');
       await alice.getByRole('status').filter({ hasText: /^2 of \d+ memberships$/ }).waitFor();
@@ -319,6 +333,6 @@ queue: { prefix: ${f.prefix} }
       await alice.getByRole('table', { name: 'audit entries' }).getByRole('row', { name: /oidc:Alice Approver \(alice\) run\.approved/ }).waitFor();
       await alice.getByRole('button', { name: 'Verify audit chain' }).click();
       await alice.getByRole('status').filter({ hasText: /^The chain verifies: \d+ entries/ }).waitFor();
-    }, 120_000);
+    }), 120_000);
   });
 });

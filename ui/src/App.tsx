@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { devToken, loginUrl, setDevToken, setUnauthorizedHandler, type Me } from './api';
+import { ErrorBoundary } from './common';
 import { Link, useRoute } from './router';
 import { can, SessionContext, type Action } from './session';
 import { Audit } from './views/Audit';
@@ -96,6 +97,9 @@ export function App() {
   const active = views.find((v) => path === v.path || path.startsWith(`${v.path}/`));
   return (
     <SessionContext.Provider value={me}>
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
       <header className="top">
         <span className="brand">lockstep</span>
         <nav aria-label="main">
@@ -123,9 +127,9 @@ export function App() {
           API
         </a>
       </header>
-      <main>
+      <main id="main">
         {me.roles.length === 0 ? <p className="warning">You are signed in but hold no lockstep role: ask an administrator for viewer, operator, approver or auditor.</p> : null}
-        {active ? active.view() : views.length ? <p>No such page. Choose one above.</p> : null}
+        <ErrorBoundary resetKey={path}>{active ? active.view() : views.length ? <p>No such page. Choose one above.</p> : null}</ErrorBoundary>
       </main>
     </SessionContext.Provider>
   );

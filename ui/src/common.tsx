@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
+import { Component, useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
 import { ApiError } from './api';
 
 export interface Loaded<T> {
@@ -115,4 +115,30 @@ export function ActionButton({ allowed, why, children, ...rest }: { allowed: boo
       {children}
     </button>
   );
+}
+
+/** A view that throws while rendering shows what broke instead of a blank page; the others keep working. */
+export class ErrorBoundary extends Component<{ children: ReactNode; resetKey: string }, { error: Error | null; key: string }> {
+  state = { error: null as Error | null, key: this.props.resetKey };
+
+  static getDerivedStateFromError(error: Error) {
+    return { error };
+  }
+
+  static getDerivedStateFromProps(props: { resetKey: string }, state: { error: Error | null; key: string }) {
+    // another page: try again
+    return props.resetKey !== state.key ? { error: null, key: props.resetKey } : null;
+  }
+
+  render() {
+    if (!this.state.error) return this.props.children;
+    return (
+      <div role="alert" className="error">
+        This page failed: {this.state.error.message}.{' '}
+        <button type="button" onClick={() => location.reload()}>
+          Reload
+        </button>
+      </div>
+    );
+  }
 }
