@@ -23,17 +23,24 @@ const VIEWS: Array<{ path: string; label: string; needs: Action; view: () => Rea
   { path: '/health', label: 'Health', needs: 'read', view: () => <HealthView /> },
 ];
 
-type State = { kind: 'loading' } | { kind: 'in'; me: Me } | { kind: 'out'; message: string; oidc: boolean };
+type State = { kind: 'loading' } | { kind: 'in'; me: Me } | { kind: 'out'; message: string; oidc: boolean; problem?: string | null };
 
 const HEADERS = { 'X-Requested-With': 'lockstep', Accept: 'application/json' };
 
-/** Whether this service has OIDC sign-in: /auth/login answers with a redirect to the provider (404 without). */
-async function oidcConfigured(): Promise<boolean> {
+/**
+ * Whether this service has OIDC sign-in: /auth/login answers with a redirect to the provider,
+ * 404 without one; anything else is a sign-in that is configured but failing (the provider
+ * unreachable), with the service's reason.
+ */
+async function oidcSignIn(): Promise<{ oidc: boolean; problem: string | null }> {
   try {
     const r = await fetch(loginUrl(), { credentials: 'same-origin', redirect: 'manual' });
-    return r.type === 'opaqueredirect' || (r.status >= 300 && r.status < 400);
-  } catch {
-    return false;
+    if (r.type === 'opaqueredirect' || (r.status >= 300 && r.status < 400)) return { oidc: true, problem: null };
+    if (r.status === 404) return { oidc: false, problem: null };
+    const body = (await r.json().catch(() => null)) as { error?: { message?: string } } | null;
+    return { oidc: true, problem: body?.error?.message ?? `sign-in answered ${r.status}` };
+  } catch (e) {
+    return { oidc: false, problem: `the service did not answer: ${(e as Error).message}` };
   }
 }
 
@@ -51,8 +58,8 @@ async function whoAmI(): Promise<State> {
     if (probe.ok) return { kind: 'in', me: { subject: 'token', name: 'admin token', email: null, roles: ['viewer', 'operator', 'approver', 'auditor'], via: 'dev-token' } };
   }
   if (t) setDevToken(null);
-  const oidc = await oidcConfigured();
-  return { kind: 'out', oidc, message: t ? 'The token was refused.' : 'You are not signed in.' };
+  const { oidc, problem } = await oidcSignIn();
+  return { kind: 'out', oidc, problem, message: t ? 'The token was refused.' : 'You are not signed in.' };
 }
 
 export function App() {
@@ -62,7 +69,7 @@ export function App() {
     whoAmI().then(
       (s) => {
         // not signed in and OIDC is there: straight to the provider, back to this page after
-        if (s.kind === 'out' && s.oidc && !sessionStorage.getItem('lockstep.signedOut')) return location.assign(loginUrl());
+        if (s.kind === 'out' && s.oidc && !s.problem && !sessionStorage.getItem('lockstep.signedOut')) return location.assign(loginUrl());
         if (s.kind === 'in') sessionStorage.removeItem('lockstep.signedOut');
         setState(s);
       },
@@ -83,7 +90,7 @@ export function App() {
   }, [check]);
 
   if (state.kind === 'loading') return <p role="status" className="center">Signing in…</p>;
-  if (state.kind === 'out') return <SignedOut message={state.message} oidc={state.oidc} onToken={check} />;
+  if (state.kind === 'out') return <SignedOut message={state.message} oidc={state.oidc} problem={state.problem ?? null} onToken={check} />;
 
   const me = state.me;
   const signOut = async () => {
@@ -135,7 +142,7 @@ export function App() {
   );
 }
 
-function SignedOut({ message, oidc, onToken }: { message: string; oidc: boolean; onToken: () => void }) {
+function SignedOut({ message, oidc, problem, onToken }: { message: string; oidc: boolean; problem: string | null; onToken: () => void }) {
   const [token, setToken] = useState('');
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -148,6 +155,11 @@ function SignedOut({ message, oidc, onToken }: { message: string; oidc: boolean;
     <main className="signin">
       <h1>lockstep console</h1>
       <p role="status">{message}</p>
+      {problem ? (
+        <p role="alert" className="error">
+          Sign-in is not working right now: {problem}
+        </p>
+      ) : null}
       {oidc ? (
         <p>
           <a className="button primary" href={loginUrl()} onClick={() => sessionStorage.removeItem('lockstep.signedOut')}>
