@@ -1,6 +1,9 @@
 // Builds the web console into dist/ui (`npm run build:ui`; `npm ci` and `npm install` run it as
-// the `prepare` script). Without vite (an install with --omit=dev) it says so and leaves the
-// console unbuilt: `lockstep serve` then answers /ui with a page saying how to build it.
+// the `prepare` script), or into the folder given as the first argument: the browser tests build
+// their own, so a test run never empties the dist/ui that a running service or another run
+// serves. Without vite (an install with --omit=dev) it says so and leaves the console unbuilt:
+// `lockstep serve` then answers /ui with a page saying how to build it.
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 // React's production build whatever the caller's NODE_ENV (vitest sets `test`, which vite
@@ -15,5 +18,6 @@ try {
   process.exit(0);
 }
 const started = Date.now();
-await vite.build({ configFile: config, mode: 'production', logLevel: 'warn' });
-console.log(`lockstep: web console built into dist/ui in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+const out = process.argv[2];
+await vite.build({ configFile: config, mode: 'production', logLevel: 'warn', ...(out ? { build: { outDir: resolve(out), emptyOutDir: true } } : {}) });
+console.log(`lockstep: web console built into ${out ?? 'dist/ui'} in ${((Date.now() - started) / 1000).toFixed(1)} s`);

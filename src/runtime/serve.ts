@@ -255,7 +255,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
       },
       syncSource: (name, actor) => pullSource(name, actor),
       console: consoleApi.router,
-      ui: createUiRouter(),
+      ui: createUiRouter({ dir: env.LOCKSTEP_UI_DIR }),
     });
     const port = Number(env.PORT ?? 8080);
     server = await new Promise<Server>((resolve, reject) => {

@@ -53,9 +53,11 @@ describe(`the web console${CHROMIUM ? '' : ' (browser tests skipped: no chromium
   const holders = (group: string) => Array.from({ length: N }, (_, i) => `H${i}`).filter((e) => sim.state.findByExternalId(e)?.memberships.some((m) => m.group === group));
 
   beforeAll(async () => {
-    // the console as `npm ci` builds it (about a second), so the test sees the current ui/
-    execFileSync(process.execPath, [join(ROOT, 'ui/build.mjs')], { stdio: 'pipe' });
     await f.open();
+    // the console as `npm ci` builds it (about a second), so the test sees the current ui/; in
+    // the fixture's folder, so it never empties the dist/ui another run or a running serve uses
+    execFileSync(process.execPath, [join(ROOT, 'ui/build.mjs'), f.path('ui')], { stdio: 'pipe' });
+    process.env.LOCKSTEP_UI_DIR = f.path('ui');
     idp = await startOidcProvider({
       users: [
         { sub: 'olga', name: 'Olga Operator', email: 'olga@example.com', roles: ['Lockstep.Operator', 'Lockstep.Approver'] },
@@ -87,6 +89,7 @@ queue: { prefix: ${f.prefix} }
   }, 120_000);
 
   afterAll(async () => {
+    delete process.env.LOCKSTEP_UI_DIR;
     for (const c of contexts) await c.close().catch(() => undefined);
     await browser?.close();
     await f.close();
