@@ -74,6 +74,14 @@ function fingerprint(o: Operation): string {
 
 export function createWhatIfRouter(deps: WhatIfDeps): Router {
   const r = express.Router();
+  // one what-if at a time per process: each reads every lock system twice, and several people
+  // previewing at once should queue here rather than multiply that load on the lock systems
+  let queue: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = queue.then(fn, fn);
+    queue = run.catch(() => undefined);
+    return run;
+  };
 
   /** The mapping documents the service runs with, for the editor to start from. */
   r.get(
@@ -100,11 +108,13 @@ export function createWhatIfRouter(deps: WhatIfDeps): Router {
           field: `accessGroups[${i}].system`,
         });
       }
-      // the same plan `lockstep plan` builds, under the edited policy; no hooks: a what-if is not a planned run
-      const built = await buildPlan({ ...deps.ctx, policy: loaded.policy, hooks: undefined }, { kind: 'full' });
-      // and the plan without the edit (one after the other: the lock systems are read twice, not at once), so
-      // the console can tell what the edit causes from what is planned anyway (drift, expiries due)
-      const current = await buildPlan({ ...deps.ctx, hooks: undefined }, { kind: 'full' });
+      const { built, current } = await oneAtATime(async () => ({
+        // the same plan `lockstep plan` builds, under the edited policy; no hooks: a what-if is not a planned run
+        built: await buildPlan({ ...deps.ctx, policy: loaded.policy, hooks: undefined }, { kind: 'full' }),
+        // and the plan without the edit (one after the other: the lock systems are read twice, not at once), so
+        // the console can tell what the edit causes from what is planned anyway (drift, expiries due)
+        current: await buildPlan({ ...deps.ctx, hooks: undefined }, { kind: 'full' }),
+      }));
       const now = new Set(current.plan.operations.map(fingerprint));
       const edited = new Set(built.plan.operations.map(fingerprint));
       res.json({
