@@ -8,10 +8,12 @@ import type { CompiledDuration, CompiledPolicy } from '../policy/compile.js';
 import { evaluate, type Evaluation } from '../policy/evaluate.js';
 import type { SponsorState } from '../domain/sponsor.js';
 import { knownExternalIds, listIdentities } from '../store/identities.js';
-import { credentialUsage, credentialUsageFor, listLinks, loadAnchors, loadIdentityScope, type Link } from '../store/links.js';
+import { credentialFacts, credentialFactsFor, listLinks, loadAnchors, loadIdentityScope, noCredentialFacts, type CredentialFacts, type Link } from '../store/links.js';
 import { conflictText, loadConflicts, withConflict } from './conflicts.js';
 import type { KeyHolder } from '../store/correlation.js';
 import { loadSponsorStates } from './sponsors.js';
+import { exceptionsInForce } from '../store/exceptions.js';
+import type { AccessException } from '../domain/governance.js';
 import type { EngineContext, Scope } from './types.js';
 
 /** Per identity, what the plan decided it is entitled to: the executor stores anchors from it. */
@@ -176,7 +178,7 @@ function diffIdentity(
   p: PlannedIdentity,
   account: Account | null,
   link: Link | undefined,
-  usage: Map<string, string>,
+  usage: CredentialFacts,
   now: Date,
 ): void {
   const { identity, evaluation } = p;
@@ -255,6 +257,21 @@ function diffIdentity(
       revocation: false,
     });
   }
+  if (!leaver && desired.size > 0 && !sys.caps.suspendAccount && usage.heldForLeaver.size > 0 && canSetCredentialState(sys.caps, 'active')) {
+    // a system without account suspension: the credentials lockstep suspended when this person
+    // left, and only those (not an operator's, a lost card's or an unused one's), are theirs again
+    for (const c of account.credentials) {
+      if (c.status !== 'suspended' || !usage.heldForLeaver.has(c.id)) continue;
+      b.add({
+        ...accountRef(sys, identity, account),
+        kind: 'set_credential_state',
+        credentialId: c.id,
+        credentialState: 'active',
+        reason: { cause: 'joiner', text: `${identity.userName} is active and entitled again: credential ${c.number ?? c.id}, suspended by lockstep when they left, active again` },
+        revocation: false,
+      });
+    }
+  }
   const wantName = identity.displayName ?? identity.userName;
   // systems with dates on the person: the account ends when the last of its windows does
   // (defence in depth: the lock system closes it even if lockstep does not run); each group's
@@ -303,7 +320,9 @@ function diffIdentity(
     const reason: OperationReason = leaver
       ? leaverReasonOf(identity, policy, `membership of ${g.name} revoked`)
       : denied
-        ? { cause: /expir/i.test(denied.reason) ? 'expired' : 'not-entitled', text: `${g.name}: ${denied.reason} (rule ${denied.rule})` }
+        ? denied.exception
+          ? { cause: 'exception', text: `${g.name}: ${denied.reason}`, policy: `exception ${denied.exception.id}` }
+          : { cause: /expir/i.test(denied.reason) ? 'expired' : 'not-entitled', text: `${g.name}: ${denied.reason} (rule ${denied.rule})` }
         : { cause: 'not-entitled', text: `no rule grants ${identity.userName} ${g.name} any more` };
     b.add({ ...accountRef(sys, identity, account), kind: 'revoke', group: groupOf(g), previousValidity: { from: have.from, until: have.until }, reason, revocation: true, ...learned });
   }
@@ -363,10 +382,11 @@ function planUnusedCredentials(
   p: PlannedIdentity,
   account: Account,
   held: Map<string, Entitlement>,
-  usage: Map<string, string>,
+  facts: CredentialFacts,
   now: Date,
 ): void {
   if (!canSetCredentialState(sys.caps, 'suspended') || held.size === 0) return;
+  const usage = facts.lastUsed;
   let limit: CompiledDuration | null = null;
   let cls: number | null = null;
   for (const e of held.values()) {
@@ -393,7 +413,11 @@ function planUnusedCredentials(
             : a
           : a || u || null
         : ([a, u].filter((x): x is string => !!x).sort().pop() ?? null);
-    const since = used ?? (began === undefined ? (began = Object.values(p.anchors).sort()[0] ?? null) : began);
+    let since = used ?? (began === undefined ? (began = Object.values(p.anchors).sort()[0] ?? null) : began);
+    // set active again by lockstep (a rehire): counted from then, not from a use before they left
+    const back = facts.reactivatedAt.size ? facts.reactivatedAt.get(c.id) : undefined;
+    const fromBack = back !== undefined && (!since || back > since);
+    if (fromBack) since = back;
     if (!since) continue;
     const deadline = parseInstant(since) + limit.ms;
     if (deadline <= now.getTime()) {
@@ -404,7 +428,7 @@ function planUnusedCredentials(
         credentialState: 'suspended',
         reason: {
           cause: 'unused-credential',
-          text: `${c.type} ${c.number ?? c.id} ${used ? `last used ${used}` : `never used since access began ${since}`}: unused for more than ${limit.text}`,
+          text: `${c.type} ${c.number ?? c.id} ${fromBack ? `not used since lockstep set it active again ${since}` : used ? `last used ${used}` : `never used since access began ${since}`}: unused for more than ${limit.text}`,
           policy: `classes.${cls}.${limit.setting}`,
         },
         revocation: true,
@@ -442,12 +466,25 @@ function planOrphan(b: PlanBuilder, ctx: EngineContext, sys: SystemView, account
 const EVALUATION_SLICE = 250;
 
 async function evaluateWith(ctx: EngineContext, identities: Identity[], anchors: Map<string, Record<string, string>>, now: Date, knownConflicts?: Map<string, KeyHolder[]>): Promise<PlannedIdentity[]> {
-  const [sponsors, conflicts] = await Promise.all([loadSponsorStates(ctx, identities, now), loadConflicts(ctx, identities, knownConflicts)]);
-  return identities.map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts));
+  const [sponsors, conflicts, exceptions] = await Promise.all([
+    loadSponsorStates(ctx, identities, now),
+    loadConflicts(ctx, identities, knownConflicts),
+    exceptionsInForce(ctx.db, identities.map((i) => i.id), now),
+  ]);
+  return identities.map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts, exceptions));
 }
 
-function planned(ctx: EngineContext, identity: Identity, a: Record<string, string>, now: Date, sponsors: Map<string, SponsorState>, conflicts: Map<string, CorrelationConflict>): PlannedIdentity {
-  const evaluation = evaluate(identity, ctx.policy, { now, anchors: a, sponsor: sponsors.get(identity.id) });
+function planned(
+  ctx: EngineContext,
+  identity: Identity,
+  a: Record<string, string>,
+  now: Date,
+  sponsors: Map<string, SponsorState>,
+  conflicts: Map<string, CorrelationConflict>,
+  exceptions: Map<string, AccessException[]>,
+): PlannedIdentity {
+  // access exceptions (policy/exceptions.ts): a page without any costs one empty-map lookup per identity
+  const evaluation = evaluate(identity, ctx.policy, { now, anchors: a, sponsor: sponsors.get(identity.id), exceptions: exceptions.size ? exceptions.get(identity.id) : undefined });
   // a page without conflicts (the usual estate) costs one empty-map lookup per identity
   const conflict = conflicts.size ? conflicts.get(identity.id) : undefined;
   return conflict ? { identity, anchors: a, evaluation: withConflict(evaluation, conflict), conflict } : { identity, anchors: a, evaluation };
@@ -471,10 +508,11 @@ async function evaluateEveryone(ctx: EngineContext, now: Date, onSlice: (ps: Pla
     next = page.length < pageSize ? null : read(page[page.length - 1]!.id);
     // an unobserved rejection of the prefetch would crash the process; it is awaited next turn
     next?.catch(() => undefined);
-    const [anchors, sponsors, conflicts] = await Promise.all([loadAnchors(ctx.db, page.map((i) => i.id)), loadSponsorStates(ctx, page, now), loadConflicts(ctx, page)]);
+    const ids = page.map((i) => i.id);
+    const [anchors, sponsors, conflicts, exceptions] = await Promise.all([loadAnchors(ctx.db, ids), loadSponsorStates(ctx, page, now), loadConflicts(ctx, page), exceptionsInForce(ctx.db, ids, now)]);
     for (let i = 0; i < page.length; i += EVALUATION_SLICE) {
       if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      onSlice(page.slice(i, i + EVALUATION_SLICE).map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts)));
+      onSlice(page.slice(i, i + EVALUATION_SLICE).map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts, exceptions)));
     }
   }
 }
@@ -589,20 +627,20 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
         return (link ? await sys.driver.getAccount(link.accountId) : null) ?? (p.conflict ? null : await sys.driver.findAccount(p.identity.externalId));
       });
       const usage = canSetCredentialState(sys.caps, 'suspended')
-        ? await credentialUsageFor(ctx.db, sys.name, accounts.flatMap((a) => a?.credentials.map((c) => c.id) ?? []))
-        : new Map<string, string>();
+        ? await credentialFactsFor(ctx.db, sys.name, accounts.flatMap((a) => a?.credentials.map((c) => c.id) ?? []))
+        : noCredentialFacts();
       ps.forEach((p, i) => diffIdentity(b, ctx, sys, p, accounts[i]!, linkOf.get(p.identity.id), usage, now));
     }
     ps.forEach(done);
   } else if (scope.kind === 'full') {
-    type SystemState = { byId: Map<string, Account>; byKey: Map<string, Account>; claimed: Set<string>; links: Map<string, Link>; usage: Map<string, string> };
+    type SystemState = { byId: Map<string, Account>; byKey: Map<string, Account>; claimed: Set<string>; links: Map<string, Link>; usage: CredentialFacts };
     const readSystem = async (sys: SystemView): Promise<SystemState> => {
       const accounts = await listAllAccounts(sys.driver);
       const byId = new Map(accounts.map((a) => [a.id, a]));
       const byKey = new Map<string, Account>();
       for (const a of accounts) if (a.externalId) byKey.set(a.externalId, a);
       const links = new Map((await listLinks(ctx.db, sys.name)).map((l) => [l.identityId, l]));
-      const usage = canSetCredentialState(sys.caps, 'suspended') ? await credentialUsage(ctx.db, sys.name) : new Map<string, string>();
+      const usage = canSetCredentialState(sys.caps, 'suspended') ? await credentialFacts(ctx.db, sys.name) : noCredentialFacts();
       return { byId, byKey, claimed: new Set(), links, usage };
     };
     // The lock systems (over HTTP) are read while identities are read and evaluated, so the

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { LockstepError } from '../domain/errors.js';
 import { planDigest, type Operation, type OperationResult, type Plan, type RunStatus } from '../domain/plan.js';
 import { appendAudit, iterateAudit, type AuditEntryInput } from '../store/audit.js';
-import { syncAnchorsMany } from '../store/links.js';
+import { recordCredentialHolds, syncAnchorsMany } from '../store/links.js';
 import { createRun, findRun, getRun, insertFinishedRun, setRunProgress, transitionRun, updateRun, type Run } from '../store/runs.js';
 import {
   approveBudgetWindow,
@@ -206,6 +206,7 @@ async function executeRun(
     : await applyOperations(ctx, ops, { runId: run.id, actor: opts.actor, onProgress, ...(audit ? { auditInto: audit } : {}) });
   try {
     await storeAnchors(ctx, built.anchorChanges, now);
+    await storeCredentialHolds(ctx, ops, results);
   } catch (e) {
     // what was done at the lock systems is in the audit log whatever fails after it
     if (audit?.length) await appendAudit(ctx.db, audit.splice(0));
@@ -237,6 +238,25 @@ async function executeRun(
     throw e;
   }
   return { run: finished, plan, results, held: false, failedRevocations, failed, nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity, digest: planDigest(plan), deferred };
+}
+
+/**
+ * Credentials this run suspended for a leaver (systems without account suspension) are held, so
+ * that lockstep sets them, and only them, active again when the person is entitled again; those
+ * it set active again are released. Nothing to write in almost every run.
+ */
+async function storeCredentialHolds(ctx: EngineContext, ops: Operation[], results: OperationResult[]): Promise<void> {
+  // the engine's clock (a test deployment's offset included), which the unused-credential rule reads
+  const at = ctx.now().toISOString();
+  const held: Parameters<typeof recordCredentialHolds>[1] = [];
+  const released: Parameters<typeof recordCredentialHolds>[2] = [];
+  ops.forEach((op, i) => {
+    const r = results[i]!;
+    if (op.kind !== 'set_credential_state' || r.status !== 'applied' || !op.credentialId) return;
+    if (op.credentialState === 'suspended' && op.reason.cause === 'leaver' && op.accountId) held.push({ system: op.system, credentialId: op.credentialId, accountId: op.accountId, cause: 'leaver', at });
+    else if (op.credentialState === 'active') released.push({ system: op.system, credentialId: op.credentialId, at });
+  });
+  if (held.length || released.length) await recordCredentialHolds(ctx.db, held, released);
 }
 
 /** Identities whose operations a full run applies under one set of leases (queue.bucketSize in the service). */

@@ -182,14 +182,76 @@ export async function linkedIdentityOf(q: Queryable, system: string, accountId: 
   return rows[0]?.identity_id ?? null;
 }
 
-/** Last use of just these credentials: what a one-identity run needs, without reading the whole table. */
-export async function credentialUsageFor(q: Queryable, system: string, credentialIds: string[]): Promise<Map<string, string>> {
-  if (credentialIds.length === 0) return new Map();
-  const { rows } = await q.query<{ credential_id: string; last_used_at: Date | string }>(
-    'SELECT credential_id, last_used_at FROM credential_usage WHERE system = $1 AND credential_id = ANY($2::text[])',
+/**
+ * What the plan knows of a system's credentials beyond what the lock system says: each one's
+ * last use (access events), the ones lockstep suspended for a leaver and may set active again
+ * (migration 16), and when lockstep reactivated one (the unused-credential rule counts from then).
+ */
+export interface CredentialFacts {
+  lastUsed: Map<string, string>;
+  heldForLeaver: Set<string>;
+  reactivatedAt: Map<string, string>;
+}
+
+export const noCredentialFacts = (): CredentialFacts => ({ lastUsed: new Map(), heldForLeaver: new Set(), reactivatedAt: new Map() });
+
+type FactsRow = { usage: Array<[string, string]> | string | null; holds: Array<[string, string | null]> | string | null };
+const factsOf = (r: FactsRow | undefined): CredentialFacts => {
+  const parse = <T>(v: T[] | string | null | undefined): T[] => (v === null || v === undefined ? [] : typeof v === 'string' ? (JSON.parse(v) as T[]) : v);
+  const out = noCredentialFacts();
+  for (const [id, at] of parse(r?.usage)) out.lastUsed.set(id, new Date(at).toISOString());
+  for (const [id, released] of parse(r?.holds)) {
+    if (released === null) out.heldForLeaver.add(id);
+    else out.reactivatedAt.set(id, new Date(released).toISOString());
+  }
+  return out;
+};
+
+/** CredentialFacts of these credentials, in one round trip (an identity-scoped run). */
+export async function credentialFactsFor(q: Queryable, system: string, credentialIds: string[]): Promise<CredentialFacts> {
+  if (credentialIds.length === 0) return noCredentialFacts();
+  const { rows } = await q.query<FactsRow>(
+    `SELECT (SELECT json_agg(json_build_array(credential_id, last_used_at)) FROM credential_usage WHERE system = $1 AND credential_id = ANY($2::text[])) AS usage,
+            (SELECT json_agg(json_build_array(credential_id, released_at)) FROM credential_holds WHERE system = $1 AND credential_id = ANY($2::text[])) AS holds`,
     [system, credentialIds],
   );
-  return new Map(rows.map((r) => [r.credential_id, new Date(r.last_used_at).toISOString()]));
+  return factsOf(rows[0]);
+}
+
+/** CredentialFacts of every credential of a system (a full run). */
+export async function credentialFacts(q: Queryable, system: string): Promise<CredentialFacts> {
+  const lastUsed = await credentialUsage(q, system);
+  const { rows } = await q.query<FactsRow>(
+    'SELECT NULL AS usage, (SELECT json_agg(json_build_array(credential_id, released_at)) FROM credential_holds WHERE system = $1) AS holds',
+    [system],
+  );
+  return { ...factsOf(rows[0]), lastUsed };
+}
+
+/**
+ * After a run: credentials lockstep suspended for a leaver are held (it may set them active
+ * again when the person is entitled again); ones it set active again are released, from now.
+ */
+export async function recordCredentialHolds(
+  q: Queryable,
+  held: Array<{ system: string; credentialId: string; accountId: string; cause: string; at: string }>,
+  released: Array<{ system: string; credentialId: string; at: string }>,
+): Promise<void> {
+  if (held.length) {
+    await q.query(
+      `INSERT INTO credential_holds (system, credential_id, account_id, cause, held_at)
+       SELECT s, c, a, k, t FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS u(s, c, a, k, t)
+       ON CONFLICT (system, credential_id) DO UPDATE SET account_id = EXCLUDED.account_id, cause = EXCLUDED.cause, held_at = EXCLUDED.held_at, released_at = NULL`,
+      [held.map((h) => h.system), held.map((h) => h.credentialId), held.map((h) => h.accountId), held.map((h) => h.cause), held.map((h) => h.at)],
+    );
+  }
+  if (released.length) {
+    await q.query(
+      `UPDATE credential_holds h SET released_at = u.t FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(s, c, t)
+        WHERE h.system = u.s AND h.credential_id = u.c AND h.released_at IS NULL`,
+      [released.map((r) => r.system), released.map((r) => r.credentialId), released.map((r) => r.at)],
+    );
+  }
 }
 
 export async function credentialUsage(q: Queryable, system: string): Promise<Map<string, string>> {

@@ -10,6 +10,8 @@ import * as m007 from './007_sponsor_lookups.js';
 import * as m010 from './010_offline_pending.js';
 import * as m011 from './011_budget_function.js';
 import * as m012 from './012_budget_window.js';
+import * as m013 from './013_access_exceptions.js';
+import * as m016 from './016_credential_holds.js';
 
 export interface Migration {
   version: number;
@@ -31,4 +33,6 @@ export const migrations: Migration[] = [
   { version: 10, name: 'offline pending', sql: m010.sql },
   { version: 11, name: 'budget function', sql: m011.sql },
   { version: 12, name: 'budget window', sql: m012.sql },
+  { version: 13, name: 'access exceptions', sql: m013.sql },
+  { version: 16, name: 'credential holds', sql: m016.sql },
 ];

@@ -1,7 +1,9 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pullAccessEvents } from '../../../src/reconcile/index.js';
-import { credentialUsageFor, getSyncState, recordCredentialUse } from '../../../src/store/index.js';
+import { credentialFactsFor, getSyncState, recordCredentialUse } from '../../../src/store/index.js';
+
+const credentialUsageFor = async (...a: Parameters<typeof credentialFactsFor>) => (await credentialFactsFor(...a)).lastUsed;
 import { createTestStore, storeKinds, type TestStore } from '../../helpers/db.js';
 import { createTestEngine, type TestEngine } from '../../helpers/engine.js';
 import { MAPPINGS } from './mappings.js';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { upsertIdentity } from '../../../src/store/index.js';
-import { accessReport, explainIdentity, runReconcile } from '../../../src/reconcile/index.js';
+import { recordCredentialUse, upsertIdentity } from '../../../src/store/index.js';
+import { accessReport, explainIdentity, markCredentialLost, runReconcile } from '../../../src/reconcile/index.js';
 import { createTestEngine, membershipsOf, type TestEngine } from '../../helpers/engine.js';
 
 /**
@@ -107,6 +107,47 @@ describe('a lock system that cannot suspend accounts', () => {
     expect(after.state).toBe('active');
     expect(after.credentials.find((c) => c.id === card.id)!.status).toBe('suspended');
     expect(after.memberships).toEqual([]);
+  });
+});
+
+describe('a lock system that cannot suspend accounts: a rehire', () => {
+  // class 1 with an unused-credential rule, so that a card last used before the person left is not taken again at once
+  const UNUSED = MAPPINGS.replace('accessGroups:', 'classes:\n  "1": { unusedCredentialDays: 30 }\naccessGroups:');
+  it('sets active again the credentials lockstep suspended when they left, and only those', async () => {
+    e = await createTestEngine('postgres', UNUSED, { now: '2026-06-01T08:00:00Z', profile: { suspendAccount: false } });
+    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'R1', userName: 'r1', employeeType: 'Employee' });
+    await apply(e);
+    const acc = e.sim.state.findByExternalId('R1')!;
+    const card = e.sim.state.issueCredential(acc.id, { type: 'card' });
+    const pin = e.sim.state.issueCredential(acc.id, { type: 'pin' });
+    const spare = e.sim.state.issueCredential(acc.id, { type: 'card' });
+    await recordCredentialUse(e.ctx.db, 'dc1', [card, pin, spare].map((c) => ({ credentialId: c.id, accountId: acc.id, at: '2026-06-01T09:00:00Z' })));
+    // an operator suspends the spare card before the person leaves: not lockstep's to give back
+    await markCredentialLost(e.ctx, { system: 'dc1', credentialId: spare.id, actor: 'officer', state: 'suspended' });
+
+    e.setNow('2026-06-10T08:00:00Z');
+    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'R1', userName: 'r1', employeeType: 'Employee', active: false });
+    await apply(e);
+    const gone = e.sim.state.findByExternalId('R1')!;
+    expect(gone.credentials.map((c) => [c.id, c.status])).toEqual([[card.id, 'suspended'], [pin.id, 'suspended'], [spare.id, 'suspended']]);
+
+    // back three months later: the card lockstep suspended is theirs again, the operator's stays suspended
+    e.setNow('2026-09-10T08:00:00Z');
+    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'R1', userName: 'r1', employeeType: 'Employee', active: true });
+    const back = await apply(e);
+    const reactivated = back.plan.operations.filter((o) => o.kind === 'set_credential_state');
+    expect(reactivated.map((o) => [o.credentialId, o.credentialState, o.reason.cause]).sort()).toEqual([[card.id, 'active', 'joiner'], [pin.id, 'active', 'joiner']].sort());
+    const now = e.sim.state.findByExternalId('R1')!;
+    expect(Object.fromEntries(now.credentials.map((c) => [c.id, c.status]))).toEqual({ [card.id]: 'active', [pin.id]: 'active', [spare.id]: 'suspended' });
+
+    // last used in June, more than 30 days ago, but active again only now: not taken again
+    expect((await apply(e)).plan.operations).toEqual([]);
+    // 31 days after the reactivation, unused since: suspended by the unused-credential rule, which says why
+    e.setNow('2026-10-12T08:00:00Z');
+    const later = await apply(e);
+    const unused = later.plan.operations.filter((o) => o.kind === 'set_credential_state');
+    expect(unused.map((o) => o.credentialId).sort()).toEqual([card.id, pin.id].sort());
+    expect(unused[0]!.reason.text).toMatch(/not used since lockstep set it active again 2026-09-10/);
   });
 });
 
