@@ -399,8 +399,10 @@ function serverMessage(text: string): string | undefined {
     const j = JSON.parse(text) as unknown;
     if (j && typeof j === 'object') {
       const o = j as Record<string, unknown>;
-      const m = o.message ?? o.error_description ?? o.detail ?? o.error ?? o.title;
-      if (typeof m === 'string') msg = m;
+      // an error object nested under `error` ({ error: { code, message } }: OpenAccess, Graph-style APIs)
+      const nested = o.error && typeof o.error === 'object' ? (o.error as Record<string, unknown>) : null;
+      const m = o.message ?? o.error_description ?? o.detail ?? (nested ? (nested.message ?? nested.description) : o.error) ?? o.title;
+      if (typeof m === 'string') msg = nested && typeof nested.code === 'string' && nested.code !== m ? `${nested.code}: ${m}` : m;
     }
   } catch {
     // not JSON: keep the text

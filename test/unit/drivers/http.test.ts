@@ -112,6 +112,16 @@ describe('HttpClient', () => {
     expect(shown).not.toContain('query-secret');
   });
 
+  it.each([
+    [{ error: { code: 'openaccess.general.invalidapplicationid', message: 'Application ID is not valid' } }, 'openaccess.general.invalidapplicationid: Application ID is not valid'],
+    [{ error: 'invalid_client', error_description: 'the client secret is wrong' }, 'the client secret is wrong'],
+    [{ error: 'not found' }, 'not found'],
+  ])('says what the server said, also when its error is an object (%j)', async (body, said) => {
+    handler = (_req, res) => json(res, 400, body);
+    const err = await failure(client({ maxAttempts: 1 }).http.get('accounts/7'));
+    expect(err.message).toContain(said);
+  });
+
   it('maps 429 to rate_limited with the Retry-After it was given', async () => {
     handler = (_req, res) => json(res, 429, {}, { 'retry-after': '120' });
     const err = await failure(client({ maxAttempts: 1 }).http.get('groups'));
