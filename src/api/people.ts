@@ -10,7 +10,7 @@ const h = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => 
 };
 
 /**
- * `GET /identities?q=&limit=`: people for the console's search, matched case-insensitively on
+ * `GET /identities?q=&limit=&deleted=1`: people for the console's search (deleted ones with `deleted=1`), matched case-insensitively on
  * userName, displayName, externalId, email, department and job title. It reads the store page by
  * page (the store's own iterator) and stops at `limit` matches, so a search that matches early
  * reads one page; an unmatched one reads every identity.
@@ -28,10 +28,12 @@ export function createPeopleRouter(ctx: EngineContext): Router {
         if (typeof rawLimit !== 'string' || !/^\d{1,6}$/.test(rawLimit) || Number(rawLimit) < 1) throw new LockstepError('validation', 'limit must be a whole number from 1 to 500', { field: 'limit' });
         limit = Math.min(500, Number(rawLimit));
       }
+      // people their source deleted are kept (their history, their accounts' revocations): shown when asked for
+      const includeDeleted = req.query.deleted === '1' || req.query.deleted === 'true';
       const now = ctx.now();
       const people = [];
       let more = false;
-      outer: for await (const page of iterateIdentities(ctx.db, 2000, { includeDeleted: false })) {
+      outer: for await (const page of iterateIdentities(ctx.db, 2000, { includeDeleted })) {
         for (const i of page) {
           const hay = [i.userName, i.displayName, i.externalId, i.email, i.department, i.jobTitle].filter(Boolean).join('\n').toLowerCase();
           if (q && !hay.includes(q)) continue;
@@ -39,7 +41,7 @@ export function createPeopleRouter(ctx: EngineContext): Router {
             more = true;
             break outer;
           }
-          people.push({ id: i.id, userName: i.userName, displayName: i.displayName ?? null, externalId: i.externalId, source: i.source, employeeType: i.employeeType ?? null, department: i.department ?? null, jobTitle: i.jobTitle ?? null, site: i.site ?? null, leaver: isLeaver(i, now) });
+          people.push({ id: i.id, userName: i.userName, displayName: i.displayName ?? null, externalId: i.externalId, source: i.source, employeeType: i.employeeType ?? null, department: i.department ?? null, jobTitle: i.jobTitle ?? null, site: i.site ?? null, leaver: isLeaver(i, now), deleted: i.deletedAt !== null });
         }
       }
       res.json({ identities: people, more });

@@ -136,6 +136,8 @@ queue: { prefix: ${f.prefix} }
       expect(r.json.identities.map((p: { userName: string }) => p.userName)).toEqual(['hr3']);
       expect((await api('GET', '/identities?q=H5')).json.identities[0].displayName).toBe('HR Person 5');
       expect((await api('GET', '/identities?limit=0')).status).toBe(400);
+      expect((await api('GET', '/identities?q=hr&deleted=1')).json.identities).toHaveLength(N);
+      expect(r.json.identities[0]).toMatchObject({ deleted: false, leaver: false });
     });
 
     it('plans an edited mapping without applying or saving it, and names the field of an invalid one', async () => {

@@ -153,6 +153,8 @@ export interface Identity {
   hireDate?: string;
   leaveDate?: string;
   contractEnd?: string;
+  manager?: string;
+  sponsor?: string;
   groups: string[];
   roles: Array<{ value: string; display?: string; type?: string; primary?: boolean }>;
   deletedAt: string | null;
@@ -169,6 +171,7 @@ export interface PersonRow {
   jobTitle: string | null;
   site: string | null;
   leaver: boolean;
+  deleted: boolean;
 }
 
 export interface Account {

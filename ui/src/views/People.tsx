@@ -10,11 +10,18 @@ export function People() {
   const { query } = useRoute();
   const q = query.get('q') ?? '';
   const who = query.get('who');
+  const deleted = query.get('deleted') === '1';
   const [text, setText] = useState(q);
-  const list = useLoad(() => get<{ identities: PersonRow[]; more: boolean }>(`identities?limit=50&q=${encodeURIComponent(q)}`), [q]);
+  const list = useLoad(() => get<{ identities: PersonRow[]; more: boolean }>(`identities?limit=50&q=${encodeURIComponent(q)}${deleted ? '&deleted=1' : ''}`), [q, deleted]);
+  const here = (o: { q?: string; who?: string | null; deleted?: boolean }) => {
+    const p = new URLSearchParams({ q: o.q ?? q });
+    if (o.deleted ?? deleted) p.set('deleted', '1');
+    if (o.who) p.set('who', o.who);
+    return `/people?${p}`;
+  };
   const search = (e: FormEvent) => {
     e.preventDefault();
-    navigate(`/people?q=${encodeURIComponent(text.trim())}`);
+    navigate(here({ q: text.trim(), who: null }));
   };
   return (
     <Page title="People">
@@ -25,23 +32,30 @@ export function People() {
             <input id="people-q" type="search" value={text} onChange={(e) => setText(e.target.value)} placeholder="name, user name, employee id, department" />
             <button type="submit">Search</button>
           </form>
+          <label className="row">
+            <input type="checkbox" checked={deleted} onChange={(e) => navigate(here({ deleted: e.target.checked, who }))} /> Include people their source deleted
+          </label>
           <ErrorBox error={list.error} />
           {list.loading && !list.data ? <Loading what="people" /> : null}
           {list.data ? (
             <>
               <ul className="people" aria-label="people found">
-                {[...list.data.identities].sort((a, b) => (a.displayName ?? a.userName).localeCompare(b.displayName ?? b.userName)).map((p) => (
-                  <li key={p.id}>
-                    <button type="button" className={`link${who === p.userName ? ' current' : ''}`} aria-current={who === p.userName ? 'true' : undefined} onClick={() => navigate(`/people?q=${encodeURIComponent(q)}&who=${encodeURIComponent(p.userName)}`)}>
-                      {p.displayName ?? p.userName}
-                    </button>
-                    <span className="muted">
-                      {' '}
-                      {p.userName} · {p.employeeType ?? '–'} · {p.department ?? '–'}
-                      {p.leaver ? ' · leaver' : ''}
-                    </span>
-                  </li>
-                ))}
+                {[...list.data.identities].sort((a, b) => (a.displayName ?? a.userName).localeCompare(b.displayName ?? b.userName)).map((p) => {
+                  // a deleted person's user name may be someone else's now: by id
+                  const key = p.deleted ? p.id : p.userName;
+                  return (
+                    <li key={p.id}>
+                      <button type="button" className={`link${who === key ? ' current' : ''}`} aria-current={who === key ? 'true' : undefined} onClick={() => navigate(here({ who: key }))}>
+                        {p.displayName ?? p.userName}
+                      </button>
+                      <span className="muted">
+                        {' '}
+                        {p.userName} · {p.employeeType ?? '–'} · {p.department ?? '–'}
+                        {p.deleted ? ' · deleted at source' : p.leaver ? ' · leaver' : ''}
+                      </span>
+                    </li>
+                  );
+                })}
               </ul>
               {list.data.identities.length === 0 ? <p className="muted">Nobody matches.</p> : null}
               {list.data.more ? <p className="muted">More people match: narrow the search.</p> : null}
@@ -76,12 +90,22 @@ function Explain({ who }: { who: string }) {
         <dd>
           {i.department ?? '–'}, {i.site ?? '–'}
         </dd>
+        <dt>Manager, sponsor</dt>
+        <dd>
+          {i.manager ?? '–'}, {i.sponsor ?? '–'}
+        </dd>
+        {i.hireDate ? (
+          <>
+            <dt>Hire date</dt>
+            <dd>{i.hireDate}</dd>
+          </>
+        ) : null}
         <dt>Groups</dt>
         <dd>{i.groups.join(', ') || '–'}</dd>
         <dt>Source roles</dt>
         <dd>{i.roles.map((r) => r.value).join(', ') || '–'}</dd>
         <dt>Status</dt>
-        <dd>{e.leaver ? 'leaver: no access' : i.active ? 'active' : 'inactive'}</dd>
+        <dd>{i.deletedAt ? `deleted at its source ${when(i.deletedAt)}: a leaver, no access` : e.leaver ? 'leaver: no access' : i.active ? 'active' : 'inactive'}</dd>
         {i.leaveDate ? (
           <>
             <dt>Leave date</dt>
