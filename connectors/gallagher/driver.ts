@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import type {
   AccessEvent,
@@ -39,6 +38,7 @@ import {
   type CcMembership,
   type Discovery,
 } from './schemas.js';
+import { parseDriverOptions, readOptionFile, responseParser } from '../../src/drivers/util.js';
 
 /**
  * The LockDriver for Gallagher Command Centre's REST API (cc_rest.yaml).
@@ -704,16 +704,7 @@ function lastSegment(path: string): string {
   return path.split('?')[0].split('/').filter(Boolean).pop() ?? path;
 }
 
-function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
-  const r = schema.safeParse(body);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new LockstepError('internal', `unexpected ${what} response from Command Centre at ${issue?.path.join('.') || '(root)'}: ${issue?.message}`, {
-      retryable: false,
-    });
-  }
-  return r.data;
-}
+const parse = responseParser('Command Centre');
 
 /**
  * A 409 on a cardholder means an operator holds it open for editing (or lacks a privilege).
@@ -733,24 +724,8 @@ function lockAware(e: unknown): unknown {
 
 /** Validates options and builds the driver; files (API key, certificates) are read here. */
 export async function createGallagherDriver(ctx: DriverContext): Promise<GallagherDriver> {
-  const r = gallagherOptionsSchema.safeParse(ctx.options);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const field = issue?.path.length ? `systems.${ctx.system}.options.${issue.path.join('.')}` : `systems.${ctx.system}.options`;
-    throw new LockstepError('config', `${field}: ${issue?.message}`, { field, retryable: false });
-  }
-  const opts = r.data;
-  const read = async (file: string, field: string): Promise<string> => {
-    try {
-      return await readFile(file, 'utf8');
-    } catch (e) {
-      throw new LockstepError('config', `systems.${ctx.system}.options.${field}: cannot read ${file}`, {
-        field: `systems.${ctx.system}.options.${field}`,
-        retryable: false,
-        cause: e,
-      });
-    }
-  };
+  const opts = parseDriverOptions(gallagherOptionsSchema, ctx);
+  const read = (file: string, field: string): Promise<string> => readOptionFile(ctx, file, field);
   const apiKey = opts.apiKey ?? (await read(opts.apiKeyFile!, 'apiKeyFile')).trim();
   let tls: { cert?: string; key?: string; ca?: string; passphrase?: string; servername?: string } | undefined;
   const cc = opts.clientCertificate;

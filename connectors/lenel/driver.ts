@@ -4,6 +4,7 @@ import type { AccessEvent, Account, AccountInput, AccountState, Credential, Cred
 import { LockstepError } from '../../src/domain/errors.js';
 import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, DriverFactory, LockDriver, Page } from '../../src/drivers/contract.js';
 import { HttpClient, type HttpMethod, type QueryValue, type RetryInfo } from '../../src/drivers/http.js';
+import { cursorCodec, mapLimit, optionsField, parseDriverOptions, responseParser } from '../../src/drivers/util.js';
 
 /**
  * The LockDriver for LenelS2 OnGuard through OpenAccess 7.5 (the vendor's Swagger 2.0 document,
@@ -305,9 +306,9 @@ export class LenelDriver implements LockDriver {
       const newest = await this.eventsPage(`timestamp >= "${EPOCH}"`, 'timestamp desc', 1, 1);
       const top = newest.item_list[0];
       const st: EventCursor = top ? { v: 1, t: normTime(top.timestamp), seen: newest.item_list.filter((e) => normTime(e.timestamp) === normTime(top.timestamp)).map(eventId) } : { v: 1, t: EPOCH, seen: [] };
-      return { events: [], cursor: encodeCursor(st) };
+      return { events: [], cursor: eventCursor.encode(st) };
     }
-    const st = decodeCursor(cursor);
+    const st = eventCursor.decode(cursor);
     const seen = new Set(st.seen);
     const read: LoggedEvent[] = [];
     // The events at the cursor's second that were returned already come first in the listing:
@@ -336,7 +337,7 @@ export class LenelDriver implements LockDriver {
         granted: e.access_result === ACCESS_GRANTED,
       });
     }
-    return { events, cursor: encodeCursor({ v: 1, t, seen: nextSeen }) };
+    return { events, cursor: eventCursor.encode({ v: 1, t, seen: nextSeen }) };
   }
 
   /** Logged events name the badge by its ID (the number on the card); lockstep's credential id is the BADGEKEY. */
@@ -648,17 +649,7 @@ function sameInstant(a: string | null, b: string | null): boolean {
   return Math.floor(Date.parse(a) / 1000) === Math.floor(Date.parse(b) / 1000);
 }
 
-function encodeCursor(c: EventCursor): string {
-  return Buffer.from(JSON.stringify(c)).toString('base64url');
-}
-
-function decodeCursor(s: string): EventCursor {
-  try {
-    return eventCursorSchema.parse(JSON.parse(Buffer.from(s, 'base64url').toString('utf8')));
-  } catch {
-    throw new LockstepError('validation', 'not a Lenel events cursor', { retryable: false });
-  }
-}
+const eventCursor = cursorCodec(eventCursorSchema, 'Lenel');
 
 function isNumeric(id: string): boolean {
   return /^\d{1,15}$/.test(id);
@@ -669,38 +660,12 @@ function mustNumeric(id: string, what: string): number {
   return Number(id);
 }
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
-function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
-  const r = schema.safeParse(body);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new LockstepError('internal', `unexpected ${what} response from OpenAccess at ${issue?.path.join('.') || '(root)'}: ${issue?.message}`, { retryable: false });
-  }
-  return r.data;
-}
+const parse = responseParser('OpenAccess');
 
 /** Validates options and builds the driver; the password file is read here. */
 export async function createLenelDriver(ctx: DriverContext, env: NodeJS.ProcessEnv = process.env): Promise<LenelDriver> {
-  const r = lenelOptionsSchema.safeParse(ctx.options);
-  const at = (path: string) => (path ? `systems.${ctx.system}.options.${path}` : `systems.${ctx.system}.options`);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const field = at(issue?.path.join('.') ?? '');
-    throw new LockstepError('config', `${field}: ${issue?.message}`, { field, retryable: false });
-  }
-  const opts = r.data;
+  const opts = parseDriverOptions(lenelOptionsSchema, ctx);
+  const at = (path: string) => optionsField(ctx, path);
   if (opts.password !== undefined && opts.passwordFile !== undefined) {
     throw new LockstepError('config', `${at('password')}: give password or passwordFile, not both`, { field: at('password'), retryable: false });
   }

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import type { AccessEvent, Account, AccountInput, AccountState, Credential, CredentialStatus, CredentialType, Validity } from '../../src/domain/access.js';
 import { LockstepError } from '../../src/domain/errors.js';
 import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, DriverFactory, LockDriver, Page } from '../../src/drivers/contract.js';
 import { HttpClient, type HttpMethod, type RequestOptions, type RetryInfo } from '../../src/drivers/http.js';
+import { cursorCodec, mapLimit, parseDriverOptions, readOptionFile, responseParser } from '../../src/drivers/util.js';
 
 /**
  * The LockDriver for Avigilon Alta (Openpath), from the vendor's Swagger 2.0 document
@@ -366,8 +366,8 @@ export class OpenpathDriver implements LockDriver {
 
   async readAccessEvents(cursor: string | null): Promise<{ events: AccessEvent[]; cursor: string | null }> {
     const nowSec = Math.floor(Date.now() / 1000);
-    if (cursor === null) return { events: [], cursor: encodeCursor({ v: 1, from: nowSec, seen: [] }) };
-    const st = decodeCursor(cursor);
+    if (cursor === null) return { events: [], cursor: eventCursor.encode({ v: 1, from: nowSec, seen: [] }) };
+    const st = eventCursor.decode(cursor);
     const to = st.to ?? Math.max(nowSec + 1, st.from + 1);
     const query = (c: string | undefined) =>
       this.call('GET', `${this.org}/reports/activity/events`, {
@@ -413,7 +413,7 @@ export class OpenpathDriver implements LockDriver {
     const state: EventCursor = more
       ? { v: 1, from: st.from, to, c: String(next), seen: st.seen, acc: [...acc] }
       : { v: 1, from: to - 1, seen: [...acc] };
-    return { events, cursor: encodeCursor(state) };
+    return { events, cursor: eventCursor.encode(state) };
   }
 
   /** Events name a credential by its detail (card number); the id is looked up on the user. */
@@ -643,17 +643,7 @@ function granted(e: OpEvent): boolean {
   return false;
 }
 
-function encodeCursor(c: EventCursor): string {
-  return Buffer.from(JSON.stringify(c)).toString('base64url');
-}
-
-function decodeCursor(s: string): EventCursor {
-  try {
-    return eventCursorSchema.parse(JSON.parse(Buffer.from(s, 'base64url').toString('utf8')));
-  } catch {
-    throw new LockstepError('validation', 'not an Openpath events cursor', { retryable: false });
-  }
-}
+const eventCursor = cursorCodec(eventCursorSchema, 'Openpath');
 
 function isNumeric(id: string): boolean {
   return /^\d{1,15}$/.test(id);
@@ -669,50 +659,12 @@ function mustNumeric(id: string, what: string): number {
   return Number(id);
 }
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
-function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
-  const r = schema.safeParse(body);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new LockstepError('internal', `unexpected ${what} response from Openpath at ${issue?.path.join('.') || '(root)'}: ${issue?.message}`, {
-      retryable: false,
-    });
-  }
-  return r.data;
-}
+const parse = responseParser('Openpath');
 
 /** Validates options and builds the driver; the token (or password) file is read here. */
 export async function createOpenpathDriver(ctx: DriverContext, env: NodeJS.ProcessEnv = process.env): Promise<OpenpathDriver> {
-  const r = openpathOptionsSchema.safeParse(ctx.options);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const field = issue?.path.length ? `systems.${ctx.system}.options.${issue.path.join('.')}` : `systems.${ctx.system}.options`;
-    throw new LockstepError('config', `${field}: ${issue?.message}`, { field, retryable: false });
-  }
-  const opts = r.data;
-  const read = async (file: string, field: string): Promise<string> => {
-    try {
-      return (await readFile(file, 'utf8')).trim();
-    } catch (e) {
-      throw new LockstepError('config', `systems.${ctx.system}.options.${field}: cannot read ${file}`, {
-        field: `systems.${ctx.system}.options.${field}`,
-        retryable: false,
-        cause: e,
-      });
-    }
-  };
+  const opts = parseDriverOptions(openpathOptionsSchema, ctx);
+  const read = async (file: string, field: string): Promise<string> => (await readOptionFile(ctx, file, field)).trim();
   let auth: ConstructorParameters<typeof OpenpathDriver>[1];
   if (opts.login) {
     const password = opts.login.password ?? (await read(opts.login.passwordFile!, 'login.passwordFile'));

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { z } from 'zod';
 import type { AccessEvent, Account, AccountInput, AccountState, Credential, CredentialStatus, CredentialType, Membership, Validity } from '../../src/domain/access.js';
@@ -18,6 +17,7 @@ import {
   type PbUser,
   type PbUserAccessRight,
 } from './proto.js';
+import { cursorCodec, mapLimit, parseDriverOptions, readOptionFile } from '../../src/drivers/util.js';
 
 /**
  * The LockDriver for Salto Nebula (Salto's cloud platform), over its gRPC API
@@ -412,8 +412,8 @@ export class SaltoDriver implements LockDriver {
   async readAccessEvents(cursor: string | null): Promise<{ events: AccessEvent[]; cursor: string | null }> {
     // "From now on", by Nebula's clock: a few seconds back, so an event recorded just after this
     // read by a server whose clock runs behind ours is not missed (a few before it may come too)
-    if (cursor === null) return { events: [], cursor: encodeCursor({ v: 1, t: new Date(Date.now() - FIRST_READ_SKEW_MS).toISOString(), seen: [] }) };
-    let st = decodeCursor(cursor);
+    if (cursor === null) return { events: [], cursor: eventCursor.encode({ v: 1, t: new Date(Date.now() - FIRST_READ_SKEW_MS).toISOString(), seen: [] }) };
+    let st = eventCursor.decode(cursor);
     const list = (c: EventCursor) =>
       this.call<{ events: PbEvent[]; next_page_token: string }>(this.eventsClient, 'ListEvents', {
         parent: this.installation,
@@ -450,7 +450,7 @@ export class SaltoDriver implements LockDriver {
     const next: EventCursor = r.next_page_token
       ? { v: 1, t: st.t, seen: st.seen, p: r.next_page_token, hi, hiSeen: [...hiSeen] }
       : { v: 1, t: hi, seen: [...hiSeen] };
-    return { events, cursor: encodeCursor(next) };
+    return { events, cursor: eventCursor.encode(next) };
   }
 
   private toAccessEvent(e: PbEvent): AccessEvent | null {
@@ -755,49 +755,14 @@ function sameInstant(a: string | null, b: string | null): boolean {
   return Date.parse(a) === Date.parse(b);
 }
 
-function encodeCursor(c: EventCursor): string {
-  return Buffer.from(JSON.stringify(c)).toString('base64url');
-}
-
-function decodeCursor(s: string): EventCursor {
-  try {
-    return eventCursorSchema.parse(JSON.parse(Buffer.from(s, 'base64url').toString('utf8')));
-  } catch {
-    throw new LockstepError('validation', 'not a Salto Nebula events cursor', { retryable: false });
-  }
-}
+const eventCursor = cursorCodec(eventCursorSchema, 'Salto Nebula');
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
 /** Validates options, reads the secret (and CA) files, and builds the driver; asks the installation for its key renewal duration unless revalidationDays is set. */
 export async function createSaltoDriver(ctx: DriverContext, env: NodeJS.ProcessEnv = process.env): Promise<SaltoDriver> {
-  const r = saltoOptionsSchema.safeParse(ctx.options);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const field = issue?.path.length ? `systems.${ctx.system}.options.${issue.path.join('.')}` : `systems.${ctx.system}.options`;
-    throw new LockstepError('config', `${field}: ${issue?.message}`, { field, retryable: false });
-  }
-  const opts = r.data;
-  const read = async (file: string, field: string): Promise<string> => {
-    try {
-      return await readFile(file, 'utf8');
-    } catch (e) {
-      throw new LockstepError('config', `systems.${ctx.system}.options.${field}: cannot read ${file}`, { field: `systems.${ctx.system}.options.${field}`, retryable: false, cause: e });
-    }
-  };
+  const opts = parseDriverOptions(saltoOptionsSchema, ctx);
+  const read = (file: string, field: string): Promise<string> => readOptionFile(ctx, file, field);
   const secret = opts.clientSecret ?? (opts.clientSecretFile ? (await read(opts.clientSecretFile, 'clientSecretFile')).trim() : env.SALTO_CLIENT_SECRET?.trim());
   if (!secret) {
     throw new LockstepError('config', `systems.${ctx.system}.options: give clientSecret or clientSecretFile, or set SALTO_CLIENT_SECRET`, {

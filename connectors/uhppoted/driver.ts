@@ -5,6 +5,7 @@ import type { AccessEvent, Account, AccountInput, AccountState, CredentialStatus
 import { LockstepError } from '../../src/domain/errors.js';
 import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, DriverFactory, LockDriver, Page } from '../../src/drivers/contract.js';
 import { HttpClient, notFoundAsNull, type RetryInfo, type TlsOptions } from '../../src/drivers/http.js';
+import { mapLimit, parseDriverOptions, readOptionFile } from '../../src/drivers/util.js';
 
 /**
  * The LockDriver for uhppoted-rest (uhppoted-api.yaml), the open-source REST service in front
@@ -225,19 +226,6 @@ class HolderRegistry {
 }
 
 /** Runs fn over items with at most `limit` in flight; results in item order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
 const DAY_MS = 86_400_000;
 
 function isoDate(ms: number): string {
@@ -717,21 +705,8 @@ function parseEventCursor(cursor: string | null): Map<number, number> {
 
 /** Validates options, loads the holder registry and builds the driver. */
 export async function createUhppotedDriver(ctx: DriverContext): Promise<UhppotedDriver> {
-  const r = uhppotedOptionsSchema.safeParse(ctx.options);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const field = issue?.path.length ? `systems.${ctx.system}.options.${issue.path.join('.')}` : `systems.${ctx.system}.options`;
-    throw new LockstepError('config', `${field}: ${issue?.message}`, { field, retryable: false });
-  }
-  const opts = r.data;
-  const read = async (file: string, name: string): Promise<string> => {
-    try {
-      return await readFile(file, 'utf8');
-    } catch (e) {
-      const field = `systems.${ctx.system}.options.${name}`;
-      throw new LockstepError('config', `${field}: cannot read ${file}`, { field, retryable: false, cause: e });
-    }
-  };
+  const opts = parseDriverOptions(uhppotedOptionsSchema, ctx);
+  const read = (file: string, name: string): Promise<string> => readOptionFile(ctx, file, name);
   const password = opts.passwordFile ? (await read(opts.passwordFile, 'passwordFile')).trim() : opts.password;
   let tls: TlsOptions | undefined;
   if (opts.clientCertificate) {

@@ -3,3 +3,4 @@
 export * from './contract.js';
 export * from './http.js';
 export * from './registry.js';
+export * from './util.js';
