@@ -7,7 +7,9 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY connectors ./connectors
-RUN npm run build && npm prune --omit=dev
+# the web console (npm ci's prepare script ran before ui/ was here): built into dist/ui
+COPY ui ./ui
+RUN npm run build && npm run build:ui && npm prune --omit=dev
 
 # Runtime stage: production dependencies and the compiled code only, as a non-root user.
 FROM node:22-bookworm-slim
