@@ -24,6 +24,7 @@ import { createEngine, checkSystems, openConfiguredStore, type Engine } from './
 import { createLogger } from './runtime/logger.js';
 import { reconcileFull, localLeases, type Controller } from './reconcile/controller.js';
 import { formatPlan, runReconcile, approveRun, rejectRun, explainIdentity, accessReport, accessReportCsv, roleReport, toCsv, markCredentialLost, type RunOutcome } from './reconcile/index.js';
+import { createAccessException, findAccessExceptions, removeAccessException } from './reconcile/index.js';
 import { syncFileSource, formatRowError, type FileSyncResult } from './sources/file/index.js';
 import { generateCheckpointKeys, iterateAudit, verifyAudit, verifyCheckpoints, type AuditVerifyResult } from './store/index.js';
 import { describeStoreHolder, StoreInUseError } from './store/lock.js';
@@ -461,6 +462,59 @@ credential
         out(`incident ${r.incident.id} opened; NIS2 early warning due by ${r.incident.nis2.earlyWarningDue}, notification by ${r.incident.nis2.notificationDue}`);
       }
       if (r.result.status !== 'applied') process.exitCode = EXIT.failed;
+    });
+  });
+
+const exception = program.command('exception').description('access exceptions: deny an access group to a person until a date, whatever the rules grant');
+exception
+  .command('add <userName> <accessGroup>')
+  .description('record an exception and reconcile the person at once (the revocation goes through the guard and budget)')
+  .requiredOption('--until <date>', 'ISO date (end of that day, UTC) or date-time with a zone')
+  .requiredOption('--reason <text>', 'why: a review, a manual decision (in the audit log)')
+  .option('--json', 'machine-readable result')
+  .action(async (who: string, group: string, o: { until: string; reason: string; json?: boolean }) => {
+    await withEngine(async (engine) => {
+      const actor = `cli:${process.env.USER ?? 'unknown'}`;
+      const { exception: x, identity } = await createAccessException(engine.ctx, { who, accessGroupId: group, until: o.until, reason: o.reason, actor });
+      const outcome = await runReconcile(engine.ctx, { kind: 'identities', ids: [identity.id] }, { trigger: 'exception', actor, apply: true });
+      if (o.json) out(JSON.stringify({ exception: x, run: outcome.run ? { id: outcome.run.id, status: outcome.run.status } : null, held: outcome.held }, null, 2));
+      else {
+        out(`exception ${x.id}: ${group} denied to ${identity.userName} until ${x.until}`);
+        printOutcome(outcome, false);
+      }
+      process.exitCode = outcomeExit(outcome);
+    });
+  });
+exception
+  .command('list')
+  .description('exceptions in force, newest first')
+  .option('--user <userName>', "only this person's")
+  .option('--group <accessGroup>', "only this access group's")
+  .option('--all', 'also ended and removed ones')
+  .option('--json', 'machine-readable')
+  .action(async (o: { user?: string; group?: string; all?: boolean; json?: boolean }) => {
+    await withEngine(async (engine) => {
+      const list = await findAccessExceptions(engine.ctx, { who: o.user, accessGroupId: o.group, all: o.all });
+      if (o.json) return out(JSON.stringify(list, null, 2));
+      if (list.length === 0) return out('no exceptions');
+      for (const x of list) {
+        const state = x.removedAt ? ` [removed ${x.removedAt} by ${x.removedBy}: ${x.removedReason}]` : Date.parse(x.until) <= engine.ctx.now().getTime() ? ' [ended]' : '';
+        out(`${x.id}  ${x.accessGroupId} denied to ${x.identityId} until ${x.until} (${x.source}, by ${x.createdBy}): ${x.reason}${state}`);
+      }
+    });
+  });
+exception
+  .command('remove <id>')
+  .description('end an exception early and reconcile the person (they may be granted the group again)')
+  .requiredOption('--reason <text>', 'why (in the audit log)')
+  .action(async (id: string, o: { reason: string }) => {
+    await withEngine(async (engine) => {
+      const actor = `cli:${process.env.USER ?? 'unknown'}`;
+      const x = await removeAccessException(engine.ctx, id, { actor, reason: o.reason });
+      const outcome = await runReconcile(engine.ctx, { kind: 'identities', ids: [x.identityId] }, { trigger: 'exception', actor, apply: true });
+      out(`exception ${x.id} removed`);
+      printOutcome(outcome, false);
+      process.exitCode = outcomeExit(outcome);
     });
   });
 

@@ -27,6 +27,7 @@ import { auditVerifyBody, lostBody, runBody } from './schemas.js';
 import { openApiDocument } from './openapi.js';
 import { renderDocsPage } from './docs-page.js';
 import { sourceSyncResponse, type SourcePullResult } from './sources.js';
+import { createGovernanceRouter } from './governance.js';
 
 export { entraSyncResponseSchema, fileSyncResponseSchema, rowErrorResponseSchema, sourceSyncResponse, sourceSyncResponseSchema } from './sources.js';
 export type { SourcePullResult, SourceSyncResponse } from './sources.js';
@@ -241,6 +242,7 @@ export function createApp(deps: ApiDeps): express.Express {
     const out = await runReconcile(ctx, scope, { trigger: 'api', actor: o.actor, apply: o.apply });
     return { runId: out.run?.id ?? null, queued: false };
   };
+  api.use(createGovernanceRouter({ ctx, startRun: deps.startRun ?? startInline }));
   api.post(
     '/runs',
     may('POST /runs'),

@@ -35,6 +35,7 @@ import {
 } from './schemas.js';
 import { sourceSyncResponseSchema } from './sources.js';
 import { CONSOLE_ROUTE_ROLES } from './console.js';
+import { GOVERNANCE_DOCS } from './governance.js';
 
 const json = (schema: z.ZodType, description: string) => ({ description, content: { 'application/json': { schema } } });
 const err = (description: string) => json(errorSchema, description);
@@ -140,6 +141,7 @@ const ADMIN_ROUTES: Record<RouteKey, Documented> = {
     request: { params: z.object({ name: z.string() }) },
     responses: { 200: json(sourceSyncResponseSchema, 'what the pull found: counts, skipped rows, withheld leavers'), 404: err('no such source') },
   },
+  ...GOVERNANCE_DOCS,
 };
 
 /** Routes outside /api/v1's admin auth. */

@@ -19,6 +19,7 @@ const READERS: Role[] = ['viewer', 'operator', 'approver', 'auditor'];
  * - approver: what a viewer reads, and approves or rejects held runs (four-eyes: never one it
  *   started or caused), reads incidents.
  * - auditor: what a viewer reads, and the audit log, its verification and incidents.
+ * Governance: operators and approvers record access exceptions; only approvers end one early.
  */
 export const ROUTE_ROLES = {
   'GET /identities/:who/explain': READERS,
@@ -34,6 +35,12 @@ export const ROUTE_ROLES = {
   'GET /audit/verify': ['auditor'],
   'POST /audit/verify': ['auditor'],
   'POST /sources/:name/sync': ['operator'],
+  // governance (src/api/governance.ts): taking access away is an operator's or approver's
+  // decision; ending an exception early gives access back, so it is an approver's
+  'POST /exceptions': ['operator', 'approver'],
+  'GET /exceptions': READERS,
+  'GET /exceptions/:id': READERS,
+  'DELETE /exceptions/:id': ['approver'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type RouteKey = keyof typeof ROUTE_ROLES;

@@ -150,7 +150,17 @@ export const explainSchema = z
     identity: z.looseObject({ id: z.string(), source: z.string(), externalId: z.string(), userName: z.string(), active: z.boolean(), deletedAt: nullableInstant }).openapi('Identity'),
     leaver: z.boolean(),
     entitlements: z.array(z.looseObject({ identityId: z.string(), accessGroup: accessGroupSchema, validFrom: nullableInstant, validUntil: nullableInstant, reasons: z.array(reasonSchema) })),
-    denied: z.array(z.object({ accessGroupId: z.string(), rule: z.string(), reason: z.string() })),
+    denied: z.array(
+      z.object({
+        accessGroupId: z.string(),
+        rule: z.string(),
+        reason: z.string(),
+        exception: z
+          .object({ id: z.string(), until: instant, reason: z.string(), source: z.enum(['manual', 'review']), sourceRef: z.string().nullable(), createdBy: z.string() })
+          .optional()
+          .openapi({ description: 'the access exception that denies it (POST /exceptions, or an access review)' }),
+      }),
+    ),
     conflict: z.looseObject({ identityId: z.string(), userName: z.string(), externalId: z.string() }).nullable(),
     nextCheckAt: nullableInstant,
     systems: z.array(z.looseObject({ system: z.string(), account: accountSchema.nullable(), linked: z.boolean(), offline: z.object({ revalidationDays: z.number() }).optional() })),
@@ -179,6 +189,7 @@ const accessRowSchema = z
     roles: z.array(z.string()),
     lastUsed: nullableInstant,
     justified: z.boolean(),
+    exceptionId: z.string().nullable().optional().openapi({ description: 'the access exception that denies this membership (it is being revoked)' }),
     stillOnKeysUntil: nullableInstant,
   })
   .openapi('AccessReportRow');

@@ -22,6 +22,7 @@ export type OperationKind =
 export type OperationCause =
   | 'entitled' // a rule grants it
   | 'not-entitled' // no rule grants it any more (mover)
+  | 'exception' // an access exception denies it (a manual decision, an access review's revoke)
   | 'leaver' // identity inactive, deleted or past its leave date
   | 'validity' // validity window changed or ended
   | 'expired' // validity ended and the system cannot store it: lockstep enforces it

@@ -8,6 +8,8 @@ import type { AccessGroup, Entitlement, ProtectionClass, Reason } from '../domai
 import { LockstepError } from '../domain/errors.js';
 import { endOfDayIfDate, isLeaver, startOfDayIfDate, type Identity } from '../domain/identity.js';
 import type { SponsorState } from '../domain/sponsor.js';
+import type { AccessException } from '../domain/governance.js';
+import { applyExceptions, type ExceptionRef } from './exceptions.js';
 import type { CompiledDuration, CompiledGrant, CompiledPolicy, CompiledRule, LimitSource, PreHire } from './compile.js';
 import {
   attributeName,
@@ -45,12 +47,21 @@ export interface EvaluateOptions {
    * that reconcile always resolve it.
    */
   sponsor?: SponsorState;
+  /**
+   * The person's access exceptions (store exceptionsInForce): a group the rules grant is
+   * denied while one for it is in force, with the exception as the reason, and looked at
+   * again when it ends.
+   */
+  exceptions?: readonly AccessException[];
 }
 
 export interface Denial {
   accessGroupId: string;
+  /** The rule (or rules, comma-separated) that would grant it. */
   rule: string;
   reason: string;
+  /** Set when an access exception denies it. */
+  exception?: ExceptionRef;
 }
 
 export interface Evaluation {
@@ -681,12 +692,14 @@ function nameOf(name: string): AttributeName {
 }
 
 export function evaluate(identity: Identity, policy: CompiledPolicy, opts: EvaluateOptions): Evaluation {
-  return evaluateWith(identity, policy, opts, true);
+  const e = evaluateWith(identity, policy, opts, true);
+  return opts.exceptions === undefined ? e : applyExceptions(e, opts.exceptions, opts.now);
 }
 
 /** evaluate without the rules' memo: every rule is tried on the identity itself. For tests and benchmarks. */
 export function evaluateUnremembered(identity: Identity, policy: CompiledPolicy, opts: EvaluateOptions): Evaluation {
-  return evaluateWith(identity, policy, opts, false);
+  const e = evaluateWith(identity, policy, opts, false);
+  return opts.exceptions === undefined ? e : applyExceptions(e, opts.exceptions, opts.now);
 }
 
 function evaluateWith(identity: Identity, policy: CompiledPolicy, opts: EvaluateOptions, remember: boolean): Evaluation {
@@ -969,7 +982,7 @@ export function explainText(evaluation: Evaluation): string[] {
       for (const note of r.notes ?? []) lines.push(`      · ${note}`);
     });
   }
-  for (const d of evaluation.denied) lines.push(`! ${d.accessGroupId} denied (rule ${d.rule}): ${d.reason}`);
+  for (const d of evaluation.denied) lines.push(d.exception ? `! ${d.accessGroupId} ${d.reason} (granted by rule ${d.rule} otherwise)` : `! ${d.accessGroupId} denied (rule ${d.rule}): ${d.reason}`);
   if (evaluation.entitlements.length === 0 && evaluation.denied.length === 0) lines.push('no access groups');
   if (evaluation.nextCheckAt !== null) lines.push(`next check at ${evaluation.nextCheckAt}`);
   return lines;

@@ -7,3 +7,4 @@ export { pullAccessEvents } from './events.js';
 export { markCredentialLost, type LostCredentialRequest, type LostCredentialOutcome } from './lost.js';
 export { explainIdentity, accessReport, accessReportCsv, roleReport, toCsv, type AccessReportRow, type Explanation, type RoleReport } from './report.js';
 export { formatPlan } from './format.js';
+export { createAccessException, removeAccessException, findAccessExceptions, findPerson, futureInstant, type ExceptionRequest } from './exceptions.js';

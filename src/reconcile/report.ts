@@ -10,6 +10,8 @@ import { conflictText, loadConflicts, withConflict } from './conflicts.js';
 import { loadSponsorStates } from './sponsors.js';
 import { listOfflinePending, type OfflinePending } from '../store/offline.js';
 import type { EngineContext } from './types.js';
+import { exceptionsInForce } from '../store/exceptions.js';
+import type { AccessException } from '../domain/governance.js';
 
 export interface Explanation {
   identity: Identity;
@@ -19,6 +21,8 @@ export interface Explanation {
   systems: Array<{ system: string; account: Account | null; linked: boolean; offline?: { revalidationDays: number } }>;
   /** Revocations a data-on-card system took that its offline locks have not learned yet: the keys still open these until learnedBy. */
   offlinePending: OfflinePending[];
+  /** The person's access exceptions in force (also those for groups no rule grants them now). */
+  exceptions: AccessException[];
 }
 
 /** Why does this person have (or not have) which doors: the policy's answer and each system's state. */
@@ -29,7 +33,8 @@ export async function explainIdentity(ctx: EngineContext, who: string): Promise<
   const now = ctx.now();
   const sponsor = (await loadSponsorStates(ctx, [identity], now)).get(identity.id);
   const conflict = (await loadConflicts(ctx, [identity])).get(identity.id) ?? null;
-  const evaluation = withConflict(evaluate(identity, ctx.policy, { now, anchors, sponsor }), conflict ?? undefined);
+  const exceptions = (await exceptionsInForce(ctx.db, [identity.id], now)).get(identity.id) ?? [];
+  const evaluation = withConflict(evaluate(identity, ctx.policy, { now, anchors, sponsor, exceptions }), conflict ?? undefined);
   const links = await linksForIdentities(ctx.db, [identity.id]);
   const systems = [];
   for (const [name, driver] of ctx.drivers) {
@@ -38,7 +43,7 @@ export async function explainIdentity(ctx: EngineContext, who: string): Promise<
     systems.push({ system: name, account, linked: !!link, ...(driver.capabilities.offline ? { offline: { ...driver.capabilities.offline } } : {}) });
   }
   const offlinePending = await listOfflinePending(ctx.db, now, { identityId: identity.id });
-  return { identity, evaluation, conflict, systems, offlinePending };
+  return { identity, evaluation, conflict, systems, offlinePending, exceptions };
 }
 
 export interface AccessReportRow {
@@ -61,6 +66,8 @@ export interface AccessReportRow {
   roles: string[];
   lastUsed: string | null;
   justified: boolean;
+  /** The access exception that denies this membership (it is being revoked), if any. */
+  exceptionId?: string | null;
   /**
    * Data-on-card systems: the membership was revoked, but keys updated before the revocation
    * still open its doors on offline locks until this instant (null: not such a row).
@@ -83,6 +90,7 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
   const byKey = new Map<string, Identity>();
   const sponsors = new Map<string, SponsorState>();
   const conflicts = new Map<string, CorrelationConflict>();
+  const exceptions = new Map<string, AccessException[]>();
   for await (const page of iterateIdentities(ctx.db, 5000, { includeDeleted: true })) {
     for (const i of page) {
       byId.set(i.id, i);
@@ -90,6 +98,7 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
     }
     for (const [id, s] of await loadSponsorStates(ctx, page, now)) sponsors.set(id, s);
     for (const [id, c] of await loadConflicts(ctx, page)) conflicts.set(id, c);
+    for (const [id, x] of await exceptionsInForce(ctx.db, page.map((i) => i.id), now)) exceptions.set(id, x);
   }
   // keys several live identities hold: an account carrying one belongs to none of them
   const contested = new Map<string, CorrelationConflict>();
@@ -99,7 +108,7 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
   const evalFor = (i: Identity) => {
     let e = evaluations.get(i.id);
     if (!e) {
-      e = withConflict(evaluate(i, ctx.policy, { now, anchors: anchors.get(i.id) ?? {}, sponsor: sponsors.get(i.id) }), conflicts.get(i.id));
+      e = withConflict(evaluate(i, ctx.policy, { now, anchors: anchors.get(i.id) ?? {}, sponsor: sponsors.get(i.id), exceptions: exceptions.get(i.id) }), conflicts.get(i.id));
       evaluations.set(i.id, e);
     }
     return e;
@@ -121,6 +130,7 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
         for (const m of a.memberships) {
           const g = groupsByRef.get(m.group);
           const ent = ev?.entitlements.find((e) => e.accessGroup.system === system && e.accessGroup.ref === m.group);
+          const excepted = !ent && g ? ev?.denied.find((d) => d.exception && d.accessGroupId === g.id) : undefined;
           rows.push({
             system,
             accountId: a.id,
@@ -136,10 +146,11 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
             protectionClass: g?.protectionClass ?? null,
             validFrom: m.from,
             validUntil: m.until,
-            why: ent ? whyText(ent.reasons) : disputed ? conflictText(disputed) : g ? 'not justified by any rule' : 'group not managed by lockstep',
+            why: ent ? whyText(ent.reasons) : excepted ? `${excepted.reason}; being revoked` : disputed ? conflictText(disputed) : g ? 'not justified by any rule' : 'group not managed by lockstep',
             roles: ent ? [...new Set(ent.reasons.map((r) => r.role).filter((x): x is string => !!x))] : [],
             lastUsed,
             justified: !!ent,
+            exceptionId: excepted?.exception?.id ?? null,
             stillOnKeysUntil: null,
           });
         }

@@ -15,6 +15,7 @@ export * from './budget.js';
 export * from './offline.js';
 export * from './scim.js';
 export * from './checkpoint.js';
+export * from './exceptions.js';
 
 /** Opens the store the runtime contract names (DATABASE_URL, else PGlite under the data dir) and migrates it. */
 export async function openStore(opts: OpenDbOptions): Promise<Db> {

@@ -1,0 +1,72 @@
+import { execFile } from 'node:child_process';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestStore, type TestStore } from '../helpers/db.js';
+
+const run = promisify(execFile);
+const ROOT = resolve(import.meta.dirname, '../..');
+
+// each command is a fresh Node process compiling TypeScript through tsx: seconds apiece
+describe('lockstep exception (CLI)', { timeout: 180_000 }, () => {
+  let dir: string;
+  let store: TestStore;
+  const cli = async (...args: string[]) => {
+    try {
+      const r = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), '--config', join(dir, 'lockstep.yaml'), ...args], {
+        cwd: ROOT,
+        env: { ...process.env, DATABASE_URL: store.url!, LOCKSTEP_DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'error', NO_COLOR: '1', USER: 'tester' },
+        timeout: 60_000,
+      });
+      return { code: 0, stdout: r.stdout, stderr: r.stderr };
+    } catch (e) {
+      const x = e as { code: number; stdout: string; stderr: string };
+      return { code: x.code, stdout: x.stdout, stderr: x.stderr };
+    }
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'lockstep-gov-cli-'));
+    store = await createTestStore('postgres');
+    await copyFile(join(ROOT, 'mappings/examples/datacenter.yaml'), join(dir, 'datacenter.yaml'));
+    await copyFile(join(ROOT, 'mappings/examples/hr.csv'), join(dir, 'hr.csv'));
+    await writeFile(
+      join(dir, 'lockstep.yaml'),
+      `mappings: [./datacenter.yaml]
+systems:
+  dc1: { type: simulator, embedded: { port: 0, stateFile: ./sim.json } }
+sources:
+  hr: { type: file, path: ./hr.csv, columns: { employeeId: externalId } }
+`,
+    );
+    expect((await cli('sync', '--apply')).code).toBe(0);
+  });
+  afterAll(async () => {
+    await store.drop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('adds an exception that revokes at once, lists it, and removes it, which grants the group again', async () => {
+    const bad = await cli('exception', 'add', 'anna.schmidt', 'dc1-nowhere', '--until', '2099-01-01', '--reason', 'x');
+    expect(bad.code).toBe(5);
+    expect(bad.stderr).toMatch(/accessGroup/);
+    const added = await cli('exception', 'add', 'anna.schmidt', 'dc1-perimeter', '--until', '2099-01-01', '--reason', 'manual decision: badge misuse', '--json');
+    expect(added.code, added.stderr).toBe(0);
+    const { exception, held } = JSON.parse(added.stdout) as { exception: { id: string; createdBy: string }; held: boolean };
+    expect(held).toBe(false);
+    expect(exception.createdBy).toBe('cli:tester');
+    const explain = await cli('explain', 'anna.schmidt');
+    expect(explain.stdout).toContain(`! dc1-perimeter denied by exception ${exception.id} until 2099-01-01T23:59:59.999Z (cli:tester): manual decision: badge misuse`);
+    expect(explain.stdout).not.toMatch(/holds AG-PERIM/);
+    const list = await cli('exception', 'list');
+    expect(list.stdout).toContain(`${exception.id}  dc1-perimeter denied to`);
+    const removed = await cli('exception', 'remove', exception.id, '--reason', 'appeal granted');
+    expect(removed.code, removed.stderr).toBe(0);
+    expect((await cli('explain', 'anna.schmidt')).stdout).toMatch(/holds AG-PERIM/);
+    expect((await cli('exception', 'list')).stdout).toContain('no exceptions');
+    const audit = await cli('audit', 'export');
+    expect(audit.stdout).toContain('exception.removed');
+  });
+});
