@@ -25,6 +25,8 @@ import { createLogger } from './runtime/logger.js';
 import { reconcileFull, localLeases, type Controller } from './reconcile/controller.js';
 import { formatPlan, runReconcile, approveRun, rejectRun, explainIdentity, accessReport, accessReportCsv, roleReport, toCsv, markCredentialLost, type RunOutcome } from './reconcile/index.js';
 import { createAccessException, findAccessExceptions, removeAccessException } from './reconcile/index.js';
+import { approveAccessRequest, createAccessRequest, denyAccessRequest, findAccessRequests, type Caller } from './reconcile/index.js';
+import type { AccessRequest } from './domain/governance.js';
 import { syncFileSource, formatRowError, type FileSyncResult } from './sources/file/index.js';
 import { generateCheckpointKeys, iterateAudit, verifyAudit, verifyCheckpoints, type AuditVerifyResult } from './store/index.js';
 import { describeStoreHolder, StoreInUseError } from './store/lock.js';
@@ -515,6 +517,72 @@ exception
       out(`exception ${x.id} removed`);
       printOutcome(outcome, false);
       process.exitCode = outcomeExit(outcome);
+    });
+  });
+
+/** The CLI's caller: `cli:$USER`, named by $USER (matched against owners and sponsors), with every role. */
+function cliCaller(): Caller {
+  const user = process.env.USER ?? 'unknown';
+  return { actor: `cli:${user}`, names: [user], roles: ['viewer', 'operator', 'approver', 'auditor'] };
+}
+
+function requestLine(r: AccessRequest): string {
+  const steps = r.steps.map((s) => `${s.kind}${s.who ? ` ${s.who}` : ''}: ${s.approvedBy ? `approved by ${s.approvedBy}` : 'waiting'}`).join('; ');
+  return `${r.id}  ${r.status}  ${r.kind} ${r.target} for ${r.identityId} ${r.validFrom} → ${r.validUntil} (by ${r.requestedBy}): ${r.justification}  [${steps}]`;
+}
+
+const request = program.command('request').description('access requests: an access group or role bundle for a time window, approved by its owner (and sponsor)');
+request
+  .command('create <userName>')
+  .description('request access for a person (the class limits apply at once)')
+  .option('--group <accessGroup>', 'the access group')
+  .option('--role <role>', 'the role bundle (instead of --group)')
+  .option('--from <date>', 'ISO date or date-time (default now)')
+  .requiredOption('--until <date>', 'ISO date (end of that day, UTC) or date-time')
+  .requiredOption('--justification <text>', 'why the access is needed')
+  .option('--json', 'machine-readable')
+  .action(async (who: string, o: { group?: string; role?: string; from?: string; until: string; justification: string; json?: boolean }) => {
+    await withEngine(async (engine) => {
+      const r = await createAccessRequest(engine.ctx, { who, accessGroup: o.group, role: o.role, from: o.from, until: o.until, justification: o.justification }, cliCaller());
+      out(o.json ? JSON.stringify(r, null, 2) : `request ${r.id} created, waiting for ${r.steps.map((s) => (s.who ? `${s.kind} ${s.who}` : 'an approver')).join(' and ')}`);
+    });
+  });
+request
+  .command('list')
+  .description('access requests, newest first')
+  .option('--user <userName>', "only this person's")
+  .addOption(new Option('--status <status>', 'only these').choices(['pending', 'approved', 'denied']))
+  .option('--json', 'machine-readable')
+  .action(async (o: { user?: string; status?: 'pending' | 'approved' | 'denied'; json?: boolean }) => {
+    await withEngine(async (engine) => {
+      const list = await findAccessRequests(engine.ctx, { who: o.user, status: o.status });
+      if (o.json) out(JSON.stringify(list, null, 2));
+      else out(list.length ? list.map(requestLine).join('\n') : 'no requests');
+    });
+  });
+request
+  .command('approve <id>')
+  .description("approve as the group's owner or the person's sponsor ($USER); once every step is given the grant is applied")
+  .option('--comment <text>', 'for the audit log')
+  .action(async (id: string, o: { comment?: string }) => {
+    await withEngine(async (engine) => {
+      const caller = cliCaller();
+      const r = await approveAccessRequest(engine.ctx, id, caller, o.comment ?? null);
+      out(requestLine(r));
+      if (r.status === 'approved') {
+        const outcome = await runReconcile(engine.ctx, { kind: 'identities', ids: [r.identityId] }, { trigger: 'request', actor: caller.actor, apply: true });
+        printOutcome(outcome, false);
+        process.exitCode = outcomeExit(outcome);
+      }
+    });
+  });
+request
+  .command('deny <id>')
+  .description('deny a request, saying why')
+  .requiredOption('--comment <text>', 'why (in the audit log)')
+  .action(async (id: string, o: { comment: string }) => {
+    await withEngine(async (engine) => {
+      out(requestLine(await denyAccessRequest(engine.ctx, id, cliCaller(), o.comment)));
     });
   });
 

@@ -8,7 +8,20 @@ import type { RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { LockstepError } from '../domain/errors.js';
 import type { AccessException } from '../domain/governance.js';
-import { createAccessException, findAccessExceptions, removeAccessException, type EngineContext, type Scope } from '../reconcile/index.js';
+import {
+  approveAccessRequest,
+  createAccessException,
+  createAccessRequest,
+  denyAccessRequest,
+  findAccessExceptions,
+  findAccessRequests,
+  removeAccessException,
+  type Caller,
+  type EngineContext,
+  type Scope,
+} from '../reconcile/index.js';
+import { getRequest } from '../store/requests.js';
+import type { Principal } from './auth.js';
 import { getException } from '../store/exceptions.js';
 import { requireRole } from './auth.js';
 import { ROUTE_ROLES, type RouteKey } from './roles.js';
@@ -51,6 +64,47 @@ export const exceptionSchema = z
   })
   .openapi('AccessException');
 
+export const requestBody = z
+  .strictObject({
+    identity: text(300).openapi({ description: 'who needs the access: userName or identity id (yourself, someone you manage, or anyone for an operator)' }),
+    accessGroup: text(200).optional().openapi({ description: 'the access group asked for (or role)' }),
+    role: text(200).optional().openapi({ description: 'the role bundle asked for (or accessGroup)' }),
+    from: text(40).optional().openapi({ description: 'ISO date or date-time; default now' }),
+    until: text(40).openapi({ description: "ISO date (end of that day, UTC) or date-time; at most the class's maximum validity after from", example: '2026-07-31' }),
+    justification: text(1000),
+  })
+  .openapi('AccessRequestInput');
+export const decisionBody = z.strictObject({ comment: z.string().trim().max(1000, 'at most 1000 characters').optional() }).openapi('RequestDecision');
+export const denyBody = z.strictObject({ comment: text(1000).openapi({ description: 'why (in the audit log)' }) }).openapi('RequestDenial');
+
+const stepSchema = z.object({
+  kind: z.enum(['owner', 'approver', 'sponsor']),
+  who: z.string().nullable().openapi({ description: 'the owner or sponsor who may give it; null: any approver' }),
+  groups: z.array(z.string()),
+  approvedBy: z.string().nullable(),
+  approvedAt: instant.nullable(),
+  comment: z.string().nullable(),
+});
+export const requestSchema = z
+  .object({
+    id: z.string().openapi({ format: 'uuid' }),
+    identityId: z.string(),
+    kind: z.enum(['accessGroup', 'role']),
+    target: z.string(),
+    groups: z.array(z.string()),
+    validFrom: instant,
+    validUntil: instant,
+    justification: z.string(),
+    status: z.enum(['pending', 'approved', 'denied']),
+    steps: z.array(stepSchema),
+    requestedBy: z.string(),
+    createdAt: instant,
+    decidedAt: instant.nullable(),
+    decidedBy: z.string().nullable(),
+    decisionComment: z.string().nullable(),
+  })
+  .openapi('AccessRequest');
+
 const runRefSchema = z.object({ runId: z.string().nullable(), queued: z.boolean() }).openapi({ description: "the person's reconciliation, started at once" });
 const exceptionCreatedSchema = z.object({ exception: exceptionSchema, run: runRefSchema });
 const exceptionListSchema = z.object({ exceptions: z.array(exceptionSchema) });
@@ -83,6 +137,13 @@ const h = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => 
 };
 
 const view = (e: AccessException) => e;
+
+/** The caller as governance checks them: the names they sign in with (a token's name, an OIDC name and email). */
+function callerOf(res: Response): Caller {
+  const p = res.locals.principal as Principal | undefined;
+  const actor = res.locals.actor as string;
+  return { actor, names: [p?.name, p?.email].filter((x): x is string => typeof x === 'string' && x !== ''), roles: p?.roles ?? [] };
+}
 
 export function createGovernanceRouter(deps: GovernanceDeps): Router {
   const { ctx } = deps;
@@ -137,6 +198,55 @@ export function createGovernanceRouter(deps: GovernanceDeps): Router {
       res.json({ exception: view(exception), run });
     }),
   );
+
+  router.post(
+    '/requests',
+    may('POST /requests'),
+    h(async (req, res) => {
+      const b = parseBody(requestBody, req.body);
+      const request = await createAccessRequest(ctx, { who: b.identity, accessGroup: b.accessGroup, role: b.role, from: b.from, until: b.until, justification: b.justification }, callerOf(res));
+      res.status(201).json(request);
+    }),
+  );
+  router.get(
+    '/requests',
+    may('GET /requests'),
+    h(async (req, res) => {
+      const status = queryText(req.query.status, 'status');
+      if (status !== undefined && !['pending', 'approved', 'denied'].includes(status)) throw new LockstepError('validation', 'status must be pending, approved or denied', { field: 'status' });
+      const requests = await findAccessRequests(ctx, { who: queryText(req.query.identity, 'identity'), status: status as 'pending' | undefined, limit: queryLimit(req.query.limit, 1000, 10_000) });
+      res.json({ requests });
+    }),
+  );
+  router.get(
+    '/requests/:id',
+    may('GET /requests/:id'),
+    h(async (req, res) => {
+      const r = await getRequest(ctx.db, String(req.params.id));
+      if (!r) throw new LockstepError('not_found', `no request ${req.params.id}`, { field: 'id' });
+      res.json(r);
+    }),
+  );
+  router.post(
+    '/requests/:id/approve',
+    may('POST /requests/:id/approve'),
+    h(async (req, res) => {
+      const b = parseBody(decisionBody, req.body);
+      const caller = callerOf(res);
+      const request = await approveAccessRequest(ctx, String(req.params.id), caller, b.comment || null);
+      // approved: the grant is applied now (and ends on time, as the person's next check)
+      const run = request.status === 'approved' ? await deps.startRun({ kind: 'identities', ids: [request.identityId] }, { apply: true, actor: caller.actor }) : null;
+      res.json({ request, run });
+    }),
+  );
+  router.post(
+    '/requests/:id/deny',
+    may('POST /requests/:id/deny'),
+    h(async (req, res) => {
+      const b = parseBody(denyBody, req.body);
+      res.json({ request: await denyAccessRequest(ctx, String(req.params.id), callerOf(res), b.comment) });
+    }),
+  );
   return router;
 }
 
@@ -179,5 +289,39 @@ export const GOVERNANCE_DOCS = {
     description: 'In the audit log as `exception.removed` with its reason.',
     request: { params: idParam, body: { required: true, content: { 'application/json': { schema: exceptionRemoveBody } } } },
     responses: { 200: json(z.object({ exception: exceptionSchema, run: runRefSchema }), 'removed; the reconciliation started'), 400: err('no reason'), 404: err('no such exception'), 409: err('already removed') },
+  },
+  'POST /requests': {
+    tags: ['governance'],
+    summary: 'Request an access group or a role bundle for a time window (for yourself, someone you manage, or, as an operator, anyone)',
+    description:
+      "The class limits apply at once: a window longer than the class's maximum validity is a 400 naming `until`; a non-employee in a class that requires a sponsor needs an active one. It then waits for the group's owner (any approver where the mappings declare none) and, for such non-employees, the sponsor. In the audit log as `request.created`.",
+    request: { body: { required: true, content: { 'application/json': { schema: requestBody } } } },
+    responses: { 201: json(requestSchema, 'recorded, pending approval'), 400: err('bad body, naming the field'), 403: err('not the person, their manager or an operator'), 404: err('no such identity') },
+  },
+  'GET /requests': {
+    tags: ['governance'],
+    summary: 'Access requests, newest first',
+    request: { query: z.object({ identity: z.string().optional(), status: z.enum(['pending', 'approved', 'denied']).optional(), limit: limitQuery(1000, 10_000) }) },
+    responses: { 200: json(z.object({ requests: z.array(requestSchema) }), 'requests') },
+  },
+  'GET /requests/:id': {
+    tags: ['governance'],
+    summary: 'One access request with its approval steps',
+    request: { params: idParam },
+    responses: { 200: json(requestSchema, 'the request'), 404: err('no such request') },
+  },
+  'POST /requests/:id/approve': {
+    tags: ['governance'],
+    summary: "Approve a request as the group's owner or the person's sponsor (four-eyes: not the requester, not the person)",
+    description:
+      'Gives every open step the caller may give (`request.approval` in the audit log); once every step is given the request is approved (`request.approved`), a time-bound grant with the request as its reason, applied at once and ending on time.',
+    request: { params: idParam, body: { required: false, content: { 'application/json': { schema: decisionBody } } } },
+    responses: { 200: json(z.object({ request: requestSchema, run: runRefSchema.nullable() }), 'approved (run started) or still waiting for another step'), 403: err('four-eyes, or the caller approves no open step'), 404: err('no such request'), 409: err('not pending') },
+  },
+  'POST /requests/:id/deny': {
+    tags: ['governance'],
+    summary: 'Deny a request (as one of its approvers), with a comment',
+    request: { params: idParam, body: { required: true, content: { 'application/json': { schema: denyBody } } } },
+    responses: { 200: json(z.object({ request: requestSchema }), 'denied'), 400: err('no comment'), 403: err('four-eyes, or not an approver of it'), 404: err('no such request'), 409: err('not pending') },
   },
 } satisfies Partial<Record<RouteKey, Omit<RouteConfig, 'method' | 'path'> & { tags: string[] }>>;

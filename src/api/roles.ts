@@ -41,6 +41,13 @@ export const ROUTE_ROLES = {
   'GET /exceptions': READERS,
   'GET /exceptions/:id': READERS,
   'DELETE /exceptions/:id': ['approver'],
+  // anyone signed in with a role may ask (for themselves or the people they manage; operators
+  // for anyone); approvers decide, and then only as the group's owner or the person's sponsor
+  'POST /requests': READERS,
+  'GET /requests': READERS,
+  'GET /requests/:id': READERS,
+  'POST /requests/:id/approve': ['approver'],
+  'POST /requests/:id/deny': ['approver'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type RouteKey = keyof typeof ROUTE_ROLES;

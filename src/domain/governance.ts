@@ -31,3 +31,41 @@ export interface AccessException {
 export function exceptionInForce(e: Pick<AccessException, 'removedAt' | 'until'>, now: Date): boolean {
   return e.removedAt === null && Date.parse(e.until) > now.getTime();
 }
+
+/** One approval an access request needs: the group's owner (or any approver, where none is declared), or the sponsor. */
+export interface ApprovalStep {
+  kind: 'owner' | 'approver' | 'sponsor';
+  /** Who may give it: the owner or sponsor (userName or email); null: anyone with the approver role. */
+  who: string | null;
+  /** The access groups this step approves (owner steps). */
+  groups: string[];
+  approvedBy: string | null;
+  approvedAt: string | null;
+  comment: string | null;
+}
+
+export type RequestStatus = 'pending' | 'approved' | 'denied';
+
+/** A request for an access group or a role bundle's groups, for a time window. */
+export interface AccessRequest {
+  id: string;
+  identityId: string;
+  kind: 'accessGroup' | 'role';
+  /** The access group id or role bundle id asked for. */
+  target: string;
+  /** The access groups it grants once approved. */
+  groups: string[];
+  validFrom: string;
+  validUntil: string;
+  justification: string;
+  status: RequestStatus;
+  steps: ApprovalStep[];
+  requestedBy: string;
+  createdAt: string;
+  decidedAt: string | null;
+  decidedBy: string | null;
+  decisionComment: string | null;
+}
+
+/** What policy evaluation needs of an approved request: a time-bound grant. */
+export type RequestGrant = Pick<AccessRequest, 'id' | 'groups' | 'validFrom' | 'validUntil' | 'decidedBy' | 'justification' | 'kind' | 'target'>;

@@ -8,7 +8,7 @@ import type { AccessGroup, Entitlement, ProtectionClass, Reason } from '../domai
 import { LockstepError } from '../domain/errors.js';
 import { endOfDayIfDate, isLeaver, startOfDayIfDate, type Identity } from '../domain/identity.js';
 import type { SponsorState } from '../domain/sponsor.js';
-import type { AccessException } from '../domain/governance.js';
+import type { AccessException, RequestGrant } from '../domain/governance.js';
 import { applyExceptions, type ExceptionRef } from './exceptions.js';
 import type { CompiledDuration, CompiledGrant, CompiledPolicy, CompiledRule, LimitSource, PreHire } from './compile.js';
 import {
@@ -53,6 +53,13 @@ export interface EvaluateOptions {
    * again when it ends.
    */
   exceptions?: readonly AccessException[];
+  /**
+   * The person's approved access requests that have not ended (store grantsInForce): each
+   * grants its groups from its validFrom to its validUntil, with the request as the reason;
+   * the class's sponsor requirement and the person's leave date still apply. Exceptions win
+   * over them.
+   */
+  grants?: readonly RequestGrant[];
 }
 
 export interface Denial {
@@ -692,14 +699,91 @@ function nameOf(name: string): AttributeName {
 }
 
 export function evaluate(identity: Identity, policy: CompiledPolicy, opts: EvaluateOptions): Evaluation {
-  const e = evaluateWith(identity, policy, opts, true);
-  return opts.exceptions === undefined ? e : applyExceptions(e, opts.exceptions, opts.now);
+  return governed(identity, policy, opts, evaluateWith(identity, policy, opts, true));
 }
 
 /** evaluate without the rules' memo: every rule is tried on the identity itself. For tests and benchmarks. */
 export function evaluateUnremembered(identity: Identity, policy: CompiledPolicy, opts: EvaluateOptions): Evaluation {
-  const e = evaluateWith(identity, policy, opts, false);
-  return opts.exceptions === undefined ? e : applyExceptions(e, opts.exceptions, opts.now);
+  return governed(identity, policy, opts, evaluateWith(identity, policy, opts, false));
+}
+
+/** The rules' answer with governance applied: requests' grants added, then exceptions' denials. */
+function governed(identity: Identity, policy: CompiledPolicy, opts: EvaluateOptions, e: Evaluation): Evaluation {
+  let out = e;
+  if (opts.grants !== undefined && opts.grants.length > 0) out = applyGrants(identity, policy, opts, out);
+  if (opts.exceptions !== undefined && opts.exceptions.length > 0) out = applyExceptions(out, opts.exceptions, opts.now);
+  return out;
+}
+
+/**
+ * Approved requests' groups as entitlements: valid until the request ends (or the person's
+ * leave date, or their sponsor's, when earlier); a group the rules grant too ends at the later
+ * of the two windows, with both reasons. A request not yet begun is looked at when it begins.
+ */
+function applyGrants(identity: Identity, policy: CompiledPolicy, opts: EvaluateOptions, e: Evaluation): Evaluation {
+  if (e.leaver) return e;
+  const now = opts.now.getTime();
+  const employee = policy.employeeTypes.has((identity.employeeType ?? '').toLowerCase());
+  const hasSponsor = typeof identity.sponsor === 'string' && identity.sponsor.trim() !== '';
+  const leaveAt = identity.leaveDate ? endOfDay(identity.leaveDate) : Number.NaN;
+  let sponsorship: Sponsorship | undefined;
+  let next = e.nextCheckAt === null ? Infinity : Date.parse(e.nextCheckAt);
+  let entitlements = e.entitlements;
+  let denied = e.denied;
+  for (const g of opts.grants ?? []) {
+    const from = Date.parse(g.validFrom);
+    const until = Date.parse(g.validUntil);
+    if (!(until > now)) continue;
+    if (from > now) {
+      next = sooner(next, from, now);
+      continue;
+    }
+    const rule = `request:${g.id}`;
+    for (const groupId of g.groups) {
+      const group = policy.accessGroups.get(groupId);
+      if (group === undefined) {
+        denied = [...denied, { accessGroupId: groupId, rule, reason: `access request ${g.id}: ${groupId} is no longer an access group of the mappings` }];
+        continue;
+      }
+      const cls = group.protectionClass;
+      let end = until;
+      let endNote = `until ${g.validUntil} (access request ${g.id})`;
+      if (!Number.isNaN(leaveAt) && leaveAt < end) {
+        end = leaveAt;
+        endNote = `leaveDate ${identity.leaveDate}`;
+      }
+      if (policy.classes[cls].sponsorRequired && !employee) {
+        const refusal = !hasSponsor ? 'this identity has none' : (sponsorship ??= sponsorshipOf(identity, opts, now)).refusal;
+        if (refusal !== null) {
+          denied = [...denied, { accessGroupId: groupId, rule, reason: `class ${cls} requires an active sponsor for non-employees; ${refusal}` }];
+          continue;
+        }
+        const sl = sponsorship?.leave ?? null;
+        if (sl !== null && sl.at < end) {
+          end = sl.at;
+          endNote = sl.note;
+        }
+      }
+      if (!(end > now)) continue;
+      const reason: Reason = {
+        rule,
+        matched: {},
+        notes: [`access request ${g.id} for ${g.kind === 'role' ? `role ${g.target}` : g.target}, approved${g.decidedBy ? ` by ${g.decidedBy}` : ''}: ${g.justification}`, endNote],
+      };
+      const i = entitlements.findIndex((x) => x.accessGroup.id === groupId);
+      if (i >= 0) {
+        const had = entitlements[i]!;
+        const validUntil = had.validUntil === null ? null : iso(Math.max(Date.parse(had.validUntil), end));
+        entitlements = entitlements.map((x, k) => (k === i ? { ...had, validFrom: null, validUntil, reasons: [...had.reasons, reason] } : x));
+      } else {
+        entitlements = [...entitlements, { identityId: identity.id, accessGroup: group, validFrom: null, validUntil: iso(end), reasons: [reason], exemptFromUnusedExpiry: false }];
+      }
+      // the rules' refusals of a group the request grants are beside the point now
+      denied = denied.filter((d) => d.accessGroupId !== groupId || d.rule === rule);
+      next = sooner(next, end, now);
+    }
+  }
+  return { ...e, entitlements, denied, nextCheckAt: next === Infinity ? null : iso(next) };
 }
 
 function evaluateWith(identity: Identity, policy: CompiledPolicy, opts: EvaluateOptions, remember: boolean): Evaluation {
@@ -964,6 +1048,7 @@ function formatValue(v: unknown): string {
 }
 
 function reasonText(r: Reason): string {
+  if (r.rule.startsWith('request:')) return `access request ${r.rule.slice('request:'.length)}`;
   const via = r.role === undefined ? '' : ` via role ${r.roleChain ? r.roleChain.join(' → ') : r.role}`;
   const matched = Object.entries(r.matched).map(([k, v]) => `${k}=${formatValue(v)}`);
   return `rule ${r.rule}${via}${matched.length > 0 ? ` (${matched.join(', ')})` : ''}`;

@@ -27,6 +27,8 @@
  *       name: DC1 server whitespace     [the id]
  *       protectionClass: 4              0..4
  *       description: ...                [none]
+ *       owner: ops.lead@example.com     [none] who approves access requests for it (a userName or
+ *                                       email, matched against the approver's sign-in name or email)
  *   roles:                              {} named role bundles: reusable sets of access groups
  *     dc-technician:
  *       description: ...                [none]
@@ -164,6 +166,7 @@ const accessGroupSchema = z.strictObject({
   name: z.string().min(1).optional().describe('Display name (default: the id)'),
   protectionClass: protectionClassSchema,
   description: z.string().optional(),
+  owner: z.string().trim().min(1).optional().describe("Who approves access requests for this group: a userName or email, matched against the approver's sign-in name or email"),
 });
 
 const roleBundleSchema = z.strictObject({

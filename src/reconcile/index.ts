@@ -8,3 +8,4 @@ export { markCredentialLost, type LostCredentialRequest, type LostCredentialOutc
 export { explainIdentity, accessReport, accessReportCsv, roleReport, toCsv, type AccessReportRow, type Explanation, type RoleReport } from './report.js';
 export { formatPlan } from './format.js';
 export { createAccessException, removeAccessException, findAccessExceptions, findPerson, futureInstant, type ExceptionRequest } from './exceptions.js';
+export { createAccessRequest, approveAccessRequest, denyAccessRequest, findAccessRequests, GovernanceForbidden, type Caller, type RequestInput } from './requests.js';

@@ -12,8 +12,8 @@ import { credentialFacts, credentialFactsFor, listLinks, loadAnchors, loadIdenti
 import { conflictText, loadConflicts, withConflict } from './conflicts.js';
 import type { KeyHolder } from '../store/correlation.js';
 import { loadSponsorStates } from './sponsors.js';
-import { exceptionsInForce } from '../store/exceptions.js';
-import type { AccessException } from '../domain/governance.js';
+import { governanceInForce } from '../store/requests.js';
+import type { AccessException, RequestGrant } from '../domain/governance.js';
 import type { EngineContext, Scope } from './types.js';
 
 /** Per identity, what the plan decided it is entitled to: the executor stores anchors from it. */
@@ -466,12 +466,12 @@ function planOrphan(b: PlanBuilder, ctx: EngineContext, sys: SystemView, account
 const EVALUATION_SLICE = 250;
 
 async function evaluateWith(ctx: EngineContext, identities: Identity[], anchors: Map<string, Record<string, string>>, now: Date, knownConflicts?: Map<string, KeyHolder[]>): Promise<PlannedIdentity[]> {
-  const [sponsors, conflicts, exceptions] = await Promise.all([
+  const [sponsors, conflicts, governance] = await Promise.all([
     loadSponsorStates(ctx, identities, now),
     loadConflicts(ctx, identities, knownConflicts),
-    exceptionsInForce(ctx.db, identities.map((i) => i.id), now),
+    governanceInForce(ctx.db, identities.map((i) => i.id), now),
   ]);
-  return identities.map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts, exceptions));
+  return identities.map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts, governance));
 }
 
 function planned(
@@ -481,10 +481,17 @@ function planned(
   now: Date,
   sponsors: Map<string, SponsorState>,
   conflicts: Map<string, CorrelationConflict>,
-  exceptions: Map<string, AccessException[]>,
+  governance: { exceptions: Map<string, AccessException[]>; grants: Map<string, RequestGrant[]> },
 ): PlannedIdentity {
-  // access exceptions (policy/exceptions.ts): a page without any costs one empty-map lookup per identity
-  const evaluation = evaluate(identity, ctx.policy, { now, anchors: a, sponsor: sponsors.get(identity.id), exceptions: exceptions.size ? exceptions.get(identity.id) : undefined });
+  // access exceptions and requests' grants: a page without any costs two empty-map lookups per identity
+  const { exceptions, grants } = governance;
+  const evaluation = evaluate(identity, ctx.policy, {
+    now,
+    anchors: a,
+    sponsor: sponsors.get(identity.id),
+    exceptions: exceptions.size ? exceptions.get(identity.id) : undefined,
+    grants: grants.size ? grants.get(identity.id) : undefined,
+  });
   // a page without conflicts (the usual estate) costs one empty-map lookup per identity
   const conflict = conflicts.size ? conflicts.get(identity.id) : undefined;
   return conflict ? { identity, anchors: a, evaluation: withConflict(evaluation, conflict), conflict } : { identity, anchors: a, evaluation };
@@ -509,10 +516,10 @@ async function evaluateEveryone(ctx: EngineContext, now: Date, onSlice: (ps: Pla
     // an unobserved rejection of the prefetch would crash the process; it is awaited next turn
     next?.catch(() => undefined);
     const ids = page.map((i) => i.id);
-    const [anchors, sponsors, conflicts, exceptions] = await Promise.all([loadAnchors(ctx.db, ids), loadSponsorStates(ctx, page, now), loadConflicts(ctx, page), exceptionsInForce(ctx.db, ids, now)]);
+    const [anchors, sponsors, conflicts, governance] = await Promise.all([loadAnchors(ctx.db, ids), loadSponsorStates(ctx, page, now), loadConflicts(ctx, page), governanceInForce(ctx.db, ids, now)]);
     for (let i = 0; i < page.length; i += EVALUATION_SLICE) {
       if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      onSlice(page.slice(i, i + EVALUATION_SLICE).map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts, exceptions)));
+      onSlice(page.slice(i, i + EVALUATION_SLICE).map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts, governance)));
     }
   }
 }

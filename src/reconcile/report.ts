@@ -10,8 +10,8 @@ import { conflictText, loadConflicts, withConflict } from './conflicts.js';
 import { loadSponsorStates } from './sponsors.js';
 import { listOfflinePending, type OfflinePending } from '../store/offline.js';
 import type { EngineContext } from './types.js';
-import { exceptionsInForce } from '../store/exceptions.js';
-import type { AccessException } from '../domain/governance.js';
+import { governanceInForce } from '../store/requests.js';
+import type { AccessException, RequestGrant } from '../domain/governance.js';
 
 export interface Explanation {
   identity: Identity;
@@ -33,8 +33,10 @@ export async function explainIdentity(ctx: EngineContext, who: string): Promise<
   const now = ctx.now();
   const sponsor = (await loadSponsorStates(ctx, [identity], now)).get(identity.id);
   const conflict = (await loadConflicts(ctx, [identity])).get(identity.id) ?? null;
-  const exceptions = (await exceptionsInForce(ctx.db, [identity.id], now)).get(identity.id) ?? [];
-  const evaluation = withConflict(evaluate(identity, ctx.policy, { now, anchors, sponsor, exceptions }), conflict ?? undefined);
+  const governance = await governanceInForce(ctx.db, [identity.id], now);
+  const exceptions = governance.exceptions.get(identity.id) ?? [];
+  const grants = governance.grants.get(identity.id) ?? [];
+  const evaluation = withConflict(evaluate(identity, ctx.policy, { now, anchors, sponsor, exceptions, grants }), conflict ?? undefined);
   const links = await linksForIdentities(ctx.db, [identity.id]);
   const systems = [];
   for (const [name, driver] of ctx.drivers) {
@@ -76,7 +78,7 @@ export interface AccessReportRow {
 }
 
 function whyText(reasons: Reason[]): string {
-  return reasons.map((r) => `rule ${r.rule}${r.role ? ` via role ${r.role}` : ''}${r.sourceRole ? ` (source role ${r.sourceRole})` : ''}`).join('; ');
+  return reasons.map((r) => r.rule.startsWith('request:') ? `access request ${r.rule.slice(8)}` : `rule ${r.rule}${r.role ? ` via role ${r.role}` : ''}${r.sourceRole ? ` (source role ${r.sourceRole})` : ''}`).join('; ');
 }
 
 /**
@@ -91,6 +93,7 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
   const sponsors = new Map<string, SponsorState>();
   const conflicts = new Map<string, CorrelationConflict>();
   const exceptions = new Map<string, AccessException[]>();
+  const grants = new Map<string, RequestGrant[]>();
   for await (const page of iterateIdentities(ctx.db, 5000, { includeDeleted: true })) {
     for (const i of page) {
       byId.set(i.id, i);
@@ -98,7 +101,9 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
     }
     for (const [id, s] of await loadSponsorStates(ctx, page, now)) sponsors.set(id, s);
     for (const [id, c] of await loadConflicts(ctx, page)) conflicts.set(id, c);
-    for (const [id, x] of await exceptionsInForce(ctx.db, page.map((i) => i.id), now)) exceptions.set(id, x);
+    const governance = await governanceInForce(ctx.db, page.map((i) => i.id), now);
+    for (const [id, x] of governance.exceptions) exceptions.set(id, x);
+    for (const [id, x] of governance.grants) grants.set(id, x);
   }
   // keys several live identities hold: an account carrying one belongs to none of them
   const contested = new Map<string, CorrelationConflict>();
@@ -108,7 +113,7 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
   const evalFor = (i: Identity) => {
     let e = evaluations.get(i.id);
     if (!e) {
-      e = withConflict(evaluate(i, ctx.policy, { now, anchors: anchors.get(i.id) ?? {}, sponsor: sponsors.get(i.id), exceptions: exceptions.get(i.id) }), conflicts.get(i.id));
+      e = withConflict(evaluate(i, ctx.policy, { now, anchors: anchors.get(i.id) ?? {}, sponsor: sponsors.get(i.id), exceptions: exceptions.get(i.id), grants: grants.get(i.id) }), conflicts.get(i.id));
       evaluations.set(i.id, e);
     }
     return e;

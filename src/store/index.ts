@@ -16,6 +16,7 @@ export * from './offline.js';
 export * from './scim.js';
 export * from './checkpoint.js';
 export * from './exceptions.js';
+export * from './requests.js';
 
 /** Opens the store the runtime contract names (DATABASE_URL, else PGlite under the data dir) and migrates it. */
 export async function openStore(opts: OpenDbOptions): Promise<Db> {

@@ -13,11 +13,12 @@ const ROOT = resolve(import.meta.dirname, '../..');
 describe('lockstep exception (CLI)', { timeout: 180_000 }, () => {
   let dir: string;
   let store: TestStore;
+  let user = 'tester';
   const cli = async (...args: string[]) => {
     try {
       const r = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), '--config', join(dir, 'lockstep.yaml'), ...args], {
         cwd: ROOT,
-        env: { ...process.env, DATABASE_URL: store.url!, LOCKSTEP_DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'error', NO_COLOR: '1', USER: 'tester' },
+        env: { ...process.env, DATABASE_URL: store.url!, LOCKSTEP_DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'error', NO_COLOR: '1', USER: user },
         timeout: 60_000,
       });
       return { code: 0, stdout: r.stdout, stderr: r.stderr };
@@ -68,5 +69,24 @@ sources:
     expect((await cli('exception', 'list')).stdout).toContain('no exceptions');
     const audit = await cli('audit', 'export');
     expect(audit.stdout).toContain('exception.removed');
+  });
+
+  it('creates a request, refuses its approval by the requester, and grants it once someone else approves', async () => {
+    user = 'tester';
+    // within the class's 730 days of the real clock (the CLI runs on it)
+    const until = new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10);
+    const created = await cli('request', 'create', 'lena.richter', '--group', 'dc1-loading-dock', '--until', until, '--justification', 'inventory', '--json');
+    expect(created.code, created.stderr).toBe(0);
+    const r = JSON.parse(created.stdout) as { id: string; status: string };
+    expect(r.status).toBe('pending');
+    const self = await cli('request', 'approve', r.id);
+    expect(self.code).not.toBe(0);
+    expect(self.stderr).toMatch(/four-eyes/);
+    user = 'approver2';
+    const ok = await cli('request', 'approve', r.id, '--comment', 'fine');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain(`${r.id}  approved`);
+    expect((await cli('explain', 'lena.richter')).stdout).toContain(`access request ${r.id}`);
+    expect((await cli('request', 'list', '--status', 'approved')).stdout).toContain(r.id);
   });
 });

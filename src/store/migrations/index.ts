@@ -11,6 +11,7 @@ import * as m010 from './010_offline_pending.js';
 import * as m011 from './011_budget_function.js';
 import * as m012 from './012_budget_window.js';
 import * as m013 from './013_access_exceptions.js';
+import * as m014 from './014_access_requests.js';
 import * as m016 from './016_credential_holds.js';
 
 export interface Migration {
@@ -34,5 +35,6 @@ export const migrations: Migration[] = [
   { version: 11, name: 'budget function', sql: m011.sql },
   { version: 12, name: 'budget window', sql: m012.sql },
   { version: 13, name: 'access exceptions', sql: m013.sql },
+  { version: 14, name: 'access requests', sql: m014.sql },
   { version: 16, name: 'credential holds', sql: m016.sql },
 ];

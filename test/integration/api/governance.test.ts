@@ -9,8 +9,11 @@ import { MAPPINGS } from '../reconcile/mappings.js';
 const VIEWER = 'viewer-token-0123456789';
 const OPERATOR = 'operator-token-0123456789';
 const APPROVER = 'approver-token-0123456789';
+const OWNER = 'owner-token-0123456789';
+/** The whitespace's owner is the approver signing in with the token named hall.owner. */
+const OWNED = MAPPINGS.replace('name: Server whitespace, protectionClass: 4 }', 'name: Server whitespace, protectionClass: 4, owner: hall.owner }');
 
-describe('admin API: access exceptions', () => {
+describe('admin API: access exceptions and requests', () => {
   let e: TestEngine;
   let server: Server;
   let base: string;
@@ -26,7 +29,7 @@ describe('admin API: access exceptions', () => {
   };
 
   beforeAll(async () => {
-    e = await createTestEngine('postgres', MAPPINGS, { now: '2026-06-01T08:00:00Z' });
+    e = await createTestEngine('postgres', OWNED, { now: '2026-06-01T08:00:00Z' });
     const app = createApp({
       ctx: e.ctx,
       adminTokens: [],
@@ -35,6 +38,7 @@ describe('admin API: access exceptions', () => {
           { name: 'viewer', token: VIEWER, roles: ['viewer'] },
           { name: 'operator', token: OPERATOR, roles: ['operator'] },
           { name: 'approver', token: APPROVER, roles: ['approver'] },
+          { name: 'hall.owner', token: OWNER, roles: ['approver'] },
         ],
       },
       bodyLimitBytes: 65_536,
@@ -102,5 +106,34 @@ describe('admin API: access exceptions', () => {
     const audit = [];
     for await (const a of iterateAudit(e.ctx.db, { subject: ada })) audit.push(`${a.action} ${a.actor}`);
     expect(audit).toEqual(expect.arrayContaining(['exception.created token:operator', 'exception.removed token:approver']));
+  });
+
+  it("takes requests within the class's limits, and grants them once the owner approves (four-eyes)", async () => {
+    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'E2', userName: 'bob@example.com', displayName: 'Bob', employeeType: 'Employee' });
+    const ask = { identity: 'bob@example.com', accessGroup: 'whitespace', until: '2026-06-14', justification: 'rack move' };
+    const tooLong = await call('POST', '/api/v1/requests', { ...ask, until: '2026-12-31' });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.json.error.field).toBe('until');
+    expect(tooLong.json.error.message).toMatch(/protection class 4, which allows at most 90 days/);
+    expect((await call('POST', '/api/v1/requests', { ...ask, accessGroup: undefined })).json.error.field).toBe('accessGroup');
+    // a viewer who is neither Bob nor his manager may not ask for him
+    expect((await call('POST', '/api/v1/requests', ask, VIEWER)).status).toBe(403);
+
+    const created = await call('POST', '/api/v1/requests', ask, OPERATOR);
+    expect(created.status).toBe(201);
+    const id = created.json.id as string;
+    expect(created.json.steps).toEqual([expect.objectContaining({ kind: 'owner', who: 'hall.owner' })]);
+    expect((await call('POST', `/api/v1/requests/${id}/approve`, {}, VIEWER)).status).toBe(403);
+    const notOwner = await call('POST', `/api/v1/requests/${id}/approve`, {}, APPROVER);
+    expect(notOwner.status).toBe(403);
+    expect(notOwner.json.error.message).toMatch(/waits for owner hall.owner/);
+    const ok = await call('POST', `/api/v1/requests/${id}/approve`, { comment: 'ok' }, OWNER);
+    expect(ok.status).toBe(200);
+    expect(ok.json.request.status).toBe('approved');
+    expect(ok.json.run.queued).toBe(false);
+    expect(membershipsOf(e.sim, 'E2')['AG-WS']!.until).toMatch(/^2026-06-14T23:59:59/);
+    expect((await call('POST', `/api/v1/requests/${id}/deny`, { comment: 'late' }, OWNER)).status).toBe(409);
+    expect((await call('GET', '/api/v1/requests?status=approved', undefined, VIEWER)).json.requests.map((r: { id: string }) => r.id)).toEqual([id]);
+    expect((await call('GET', `/api/v1/requests/${id}`, undefined, VIEWER)).json.decidedBy).toBe('token:hall.owner');
   });
 });
