@@ -1,6 +1,6 @@
 import { LockstepError, toLockstepError } from '../domain/errors.js';
 import { isRetryableResult, type Operation, type OperationResult } from '../domain/plan.js';
-import { clearOverdue, clearOverdueMany, overdueOps, recordChecks, recordOverdue, type Lane } from '../store/queue-state.js';
+import { clearOverdue, clearOverdueMany, overdueOps, recordChecks, recordOverdue, type Lane, type SettleSpec } from '../store/queue-state.js';
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
 import type { Leases, RunOptions, RunOutcome, Scope } from './types.js';
@@ -15,7 +15,7 @@ import type { Leases, RunOptions, RunOutcome, Scope } from './types.js';
 
 /** What a reconcile returns that the controller reads (RunOutcome is one; tests may give less). */
 export type ReconcileOutcome = Pick<RunOutcome, 'results' | 'held' | 'failedRevocations' | 'failed' | 'nextCheckAt'> &
-  Partial<Pick<RunOutcome, 'nextCheckAtByIdentity' | 'deferred' | 'plan'>> & { run: { id: string } | null };
+  Partial<Pick<RunOutcome, 'nextCheckAtByIdentity' | 'deferred' | 'plan' | 'settled'>> & { run: { id: string } | null };
 
 /** The engine's reconcile (runReconcile bound to an EngineContext); the queue's tests give their own. */
 export type ReconcileFn = (scope: Scope, opts: RunOptions) => Promise<ReconcileOutcome>;
@@ -106,8 +106,23 @@ export async function reconcileIdentity(ctx: Controller, req: ReconcileRequest):
   let outcome: ReconcileOutcome;
   // the reconcile reads the store after this: changes written a moment before it are covered too
   const startedAt = ctx.now().getTime();
+  // Settled (applied or held for approval): what was asked for before this reconcile read the
+  // store is no longer pending (this job's own change, and changes merged into it; a second of
+  // slack for clocks of other processes). A failure keeps it pending (and the job retries).
+  // Converged as far as revocations go: nothing of this identity is overdue any more.
+  const settleOf = (o: Pick<ReconcileOutcome, 'held' | 'failedRevocations' | 'results' | 'nextCheckAt' | 'nextCheckAtByIdentity'>): SettleSpec => {
+    const settled = o.held || (o.failedRevocations.length === 0 && !o.results.some((r) => r.status === 'failed' && isRetryableResult(r)));
+    return {
+      identityId: id,
+      nextCheckAt: o.nextCheckAtByIdentity?.[id] ?? o.nextCheckAt,
+      pendingUpTo: settled && req.enqueuedAt !== undefined ? new Date(Math.max(req.enqueuedAt, startedAt - 1000)) : null,
+      clearOverdue: !o.held && o.failedRevocations.length === 0 ? identityKey(id) : null,
+    };
+  };
   try {
-    outcome = await ctx.reconcile({ kind: 'identities', ids: [id] }, { trigger: `queue:${req.reason}`, actor: actorOfReason(req.reason), apply: true });
+    // in the service, the run writes the settling with its record (one statement) when it writes one
+    const settleWith = ctx.settle ? { settleWith: settleOf } : {};
+    outcome = await ctx.reconcile({ kind: 'identities', ids: [id] }, { trigger: `queue:${req.reason}`, actor: actorOfReason(req.reason), apply: true, ...settleWith });
   } catch (e) {
     const err = toLockstepError(e);
     // a leaver that cannot even be planned (the lock system is down) is an overdue revocation
@@ -116,19 +131,14 @@ export async function reconcileIdentity(ctx: Controller, req: ReconcileRequest):
   } finally {
     await lease.release();
   }
-  const nextCheckAt = outcome.nextCheckAtByIdentity?.[id] ?? outcome.nextCheckAt;
-  // Settled (applied or held for approval): what was asked for before this reconcile read the
-  // store is no longer pending (this job's own change, and changes merged into it; a second of
-  // slack for clocks of other processes). A failure below keeps it pending (and the job retries).
-  const settled = outcome.held || (outcome.failedRevocations.length === 0 && !outcome.results.some((r) => r.status === 'failed' && isRetryableResult(r)));
-  const upTo = settled && req.enqueuedAt !== undefined ? new Date(Math.max(req.enqueuedAt, startedAt - 1000)) : null;
-  // converged as far as revocations go: nothing of this identity is overdue any more
-  const clean = !outcome.held && outcome.failedRevocations.length === 0;
-  // the next check, the pending change and the overdue record in one round trip: this runs for every job
-  if (ctx.settle) await ctx.settle(id, nextCheckAt, upTo, clean ? identityKey(id) : null);
-  else {
+  const s = settleOf(outcome);
+  const nextCheckAt = s.nextCheckAt;
+  // the next check, the pending change and the overdue record in one round trip, unless the run wrote them
+  if (ctx.settle) {
+    if (!outcome.settled) await ctx.settle(id, s.nextCheckAt, s.pendingUpTo, s.clearOverdue);
+  } else {
     await recordChecks(ctx.db, [{ identityId: id, nextCheckAt }], true);
-    if (clean) await clearOverdue(ctx.db, identityKey(id));
+    if (s.clearOverdue) await clearOverdue(ctx.db, s.clearOverdue);
   }
   if (ctx.sponseesOf && changedAtSource(req.reason)) {
     const sponsees = await ctx.sponseesOf(id);

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { LockstepError } from '../domain/errors.js';
 import { planDigest, type Operation, type OperationResult, type Plan, type RunStatus } from '../domain/plan.js';
 import { appendAudit, iterateAudit, type AuditEntryInput } from '../store/audit.js';
-import { recordCredentialHolds, syncAnchorsMany } from '../store/links.js';
+import { recordCredentialHolds, syncAnchorsMany, type AnchorItems } from '../store/links.js';
+import { settleWithAnchors } from '../store/queue-state.js';
 import { createRun, findRun, getRun, insertFinishedRun, setRunProgress, transitionRun, updateRun, type Run } from '../store/runs.js';
 import {
   approveBudgetWindow,
@@ -24,8 +25,8 @@ import type { EngineContext, Leases, RunOptions, RunOutcome, Scope } from './typ
  * Remembers when each current entitlement began, so class maxima count from the first grant.
  * The plan lists the identities whose anchors no longer match their entitlements.
  */
-async function storeAnchors(ctx: EngineContext, changes: AnchorChange[], now: Date): Promise<void> {
-  const changed: Array<{ identityId: string; entitled: Record<string, string> }> = [];
+function anchorItems(changes: AnchorChange[], now: Date): AnchorItems {
+  const changed: AnchorItems = [];
   for (const c of changes) {
     // a window that has not begun yet (pre-hire) counts from its start, as the evaluator did
     const since: Record<string, string> = {};
@@ -34,7 +35,11 @@ async function storeAnchors(ctx: EngineContext, changes: AnchorChange[], now: Da
     }
     changed.push({ identityId: c.identityId, entitled: since });
   }
-  await syncAnchorsMany(ctx.db, changed);
+  return changed;
+}
+
+async function storeAnchors(ctx: EngineContext, changes: AnchorChange[], now: Date): Promise<void> {
+  await syncAnchorsMany(ctx.db, anchorItems(changes, now));
 }
 
 function finalStatus(results: OperationResult[]): RunStatus {
@@ -139,8 +144,11 @@ export async function runReconcile(ctx: EngineContext, scope: Scope, opts: RunOp
   }
 
   if (plan.operations.length === 0 && scope.kind === 'identities') {
-    await storeAnchors(ctx, built.anchorChanges, now);
-    return { run: null, plan, held: false, ...nothing };
+    const done = { results: [], held: false, failedRevocations: [], nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity };
+    const settle = opts.settleWith?.(done);
+    if (settle) await settleWithAnchors(ctx.db, anchorItems(built.anchorChanges, now), settle);
+    else await storeAnchors(ctx, built.anchorChanges, now);
+    return { run: null, plan, held: false, ...nothing, ...(settle ? { settled: true } : {}) };
   }
 
   const runId = opts.runId ?? randomUUID();
@@ -204,8 +212,10 @@ async function executeRun(
   const results = opts.leases
     ? await applyUnderLeases(ctx, ops, opts.leases, { runId: run.id, actor: opts.actor, onProgress }, deferred, opts.leasePartition)
     : await applyOperations(ctx, ops, { runId: run.id, actor: opts.actor, onProgress, ...(audit ? { auditInto: audit } : {}) });
+  // an identity's small run writes its anchors (and, queued, its settling) with its record
+  const oneStatement = record === 'insert';
   try {
-    await storeAnchors(ctx, built.anchorChanges, now);
+    if (!oneStatement) await storeAnchors(ctx, built.anchorChanges, now);
     await storeCredentialHolds(ctx, ops, results);
   } catch (e) {
     // what was done at the lock systems is in the audit log whatever fails after it
@@ -227,17 +237,18 @@ async function executeRun(
         ? `${deferred.length} identit(ies) were being reconciled by their own job: left to it`
         : null,
   };
+  const done = { results, held: false, failedRevocations, failed, nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity };
+  const settle = oneStatement && opts.settleWith ? opts.settleWith(done) : null;
   let finished: Run;
   try {
-    finished =
-      record === 'insert'
-        ? await insertFinishedRun(ctx.db, { ...run, ...outcome, startedAt: run.startedAt! }, audit)
-        : await updateRun(ctx.db, run.id, { ...outcome, finished: true });
+    finished = oneStatement
+      ? await insertFinishedRun(ctx.db, { ...run, ...outcome, startedAt: run.startedAt! }, audit, { anchors: anchorItems(built.anchorChanges, now), settle })
+      : await updateRun(ctx.db, run.id, { ...outcome, finished: true });
   } catch (e) {
     if (audit?.length) await appendAudit(ctx.db, audit.splice(0));
     throw e;
   }
-  return { run: finished, plan, results, held: false, failedRevocations, failed, nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity, digest: planDigest(plan), deferred };
+  return { run: finished, plan, ...done, digest: planDigest(plan), deferred, ...(settle ? { settled: true } : {}) };
 }
 
 /**

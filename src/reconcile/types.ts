@@ -4,6 +4,7 @@ import type { LockDriver } from '../drivers/contract.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { Operation, OperationResult, Plan } from '../domain/plan.js';
 import type { Run } from '../store/runs.js';
+import type { SettleSpec } from '../store/queue-state.js';
 
 export interface ExecutorOptions {
   maxAttempts: number;
@@ -60,6 +61,12 @@ export interface RunOptions {
   /** Apply only if the plan's digest is this one (the plan an operator was shown); otherwise a `conflict`. */
   expectDigest?: string;
   onProgress?(done: number, total: number): void;
+  /**
+   * A queued identity's settling (its next check, what was pending, its overdue record), from
+   * what the run did: written with the run's record in one statement when the run writes one at
+   * its end (the outcome's `settled` says so); the caller settles otherwise.
+   */
+  settleWith?(done: Pick<RunOutcome, 'results' | 'held' | 'failedRevocations' | 'nextCheckAt' | 'nextCheckAtByIdentity'>): SettleSpec;
 }
 
 export interface RunOutcome {
@@ -80,6 +87,8 @@ export interface RunOutcome {
   digest: string;
   /** Identities whose operations were left to their own job (runs under leases only). */
   deferred?: string[];
+  /** RunOptions.settleWith's settling was written with the run's record. */
+  settled?: boolean;
 }
 
 /** Leases on identities, so two workers never reconcile one person at once (Redis in the service; in-process for the CLI). */

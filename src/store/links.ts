@@ -89,30 +89,43 @@ export async function syncAnchors(q: Queryable, identityId: string, entitled: Re
  * syncAnchors for many identities: two statements per batch of identities instead of two per
  * identity (a full run's bookkeeping would otherwise be 200k round trips for 100k people).
  */
-export async function syncAnchorsMany(q: Queryable, items: Array<{ identityId: string; entitled: Record<string, string> }>, batchSize = 5000): Promise<void> {
-  for (let i = 0; i < items.length; i += batchSize) {
-    const batch = items.slice(i, i + batchSize);
-    const pairId: string[] = [];
-    const pairGroup: string[] = [];
-    const pairSince: string[] = [];
-    for (const b of batch) {
-      for (const [g, since] of Object.entries(b.entitled)) {
-        pairId.push(b.identityId);
-        pairGroup.push(g);
-        pairSince.push(since);
-      }
+export type AnchorItems = Array<{ identityId: string; entitled: Record<string, string> }>;
+
+/** The parameters of anchorCtes: identities, and their (identity, group, since) pairs. */
+export function anchorParams(items: AnchorItems): [string[], string[], string[], string[]] {
+  const pairId: string[] = [];
+  const pairGroup: string[] = [];
+  const pairSince: string[] = [];
+  for (const b of items) {
+    for (const [g, since] of Object.entries(b.entitled)) {
+      pairId.push(b.identityId);
+      pairGroup.push(g);
+      pairSince.push(since);
     }
-    // One statement, so atomic: the anchors that went are removed, the new ones added (the
-    // two sets are disjoint, and kept anchors keep their first-grant time).
-    await q.query(
-      `WITH gone AS (
-         DELETE FROM entitlement_anchors a WHERE a.identity_id = ANY($1::uuid[])
-           AND NOT EXISTS (SELECT 1 FROM unnest($2::uuid[], $3::text[]) AS u(i, g) WHERE u.i = a.identity_id AND u.g = a.access_group_id)
-       )
-       INSERT INTO entitlement_anchors (identity_id, access_group_id, since)
-       SELECT i, g, s FROM unnest($2::uuid[], $3::text[], $4::timestamptz[]) AS u(i, g, s) ON CONFLICT DO NOTHING`,
-      [batch.map((b) => b.identityId), pairId, pairGroup, pairSince],
-    );
+  }
+  return [items.map((b) => b.identityId), pairId, pairGroup, pairSince];
+}
+
+/**
+ * The anchors' sync as two CTEs (`anchors_gone`, `anchors_new`) over anchorParams at $n..$n+3,
+ * for a statement that writes more: the anchors that went are removed, the new ones added (the
+ * two sets are disjoint, and kept anchors keep their first-grant time).
+ */
+export function anchorCtes(n: number): string {
+  const [ids, pid, pgroup, psince] = [n, n + 1, n + 2, n + 3].map((k) => `$${k}`);
+  return `anchors_gone AS (
+         DELETE FROM entitlement_anchors a WHERE a.identity_id = ANY(${ids}::uuid[])
+           AND NOT EXISTS (SELECT 1 FROM unnest(${pid}::uuid[], ${pgroup}::text[]) AS u(i, g) WHERE u.i = a.identity_id AND u.g = a.access_group_id)
+       ), anchors_new AS (
+         INSERT INTO entitlement_anchors (identity_id, access_group_id, since)
+         SELECT i, g, s FROM unnest(${pid}::uuid[], ${pgroup}::text[], ${psince}::timestamptz[]) AS u(i, g, s) ON CONFLICT DO NOTHING
+       )`;
+}
+
+export async function syncAnchorsMany(q: Queryable, items: AnchorItems, batchSize = 5000): Promise<void> {
+  for (let i = 0; i < items.length; i += batchSize) {
+    // one statement, so atomic
+    await q.query(`WITH ${anchorCtes(1)} SELECT 1`, anchorParams(items.slice(i, i + batchSize)));
   }
 }
 

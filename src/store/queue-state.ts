@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Operation } from '../domain/plan.js';
 import type { Db, Queryable } from './db.js';
 import { isUuid } from './identities.js';
+import { anchorCtes, anchorParams, type AnchorItems } from './links.js';
 
 /** The two lanes of identity jobs (the queue's vocabulary, kept here so the store needs no queue import). */
 export type Lane = 'revocation' | 'normal';
@@ -319,17 +320,37 @@ export async function markPending(q: Queryable, entries: OutboxEntry[]): Promise
  */
 export async function settleIdentity(q: Queryable, identityId: string, nextCheckAt: string | null, pendingUpTo: Date | null, clearOverdueKey: string | null = null): Promise<void> {
   if (!isUuid(identityId)) return;
-  await q.query(
-    `WITH cleared AS (DELETE FROM queue_pending WHERE identity_id = $1 AND $3::timestamptz IS NOT NULL AND enqueued_at <= $3::timestamptz RETURNING 1),
-          landed AS (DELETE FROM queue_overdue WHERE $4::text IS NOT NULL AND key = $4::text RETURNING 1),
-          checked AS (
-            INSERT INTO queue_checks (identity_id, next_check_at, exact, updated_at) VALUES ($1, $2::timestamptz, true, now())
+  await q.query(`WITH ${settleCtes(1)} SELECT 1`, settleParams({ identityId, nextCheckAt, pendingUpTo, clearOverdue: clearOverdueKey }));
+}
+
+/** An identity reconciled with nothing to do: its anchors and its settling in one statement. */
+export async function settleWithAnchors(q: Queryable, anchors: AnchorItems, spec: SettleSpec): Promise<void> {
+  await q.query(`WITH ${anchorCtes(1)}, ${settleCtes(5)} SELECT 1`, [...anchorParams(anchors), ...settleParams(spec)]);
+}
+
+/** What settling one reconciled identity writes (see settleIdentity). */
+export interface SettleSpec {
+  identityId: string;
+  nextCheckAt: string | null;
+  pendingUpTo: Date | null;
+  clearOverdue: string | null;
+}
+
+/** The parameters of settleCtes; a spec of no identity (null) writes nothing. */
+export function settleParams(s: SettleSpec | null): [string | null, string | null, string | null, string | null] {
+  if (!s || !isUuid(s.identityId)) return [null, null, null, null];
+  return [s.identityId, s.nextCheckAt ? new Date(s.nextCheckAt).toISOString() : null, s.pendingUpTo ? s.pendingUpTo.toISOString() : null, s.clearOverdue];
+}
+
+/** settleIdentity as CTEs over settleParams at $n..$n+3, for a statement that writes more (an identity's run record). */
+export function settleCtes(n: number): string {
+  const [id, next, upTo, key] = [n, n + 1, n + 2, n + 3].map((k) => `$${k}`);
+  return `settle_pending AS (DELETE FROM queue_pending WHERE ${id}::uuid IS NOT NULL AND identity_id = ${id}::uuid AND ${upTo}::timestamptz IS NOT NULL AND enqueued_at <= ${upTo}::timestamptz),
+          settle_overdue AS (DELETE FROM queue_overdue WHERE ${key}::text IS NOT NULL AND key = ${key}::text),
+          settle_check AS (
+            INSERT INTO queue_checks (identity_id, next_check_at, exact, updated_at) SELECT ${id}::uuid, ${next}::timestamptz, true, now() WHERE ${id}::uuid IS NOT NULL
             ON CONFLICT (identity_id) DO UPDATE SET next_check_at = EXCLUDED.next_check_at, exact = true, updated_at = now()
-              WHERE queue_checks.next_check_at IS DISTINCT FROM EXCLUDED.next_check_at OR NOT queue_checks.exact
-            RETURNING 1)
-     SELECT (SELECT count(*) FROM cleared) AS cleared, (SELECT count(*) FROM checked) AS checked, (SELECT count(*) FROM landed) AS landed`,
-    [identityId, nextCheckAt ? new Date(nextCheckAt).toISOString() : null, pendingUpTo ? pendingUpTo.toISOString() : null, clearOverdueKey],
-  );
+              WHERE queue_checks.next_check_at IS DISTINCT FROM EXCLUDED.next_check_at OR NOT queue_checks.exact)`;
 }
 
 /** A reconciliation that started after these enqueues has finished: they are no longer pending. */

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { OperationResult, Plan, RunStatus } from '../domain/plan.js';
 import type { Db, Queryable } from './db.js';
 import { auditWritten, pendingAuditJson, pendingAuditSelect, type AuditEntryInput } from './audit.js';
+import { anchorCtes, anchorParams, type AnchorItems } from './links.js';
+import { settleCtes, settleParams, type SettleSpec } from './queue-state.js';
 
 export interface Run {
   id: string;
@@ -93,14 +95,20 @@ export async function createRun(
  * (a joiner, mover or leaver) write their record once, after their few operations, instead of
  * once before and once after. Their audit entries carry the run's id from the start.
  */
-/** A finished run's record, with the audit entries of its operations in the same statement. */
+/**
+ * A finished run's record, in one statement with the audit entries of its operations, the
+ * identities' anchors and (a queued identity's run) its settling: the statement an identity's
+ * job ends with.
+ */
 export async function insertFinishedRun(
   q: Db,
   r: Pick<Run, 'id' | 'kind' | 'trigger' | 'status' | 'scope' | 'plan' | 'results' | 'summary' | 'progress' | 'error'> & { startedAt: string },
   audit: AuditEntryInput[] = [],
+  also: { anchors?: AnchorItems; settle?: SettleSpec | null } = {},
 ): Promise<Run> {
   const { rows } = await q.query<Row>(
-    `WITH a AS (INSERT INTO audit_pending (at, actor, action, subject, run_id, data) ${pendingAuditSelect('$12')})
+    `WITH a AS (INSERT INTO audit_pending (at, actor, action, subject, run_id, data) ${pendingAuditSelect('$12')}),
+     ${anchorCtes(13)}, ${settleCtes(17)}
      INSERT INTO runs (id, kind, trigger, status, scope, plan, results, summary, progress, error, started_at, finished_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now()) RETURNING *`,
     [
@@ -116,6 +124,8 @@ export async function insertFinishedRun(
       r.error,
       r.startedAt,
       pendingAuditJson(audit),
+      ...anchorParams(also.anchors ?? []),
+      ...settleParams(also.settle ?? null),
     ],
   );
   if (audit.length) auditWritten(q);
