@@ -613,6 +613,42 @@ program
   });
 
 program
+  .command('dev-oidc')
+  .description('run a local OpenID Connect provider to try sign-in and roles without one (loopback only; never for a real deployment)')
+  .option('-p, --port <port>', 'port on 127.0.0.1', '8282')
+  .option(
+    '--user <sub:Name:role[+role]>',
+    'a person it signs in (repeatable); default: ana (viewer), olga (operator), alice (approver), audrey (auditor)',
+    (v: string, acc: string[]) => [...acc, v],
+    [] as string[],
+  )
+  .action(async (o: { port: string; user: string[] }) => {
+    const { startOidcProvider } = await import('./runtime/dev-oidc.js');
+    const ROLES = new Set(['viewer', 'operator', 'approver', 'auditor']);
+    const specs = o.user.length ? o.user : ['ana:Ana Viewer:viewer', 'olga:Olga Operator:operator', 'alice:Alice Approver:approver', 'audrey:Audrey Auditor:auditor'];
+    const users = specs.map((spec) => {
+      const [sub, name, roles] = spec.split(':');
+      const list = (roles ?? '').split('+').filter(Boolean);
+      if (!sub || !name || list.length === 0 || list.some((r) => !ROLES.has(r))) {
+        throw new LockstepError('validation', `--user ${spec}: give sub:Name:role[+role], roles from viewer, operator, approver, auditor`, { field: 'user' });
+      }
+      return { sub, name, email: `${sub}@example.test`, roles: list };
+    });
+    const port = Number(o.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LockstepError('validation', `--port must be a port number (0: any free one), not ${o.port}`, { field: 'port' });
+    const idp = await startOidcProvider({ users, port, clientId: 'lockstep-dev', clientSecret: 'lockstep-dev-secret' });
+    out(`dev OIDC provider at ${idp.issuer} (signs in anyone it lists: for trying lockstep on this machine only)`);
+    for (const u of users) out(`  ${u.sub.padEnd(10)} ${u.name.padEnd(18)} ${u.roles.join(', ')}`);
+    out('\nin lockstep.yaml, then restart `npm start` and open the console:');
+    out(`  auth:\n    oidc: { issuer: ${idp.issuer}, clientId: ${idp.clientId}, clientSecret: ${idp.clientSecret} }`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+    await idp.close();
+  });
+
+program
   .command('serve')
   .description('run the service: SCIM endpoint, admin API, workers and schedulers (npm start)')
   .action(async () => {
