@@ -27,6 +27,7 @@ import { formatPlan, runReconcile, approveRun, rejectRun, explainIdentity, acces
 import { createAccessException, findAccessExceptions, removeAccessException } from './reconcile/index.js';
 import { approveAccessRequest, createAccessRequest, denyAccessRequest, findAccessRequests, type Caller } from './reconcile/index.js';
 import type { AccessRequest } from './domain/governance.js';
+import { decideReviewItem, listReviewCampaigns, reviewReport, reviewReportCsv, startReview, tickReviews } from './reconcile/index.js';
 import { syncFileSource, formatRowError, type FileSyncResult } from './sources/file/index.js';
 import { generateCheckpointKeys, iterateAudit, verifyAudit, verifyCheckpoints, type AuditVerifyResult } from './store/index.js';
 import { describeStoreHolder, StoreInUseError } from './store/lock.js';
@@ -583,6 +584,72 @@ request
   .action(async (id: string, o: { comment: string }) => {
     await withEngine(async (engine) => {
       out(requestLine(await denyAccessRequest(engine.ctx, id, cliCaller(), o.comment)));
+    });
+  });
+
+const review = program.command('review').description('access reviews: campaigns of the reviews the mappings declare');
+review
+  .command('list')
+  .description('campaigns, newest first (and the reviews declared)')
+  .option('--json', 'machine-readable')
+  .action(async (o: { json?: boolean }) => {
+    await withEngine(async (engine) => {
+      const campaigns = await listReviewCampaigns(engine.ctx.db, {});
+      if (o.json) return out(JSON.stringify(campaigns, null, 2));
+      out(`declared: ${engine.ctx.policy.mappings.reviews.map((r) => `${r.id}${r.every ? ` (every ${r.every})` : ''}`).join(', ') || 'none'}`);
+      for (const c of campaigns) out(`${c.id}  ${c.reviewId}  ${c.status}  started ${c.startedAt} by ${c.startedBy}, deadline ${c.deadline}${c.closedAt ? `, closed ${c.closedAt}` : ''}`);
+    });
+  });
+review
+  .command('start <review>')
+  .description('start a campaign of a declared review now')
+  .option('--json', 'machine-readable')
+  .action(async (id: string, o: { json?: boolean }) => {
+    await withEngine(async (engine) => {
+      const r = await startReview(engine.ctx, id, cliCaller().actor);
+      if (o.json) return out(JSON.stringify(r, null, 2));
+      out(`campaign ${r.campaign.id} of ${id}: ${r.items.length} item(s), deadline ${r.campaign.deadline}`);
+      for (const i of r.items) out(`  ${i.id}  ${i.userName} ${i.accessGroupId} → ${i.reviewer ? `${i.reviewerKind} ${i.reviewer}` : 'any approver'}`);
+    });
+  });
+review
+  .command('decide <campaign> <item> <decision>')
+  .description('keep or revoke one item as its reviewer ($USER); a revoke is applied at once')
+  .option('--comment <text>', 'why (required to revoke)')
+  .action(async (campaign: string, item: string, decision: string, o: { comment?: string }) => {
+    if (decision !== 'keep' && decision !== 'revoke') throw new LockstepError('validation', 'decision must be keep or revoke', { field: 'decision' });
+    await withEngine(async (engine) => {
+      const caller = cliCaller();
+      const d = await decideReviewItem(engine.ctx, campaign, item, caller, decision, o.comment ?? null);
+      out(`${d.userName} ${d.accessGroupId}: ${d.decision}${d.exceptionId ? ` (exception ${d.exceptionId})` : ''}`);
+      if (d.exceptionId) {
+        const outcome = await runReconcile(engine.ctx, { kind: 'identities', ids: [d.identityId] }, { trigger: 'review', actor: caller.actor, apply: true });
+        printOutcome(outcome, false);
+        process.exitCode = outcomeExit(outcome);
+      }
+    });
+  });
+review
+  .command('report <campaign>')
+  .description('the evidence: who reviewed what, when, with which outcome')
+  .addOption(new Option('--format <format>', 'json or csv').choices(['json', 'csv']).default('json'))
+  .option('-o, --output <file>', 'write to a file')
+  .action(async (campaign: string, o: { format: 'json' | 'csv'; output?: string }) => {
+    await withEngine(async (engine) => {
+      const r = await reviewReport(engine.ctx, campaign);
+      const text = o.format === 'csv' ? reviewReportCsv(r) : `${JSON.stringify(r, null, 2)}\n`;
+      if (o.output) await writeFile(o.output, text);
+      else process.stdout.write(text);
+    });
+  });
+review
+  .command('tick')
+  .description("what the schedule does now: close campaigns past their deadline, send due reminders, start campaigns whose 'every' came round")
+  .action(async () => {
+    await withEngine(async (engine) => {
+      const actor = 'system:review';
+      const t = await tickReviews(engine.ctx, (ids) => runReconcile(engine.ctx, { kind: 'identities', ids }, { trigger: 'review', actor, apply: true }));
+      out(`started ${t.started.length}, reminded ${t.reminded.length}, closed ${t.closed.length}, ${t.revoked.length} revoked at a deadline`);
     });
   });
 

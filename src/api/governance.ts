@@ -15,7 +15,12 @@ import {
   denyAccessRequest,
   findAccessExceptions,
   findAccessRequests,
+  decideReviewItem,
+  listReviewCampaigns,
   removeAccessException,
+  reviewReport,
+  reviewReportCsv,
+  startReview,
   type Caller,
   type EngineContext,
   type Scope,
@@ -104,6 +109,52 @@ export const requestSchema = z
     decisionComment: z.string().nullable(),
   })
   .openapi('AccessRequest');
+
+export const reviewStartBody = z.strictObject({ review: text(200).openapi({ description: 'the id of a review the mappings declare' }) }).openapi('ReviewStart');
+export const reviewDecisionBody = z
+  .strictObject({
+    decision: z.enum(['keep', 'revoke']),
+    comment: z.string().trim().max(1000, 'at most 1000 characters').optional().openapi({ description: 'why; required to revoke' }),
+  })
+  .openapi('ReviewDecision');
+export const campaignSchema = z
+  .object({
+    id: z.string().openapi({ format: 'uuid' }),
+    reviewId: z.string(),
+    status: z.enum(['open', 'closed']),
+    startedAt: instant,
+    startedBy: z.string(),
+    deadline: instant,
+    nextReminderAt: instant.nullable(),
+    revokeUntil: instant.openapi({ description: "until when a revoke's exception lasts" }),
+    undecided: z.enum(['keep', 'revoke']),
+    closedAt: instant.nullable(),
+  })
+  .openapi('ReviewCampaign');
+export const reviewItemSchema = z
+  .object({
+    id: z.string().openapi({ format: 'uuid' }),
+    campaignId: z.string(),
+    identityId: z.string(),
+    userName: z.string(),
+    accessGroupId: z.string(),
+    reviewerKind: z.enum(['owner', 'manager', 'sponsor']).nullable(),
+    reviewer: z.string().nullable().openapi({ description: 'who decides; null: any approver' }),
+    decision: z.enum(['keep', 'revoke']).nullable(),
+    decidedBy: z.string().nullable(),
+    decidedAt: instant.nullable(),
+    comment: z.string().nullable(),
+    decidedVia: z.enum(['reviewer', 'deadline']).nullable(),
+    exceptionId: z.string().nullable(),
+  })
+  .openapi('ReviewItem');
+export const reviewReportSchema = z
+  .object({
+    campaign: campaignSchema,
+    summary: z.object({ items: z.number().int(), kept: z.number().int(), revoked: z.number().int(), undecided: z.number().int(), byDeadline: z.number().int() }),
+    items: z.array(reviewItemSchema),
+  })
+  .openapi('ReviewReport');
 
 const runRefSchema = z.object({ runId: z.string().nullable(), queued: z.boolean() }).openapi({ description: "the person's reconciliation, started at once" });
 const exceptionCreatedSchema = z.object({ exception: exceptionSchema, run: runRefSchema });
@@ -247,6 +298,54 @@ export function createGovernanceRouter(deps: GovernanceDeps): Router {
       res.json({ request: await denyAccessRequest(ctx, String(req.params.id), callerOf(res), b.comment) });
     }),
   );
+
+  router.get(
+    '/reviews',
+    may('GET /reviews'),
+    h(async (req, res) => {
+      const status = queryText(req.query.status, 'status');
+      if (status !== undefined && status !== 'open' && status !== 'closed') throw new LockstepError('validation', 'status must be open or closed', { field: 'status' });
+      res.json({ campaigns: await listReviewCampaigns(ctx.db, { reviewId: queryText(req.query.review, 'review'), status, limit: queryLimit(req.query.limit, 1000, 10_000) }) });
+    }),
+  );
+  router.post(
+    '/reviews',
+    may('POST /reviews'),
+    h(async (req, res) => {
+      const b = parseBody(reviewStartBody, req.body);
+      const started = await startReview(ctx, b.review, actorOf(res));
+      res.status(201).json(started);
+    }),
+  );
+  router.get(
+    '/reviews/:id',
+    may('GET /reviews/:id'),
+    h(async (req, res) => {
+      res.json(await reviewReport(ctx, String(req.params.id)));
+    }),
+  );
+  router.post(
+    '/reviews/:id/items/:item/decide',
+    may('POST /reviews/:id/items/:item/decide'),
+    h(async (req, res) => {
+      const b = parseBody(reviewDecisionBody, req.body);
+      const caller = callerOf(res);
+      const item = await decideReviewItem(ctx, String(req.params.id), String(req.params.item), caller, b.decision, b.comment ?? null);
+      // a revoke takes the door now, through the guard and the budget
+      const run = item.exceptionId ? await deps.startRun({ kind: 'identities', ids: [item.identityId] }, { apply: true, actor: caller.actor }) : null;
+      res.json({ item, run });
+    }),
+  );
+  router.get(
+    '/reviews/:id/report',
+    may('GET /reviews/:id/report'),
+    h(async (req, res) => {
+      const r = await reviewReport(ctx, String(req.params.id));
+      if (req.query.format === 'csv') res.type('text/csv').attachment(`review-${r.campaign.reviewId}-${r.campaign.startedAt.slice(0, 10)}.csv`).send(reviewReportCsv(r));
+      else if (req.query.format === undefined || req.query.format === 'json') res.json(r);
+      else throw new LockstepError('validation', 'format must be json or csv', { field: 'format' });
+    }),
+  );
   return router;
 }
 
@@ -323,5 +422,37 @@ export const GOVERNANCE_DOCS = {
     summary: 'Deny a request (as one of its approvers), with a comment',
     request: { params: idParam, body: { required: true, content: { 'application/json': { schema: denyBody } } } },
     responses: { 200: json(z.object({ request: requestSchema }), 'denied'), 400: err('no comment'), 403: err('four-eyes, or not an approver of it'), 404: err('no such request'), 409: err('not pending') },
+  },
+  'GET /reviews': {
+    tags: ['governance'],
+    summary: 'Access review campaigns, newest first',
+    request: { query: z.object({ review: z.string().optional().openapi({ description: 'a declared review id' }), status: z.enum(['open', 'closed']).optional(), limit: limitQuery(1000, 10_000) }) },
+    responses: { 200: json(z.object({ campaigns: z.array(campaignSchema) }), 'campaigns') },
+  },
+  'POST /reviews': {
+    tags: ['governance'],
+    summary: 'Start a campaign of a declared review now (one item per person entitled to a group in its scope)',
+    description: 'In the audit log as `review.started`. Campaigns also start on schedule (`every`), from the maintenance timer.',
+    request: { body: { required: true, content: { 'application/json': { schema: reviewStartBody } } } },
+    responses: { 201: json(z.object({ campaign: campaignSchema, items: z.array(reviewItemSchema) }), 'started'), 404: err('no such review in the mappings'), 409: err('a campaign of it is open') },
+  },
+  'GET /reviews/:id': {
+    tags: ['governance'],
+    summary: 'One campaign with its items and their decisions',
+    request: { params: idParam },
+    responses: { 200: json(reviewReportSchema, 'the campaign'), 404: err('no such campaign') },
+  },
+  'POST /reviews/:id/items/:item/decide': {
+    tags: ['governance'],
+    summary: "Keep or revoke one item, as its reviewer (the group's owner, the person's manager or sponsor; any approver where it has none)",
+    description: 'A revoke is an access exception with the review as its reason, until the next campaign (or the declared revokeFor), applied at once through the guard and budget. In the audit log as `review.decided`. Nobody reviews their own access (four-eyes).',
+    request: { params: z.object({ id: z.string().openapi({ format: 'uuid' }), item: z.string().openapi({ format: 'uuid' }) }), body: { required: true, content: { 'application/json': { schema: reviewDecisionBody } } } },
+    responses: { 200: json(z.object({ item: reviewItemSchema, run: runRefSchema.nullable() }), 'decided'), 400: err('bad body (a revoke needs a comment)'), 403: err('not the reviewer, or their own access'), 404: err('no such campaign or item'), 409: err('closed, or decided already') },
+  },
+  'GET /reviews/:id/report': {
+    tags: ['governance'],
+    summary: 'The evidence of a campaign: who reviewed what, when, with which outcome (JSON or CSV)',
+    request: { params: idParam, query: z.object({ format: z.enum(['json', 'csv']).optional() }) },
+    responses: { 200: { description: 'the report', content: { 'application/json': { schema: reviewReportSchema }, 'text/csv': { schema: z.string() } } }, 404: err('no such campaign') },
   },
 } satisfies Partial<Record<RouteKey, Omit<RouteConfig, 'method' | 'path'> & { tags: string[] }>>;

@@ -48,6 +48,12 @@ export const ROUTE_ROLES = {
   'GET /requests/:id': READERS,
   'POST /requests/:id/approve': ['approver'],
   'POST /requests/:id/deny': ['approver'],
+  // reviews: operators start a campaign by hand; approvers decide items (as the item's reviewer)
+  'GET /reviews': READERS,
+  'POST /reviews': ['operator'],
+  'GET /reviews/:id': READERS,
+  'POST /reviews/:id/items/:item/decide': ['approver'],
+  'GET /reviews/:id/report': READERS,
 } as const satisfies Record<string, readonly Role[]>;
 
 export type RouteKey = keyof typeof ROUTE_ROLES;

@@ -69,3 +69,53 @@ export interface AccessRequest {
 
 /** What policy evaluation needs of an approved request: a time-bound grant. */
 export type RequestGrant = Pick<AccessRequest, 'id' | 'groups' | 'validFrom' | 'validUntil' | 'decidedBy' | 'justification' | 'kind' | 'target'>;
+
+/** A calendar duration (ISO 8601, with years and months: `P3M`, `P1Y`, `P14D`, `PT1H`): what review schedules use. */
+export const CALENDAR_DURATION = /^P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/;
+
+/** `at` plus a calendar duration (months and years by the calendar, UTC); NaN when `d` is not one. */
+export function addCalendar(at: number, d: string): number {
+  const m = CALENDAR_DURATION.exec(d);
+  if (!m) return Number.NaN;
+  const n = (i: number) => Number(m[i] ?? 0);
+  const t = new Date(at);
+  if (n(1) || n(2)) t.setUTCMonth(t.getUTCMonth() + n(1) * 12 + n(2));
+  return t.getTime() + (((n(3) * 7 + n(4)) * 24 + n(5)) * 60 + n(6)) * 60_000 + n(7) * 1000;
+}
+
+export type ReviewerKind = 'owner' | 'manager' | 'sponsor';
+export type ReviewDecision = 'keep' | 'revoke';
+
+/** One campaign of a declared review: started on schedule or by hand, closed at its deadline. */
+export interface ReviewCampaign {
+  id: string;
+  reviewId: string;
+  status: 'open' | 'closed';
+  startedAt: string;
+  startedBy: string;
+  deadline: string;
+  nextReminderAt: string | null;
+  /** Until when a revoke's exception lasts (the next campaign, or the declared duration). */
+  revokeUntil: string;
+  undecided: ReviewDecision;
+  closedAt: string | null;
+}
+
+/** One person holding one group in the campaign's scope, with their reviewer and the decision. */
+export interface ReviewItem {
+  id: string;
+  campaignId: string;
+  identityId: string;
+  userName: string;
+  accessGroupId: string;
+  reviewerKind: ReviewerKind | null;
+  /** Who decides (userName or email); null: any approver. */
+  reviewer: string | null;
+  decision: ReviewDecision | null;
+  decidedBy: string | null;
+  decidedAt: string | null;
+  comment: string | null;
+  /** reviewer: a person decided; deadline: the declared outcome for undecided items. */
+  decidedVia: 'reviewer' | 'deadline' | null;
+  exceptionId: string | null;
+}

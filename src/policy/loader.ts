@@ -76,7 +76,7 @@ export function parseMappingSources(sources: MappingSource[]): LoadedMappings {
   const files = sources.map((s) => parseFile(s, issues));
 
   const base = mappingsSchema.parse({ version: 1 });
-  const merged: Mappings = { ...base, classes: {}, accessGroups: [], roles: {}, rules: [] };
+  const merged: Mappings = { ...base, classes: {}, accessGroups: [], roles: {}, rules: [], reviews: [] };
   const origins = {
     accessGroups: [] as Origin[],
     rules: [] as Origin[],
@@ -129,6 +129,7 @@ export function parseMappingSources(sources: MappingSource[]): LoadedMappings {
       merged.rules.push(r);
       origins.rules.push({ src, index });
     });
+    for (const r of data.reviews) merged.reviews.push(r);
   }
 
   // Cross-file checks only make sense once every file parsed: a broken file's groups would

@@ -50,6 +50,14 @@
  *         maxDays: 365                  counted from when the entitlement first began
  *         maxDuration: PT2H             the same as a duration (one of maxDays and maxDuration)
  *       exemptFromUnusedExpiry: false   [false] holders' credentials skip the unused-credential sweep
+ *   reviews:                            [] access review campaigns
+ *     - id: class4-quarterly            unique
+ *       scope: { protectionClass: 4 }   or { accessGroups: [dc1-whitespace] }
+ *       every: P3M                      [none: only `lockstep review start`] calendar duration
+ *       reviewers: [owner, manager]     [owner, manager] the first the item has; none: any approver
+ *       deadline: P14D                  [P14D] remindEvery: P3D [none]
+ *       undecided: keep                 [keep] or revoke: what undecided items get at the deadline
+ *       revokeFor: P3M                  [until the next campaign; P90D without every]
  *   lifecycle:
  *     leaver: suspend                   [suspend] suspend = revoke all memberships and suspend the
  *                                       account; revoke = memberships only; delete = delete the account
@@ -96,6 +104,7 @@
  */
 import { z } from 'zod';
 import { DURATION_PATTERN, parseDuration } from '../domain/duration.js';
+import { CALENDAR_DURATION } from '../domain/governance.js';
 
 /** Ids of access groups, role bundles and rules: stable, readable, safe in paths and logs. */
 const idSchema = z
@@ -210,6 +219,36 @@ const lifecycleSchema = z.strictObject({
   guard: guardSchema.prefault({}).describe('Hold runs that would revoke too much for approval'),
 }).superRefine(oneOf('preHireDays', 'preHire'));
 
+/** An ISO 8601 duration that may count months and years (`P3M`, `P1Y`, `P14D`): review schedules. */
+const calendarDurationSchema = z
+  .string()
+  .regex(CALENDAR_DURATION, 'must be an ISO 8601 duration such as P3M, P1Y, P14D or PT1H')
+  .meta({ examples: ['P3M', 'P6M', 'P14D'] });
+
+const reviewSchema = z
+  .strictObject({
+    id: idSchema,
+    description: z.string().optional(),
+    scope: z
+      .strictObject({
+        protectionClass: protectionClassSchema.optional().describe('Every access group of this class'),
+        accessGroups: z.array(idSchema).optional().describe('These access groups'),
+      })
+      .refine((s) => s.protectionClass !== undefined || (s.accessGroups?.length ?? 0) > 0, 'give protectionClass or accessGroups')
+      .describe('Which memberships are reviewed: each person holding a group in scope is an item'),
+    every: calendarDurationSchema.optional().describe('A campaign starts this long after the last one began (and at once when there has been none); without it, only by hand'),
+    reviewers: z
+      .array(z.enum(['owner', 'manager', 'sponsor']))
+      .min(1)
+      .default(['owner', 'manager'])
+      .describe("Who reviews an item: the first of these the item has (the group's owner, the person's manager or sponsor); none: any approver"),
+    deadline: calendarDurationSchema.default('P14D').describe('How long a campaign runs'),
+    remindEvery: calendarDurationSchema.optional().describe('Reminders (audit entries review.reminder) to reviewers with open items, this often'),
+    undecided: z.enum(['keep', 'revoke']).default('keep').describe('What items nobody decided by the deadline get'),
+    revokeFor: calendarDurationSchema.optional().describe("How long a revoke's exception lasts [until the next campaign is due; P90D without every]"),
+  })
+  .describe('An access review campaign');
+
 const DEFAULT_EMPLOYEE_TYPES = ['Employee'];
 
 /** One mapping file; several merge into one Mappings (see the loader). */
@@ -223,6 +262,7 @@ export const mappingsSchema = z
     roles: z.record(idSchema, roleBundleSchema).default({}).describe('Named role bundles'),
     rules: z.array(ruleSchema).default([]),
     lifecycle: lifecycleSchema.prefault({}),
+    reviews: z.array(reviewSchema).default([]).describe('Access review campaigns'),
   })
   .describe('lockstep mappings: identities to access groups in lock systems');
 
@@ -236,6 +276,7 @@ export type ClassPolicySpec = z.output<typeof classPolicySchema>;
 export type Lifecycle = z.output<typeof lifecycleSchema>;
 export type GuardPolicy = z.output<typeof guardSchema>;
 export type LeaverAction = Lifecycle['leaver'];
+export type ReviewSpec = z.output<typeof reviewSchema>;
 export type OrphanAction = Lifecycle['orphans'];
 
 /** The JSON Schema editors use (yaml-language-server, VS Code); generated, never hand-edited. */

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { markCredentialLost, pullAccessEvents, runReconcile } from '../reconcile/index.js';
+import { markCredentialLost, pullAccessEvents, runReconcile, tickReviews } from '../reconcile/index.js';
 import type { EngineContext } from '../reconcile/types.js';
 import { getIdentity, sponseesOf } from '../store/identities.js';
 import { durableRedisOptions, type RedisConnection } from './connection.js';
@@ -22,6 +22,8 @@ export function engineHandlers(ctx: EngineContext, opts: { pullSource?: (name: s
     },
     pullAccessEvents: (system) => pullAccessEvents(ctx, system),
     markCredentialLost: (req) => lostCredential(ctx, req),
+    // a deadline's revocations in one run: the guard sees them together
+    reviews: () => (ctx.policy.mappings.reviews.length === 0 ? Promise.resolve({ skipped: 'no reviews' }) : tickReviews(ctx, (ids) => runReconcile(ctx, { kind: 'identities', ids }, { trigger: 'review', actor: 'system:review', apply: true }))),
     ...(opts.pullSource ? { pullSource: opts.pullSource } : {}),
     ...(opts.auditCheckpoint ? { auditCheckpoint: opts.auditCheckpoint } : {}),
   };

@@ -41,6 +41,8 @@ export interface QueueHandlers {
   sponseesOf?(identityId: string): Promise<string[]>;
   /** Writes a signed audit checkpoint to its sinks (timer `audit-checkpoint`). */
   auditCheckpoint?(): Promise<unknown>;
+  /** Access reviews' schedule: deadlines, reminders, campaigns due (with the expiry sweep). */
+  reviews?(): Promise<unknown>;
 }
 
 export interface QueueLogger {
@@ -313,7 +315,19 @@ class Processors {
         // (a run still going is reused: the schedule must not pile them up)
         return r;
       }
-      case 'expiry-sweep':
+      case 'expiry-sweep': {
+        const due = await this.enqueueDue();
+        // access reviews' deadlines, reminders and campaigns ride on the sweep's timer (one process
+        // at a time); their failure must not fail the sweep, and the next sweep tries again
+        if (this.deps.handlers.reviews) {
+          try {
+            await this.exclusive('reviews', () => this.deps.handlers.reviews!());
+          } catch (e) {
+            this.log.warn({ err: (e as Error).message }, 'access reviews: the scheduled tick failed; the next sweep tries again');
+          }
+        }
+        return due;
+      }
       case 'due':
         return this.enqueueDue();
       case 'access-events': {

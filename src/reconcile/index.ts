@@ -9,3 +9,4 @@ export { explainIdentity, accessReport, accessReportCsv, roleReport, toCsv, type
 export { formatPlan } from './format.js';
 export { createAccessException, removeAccessException, findAccessExceptions, findPerson, futureInstant, type ExceptionRequest } from './exceptions.js';
 export { createAccessRequest, approveAccessRequest, denyAccessRequest, findAccessRequests, GovernanceForbidden, type Caller, type RequestInput } from './requests.js';
+export { startReview, decideReviewItem, tickReviews, reviewReport, reviewReportCsv, listReviewCampaigns, type ReviewReport, type ReviewTick } from './reviews.js';

@@ -41,7 +41,7 @@ export class GovernanceForbidden extends LockstepError {
 }
 
 const lower = (s: string | null | undefined) => (s ?? '').trim().toLowerCase();
-const matches = (caller: Caller, ...refs: Array<string | null | undefined>) => {
+export const matches = (caller: Caller, ...refs: Array<string | null | undefined>) => {
   const names = new Set(caller.names.map(lower).filter((n) => n !== ''));
   return refs.some((r) => lower(r) !== '' && names.has(lower(r)));
 };

@@ -17,6 +17,7 @@ export * from './scim.js';
 export * from './checkpoint.js';
 export * from './exceptions.js';
 export * from './requests.js';
+export * from './reviews.js';
 
 /** Opens the store the runtime contract names (DATABASE_URL, else PGlite under the data dir) and migrates it. */
 export async function openStore(opts: OpenDbOptions): Promise<Db> {

@@ -12,6 +12,7 @@ import * as m011 from './011_budget_function.js';
 import * as m012 from './012_budget_window.js';
 import * as m013 from './013_access_exceptions.js';
 import * as m014 from './014_access_requests.js';
+import * as m015 from './015_access_reviews.js';
 import * as m016 from './016_credential_holds.js';
 
 export interface Migration {
@@ -36,5 +37,6 @@ export const migrations: Migration[] = [
   { version: 12, name: 'budget window', sql: m012.sql },
   { version: 13, name: 'access exceptions', sql: m013.sql },
   { version: 14, name: 'access requests', sql: m014.sql },
+  { version: 15, name: 'access reviews', sql: m015.sql },
   { version: 16, name: 'credential holds', sql: m016.sql },
 ];

@@ -11,7 +11,9 @@ const OPERATOR = 'operator-token-0123456789';
 const APPROVER = 'approver-token-0123456789';
 const OWNER = 'owner-token-0123456789';
 /** The whitespace's owner is the approver signing in with the token named hall.owner. */
-const OWNED = MAPPINGS.replace('name: Server whitespace, protectionClass: 4 }', 'name: Server whitespace, protectionClass: 4, owner: hall.owner }');
+const OWNED =
+  MAPPINGS.replace('name: Server whitespace, protectionClass: 4 }', 'name: Server whitespace, protectionClass: 4, owner: hall.owner }') +
+  'reviews:\n  - { id: ws-review, scope: { accessGroups: [whitespace] }, reviewers: [owner], deadline: P14D }\n';
 
 describe('admin API: access exceptions and requests', () => {
   let e: TestEngine;
@@ -135,5 +137,35 @@ describe('admin API: access exceptions and requests', () => {
     expect((await call('POST', `/api/v1/requests/${id}/deny`, { comment: 'late' }, OWNER)).status).toBe(409);
     expect((await call('GET', '/api/v1/requests?status=approved', undefined, VIEWER)).json.requests.map((r: { id: string }) => r.id)).toEqual([id]);
     expect((await call('GET', `/api/v1/requests/${id}`, undefined, VIEWER)).json.decidedBy).toBe('token:hall.owner');
+  });
+
+  it('starts a review, takes the reviewer\'s decisions (a revoke closes the door at once) and reports the evidence as JSON and CSV', async () => {
+    expect((await call('POST', '/api/v1/reviews', { review: 'ws-review' }, VIEWER)).status).toBe(403);
+    expect((await call('POST', '/api/v1/reviews', { review: 'nope' })).status).toBe(404);
+    const started = await call('POST', '/api/v1/reviews', { review: 'ws-review' });
+    expect(started.status).toBe(201);
+    const campaign = started.json.campaign.id as string;
+    const items = started.json.items as Array<{ id: string; userName: string; reviewer: string }>;
+    expect(items.map((i) => `${i.userName} ${i.reviewer}`)).toEqual(['ada@example.com hall.owner', 'bob@example.com hall.owner']);
+    const ada = items[0]!;
+    const decide = (item: string, body: unknown, token: string) => call('POST', `/api/v1/reviews/${campaign}/items/${item}/decide`, body, token);
+    expect((await decide(ada.id, { decision: 'revoke', comment: 'left the team' }, APPROVER)).status).toBe(403);
+    expect((await decide(ada.id, { decision: 'revoke' }, OWNER)).json.error.field).toBe('comment');
+    expect((await decide(ada.id, { decision: 'maybe' }, OWNER)).json.error.field).toBe('decision');
+    const revoked = await decide(ada.id, { decision: 'revoke', comment: 'left the team' }, OWNER);
+    expect(revoked.status).toBe(200);
+    expect(revoked.json.item).toMatchObject({ decision: 'revoke', decidedBy: 'token:hall.owner' });
+    expect(revoked.json.run).toMatchObject({ queued: false });
+    expect(Object.keys(membershipsOf(e.sim, 'E1'))).not.toContain('AG-WS');
+    expect((await decide(items[1]!.id, { decision: 'keep' }, OWNER)).status).toBe(200);
+
+    const report = await call('GET', `/api/v1/reviews/${campaign}/report`, undefined, VIEWER);
+    expect(report.json.summary).toEqual({ items: 2, kept: 1, revoked: 1, undecided: 0, byDeadline: 0 });
+    const csv = await fetch(`${base}/api/v1/reviews/${campaign}/report?format=csv`, { headers: { authorization: `Bearer ${VIEWER}` } });
+    expect(csv.headers.get('content-type')).toMatch(/text\/csv/);
+    const lines = (await csv.text()).trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[1]).toContain('ada@example.com');
+    expect((await call('GET', '/api/v1/reviews?status=open', undefined, VIEWER)).json.campaigns.map((c: { id: string }) => c.id)).toEqual([campaign]);
   });
 });
