@@ -35,13 +35,15 @@ describe('lockstep exception (CLI)', { timeout: 180_000 }, () => {
     await copyFile(join(ROOT, 'mappings/examples/hr.csv'), join(dir, 'hr.csv'));
     await writeFile(
       join(dir, 'lockstep.yaml'),
-      `mappings: [./datacenter.yaml]
+      `mappings: [./datacenter.yaml, ./reviews.yaml]
 systems:
   dc1: { type: simulator, embedded: { port: 0, stateFile: ./sim.json } }
 sources:
   hr: { type: file, path: ./hr.csv, columns: { employeeId: externalId } }
 `,
     );
+    // a review declared in a file of its own: reviews merge across files
+    await writeFile(join(dir, 'reviews.yaml'), 'version: 1\nreviews:\n  - { id: ws, scope: { accessGroups: [dc1-whitespace] }, reviewers: [manager], deadline: P14D }\n');
     expect((await cli('sync', '--apply')).code).toBe(0);
   });
   afterAll(async () => {
@@ -88,5 +90,24 @@ sources:
     expect(ok.stdout).toContain(`${r.id}  approved`);
     expect((await cli('explain', 'lena.richter')).stdout).toContain(`access request ${r.id}`);
     expect((await cli('request', 'list', '--status', 'approved')).stdout).toContain(r.id);
+  });
+
+  it("starts a review, takes the manager's revoke, and reports it as CSV", async () => {
+    user = 'tester';
+    const started = await cli('review', 'start', 'ws', '--json');
+    expect(started.code, started.stderr).toBe(0);
+    const { campaign, items } = JSON.parse(started.stdout) as { campaign: { id: string }; items: Array<{ id: string; userName: string; reviewer: string | null }> };
+    const anna = items.find((i) => i.userName === 'anna.schmidt')!;
+    expect(anna.reviewer).toBe('ben.keller');
+    expect((await cli('review', 'decide', campaign.id, anna.id, 'revoke', '--comment', 'x')).stderr).toMatch(/for manager ben.keller to review/);
+    user = 'ben.keller';
+    const d = await cli('review', 'decide', campaign.id, anna.id, 'revoke', '--comment', 'no longer in the hall');
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stdout).toMatch(/anna.schmidt dc1-whitespace: revoke \(exception /);
+    expect((await cli('explain', 'anna.schmidt')).stdout).toMatch(/! dc1-whitespace denied by exception .*access review ws/);
+    const csv = await cli('review', 'report', campaign.id, '--format', 'csv');
+    expect(csv.stdout.split('\n')[0]).toBe('id,userName,identityId,accessGroupId,reviewerKind,reviewer,decision,decidedBy,decidedAt,decidedVia,comment,exceptionId');
+    expect(csv.stdout).toContain(',revoke,cli:ben.keller,');
+    expect((await cli('review', 'list')).stdout).toContain(`${campaign.id}  ws  open`);
   });
 });
