@@ -100,6 +100,7 @@ const body = fc.oneof(
   { weight: 1, arbitrary: fc.record({ schemas: fc.constant([SEARCH]), startIndex: fc.oneof(fc.double(), fc.constant(1e21), fc.integer()), count: jsonish, filter: hostileString }, { requiredKeys: ['schemas'] }).map((o) => JSON.stringify(o)) },
   { weight: 1, arbitrary: fc.record({ mode: fc.oneof(fc.constantFrom('plan', 'apply'), hostileString), identities: fc.oneof(fc.array(hostileString, { maxLength: 3 }), jsonish) }, { requiredKeys: [] }).map((o) => JSON.stringify(o)) },
   { weight: 1, arbitrary: fc.record({ note: hostileString, state: hostileString, accountId: hostileString }, { requiredKeys: [] }).map((o) => JSON.stringify(o)) },
+  { weight: 1, arbitrary: fc.record({ identity: fc.oneof(fc.constantFrom('fuzz-ada@example.com', 'fuzz-bob@example.com'), hostileString), accessGroup: fc.oneof(fc.constantFrom('perimeter', 'whitespace'), hostileString), role: hostileString, until: fc.oneof(fc.constantFrom('2026-06-20', '2026-06-01T09:00:00Z', '2099-01-01'), hostileString), from: hostileString, reason: hostileString, justification: hostileString, comment: hostileString, decision: fc.oneof(fc.constantFrom('keep', 'revoke'), hostileString), review: hostileString }, { requiredKeys: [] }).map((o) => JSON.stringify(o)) },
   { weight: 1, arbitrary: deep },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
   { weight: 1, arbitrary: jsonish.map((v) => JSON.stringify(v) ?? 'null') },
@@ -138,6 +139,16 @@ const request = (ids: () => string[]): fc.Arbitrary<FuzzRequest> => {
     fc.tuple(seg, seg, body).map(([a, b, c]) => ({ method: 'POST', path: `/api/v1/credentials/${a}/${b}/lost`, body: c })),
     fc.tuple(fc.constantFrom('dc1', 'constructor', '__proto__'), body).map(([a, c]) => ({ method: 'POST', path: `/api/v1/credentials/${a}/card-1/lost`, body: c })),
     seg.map((s) => ({ method: 'POST', path: `/api/v1/sources/${s}/sync` })),
+    // governance (src/api/governance.ts)
+    body.map((b) => ({ method: 'POST', path: '/api/v1/exceptions', body: b })),
+    fc.tuple(hostileString, hostileString, hostileString).map(([i, g, a]) => ({ method: 'GET', path: `/api/v1/exceptions?identity=${q(i)}&accessGroup=${q(g)}&all=${q(a)}` })),
+    fc.tuple(seg, body).map(([s, b]) => ({ method: 'DELETE', path: `/api/v1/exceptions/${s}`, body: b })),
+    body.map((b) => ({ method: 'POST', path: '/api/v1/requests', body: b })),
+    fc.tuple(hostileString, numberish).map(([st, n]) => ({ method: 'GET', path: `/api/v1/requests?status=${q(st)}&limit=${q(n)}` })),
+    fc.tuple(seg, fc.constantFrom('approve', 'deny'), body).map(([s, k, b]) => ({ method: 'POST', path: `/api/v1/requests/${s}/${k}`, body: b })),
+    body.map((b) => ({ method: 'POST', path: '/api/v1/reviews', body: b })),
+    fc.tuple(seg, seg, body).map(([c, i, b]) => ({ method: 'POST', path: `/api/v1/reviews/${c}/items/${i}/decide`, body: b })),
+    fc.tuple(seg, hostileString).map(([c, f]) => ({ method: 'GET', path: `/api/v1/reviews/${c}/report?format=${q(f)}` })),
   ];
   return fc.tuple(fc.oneof(...routes), fc.option(fc.constantFrom('gzip-real', 'gzip-fake', 'br-fake', 'bogus') as fc.Arbitrary<NonNullable<FuzzRequest['encoding']>>, { freq: 6 })).map(([r, e]) =>
     e && r.body !== undefined ? { ...r, encoding: e } : r,
