@@ -1,0 +1,225 @@
+/**
+ * A small client for the lockstep admin API (/api/v1), as the connector uses it. Every
+ * non-2xx answer becomes a ConnectorError whose message says what lockstep said: its
+ * `{error: {code, message, field}}` body, 401 and 403 with what to fix in the source config.
+ */
+import { ConnectorError, ConnectorErrorType } from '@sailpoint/connector-sdk';
+import { parseAllDocuments } from 'yaml';
+
+export interface SourceConfig {
+  /** lockstep's address, e.g. https://lockstep.example.com (without /api/v1). */
+  baseUrl: string;
+  /** A bearer token from lockstep's auth.tokens with the operator role. */
+  token: string;
+  /** Days a SailPoint grant asks for (capped by the group's class maximum); default 90. */
+  requestDays?: number | string;
+  /** Days a SailPoint revocation denies the group for; default 365. */
+  revokeDays?: number | string;
+  /** Milliseconds one call to lockstep may take; default 30000. */
+  timeoutMs?: number | string;
+}
+
+export interface AccessGroup {
+  id: string;
+  system: string;
+  ref: string;
+  name: string;
+  protectionClass: number;
+  owner: string | null;
+  maxValidityDays: number | null;
+  sponsorRequired: boolean;
+}
+
+export interface Person {
+  id: string;
+  userName: string;
+  displayName: string | null;
+  externalId: string;
+  source: string;
+  employeeType: string | null;
+  department: string | null;
+  jobTitle: string | null;
+  site: string | null;
+  leaver: boolean;
+  deleted: boolean;
+}
+
+export interface ReportRow {
+  system: string;
+  accountId: string;
+  accountState: string;
+  identityId: string | null;
+  accessGroupId: string | null;
+  groupRef: string;
+  validUntil: string | null;
+  exceptionId?: string | null;
+}
+
+export interface AccessRequest {
+  id: string;
+  identityId: string;
+  kind: 'accessGroup' | 'role';
+  target: string;
+  groups: string[];
+  validFrom: string;
+  validUntil: string;
+  justification: string;
+  status: 'pending' | 'approved' | 'denied';
+  requestedBy: string;
+}
+
+export interface AccessException {
+  id: string;
+  identityId: string;
+  accessGroupId: string;
+  until: string;
+  reason: string;
+  createdBy: string;
+}
+
+export interface Explanation {
+  identity: Record<string, unknown> & { id: string; userName: string; externalId: string; source: string; active: boolean; deletedAt: string | null };
+  leaver: boolean;
+  systems: { system: string; account: { id: string; state: string; memberships: { group: string; until: string | null }[] } | null }[];
+}
+
+export interface Principal {
+  subject: string;
+  actor: string;
+  roles: string[];
+}
+
+function num(v: number | string | undefined, dflt: number, what: string): number {
+  if (v === undefined || v === '' || v === null) return dflt;
+  const n = typeof v === 'number' ? v : Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new ConnectorError(`source config ${what} must be a whole number of at least 1 (got ${JSON.stringify(v)})`);
+  return n;
+}
+
+/** The config, checked: a missing or malformed field is named. */
+export function checkConfig(raw: unknown): Required<Pick<SourceConfig, 'baseUrl' | 'token'>> & { requestDays: number; revokeDays: number; timeoutMs: number } {
+  const c = (raw ?? {}) as SourceConfig;
+  if (typeof c.baseUrl !== 'string' || c.baseUrl.trim() === '') throw new ConnectorError('source config baseUrl is missing: the lockstep address, e.g. https://lockstep.example.com');
+  let url: URL;
+  try {
+    url = new URL(c.baseUrl.trim());
+  } catch {
+    throw new ConnectorError(`source config baseUrl is not a URL: ${c.baseUrl}`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConnectorError(`source config baseUrl must be http(s): ${c.baseUrl}`);
+  if (typeof c.token !== 'string' || c.token.trim() === '') throw new ConnectorError('source config token is missing: a lockstep auth.tokens token with the operator role');
+  return {
+    baseUrl: url.toString().replace(/\/+$/, '').replace(/\/api\/v1$/, ''),
+    token: c.token.trim(),
+    requestDays: num(c.requestDays, 90, 'requestDays'),
+    revokeDays: num(c.revokeDays, 365, 'revokeDays'),
+    timeoutMs: num(c.timeoutMs, 30_000, 'timeoutMs'),
+  };
+}
+
+export type CheckedConfig = ReturnType<typeof checkConfig>;
+
+export class LockstepClient {
+  constructor(private readonly cfg: CheckedConfig) {}
+
+  /** One JSON call; path is under the base URL (e.g. /api/v1/requests). */
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.cfg.baseUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${this.cfg.token}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.cfg.timeoutMs),
+      });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      throw new ConnectorError(`cannot reach lockstep at ${this.cfg.baseUrl} (${method} ${path}): ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+    }
+    const text = await res.text();
+    let json: unknown = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = null;
+    }
+    if (res.ok) return json as T;
+    const err = (json as { error?: { code?: string; message?: string; field?: string; missing?: string[] } } | null)?.error;
+    const said = err?.message ?? (text.slice(0, 300) || res.statusText);
+    const field = err?.field ? ` (field ${err.field})` : '';
+    if (res.status === 401)
+      throw new ConnectorError(`lockstep refused the source's token (401 ${err?.code ?? 'auth'}: ${said}): check the token in the source config; it must be one of lockstep's auth.tokens`);
+    if (res.status === 403)
+      throw new ConnectorError(
+        `lockstep denied ${method} ${path} (403 ${err?.code ?? 'forbidden'}: ${said})${err?.missing ? `: give the source's token one of the roles ${err.missing.join(', ')} in lockstep's auth.tokens` : ''}`,
+      );
+    if (res.status === 404) throw new ConnectorError(`lockstep: ${said}${field}`, ConnectorErrorType.NotFound);
+    throw new ConnectorError(`lockstep refused ${method} ${path} (${res.status} ${err?.code ?? 'error'}: ${said})${field}`);
+  }
+
+  me(): Promise<Principal> {
+    return this.call('GET', '/auth/me');
+  }
+
+  /**
+   * The access groups, with their class limits, from the mapping documents lockstep runs with
+   * (GET /api/v1/mappings gives their YAML text: the admin API has no list of access groups).
+   */
+  async accessGroups(): Promise<AccessGroup[]> {
+    const { files } = await this.call<{ files: { file: string; text: string }[] }>('GET', '/api/v1/mappings');
+    const classes = new Map<number, { maxValidityDays?: number; sponsorRequired?: boolean }>();
+    const raw: Record<string, unknown>[] = [];
+    for (const f of files) {
+      for (const doc of parseAllDocuments(f.text)) {
+        if (doc.errors.length) throw new ConnectorError(`lockstep's mapping document ${f.file} does not parse: ${doc.errors[0]!.message}`);
+        const m = doc.toJS() as { classes?: Record<string, { maxValidityDays?: number; sponsorRequired?: boolean }>; accessGroups?: Record<string, unknown>[] } | null;
+        if (!m || typeof m !== 'object') continue;
+        for (const [k, v] of Object.entries(m.classes ?? {})) classes.set(Number(k), { ...classes.get(Number(k)), ...v });
+        for (const g of m.accessGroups ?? []) if (g && typeof g === 'object' && typeof g.id === 'string') raw.push(g);
+      }
+    }
+    return raw.map((g) => {
+      const pc = Number(g.protectionClass ?? 0);
+      const cls = classes.get(pc) ?? {};
+      return {
+        id: g.id as string,
+        system: String(g.system ?? ''),
+        ref: String(g.ref ?? ''),
+        name: String(g.name ?? g.id),
+        protectionClass: pc,
+        owner: typeof g.owner === 'string' ? g.owner : null,
+        maxValidityDays: typeof cls.maxValidityDays === 'number' ? cls.maxValidityDays : null,
+        sponsorRequired: cls.sponsorRequired === true,
+      };
+    });
+  }
+
+  /** People (the console's search route; at most 500, lockstep's page). */
+  async people(q = ''): Promise<{ identities: Person[]; more: boolean }> {
+    return this.call('GET', `/api/v1/identities?limit=500${q ? `&q=${encodeURIComponent(q)}` : ''}`);
+  }
+
+  explain(who: string): Promise<Explanation> {
+    return this.call('GET', `/api/v1/identities/${encodeURIComponent(who)}/explain`);
+  }
+
+  async report(): Promise<ReportRow[]> {
+    return (await this.call<{ rows: ReportRow[] }>('GET', '/api/v1/reports/access')).rows;
+  }
+
+  async pendingRequests(identity?: string): Promise<AccessRequest[]> {
+    return (await this.call<{ requests: AccessRequest[] }>('GET', `/api/v1/requests?status=pending&limit=10000${identity ? `&identity=${encodeURIComponent(identity)}` : ''}`)).requests;
+  }
+
+  async exceptions(identity?: string): Promise<AccessException[]> {
+    return (await this.call<{ exceptions: AccessException[] }>('GET', `/api/v1/exceptions?limit=10000${identity ? `&identity=${encodeURIComponent(identity)}` : ''}`)).exceptions;
+  }
+
+  createRequest(body: { identity: string; accessGroup: string; until: string; justification: string }): Promise<AccessRequest> {
+    return this.call('POST', '/api/v1/requests', body);
+  }
+
+  createException(body: { identity: string; accessGroup: string; until: string; reason: string }): Promise<{ exception: AccessException; run: { runId: string | null; queued: boolean } }> {
+    return this.call('POST', '/api/v1/exceptions', body);
+  }
+}
