@@ -3,9 +3,12 @@
  * against a real `lockstep serve`: real PostgreSQL and Redis, the embedded simulator as the lock
  * system, the example data-centre mappings and HR export. Nothing of lockstep is mocked.
  */
-import { copyFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { copyFile, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, ServiceFixture } from '../../../test/helpers/serve.js';
 import { harness, type Harness } from './harness.js';
@@ -61,11 +64,11 @@ queue: { prefix: ${f.prefix} }
     config = { baseUrl: f.url, token: OPERATOR };
     const r = await f.call('api/v1', 'GET', '/identities?limit=500');
     for (const p of r.json.identities) people.set(p.userName, p.id);
-    // the start-up import is applied by the worker: wait until Anna holds her doors
+    // the start-up import is applied by the worker's full run: wait until it has applied, and nothing else applies
     await eventually(async () => {
-      const rows = (await f.call('api/v1', 'GET', '/reports/access')).json.rows as { userName: string | null; accessGroupId: string | null }[];
-      return rows.some((x) => x.userName === 'anna.schmidt' && x.accessGroupId === 'dc1-perimeter') && rows.some((x) => x.userName === 'julia.schulz' && x.accessGroupId === 'dc1-offices');
-    }, 'the start-up import applied');
+      const runs = ((await f.call('api/v1', 'GET', '/runs')).json.runs ?? []) as { scope: string; status: string }[];
+      return runs.some((r) => r.scope === 'full' && r.status === 'applied') && !runs.some((r) => r.status === 'applying' || r.status === 'planned');
+    }, 'the start-up run applied');
   }, 120_000);
 
   afterAll(async () => {
@@ -199,5 +202,26 @@ queue: { prefix: ${f.prefix} }
     const nobody = await failure('std:account:create', { attributes: { userName: 'zoe.unknown', accessGroups: ['dc1-cages'] } });
     expect(nobody.type).toBe(sdk.ConnectorErrorType.NotFound);
     expect(nobody.message).toMatch(/lockstep has no person zoe.unknown: lockstep does not create people/);
+  });
+
+  it('the zip for ISC (npm run pack-zip): index.js, a CommonJS bundle that runs the commands alone, and connector-spec.json', async () => {
+    const { name, version } = JSON.parse(await readFile(join(HERE, 'package.json'), 'utf8')) as { name: string; version: string };
+    await promisify(execFile)('npm', ['run', 'pack-zip'], { cwd: HERE, timeout: 60_000 });
+    const zip = await readFile(join(HERE, 'dist', `${name}-${version}.zip`));
+    expect(zip.subarray(0, 2).toString()).toBe('PK');
+    expect(zip.includes('index.js')).toBe(true);
+    expect(zip.includes('connector-spec.json')).toBe(true);
+    const spec = JSON.parse(await readFile(join(HERE, 'connector-spec.json'), 'utf8'));
+    // the bundle carries its own copy of the SDK: the config comes as ISC's runtime gives it, CONNECTOR_CONFIG (base64 JSON)
+    const bundle = createRequire(import.meta.url)(join(HERE, 'dist/index.js')) as { connector: import('@sailpoint/connector-sdk').Connector };
+    expect([...bundle.connector.handlers.keys()].filter((k) => k !== 'std:spec:read').sort()).toEqual([...spec.commands].sort());
+    process.env.CONNECTOR_CONFIG = Buffer.from(JSON.stringify(config)).toString('base64');
+    try {
+      const alone = harness(sdk, bundle.connector);
+      expect(await alone.exec('std:test-connection', {}, {}, ctx)).toEqual([{}]);
+      expect((await alone.exec('std:entitlement:list', { type: 'group' }, {}, ctx)).length).toBe(10);
+    } finally {
+      delete process.env.CONNECTOR_CONFIG;
+    }
   });
 });
