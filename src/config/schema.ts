@@ -147,6 +147,28 @@ export const authConfigSchema = z
   .strict()
   .refine((a) => new Set(a.tokens.map((t) => t.name)).size === a.tokens.length, { message: 'token names must be unique', path: ['tokens'] });
 
+/** Governance events a webhook can subscribe to (CloudEvents types are `io.lockstep.<event>`). */
+export const NOTIFICATION_EVENTS = ['request.created', 'request.approved', 'request.denied', 'review.started', 'review.reminder', 'review.closed', 'exception.created'] as const;
+
+const webhookSchema = z
+  .object({
+    url: z.string().url('must be an http(s) URL').refine((u) => /^https?:\/\//i.test(u), 'must be an http(s) URL'),
+    events: z.array(z.enum(NOTIFICATION_EVENTS)).min(1).describe('which events this webhook gets'),
+    /** HMAC-SHA256 key for the `webhook-signature` header (use ${VAR}); unsigned without one. */
+    secret: z.string().min(16, 'a webhook secret must have at least 16 characters').optional(),
+  })
+  .strict();
+
+export const notificationsSchema = z
+  .object({
+    webhooks: z.array(webhookSchema).default([]),
+    /** How often the audit log is read for new events. */
+    everyMs: z.number().int().min(100).default(5000),
+    /** Attempts per event and webhook before it is given up (logged). */
+    maxAttempts: z.number().int().min(1).max(20).default(5),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     /** Mapping files or directories, relative to the config file. */
@@ -197,6 +219,8 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** Webhooks (CloudEvents 1.0 JSON, HMAC-signed, retried) for governance events. */
+    notifications: notificationsSchema.default({ webhooks: [], everyMs: 5000, maxAttempts: 5 }),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
   })
   .strict();
@@ -207,3 +231,4 @@ export type SourceConfig = z.infer<typeof sourceSchema>;
 export type CheckpointConfig = z.infer<typeof checkpointConfigSchema>;
 export type CheckpointSinkConfig = z.infer<typeof checkpointSinkSchema>;
 export type AuthConfig = z.infer<typeof authConfigSchema>;
+export type NotificationsConfig = z.infer<typeof notificationsSchema>;

@@ -6,6 +6,7 @@ import { pendingStats } from '../store/queue-state.js';
 import { createEngine, dataDir } from './engine.js';
 import { createLogger } from './logger.js';
 import { checkpointJob, loadVerifyKeys } from './checkpoint.js';
+import { startNotifier, type Notifier } from './notifications.js';
 import { markCredentialLost } from '../reconcile/index.js';
 import { syncFileSource } from '../sources/file/index.js';
 import { createScimRouter } from '../sources/scim/index.js';
@@ -177,6 +178,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
   let schedulers: { close(): Promise<void> } | null = null;
   let url: string | null = null;
   let consoleApi: ReturnType<typeof createConsoleApi> | null = null;
+  let notifier: Notifier | null = null;
   if (!opts.workerOnly) {
     // First start: bring the HR exports in, then queue the start-up full run (it covers
     // everyone imported), and only then start the timers. Timers started first fired a full run
@@ -201,6 +203,8 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
       auditCheckpointMs: cfg.audit.checkpoint?.everyMs ?? 0,
     };
     schedulers = await startSchedulers(schedulerDeps);
+    // governance webhooks (CloudEvents), from the audit log: the serving process sends them, workers do not
+    if (cfg.notifications.webhooks.length) notifier = await startNotifier({ db: ctx.db, config: cfg.notifications, logger });
     // No token configured (a first demo run): make one for this process and say so, rather than
     // leave the API open or unusable. Production sets ADMIN_TOKEN and SCIM_TOKEN.
     const generated: string[] = [];
@@ -281,6 +285,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     consoleApi?.close();
     if (server) await new Promise<void>((r) => server!.close(() => r()));
     await schedulers?.close();
+    await notifier?.close();
     await workers.close();
     await queues.close();
     await limiter.close();

@@ -18,6 +18,7 @@ export * from './checkpoint.js';
 export * from './exceptions.js';
 export * from './requests.js';
 export * from './reviews.js';
+export * from './notifications.js';
 
 /** Opens the store the runtime contract names (DATABASE_URL, else PGlite under the data dir) and migrates it. */
 export async function openStore(opts: OpenDbOptions): Promise<Db> {
