@@ -3,11 +3,12 @@
  * against a real `lockstep serve`: real PostgreSQL and Redis, the embedded simulator as the lock
  * system, the example data-centre mappings and HR export. Nothing of lockstep is mocked.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { copyFile, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { createServer } from 'node:net';
+import { delimiter, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, ServiceFixture } from '../../../test/helpers/serve.js';
@@ -222,6 +223,43 @@ queue: { prefix: ${f.prefix} }
       expect((await alone.exec('std:entitlement:list', { type: 'group' }, {}, ctx)).length).toBe(10);
     } finally {
       delete process.env.CONNECTOR_CONFIG;
+    }
+  });
+
+  it("the SDK's dev server (npm run dev: spcx run dist/dev.js) answers POST {type, input, config} with the command's output", async () => {
+    await promisify(execFile)('npm', ['run', 'build:dev'], { cwd: HERE, timeout: 60_000 });
+    const port = await new Promise<number>((ok) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const a = srv.address() as { port: number };
+        srv.close(() => ok(a.port));
+      });
+    });
+    // spcx also starts `tsc --watch` for TypeScript projects when it finds tsc on PATH: not wanted here
+    const PATH = (process.env.PATH ?? '').split(delimiter).filter((d) => !d.includes('node_modules')).join(delimiter);
+    const spcx = spawn(process.execPath, [join(HERE, 'node_modules/@sailpoint/connector-sdk/dist/bin/spcx.js'), 'run', 'dist/dev.js', String(port)], { cwd: HERE, env: { ...process.env, PATH }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await new Promise<void>((ok, fail) => {
+        spcx.stdout.on('data', (d: Buffer) => d.toString().includes('listening') && ok());
+        spcx.once('exit', (code) => fail(new Error(`spcx exited (${code})`)));
+      });
+      const post = async (type: string, input: unknown, cfg: unknown) => {
+        // spcx routes `/*path` (express 5): a path is needed, a bare `/` answers 404
+        const res = await fetch(`http://127.0.0.1:${port}/invoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type, input, config: cfg }) });
+        return { status: res.status, text: await res.text() };
+      };
+      const id = people.get('julia.schulz')!;
+      const r = await post('std:account:read', { identity: id, key: { simple: { id } } }, config);
+      expect(r.status).toBe(200);
+      const lines = r.text.trim().split('\n').map((l) => JSON.parse(l) as { type: string; data: any });
+      expect(lines).toHaveLength(1);
+      expect(lines[0]!.type).toBe('output');
+      expect(lines[0]!.data).toMatchObject({ identity: id, uuid: 'julia.schulz', attributes: { department: 'Finance' } });
+      expect(lines[0]!.data.attributes.accessGroups).toEqual(expect.arrayContaining(['dc1-perimeter', 'dc1-offices']));
+      const bad = await post('std:test-connection', {}, { baseUrl: f.url, token: 'not-a-lockstep-token' });
+      expect(bad.status).toBe(500);
+      expect(bad.text).toMatch(/^generic error: [\s\S]*lockstep refused the source's token \(401/);
+    } finally {
+      process.kill(-spcx.pid!, 'SIGTERM');
     }
   });
 });
