@@ -158,6 +158,7 @@ function stepsFor(request: AccessRequest, identity: Identity, caller: Caller): n
 /** Gives the caller's approvals; the request is approved once every step is. */
 export async function approveAccessRequest(ctx: EngineContext, id: string, caller: Caller, comment: string | null): Promise<AccessRequest> {
   const { request, identity } = await pending(ctx, id);
+  if (Date.parse(request.validUntil) <= ctx.now().getTime()) throw new LockstepError('precondition', `request ${id} asked for access until ${request.validUntil}, which has passed: ask again`, { field: 'id' });
   const mine = new Set(stepsFor(request, identity, caller));
   const at = ctx.now().toISOString();
   const steps = request.steps.map((s, i) => (mine.has(i) ? { ...s, approvedBy: caller.actor, approvedAt: at, comment } : s));

@@ -5,7 +5,7 @@ import { appendAudit } from './audit.js';
 import type { Db, Queryable } from './db.js';
 import { isUuid } from './identities.js';
 
-interface Row {
+export interface ExceptionRow {
   id: string;
   identity_id: string;
   access_group_id: string;
@@ -22,7 +22,7 @@ interface Row {
 
 const isoOf = (v: Date | string): string => new Date(v).toISOString();
 
-function fromRow(r: Row): AccessException {
+export function exceptionFromRow(r: ExceptionRow): AccessException {
   return {
     id: r.id,
     identityId: r.identity_id,
@@ -55,12 +55,12 @@ export interface NewException {
 /** Records an exception and its audit entry in one transaction. */
 export async function insertException(db: Db, x: NewException): Promise<AccessException> {
   return db.transaction(async (tx) => {
-    const { rows } = await tx.query<Row>(
+    const { rows } = await tx.query<ExceptionRow>(
       `INSERT INTO access_exceptions (id, identity_id, access_group_id, until, reason, source, source_ref, created_by, created_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
       [randomUUID(), x.identityId, x.accessGroupId, x.until, x.reason, x.source ?? 'manual', x.sourceRef ?? null, x.actor, x.at],
     );
-    const e = fromRow(rows[0]!);
+    const e = exceptionFromRow(rows[0]!);
     await appendAudit(tx, [
       {
         actor: x.actor,
@@ -78,17 +78,17 @@ export async function insertException(db: Db, x: NewException): Promise<AccessEx
 export async function removeException(db: Db, id: string, r: { actor: string; reason: string; at: string }): Promise<AccessException> {
   if (!isUuid(id)) throw new LockstepError('not_found', `no exception ${id}`, { field: 'id' });
   return db.transaction(async (tx) => {
-    const { rows } = await tx.query<Row>(
+    const { rows } = await tx.query<ExceptionRow>(
       `UPDATE access_exceptions SET removed_at = $2, removed_by = $3, removed_reason = $4
         WHERE id = $1 AND removed_at IS NULL RETURNING *`,
       [id, r.at, r.actor, r.reason],
     );
     if (rows.length === 0) {
-      const { rows: any } = await tx.query<Row>('SELECT * FROM access_exceptions WHERE id = $1', [id]);
+      const { rows: any } = await tx.query<ExceptionRow>('SELECT * FROM access_exceptions WHERE id = $1', [id]);
       if (any.length === 0) throw new LockstepError('not_found', `no exception ${id}`, { field: 'id' });
       throw new LockstepError('precondition', `exception ${id} was already removed at ${isoOf(any[0]!.removed_at!)} by ${any[0]!.removed_by}`, { field: 'id' });
     }
-    const e = fromRow(rows[0]!);
+    const e = exceptionFromRow(rows[0]!);
     await appendAudit(tx, [
       { actor: r.actor, action: 'exception.removed', subject: e.identityId, at: r.at, data: { exceptionId: e.id, accessGroupId: e.accessGroupId, until: e.until, reason: r.reason, exceptionReason: e.reason } },
     ]);
@@ -98,8 +98,8 @@ export async function removeException(db: Db, id: string, r: { actor: string; re
 
 export async function getException(q: Queryable, id: string): Promise<AccessException | null> {
   if (!isUuid(id)) return null;
-  const { rows } = await q.query<Row>('SELECT * FROM access_exceptions WHERE id = $1', [id]);
-  return rows[0] ? fromRow(rows[0]) : null;
+  const { rows } = await q.query<ExceptionRow>('SELECT * FROM access_exceptions WHERE id = $1', [id]);
+  return rows[0] ? exceptionFromRow(rows[0]) : null;
 }
 
 /** Exceptions, newest first: those in force at `now` unless `all`; of one identity or access group when given. */
@@ -107,14 +107,14 @@ export async function listExceptions(
   q: Queryable,
   opts: { now: Date; all?: boolean; identityId?: string; accessGroupId?: string; limit?: number },
 ): Promise<AccessException[]> {
-  const { rows } = await q.query<Row>(
+  const { rows } = await q.query<ExceptionRow>(
     `SELECT * FROM access_exceptions
       WHERE ($1::boolean OR (removed_at IS NULL AND until > $2))
         AND ($3::uuid IS NULL OR identity_id = $3) AND ($4::text IS NULL OR access_group_id = $4)
       ORDER BY created_at DESC, id LIMIT $5`,
     [!!opts.all, opts.now.toISOString(), opts.identityId ?? null, opts.accessGroupId ?? null, opts.limit ?? 1000],
   );
-  return rows.map(fromRow);
+  return rows.map(exceptionFromRow);
 }
 
 /** The exceptions in force at `now` of these identities, by identity id, in one round trip. */
@@ -122,12 +122,12 @@ export async function exceptionsInForce(q: Queryable, identityIds: readonly stri
   const out = new Map<string, AccessException[]>();
   const ids = identityIds.filter(isUuid);
   if (ids.length === 0) return out;
-  const { rows } = await q.query<Row>(
+  const { rows } = await q.query<ExceptionRow>(
     'SELECT * FROM access_exceptions WHERE identity_id = ANY($1::uuid[]) AND removed_at IS NULL AND until > $2 ORDER BY until, id',
     [ids, now.toISOString()],
   );
   for (const r of rows) {
-    const e = fromRow(r);
+    const e = exceptionFromRow(r);
     const list = out.get(e.identityId);
     if (list) list.push(e);
     else out.set(e.identityId, [e]);

@@ -3,7 +3,7 @@ import type { AccessException, AccessRequest, ApprovalStep, RequestGrant, Reques
 import { LockstepError } from '../domain/errors.js';
 import { appendAudit } from './audit.js';
 import type { Db, Queryable } from './db.js';
-import { exceptionsInForce } from './exceptions.js';
+import { exceptionFromRow, type ExceptionRow } from './exceptions.js';
 import { isUuid } from './identities.js';
 
 interface Row {
@@ -123,15 +123,43 @@ export async function grantsInForce(q: Queryable, identityIds: readonly string[]
   for (const r of rows) {
     const g = fromRow(r);
     const list = out.get(g.identityId);
-    const grant: RequestGrant = { id: g.id, groups: g.groups, validFrom: g.validFrom, validUntil: g.validUntil, decidedBy: g.decidedBy, justification: g.justification, kind: g.kind, target: g.target };
+    const grant = grantOf(g);
     if (list) list.push(grant);
     else out.set(g.identityId, [grant]);
   }
   return out;
 }
 
-/** What governance adds to these identities' evaluation: exceptions in force and approved requests' grants. */
+function grantOf(g: AccessRequest): RequestGrant {
+  return { id: g.id, groups: g.groups, validFrom: g.validFrom, validUntil: g.validUntil, decidedBy: g.decidedBy, justification: g.justification, kind: g.kind, target: g.target };
+}
+
+/**
+ * What governance adds to these identities' evaluation, in one round trip: the exceptions in
+ * force and the approved requests that have not ended, by identity id.
+ */
 export async function governanceInForce(q: Queryable, identityIds: readonly string[], now: Date): Promise<{ exceptions: Map<string, AccessException[]>; grants: Map<string, RequestGrant[]> }> {
-  const [exceptions, grants] = await Promise.all([exceptionsInForce(q, identityIds, now), grantsInForce(q, identityIds, now)]);
+  const exceptions = new Map<string, AccessException[]>();
+  const grants = new Map<string, RequestGrant[]>();
+  const ids = identityIds.filter(isUuid);
+  if (ids.length === 0) return { exceptions, grants };
+  const { rows } = await q.query<{ exceptions: ExceptionRow[] | string | null; grants: Row[] | string | null }>(
+    `SELECT (SELECT json_agg(e ORDER BY e.until, e.id) FROM access_exceptions e WHERE e.identity_id = ANY($1::uuid[]) AND e.removed_at IS NULL AND e.until > $2) AS exceptions,
+            (SELECT json_agg(r ORDER BY r.valid_until, r.id) FROM access_requests r WHERE r.identity_id = ANY($1::uuid[]) AND r.status = 'approved' AND r.valid_until > $2) AS grants`,
+    [ids, now.toISOString()],
+  );
+  const parse = <T>(v: T[] | string | null | undefined): T[] => (v === null || v === undefined ? [] : typeof v === 'string' ? (JSON.parse(v) as T[]) : v);
+  for (const r of parse(rows[0]?.exceptions)) {
+    const x = exceptionFromRow(r);
+    const list = exceptions.get(x.identityId);
+    if (list) list.push(x);
+    else exceptions.set(x.identityId, [x]);
+  }
+  for (const r of parse(rows[0]?.grants)) {
+    const g = fromRow(r);
+    const list = grants.get(g.identityId);
+    if (list) list.push(grantOf(g));
+    else grants.set(g.identityId, [grantOf(g)]);
+  }
   return { exceptions, grants };
 }

@@ -93,5 +93,9 @@ describe.each(storeKinds)('access requests on %s', (kind) => {
     await expect(approveAccessRequest(e.ctx, r.id, caller('approver2', ['approver']), null)).rejects.toMatchObject({ code: 'precondition' });
     await runReconcile(e.ctx, { kind: 'full' }, apply);
     expect(groupsOf('E1')).not.toContain('AG-POWER');
+    // a request whose window passed while it waited is not approved any more
+    const late = await createAccessRequest(e.ctx, { who: 'e1@example.com', accessGroup: 'power', until: '2026-06-02', justification: 'tomorrow' }, caller('e1@example.com'));
+    e.setNow('2026-06-03T00:00:00Z');
+    await expect(approveAccessRequest(e.ctx, late.id, caller('approver1', ['approver']), null)).rejects.toThrow(/which has passed/);
   });
 });
