@@ -9,6 +9,7 @@ import { eventually, ServiceFixture } from '../helpers/serve.js';
  */
 
 const SCIM_TOKEN = 'scim-token-exceptions-0123456789abcdef';
+const OWNER_TOKEN = 'owner-token-exceptions-0123456789abcdef';
 
 describe('lockstep serve: an access exception closes the door at once and gives it back when it ends', () => {
   const f = new ServiceFixture({ scim: SCIM_TOKEN, admin: 'admin-token-exceptions-0123456789abcdef' });
@@ -16,13 +17,14 @@ describe('lockstep serve: an access exception closes the door at once and gives 
 
   beforeAll(async () => {
     await f.open();
-    sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }, { id: 'AG-WS', name: 'Whitespace', doors: [] }] });
+    sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }, { id: 'AG-WS', name: 'Whitespace', doors: [] }, { id: 'AG-CAGE', name: 'Customer cage', doors: [] }] });
     await f.file(
       'mappings.yaml',
       `version: 1
 accessGroups:
   - { id: perimeter, system: dc1, ref: AG-PERIM, name: Perimeter, protectionClass: 1 }
   - { id: whitespace, system: dc1, ref: AG-WS, name: Whitespace, protectionClass: 4 }
+  - { id: cage, system: dc1, ref: AG-CAGE, name: Customer cage, protectionClass: 4, owner: cage.owner }
 rules:
   - { id: staff, when: 'active eq true', grant: [perimeter, whitespace] }
 lifecycle: { leaver: revoke }
@@ -31,6 +33,8 @@ lifecycle: { leaver: revoke }
     await f.start(`mappings: [./mappings.yaml]
 systems:
   dc1: { type: simulator, options: { url: "${sim.url}", maxAttempts: 2 } }
+auth:
+  tokens: [{ name: cage.owner, token: ${OWNER_TOKEN}, roles: [approver] }]
 queue:
   prefix: ${f.prefix}
   schedules: { fullReconcileMs: 3600000, expirySweepMs: 3600000, accessEventsMs: 3600000 }
@@ -63,5 +67,20 @@ queue:
     expect(actions).toContain('exception.created');
     const revoke = (audit.json.entries as Array<{ action: string; data: { reason?: { cause?: string; text?: string } } }>).find((a) => a.data.reason?.cause === 'exception');
     expect(revoke?.data.reason?.text).toContain('incident 7: badge shared');
+  });
+
+  it("grants an approved request through the queue and takes it away when it ends", async () => {
+    const groups = () => sim.state.findByExternalId('E1')?.memberships.map((m) => m.group).sort().join() ?? '';
+    const until = new Date(Date.now() + 4000).toISOString();
+    const asked = await f.call('api/v1', 'POST', '/requests', { identity: 'ada@contoso.example', accessGroup: 'cage', until, justification: 'customer visit' });
+    expect(asked.status).toBe(201);
+    const res = await fetch(`${f.url}/api/v1/requests/${asked.json.id}/approve`, { method: 'POST', headers: { authorization: `Bearer ${OWNER_TOKEN}`, 'content-type': 'application/json' }, body: '{}' });
+    const approved = await res.json();
+    expect(approved.request.status).toBe('approved');
+    expect(approved.run).toEqual({ runId: null, queued: true });
+    await eventually(() => groups().includes('AG-CAGE'), 'the cage granted');
+    await eventually(() => !groups().includes('AG-CAGE'), 'the cage revoked when the request ended');
+    const revoked = sim.state.export().changes.filter((c) => c.kind === 'membership.revoked' && c.group === 'AG-CAGE').pop()!;
+    expect(Date.parse(revoked.at)).toBeGreaterThanOrEqual(Date.parse(approved.request.validUntil) - 1000);
   });
 });
