@@ -63,6 +63,8 @@ function fmt(v: Validity): string {
 function ruleText(e: Entitlement): string {
   return e.reasons
     .map((r) => {
+      // an approved access request (policy/evaluate.ts applyGrants): its first note says which, by whom, why
+      if (r.rule.startsWith('request:')) return r.notes?.[0] ?? `access request ${r.rule.slice('request:'.length)}`;
       const via = r.role ? ` via role ${r.roleChain?.length ? r.roleChain.join(' > ') : r.role}` : '';
       const matched = Object.entries(r.matched)
         .map(([k, v]) => `${k}=${JSON.stringify(v)}`)

@@ -75,7 +75,7 @@ queue:
     const asked = await f.call('api/v1', 'POST', '/requests', { identity: 'ada@contoso.example', accessGroup: 'cage', until, justification: 'customer visit' });
     expect(asked.status).toBe(201);
     const res = await fetch(`${f.url}/api/v1/requests/${asked.json.id}/approve`, { method: 'POST', headers: { authorization: `Bearer ${OWNER_TOKEN}`, 'content-type': 'application/json' }, body: '{}' });
-    const approved = await res.json();
+    const approved = (await res.json()) as { request: { status: string; validUntil: string }; run: unknown };
     expect(approved.request.status).toBe('approved');
     expect(approved.run).toEqual({ runId: null, queued: true });
     await eventually(() => groups().includes('AG-CAGE'), 'the cage granted');
