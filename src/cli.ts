@@ -262,6 +262,10 @@ program
       if (x.conflict) out(`  CORRELATION CONFLICT: externalId ${JSON.stringify(x.conflict.externalId)} is also held by ${x.conflict.heldBy.map((o) => `${o.userName} (${o.id}, source ${o.source})`).join(', ')}: no access, and no account by that key, until only one holds it`);
       out('');
       for (const line of explainText(x.evaluation)) out(line);
+      // exceptions in force for groups no rule grants now: they still deny them if a rule starts to
+      for (const ex of x.exceptions.filter((y) => !x.evaluation.denied.some((d) => d.exception?.id === y.id))) {
+        out(`! exception ${ex.id}: ${ex.accessGroupId} denied until ${ex.until} (${ex.source === 'review' ? `access review ${ex.sourceRef ?? ''}` : ex.createdBy}): ${ex.reason} (no rule grants it now)`);
+      }
       for (const s of x.systems) {
         out(`\n${s.system}: ${s.account ? `account ${s.account.id} (${s.account.state}${s.linked ? ', linked' : ', not linked yet'})` : 'no account'}`);
         for (const m of s.account?.memberships ?? []) out(`  holds ${m.group}${m.from || m.until ? ` [${m.from ?? '…'} → ${m.until ?? '…'}]` : ''}`);

@@ -69,6 +69,9 @@ sources:
     expect(removed.code, removed.stderr).toBe(0);
     expect((await cli('explain', 'anna.schmidt')).stdout).toMatch(/holds AG-PERIM/);
     expect((await cli('exception', 'list')).stdout).toContain('no exceptions');
+    // an exception for a group no rule grants her (the SOC's is security staff's): explain still lists it
+    const soc = JSON.parse((await cli('exception', 'add', 'anna.schmidt', 'dc1-soc', '--until', '2099-01-01', '--reason', 'never the SOC', '--json')).stdout) as { exception: { id: string } };
+    expect((await cli('explain', 'anna.schmidt')).stdout).toContain(`! exception ${soc.exception.id}: dc1-soc denied until 2099-01-01T23:59:59.999Z (cli:tester): never the SOC (no rule grants it now)`);
     const audit = await cli('audit', 'export');
     expect(audit.stdout).toContain('exception.removed');
   });
