@@ -36,6 +36,8 @@ interface Graph {
 function tsFiles(dir: string, out: string[] = []): string[] {
   if (!existsSync(dir)) return out;
   for (const name of readdirSync(dir)) {
+    // a connector packaged on its own (connectors/sailpoint-isc) has its own dependencies and build
+    if (name === 'node_modules' || name === 'dist') continue;
     const p = join(dir, name);
     if (statSync(p).isDirectory()) tsFiles(p, out);
     else if (p.endsWith('.ts') && !p.endsWith('.d.ts') && !p.endsWith('.test.ts')) out.push(p);
