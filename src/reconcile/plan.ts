@@ -12,7 +12,7 @@ import { credentialFacts, credentialFactsFor, listLinks, loadAnchors, loadIdenti
 import { conflictText, loadConflicts, withConflict } from './conflicts.js';
 import type { KeyHolder } from '../store/correlation.js';
 import { loadSponsorStates } from './sponsors.js';
-import { governanceInForce } from '../store/requests.js';
+import { governanceInForce, type GovernanceInForce } from '../store/requests.js';
 import type { AccessException, RequestGrant } from '../domain/governance.js';
 import type { EngineContext, Scope } from './types.js';
 
@@ -467,11 +467,18 @@ function planOrphan(b: PlanBuilder, ctx: EngineContext, sys: SystemView, account
 /** Identities evaluated between two turns of the event loop. */
 const EVALUATION_SLICE = 250;
 
-async function evaluateWith(ctx: EngineContext, identities: Identity[], anchors: Map<string, Record<string, string>>, now: Date, knownConflicts?: Map<string, KeyHolder[]>): Promise<PlannedIdentity[]> {
+async function evaluateWith(
+  ctx: EngineContext,
+  identities: Identity[],
+  anchors: Map<string, Record<string, string>>,
+  now: Date,
+  knownConflicts?: Map<string, KeyHolder[]>,
+  knownGovernance?: GovernanceInForce,
+): Promise<PlannedIdentity[]> {
   const [sponsors, conflicts, governance] = await Promise.all([
     loadSponsorStates(ctx, identities, now),
     loadConflicts(ctx, identities, knownConflicts),
-    governanceInForce(ctx.db, identities.map((i) => i.id), now),
+    knownGovernance ?? governanceInForce(ctx.db, identities.map((i) => i.id), now),
   ]);
   return identities.map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts, governance));
 }
@@ -624,8 +631,8 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
     const ids = [...new Set(scope.ids)];
     // identities, anchors and links in one round trip: the queue runs this for every joiner,
     // mover and leaver
-    const { identities, anchors, links, conflicts } = await loadIdentityScope(ctx.db, ids);
-    const ps = await evaluateWith(ctx, identities, anchors, now, conflicts);
+    const { identities, anchors, links, conflicts, governance } = await loadIdentityScope(ctx.db, ids, now);
+    const ps = await evaluateWith(ctx, identities, anchors, now, conflicts, governance);
     scopeSize = ps.length;
     for (const sys of systems) {
       const linkOf = new Map(links.filter((l) => l.system === sys.name).map((l) => [l.identityId, l]));

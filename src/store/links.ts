@@ -1,4 +1,5 @@
 import type { KeyHolder } from './correlation.js';
+import { governanceFromJson, governanceSelects, type GovernanceInForce } from './requests.js';
 import type { Identity } from '../domain/identity.js';
 import { isoOfMs } from '../domain/time.js';
 import type { Queryable } from './db.js';
@@ -282,14 +283,18 @@ export async function credentialUsage(q: Queryable, system: string): Promise<Map
 export async function loadIdentityScope(
   q: Queryable,
   identityIds: string[],
-): Promise<{ identities: Identity[]; anchors: Map<string, Record<string, string>>; links: Link[]; conflicts: Map<string, KeyHolder[]> }> {
+  /** The instant the access exceptions and requests' grants in force are read at (one round trip less per job). */
+  governanceAt: Date = new Date(),
+): Promise<{ identities: Identity[]; anchors: Map<string, Record<string, string>>; links: Link[]; conflicts: Map<string, KeyHolder[]>; governance: GovernanceInForce }> {
   const ids = identityIds.filter(isUuid);
-  if (ids.length === 0) return { identities: [], anchors: new Map(), links: [], conflicts: new Map() };
+  if (ids.length === 0) return { identities: [], anchors: new Map(), links: [], conflicts: new Map(), governance: governanceFromJson(undefined) };
   const { rows } = await q.query<{
     identities: ListTuple[] | string | null;
     anchors: AnchorsJson | string | null;
     links: Array<[string, string, string, string]> | string | null;
     conflicts: Array<[string, string, string, string]> | string | null;
+    gov_exceptions: unknown;
+    gov_grants: unknown;
   }>(
     `SELECT
        (SELECT json_agg(t.r ORDER BY t.id) FROM (SELECT id, ${LIST_TUPLE} AS r FROM identities WHERE id = ANY($1::uuid[])) t) AS identities,
@@ -298,8 +303,9 @@ export async function loadIdentityScope(
        -- correlation conflicts (store/correlation.ts): other live identities holding the same externalId
        (SELECT json_agg(json_build_array(i.id, o.id, o.user_name, o.source) ORDER BY i.id, o.id)
           FROM identities i JOIN identities o ON o.external_id = i.external_id AND o.deleted_at IS NULL AND o.id <> i.id
-         WHERE i.id = ANY($1::uuid[]) AND i.deleted_at IS NULL) AS conflicts`,
-    [ids],
+         WHERE i.id = ANY($1::uuid[]) AND i.deleted_at IS NULL) AS conflicts,
+       ${governanceSelects('$1', '$2')}`,
+    [ids, governanceAt.toISOString()],
   );
   const r = rows[0];
   const parse = <T>(v: T | string | null | undefined): T | null => (v === null || v === undefined ? null : typeof v === 'string' ? (JSON.parse(v) as T) : v);
@@ -310,5 +316,6 @@ export async function loadIdentityScope(
     anchors: anchorsFromJson(r?.anchors ?? null),
     links: (parse(r?.links) ?? []).map(([system, identityId, accountId, externalId]) => ({ system, identityId, accountId, externalId })),
     conflicts,
+    governance: governanceFromJson(r),
   };
 }

@@ -134,32 +134,44 @@ function grantOf(g: AccessRequest): RequestGrant {
   return { id: g.id, groups: g.groups, validFrom: g.validFrom, validUntil: g.validUntil, decidedBy: g.decidedBy, justification: g.justification, kind: g.kind, target: g.target };
 }
 
+/** What governance adds to identities' evaluation: exceptions in force and approved requests' grants, by identity id. */
+export interface GovernanceInForce {
+  exceptions: Map<string, AccessException[]>;
+  grants: Map<string, RequestGrant[]>;
+}
+
 /**
- * What governance adds to these identities' evaluation, in one round trip: the exceptions in
- * force and the approved requests that have not ended, by identity id.
+ * The two columns (`gov_exceptions`, `gov_grants`) governanceFromJson reads, for identities
+ * `ids` at instant `now` (parameters): a statement that reads more (an identity's scope) takes them too.
  */
-export async function governanceInForce(q: Queryable, identityIds: readonly string[], now: Date): Promise<{ exceptions: Map<string, AccessException[]>; grants: Map<string, RequestGrant[]> }> {
+export function governanceSelects(ids: string, now: string): string {
+  return `(SELECT json_agg(e ORDER BY e.until, e.id) FROM access_exceptions e WHERE e.identity_id = ANY(${ids}::uuid[]) AND e.removed_at IS NULL AND e.until > ${now}::timestamptz) AS gov_exceptions,
+            (SELECT json_agg(r ORDER BY r.valid_until, r.id) FROM access_requests r WHERE r.identity_id = ANY(${ids}::uuid[]) AND r.status = 'approved' AND r.valid_until > ${now}::timestamptz) AS gov_grants`;
+}
+
+export function governanceFromJson(row: { gov_exceptions?: unknown; gov_grants?: unknown } | undefined): GovernanceInForce {
   const exceptions = new Map<string, AccessException[]>();
   const grants = new Map<string, RequestGrant[]>();
-  const ids = identityIds.filter(isUuid);
-  if (ids.length === 0) return { exceptions, grants };
-  const { rows } = await q.query<{ exceptions: ExceptionRow[] | string | null; grants: Row[] | string | null }>(
-    `SELECT (SELECT json_agg(e ORDER BY e.until, e.id) FROM access_exceptions e WHERE e.identity_id = ANY($1::uuid[]) AND e.removed_at IS NULL AND e.until > $2) AS exceptions,
-            (SELECT json_agg(r ORDER BY r.valid_until, r.id) FROM access_requests r WHERE r.identity_id = ANY($1::uuid[]) AND r.status = 'approved' AND r.valid_until > $2) AS grants`,
-    [ids, now.toISOString()],
-  );
-  const parse = <T>(v: T[] | string | null | undefined): T[] => (v === null || v === undefined ? [] : typeof v === 'string' ? (JSON.parse(v) as T[]) : v);
-  for (const r of parse(rows[0]?.exceptions)) {
+  const parse = <T>(v: unknown): T[] => (v === null || v === undefined ? [] : typeof v === 'string' ? (JSON.parse(v) as T[]) : (v as T[]));
+  for (const r of parse<ExceptionRow>(row?.gov_exceptions)) {
     const x = exceptionFromRow(r);
     const list = exceptions.get(x.identityId);
     if (list) list.push(x);
     else exceptions.set(x.identityId, [x]);
   }
-  for (const r of parse(rows[0]?.grants)) {
+  for (const r of parse<Row>(row?.gov_grants)) {
     const g = fromRow(r);
     const list = grants.get(g.identityId);
     if (list) list.push(grantOf(g));
     else grants.set(g.identityId, [grantOf(g)]);
   }
   return { exceptions, grants };
+}
+
+/** What governance adds to these identities' evaluation, in one round trip. */
+export async function governanceInForce(q: Queryable, identityIds: readonly string[], now: Date): Promise<GovernanceInForce> {
+  const ids = identityIds.filter(isUuid);
+  if (ids.length === 0) return governanceFromJson(undefined);
+  const { rows } = await q.query<{ gov_exceptions: unknown; gov_grants: unknown }>(`SELECT ${governanceSelects('$1', '$2')}`, [ids, now.toISOString()]);
+  return governanceFromJson(rows[0]);
 }

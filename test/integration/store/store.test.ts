@@ -221,7 +221,8 @@ describe.each(storeKinds)('store on %s', (kind) => {
     ]);
     // nobody else holds their externalIds: no correlation conflicts
     expect(scope.conflicts).toEqual(new Map());
-    expect(await loadIdentityScope(s.db, ['nope'])).toEqual({ identities: [], anchors: new Map(), links: [], conflicts: new Map() });
+    expect(scope.governance).toEqual({ exceptions: new Map(), grants: new Map() });
+    expect(await loadIdentityScope(s.db, ['nope'])).toEqual({ identities: [], anchors: new Map(), links: [], conflicts: new Map(), governance: { exceptions: new Map(), grants: new Map() } });
   });
 
   it.runIf(kind === 'postgres')('keeps answering when another process changes a table under a prepared statement', async () => {
