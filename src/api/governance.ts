@@ -202,6 +202,28 @@ export function createGovernanceRouter(deps: GovernanceDeps): Router {
   const may = (route: RouteKey) => requireRole(ROUTE_ROLES[route]);
   const actorOf = (res: Response) => res.locals.actor as string;
 
+  router.get(
+    '/access-groups',
+    may('GET /access-groups'),
+    h(async (_req, res) => {
+      const declared = new Map(ctx.policy.mappings.accessGroups.map((g) => [g.id, g]));
+      const accessGroups = [...ctx.policy.accessGroups.values()].map((g) => {
+        const cls = ctx.policy.classes[g.protectionClass];
+        return {
+          id: g.id,
+          name: g.name,
+          system: g.system,
+          ref: g.ref,
+          protectionClass: g.protectionClass,
+          owner: declared.get(g.id)?.owner ?? null,
+          maxValidity: cls?.maxValidity ? { ms: cls.maxValidity.ms, text: cls.maxValidity.text } : null,
+          sponsorRequired: cls?.sponsorRequired ?? false,
+        };
+      });
+      res.json({ accessGroups });
+    }),
+  );
+
   router.post(
     '/exceptions',
     may('POST /exceptions'),
@@ -354,7 +376,30 @@ const err = (description: string) => json(errorSchema, description);
 const idParam = z.object({ id: z.string().openapi({ format: 'uuid' }) });
 
 /** The governance routes' documentation (openapi.ts adds the roles and the auth errors). */
+export const accessGroupListSchema = z
+  .object({
+    accessGroups: z.array(
+      z.object({
+        id: z.string(),
+        name: z.string(),
+        system: z.string(),
+        ref: z.string(),
+        protectionClass: z.number().int(),
+        owner: z.string().nullable().openapi({ description: 'who approves access requests for it (accessGroups[].owner); null: any approver' }),
+        maxValidity: z.object({ ms: z.number(), text: z.string() }).nullable().openapi({ description: "the class's longest window (maxValidityDays or maxValidity); null: none" }),
+        sponsorRequired: z.boolean().openapi({ description: 'non-employees need an active sponsor for this class' }),
+      }),
+    ),
+  })
+  .openapi('AccessGroupList');
+
 export const GOVERNANCE_DOCS = {
+  'GET /access-groups': {
+    tags: ['governance'],
+    summary: 'The access groups the mappings declare, with their protection class, its limits and their owner',
+    description: 'What an access request may ask for, and what a governance tool (the SailPoint connector) shows as entitlements.',
+    responses: { 200: json(accessGroupListSchema, 'the access groups') },
+  },
   'POST /exceptions': {
     tags: ['governance'],
     summary: 'Record an access exception: deny an access group to a person until a date, and reconcile them at once',

@@ -37,6 +37,8 @@ export const ROUTE_ROLES = {
   'POST /sources/:name/sync': ['operator'],
   // governance (src/api/governance.ts): taking access away is an operator's or approver's
   // decision; ending an exception early gives access back, so it is an approver's
+  // the access groups the mappings declare, with class limits and owner (what a request may ask for)
+  'GET /access-groups': READERS,
   'POST /exceptions': ['operator', 'approver'],
   'GET /exceptions': READERS,
   'GET /exceptions/:id': READERS,

@@ -4,7 +4,6 @@
  * `{error: {code, message, field}}` body, 401 and 403 with what to fix in the source config.
  */
 import { ConnectorError, ConnectorErrorType } from '@sailpoint/connector-sdk';
-import { parseAllDocuments } from 'yaml';
 
 export interface SourceConfig {
   /** lockstep's address, e.g. https://lockstep.example.com (without /api/v1). */
@@ -161,37 +160,22 @@ export class LockstepClient {
     return this.call('GET', '/auth/me');
   }
 
-  /**
-   * The access groups, with their class limits, from the mapping documents lockstep runs with
-   * (GET /api/v1/mappings gives their YAML text: the admin API has no list of access groups).
-   */
+  /** The access groups the mappings declare, with their class limits and owner (GET /api/v1/access-groups). */
   async accessGroups(): Promise<AccessGroup[]> {
-    const { files } = await this.call<{ files: { file: string; text: string }[] }>('GET', '/api/v1/mappings');
-    const classes = new Map<number, { maxValidityDays?: number; sponsorRequired?: boolean }>();
-    const raw: Record<string, unknown>[] = [];
-    for (const f of files) {
-      for (const doc of parseAllDocuments(f.text)) {
-        if (doc.errors.length) throw new ConnectorError(`lockstep's mapping document ${f.file} does not parse: ${doc.errors[0]!.message}`);
-        const m = doc.toJS() as { classes?: Record<string, { maxValidityDays?: number; sponsorRequired?: boolean }>; accessGroups?: Record<string, unknown>[] } | null;
-        if (!m || typeof m !== 'object') continue;
-        for (const [k, v] of Object.entries(m.classes ?? {})) classes.set(Number(k), { ...classes.get(Number(k)), ...v });
-        for (const g of m.accessGroups ?? []) if (g && typeof g === 'object' && typeof g.id === 'string') raw.push(g);
-      }
-    }
-    return raw.map((g) => {
-      const pc = Number(g.protectionClass ?? 0);
-      const cls = classes.get(pc) ?? {};
-      return {
-        id: g.id as string,
-        system: String(g.system ?? ''),
-        ref: String(g.ref ?? ''),
-        name: String(g.name ?? g.id),
-        protectionClass: pc,
-        owner: typeof g.owner === 'string' ? g.owner : null,
-        maxValidityDays: typeof cls.maxValidityDays === 'number' ? cls.maxValidityDays : null,
-        sponsorRequired: cls.sponsorRequired === true,
-      };
-    });
+    const { accessGroups } = await this.call<{
+      accessGroups: Array<{ id: string; name: string; system: string; ref: string; protectionClass: number; owner: string | null; maxValidity: { ms: number } | null; sponsorRequired: boolean }>;
+    }>('GET', '/api/v1/access-groups');
+    return accessGroups.map((g) => ({
+      id: g.id,
+      system: g.system,
+      ref: g.ref,
+      name: g.name,
+      protectionClass: g.protectionClass,
+      owner: g.owner,
+      // a request's window is in whole days: the longest whole number of days within the class's limit
+      maxValidityDays: g.maxValidity ? Math.floor(g.maxValidity.ms / 86_400_000) : null,
+      sponsorRequired: g.sponsorRequired,
+    }));
   }
 
   /** People (the console's search route; at most 500, lockstep's page). */

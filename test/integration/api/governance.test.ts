@@ -60,6 +60,15 @@ describe('admin API: access exceptions and requests', () => {
 
   const body = { identity: 'ada@example.com', accessGroup: 'whitespace', until: '2026-06-30', reason: 'access review Q2: not needed' };
 
+  it('lists the access groups with their class limits and owner, to any role', async () => {
+    const r = await call('GET', '/api/v1/access-groups', undefined, VIEWER);
+    expect(r.status).toBe(200);
+    const byId = Object.fromEntries((r.json.accessGroups as Array<{ id: string }>).map((g) => [g.id, g]));
+    expect(byId.whitespace).toEqual({ id: 'whitespace', name: 'Server whitespace', system: 'dc1', ref: 'AG-WS', protectionClass: 4, owner: 'hall.owner', maxValidity: { ms: 90 * 86_400_000, text: expect.stringContaining('90') }, sponsorRequired: true });
+    expect(byId.perimeter).toMatchObject({ protectionClass: 1, owner: null, maxValidity: null, sponsorRequired: false });
+    expect((await fetch(`${base}/api/v1/access-groups`)).status).toBe(401);
+  });
+
   it('refuses a viewer, and bad bodies naming the field', async () => {
     expect((await call('POST', '/api/v1/exceptions', body, VIEWER)).status).toBe(403);
     for (const [b, field] of [
