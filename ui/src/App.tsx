@@ -4,11 +4,14 @@ import { ErrorBoundary } from './common';
 import { Link, useRoute } from './router';
 import { can, SessionContext, type Action } from './session';
 import { Audit } from './views/Audit';
+import { Exceptions } from './views/Exceptions';
 import { HealthView } from './views/Health';
 import { Incidents } from './views/Incidents';
 import { Matrix } from './views/Matrix';
 import { People } from './views/People';
 import { Report } from './views/Report';
+import { Requests } from './views/Requests';
+import { Reviews } from './views/Reviews';
 import { Runs } from './views/Runs';
 import { WhatIf } from './views/WhatIf';
 
@@ -18,6 +21,9 @@ const VIEWS: Array<{ path: string; label: string; needs: Action; view: () => Rea
   { path: '/what-if', label: 'What-if', needs: 'read', view: () => <WhatIf /> },
   { path: '/runs', label: 'Runs', needs: 'read', view: () => <Runs /> },
   { path: '/report', label: 'Access report', needs: 'read', view: () => <Report /> },
+  { path: '/requests', label: 'Requests', needs: 'read', view: () => <Requests /> },
+  { path: '/reviews', label: 'Reviews', needs: 'read', view: () => <Reviews /> },
+  { path: '/exceptions', label: 'Exceptions', needs: 'read', view: () => <Exceptions /> },
   { path: '/incidents', label: 'Incidents', needs: 'incidents', view: () => <Incidents /> },
   { path: '/audit', label: 'Audit log', needs: 'audit', view: () => <Audit /> },
   { path: '/health', label: 'Health', needs: 'read', view: () => <HealthView /> },

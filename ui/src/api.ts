@@ -80,6 +80,7 @@ export async function request<T>(method: string, path: string, body?: unknown, o
 
 export const get = <T,>(path: string, opts?: { okStatuses?: number[] }) => request<T>('GET', path, undefined, opts);
 export const post = <T,>(path: string, body?: unknown, opts?: { okStatuses?: number[] }) => request<T>('POST', path, body ?? {}, opts);
+export const del = <T,>(path: string, body?: unknown) => request<T>('DELETE', path, body ?? {});
 
 /** A file from the API (CSV), saved through a temporary link: the download carries the same credentials. */
 export async function download(path: string, filename: string): Promise<void> {
@@ -291,3 +292,120 @@ export interface MatrixRow {
   protectionClass: number;
   via: string;
 }
+
+// ---- governance (issue 15): access exceptions, requests, reviews ------------------------
+
+export interface RunRef {
+  runId: string | null;
+  queued: boolean;
+}
+
+export interface DeclaredAccessGroup {
+  id: string;
+  name: string;
+  system: string;
+  ref: string;
+  protectionClass: number;
+  owner: string | null;
+  maxValidity: { ms: number; text: string } | null;
+  sponsorRequired: boolean;
+}
+
+export interface AccessException {
+  id: string;
+  identityId: string;
+  accessGroupId: string;
+  until: string;
+  reason: string;
+  source: 'manual' | 'review';
+  sourceRef: string | null;
+  createdBy: string;
+  createdAt: string;
+  removedAt: string | null;
+  removedBy: string | null;
+  removedReason: string | null;
+}
+
+export interface ApprovalStep {
+  kind: 'owner' | 'approver' | 'sponsor';
+  who: string | null;
+  groups: string[];
+  approvedBy: string | null;
+  approvedAt: string | null;
+  comment: string | null;
+}
+
+export interface AccessRequest {
+  id: string;
+  identityId: string;
+  kind: 'accessGroup' | 'role';
+  target: string;
+  groups: string[];
+  validFrom: string;
+  validUntil: string;
+  justification: string;
+  status: 'pending' | 'approved' | 'denied';
+  steps: ApprovalStep[];
+  requestedBy: string;
+  createdAt: string;
+  decidedAt: string | null;
+  decidedBy: string | null;
+  decisionComment: string | null;
+}
+
+export interface ReviewCampaign {
+  id: string;
+  reviewId: string;
+  status: 'open' | 'closed';
+  startedAt: string;
+  startedBy: string;
+  deadline: string;
+  nextReminderAt: string | null;
+  revokeUntil: string;
+  undecided: 'keep' | 'revoke';
+  closedAt: string | null;
+}
+
+export interface ReviewItem {
+  id: string;
+  campaignId: string;
+  identityId: string;
+  userName: string;
+  accessGroupId: string;
+  reviewerKind: 'owner' | 'manager' | 'sponsor' | null;
+  reviewer: string | null;
+  decision: 'keep' | 'revoke' | null;
+  decidedBy: string | null;
+  decidedAt: string | null;
+  comment: string | null;
+  decidedVia: 'reviewer' | 'deadline' | null;
+  exceptionId: string | null;
+}
+
+export interface ReviewReport {
+  campaign: ReviewCampaign;
+  summary: { items: number; kept: number; revoked: number; undecided: number; byDeadline: number };
+  items: ReviewItem[];
+}
+
+const q = (params: Record<string, string | undefined>) => {
+  const s = new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => !!e[1])).toString();
+  return s ? `?${s}` : '';
+};
+
+export const governance = {
+  accessGroups: () => get<{ accessGroups: DeclaredAccessGroup[] }>('access-groups'),
+  exceptions: (all: boolean) => get<{ exceptions: AccessException[] }>(`exceptions${q({ all: all ? 'true' : undefined })}`),
+  addException: (b: { identity: string; accessGroup: string; until: string; reason: string }) => post<{ exception: AccessException; run: RunRef }>('exceptions', b),
+  removeException: (id: string, reason: string) => del<{ exception: AccessException; run: RunRef }>(`exceptions/${encodeURIComponent(id)}`, { reason }),
+  requests: (status: string) => get<{ requests: AccessRequest[] }>(`requests${q({ status })}`),
+  createRequest: (b: { identity: string; accessGroup?: string; role?: string; from?: string; until: string; justification: string }) => post<AccessRequest>('requests', b),
+  approveRequest: (id: string, comment: string) => post<{ request: AccessRequest; run: RunRef | null }>(`requests/${encodeURIComponent(id)}/approve`, comment ? { comment } : {}),
+  denyRequest: (id: string, comment: string) => post<{ request: AccessRequest }>(`requests/${encodeURIComponent(id)}/deny`, { comment }),
+  reviews: (status: string) => get<{ campaigns: ReviewCampaign[] }>(`reviews${q({ status })}`),
+  startReview: (review: string) => post<{ campaign: ReviewCampaign; items: ReviewItem[] }>('reviews', { review }),
+  review: (id: string) => get<ReviewReport>(`reviews/${encodeURIComponent(id)}`),
+  decide: (id: string, item: string, decision: 'keep' | 'revoke', comment: string) =>
+    post<{ item: ReviewItem; run: RunRef | null }>(`reviews/${encodeURIComponent(id)}/items/${encodeURIComponent(item)}/decide`, comment ? { decision, comment } : { decision }),
+  reportCsv: (c: ReviewCampaign) => download(`reviews/${encodeURIComponent(c.id)}/report?format=csv`, `review-${c.reviewId}-${c.startedAt.slice(0, 10)}.csv`),
+};

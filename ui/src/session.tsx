@@ -14,6 +14,9 @@ const NEEDS = {
   audit: ['auditor'],
   syncSource: ['operator'],
   reportLost: ['operator'],
+  addException: ['operator', 'approver'],
+  removeException: ['approver'],
+  startReview: ['operator'],
 } satisfies Record<string, Role[]>;
 export type Action = keyof typeof NEEDS;
 
