@@ -35,6 +35,7 @@ const MAPPINGS = `version: 1
 accessGroups:
   - { id: perimeter, system: dc1, ref: AG-PERIM, name: Perimeter, protectionClass: 1 }
   - { id: whitespace, system: dc1, ref: AG-WS, name: Server whitespace, protectionClass: 4 }
+  - { id: cage, system: dc1, ref: AG-CAGE, name: Customer cage, protectionClass: 1, owner: alice@example.com }
 roles:
   dc-technician: { description: Racks and cables, grant: [whitespace] }
 rules:
@@ -65,7 +66,7 @@ describe(`the web console${CHROMIUM ? '' : ' (browser tests skipped: no chromium
         { sub: 'vic', name: 'Vic Viewer', email: 'vic@example.com', roles: ['Lockstep.Viewer'] },
       ],
     });
-    sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }, { id: 'AG-WS', name: 'Server whitespace', doors: [] }] });
+    sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }, { id: 'AG-WS', name: 'Server whitespace', doors: [] }, { id: 'AG-CAGE', name: 'Customer cage', doors: [] }] });
     await f.file('hr.csv', hrCsv(() => true));
     await f.file('mappings.yaml', MAPPINGS);
     await f.start(`mappings: [./mappings.yaml]
@@ -338,6 +339,45 @@ queue: { prefix: ${f.prefix} }
       await alice.getByRole('table', { name: 'audit entries' }).getByRole('row', { name: /oidc:Alice Approver \(alice\) run\.approved/ }).waitFor();
       await alice.getByRole('button', { name: 'Verify audit chain' }).click();
       await alice.getByRole('status').filter({ hasText: /^The chain verifies: \d+ entries/ }).waitFor();
+    }), 120_000);
+
+    it.skipIf(!CHROMIUM)('Olga requests the cage for hr7, Alice (its owner) approves it and hr7 holds it; Alice records an exception and sees it listed', showingPages(async () => {
+      const day = (d: number) => new Date(Date.now() + d * 86_400_000).toISOString().slice(0, 10);
+      const olga = await signIn('Olga Operator', '/ui/requests');
+      const form = olga.getByRole('form', { name: 'request access' });
+      await form.getByLabel('Person').fill('hr7');
+      await form.getByLabel('Access group', { exact: true }).fill('cage');
+      await form.getByLabel('Until').fill(day(7));
+      await form.getByLabel('Justification').fill('Cabling in the customer cage');
+      await form.getByRole('button', { name: 'Submit request' }).click();
+      await olga.getByRole('status').filter({ hasText: /^Request for cage recorded: pending, waiting for alice@example\.com/ }).waitFor();
+      // the API names the field it refuses
+      await form.getByLabel('Until').fill('2020-01-01');
+      await form.getByLabel('Justification').fill('A window that ended long ago');
+      await form.getByRole('button', { name: 'Submit request' }).click();
+      await olga.getByRole('alert').filter({ hasText: /\(field: until\)/ }).waitFor();
+
+      const alice = await signIn('Alice Approver', '/ui/requests');
+      const row = alice.getByRole('table', { name: 'access requests' }).getByRole('row', { name: /Cabling in the customer cage/ });
+      await row.getByLabel('Comment').fill('ok for a week');
+      await row.getByRole('button', { name: 'Approve' }).click();
+      await alice.getByRole('status').filter({ hasText: /^Approved/ }).waitFor();
+      await eventually(() => holders('AG-CAGE').includes('H7'), 'hr7 in the cage');
+      await alice.getByRole('link', { name: 'People' }).click();
+      await alice.getByLabel('Search people').fill('HR Person 7');
+      await alice.getByRole('button', { name: 'Search' }).click();
+      await alice.getByRole('list', { name: 'people found' }).getByRole('button', { name: 'HR Person 7', exact: true }).click();
+      await alice.getByRole('table', { name: 'entitlements' }).getByRole('row', { name: /Customer cage/ }).waitFor();
+
+      await alice.getByRole('link', { name: 'Exceptions' }).click();
+      const add = alice.getByRole('form', { name: 'add an exception' });
+      await add.getByLabel('Person').fill('hr6');
+      await add.getByLabel('Access group').fill('perimeter');
+      await add.getByLabel('Until').fill(day(3));
+      await add.getByLabel('Reason').fill('Badge shared with a visitor');
+      await add.getByRole('button', { name: 'Add exception' }).click();
+      await alice.getByRole('status').filter({ hasText: /^Exception recorded: perimeter is denied/ }).waitFor();
+      await alice.getByRole('table', { name: 'exceptions in force' }).getByRole('row', { name: /perimeter .*manual.*Badge shared with a visitor/ }).waitFor();
     }), 120_000);
   });
 });
