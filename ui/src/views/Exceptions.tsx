@@ -1,7 +1,17 @@
 import { useState, type FormEvent } from 'react';
 import { governance, type AccessException } from '../api';
 import { ActionButton, ErrorBox, Loading, Page, useLoad, when } from '../common';
+import { Link } from '../router';
 import { can, needs, useMe } from '../session';
+
+/** A person by their identity id, linked to their explanation in People. */
+export function PersonLink({ id }: { id: string }) {
+  return (
+    <Link to={`/people?who=${encodeURIComponent(id)}`} className="mono" title={`${id}: explain this person`}>
+      {id.slice(0, 8)}
+    </Link>
+  );
+}
 
 /** The declared access groups as a field's suggestions (GET /access-groups); the field takes any text. */
 export function GroupSuggestions({ id }: { id: string }) {
@@ -73,7 +83,9 @@ function ExceptionRow({ x, onDone }: { x: AccessException; onDone: () => void })
   };
   return (
     <tr>
-      <td className="mono">{x.identityId}</td>
+      <td>
+        <PersonLink id={x.identityId} />
+      </td>
       <td>{x.accessGroupId}</td>
       <td>{when(x.until)}</td>
       <td>

@@ -2,12 +2,14 @@ import { useState, type FormEvent } from 'react';
 import { governance, type AccessRequest } from '../api';
 import { ActionButton, ErrorBox, Loading, Page, Status, useLoad, when } from '../common';
 import { can, needs, useMe } from '../session';
-import { GroupSuggestions } from './Exceptions';
+import { GroupSuggestions, PersonLink } from './Exceptions';
 
 /** Access requests (issue 15): ask for an access group or a role bundle for a window; the group's owner (or sponsor) approves or denies. */
 export function Requests() {
   const [status, setStatus] = useState('pending');
   const r = useLoad(() => governance.requests(status), [status], { everyMs: 30_000 });
+  // the outcome of a decision is shown here: the decided request may leave the list it was in
+  const [decided, setDecided] = useState<string | null>(null);
   return (
     <Page title="Access requests">
       <NewRequest onDone={r.reload} />
@@ -20,6 +22,7 @@ export function Requests() {
           <option value="">all requests</option>
         </select>
       </div>
+      {decided ? <p role="status">{decided}</p> : null}
       <ErrorBox error={r.error} />
       {!r.data && !r.error ? <Loading what="requests" /> : null}
       {r.data && r.data.requests.length === 0 ? <p>No requests.</p> : null}
@@ -38,7 +41,7 @@ export function Requests() {
           </thead>
           <tbody>
             {r.data.requests.map((q) => (
-              <RequestRow key={q.id} q={q} onDone={r.reload} />
+              <RequestRow key={q.id} q={q} onDone={(m) => { setDecided(m); r.reload(); }} />
             ))}
           </tbody>
         </table>
@@ -47,26 +50,23 @@ export function Requests() {
   );
 }
 
-function RequestRow({ q, onDone }: { q: AccessRequest; onDone: () => void }) {
+function RequestRow({ q, onDone }: { q: AccessRequest; onDone: (message: string) => void }) {
   const me = useMe();
   const allowed = can(me, 'approve');
   const [comment, setComment] = useState('');
   const [error, setError] = useState<Error | null>(null);
-  const [msg, setMsg] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const act = async (what: 'approve' | 'deny') => {
     setError(null);
-    setMsg(null);
     setBusy(true);
     try {
       if (what === 'approve') {
         const a = await governance.approveRequest(q.id, comment.trim());
-        setMsg(a.request.status === 'approved' ? 'Approved: the grant is being applied.' : 'Your approval is recorded; another step is still open.');
+        onDone(a.request.status === 'approved' ? `Approved the request for ${q.target}: the grant is being applied.` : `Your approval of the request for ${q.target} is recorded; another step is still open.`);
       } else {
         await governance.denyRequest(q.id, comment.trim());
-        setMsg('Denied.');
+        onDone(`Denied the request for ${q.target}.`);
       }
-      onDone();
     } catch (e) {
       setError(e as Error);
     } finally {
@@ -80,7 +80,9 @@ function RequestRow({ q, onDone }: { q: AccessRequest; onDone: () => void }) {
         {when(q.createdAt)}
         <div className="muted">by {q.requestedBy}</div>
       </td>
-      <td className="mono">{q.identityId}</td>
+      <td>
+        <PersonLink id={q.identityId} />
+      </td>
       <td>
         {q.kind === 'role' ? `role ${q.target}` : q.target}
         {q.kind === 'role' ? <div className="muted">{q.groups.join(', ')}</div> : null}
@@ -121,7 +123,6 @@ function RequestRow({ q, onDone }: { q: AccessRequest; onDone: () => void }) {
             </ActionButton>
           </form>
         ) : null}
-        {msg ? <p role="status">{msg}</p> : null}
         <ErrorBox error={error} />
       </td>
     </tr>
