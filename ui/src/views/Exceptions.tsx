@@ -31,6 +31,8 @@ export function GroupSuggestions({ id }: { id: string }) {
 export function Exceptions() {
   const [all, setAll] = useState(false);
   const r = useLoad(() => governance.exceptions(all), [all], { everyMs: 30_000 });
+  // shown here: a removed exception leaves the list of those in force
+  const [removed, setRemoved] = useState<string | null>(null);
   return (
     <Page title="Access exceptions">
       <NewException onDone={r.reload} />
@@ -39,6 +41,7 @@ export function Exceptions() {
           <input type="checkbox" checked={all} onChange={(e) => setAll(e.target.checked)} /> Show ended and removed exceptions too
         </label>
       </div>
+      {removed ? <p role="status">{removed}</p> : null}
       <ErrorBox error={r.error} />
       {!r.data && !r.error ? <Loading what="exceptions" /> : null}
       {r.data && r.data.exceptions.length === 0 ? <p>No exceptions{all ? '' : ' in force'}.</p> : null}
@@ -57,7 +60,7 @@ export function Exceptions() {
           </thead>
           <tbody>
             {r.data.exceptions.map((x) => (
-              <ExceptionRow key={x.id} x={x} onDone={r.reload} />
+              <ExceptionRow key={x.id} x={x} onDone={(m) => { setRemoved(m); r.reload(); }} />
             ))}
           </tbody>
         </table>
@@ -66,7 +69,7 @@ export function Exceptions() {
   );
 }
 
-function ExceptionRow({ x, onDone }: { x: AccessException; onDone: () => void }) {
+function ExceptionRow({ x, onDone }: { x: AccessException; onDone: (message: string) => void }) {
   const me = useMe();
   const allowed = can(me, 'removeException');
   const [reason, setReason] = useState('');
@@ -75,8 +78,8 @@ function ExceptionRow({ x, onDone }: { x: AccessException; onDone: () => void })
   const remove = async () => {
     setError(null);
     try {
-      await governance.removeException(x.id, reason);
-      onDone();
+      const r = await governance.removeException(x.id, reason);
+      onDone(`Exception for ${x.accessGroupId} removed; ${r.run.queued ? 'the reconciliation is queued' : 'the person was reconciled'}.`);
     } catch (e) {
       setError(e as Error);
     }
