@@ -4,6 +4,7 @@ import type { Identity } from '../domain/identity.js';
 import { summarize, type CorrelationConflict, type Operation, type OperationReason, type Plan } from '../domain/plan.js';
 import { isoOfMs, parseMs } from '../domain/time.js';
 import { canSetCredentialState, type DriverCapabilities, type LockDriver } from '../drivers/contract.js';
+import { mapLimit } from '../drivers/util.js';
 import type { CompiledDuration, CompiledPolicy } from '../policy/compile.js';
 import { evaluate, type Evaluation } from '../policy/evaluate.js';
 import type { SponsorState } from '../domain/sponsor.js';
@@ -531,16 +532,6 @@ async function evaluateEveryone(ctx: EngineContext, now: Date, onSlice: (ps: Pla
       onSlice(page.slice(i, i + EVALUATION_SLICE).map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts, governance)));
     }
   }
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!);
-  });
-  await Promise.all(lanes);
-  return out;
 }
 
 async function listAllAccounts(driver: LockDriver): Promise<Account[]> {

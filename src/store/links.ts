@@ -234,12 +234,12 @@ export async function credentialFactsFor(q: Queryable, system: string, credentia
 
 /** CredentialFacts of every credential of a system (a full run). */
 export async function credentialFacts(q: Queryable, system: string): Promise<CredentialFacts> {
-  const lastUsed = await credentialUsage(q, system);
   const { rows } = await q.query<FactsRow>(
-    'SELECT NULL AS usage, (SELECT json_agg(json_build_array(credential_id, released_at)) FROM credential_holds WHERE system = $1) AS holds',
+    `SELECT (SELECT json_agg(json_build_array(credential_id, last_used_at)) FROM credential_usage WHERE system = $1) AS usage,
+            (SELECT json_agg(json_build_array(credential_id, released_at)) FROM credential_holds WHERE system = $1) AS holds`,
     [system],
   );
-  return { ...factsOf(rows[0]), lastUsed };
+  return factsOf(rows[0]);
 }
 
 /**
