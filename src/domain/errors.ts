@@ -68,5 +68,22 @@ export function isLockstepError(e: unknown): e is LockstepError {
 export function toLockstepError(e: unknown): LockstepError {
   if (e instanceof LockstepError) return e;
   const message = e instanceof Error ? e.message : String(e);
+  const sqlState = transientSqlState(e);
+  // a deadlock or serialization failure is the store asking for another try, never a verdict on the job
+  if (sqlState) return new LockstepError('unavailable', `the store asked for a retry (SQLSTATE ${sqlState}): ${message}`, { cause: e, retryable: true });
   return new LockstepError('internal', message, { cause: e, retryable: false });
+}
+
+/**
+ * PostgreSQL's SQLSTATEs that say "try the transaction again": serialization failure (40001),
+ * deadlock detected (40P01), lock not available (55P03), the server going away or starting
+ * (57P01-57P03, class 08 connection exceptions) and running out of resources for now (53300
+ * too many connections). Anything else thrown by the store is a defect, not a transient fault.
+ */
+const TRANSIENT_SQLSTATES = new Set(['40001', '40P01', '55P03', '57P01', '57P02', '57P03', '53300']);
+
+export function transientSqlState(e: unknown): string | null {
+  const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return null;
+  return TRANSIENT_SQLSTATES.has(code) || code.startsWith('08') ? code : null;
 }
