@@ -7,7 +7,9 @@ import type { PullResult } from '../sources/entra/index.js';
 import { formatRowError, type FileSyncResult } from '../sources/file/index.js';
 
 /** What pulling one configured source returned, tagged with the kind of source. */
-export type SourcePullResult = { type: 'file'; result: FileSyncResult } | { type: 'entra'; result: PullResult };
+/** The batch's revocations over the budget: everyone in it who would lose access waits in this held run. */
+export type BatchHeld = { runId: string; people: number; reason: string | null } | null;
+export type SourcePullResult = { type: 'file'; result: FileSyncResult; held?: BatchHeld } | { type: 'entra'; result: PullResult; held?: BatchHeld };
 
 const count = z.number().int().nonnegative();
 
@@ -24,6 +26,15 @@ export const rowErrorResponseSchema = z.object({
   text: z.string(),
 });
 
+/**
+ * The batch as a whole would take access from more people than the revocation budget allows:
+ * everyone in it who would lose access waits in this held run (nobody of them loses anything
+ * until it is approved); people who only gain access went ahead.
+ */
+export const heldBatchSchema = z
+  .object({ runId: z.string(), people: count, reason: z.string().nullable() })
+  .nullable();
+
 export const fileSyncResponseSchema = z.object({
   source: z.string(),
   type: z.literal('file'),
@@ -38,7 +49,8 @@ export const fileSyncResponseSchema = z.object({
    * than `minRowsPercent` of the people known; or a bad row could not be tied to a person).
    */
   leaversWithheld: z.string().nullable(),
-  /** What an operator should read: the withheld leavers, as text. */
+  heldRun: heldBatchSchema,
+  /** What an operator should read: the withheld leavers and a held batch, as text. */
   warnings: z.array(z.string()),
 });
 
@@ -64,6 +76,7 @@ export const entraSyncResponseSchema = z.object({
     .nullable(),
   /** Users skipped because another Entra user already claims their externalId. */
   conflicts: z.array(z.object({ objectId: z.string(), externalId: z.string(), heldBy: z.string() })),
+  heldRun: heldBatchSchema,
   warnings: z.array(z.string()),
 });
 
@@ -72,6 +85,8 @@ export type SourceSyncResponse = z.infer<typeof sourceSyncResponseSchema>;
 
 /** The pull's result in the documented shape (internal id lists left out). */
 export function sourceSyncResponse(pulled: SourcePullResult): SourceSyncResponse {
+  const heldRun = pulled.held ?? null;
+  const heldText = heldRun ? [`${heldRun.people} people who would lose access wait in held run ${heldRun.runId} for approval: ${heldRun.reason ?? ''}`.trim()] : [];
   if (pulled.type === 'file') {
     const r = pulled.result;
     return sourceSyncResponseSchema.parse({
@@ -82,7 +97,8 @@ export function sourceSyncResponse(pulled: SourcePullResult): SourceSyncResponse
       counts: { created: r.created, updated: r.updated, unchanged: r.unchanged, leavers: r.leavers },
       errors: [...r.errors].sort((a, b) => a.line - b.line).map((e) => ({ file: e.file, line: e.line, column: e.column, columnIndex: e.columnIndex, reason: e.message, externalId: e.externalId, text: formatRowError(e) })),
       leaversWithheld: r.leaversWithheld,
-      warnings: r.leaversWithheld ? [r.leaversWithheld] : [],
+      heldRun,
+      warnings: [...(r.leaversWithheld ? [r.leaversWithheld] : []), ...heldText],
     });
   }
   const r = pulled.result;
@@ -97,6 +113,7 @@ export function sourceSyncResponse(pulled: SourcePullResult): SourceSyncResponse
     resynced: r.resynced,
     held: r.held,
     conflicts: r.conflicts,
-    warnings: [...held, ...r.warnings],
+    heldRun,
+    warnings: [...held, ...heldText, ...r.warnings],
   });
 }

@@ -8,6 +8,7 @@ import { createRun, findRun, getRun, insertFinishedRun, setRunProgress, transiti
 import {
   approveBudgetWindow,
   BUDGET_TRIGGER,
+  heldAmong,
   heldSubjects,
   holdInBudgetRun,
   revocationSubjects,
@@ -85,6 +86,19 @@ async function spendBudget(ctx: EngineContext, scope: Scope, plan: Plan, runId: 
   const subjects = revocationSubjects(plan.operations);
   if (subjects.length === 0) return null;
   const limits = budgetLimits(ctx);
+  // someone who waits in a held run keeps their access until it is approved or rejected, whatever
+  // asks for them meanwhile and however far the window has moved: they join it again
+  if (scope.kind === 'identities' && !opts.approved) {
+    const waiting = await heldAmong(ctx.db, [...new Set(subjects.map((s) => s.subject))]);
+    if (waiting.length) {
+      const reason = `${waiting.length === 1 ? 'this person waits' : `${waiting.length} of these people wait`} in held run ${waiting[0]!.runId} for approval: nothing of theirs is revoked until it is approved or rejected`;
+      return withBudgetLock(ctx.db, async (q) => {
+        const h = await holdInBudgetRun(q, { plan, subjects, reason, now, runId: waiting[0]!.runId });
+        if (h.added.length) await appendAudit(q, [{ actor: opts.actor, action: 'run.held', subject: h.runId, runId: h.runId, data: { reason, people: h.added, heldPeople: h.people, trigger: opts.trigger, summary: plan.summary } }]);
+        return { runId: h.runId, reason, verdict: { hold: true, affected: waiting.length, population: 0, scope: 'overall', added: h.added.length, reason } };
+      });
+    }
+  }
   // the common case, a leaver within the budget: checked and spent in one round trip
   const spent = await spendRevocationBudget(ctx.db, limits, now, subjects, runId, !!opts.approved);
   if (spent.recorded) return null;

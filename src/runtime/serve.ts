@@ -7,7 +7,7 @@ import { createEngine, dataDir } from './engine.js';
 import { createLogger } from './logger.js';
 import { checkpointJob, loadVerifyKeys } from './checkpoint.js';
 import { startNotifier, type Notifier } from './notifications.js';
-import { markCredentialLost } from '../reconcile/index.js';
+import { admitBatch, markCredentialLost } from '../reconcile/index.js';
 import { syncFileSource } from '../sources/file/index.js';
 import { createScimRouter } from '../sources/scim/index.js';
 import {
@@ -145,14 +145,40 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     // a pull someone asked for through the API names them in its jobs' reason: a run it gets held
     // in was caused by them (four-eyes, src/reconcile/run.ts runCausers)
     const base = queues.onChange(`source:${name}`);
-    const onChange: typeof base = actor ? (ids, info) => base(ids, { ...info, reason: `${info.reason ?? `source:${name}:${info.leaver ? 'leaver' : 'change'}`} by api:${actor}` }) : base;
+    const enqueue: typeof base = actor ? (ids, info) => base(ids, { ...info, reason: `${info.reason ?? `source:${name}:${info.leaver ? 'leaver' : 'change'}`} by api:${actor}` }) : base;
+    // A batch source knows its whole batch before anyone is reconciled: it is collected here and
+    // judged as one change by the revocation budget (reconcile/batch.ts) before any job is queued.
+    const batch = { leavers: new Set<string>(), others: new Set<string>() };
+    const onChange: typeof base = async (ids, info) => {
+      for (const id of ids) (info.leaver ? batch.leavers : batch.others).add(id);
+    };
+    const admitAndEnqueue = async () => {
+      const all = [...batch.leavers, ...batch.others];
+      if (all.length === 0) return null;
+      let admitted = new Set(all);
+      let held: Awaited<ReturnType<typeof admitBatch>> | null = null;
+      try {
+        held = await admitBatch(ctx, all, { actor: actor ? `api:${actor}` : `source:${name}`, trigger: `source:${name}${actor ? ` by api:${actor}` : ''}` });
+        admitted = new Set(held.admit);
+      } catch (e) {
+        // the batch could not be planned (a lock system down): each job still spends the budget on its own
+        logger.warn({ source: name, err: (e as Error).message }, 'source batch could not be judged as a whole; its changes go to the queue one person at a time under the revocation budget');
+      }
+      const leavers = [...batch.leavers].filter((id) => admitted.has(id));
+      const others = [...batch.others].filter((id) => admitted.has(id) && !batch.leavers.has(id));
+      if (leavers.length) await enqueue(leavers, { leaver: true });
+      if (others.length) await enqueue(others, { leaver: false });
+      return held && held.runId ? { runId: held.runId, people: held.held.length, reason: held.reason } : null;
+    };
     if (src.type === 'file') {
       const result = await syncFileSource({ db: ctx.db, name, config: src, path: resolveFromConfig(loaded, src.path), actor, onChange });
-      return { type: 'file' as const, result };
+      const held = await admitAndEnqueue();
+      return { type: 'file' as const, result, held };
     }
     const { pullEntra } = await import('../sources/entra/index.js');
     const result = await pullEntra({ db: ctx.db, source: { ...src, name }, onChange, logger });
-    return { type: 'entra' as const, result };
+    const held = await admitAndEnqueue();
+    return { type: 'entra' as const, result, held };
   };
 
   // signed checkpoints of the audit chain's head (the key is read now: a bad one stops the start)

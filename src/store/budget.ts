@@ -164,9 +164,13 @@ export const BUDGET_TRIGGER = 'guard:revocation-budget';
  */
 export async function holdInBudgetRun(
   q: Queryable,
-  req: { plan: Plan; subjects: BudgetSubject[]; reason: string; now: Date },
+  req: { plan: Plan; subjects: BudgetSubject[]; reason: string; now: Date; runId?: string },
 ): Promise<{ runId: string; created: boolean; people: number; added: string[] }> {
-  const open = await q.query<{ id: string }>(`SELECT id FROM runs WHERE status = 'held' AND trigger = $1 ORDER BY created_at DESC LIMIT 1 FOR UPDATE`, [BUDGET_TRIGGER]);
+  // a given held run (the one a person already waits in) while it is still held, else the budget's open one
+  const open = req.runId
+    ? await q.query<{ id: string }>(`SELECT id FROM runs WHERE id = $1 AND status = 'held' FOR UPDATE`, [req.runId])
+    : { rows: [] as Array<{ id: string }> };
+  if (!open.rows.length) open.rows.push(...(await q.query<{ id: string }>(`SELECT id FROM runs WHERE status = 'held' AND trigger = $1 ORDER BY created_at DESC LIMIT 1 FOR UPDATE`, [BUDGET_TRIGGER])).rows);
   let runId = open.rows[0]?.id;
   const created = !runId;
   if (!runId) {
@@ -210,4 +214,19 @@ function addSummaries(a: PlanSummary | null, b: PlanSummary): PlanSummary {
   const byKind: PlanSummary['byKind'] = { ...(a?.byKind ?? {}) };
   for (const [k, v] of Object.entries(b.byKind) as Array<[keyof PlanSummary['byKind'], number]>) byKind[k] = (byKind[k] ?? 0) + v;
   return { add: (a?.add ?? 0) + b.add, change: (a?.change ?? 0) + b.change, destroy: (a?.destroy ?? 0) + b.destroy, byKind };
+}
+
+/**
+ * Which of these subjects wait in a held run (the budget's, or a batch's): they keep their access
+ * until it is approved or rejected, whatever else asks for them meanwhile (a retry, an expiry, a
+ * SCIM event), and however the rolling window has moved since.
+ */
+export async function heldAmong(q: Queryable, subjects: string[]): Promise<Array<{ subject: string; runId: string }>> {
+  if (subjects.length === 0) return [];
+  const { rows } = await q.query<{ subject: string; run_id: string }>(
+    `SELECT h.subject, h.run_id FROM held_subjects h JOIN runs r ON r.id = h.run_id
+      WHERE r.status = 'held' AND h.subject = ANY($1::text[])`,
+    [subjects],
+  );
+  return rows.map((r) => ({ subject: r.subject, runId: r.run_id }));
 }

@@ -4,9 +4,11 @@ import { FakeGraph } from '../../src/sources/entra/fake-graph.js';
 import { ServiceFixture, eventually } from '../helpers/serve.js';
 
 /**
- * The mass-revocation guard on the service path, with the guard on: a mass change that reaches
- * the queue one person at a time, from HR, SCIM or Entra, is held once the revocation budget is
- * spent, in one held run that lists every held person, and is applied by one approval.
+ * The mass-revocation guard on the service path, with the guard on. A batch source (an HR
+ * export, an Entra delta) is judged as one change before anyone is reconciled: over the budget,
+ * everyone in it who would lose access waits in one held run and nobody loses anything until it
+ * is approved. SCIM, which arrives one person at a time, is held once the revocation budget is
+ * spent. One approval applies the held run.
  */
 
 const SCIM_TOKEN = 'scim-token-guard-0123456789abcdef';
@@ -106,12 +108,20 @@ queue: { prefix: ${f.prefix} }
     await f.file('hr.csv', hrCsv((i) => (i < MOVED ? 'South' : 'North')));
     const sync = await api('POST', '/sources/hr/sync');
     expect(sync.status, JSON.stringify(sync.json)).toBe(200);
-    const held = await heldRun(MOVED - 2);
-    // two people were within the budget; nobody else lost the north hall
-    expect(holding(hr, 'AG-NORTH')).toHaveLength(N - 2);
+    // the export is judged as one batch before anyone is reconciled: all 14 wait in one held run
+    expect(sync.json.heldRun).toMatchObject({ people: MOVED });
+    expect(sync.json.warnings.join('\n')).toMatch(/wait in held run/);
+    const held = await heldRun(MOVED);
+    expect(held.id).toBe(sync.json.heldRun.runId);
+    // nobody lost the north hall before the approval
+    expect(holding(hr, 'AG-NORTH')).toHaveLength(N);
     expect(held.error).toMatch(/held until approved/);
     const heldIds = new Set((held.plan.operations as Array<{ externalId: string; kind: string }>).filter((o) => o.kind === 'revoke').map((o) => o.externalId));
-    expect(heldIds.size).toBe(MOVED - 2);
+    expect(heldIds.size).toBe(MOVED);
+    // a later look at a held person (an expiry, a retry, a full run's requeue) keeps them held
+    const again = await api('POST', '/sources/hr/sync');
+    expect(again.status).toBe(200);
+    expect(holding(hr, 'AG-NORTH')).toHaveLength(N);
     await approve(held.id);
     await eventually(() => holding(hr, 'AG-NORTH').length === N - MOVED, 'the approved revocations');
     expect(holding(hr, 'AG-NORTH').sort()).toEqual(['H14', 'H15']);
@@ -143,9 +153,10 @@ queue: { prefix: ${f.prefix} }
     for (let i = 0; i < MOVED; i++) graph.upsertUser({ id: uuid(i, 1), employeeId: `X${i}`, userPrincipalName: `entra${i}@contoso.example`, displayName: `Entra Person ${i}`, accountEnabled: false, employeeType: 'Employee' });
     const sync = await api('POST', '/sources/entra/sync');
     expect(sync.status, JSON.stringify(sync.json)).toBe(200);
-    // the single leaver of the SCIM case is still in the window: one more goes through, then the guard holds
-    const held = await heldRun(MOVED - 1);
-    expect(holding(entra, 'AG-PERIM')).toHaveLength(N - 1);
+    // the delta is judged as one batch: all 14 wait in one held run, nobody lost access yet
+    expect(sync.json.heldRun).toMatchObject({ people: MOVED });
+    const held = await heldRun(MOVED);
+    expect(holding(entra, 'AG-PERIM')).toHaveLength(N);
     await approve(held.id);
     await eventually(() => holding(entra, 'AG-PERIM').length === N - MOVED, 'the approved revocations');
   });

@@ -14,6 +14,7 @@ import * as m013 from './013_access_exceptions.js';
 import * as m014 from './014_access_requests.js';
 import * as m015 from './015_access_reviews.js';
 import * as m016 from './016_credential_holds.js';
+import * as m017 from './017_held_lookups.js';
 
 export interface Migration {
   version: number;
@@ -39,4 +40,5 @@ export const migrations: Migration[] = [
   { version: 14, name: 'access requests', sql: m014.sql },
   { version: 15, name: 'access reviews', sql: m015.sql },
   { version: 16, name: 'credential holds', sql: m016.sql },
+  { version: 17, name: 'held lookups', sql: m017.sql },
 ];
