@@ -1,0 +1,10 @@
+export {
+  FakeKeyless,
+  startFakeKeyless,
+  type FakeKeylessOptions,
+  type FakeLockingDevice,
+  type FakeOperatingDevice,
+  type FakePermission,
+  type FakeRequest,
+  type FakeUser,
+} from './server.js';
