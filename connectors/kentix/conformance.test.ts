@@ -1,0 +1,4 @@
+import { describeConformance } from '../../src/drivers/conformance.js';
+import { startKentixHarness } from './harness.js';
+
+describeConformance('kentix', () => startKentixHarness());
