@@ -13,6 +13,8 @@ export interface HealthDeps {
   metrics: () => Promise<MetricJson[]>;
   /** Overdue revocations right now (the store's list, as /readyz reads it). */
   overdue: () => Promise<{ count: number; oldestSince: string | null }>;
+  /** Revocations held runs keep from landing (the store's heldRevocations); none when not given. */
+  held?: () => Promise<{ runs: number; people: number; memberships: number; oldestSince: string | null; items: Array<{ runId: string; since: string; people: number; memberships: number; reason: string | null }> }>;
   /** The configured sources (the health view offers to pull them now). */
   sources?: Array<{ name: string; type: string }>;
   /** Milliseconds between samples of the history (default 30 s). */
@@ -147,11 +149,13 @@ export function createHealthRouter(deps: HealthDeps): { router: Router; close():
   r.get(
     '/console/health',
     h(async (_req, res) => {
-      const [m, overdue, reach] = await Promise.all([read(), deps.overdue(), systems()]);
+      const noneHeld = { runs: 0, people: 0, memberships: 0, oldestSince: null, items: [] };
+      const [m, overdue, reach, held] = await Promise.all([read(), deps.overdue(), systems(), deps.held ? deps.held() : Promise.resolve(noneHeld)]);
       const dist = (b: Bucket[]) => ({ count: b.at(-1)?.count ?? 0, p50: quantile(0.5, b), p95: quantile(0.95, b), p99: quantile(0.99, b), buckets: b.map((x) => ({ le: Number.isFinite(x.le) ? x.le : null, count: x.count })) });
       res.json({
         at: deps.ctx.now().toISOString(),
         overdue,
+        held,
         queues: m.queues,
         queued: m.queued,
         systems: reach,

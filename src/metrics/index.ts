@@ -76,6 +76,56 @@ new Gauge({
   },
 });
 
+/** What the held-revocation gauges read (the store's heldRevocations, or a test's numbers). */
+export interface HeldSnapshot {
+  runs: number;
+  people: number;
+  memberships: number;
+  oldestSince: string | null;
+}
+let heldSource: (() => Promise<HeldSnapshot>) | null = null;
+let heldCache: { at: number; value: Promise<HeldSnapshot> } | null = null;
+
+/** Registers where held revocations are read from on scrape (the store); returns the unregister. */
+export function registerHeldSource(read: () => Promise<HeldSnapshot>): () => void {
+  heldSource = read;
+  heldCache = null;
+  return () => {
+    if (heldSource === read) heldSource = null;
+  };
+}
+
+/** One read of the store per scrape, whichever of the four gauges asks first. */
+function readHeld(): Promise<HeldSnapshot> | null {
+  if (!heldSource) return null;
+  const now = Date.now();
+  if (!heldCache || now - heldCache.at > 1_000) heldCache = { at: now, value: heldSource() };
+  return heldCache.value;
+}
+
+function heldGauge(name: string, help: string, pick: (h: HeldSnapshot) => number): void {
+  new Gauge({
+    name,
+    help,
+    registers: [metricsRegistry],
+    async collect() {
+      const h = readHeld();
+      if (!h) return this.set(0);
+      try {
+        this.set(pick(await h));
+      } catch {
+        // store unreachable: keep the last value; readiness says why
+      }
+    },
+  });
+}
+
+// A held run is a revocation that has not happened: as loud as an overdue one, so an alert can page the approver.
+heldGauge('lockstep_held_runs', 'Runs held by the mass-revocation guard or the revocation budget, waiting for approval.', (h) => h.runs);
+heldGauge('lockstep_held_people', 'People who would lose access and keep it while a held run waits for approval.', (h) => h.people);
+heldGauge('lockstep_held_memberships', 'Access-group memberships kept while a held run waits for approval.', (h) => h.memberships);
+heldGauge('lockstep_held_oldest_age_seconds', 'Age of the oldest held run (0: none is held).', (h) => (h.oldestSince ? Math.max(0, (Date.now() - Date.parse(h.oldestSince)) / 1000) : 0));
+
 // ---- counted as it happens --------------------------------------------------------------
 
 const jobDuration = new Histogram({

@@ -5,7 +5,8 @@ import { LockstepError, toLockstepError } from '../domain/errors.js';
 import { reconcileFull, reconcileIdentity, type Controller, type ReconcileOutcome } from '../reconcile/controller.js';
 import type { RunOptions, Scope } from '../reconcile/types.js';
 import type { Db } from '../store/db.js';
-import { observeJob, registerOverdueSource, registerQueueDepth, withEventTime } from '../metrics/index.js';
+import { observeJob, registerHeldSource, registerOverdueSource, registerQueueDepth, withEventTime } from '../metrics/index.js';
+import { heldRevocations } from '../store/budget.js';
 import { durableRedisOptions } from './connection.js';
 import { startFullRun } from './fullrun.js';
 import {
@@ -428,6 +429,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<WorkersHandle> {
       registerQueueDepth(q, () => deps.queues.queue(q).getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'waiting-children', 'failed')),
     ),
     registerOverdueSource(async () => (await overdueRevocations(deps.db)).count),
+    registerHeldSource(() => heldRevocations(deps.db)),
   ];
 
   let flushing = false;

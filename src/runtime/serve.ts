@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { LockstepError } from '../domain/errors.js';
 import { loadConfig, resolveFromConfig, tokensFrom } from '../config/index.js';
 import { pendingStats } from '../store/queue-state.js';
+import { heldRevocations } from '../store/budget.js';
 import { createEngine, dataDir } from './engine.js';
 import { createLogger } from './logger.js';
 import { checkpointJob, loadVerifyKeys } from './checkpoint.js';
@@ -246,7 +247,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     const adminTokens = auth.tokens?.length || auth.oidc ? legacy : orGenerate(legacy, 'ADMIN_TOKEN');
     // what the lock systems would refuse is refused at the SCIM edge (src/sources/scim/limits.ts)
     const systemLimits = [...ctx.drivers].map(([system, d]) => ({ system, limits: d.capabilities.limits ?? {} }));
-    consoleApi = createConsoleApi({ ctx, mappingPaths: loaded.mappingPaths, systems, sources: Object.entries(cfg.sources).map(([name, s]) => ({ name, type: s.type })), metrics: () => metricsRegistry.getMetricsAsJSON(), overdue: () => overdueRevocations(ctx.db) });
+    consoleApi = createConsoleApi({ ctx, mappingPaths: loaded.mappingPaths, systems, sources: Object.entries(cfg.sources).map(([name, s]) => ({ name, type: s.type })), metrics: () => metricsRegistry.getMetricsAsJSON(), overdue: () => overdueRevocations(ctx.db), held: () => heldRevocations(ctx.db) });
     const app = createApp({
       ctx,
       adminTokens,
@@ -259,9 +260,23 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
         const overdue = await overdueRevocations(ctx.db);
         const redis = await checkRedis(connection, 1000);
         const pending = await pendingStats(ctx.db);
+        const held = await heldRevocations(ctx.db);
         return {
           ok: redis.ok,
-          details: { redis: redis.ok ? 'ok' : redis.message, overdueRevocations: overdue.count, oldestOverdueSince: overdue.oldestSince, overdue: overdue.items.slice(0, 20), pendingChanges: pending.count, oldestPendingSince: pending.oldestSince },
+          details: {
+            redis: redis.ok ? 'ok' : redis.message,
+            overdueRevocations: overdue.count,
+            oldestOverdueSince: overdue.oldestSince,
+            overdue: overdue.items.slice(0, 20),
+            // revocations a held run keeps from landing: as loud as overdue ones (issue 21)
+            heldRuns: held.runs,
+            heldPeople: held.people,
+            heldMemberships: held.memberships,
+            oldestHeldSince: held.oldestSince,
+            held: held.items,
+            pendingChanges: pending.count,
+            oldestPendingSince: pending.oldestSince,
+          },
         };
       },
       startRun: async (scope, o) => {

@@ -230,3 +230,47 @@ export async function heldAmong(q: Queryable, subjects: string[]): Promise<Array
   );
   return rows.map((r) => ({ subject: r.subject, runId: r.run_id }));
 }
+
+/** Everyone a held run keeps in access, as monitoring reads it (metrics, /readyz, the console). */
+export interface HeldRevocations {
+  /** Runs waiting for approval. */
+  runs: number;
+  /** People (identities, or orphan accounts) who would lose access and keep it while they wait. */
+  people: number;
+  /** Memberships (access-group grants) they keep meanwhile. */
+  memberships: number;
+  /** Every revoking operation held (memberships, suspensions, deletions, credential states). */
+  operations: number;
+  /** When the oldest held run was held (null: none is). */
+  oldestSince: string | null;
+  /** The held runs, oldest first, with their people and reason (at most 20). */
+  items: Array<{ runId: string; since: string; people: number; memberships: number; reason: string | null }>;
+}
+
+/**
+ * The held runs and the revocations they keep from landing. A held run is a revocation that
+ * has not happened: it is counted here so that an alert can page the approver, as an overdue
+ * revocation is.
+ */
+export async function heldRevocations(q: Queryable): Promise<HeldRevocations> {
+  const { rows } = await q.query<{ id: string; since: Date | string; people: string; memberships: string; operations: string; reason: string | null }>(
+    `SELECT r.id, r.created_at AS since, r.error AS reason,
+            count(DISTINCT coalesce(op->>'identityId', (op->>'system') || ':' || (op->>'accountId'))) FILTER (WHERE (op->>'revocation')::boolean) AS people,
+            count(*) FILTER (WHERE (op->>'revocation')::boolean AND op->>'kind' = 'revoke') AS memberships,
+            count(*) FILTER (WHERE (op->>'revocation')::boolean) AS operations
+       FROM runs r LEFT JOIN LATERAL jsonb_array_elements(coalesce(r.plan->'operations', '[]'::jsonb)) AS op ON true
+      WHERE r.status = 'held'
+      GROUP BY r.id, r.created_at, r.error
+      ORDER BY r.created_at`,
+  );
+  const iso = (d: Date | string) => (d instanceof Date ? d.toISOString() : new Date(d).toISOString());
+  const items = rows.map((r) => ({ runId: r.id, since: iso(r.since), people: Number(r.people), memberships: Number(r.memberships), operations: Number(r.operations), reason: r.reason }));
+  return {
+    runs: items.length,
+    people: items.reduce((n, r) => n + r.people, 0),
+    memberships: items.reduce((n, r) => n + r.memberships, 0),
+    operations: items.reduce((n, r) => n + r.operations, 0),
+    oldestSince: items[0]?.since ?? null,
+    items: items.slice(0, 20).map(({ operations: _o, ...r }) => r),
+  };
+}

@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../connectors/simulator/index.js';
 import { FakeGraph } from '../../src/sources/entra/fake-graph.js';
@@ -31,6 +32,10 @@ describe('lockstep serve: a mass change from any source is held by the revocatio
   const f = new ServiceFixture({ scim: SCIM_TOKEN, admin: ADMIN_TOKEN });
   let sim: RunningSimulator;
   let graph: FakeGraph;
+  /** A webhook receiver on loopback: the CloudEvents the service sends. */
+  let hook: Server;
+  let hookUrl = '';
+  const events: Array<{ type: string; data: any }> = [];
   const scim = (method: string, path: string, body?: unknown) => f.call('scim/v2', method, path, body);
   const api = (method: string, path: string, body?: unknown) => f.call('api/v1', method, path, body);
   const groupsOf = (externalId: string) => sim.state.findByExternalId(externalId)?.memberships.map((m) => m.group).sort() ?? [];
@@ -58,6 +63,16 @@ describe('lockstep serve: a mass change from any source is held by the revocatio
     await f.open();
     sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }, { id: 'AG-NORTH', name: 'North hall', doors: [] }] });
     graph = await FakeGraph.start({ pageSize: 50 });
+    hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        events.push(JSON.parse(body));
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    hookUrl = `http://127.0.0.1:${(hook.address() as { port: number }).port}/hooks`;
     for (let i = 0; i < N; i++) graph.upsertUser({ id: uuid(i, 1), employeeId: `X${i}`, userPrincipalName: `entra${i}@contoso.example`, displayName: `Entra Person ${i}`, accountEnabled: true, employeeType: 'Employee' });
     await f.file('hr.csv', hrCsv(() => 'North'));
     await f.file(
@@ -86,6 +101,7 @@ sources:
     groups: all
     intervalMs: 3600000
 auth: { tokens: [{ name: officer, token: "${OFFICER_TOKEN}", roles: [approver] }] }
+notifications: { everyMs: 200, webhooks: [{ url: "${hookUrl}", events: [run.held, run.approved] }] }
 queue: { prefix: ${f.prefix} }
 `);
     for (let i = 0; i < N; i++) {
@@ -101,6 +117,7 @@ queue: { prefix: ${f.prefix} }
     await f.close();
     await sim?.close();
     await graph?.close();
+    await new Promise((r) => hook?.close(r));
   });
 
   it('holds an HR export that moves 14 of 16 people to another site after the budget, and one approval applies the rest', async () => {
@@ -118,6 +135,21 @@ queue: { prefix: ${f.prefix} }
     expect(held.error).toMatch(/held until approved/);
     const heldIds = new Set((held.plan.operations as Array<{ externalId: string; kind: string }>).filter((o) => o.kind === 'revoke').map((o) => o.externalId));
     expect(heldIds.size).toBe(MOVED);
+    // held revocations are loud: /readyz, /metrics, the console's health view and a CloudEvent
+    const ready = (await (await fetch(`${f.url}/readyz`)).json()) as any;
+    expect(ready).toMatchObject({ heldRuns: 1, heldPeople: MOVED, heldMemberships: MOVED });
+    expect(ready.oldestHeldSince).toBeTruthy();
+    expect(ready.held[0]).toMatchObject({ runId: held.id, people: MOVED });
+    const metrics = await (await fetch(`${f.url}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`^lockstep_held_people ${MOVED}$`, 'm'));
+    expect(metrics).toMatch(new RegExp(`^lockstep_held_memberships ${MOVED}$`, 'm'));
+    expect(metrics).toMatch(/^lockstep_held_runs 1$/m);
+    expect(metrics).toMatch(/^lockstep_held_oldest_age_seconds \d/m);
+    const health = await api('GET', '/console/health');
+    expect(health.json.held).toMatchObject({ runs: 1, people: MOVED });
+    const paged = await eventually(() => events.find((e) => e.type === 'io.lockstep.run.held'), 'a run.held CloudEvent');
+    expect(paged).toMatchObject({ subject: held.id });
+    expect(paged.data.people).toHaveLength(MOVED);
     // a later look at a held person (an expiry, a retry, a full run's requeue) keeps them held
     const again = await api('POST', '/sources/hr/sync');
     expect(again.status).toBe(200);
@@ -125,6 +157,8 @@ queue: { prefix: ${f.prefix} }
     await approve(held.id);
     await eventually(() => holding(hr, 'AG-NORTH').length === N - MOVED, 'the approved revocations');
     expect(holding(hr, 'AG-NORTH').sort()).toEqual(['H14', 'H15']);
+    const after = (await (await fetch(`${f.url}/readyz`)).json()) as any;
+    expect(after).toMatchObject({ heldRuns: 0, heldPeople: 0 });
     // nobody lost anything the change did not take
     expect(holding(hr, 'AG-PERIM')).toHaveLength(N);
   });

@@ -14,6 +14,11 @@ interface Ready {
   overdue?: Array<{ system?: string; identityId?: string; externalId?: string; since?: string; group?: string; [k: string]: unknown }>;
   pendingChanges?: number;
   oldestPendingSince?: string | null;
+  heldRuns?: number;
+  heldPeople?: number;
+  heldMemberships?: number;
+  oldestHeldSince?: string | null;
+  held?: Array<{ runId: string; since: string; people: number; memberships: number; reason: string | null }>;
 }
 
 interface Dist {
@@ -76,6 +81,15 @@ export function HealthView() {
               <div className="card-value">{rd.overdueRevocations ?? 0}</div>
               <div className="muted">{rd.oldestOverdueSince ? `oldest since ${when(rd.oldestOverdueSince)}` : 'every revocation has landed'}</div>
             </div>
+            <div className={`card ${(rd.heldPeople ?? 0) > 0 ? 'bad' : 'good'}`} aria-label="held revocations">
+              <div className="card-title">Held revocations</div>
+              <div className="card-value">{rd.heldPeople ?? 0}</div>
+              <div className="muted">
+                {rd.heldRuns
+                  ? `${rd.heldPeople ?? 0} people keep ${rd.heldMemberships ?? 0} memberships in ${rd.heldRuns} held run(s), oldest since ${when(rd.oldestHeldSince ?? null)}: approve or reject`
+                  : 'no run waits for approval'}
+              </div>
+            </div>
             <div className="card" aria-label="pending changes">
               <div className="card-title">Pending changes</div>
               <div className="card-value">{rd.pendingChanges ?? 0}</div>
@@ -130,6 +144,35 @@ export function HealthView() {
             <LineChart title="Queued jobs over time" points={d.history.map((x) => ({ at: x.at, value: x.queued }))} />
           </div>
           <p className="muted">History sampled every {Math.round(d.sampleEveryMs / 1000)} s by this process since it started; Prometheus (/metrics) keeps the long history.</p>
+        </>
+      ) : null}
+      {rd?.held?.length ? (
+        <>
+          <h2>Held runs waiting for approval</h2>
+          <table aria-label="held runs">
+            <thead>
+              <tr>
+                <th scope="col">Run</th>
+                <th scope="col">Held since</th>
+                <th scope="col">People</th>
+                <th scope="col">Memberships</th>
+                <th scope="col">Why</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rd.held.map((x) => (
+                <tr key={x.runId} className="late">
+                  <td>
+                    <a href={`/ui/runs?id=${x.runId}`}>{x.runId.slice(0, 8)}</a>
+                  </td>
+                  <td>{when(x.since)}</td>
+                  <td>{x.people}</td>
+                  <td>{x.memberships}</td>
+                  <td>{x.reason ?? ''}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
         </>
       ) : null}
       {rd?.overdue?.length ? (
