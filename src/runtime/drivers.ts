@@ -13,6 +13,7 @@ const BUILTIN_DRIVERS = {
   uhppoted: async () => (await import('../../connectors/uhppoted/index.js')).factory,
   lenel: async () => (await import('../../connectors/lenel/index.js')).factory,
   salto: async () => (await import('../../connectors/salto/index.js')).factory,
+  genetec: async () => (await import('../../connectors/genetec/index.js')).factory,
   kentix: async () => (await import('../../connectors/kentix/index.js')).factory,
   keyless: async () => (await import('../../connectors/keyless/index.js')).factory,
 } as const;
