@@ -5,6 +5,7 @@ export {
   type FakeKeylessOptions,
   type FakeLockingDevice,
   type FakeOperatingDevice,
+  type FakeOperatingKey,
   type FakePermission,
   type FakeRequest,
   type FakeUser,

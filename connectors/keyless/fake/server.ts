@@ -82,6 +82,16 @@ export interface FakeOperatingDevice {
   userId: string;
   name: string;
   activationStatus: 'PENDING_ACTIVATION' | 'ACTIVATED';
+  /** Not in the API's view: the operating keys the phone holds since its last refresh (the offline model). */
+  keys: FakeOperatingKey[];
+  refreshedAt: number | null;
+}
+
+/** What an operating key lets a phone open offline: a lock, from when, until when (the permission's end, or the refresh plus the key validity). */
+export interface FakeOperatingKey {
+  lockingDeviceId: string;
+  from: number;
+  until: number;
 }
 
 /** One request as the fake saw it (secrets reduced to whether they were right). */
@@ -220,9 +230,31 @@ export class FakeKeyless {
   /** A phone that installed the app for this user (ACTIVATED: it holds operating keys). */
   addOperatingDevice(userId: string, opts: { name?: string; activated?: boolean } = {}): FakeOperatingDevice {
     if (!this.users.has(userId)) throw new Error(`fake Keyless has no user ${userId}`);
-    const d: FakeOperatingDevice = { id: randomUUID(), userId, name: opts.name ?? 'Phone', activationStatus: opts.activated === false ? 'PENDING_ACTIVATION' : 'ACTIVATED' };
+    const d: FakeOperatingDevice = { id: randomUUID(), userId, name: opts.name ?? 'Phone', activationStatus: opts.activated === false ? 'PENDING_ACTIVATION' : 'ACTIVATED', keys: [], refreshedAt: null };
     this.operatingDevices.set(d.id, d);
+    if (d.activationStatus === 'ACTIVATED') this.refreshKeys(userId);
     return d;
+  }
+
+  /**
+   * The user's activated phones fetch fresh operating keys (the app online): each OPEN
+   * permission becomes a key that opens its lock until the permission ends or the key's
+   * validity runs out, whichever is first. A permission deleted since is gone from the keys.
+   */
+  refreshKeys(userId: string, at = Date.now()): void {
+    const keys = this.permissionsOf(userId)
+      .filter((p) => p.operationType === OPERATION_OPEN)
+      .map((p) => ({ lockingDeviceId: p.lockingDeviceId, from: Date.parse(p.start), until: Math.min(Date.parse(p.end), at + (isoDurationMs(p.operatingKeyValidityDuration) ?? 0)) }));
+    for (const d of this.operatingDevices.values()) {
+      if (d.userId !== userId || d.activationStatus !== 'ACTIVATED') continue;
+      d.keys = keys.map((k) => ({ ...k }));
+      d.refreshedAt = at;
+    }
+  }
+
+  /** Whether one of the user's phones opens this lock offline at `at`, from the keys it last fetched (not from the permissions now). */
+  offlineLockOpens(userId: string, lockingDeviceId: string, at = Date.now()): boolean {
+    return [...this.operatingDevices.values()].some((d) => d.userId === userId && d.keys.some((k) => k.lockingDeviceId === lockingDeviceId && k.from <= at && at < k.until));
   }
 
   /** A permission written directly (as an operator in the portal would). */
@@ -440,7 +472,7 @@ export class FakeKeyless {
     route('GET', PATHS.operatingDevices, ({ url }) => {
       const user = url.searchParams.get(USER_FILTER_PARAM);
       const all = [...this.operatingDevices.values()].filter((d) => user === null || d.userId === user);
-      return { status: 200, body: page(all, url, [USER_FILTER_PARAM]) };
+      return { status: 200, body: page(all.map(operatingDeviceView), url, [USER_FILTER_PARAM]) };
     });
   }
 
@@ -463,6 +495,10 @@ function userView(u: FakeUser): Record<string, unknown> {
   if (u.name !== null) out[USER_FIELDS.name] = u.name;
   if (u.email !== null) out[USER_FIELDS.email] = u.email;
   return out;
+}
+
+function operatingDeviceView(d: FakeOperatingDevice): Record<string, unknown> {
+  return { id: d.id, userId: d.userId, name: d.name, activationStatus: d.activationStatus };
 }
 
 /** `{ items, nextPageToken }` for the page the query asks for; the token is opaque (an offset in base64url). */
