@@ -9,8 +9,10 @@
  *   5 invalid configuration, mappings or input (the message names file, line and field)
  *   6 audit verify --checkpoint: a signed checkpoint does not hold (entries removed from the end or
  *     rewritten since it was taken, or the checkpoint itself forged); the first bad one is named
- *   7 the embedded store (PGlite) is in use by another lockstep process, e.g. `serve` (the message
- *     names it and its admin API); PGlite is single-process
+ *   7 the embedded store (PGlite) is held by another lockstep process that does not share it (another
+ *     CLI command, a second serve or worker, a process on another host), or serve's shared socket
+ *     cannot be used (e.g. another user); the message names the holder. Beside a running serve, the
+ *     commands use the store serve shares (src/store/share.ts)
  */
 import { createInterface } from 'node:readline/promises';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -41,8 +43,9 @@ program
   .option('-c, --config <file>', 'configuration file (env LOCKSTEP_CONFIG)', process.env.LOCKSTEP_CONFIG ?? './lockstep.yaml')
   .option('--log-level <level>', 'log level for stderr (env LOG_LEVEL)', process.env.LOG_LEVEL)
   .showHelpAfterError()
-  // The embedded store's lock file names the command that holds it (src/store/lock.ts); a CLI
-  // command refused by it is sent to serve's admin API instead.
+  // The embedded store's lock file names the command that holds it (src/store/lock.ts): a CLI
+  // command beside serve uses the store serve shares (src/store/share.ts); one refused by a
+  // holder that does not share it is told who holds it.
   .hook('preAction', (_root, action) => {
     const names: string[] = [];
     for (let c: Command | null = action; c && c !== program; c = c.parent) names.unshift(c.name());
@@ -62,7 +65,7 @@ function globals(): { config: string; logLevel?: string } {
 async function withEngine<T>(fn: (e: Engine) => Promise<T>, level = 'warn'): Promise<T> {
   const g = globals();
   const loaded = await loadConfig(g.config);
-  const engine = await createEngine(loaded, { logger: createLogger(g.logLevel ?? level) });
+  const engine = await createEngine(loaded, { logger: createLogger(g.logLevel ?? level), joinSharedStore: true });
   try {
     return await fn(engine);
   } finally {
@@ -271,6 +274,7 @@ program
         for (const m of s.account?.memberships ?? []) out(`  holds ${m.group}${m.from || m.until ? ` [${m.from ?? '…'} → ${m.until ?? '…'}]` : ''}`);
         for (const c of s.account?.credentials ?? []) out(`  ${c.type} ${c.number ?? c.id}: ${c.status}${c.lastUsedAt ? `, last used ${c.lastUsedAt}` : ', never used'}${c.keyExpiresAt ? `; offline key valid until ${c.keyExpiresAt}` : ''}`);
         if (s.offline) out(`  data-on-card system: offline locks learn a change when a key is next updated (within ${s.offline.revalidationDays} days)`);
+        if (s.fitted?.length) out(`  sent as this system can hold it: ${s.fitted.join('; ')}`);
       }
       for (const p of x.offlinePending) out(`\nSTILL ON KEYS: ${p.system} took ${p.kind} of ${p.groupRef} at ${p.revokedAt}; offline locks may open for this person until ${p.learnedBy}`);
     });
@@ -329,7 +333,7 @@ async function verifyWithCheckpoints(files: string[], publicKeyFiles: string[], 
       }),
     ),
   );
-  const db = await openConfiguredStore();
+  const db = await openConfiguredStore(process.env, { joinShared: true });
   try {
     const results = [];
     // each file on its own, so that a line number names one line of one file
@@ -359,7 +363,7 @@ audit
   .option('--json', 'machine-readable result')
   .action(async (o: { checkpoint: string[]; publicKey: string[]; json?: boolean }) => {
     if (o.checkpoint.length) return verifyWithCheckpoints(o.checkpoint, o.publicKey, !!o.json);
-    const db = await openConfiguredStore();
+    const db = await openConfiguredStore(process.env, { joinShared: true });
     try {
       const v = await verifyAudit(db);
       if (o.json) out(JSON.stringify(v, null, 2));
@@ -378,7 +382,7 @@ audit
     const cfg = loaded.config.audit.checkpoint;
     if (!cfg) throw new LockstepError('config', `${loaded.file} configures no audit.checkpoint (a signing key and at least one sink)`, { field: 'audit.checkpoint' });
     const { writeCheckpoint } = await import('./runtime/checkpoint.js');
-    const db = await openConfiguredStore();
+    const db = await openConfiguredStore(process.env, { joinShared: true });
     try {
       const r = await writeCheckpoint(db, cfg, loaded);
       if (o.json) out(JSON.stringify(r, null, 2));
@@ -418,7 +422,7 @@ audit
   .option('--since <iso>', 'only entries at or after this instant')
   .option('-o, --output <file>', 'write to a file instead of stdout')
   .action(async (o: { subject?: string; since?: string; output?: string }) => {
-    const db = await openConfiguredStore();
+    const db = await openConfiguredStore(process.env, { joinShared: true });
     try {
       const lines: string[] = [];
       for await (const e of iterateAudit(db, { subject: o.subject, since: o.since })) {

@@ -163,7 +163,7 @@ export const explainSchema = z
     ),
     conflict: z.looseObject({ identityId: z.string(), userName: z.string(), externalId: z.string() }).nullable(),
     nextCheckAt: nullableInstant,
-    systems: z.array(z.looseObject({ system: z.string(), account: accountSchema.nullable(), linked: z.boolean(), offline: z.object({ revalidationDays: z.number() }).optional() })),
+    systems: z.array(z.looseObject({ system: z.string(), account: accountSchema.nullable(), linked: z.boolean(), offline: z.object({ revalidationDays: z.number() }).optional(), fitted: z.array(z.string()).optional() })),
     offlinePending: z.array(z.looseObject({ system: z.string(), accountId: z.string(), groupRef: z.string(), kind: z.string(), revokedAt: instant, learnedBy: instant })),
     text: z.array(z.string()).openapi({ description: 'the explanation as lines, as `lockstep explain` prints it' }),
   })

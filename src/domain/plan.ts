@@ -76,6 +76,11 @@ export interface Operation {
    * before it still opens what it learned.
    */
   learnedBy?: string;
+  /**
+   * How the person's attributes were fitted to what this lock system can hold (a display name
+   * cut to its limit, an empty one replaced by the userName): src/drivers/fit.ts. Absent: sent as given.
+   */
+  fitted?: string[];
 }
 
 export interface PlanSummary {

@@ -83,6 +83,7 @@ function auditEntry(op: Operation, r: OperationResult, runId: string | null, act
       credentialId: op.credentialId,
       credentialState: op.credentialState,
       reason: op.reason,
+      ...(op.fitted ? { fitted: op.fitted } : {}),
       result: { status: r.status, attempts: r.attempts, error: r.error },
     },
   };

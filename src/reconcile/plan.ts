@@ -1,3 +1,4 @@
+import { fitAccountFields } from '../drivers/fit.js';
 import type { Account, AccessGroup, Credential, Entitlement, Membership, Validity } from '../domain/access.js';
 import { LockstepError } from '../domain/errors.js';
 import type { Identity } from '../domain/identity.js';
@@ -204,18 +205,21 @@ function diffIdentity(
       externalId: identity.externalId,
       userName: identity.userName,
     };
+    // what this system can hold of the person's attributes (drivers/fit.ts): never a reason to refuse the change
+    const fit = fitAccountFields(identity, sys.caps.limits);
     b.add({
       ...base,
       kind: 'create_account',
       accountId: null,
       account: {
         externalId: identity.externalId,
-        displayName: identity.displayName ?? identity.userName,
-        email: identity.email,
+        displayName: fit.displayName,
+        email: fit.email,
         ...(sys.caps.validity === 'account' ? { validity: accountWindow(desired) } : {}),
       },
       reason: { cause: 'joiner', text: `${identity.userName} is entitled to ${desired.size} access group(s) in ${sys.name} and has no account there` },
       revocation: false,
+      ...(fit.fitted.length ? { fitted: fit.fitted } : {}),
     });
     for (const e of desired.values()) {
       b.add({
@@ -275,7 +279,9 @@ function diffIdentity(
       });
     }
   }
-  const wantName = identity.displayName ?? identity.userName;
+  // a leaver's account is not updated: fitting is for what is sent, and nothing is sent then
+  const fit = leaver ? null : fitAccountFields(identity, sys.caps.limits);
+  const wantName = fit?.displayName ?? identity.displayName ?? identity.userName;
   // systems with dates on the person: the account ends when the last of its windows does
   // (defence in depth: the lock system closes it even if lockstep does not run); each group's
   // own end is enforced on schedule
@@ -285,11 +291,12 @@ function diffIdentity(
     b.add({
       ...accountRef(sys, identity, account),
       kind: 'update_account',
-      account: { externalId: identity.externalId, displayName: wantName, email: identity.email, ...(window ? { validity: window } : {}) },
+      account: { externalId: identity.externalId, displayName: wantName, email: fit?.email, ...(window ? { validity: window } : {}) },
       reason: windowDiffers
         ? { cause: 'validity', text: `account valid ${fmt({ from: account.validity?.from ?? null, until: account.validity?.until ?? null })} → ${fmt(window!)} (the latest end of its access groups)` }
         : { cause: 'entitled', text: `display name "${account.displayName}" → "${wantName}"` },
       revocation: false,
+      ...(fit?.fitted.length ? { fitted: fit.fitted } : {}),
     });
   }
 

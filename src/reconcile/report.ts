@@ -1,3 +1,4 @@
+import { fitAccountFields } from '../drivers/fit.js';
 import { LockstepError } from '../domain/errors.js';
 import type { Account, Reason } from '../domain/access.js';
 import type { Identity } from '../domain/identity.js';
@@ -18,7 +19,7 @@ export interface Explanation {
   evaluation: Evaluation;
   /** Its externalId is not its alone: no access (each would-be grant is denied naming the other holders). */
   conflict: CorrelationConflict | null;
-  systems: Array<{ system: string; account: Account | null; linked: boolean; offline?: { revalidationDays: number } }>;
+  systems: Array<{ system: string; account: Account | null; linked: boolean; offline?: { revalidationDays: number }; fitted?: string[] }>;
   /** Revocations a data-on-card system took that its offline locks have not learned yet: the keys still open these until learnedBy. */
   offlinePending: OfflinePending[];
   /** The person's access exceptions in force (also those for groups no rule grants them now). */
@@ -42,7 +43,9 @@ export async function explainIdentity(ctx: EngineContext, who: string): Promise<
   for (const [name, driver] of ctx.drivers) {
     const link = links.find((l) => l.system === name);
     const account = (link ? await driver.getAccount(link.accountId) : null) ?? (conflict ? null : await driver.findAccount(identity.externalId));
-    systems.push({ system: name, account, linked: !!link, ...(driver.capabilities.offline ? { offline: { ...driver.capabilities.offline } } : {}) });
+    // how the person's attributes are fitted to what this system holds (drivers/fit.ts), as the plan sends them
+    const fit = fitAccountFields(identity, driver.capabilities.limits);
+    systems.push({ system: name, account, linked: !!link, ...(driver.capabilities.offline ? { offline: { ...driver.capabilities.offline } } : {}), ...(fit.fitted.length ? { fitted: fit.fitted } : {}) });
   }
   const offlinePending = await listOfflinePending(ctx.db, now, { identityId: identity.id });
   return { identity, evaluation, conflict, systems, offlinePending, exceptions };

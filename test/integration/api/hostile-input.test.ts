@@ -72,7 +72,7 @@ describe('hostile input: a 4xx naming the field, and nothing changed', () => {
   it('a 10,000-character userName is refused naming userName and the limit', async () => {
     // random CJK: 30 kB of UTF-8, more than a PostgreSQL index entry holds
     const long = Array.from({ length: 10_000 }, (_, i) => String.fromCodePoint(0x4e00 + ((i * 7919) % 20_000))).join('');
-    await scimRefused(await app.send('POST', '/scim/v2/Users', { body: JSON.stringify({ schemas: [USER], userName: long }) }), /^userName is 10000 characters long; lock system dc1 \(as the account's displayName\) accepts at most 500/);
+    await scimRefused(await app.send('POST', '/scim/v2/Users', { body: JSON.stringify({ schemas: [USER], userName: long }) }), /^userName is 10000 characters long; lockstep accepts at most 512/);
     const r = await app.send('PATCH', `/scim/v2/Users/${userId}`, { body: JSON.stringify({ schemas: [PATCH], Operations: [{ op: 'replace', path: 'userName', value: long }] }) });
     await scimRefused(r, /^userName is 10000 characters long/);
     await scimRefused(await app.send('POST', '/scim/v2/Groups', { body: JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: long }) }), /^displayName is 10000 characters long/);
