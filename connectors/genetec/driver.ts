@@ -168,6 +168,8 @@ const eventCursorSchema = z.strictObject({
   from: z.number().int(),
   /** [event id, epoch ms] of events returned that are still inside the look-back. */
   seen: z.array(z.tuple([z.string(), z.number()])),
+  /** The last read was cut short by MaximumResultCount: continue at `from`, without the look-back. */
+  more: z.literal(true).optional(),
 });
 type EventCursor = z.infer<typeof eventCursorSchema>;
 const eventCursor = cursorCodec(eventCursorSchema, 'Genetec');
@@ -405,7 +407,8 @@ export class GenetecDriver implements LockDriver {
     if (cursor === null) return { events: [], cursor: eventCursor.encode({ v: 1, from: now - 5000, seen: [] }) };
     const st = eventCursor.decode(cursor);
     const lookback = this.opts.eventsLookbackMinutes * 60_000;
-    const start = st.from - lookback;
+    // a window cut short continues where it stopped; a new one looks back for late events
+    const start = st.more ? st.from : st.from - lookback;
     const r = await this.call('CardholderActivity report', 'GET', 'report/CardholderActivity', [
       'Events*',
       `Events@${GRANTED_EVENT}`,
@@ -437,7 +440,7 @@ export class GenetecDriver implements LockDriver {
     const truncated = r.status === 'TooManyResults' || rows.length >= this.opts.eventsLimit;
     const from = truncated ? last : Math.max(st.from, now);
     const keep = [...seen].filter(([, at]) => at >= from - lookback);
-    return { events, cursor: eventCursor.encode({ v: 1, from, seen: keep } satisfies EventCursor) };
+    return { events, cursor: eventCursor.encode({ v: 1, from, seen: keep, ...(truncated ? { more: true as const } : {}) } satisfies EventCursor) };
   }
 
   // ---------------------------------------------------------------- mapping
@@ -665,11 +668,9 @@ export function namesFor(input: Pick<AccountInput, 'displayName' | 'firstName' |
 }
 
 function cardholderState(ch: GCardholder): AccountState {
-  const s = ch.Status;
-  if (s.State === 'Active') return 'active';
-  // inactive only until an activation date still to come: scheduled, not suspended
-  if (s.State === 'Inactive' && !isNoDate(s.ActivationDate) && Date.parse(s.ActivationDate!) > Date.now()) return 'active';
-  return 'suspended';
+  // Inactive (deactivated, or activation still to come) and Expired open nothing: suspended. An
+  // entitled person is activated now, even where an operator had scheduled a later activation.
+  return ch.Status.State === 'Active' ? 'active' : 'suspended';
 }
 
 function credentialStatus(c: GCredential): CredentialStatus {
