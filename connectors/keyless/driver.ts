@@ -274,8 +274,8 @@ export class KeylessDriver implements LockDriver {
     const held = await this.permissionsOf(u.id);
     for (const device of g.devices) {
       const onDevice = held.filter((p) => p.lockingDeviceId === device);
-      let keep = onDevice.find((p) => p.permissionType === SINGLE_INTERVAL && sameWindow(p, window));
-      if (!keep) {
+      let keepId = onDevice.find((p) => p.permissionType === SINGLE_INTERVAL && sameWindow(p, window))?.id;
+      if (keepId === undefined) {
         const created = parse(
           createdSchema,
           await this.call('POST', PATHS.permissions, `grant permission on locking device ${device} to user ${u.id}`, {
@@ -291,9 +291,9 @@ export class KeylessDriver implements LockDriver {
           }),
           'permission',
         );
-        keep = { id: created.id } as KlPermission;
+        keepId = created.id;
       }
-      for (const p of onDevice) if (p.id !== keep.id) await this.deletePermission(p);
+      for (const p of onDevice) if (p.id !== keepId) await this.deletePermission(p);
     }
   }
 
@@ -464,7 +464,7 @@ export class KeylessDriver implements LockDriver {
     const seen = new Set<string>();
     let token: string | undefined;
     for (;;) {
-      const body = await this.call('GET', path, what, { query: { ...query, [PAGING.sizeParam]: PAGING.maxSize, [PAGING.tokenParam]: token } });
+      const body = await this.call('GET', path, what, { query: { ...query, [PAGING.sizeParam]: this.opts.pageSize, [PAGING.tokenParam]: token } });
       const page = parse(pageOf(item), body, what);
       for (const x of page.items) each(x);
       const next = page.nextPageToken;
