@@ -1,3 +1,4 @@
+import { deletedShadowedByLive } from '../store/correlation.js';
 import { fitAccountFields } from '../drivers/fit.js';
 import type { Account, AccessGroup, Credential, Entitlement, Membership, Validity } from '../domain/access.js';
 import { LockstepError } from '../domain/errors.js';
@@ -153,6 +154,8 @@ class PlanBuilder {
     return this.nextByIdentity.get(identityId);
   }
 }
+
+const NO_IDS: ReadonlySet<string> = new Set();
 
 function leaverReasonOf(identity: Identity, policy: CompiledPolicy, what: string): OperationReason {
   return {
@@ -632,13 +635,19 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
     const { identities, anchors, links, conflicts, governance } = await loadIdentityScope(ctx.db, ids, now);
     const ps = await evaluateWith(ctx, identities, anchors, now, conflicts, governance);
     scopeSize = ps.length;
+    // deleted people whose key a live person holds: that key's account is the live one's (one
+    // round trip, only when a deleted person is in scope)
+    const deleted = ps.filter((p) => p.identity.deletedAt).map((p) => p.identity.id);
+    const shadowed = deleted.length ? await deletedShadowedByLive(ctx.db, deleted) : NO_IDS;
     for (const sys of systems) {
       const linkOf = new Map(links.filter((l) => l.system === sys.name).map((l) => [l.identityId, l]));
       // one look-up per person: run them side by side (a bucket holds hundreds), diff in order
       const accounts = await mapLimit(ps, Math.max(1, ctx.executor.concurrency), async (p) => {
         const link = linkOf.get(p.identity.id);
-        // a conflicted identity is diffed only against the account it is linked to, never the contested key's
-        return (link ? await sys.driver.getAccount(link.accountId) : null) ?? (p.conflict ? null : await sys.driver.findAccount(p.identity.externalId));
+        // a conflicted identity is diffed only against the account it is linked to, never the contested key's;
+        // so is a deleted one whose key a live person holds
+        const byKey = !p.conflict && !shadowed.has(p.identity.id);
+        return (link ? await sys.driver.getAccount(link.accountId) : null) ?? (byKey ? await sys.driver.findAccount(p.identity.externalId) : null);
       });
       const usage = canSetCredentialState(sys.caps, 'suspended')
         ? await credentialFactsFor(ctx.db, sys.name, accounts.flatMap((a) => a?.credentials.map((c) => c.id) ?? []))
@@ -663,6 +672,8 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
     // id order either way, so the plan is the same as reading one thing after the other.
     let accountsBySystem: Map<string, SystemState> | null = null;
     let readFailed = false;
+    // deleted people whose key a live person holds never take that key's account
+    const shadowed = await deletedShadowedByLive(ctx.db);
     const reading = Promise.all(systems.map(async (sys) => [sys.name, await readSystem(sys)] as const)).then(
       (states) => {
         accountsBySystem = new Map(states);
@@ -687,7 +698,7 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
             // the contested key's account is no one's to diff, and not an orphan either
             const contested = s.byKey.get(p.identity.externalId);
             if (contested) s.claimed.add(contested.id);
-          } else account ??= s.byKey.get(p.identity.externalId) ?? null;
+          } else if (!shadowed.has(p.identity.id)) account ??= s.byKey.get(p.identity.externalId) ?? null;
           if (account) s.claimed.add(account.id);
           diffIdentity(b, ctx, sys, p, account, link, s.usage, now);
         }

@@ -39,3 +39,19 @@ export async function correlationConflicts(q: Queryable, identities: ReadonlyArr
   }
   return out;
 }
+
+/**
+ * Deleted identities whose externalId a live identity holds too (of these ids, or of everyone):
+ * the account under that key is the live person's to claim, so a deleted one never looks it up
+ * by the key, links it or changes it (issue 21: a deleted identity's job suspended a live
+ * person's account it found by their shared key). Its own linked account stays its own.
+ */
+export async function deletedShadowedByLive(q: Queryable, ids?: string[]): Promise<Set<string>> {
+  const { rows } = await q.query<{ id: string }>(
+    `SELECT d.id FROM identities d
+      WHERE d.deleted_at IS NOT NULL ${ids ? 'AND d.id = ANY($1::uuid[])' : ''}
+        AND EXISTS (SELECT 1 FROM identities o WHERE o.external_id = d.external_id AND o.deleted_at IS NULL AND o.id <> d.id)`,
+    ids ? [ids] : [],
+  );
+  return new Set(rows.map((r) => r.id));
+}
