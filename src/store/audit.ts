@@ -292,8 +292,18 @@ export async function verifyAudit(q: Queryable): Promise<AuditVerifyResult> {
   }
   const head = await q.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1');
   const h = head.rows[0];
-  if (h && (Number(h.seq) !== expectSeq - 1 || h.hash !== prev)) {
-    return { ok: false, entries: n, firstBadSeq: expectSeq, problem: `the log ends at ${expectSeq - 1} but its head says ${Number(h.seq)}: entries were removed from the end`, pending };
+  if (h) {
+    const last = expectSeq - 1;
+    const headSeq = Number(h.seq);
+    // entries past the head were written around lockstep's sealing: the first of them is the bad one
+    if (last > headSeq) {
+      const extra = last - headSeq;
+      return { ok: false, entries: n, firstBadSeq: headSeq + 1, problem: `${extra === 1 ? `entry ${headSeq + 1} was` : `entries ${headSeq + 1} to ${last} were`} appended after the head (which says ${headSeq}): written outside lockstep's chain`, pending };
+    }
+    if (last < headSeq) {
+      return { ok: false, entries: n, firstBadSeq: expectSeq, problem: `the log ends at ${last} but its head says ${headSeq}: ${headSeq - last === 1 ? `entry ${headSeq} was` : `entries ${expectSeq} to ${headSeq} were`} removed from the end`, pending };
+    }
+    if (h.hash !== prev) return { ok: false, entries: n, firstBadSeq: last, problem: `entry ${last} is not the one the head sealed (its hash differs from the head's): the tail was rewritten`, pending };
   }
   return { ok: true, entries: n, firstBadSeq: null, problem: null, pending };
 }

@@ -10,6 +10,7 @@ import {
   migrate,
   upsertIdentity,
   verifyAudit,
+  entryHash,
   createRun,
   transitionRun,
   findRun,
@@ -109,7 +110,25 @@ describe.each(storeKinds)('store on %s', (kind) => {
     expect((await verifyAudit(s.db)).ok).toBe(true);
 
     await s.db.query('DELETE FROM audit_log WHERE seq = 4');
-    expect(await verifyAudit(s.db)).toMatchObject({ ok: false, firstBadSeq: 4 });
+    expect(await verifyAudit(s.db)).toMatchObject({ ok: false, firstBadSeq: 4, problem: 'the log ends at 3 but its head says 4: entry 4 was removed from the end' });
+  });
+
+  it('names the first entry appended after the head, and says it was appended (not removed)', async () => {
+    await sealAudit(s.db);
+    await s.db.exec(`TRUNCATE audit_log, audit_pending; UPDATE audit_head SET seq = 0, hash = '${'0'.repeat(64)}' WHERE id = 1`);
+    await appendAudit(s.db, [
+      { actor: 'test', action: 'grant', subject: 'x', data: { group: 'A' } },
+      { actor: 'test', action: 'grant', subject: 'y', data: { group: 'B' } },
+    ]);
+    expect(await verifyAudit(s.db)).toMatchObject({ ok: true, entries: 2 });
+    // a well-formed entry 3, chained to entry 2, written straight into the table past the head
+    const last = (await s.db.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = 2')).rows[0]!.hash;
+    const forged = { seq: 3, at: new Date().toISOString(), actor: 'mallory', action: 'grant', subject: 'z', runId: null, data: { group: 'VAULT' } };
+    await s.db.query('INSERT INTO audit_log (seq, at, actor, action, subject, run_id, data, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)', [
+      forged.seq, forged.at, forged.actor, forged.action, forged.subject, null, JSON.stringify(forged.data), last, entryHash(last, forged),
+    ]);
+    expect(await verifyAudit(s.db)).toMatchObject({ ok: false, firstBadSeq: 3, problem: "entry 3 was appended after the head (which says 2): written outside lockstep's chain" });
+    await s.db.exec(`TRUNCATE audit_log, audit_pending; UPDATE audit_head SET seq = 0, hash = '${'0'.repeat(64)}' WHERE id = 1`);
   });
 
   // the test above leaves a broken chain on purpose; the ones below start from an empty log
