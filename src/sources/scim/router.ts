@@ -52,6 +52,10 @@ export interface ScimRouterDeps {
 const PARAM_ROUTES = ['/Users/:id', '/Groups/:id', '/ResourceTypes/:name', '/Schemas/:id'];
 
 const SCIM_JSON = 'application/scim+json';
+/** RFC 9110: token "/" token *( OWS ";" OWS token "=" ( token / quoted-string ) ). */
+const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
+const QUOTED = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e\\x80-\\xff]|\\\\[\\t \\x21-\\x7e\\x80-\\xff])*"';
+const WELL_FORMED_MEDIA_TYPE = new RegExp(`^${TOKEN}/${TOKEN}(?:[ \\t]*;[ \\t]*${TOKEN}=(?:${TOKEN}|${QUOTED}))*[ \\t]*$`);
 
 function send(res: Response, status: number, body?: unknown, etag?: string): void {
   res.status(status);
@@ -202,6 +206,15 @@ export function createScimRouter(deps: ScimRouterDeps): express.Router {
   };
   router.use((req, _res, next) => {
     refuse(findPathProblem(req.path, PARAM_ROUTES) ?? findInputProblem(req.query, '', 4));
+    next();
+  });
+  // A media type must be well formed (RFC 9110 8.3.1) before the body is read as one: express's
+  // matcher reads `application/json;;` as JSON, a type a strict client or proxy would refuse.
+  router.use((req, _res, next) => {
+    const type = req.get('content-type');
+    if (type !== undefined && !WELL_FORMED_MEDIA_TYPE.test(type)) {
+      throw new ScimError(415, `Content-Type ${JSON.stringify(type)} is not a well-formed media type (type/subtype, then ; name=value parameters): send ${SCIM_JSON} or application/json`);
+    }
     next();
   });
   router.use(express.json({ type: ['application/json', SCIM_JSON], limit: config.maxBodyBytes, strict: true }));

@@ -511,6 +511,14 @@ describe.each(storeKinds)('SCIM /Users on %s', (kind) => {
     expect(plain.headers.get('content-type')).toMatch(/^application\/scim\+json/);
     const noSchemas = await h.req('POST', '/Users', { userName: 'x' });
     expect(noSchemas.body).toMatchObject({ status: '400', scimType: 'invalidSyntax' });
+    // malformed parameters are not a media type (issue 21): refused, nothing stored
+    for (const type of ['application/json;;', 'application/json; charset', 'application/json;=utf-8', 'application/scim+json; charset="utf-8', 'application/json/x']) {
+      const r = await h.req('POST', '/Users', { schemas: [USER], userName: `mt-${type.length}@example.com` }, { 'content-type': type });
+      expect(r.status, type).toBe(415);
+      expect(r.body.detail, type).toMatch(/not a well-formed media type/);
+    }
+    const quoted = await h.req('POST', '/Users', { schemas: [USER], userName: 'quoted@example.com' }, { 'content-type': 'application/scim+json; charset="utf-8"' });
+    expect(quoted.status).toBe(201);
   });
 
   it('supports POST /Users/.search', async () => {
