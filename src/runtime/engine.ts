@@ -22,9 +22,13 @@ export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
   return resolve(env.LOCKSTEP_DATA_DIR ?? './data');
 }
 
-/** DATABASE_URL → PostgreSQL; otherwise PGlite under LOCKSTEP_DATA_DIR. */
-export async function openConfiguredStore(env: NodeJS.ProcessEnv = process.env): Promise<Db> {
-  return openStore(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : { dataDir: join(dataDir(env), 'pglite') });
+/**
+ * DATABASE_URL → PostgreSQL; otherwise PGlite under LOCKSTEP_DATA_DIR. With joinShared (CLI
+ * commands), a PGlite store that a running serve holds is used through the socket serve shares
+ * it on (src/store/share.ts), rather than refused.
+ */
+export async function openConfiguredStore(env: NodeJS.ProcessEnv = process.env, opts: { joinShared?: boolean } = {}): Promise<Db> {
+  return openStore(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : { dataDir: join(dataDir(env), 'pglite'), joinShared: !!opts.joinShared });
 }
 
 /** Every access group must name a configured system, or reconcile would silently skip it. */
@@ -49,6 +53,8 @@ export interface CreateEngineOptions {
   now?: () => Date;
   /** DATABASE_URL and LOCKSTEP_DATA_DIR come from here. Default: process.env. */
   env?: NodeJS.ProcessEnv;
+  /** Use the embedded store a running serve shares, instead of being refused (CLI commands). */
+  joinSharedStore?: boolean;
 }
 
 async function answers(url: string): Promise<boolean> {
@@ -68,7 +74,7 @@ export async function createEngine(loaded: LoadedConfig, opts: CreateEngineOptio
   const embedded = new Map<string, RunningSimulator>();
   const drivers = new Map<string, LockDriver>();
   const env = opts.env ?? process.env;
-  const db = opts.db ?? (await openConfiguredStore(env));
+  const db = opts.db ?? (await openConfiguredStore(env, { joinShared: opts.joinSharedStore }));
   try {
     for (const [name, sys] of Object.entries(loaded.config.systems)) {
       const options: Record<string, unknown> = { ...sys.options };

@@ -132,6 +132,14 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     await localRedis?.stop();
     throw e;
   });
+  // the embedded store: CLI commands beside this process use it through a local socket
+  // (src/store/share.ts) instead of being refused; a worker-only process does not share
+  if (!opts.workerOnly) {
+    await engine.ctx.db.share?.().catch((e: unknown) => {
+      // the service runs without it: CLI commands are then refused while it runs (exit 7), as they were
+      logger.warn({ err: (e as Error).message }, 'the embedded store could not be shared with CLI commands');
+    });
+  }
   const limiter = createRateLimiter({ connection, prefix: cfg.queue.prefix, perSecond: Object.fromEntries(Object.entries(cfg.systems).map(([n, s]) => [n, s.rateLimitPerSecond])) });
   const ctx = withRateLimits(engine.ctx, limiter.limiter);
   const queues = createQueues({ connection, prefix: cfg.queue.prefix, db: ctx.db, logger });
@@ -311,7 +319,6 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     const shown = typeof addr === 'object' && addr ? addr.port : port;
     url = `http://localhost:${shown}`;
 
-    logger.info({ run: run.runId }, 'full reconciliation queued');
     process.stderr.write(
       `\nlockstep is running.\n  console    ${url}/ui/\n  admin API  ${url}/api/v1   (Authorization: Bearer $ADMIN_TOKEN${auth.oidc ? ', or signed in' : ''}; reference ${url}/api/v1/docs)\n${auth.oidc ? `  sign-in    ${url}/auth/login  (OIDC: ${auth.oidc.issuer})\n` : ''}  SCIM       ${url}/scim/v2  (Authorization: Bearer $SCIM_TOKEN)\n  health     ${url}/healthz  ${url}/readyz  ${url}/metrics\n${[...engine.embedded].map(([n, s]) => `  simulator  ${n}: ${s.url}/api (embedded)\n`).join('')}  full reconciliation run ${run.runId} queued\n${generated.length ? `\nNo tokens were configured, so these were generated for this process only (set them in the environment to keep them):\n${generated.join('\n')}\n` : ''}\n`,
     );

@@ -2,8 +2,11 @@ import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { LockstepError } from '../domain/errors.js';
-import { acquireStoreLock, type StoreLock } from './lock.js';
+import { acquireStoreLock, StoreInUseError, type StoreLock } from './lock.js';
+import { SessionGate, SHARE_PORT, startStoreShare, type StoreShare } from './share.js';
 
 /** Anything that runs SQL: the database itself or a transaction on it. */
 export interface Queryable {
@@ -24,6 +27,11 @@ export interface Db extends Queryable {
   exec(sql: string): Promise<void>;
   /** Work started in the background (audit sealing); close() waits for it to settle. */
   track(p: Promise<unknown>): void;
+  /**
+   * The embedded store only: serve it to the CLI over a local socket (share.ts) and record where
+   * in its lock file; close() stops it. Null for an in-memory store.
+   */
+  share?(): Promise<StoreShare | null>;
   close(): Promise<void>;
 }
 
@@ -86,12 +94,20 @@ function staleStatement(e: unknown): boolean {
 pg.types.setTypeParser(20, (v) => Number(v));
 
 class PgDb implements Db {
-  readonly kind = 'postgres' as const;
   private readonly tracker = new Tracker();
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    /** 'pglite': serve's embedded store, reached through its shared socket (share.ts). */
+    readonly kind: 'postgres' | 'pglite' = 'postgres',
+  ) {}
+
+  /** Named prepared statements live in the session: on a shared PGlite session they would outlive this client. */
+  private prepared(sql: string, params: unknown[]): string | pg.QueryConfig {
+    return this.kind === 'pglite' ? sql : prepared(sql, params);
+  }
 
   async query<T>(sql: string, params: unknown[] = []) {
-    const q = prepared(sql, params);
+    const q = this.prepared(sql, params);
     let r: pg.QueryResult;
     try {
       r = typeof q === 'string' ? await this.pool.query(sql, params) : await this.pool.query(q);
@@ -118,7 +134,7 @@ class PgDb implements Db {
       await client.query('BEGIN');
       const tx: Queryable = {
         query: async <R>(sql: string, params: unknown[] = []) => {
-          const q = prepared(sql, params);
+          const q = this.prepared(sql, params);
           try {
             const r = typeof q === 'string' ? await client.query(sql, params) : await client.query(q);
             return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
@@ -153,9 +169,17 @@ class PgDb implements Db {
 class PgliteDb implements Db {
   readonly kind = 'pglite' as const;
   private readonly tracker = new Tracker();
+  /**
+   * PGlite's one session, in turns: each statement and each transaction of this process takes
+   * the gate, and so does each turn of a CLI command on the shared socket (share.ts), so that
+   * neither runs inside the other's transaction.
+   */
+  private readonly gate = new SessionGate();
+  private shared: StoreShare | null = null;
   constructor(
     private readonly pg: PGlite,
     private readonly lock: StoreLock | null,
+    private readonly dataDir: string | null,
   ) {}
 
   track(p: Promise<unknown>) {
@@ -163,17 +187,24 @@ class PgliteDb implements Db {
   }
 
   async query<T>(sql: string, params: unknown[] = []) {
-    const r = await this.pg.query<T>(sql, params);
+    const r = await this.gate.run(() => this.pg.query<T>(sql, params));
     return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
   }
 
   async exec(sql: string) {
-    await this.pg.exec(sql);
+    await this.gate.run(() => this.pg.exec(sql));
+  }
+
+  async share(): Promise<StoreShare | null> {
+    if (this.shared || !this.dataDir || !this.lock) return this.shared;
+    this.shared = await startStoreShare({ pg: this.pg, gate: this.gate, dataDir: this.dataDir });
+    this.lock.share(this.shared.socketDir);
+    return this.shared;
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const after: ((db: Db) => void)[] = [];
-    const out = await this.pg.transaction(async (t) =>
+    const out = await this.gate.run(() => this.pg.transaction(async (t) =>
       fn({
         query: async <R>(sql: string, params: unknown[] = []) => {
           const r = await t.query<R>(sql, params);
@@ -181,12 +212,17 @@ class PgliteDb implements Db {
         },
         afterCommit: (f) => void after.push(f),
       }),
-    );
+    ));
     runAfterCommit(after, this);
     return out;
   }
 
   async close() {
+    // no CLI command is let in any more; one in the middle of a transaction is rolled back
+    if (this.shared) {
+      this.lock?.share(null);
+      await this.shared.close();
+    }
     await this.tracker.drain();
     try {
       await this.pg.close();
@@ -207,6 +243,29 @@ export interface OpenDbOptions {
   /** PGlite data directory; `memory://` for an in-memory database. A directory is locked for this process (see lock.ts). */
   dataDir?: string;
   poolSize?: number;
+  /**
+   * When the PGlite directory is held by a process that shares it (serve, see share.ts), use
+   * that store through its socket instead of being refused. For one-shot commands (the CLI):
+   * a long-running process must not depend on another one's lifetime.
+   */
+  joinShared?: boolean;
+}
+
+/** Connects to the store a live holder shares (its lock names the socket); refused as before when it cannot. */
+async function joinSharedStore(refused: StoreInUseError): Promise<Db> {
+  const h = refused.holder;
+  if (!h?.share || h.hostname !== hostname()) throw refused;
+  const pool = new pg.Pool({ host: h.share, port: SHARE_PORT, user: 'postgres', database: 'postgres', max: 1 });
+  pool.on('error', () => undefined);
+  try {
+    await pool.query('SELECT 1');
+  } catch (e) {
+    await pool.end().catch(() => undefined);
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'EACCES' ? `permission denied: run lockstep as the user ${h.command} runs as` : (err.code ?? err.message);
+    throw new StoreInUseError(refused.dataDir, refused.lockFile, h, why);
+  }
+  return new PgDb(pool, 'pglite');
 }
 
 export async function openDb(opts: OpenDbOptions): Promise<Db> {
@@ -223,12 +282,18 @@ export async function openDb(opts: OpenDbOptions): Promise<Db> {
     return new PgDb(pool);
   }
   const dir = opts.dataDir ?? './data/pglite';
-  if (dir.startsWith('memory://')) return new PgliteDb(await PGlite.create(dir), null);
+  if (dir.startsWith('memory://')) return new PgliteDb(await PGlite.create(dir), null, null);
   mkdirSync(dir, { recursive: true });
   // before PGlite touches the directory: a second process opening it corrupts it
-  const lock = acquireStoreLock(dir);
+  let lock: StoreLock;
   try {
-    return new PgliteDb(await PGlite.create(dir), lock);
+    lock = acquireStoreLock(dir);
+  } catch (e) {
+    if (opts.joinShared && e instanceof StoreInUseError) return joinSharedStore(e);
+    throw e;
+  }
+  try {
+    return new PgliteDb(await PGlite.create(dir), lock, resolve(dir));
   } catch (e) {
     lock.release();
     throw e;

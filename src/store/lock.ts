@@ -5,6 +5,9 @@
  * `<dir>.lock`, naming its pid, host, command and (for `lockstep serve`) its admin API, and
  * everyone else is refused at once with a StoreInUseError that says whom to ask instead.
  *
+ * A holder that shares its store (serve: see share.ts) records the directory of its socket in
+ * `share`; a CLI command that finds such a lock connects there instead of being refused.
+ *
  * The lock file is made complete and then linked into place (link fails if the name exists),
  * so a reader never sees half a record. A lock whose process is gone is stale and taken over:
  * on the same host, when its pid is not running (or is running but started at another time: a
@@ -25,6 +28,8 @@ export interface StoreHolder {
 }
 
 export interface StoreLockRecord extends StoreHolder {
+  /** The directory of the Unix socket this holder shares the store on (share.ts), or null. */
+  share?: string | null;
   pid: number;
   hostname: string;
   /** The process's start time (Linux clock ticks since boot), to tell a reused pid from the holder. */
@@ -35,6 +40,8 @@ export interface StoreLockRecord extends StoreHolder {
 
 export interface StoreLock {
   readonly file: string;
+  /** Records (or clears) the socket directory the store is shared on. */
+  share(socketDir: string | null): void;
   release(): void;
 }
 
@@ -74,20 +81,22 @@ export function storeLockFile(dataDir: string): string {
  */
 export function describeStoreHolder(h: Partial<StoreHolder>): void {
   holder = { ...holder, ...h };
-  for (const [file, rec] of held) {
-    const next = { ...rec, command: holder.command, adminUrl: holder.adminUrl ?? null };
-    const tmp = `${file}.${process.pid}.tmp`;
+  for (const [file, rec] of held) rewrite(file, { ...rec, command: holder.command, adminUrl: holder.adminUrl ?? null });
+}
+
+/** Replaces a held lock's record in one step (rename), so a reader never sees half of one. */
+function rewrite(file: string, next: StoreLockRecord): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeRecord(tmp, next);
+    renameSync(tmp, file);
+    held.set(file, next);
+  } catch {
+    // the lock still holds with what it said before; only the description is older
     try {
-      writeRecord(tmp, next);
-      renameSync(tmp, file);
-      held.set(file, next);
+      unlinkSync(tmp);
     } catch {
-      // the lock still holds with what it said before; only the description is older
-      try {
-        unlinkSync(tmp);
-      } catch {
-        /* not written */
-      }
+      /* not written */
     }
   }
 }
@@ -158,21 +167,23 @@ export class StoreInUseError extends LockstepError {
     readonly dataDir: string,
     readonly lockFile: string,
     readonly holder: StoreLockRecord | null,
+    /** Why the holder's shared socket could not be used, when it has one and it was tried. */
+    readonly shareProblem: string | null = null,
   ) {
-    super('precondition', StoreInUseError.explain(dataDir, lockFile, holder), {
+    super('precondition', StoreInUseError.explain(dataDir, lockFile, holder, shareProblem), {
       field: 'LOCKSTEP_DATA_DIR',
       retryable: false,
-      details: { dataDir, lockFile, holder },
+      details: { dataDir, lockFile, holder, shareProblem },
     });
     this.name = 'StoreInUseError';
   }
 
-  private static explain(dataDir: string, lockFile: string, h: StoreLockRecord | null): string {
+  private static explain(dataDir: string, lockFile: string, h: StoreLockRecord | null, shareProblem: string | null): string {
     const store = `the embedded store ${shownPath(dataDir)}`;
     const share = 'set DATABASE_URL to share a PostgreSQL store (PGlite is single-process)';
     if (!h) return `${store} is locked by ${lockFile}, which cannot be read; if no lockstep process uses it, delete that file, or ${share}`;
     if (h.pid === process.pid && h.hostname === hostname()) return `${store} is already open in this process (${h.command}); close it first`;
-    const who = `${h.command} (pid ${h.pid}${h.hostname !== hostname() ? ` on ${h.hostname}` : ''})`;
+    const who = `${h.command} (pid ${h.pid}${h.hostname !== hostname() ? ` on ${h.hostname}` : ''})${shareProblem ? `, and the store it shares at ${h.share} could not be used (${shareProblem})` : ''}`;
     const instead = h.adminUrl ? `use its admin API at ${h.adminUrl} or ${share}` : `stop it first, or ${share}`;
     const remote = h.hostname !== hostname() ? `; it is taken over once ${STALE_REMOTE_MS / 1000} s pass without its holder refreshing ${lockFile}` : '';
     return `${store} is in use by ${who}; ${instead}${remote}`;
@@ -193,6 +204,7 @@ export function acquireStoreLock(dataDir: string): StoreLock {
       processStart: processStart(process.pid),
       command: holder.command,
       adminUrl: holder.adminUrl ?? null,
+      share: null,
       dataDir: dir,
       lockedAt: new Date().toISOString(),
     };
@@ -209,7 +221,14 @@ export function acquireStoreLock(dataDir: string): StoreLock {
         heartbeat = setInterval(beat, HEARTBEAT_MS);
         heartbeat.unref();
       }
-      return { file, release: () => release(file) };
+      return {
+        file,
+        share: (socketDir) => {
+          const cur = held.get(file);
+          if (cur) rewrite(file, { ...cur, share: socketDir });
+        },
+        release: () => release(file),
+      };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     } finally {
