@@ -199,6 +199,27 @@ export async function runReconcile(ctx: EngineContext, scope: Scope, opts: RunOp
   return executeRun(ctx, run, plan.operations, built, opts, now);
 }
 
+const NO_HELD: ReadonlyMap<string, string> = new Map();
+
+/** The identities among these operations' that wait in a held run, with that run's id. */
+async function heldIdentities(ctx: EngineContext, ops: Operation[]): Promise<ReadonlyMap<string, string>> {
+  const ids = [...new Set(ops.filter((o) => o.revocation && o.identityId).map((o) => o.identityId!))];
+  if (ids.length === 0) return NO_HELD;
+  return new Map((await heldAmong(ctx.db, ids)).map((h) => [h.subject, h.runId]));
+}
+
+/** Results in the order of `ops`: the applied ones', and `skipped` for the held people's. */
+function mergeHeld(ops: Operation[], applied: Operation[], results: OperationResult[], held: ReadonlyMap<string, string>): OperationResult[] {
+  const byKey = new Map(applied.map((o, i) => [o.key, results[i]!]));
+  const at = new Date().toISOString();
+  return ops.map((o) => {
+    const r = byKey.get(o.key);
+    if (r) return r;
+    const runId = held.get(o.identityId ?? '') ?? '';
+    return { key: o.key, status: 'skipped', attempts: 0, at, error: { code: 'held', message: `${o.userName ?? o.identityId} waits in held run ${runId} for approval: left to it`, retryable: false } };
+  });
+}
+
 /** Identity-scoped runs with at most this many operations record themselves once, at the end. */
 const RECORD_AFTER_MAX_OPS = 50;
 
@@ -223,9 +244,14 @@ async function executeRun(
   const deferred: string[] = [];
   // a run recorded once at the end writes its operations' audit entries with its record
   const audit: AuditEntryInput[] | undefined = record === 'insert' && !opts.leases ? [] : undefined;
-  const results = opts.leases
-    ? await applyUnderLeases(ctx, ops, opts.leases, { runId: run.id, actor: opts.actor, onProgress }, deferred, opts.leasePartition)
-    : await applyOperations(ctx, ops, { runId: run.id, actor: opts.actor, onProgress, ...(audit ? { auditInto: audit } : {}) });
+  // A full run leaves alone the people who wait in a held run (the budget's, a batch's): nothing
+  // of theirs is applied until it is approved or rejected, however this run's share came out.
+  const heldBack = run.scope === 'full' && !opts.approved ? await heldIdentities(ctx, ops) : NO_HELD;
+  const toApply = heldBack.size ? ops.filter((o) => !(o.identityId && heldBack.has(o.identityId))) : ops;
+  const applied = opts.leases
+    ? await applyUnderLeases(ctx, toApply, opts.leases, { runId: run.id, actor: opts.actor, onProgress }, deferred, opts.leasePartition)
+    : await applyOperations(ctx, toApply, { runId: run.id, actor: opts.actor, onProgress, ...(audit ? { auditInto: audit } : {}) });
+  const results = heldBack.size ? mergeHeld(ops, toApply, applied, heldBack) : applied;
   // an identity's small run writes its anchors (and, queued, its settling) with its record
   const oneStatement = record === 'insert';
   try {
