@@ -11,6 +11,12 @@ export interface AccessGroup {
   ref: string;
   name: string;
   protectionClass: ProtectionClass;
+  /**
+   * Offline (data-on-card) doors in a system that is otherwise online (CLIQ cylinders beside
+   * Aperio locks under one Security Center): revocations reach them when keys revalidate.
+   * Overrides the system's capabilities.offline for this group.
+   */
+  offline?: { revalidationDays: number };
 }
 
 /** Why an entitlement exists: which rule, which role bundle, which attribute values matched. */

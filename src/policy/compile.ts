@@ -268,7 +268,7 @@ export function checkMappings(m: Mappings): PolicyIssue[] {
 }
 
 function toAccessGroup(g: Mappings['accessGroups'][number]): AccessGroup {
-  return { id: g.id, system: g.system, ref: g.ref, name: g.name ?? g.id, protectionClass: g.protectionClass };
+  return { id: g.id, system: g.system, ref: g.ref, name: g.name ?? g.id, protectionClass: g.protectionClass, ...(g.offline ? { offline: { revalidationDays: g.offline.revalidationDays } } : {}) };
 }
 
 /** Compiles validated mappings; throws LockstepError('validation') listing every issue. */

@@ -176,6 +176,10 @@ const accessGroupSchema = z.strictObject({
   protectionClass: protectionClassSchema,
   description: z.string().optional(),
   owner: z.string().trim().min(1).optional().describe("Who approves access requests for this group: a userName or email, matched against the approver's sign-in name or email"),
+  offline: z
+    .strictObject({ revalidationDays: z.number().int().positive().describe('Days a key keeps opening these doors offline after it was last updated') })
+    .optional()
+    .describe("Offline (data-on-card) doors in an otherwise online system, e.g. CLIQ cylinders beside Aperio locks under one host: a revocation reaches them when the holder's key next revalidates, within revalidationDays; overrides the system's own"),
 });
 
 const roleBundleSchema = z.strictObject({

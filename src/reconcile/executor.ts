@@ -220,7 +220,10 @@ async function applyOne(
  * grant of the same group ends that.
  */
 async function noteOffline(ctx: EngineContext, op: Operation, accountId: string | null): Promise<void> {
-  if (!accountId || !ctx.drivers.get(op.system)?.capabilities.offline) return;
+  if (!accountId) return;
+  // an offline system, or an access group of offline doors in an online one (learnedBy says which revocation)
+  const offlineGroup = op.group ? ctx.policy.accessGroups.get(op.group.id)?.offline : undefined;
+  if (!ctx.drivers.get(op.system)?.capabilities.offline && !offlineGroup && !(op.revocation && op.learnedBy)) return;
   const group = op.group?.ref ?? (op.kind === 'set_credential_state' ? `credential:${op.credentialId}` : `account:${op.kind}`);
   if (op.revocation && op.learnedBy) {
     await recordOfflinePending(ctx.db, [

@@ -241,6 +241,8 @@ function diffIdentity(
   // data-on-card systems: a revocation reaches offline locks when the holder's keys are next
   // updated, at the latest when the last of them expires
   const learned = sys.caps.offline ? { learnedBy: offlineLearnedBy(account, sys.caps.offline.revalidationDays, now) } : NOT_OFFLINE;
+  // an access group of offline doors in an online system (CLIQ beside Aperio): its own days
+  const learnedFor = (g: AccessGroup) => (g.offline ? { learnedBy: offlineLearnedBy(account, g.offline.revalidationDays, now) } : learned);
 
   if (!link || link.accountId !== account.id) {
     b.add({
@@ -337,18 +339,21 @@ function diffIdentity(
           ? { cause: 'exception', text: `${g.name}: ${denied.reason}`, policy: `exception ${denied.exception.id}` }
           : { cause: /expir/i.test(denied.reason) ? 'expired' : 'not-entitled', text: `${g.name}: ${denied.reason} (rule ${denied.rule})` }
         : { cause: 'not-entitled', text: `no rule grants ${identity.userName} ${g.name} any more` };
-    b.add({ ...accountRef(sys, identity, account), kind: 'revoke', group: groupOf(g), previousValidity: { from: have.from, until: have.until }, reason, revocation: true, ...learned });
+    b.add({ ...accountRef(sys, identity, account), kind: 'revoke', group: groupOf(g), previousValidity: { from: have.from, until: have.until }, reason, revocation: true, ...learnedFor(g) });
   }
 
   if (leaver) {
     const action = policy.lifecycle.leaver;
+    // a suspended or deleted account reaches the offline doors it held when its keys revalidate
+    const offlineDays = [...byGroup.keys()].map((ref) => sys.managed.get(ref)?.offline?.revalidationDays ?? 0).reduce((a, d) => Math.max(a, d), sys.caps.offline?.revalidationDays ?? 0);
+    const learnedAccount = offlineDays > (sys.caps.offline?.revalidationDays ?? 0) ? { learnedBy: offlineLearnedBy(account, offlineDays, now) } : learned;
     if (action === 'delete' && sys.caps.deleteAccount) {
-      b.add({ ...accountRef(sys, identity, account), kind: 'delete_account', reason: leaverReasonOf(identity, policy, 'account deleted'), revocation: true, ...learned });
+      b.add({ ...accountRef(sys, identity, account), kind: 'delete_account', reason: leaverReasonOf(identity, policy, 'account deleted'), revocation: true, ...learnedAccount });
     } else if ((action === 'suspend' || action === 'delete') && sys.caps.suspendAccount && account.state === 'active') {
-      b.add({ ...accountRef(sys, identity, account), kind: 'suspend_account', reason: leaverReasonOf(identity, policy, 'account suspended'), revocation: true, ...learned });
+      b.add({ ...accountRef(sys, identity, account), kind: 'suspend_account', reason: leaverReasonOf(identity, policy, 'account suspended'), revocation: true, ...learnedAccount });
     } else if ((action === 'suspend' || action === 'delete') && !sys.caps.suspendAccount && canSetCredentialState(sys.caps, 'suspended')) {
       for (const c of account.credentials.filter((c) => c.status === 'active')) {
-        b.add({ ...accountRef(sys, identity, account), kind: 'set_credential_state', credentialId: c.id, credentialState: 'suspended', reason: leaverReasonOf(identity, policy, `credential ${c.id} suspended (system cannot suspend accounts)`), revocation: true, ...learned });
+        b.add({ ...accountRef(sys, identity, account), kind: 'set_credential_state', credentialId: c.id, credentialState: 'suspended', reason: leaverReasonOf(identity, policy, `credential ${c.id} suspended (system cannot suspend accounts)`), revocation: true, ...learnedAccount });
       }
     }
     return;
