@@ -45,7 +45,7 @@ describe('an access group of offline doors in an online system', () => {
     const x = await explainIdentity(e.ctx, 'tech1');
     expect(x.offlinePending).toHaveLength(1);
     expect(x.offlinePending[0]).toMatchObject({ groupRef: 'AG-CLIQ', learnedBy: revoke.learnedBy });
-    const report = await accessReport(e.ctx, {});
+    const report = await accessReport(e.ctx);
     expect(report.some((r) => (r as { stillOnKeysUntil?: string }).stillOnKeysUntil === revoke.learnedBy)).toBe(true);
 
     // a leaver: the Aperio doors' revocation learns nothing offline, the account's suspension does
