@@ -1,4 +1,7 @@
 # syntax=docker/dockerfile:1
+# CI builds and starts this image where a container engine runs, and rehearses it instruction by
+# instruction where none does (scripts/image-rehearsal.ts, test/e2e/image.test.ts): keep its RUN
+# steps to what the rehearsal knows, or teach it.
 # Build stage: install everything, compile TypeScript to dist/.
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
@@ -6,6 +9,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# the drivers (.dockerignore leaves out connectors/sailpoint-isc, a package of its own that the
+# root build excludes too)
 COPY connectors ./connectors
 # the web console (npm ci's prepare script ran before ui/ was here): built into dist/ui
 COPY ui ./ui
