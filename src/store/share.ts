@@ -119,13 +119,16 @@ function errorResponse(severity: string, code: string, message: string): Buffer 
   return Buffer.concat([head, fields]);
 }
 
-const SIMPLE_QUERY = (sql: string): Uint8Array => {
-  const body = Buffer.from(`${sql}\0`);
+function message(type: string, body: Buffer): Uint8Array {
   const head = Buffer.alloc(5);
-  head.write('Q', 0);
+  head.write(type, 0);
   head.writeInt32BE(4 + body.length, 1);
   return new Uint8Array(Buffer.concat([head, body]));
-};
+}
+const SIMPLE_QUERY = (sql: string) => message('Q', Buffer.from(`${sql}\0`));
+const SYNC = message('S', Buffer.alloc(0));
+/** Execute of a portal that does not exist: an error, so the Sync after it rolls back what the batch did. */
+const EXECUTE_NOTHING = message('E', Buffer.concat([Buffer.from('lockstep_share_abort\0'), Buffer.alloc(4)]));
 
 /**
  * Follows the backend's messages across the chunks PGlite hands out, to see each ReadyForQuery
@@ -187,6 +190,8 @@ export async function startStoreShare(opts: ShareOptions): Promise<StoreShare> {
     private closed = false;
     /** Whether this client's last answer left a transaction open (rolled back when it leaves). */
     private inTransaction = false;
+    /** Messages of an extended-protocol batch ran, and its Sync has not come yet. */
+    private midBatch = false;
 
     constructor(private readonly socket: Socket) {
       socket.on('data', (d: Buffer) => {
@@ -250,6 +255,7 @@ export async function startStoreShare(opts: ShareOptions): Promise<StoreShare> {
           },
         }),
       );
+      this.midBatch = scan.status === null;
       if (scan.status !== null) this.inTransaction = scan.status !== 'I';
       if (scan.status === 'I') this.endTurn();
       else if (!this.closed) {
@@ -287,7 +293,14 @@ export async function startStoreShare(opts: ShareOptions): Promise<StoreShare> {
       if (!this.release) this.release = await gate.acquire();
       try {
         await pg.runExclusive(async () => {
-          // also ends an extended-protocol batch cut off before its Sync
+          if (this.midBatch) {
+            // cut off before its Sync (a killed client): what the batch did must not commit, as
+            // PostgreSQL aborts it when a connection drops; an error first, then the Sync
+            const scan = new ReadyScanner();
+            scan.push(await pg.execProtocolRaw(EXECUTE_NOTHING));
+            scan.push(await pg.execProtocolRaw(SYNC));
+            if (scan.status !== null) this.inTransaction = scan.status !== 'I';
+          }
           if (this.inTransaction) await pg.execProtocolRaw(SIMPLE_QUERY('ROLLBACK'));
           await pg.execProtocolRaw(SIMPLE_QUERY('DEALLOCATE ALL'));
         });
@@ -295,6 +308,7 @@ export async function startStoreShare(opts: ShareOptions): Promise<StoreShare> {
         /* the store is closing */
       } finally {
         this.inTransaction = false;
+        this.midBatch = false;
         this.started = false;
         this.endTurn();
       }

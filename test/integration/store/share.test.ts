@@ -11,8 +11,25 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SessionGate, startStoreShare, type StoreShare } from '../../../src/store/share.js';
 import { openStore, storeLockFile, type Db } from '../../../src/store/index.js';
 import { readFileSync } from 'node:fs';
+import { connect as connectSocket } from 'node:net';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A frontend message: type, length, body. */
+function msg(type: string, ...parts: (string | number[])[]): Buffer {
+  const body = Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(`${p}\0`) : Buffer.from(p))));
+  const head = Buffer.alloc(5);
+  head.write(type, 0);
+  head.writeInt32BE(4 + body.length, 1);
+  return Buffer.concat([head, body]);
+}
+function startup(): Buffer {
+  const body = Buffer.from('user\0postgres\0database\0postgres\0\0');
+  const head = Buffer.alloc(8);
+  head.writeInt32BE(8 + body.length, 0);
+  head.writeInt32BE(196608, 4);
+  return Buffer.concat([head, body]);
+}
 
 describe('the embedded store shared on a local socket', { timeout: 60_000 }, () => {
   let base: string;
@@ -93,6 +110,21 @@ describe('the embedded store shared on a local socket', { timeout: 60_000 }, () 
     await c.query('BEGIN');
     await c.query("INSERT INTO t VALUES (5, 'gone')");
     c.release(true); // the connection is destroyed mid-transaction (a killed CLI)
+    expect((await local<{ n: number }>('SELECT count(*)::int AS n FROM t')).rows).toEqual([{ n: 0 }]);
+    expect(db.isInTransaction()).toBe(false);
+  });
+
+  it('does not commit an extended-protocol batch whose client died before its Sync', async () => {
+    const sock = connectSocket(join(share.socketDir, '.s.PGSQL.5432'));
+    let got = Buffer.alloc(0);
+    sock.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));
+    sock.write(startup());
+    await expect.poll(() => got.includes(Buffer.from('Z\0\0\0\x05I'))).toBe(true);
+    got = Buffer.alloc(0);
+    // Parse, Bind, Execute of an INSERT, and no Sync: the process is killed here
+    sock.write(Buffer.concat([msg('P', '', "INSERT INTO t VALUES (7, 'half')", [0, 0]), msg('B', '', '', [0, 0, 0, 0, 0, 0]), msg('E', '', [0, 0, 0, 0])]));
+    await expect.poll(() => got.includes(Buffer.from('INSERT 0 1'))).toBe(true);
+    sock.destroy();
     expect((await local<{ n: number }>('SELECT count(*)::int AS n FROM t')).rows).toEqual([{ n: 0 }]);
     expect(db.isInTransaction()).toBe(false);
   });
