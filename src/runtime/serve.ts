@@ -167,7 +167,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
       let admitted = new Set(all);
       let held: Awaited<ReturnType<typeof admitBatch>> | null = null;
       try {
-        held = await admitBatch(ctx, all, { actor: actor ? `api:${actor}` : `source:${name}`, trigger: `source:${name}${actor ? ` by api:${actor}` : ''}` });
+        held = await admitBatch(ctx, all, { actor: actor ?? `source:${name}`, trigger: `source:${name}${actor ? ` by api:${actor}` : ''}` });
         admitted = new Set(held.admit);
       } catch (e) {
         // the batch could not be planned (a lock system down): each job still spends the budget on its own

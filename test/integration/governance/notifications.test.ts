@@ -79,7 +79,7 @@ describe('governance webhooks (CloudEvents, HMAC-signed, retried) on PostgreSQL'
     const r = notificationsSchema.safeParse({ webhooks: [{ url: 'ftp://x', events: ['exception.created'] }] });
     expect(r.success).toBe(false);
     expect(r.error!.issues[0]!.path).toEqual(['webhooks', 0, 'url']);
-    const bad = notificationsSchema.safeParse({ webhooks: [{ url: 'https://hooks.example.com/x', events: ['run.held'] }] });
+    const bad = notificationsSchema.safeParse({ webhooks: [{ url: 'https://hooks.example.com/x', events: ['run.exploded'] }] });
     expect(bad.error!.issues[0]!.path).toEqual(['webhooks', 0, 'events', 0]);
   });
 });
