@@ -1,6 +1,6 @@
+import { LoopbackServer } from '../../../src/drivers/loopback.js';
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SYSTEM_CONFIGURATION, isNoDate } from '../assumptions.js';
 import { parseQ, type Segment } from '../q.js';
 
@@ -147,7 +147,7 @@ export class FakeGenetec {
   readonly events: FakeEvent[] = [];
   readonly exchanges: FakeExchange[] = [];
   url = '';
-  private server?: Server;
+  private readonly http = new LoopbackServer((req, res) => void this.dispatch(req, res));
   private port = 0;
   private faults: Array<{ status: number; remaining: number; retryAfterSeconds?: number }> = [];
   private sdkFaults: Array<{ code: string; message: string }> = [];
@@ -288,20 +288,14 @@ export class FakeGenetec {
   // ---------------------------------------------------------------- server
 
   async listen(port = 0): Promise<string> {
-    this.server = createServer((req, res) => void this.dispatch(req, res));
-    this.server.keepAliveTimeout = 5000;
-    await new Promise<void>((resolve) => this.server!.listen(port || this.port, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
+    this.port = Number(new URL(await this.http.listen(port || this.port)).port);
     this.url = `http://127.0.0.1:${this.port}${this.basePath}`;
     return this.url;
   }
 
   /** Stops listening (the Web SDK role is down): requests are refused at the TCP level. */
   async close(): Promise<void> {
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
-    this.server = undefined;
+    await this.http.close();
   }
 
   /** Listens again on the same port after close(). */

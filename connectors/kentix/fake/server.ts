@@ -1,6 +1,6 @@
+import { LoopbackServer, readBody } from '../../../src/drivers/loopback.js';
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ACCOUNT_TYPES, KENTIX_DEFAULT_PAGE_SIZE, KENTIX_PATHS, credentialIds, laravelInstant, type KentixAccountType } from '../api.js';
 
 /**
@@ -152,7 +152,7 @@ export class FakeKentix {
   /** Requests received, in order (`PUT /api/users/12`). */
   readonly requests: string[] = [];
   url = '';
-  private server?: Server;
+  private readonly http = new LoopbackServer((req, res) => void this.dispatch(req, res));
   private nextUserId = 1;
   private nextEventId = 1;
   private faults: Array<{ status: number; remaining: number; retryAfterSeconds?: number }> = [];
@@ -313,19 +313,12 @@ export class FakeKentix {
   // ---------------------------------------------------------------- server
 
   async listen(): Promise<string> {
-    this.server = createServer((req, res) => void this.dispatch(req, res));
-    this.server.keepAliveTimeout = 5000;
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    const { port } = this.server.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${port}`;
+    this.url = await this.http.listen();
     return this.url;
   }
 
   async close(): Promise<void> {
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
-    this.server = undefined;
+    await this.http.close();
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -677,11 +670,3 @@ function csvCell(v: unknown): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}

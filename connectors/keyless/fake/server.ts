@@ -1,6 +1,6 @@
+import { LoopbackServer } from '../../../src/drivers/loopback.js';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   ADMIN_ROLE,
   DEFAULT_OPERATING_KEY_VALIDITY,
@@ -160,7 +160,7 @@ export class FakeKeyless {
   private faults: Array<{ status: number; remaining: number; retryAfterSeconds?: number }> = [];
   private limit?: { max: number; windowMs: number; retryAfterSeconds: number; hits: number[] };
   private readonly routes: Route[] = [];
-  private server?: Server;
+  private readonly http = new LoopbackServer((req, res) => void this.dispatch(req, res));
 
   constructor(opts: FakeKeylessOptions = {}) {
     this.apiKey = opts.apiKey ?? `key-${randomBytes(12).toString('hex')}`;
@@ -275,18 +275,12 @@ export class FakeKeyless {
   // ---------------------------------------------------------------- server
 
   async listen(): Promise<string> {
-    this.server = createServer((req, res) => void this.dispatch(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    const { port } = this.server.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${port}/administration`;
+    this.url = `${await this.http.listen()}/administration`;
     return this.url;
   }
 
   async close(): Promise<void> {
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
-    this.server = undefined;
+    await this.http.close();
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {

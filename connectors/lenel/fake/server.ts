@@ -1,6 +1,6 @@
+import { LoopbackServer, readBody } from '../../../src/drivers/loopback.js';
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
  * A fake LenelS2 OnGuard OpenAccess 7.5 on 127.0.0.1, for tests and demos. It implements the part
@@ -159,7 +159,7 @@ export class FakeLenel {
   private readonly sessionMs: number;
   private readonly autoBadgeIds: boolean;
   private readonly lowerKeys: boolean;
-  private server?: Server;
+  private readonly http = new LoopbackServer((req, res) => void this.dispatch(req, res));
   private nextId = 1000;
   private nextSerial = 1;
   private faults: Array<{ status: number; remaining: number; retryAfterSeconds?: number }> = [];
@@ -283,19 +283,12 @@ export class FakeLenel {
   // ---------------------------------------------------------------- server
 
   async listen(): Promise<string> {
-    this.server = createServer((req, res) => void this.dispatch(req, res));
-    this.server.keepAliveTimeout = 5000;
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    const { port } = this.server.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${port}${FAKE_BASE_PATH}`;
+    this.url = `${await this.http.listen()}${FAKE_BASE_PATH}`;
     return this.url;
   }
 
   async close(): Promise<void> {
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
-    this.server = undefined;
+    await this.http.close();
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -713,11 +706,3 @@ function now(): string {
   return isoSeconds(new Date());
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}

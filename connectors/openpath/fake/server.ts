@@ -1,6 +1,6 @@
+import { LoopbackServer, readBody } from '../../../src/drivers/loopback.js';
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
  * A fake Avigilon Alta (Openpath) API on 127.0.0.1, for tests and demos. It implements the part
@@ -154,7 +154,7 @@ export class FakeOpenpath {
   /** Requests the fake received, in order ("GET /orgs/1/users?limit=2"). */
   readonly requests: string[] = [];
   url = '';
-  private server?: Server;
+  private readonly http = new LoopbackServer((req, res) => void this.dispatch(req, res));
   private nextId = 1000;
   private eventCursorsExpired = false;
   private faults: Array<{ status: number; remaining: number; retryAfterSeconds?: number }> = [];
@@ -260,19 +260,12 @@ export class FakeOpenpath {
   // ---------------------------------------------------------------- server
 
   async listen(): Promise<string> {
-    this.server = createServer((req, res) => void this.dispatch(req, res));
-    this.server.keepAliveTimeout = 5000;
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    const { port } = this.server.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${port}`;
+    this.url = await this.http.listen();
     return this.url;
   }
 
   async close(): Promise<void> {
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
-    this.server = undefined;
+    await this.http.close();
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -812,11 +805,3 @@ function fakeJwt(): string {
   return `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ sub: 'fake', iat: Math.floor(Date.now() / 1000) })}.${randomBytes(24).toString('base64url')}`;
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
