@@ -5,7 +5,8 @@ import { LockstepError, toLockstepError } from '../domain/errors.js';
 import { reconcileFull, reconcileIdentity, type Controller, type ReconcileOutcome } from '../reconcile/controller.js';
 import type { RunOptions, Scope } from '../reconcile/types.js';
 import type { Db } from '../store/db.js';
-import { observeJob, registerHeldSource, registerOverdueSource, registerQueueDepth, withEventTime } from '../metrics/index.js';
+import { observeJob, registerHeldSource, registerIncidentSource, registerOverdueSource, registerQueueDepth, withEventTime } from '../metrics/index.js';
+import { overdueIncidentSteps } from '../store/incidents.js';
 import { heldRevocations } from '../store/budget.js';
 import { durableRedisOptions } from './connection.js';
 import { startFullRun } from './fullrun.js';
@@ -147,6 +148,8 @@ class Processors {
         );
       },
       ...(deps.handlers.sponseesOf ? { sponseesOf: deps.handlers.sponseesOf } : {}),
+      // BullMQ's backoff retries a transient failure; nothing sleeps under an identity's lease
+      retries: 'queue',
     };
   }
 
@@ -430,6 +433,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<WorkersHandle> {
     ),
     registerOverdueSource(async () => (await overdueRevocations(deps.db)).count),
     registerHeldSource(() => heldRevocations(deps.db)),
+    registerIncidentSource(() => overdueIncidentSteps(deps.db, new Date())),
   ];
 
   let flushing = false;

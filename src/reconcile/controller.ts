@@ -43,6 +43,11 @@ export interface Controller {
   settle?(identityId: string, nextCheckAt: string | null, pendingUpTo: Date | null, clearOverdue: string | null): Promise<void>;
   /** People whose sponsor is this identity (their sponsored access depends on it). */
   sponseesOf?(identityId: string): Promise<string[]>;
+  /**
+   * `queue`: a transient failure is not waited out here (under the identity's lease) but handed
+   * back, retryable, for the transport to run again with its backoff. Default `inline`.
+   */
+  retries?: 'inline' | 'queue';
 }
 
 export interface ReconcileRequest {
@@ -122,7 +127,7 @@ export async function reconcileIdentity(ctx: Controller, req: ReconcileRequest):
   try {
     // in the service, the run writes the settling with its record (one statement) when it writes one
     const settleWith = ctx.settle ? { settleWith: settleOf } : {};
-    outcome = await ctx.reconcile({ kind: 'identities', ids: [id] }, { trigger: `queue:${req.reason}`, actor: actorOfReason(req.reason), apply: true, ...settleWith });
+    outcome = await ctx.reconcile({ kind: 'identities', ids: [id] }, { trigger: `queue:${req.reason}`, actor: actorOfReason(req.reason), apply: true, ...settleWith, ...(ctx.retries ? { retries: ctx.retries } : {}) });
   } catch (e) {
     const err = toLockstepError(e);
     // a leaver that cannot even be planned (the lock system is down) is an overdue revocation
@@ -211,6 +216,7 @@ export async function reconcileFull(ctx: Controller, req: FullRunRequest): Promi
     ...(req.runId ? { runId: req.runId } : {}),
     ...(req.expectDigest ? { expectDigest: req.expectDigest } : {}),
     ...(req.onProgress ? { onProgress: req.onProgress } : {}),
+    ...(ctx.retries ? { retries: ctx.retries } : {}),
   });
   const deferred = outcome.deferred ?? [];
   const per = outcome.nextCheckAtByIdentity ?? {};
@@ -240,6 +246,13 @@ export async function reconcileFull(ctx: Controller, req: FullRunRequest): Promi
   if (outcome.plan) await ctx.clearPending?.(landed, new Date(outcome.plan.createdAt));
   if (failedBy.size) await ctx.requeue([...failedBy.keys()], 'revocation', 'retry-revocation');
   if (deferred.length) await ctx.requeue(deferred, 'normal', 'full-run');
+  // other operations that failed for a reason a later try can help (a grant refused while the
+  // system was busy): their people's own jobs try again, with the queue's backoff
+  const resultOf = new Map(outcome.results.map((r) => [r.key, r]));
+  const retryable = new Set(
+    outcome.failed.filter((op) => !op.revocation && op.identityId && !failedBy.has(op.identityId) && isRetryableResult(resultOf.get(op.key) ?? { status: 'failed' })).map((op) => op.identityId!),
+  );
+  if (retryable.size) await ctx.requeue([...retryable], 'normal', 'retry');
   return { outcome, deferred, overdue: [...failedBy.keys()] };
 }
 

@@ -31,6 +31,14 @@ export interface ApplyOptions {
    * record in one statement (an identity's small run). The caller must write them.
    */
   auditInto?: AuditEntryInput[];
+  /**
+   * Who retries an operation that failed with a transient error: this call, waiting with
+   * backoff (`inline`: the CLI, which has no queue), or the queue, which runs the job again later
+   * with its own backoff (`queue`: the service). In the service a wait here would hold the
+   * identity's lease and a worker slot while it sleeps; the driver's HTTP client has already
+   * retried what HTTP can, so one layer retries each kind of failure.
+   */
+  retries?: 'inline' | 'queue';
 }
 
 function accountKey(op: Operation): string {
@@ -134,7 +142,7 @@ export async function applyOperations(ctx: EngineContext, ops: Operation[], opts
       if (blocked) {
         r = { key: op.key, status: 'skipped', attempts: 0, at: new Date().toISOString(), error: { code: 'precondition', message: blocked, retryable: false } };
       } else {
-        r = await applyOne(ctx, op, accountId, (id) => (accountId = id), opts.signal);
+        r = await applyOne(ctx, op, accountId, (id) => (accountId = id), opts.signal, opts.retries === 'queue' ? 1 : undefined);
         if (r.status === 'failed' && (op.kind === 'create_account' || op.kind === 'link_account')) {
           blocked = `${op.kind} failed: ${r.error?.message}`;
         }
@@ -162,13 +170,15 @@ async function applyOne(
   accountId: string | null,
   setAccountId: (id: string) => void,
   signal?: AbortSignal,
+  attemptsHere?: number,
 ): Promise<OperationResult> {
   const driver = ctx.drivers.get(op.system);
   const at = () => new Date().toISOString();
   if (!driver) {
     return { key: op.key, status: 'failed', attempts: 0, at: at(), error: { code: 'config', message: `no system named ${op.system} is configured`, retryable: false } };
   }
-  const { maxAttempts, baseDelayMs, maxDelayMs } = ctx.executor;
+  const { baseDelayMs, maxDelayMs } = ctx.executor;
+  const maxAttempts = attemptsHere ?? ctx.executor.maxAttempts;
   let attempt = 0;
   for (;;) {
     attempt++;

@@ -249,8 +249,8 @@ async function executeRun(
   const heldBack = run.scope === 'full' && !opts.approved ? await heldIdentities(ctx, ops) : NO_HELD;
   const toApply = heldBack.size ? ops.filter((o) => !(o.identityId && heldBack.has(o.identityId))) : ops;
   const applied = opts.leases
-    ? await applyUnderLeases(ctx, toApply, opts.leases, { runId: run.id, actor: opts.actor, onProgress }, deferred, opts.leasePartition)
-    : await applyOperations(ctx, toApply, { runId: run.id, actor: opts.actor, onProgress, ...(audit ? { auditInto: audit } : {}) });
+    ? await applyUnderLeases(ctx, toApply, opts.leases, { runId: run.id, actor: opts.actor, onProgress, ...(opts.retries ? { retries: opts.retries } : {}) }, deferred, opts.leasePartition)
+    : await applyOperations(ctx, toApply, { runId: run.id, actor: opts.actor, onProgress, ...(opts.retries ? { retries: opts.retries } : {}), ...(audit ? { auditInto: audit } : {}) });
   const results = heldBack.size ? mergeHeld(ops, toApply, applied, heldBack) : applied;
   // an identity's small run writes its anchors (and, queued, its settling) with its record
   const oneStatement = record === 'insert';

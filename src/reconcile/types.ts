@@ -56,6 +56,8 @@ export interface RunOptions {
    * is in the outcome's `deferred`).
    */
   leases?: Leases;
+  /** Who retries a transient failure: the executor, waiting (default: the CLI), or the queue (the service). */
+  retries?: 'inline' | 'queue';
   /** Identities per set of leases (default 500). */
   leasePartition?: number;
   /** Apply only if the plan's digest is this one (the plan an operator was shown); otherwise a `conflict`. */

@@ -101,6 +101,35 @@ describe('the executor and retryable errors', () => {
     expect(membershipsOf(a.id)).not.toContain('353');
   });
 
+  it('in the service (retries: queue) waits out nothing itself: the refused grant comes back retryable at once, for the queue to run again', async () => {
+    const a = await h.driver.upsertAccount({ externalId: 'E-409q', displayName: 'Held Open Queue' });
+    h.fake.lockCardholder(h.fake.resolveCardholder(a.id)!.id, 'Operator Jane Smith at WS-07', { refusals: 1 });
+    const [r] = await applyOperations(ctx, [grantOf(a.id, 'E-409q')], { ...run, retries: 'queue' });
+    expect(r).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'conflict', retryable: true } });
+    expect(membershipsOf(a.id)).not.toContain('353');
+    // the queue's next try lands it
+    const [again] = await applyOperations(ctx, [grantOf(a.id, 'E-409q')], { ...run, retries: 'queue' });
+    expect(again).toMatchObject({ status: 'applied', attempts: 1 });
+    expect(membershipsOf(a.id)).toContain('353');
+  });
+
+  it('a queued identity job whose grant is refused once fails retryable without sleeping, and its next try converges', async () => {
+    const { localLeases, reconcileIdentity } = await import('../../../src/reconcile/controller.js');
+    const { identity } = await upsertIdentity(store.db, { source: 'hr', externalId: 'E-job', userName: 'job', displayName: 'Job Runner' });
+    expect((await runReconcile(ctx, { kind: 'full' }, apply)).failed).toEqual([]);
+    const account = (await h.driver.findAccount('E-job'))!;
+    await upsertIdentity(store.db, { source: 'hr', externalId: 'E-job', userName: 'job', displayName: 'Job Runner', groups: ['DC Operations'] });
+    h.fake.lockCardholder(h.fake.resolveCardholder(account.id)!.id, 'Operator Jane Smith at WS-07', { refusals: 1 });
+    const c = { db: store.db, now: () => new Date(), logger: { warn: () => undefined }, reconcile: (sc: Parameters<typeof runReconcile>[1], o: Parameters<typeof runReconcile>[2]) => runReconcile(ctx, sc, o), systems: ['cc'], leases: localLeases(), requeue: async () => undefined, retries: 'queue' as const };
+    const first = await reconcileIdentity(c, { identityId: identity.id, lane: 'normal', reason: 'hr' }).catch((e: unknown) => e);
+    expect(first).toBeInstanceOf(LockstepError);
+    expect((first as LockstepError).retryable).toBe(true);
+    expect(membershipsOf(account.id)).not.toContain('352');
+    const second = await reconcileIdentity(c, { identityId: identity.id, lane: 'normal', reason: 'hr' });
+    expect(second.applied).toBe(1);
+    expect(membershipsOf(account.id)).toContain('352');
+  });
+
   it('hands a Retry-After longer than it waits back on the result instead of trying sooner', async () => {
     const a = await h.driver.upsertAccount({ externalId: 'E-429', displayName: 'Slow Down' });
     h.fake.failNext(429, { retryAfterSeconds: 120 });
