@@ -1,10 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormatsModule, { type FormatsPlugin } from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
+import { addFormats, referenceFile } from '../../src/drivers/spec-exchange.js';
 import { LockstepError } from '../../src/domain/errors.js';
 import { createGallagherDriver } from './driver.js';
 import type { FakeExchange } from './fake/index.js';
@@ -17,12 +13,8 @@ import { startGallagherHarness } from './harness.js';
  * it is absent (users' clones) the test skips and says why.
  */
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const specFile = resolve(repoRoot, '../shared/reference/gallagher/cc_rest.yaml');
+const specFile = referenceFile('gallagher/cc_rest.yaml', 'the reference document');
 
-// ajv-formats is CommonJS; under NodeNext its default import is the module object.
-const addFormats: FormatsPlugin =
-  (addFormatsModule as unknown as { default?: FormatsPlugin }).default ?? (addFormatsModule as unknown as FormatsPlugin);
 
 interface Operation {
   requestBody?: { content?: Record<string, { schema?: unknown }> };
@@ -97,10 +89,8 @@ function check(spec: SpecValidator, x: FakeExchange): string[] {
 
 describe('Gallagher fake and driver against cc_rest.yaml', () => {
   it('exchange only what the spec describes, in its shapes', async (ctx) => {
-    if (!existsSync(specFile)) {
-      return ctx.skip(`the reference spec is not here (${specFile}); it is not distributed with lockstep`);
-    }
-    const doc = parseYaml(readFileSync(specFile, 'utf8'), { maxAliasCount: -1 }) as ConstructorParameters<typeof SpecValidator>[0];
+    if (!specFile.present) return ctx.skip(specFile.skipMessage);
+    const doc = specFile.load() as ConstructorParameters<typeof SpecValidator>[0];
     const spec = new SpecValidator(doc);
 
     const h = await startGallagherHarness({ driver: { cardType: '600', emailField: 'email', pageSize: 2, eventsTop: 2 } });

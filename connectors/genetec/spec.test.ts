@@ -1,7 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { referenceFile } from '../../src/drivers/spec-exchange.js';
 import { createGenetecDriver } from './driver.js';
 import type { FakeExchange } from './fake/index.js';
 import { fakeConnection, startGenetecHarness } from './harness.js';
@@ -16,9 +14,8 @@ import { parseQ, signature } from './q.js';
  * send). The collection is not part of the repository; without it the test skips.
  */
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const collectionFile = resolve(repoRoot, '../shared/reference/genetec/security-center-web-sdk.postman_collection.json');
-const SKIP = `the Web SDK Postman collection is not here (${collectionFile}); it is not distributed with lockstep`;
+const collectionFile = referenceFile('genetec/security-center-web-sdk.postman_collection.json', 'the Web SDK Postman collection');
+const SKIP = collectionFile.skipMessage;
 
 interface PmItem {
   name: string;
@@ -62,7 +59,7 @@ function exchangePath(path: string): string {
 }
 
 function loadSpec(): { collection: Collection; requests: SpecRequest[] } {
-  const collection = JSON.parse(readFileSync(collectionFile, 'utf8')) as Collection;
+  const collection = collectionFile.load() as Collection;
   const requests: SpecRequest[] = [];
   const walk = (items: PmItem[]): void => {
     for (const i of items) {
@@ -136,7 +133,7 @@ function check(requests: SpecRequest[], x: FakeExchange): string[] {
 
 describe('Genetec driver and fake against the Web SDK Postman collection', () => {
   it('authenticates as the collection does (Basic, user;ApplicationId) and asks for text/json', (ctx) => {
-    if (!existsSync(collectionFile)) return ctx.skip(SKIP);
+    if (!collectionFile.present) return ctx.skip(SKIP);
     const { collection } = loadSpec();
     expect(collection.auth?.type).toBe('basic');
     expect(collection.auth?.basic?.find((b) => b.key === 'username')?.value).toBe('{{username}};{{applicationID}}');
@@ -144,7 +141,7 @@ describe('Genetec driver and fake against the Web SDK Postman collection', () =>
   });
 
   it('makes only calls the collection has, with that method and shape, and the fake answers in its shapes', async (ctx) => {
-    if (!existsSync(collectionFile)) return ctx.skip(SKIP);
+    if (!collectionFile.present) return ctx.skip(SKIP);
     const { requests } = loadSpec();
     const h = await startGenetecHarness({ driver: { pageSize: 2, eventsLimit: 2 } });
     const groupsDriver = await createGenetecDriver({ system: 'cg', options: { ...fakeConnection(h.fake), accessGroups: 'cardholderGroups', validity: 'none' } });
@@ -255,7 +252,7 @@ describe('Genetec driver and fake against the Web SDK Postman collection', () =>
   });
 
   it('has teeth: the check refuses calls and answers the collection does not have', (ctx) => {
-    if (!existsSync(collectionFile)) return ctx.skip(SKIP);
+    if (!collectionFile.present) return ctx.skip(SKIP);
     const { requests } = loadSpec();
     const x = (over: Partial<FakeExchange>): FakeExchange => ({
       method: 'POST',

@@ -1,10 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
-import addFormatsModule, { type FormatsPlugin } from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
+import { addFormats, referenceFile } from '../../src/drivers/spec-exchange.js';
 import { LockstepError } from '../../src/domain/errors.js';
 import { createLenelDriver } from './driver.js';
 import type { FakeExchange } from './fake/index.js';
@@ -22,12 +18,8 @@ import { startLenelHarness } from './harness.js';
  * without it the test skips.
  */
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const specFile = resolve(repoRoot, '../shared/reference/lenel/openaccess-swagger-7.5.yaml');
+const specFile = referenceFile('lenel/openaccess-swagger-7.5.yaml', 'the reference document');
 
-// ajv-formats is CommonJS; under NodeNext its default import is the module object.
-const addFormats: FormatsPlugin =
-  (addFormatsModule as unknown as { default?: FormatsPlugin }).default ?? (addFormatsModule as unknown as FormatsPlugin);
 
 type Json = Record<string, unknown>;
 interface Parameter {
@@ -176,12 +168,12 @@ function check(spec: SpecValidator, x: FakeExchange): string[] {
   return problems;
 }
 
-const skipMessage = `the reference document is not here (${specFile}); it is not distributed with lockstep`;
-const loadSpec = (): SpecValidator => new SpecValidator(parseYaml(readFileSync(specFile, 'utf8')) as SwaggerDoc);
+const skipMessage = `the reference document is not here (${specFile.path}); it is not distributed with lockstep`;
+const loadSpec = (): SpecValidator => new SpecValidator(specFile.load() as SwaggerDoc);
 
 describe('Lenel OpenAccess fake and driver against the vendor Swagger document', () => {
   it('exchange only what the document describes, in its shapes', async (ctx) => {
-    if (!existsSync(specFile)) return ctx.skip(skipMessage);
+    if (!specFile.present) return ctx.skip(skipMessage);
     const spec = loadSpec();
     expect(spec.doc.swagger).toBe('2.0');
     expect(spec.doc.basePath).toBe('/api/access/onguard/openaccess');
@@ -273,7 +265,7 @@ describe('Lenel OpenAccess fake and driver against the vendor Swagger document',
   });
 
   it('has teeth: the check refuses exchanges the document does not allow', (ctx) => {
-    if (!existsSync(specFile)) return ctx.skip(skipMessage);
+    if (!specFile.present) return ctx.skip(skipMessage);
     const spec = loadSpec();
     const headers = { 'application-id': 'app', 'session-token': '(set)' };
     const x = (over: Partial<FakeExchange>): FakeExchange => ({

@@ -1,9 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
-import addFormatsModule, { type FormatsPlugin } from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
+import { addFormats, referenceFile } from '../../src/drivers/spec-exchange.js';
 import { LockstepError } from '../../src/domain/errors.js';
 import { createOpenpathDriver } from './driver.js';
 import type { FakeExchange } from './fake/index.js';
@@ -17,12 +14,8 @@ import { startOpenpathHarness } from './harness.js';
  * declared and valid. The document is not part of the repository; without it the test skips.
  */
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const specFile = resolve(repoRoot, '../shared/reference/openpath/openpath-openapi-original.json');
+const specFile = referenceFile('openpath/openpath-openapi-original.json', 'the reference document');
 
-// ajv-formats is CommonJS; under NodeNext its default import is the module object.
-const addFormats: FormatsPlugin =
-  (addFormatsModule as unknown as { default?: FormatsPlugin }).default ?? (addFormatsModule as unknown as FormatsPlugin);
 
 type Json = Record<string, unknown>;
 interface Parameter {
@@ -192,10 +185,8 @@ function check(spec: SpecValidator, x: FakeExchange): string[] {
 
 describe('Openpath fake and driver against the vendor Swagger document', () => {
   it('exchange only what the document describes, in its shapes', async (ctx) => {
-    if (!existsSync(specFile)) {
-      return ctx.skip(`the reference document is not here (${specFile}); it is not distributed with lockstep`);
-    }
-    const doc = JSON.parse(readFileSync(specFile, 'utf8')) as SwaggerDoc;
+    if (!specFile.present) return ctx.skip(specFile.skipMessage);
+    const doc = specFile.load() as SwaggerDoc;
     expect(doc.swagger).toBe('2.0');
     // The auth scheme the driver and fake use is the one the document defines.
     expect(doc.securityDefinitions.jwt).toEqual({ type: 'apiKey', name: 'Authorization', in: 'header' });
@@ -287,10 +278,8 @@ describe('Openpath fake and driver against the vendor Swagger document', () => {
   });
 
   it('has teeth: the check refuses exchanges the document does not allow', (ctx) => {
-    if (!existsSync(specFile)) {
-      return ctx.skip(`the reference document is not here (${specFile}); it is not distributed with lockstep`);
-    }
-    const spec = new SpecValidator(JSON.parse(readFileSync(specFile, 'utf8')) as SwaggerDoc);
+    if (!specFile.present) return ctx.skip(specFile.skipMessage);
+    const spec = new SpecValidator(specFile.load() as SwaggerDoc);
     const x = (over: Partial<FakeExchange>): FakeExchange => ({
       method: 'GET',
       url: '/orgs/1/users',
@@ -320,10 +309,8 @@ describe('Openpath fake and driver against the vendor Swagger document', () => {
   });
 
   it('logs in with an API user as the document describes', async (ctx) => {
-    if (!existsSync(specFile)) {
-      return ctx.skip(`the reference document is not here (${specFile}); it is not distributed with lockstep`);
-    }
-    const spec = new SpecValidator(JSON.parse(readFileSync(specFile, 'utf8')) as SwaggerDoc);
+    if (!specFile.present) return ctx.skip(specFile.skipMessage);
+    const spec = new SpecValidator(specFile.load() as SwaggerDoc);
     const h = await startOpenpathHarness({
       fake: { login: { email: 'api@example.com', password: 's3cret' } },
       driver: { token: undefined, login: { email: 'api@example.com', password: 's3cret' } },

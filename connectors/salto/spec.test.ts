@@ -1,9 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
+import { referenceFile } from '../../src/drivers/spec-exchange.js';
 import { SALTO_SCHEMA, nebulaSchemaJson } from './proto.js';
 
 /**
@@ -16,9 +15,8 @@ import { SALTO_SCHEMA, nebulaSchemaJson } from './proto.js';
  * absent (users' clones) the test skips and says why.
  */
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const specTar = resolve(repoRoot, '../shared/reference/salto-nebula/salto-nebula-descriptors.tar');
-const haveSpec = existsSync(specTar);
+const specTar = referenceFile('salto-nebula/salto-nebula-descriptors.tar', 'the vendor descriptors');
+const haveSpec = specTar.present;
 
 // protobufjs/ext/descriptor is CommonJS that assigns module.exports: required, not imported
 const require = createRequire(import.meta.url);
@@ -143,7 +141,7 @@ const vendorTypeOf = (f: VendorField): string => (f.type === TYPE_MESSAGE || f.t
 
 describe.skipIf(!haveSpec)('Salto Nebula subset against the vendor descriptors', () => {
   const files = haveSpec
-    ? [...untar(readFileSync(specTar)).entries()]
+    ? [...untar(specTar.bytes()).entries()]
         .filter(([n]) => n.endsWith('.fdp.bin'))
         .map(([, b]) => descriptor.FileDescriptorProto.toObject(descriptor.FileDescriptorProto.decode(b), { enums: Number, longs: String, defaults: false }))
     : [];
@@ -212,5 +210,5 @@ describe.skipIf(!haveSpec)('Salto Nebula subset against the vendor descriptors',
 });
 
 describe.skipIf(haveSpec)('Salto Nebula subset against the vendor descriptors', () => {
-  it.skip(`skipped: ${specTar} is not here (the vendor reference lives outside the repository)`, () => {});
+  it.skip(`skipped: ${specTar.path} is not here (the vendor reference lives outside the repository)`, () => {});
 });

@@ -1,9 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
+import { referenceFile } from '../../src/drivers/spec-exchange.js';
 import { LockstepError } from '../../src/domain/errors.js';
 import { createUhppotedDriver } from './driver.js';
 import type { FakeExchange } from './fake/index.js';
@@ -18,8 +15,7 @@ import { HARNESS_CONTROLLERS, HARNESS_GROUPS, startUhppotedHarness } from './har
  * (users' clones) the test skips and says why.
  */
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const specFile = resolve(repoRoot, '../shared/reference/uhppoted/uhppoted-api.yaml');
+const specFile = referenceFile('uhppoted/uhppoted-api.yaml', 'the reference document');
 
 interface Parameter {
   name: string;
@@ -141,10 +137,8 @@ function check(spec: SpecValidator, x: FakeExchange): string[] {
 
 describe('uhppoted fake and driver against uhppoted-api.yaml', () => {
   it('exchange only what the spec describes, in its shapes', async (ctx) => {
-    if (!existsSync(specFile)) {
-      return ctx.skip(`the reference spec is not here (${specFile}); it is not distributed with lockstep`);
-    }
-    const spec = new SpecValidator(parseYaml(readFileSync(specFile, 'utf8')) as SpecDoc);
+    if (!specFile.present) return ctx.skip(specFile.skipMessage);
+    const spec = new SpecValidator(specFile.load() as SpecDoc);
     const h = await startUhppotedHarness({ driver: { pageSize: 2, eventsBatch: 2 } });
     const { driver, fake } = h;
     const [c1, c2] = HARNESS_CONTROLLERS;
