@@ -1,6 +1,6 @@
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
-import { addFormats, referenceFile } from '../../src/drivers/spec-exchange.js';
+import { addFormats, referenceFile, SchemaCache } from '../../src/drivers/spec-exchange.js';
 import { LockstepError } from '../../src/domain/errors.js';
 import { createGallagherDriver } from './driver.js';
 import type { FakeExchange } from './fake/index.js';
@@ -24,7 +24,7 @@ interface Operation {
 class SpecValidator {
   private readonly ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: true });
   private readonly paths: Record<string, Record<string, Operation>>;
-  private readonly cache = new Map<string, ValidateFunction>();
+  private readonly schemas = new SchemaCache(this.ajv);
 
   constructor(doc: { paths: Record<string, Record<string, Operation>>; components: unknown }) {
     addFormats(this.ajv);
@@ -40,16 +40,12 @@ class SpecValidator {
 
   /** A validator for the schema at a JSON pointer into the spec (compiled once). */
   validator(pointer: string[]): ValidateFunction {
-    const ref = `cc#/${pointer.map((p) => encodeURIComponent(p.replace(/~/g, '~0').replace(/\//g, '~1'))).join('/')}`;
-    const cached = this.cache.get(ref);
-    if (cached) return cached;
-    const v = this.ajv.compile({ $ref: ref });
-    this.cache.set(ref, v);
-    return v;
+    const ref = SchemaCache.pointer('cc', pointer);
+    return this.schemas.get(ref, () => ({ $ref: ref }));
   }
 
   errorsOf(v: ValidateFunction): string {
-    return this.ajv.errorsText(v.errors, { separator: '\n' });
+    return this.schemas.errorsOf(v);
   }
 }
 

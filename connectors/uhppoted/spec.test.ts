@@ -1,6 +1,6 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { describe, expect, it } from 'vitest';
-import { referenceFile } from '../../src/drivers/spec-exchange.js';
+import { referenceFile, SchemaCache } from '../../src/drivers/spec-exchange.js';
 import { LockstepError } from '../../src/domain/errors.js';
 import { createUhppotedDriver } from './driver.js';
 import type { FakeExchange } from './fake/index.js';
@@ -59,7 +59,7 @@ function formatsIn(node: unknown, out: Set<string>): Set<string> {
 
 class SpecValidator {
   private readonly ajv = new Ajv({ strict: false, allErrors: true, validateFormats: true });
-  private readonly cache = new Map<string, ValidateFunction>();
+  private readonly schemas = new SchemaCache(this.ajv);
 
   constructor(private readonly doc: SpecDoc) {
     for (const f of formatsIn(doc, new Set())) {
@@ -75,17 +75,12 @@ class SpecValidator {
   }
 
   validator(pointer: string[]): ValidateFunction {
-    const ref = `uh#/${pointer.map((p) => encodeURIComponent(p.replace(/~/g, '~0').replace(/\//g, '~1'))).join('/')}`;
-    let v = this.cache.get(ref);
-    if (!v) {
-      v = this.ajv.compile({ $ref: ref });
-      this.cache.set(ref, v);
-    }
-    return v;
+    const ref = SchemaCache.pointer('uh', pointer);
+    return this.schemas.get(ref, () => ({ $ref: ref }));
   }
 
   errorsOf(v: ValidateFunction): string {
-    return this.ajv.errorsText(v.errors, { separator: '\n' });
+    return this.schemas.errorsOf(v);
   }
 }
 
