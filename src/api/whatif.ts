@@ -50,7 +50,8 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
 async function mappingFiles(paths: string[]): Promise<string[]> {
   const out: string[] = [];
   for (const p of paths) {
-    if ((await stat(p)).isDirectory()) out.push(...(await readdir(p)).filter((n) => /\.ya?ml$/i.test(n)).sort().map((n) => join(p, n)));
+    // *.test.yaml are mapping tests, not mappings (policy/tests.ts)
+    if ((await stat(p)).isDirectory()) out.push(...(await readdir(p)).filter((n) => /\.ya?ml$/i.test(n) && !/\.test\.ya?ml$/i.test(n)).sort().map((n) => join(p, n)));
     else out.push(p);
   }
   return [...new Set(out)];

@@ -101,6 +101,18 @@ export interface CorrelationConflict {
   heldBy: Array<{ id: string; userName: string; source: string }>;
 }
 
+/**
+ * Access someone holds that breaks an invariant of the mappings (policy/invariants.ts): reported,
+ * never revoked on its own. A maxHolders violation is about a group, not a person (identity null).
+ */
+export interface InvariantViolation {
+  invariant: string;
+  identityId: string | null;
+  userName: string | null;
+  accessGroupIds: string[];
+  message: string;
+}
+
 export interface Plan {
   createdAt: string;
   scope: 'full' | 'identities';
@@ -113,6 +125,8 @@ export interface Plan {
   conflicts?: CorrelationConflict[];
   /** The earliest instant at which some identity in scope needs another look (validity start/end, leave date...). */
   nextCheckAt: string | null;
+  /** Access the lock systems hold that breaks an invariant of the mappings (absent: none, or no invariants). */
+  violations?: InvariantViolation[];
 }
 
 export type RunStatus = 'planned' | 'held' | 'approved' | 'applying' | 'applied' | 'partial' | 'failed' | 'cancelled';

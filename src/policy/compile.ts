@@ -10,6 +10,7 @@ import { LockstepError } from '../domain/errors.js';
 import type { AccessGroup, ProtectionClass } from '../domain/access.js';
 import { parseFilter, type CompiledFilter } from './filter.js';
 import type { Lifecycle, Mappings, ValidityLimit } from './schema.js';
+import { compileInvariants, type CompiledInvariants } from './invariants.js';
 
 export type IssuePath = Array<string | number>;
 
@@ -98,6 +99,8 @@ export interface CompiledPolicy {
   lifecycle: Lifecycle;
   /** lifecycle.preHireDays or lifecycle.preHire (0 days when neither is given). */
   preHire: PreHire;
+  /** What no grant may break (policy/invariants.ts). */
+  invariants: CompiledInvariants;
 }
 
 const DAY = 86_400_000;
@@ -264,6 +267,35 @@ export function checkMappings(m: Mappings): PolicyIssue[] {
       });
     }
   }
+  issues.push(...checkInvariants(m, groups, roleIds));
+  return issues;
+}
+
+/** Invariants: unique ids, known groups and bundles, parseable filters, scopes that name something. */
+function checkInvariants(m: Mappings, groups: ReadonlyMap<string, unknown>, roleIds: string[]): PolicyIssue[] {
+  const issues: PolicyIssue[] = [];
+  checkDuplicates(m.invariants, (x) => x.id, 'id', 'invariants', (x) => `duplicate invariant id "${x.id}"`, issues);
+  m.invariants.forEach((x, i) => {
+    x.separate?.accessGroups?.forEach((g, k) => {
+      if (!groups.has(g)) issues.push({ path: ['invariants', i, 'separate', 'accessGroups', k], message: unknownMessage('access group', g, groups.keys()) });
+    });
+    x.separate?.roles?.forEach((r, k) => {
+      if (m.roles[r] === undefined) issues.push({ path: ['invariants', i, 'separate', 'roles', k], message: unknownMessage('role bundle', r, roleIds) });
+    });
+    x.scope?.accessGroups?.forEach((g, k) => {
+      if (!groups.has(g)) issues.push({ path: ['invariants', i, 'scope', 'accessGroups', k], message: unknownMessage('access group', g, groups.keys()) });
+    });
+    if (x.scope?.protectionClass !== undefined && x.scope.accessGroups === undefined && !m.accessGroups.some((g) => g.protectionClass === x.scope!.protectionClass)) {
+      issues.push({ path: ['invariants', i, 'scope', 'protectionClass'], message: `no access group is of class ${x.scope.protectionClass}: invariant "${x.id}" would hold nothing` });
+    }
+    if (x.require?.when !== undefined) {
+      try {
+        parseFilter(x.require.when);
+      } catch (e) {
+        issues.push({ path: ['invariants', i, 'require', 'when'], message: `invalid SCIM filter: ${e instanceof Error ? e.message : String(e)}` });
+      }
+    }
+  });
   return issues;
 }
 
@@ -353,5 +385,6 @@ export function compile(m: Mappings): CompiledPolicy {
     rules,
     lifecycle: m.lifecycle,
     preHire: preHireOf(m.lifecycle),
+    invariants: compileInvariants(m),
   };
 }

@@ -10,6 +10,8 @@ import { endOfDayIfDate, isLeaver, startOfDayIfDate, type Identity } from '../do
 import type { SponsorState } from '../domain/sponsor.js';
 import type { AccessException, RequestGrant } from '../domain/governance.js';
 import { applyExceptions, type ExceptionRef } from './exceptions.js';
+import { applyInvariants, type HolderCounts } from './invariants.js';
+import type { InvariantViolation } from '../domain/plan.js';
 import type { CompiledDuration, CompiledGrant, CompiledPolicy, CompiledRule, LimitSource, PreHire } from './compile.js';
 import {
   attributeName,
@@ -60,6 +62,15 @@ export interface EvaluateOptions {
    * over them.
    */
   grants?: readonly RequestGrant[];
+  /**
+   * Access groups the person holds now (the lock systems' memberships, when the caller read
+   * them). An invariant of the mappings refuses a grant that would break it, but a group held
+   * already is kept and reported as a violation (policy/invariants.ts). Default: the groups of
+   * `anchors` (what lockstep granted before).
+   */
+  held?: ReadonlySet<string>;
+  /** maxHolders' counts, kept once per plan (policy/invariants.ts holderCounts). */
+  holders?: HolderCounts;
 }
 
 export interface Denial {
@@ -69,6 +80,8 @@ export interface Denial {
   reason: string;
   /** Set when an access exception denies it. */
   exception?: ExceptionRef;
+  /** Set when an invariant of the mappings refuses it: the invariant's id. */
+  invariant?: string;
 }
 
 export interface Evaluation {
@@ -80,6 +93,8 @@ export interface Evaluation {
   denied: Denial[];
   /** The earliest future instant at which the result changes by time alone; null if never. */
   nextCheckAt: string | null;
+  /** Held access kept although it breaks an invariant (absent: none): reported, never granted anew. */
+  violations?: InvariantViolation[];
 }
 
 interface Bound {
@@ -712,7 +727,17 @@ function governed(identity: Identity, policy: CompiledPolicy, opts: EvaluateOpti
   let out = e;
   if (opts.grants !== undefined && opts.grants.length > 0) out = applyGrants(identity, policy, opts, out);
   if (opts.exceptions !== undefined && opts.exceptions.length > 0) out = applyExceptions(out, opts.exceptions, opts.now);
+  if (policy.invariants.list.length > 0) out = applyInvariants(out, identity, policy.invariants, { now: opts.now, held: opts.held ?? heldOnRecord(opts.anchors), holders: opts.holders, employeeTypes: policy.employeeTypes });
   return out;
+}
+
+const NOTHING_HELD: ReadonlySet<string> = new Set();
+
+/** The groups lockstep granted before (their anchors), as the default of what a person holds. */
+function heldOnRecord(anchors: Record<string, string> | undefined): ReadonlySet<string> {
+  if (anchors === undefined) return NOTHING_HELD;
+  const keys = Object.keys(anchors);
+  return keys.length === 0 ? NOTHING_HELD : new Set(keys);
 }
 
 /**
@@ -1067,7 +1092,8 @@ export function explainText(evaluation: Evaluation): string[] {
       for (const note of r.notes ?? []) lines.push(`      · ${note}`);
     });
   }
-  for (const d of evaluation.denied) lines.push(d.exception ? `! ${d.accessGroupId} ${d.reason} (granted by rule ${d.rule} otherwise)` : `! ${d.accessGroupId} denied (rule ${d.rule}): ${d.reason}`);
+  for (const d of evaluation.denied) lines.push(d.exception || d.invariant ? `! ${d.accessGroupId} ${d.reason} (granted by rule ${d.rule} otherwise)` : `! ${d.accessGroupId} denied (rule ${d.rule}): ${d.reason}`);
+  for (const v of evaluation.violations ?? []) lines.push(`!! VIOLATION of invariant ${v.invariant}: ${v.message} (held: kept and reported, not granted anew)`);
   if (evaluation.entitlements.length === 0 && evaluation.denied.length === 0) lines.push('no access groups');
   if (evaluation.nextCheckAt !== null) lines.push(`next check at ${evaluation.nextCheckAt}`);
   return lines;

@@ -31,3 +31,21 @@ export type {
   RuleSpec,
   ValidityLimit,
 } from './schema.js';
+export { applyInvariants, heldViolations, holderCounts, overHolders, scopeGroupsOf, type CompiledInvariant, type CompiledInvariants, type HolderCounts } from './invariants.js';
+export {
+  formatTestReport,
+  junitXml,
+  mappingTestFileSchema,
+  parseTests,
+  parseTestSources,
+  readTestSources,
+  resolveTestFiles,
+  runMappingTests,
+  TEST_FILE,
+  type MappingTest,
+  type TestReport,
+  type TestResult,
+  type TestSource,
+  type TestSuite,
+} from './tests.js';
+export type { InvariantSpec } from './schema.js';

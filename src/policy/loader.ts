@@ -76,10 +76,11 @@ export function parseMappingSources(sources: MappingSource[]): LoadedMappings {
   const files = sources.map((s) => parseFile(s, issues));
 
   const base = mappingsSchema.parse({ version: 1 });
-  const merged: Mappings = { ...base, classes: {}, accessGroups: [], roles: {}, rules: [], reviews: [] };
+  const merged: Mappings = { ...base, classes: {}, accessGroups: [], roles: {}, rules: [], reviews: [], invariants: [] };
   const origins = {
     accessGroups: [] as Origin[],
     rules: [] as Origin[],
+    invariants: [] as Origin[],
     roles: new Map<string, Origin>(),
     classes: new Map<string, Origin>(),
     employeeTypes: undefined as Origin | undefined,
@@ -130,6 +131,10 @@ export function parseMappingSources(sources: MappingSource[]): LoadedMappings {
       origins.rules.push({ src, index });
     });
     for (const r of data.reviews) merged.reviews.push(r);
+    data.invariants.forEach((x, index) => {
+      merged.invariants.push(x);
+      origins.invariants.push({ src, index });
+    });
   }
 
   // Cross-file checks only make sense once every file parsed: a broken file's groups would
@@ -137,7 +142,7 @@ export function parseMappingSources(sources: MappingSource[]): LoadedMappings {
   if (files.every((f) => f !== null)) {
     const locate = (path: IssuePath): { origin: Origin; path: IssuePath } | undefined => {
       const [head, second] = path;
-      if ((head === 'accessGroups' || head === 'rules') && typeof second === 'number') {
+      if ((head === 'accessGroups' || head === 'rules' || head === 'invariants') && typeof second === 'number') {
         const origin = origins[head][second];
         return { origin, path: [head, origin.index ?? second, ...path.slice(2)] };
       }
@@ -187,7 +192,8 @@ async function resolveMappingFiles(paths: string | string[]): Promise<string[]> 
       throw new LockstepError('config', `mappings: cannot read ${p}: ${e instanceof Error ? e.message : String(e)}`, { cause: e, field: 'mappings' });
     }
     if (info.isDirectory()) {
-      const names = (await readdir(p)).filter((n) => /\.ya?ml$/i.test(n)).sort();
+      // *.test.yaml beside the mappings are mapping tests (policy/tests.ts), not mappings
+      const names = (await readdir(p)).filter((n) => /\.ya?ml$/i.test(n) && !/\.test\.ya?ml$/i.test(n)).sort();
       if (names.length === 0) throw new LockstepError('config', `mappings: no *.yaml or *.yml files in ${p}`, { field: 'mappings' });
       out.push(...names.map((n) => join(p, n)));
     } else {

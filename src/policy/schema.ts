@@ -58,6 +58,17 @@
  *       deadline: P14D                  [P14D] remindEvery: P3D [none]
  *       undecided: keep                 [keep] or revoke: what undecided items get at the deadline
  *       revokeFor: P3M                  [until the next campaign; P90D without every]
+ *       (scope may also say violations: true: the holders of access that breaks an invariant)
+ *   invariants:                         [] what no grant may break (docs/policy-as-code.md)
+ *     - id: cash-audit-apart            unique
+ *       separate: { accessGroups: [a, b] }   no one holds two of these (or roles: [x, y])
+ *     - id: class4-trained
+ *       scope: { protectionClass: 4 }   or { accessGroups: [...] }
+ *       require:                        what a holder must be (one or more of):
+ *         employee: true                  an employee (employeeTypes)
+ *         unexpired: trainingUntil        an attribute holding a date not yet past
+ *         when: 'department eq "Ops"'     a SCIM filter
+ *       maxHolders: 20                  [none] at most this many people per group in scope
  *   lifecycle:
  *     leaver: suspend                   [suspend] suspend = revoke all memberships and suspend the
  *                                       account; revoke = memberships only; delete = delete the account
@@ -237,8 +248,9 @@ const reviewSchema = z
       .strictObject({
         protectionClass: protectionClassSchema.optional().describe('Every access group of this class'),
         accessGroups: z.array(idSchema).optional().describe('These access groups'),
+        violations: z.boolean().optional().describe('Also every held access group that breaks an invariant (its holders are listed first)'),
       })
-      .refine((s) => s.protectionClass !== undefined || (s.accessGroups?.length ?? 0) > 0, 'give protectionClass or accessGroups')
+      .refine((s) => s.protectionClass !== undefined || (s.accessGroups?.length ?? 0) > 0 || s.violations === true, 'give protectionClass or accessGroups (or violations: true)')
       .describe('Which memberships are reviewed: each person holding a group in scope is an item'),
     every: calendarDurationSchema.optional().describe('A campaign starts this long after the last one began (and at once when there has been none); without it, only by hand'),
     reviewers: z
@@ -252,6 +264,58 @@ const reviewSchema = z
     revokeFor: calendarDurationSchema.optional().describe("How long a revoke's exception lasts [until the next campaign is due; P90D without every]"),
   })
   .describe('An access review campaign');
+
+/**
+ * What must always be true of the doors, whatever the rules grant (issue 27). Two shapes:
+ * `separate` (segregation of duties: no one holds two of these access groups, or carries two of
+ * these role bundles) or `scope` with `require` and/or `maxHolders` (class requirements). A grant
+ * that would break one is refused with the invariant as its reason; access a person already
+ * holds that breaks one is reported as a violation, never silently revoked.
+ */
+const invariantSchema = z
+  .strictObject({
+    id: idSchema.describe('Unique id, named in refusals, violations and metrics'),
+    description: z.string().optional(),
+    separate: z
+      .strictObject({
+        accessGroups: z.array(idSchema).min(2).optional().describe('No one may hold two of these access groups'),
+        roles: z.array(idSchema).min(2).optional().describe('No one may carry two of these role bundles'),
+      })
+      .refine((s) => (s.accessGroups === undefined) !== (s.roles === undefined), 'give accessGroups or roles (one of them)')
+      .optional()
+      .describe('Segregation of duties'),
+    scope: z
+      .strictObject({
+        protectionClass: protectionClassSchema.optional().describe('Every access group of this class'),
+        accessGroups: z.array(idSchema).optional().describe('These access groups'),
+      })
+      .refine((s) => s.protectionClass !== undefined || (s.accessGroups?.length ?? 0) > 0, 'give protectionClass or accessGroups')
+      .optional()
+      .describe('The access groups `require` and `maxHolders` apply to'),
+    require: z
+      .strictObject({
+        employee: z.boolean().optional().describe('Only employees (employeeTypes) may hold them'),
+        unexpired: attributeNameSchema.optional().describe('An identity attribute that must hold a date not yet past (e.g. when a training certificate ends; a bare date lasts to the end of that day, UTC)'),
+        when: z.string().trim().min(1).optional().describe('A SCIM filter the identity must match'),
+      })
+      .refine((r) => r.employee === true || r.unexpired !== undefined || r.when !== undefined, 'give employee: true, unexpired or when')
+      .optional()
+      .describe('What an identity must be to hold a group in scope'),
+    maxHolders: z.number().int().positive().optional().describe('At most this many people hold each access group in scope'),
+  })
+  .superRefine((v, ctx) => {
+    const classLike = v.scope !== undefined || v.require !== undefined || v.maxHolders !== undefined;
+    if (v.separate !== undefined && classLike) {
+      ctx.addIssue({ code: 'custom', path: ['separate'], message: 'an invariant is either `separate` or `scope` with `require`/`maxHolders`, not both' });
+    } else if (v.separate === undefined && !classLike) {
+      ctx.addIssue({ code: 'custom', path: ['id'], message: 'give `separate`, or `scope` with `require` and/or `maxHolders`' });
+    } else if (v.separate === undefined && v.scope === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['scope'], message: '`require` and `maxHolders` need a `scope` (protectionClass or accessGroups)' });
+    } else if (v.separate === undefined && v.require === undefined && v.maxHolders === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['scope'], message: 'a `scope` needs `require` and/or `maxHolders`' });
+    }
+  })
+  .describe('An invariant: what no grant may break');
 
 const DEFAULT_EMPLOYEE_TYPES = ['Employee'];
 
@@ -267,6 +331,7 @@ export const mappingsSchema = z
     rules: z.array(ruleSchema).default([]),
     lifecycle: lifecycleSchema.prefault({}),
     reviews: z.array(reviewSchema).default([]).describe('Access review campaigns'),
+    invariants: z.array(invariantSchema).default([]).describe('What must always be true: segregation of duties and class requirements (see docs/policy-as-code.md)'),
   })
   .describe('lockstep mappings: identities to access groups in lock systems');
 
@@ -282,6 +347,7 @@ export type GuardPolicy = z.output<typeof guardSchema>;
 export type LeaverAction = Lifecycle['leaver'];
 export type ReviewSpec = z.output<typeof reviewSchema>;
 export type OrphanAction = Lifecycle['orphans'];
+export type InvariantSpec = z.output<typeof invariantSchema>;
 
 /** The JSON Schema editors use (yaml-language-server, VS Code); generated, never hand-edited. */
 export function mappingsJsonSchema(): Record<string, unknown> {
