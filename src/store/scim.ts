@@ -64,11 +64,20 @@ export interface LinkedIdentity {
  * of two.
  */
 export async function lockLiveUserWithIdentity(q: Queryable, id: string): Promise<(UserRow & { identity: LinkedIdentity | null }) | null> {
+  return readLiveUserWithIdentity(q, id, true);
+}
+
+/**
+ * The live user with its identity; `forUpdate` locks both rows for the caller's transaction.
+ * Without it, a write that follows must check the version it read (updateUserAndIdentity's
+ * `expectVersion`): the optimistic path of a PATCH, two round trips and no transaction.
+ */
+export async function readLiveUserWithIdentity(q: Queryable, id: string, forUpdate = false): Promise<(UserRow & { identity: LinkedIdentity | null }) | null> {
   if (!isUuid(id)) return null;
   const { rows } = await q.query<UserRow & { i_source: string | null; i_external_id: string | null; i_data: unknown; i_deleted_at: Date | string | null }>(
     `SELECT ${USER_COLS}, i.source AS i_source, i.external_id AS i_external_id, i.data AS i_data, i.deleted_at AS i_deleted_at
        FROM scim_users u JOIN identities i ON i.id = u.identity_id
-      WHERE u.id = $1 AND u.deleted_at IS NULL FOR UPDATE`,
+      WHERE u.id = $1 AND u.deleted_at IS NULL${forUpdate ? ' FOR UPDATE' : ''}`,
     [id.toLowerCase()],
   );
   const r = rows[0];
@@ -88,18 +97,27 @@ export async function updateUserAndIdentity(
   auditJson: string,
   /** Records the identity as pending (queue_pending) in the same statement, when it is updated. */
   pending: PendingMark | null = null,
-): Promise<UserRow> {
+  /**
+   * Write only if the user is still live at this version (the optimistic path, outside a
+   * transaction): otherwise nothing at all is written and the answer is null. The user's row is
+   * updated first and everything else only if it was: one statement, atomic on its own.
+   */
+  expectVersion: number | null = null,
+): Promise<UserRow | null> {
   const { rows } = await q.query<UserRow>(
-    `WITH i AS (
+    `WITH u AS (
+       UPDATE scim_users AS u SET identity_id = $2, user_name_key = $3, external_id = $4, identity_key = $5, active = $6,
+         resource = $7, version = $8, updated_at = $9
+        WHERE u.id = $1 AND ($18::int IS NULL OR (u.version = $18::int AND u.deleted_at IS NULL)) RETURNING ${USER_COLS}
+     ), i AS (
        UPDATE identities SET user_name = $10, active = $11, data = $12, deleted_at = NULL, updated_at = now(), version = version + 1
-        WHERE id = $2 AND $13::boolean RETURNING id
+        WHERE id = $2 AND $13::boolean AND EXISTS (SELECT 1 FROM u) RETURNING id
      ), a AS (
-       INSERT INTO audit_pending (at, actor, action, subject, run_id, data) ${pendingAuditSelect('$14')}
+       INSERT INTO audit_pending (at, actor, action, subject, run_id, data) ${pendingAuditSelect('$14')} WHERE EXISTS (SELECT 1 FROM u)
      ), pend AS (
        ${PENDING_UPSERT('i.id', '$15', '$16', '$17', 'i')}
      )
-     UPDATE scim_users AS u SET identity_id = $2, user_name_key = $3, external_id = $4, identity_key = $5, active = $6,
-       resource = $7, version = $8, updated_at = $9 WHERE u.id = $1 RETURNING ${USER_COLS}`,
+     SELECT * FROM u`,
     [
       w.id,
       w.identityId,
@@ -118,9 +136,10 @@ export async function updateUserAndIdentity(
       pending?.lane ?? null,
       pending?.reason ?? null,
       pending ? new Date(pending.at).toISOString() : null,
+      expectVersion,
     ],
   );
-  return rows[0]!;
+  return rows[0] ?? null;
 }
 
 /** A change recorded as pending with the write that makes it (see ScimServiceOptions.markPending). */

@@ -239,6 +239,16 @@ export class ScimService {
 
   async patchUser(id: string, body: unknown, ifMatch?: string): Promise<UserResult> {
     const ops = parsePatchBody(body);
+    const auditData = { operations: ops.map((o) => ({ op: o.op, path: o.path ?? null })) };
+    // The usual PATCH (same key, same userName) goes without a transaction: read, then one
+    // statement that writes only if the user is still at the version read (two round trips
+    // instead of BEGIN, SELECT … FOR UPDATE, UPDATE, COMMIT). A write that lost the race, or
+    // anything less usual, takes the locking path below.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const fast = await this.patchOptimistically(id, ops, ifMatch, auditData);
+      if (fast) return fast;
+      if (fast === null) break;
+    }
     return this.tx(async (tx) => {
       const prev = await this.lockUser(tx, id, ifMatch);
       const next = applyPatch(userResourceType, clientAttributes(prev.resource), ops);
@@ -271,6 +281,50 @@ export class ScimService {
       ]);
       return { row: prev, changes, written: true };
     });
+  }
+
+  /**
+   * The optimistic PATCH: the result, `undefined` when the user changed between the read and the
+   * write (try again), or null when this PATCH is not the usual update (the caller locks).
+   */
+  private async patchOptimistically(id: string, ops: ReturnType<typeof parsePatchBody>, ifMatch: string | undefined, auditData: Record<string, unknown>): Promise<UserResult | null | undefined> {
+    const prev = await repo.readLiveUserWithIdentity(this.o.db, id);
+    if (!prev) throw notFound(`User ${id} not found`);
+    checkIfMatch(ifMatch, prev.version);
+    const next = applyPatch(userResourceType, clientAttributes(prev.resource), ops);
+    const { at, next: fin, version, resource, userNameKey, externalId } = this.prepareUser(prev, prev.id, next);
+    if (withoutMeta(prev.resource) === withoutMeta(resource)) return { row: prev, changes: emptyChanges(), written: false };
+    const identityKey = externalId ?? prev.id;
+    const linked = prev.identity;
+    if (prev.user_name_key !== userNameKey || !linked || linked.source !== this.o.source || linked.external_id !== identityKey) return null;
+    let data: ReturnType<typeof parseIdentityInput>;
+    try {
+      data = parseIdentityInput(identityFromUser(resource, { source: this.o.source, id: prev.id }));
+    } catch (e) {
+      if (e instanceof LockstepError && e.code === 'validation') throw badRequest('invalidValue', e.message, e.field);
+      throw e;
+    }
+    const identityChanged = linked.deleted_at !== null || canonicalJson(linked.data) !== canonicalJson(data);
+    const write: repo.UserWrite = { id: prev.id, identityId: prev.identity_id, userNameKey, externalId, identityKey, active: fin.active !== false, resource, version, at };
+    const audit = pendingAuditJson([
+      { actor: 'scim', action: 'scim.user.patched', subject: prev.identity_id, data: { scimId: prev.id, userName: fin.userName ?? null, externalId, active: write.active, version, ...auditData } },
+    ]);
+    const pending = this.o.markPending && identityChanged ? pendingMark(!data.active) : null;
+    let row: UserRow | null;
+    try {
+      row = await repo.updateUserAndIdentity(this.o.db, write, identityChanged ? { userName: data.userName, active: data.active, data: JSON.stringify(data) } : null, audit, pending, prev.version);
+    } catch (e) {
+      const code = pgCode(e);
+      if (code === '23505') throw uniqueViolation(e);
+      if (code === '40001' || code === '40P01') return undefined;
+      throw e;
+    }
+    if (!row) return undefined;
+    auditWritten(this.o.db);
+    const changes = emptyChanges();
+    if (identityChanged) (data.active ? changes.changed : changes.leavers).add(prev.identity_id);
+    if (pending) changes.pendingAt = pending.at;
+    return { row, changes, written: true };
   }
 
   private async lockUser(tx: Queryable, id: string, ifMatch: string | undefined): Promise<LockedUser> {
@@ -330,7 +384,8 @@ export class ScimService {
         { actor: 'scim', action, subject: prev.identity_id, data: { scimId: id, userName: next.userName ?? null, externalId, active: write.active, version, ...auditData } },
       ]);
       const pending = this.o.markPending && identityChanged ? pendingMark(!data.active) : null;
-      const row = await repo.updateUserAndIdentity(tx, write, identityChanged ? { userName: data.userName, active: data.active, data: JSON.stringify(data) } : null, audit, pending);
+      // under the row's lock: the write always finds it
+      const row = (await repo.updateUserAndIdentity(tx, write, identityChanged ? { userName: data.userName, active: data.active, data: JSON.stringify(data) } : null, audit, pending))!;
       tx.afterCommit?.((db) => auditWritten(db));
       if (identityChanged) (data.active ? changes.changed : changes.leavers).add(prev.identity_id);
       if (pending) changes.pendingAt = pending.at;
