@@ -33,6 +33,9 @@ import { decideReviewItem, listReviewCampaigns, reviewReport, reviewReportCsv, s
 import { syncFileSource, formatRowError, type FileSyncResult } from './sources/file/index.js';
 import { generateCheckpointKeys, iterateAudit, verifyAudit, verifyCheckpoints, type AuditVerifyResult } from './store/index.js';
 import { describeStoreHolder, StoreInUseError } from './store/lock.js';
+import { personNames, type PersonName } from './store/people.js';
+import { resolveShortId } from './store/short-ids.js';
+import { acknowledgeIncident, closeIncident, listIncidentViews, recordIncidentReport, type IncidentWithPerson } from './reconcile/incidents.js';
 
 export const EXIT = { ok: 0, error: 1, changes: 2, held: 3, failed: 4, invalid: 5, checkpoint: 6, storeInUse: 7 } as const;
 
@@ -176,7 +179,7 @@ program
       if (o.json) out(JSON.stringify({ runId: outcome.run?.id, digest: outcome.digest, plan: outcome.plan }, null, 2));
       else {
         out(formatPlan(outcome.plan, { color }));
-        if (outcome.plan.operations.length) out(`\nPlan digest ${outcome.digest}: \`lockstep apply --expect ${outcome.digest}\` applies exactly this plan, or nothing if the world moved.`);
+        if (outcome.plan.operations.length) out(`\nPlan digest ${outcome.digest}: \`lockstep apply --yes --expect ${outcome.digest}\` applies exactly this plan, or nothing if the world moved.`);
       }
       if (o.detailedExitcode && outcome.plan.operations.length) process.exitCode = EXIT.changes;
     });
@@ -196,12 +199,13 @@ program
   .command('apply')
   .description('plan and apply a full reconciliation: the plan shown is the plan applied (nothing is applied if the world moved in between)')
   .option('-y, --yes', 'apply without asking (needed when stdin is not a terminal)')
-  .option('--expect <digest>', 'apply only if the plan is still the one with this digest (from `plan --json` or `plan`)')
+  .option('--expect <digest>', 'apply only if the plan is still the one with this digest (from `plan --json` or `plan`); confirms it, so no question is asked')
   .option('--json', 'machine-readable result')
   .action(async (o: { yes?: boolean; json?: boolean; expect?: string }) => {
     await withEngine(async (engine) => {
       let expectDigest = o.expect;
-      if (!o.yes) {
+      // --expect pins the plan that was shown (by `plan`): that is the confirmation, so it works as printed without a terminal
+      if (!o.yes && !o.expect) {
         const preview = await runReconcile(engine.ctx, { kind: 'full' }, { trigger: 'cli apply preview', actor: 'cli', apply: false });
         out(formatPlan(preview.plan, { color }));
         if (preview.plan.operations.length === 0) return;
@@ -222,7 +226,7 @@ program
         ...(progress ? { onProgress: (d: number, t: number) => process.stderr.write(`\rapplying ${d}/${t}`) } : {}),
       });
       if (progress) process.stderr.write('\n');
-      if (o.yes && !o.json && outcome.plan) out(formatPlan(outcome.plan, { color }));
+      if ((o.yes || o.expect) && !o.json && outcome.plan) out(formatPlan(outcome.plan, { color }));
       printOutcome(outcome as RunOutcome, !!o.json);
       process.exitCode = outcomeExit(outcome as RunOutcome);
     });
@@ -476,6 +480,67 @@ credential
     });
   });
 
+/** The first 8 characters of an id, as lists print them (commands take a unique prefix). */
+const shortId = (id: string) => id.slice(0, 8);
+/** `Anna Schmidt (anna.schmidt)`, or the id when the store has no such person. */
+function personLabel(names: Map<string, PersonName>, id: string | null): string {
+  if (!id) return '–';
+  const p = names.get(id);
+  return p ? (p.displayName && p.displayName !== p.userName ? `${p.displayName} (${p.userName})` : p.userName) : shortId(id);
+}
+
+function incidentLine(i: IncidentWithPerson): string {
+  const who = i.person ? (i.person.displayName && i.person.displayName !== i.person.userName ? `${i.person.displayName} (${i.person.userName})` : i.person.userName) : '–';
+  const clocks = i.nis2.clocks
+    .map((c) => `${c.label} ${c.sent ? `sent ${c.sent.sentAt} (${c.sent.reference})` : i.status === 'closed' ? 'not recorded' : `${c.overdue ? 'OVERDUE since' : 'due'} ${c.due}`}`)
+    .join('; ');
+  const state = i.status === 'closed' ? `closed ${i.closedAt} by ${i.closedBy ?? '?'}: ${i.closeReason ?? ''}` : i.acknowledgedAt ? `open, acknowledged by ${i.acknowledgedBy}` : 'open, not acknowledged';
+  return `${shortId(i.id)}  ${i.openedAt}  ${i.kind}  ${who}  ${i.system ?? ''}${i.credentialId ? ` credential ${i.credentialId}` : ''}  [${state}]\n          ${clocks}`;
+}
+
+const incident = program.command('incident').description('incidents (lost credentials) and their NIS2 Art. 23 reports: early warning 24 h, notification 72 h, final report one month');
+incident
+  .command('list')
+  .description('open incidents with their clocks, newest first (ids shortened: commands take a unique prefix)')
+  .option('--all', 'also closed ones')
+  .option('--closed', 'only closed ones')
+  .option('--json', 'machine-readable')
+  .action(async (o: { all?: boolean; closed?: boolean; json?: boolean }) => {
+    await withEngine(async (engine) => {
+      const list = await listIncidentViews(engine.ctx, o.all ? {} : { status: o.closed ? 'closed' : 'open' });
+      if (o.json) return out(JSON.stringify(list, null, 2));
+      out(list.length ? list.map(incidentLine).join('\n') : o.all ? 'no incidents' : `no ${o.closed ? 'closed' : 'open'} incidents`);
+    });
+  });
+incident
+  .command('ack <id>')
+  .description('acknowledge an incident: you have taken it on (the clocks keep running until the reports are recorded)')
+  .option('--note <text>', 'for the audit log')
+  .action(async (id: string, o: { note?: string }) => {
+    await withEngine(async (engine) => {
+      out(incidentLine(await acknowledgeIncident(engine.ctx, id, { actor: `cli:${process.env.USER ?? 'unknown'}`, note: o.note ?? null })));
+    });
+  });
+incident
+  .command('report <id> <step>')
+  .description('record that a report was sent (step: early-warning, notification or final-report): its clock stops')
+  .requiredOption('--reference <ref>', "the CSIRT's or authority's reference, or where the report is filed")
+  .option('--sent-at <iso>', 'when it was sent (ISO date-time with a zone; default now)')
+  .action(async (id: string, step: string, o: { reference: string; sentAt?: string }) => {
+    await withEngine(async (engine) => {
+      out(incidentLine(await recordIncidentReport(engine.ctx, id, { step, reference: o.reference, sentAt: o.sentAt ?? null, actor: `cli:${process.env.USER ?? 'unknown'}` })));
+    });
+  });
+incident
+  .command('close <id>')
+  .description('close an incident with a reason: no clock runs after')
+  .requiredOption('--reason <text>', 'why (in the audit log)')
+  .action(async (id: string, o: { reason: string }) => {
+    await withEngine(async (engine) => {
+      out(incidentLine(await closeIncident(engine.ctx, id, { reason: o.reason, actor: `cli:${process.env.USER ?? 'unknown'}` })));
+    });
+  });
+
 const exception = program.command('exception').description('access exceptions: deny an access group to a person until a date, whatever the rules grant');
 exception
   .command('add <userName> <accessGroup>')
@@ -508,9 +573,10 @@ exception
       const list = await findAccessExceptions(engine.ctx, { who: o.user, accessGroupId: o.group, all: o.all });
       if (o.json) return out(JSON.stringify(list, null, 2));
       if (list.length === 0) return out('no exceptions');
+      const names = await personNames(engine.ctx.db, list.map((x) => x.identityId));
       for (const x of list) {
         const state = x.removedAt ? ` [removed ${x.removedAt} by ${x.removedBy}: ${x.removedReason}]` : Date.parse(x.until) <= engine.ctx.now().getTime() ? ' [ended]' : '';
-        out(`${x.id}  ${x.accessGroupId} denied to ${x.identityId} until ${x.until} (${x.source}, by ${x.createdBy}): ${x.reason}${state}`);
+        out(`${shortId(x.id)}  ${x.accessGroupId} denied to ${personLabel(names, x.identityId)} until ${x.until} (${x.source}, by ${x.createdBy}): ${x.reason}${state}`);
       }
     });
   });
@@ -521,7 +587,7 @@ exception
   .action(async (id: string, o: { reason: string }) => {
     await withEngine(async (engine) => {
       const actor = `cli:${process.env.USER ?? 'unknown'}`;
-      const x = await removeAccessException(engine.ctx, id, { actor, reason: o.reason });
+      const x = await removeAccessException(engine.ctx, await resolveShortId(engine.ctx.db, 'exception', id), { actor, reason: o.reason });
       const outcome = await runReconcile(engine.ctx, { kind: 'identities', ids: [x.identityId] }, { trigger: 'exception', actor, apply: true });
       out(`exception ${x.id} removed`);
       printOutcome(outcome, false);
@@ -535,9 +601,9 @@ function cliCaller(): Caller {
   return { actor: `cli:${user}`, names: [user], roles: ['viewer', 'operator', 'approver', 'auditor'] };
 }
 
-function requestLine(r: AccessRequest): string {
+function requestLine(r: AccessRequest, names: Map<string, PersonName> = new Map()): string {
   const steps = r.steps.map((s) => `${s.kind}${s.who ? ` ${s.who}` : ''}: ${s.approvedBy ? `approved by ${s.approvedBy}` : 'waiting'}`).join('; ');
-  return `${r.id}  ${r.status}  ${r.kind} ${r.target} for ${r.identityId} ${r.validFrom} → ${r.validUntil} (by ${r.requestedBy}): ${r.justification}  [${steps}]`;
+  return `${shortId(r.id)}  ${r.status}  ${r.kind} ${r.target} for ${personLabel(names, r.identityId)} ${r.validFrom} → ${r.validUntil} (by ${r.requestedBy}): ${r.justification}  [${steps}]`;
 }
 
 const request = program.command('request').description('access requests: an access group or role bundle for a time window, approved by its owner (and sponsor)');
@@ -566,7 +632,10 @@ request
     await withEngine(async (engine) => {
       const list = await findAccessRequests(engine.ctx, { who: o.user, status: o.status });
       if (o.json) out(JSON.stringify(list, null, 2));
-      else out(list.length ? list.map(requestLine).join('\n') : 'no requests');
+      else {
+        const names = await personNames(engine.ctx.db, list.map((r) => r.identityId));
+        out(list.length ? list.map((r) => requestLine(r, names)).join('\n') : 'no requests');
+      }
     });
   });
 request
@@ -576,8 +645,8 @@ request
   .action(async (id: string, o: { comment?: string }) => {
     await withEngine(async (engine) => {
       const caller = cliCaller();
-      const r = await approveAccessRequest(engine.ctx, id, caller, o.comment ?? null);
-      out(requestLine(r));
+      const r = await approveAccessRequest(engine.ctx, await resolveShortId(engine.ctx.db, 'request', id), caller, o.comment ?? null);
+      out(requestLine(r, await personNames(engine.ctx.db, [r.identityId])));
       if (r.status === 'approved') {
         const outcome = await runReconcile(engine.ctx, { kind: 'identities', ids: [r.identityId] }, { trigger: 'request', actor: caller.actor, apply: true });
         printOutcome(outcome, false);
@@ -591,7 +660,8 @@ request
   .requiredOption('--comment <text>', 'why (in the audit log)')
   .action(async (id: string, o: { comment: string }) => {
     await withEngine(async (engine) => {
-      out(requestLine(await denyAccessRequest(engine.ctx, id, cliCaller(), o.comment)));
+      const r = await denyAccessRequest(engine.ctx, await resolveShortId(engine.ctx.db, 'request', id), cliCaller(), o.comment);
+      out(requestLine(r, await personNames(engine.ctx.db, [r.identityId])));
     });
   });
 

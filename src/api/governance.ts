@@ -26,6 +26,7 @@ import {
   type Scope,
 } from '../reconcile/index.js';
 import { getRequest } from '../store/requests.js';
+import { personNames, type PersonName } from '../store/people.js';
 import type { Principal } from './auth.js';
 import { getException } from '../store/exceptions.js';
 import { requireRole } from './auth.js';
@@ -39,6 +40,7 @@ export interface GovernanceDeps {
 }
 
 const instant = z.string().openapi({ format: 'date-time' });
+const personSchema = z.object({ userName: z.string(), displayName: z.string().nullable(), externalId: z.string() }).nullable().optional().openapi({ description: 'the person, by name (in lists)' });
 const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `at most ${max} characters`);
 
 export const exceptionBody = z
@@ -66,6 +68,7 @@ export const exceptionSchema = z
     removedAt: instant.nullable(),
     removedBy: z.string().nullable(),
     removedReason: z.string().nullable(),
+    person: personSchema,
   })
   .openapi('AccessException');
 
@@ -107,6 +110,7 @@ export const requestSchema = z
     decidedAt: instant.nullable(),
     decidedBy: z.string().nullable(),
     decisionComment: z.string().nullable(),
+    person: personSchema,
   })
   .openapi('AccessRequest');
 
@@ -189,6 +193,12 @@ const h = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => 
 
 const view = (e: AccessException) => e;
 
+/** The person a list item is about, by name (issue 26: lists name people, not ids). */
+function personRef(names: Map<string, PersonName>, id: string): { userName: string; displayName: string | null; externalId: string } | null {
+  const p = names.get(id);
+  return p ? { userName: p.userName, displayName: p.displayName, externalId: p.externalId } : null;
+}
+
 /** The caller as governance checks them: the names they sign in with (a token's name, an OIDC name and email). */
 function callerOf(res: Response): Caller {
   const p = res.locals.principal as Principal | undefined;
@@ -247,7 +257,8 @@ export function createGovernanceRouter(deps: GovernanceDeps): Router {
         all,
         limit: queryLimit(req.query.limit, 1000, 10_000),
       });
-      res.json({ exceptions: exceptions.map(view) });
+      const names = await personNames(ctx.db, exceptions.map((e) => e.identityId));
+      res.json({ exceptions: exceptions.map((e) => ({ ...view(e), person: personRef(names, e.identityId) })) });
     }),
   );
   router.get(
@@ -288,7 +299,8 @@ export function createGovernanceRouter(deps: GovernanceDeps): Router {
       const status = queryText(req.query.status, 'status');
       if (status !== undefined && !['pending', 'approved', 'denied'].includes(status)) throw new LockstepError('validation', 'status must be pending, approved or denied', { field: 'status' });
       const requests = await findAccessRequests(ctx, { who: queryText(req.query.identity, 'identity'), status: status as 'pending' | undefined, limit: queryLimit(req.query.limit, 1000, 10_000) });
-      res.json({ requests });
+      const names = await personNames(ctx.db, requests.map((r) => r.identityId));
+      res.json({ requests: requests.map((r) => ({ ...r, person: personRef(names, r.identityId) })) });
     }),
   );
   router.get(

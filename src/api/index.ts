@@ -17,7 +17,7 @@ import {
 } from '../reconcile/index.js';
 import { runCausers } from '../reconcile/run.js';
 import { explainText } from '../policy/index.js';
-import { getRun, listRuns, iterateAudit, verifyAudit, verifyCheckpoints, listIncidents, pingStore, withNis2Clock } from '../store/index.js';
+import { getRun, listRuns, iterateAudit, isUuid, verifyAudit, verifyCheckpoints, pingStore } from '../store/index.js';
 import { findInputProblem, findPathProblem } from '../domain/input.js';
 import { legacyAdminTokens, requireAuth, requireRole, type AuthenticatorOptions, type StaticToken } from './auth.js';
 import { createAuthRouter, createOidc, type OidcOptions } from './oidc.js';
@@ -28,6 +28,8 @@ import { openApiDocument } from './openapi.js';
 import { renderDocsPage } from './docs-page.js';
 import { sourceSyncResponse, type SourcePullResult } from './sources.js';
 import { createGovernanceRouter } from './governance.js';
+import { createIncidentRouter } from './incidents.js';
+import { listIncidentViews } from '../reconcile/incidents.js';
 
 export { entraSyncResponseSchema, fileSyncResponseSchema, rowErrorResponseSchema, sourceSyncResponse, sourceSyncResponseSchema } from './sources.js';
 export type { SourcePullResult, SourceSyncResponse } from './sources.js';
@@ -100,7 +102,7 @@ function queryLimit(v: unknown, name: string, def: number, max: number): number 
 }
 
 /** Routes with parameters, so a badly encoded segment is named after its parameter. */
-const PARAM_ROUTES = ['/identities/:who/explain', '/runs/:id', '/runs/:id/approve', '/credentials/:system/:id/lost', '/sources/:name/sync'];
+const PARAM_ROUTES = ['/identities/:who/explain', '/runs/:id', '/runs/:id/approve', '/credentials/:system/:id/lost', '/sources/:name/sync', '/incidents/:id', '/incidents/:id/ack', '/incidents/:id/report', '/incidents/:id/close'];
 
 /** PostgreSQL errors caused by a value (see scim/errors.ts): the backstop behind the edge checks. */
 const PG_VALUE_ERRORS = new Set(['22P05', '22021', '22003', '22P02', '22007', '22008', '22001', '54000']);
@@ -259,8 +261,12 @@ export function createApp(deps: ApiDeps): express.Express {
     may('GET /runs'),
     h(async (req, res) => {
       const limit = queryLimit(req.query.limit, 'limit', 50, 200);
-      const runs = await listRuns(ctx.db, { limit });
-      res.json({ runs: runs.map(({ plan, results, ...r }) => ({ ...r, operations: plan?.operations.length ?? 0 })) });
+      // pages: `before` is the last run of the previous page (its `next`)
+      const before = typeof req.query.before === 'string' && req.query.before !== '' ? req.query.before : undefined;
+      if (before !== undefined && !isUuid(before)) throw new LockstepError('validation', 'before must be a run id (the next of the previous page)', { field: 'before' });
+      const runs = await listRuns(ctx.db, { limit: limit + 1, ...(before ? { before } : {}) });
+      const page = runs.slice(0, limit);
+      res.json({ runs: page.map(({ plan, results, ...r }) => ({ ...r, operations: plan?.operations.length ?? 0, applied: results.filter((x) => x.status === 'applied').length, failed: results.filter((x) => x.status === 'failed').length })), more: runs.length > limit, next: runs.length > limit ? page.at(-1)!.id : null });
     }),
   );
   api.get(
@@ -327,10 +333,10 @@ export function createApp(deps: ApiDeps): express.Express {
     may('GET /incidents'),
     h(async (req, res) => {
       const status = req.query.status === 'open' || req.query.status === 'closed' ? req.query.status : undefined;
-      const now = ctx.now();
-      res.json({ incidents: (await listIncidents(ctx.db, { status })).map((i) => withNis2Clock(i, now)) });
+      res.json({ incidents: await listIncidentViews(ctx, { status }) });
     }),
   );
+  api.use(createIncidentRouter(ctx));
 
   api.get(
     '/audit/verify',

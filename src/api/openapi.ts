@@ -36,6 +36,7 @@ import {
 import { sourceSyncResponseSchema } from './sources.js';
 import { CONSOLE_ROUTE_ROLES } from './console.js';
 import { GOVERNANCE_DOCS } from './governance.js';
+import { INCIDENT_DOCS } from './incidents.js';
 
 const json = (schema: z.ZodType, description: string) => ({ description, content: { 'application/json': { schema } } });
 const err = (description: string) => json(errorSchema, description);
@@ -66,8 +67,8 @@ const ADMIN_ROUTES: Record<RouteKey, Documented> = {
   },
   'GET /runs': {
     tags: ['runs'],
-    summary: 'Recent runs, newest first',
-    request: { query: z.object({ limit: limitQuery(50, 200) }) },
+    summary: 'Recent runs, newest first, a page at a time',
+    request: { query: z.object({ limit: limitQuery(50, 200), before: z.string().optional().openapi({ description: "a run id: the runs created before it (the previous page's `next`)" }) }) },
     responses: { 200: json(runListSchema, 'runs without their plans (operations: how many)') },
   },
   'GET /runs/:id': {
@@ -114,7 +115,7 @@ const ADMIN_ROUTES: Record<RouteKey, Documented> = {
   },
   'GET /incidents': {
     tags: ['incidents'],
-    summary: 'Incidents (lost credentials) with their NIS2 Art. 23 clocks',
+    summary: 'Incidents (lost credentials) with their NIS2 Art. 23 clocks, the reports recorded and the person by name',
     request: { query: z.object({ status: z.enum(['open', 'closed']).optional() }) },
     responses: { 200: json(incidentListSchema, 'incidents') },
   },
@@ -142,6 +143,7 @@ const ADMIN_ROUTES: Record<RouteKey, Documented> = {
     responses: { 200: json(sourceSyncResponseSchema, 'what the pull found: counts, skipped rows, withheld leavers'), 404: err('no such source') },
   },
   ...GOVERNANCE_DOCS,
+  ...INCIDENT_DOCS,
 };
 
 /** Routes outside /api/v1's admin auth. */

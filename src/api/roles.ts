@@ -31,6 +31,11 @@ export const ROUTE_ROLES = {
   'GET /reports/access': READERS,
   'POST /credentials/:system/:id/lost': ['operator'],
   'GET /incidents': ['operator', 'approver', 'auditor'],
+  // the incident lifecycle (NIS2 Art. 23): whoever handles incidents acknowledges, records the reports and closes
+  'GET /incidents/:id': ['operator', 'approver', 'auditor'],
+  'POST /incidents/:id/ack': ['operator', 'approver'],
+  'POST /incidents/:id/report': ['operator', 'approver'],
+  'POST /incidents/:id/close': ['operator', 'approver'],
   'GET /audit': ['auditor'],
   'GET /audit/verify': ['auditor'],
   'POST /audit/verify': ['auditor'],

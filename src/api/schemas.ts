@@ -119,7 +119,22 @@ export const runSchema = z
   })
   .openapi('Run');
 
-export const runListSchema = z.object({ runs: z.array(z.object({ ...runFields, operations: count.openapi({ description: 'operations in its plan' }) }).openapi('RunListItem')) }).openapi('RunList');
+export const runListSchema = z
+  .object({
+    runs: z.array(
+      z
+        .object({
+          ...runFields,
+          operations: count.openapi({ description: 'operations in its plan' }),
+          applied: count.optional().openapi({ description: 'operations applied so far' }),
+          failed: count.optional().openapi({ description: 'operations that failed' }),
+        })
+        .openapi('RunListItem'),
+    ),
+    more: z.boolean().optional().openapi({ description: 'there are older runs: ask with before=next' }),
+    next: z.string().nullable().optional().openapi({ description: 'the `before` of the next page' }),
+  })
+  .openapi('RunList');
 
 export const runStartedSchema = z
   .object({
@@ -203,6 +218,8 @@ export const roleReportSchema = z
   })
   .openapi('RoleReport');
 
+export const incidentStepEnum = z.enum(['early-warning', 'notification', 'final-report']);
+export const incidentStepRecordSchema = z.object({ sentAt: instant, by: z.string(), reference: z.string(), recordedAt: instant });
 export const incidentSchema = z
   .object({
     id: z.string(),
@@ -214,8 +231,24 @@ export const incidentSchema = z
     identityId: z.string().nullable(),
     openedAt: instant,
     closedAt: nullableInstant,
+    closedBy: z.string().nullable().optional(),
+    closeReason: z.string().nullable().optional(),
+    acknowledgedAt: nullableInstant.optional(),
+    acknowledgedBy: z.string().nullable().optional(),
+    steps: z.record(z.string(), incidentStepRecordSchema).optional().openapi({ description: 'the reports recorded as sent, by step (early-warning, notification, final-report)' }),
+    person: z.object({ userName: z.string(), displayName: z.string().nullable() }).nullable().optional().openapi({ description: 'the person whose credential it is' }),
     data: z.record(z.string(), z.unknown()),
-    nis2: z.object({ earlyWarningDue: instant, notificationDue: instant, finalReportDue: instant, earlyWarningOverdue: z.boolean(), hoursToEarlyWarning: z.number() }).openapi({ description: 'NIS2 Art. 23 clocks: early warning 24 h, notification 72 h, final report one month' }),
+    nis2: z
+      .object({
+        earlyWarningDue: instant,
+        notificationDue: instant,
+        finalReportDue: instant,
+        earlyWarningOverdue: z.boolean(),
+        hoursToEarlyWarning: z.number(),
+        clocks: z.array(z.object({ step: incidentStepEnum, label: z.string(), due: instant, sent: incidentStepRecordSchema.nullable(), overdue: z.boolean() })).optional(),
+        overdue: z.array(incidentStepEnum).optional(),
+      })
+      .openapi({ description: 'NIS2 Art. 23 clocks: early warning 24 h, notification 72 h, final report one month; each stops when its report is recorded as sent' }),
   })
   .openapi('Incident');
 export const incidentListSchema = z.object({ incidents: z.array(incidentSchema) }).openapi('IncidentList');

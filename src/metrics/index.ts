@@ -126,6 +126,33 @@ heldGauge('lockstep_held_people', 'People who would lose access and keep it whil
 heldGauge('lockstep_held_memberships', 'Access-group memberships kept while a held run waits for approval.', (h) => h.memberships);
 heldGauge('lockstep_held_oldest_age_seconds', 'Age of the oldest held run (0: none is held).', (h) => (h.oldestSince ? Math.max(0, (Date.now() - Date.parse(h.oldestSince)) / 1000) : 0));
 
+// NIS2 Art. 23 reports (early warning 24 h, notification 72 h, final report one month) due and not recorded as sent
+let incidentSource: (() => Promise<Record<string, number>>) | null = null;
+/** Registers where overdue incident reports are read from on scrape (the store); returns the unregister. */
+export function registerIncidentSource(read: () => Promise<Record<string, number>>): () => void {
+  incidentSource = read;
+  return () => {
+    if (incidentSource === read) incidentSource = null;
+  };
+}
+new Gauge({
+  name: 'lockstep_incident_reports_overdue',
+  help: 'Open incidents whose NIS2 report (early-warning 24 h, notification 72 h, final-report one month) is due and not recorded as sent, by step.',
+  labelNames: ['step'],
+  registers: [metricsRegistry],
+  async collect() {
+    if (!incidentSource) {
+      for (const step of ['early-warning', 'notification', 'final-report']) this.set({ step }, 0);
+      return;
+    }
+    try {
+      for (const [step, n] of Object.entries(await incidentSource())) this.set({ step }, n);
+    } catch {
+      // store unreachable: keep the last value; readiness says why
+    }
+  },
+});
+
 // ---- counted as it happens --------------------------------------------------------------
 
 const jobDuration = new Histogram({

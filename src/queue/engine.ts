@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { markCredentialLost, pullAccessEvents, runReconcile, tickReviews } from '../reconcile/index.js';
+import { markCredentialLost, pullAccessEvents, runReconcile, tickIncidents, tickReviews } from '../reconcile/index.js';
 import type { EngineContext } from '../reconcile/types.js';
 import { getIdentity, sponseesOf } from '../store/identities.js';
 import { durableRedisOptions, type RedisConnection } from './connection.js';
@@ -23,7 +23,12 @@ export function engineHandlers(ctx: EngineContext, opts: { pullSource?: (name: s
     pullAccessEvents: (system) => pullAccessEvents(ctx, system),
     markCredentialLost: (req) => lostCredential(ctx, req),
     // a deadline's revocations in one run: the guard sees them together
-    reviews: () => (ctx.policy.mappings.reviews.length === 0 ? Promise.resolve({ skipped: 'no reviews' }) : tickReviews(ctx, (ids) => runReconcile(ctx, { kind: 'identities', ids }, { trigger: 'review', actor: 'system:review', apply: true }))),
+    // (with the incidents' NIS2 clocks: a report due and not recorded is announced once, incident.overdue)
+    reviews: async () => {
+      const incidents = await tickIncidents(ctx);
+      const reviews = ctx.policy.mappings.reviews.length === 0 ? { skipped: 'no reviews' } : await tickReviews(ctx, (ids) => runReconcile(ctx, { kind: 'identities', ids }, { trigger: 'review', actor: 'system:review', apply: true }));
+      return { incidents, reviews };
+    },
     ...(opts.pullSource ? { pullSource: opts.pullSource } : {}),
     ...(opts.auditCheckpoint ? { auditCheckpoint: opts.auditCheckpoint } : {}),
   };

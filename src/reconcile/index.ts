@@ -11,3 +11,4 @@ export { formatPlan } from './format.js';
 export { createAccessException, removeAccessException, findAccessExceptions, findPerson, futureInstant, type ExceptionRequest } from './exceptions.js';
 export { createAccessRequest, approveAccessRequest, denyAccessRequest, findAccessRequests, GovernanceForbidden, type Caller, type RequestInput } from './requests.js';
 export { startReview, decideReviewItem, tickReviews, reviewReport, reviewReportCsv, listReviewCampaigns, type ReviewReport, type ReviewTick } from './reviews.js';
+export { acknowledgeIncident, closeIncident, describeIncidents, getIncidentView, listIncidentViews, parseIncidentStep, recordIncidentReport, tickIncidents, type IncidentWithPerson } from './incidents.js';

@@ -4,6 +4,8 @@ import type { Account, Reason } from '../domain/access.js';
 import type { Identity } from '../domain/identity.js';
 import { evaluate, type Evaluation } from '../policy/evaluate.js';
 import { findIdentityByUserName, getIdentity, iterateIdentities } from '../store/identities.js';
+import { allUserNames } from '../store/people.js';
+import { didYouMean } from '../domain/suggest.js';
 import { credentialUsage, linksForIdentities, listLinks, loadAnchors } from '../store/links.js';
 import type { SponsorState } from '../domain/sponsor.js';
 import type { CorrelationConflict } from '../domain/plan.js';
@@ -29,7 +31,8 @@ export interface Explanation {
 /** Why does this person have (or not have) which doors: the policy's answer and each system's state. */
 export async function explainIdentity(ctx: EngineContext, who: string): Promise<Explanation> {
   const identity = (await findIdentityByUserName(ctx.db, who)) ?? (await getIdentity(ctx.db, who));
-  if (!identity) throw new LockstepError('not_found', `no identity with userName or id "${who}"`, { field: 'userName' });
+  // nobody by that name: say who is close ("did you mean anna.schmidt?")
+  if (!identity) throw new LockstepError('not_found', `no identity with userName or id "${who}"${didYouMean(who, await allUserNames(ctx.db))}`, { field: 'userName' });
   const anchors = (await loadAnchors(ctx.db, [identity.id])).get(identity.id) ?? {};
   const now = ctx.now();
   const sponsor = (await loadSponsorStates(ctx, [identity], now)).get(identity.id);

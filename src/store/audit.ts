@@ -307,3 +307,38 @@ export async function verifyAudit(q: Queryable): Promise<AuditVerifyResult> {
   }
   return { ok: true, entries: n, firstBadSeq: null, problem: null, pending };
 }
+
+/**
+ * One page of the log, newest first (the console's audit view, issue 26): entries before `before`
+ * (a sequence number: the cursor of the next page), about one of `subjects` (the subject, or the
+ * identity an entry's data names), at or after `since`. Reads `limit + 1` rows to say whether
+ * there is more.
+ */
+export async function auditPageNewestFirst(
+  q: Queryable | Db,
+  opts: { limit: number; before?: number | null; subjects?: string[] | null; since?: string | null; action?: string | null },
+): Promise<{ entries: AuditEntry[]; more: boolean; next: number | null }> {
+  if ('transaction' in q) await sealAudit(q as Db);
+  const params: unknown[] = [opts.limit + 1];
+  const where: string[] = [];
+  if (opts.before != null) {
+    params.push(opts.before);
+    where.push(`seq < $${params.length}`);
+  }
+  if (opts.subjects) {
+    params.push(opts.subjects);
+    where.push(`(subject = ANY($${params.length}::text[]) OR data->>'identityId' = ANY($${params.length}::text[]))`);
+  }
+  if (opts.since) {
+    params.push(opts.since);
+    where.push(`at >= $${params.length}`);
+  }
+  if (opts.action) {
+    params.push(opts.action);
+    where.push(`action = $${params.length}`);
+  }
+  const { rows } = await q.query<Row>(`SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $1`, params);
+  const more = rows.length > opts.limit;
+  const entries = rows.slice(0, opts.limit).map(fromRow);
+  return { entries, more, next: more ? entries.at(-1)!.seq : null };
+}

@@ -10,6 +10,7 @@ export * from './audit.js';
 export * from './links.js';
 export * from './runs.js';
 export * from './incidents.js';
+export * from './people.js';
 export * from './queue-state.js';
 export * from './budget.js';
 export * from './offline.js';

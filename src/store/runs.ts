@@ -147,14 +147,19 @@ export async function findRun(q: Queryable, idOrPrefix: string): Promise<Run | n
   return rows.length === 1 ? fromRow(rows[0]!) : null;
 }
 
-export async function listRuns(q: Queryable, opts: { limit?: number; status?: RunStatus } = {}): Promise<Run[]> {
+export async function listRuns(q: Queryable, opts: { limit?: number; status?: RunStatus; before?: string } = {}): Promise<Run[]> {
   const params: unknown[] = [opts.limit ?? 50];
-  let where = '';
+  const where: string[] = [];
   if (opts.status) {
     params.push(opts.status);
-    where = `WHERE status = $2`;
+    where.push(`status = $${params.length}`);
   }
-  const { rows } = await q.query<Row>(`SELECT * FROM runs ${where} ORDER BY created_at DESC LIMIT $1`, params);
+  // a page after the run `before` (its id): the runs created before it, newest first
+  if (opts.before) {
+    params.push(opts.before);
+    where.push(`(created_at, id) < (SELECT created_at, id FROM runs WHERE id = $${params.length}::uuid)`);
+  }
+  const { rows } = await q.query<Row>(`SELECT * FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT $1`, params);
   return rows.map(fromRow);
 }
 

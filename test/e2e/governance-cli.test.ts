@@ -63,9 +63,11 @@ sources:
     const explain = await cli('explain', 'anna.schmidt');
     expect(explain.stdout).toContain(`! dc1-perimeter denied by exception ${exception.id} until 2099-01-01T23:59:59.999Z (cli:tester): manual decision: badge misuse`);
     expect(explain.stdout).not.toMatch(/holds AG-PERIM/);
+    // lists name the person and shorten ids; commands take the short id
     const list = await cli('exception', 'list');
-    expect(list.stdout).toContain(`${exception.id}  dc1-perimeter denied to`);
-    const removed = await cli('exception', 'remove', exception.id, '--reason', 'appeal granted');
+    expect(list.stdout).toContain(`${exception.id.slice(0, 8)}  dc1-perimeter denied to Anna Schmidt (anna.schmidt) until`);
+    expect(list.stdout).not.toContain(exception.id);
+    const removed = await cli('exception', 'remove', exception.id.slice(0, 8), '--reason', 'appeal granted');
     expect(removed.code, removed.stderr).toBe(0);
     expect((await cli('explain', 'anna.schmidt')).stdout).toMatch(/holds AG-PERIM/);
     expect((await cli('exception', 'list')).stdout).toContain('no exceptions');
@@ -88,11 +90,11 @@ sources:
     expect(self.code).not.toBe(0);
     expect(self.stderr).toMatch(/four-eyes/);
     user = 'approver2';
-    const ok = await cli('request', 'approve', r.id, '--comment', 'fine');
+    const ok = await cli('request', 'approve', r.id.slice(0, 8), '--comment', 'fine');
     expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stdout).toContain(`${r.id}  approved`);
+    expect(ok.stdout).toContain(`${r.id.slice(0, 8)}  approved  accessGroup dc1-loading-dock for Lena Richter (lena.richter)`);
     expect((await cli('explain', 'lena.richter')).stdout).toContain(`access request ${r.id}`);
-    expect((await cli('request', 'list', '--status', 'approved')).stdout).toContain(r.id);
+    expect((await cli('request', 'list', '--status', 'approved')).stdout).toContain(`${r.id.slice(0, 8)}  approved`);
   });
 
   it("starts a review, takes the manager's revoke, and reports it as CSV", async () => {

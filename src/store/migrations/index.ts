@@ -15,6 +15,7 @@ import * as m014 from './014_access_requests.js';
 import * as m015 from './015_access_reviews.js';
 import * as m016 from './016_credential_holds.js';
 import * as m017 from './017_held_lookups.js';
+import * as m018 from './018_incident_lifecycle.js';
 
 export interface Migration {
   version: number;
@@ -41,4 +42,5 @@ export const migrations: Migration[] = [
   { version: 15, name: 'access reviews', sql: m015.sql },
   { version: 16, name: 'credential holds', sql: m016.sql },
   { version: 17, name: 'held lookups', sql: m017.sql },
+  { version: 18, name: 'incident lifecycle', sql: m018.sql },
 ];
