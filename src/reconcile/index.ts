@@ -12,3 +12,4 @@ export { createAccessException, removeAccessException, findAccessExceptions, fin
 export { createAccessRequest, approveAccessRequest, denyAccessRequest, findAccessRequests, GovernanceForbidden, type Caller, type RequestInput } from './requests.js';
 export { startReview, decideReviewItem, tickReviews, reviewReport, reviewReportCsv, listReviewCampaigns, type ReviewReport, type ReviewTick } from './reviews.js';
 export { acknowledgeIncident, closeIncident, describeIncidents, getIncidentView, listIncidentViews, parseIncidentStep, recordIncidentReport, tickIncidents, type IncidentWithPerson } from './incidents.js';
+export { violationReport, violationReportCsv, violationReportText, type ViolationReport } from './violations.js';

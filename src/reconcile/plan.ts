@@ -3,12 +3,14 @@ import { fitAccountFields } from '../drivers/fit.js';
 import type { Account, AccessGroup, Credential, Entitlement, Membership, Validity } from '../domain/access.js';
 import { LockstepError } from '../domain/errors.js';
 import type { Identity } from '../domain/identity.js';
-import { summarize, type CorrelationConflict, type Operation, type OperationReason, type Plan } from '../domain/plan.js';
+import { summarize, type CorrelationConflict, type InvariantViolation, type Operation, type OperationReason, type Plan } from '../domain/plan.js';
 import { isoOfMs, parseMs } from '../domain/time.js';
 import { canSetCredentialState, type DriverCapabilities, type LockDriver } from '../drivers/contract.js';
 import { mapLimit } from '../drivers/util.js';
 import type { CompiledDuration, CompiledPolicy } from '../policy/compile.js';
 import { evaluate, type Evaluation } from '../policy/evaluate.js';
+import { heldViolations, holderCounts, overHolders, type HolderCounts } from '../policy/invariants.js';
+import { holderCountsOf } from '../store/invariants.js';
 import type { SponsorState } from '../domain/sponsor.js';
 import { knownExternalIds, listIdentities } from '../store/identities.js';
 import { credentialFacts, credentialFactsFor, listLinks, loadAnchors, loadIdentityScope, noCredentialFacts, type CredentialFacts, type Link } from '../store/links.js';
@@ -192,8 +194,14 @@ function diffIdentity(
   const policy = ctx.policy;
   const leaver = evaluation.leaver;
   const desired = new Map<string, Entitlement>();
+  // kept only because the person held it (an invariant would refuse it anew): never granted again here
+  const keepOnly = evaluation.violations === undefined ? null : keptBreaking(evaluation);
   for (const e of evaluation.entitlements) {
     if (e.accessGroup.system !== sys.name) continue;
+    if (keepOnly?.has(e.accessGroup.id) && !account?.memberships.some((m) => m.group === e.accessGroup.ref)) {
+      b.warnings.push(`${identity.userName}: ${e.accessGroup.name} not granted: held on record but not in ${sys.name}, and granting it would break invariant ${keepOnly.get(e.accessGroup.id)}`);
+      continue;
+    }
     // A system that cannot store a window gets the grant only once the window has begun;
     // the engine revokes it when it ends (nextCheckAt brings the identity back on time).
     if (sys.caps.validity !== 'membership' && e.validFrom && Date.parse(e.validFrom) > now.getTime()) continue;
@@ -332,6 +340,9 @@ function diffIdentity(
     const g = sys.managed.get(ref);
     if (!g) continue; // not a group the mappings declare: not lockstep's to touch
     const denied = evaluation.denied.find((d) => d.accessGroupId === g.id);
+    // the rules grant it and only an invariant refuses it: held access is reported, never revoked
+    // by an invariant on its own (policy/invariants.ts); a review or an operator decides
+    if (!leaver && denied?.invariant !== undefined && !denied.exception && evaluation.denied.every((d) => d.accessGroupId !== g.id || d.invariant !== undefined)) continue;
     const reason: OperationReason = leaver
       ? leaverReasonOf(identity, policy, `membership of ${g.name} revoked`)
       : denied
@@ -360,6 +371,63 @@ function diffIdentity(
   }
 
   planUnusedCredentials(b, ctx, sys, p, account, desired, usage, now);
+}
+
+/** Groups an evaluation keeps only as held access that breaks an invariant, with the invariant. */
+function keptBreaking(e: Evaluation): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const v of e.violations ?? []) for (const g of v.accessGroupIds) if (!out.has(g)) out.set(g, v.invariant);
+  return out;
+}
+
+/**
+ * The managed access groups an account opens now (an active account; memberships whose window
+ * holds now) and keeps after this plan (`ops` from `mark` on: the person's operations in this
+ * system; what they revoke or suspend is going), added to `into` by mapping id: what the
+ * invariants are checked against.
+ */
+function heldGroupsOf(sys: SystemView, account: Account | null, now: number, into: Set<string>, ops: Operation[], mark: number): void {
+  if (account === null || account.state !== 'active') return;
+  let going: Set<string> | null = null;
+  for (let i = mark; i < ops.length; i++) {
+    const o = ops[i]!;
+    if (o.kind === 'suspend_account' || o.kind === 'delete_account') return;
+    if (o.kind === 'revoke' && o.group) (going ??= new Set()).add(o.group.ref);
+  }
+  for (const m of account.memberships) {
+    const g = sys.managed.get(m.group);
+    if (g === undefined || going?.has(m.group)) continue;
+    if (m.from && parseInstant(m.from) > now) continue;
+    if (m.until && parseInstant(m.until) <= now) continue;
+    into.add(g.id);
+  }
+}
+
+/**
+ * What a plan checks the invariants with: the people held access is reported for, and the
+ * maxHolders counts (lockstep's record of holders, read once per plan; every admitted new grant
+ * adds one). Null when the mappings have no invariants: then none of it costs anything.
+ */
+interface InvariantCheck {
+  holders: HolderCounts | undefined;
+  violations: InvariantViolation[];
+  /** Actual holders per counted group (full plans). */
+  heldCounts: Map<string, number>;
+}
+
+async function invariantCheck(ctx: EngineContext): Promise<InvariantCheck | null> {
+  const inv = ctx.policy.invariants;
+  if (inv.list.length === 0) return null;
+  const holders = inv.counted.size > 0 ? holderCounts(await holderCountsOf(ctx.db, [...inv.counted])) : undefined;
+  return { holders, violations: [], heldCounts: new Map() };
+}
+
+/** One person's held access against the invariants (after their diff in every system). */
+function checkHeld(ctx: EngineContext, check: InvariantCheck, p: PlannedIdentity, held: Set<string>, now: Date): void {
+  if (p.evaluation.leaver || held.size === 0) return;
+  const inv = ctx.policy.invariants;
+  for (const v of heldViolations(p.identity, held, p.evaluation.entitlements, inv, ctx.policy.employeeTypes, now)) check.violations.push(v);
+  if (inv.counted.size > 0) for (const g of held) if (inv.counted.has(g)) check.heldCounts.set(g, (check.heldCounts.get(g) ?? 0) + 1);
 }
 
 /** An account's own window where the system keeps dates on the person: open while any of its groups is. */
@@ -490,13 +558,14 @@ async function evaluateWith(
   now: Date,
   knownConflicts?: Map<string, KeyHolder[]>,
   knownGovernance?: GovernanceInForce,
+  holders?: HolderCounts,
 ): Promise<PlannedIdentity[]> {
   const [sponsors, conflicts, governance] = await Promise.all([
     loadSponsorStates(ctx, identities, now),
     loadConflicts(ctx, identities, knownConflicts),
     knownGovernance ?? governanceInForce(ctx.db, identities.map((i) => i.id), now),
   ]);
-  return identities.map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts, governance));
+  return identities.map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts, governance, holders));
 }
 
 function planned(
@@ -507,6 +576,7 @@ function planned(
   sponsors: Map<string, SponsorState>,
   conflicts: Map<string, CorrelationConflict>,
   governance: { exceptions: Map<string, AccessException[]>; grants: Map<string, RequestGrant[]> },
+  holders?: HolderCounts,
 ): PlannedIdentity {
   // access exceptions and requests' grants: a page without any costs two empty-map lookups per identity
   const { exceptions, grants } = governance;
@@ -516,6 +586,7 @@ function planned(
     sponsor: sponsors.get(identity.id),
     exceptions: exceptions.size ? exceptions.get(identity.id) : undefined,
     grants: grants.size ? grants.get(identity.id) : undefined,
+    ...(holders !== undefined ? { holders } : {}),
   });
   // a page without conflicts (the usual estate) costs one empty-map lookup per identity
   const conflict = conflicts.size ? conflicts.get(identity.id) : undefined;
@@ -530,7 +601,7 @@ function planned(
  * alongside keep moving), and a slice's evaluations can be dropped as soon as it is diffed,
  * while they are still young: the garbage collector never has to copy them.
  */
-async function evaluateEveryone(ctx: EngineContext, now: Date, onSlice: (ps: PlannedIdentity[]) => void): Promise<void> {
+async function evaluateEveryone(ctx: EngineContext, now: Date, onSlice: (ps: PlannedIdentity[]) => void, holders?: HolderCounts): Promise<void> {
   const pageSize = 5000;
   const read = (afterId: string | undefined) => listIdentities(ctx.db, { includeDeleted: true, afterId, limit: pageSize });
   let next: Promise<Identity[]> | null = read(undefined);
@@ -544,7 +615,7 @@ async function evaluateEveryone(ctx: EngineContext, now: Date, onSlice: (ps: Pla
     const [anchors, sponsors, conflicts, governance] = await Promise.all([loadAnchors(ctx.db, ids), loadSponsorStates(ctx, page, now), loadConflicts(ctx, page), governanceInForce(ctx.db, ids, now)]);
     for (let i = 0; i < page.length; i += EVALUATION_SLICE) {
       if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      onSlice(page.slice(i, i + EVALUATION_SLICE).map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts, governance)));
+      onSlice(page.slice(i, i + EVALUATION_SLICE).map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts, governance, holders)));
     }
   }
 }
@@ -618,6 +689,8 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
   // the run needs of it later, and (unless the caller wants them) nothing else, so its
   // evaluation can go
   const conflicts: CorrelationConflict[] = [];
+  const check = scope.kind === 'orphans' ? null : await invariantCheck(ctx);
+  const nowMs = now.getTime();
   const done = (p: PlannedIdentity): void => {
     identities++;
     if (p.conflict) {
@@ -638,7 +711,8 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
     // identities, anchors and links in one round trip: the queue runs this for every joiner,
     // mover and leaver
     const { identities, anchors, links, conflicts, governance } = await loadIdentityScope(ctx.db, ids, now);
-    const ps = await evaluateWith(ctx, identities, anchors, now, conflicts, governance);
+    const ps = await evaluateWith(ctx, identities, anchors, now, conflicts, governance, check?.holders);
+    const heldBy = check ? ps.map(() => new Set<string>()) : null;
     scopeSize = ps.length;
     // deleted people whose key a live person holds: that key's account is the live one's (one
     // round trip, only when a deleted person is in scope)
@@ -657,8 +731,13 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
       const usage = canSetCredentialState(sys.caps, 'suspended')
         ? await credentialFactsFor(ctx.db, sys.name, accounts.flatMap((a) => a?.credentials.map((c) => c.id) ?? []))
         : noCredentialFacts();
-      ps.forEach((p, i) => diffIdentity(b, ctx, sys, p, accounts[i]!, linkOf.get(p.identity.id), usage, now));
+      ps.forEach((p, i) => {
+        const mark = b.ops.length;
+        diffIdentity(b, ctx, sys, p, accounts[i]!, linkOf.get(p.identity.id), usage, now);
+        if (heldBy) heldGroupsOf(sys, accounts[i]!, nowMs, heldBy[i]!, b.ops, mark);
+      });
     }
+    if (check && heldBy) ps.forEach((p, i) => checkHeld(ctx, check, p, heldBy[i]!, now));
     ps.forEach(done);
   } else if (scope.kind === 'full') {
     type SystemState = { byId: Map<string, Account>; byKey: Map<string, Account>; claimed: Set<string>; links: Map<string, Link>; usage: CredentialFacts };
@@ -695,6 +774,7 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
       for (const p of ps) {
         if (!p.identity.deletedAt) scopeSize++;
         b.begin(p.identity.id);
+        const held = check ? new Set<string>() : null;
         for (const sys of systems) {
           const s = states.get(sys.name)!;
           const link = s.links.get(p.identity.id);
@@ -705,8 +785,11 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
             if (contested) s.claimed.add(contested.id);
           } else if (!shadowed.has(p.identity.id)) account ??= s.byKey.get(p.identity.externalId) ?? null;
           if (account) s.claimed.add(account.id);
+          const mark = b.ops.length;
           diffIdentity(b, ctx, sys, p, account, link, s.usage, now);
+          if (held) heldGroupsOf(sys, account, nowMs, held, b.ops, mark);
         }
+        if (check && held) checkHeld(ctx, check, p, held, now);
         done(p);
       }
     };
@@ -721,7 +804,7 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
         }
         for (let w = waiting.shift(); w; w = waiting.shift()) diffPage(w, states);
         diffPage(ps, states);
-      });
+      }, check?.holders);
     } finally {
       // settle the lock systems' read either way; its failure wins, as it did when it came first
       await reading;
@@ -737,6 +820,8 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
         planOrphan(b, ctx, sys, a);
       }
     }
+    // at most N holders: counted over everyone, once per plan
+    if (check) for (const v of overHolders(check.heldCounts, ctx.policy.invariants)) check.violations.push(v);
   } else {
     const sys = systems.find((s) => s.name === scope.system);
     if (sys) {
@@ -762,6 +847,7 @@ async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Pro
     summary: summarize(b.ops),
     warnings: b.warnings,
     ...(conflicts.length ? { conflicts } : {}),
+    ...(check?.violations.length ? { violations: check.violations } : {}),
     nextCheckAt: b.nextCheckAt === null ? null : new Date(b.nextCheckAt).toISOString(),
   };
   return { built: { plan, scopeSize, nextCheckAtByIdentity, anchorChanges }, planned };

@@ -13,6 +13,7 @@ import { conflictText, loadConflicts, withConflict } from './conflicts.js';
 import { loadSponsorStates } from './sponsors.js';
 import { listOfflinePending, type OfflinePending } from '../store/offline.js';
 import type { EngineContext } from './types.js';
+import { recordedViolationsByMembership } from './violations.js';
 import { governanceInForce } from '../store/requests.js';
 import type { AccessException, RequestGrant } from '../domain/governance.js';
 
@@ -81,6 +82,8 @@ export interface AccessReportRow {
    * still open its doors on offline locks until this instant (null: not such a row).
    */
   stillOnKeysUntil: string | null;
+  /** Invariants this membership breaks, as the service's last plans found them (absent: none). */
+  violations?: string[];
 }
 
 function whyText(reasons: Reason[]): string {
@@ -169,6 +172,15 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
       cursor = page.next;
     } while (cursor);
   }
+  // memberships that break an invariant (policy-as-code): reported, never revoked on their own
+  const broken = await recordedViolationsByMembership(ctx);
+  if (broken.size > 0) {
+    for (const r of rows) {
+      if (!r.accessGroupId) continue;
+      const ids = [...(broken.get(`${r.identityId ?? ''}|${r.accessGroupId}`) ?? []), ...(broken.get(`*|${r.accessGroupId}`) ?? [])];
+      if (ids.length) r.violations = ids;
+    }
+  }
   // revoked in a data-on-card system, still on keys: who can open which door although revoked, and until when
   for (const p of await listOfflinePending(ctx.db, now)) {
     const g = [...ctx.policy.accessGroups.values()].find((x) => x.system === p.system && x.ref === p.groupRef);
@@ -199,7 +211,7 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
 }
 
 const CSV_COLUMNS: Array<keyof AccessReportRow> = [
-  'system', 'accountId', 'accountState', 'userName', 'displayName', 'employeeType', 'department', 'accessGroupId', 'accessGroup', 'groupRef', 'protectionClass', 'validFrom', 'validUntil', 'why', 'roles', 'lastUsed', 'justified', 'stillOnKeysUntil',
+  'system', 'accountId', 'accountState', 'userName', 'displayName', 'employeeType', 'department', 'accessGroupId', 'accessGroup', 'groupRef', 'protectionClass', 'validFrom', 'validUntil', 'why', 'roles', 'lastUsed', 'justified', 'stillOnKeysUntil', 'violations',
 ];
 
 function csvCell(v: unknown): string {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { LockstepError } from '../domain/errors.js';
 import { planDigest, type Operation, type OperationResult, type Plan, type RunStatus } from '../domain/plan.js';
 import { appendAudit, iterateAudit, type AuditEntryInput } from '../store/audit.js';
+import { recordViolations } from '../store/invariants.js';
 import { recordCredentialHolds, syncAnchorsMany, type AnchorItems } from '../store/links.js';
 import { settleWithAnchors } from '../store/queue-state.js';
 import { createRun, findRun, getRun, insertFinishedRun, setRunProgress, transitionRun, updateRun, type Run } from '../store/runs.js';
@@ -129,6 +130,7 @@ export async function runReconcile(ctx: EngineContext, scope: Scope, opts: RunOp
   const built = await buildRunPlan(ctx, scope);
   const { plan } = built;
   ctx.hooks?.onPlan?.(plan);
+  await noteViolations(ctx, scope, plan, opts.actor, now);
   const runScope = scope.kind === 'full' ? 'full' : 'identities';
   const digest = planDigest(plan);
   const nothing = { results: [], failedRevocations: [], failed: [], nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity, digest };
@@ -197,6 +199,21 @@ export async function runReconcile(ctx: EngineContext, scope: Scope, opts: RunOp
   }
   const run = await createRun(ctx.db, { id: runId, kind: 'apply', trigger: opts.trigger, status: 'applying', scope: runScope, plan });
   return executeRun(ctx, run, plan.operations, built, opts, now);
+}
+
+/**
+ * The invariant violations this plan found in held access, as the store remembers them: new ones
+ * audited as `violation.found` (a notification), gone ones as `violation.resolved`. Reporting
+ * never stands in the way of a run: a failure to record is logged and the run goes on.
+ */
+async function noteViolations(ctx: EngineContext, scope: Scope, plan: Plan, actor: string, now: Date): Promise<void> {
+  if (ctx.policy.invariants.list.length === 0 || scope.kind === 'orphans') return;
+  try {
+    const { found } = await recordViolations(ctx.db, plan.violations ?? [], scope.kind === 'full' ? { kind: 'full' } : { kind: 'identities', ids: scope.ids }, now, actor);
+    for (const v of found) ctx.logger.warn({ invariant: v.invariant, identity: v.identityId, accessGroups: v.accessGroupIds }, `INVARIANT VIOLATED: ${v.userName ?? ''} ${v.message}`.trim());
+  } catch (e) {
+    ctx.logger.warn({ err: (e as Error).message }, 'invariant violations could not be recorded; the next plan tries again');
+  }
 }
 
 const NO_HELD: ReadonlyMap<string, string> = new Map();

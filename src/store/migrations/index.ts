@@ -16,6 +16,7 @@ import * as m015 from './015_access_reviews.js';
 import * as m016 from './016_credential_holds.js';
 import * as m017 from './017_held_lookups.js';
 import * as m018 from './018_incident_lifecycle.js';
+import * as m019 from './019_invariant_violations.js';
 
 export interface Migration {
   version: number;
@@ -43,4 +44,5 @@ export const migrations: Migration[] = [
   { version: 16, name: 'credential holds', sql: m016.sql },
   { version: 17, name: 'held lookups', sql: m017.sql },
   { version: 18, name: 'incident lifecycle', sql: m018.sql },
+  { version: 19, name: 'invariant violations', sql: m019.sql },
 ];
