@@ -2,6 +2,7 @@ import type { DriverFactory } from '../../src/drivers/contract.js';
 import { createSimulatorDriver } from './driver.js';
 
 export { SimulatorDriver, createSimulatorDriver, simulatorOptionsSchema, type SimulatorDriverOptions } from './driver.js';
+export { loadSeed, applySeed, type SeedRow } from './seed.js';
 export { startSimulator, faultInputSchema, type SimulatorOptions, type RunningSimulator, type Faults, type FaultInput } from './server.js';
 export {
   SimulatorState,

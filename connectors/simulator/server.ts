@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import { z } from 'zod';
 import { LockstepError, type ErrorCode } from '../../src/domain/errors.js';
 import { DEFAULT_GROUPS, SimulatorState, type SimGroup, type SimProfile } from './state.js';
+import { applySeed, type SeedRow } from './seed.js';
 
 /**
  * lockstep's reference lock system: a real HTTP server shaped like a clean vendor API,
@@ -26,6 +27,8 @@ export interface SimulatorOptions {
   profile?: Partial<SimProfile>;
   /** Groups defined (or redefined) at start. Without any, an empty simulator gets DEFAULT_GROUPS. */
   groups?: SimGroup[];
+  /** Cardholders and cards to start with when there is no state yet (no state file, no accounts): a demo's lock system (seed.ts). */
+  seed?: SeedRow[];
   /** Quiet period before a change is written to the state file. Default 250. */
   persistDebounceMs?: number;
   maxEvents?: number;
@@ -425,6 +428,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
   if (persister) state.onChange = () => persister.schedule();
   for (const g of opts.groups ?? []) state.putGroup(g);
   if (!opts.groups?.length && state.listGroups().length === 0) for (const g of DEFAULT_GROUPS) state.putGroup(g);
+  // only a simulator that never ran: what lockstep changed since (a deleted leaver) stays changed
+  if (opts.seed?.length && !loaded && state.accountCount === 0) applySeed(state, opts.seed);
 
   let faults: Faults = { ...NO_FAULTS };
   const faultControl: RunningSimulator['faults'] = {

@@ -578,11 +578,14 @@ export class SimulatorState {
     return new Date(this.keyOf(credentialId).updatedAt + this.profile.offline.revalidationDays * 86_400_000).toISOString();
   }
 
-  /** Records an event without deciding it (test harnesses, imports). A granted one stamps lastUsedAt. */
-  recordEvent(e: { accountId: string | null; credentialId: string | null; door?: string | null; group?: string | null; granted: boolean }): SimEvent {
-    const at = this.isoNow();
+  /**
+   * Records an event without deciding it (test harnesses, imports). A granted one stamps
+   * lastUsedAt. `at` dates an imported event (a demo's use weeks ago); lastUsedAt never goes back.
+   */
+  recordEvent(e: { accountId: string | null; credentialId: string | null; door?: string | null; group?: string | null; granted: boolean; at?: string }): SimEvent {
+    const at = e.at ?? this.isoNow();
     const cred = e.credentialId ? this.credentials.get(e.credentialId) : undefined;
-    if (cred && e.granted) cred.lastUsedAt = at;
+    if (cred && e.granted && (cred.lastUsedAt === null || Date.parse(at) > Date.parse(cred.lastUsedAt))) cred.lastUsedAt = at;
     const event = this.pushEvent({
       at,
       accountId: e.accountId,

@@ -17,6 +17,8 @@ export const systemSchema = z
         port: z.number().int().min(0).max(65535).default(8181),
         host: z.string().default('127.0.0.1'),
         stateFile: z.string().optional(),
+        /** A demo's cardholders and cards (CSV, relative to the config file) for a simulator that has no state yet. */
+        seed: z.string().min(1).optional(),
         /** The kind of lock system the simulator plays (issue 16): what the engine must do itself. */
         profile: z
           .object({

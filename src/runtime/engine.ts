@@ -86,7 +86,7 @@ export async function createEngine(loaded: LoadedConfig, opts: CreateEngineOptio
           options.url ??= url;
         } else {
           // loaded only here: a deployment without an embedded simulator never imports it
-          const { startSimulator } = await import('../../connectors/simulator/index.js');
+          const { startSimulator, loadSeed } = await import('../../connectors/simulator/index.js');
           const groups = [...policy.accessGroups.values()].filter((g) => g.system === name).map((g) => ({ id: g.ref, name: g.name, doors: [`${g.ref}-door`] }));
           const sim = await startSimulator({
             host: sys.embedded.host,
@@ -94,6 +94,7 @@ export async function createEngine(loaded: LoadedConfig, opts: CreateEngineOptio
             stateFile: sys.embedded.stateFile ? resolveFromConfig(loaded, sys.embedded.stateFile) : join(dataDir(env), `${name}-simulator.json`),
             groups,
             ...(sys.embedded.profile ? { profile: sys.embedded.profile } : {}),
+            ...(sys.embedded.seed ? { seed: await loadSeed(resolveFromConfig(loaded, sys.embedded.seed)) } : {}),
           });
           embedded.set(name, sim);
           options.url = sim.url;

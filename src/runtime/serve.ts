@@ -243,16 +243,26 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     // No token configured (a first demo run): make one for this process and say so, rather than
     // leave the API open or unusable. Production sets ADMIN_TOKEN and SCIM_TOKEN.
     const generated: string[] = [];
-    const orGenerate = (tokens: string[], name: string) => {
+    const orGenerate = (tokens: string[], name: string, what: string) => {
       if (tokens.length) return tokens;
       const t = randomBytes(24).toString('base64url');
-      generated.push(`  ${name}=${t}`);
+      generated.push(`  export ${name}=${t}   # ${what}`);
       return [t];
     };
-    const scimTokens = orGenerate(tokensFrom(cfg.scim.tokens, env.SCIM_TOKEN), 'SCIM_TOKEN');
+    const scimTokens = orGenerate(tokensFrom(cfg.scim.tokens, env.SCIM_TOKEN), 'SCIM_TOKEN', 'SCIM clients');
     const legacy = tokensFrom(cfg.api.tokens, env.ADMIN_TOKEN);
     // an admin token is generated only when there is no other way in (no named token, no sign-in)
-    const adminTokens = auth.tokens?.length || auth.oidc ? legacy : orGenerate(legacy, 'ADMIN_TOKEN');
+    const noWayIn = !auth.tokens?.length && !auth.oidc;
+    const adminTokens = noWayIn ? orGenerate(legacy, 'ADMIN_TOKEN', 'admin API and console, every role') : legacy;
+    // A second principal for the same demo, so four-eyes can be tried: what the admin token starts
+    // and the guard holds, or a request it makes, this one approves (the admin token cannot approve
+    // its own). Only where nothing else is configured: APPROVER_TOKEN keeps it, else it is generated
+    // with the admin token. Production names its tokens in auth.tokens or signs people in.
+    if (noWayIn && (env.APPROVER_TOKEN || legacy.length === 0)) {
+      const approver = env.APPROVER_TOKEN ?? orGenerate([], 'APPROVER_TOKEN', 'the approver role only: approves what the admin token started (four-eyes)')[0];
+      if (approver.length < 16) throw new LockstepError('config', 'APPROVER_TOKEN must have at least 16 characters', { field: 'APPROVER_TOKEN' });
+      auth.tokens = [...(auth.tokens ?? []), { name: 'approver', token: approver, roles: ['approver'] }];
+    }
     // what the lock systems would refuse is refused at the SCIM edge (src/sources/scim/limits.ts)
     const systemLimits = [...ctx.drivers].map(([system, d]) => ({ system, limits: d.capabilities.limits ?? {} }));
     consoleApi = createConsoleApi({ ctx, mappingPaths: loaded.mappingPaths, systems, sources: Object.entries(cfg.sources).map(([name, s]) => ({ name, type: s.type })), metrics: () => metricsRegistry.getMetricsAsJSON(), overdue: () => overdueRevocations(ctx.db), held: () => heldRevocations(ctx.db) });
@@ -320,7 +330,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     url = `http://localhost:${shown}`;
 
     process.stderr.write(
-      `\nlockstep is running.\n  console    ${url}/ui/\n  admin API  ${url}/api/v1   (Authorization: Bearer $ADMIN_TOKEN${auth.oidc ? ', or signed in' : ''}; reference ${url}/api/v1/docs)\n${auth.oidc ? `  sign-in    ${url}/auth/login  (OIDC: ${auth.oidc.issuer})\n` : ''}  SCIM       ${url}/scim/v2  (Authorization: Bearer $SCIM_TOKEN)\n  health     ${url}/healthz  ${url}/readyz  ${url}/metrics\n${[...engine.embedded].map(([n, s]) => `  simulator  ${n}: ${s.url}/api (embedded)\n`).join('')}  full reconciliation run ${run.runId} queued\n${generated.length ? `\nNo tokens were configured, so these were generated for this process only (set them in the environment to keep them):\n${generated.join('\n')}\n` : ''}\n`,
+      `\nlockstep is running.\n  console    ${url}/ui/\n  admin API  ${url}/api/v1   (Authorization: Bearer $ADMIN_TOKEN${auth.oidc ? ', or signed in' : ''}; reference ${url}/api/v1/docs)\n${auth.oidc ? `  sign-in    ${url}/auth/login  (OIDC: ${auth.oidc.issuer})\n` : ''}  SCIM       ${url}/scim/v2  (Authorization: Bearer $SCIM_TOKEN)\n  health     ${url}/healthz  ${url}/readyz  ${url}/metrics\n${[...engine.embedded].map(([n, s]) => `  simulator  ${n}: ${s.url}/api (embedded)\n`).join('')}  full reconciliation run ${run.runId} queued\n${generated.length ? `\nNo tokens were configured, so these were generated for this process only. Paste these lines into the shell you try lockstep from\n(and set them before \`npm start\` to keep them across restarts):\n${generated.join('\n')}\n` : ''}\n`,
     );
   } else {
     logger.info({ systems }, 'worker started');
