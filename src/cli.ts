@@ -21,7 +21,8 @@ import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { isLockstepError, LockstepError } from './domain/errors.js';
 import { loadConfig, resolveFromConfig, type LoadedConfig } from './config/index.js';
-import { loadMappings, explainText } from './policy/index.js';
+import { loadMappings, explainText, formatTestReport, junitXml, parseTests, readTestSources, resolveTestFiles, runMappingTests, type CompiledPolicy } from './policy/index.js';
+import { violationReport, violationReportCsv, violationReportText } from './reconcile/index.js';
 import { createEngine, checkSystems, openConfiguredStore, type Engine } from './runtime/engine.js';
 import { createLogger } from './runtime/logger.js';
 import { reconcileFull, localLeases, type Controller } from './reconcile/controller.js';
@@ -33,6 +34,10 @@ import { decideReviewItem, listReviewCampaigns, reviewReport, reviewReportCsv, s
 import { syncFileSource, formatRowError, type FileSyncResult } from './sources/file/index.js';
 import { generateCheckpointKeys, iterateAudit, verifyAudit, verifyCheckpoints, type AuditVerifyResult } from './store/index.js';
 import { describeStoreHolder, StoreInUseError } from './store/lock.js';
+import { checkMappingAttributes } from './runtime/mapping-lint.js';
+import { unmatchedIssues } from './policy/lint.js';
+import { iterateIdentities } from './store/identities.js';
+import type { Identity } from './domain/identity.js';
 import { personNames, type PersonName } from './store/people.js';
 import { resolveShortId } from './store/short-ids.js';
 import { acknowledgeIncident, closeIncident, listIncidentViews, recordIncidentReport, type IncidentWithPerson } from './reconcile/incidents.js';
@@ -114,14 +119,59 @@ function printOutcome(o: RunOutcome, json: boolean): void {
 program
   .command('validate')
   .description('check lockstep.yaml and the mapping files; prints every problem with file, line and column')
-  .action(async () => {
+  .option('--against-store', 'also warn about rules and role bundles that match nobody among the people in the store')
+  .action(async (o: { againstStore?: boolean }) => {
     const loaded = await loadConfig(globals().config);
     const { policy, files } = await loadMappings(loaded.mappingPaths);
     checkSystems(policy, loaded);
+    // an attribute a rule reads that nothing provides (issue 26): exit 5, with the close names
+    await checkMappingAttributes(policy, loaded);
+    if (o.againstStore) await warnUnmatched(policy);
     out(`${loaded.file}: ok`);
     for (const f of files) out(`${f}: ok`);
     out(`${policy.accessGroups.size} access groups, ${policy.roles.size} role bundles, ${policy.rules.length} rules, ${Object.keys(loaded.config.systems).length} system(s), ${Object.keys(loaded.config.sources).length} source(s)`);
+    await validateMappingTests(loaded.mappingPaths, policy);
   });
+
+/** validate runs the mapping tests beside the mappings too (issue 27): a failed one fails validate (exit 1). */
+async function validateMappingTests(mappingPaths: string[], policy: CompiledPolicy): Promise<void> {
+  const files = await resolveTestFiles(mappingPaths);
+  if (files.length === 0) return;
+  const report = runMappingTests(policy, parseTests(await readTestSources(files)));
+  out(report.failed === 0 ? `mapping tests: ${report.passed} passed (${files.join(', ')})` : formatTestReport(report));
+  if (report.failed > 0) process.exitCode = EXIT.error;
+}
+
+program
+  .command('test [paths...]')
+  .description('run the mapping tests (*.test.yaml beside the mappings, or the files and folders given); exit 1 if one fails')
+  .option('-m, --mappings <paths...>', 'the mappings to test (default: the mappings of lockstep.yaml)')
+  .option('--junit <file>', 'also write the results as JUnit XML')
+  .option('--json', 'machine-readable')
+  .action(async (paths: string[], o: { mappings?: string[]; junit?: string; json?: boolean }) => {
+    const mappingPaths = o.mappings ?? (await loadConfig(globals().config)).mappingPaths;
+    const { policy } = await loadMappings(mappingPaths);
+    const files = await resolveTestFiles(paths.length ? paths : mappingPaths);
+    if (files.length === 0) throw new LockstepError('config', `no mapping tests (*.test.yaml) in or beside ${(paths.length ? paths : mappingPaths).join(', ')}`, { field: 'paths' });
+    const report = runMappingTests(policy, parseTests(await readTestSources(files)));
+    if (o.junit) await writeFile(o.junit, junitXml(report));
+    out(o.json ? JSON.stringify(report, null, 2) : formatTestReport(report));
+    if (report.failed > 0) process.exitCode = EXIT.error;
+  });
+
+/** validate --against-store: rules and role bundles that match nobody in the current population (warnings, on stderr). */
+async function warnUnmatched(policy: CompiledPolicy): Promise<void> {
+  const db = await openConfiguredStore(process.env, { joinShared: true });
+  try {
+    const people: Identity[] = [];
+    for await (const page of iterateIdentities(db, 5000, { includeDeleted: false })) people.push(...page);
+    const warnings = unmatchedIssues(policy, people);
+    for (const w of warnings) err(`warning: ${w.message}`);
+    if (warnings.length === 0) out(`every rule and role bundle matches someone among the ${people.length} people in the store`);
+  } finally {
+    await db.close();
+  }
+}
 
 program
   .command('sync')
@@ -457,6 +507,25 @@ program
       } else text = o.format === 'csv' ? accessReportCsv(rows) : JSON.stringify({ generatedAt: new Date().toISOString(), rows }, null, 2);
       if (o.output) await writeFile(o.output, text);
       else out(text);
+    });
+  });
+
+program
+  .commands.find((c) => c.name() === 'report')!
+  .command('violations')
+  .description('held access that breaks an invariant of the mappings (reported, never revoked on its own); exit 1 if there is any')
+  .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'csv']).default('text'))
+  .option('-o, --output <file>', 'write to a file instead of stdout')
+  .action(async (opts: { format: string; output?: string }, cmd: Command) => {
+    // `report` has --format and -o too, and takes them wherever they stand: given after `violations`, they are its
+    const parent = cmd.parent!;
+    const o = { format: parent.getOptionValueSource('format') === 'cli' ? String(parent.opts().format) : opts.format, output: opts.output ?? (parent.opts().output as string | undefined) };
+    await withEngine(async (engine) => {
+      const r = await violationReport(engine.ctx);
+      const text = o.format === 'csv' ? violationReportCsv(r) : o.format === 'json' ? JSON.stringify(r, null, 2) : violationReportText(r);
+      if (o.output) await writeFile(o.output, text);
+      else out(text);
+      if (r.violations.length > 0) process.exitCode = EXIT.error;
     });
   });
 

@@ -150,7 +150,7 @@ export const authConfigSchema = z
   .refine((a) => new Set(a.tokens.map((t) => t.name)).size === a.tokens.length, { message: 'token names must be unique', path: ['tokens'] });
 
 /** Governance events a webhook can subscribe to (CloudEvents types are `io.lockstep.<event>`); `run.held` pages the approver of a held mass change. */
-export const NOTIFICATION_EVENTS = ['request.created', 'request.approved', 'request.denied', 'review.started', 'review.reminder', 'review.closed', 'exception.created', 'run.held', 'run.approved', 'run.rejected', 'incident.opened', 'incident.overdue'] as const;
+export const NOTIFICATION_EVENTS = ['request.created', 'request.approved', 'request.denied', 'review.started', 'review.reminder', 'review.closed', 'exception.created', 'run.held', 'run.approved', 'run.rejected', 'incident.opened', 'incident.overdue', 'violation.found', 'violation.resolved'] as const;
 
 const webhookSchema = z
   .object({

@@ -118,4 +118,6 @@ export interface ReviewItem {
   /** reviewer: a person decided; deadline: the declared outcome for undecided items. */
   decidedVia: 'reviewer' | 'deadline' | null;
   exceptionId: string | null;
+  /** Invariants the membership breaks as the last plans found it (issue 27): such items come first. */
+  violations?: string[];
 }

@@ -153,6 +153,33 @@ new Gauge({
   },
 });
 
+let violationSource: (() => Promise<Map<string, number>>) | null = null;
+/** Registers where the invariant violations the plans found are read from on scrape (the store); returns the unregister. */
+export function registerViolationSource(read: () => Promise<Map<string, number>>): () => void {
+  violationSource = read;
+  return () => {
+    if (violationSource === read) violationSource = null;
+  };
+}
+// Held access that breaks an invariant of the mappings (issue 27): reported, never revoked on its
+// own, so an alert (> 0) is how someone comes to decide it.
+new Gauge({
+  name: 'lockstep_invariant_violations',
+  help: 'Held access that breaks an invariant of the mappings, by invariant, as the last plans found it (people; groups over maxHolders).',
+  labelNames: ['invariant'],
+  registers: [metricsRegistry],
+  async collect() {
+    if (!violationSource) return;
+    try {
+      const counts = await violationSource();
+      this.reset();
+      for (const [invariant, n] of counts) this.set({ invariant }, n);
+    } catch {
+      // store unreachable: keep the last value; readiness says why
+    }
+  },
+});
+
 // ---- counted as it happens --------------------------------------------------------------
 
 const jobDuration = new Histogram({

@@ -5,7 +5,8 @@ import { LockstepError, toLockstepError } from '../domain/errors.js';
 import { reconcileFull, reconcileIdentity, type Controller, type ReconcileOutcome } from '../reconcile/controller.js';
 import type { RunOptions, Scope } from '../reconcile/types.js';
 import type { Db } from '../store/db.js';
-import { observeJob, registerHeldSource, registerIncidentSource, registerOverdueSource, registerQueueDepth, withEventTime } from '../metrics/index.js';
+import { observeJob, registerHeldSource, registerIncidentSource, registerOverdueSource, registerQueueDepth, registerViolationSource, withEventTime } from '../metrics/index.js';
+import { violationCounts } from '../store/invariants.js';
 import { overdueIncidentSteps } from '../store/incidents.js';
 import { heldRevocations } from '../store/budget.js';
 import { durableRedisOptions } from './connection.js';
@@ -434,6 +435,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<WorkersHandle> {
     registerOverdueSource(async () => (await overdueRevocations(deps.db)).count),
     registerHeldSource(() => heldRevocations(deps.db)),
     registerIncidentSource(() => overdueIncidentSteps(deps.db, new Date())),
+    registerViolationSource(() => violationCounts(deps.db)),
   ];
 
   let flushing = false;

@@ -14,6 +14,7 @@ import { evaluate } from '../policy/evaluate.js';
 import type { ReviewSpec } from '../policy/schema.js';
 import { iterateIdentities } from '../store/identities.js';
 import { loadAnchors } from '../store/links.js';
+import { listViolations } from '../store/invariants.js';
 import { governanceInForce } from '../store/requests.js';
 import { closeCampaign, getCampaign, getItem, insertCampaign, lastCampaigns, listCampaigns, listItems, recordDecisions, recordReminder, type NewItem } from '../store/reviews.js';
 import { createAccessException } from './exceptions.js';
@@ -26,6 +27,20 @@ function specOf(ctx: EngineContext, reviewId: string): ReviewSpec {
   const spec = ctx.policy.mappings.reviews.find((r) => r.id === reviewId);
   if (!spec) throw new LockstepError('not_found', `no review ${JSON.stringify(reviewId)} in the mappings (reviews: ${ctx.policy.mappings.reviews.map((r) => r.id).join(', ') || 'none'})`, { field: 'id' });
   return spec;
+}
+
+/** Memberships that break an invariant, as the last plans found them: `identity|group` → invariant ids. */
+async function violatingMemberships(ctx: EngineContext): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  if (ctx.policy.invariants.list.length === 0) return out;
+  for (const v of await listViolations(ctx.db)) {
+    if (v.identityId === null) continue;
+    for (const g of v.accessGroupIds) {
+      const k = `${v.identityId}|${g}`;
+      out.set(k, [...(out.get(k) ?? []), v.invariant]);
+    }
+  }
+  return out;
 }
 
 function scopeGroups(ctx: EngineContext, spec: ReviewSpec): Set<string> {
@@ -52,15 +67,27 @@ export async function startReview(ctx: EngineContext, reviewId: string, actor: s
   const groups = scopeGroups(ctx, spec);
   const now = ctx.now();
   const items: NewItem[] = [];
+  // violations are evidence: items whose membership breaks an invariant say so and come first;
+  // with scope.violations every such membership is an item, whatever its group
+  const violating = await violatingMemberships(ctx);
+  const withViolations = spec.scope.violations === true;
   for await (const page of iterateIdentities(ctx.db, 5000, { includeDeleted: false })) {
     const ids = page.map((i) => i.id);
     const [anchors, sponsors, governance] = await Promise.all([loadAnchors(ctx.db, ids), loadSponsorStates(ctx, page, now), governanceInForce(ctx.db, ids, now)]);
     for (const identity of page) {
       const e = evaluate(identity, ctx.policy, { now, anchors: anchors.get(identity.id) ?? {}, sponsor: sponsors.get(identity.id), exceptions: governance.exceptions.get(identity.id), grants: governance.grants.get(identity.id) });
       for (const ent of e.entitlements) {
-        if (!groups.has(ent.accessGroup.id)) continue;
+        const broken = violating.get(`${identity.id}|${ent.accessGroup.id}`);
+        if (!groups.has(ent.accessGroup.id) && !(withViolations && broken)) continue;
         const r = reviewerOf(ctx, spec, identity, ent.accessGroup.id);
-        items.push({ identityId: identity.id, userName: identity.userName, accessGroupId: ent.accessGroup.id, reviewerKind: r.kind, reviewer: r.who });
+        items.push({ identityId: identity.id, userName: identity.userName, accessGroupId: ent.accessGroup.id, reviewerKind: r.kind, reviewer: r.who, ...(broken ? { violations: broken } : {}) });
+      }
+      // held in a lock system although an invariant refuses it (granted outside lockstep): still the person's to review
+      for (const d of e.denied) {
+        const broken = d.invariant === undefined ? undefined : violating.get(`${identity.id}|${d.accessGroupId}`);
+        if (!broken || !(withViolations || groups.has(d.accessGroupId)) || items.some((i) => i.identityId === identity.id && i.accessGroupId === d.accessGroupId)) continue;
+        const r = reviewerOf(ctx, spec, identity, d.accessGroupId);
+        items.push({ identityId: identity.id, userName: identity.userName, accessGroupId: d.accessGroupId, reviewerKind: r.kind, reviewer: r.who, violations: broken });
       }
     }
   }

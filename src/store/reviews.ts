@@ -36,6 +36,7 @@ interface ItemRow {
   comment: string | null;
   decided_via: ReviewItem['decidedVia'];
   exception_id: string | null;
+  violations?: string[] | null;
 }
 
 const campaignOf = (r: CampaignRow): ReviewCampaign => ({
@@ -65,9 +66,10 @@ const itemOf = (r: ItemRow): ReviewItem => ({
   comment: r.comment,
   decidedVia: r.decided_via,
   exceptionId: r.exception_id,
+  violations: r.violations ?? [],
 });
 
-export type NewItem = Pick<ReviewItem, 'identityId' | 'userName' | 'accessGroupId' | 'reviewerKind' | 'reviewer'>;
+export type NewItem = Pick<ReviewItem, 'identityId' | 'userName' | 'accessGroupId' | 'reviewerKind' | 'reviewer'> & { violations?: string[] };
 
 /** Starts a campaign with its items and its audit entry (`review.started`); refused while one of the same review is open. */
 export async function insertCampaign(db: Db, c: Omit<ReviewCampaign, 'id' | 'status' | 'closedAt'>, items: NewItem[]): Promise<ReviewCampaign> {
@@ -82,10 +84,10 @@ export async function insertCampaign(db: Db, c: Omit<ReviewCampaign, 'id' | 'sta
     const campaign = campaignOf(rows[0]!);
     if (items.length) {
       await tx.query(
-        `INSERT INTO review_items (id, campaign_id, identity_id, user_name, access_group_id, reviewer_kind, reviewer)
-         SELECT u.id, $1, u.identity_id, u.user_name, u.access_group_id, u.reviewer_kind, u.reviewer
-           FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(id, identity_id, user_name, access_group_id, reviewer_kind, reviewer)`,
-        [campaign.id, items.map(() => randomUUID()), items.map((i) => i.identityId), items.map((i) => i.userName), items.map((i) => i.accessGroupId), items.map((i) => i.reviewerKind), items.map((i) => i.reviewer)],
+        `INSERT INTO review_items (id, campaign_id, identity_id, user_name, access_group_id, reviewer_kind, reviewer, violations)
+         SELECT u.id, $1, u.identity_id, u.user_name, u.access_group_id, u.reviewer_kind, u.reviewer, coalesce(string_to_array(nullif(u.violations, ''), ','), '{}')
+           FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS u(id, identity_id, user_name, access_group_id, reviewer_kind, reviewer, violations)`,
+        [campaign.id, items.map(() => randomUUID()), items.map((i) => i.identityId), items.map((i) => i.userName), items.map((i) => i.accessGroupId), items.map((i) => i.reviewerKind), items.map((i) => i.reviewer), items.map((i) => (i.violations ?? []).join(','))],
       );
     }
     await appendAudit(tx, [
@@ -117,7 +119,7 @@ export async function lastCampaigns(q: Queryable): Promise<Map<string, ReviewCam
 
 export async function listItems(q: Queryable, campaignId: string): Promise<ReviewItem[]> {
   if (!isUuid(campaignId)) return [];
-  const { rows } = await q.query<ItemRow>('SELECT * FROM review_items WHERE campaign_id = $1 ORDER BY user_name, access_group_id, id', [campaignId]);
+  const { rows } = await q.query<ItemRow>('SELECT * FROM review_items WHERE campaign_id = $1 ORDER BY cardinality(violations) = 0, user_name, access_group_id, id', [campaignId]);
   return rows.map(itemOf);
 }
 

@@ -17,4 +17,6 @@ CREATE TABLE invariant_violations (
   last_seen        timestamptz NOT NULL
 );
 CREATE INDEX invariant_violations_by_identity ON invariant_violations (identity_id);
+-- a review item whose membership breaks an invariant names it: violators are listed first
+ALTER TABLE review_items ADD COLUMN violations text[] NOT NULL DEFAULT '{}';
 `;

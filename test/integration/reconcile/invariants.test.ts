@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { accessReport, formatPlan, runReconcile, violationReport, violationReportCsv } from '../../../src/reconcile/index.js';
+import { accessReport, formatPlan, runReconcile, startReview, violationReport, violationReportCsv } from '../../../src/reconcile/index.js';
+import { metricsRegistry, registerViolationSource } from '../../../src/metrics/index.js';
+import { cloudEventOf } from '../../../src/runtime/notifications.js';
+import { violationCounts } from '../../../src/store/invariants.js';
 import { iterateAudit } from '../../../src/store/index.js';
 import { listViolations } from '../../../src/store/invariants.js';
 import { storeKinds } from '../../helpers/db.js';
@@ -20,6 +23,9 @@ rules:
 invariants:
   - { id: cash-apart, separate: { accessGroups: [cash, audit-log] } }
   - { id: vault-one, scope: { accessGroups: [vault] }, maxHolders: 1 }
+reviews:
+  - { id: sod, scope: { violations: true } }
+  - { id: rooms, scope: { accessGroups: [lobby, cash] } }
 lifecycle: { guard: { minRevocationsToHold: 100 } }
 `;
 
@@ -96,6 +102,39 @@ describe.each(storeKinds)('invariants in plans on %s', (kind) => {
     expect(Object.keys(membershipsOf(e.sim, 'E1')).sort()).toEqual(['AG-CASH', 'AG-LOBBY']);
     expect(await listViolations(e.ctx.db)).toEqual([]);
     expect((await auditActions(e, 'violation.')).map((a) => a.action)).toEqual(['violation.found', 'violation.resolved']);
+  });
+
+  it('makes violations evidence: /metrics, the violation.found CloudEvent, and review campaigns that list violators first', async () => {
+    await hrPerson(e, 'E0', { userName: 'aaron@example.com', groups: [] });
+    const { identity } = await hrPerson(e, 'E1', { groups: ['Cash', 'Audit'] });
+    await runReconcile(e.ctx, full, apply);
+    e.sim.state.putMembership(e.sim.state.findByExternalId('E1')!.id, 'AG-CASH', {});
+    e.sim.state.putMembership(e.sim.state.findByExternalId('E1')!.id, 'AG-AUDIT', {});
+    await runReconcile(e.ctx, full, apply);
+
+    const unregister = registerViolationSource(() => violationCounts(e.ctx.db));
+    try {
+      expect(await metricsRegistry.getSingleMetricAsString('lockstep_invariant_violations')).toMatch(/lockstep_invariant_violations\{invariant="cash-apart"\} 1/);
+    } finally {
+      unregister();
+    }
+    let found = null;
+    for await (const a of iterateAudit(e.ctx.db)) if (a.action === 'violation.found') found = a;
+    expect(cloudEventOf(found!)).toMatchObject({ type: 'io.lockstep.violation.found', subject: identity.id, data: { invariant: 'cash-apart', accessGroupIds: ['cash', 'audit-log'] } });
+
+    // a campaign over the violations: the two rooms held together, nobody else
+    const sod = await startReview(e.ctx, 'sod', 'test');
+    expect(sod.items.map((i) => [i.userName, i.accessGroupId, i.violations])).toEqual([
+      ['e1@example.com', 'audit-log', ['cash-apart']],
+      ['e1@example.com', 'cash', ['cash-apart']],
+    ]);
+    // a campaign of rooms: the violator comes first, before aaron (who sorts first by name)
+    const rooms = await startReview(e.ctx, 'rooms', 'test');
+    expect(rooms.items.map((i) => [i.userName, i.accessGroupId, i.violations])).toEqual([
+      ['e1@example.com', 'cash', ['cash-apart']],
+      ['aaron@example.com', 'lobby', []],
+      ['e1@example.com', 'lobby', []],
+    ]);
   });
 
   it('reports a group held by more people than maxHolders allows, without revoking anyone', async () => {
