@@ -3,6 +3,8 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { z } from 'zod';
 import { isLockstepError, LockstepError, toLockstepError } from '../domain/errors.js';
 import {
+  violationReport,
+  violationReportCsv,
   accessReport,
   accessReportCsv,
   approveRun,
@@ -316,6 +318,17 @@ export function createApp(deps: ApiDeps): express.Express {
       }
       if (format === 'csv') res.type('text/csv').attachment('access-report.csv').send(accessReportCsv(rows));
       else res.json({ generatedAt: ctx.now().toISOString(), rows });
+    }),
+  );
+
+  // held access that breaks an invariant of the mappings (issue 27), read as `lockstep report violations` reads it
+  api.get(
+    '/reports/violations',
+    may('GET /reports/violations'),
+    h(async (req, res) => {
+      const r = await violationReport(ctx);
+      if (String(req.query.format ?? 'json') === 'csv') res.type('text/csv').attachment('violations.csv').send(violationReportCsv(r));
+      else res.json(r);
     }),
   );
 

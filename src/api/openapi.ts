@@ -11,6 +11,7 @@ import { ROUTE_ROLES, type Role, type RouteKey } from './roles.js';
 import { SESSION_COOKIE } from './session.js';
 import {
   accessReportSchema,
+  violationReportSchema,
   auditListSchema,
   auditVerifyBody,
   auditVerifySchema,
@@ -105,6 +106,15 @@ const ADMIN_ROUTES: Record<RouteKey, Documented> = {
         description: 'the report (JSON rows, the role report with groupBy=role, or CSV)',
         content: { 'application/json': { schema: z.union([accessReportSchema, roleReportSchema]) }, 'text/csv': { schema: z.string() } },
       },
+    },
+  },
+  'GET /reports/violations': {
+    tags: ['reports'],
+    summary: 'Held access that breaks an invariant of the mappings (segregation of duties, class requirements): reported, never revoked on its own',
+    description: 'Reads every identity and lock system as `lockstep plan` does (see docs/policy-as-code.md).',
+    request: { query: z.object({ format: z.enum(['json', 'csv']).optional() }) },
+    responses: {
+      200: { description: 'the invariants and their violations (JSON or CSV)', content: { 'application/json': { schema: violationReportSchema }, 'text/csv': { schema: z.string() } } },
     },
   },
   'POST /credentials/:system/:id/lost': {

@@ -29,6 +29,7 @@ export const ROUTE_ROLES = {
   'POST /runs/:id/approve': ['approver'],
   'POST /runs/:id/reject': ['approver'],
   'GET /reports/access': READERS,
+  'GET /reports/violations': READERS,
   'POST /credentials/:system/:id/lost': ['operator'],
   'GET /incidents': ['operator', 'approver', 'auditor'],
   // the incident lifecycle (NIS2 Art. 23): whoever handles incidents acknowledges, records the reports and closes

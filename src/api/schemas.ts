@@ -206,8 +206,25 @@ const accessRowSchema = z
     justified: z.boolean(),
     exceptionId: z.string().nullable().optional().openapi({ description: 'the access exception that denies this membership (it is being revoked)' }),
     stillOnKeysUntil: nullableInstant,
+    violations: z.array(z.string()).optional().openapi({ description: 'invariants of the mappings this membership breaks, as the last plans found it (reported, never revoked on its own)' }),
   })
   .openapi('AccessReportRow');
+
+export const violationReportSchema = z
+  .object({
+    generatedAt: instant,
+    invariants: z.array(z.object({ id: z.string(), description: z.string().nullable(), says: z.string(), violations: z.number().int() })),
+    violations: z.array(
+      z.object({
+        invariant: z.string(),
+        identityId: z.string().nullable().openapi({ description: 'null: a maxHolders violation (about the group, not a person)' }),
+        userName: z.string().nullable(),
+        accessGroupIds: z.array(z.string()),
+        message: z.string(),
+      }),
+    ),
+  })
+  .openapi('ViolationReport');
 
 export const accessReportSchema = z.object({ generatedAt: instant, rows: z.array(accessRowSchema) }).openapi('AccessReport');
 export const roleReportSchema = z

@@ -6,6 +6,7 @@ import { LockstepError } from '../domain/errors.js';
 import { planDigest, type Operation } from '../domain/plan.js';
 import { parseMappingSources, type MappingSource } from '../policy/index.js';
 import { buildPlan, formatPlan, type EngineContext } from '../reconcile/index.js';
+import { isTestDocument, whatIfTests } from './policy-tests.js';
 
 /**
  * What-if for the console's mapping editor: the plan a changed set of mapping documents would
@@ -99,7 +100,8 @@ export function createWhatIfRouter(deps: WhatIfDeps): Router {
     '/plan/what-if',
     h(async (req, res) => {
       const b = parseBody(whatIfBody, req.body);
-      const sources: MappingSource[] = b.files.map((f) => ({ file: f.file, text: f.text }));
+      // mapping tests sent along (*.test.yaml) are run, not loaded as mappings (api/policy-tests.ts)
+      const sources: MappingSource[] = b.files.filter((f) => !isTestDocument(f.file)).map((f) => ({ file: f.file, text: f.text }));
       // throws validation with every issue (file, line, column, path) in details; field = the first path
       const loaded = parseMappingSources(sources);
       const unknown = [...loaded.policy.accessGroups.values()].filter((g) => !deps.systems.includes(g.system));
@@ -127,6 +129,8 @@ export function createWhatIfRouter(deps: WhatIfDeps): Router {
         /** Operations planned without the edit that the edit makes unnecessary. */
         avoidedByEdit: current.plan.operations.filter((o) => !edited.has(fingerprint(o))),
         withoutEdit: { summary: current.plan.summary, operations: current.plan.operations.length },
+        /** The mapping tests against the edited mappings (issue 27); a failure does not stop the preview. */
+        tests: await whatIfTests(deps.mappingPaths, b.files, loaded.policy),
         applied: false,
         saved: false,
       });
