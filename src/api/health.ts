@@ -1,5 +1,6 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { EngineContext } from '../reconcile/index.js';
+import { overdueIncidentSteps } from '../store/incidents.js';
 
 /** What prom-client's `getMetricsAsJSON()` gives per metric (only the parts read here). */
 export interface MetricJson {
@@ -130,7 +131,10 @@ export function createHealthRouter(deps: HealthDeps): { router: Router; close():
     const latency = byName.get('lockstep_event_to_applied_seconds');
     const revocation = buckets(latency, { direction: 'revocation' });
     const grant = buckets(latency, { direction: 'grant' });
-    return { queues, queued, revocation, grant };
+    // grants applied, whatever started them (a full run, an HR import): only some carry a source event to time
+    let grantsApplied = 0;
+    for (const v of byName.get('lockstep_operations_total')?.values ?? []) if (v.labels.kind === 'grant' && v.labels.result === 'applied') grantsApplied += v.value;
+    return { queues, queued, revocation, grant, grantsApplied };
   };
 
   const sample = async () => {
@@ -150,7 +154,7 @@ export function createHealthRouter(deps: HealthDeps): { router: Router; close():
     '/console/health',
     h(async (_req, res) => {
       const noneHeld = { runs: 0, people: 0, memberships: 0, oldestSince: null, items: [] };
-      const [m, overdue, reach, held] = await Promise.all([read(), deps.overdue(), systems(), deps.held ? deps.held() : Promise.resolve(noneHeld)]);
+      const [m, overdue, reach, held, incidents] = await Promise.all([read(), deps.overdue(), systems(), deps.held ? deps.held() : Promise.resolve(noneHeld), overdueIncidentSteps(deps.ctx.db, deps.ctx.now())]);
       const dist = (b: Bucket[]) => ({ count: b.at(-1)?.count ?? 0, p50: quantile(0.5, b), p95: quantile(0.95, b), p99: quantile(0.99, b), buckets: b.map((x) => ({ le: Number.isFinite(x.le) ? x.le : null, count: x.count })) });
       res.json({
         at: deps.ctx.now().toISOString(),
@@ -161,6 +165,9 @@ export function createHealthRouter(deps: HealthDeps): { router: Router; close():
         systems: reach,
         sources: deps.sources ?? [],
         latency: { revocation: dist(m.revocation), grant: dist(m.grant) },
+        grantsApplied: m.grantsApplied,
+        // NIS2 reports due and not recorded as sent, by step (issue 26)
+        incidentReportsOverdue: incidents,
         history,
         sampleEveryMs: every,
       });

@@ -7,6 +7,7 @@ import { planDigest, type Operation } from '../domain/plan.js';
 import { parseMappingSources, type MappingSource } from '../policy/index.js';
 import { buildPlan, formatPlan, type EngineContext } from '../reconcile/index.js';
 import { isTestDocument, whatIfTests } from './policy-tests.js';
+import { lintWhatIf } from './whatif-lint.js';
 
 /**
  * What-if for the console's mapping editor: the plan a changed set of mapping documents would
@@ -111,6 +112,8 @@ export function createWhatIfRouter(deps: WhatIfDeps): Router {
           field: `accessGroups[${i}].system`,
         });
       }
+      // an attribute nothing provides is a 400 naming the rule; rules and bundles matching nobody are warnings (issue 26)
+      const lint = await lintWhatIf(deps.ctx, sources, loaded.policy);
       const { built, current } = await oneAtATime(async () => ({
         // the same plan `lockstep plan` builds, under the edited policy; no hooks: a what-if is not a planned run
         built: await buildPlan({ ...deps.ctx, policy: loaded.policy, hooks: undefined }, { kind: 'full' }),
@@ -133,6 +136,7 @@ export function createWhatIfRouter(deps: WhatIfDeps): Router {
         tests: await whatIfTests(deps.mappingPaths, b.files, loaded.policy),
         applied: false,
         saved: false,
+        warnings: lint.map((w) => w.message),
       });
     }),
   );

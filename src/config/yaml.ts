@@ -13,6 +13,8 @@ export interface YamlIssue {
   column: number;
   /** Dotted path in the document, e.g. `rules[3].when`. */
   path: string;
+  /** What the path names, for people (`rule "dc-ops": when`); messages show it instead of the path. */
+  label?: string;
   message: string;
 }
 
@@ -33,7 +35,7 @@ export function formatPath(path: IssuePath): string {
 }
 
 export function formatIssue(i: YamlIssue): string {
-  return `${i.file}:${i.line}:${i.column}: ${i.path || '(document)'}: ${i.message}`;
+  return `${i.file}:${i.line}:${i.column}: ${i.label || i.path || '(document)'}: ${i.message}`;
 }
 
 export function issueAt(src: ParsedYaml, offset: number, path: IssuePath, message: string): YamlIssue {

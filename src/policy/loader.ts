@@ -11,6 +11,7 @@ import { formatIssue, issueAt, offsetOf, zodIssues, type ParsedYaml } from '../c
 import { LockstepError } from '../domain/errors.js';
 import { checkMappings, compile, type CompiledPolicy, type IssuePath } from './compile.js';
 import { mappingsSchema, type Mappings } from './schema.js';
+import { namedPath } from './lint.js';
 
 export interface MappingIssue {
   file: string;
@@ -20,6 +21,8 @@ export interface MappingIssue {
   column: number;
   /** Path in the file's document, e.g. `rules[3].when`; empty for YAML syntax errors. */
   path: string;
+  /** What the path names, for people: `rule "dc-ops": when` (rules and access groups by id). */
+  label?: string;
   message: string;
 }
 
@@ -59,10 +62,19 @@ function parseFile(source: MappingSource, issues: MappingIssue[]): { src: Parsed
   }
   const parsed = mappingsSchema.safeParse(raw);
   if (!parsed.success) {
-    issues.push(...zodIssues(src, parsed.error));
+    issues.push(...withNames(raw, zodIssues(src, parsed.error)));
     return null;
   }
   return { src, raw: raw as Record<string, unknown>, data: parsed.data };
+}
+
+/** Issues of one file with what their paths name (`rule "dc-ops": when`). */
+function withNames<T extends { path: string; label?: string }>(raw: unknown, list: T[]): T[] {
+  for (const i of list) {
+    const label = namedPath(raw, i.path);
+    if (label) i.label = label;
+  }
+  return list;
 }
 
 function where(o: Origin, path: IssuePath, atKey = false): string {
@@ -165,6 +177,13 @@ export function parseMappingSources(sources: MappingSource[]): LoadedMappings {
   }
 
   if (issues.length > 0) {
+    // rules and access groups by their id, not their index (issue 26)
+    for (const i of issues) {
+      if (i.label) continue;
+      const raw = files.find((f) => f?.src.file === i.file)?.raw;
+      const label = raw ? namedPath(raw, i.path) : null;
+      if (label) i.label = label;
+    }
     const order = new Map(sources.map((s, i) => [s.file, i]));
     issues.sort((a, b) => (order.get(a.file) ?? 0) - (order.get(b.file) ?? 0) || a.line - b.line || a.column - b.column);
     throw new LockstepError(

@@ -87,7 +87,8 @@ export interface AccessReportRow {
 }
 
 function whyText(reasons: Reason[]): string {
-  return reasons.map((r) => r.rule.startsWith('request:') ? `access request ${r.rule.slice(8)}` : `rule ${r.rule}${r.role ? ` via role ${r.role}` : ''}${r.sourceRole ? ` (source role ${r.sourceRole})` : ''}`).join('; ');
+  // each reason once: the same rule and bundle reached twice (two source roles, two paths) says the same
+  return [...new Set(reasons.map((r) => r.rule.startsWith('request:') ? `access request ${r.rule.slice(8)}` : `rule ${r.rule}${r.role ? ` via role ${r.role}` : ''}${r.sourceRole ? ` (source role ${r.sourceRole})` : ''}`))].join('; ');
 }
 
 /**
@@ -247,6 +248,14 @@ export function roleReport(ctx: EngineContext, rows: AccessReportRow[]): RoleRep
       const ag = ctx.policy.accessGroups.get(g.accessGroupId);
       if (!ag) continue;
       matrix.push({ role: role.id, accessGroupId: ag.id, accessGroup: ag.name, system: ag.system, protectionClass: ag.protectionClass, via: g.chain.join(' > ') });
+    }
+  }
+  // rules that grant access groups themselves, not through a bundle: rows of their own (`rule staff`)
+  for (const rule of ctx.policy.mappings.rules) {
+    for (const id of rule.grant ?? []) {
+      const ag = ctx.policy.accessGroups.get(id);
+      if (!ag) continue;
+      matrix.push({ role: `rule ${rule.id}`, accessGroupId: ag.id, accessGroup: ag.name, system: ag.system, protectionClass: ag.protectionClass, via: `rule ${rule.id}` });
     }
   }
   return { holders, matrix };

@@ -9,6 +9,7 @@ import type { EngineContext, EngineHooks } from '../reconcile/types.js';
 import { resolveFromConfig, type LoadedConfig } from '../config/load.js';
 import { openStore, type Db } from '../store/index.js';
 import { clockFromEnv } from './clock.js';
+import { checkMappingAttributes } from './mapping-lint.js';
 
 /** The composition root: config → store, policy, drivers (and embedded simulators) → an engine context. */
 export interface Engine {
@@ -69,6 +70,7 @@ async function answers(url: string): Promise<boolean> {
 export async function createEngine(loaded: LoadedConfig, opts: CreateEngineOptions): Promise<Engine> {
   const { policy } = await loadMappings(loaded.mappingPaths);
   checkSystems(policy, loaded);
+  await checkMappingAttributes(policy, loaded);
   // before anything is opened: a refused clock offset must not leave a store or simulator behind
   const now = opts.now ?? clockFromEnv(opts.env ?? process.env, opts.logger).now;
   const embedded = new Map<string, RunningSimulator>();

@@ -52,3 +52,9 @@ export async function allUserNames(q: Queryable): Promise<string[]> {
   const { rows } = await q.query<{ user_name: string }>('SELECT user_name FROM identities WHERE deleted_at IS NULL');
   return rows.map((r) => r.user_name);
 }
+
+/** The extra attribute names the people in the store carry (what their sources provide beyond the identity's own). */
+export async function storeAttributeNames(q: Queryable): Promise<string[]> {
+  const { rows } = await q.query<{ k: string }>("SELECT DISTINCT jsonb_object_keys(CASE WHEN jsonb_typeof(data->'attributes') = 'object' THEN data->'attributes' ELSE '{}'::jsonb END) AS k FROM identities WHERE deleted_at IS NULL");
+  return rows.map((r) => r.k);
+}

@@ -90,7 +90,9 @@ describe('admin API', () => {
     expect(csv.text.split('\n')[0]).toMatch(/^system,accountId,/);
     expect(csv.text).toMatch(/ada@example.com/);
     const roles = await call('GET', '/api/v1/reports/access?groupBy=role');
-    expect(roles.json.matrix.map((m: any) => m.accessGroupId).sort()).toEqual(['power', 'whitespace']);
+    expect(roles.json.matrix.filter((m: any) => m.role === 'dc-technician').map((m: any) => m.accessGroupId).sort()).toEqual(['power', 'whitespace']);
+    // rules that grant access groups themselves are in the matrix too, as rows of their own
+    expect(roles.json.matrix.filter((m: any) => m.role.startsWith('rule ')).map((m: any) => `${m.role}: ${m.accessGroupId}`).sort()).toEqual(['rule everyone: perimeter', 'rule office-staff: offices']);
     expect(roles.json.holders.map((h: any) => h.userName)).toContain('ada@example.com');
   });
 
