@@ -6,6 +6,7 @@
  *   npm run bench:policy                       # 20,000 identities, 3 rounds each without and with anchors
  *   npm run bench:policy -- --identities 100000 --rounds 5 --no-write
  *   npm run bench:policy -- --no-memo --no-write    # every rule tried on every identity (the rules' memo off)
+ *   npm run bench:policy -- --invariants --no-write # with invariants (segregation of duties per site, a class-4 requirement)
  *
  * `cpu ms` is the process's CPU time (user + system, the garbage collector's threads included)
  * during the round: other load on the machine inflates it much less than wall time.
@@ -15,7 +16,17 @@ import type { Identity } from '../../src/domain/identity.js';
 import { parseMappings } from '../../src/policy/index.js';
 import { evaluate as evaluateRemembered, evaluateUnremembered } from '../../src/policy/evaluate.js';
 import { parseIdentityInput } from '../../src/store/identities.js';
-import { estateMappings, identityAt } from './lib/estate.js';
+import { estateMappings, identityAt, siteIds } from './lib/estate.js';
+
+/** Invariants as an estate would declare them (issue 27): per site, two separations; one class requirement. */
+function estateInvariants(sites: number): string {
+  const lines = ['invariants:', "  - { id: class4-no-visitors, scope: { protectionClass: 4 }, require: { when: 'employeeType ne \"Visitor\"' }, maxHolders: 100000 }"];
+  for (const s of siteIds(sites)) {
+    const g = (x: string) => `${s.toLowerCase()}-${x}`;
+    lines.push(`  - { id: ${g('sod-roles')}, separate: { roles: [${g('facilities')}, ${g('network')}] } }`, `  - { id: ${g('sod-rooms')}, separate: { accessGroups: [${g('soc')}, ${g('cages')}] } }`);
+  }
+  return `${lines.join('\n')}\n`;
+}
 import { peakRssMiB, publish, type Cell } from './lib/report.js';
 
 const { values: args } = parseArgs({
@@ -25,6 +36,7 @@ const { values: args } = parseArgs({
     sites: { type: 'string', default: '20' },
     'no-memo': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
+    invariants: { type: 'boolean', default: false },
   },
 });
 const N = Number(args.identities);
@@ -34,7 +46,7 @@ const DAY = 86_400_000;
 const evaluate = args['no-memo'] ? evaluateUnremembered : evaluateRemembered;
 
 async function main(): Promise<void> {
-  const { policy } = parseMappings(estateMappings(SITES).yaml, 'bench-mappings.yaml');
+  const { policy } = parseMappings(estateMappings(SITES).yaml + (args.invariants ? estateInvariants(SITES) : ''), 'bench-mappings.yaml');
   const base = Date.now();
   const identities: Identity[] = [];
   for (let i = 0; i < N; i++) {
@@ -74,7 +86,7 @@ async function main(): Promise<void> {
     'bench:policy',
     [
       {
-        title: `Policy evaluation: ${shape.rules} rules, ${shape.roles} role bundles, ${shape.accessGroups} access groups (in memory, one thread${args['no-memo'] ? ', rules\' memo off' : ''})`,
+        title: `Policy evaluation: ${shape.rules} rules, ${shape.roles} role bundles, ${shape.accessGroups} access groups${args.invariants ? `, ${policy.invariants.list.length} invariants` : ''} (in memory, one thread${args['no-memo'] ? ', rules\' memo off' : ''})`,
         headers: ['case', 'round', 'identities', 'entitlements', 'ms', 'cpu ms', 'µs/identity', 'identities/s'],
         rows,
         notes: [`peak RSS ${peakRssMiB()} MiB; round 1 includes JIT warm-up`],

@@ -727,17 +727,8 @@ function governed(identity: Identity, policy: CompiledPolicy, opts: EvaluateOpti
   let out = e;
   if (opts.grants !== undefined && opts.grants.length > 0) out = applyGrants(identity, policy, opts, out);
   if (opts.exceptions !== undefined && opts.exceptions.length > 0) out = applyExceptions(out, opts.exceptions, opts.now);
-  if (policy.invariants.list.length > 0) out = applyInvariants(out, identity, policy.invariants, { now: opts.now, held: opts.held ?? heldOnRecord(opts.anchors), holders: opts.holders, employeeTypes: policy.employeeTypes });
+  if (policy.invariants.list.length > 0) out = applyInvariants(out, identity, policy.invariants, { now: opts.now, held: opts.held, anchors: opts.anchors, holders: opts.holders, employeeTypes: policy.employeeTypes });
   return out;
-}
-
-const NOTHING_HELD: ReadonlySet<string> = new Set();
-
-/** The groups lockstep granted before (their anchors), as the default of what a person holds. */
-function heldOnRecord(anchors: Record<string, string> | undefined): ReadonlySet<string> {
-  if (anchors === undefined) return NOTHING_HELD;
-  const keys = Object.keys(anchors);
-  return keys.length === 0 ? NOTHING_HELD : new Set(keys);
 }
 
 /**

@@ -58,11 +58,13 @@ export interface CompiledInvariants {
   byGroup: ReadonlyMap<string, readonly CompiledInvariant[]>;
   separations: readonly CompiledInvariant[];
   roleSeparations: readonly CompiledInvariant[];
+  /** By role bundle id: the role separations that name it. */
+  byRole: ReadonlyMap<string, readonly CompiledInvariant[]>;
   /** Groups some maxHolders invariant counts. */
   counted: ReadonlySet<string>;
 }
 
-export const NO_INVARIANTS: CompiledInvariants = Object.freeze({ list: [], byGroup: new Map(), separations: [], roleSeparations: [], counted: new Set<string>() });
+export const NO_INVARIANTS: CompiledInvariants = Object.freeze({ list: [], byGroup: new Map(), separations: [], roleSeparations: [], byRole: new Map(), counted: new Set<string>() });
 
 /** The access groups an invariant's scope names (a class: every group of it). */
 export function scopeGroupsOf(spec: NonNullable<InvariantSpec['scope']>, m: Pick<Mappings, 'accessGroups'>): Set<string> {
@@ -94,6 +96,7 @@ export function compileInvariants(m: Mappings): CompiledInvariants {
   if (m.invariants.length === 0) return NO_INVARIANTS;
   const list: CompiledInvariant[] = [];
   const byGroup = new Map<string, CompiledInvariant[]>();
+  const byRole = new Map<string, CompiledInvariant[]>();
   const counted = new Set<string>();
   const index = (g: string, x: CompiledInvariant) => {
     const l = byGroup.get(g);
@@ -117,6 +120,7 @@ export function compileInvariants(m: Mappings): CompiledInvariants {
     };
     list.push(x);
     for (const g of x.separateGroups ?? []) index(g, x);
+    for (const b of x.separateRoles ?? []) byRole.set(b, [...(byRole.get(b) ?? []), x]);
     for (const g of scope ?? []) index(g, x);
     if (x.maxHolders !== null) for (const g of scope ?? []) counted.add(g);
   }
@@ -125,6 +129,7 @@ export function compileInvariants(m: Mappings): CompiledInvariants {
     byGroup,
     separations: list.filter((x) => x.separateGroups !== null),
     roleSeparations: list.filter((x) => x.separateRoles !== null),
+    byRole,
     counted,
   };
 }
@@ -182,9 +187,11 @@ export interface InvariantOptions {
   /**
    * Access groups the person holds now (the lock systems' memberships, or the groups lockstep
    * granted before, as its anchors record them): kept, and reported if they break an invariant.
-   * Everything else an invariant would break is refused.
+   * Everything else an invariant would break is refused. Without it: the groups of `anchors`.
    */
-  held: ReadonlySet<string>;
+  held?: ReadonlySet<string>;
+  /** When each entitlement began (evaluate's anchors): what lockstep granted before, held unless `held` says. */
+  anchors?: Record<string, string>;
   /** maxHolders' counts for this plan; without it maxHolders refuses nothing (it is still reported). */
   holders?: HolderCounts;
   employeeTypes: ReadonlySet<string>;
@@ -200,8 +207,26 @@ const NONE: readonly string[] = [];
  * Applies the invariants to one evaluation: refuses what would break one, keeps (and reports)
  * held access that breaks one. Returns `e` itself when nothing changes.
  */
-export function applyInvariants<E extends Evaluated>(e: E, identity: Identity, inv: CompiledInvariants, o: InvariantOptions): E {
+export function applyInvariants<E extends Evaluated>(e: E, identity: Identity, inv: CompiledInvariants, opts: InvariantOptions): E {
   if (inv.list.length === 0 || e.leaver || e.entitlements.length === 0) return e;
+  // only the invariants this person's groups and bundles touch are looked at: most people touch few or none
+  let touched: Set<CompiledInvariant> | null = null;
+  for (const ent of e.entitlements) {
+    const list = inv.byGroup.get(ent.accessGroup.id);
+    if (list !== undefined) for (const x of list) (touched ??= new Set()).add(x);
+    if (inv.byRole.size === 0) continue;
+    for (const r of ent.reasons) {
+      for (const b of bundlesOf(r)) {
+        const l = inv.byRole.get(b);
+        if (l !== undefined) for (const x of l) (touched ??= new Set()).add(x);
+      }
+    }
+  }
+  const o = { ...opts, held: opts.held ?? heldOnRecord(opts.anchors) };
+  if (touched === null) {
+    countAdmitted(e.entitlements, inv, o);
+    return e;
+  }
   const now = o.now.getTime();
   const refused = new Map<string, { invariant: string; why: string }>();
   const violations: InvariantViolation[] = [];
@@ -249,7 +274,8 @@ export function applyInvariants<E extends Evaluated>(e: E, identity: Identity, i
   for (const [x, h] of heldBreaking ?? []) violate(x, h.groups, `holds ${h.groups.join(', ')}; ${h.why}`);
 
   // separation of access groups, among what is left
-  for (const x of inv.separations) {
+  for (const x of touched) {
+    if (x.separateGroups === null) continue;
     let members: string[] | null = null;
     for (const ent of e.entitlements) {
       const g = ent.accessGroup.id;
@@ -267,7 +293,8 @@ export function applyInvariants<E extends Evaluated>(e: E, identity: Identity, i
 
   // separation of role bundles: the bundles the person's entitlements come through
   let stripped: Map<string, Reason[]> | null = null;
-  for (const x of inv.roleSeparations) {
+  for (const x of touched) {
+    if (x.separateRoles === null) continue;
     const carried = new Set<string>();
     for (const ent of e.entitlements) {
       if (refused.has(ent.accessGroup.id)) continue;
@@ -314,8 +341,17 @@ export function applyInvariants<E extends Evaluated>(e: E, identity: Identity, i
   return out;
 }
 
+const NOTHING_HELD: ReadonlySet<string> = new Set();
+
+/** The groups lockstep granted before (their anchors), as the default of what a person holds. */
+function heldOnRecord(anchors: Record<string, string> | undefined): ReadonlySet<string> {
+  if (anchors === undefined) return NOTHING_HELD;
+  const keys = Object.keys(anchors);
+  return keys.length === 0 ? NOTHING_HELD : new Set(keys);
+}
+
 /** New holders of counted groups take their place in this plan's count. */
-function countAdmitted(entitlements: readonly Entitlement[], inv: CompiledInvariants, o: InvariantOptions): void {
+function countAdmitted(entitlements: readonly Entitlement[], inv: CompiledInvariants, o: InvariantOptions & { held: ReadonlySet<string> }): void {
   if (o.holders === undefined || inv.counted.size === 0) return;
   for (const ent of entitlements) if (inv.counted.has(ent.accessGroup.id) && !o.held.has(ent.accessGroup.id)) o.holders.add(ent.accessGroup.id);
 }
