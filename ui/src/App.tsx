@@ -7,6 +7,7 @@ import { Audit } from './views/Audit';
 import { Exceptions } from './views/Exceptions';
 import { HealthView } from './views/Health';
 import { Incidents } from './views/Incidents';
+import { Violations } from './views/Violations';
 import { Matrix } from './views/Matrix';
 import { People } from './views/People';
 import { Report } from './views/Report';
@@ -21,6 +22,7 @@ const VIEWS: Array<{ path: string; label: string; needs: Action; view: () => Rea
   { path: '/what-if', label: 'What-if', needs: 'read', view: () => <WhatIf /> },
   { path: '/runs', label: 'Runs', needs: 'read', view: () => <Runs /> },
   { path: '/report', label: 'Access report', needs: 'read', view: () => <Report /> },
+  { path: '/violations', label: 'Violations', needs: 'read', view: () => <Violations /> },
   { path: '/requests', label: 'Requests', needs: 'read', view: () => <Requests /> },
   { path: '/reviews', label: 'Reviews', needs: 'read', view: () => <Reviews /> },
   { path: '/exceptions', label: 'Exceptions', needs: 'read', view: () => <Exceptions /> },

@@ -3,6 +3,7 @@ import { ApiError, get, post, saveBlob, type Operation, type Plan } from '../api
 import { ErrorBox, Loading, Page, useLoad } from '../common';
 import { PlanView, summarize } from '../plan';
 import { can, needs, useMe } from '../session';
+import { WhatIfTests, type WhatIfTestsResult } from './WhatIfTests';
 
 interface Doc {
   file: string;
@@ -12,6 +13,8 @@ interface Doc {
 interface WhatIfResult {
   plan: Plan;
   causedByEdit: string[];
+  /** The mapping tests run against the edited mappings (issue 27). */
+  tests?: WhatIfTestsResult;
   avoidedByEdit: Operation[];
   withoutEdit: { summary: Plan['summary']; operations: number };
 }
@@ -146,6 +149,7 @@ function WhatIfPlan({ result, onlyEdit, setOnlyEdit }: { result: WhatIfResult; o
       <label className="row">
         <input type="checkbox" checked={onlyEdit} onChange={(e) => setOnlyEdit(e.target.checked)} /> Only what the edit changes
       </label>
+      <WhatIfTests tests={result.tests} />
       <PlanView plan={shown} />
       {result.avoidedByEdit.length ? (
         <>
