@@ -255,9 +255,11 @@ export interface RunListItem {
   finishedAt: string | null;
   approvedBy: string | null;
   operations: number;
+  applied?: number;
+  failed?: number;
 }
 
-export interface Run extends Omit<RunListItem, 'operations'> {
+export interface Run extends Omit<RunListItem, 'operations' | 'applied' | 'failed'> {
   plan: Plan | null;
   results: OperationResult[];
   causedBy?: string[];
@@ -324,6 +326,14 @@ export interface AccessException {
   removedAt: string | null;
   removedBy: string | null;
   removedReason: string | null;
+  person?: PersonRef | null;
+}
+
+/** The person a list item is about, by name. */
+export interface PersonRef {
+  userName: string;
+  displayName: string | null;
+  externalId?: string;
 }
 
 export interface ApprovalStep {
@@ -351,6 +361,7 @@ export interface AccessRequest {
   decidedAt: string | null;
   decidedBy: string | null;
   decisionComment: string | null;
+  person?: PersonRef | null;
 }
 
 export interface ReviewCampaign {

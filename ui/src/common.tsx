@@ -47,12 +47,50 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], opts: { ever
 export function ErrorBox({ error }: { error: Error | null }) {
   if (!error) return null;
   const field = error instanceof ApiError && error.field ? ` (field: ${error.field})` : '';
+  // a refusal reads as one: what was refused and why, not a status code
+  const refused = error instanceof ApiError && error.status === 403 ? 'Not allowed: ' : '';
   return (
     <div role="alert" className="error">
-      {error.message}
+      {refused}
+      <RichText text={error.message} />
       {field}
     </div>
   );
+}
+
+/** An instant as people read it (`2026-12-02 17:40`, the browser's zone), the ISO instant on hover. */
+export function When({ iso }: { iso: string | null | undefined }) {
+  if (!iso) return null;
+  return (
+    <time dateTime={iso} title={iso}>
+      {when(iso)}
+    </time>
+  );
+}
+
+const RICH = /`([^`\n]+)`|(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))/g;
+
+/**
+ * Text from the service as people read it: Markdown backticks as code, ISO instants as dates
+ * (the instant on hover). Nothing else is interpreted: the text stays text.
+ */
+export function RichText({ text }: { text: string }) {
+  const out: ReactNode[] = [];
+  let last = 0;
+  for (const m of text.matchAll(RICH)) {
+    if (m.index > last) out.push(text.slice(last, m.index));
+    if (m[1] !== undefined) out.push(<code key={m.index}>{m[1]}</code>);
+    else out.push(<When key={m.index} iso={m[2]!} />);
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) out.push(text.slice(last));
+  return <>{out}</>;
+}
+
+/** A person as lists name them: display name and userName (the id on hover), or the short id when the service does not know them. */
+export function personText(p: { userName: string; displayName: string | null } | null | undefined, id: string | null): string {
+  if (p) return p.displayName && p.displayName !== p.userName ? `${p.displayName} (${p.userName})` : p.userName;
+  return id ? id.slice(0, 8) : '–';
 }
 
 export function Page({ title, actions, children }: { title: string; actions?: ReactNode; children: ReactNode }) {
@@ -141,4 +179,21 @@ export class ErrorBoundary extends Component<{ children: ReactNode; resetKey: st
       </div>
     );
   }
+}
+
+/** Whether a list item's person matches a filter text: name, userName, employee id or id (case-insensitive). */
+export function matchesPerson(p: { userName: string; displayName: string | null; externalId?: string } | null | undefined, id: string, text: string): boolean {
+  const t = text.trim().toLowerCase();
+  if (!t) return true;
+  return [p?.userName, p?.displayName, p?.externalId, id].some((v) => !!v && v.toLowerCase().includes(t));
+}
+
+/** The filter field lists of people share. */
+export function PersonFilter({ id, value, onChange }: { id: string; value: string; onChange: (v: string) => void }) {
+  return (
+    <>
+      <label htmlFor={id}>Person</label>
+      <input id={id} type="search" value={value} onChange={(e) => onChange(e.target.value)} placeholder="name, user name or employee id" />
+    </>
+  );
 }

@@ -14,6 +14,7 @@ const NEEDS = {
   audit: ['auditor'],
   syncSource: ['operator'],
   reportLost: ['operator'],
+  handleIncident: ['operator', 'approver'],
   addException: ['operator', 'approver'],
   removeException: ['approver'],
   startReview: ['operator'],

@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { ApiError, get, post } from '../api';
-import { ErrorBox, Loading, Page, useLoad, when } from '../common';
+import { ErrorBox, Loading, Page, personText, RichText, useLoad, When } from '../common';
+import { PersonLink } from './Exceptions';
 import { can, needs, useMe } from '../session';
 
 interface Entry {
@@ -12,7 +13,17 @@ interface Entry {
   runId: string | null;
   data: Record<string, unknown>;
   hash: string;
+  person?: { id: string; userName: string; displayName: string | null } | null;
 }
+
+interface AuditPage {
+  entries: Entry[];
+  more: boolean;
+  next: number | null;
+  why?: string | null;
+}
+
+const PAGE = 100;
 
 interface Verify {
   ok: boolean;
@@ -29,6 +40,9 @@ function summaryOf(d: Record<string, unknown>): string {
   const reason = d.reason as { text?: unknown } | string | undefined;
   const text = typeof reason === 'string' ? reason : typeof reason?.text === 'string' ? reason.text : '';
   const status = (d.result as { status?: unknown } | undefined)?.status;
+  // the incident lifecycle: which report, when, its reference; an overdue step's own text
+  if (typeof d.step === 'string' && typeof d.reference === 'string') return `${d.step} sent ${String(d.sentAt ?? '')}, reference ${d.reference}${d.late ? ' (late)' : ''}`;
+  if (!text && typeof d.text === 'string') return d.text;
   return [text, typeof status === 'string' ? `(${status})` : ''].filter(Boolean).join(' ');
 }
 
@@ -39,8 +53,16 @@ export function Audit() {
   const [subject, setSubject] = useState('');
   const [since, setSince] = useState('');
   const [applied, setApplied] = useState({ subject: '', since: '' });
-  const query = new URLSearchParams({ limit: '500', ...(applied.subject ? { subject: applied.subject } : {}), ...(applied.since ? { since: new Date(applied.since).toISOString() } : {}) });
-  const log = useLoad(() => (allowed ? get<{ entries: Entry[]; scanned: number; more: boolean }>(`console/audit?${query}`) : Promise.resolve({ entries: [], scanned: 0, more: false })), [applied.subject, applied.since, allowed]);
+  // pages: the cursor of each page shown so far (null: the newest); Older and Newer walk it
+  const [cursors, setCursors] = useState<Array<number | null>>([null]);
+  const before = cursors[cursors.length - 1] ?? null;
+  const query = new URLSearchParams({
+    limit: String(PAGE),
+    ...(applied.subject ? { q: applied.subject } : {}),
+    ...(applied.since ? { since: new Date(applied.since).toISOString() } : {}),
+    ...(before !== null ? { before: String(before) } : {}),
+  });
+  const log = useLoad(() => (allowed ? get<AuditPage>(`console/audit?${query}`) : Promise.resolve({ entries: [], more: false, next: null })), [applied.subject, applied.since, before, allowed]);
   const [verify, setVerify] = useState<Verify | null>(null);
   const [checkpoints, setCheckpoints] = useState('');
   const [error, setError] = useState<Error | null>(null);
@@ -86,9 +108,10 @@ export function Audit() {
         onSubmit={(e) => {
           e.preventDefault();
           setApplied({ subject: subject.trim(), since });
+          setCursors([null]);
         }}
       >
-        <label htmlFor="audit-subject">Subject (identity id, run id, system:account)</label>
+        <label htmlFor="audit-subject">Person or subject (name, user name, employee id; or a run id, system:account)</label>
         <input id="audit-subject" value={subject} onChange={(e) => setSubject(e.target.value)} />
         <label htmlFor="audit-since">Since</label>
         <input id="audit-since" type="datetime-local" value={since} onChange={(e) => setSince(e.target.value)} />
@@ -96,7 +119,12 @@ export function Audit() {
       </form>
       <ErrorBox error={log.error} />
       {!log.data && !log.error ? <Loading what="the audit log" /> : null}
-      {log.data ? (
+      {log.data && entries.length === 0 ? (
+        <p role="status" className="muted">
+          {log.data.why ?? 'No entries.'}
+        </p>
+      ) : null}
+      {entries.length ? (
         <table aria-label="audit entries">
           <thead>
             <tr>
@@ -112,12 +140,21 @@ export function Audit() {
             {entries.map((e) => (
               <tr key={e.seq}>
                 <td>{e.seq}</td>
-                <td>{when(e.at)}</td>
+                <td>
+                  <When iso={e.at} />
+                </td>
                 <td>{e.actor}</td>
                 <td>{e.action}</td>
-                <td className="mono">{e.subject ?? ''}</td>
                 <td>
-                  {summaryOf(e.data)}
+                  {e.person ? <PersonLink id={e.person.id} person={e.person} /> : null}
+                  {e.subject && e.subject !== e.person?.id ? (
+                    <div className="mono muted" title={e.subject}>
+                      {e.subject.length > 24 ? `${e.subject.slice(0, 8)}…` : e.subject}
+                    </div>
+                  ) : null}
+                </td>
+                <td>
+                  <RichText text={summaryOf(e.data)} />
                   <details>
                     <summary>data</summary>
                     <pre>{JSON.stringify(e.data, null, 2)}</pre>
@@ -128,7 +165,19 @@ export function Audit() {
           </tbody>
         </table>
       ) : null}
-      {log.data?.more ? <p className="muted">The newest {entries.length} of {log.data.scanned} entries; narrow by subject or time, or export the log with <code>lockstep audit export</code>.</p> : null}
+      {log.data && (cursors.length > 1 || log.data.more) ? (
+        <nav className="row pager" aria-label="audit pages">
+          <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
+            Newer
+          </button>
+          <span className="muted" role="status">
+            Page {cursors.length}: entries {entries[0]?.seq ?? '–'} to {entries.at(-1)?.seq ?? '–'}
+          </span>
+          <button type="button" disabled={!log.data.more || log.data.next === null} onClick={() => setCursors((c) => [...c, log.data!.next])}>
+            Older
+          </button>
+        </nav>
+      ) : null}
     </Page>
   );
 }

@@ -1,14 +1,14 @@
 import { useState, type FormEvent } from 'react';
 import { governance, type AccessException } from '../api';
-import { ActionButton, ErrorBox, Loading, Page, useLoad, when } from '../common';
+import { ActionButton, ErrorBox, Loading, matchesPerson, Page, PersonFilter, personText, useLoad, When, when } from '../common';
 import { Link } from '../router';
 import { can, needs, useMe } from '../session';
 
-/** A person by their identity id, linked to their explanation in People. */
-export function PersonLink({ id }: { id: string }) {
+/** A person, by name, linked to their explanation (the id on hover; the short id when the service does not know them). */
+export function PersonLink({ id, person }: { id: string; person?: { userName: string; displayName: string | null } | null }) {
   return (
-    <Link to={`/people?who=${encodeURIComponent(id)}`} className="mono" title={`${id}: explain this person`}>
-      {id.slice(0, 8)}
+    <Link to={`/people?who=${encodeURIComponent(person?.userName ?? id)}`} className={person ? undefined : 'mono'} title={`${id}: explain this person`}>
+      {personText(person, id)}
     </Link>
   );
 }
@@ -33,6 +33,8 @@ export function Exceptions() {
   const r = useLoad(() => governance.exceptions(all), [all], { everyMs: 30_000 });
   // shown here: a removed exception leaves the list of those in force
   const [removed, setRemoved] = useState<string | null>(null);
+  const [who, setWho] = useState('');
+  const shown = (r.data?.exceptions ?? []).filter((x) => matchesPerson(x.person, x.identityId, who));
   return (
     <Page title="Access exceptions">
       <NewException onDone={r.reload} />
@@ -40,12 +42,14 @@ export function Exceptions() {
         <label>
           <input type="checkbox" checked={all} onChange={(e) => setAll(e.target.checked)} /> Show ended and removed exceptions too
         </label>
+        <PersonFilter id="exception-person" value={who} onChange={setWho} />
       </div>
       {removed ? <p role="status">{removed}</p> : null}
       <ErrorBox error={r.error} />
       {!r.data && !r.error ? <Loading what="exceptions" /> : null}
       {r.data && r.data.exceptions.length === 0 ? <p>No exceptions{all ? '' : ' in force'}.</p> : null}
-      {r.data?.exceptions.length ? (
+      {r.data && r.data.exceptions.length > 0 && shown.length === 0 ? <p role="status">No exception{all ? '' : ' in force'} is about a person whose name, user name or employee id contains “{who.trim()}”.</p> : null}
+      {shown.length ? (
         <table aria-label={all ? 'all exceptions' : 'exceptions in force'}>
           <thead>
             <tr>
@@ -59,7 +63,7 @@ export function Exceptions() {
             </tr>
           </thead>
           <tbody>
-            {r.data.exceptions.map((x) => (
+            {shown.map((x) => (
               <ExceptionRow key={x.id} x={x} onDone={(m) => { setRemoved(m); r.reload(); }} />
             ))}
           </tbody>
@@ -87,10 +91,10 @@ function ExceptionRow({ x, onDone }: { x: AccessException; onDone: (message: str
   return (
     <tr>
       <td>
-        <PersonLink id={x.identityId} />
+        <PersonLink id={x.identityId} person={x.person} />
       </td>
       <td>{x.accessGroupId}</td>
-      <td>{when(x.until)}</td>
+      <td><When iso={x.until} /></td>
       <td>
         {x.source === 'review' ? 'review' : 'manual'}
         {x.sourceRef ? <div className="muted">{x.sourceRef}</div> : null}

@@ -1,3 +1,4 @@
+import { Link } from '../router';
 import { useState } from 'react';
 import { get, post } from '../api';
 import { ActionButton } from '../common';
@@ -36,6 +37,8 @@ interface Health {
   queued: number;
   systems: Array<{ system: string; reachable: boolean; ms: number; error: string | null }>;
   latency: { revocation: Dist; grant: Dist };
+  grantsApplied?: number;
+  incidentReportsOverdue?: Record<'early-warning' | 'notification' | 'final-report', number>;
   sources: Array<{ name: string; type: string }>;
   history: Array<{ at: string; overdue: number; queued: number; revocations: number; revocationP95: number | null }>;
   sampleEveryMs: number;
@@ -90,6 +93,7 @@ export function HealthView() {
                   : 'no run waits for approval'}
               </div>
             </div>
+            {d?.incidentReportsOverdue ? <IncidentCard overdue={d.incidentReportsOverdue} /> : null}
             <div className="card" aria-label="pending changes">
               <div className="card-title">Pending changes</div>
               <div className="card-value">{rd.pendingChanges ?? 0}</div>
@@ -135,7 +139,7 @@ export function HealthView() {
           <Sources sources={d.sources} />
           <h2>Revocation latency</h2>
           <p>
-            From the source event to the lock system: {d.latency.revocation.count} revocations since this process started{d.latency.revocation.count ? `; p50 ${secs(d.latency.revocation.p50)}, p95 ${secs(d.latency.revocation.p95)}, p99 ${secs(d.latency.revocation.p99)}` : ''}. Grants: {d.latency.grant.count ? `p95 ${secs(d.latency.grant.p95)} of ${d.latency.grant.count}` : 'none yet'}.
+            From the source event to the lock system: {d.latency.revocation.count} revocations since this process started{d.latency.revocation.count ? `; p50 ${secs(d.latency.revocation.p50)}, p95 ${secs(d.latency.revocation.p95)}, p99 ${secs(d.latency.revocation.p99)}` : ''}. Grants: {d.grantsApplied ?? d.latency.grant.count} applied since this process started{d.latency.grant.count ? ` (from a source event: p95 ${secs(d.latency.grant.p95)} of ${d.latency.grant.count})` : ''}.
           </p>
           <div className="charts">
             <BarChart title="Revocations by latency (event to applied)" bars={bars(d.latency.revocation)} />
@@ -242,5 +246,30 @@ function Sources({ sources }: { sources: Array<{ name: string; type: string }> }
       ) : null}
       <ErrorBox error={error} />
     </>
+  );
+}
+
+/** NIS2 reports due and not recorded as sent (issue 26): red while any is overdue, with a way to the incidents. */
+function IncidentCard({ overdue }: { overdue: Record<'early-warning' | 'notification' | 'final-report', number> }) {
+  const total = overdue['early-warning'] + overdue.notification + overdue['final-report'];
+  const parts = [
+    overdue['early-warning'] ? `${overdue['early-warning']} early warning${overdue['early-warning'] === 1 ? '' : 's'}` : '',
+    overdue.notification ? `${overdue.notification} notification${overdue.notification === 1 ? '' : 's'}` : '',
+    overdue['final-report'] ? `${overdue['final-report']} final report${overdue['final-report'] === 1 ? '' : 's'}` : '',
+  ].filter(Boolean);
+  return (
+    <div className={`card ${total > 0 ? 'bad' : 'good'}`} aria-label="overdue incident reports">
+      <div className="card-title">Overdue incident reports</div>
+      <div className="card-value">{total}</div>
+      <div className="muted">
+        {total ? (
+          <>
+            {parts.join(', ')} not recorded as sent: <Link to="/incidents">Incidents</Link>
+          </>
+        ) : (
+          'every NIS2 report due is recorded'
+        )}
+      </div>
+    </div>
   );
 }

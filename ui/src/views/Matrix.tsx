@@ -18,7 +18,7 @@ export function Matrix() {
   for (const h of r.data.holders) holders.set(h.role, (holders.get(h.role) ?? 0) + 1);
   return (
     <Page title="Role-to-door matrix">
-      <p className="muted">Each role bundle of the mappings and the access groups it opens, directly or through included bundles, by EN 50600 protection class (highest first).</p>
+      <p className="muted">Each role bundle of the mappings and the access groups it opens, directly or through included bundles, and each rule that grants access groups itself (not through a bundle), by EN 50600 protection class (highest first).</p>
       {rows.length === 0 ? <p>The mappings define no role bundles.</p> : null}
       {rows.length ? (
         <div className="scroll">
@@ -46,7 +46,7 @@ export function Matrix() {
               {roles.map((role) => (
                 <tr key={role}>
                   <th scope="row">
-                    {role} <span className="muted">({holders.get(role) ?? 0} memberships held)</span>
+                    {role} {role.startsWith('rule ') ? <span className="muted">(grants directly)</span> : <span className="muted">({holders.get(role) ?? 0} memberships held)</span>}
                   </th>
                   {cols.map((c) => {
                     const via = cell.get(`${role}\u0000${c.id}`);

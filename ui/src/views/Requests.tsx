@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { governance, type AccessRequest } from '../api';
-import { ActionButton, ErrorBox, Loading, Page, Status, useLoad, when } from '../common';
-import { can, needs, useMe } from '../session';
+import { ActionButton, ErrorBox, Loading, matchesPerson, Page, PersonFilter, Status, useLoad, When, when } from '../common';
+import { actorPrincipal, can, meAsActor, needs, useMe } from '../session';
 import { GroupSuggestions, PersonLink } from './Exceptions';
 
 /** Access requests (issue 15): ask for an access group or a role bundle for a window; the group's owner (or sponsor) approves or denies. */
@@ -10,6 +10,8 @@ export function Requests() {
   const r = useLoad(() => governance.requests(status), [status], { everyMs: 30_000 });
   // the outcome of a decision is shown here: the decided request may leave the list it was in
   const [decided, setDecided] = useState<string | null>(null);
+  const [who, setWho] = useState('');
+  const shown = (r.data?.requests ?? []).filter((q) => matchesPerson(q.person, q.identityId, who));
   return (
     <Page title="Access requests">
       <NewRequest onDone={r.reload} />
@@ -21,12 +23,14 @@ export function Requests() {
           <option value="denied">denied requests</option>
           <option value="">all requests</option>
         </select>
+        <PersonFilter id="request-person" value={who} onChange={setWho} />
       </div>
       {decided ? <p role="status">{decided}</p> : null}
       <ErrorBox error={r.error} />
       {!r.data && !r.error ? <Loading what="requests" /> : null}
       {r.data && r.data.requests.length === 0 ? <p>No requests.</p> : null}
-      {r.data?.requests.length ? (
+      {r.data && r.data.requests.length > 0 && shown.length === 0 ? <p role="status">No request is for a person whose name, user name or employee id contains “{who.trim()}”.</p> : null}
+      {shown.length ? (
         <table aria-label="access requests">
           <thead>
             <tr>
@@ -40,7 +44,7 @@ export function Requests() {
             </tr>
           </thead>
           <tbody>
-            {r.data.requests.map((q) => (
+            {shown.map((q) => (
               <RequestRow key={q.id} q={q} onDone={(m) => { setDecided(m); r.reload(); }} />
             ))}
           </tbody>
@@ -73,7 +77,10 @@ function RequestRow({ q, onDone }: { q: AccessRequest; onDone: (message: string)
       setBusy(false);
     }
   };
-  const why = `deciding a request needs ${needs('approve')}`;
+  // four-eyes: whoever asked, and the person the access is for, never decide it (the API refuses it too)
+  const mine = !!me && (actorPrincipal(q.requestedBy) === meAsActor(me) || (!!q.person && [me.name, me.email, me.subject].some((n) => !!n && [q.person!.userName, q.person!.externalId].includes(n))));
+  const why = !allowed ? `deciding a request needs ${needs('approve')}` : 'four-eyes: you asked for this access (or it is for you), so someone else must decide it';
+  const mayDecide = allowed && !mine;
   return (
     <tr>
       <td>
@@ -81,14 +88,14 @@ function RequestRow({ q, onDone }: { q: AccessRequest; onDone: (message: string)
         <div className="muted">by {q.requestedBy}</div>
       </td>
       <td>
-        <PersonLink id={q.identityId} />
+        <PersonLink id={q.identityId} person={q.person} />
       </td>
       <td>
         {q.kind === 'role' ? `role ${q.target}` : q.target}
         {q.kind === 'role' ? <div className="muted">{q.groups.join(', ')}</div> : null}
       </td>
       <td>
-        {when(q.validFrom)} – {when(q.validUntil)}
+        <When iso={q.validFrom} /> – <When iso={q.validUntil} />
       </td>
       <td>{q.justification}</td>
       <td>
@@ -115,10 +122,10 @@ function RequestRow({ q, onDone }: { q: AccessRequest; onDone: (message: string)
               Comment
               <input value={comment} onChange={(e) => setComment(e.target.value)} maxLength={1000} placeholder="required to deny" />
             </label>
-            <ActionButton allowed={allowed} why={why} type="submit" className="primary" disabled={busy}>
+            <ActionButton allowed={mayDecide} why={why} type="submit" className="primary" disabled={busy}>
               Approve
             </ActionButton>
-            <ActionButton allowed={allowed} why={why} type="button" disabled={busy} onClick={() => void act('deny')}>
+            <ActionButton allowed={mayDecide} why={why} type="button" disabled={busy} onClick={() => void act('deny')}>
               Deny
             </ActionButton>
           </form>

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { get, post, type Run, type RunListItem } from '../api';
-import { ActionButton, ErrorBox, Loading, Page, Status, useLoad, when } from '../common';
+import { ActionButton, ErrorBox, Loading, Page, RichText, Status, useLoad, When, when } from '../common';
 import { Progress } from '../charts';
 import { PlanView } from '../plan';
 import { navigate, useRoute } from '../router';
@@ -12,9 +12,26 @@ export function Runs() {
   return id ? <RunDetail id={id} /> : <RunList />;
 }
 
+const RUNS_PAGE = 50;
+
+/** What the Progress column says: applied of planned (a bar while it applies), or why there is nothing to apply. */
+function progressOf(r: RunListItem): React.ReactNode {
+  if (r.progress && r.progress.total > 0) {
+    return <Progress done={r.progress.done} total={r.progress.total} label={`progress of run ${r.id.slice(0, 8)}`} />;
+  }
+  if (r.operations === 0) return <span className="muted">nothing to do</span>;
+  if (r.status === 'planned') return <span className="muted">plan only</span>;
+  if (r.status === 'held' || r.status === 'rejected' || r.status === 'cancelled') return <span className="muted">0 of {r.operations} applied</span>;
+  if (r.applied !== undefined) return <Progress done={(r.applied ?? 0) + (r.failed ?? 0)} total={r.operations} label={`progress of run ${r.id.slice(0, 8)}`} />;
+  return '–';
+}
+
 function RunList() {
   const me = useMe();
-  const list = useLoad(() => get<{ runs: RunListItem[] }>('runs?limit=100'), [], { everyMs: 3000 });
+  // pages: the cursor of each page shown (null: the newest); only the newest page is polled
+  const [cursors, setCursors] = useState<Array<string | null>>([null]);
+  const before = cursors[cursors.length - 1] ?? null;
+  const list = useLoad(() => get<{ runs: RunListItem[]; more?: boolean; next?: string | null }>(`runs?limit=${RUNS_PAGE}${before ? `&before=${encodeURIComponent(before)}` : ''}`), [before], { everyMs: before ? undefined : 3000 });
   const [error, setError] = useState<Error | null>(null);
   const [busy, setBusy] = useState(false);
   const start = async (mode: 'plan' | 'apply') => {
@@ -57,7 +74,7 @@ function RunList() {
                 <a href={`/ui/runs?id=${r.id}`} onClick={(e) => { e.preventDefault(); navigate(`/runs?id=${r.id}`); }}>
                   Run {r.id.slice(0, 8)}
                 </a>{' '}
-                ({r.trigger}, {r.operations} operations): {r.error}
+                ({r.trigger}, {r.operations} operations): {r.error ? <RichText text={r.error} /> : null}
               </li>
             ))}
           </ul>
@@ -92,13 +109,28 @@ function RunList() {
                 <td>{r.kind}</td>
                 <td>{r.trigger}</td>
                 <td>{r.operations}</td>
-                <td>{r.progress && r.status === 'applying' ? <Progress done={r.progress.done} total={r.progress.total} label={`progress of run ${r.id.slice(0, 8)}`} /> : ''}</td>
-                <td>{when(r.createdAt)}</td>
-                <td>{when(r.finishedAt)}</td>
+                <td>{progressOf(r)}</td>
+                <td>
+                  <When iso={r.createdAt} />
+                </td>
+                <td>
+                  <When iso={r.finishedAt} />
+                </td>
               </tr>
             ))}
           </tbody>
         </table>
+      ) : null}
+      {list.data && (cursors.length > 1 || list.data.more) ? (
+        <nav className="row pager" aria-label="run pages">
+          <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
+            Newer
+          </button>
+          <span className="muted">Page {cursors.length}</span>
+          <button type="button" disabled={!list.data.more || !list.data.next} onClick={() => setCursors((c) => [...c, list.data!.next ?? null])}>
+            Older
+          </button>
+        </nav>
       ) : null}
     </Page>
   );
@@ -186,7 +218,7 @@ function RunDetail({ id }: { id: string }) {
       </dl>
       {r.error ? (
         <p className={r.status === 'held' ? 'warning' : 'error'} role="note">
-          {r.error}
+          <RichText text={r.error} />
         </p>
       ) : null}
       {r.status === 'held' ? (

@@ -17,6 +17,8 @@ interface WhatIfResult {
   tests?: WhatIfTestsResult;
   avoidedByEdit: Operation[];
   withoutEdit: { summary: Plan['summary']; operations: number };
+  /** The mapping lint's warnings: rules and role bundles that match nobody in the current population. */
+  warnings?: string[];
 }
 
 interface Issue {
@@ -24,6 +26,8 @@ interface Issue {
   line: number;
   column: number;
   path: string;
+  /** What the path names: `rule "dc-ops": when` (rules and access groups by id). */
+  label?: string;
   message: string;
 }
 
@@ -120,9 +124,10 @@ export function WhatIf() {
           <ul aria-label="mapping errors">
             {issues.map((i, k) => (
               <li key={k}>
-                {i.file}:{i.line}:{i.column}: {i.path ? <strong>{i.path}</strong> : null}
-                {i.path ? ': ' : ''}
+                {i.file}:{i.line}:{i.column}: {i.label ? <strong>{i.label}</strong> : i.path ? <strong>{i.path}</strong> : null}
+                {i.label || i.path ? ': ' : ''}
                 {i.message}
+                {i.label && i.path ? <span className="muted"> ({i.path})</span> : null}
               </li>
             ))}
           </ul>
@@ -149,6 +154,16 @@ function WhatIfPlan({ result, onlyEdit, setOnlyEdit }: { result: WhatIfResult; o
       <label className="row">
         <input type="checkbox" checked={onlyEdit} onChange={(e) => setOnlyEdit(e.target.checked)} /> Only what the edit changes
       </label>
+      {result.warnings?.length ? (
+        <div className="warning" role="note">
+          Rules that reach nobody:
+          <ul aria-label="mapping warnings" className="lint-warnings">
+            {result.warnings.map((w, k) => (
+              <li key={k}>{w}</li>
+            ))}
+          </ul>
+        </div>
+      ) : null}
       <WhatIfTests tests={result.tests} />
       <PlanView plan={shown} />
       {result.avoidedByEdit.length ? (
