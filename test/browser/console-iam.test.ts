@@ -257,7 +257,8 @@ queue: { prefix: ${f.prefix} }
       // primary buttons: dark on hover, never white on light grey
       const preview = olga.getByRole('button', { name: 'Preview plan' });
       await preview.hover();
-      expect(await preview.evaluate((b) => getComputedStyle(b).backgroundColor)).toBe('rgb(30, 58, 138)');
+      // (in the page: the test's own TypeScript has no DOM types)
+      expect(await preview.evaluate((b) => (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(b).backgroundColor)).toBe('rgb(30, 58, 138)');
 
       await olga.getByRole('link', { name: 'Runs' }).click();
       const runs = olga.getByRole('table', { name: 'runs' });
