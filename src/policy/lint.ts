@@ -8,17 +8,16 @@
  * Kept apart from the loader and the evaluator: it reads the compiled policy and adds messages.
  */
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
-import { identityInputSchema, type Identity } from '../domain/identity.js';
+import type { Identity } from '../domain/identity.js';
 import { didYouMean } from '../domain/suggest.js';
 import type { CompiledPolicy } from './compile.js';
 import { identityView, matchFilter } from './filter.js';
 import type { MappingIssue, MappingSource } from './loader.js';
+export { namedPath } from './paths.js';
+import { IDENTITY_ATTRIBUTES, SCIM_ATTRIBUTES } from '../domain/attributes.js';
+export { IDENTITY_ATTRIBUTES, SCIM_ATTRIBUTES };
 
-/** The identity's own attributes: what every source fills in (or leaves empty) for everyone. */
-export const IDENTITY_ATTRIBUTES: readonly string[] = [...Object.keys(identityInputSchema.shape).filter((k) => k !== 'attributes'), 'id', 'deletedAt', 'createdAt', 'updatedAt', 'version'];
 
-/** What SCIM clients can send beyond the identity's own attributes (src/sources/scim/mapping.ts). */
-export const SCIM_ATTRIBUTES: readonly string[] = ['scimId', 'employeeNumber', 'costCenter', 'organization', 'division', 'givenName', 'familyName', 'userType', 'nickName', 'preferredLanguage', 'locale', 'timezone', 'entitlements'];
 
 export interface LintIssue {
   severity: 'error' | 'warning';
@@ -113,17 +112,3 @@ export function locateRuleIssue(sources: MappingSource[], issue: LintIssue): Map
   return { file: sources[0]?.file ?? '', line: 1, column: 1, path: '', message: issue.message };
 }
 
-/**
- * What a path in a mapping file names, for people: `rules[2].when` → `rule "dc-ops": when`,
- * `accessGroups[1].protectionClass` → `access group "whitespace": protectionClass`; null when the
- * item has no id to name it by.
- */
-export function namedPath(raw: unknown, path: string): string | null {
-  const m = /^(rules|accessGroups)\[(\d+)\](?:\.(.*))?$/.exec(path);
-  if (!m || raw === null || typeof raw !== 'object') return null;
-  const list = (raw as Record<string, unknown>)[m[1]!];
-  const item = Array.isArray(list) ? (list[Number(m[2])] as Record<string, unknown> | undefined) : undefined;
-  const id = item && typeof item.id === 'string' && item.id !== '' ? item.id : null;
-  if (!id) return null;
-  return `${m[1] === 'rules' ? 'rule' : 'access group'} "${id}"${m[3] ? `: ${m[3]}` : ''}`;
-}

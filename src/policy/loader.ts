@@ -11,7 +11,7 @@ import { formatIssue, issueAt, offsetOf, zodIssues, type ParsedYaml } from '../c
 import { LockstepError } from '../domain/errors.js';
 import { checkMappings, compile, type CompiledPolicy, type IssuePath } from './compile.js';
 import { mappingsSchema, type Mappings } from './schema.js';
-import { namedPath } from './lint.js';
+import { namedPath } from './paths.js';
 
 export interface MappingIssue {
   file: string;

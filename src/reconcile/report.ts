@@ -1,3 +1,4 @@
+import { toCsv } from './csv.js';
 import { fitAccountFields } from '../drivers/fit.js';
 import { LockstepError } from '../domain/errors.js';
 import type { Account, Reason } from '../domain/access.js';
@@ -215,16 +216,7 @@ const CSV_COLUMNS: Array<keyof AccessReportRow> = [
   'system', 'accountId', 'accountState', 'userName', 'displayName', 'employeeType', 'department', 'accessGroupId', 'accessGroup', 'groupRef', 'protectionClass', 'validFrom', 'validUntil', 'why', 'roles', 'lastUsed', 'justified', 'stillOnKeysUntil', 'violations',
 ];
 
-function csvCell(v: unknown): string {
-  const s = v === null || v === undefined ? '' : Array.isArray(v) ? v.join(';') : String(v);
-  // quote, and defuse spreadsheet formulas (CSV injection) in values that came from sources
-  const safe = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
-  return /[",\n\r;]/.test(safe) || safe !== s ? `"${safe.replace(/"/g, '""')}"` : safe;
-}
-
-export function toCsv<T extends object>(rows: T[], columns: Array<keyof T>): string {
-  return [columns.join(','), ...rows.map((r) => columns.map((c) => csvCell(r[c])).join(','))].join('\n') + '\n';
-}
+export { toCsv };
 
 export function accessReportCsv(rows: AccessReportRow[]): string {
   return toCsv(rows, CSV_COLUMNS);

@@ -7,7 +7,7 @@
 import type { InvariantViolation } from '../domain/plan.js';
 import { listViolations, type StoredViolation } from '../store/invariants.js';
 import { buildRunPlan } from './plan.js';
-import { toCsv } from './report.js';
+import { toCsv } from './csv.js';
 import type { EngineContext } from './types.js';
 
 export interface ViolationReport {

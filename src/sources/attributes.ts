@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { resolveFromConfig, type LoadedConfig } from '../config/index.js';
-import { SCIM_ATTRIBUTES } from '../policy/lint.js';
+import { SCIM_ATTRIBUTES } from '../domain/attributes.js';
 import { compileUserMapping, OBJECT_ID_ATTRIBUTE } from './entra/mapping.js';
 import type { FileSourceConfig } from './file/config.js';
 

@@ -55,6 +55,7 @@ lifecycle: { preHire: PT }
         line: 8,
         column: 76,
         path: 'rules[0].validity.maxDuration',
+        label: 'rule "r": validity.maxDuration',
         message: '"2h" is not an ISO 8601 duration such as PT30M, PT2H, P3D or P1DT12H',
       },
       { file: 'short.yaml', line: 9, column: 23, path: 'lifecycle.preHire', message: '"PT" is not an ISO 8601 duration such as PT30M, PT2H, P3D or P1DT12H' },

@@ -42,7 +42,8 @@ describe('loading mappings', () => {
     expect(err?.details).toEqual([
       expect.objectContaining({ file: 'datacenter.yaml', line: 10, column: 11, path: 'rules[1].when' }),
     ]);
-    expect(err?.message).toMatch(/^datacenter\.yaml:10:11: rules\[1\]\.when: invalid SCIM filter: /m);
+    // the message names the rule by its id (issue 26); the array path stays in `path`
+    expect(err?.message).toMatch(/^datacenter\.yaml:10:11: rule "broken": when: invalid SCIM filter: /m);
   });
 
   it('reports an unknown access group id where it is used, with a suggestion', () => {
@@ -57,7 +58,7 @@ describe('loading mappings', () => {
       ),
     );
     expect(issues).toEqual([
-      { file: 'm.yaml', line: 8, column: 24, path: 'rules[0].grant[1]', message: 'unknown access group "whitespaec" (did you mean "whitespace"?)' },
+      { file: 'm.yaml', line: 8, column: 24, path: 'rules[0].grant[1]', label: 'rule "r": grant[1]', message: 'unknown access group "whitespaec" (did you mean "whitespace"?)' },
     ]);
   });
 
@@ -73,7 +74,7 @@ describe('loading mappings', () => {
         'm.yaml',
       ),
     );
-    expect(issues).toEqual([{ file: 'm.yaml', line: 9, column: 5, path: 'rules[0].valdity', message: 'unknown key "valdity"' }]);
+    expect(issues).toEqual([{ file: 'm.yaml', line: 9, column: 5, path: 'rules[0].valdity', label: 'rule "r": valdity', message: 'unknown key "valdity"' }]);
   });
 
   it('names the cycle when role bundles include each other', () => {
@@ -231,7 +232,7 @@ describe('merging several files', () => {
       ]),
     );
     expect(issues).toEqual([
-      { file: 'b.yaml', line: 3, column: 11, path: 'accessGroups[0].id', message: 'duplicate access group id "perimeter" (first defined at a.yaml:3:11)' },
+      { file: 'b.yaml', line: 3, column: 11, path: 'accessGroups[0].id', label: 'access group "perimeter": id', message: 'duplicate access group id "perimeter" (first defined at a.yaml:3:11)' },
     ]);
   });
 
