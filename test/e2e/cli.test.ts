@@ -52,8 +52,9 @@ sources:
     await writeFile(join(dir, 'bad-config.yaml'), `mappings: [./bad.yaml]\nsystems: { dc1: { type: simulator } }\n`);
     const r = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), '--config', join(dir, 'bad-config.yaml'), 'validate'], { cwd: ROOT }).catch((e) => e);
     expect(r.code).toBe(5);
-    expect(r.stderr).toMatch(/bad\.yaml:4:\d+: rules\[0\]\.when/);
-    expect(r.stderr).toMatch(/bad\.yaml:5:\d+: rules\[0\]\.grant\[0\]/);
+    // named by the rule's id (issue 26), not its index
+    expect(r.stderr).toMatch(/bad\.yaml:4:\d+: rule "r1": when/);
+    expect(r.stderr).toMatch(/bad\.yaml:5:\d+: rule "r1": grant\[0\]/);
     expect((await cli('validate')).code).toBe(0);
   });
 

@@ -170,7 +170,7 @@ queue: { prefix: ${prefix} }
 
     const list = await cli('exception', 'list');
     expect(list.code).toBe(0);
-    expect(list.stdout).toMatch(/dc1-whitespace denied to \S+ until 2099-01-01.*beside serve/);
+    expect(list.stdout).toMatch(/dc1-whitespace denied to .+ until 2099-01-01.*beside serve/);
   });
 
   it("keeps serve's and the CLI's transactions apart: SCIM writes during CLI writes all land, and the audit chain holds", async () => {
