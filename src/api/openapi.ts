@@ -33,6 +33,7 @@ import {
   runRejectedSchema,
   runSchema,
   runStartedSchema,
+  CONSOLE_RESPONSES,
 } from './schemas.js';
 import { sourceSyncResponseSchema } from './sources.js';
 import { CONSOLE_ROUTE_ROLES } from './console.js';
@@ -225,7 +226,7 @@ export function openApiDocument(): Record<string, unknown> {
       description: `A route of the web console's API; its request and response are the console's own and may change with it.\n\n${rolesText(roles as readonly Role[])}`,
       security: [{ bearer: [] }, { session: [] }],
       ...(method === 'POST' ? { request: { body: { required: false, content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } } } } : {}),
-      responses: { ...AUTH_ERRORS, 200: json(z.record(z.string(), z.unknown()), 'the console\'s answer'), 400: err('bad input, naming the field') },
+      responses: { ...AUTH_ERRORS, 200: json(CONSOLE_RESPONSES[key] ?? z.record(z.string(), z.unknown()), 'the console\'s answer'), 400: err('bad input, naming the field') },
       'x-lockstep-roles': [...roles],
     } as RouteConfig);
   }

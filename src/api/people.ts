@@ -3,6 +3,10 @@ import { LockstepError } from '../domain/errors.js';
 import { isLeaver } from '../domain/identity.js';
 import { iterateIdentities } from '../store/index.js';
 import type { EngineContext } from '../reconcile/index.js';
+import type { z } from 'zod';
+import type { personRowSchema } from './schemas.js';
+
+type PersonRow = z.infer<typeof personRowSchema>;
 
 type Handler = (req: Request, res: Response) => Promise<unknown>;
 const h = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => {
@@ -31,7 +35,7 @@ export function createPeopleRouter(ctx: EngineContext): Router {
       // people their source deleted are kept (their history, their accounts' revocations): shown when asked for
       const includeDeleted = req.query.deleted === '1' || req.query.deleted === 'true';
       const now = ctx.now();
-      const people = [];
+      const people: PersonRow[] = [];
       let more = false;
       outer: for await (const page of iterateIdentities(ctx.db, 2000, { includeDeleted })) {
         for (const i of page) {

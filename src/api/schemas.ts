@@ -59,6 +59,8 @@ export const errorSchema = z
 
 const validity = z.object({ from: nullableInstant, until: nullableInstant });
 
+const reasonSchema = z.looseObject({ rule: z.string(), role: z.string().optional(), roleChain: z.array(z.string()).optional(), sourceRole: z.string().optional(), matched: z.record(z.string(), z.unknown()), notes: z.array(z.string()).optional() }).openapi('Reason');
+
 export const operationSchema = z
   .looseObject({
     key: z.string(),
@@ -73,7 +75,7 @@ export const operationSchema = z
     previousValidity: validity.optional(),
     credentialId: z.string().optional(),
     credentialState: z.enum(['active', 'suspended', 'lost', 'revoked']).optional(),
-    reason: z.looseObject({ cause: z.string(), text: z.string(), policy: z.string().optional(), reasons: z.array(z.looseObject({ rule: z.string() })).optional() }),
+    reason: z.looseObject({ cause: z.string(), text: z.string(), policy: z.string().optional(), reasons: z.array(reasonSchema).optional() }),
     revocation: z.boolean(),
     learnedBy: instant.optional(),
   })
@@ -147,8 +149,7 @@ export const runStartedSchema = z
 export const runApprovedSchema = z.object({ run: runSchema.nullable(), held: z.boolean().openapi({ description: 'the world changed since: held again as a new run' }), failed: count }).openapi('RunApproved');
 export const runRejectedSchema = z.object({ run: runSchema }).openapi('RunRejected');
 
-const reasonSchema = z.looseObject({ rule: z.string(), role: z.string().optional(), roleChain: z.array(z.string()).optional(), sourceRole: z.string().optional(), matched: z.record(z.string(), z.unknown()), notes: z.array(z.string()).optional() });
-const accessGroupSchema = z.looseObject({ id: z.string(), system: z.string(), ref: z.string(), name: z.string(), protectionClass: z.number().int().min(0).max(4) });
+const accessGroupSchema = z.looseObject({ id: z.string(), system: z.string(), ref: z.string(), name: z.string(), protectionClass: z.number().int().min(0).max(4) }).openapi('AccessGroupRef');
 const accountSchema = z
   .looseObject({
     id: z.string(),
@@ -156,15 +157,44 @@ const accountSchema = z
     displayName: z.string(),
     state: z.enum(['active', 'suspended']),
     memberships: z.array(z.looseObject({ group: z.string(), from: nullableInstant, until: nullableInstant })),
-    credentials: z.array(z.looseObject({ id: z.string(), type: z.string(), status: z.enum(['active', 'suspended', 'lost', 'revoked']), lastUsedAt: nullableInstant })),
+    credentials: z.array(z.looseObject({ id: z.string(), type: z.string(), number: z.string().optional().openapi({ description: 'card number or key id, as the system shows it (may be masked)' }), status: z.enum(['active', 'suspended', 'lost', 'revoked']), lastUsedAt: nullableInstant })),
   })
   .openapi('Account');
 
+const entitlementSchema = z
+  .looseObject({ identityId: z.string(), accessGroup: accessGroupSchema, validFrom: nullableInstant, validUntil: nullableInstant, reasons: z.array(reasonSchema) })
+  .openapi('Entitlement');
+
+/** An identity as the store holds it (src/domain/identity.ts), as explain answers it. */
+const identitySchema = z
+  .looseObject({
+    id: z.string(),
+    source: z.string(),
+    externalId: z.string(),
+    userName: z.string(),
+    displayName: z.string().optional(),
+    active: z.boolean(),
+    employeeType: z.string().optional(),
+    department: z.string().optional(),
+    jobTitle: z.string().optional(),
+    site: z.string().optional(),
+    manager: z.string().optional(),
+    sponsor: z.string().optional(),
+    email: z.string().optional(),
+    hireDate: z.string().optional(),
+    leaveDate: z.string().optional(),
+    contractEnd: z.string().optional(),
+    groups: z.array(z.string()),
+    roles: z.array(z.looseObject({ value: z.string(), display: z.string().optional(), type: z.string().optional(), primary: z.boolean().optional() })),
+    deletedAt: nullableInstant,
+  })
+  .openapi('Identity');
+
 export const explainSchema = z
   .object({
-    identity: z.looseObject({ id: z.string(), source: z.string(), externalId: z.string(), userName: z.string(), active: z.boolean(), deletedAt: nullableInstant }).openapi('Identity'),
+    identity: identitySchema,
     leaver: z.boolean(),
-    entitlements: z.array(z.looseObject({ identityId: z.string(), accessGroup: accessGroupSchema, validFrom: nullableInstant, validUntil: nullableInstant, reasons: z.array(reasonSchema) })),
+    entitlements: z.array(entitlementSchema),
     denied: z.array(
       z.object({
         accessGroupId: z.string(),
@@ -176,7 +206,14 @@ export const explainSchema = z
           .openapi({ description: 'the access exception that denies it (POST /exceptions, or an access review)' }),
       }),
     ),
-    conflict: z.looseObject({ identityId: z.string(), userName: z.string(), externalId: z.string() }).nullable(),
+    conflict: z
+      .looseObject({
+        identityId: z.string(),
+        userName: z.string(),
+        externalId: z.string(),
+        heldBy: z.array(z.looseObject({ id: z.string(), userName: z.string(), source: z.string() })).openapi({ description: 'the other identities with the same externalId' }),
+      })
+      .nullable(),
     nextCheckAt: nullableInstant,
     systems: z.array(z.looseObject({ system: z.string(), account: accountSchema.nullable(), linked: z.boolean(), offline: z.object({ revalidationDays: z.number() }).optional(), fitted: z.array(z.string()).optional() })),
     offlinePending: z.array(z.looseObject({ system: z.string(), accountId: z.string(), groupRef: z.string(), kind: z.string(), revokedAt: instant, learnedBy: instant })),
@@ -320,3 +357,26 @@ export const principalSchema = z
 
 export const healthSchema = z.object({ status: z.literal('ok') }).openapi('Health');
 export const readinessSchema = z.looseObject({ status: z.enum(['ready', 'not ready']), store: z.string() }).openapi('Readiness');
+
+/** A person as the console's people search lists them (GET /api/v1/identities, src/api/people.ts). */
+export const personRowSchema = z
+  .object({
+    id: z.string(),
+    userName: z.string(),
+    displayName: z.string().nullable(),
+    externalId: z.string(),
+    source: z.string(),
+    employeeType: z.string().nullable(),
+    department: z.string().nullable(),
+    jobTitle: z.string().nullable(),
+    site: z.string().nullable(),
+    leaver: z.boolean(),
+    deleted: z.boolean(),
+  })
+  .openapi('PersonRow');
+export const personListSchema = z
+  .object({ identities: z.array(personRowSchema), more: z.boolean().openapi({ description: 'more people match than the page holds' }) })
+  .openapi('PersonList');
+
+/** The answers of the console's own routes (src/api/console.ts) that have a documented shape. */
+export const CONSOLE_RESPONSES: Partial<Record<string, z.ZodType>> = { 'GET /identities': personListSchema };

@@ -1,22 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { AccountInput, CredentialStatus, ProtectionClass, Reason, Validity } from './access.js';
 import { isTransientCode } from './errors.js';
+import type { OperationKind, PlanSummary } from './plan-summary.js';
 
-/**
- * Operation kinds, in the order the executor applies them within one account: create before
- * grant, revocations before grants (so a mover never holds both old and new doors), suspension last.
- */
-export type OperationKind =
-  | 'create_account'
-  | 'update_account'
-  | 'link_account'
-  | 'reactivate_account'
-  | 'revoke'
-  | 'grant'
-  | 'change_validity'
-  | 'suspend_account'
-  | 'delete_account'
-  | 'set_credential_state';
+export { PLAN_SYMBOL, summarize, type OperationKind, type PlanSummary } from './plan-summary.js';
 
 /** Why an operation is in the plan, in words an auditor can read and codes a tool can group. */
 export type OperationCause =
@@ -81,13 +68,6 @@ export interface Operation {
    * cut to its limit, an empty one replaced by the userName): src/drivers/fit.ts. Absent: sent as given.
    */
   fitted?: string[];
-}
-
-export interface PlanSummary {
-  add: number;
-  change: number;
-  destroy: number;
-  byKind: Partial<Record<OperationKind, number>>;
 }
 
 /**
@@ -157,20 +137,6 @@ export interface OperationResult {
 export function isRetryableResult(r: Pick<OperationResult, 'status' | 'error'>): boolean {
   if (r.status !== 'failed' || !r.error) return false;
   return r.error.retryable ?? isTransientCode(r.error.code);
-}
-
-export function summarize(ops: Operation[]): PlanSummary {
-  const byKind: PlanSummary['byKind'] = {};
-  let add = 0;
-  let change = 0;
-  let destroy = 0;
-  for (const op of ops) {
-    byKind[op.kind] = (byKind[op.kind] ?? 0) + 1;
-    if (op.kind === 'grant' || op.kind === 'create_account') add++;
-    else if (op.kind === 'revoke' || op.kind === 'delete_account') destroy++;
-    else if (op.kind !== 'link_account') change++;
-  }
-  return { add, change, destroy, byKind };
 }
 
 /**

@@ -1,17 +1,6 @@
-import type { Operation, Plan } from '../domain/plan.js';
+import { PLAN_SYMBOL, type Operation, type Plan } from '../domain/plan.js';
 
-const SYMBOL: Record<Operation['kind'], string> = {
-  create_account: '+',
-  grant: '+',
-  link_account: '=',
-  update_account: '~',
-  change_validity: '~',
-  reactivate_account: '~',
-  set_credential_state: '~',
-  suspend_account: '-',
-  revoke: '-',
-  delete_account: '-',
-};
+const SYMBOL = PLAN_SYMBOL;
 
 function window(v: Operation['validity']): string {
   if (!v || (!v.from && !v.until)) return '';

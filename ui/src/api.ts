@@ -5,6 +5,8 @@
  * sessionStorage (the "Use a token" form); it is sent as a bearer token and never stored
  * anywhere else.
  */
+import type { components } from './generated/api';
+
 const TOKEN_KEY = 'lockstep.devToken';
 
 export class ApiError extends Error {
@@ -101,303 +103,46 @@ export function saveBlob(blob: Blob, filename: string): void {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-// ---- the shapes the console reads (as the admin API answers) ----------------------------
+// ---- the shapes the console reads: the admin API's, generated from docs/openapi.json --------
+// (npm run gen:types); a change in the API's zod schemas (src/api) is a type error here.
 
-export type Role = 'viewer' | 'operator' | 'approver' | 'auditor';
+type Schemas = components['schemas'];
 
-export interface Me {
-  subject: string;
-  name: string | null;
-  email: string | null;
-  roles: Role[];
-  via: 'oidc' | 'token' | 'dev-token';
-  actor?: string;
-}
+export type Role = Schemas['Principal']['roles'][number];
 
-export interface Reason {
-  rule: string;
-  role?: string;
-  roleChain?: string[];
-  sourceRole?: string;
-  matched: Record<string, unknown>;
-  notes?: string[];
-}
+/** The signed-in caller (GET /auth/me); `dev-token`: a token kept in this tab (the "Use a token" form). */
+export type Me = Omit<Schemas['Principal'], 'via' | 'actor'> & { via: Schemas['Principal']['via'] | 'dev-token'; actor?: string };
 
-export interface AccessGroup {
-  id: string;
-  system: string;
-  ref: string;
-  name: string;
-  protectionClass: number;
-}
-
-export interface Entitlement {
-  identityId: string;
-  accessGroup: AccessGroup;
-  validFrom: string | null;
-  validUntil: string | null;
-  reasons: Reason[];
-}
-
-export interface Identity {
-  id: string;
-  source: string;
-  externalId: string;
-  userName: string;
-  displayName?: string;
-  active: boolean;
-  employeeType?: string;
-  department?: string;
-  jobTitle?: string;
-  site?: string;
-  email?: string;
-  hireDate?: string;
-  leaveDate?: string;
-  contractEnd?: string;
-  manager?: string;
-  sponsor?: string;
-  groups: string[];
-  roles: Array<{ value: string; display?: string; type?: string; primary?: boolean }>;
-  deletedAt: string | null;
-}
-
-export interface PersonRow {
-  id: string;
-  userName: string;
-  displayName: string | null;
-  externalId: string;
-  source: string;
-  employeeType: string | null;
-  department: string | null;
-  jobTitle: string | null;
-  site: string | null;
-  leaver: boolean;
-  deleted: boolean;
-}
-
-export interface Account {
-  id: string;
-  externalId: string | null;
-  displayName: string;
-  state: string;
-  memberships: Array<{ group: string; from: string | null; until: string | null }>;
-  credentials: Array<{ id: string; type: string; number?: string; status: string; lastUsedAt: string | null }>;
-}
-
-export interface Explanation {
-  identity: Identity;
-  leaver: boolean;
-  entitlements: Entitlement[];
-  denied: Array<{ accessGroupId: string; rule: string; reason: string }>;
-  conflict: { externalId: string; heldBy: Array<{ id: string; userName: string; source: string }> } | null;
-  nextCheckAt: string | null;
-  systems: Array<{ system: string; account: Account | null; linked: boolean }>;
-  text: string[];
-}
-
-export type OperationKind =
-  | 'create_account'
-  | 'update_account'
-  | 'link_account'
-  | 'reactivate_account'
-  | 'revoke'
-  | 'grant'
-  | 'change_validity'
-  | 'suspend_account'
-  | 'delete_account'
-  | 'set_credential_state';
-
-export interface Operation {
-  key: string;
-  kind: OperationKind;
-  system: string;
-  identityId: string | null;
-  externalId: string | null;
-  userName: string | null;
-  accountId: string | null;
-  group?: { id: string; ref: string; name: string; protectionClass: number };
-  validity?: { from: string | null; until: string | null };
-  previousValidity?: { from: string | null; until: string | null };
-  credentialId?: string;
-  credentialState?: string;
-  reason: { cause: string; text: string; reasons?: Reason[]; policy?: string };
-  revocation: boolean;
-}
-
-export interface Plan {
-  createdAt: string;
-  scope: 'full' | 'identities';
-  identities: number;
-  operations: Operation[];
-  summary: { add: number; change: number; destroy: number };
-  warnings: string[];
-  nextCheckAt: string | null;
-}
-
-export interface OperationResult {
-  key: string;
-  status: 'applied' | 'failed' | 'skipped';
-  error?: { code: string; message: string };
-  attempts: number;
-  at: string;
-}
-
-export interface RunListItem {
-  id: string;
-  kind: string;
-  trigger: string;
-  status: string;
-  scope: string;
-  summary: Record<string, unknown> | null;
-  progress: { done: number; total: number } | null;
-  error: string | null;
-  createdAt: string;
-  finishedAt: string | null;
-  approvedBy: string | null;
-  operations: number;
-  applied?: number;
-  failed?: number;
-}
-
-export interface Run extends Omit<RunListItem, 'operations' | 'applied' | 'failed'> {
-  plan: Plan | null;
-  results: OperationResult[];
-  causedBy?: string[];
-}
-
-export interface ReportRow {
-  system: string;
-  accountId: string;
-  accountState: string;
-  userName: string | null;
-  displayName: string;
-  identityId: string | null;
-  employeeType: string | null;
-  department: string | null;
-  accessGroupId: string | null;
-  accessGroup: string;
-  groupRef: string;
-  protectionClass: number | null;
-  validFrom: string | null;
-  validUntil: string | null;
-  why: string;
-  roles: string[];
-  lastUsed: string | null;
-  justified: boolean;
-}
-
-export interface MatrixRow {
-  role: string;
-  accessGroupId: string;
-  accessGroup: string;
-  system: string;
-  protectionClass: number;
-  via: string;
-}
+export type Reason = Schemas['Reason'];
+export type AccessGroup = Schemas['AccessGroupRef'];
+export type Entitlement = Schemas['Entitlement'];
+export type Identity = Schemas['Identity'];
+export type PersonRow = Schemas['PersonRow'];
+export type Account = NonNullable<Schemas['Account']>;
+export type Explanation = Schemas['Explanation'];
+export type Operation = Schemas['Operation'];
+export type OperationKind = Operation['kind'];
+export type Plan = NonNullable<Schemas['Plan']>;
+export type Run = NonNullable<Schemas['Run']>;
+export type OperationResult = Run['results'][number];
+export type RunListItem = Schemas['RunListItem'];
+export type ReportRow = Schemas['AccessReportRow'];
+export type MatrixRow = Schemas['RoleReport']['matrix'][number];
+export type ViolationReport = Schemas['ViolationReport'];
+export type Incident = Schemas['Incident'];
 
 // ---- governance (issue 15): access exceptions, requests, reviews ------------------------
 
-export interface RunRef {
-  runId: string | null;
-  queued: boolean;
-}
-
-export interface DeclaredAccessGroup {
-  id: string;
-  name: string;
-  system: string;
-  ref: string;
-  protectionClass: number;
-  owner: string | null;
-  maxValidity: { ms: number; text: string } | null;
-  sponsorRequired: boolean;
-}
-
-export interface AccessException {
-  id: string;
-  identityId: string;
-  accessGroupId: string;
-  until: string;
-  reason: string;
-  source: 'manual' | 'review';
-  sourceRef: string | null;
-  createdBy: string;
-  createdAt: string;
-  removedAt: string | null;
-  removedBy: string | null;
-  removedReason: string | null;
-  person?: PersonRef | null;
-}
-
+export type RunRef = Pick<NonNullable<Schemas['RunStarted']>, 'runId' | 'queued'>;
+export type DeclaredAccessGroup = Schemas['AccessGroupList']['accessGroups'][number];
+export type AccessException = Schemas['AccessException'];
 /** The person a list item is about, by name. */
-export interface PersonRef {
-  userName: string;
-  displayName: string | null;
-  externalId?: string;
-}
-
-export interface ApprovalStep {
-  kind: 'owner' | 'approver' | 'sponsor';
-  who: string | null;
-  groups: string[];
-  approvedBy: string | null;
-  approvedAt: string | null;
-  comment: string | null;
-}
-
-export interface AccessRequest {
-  id: string;
-  identityId: string;
-  kind: 'accessGroup' | 'role';
-  target: string;
-  groups: string[];
-  validFrom: string;
-  validUntil: string;
-  justification: string;
-  status: 'pending' | 'approved' | 'denied';
-  steps: ApprovalStep[];
-  requestedBy: string;
-  createdAt: string;
-  decidedAt: string | null;
-  decidedBy: string | null;
-  decisionComment: string | null;
-  person?: PersonRef | null;
-}
-
-export interface ReviewCampaign {
-  id: string;
-  reviewId: string;
-  status: 'open' | 'closed';
-  startedAt: string;
-  startedBy: string;
-  deadline: string;
-  nextReminderAt: string | null;
-  revokeUntil: string;
-  undecided: 'keep' | 'revoke';
-  closedAt: string | null;
-}
-
-export interface ReviewItem {
-  id: string;
-  campaignId: string;
-  identityId: string;
-  userName: string;
-  accessGroupId: string;
-  reviewerKind: 'owner' | 'manager' | 'sponsor' | null;
-  reviewer: string | null;
-  decision: 'keep' | 'revoke' | null;
-  decidedBy: string | null;
-  decidedAt: string | null;
-  comment: string | null;
-  decidedVia: 'reviewer' | 'deadline' | null;
-  exceptionId: string | null;
-}
-
-export interface ReviewReport {
-  campaign: ReviewCampaign;
-  summary: { items: number; kept: number; revoked: number; undecided: number; byDeadline: number };
-  items: ReviewItem[];
-}
+export type PersonRef = NonNullable<AccessException['person']>;
+export type AccessRequest = Schemas['AccessRequest'];
+export type ApprovalStep = AccessRequest['steps'][number];
+export type ReviewCampaign = Schemas['ReviewCampaign'];
+export type ReviewItem = Schemas['ReviewItem'];
+export type ReviewReport = Schemas['ReviewReport'];
 
 const q = (params: Record<string, string | undefined>) => {
   const s = new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => !!e[1])).toString();

@@ -1,33 +1,11 @@
 import { useState } from 'react';
 import { RichText } from './common';
+import { PLAN_SYMBOL, summarize } from '../../src/domain/plan-summary';
 import type { Operation, OperationResult, Plan, Reason } from './api';
 
-/** Plan: n to add, n to change, n to destroy, counted as the server counts them (domain/plan.ts summarize). */
-export function summarize(ops: Operation[]): Plan['summary'] {
-  let add = 0;
-  let change = 0;
-  let destroy = 0;
-  for (const op of ops) {
-    if (op.kind === 'grant' || op.kind === 'create_account') add++;
-    else if (op.kind === 'revoke' || op.kind === 'delete_account') destroy++;
-    else if (op.kind !== 'link_account') change++;
-  }
-  return { add, change, destroy };
-}
-
-/** terraform-style symbols, as `lockstep plan` prints them (src/reconcile/format.ts). */
-const SYMBOL: Record<Operation['kind'], '+' | '-' | '~' | '='> = {
-  create_account: '+',
-  grant: '+',
-  link_account: '=',
-  update_account: '~',
-  change_validity: '~',
-  reactivate_account: '~',
-  set_credential_state: '~',
-  suspend_account: '-',
-  revoke: '-',
-  delete_account: '-',
-};
+/** Plan: n to add, n to change, n to destroy, and the `+ - ~ =` symbols: the server's own code (src/domain/plan-summary.ts). */
+export { summarize };
+const SYMBOL = PLAN_SYMBOL;
 
 function win(v: Operation['validity']): string {
   if (!v || (!v.from && !v.until)) return '';

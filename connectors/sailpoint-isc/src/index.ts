@@ -222,7 +222,7 @@ export const connector: Connector = createConnector()
     const byId = new Map<string, Person>(people.identities.filter((p) => !p.deleted).map((p) => [p.id, p]));
     // beyond lockstep's page of 500 people, everyone who holds a door is still listed (from the report)
     const held = new Map<string, Set<string>>();
-    for (const r of rows as (ReportRow & { userName?: string | null; displayName?: string; employeeType?: string | null; department?: string | null })[]) {
+    for (const r of rows) {
       if (!r.identityId || !r.accessGroupId) continue;
       if (!held.has(r.identityId)) held.set(r.identityId, new Set());
       held.get(r.identityId)!.add(r.accessGroupId);

@@ -4,6 +4,7 @@
  * `{error: {code, message, field}}` body, 401 and 403 with what to fix in the source config.
  */
 import { ConnectorError, ConnectorErrorType } from '@sailpoint/connector-sdk';
+import type { components } from './generated/lockstep-api.js';
 
 export interface SourceConfig {
   /** lockstep's address, e.g. https://lockstep.example.com (without /api/v1). */
@@ -18,75 +19,19 @@ export interface SourceConfig {
   timeoutMs?: number | string;
 }
 
-export interface AccessGroup {
-  id: string;
-  system: string;
-  ref: string;
-  name: string;
-  protectionClass: number;
-  owner: string | null;
-  maxValidityDays: number | null;
-  sponsorRequired: boolean;
-}
+// The admin API's shapes, generated from lockstep's docs/openapi.json (npm run gen:types in
+// lockstep's repository): a change in lockstep's API schemas is a type error here.
+type Schemas = components['schemas'];
 
-export interface Person {
-  id: string;
-  userName: string;
-  displayName: string | null;
-  externalId: string;
-  source: string;
-  employeeType: string | null;
-  department: string | null;
-  jobTitle: string | null;
-  site: string | null;
-  leaver: boolean;
-  deleted: boolean;
-}
-
-export interface ReportRow {
-  system: string;
-  accountId: string;
-  accountState: string;
-  identityId: string | null;
-  accessGroupId: string | null;
-  groupRef: string;
-  validUntil: string | null;
-  exceptionId?: string | null;
-}
-
-export interface AccessRequest {
-  id: string;
-  identityId: string;
-  kind: 'accessGroup' | 'role';
-  target: string;
-  groups: string[];
-  validFrom: string;
-  validUntil: string;
-  justification: string;
-  status: 'pending' | 'approved' | 'denied';
-  requestedBy: string;
-}
-
-export interface AccessException {
-  id: string;
-  identityId: string;
-  accessGroupId: string;
-  until: string;
-  reason: string;
-  createdBy: string;
-}
-
-export interface Explanation {
-  identity: Record<string, unknown> & { id: string; userName: string; externalId: string; source: string; active: boolean; deletedAt: string | null };
-  leaver: boolean;
-  systems: { system: string; account: { id: string; state: string; memberships: { group: string; until: string | null }[] } | null }[];
-}
-
-export interface Principal {
-  subject: string;
-  actor: string;
-  roles: string[];
-}
+/** An access group the mappings declare, its class's longest window in whole days. */
+export type AccessGroup = Omit<Schemas['AccessGroupList']['accessGroups'][number], 'maxValidity'> & { maxValidityDays: number | null };
+export type Person = Schemas['PersonRow'];
+export type ReportRow = Schemas['AccessReportRow'];
+export type AccessRequest = Schemas['AccessRequest'];
+export type AccessException = Schemas['AccessException'];
+export type Explanation = Schemas['Explanation'];
+export type Principal = Schemas['Principal'];
+type RunRef = Pick<NonNullable<Schemas['RunStarted']>, 'runId' | 'queued'>;
 
 function num(v: number | string | undefined, dflt: number, what: string): number {
   if (v === undefined || v === '' || v === null) return dflt;
@@ -162,9 +107,7 @@ export class LockstepClient {
 
   /** The access groups the mappings declare, with their class limits and owner (GET /api/v1/access-groups). */
   async accessGroups(): Promise<AccessGroup[]> {
-    const { accessGroups } = await this.call<{
-      accessGroups: Array<{ id: string; name: string; system: string; ref: string; protectionClass: number; owner: string | null; maxValidity: { ms: number } | null; sponsorRequired: boolean }>;
-    }>('GET', '/api/v1/access-groups');
+    const { accessGroups } = await this.call<Schemas['AccessGroupList']>('GET', '/api/v1/access-groups');
     return accessGroups.map((g) => ({
       id: g.id,
       system: g.system,
@@ -179,7 +122,7 @@ export class LockstepClient {
   }
 
   /** People (the console's search route; at most 500, lockstep's page). */
-  async people(q = ''): Promise<{ identities: Person[]; more: boolean }> {
+  async people(q = ''): Promise<Schemas['PersonList']> {
     return this.call('GET', `/api/v1/identities?limit=500${q ? `&q=${encodeURIComponent(q)}` : ''}`);
   }
 
@@ -199,11 +142,11 @@ export class LockstepClient {
     return (await this.call<{ exceptions: AccessException[] }>('GET', `/api/v1/exceptions?limit=10000${identity ? `&identity=${encodeURIComponent(identity)}` : ''}`)).exceptions;
   }
 
-  createRequest(body: { identity: string; accessGroup: string; until: string; justification: string }): Promise<AccessRequest> {
+  createRequest(body: Schemas['AccessRequestInput']): Promise<AccessRequest> {
     return this.call('POST', '/api/v1/requests', body);
   }
 
-  createException(body: { identity: string; accessGroup: string; until: string; reason: string }): Promise<{ exception: AccessException; run: { runId: string | null; queued: boolean } }> {
+  createException(body: Schemas['ExceptionRequest']): Promise<{ exception: AccessException; run: RunRef }> {
     return this.call('POST', '/api/v1/exceptions', body);
   }
 }

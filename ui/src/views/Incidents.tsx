@@ -1,43 +1,13 @@
 import { useState } from 'react';
-import { get, post } from '../api';
+import { get, post, type Incident } from '../api';
 import { ActionButton, matchesPerson, PersonFilter, RichText, When } from '../common';
 import { ErrorBox, Loading, Page, useLoad, when, until } from '../common';
 import { can, needs, useMe } from '../session';
 import { PersonLink } from './Exceptions';
 
-type Step = 'early-warning' | 'notification' | 'final-report';
-interface StepRecord {
-  sentAt: string;
-  by: string;
-  reference: string;
-  recordedAt: string;
-}
-interface IncidentView {
-  id: string;
-  kind: string;
-  status: 'open' | 'closed';
-  system: string | null;
-  accountId: string | null;
-  credentialId: string | null;
-  identityId: string | null;
-  openedAt: string;
-  closedAt: string | null;
-  closedBy?: string | null;
-  closeReason?: string | null;
-  acknowledgedAt?: string | null;
-  acknowledgedBy?: string | null;
-  person?: { userName: string; displayName: string | null } | null;
-  data: Record<string, unknown>;
-  nis2: {
-    earlyWarningDue: string;
-    notificationDue: string;
-    finalReportDue: string;
-    earlyWarningOverdue: boolean;
-    hoursToEarlyWarning: number;
-    clocks?: Array<{ step: Step; label: string; due: string; sent: StepRecord | null; overdue: boolean }>;
-    overdue?: Step[];
-  };
-}
+type IncidentView = Incident;
+type Step = NonNullable<Incident['nis2']['overdue']>[number];
+type StepRecord = NonNullable<Incident['steps']>[string];
 
 function Clock({ label, due, open, sent }: { label: string; due: string; open: boolean; sent?: StepRecord | null }) {
   if (sent) {

@@ -21,7 +21,7 @@ function progressOf(r: RunListItem): React.ReactNode {
   }
   if (r.operations === 0) return <span className="muted">nothing to do</span>;
   if (r.status === 'planned') return <span className="muted">plan only</span>;
-  if (r.status === 'held' || r.status === 'rejected' || r.status === 'cancelled') return <span className="muted">0 of {r.operations} applied</span>;
+  if (r.status === 'held' || r.status === 'cancelled') return <span className="muted">0 of {r.operations} applied</span>;
   if (r.applied !== undefined) return <Progress done={(r.applied ?? 0) + (r.failed ?? 0)} total={r.operations} label={`progress of run ${r.id.slice(0, 8)}`} />;
   return '–';
 }

@@ -1,12 +1,6 @@
 import { useState } from 'react';
-import { download, get } from '../api';
+import { download, get, type ViolationReport } from '../api';
 import { ErrorBox, Loading, Page, useLoad, when } from '../common';
-
-interface ViolationReport {
-  generatedAt: string;
-  invariants: Array<{ id: string; description: string | null; says: string; violations: number }>;
-  violations: Array<{ invariant: string; identityId: string | null; userName: string | null; accessGroupIds: string[]; message: string }>;
-}
 
 /**
  * Held access that breaks an invariant of the mappings (issue 27): reported, never revoked on its
