@@ -11,7 +11,10 @@ import type {
 } from '../../src/domain/access.js';
 import { LockstepError } from '../../src/domain/errors.js';
 import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, DriverFactory, LockDriver, Page } from '../../src/drivers/contract.js';
-import { HttpClient, type HttpResponse, type QueryValue, type RetryInfo } from '../../src/drivers/http.js';
+import { HttpClient, type HttpResponse, type QueryValue, type RetryInfo, type TlsOptions } from '../../src/drivers/http.js';
+import { caFileOption, clientCertificateOption, httpUrlOption, maxAttemptsOption, pageSizeOption, timeoutMsOption } from '../../src/drivers/options.js';
+import { retryLog } from '../../src/drivers/retry-log.js';
+import { loadTls } from '../../src/drivers/tls.js';
 import {
   DEFAULT_CARD_STATES,
   accessOutcome,
@@ -68,7 +71,7 @@ const hrefOrPath = z
 export const gallagherOptionsSchema = z
   .strictObject({
     /** Command Centre's REST address, e.g. https://cc.example.com:8904 (or the API gateway's). */
-    url: z.url({ protocol: /^https?$/ }),
+    url: httpUrlOption(),
     /** The REST Client item's API key; prefer apiKeyFile or ${ENV} in lockstep.yaml. */
     apiKey: z.string().min(1).optional(),
     apiKeyFile: z.string().min(1).optional(),
@@ -89,21 +92,13 @@ export const gallagherOptionsSchema = z
     /** Card state names of the site's card state set, where they differ from the factory set. */
     cardStates: stateNamesSchema.optional(),
     /** Files for CC's client-certificate ("pinned thumbprint") option. */
-    clientCertificate: z
-      .strictObject({
-        cert: z.string().min(1),
-        key: z.string().min(1),
-        ca: z.string().min(1).optional(),
-        passphrase: z.string().optional(),
-        servername: z.string().min(1).optional(),
-      })
-      .optional(),
+    clientCertificate: clientCertificateOption(),
     /** Trust this CA bundle (file) for the server certificate without a client certificate. */
-    caFile: z.string().min(1).optional(),
-    timeoutMs: z.number().int().positive().default(15_000),
-    maxAttempts: z.number().int().min(1).max(10).default(3),
+    caFile: caFileOption(),
+    timeoutMs: timeoutMsOption(15_000),
+    maxAttempts: maxAttemptsOption(),
     /** Cardholders per listAccounts page. */
-    pageSize: z.number().int().min(1).max(10_000).default(500),
+    pageSize: pageSizeOption(10_000, 500),
     /** Events per readAccessEvents call (CC allows up to 10000). */
     eventsTop: z.number().int().min(1).max(10_000).default(1000),
     /**
@@ -158,7 +153,7 @@ export class GallagherDriver implements LockDriver {
   constructor(
     private readonly opts: Options,
     apiKey: string,
-    tls: { cert?: string; key?: string; ca?: string; passphrase?: string; servername?: string } | undefined,
+    tls: TlsOptions | undefined,
     name = 'gallagher',
     onRetry?: (info: RetryInfo) => void,
   ) {
@@ -727,22 +722,8 @@ export async function createGallagherDriver(ctx: DriverContext): Promise<Gallagh
   const opts = parseDriverOptions(gallagherOptionsSchema, ctx);
   const read = (file: string, field: string): Promise<string> => readOptionFile(ctx, file, field);
   const apiKey = opts.apiKey ?? (await read(opts.apiKeyFile!, 'apiKeyFile')).trim();
-  let tls: { cert?: string; key?: string; ca?: string; passphrase?: string; servername?: string } | undefined;
-  const cc = opts.clientCertificate;
-  if (cc) {
-    tls = {
-      cert: await read(cc.cert, 'clientCertificate.cert'),
-      key: await read(cc.key, 'clientCertificate.key'),
-      ...(cc.ca ? { ca: await read(cc.ca, 'clientCertificate.ca') } : {}),
-      ...(cc.passphrase ? { passphrase: cc.passphrase } : {}),
-      ...(cc.servername ? { servername: cc.servername } : {}),
-    };
-  }
-  if (opts.caFile) tls = { ...(tls ?? {}), ca: tls?.ca ?? (await read(opts.caFile, 'caFile')) };
-  const logger = ctx.logger;
-  return new GallagherDriver(opts, apiKey, tls, ctx.system, (info) =>
-    logger?.warn({ system: ctx.system, method: info.method, path: info.path, attempt: info.attempt, delayMs: info.delayMs, code: info.error.code }, 'Command Centre request retried'),
-  );
+  const tls = await loadTls(ctx, opts);
+  return new GallagherDriver(opts, apiKey, tls, ctx.system, retryLog(ctx, 'Command Centre request retried'));
 }
 
 export const factory: DriverFactory = {

@@ -3,6 +3,8 @@ import type { AccessEvent, Account, AccountInput, AccountState, Credential, Cred
 import { LockstepError } from '../../src/domain/errors.js';
 import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, DriverFactory, LockDriver, Page } from '../../src/drivers/contract.js';
 import { HttpClient, type HttpMethod, type QueryValue, type RetryInfo } from '../../src/drivers/http.js';
+import { caFileOption, httpUrlOption, maxAttemptsOption, pageSizeOption, rejectUnauthorizedOption, timeoutMsOption } from '../../src/drivers/options.js';
+import { retryLog } from '../../src/drivers/retry-log.js';
 import { cursorCodec, mapLimit, parseDriverOptions, readOptionFile, responseParser } from '../../src/drivers/util.js';
 import {
   GRANTED_EVENT,
@@ -49,7 +51,7 @@ const guid = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 export const genetecOptionsSchema = z
   .strictObject({
     /** The Web SDK role's address with its base URI, e.g. https://sc.example.com:4590/WebSdk. */
-    url: z.url({ protocol: /^https?$/ }),
+    url: httpUrlOption(),
     /** The Security Center user lockstep logs on as. */
     username: z.string().min(1).refine((u) => !u.includes(';') && !u.includes(':'), 'a user name without ";" or ":"'),
     /** The SDK certificate's application id (the part after ";" in the Web SDK user name). */
@@ -74,13 +76,13 @@ export const genetecOptionsSchema = z
     /** How credentials are reported: `key` for CLIQ keys (the default with offline), else `card`. */
     credentialType: z.enum(['card', 'key']).optional(),
     /** PEM CA bundle for the role's certificate (the Web SDK's is self-signed by default). */
-    caFile: z.string().min(1).optional(),
+    caFile: caFileOption(),
     /** Lab systems only. */
-    rejectUnauthorized: z.boolean().default(true),
-    timeoutMs: z.number().int().positive().default(20_000),
-    maxAttempts: z.number().int().min(1).max(10).default(3),
+    rejectUnauthorized: rejectUnauthorizedOption(),
+    timeoutMs: timeoutMsOption(20_000),
+    maxAttempts: maxAttemptsOption(),
     /** Cardholders per listAccounts page (the report's PageSize). */
-    pageSize: z.number().int().min(1).max(5000).default(500),
+    pageSize: pageSizeOption(5000, 500),
     /** MaximumResultCount of one activity report read. */
     eventsLimit: z.number().int().min(1).max(100_000).default(1000),
     /** Each events read looks this far back again, for events units and offline locks report late. */
@@ -732,10 +734,7 @@ export async function createGenetecDriver(ctx: DriverContext, env: NodeJS.Proces
     });
   }
   const ca = opts.caFile ? await readOptionFile(ctx, opts.caFile, 'caFile') : undefined;
-  const logger = ctx.logger;
-  return new GenetecDriver(opts, { applicationId, password, ...(ca ? { ca } : {}) }, ctx.system, (info) =>
-    logger?.warn({ system: ctx.system, method: info.method, path: info.path, attempt: info.attempt, delayMs: info.delayMs, code: info.error.code }, 'Genetec Web SDK request retried'),
-  );
+  return new GenetecDriver(opts, { applicationId, password, ...(ca ? { ca } : {}) }, ctx.system, retryLog(ctx, 'Genetec Web SDK request retried'));
 }
 
 export const factory: DriverFactory = {

@@ -3,6 +3,8 @@ import type { AccessEvent, Account, AccountInput, AccountState, Credential, Cred
 import { LockstepError } from '../../src/domain/errors.js';
 import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, DriverFactory, LockDriver, Page } from '../../src/drivers/contract.js';
 import { HttpClient, type HttpMethod, type RequestOptions, type RetryInfo } from '../../src/drivers/http.js';
+import { caFileOption, httpUrlOption, maxAttemptsOption, pageSizeOption, rejectUnauthorizedOption, timeoutMsOption } from '../../src/drivers/options.js';
+import { retryLog } from '../../src/drivers/retry-log.js';
 import { cursorCodec, parseDriverOptions, readOptionFile, responseParser } from '../../src/drivers/util.js';
 import {
   ACCOUNT_TYPES,
@@ -50,7 +52,7 @@ import {
 export const kentixOptionsSchema = z
   .strictObject({
     /** The KentixONE device's address (e.g. https://kentix.example.com); `/api/` is appended. */
-    url: z.url({ protocol: /^https?$/ }),
+    url: httpUrlOption(),
     /** The API user's api_token; prefer tokenFile, ${ENV} in lockstep.yaml, or KENTIX_API_TOKEN. */
     token: z.string().min(1).optional(),
     tokenFile: z.string().min(1).optional(),
@@ -61,15 +63,15 @@ export const kentixOptionsSchema = z
     /** Account type of the users lockstep creates; guest opens doors and has no web interface. */
     accountType: z.enum(ACCOUNT_TYPES).default('guest'),
     /** PEM CA bundle to trust for the device's certificate (devices often have their own CA). */
-    caFile: z.string().min(1).optional(),
+    caFile: caFileOption(),
     /** Defaults to true; turning it off is for lab systems only. */
-    rejectUnauthorized: z.boolean().default(true),
-    timeoutMs: z.number().int().positive().default(15_000),
-    maxAttempts: z.number().int().min(1).max(10).default(3),
+    rejectUnauthorized: rejectUnauthorizedOption(),
+    timeoutMs: timeoutMsOption(15_000),
+    maxAttempts: maxAttemptsOption(),
     /** Longest Retry-After waited out in-process; longer ones go back to the queue. */
     maxRetryAfterMs: z.number().int().min(0).default(30_000),
     /** `per_page` for user lists (the API's default page is 25). */
-    pageSize: z.number().int().min(1).max(1000).default(100),
+    pageSize: pageSizeOption(1000, 100),
     /** `per_page` for the access-event list. */
     eventsPageSize: z.number().int().min(1).max(1000).default(100),
     /** Pages of new events read in one poll at most; older ones beyond it are skipped, with a warning. */
@@ -544,10 +546,7 @@ export async function createKentixDriver(ctx: DriverContext, env: NodeJS.Process
     });
   }
   const ca = opts.caFile ? await readOptionFile(ctx, opts.caFile, 'caFile') : undefined;
-  const logger = ctx.logger;
-  return new KentixDriver(opts, token, ca, ctx.system, logger, (info) =>
-    logger?.warn({ system: ctx.system, method: info.method, path: info.path, attempt: info.attempt, delayMs: info.delayMs, code: info.error.code }, 'Kentix SmartAPI request retried'),
-  );
+  return new KentixDriver(opts, token, ca, ctx.system, ctx.logger, retryLog(ctx, 'Kentix SmartAPI request retried'));
 }
 
 export const factory: DriverFactory = {

@@ -3,6 +3,8 @@ import type { AccessEvent, Account, AccountInput, AccountState, Credential, Cred
 import { LockstepError } from '../../src/domain/errors.js';
 import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, DriverFactory, LockDriver, Page } from '../../src/drivers/contract.js';
 import { HttpClient, type HttpMethod, type QueryValue, type RetryInfo } from '../../src/drivers/http.js';
+import { httpUrlOption, maxAttemptsOption, pageSizeOption, timeoutMsOption } from '../../src/drivers/options.js';
+import { retryLog } from '../../src/drivers/retry-log.js';
 import { mapLimit, optionsField, parseDriverOptions, readOptionFile, responseParser } from '../../src/drivers/util.js';
 import {
   ACTIVATED,
@@ -62,7 +64,7 @@ const accessGroupSchema = z.strictObject({
 export const keylessOptionsSchema = z
   .strictObject({
     /** The API's base URL (READ: production eu-api…/administration, staging eu-staging-api…/administration). */
-    url: z.url({ protocol: /^https?$/ }).default(PRODUCTION_URL),
+    url: httpUrlOption().default(PRODUCTION_URL),
     /** The application's API key (X-Api-Key); prefer apiKeyFile, ${ENV} in lockstep.yaml, or KEYLESS_API_KEY. */
     apiKey: z.string().min(1).optional(),
     apiKeyFile: z.string().min(1).optional(),
@@ -81,12 +83,12 @@ export const keylessOptionsSchema = z
       .string()
       .default(DEFAULT_OPERATING_KEY_VALIDITY)
       .refine((d) => isoDurationMs(d) !== null && isoDurationMs(d)! > 0, { message: 'an ISO 8601 duration such as P8D or PT36H' }),
-    timeoutMs: z.number().int().positive().default(15_000),
-    maxAttempts: z.number().int().min(1).max(10).default(3),
+    timeoutMs: timeoutMsOption(15_000),
+    maxAttempts: maxAttemptsOption(),
     /** The longest Retry-After waited out in-process; longer ones go back to the queue as rate_limited. */
     maxRetryAfterMs: z.number().int().min(0).default(30_000),
     /** Users per listAccounts page (sent as the page size). */
-    pageSize: z.number().int().min(1).max(PAGING.maxSize).default(100),
+    pageSize: pageSizeOption(PAGING.maxSize, 100),
     /** Per-user look-ups (permissions, operating devices) in flight at once; mind the API key's rate limit. */
     concurrency: z.number().int().min(1).max(16).default(4),
   })
@@ -599,10 +601,7 @@ export async function createKeylessDriver(ctx: DriverContext, env: NodeJS.Proces
   if (!apiKey) throw missing('apiKey or apiKeyFile', 'apiKey', 'KEYLESS_API_KEY');
   const accessKey = opts.login.accessKey ?? (opts.login.accessKeyFile ? await read(opts.login.accessKeyFile, 'login.accessKeyFile') : env.KEYLESS_ACCESS_KEY?.trim());
   if (!accessKey) throw missing('login.accessKey or login.accessKeyFile', 'login.accessKey', 'KEYLESS_ACCESS_KEY');
-  const logger = ctx.logger;
-  return new KeylessDriver(opts, { apiKey, login: { userId: opts.login.userId, accessKey } }, ctx.system, (info) =>
-    logger?.warn({ system: ctx.system, method: info.method, path: info.path, attempt: info.attempt, delayMs: info.delayMs, code: info.error.code }, 'Keyless request retried'),
-  );
+  return new KeylessDriver(opts, { apiKey, login: { userId: opts.login.userId, accessKey } }, ctx.system, retryLog(ctx, 'Keyless request retried'));
 }
 
 export const factory: DriverFactory = {

@@ -4,6 +4,8 @@ import type { AccessEvent, Account, AccountInput, AccountState, Credential, Cred
 import { LockstepError } from '../../src/domain/errors.js';
 import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, DriverFactory, LockDriver, Page } from '../../src/drivers/contract.js';
 import { HttpClient, type HttpMethod, type QueryValue, type RetryInfo } from '../../src/drivers/http.js';
+import { httpUrlOption, maxAttemptsOption, pageSizeOption, timeoutMsOption } from '../../src/drivers/options.js';
+import { retryLog } from '../../src/drivers/retry-log.js';
 import { cursorCodec, mapLimit, optionsField, parseDriverOptions, responseParser } from '../../src/drivers/util.js';
 
 /**
@@ -35,7 +37,7 @@ const statusName = z.string().min(1).max(64);
 
 export const lenelOptionsSchema = z.strictObject({
   /** The OpenAccess address with its basePath, e.g. https://onguard.example.com/api/access/onguard/openaccess */
-  url: z.url({ protocol: /^https?$/ }),
+  url: httpUrlOption(),
   /** The application ID LenelS2 licensed for this integration (the `Application-Id` header); or LENEL_APPLICATION_ID. */
   applicationId: z.string().min(1).optional(),
   /** An OnGuard user (System Administration → Users) allowed to read and write cardholders, badges and access levels. */
@@ -64,10 +66,10 @@ export const lenelOptionsSchema = z.strictObject({
    * an automatically allocated badge ID) to carry the access level. Unset: such a grant is refused.
    */
   issueBadge: z.strictObject({ typeId: z.number().int().positive() }).optional(),
-  timeoutMs: z.number().int().positive().default(30_000),
-  maxAttempts: z.number().int().min(1).max(10).default(3),
+  timeoutMs: timeoutMsOption(30_000),
+  maxAttempts: maxAttemptsOption(),
   /** Cardholders per listAccounts page (OpenAccess allows 1..100). */
-  pageSize: z.number().int().min(1).max(100).default(100),
+  pageSize: pageSizeOption(100, 100),
   /** Logged events per request, and requests per readAccessEvents. */
   eventsPageSize: z.number().int().min(1).max(100).default(100),
   eventsMaxPages: z.number().int().min(1).max(1000).default(10),
@@ -682,10 +684,7 @@ export async function createLenelDriver(ctx: DriverContext, env: NodeJS.ProcessE
   if (!applicationId) {
     throw new LockstepError('config', `${at('applicationId')}: give the OpenAccess application ID, or set LENEL_APPLICATION_ID`, { field: at('applicationId'), retryable: false });
   }
-  const logger = ctx.logger;
-  return new LenelDriver(opts, { applicationId, password }, ctx.system, (info) =>
-    logger?.warn({ system: ctx.system, method: info.method, path: info.path, attempt: info.attempt, delayMs: info.delayMs, code: info.error.code }, 'OpenAccess request retried'),
-  );
+  return new LenelDriver(opts, { applicationId, password }, ctx.system, retryLog(ctx, 'OpenAccess request retried'));
 }
 
 export const factory: DriverFactory = {

@@ -4,6 +4,8 @@ import type { AccessEvent, Account, AccountInput, AccountState, Credential, Cred
 import { LockstepError } from '../../src/domain/errors.js';
 import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, DriverFactory, LockDriver, Page } from '../../src/drivers/contract.js';
 import { HttpClient, type HttpMethod, type RequestOptions, type RetryInfo } from '../../src/drivers/http.js';
+import { httpUrlOption, maxAttemptsOption, pageSizeOption, timeoutMsOption } from '../../src/drivers/options.js';
+import { retryLog } from '../../src/drivers/retry-log.js';
 import { cursorCodec, mapLimit, parseDriverOptions, readOptionFile, responseParser } from '../../src/drivers/util.js';
 
 /**
@@ -34,7 +36,7 @@ import { cursorCodec, mapLimit, parseDriverOptions, readOptionFile, responsePars
 export const openpathOptionsSchema = z
   .strictObject({
     /** The API's address; the document's host is api.openpath.com. */
-    url: z.url({ protocol: /^https?$/ }).default('https://api.openpath.com'),
+    url: httpUrlOption().default('https://api.openpath.com'),
     /** The org's numeric id (Alta Control Center: the org id in the address bar / org settings). */
     orgId: z.number().int().positive(),
     /** A JWT for the Authorization header; prefer tokenFile, ${ENV} in lockstep.yaml, or OPENPATH_TOKEN. */
@@ -61,10 +63,10 @@ export const openpathOptionsSchema = z
       .optional(),
     /** Written as the user's startAndEndDateTimeZoneId with the dates (an IANA zone, e.g. UTC). */
     timeZone: z.string().min(1).optional(),
-    timeoutMs: z.number().int().positive().default(15_000),
-    maxAttempts: z.number().int().min(1).max(10).default(3),
+    timeoutMs: timeoutMsOption(15_000),
+    maxAttempts: maxAttemptsOption(),
     /** Users per listAccounts page (the API allows 1..1000). */
-    pageSize: z.number().int().min(1).max(1000).default(500),
+    pageSize: pageSizeOption(1000, 500),
     /** The `limit` sent to the events report (a suggestion to the API; 1..30000). */
     eventsLimit: z.number().int().min(1).max(30_000).default(1000),
     /** Credential lists read in parallel while listing accounts. */
@@ -679,10 +681,7 @@ export async function createOpenpathDriver(ctx: DriverContext, env: NodeJS.Proce
     }
     auth = { token };
   }
-  const logger = ctx.logger;
-  return new OpenpathDriver(opts, auth, ctx.system, (info) =>
-    logger?.warn({ system: ctx.system, method: info.method, path: info.path, attempt: info.attempt, delayMs: info.delayMs, code: info.error.code }, 'Openpath request retried'),
-  );
+  return new OpenpathDriver(opts, auth, ctx.system, retryLog(ctx, 'Openpath request retried'));
 }
 
 export const factory: DriverFactory = {

@@ -5,6 +5,9 @@ import type { AccessEvent, Account, AccountInput, AccountState, CredentialStatus
 import { LockstepError } from '../../src/domain/errors.js';
 import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, DriverFactory, LockDriver, Page } from '../../src/drivers/contract.js';
 import { HttpClient, notFoundAsNull, type RetryInfo, type TlsOptions } from '../../src/drivers/http.js';
+import { caFileOption, clientCertificateOption, httpUrlOption, maxAttemptsOption, pageSizeOption, timeoutMsOption } from '../../src/drivers/options.js';
+import { retryLog } from '../../src/drivers/retry-log.js';
+import { loadTls } from '../../src/drivers/tls.js';
 import { mapLimit, parseDriverOptions, readOptionFile } from '../../src/drivers/util.js';
 
 /**
@@ -52,15 +55,15 @@ const groupSchema = z.union([
 export const uhppotedOptionsSchema = z
   .strictObject({
     /** uhppoted-rest's base URL including its /uhppote prefix, e.g. http://10.0.0.5:8080/uhppote. */
-    url: z.url({ protocol: /^https?$/ }),
+    url: httpUrlOption(),
     /** Basic credentials when uhppoted-rest has authentication enabled (users file). */
     username: z.string().min(1).optional(),
     password: z.string().optional(),
     passwordFile: z.string().min(1).optional(),
     /** PEM CA bundle (file) to trust for uhppoted-rest's HTTPS certificate. */
-    caFile: z.string().min(1).optional(),
+    caFile: caFileOption(),
     /** Client certificate and key files: uhppoted-rest's HTTPS requires one by default (rest.tls.client.certificates). */
-    clientCertificate: z.strictObject({ cert: z.string().min(1), key: z.string().min(1), passphrase: z.string().optional() }).optional(),
+    clientCertificate: clientCertificateOption(),
     /** Access groups: AG-ID → the doors it opens. */
     groups: z.record(z.string().min(1), groupSchema).refine((g) => Object.keys(g).length > 0, 'define at least one group'),
     /** Further controllers to keep cards on (the groups' controllers always are). */
@@ -79,10 +82,10 @@ export const uhppotedOptionsSchema = z
       .default({ min: 3_000_000_000, max: 3_999_999_999 }),
     /** JSON file for the holder registry (names, externalIds, group windows); memory only when unset. */
     registryFile: z.string().min(1).optional(),
-    timeoutMs: z.number().int().positive().default(10_000),
-    maxAttempts: z.number().int().min(1).max(10).default(3),
+    timeoutMs: timeoutMsOption(10_000),
+    maxAttempts: maxAttemptsOption(),
     /** Cards per listAccounts page. */
-    pageSize: z.number().int().min(1).max(10_000).default(200),
+    pageSize: pageSizeOption(10_000, 200),
     /** Events read per controller per readAccessEvents call. */
     eventsBatch: z.number().int().min(1).max(10_000).default(200),
     /** Requests in flight at once (uhppoted-rest talks UDP to each controller; keep it low). */
@@ -708,16 +711,7 @@ export async function createUhppotedDriver(ctx: DriverContext): Promise<Uhppoted
   const opts = parseDriverOptions(uhppotedOptionsSchema, ctx);
   const read = (file: string, name: string): Promise<string> => readOptionFile(ctx, file, name);
   const password = opts.passwordFile ? (await read(opts.passwordFile, 'passwordFile')).trim() : opts.password;
-  let tls: TlsOptions | undefined;
-  if (opts.clientCertificate) {
-    const cc = opts.clientCertificate;
-    tls = {
-      cert: await read(cc.cert, 'clientCertificate.cert'),
-      key: await read(cc.key, 'clientCertificate.key'),
-      ...(cc.passphrase ? { passphrase: cc.passphrase } : {}),
-    };
-  }
-  if (opts.caFile) tls = { ...(tls ?? {}), ca: await read(opts.caFile, 'caFile') };
+  const tls = await loadTls(ctx, opts);
   const registry = new HolderRegistry(opts.registryFile);
   await registry.load();
   const logger = ctx.logger;
@@ -727,8 +721,7 @@ export async function createUhppotedDriver(ctx: DriverContext): Promise<Uhppoted
     ctx.system,
     opts.username !== undefined ? { username: opts.username, password: password ?? '' } : undefined,
     tls,
-    (info) =>
-      logger?.warn({ system: ctx.system, method: info.method, path: info.path, attempt: info.attempt, delayMs: info.delayMs, code: info.error.code }, 'uhppoted-rest request retried'),
+    retryLog(ctx, 'uhppoted-rest request retried'),
     (o, msg) => logger?.warn(o, msg),
   );
 }

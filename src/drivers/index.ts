@@ -4,3 +4,6 @@ export * from './contract.js';
 export * from './http.js';
 export * from './registry.js';
 export * from './util.js';
+export * from './options.js';
+export * from './retry-log.js';
+export * from './tls.js';
