@@ -13,6 +13,6 @@ export {
 export { startWorkers, overdueRevocations, cappedBackoff, type WorkerDeps, type WorkersHandle, type QueueHandlers, type ReconcileResult, type QueueLogger } from './workers.js';
 export { startSchedulers, schedulesFromConfig, type SchedulerDeps, type SchedulersHandle, type Schedules } from './schedulers.js';
 export { startFullRun, fullRunStatus, type FullRunDeps, type StartFullRunOptions } from './fullrun.js';
-export { engineHandlers, withRateLimits, createRateLimiter } from './engine.js';
+export { engineHandlers, withRateLimits, createRateLimiter } from './handlers.js';
 export { RedisRateLimiter, rateLimitedDriver, rateLimitsFromConfig, type RateLimiter } from './ratelimit.js';
 export { getFullRun, listFullRuns, listOverdue, getCheck, outboxSize, type FullRun, type FullRunStatus, type OverdueRevocation } from '../store/queue-state.js';

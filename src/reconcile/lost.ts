@@ -5,7 +5,7 @@ import { canSetCredentialState } from '../drivers/contract.js';
 import { appendAudit } from '../store/audit.js';
 import { listIncidents, openIncident, withNis2Clock, type IncidentView } from '../store/incidents.js';
 import { credentialHolder, linkedIdentityOf } from '../store/links.js';
-import { applyOperations } from './executor.js';
+import { applyOperations } from './execute.js';
 import type { EngineContext } from './types.js';
 
 export interface LostCredentialRequest {

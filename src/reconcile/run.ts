@@ -18,7 +18,7 @@ import {
   type BudgetLimits,
   type BudgetVerdict,
 } from '../store/budget.js';
-import { applyOperations, type ApplyOptions } from './executor.js';
+import { applyOperations, type ApplyOptions } from './execute.js';
 import { checkGuard, type GuardVerdict } from './guard.js';
 import { buildRunPlan, type AnchorChange, type RunPlan } from './plan.js';
 import type { EngineContext, Leases, RunOptions, RunOutcome, Scope } from './types.js';
