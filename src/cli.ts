@@ -25,7 +25,7 @@ import { loadMappings, explainText, formatTestReport, junitXml, parseTests, read
 import { violationReport, violationReportCsv, violationReportText } from './reconcile/index.js';
 import { createEngine, checkSystems, openConfiguredStore, type Engine } from './runtime/engine.js';
 import { createLogger } from './runtime/logger.js';
-import { reconcileFull, localLeases, type Controller } from './reconcile/controller.js';
+import { reconcileFull, localLeases, type Controller } from './queue/controller.js';
 import { formatPlan, runReconcile, approveRun, rejectRun, explainIdentity, accessReport, accessReportCsv, roleReport, toCsv, markCredentialLost, type RunOutcome } from './reconcile/index.js';
 import { createAccessException, findAccessExceptions, removeAccessException } from './reconcile/index.js';
 import { approveAccessRequest, createAccessRequest, denyAccessRequest, findAccessRequests, type Caller } from './reconcile/index.js';

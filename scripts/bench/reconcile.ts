@@ -31,7 +31,7 @@ import { createConfiguredDriver } from '../../src/runtime/drivers.js';
 import type { LockDriver } from '../../src/drivers/contract.js';
 import { parseMappings } from '../../src/policy/index.js';
 import { runReconcile, type EngineContext, type RunOutcome, type Scope } from '../../src/reconcile/index.js';
-import { localLeases, reconcileFull } from '../../src/reconcile/controller.js';
+import { localLeases, reconcileFull } from '../../src/queue/controller.js';
 import { evaluate } from '../../src/policy/index.js';
 import type { CompiledPolicy } from '../../src/policy/index.js';
 import { countIdentities, iterateIdentities, sponsorStates } from '../../src/store/identities.js';

@@ -26,7 +26,7 @@ const rootJobId = (runId: string) => `full-${runId}`;
 
 /**
  * Queues a full reconciliation: one job, whose worker computes the plan `lockstep plan`
- * computes and applies it under leases (reconcile/controller.ts reconcileFull). Its id is the
+ * computes and applies it under leases (queue/controller.ts reconcileFull). Its id is the
  * id of the run record it writes, so `GET /api/v1/runs/{id}` shows its plan and results.
  * Returns the running one instead when a full run is still going (an hourly schedule must not
  * pile them up) unless `force`.

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { DelayedError, UnrecoverableError, Worker, type Job, type Processor } from 'bullmq';
 import { Redis } from 'ioredis';
 import { LockstepError, toLockstepError } from '../domain/errors.js';
-import { reconcileFull, reconcileIdentity, type Controller, type ReconcileOutcome } from '../reconcile/controller.js';
+import { reconcileFull, reconcileIdentity, type Controller, type ReconcileOutcome } from './controller.js';
 import type { RunOptions, Scope } from '../reconcile/types.js';
 import type { Db } from '../store/db.js';
 import { observeJob, registerHeldSource, registerIncidentSource, registerOverdueSource, registerQueueDepth, registerViolationSource, withEventTime } from '../metrics/index.js';
@@ -149,6 +149,7 @@ class Processors {
         );
       },
       ...(deps.handlers.sponseesOf ? { sponseesOf: deps.handlers.sponseesOf } : {}),
+      schedule: (times) => this.scheduleDue(times),
       // BullMQ's backoff retries a transient failure; nothing sleeps under an identity's lease
       retries: 'queue',
     };
@@ -194,7 +195,6 @@ class Processors {
       return this.onEngineError(e, job, token, mustLand);
     }
     if (r.busy) return this.postpone(job, token, this.deps.leaseWaitMs ?? r.requeueAfterMs ?? 250);
-    await this.scheduleDue([r.nextCheckAt]);
     if (r.held) return { run: r.runId, held: true };
     return { run: r.runId, applied: r.applied };
   };
@@ -267,7 +267,6 @@ class Processors {
       return this.onEngineError(e, job, token, false);
     }
     const o = r.outcome;
-    await this.scheduleDue(Object.values(o.nextCheckAtByIdentity ?? {}));
     const applied = o.results.filter((x) => x.status === 'applied').length;
     await recordPart(this.deps.db, runId, {
       part: 'run',

@@ -4,7 +4,7 @@ import { planDigest, type Operation, type OperationResult, type Plan, type RunSt
 import { appendAudit, iterateAudit, type AuditEntryInput } from '../store/audit.js';
 import { recordViolations } from '../store/invariants.js';
 import { recordCredentialHolds, syncAnchorsMany, type AnchorItems } from '../store/links.js';
-import { settleWithAnchors } from '../store/queue-state.js';
+import { settlementOf, settleWithAnchors } from '../store/queue-state.js';
 import { createRun, findRun, getRun, insertFinishedRun, setRunProgress, transitionRun, updateRun, type Run } from '../store/runs.js';
 import {
   approveBudgetWindow,
@@ -161,7 +161,7 @@ export async function runReconcile(ctx: EngineContext, scope: Scope, opts: RunOp
 
   if (plan.operations.length === 0 && scope.kind === 'identities') {
     const done = { results: [], held: false, failedRevocations: [], nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity };
-    const settle = opts.settleWith?.(done);
+    const settle = opts.settle ? settlementOf(opts.settle, done) : undefined;
     if (settle) await settleWithAnchors(ctx.db, anchorItems(built.anchorChanges, now), settle);
     else await storeAnchors(ctx, built.anchorChanges, now);
     return { run: null, plan, held: false, ...nothing, ...(settle ? { settled: true } : {}) };
@@ -295,7 +295,7 @@ async function executeRun(
         : null,
   };
   const done = { results, held: false, failedRevocations, failed, nextCheckAt: plan.nextCheckAt, nextCheckAtByIdentity: built.nextCheckAtByIdentity };
-  const settle = oneStatement && opts.settleWith ? opts.settleWith(done) : null;
+  const settle = oneStatement && opts.settle ? settlementOf(opts.settle, done) : null;
   let finished: Run;
   try {
     finished = oneStatement

@@ -4,7 +4,7 @@ import type { LockDriver } from '../drivers/contract.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { Operation, OperationResult, Plan } from '../domain/plan.js';
 import type { Run } from '../store/runs.js';
-import type { SettleSpec } from '../store/queue-state.js';
+import type { SettleRequest } from '../store/queue-state.js';
 
 export interface ExecutorOptions {
   maxAttempts: number;
@@ -64,11 +64,12 @@ export interface RunOptions {
   expectDigest?: string;
   onProgress?(done: number, total: number): void;
   /**
-   * A queued identity's settling (its next check, what was pending, its overdue record), from
-   * what the run did: written with the run's record in one statement when the run writes one at
-   * its end (the outcome's `settled` says so); the caller settles otherwise.
+   * What the queue asks to settle for a queued identity (its next check, what was pending, its
+   * overdue record), as data: an identity's run that writes its record at its end writes it
+   * there, in the same statement, by settlementOf's rule (the outcome's `settled` says so);
+   * otherwise the queue settles it itself. Reconcile knows nothing else of the queue.
    */
-  settleWith?(done: Pick<RunOutcome, 'results' | 'held' | 'failedRevocations' | 'nextCheckAt' | 'nextCheckAtByIdentity'>): SettleSpec;
+  settle?: SettleRequest;
 }
 
 export interface RunOutcome {
@@ -89,7 +90,7 @@ export interface RunOutcome {
   digest: string;
   /** Identities whose operations were left to their own job (runs under leases only). */
   deferred?: string[];
-  /** RunOptions.settleWith's settling was written with the run's record. */
+  /** RunOptions.settle was written with the run's record (one statement). */
   settled?: boolean;
 }
 

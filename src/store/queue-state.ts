@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Operation } from '../domain/plan.js';
+import { isRetryableResult, type Operation, type OperationResult } from '../domain/plan.js';
 import type { Db, Queryable } from './db.js';
 import { isUuid } from './identities.js';
 import { anchorCtes, anchorParams, type AnchorItems } from './links.js';
@@ -334,6 +334,44 @@ export interface SettleSpec {
   nextCheckAt: string | null;
   pendingUpTo: Date | null;
   clearOverdue: string | null;
+}
+
+/**
+ * What the queue asks a reconcile of one identity to settle, as data: the queue passes it in
+ * (RunOptions.settle) so that an identity's small run can write it with its record in one
+ * statement, and settlementOf decides what of it holds once the run is done.
+ */
+export interface SettleRequest {
+  identityId: string;
+  /** Changes asked for up to this instant are no longer pending once the identity converged (or was held). */
+  pendingUpTo: Date | null;
+  /** The identity's overdue-revocation record, cleared once every revocation landed. */
+  overdueKey: string;
+}
+
+/** What a reconcile did that settling reads (RunOutcome is one). */
+export interface SettleFacts {
+  held: boolean;
+  failedRevocations: unknown[];
+  results: Array<Pick<OperationResult, 'status' | 'error'>>;
+  nextCheckAt: string | null;
+  nextCheckAtByIdentity?: Record<string, string | null>;
+}
+
+/**
+ * The one rule for settling a reconciled identity. Settled (applied, or held for approval):
+ * what was asked for before the reconcile read the store is no longer pending; a failure that a
+ * retry can help keeps it pending (the job tries again). Converged as far as revocations go
+ * (none failed, nothing held): nothing of it is overdue any more.
+ */
+export function settlementOf(req: SettleRequest, o: SettleFacts): SettleSpec {
+  const converged = o.failedRevocations.length === 0 && !o.results.some(isRetryableResult);
+  return {
+    identityId: req.identityId,
+    nextCheckAt: o.nextCheckAtByIdentity?.[req.identityId] ?? o.nextCheckAt,
+    pendingUpTo: o.held || converged ? req.pendingUpTo : null,
+    clearOverdue: !o.held && o.failedRevocations.length === 0 ? req.overdueKey : null,
+  };
 }
 
 /** The parameters of settleCtes; a spec of no identity (null) writes nothing. */

@@ -5,7 +5,7 @@
  * would run them. Real store (PostgreSQL and PGlite), real simulator over HTTP.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { localLeases, reconcileIdentity, type Controller } from '../../../src/reconcile/controller.js';
+import { localLeases, reconcileIdentity, type Controller } from '../../../src/queue/controller.js';
 import { runReconcile } from '../../../src/reconcile/index.js';
 import { listLinks } from '../../../src/store/links.js';
 import { markIdentityDeleted, upsertIdentity } from '../../../src/store/index.js';

@@ -114,7 +114,7 @@ describe('the executor and retryable errors', () => {
   });
 
   it('a queued identity job whose grant is refused once fails retryable without sleeping, and its next try converges', async () => {
-    const { localLeases, reconcileIdentity } = await import('../../../src/reconcile/controller.js');
+    const { localLeases, reconcileIdentity } = await import('../../../src/queue/controller.js');
     const { identity } = await upsertIdentity(store.db, { source: 'hr', externalId: 'E-job', userName: 'job', displayName: 'Job Runner' });
     expect((await runReconcile(ctx, { kind: 'full' }, apply)).failed).toEqual([]);
     const account = (await h.driver.findAccount('E-job'))!;

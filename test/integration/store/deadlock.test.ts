@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toLockstepError } from '../../../src/domain/errors.js';
-import { reconcileIdentity, localLeases, type Controller } from '../../../src/reconcile/controller.js';
+import { reconcileIdentity, localLeases, type Controller } from '../../../src/queue/controller.js';
 import { createTestStore, type TestStore } from '../../helpers/db.js';
 
 /**

@@ -1,16 +1,19 @@
 import { LockstepError, toLockstepError } from '../domain/errors.js';
 import { isRetryableResult, type Operation, type OperationResult } from '../domain/plan.js';
-import { clearOverdue, clearOverdueMany, overdueOps, recordChecks, recordOverdue, type Lane, type SettleSpec } from '../store/queue-state.js';
+import { clearOverdue, clearOverdueMany, overdueOps, recordChecks, recordOverdue, settlementOf, type Lane, type SettleRequest } from '../store/queue-state.js';
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
-import type { Leases, RunOptions, RunOutcome, Scope } from './types.js';
+import type { Leases, RunOptions, RunOutcome, Scope } from '../reconcile/types.js';
 
 /**
- * Reconcile as a controller (Kubernetes controller-runtime's `Reconcile(ctx, req) (Result,
- * error)`): the queue only says *which* identity to look at; this reads the world, converges it,
- * keeps the state that must outlive Redis (overdue revocations, next checks) and says when to
- * look again. A thrown LockstepError says whether trying again can help (`retryable`); the
- * transport (BullMQ in the service, a loop in the CLI) decides how.
+ * The queue's controller around reconcile (Kubernetes controller-runtime's controller around
+ * `Reconcile(ctx, req) (Result, error)`): the queue only says *which* identity to look at;
+ * reconcile (src/reconcile) reads the world, converges it and returns what it did and when the
+ * identity next needs a look, and never touches the queue. This side decides, in one place per
+ * scope (settleIdentity, settleFull), what follows: the overdue record kept or cleared, what was
+ * pending settled, the next look scheduled, sponsees and failed revocations requeued. A thrown
+ * LockstepError says whether trying again can help (`retryable`); the transport (BullMQ in the
+ * service, a loop in the CLI) decides how.
  */
 
 /** What a reconcile returns that the controller reads (RunOutcome is one; tests may give less). */
@@ -43,6 +46,8 @@ export interface Controller {
   settle?(identityId: string, nextCheckAt: string | null, pendingUpTo: Date | null, clearOverdue: string | null): Promise<void>;
   /** People whose sponsor is this identity (their sponsored access depends on it). */
   sponseesOf?(identityId: string): Promise<string[]>;
+  /** Schedules a look at these instants (controller-runtime's RequeueAfter; the service's delayed `due` jobs). */
+  schedule?(times: Array<string | null | undefined>): Promise<void>;
   /**
    * `queue`: a transient failure is not waited out here (under the identity's lease) but handed
    * back, retryable, for the transport to run again with its backoff. Default `inline`.
@@ -108,35 +113,47 @@ export async function reconcileIdentity(ctx: Controller, req: ReconcileRequest):
     await lease.release();
     return { busy: true, held: false, runId: null, applied: 0, nextCheckAt: null, requeueAfterMs: LEASE_WAIT_MS };
   }
-  let outcome: ReconcileOutcome;
   // the reconcile reads the store after this: changes written a moment before it are covered too
   const startedAt = ctx.now().getTime();
-  // Settled (applied or held for approval): what was asked for before this reconcile read the
-  // store is no longer pending (this job's own change, and changes merged into it; a second of
-  // slack for clocks of other processes). A failure keeps it pending (and the job retries).
-  // Converged as far as revocations go: nothing of this identity is overdue any more.
-  const settleOf = (o: Pick<ReconcileOutcome, 'held' | 'failedRevocations' | 'results' | 'nextCheckAt' | 'nextCheckAtByIdentity'>): SettleSpec => {
-    const settled = o.held || (o.failedRevocations.length === 0 && !o.results.some((r) => r.status === 'failed' && isRetryableResult(r)));
-    return {
-      identityId: id,
-      nextCheckAt: o.nextCheckAtByIdentity?.[id] ?? o.nextCheckAt,
-      pendingUpTo: settled && req.enqueuedAt !== undefined ? new Date(Math.max(req.enqueuedAt, startedAt - 1000)) : null,
-      clearOverdue: !o.held && o.failedRevocations.length === 0 ? identityKey(id) : null,
-    };
+  // What was asked for before this reconcile read the store (this job's own change, and changes
+  // merged into it; a second of slack for clocks of other processes) is settled once it converged.
+  const settle: SettleRequest = {
+    identityId: id,
+    pendingUpTo: req.enqueuedAt !== undefined ? new Date(Math.max(req.enqueuedAt, startedAt - 1000)) : null,
+    overdueKey: identityKey(id),
   };
+  let outcome: ReconcileOutcome;
   try {
     // in the service, the run writes the settling with its record (one statement) when it writes one
-    const settleWith = ctx.settle ? { settleWith: settleOf } : {};
-    outcome = await ctx.reconcile({ kind: 'identities', ids: [id] }, { trigger: `queue:${req.reason}`, actor: actorOfReason(req.reason), apply: true, ...settleWith, ...(ctx.retries ? { retries: ctx.retries } : {}) });
+    outcome = await ctx.reconcile(
+      { kind: 'identities', ids: [id] },
+      { trigger: `queue:${req.reason}`, actor: actorOfReason(req.reason), apply: true, ...(ctx.settle ? { settle } : {}), ...(ctx.retries ? { retries: ctx.retries } : {}) },
+    );
   } catch (e) {
-    const err = toLockstepError(e);
-    // a leaver that cannot even be planned (the lock system is down) is an overdue revocation
-    if (req.lane === 'revocation') await recordOverdue(ctx.db, { key: identityKey(id), kind: 'revocation', identityId: id, operations: [], error: err.message });
-    throw err;
+    // (awaited here: a leaver's overdue record is written while the lease is still held)
+    return await settleIdentity(ctx, req, settle, toLockstepError(e));
   } finally {
     await lease.release();
   }
-  const s = settleOf(outcome);
+  return settleIdentity(ctx, req, settle, outcome);
+}
+
+/**
+ * What follows one identity's reconcile, decided here and nowhere else: a reconcile that threw
+ * keeps a leaver overdue; otherwise its next check, what was pending and its overdue record are
+ * settled (unless the run wrote them with its record), its next look is scheduled, its sponsees
+ * are looked at again when it changed at source, failed revocations are recorded overdue and
+ * handed back retryable (the transport tries again), as are other operations a retry can help.
+ */
+async function settleIdentity(ctx: Controller, req: ReconcileRequest, settle: SettleRequest, done: ReconcileOutcome | LockstepError): Promise<ReconcileResult> {
+  const id = req.identityId;
+  if (done instanceof LockstepError) {
+    // a leaver that cannot even be planned (the lock system is down) is an overdue revocation
+    if (req.lane === 'revocation') await recordOverdue(ctx.db, { key: settle.overdueKey, kind: 'revocation', identityId: id, operations: [], error: done.message });
+    throw done;
+  }
+  const outcome = done;
+  const s = settlementOf(settle, outcome);
   const nextCheckAt = s.nextCheckAt;
   // the next check, the pending change and the overdue record in one round trip, unless the run wrote them
   if (ctx.settle) {
@@ -160,11 +177,12 @@ export async function reconcileIdentity(ctx: Controller, req: ReconcileRequest):
   };
   if (outcome.held) {
     ctx.logger.warn({ identity: id, run: result.runId }, 'reconcile: revocations held by the mass-revocation guard; they wait for approval');
+    await ctx.schedule?.([nextCheckAt]);
     return result;
   }
   if (outcome.failedRevocations.length) {
     const msg = firstError(outcome, outcome.failedRevocations);
-    await recordOverdue(ctx.db, { key: identityKey(id), kind: 'revocation', identityId: id, operations: overdueOps(outcome.failedRevocations), error: msg });
+    await recordOverdue(ctx.db, { key: settle.overdueKey, kind: 'revocation', identityId: id, operations: overdueOps(outcome.failedRevocations), error: msg });
     throw new LockstepError('unavailable', `${outcome.failedRevocations.length} revocation(s) for ${id} did not land: ${msg}`, { retryable: true });
   }
   const retryable = outcome.results.filter((r) => r.status === 'failed' && isRetryableResult(r));
@@ -175,6 +193,8 @@ export async function reconcileIdentity(ctx: Controller, req: ReconcileRequest):
       ...(retryAfterOf(retryable) !== undefined ? { retryAfterMs: retryAfterOf(retryable) } : {}),
     });
   }
+  // converged: the next look by time alone (controller-runtime's RequeueAfter)
+  await ctx.schedule?.([nextCheckAt]);
   return result;
 }
 
@@ -218,12 +238,26 @@ export async function reconcileFull(ctx: Controller, req: FullRunRequest): Promi
     ...(req.onProgress ? { onProgress: req.onProgress } : {}),
     ...(ctx.retries ? { retries: ctx.retries } : {}),
   });
+  return settleFull(ctx, outcome);
+}
+
+/**
+ * What follows a full run, decided here and nowhere else: next checks recorded (but those of
+ * people left to their own job) and scheduled, failed revocations recorded overdue and requeued
+ * in the revocation lane (orphans' retried per system), overdue records of people and systems
+ * whose revocations landed cleared, what was pending for the people it converged settled,
+ * deferred people and other retryable failures requeued.
+ */
+async function settleFull(ctx: Controller, outcome: ReconcileOutcome): Promise<FullRunResult> {
   const deferred = outcome.deferred ?? [];
   const per = outcome.nextCheckAtByIdentity ?? {};
   const deferredSet = new Set(deferred);
   // the identity jobs own the next checks of the people they hold
   await recordChecks(ctx.db, Object.keys(per).filter((i) => !deferredSet.has(i)).map((identityId) => ({ identityId, nextCheckAt: per[identityId] ?? null })), true);
-  if (outcome.held) return { outcome, deferred, overdue: [] };
+  if (outcome.held) {
+    await ctx.schedule?.(Object.values(per));
+    return { outcome, deferred, overdue: [] };
+  }
 
   const failedBy = new Map<string, Operation[]>();
   const orphanSystems = new Map<string, Operation[]>();
@@ -253,6 +287,7 @@ export async function reconcileFull(ctx: Controller, req: FullRunRequest): Promi
     outcome.failed.filter((op) => !op.revocation && op.identityId && !failedBy.has(op.identityId) && isRetryableResult(resultOf.get(op.key) ?? { status: 'failed' })).map((op) => op.identityId!),
   );
   if (retryable.size) await ctx.requeue([...retryable], 'normal', 'retry');
+  await ctx.schedule?.(Object.values(per));
   return { outcome, deferred, overdue: [...failedBy.keys()] };
 }
 
