@@ -1,7 +1,7 @@
 /**
  * Governance records that change what policy grants one person: access exceptions (a recorded
  * "deny this group to this person until then") and, from access requests, time-bound grants.
- * The store keeps them; policy evaluation honours them (policy/exceptions.ts); reconcile and
+ * The store keeps them; policy evaluation honours them (policy/exception-denials.ts); reconcile and
  * the API create them.
  */
 

@@ -14,7 +14,7 @@ export type {
   PolicyIssue,
 } from './compile.js';
 export { evaluate, explainText } from './evaluate.js';
-export { applyExceptions, exceptionReason, type ExceptionRef } from './exceptions.js';
+export { applyExceptions, exceptionReason, type ExceptionRef } from './exception-denials.js';
 export type { Denial, EvaluateOptions, Evaluation } from './evaluate.js';
 export { parseFilter, matchFilter, identityView } from './filter.js';
 export type { CompiledFilter, FilterHit, FilterOutcome, FilterView } from './filter.js';
