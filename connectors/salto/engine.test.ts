@@ -1,7 +1,8 @@
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseMappings } from '../../src/policy/index.js';
-import { accessReport, explainIdentity, markCredentialLost, runReconcile, type EngineContext } from '../../src/reconcile/index.js';
+import { markCredentialLost, runReconcile, type EngineContext } from '../../src/reconcile/index.js';
+import { accessReport, explainIdentity } from '../../src/governance/index.js';
 import { openStore, upsertIdentity, type Db } from '../../src/store/index.js';
 import { startSaltoHarness, type SaltoHarness } from './harness.js';
 

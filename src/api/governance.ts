@@ -8,6 +8,7 @@ import type { RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { LockstepError } from '../domain/errors.js';
 import type { AccessException } from '../domain/governance.js';
+import type { EngineContext, Scope } from '../reconcile/index.js';
 import {
   approveAccessRequest,
   createAccessException,
@@ -22,13 +23,11 @@ import {
   reviewReportCsv,
   startReview,
   type Caller,
-  type EngineContext,
-  type Scope,
-} from '../reconcile/index.js';
+} from '../governance/index.js';
 import { getRequest } from '../store/requests.js';
 import { personNames, type PersonName } from '../store/people.js';
 import type { Principal } from './auth.js';
-import { getException } from '../store/exceptions.js';
+import { getException } from '../store/access-exceptions.js';
 import { requireRole } from './auth.js';
 import { ROUTE_ROLES, type RouteKey } from './roles.js';
 import { errorSchema, limitQuery } from './schemas.js';

@@ -7,7 +7,8 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { LockstepError } from '../domain/errors.js';
-import { acknowledgeIncident, closeIncident, getIncidentView, recordIncidentReport, type EngineContext } from '../reconcile/index.js';
+import type { EngineContext } from '../reconcile/index.js';
+import { acknowledgeIncident, closeIncident, getIncidentView, recordIncidentReport } from '../governance/index.js';
 import { requireRole } from './auth.js';
 import { ROUTE_ROLES, type RouteKey } from './roles.js';
 import { errorSchema, incidentSchema, incidentStepEnum } from './schemas.js';

@@ -3,20 +3,22 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { z } from 'zod';
 import { isLockstepError, LockstepError, toLockstepError } from '../domain/errors.js';
 import {
+  approveRun,
+  rejectRun,
+  markCredentialLost,
+  runReconcile,
+  type EngineContext,
+  type Scope,
+} from '../reconcile/index.js';
+import {
   violationReport,
   violationReportCsv,
   accessReport,
   accessReportCsv,
-  approveRun,
-  rejectRun,
   explainIdentity,
-  markCredentialLost,
   roleReport,
-  runReconcile,
   toCsv,
-  type EngineContext,
-  type Scope,
-} from '../reconcile/index.js';
+} from '../governance/index.js';
 import { runCausers } from '../reconcile/run.js';
 import { explainText } from '../policy/index.js';
 import { getRun, listRuns, iterateAudit, isUuid, verifyAudit, verifyCheckpoints, pingStore } from '../store/index.js';
@@ -31,7 +33,7 @@ import { renderDocsPage } from './docs-page.js';
 import { sourceSyncResponse, type SourcePullResult } from './sources.js';
 import { createGovernanceRouter } from './governance.js';
 import { createIncidentRouter } from './incidents.js';
-import { listIncidentViews } from '../reconcile/incidents.js';
+import { listIncidentViews } from '../governance/incidents.js';
 
 export { entraSyncResponseSchema, fileSyncResponseSchema, rowErrorResponseSchema, sourceSyncResponse, sourceSyncResponseSchema } from './sources.js';
 export type { SourcePullResult, SourceSyncResponse } from './sources.js';

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
-import { markCredentialLost, pullAccessEvents, runReconcile, tickIncidents, tickReviews } from '../reconcile/index.js';
+import { markCredentialLost, pullAccessEvents, runReconcile } from '../reconcile/index.js';
+import { tickIncidents, tickReviews } from '../governance/index.js';
 import type { EngineContext } from '../reconcile/types.js';
 import { getIdentity, sponseesOf } from '../store/identities.js';
 import { durableRedisOptions, type RedisConnection } from './connection.js';

@@ -3,7 +3,7 @@ import type { AccessException, AccessRequest, ApprovalStep, RequestGrant, Reques
 import { LockstepError } from '../domain/errors.js';
 import { appendAudit } from './audit.js';
 import type { Db, Queryable } from './db.js';
-import { exceptionFromRow, type ExceptionRow } from './exceptions.js';
+import { exceptionFromRow, type ExceptionRow } from './access-exceptions.js';
 import { isUuid } from './identities.js';
 
 interface Row {

@@ -93,7 +93,8 @@ function readGraph(root: string): Graph {
 /** Strongly connected components with more than one file (or a file importing itself): the cycles. */
 function cycles(g: Graph): string[][] {
   const adj = new Map<string, string[]>(g.files.map((f) => [f, []]));
-  for (const e of g.edges) adj.get(e.from)?.push(e.to);
+  // an edge to what is not a file of the graph (a .d.ts, a file not there) cannot close a cycle
+  for (const e of g.edges) if (adj.has(e.to)) adj.get(e.from)?.push(e.to);
   let next = 0;
   const index = new Map<string, number>();
   const low = new Map<string, number>();
@@ -143,9 +144,22 @@ const RULES: Rule[] = [
     except: (from) => from.startsWith('src/api/') || from === 'src/runtime/serve.ts',
   },
   { name: 'nothing imports src/cli.ts', from: /^/, to: /^src\/cli\.ts$/ },
+  {
+    name: 'nothing imports the CLI commands (src/cli.ts runs them)',
+    from: /^/,
+    to: /^src\/cli\//,
+    except: (from) => from === 'src/cli.ts' || from.startsWith('src/cli/'),
+  },
   { name: 'a driver knows nothing of connectors (src/runtime registers them)', from: /^src\/drivers\//, to: /^connectors\// },
   { name: 'policy knows nothing of drivers, reconcile, queue or store', from: /^src\/policy\//, to: /^src\/(drivers|reconcile|queue|store)\// },
   { name: 'a driver knows nothing of policy or reconcile', from: /^(src\/drivers|connectors)\//, to: /^src\/(policy|reconcile)\// },
+  // governance (requests, reviews, exceptions, incidents, reports) is the floor above reconcile:
+  // what a plan needs of it (exceptions and requests in force) the plan reads from the store
+  {
+    name: 'governance is the floor above reconcile: reconcile and the floors below it know nothing of governance',
+    from: /^(src\/(reconcile|policy|store|domain|drivers|sources)|connectors)\//,
+    to: /^src\/governance\//,
+  },
   { name: 'a connector uses only the driver contract and the domain', from: /^connectors\//, to: /^src\/(?!drivers\/|domain\/)/ },
   {
     name: 'a connector does not import another connector',
@@ -213,6 +227,10 @@ describe('layering', () => {
     put('src/reconcile/b.ts', "import { a } from './a.js';\nexport const b = () => a;\n");
     put('src/sources/scim.ts', "import type { Db } from '../store/index.js';\nexport const write = (db: Db) => db.query('INSERT INTO identities DEFAULT VALUES');\nexport { a } from '../reconcile/a.js';\n");
     put('src/queue/state.ts', "import { createApp } from '../api/index.js';\nexport const s = createApp;\n");
+    put('src/governance/reviews.ts', "import { a } from '../reconcile/a.js';\nexport const review = () => a;\n");
+    put('src/reconcile/c.ts', "import { review } from '../governance/reviews.js';\nexport const c = review;\n");
+    put('src/cli/runs.ts', "export const runs = () => null;\n");
+    put('src/runtime/cli-runs.ts', "export { runs } from '../cli/runs.js';\n");
 
     const found = () => breaches(scratch);
 
@@ -239,6 +257,20 @@ describe('layering', () => {
       expect(f).toContain('sources only write identities (store) and enqueue ids (a callback): src/sources/scim.ts:3 imports src/reconcile/a.ts');
     });
 
+    it('reconcile importing governance (the floor above it), not governance importing reconcile', () => {
+      const f = found();
+      expect(f.filter((x) => x.startsWith('governance is the floor'))).toEqual([
+        'governance is the floor above reconcile: reconcile and the floors below it know nothing of governance: src/reconcile/c.ts:1 imports src/governance/reviews.ts',
+      ]);
+    });
+
+    it('anything but src/cli.ts importing the CLI commands', () => {
+      const f = found();
+      expect(f.filter((x) => x.startsWith('nothing imports the CLI commands'))).toEqual([
+        'nothing imports the CLI commands (src/cli.ts runs them): src/runtime/cli-runs.ts:1 imports src/cli/runs.ts',
+      ]);
+    });
+
     it('SQL outside src/store, and a dynamic import it cannot follow', () => {
       const f = found();
       expect(f.filter((x) => x.startsWith('SQL'))).toEqual(['SQL outside src/store: src/sources/scim.ts:2 calls .query( (make it a store function)']);
@@ -246,7 +278,7 @@ describe('layering', () => {
     });
 
     it('nothing else in the scratch tree', () => {
-      expect(found()).toHaveLength(11);
+      expect(found()).toHaveLength(13);
     });
   });
 });

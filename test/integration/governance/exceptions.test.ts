@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { accessReport, createAccessException, explainIdentity, findAccessExceptions, removeAccessException, runReconcile } from '../../../src/reconcile/index.js';
+import { runReconcile } from '../../../src/reconcile/index.js';
+import { accessReport, createAccessException, explainIdentity, findAccessExceptions, removeAccessException } from '../../../src/governance/index.js';
 import { buildPlan } from '../../../src/reconcile/plan.js';
 import { iterateAudit } from '../../../src/store/index.js';
 import { storeKinds } from '../../helpers/db.js';

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acknowledgeIncident, closeIncident, explainIdentity, listIncidentViews, recordIncidentReport, tickIncidents } from '../../../src/reconcile/index.js';
+import { acknowledgeIncident, closeIncident, explainIdentity, listIncidentViews, recordIncidentReport, tickIncidents } from '../../../src/governance/index.js';
 import { auditPageNewestFirst, iterateAudit, openIncident, overdueIncidentSteps, searchPeople, upsertIdentity } from '../../../src/store/index.js';
 import { resolveShortId } from '../../../src/store/short-ids.js';
 import { metricsRegistry, registerIncidentSource } from '../../../src/metrics/index.js';

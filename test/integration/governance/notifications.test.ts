@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notificationsSchema } from '../../../src/config/schema.js';
-import { createAccessException, createAccessRequest } from '../../../src/reconcile/index.js';
+import { createAccessException, createAccessRequest } from '../../../src/governance/index.js';
 import { startNotifier } from '../../../src/runtime/notifications.js';
 import { createTestEngine, hrPerson, type TestEngine } from '../../helpers/engine.js';
 import { MAPPINGS } from '../reconcile/mappings.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { approveAccessRequest, createAccessException, createAccessRequest, denyAccessRequest, explainIdentity, runReconcile, type Caller } from '../../../src/reconcile/index.js';
+import { runReconcile } from '../../../src/reconcile/index.js';
+import { approveAccessRequest, createAccessException, createAccessRequest, denyAccessRequest, explainIdentity, type Caller } from '../../../src/governance/index.js';
 import { buildPlan } from '../../../src/reconcile/plan.js';
 import { iterateAudit } from '../../../src/store/index.js';
 import { storeKinds } from '../../helpers/db.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decideReviewItem, explainIdentity, reviewReport, reviewReportCsv, runReconcile, startReview, tickReviews, type Caller } from '../../../src/reconcile/index.js';
+import { runReconcile } from '../../../src/reconcile/index.js';
+import { decideReviewItem, explainIdentity, reviewReport, reviewReportCsv, startReview, tickReviews, type Caller } from '../../../src/governance/index.js';
 import { iterateAudit } from '../../../src/store/index.js';
 import { storeKinds } from '../../helpers/db.js';
 import { hrPerson, membershipsOf, useTestEngine, type TestEngine } from '../../helpers/engine.js';

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createQueues, engineHandlers, getCheck, startWorkers, type QueueHandlers } from '../../../src/queue/index.js';
-import { listReviewCampaigns, runReconcile } from '../../../src/reconcile/index.js';
+import { runReconcile } from '../../../src/reconcile/index.js';
+import { listReviewCampaigns } from '../../../src/governance/index.js';
 import { createTestEngine, hrPerson, type TestEngine } from '../../helpers/engine.js';
 import { REDIS_URL, deleteKeys, emptyOutcome, uniquePrefix, waitFor } from '../queue/helpers.js';
 import { MAPPINGS } from '../reconcile/mappings.js';

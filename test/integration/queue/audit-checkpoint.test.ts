@@ -5,7 +5,7 @@ import { createPublicKey } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createQueues, schedulesFromConfig, startSchedulers, startWorkers } from '../../../src/queue/index.js';
 import { appendAudit, generateCheckpointKeys, verifyCheckpoints } from '../../../src/store/index.js';
-import { checkpointJob } from '../../../src/runtime/checkpoint.js';
+import { checkpointJob } from '../../../src/runtime/checkpoint-sinks.js';
 import { parseConfig, type CheckpointConfig } from '../../../src/config/index.js';
 import type { TestStore } from '../../helpers/db.js';
 import { REDIS_URL, createQueueTestStore, deleteKeys, emptyOutcome, uniquePrefix, waitFor } from './helpers.js';

@@ -4,7 +4,8 @@
  * the lock account that carries the key. Real store (PostgreSQL and PGlite), real simulator.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { accessReport, explainIdentity, runReconcile } from '../../../src/reconcile/index.js';
+import { runReconcile } from '../../../src/reconcile/index.js';
+import { accessReport, explainIdentity } from '../../../src/governance/index.js';
 import { ScimService } from '../../../src/sources/scim/service.js';
 import { listLinks } from '../../../src/store/links.js';
 import { metricsRegistry, engineHooks } from '../../../src/metrics/index.js';

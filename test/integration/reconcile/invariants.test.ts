@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { accessReport, formatPlan, runReconcile, startReview, violationReport, violationReportCsv } from '../../../src/reconcile/index.js';
+import { formatPlan, runReconcile } from '../../../src/reconcile/index.js';
+import { accessReport, startReview, violationReport, violationReportCsv } from '../../../src/governance/index.js';
 import { metricsRegistry, registerViolationSource } from '../../../src/metrics/index.js';
 import { cloudEventOf } from '../../../src/runtime/notifications.js';
 import { violationCounts } from '../../../src/store/invariants.js';

@@ -5,7 +5,8 @@
  * (plan, explain's offlinePending, the access report), and one of an online group does not.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accessReport, explainIdentity, runReconcile } from '../../../src/reconcile/index.js';
+import { runReconcile } from '../../../src/reconcile/index.js';
+import { accessReport, explainIdentity } from '../../../src/governance/index.js';
 import { upsertIdentity } from '../../../src/store/index.js';
 import { createTestEngine, type TestEngine } from '../../helpers/engine.js';
 

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { recordCredentialUse, upsertIdentity } from '../../../src/store/index.js';
-import { accessReport, explainIdentity, markCredentialLost, runReconcile } from '../../../src/reconcile/index.js';
+import { markCredentialLost, runReconcile } from '../../../src/reconcile/index.js';
+import { accessReport, explainIdentity } from '../../../src/governance/index.js';
 import { createTestEngine, membershipsOf, type TestEngine } from '../../helpers/engine.js';
 
 /**

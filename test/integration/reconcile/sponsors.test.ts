@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runReconcile } from '../../../src/reconcile/index.js';
 import { buildPlan } from '../../../src/reconcile/plan.js';
-import { explainIdentity } from '../../../src/reconcile/report.js';
+import { explainIdentity } from '../../../src/governance/report.js';
 import { markIdentityDeleted } from '../../../src/store/index.js';
 import { storeKinds } from '../../helpers/db.js';
 import { hrPerson, membershipsOf, useTestEngine, type TestEngine } from '../../helpers/engine.js';

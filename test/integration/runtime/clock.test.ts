@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type LoadedConfig } from '../../../src/config/load.js';
-import { createEngine } from '../../../src/runtime/engine.js';
+import { createEngine } from '../../../src/runtime/compose.js';
 import { createTestStore, type TestStore } from '../../helpers/db.js';
 
 describe('the engine clock of createEngine', () => {

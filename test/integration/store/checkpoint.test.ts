@@ -22,7 +22,7 @@ import {
   type Checkpoint,
 } from '../../../src/store/index.js';
 import { parseConfig, type CheckpointConfig } from '../../../src/config/index.js';
-import { loadVerifyKeys, writeCheckpoint } from '../../../src/runtime/checkpoint.js';
+import { loadVerifyKeys, writeCheckpoint } from '../../../src/runtime/checkpoint-sinks.js';
 
 const keys = generateCheckpointKeys();
 const privateKey = createPrivateKey(keys.privatePem);

@@ -12,7 +12,7 @@ import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
 import { LockstepError } from '../domain/errors.js';
 import { resolveFromConfig, type CheckpointConfig, type CheckpointSinkConfig, type LoadedConfig } from '../config/index.js';
-import { checkpointLine, createCheckpoint, parsePrivateKey, parsePublicKey, type Checkpoint } from '../store/checkpoint.js';
+import { checkpointLine, createCheckpoint, parsePrivateKey, parsePublicKey, type Checkpoint } from '../store/audit-checkpoint.js';
 import type { Db } from '../store/db.js';
 
 type Base = Pick<LoadedConfig, 'baseDir'>;

@@ -8,8 +8,8 @@ import { LockstepError } from '../domain/errors.js';
 import type { AccessException, ExceptionSource } from '../domain/governance.js';
 import { endOfDayIfDate, type Identity } from '../domain/identity.js';
 import { findIdentityByUserName, getIdentity } from '../store/identities.js';
-import { getException, insertException, listExceptions, removeException } from '../store/exceptions.js';
-import type { EngineContext } from './types.js';
+import { getException, insertException, listExceptions, removeException } from '../store/access-exceptions.js';
+import type { EngineContext } from '../reconcile/types.js';
 
 export interface ExceptionRequest {
   /** userName or identity id. */

@@ -13,7 +13,7 @@ import { isLeaver, startOfDayIfDate, type Identity } from '../domain/identity.js
 import { sponsorStates } from '../store/identities.js';
 import { decideRequest, getRequest, insertRequest, listRequests } from '../store/requests.js';
 import { findPerson, futureInstant } from './exceptions.js';
-import type { EngineContext } from './types.js';
+import type { EngineContext } from '../reconcile/types.js';
 
 /** Who is calling: what the audit log records, the names they sign in with, their roles. */
 export interface Caller {

@@ -2,7 +2,7 @@
  * Access reviews (issue 15): campaigns of the reviews the mappings declare. A campaign's items
  * are the people policy entitles to a group in its scope, each with a reviewer (the first of
  * the declared kinds the item has: the group's owner, the person's manager or sponsor; none:
- * any approver). A reviewer keeps or revokes; a revoke is an access exception (reconcile/
+ * any approver). A reviewer keeps or revokes; a revoke is an access exception (governance/
  * exceptions.ts) with the review as its reason, until the next campaign or the declared
  * duration, so the revocation goes through the guard and the budget like any other. At the
  * deadline undecided items get the declared outcome. Everything is in the audit log.
@@ -20,8 +20,8 @@ import { closeCampaign, getCampaign, getItem, insertCampaign, lastCampaigns, lis
 import { createAccessException } from './exceptions.js';
 import { GovernanceForbidden, matches, type Caller } from './requests.js';
 import { toCsv } from './report.js';
-import { loadSponsorStates } from './sponsors.js';
-import type { EngineContext } from './types.js';
+import { loadSponsorStates } from '../reconcile/sponsors.js';
+import type { EngineContext } from '../reconcile/types.js';
 
 function specOf(ctx: EngineContext, reviewId: string): ReviewSpec {
   const spec = ctx.policy.mappings.reviews.find((r) => r.id === reviewId);

@@ -23,7 +23,7 @@ import {
   type IncidentView,
 } from '../store/incidents.js';
 import { personNames, type PersonName } from '../store/people.js';
-import type { EngineContext } from './types.js';
+import type { EngineContext } from '../reconcile/types.js';
 
 export interface IncidentWithPerson extends IncidentView {
   /** The person whose credential it is, by name. */

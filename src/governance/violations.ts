@@ -6,9 +6,9 @@
  */
 import type { InvariantViolation } from '../domain/plan.js';
 import { listViolations, type StoredViolation } from '../store/invariants.js';
-import { buildRunPlan } from './plan.js';
+import { buildRunPlan } from '../reconcile/plan.js';
 import { toCsv } from './csv.js';
-import type { EngineContext } from './types.js';
+import type { EngineContext } from '../reconcile/types.js';
 
 export interface ViolationReport {
   generatedAt: string;
