@@ -1,6 +1,6 @@
 import { LockstepError, toLockstepError } from '../domain/errors.js';
 import { isRetryableResult, type Operation, type OperationResult } from '../domain/plan.js';
-import { clearOverdue, clearOverdueMany, overdueOps, recordChecks, recordOverdue, settlementOf, type Lane, type SettleRequest } from '../store/queue-state.js';
+import { clearOverdue, clearOverdueMany, overdueOps, recordChecks, recordOverdue, settlementOf, type Lane, type SettleRequest, type SettleSpec } from '../store/queue-state.js';
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
 import type { Leases, RunOptions, RunOutcome, Scope } from '../reconcile/types.js';
@@ -10,7 +10,7 @@ import type { Leases, RunOptions, RunOutcome, Scope } from '../reconcile/types.j
  * `Reconcile(ctx, req) (Result, error)`): the queue only says *which* identity to look at;
  * reconcile (src/reconcile) reads the world, converges it and returns what it did and when the
  * identity next needs a look, and never touches the queue. This side decides, in one place per
- * scope (settleIdentity, settleFull), what follows: the overdue record kept or cleared, what was
+ * scope (afterIdentity, afterFull), what follows: the overdue record kept or cleared, what was
  * pending settled, the next look scheduled, sponsees and failed revocations requeued. A thrown
  * LockstepError says whether trying again can help (`retryable`); the transport (BullMQ in the
  * service, a loop in the CLI) decides how.
@@ -35,24 +35,31 @@ export interface Controller {
   leases: Leases;
   /** Asks for a look at these identities (people a sponsor sponsors, failed revocations, people a full run left to their own job). */
   requeue(ids: string[], lane: Lane, reason: string): Promise<void>;
-  /** Asks for orphan revocations in a system to be retried until they land. */
-  retryOrphans?(system: string): Promise<void>;
-  /** A reconciliation that started after these identities' enqueues finished: they are no longer pending. */
-  clearPending?(identityIds: string[], upTo: Date): Promise<void>;
-  /**
-   * One identity reconciled: records its next check, with `pendingUpTo` settles what was pending
-   * up to then, and with `clearOverdue` clears its overdue revocation (all its revocations landed).
-   */
-  settle?(identityId: string, nextCheckAt: string | null, pendingUpTo: Date | null, clearOverdue: string | null): Promise<void>;
   /** People whose sponsor is this identity (their sponsored access depends on it). */
   sponseesOf?(identityId: string): Promise<string[]>;
-  /** Schedules a look at these instants (controller-runtime's RequeueAfter; the service's delayed `due` jobs). */
-  schedule?(times: Array<string | null | undefined>): Promise<void>;
+  /** The service's queue state around a reconcile (Redis and the store); the CLI and tests have none. */
+  queue?: QueueState;
   /**
    * `queue`: a transient failure is not waited out here (under the identity's lease) but handed
    * back, retryable, for the transport to run again with its backoff. Default `inline`.
    */
   retries?: 'inline' | 'queue';
+}
+
+/** What the service's queue keeps around a reconcile, besides requeueing. */
+export interface QueueState {
+  /**
+   * One identity reconciled: records its next check, settles what was pending up to
+   * `pendingUpTo`, and with `clearOverdue` clears its overdue revocation, in one round trip.
+   * Also asks the run to write it with its record (RunOptions.settle).
+   */
+  settle(spec: SettleSpec): Promise<void>;
+  /** A reconciliation that started after these identities' enqueues finished: they are no longer pending. */
+  clearPending?(identityIds: string[], upTo: Date): Promise<void>;
+  /** Asks for orphan revocations in a system to be retried until they land. */
+  retryOrphans(system: string): Promise<void>;
+  /** Schedules a look at these instants (controller-runtime's RequeueAfter; delayed `due` jobs). */
+  schedule(times: Array<string | null | undefined>): Promise<void>;
 }
 
 export interface ReconcileRequest {
@@ -65,7 +72,8 @@ export interface ReconcileRequest {
   enqueuedAt?: number;
 }
 
-export interface ReconcileResult {
+/** What reconciling one identity came to, for the transport (controller-runtime's Result). */
+export interface IdentityResult {
   /** Another job holds the identity's lease: ask again after requeueAfterMs. Nothing was done. */
   busy: boolean;
   /** The guard held the identity's revocations; they wait in the held run for approval. */
@@ -106,7 +114,7 @@ export function actorOfReason(reason: string): string {
  * Throws a LockstepError when the identity is not converged: `retryable` when trying again
  * can help; revocations that did not land are recorded as overdue first.
  */
-export async function reconcileIdentity(ctx: Controller, req: ReconcileRequest): Promise<ReconcileResult> {
+export async function reconcileIdentity(ctx: Controller, req: ReconcileRequest): Promise<IdentityResult> {
   const id = req.identityId;
   const lease = await ctx.leases.acquire([id]);
   if (lease.busy.length) {
@@ -127,15 +135,15 @@ export async function reconcileIdentity(ctx: Controller, req: ReconcileRequest):
     // in the service, the run writes the settling with its record (one statement) when it writes one
     outcome = await ctx.reconcile(
       { kind: 'identities', ids: [id] },
-      { trigger: `queue:${req.reason}`, actor: actorOfReason(req.reason), apply: true, ...(ctx.settle ? { settle } : {}), ...(ctx.retries ? { retries: ctx.retries } : {}) },
+      { trigger: `queue:${req.reason}`, actor: actorOfReason(req.reason), apply: true, ...(ctx.queue ? { settle } : {}), ...(ctx.retries ? { retries: ctx.retries } : {}) },
     );
   } catch (e) {
     // (awaited here: a leaver's overdue record is written while the lease is still held)
-    return await settleIdentity(ctx, req, settle, toLockstepError(e));
+    return await afterIdentity(ctx, req, settle, toLockstepError(e));
   } finally {
     await lease.release();
   }
-  return settleIdentity(ctx, req, settle, outcome);
+  return afterIdentity(ctx, req, settle, outcome);
 }
 
 /**
@@ -145,7 +153,7 @@ export async function reconcileIdentity(ctx: Controller, req: ReconcileRequest):
  * are looked at again when it changed at source, failed revocations are recorded overdue and
  * handed back retryable (the transport tries again), as are other operations a retry can help.
  */
-async function settleIdentity(ctx: Controller, req: ReconcileRequest, settle: SettleRequest, done: ReconcileOutcome | LockstepError): Promise<ReconcileResult> {
+async function afterIdentity(ctx: Controller, req: ReconcileRequest, settle: SettleRequest, done: ReconcileOutcome | LockstepError): Promise<IdentityResult> {
   const id = req.identityId;
   if (done instanceof LockstepError) {
     // a leaver that cannot even be planned (the lock system is down) is an overdue revocation
@@ -156,8 +164,8 @@ async function settleIdentity(ctx: Controller, req: ReconcileRequest, settle: Se
   const s = settlementOf(settle, outcome);
   const nextCheckAt = s.nextCheckAt;
   // the next check, the pending change and the overdue record in one round trip, unless the run wrote them
-  if (ctx.settle) {
-    if (!outcome.settled) await ctx.settle(id, s.nextCheckAt, s.pendingUpTo, s.clearOverdue);
+  if (ctx.queue) {
+    if (!outcome.settled) await ctx.queue.settle(s);
   } else {
     await recordChecks(ctx.db, [{ identityId: id, nextCheckAt }], true);
     if (s.clearOverdue) await clearOverdue(ctx.db, s.clearOverdue);
@@ -167,7 +175,7 @@ async function settleIdentity(ctx: Controller, req: ReconcileRequest, settle: Se
     const revoking = outcome.failedRevocations.length > 0 || (outcome.plan?.operations.some((o) => o.revocation) ?? false);
     if (sponsees.length) await ctx.requeue(sponsees, revoking ? 'revocation' : 'normal', 'sponsor');
   }
-  const result: ReconcileResult = {
+  const result: IdentityResult = {
     busy: false,
     held: outcome.held,
     runId: outcome.run?.id ?? null,
@@ -177,7 +185,7 @@ async function settleIdentity(ctx: Controller, req: ReconcileRequest, settle: Se
   };
   if (outcome.held) {
     ctx.logger.warn({ identity: id, run: result.runId }, 'reconcile: revocations held by the mass-revocation guard; they wait for approval');
-    await ctx.schedule?.([nextCheckAt]);
+    await ctx.queue?.schedule([nextCheckAt]);
     return result;
   }
   if (outcome.failedRevocations.length) {
@@ -194,7 +202,7 @@ async function settleIdentity(ctx: Controller, req: ReconcileRequest, settle: Se
     });
   }
   // converged: the next look by time alone (controller-runtime's RequeueAfter)
-  await ctx.schedule?.([nextCheckAt]);
+  await ctx.queue?.schedule([nextCheckAt]);
   return result;
 }
 
@@ -238,7 +246,7 @@ export async function reconcileFull(ctx: Controller, req: FullRunRequest): Promi
     ...(req.onProgress ? { onProgress: req.onProgress } : {}),
     ...(ctx.retries ? { retries: ctx.retries } : {}),
   });
-  return settleFull(ctx, outcome);
+  return afterFull(ctx, outcome);
 }
 
 /**
@@ -248,14 +256,14 @@ export async function reconcileFull(ctx: Controller, req: FullRunRequest): Promi
  * whose revocations landed cleared, what was pending for the people it converged settled,
  * deferred people and other retryable failures requeued.
  */
-async function settleFull(ctx: Controller, outcome: ReconcileOutcome): Promise<FullRunResult> {
+async function afterFull(ctx: Controller, outcome: ReconcileOutcome): Promise<FullRunResult> {
   const deferred = outcome.deferred ?? [];
   const per = outcome.nextCheckAtByIdentity ?? {};
   const deferredSet = new Set(deferred);
   // the identity jobs own the next checks of the people they hold
   await recordChecks(ctx.db, Object.keys(per).filter((i) => !deferredSet.has(i)).map((identityId) => ({ identityId, nextCheckAt: per[identityId] ?? null })), true);
   if (outcome.held) {
-    await ctx.schedule?.(Object.values(per));
+    await ctx.queue?.schedule(Object.values(per));
     return { outcome, deferred, overdue: [] };
   }
 
@@ -270,14 +278,14 @@ async function settleFull(ctx: Controller, outcome: ReconcileOutcome): Promise<F
   }
   for (const [system, ops] of orphanSystems) {
     await recordOverdue(ctx.db, { key: `orphans:${system}`, kind: 'orphan-revocation', system, operations: overdueOps(ops), error: firstError(outcome, ops) });
-    await ctx.retryOrphans?.(system);
+    await ctx.queue?.retryOrphans(system);
   }
   // people whose revocations landed in this run are no longer overdue
   const landed = Object.keys(per).filter((i) => !failedBy.has(i) && !deferredSet.has(i));
   await clearOverdueMany(ctx.db, landed.map(identityKey));
   for (const system of ctx.systems) if (!orphanSystems.has(system)) await clearOverdue(ctx.db, `orphans:${system}`);
   // changes asked for before this run read the store are settled for the people it converged
-  if (outcome.plan) await ctx.clearPending?.(landed, new Date(outcome.plan.createdAt));
+  if (outcome.plan) await ctx.queue?.clearPending?.(landed, new Date(outcome.plan.createdAt));
   if (failedBy.size) await ctx.requeue([...failedBy.keys()], 'revocation', 'retry-revocation');
   if (deferred.length) await ctx.requeue(deferred, 'normal', 'full-run');
   // other operations that failed for a reason a later try can help (a grant refused while the
@@ -287,7 +295,7 @@ async function settleFull(ctx: Controller, outcome: ReconcileOutcome): Promise<F
     outcome.failed.filter((op) => !op.revocation && op.identityId && !failedBy.has(op.identityId) && isRetryableResult(resultOf.get(op.key) ?? { status: 'failed' })).map((op) => op.identityId!),
   );
   if (retryable.size) await ctx.requeue([...retryable], 'normal', 'retry');
-  await ctx.schedule?.(Object.values(per));
+  await ctx.queue?.schedule(Object.values(per));
   return { outcome, deferred, overdue: [...failedBy.keys()] };
 }
 

@@ -10,7 +10,8 @@ export {
   type LostCredentialInput,
   type OnChange,
 } from './queues.js';
-export { startWorkers, overdueRevocations, cappedBackoff, type WorkerDeps, type WorkersHandle, type QueueHandlers, type ReconcileResult, type QueueLogger } from './workers.js';
+export { startWorkers, overdueRevocations, cappedBackoff, type WorkerDeps, type WorkersHandle, type QueueHandlers, type QueueLogger } from './workers.js';
+export { reconcileIdentity, reconcileFull, localLeases, type Controller, type ReconcileRequest, type ReconcileOutcome, type IdentityResult, type FullRunRequest, type FullRunResult } from './controller.js';
 export { startSchedulers, schedulesFromConfig, type SchedulerDeps, type SchedulersHandle, type Schedules } from './schedulers.js';
 export { startFullRun, fullRunStatus, type FullRunDeps, type StartFullRunOptions } from './fullrun.js';
 export { engineHandlers, withRateLimits, createRateLimiter } from './handlers.js';

@@ -26,15 +26,12 @@ import { LeaseManager } from './locks.js';
 import { CAPPED_BACKOFF, UNTIL_IT_LANDS, type LockstepQueues, type LostCredentialInput } from './queues.js';
 import { clearOverdue, clearPending, dueChecks, settleIdentity, finishFullRun, getFullRun, listOverdue, overdueOps, recordOverdue, recordPart, type OverdueRevocation } from '../store/queue-state.js';
 
-/** What reconciling a scope returned; the engine's RunOutcome is one. */
-export type ReconcileResult = ReconcileOutcome;
-
 /**
  * What the workers call. The service binds them to one EngineContext (see engineHandlers);
  * tests may pass their own.
  */
 export interface QueueHandlers {
-  reconcile(scope: Scope, opts: RunOptions): Promise<ReconcileResult>;
+  reconcile(scope: Scope, opts: RunOptions): Promise<ReconcileOutcome>;
   pullAccessEvents?(system: string): Promise<{ events: number }>;
   /** Sets the credential lost in its system; `applied: false` when the system did not take it. */
   markCredentialLost?(req: LostCredentialInput): Promise<{ applied: boolean; error?: string }>;
@@ -138,18 +135,20 @@ class Processors {
       partitionSize: deps.bucketSize ?? 1000,
       leases: { acquire: (ids) => leases.acquire('identity', ids) },
       requeue: async (ids, lane, reason) => void (await queues.enqueueIdentities(ids, { priority: lane, reason })),
-      ...(queues.db ? { clearPending: (ids: string[], upTo: Date) => clearPending(queues.db!, ids, upTo) } : {}),
-      settle: (identityId, nextCheckAt, pendingUpTo, overdueKey) => settleIdentity(deps.db, identityId, nextCheckAt, pendingUpTo, overdueKey),
-      retryOrphans: async (system) => {
-        const key = `orphans:${system}`;
-        await queues.full.add(
-          'orphans-retry',
-          { system },
-          { deduplication: { id: key }, delay: this.backoff(1), attempts: UNTIL_IT_LANDS, backoff: { type: CAPPED_BACKOFF }, removeOnComplete: true, removeOnFail: { count: 1_000 } },
-        );
-      },
       ...(deps.handlers.sponseesOf ? { sponseesOf: deps.handlers.sponseesOf } : {}),
-      schedule: (times) => this.scheduleDue(times),
+      queue: {
+        settle: (s) => settleIdentity(deps.db, s.identityId, s.nextCheckAt, s.pendingUpTo, s.clearOverdue),
+        ...(queues.db ? { clearPending: (ids: string[], upTo: Date) => clearPending(queues.db!, ids, upTo) } : {}),
+        retryOrphans: async (system) => {
+          const key = `orphans:${system}`;
+          await queues.full.add(
+            'orphans-retry',
+            { system },
+            { deduplication: { id: key }, delay: this.backoff(1), attempts: UNTIL_IT_LANDS, backoff: { type: CAPPED_BACKOFF }, removeOnComplete: true, removeOnFail: { count: 1_000 } },
+          );
+        },
+        schedule: (times) => this.scheduleDue(times),
+      },
       // BullMQ's backoff retries a transient failure; nothing sleeps under an identity's lease
       retries: 'queue',
     };
@@ -294,7 +293,7 @@ class Processors {
   private async orphansRetry(job: Job, token: string | undefined): Promise<unknown> {
     const data = parseJobData(orphanJobSchema, job.data, job);
     const key = `orphans:${data.system}`;
-    let outcome: ReconcileResult;
+    let outcome: ReconcileOutcome;
     try {
       outcome = await this.deps.handlers.reconcile({ kind: 'orphans', system: data.system }, { trigger: 'retry-revocation', actor: 'worker', apply: true });
     } catch (e) {

@@ -34,13 +34,20 @@ export interface PlannedIdentity {
   conflict?: CorrelationConflict;
 }
 
-export interface BuiltPlan {
+/** A scope's plan, with what applying it needs besides the operations. */
+export interface ScopePlan {
   plan: Plan;
-  identities: PlannedIdentity[];
   /** Identities (and orphan accounts) in scope, for the guard's percentage. */
   scopeSize: number;
   /** Each planned identity's next look (null: time alone will not change it). */
   nextCheckAtByIdentity: Record<string, string | null>;
+  /** The identities whose anchors no longer match their entitlements (stored after a run). */
+  anchorChanges: AnchorChange[];
+}
+
+/** A scope's plan with every identity's evaluation kept (explain, tests): buildPlan's. */
+export interface BuiltPlan extends ScopePlan {
+  identities: PlannedIdentity[];
 }
 
 
@@ -149,7 +156,7 @@ async function evaluateEveryone(ctx: EngineContext, now: Date, onSlice: (ps: Pla
  */
 export async function buildPlan(ctx: EngineContext, scope: Scope): Promise<BuiltPlan> {
   const { built, planned } = await planScope(ctx, scope, true);
-  return { plan: built.plan, identities: planned, scopeSize: built.scopeSize, nextCheckAtByIdentity: built.nextCheckAtByIdentity };
+  return { ...built, identities: planned };
 }
 
 /**
@@ -161,18 +168,13 @@ export interface AnchorChange {
   entitled: Array<{ accessGroupId: string; validFrom: string | null }>;
 }
 
-/** The plan a run applies: as BuiltPlan, with only the anchor changes instead of every evaluation. */
-export interface RunPlan extends Omit<BuiltPlan, 'identities'> {
-  anchorChanges: AnchorChange[];
-}
-
 /**
  * As buildPlan, for runReconcile: the same plan, but each identity's evaluation is dropped once
  * it has been diffed, keeping only what storing anchors needs. A full run of 100k identities
  * then holds the accounts and a page of evaluations at a time rather than 100k evaluations
  * (about 3 KB each) until it ends: less memory, and far less for the garbage collector to copy.
  */
-export async function buildRunPlan(ctx: EngineContext, scope: Scope): Promise<RunPlan> {
+export async function buildRunPlan(ctx: EngineContext, scope: Scope): Promise<ScopePlan> {
   const { built } = await planScope(ctx, scope, false);
   return built;
 }
@@ -226,7 +228,7 @@ class ScopePlanning {
     if (this.retain) this.planned.push(p);
   }
 
-  result(scope: Scope): { built: RunPlan; planned: PlannedIdentity[] } {
+  result(scope: Scope): { built: ScopePlan; planned: PlannedIdentity[] } {
     const { b, check, conflicts } = this;
     const plan: Plan = {
       createdAt: this.now.toISOString(),
@@ -243,7 +245,7 @@ class ScopePlanning {
   }
 }
 
-async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Promise<{ built: RunPlan; planned: PlannedIdentity[] }> {
+async function planScope(ctx: EngineContext, scope: Scope, retain: boolean): Promise<{ built: ScopePlan; planned: PlannedIdentity[] }> {
   const check = scope.kind === 'orphans' ? null : await invariantCheck(ctx);
   const s = new ScopePlanning(ctx, ctx.now(), observedSystems(ctx), check, retain);
   if (scope.kind === 'identities') await planIdentities(s, scope.ids);

@@ -20,7 +20,7 @@ import {
 } from '../store/budget.js';
 import { applyOperations, type ApplyOptions } from './execute.js';
 import { checkGuard, type GuardVerdict } from './guard.js';
-import { buildRunPlan, type AnchorChange, type RunPlan } from './plan.js';
+import { buildRunPlan, type AnchorChange, type ScopePlan } from './plan.js';
 import type { EngineContext, Leases, RunOptions, RunOutcome, Scope } from './types.js';
 
 /**
@@ -244,7 +244,7 @@ async function executeRun(
   ctx: EngineContext,
   run: Run,
   ops: Operation[],
-  built: RunPlan,
+  built: ScopePlan,
   opts: RunOptions,
   now: Date,
   record: 'update' | 'insert' = 'update',

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { createTestStore, type TestStore } from '../../helpers/db.js';
 import type { Db } from '../../../src/store/db.js';
 import { upsertIdentity } from '../../../src/store/identities.js';
-import type { ReconcileResult } from '../../../src/queue/index.js';
+import type { ReconcileOutcome as ReconcileResult } from '../../../src/queue/index.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
