@@ -64,7 +64,7 @@ export function parseDockerfile(text: string): Instruction[] {
     cur += line;
     const m = /^\s*(\w+)\s+([\s\S]*)$/.exec(cur);
     if (!m) fail(`Dockerfile:${start}: cannot read "${cur}"`);
-    out.push({ op: m![1]!.toUpperCase(), args: m![2]!.trim(), line: start });
+    out.push({ op: m![1].toUpperCase(), args: m![2].trim(), line: start });
     cur = '';
   });
   return out;
@@ -80,10 +80,10 @@ function words(args: string): string[] {
 function parseEnv(args: string): [string, string][] {
   if (!args.includes('=')) {
     const [k, ...v] = args.split(/\s+/);
-    return [[k!, v.join(' ')]];
+    return [[k, v.join(' ')]];
   }
   const out: [string, string][] = [];
-  for (const m of args.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S*)/g)) out.push([m[1]!, m[2]!.startsWith('"') ? (JSON.parse(m[2]!) as string) : m[2]!]);
+  for (const m of args.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S*)/g)) out.push([m[1], m[2].startsWith('"') ? (JSON.parse(m[2]) as string) : m[2]]);
   return out;
 }
 
@@ -164,7 +164,7 @@ function copy(stage: Stage, args: string, stages: Map<string, Stage>, rules: { r
     const flag = parts.shift()!;
     const m = /^--from=(.+)$/.exec(flag);
     if (!m) fail(`Dockerfile:${line}: COPY ${flag} is not rehearsed`);
-    from = stages.get(m![1]!) ?? fail(`Dockerfile:${line}: no stage ${m![1]}`);
+    from = stages.get(m![1]) ?? fail(`Dockerfile:${line}: no stage ${m![1]}`);
   }
   const dest = parts.pop()!;
   const target = inRoot(stage, dest);
@@ -199,10 +199,10 @@ function run(stage: Stage, args: string, line: number): void {
         for (const p of paths.slice(1)) if (process.getuid?.() === 0) chownSync(inRoot(stage, p), NOBODY.uid, NOBODY.gid);
         break;
       case 'chmod':
-        for (const p of paths.slice(1)) chmodSync(inRoot(stage, p), parseInt(paths[0]!, 8));
+        for (const p of paths.slice(1)) chmodSync(inRoot(stage, p), parseInt(paths[0], 8));
         break;
       default: {
-        if (!['npm', 'node', 'npx'].includes(cmd!)) fail(`Dockerfile:${line}: RUN ${cmd} is not rehearsed (teach scripts/image-rehearsal.ts)`);
+        if (!['npm', 'node', 'npx'].includes(cmd)) fail(`Dockerfile:${line}: RUN ${cmd} is not rehearsed (teach scripts/image-rehearsal.ts)`);
         log(`  RUN ${step.trim()}`);
         const t0 = Date.now();
         const r = spawnSync('/bin/sh', ['-c', step], {
@@ -227,7 +227,7 @@ function rehearseBuild(base: string, instructions: Instruction[]): Stage {
   for (const ins of instructions) {
     if (ins.op === 'FROM') {
       const m = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(ins.args) ?? fail(`Dockerfile:${ins.line}: FROM ${ins.args}`);
-      const image = m[1]!;
+      const image = m[1];
       if (!/^node:(\d+)/.test(image)) fail(`Dockerfile:${ins.line}: FROM ${image}: the rehearsal plays node images only`);
       const major = Number(/^node:(\d+)/.exec(image)![1]);
       // DESIGN.md: the image runs on a maintained Node LTS (22 or newer)
@@ -373,10 +373,10 @@ async function runImage(stage: Stage, isolated: boolean): Promise<string> {
   // USER <name>: the rehearsal's user is nobody (root cannot be the image's user)
   const [cmd, ...args] = stage.user && asRoot ? ['setpriv', `--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, '--clear-groups', '--', ...argv] : argv;
   log(`start ${argv.join(' ')} as ${stage.user && asRoot ? `${NOBODY.user} (USER ${stage.user})` : 'this user'}, port ${port}${isolated ? ', own network namespace' : ''}`);
-  const child = spawn(cmd!, args, { cwd: join(stage.root, stage.workdir), env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, args, { cwd: join(stage.root, stage.workdir), env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (output += b.toString()));
   const alive = () => (child.exitCode !== null || child.signalCode !== null ? `exit ${child.exitCode ?? child.signalCode}\n${output.slice(-4000)}` : null);
   try {
     await until('Redis', 10_000, async () => (spawnSync('redis-cli', ['-p', String(redisPort), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG' ? true : null));
@@ -384,7 +384,7 @@ async function runImage(stage: Stage, isolated: boolean): Promise<string> {
     // a CLI command beside serve, as `docker exec` runs one: it uses the store serve shares
     const asUser = (argv: string[]) => (stage.user && asRoot ? ['setpriv', `--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, '--clear-groups', '--', ...argv] : argv);
     const [vcmd, ...vargs] = asUser([...stage.entrypoint, 'audit', 'verify']);
-    const verify = spawnSync(vcmd!, vargs, { cwd: join(stage.root, stage.workdir), env, encoding: 'utf8', timeout: 60_000 });
+    const verify = spawnSync(vcmd, vargs, { cwd: join(stage.root, stage.workdir), env, encoding: 'utf8', timeout: 60_000 });
     if (verify.status !== 0 || !verify.stdout.startsWith('audit log intact')) fail(`audit verify beside serve: exit ${verify.status}\n${verify.stdout}${verify.stderr}`);
     seen.push('audit verify beside serve 0');
     if (child.pid && asRoot && stage.user) {
@@ -434,7 +434,7 @@ async function withEngine(e: string): Promise<string> {
     ids.push(
       execFileSync(e, ['run', '-d', '--network', net, '-p', `127.0.0.1:${port}:8080`, '-e', `REDIS_URL=redis://${net}-redis:6379`, '-e', `SCIM_TOKEN=${SCIM_TOKEN}`, '-e', `ADMIN_TOKEN=${ADMIN_TOKEN}`, tag], { encoding: 'utf8' }).trim(),
     );
-    const app = ids[1]!;
+    const app = ids[1];
     const seen = await ask(`http://127.0.0.1:${port}`, () => {
       const s = spawnSync(e, ['inspect', '-f', '{{.State.Running}}', app], { encoding: 'utf8' }).stdout.trim();
       return s === 'false' ? spawnSync(e, ['logs', app], { encoding: 'utf8' }).stderr.slice(-4000) : null;
@@ -464,7 +464,7 @@ async function main(): Promise<void> {
   const [mode, arg] = process.argv.slice(2);
   if (mode === '--inside') {
     // the second half, in the network namespace: the built stage is described in arg
-    const stage = JSON.parse(readFileSync(arg!, 'utf8')) as Stage;
+    const stage = JSON.parse(readFileSync(arg, 'utf8')) as Stage;
     spawnSync('ip', ['link', 'set', 'lo', 'up']);
     process.stdout.write(`${await runImage(stage, true)}\n`);
     return;
@@ -496,7 +496,7 @@ async function main(): Promise<void> {
   }
 }
 
-if (isAbsolute(process.argv[1] ?? '') && resolve(process.argv[1]!) === import.meta.filename) {
+if (isAbsolute(process.argv[1] ?? '') && resolve(process.argv[1]) === import.meta.filename) {
   main().catch((e: unknown) => {
     process.stderr.write(`image rehearsal: FAILED: ${e instanceof RehearsalError ? e.message : ((e as Error).stack ?? String(e))}\n`);
     process.exit(1);

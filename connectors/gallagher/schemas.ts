@@ -6,7 +6,7 @@ import { z } from 'zod';
  * a cardholder under `@<name>`, so cardholders keep unknown keys.
  */
 
-const linkSchema = z.object({ href: z.string().min(1) });
+export const linkSchema = z.object({ href: z.string().min(1) });
 export type Link = z.infer<typeof linkSchema>;
 
 /** `GET /api`: the only URL a client may know. Everything else is a link under `features`. */

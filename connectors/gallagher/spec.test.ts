@@ -86,7 +86,7 @@ function check(spec: SpecValidator, x: FakeExchange): string[] {
 describe('Gallagher fake and driver against cc_rest.yaml', () => {
   it('exchange only what the spec describes, in its shapes', async (ctx) => {
     if (!specFile.present) return ctx.skip(specFile.skipMessage);
-    const doc = specFile.load() as ConstructorParameters<typeof SpecValidator>[0];
+    const doc = specFile.load<ConstructorParameters<typeof SpecValidator>[0]>();
     const spec = new SpecValidator(doc);
 
     const h = await startGallagherHarness({ driver: { cardType: '600', emailField: 'email', pageSize: 2, eventsTop: 2 } });

@@ -85,15 +85,15 @@ describe('Genetec driver: access rules and cardholder groups', () => {
   it('adds and removes the cardholder on the access rule, and sends nothing for a rule not held', async () => {
     const { driver, fake, groups } = await start();
     const a = await driver.upsertAccount({ externalId: 'G1', displayName: 'Grant Me' });
-    await driver.grant(a.id, groups[0]!, { from: null, until: null });
-    expect(fake.accessRules.get(groups[0]!)?.cardholders.has(a.id)).toBe(true);
+    await driver.grant(a.id, groups[0], { from: null, until: null });
+    expect(fake.accessRules.get(groups[0])?.cardholders.has(a.id)).toBe(true);
     const before = fake.exchanges.length;
-    await driver.grant(a.id, groups[0]!, { from: null, until: null });
-    await driver.revoke(a.id, groups[1]!);
+    await driver.grant(a.id, groups[0], { from: null, until: null });
+    await driver.revoke(a.id, groups[1]);
     expect(fake.exchanges.slice(before).filter((x) => x.method !== 'GET')).toEqual([]);
-    await driver.revoke(a.id, groups[0]!);
-    expect(fake.accessRules.get(groups[0]!)?.cardholders.has(a.id)).toBe(false);
-    await expect(driver.revoke('6b29fb61-61b6-49b4-917b-78d1c2ae5690', groups[0]!)).resolves.toBeUndefined();
+    await driver.revoke(a.id, groups[0]);
+    expect(fake.accessRules.get(groups[0])?.cardholders.has(a.id)).toBe(false);
+    await expect(driver.revoke('6b29fb61-61b6-49b4-917b-78d1c2ae5690', groups[0])).resolves.toBeUndefined();
   });
 
   it('reports a temporary rule\'s window on its memberships and lists no system rules', async () => {
@@ -118,10 +118,10 @@ describe('Genetec driver: access rules and cardholder groups', () => {
   it('grants through cardholder groups where the site does', async () => {
     const { driver, fake, groups } = await start({ driver: { accessGroups: 'cardholderGroups' } });
     const a = await driver.upsertAccount({ externalId: 'CG1', displayName: 'Group Member' });
-    await driver.grant(a.id, groups[1]!, { from: null, until: null });
-    expect(fake.cardholderGroups.get(groups[1]!)?.members.has(a.id)).toBe(true);
+    await driver.grant(a.id, groups[1], { from: null, until: null });
+    expect(fake.cardholderGroups.get(groups[1])?.members.has(a.id)).toBe(true);
     expect((await driver.getAccount(a.id))?.memberships.map((m) => m.group)).toEqual([groups[1]]);
-    await driver.revoke(a.id, groups[1]!);
+    await driver.revoke(a.id, groups[1]);
     expect(fake.cardholders.get(a.id)?.groups.size).toBe(0);
   });
 });
@@ -196,7 +196,7 @@ describe('Genetec driver: errors', () => {
     const { driver, fake, groups } = await start({ system: 'dc1-genetec' });
     const a = await driver.upsertAccount({ externalId: 'F1', displayName: 'Fail Me' });
     fake.failNextSdk('InsufficientPrivileges', 'The user does not have the privilege to modify access rules');
-    const err = (await driver.grant(a.id, groups[0]!, { from: null, until: null }).catch((e: unknown) => e)) as LockstepError;
+    const err = (await driver.grant(a.id, groups[0], { from: null, until: null }).catch((e: unknown) => e)) as LockstepError;
     expect(err).toBeInstanceOf(LockstepError);
     expect(err.code).toBe('auth');
     expect(err.retryable).toBe(false);

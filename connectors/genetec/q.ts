@@ -23,7 +23,7 @@ export function splitTop(text: string): string[] {
   let quoted = false;
   let cur = '';
   for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
+    const ch = text[i];
     if (ch === '"') {
       // a doubled quote inside a quoted value is a literal quote
       if (quoted && text[i + 1] === '"') {
@@ -58,13 +58,13 @@ export function parseSegment(raw: string): Segment {
     return { kind: 'set', name, value: qUnquote(value) };
   }
   const call = /^([A-Za-z_][\w.]*)\((.*)\)$/s.exec(s);
-  if (call) return { kind: 'call', name: call[1]!, args: call[2]!.trim() === '' ? [] : splitTop(call[2]!).map(qUnquote) };
+  if (call) return { kind: 'call', name: call[1], args: call[2].trim() === '' ? [] : splitTop(call[2]).map(qUnquote) };
   const at = /^([A-Za-z_][\w.]*)@(.+)$/s.exec(s);
-  if (at) return { kind: 'add', name: at[1]!, value: qUnquote(at[2]!) };
+  if (at) return { kind: 'add', name: at[1], value: qUnquote(at[2]) };
   const minus = /^([A-Za-z_][\w.]*)-\(?([^)]*)\)?$/s.exec(s);
-  if (minus) return { kind: 'remove', name: minus[1]!, value: qUnquote(minus[2]!) };
+  if (minus) return { kind: 'remove', name: minus[1], value: qUnquote(minus[2]) };
   const star = /^([A-Za-z_][\w.]*)\*$/.exec(s);
-  if (star) return { kind: 'clear', name: star[1]! };
+  if (star) return { kind: 'clear', name: star[1] };
   return { kind: 'read', name: s };
 }
 
@@ -82,13 +82,13 @@ export function signature(seg: Segment): string {
   switch (seg.kind) {
     case 'entity': {
       const m = /^NewEntity\(([^)]*)\)$/i.exec(seg.target);
-      return m ? `entity=NewEntity(${m[1]!.split(',').map((x) => x.trim()).join(',')})` : 'entity=_';
+      return m ? `entity=NewEntity(${m[1].split(',').map((x) => x.trim()).join(',')})` : 'entity=_';
     }
     case 'set':
       return `${seg.name}=_`;
     case 'add': {
       const m = /^([A-Za-z_][\w.]*)\((.*)\)$/s.exec(seg.value);
-      return m ? `${seg.name}@${m[1]}(${splitTop(m[2]!).map(() => '_').join(',')})` : `${seg.name}@_`;
+      return m ? `${seg.name}@${m[1]}(${splitTop(m[2]).map(() => '_').join(',')})` : `${seg.name}@_`;
     }
     case 'remove':
       return `${seg.name}-_`;

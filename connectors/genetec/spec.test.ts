@@ -41,7 +41,7 @@ interface SpecRequest {
 /** `{{url}}/entity/:cardholder` → `/entity/{}`; query-string requests keep their path. */
 function templatePath(raw: string): { path: string; q: string | null } {
   const noBase = raw.replace(/^\{\{url\}\}/, '');
-  const [p, query] = [noBase.split('?')[0]!, noBase.includes('?') ? noBase.slice(noBase.indexOf('?') + 1) : null];
+  const [p, query] = [noBase.split('?')[0], noBase.includes('?') ? noBase.slice(noBase.indexOf('?') + 1) : null];
   const path = p
     .split('/')
     .map((s) => (/^:|^\{\{/.test(s) ? '{}' : s))
@@ -59,7 +59,7 @@ function exchangePath(path: string): string {
 }
 
 function loadSpec(): { collection: Collection; requests: SpecRequest[] } {
-  const collection = collectionFile.load() as Collection;
+  const collection = collectionFile.load<Collection>();
   const requests: SpecRequest[] = [];
   const walk = (items: PmItem[]): void => {
     for (const i of items) {
@@ -125,7 +125,7 @@ function check(requests: SpecRequest[], x: FakeExchange): string[] {
       if (typeof r.SdkErrorCode !== 'string' || typeof r.Message !== 'string') problems.push(`${where}: a Fail without SdkErrorCode and Message`);
     } else {
       const extra = unknownKeys(x.body, candidates.flatMap((c) => c.examples));
-      if (extra && extra.length > 0) problems.push(`${where}: the fake answers keys no example of ${candidates[0]!.name} has: ${extra.join(', ')}`);
+      if (extra && extra.length > 0) problems.push(`${where}: the fake answers keys no example of ${candidates[0].name} has: ${extra.join(', ')}`);
     }
   }
   return problems;
@@ -164,13 +164,13 @@ describe('Genetec driver and fake against the Web SDK Postman collection', () =>
       expect((await driver.listAccessGroups()).map((g) => g.ref)).toEqual(expect.arrayContaining([g1, g2]));
 
       // memberships, both ways a site can grant
-      await driver.grant(a.id, g1!, { from: null, until: null });
-      await driver.grant(a.id, g2!, { from: null, until: null });
-      await driver.revoke(a.id, g2!);
+      await driver.grant(a.id, g1, { from: null, until: null });
+      await driver.grant(a.id, g2, { from: null, until: null });
+      await driver.revoke(a.id, g2);
       const [cg] = fake.cardholderGroups.keys();
       await groupsDriver.listAccessGroups();
-      await groupsDriver.grant(a.id, cg!, { from: null, until: null });
-      await groupsDriver.revoke(a.id, cg!);
+      await groupsDriver.grant(a.id, cg, { from: null, until: null });
+      await groupsDriver.revoke(a.id, cg);
 
       // state, credentials, events
       await driver.setAccountState(b.id, 'suspended');
@@ -200,7 +200,7 @@ describe('Genetec driver and fake against the Web SDK Postman collection', () =>
       fake.revokeSession();
       await driver.getAccount(a.id);
       fake.failNextSdk('InvalidOperation', 'refused for the test');
-      await expect(driver.grant(a.id, g1!, { from: null, until: null })).rejects.toMatchObject({ code: 'validation' });
+      await expect(driver.grant(a.id, g1, { from: null, until: null })).rejects.toMatchObject({ code: 'validation' });
       await driver.deleteAccount(b.id);
       await driver.deleteAccount(b.id);
 

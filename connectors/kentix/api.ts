@@ -160,7 +160,7 @@ export const credentialIds = {
   pin: (userId: number) => `pin-${userId}`,
   parse(id: string): { kind: 'rfid'; uid: string } | { kind: 'pin'; userId: number } | null {
     const r = /^rfid-([0-9A-Fa-f]{4,32})$/.exec(id);
-    if (r) return { kind: 'rfid', uid: r[1]!.toUpperCase() };
+    if (r) return { kind: 'rfid', uid: r[1].toUpperCase() };
     const p = /^pin-(\d{1,15})$/.exec(id);
     if (p) return { kind: 'pin', userId: Number(p[1]) };
     return null;

@@ -60,7 +60,7 @@ describe('Keyless driver: access groups are sets of locking devices, granted as 
     const { driver, fake } = await start();
     const a = await driver.upsertAccount({ externalId: 'K-3', displayName: 'Kim Three' });
     await driver.grant(a.id, 'keys', { from: null, until: '2030-01-01T00:00:00.000Z' });
-    const old = fake.permissionsOf(a.id)[0]!;
+    const old = fake.permissionsOf(a.id)[0];
     const before = fake.requests.length;
     await driver.grant(a.id, 'keys', { from: null, until: '2031-01-01T00:00:00.000Z' });
     const writes = fake.requests.slice(before).filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`);
@@ -248,7 +248,7 @@ describe('Keyless driver: offline operating keys', () => {
     const a = await driver.upsertAccount({ externalId: 'O-2', displayName: 'Oda Offline' });
     fake.addPermission({ userId: a.id, lockingDeviceId: 'ld-keys', start: OPEN_FROM, end: OPEN_UNTIL, operatingKeyValidityDuration: 'P30D' });
     fake.addOperatingDevice(a.id);
-    const key = (await driver.getAccount(a.id))!.credentials[0]!;
+    const key = (await driver.getAccount(a.id))!.credentials[0];
     expect(Date.parse(key.keyExpiresAt!) - Date.now()).toBeGreaterThan(29 * DAY);
     expect(driver.capabilities.offline).toEqual({ revalidationDays: 30 });
     expect(isoDurationDays('P1W')).toBe(7);

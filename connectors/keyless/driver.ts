@@ -371,7 +371,7 @@ export class KeylessDriver implements LockDriver {
       const whole = perDevice.size === g.devices.size && on.length === g.devices.size && on.every((p) => p.permissionType === SINGLE_INTERVAL) && windows.size === 1;
       const list = [...windows.values()];
       for (const v of list) out.push({ group: ref, ...v });
-      if (!whole && list.length === 1) out.push({ group: ref, ...list[0]! });
+      if (!whole && list.length === 1) out.push({ group: ref, ...list[0] });
     }
     return out;
   }

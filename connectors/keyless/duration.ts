@@ -12,7 +12,7 @@ export function isoDurationMs(d: string): number | null {
   const m = DURATION.exec(d.trim().toUpperCase());
   if (!m) return null;
   let ms = 0;
-  for (let i = 0; i < UNIT_MS.length; i++) if (m[i + 1] !== undefined) ms += Number(m[i + 1]) * UNIT_MS[i]!;
+  for (let i = 0; i < UNIT_MS.length; i++) if (m[i + 1] !== undefined) ms += Number(m[i + 1]) * UNIT_MS[i];
   return Math.round(ms);
 }
 

@@ -101,7 +101,7 @@ describe('Lenel driver: memberships are access level assignments on badges', () 
     const badges = again.fake.badgesOf(Number(b.id));
     expect(badges).toHaveLength(1);
     expect(badges[0]).toMatchObject({ TYPE: 7, STATUS: 1 });
-    expect(typeof badges[0]!.ID).toBe('number');
+    expect(typeof badges[0].ID).toBe('number');
   });
 
   it('revokes the level from every badge, lost ones too, and is a no-op for what is not there', async () => {
@@ -155,7 +155,7 @@ describe('Lenel driver: badges as credentials', () => {
     expect(row().STATUS).toBe(1);
     fake.store.get('Lnl_BadgeStatus')!.set('5', { ID: 5, NAME: 'Destroyed' });
     row().STATUS = 5;
-    const c = (await driver.getAccount(a.id))!.credentials[0]!;
+    const c = (await driver.getAccount(a.id))!.credentials[0];
     expect(c).toMatchObject({ id: key, type: 'card', number: String(b.ID), status: 'revoked' });
   });
 
@@ -203,7 +203,7 @@ describe('Lenel driver: cardholders', () => {
     fake.seedCardholders(8, { ssnoPrefix: 'p-' });
     const first = await driver.listAccounts(null);
     expect(first.items).toHaveLength(3);
-    fake.store.get('Lnl_Cardholder')!.delete(first.items[0]!.id);
+    fake.store.get('Lnl_Cardholder')!.delete(first.items[0].id);
     const ids = first.items.map((a) => a.id);
     let cursor = first.next;
     let pages = 1;

@@ -376,7 +376,7 @@ export class LenelDriver implements LockDriver {
     for (const [level, g] of groups) {
       for (const v of g.windows.values()) memberships.push({ group: String(level), ...v });
       const partial = usable.some((b) => !g.on.has(b.BADGEKEY as number));
-      if (partial && g.windows.size === 1) memberships.push({ group: String(level), ...[...g.windows.values()][0]! });
+      if (partial && g.windows.size === 1) memberships.push({ group: String(level), ...[...g.windows.values()][0] });
     }
     const credentials = h.badges.map(
       (b): Credential => ({

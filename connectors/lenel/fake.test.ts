@@ -45,7 +45,7 @@ describe('fake OpenAccess', () => {
     const p = await call('GET', '/instances?version=1.0&type_name=Lnl_Cardholder&page_size=2&page_number=3&order_by=ID', { token });
     expect(p.body).toMatchObject({ count: 1, page_number: 3, page_size: 2, total_items: 5, total_pages: 3 });
     expect((await call('GET', '/instances?version=1.0&type_name=Lnl_Cardholder&page_size=101', { token })).status).toBe(400);
-    const ssno = fake.cardholders()[2]!.SSNO as string;
+    const ssno = fake.cardholders()[2].SSNO as string;
     const f = await call('GET', `/instances?version=1.0&type_name=Lnl_Cardholder&filter=${encodeURIComponent(`SSNO = "${ssno}"`)}`, { token });
     expect((f.body.item_list as unknown[]).length).toBe(1);
     expect((await call('GET', `/instances?version=1.0&type_name=Lnl_Cardholder&filter=${encodeURIComponent('SSNO ~ 1')}`, { token })).status).toBe(400);

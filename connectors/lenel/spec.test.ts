@@ -81,7 +81,7 @@ class SpecValidator {
   }
 
   parameters(op: Operation): Parameter[] {
-    return (op.parameters ?? []).map((p) => (p.$ref ? this.doc.parameters[p.$ref.replace('#/parameters/', '')]! : p));
+    return (op.parameters ?? []).map((p) => (p.$ref ? this.doc.parameters[p.$ref.replace('#/parameters/', '')] : p));
   }
 
   response(op: Operation, status: number): { schema?: Json } | undefined {
@@ -136,8 +136,8 @@ function check(spec: SpecValidator, x: FakeExchange): string[] {
   // Security: the operation's own list, or the document's (Application-Id and Session-Token).
   const schemes = (op.security ?? spec.doc.security).flatMap((s) => Object.keys(s));
   for (const s of schemes) {
-    const h = spec.doc.securityDefinitions[s]!.name.toLowerCase();
-    if (!x.injected && x.status !== 401 && x.requestHeaders[h] === undefined) problems.push(`${where}: header ${spec.doc.securityDefinitions[s]!.name} not sent`);
+    const h = spec.doc.securityDefinitions[s].name.toLowerCase();
+    if (!x.injected && x.status !== 401 && x.requestHeaders[h] === undefined) problems.push(`${where}: header ${spec.doc.securityDefinitions[s].name} not sent`);
   }
 
   const bodyParam = params.find((q) => q.in === 'body');
@@ -169,7 +169,7 @@ function check(spec: SpecValidator, x: FakeExchange): string[] {
 }
 
 const skipMessage = `the reference document is not here (${specFile.path}); it is not distributed with lockstep`;
-const loadSpec = (): SpecValidator => new SpecValidator(specFile.load() as SwaggerDoc);
+const loadSpec = (): SpecValidator => new SpecValidator(specFile.load<SwaggerDoc>());
 
 describe('Lenel OpenAccess fake and driver against the vendor Swagger document', () => {
   it('exchange only what the document describes, in its shapes', async (ctx) => {
@@ -201,7 +201,7 @@ describe('Lenel OpenAccess fake and driver against the vendor Swagger document',
       await driver.grant(a.id, '2', { from: null, until: null });
       await driver.revoke(a.id, '2');
 
-      const badge = (await driver.getAccount(a.id))!.credentials[0]!.id;
+      const badge = (await driver.getAccount(a.id))!.credentials[0].id;
       await driver.setCredentialState(a.id, badge, 'suspended');
       await driver.setCredentialState(a.id, badge, 'active');
       const { cursor } = await driver.readAccessEvents(null);

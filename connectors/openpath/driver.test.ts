@@ -213,7 +213,7 @@ describe('Openpath driver: access events', () => {
     expect(got.map((e) => e.granted).sort()).toEqual([false, true, true]);
     expect(got.every((e) => e.credentialId === String(card.id) && e.door === 'Front door')).toBe(true);
     expect(got.map((e) => Date.parse(e.at)).sort()).toEqual([t, t + 1, t + 2]);
-    const filters = fake.requests.filter((r) => r.includes('/reports/activity/events')).map((r) => new URL(r.split(' ')[1]!, 'http://x').searchParams);
+    const filters = fake.requests.filter((r) => r.includes('/reports/activity/events')).map((r) => new URL(r.split(' ')[1], 'http://x').searchParams);
     expect(filters.some((q) => q.get('cursor'))).toBe(true);
     // Within one query the filter stays the same, as the document requires.
     const withCursor = filters.filter((q) => q.get('cursor'));
@@ -231,10 +231,10 @@ describe('Openpath driver: access events', () => {
     const again = await driver.readAccessEvents(cursor);
     expect(again.events).toHaveLength(0);
     // An event stamped in the second just read, arriving afterwards, is still delivered once.
-    fake.recordAccess({ userId: Number(a.id), at: new Date(Date.parse(first.events[0]!.at)) });
+    fake.recordAccess({ userId: Number(a.id), at: new Date(Date.parse(first.events[0].at)) });
     const late = await driver.readAccessEvents(again.cursor);
     expect(late.events).toHaveLength(1);
-    expect(late.events[0]!.id).not.toBe(first.events[0]!.id);
+    expect(late.events[0].id).not.toBe(first.events[0].id);
   });
 
   it('reads the window again when the API refuses an expired cursor, instead of getting stuck', async () => {

@@ -124,7 +124,7 @@ function check(spec: SpecValidator, x: FakeExchange): string[] {
   const params = op.parameters ?? [];
 
   // Path parameters: all declared ones are integers here.
-  const names = [...x.specPath.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
+  const names = [...x.specPath.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
   const segs = new URL(x.url, 'http://x').pathname.split('/');
   const tmpl = x.specPath.split('/');
   for (const n of names) {
@@ -186,7 +186,7 @@ function check(spec: SpecValidator, x: FakeExchange): string[] {
 describe('Openpath fake and driver against the vendor Swagger document', () => {
   it('exchange only what the document describes, in its shapes', async (ctx) => {
     if (!specFile.present) return ctx.skip(specFile.skipMessage);
-    const doc = specFile.load() as SwaggerDoc;
+    const doc = specFile.load<SwaggerDoc>();
     expect(doc.swagger).toBe('2.0');
     // The auth scheme the driver and fake use is the one the document defines.
     expect(doc.securityDefinitions.jwt).toEqual({ type: 'apiKey', name: 'Authorization', in: 'header' });
@@ -279,7 +279,7 @@ describe('Openpath fake and driver against the vendor Swagger document', () => {
 
   it('has teeth: the check refuses exchanges the document does not allow', (ctx) => {
     if (!specFile.present) return ctx.skip(specFile.skipMessage);
-    const spec = new SpecValidator(specFile.load() as SwaggerDoc);
+    const spec = new SpecValidator(specFile.load<SwaggerDoc>());
     const x = (over: Partial<FakeExchange>): FakeExchange => ({
       method: 'GET',
       url: '/orgs/1/users',
@@ -310,7 +310,7 @@ describe('Openpath fake and driver against the vendor Swagger document', () => {
 
   it('logs in with an API user as the document describes', async (ctx) => {
     if (!specFile.present) return ctx.skip(specFile.skipMessage);
-    const spec = new SpecValidator(specFile.load() as SwaggerDoc);
+    const spec = new SpecValidator(specFile.load<SwaggerDoc>());
     const h = await startOpenpathHarness({
       fake: { login: { email: 'api@example.com', password: 's3cret' } },
       driver: { token: undefined, login: { email: 'api@example.com', password: 's3cret' } },

@@ -322,13 +322,13 @@ export class SaltoDriver implements LockDriver {
     const [keep, ...extra] = held;
     // exactly one membership per group: duplicates (made elsewhere) go
     for (const x of extra) await ignoreNotFound(this.call(this.users, 'DeleteUserAccessRight', { name: x.name }));
-    const uar: Record<string, unknown> = { name: keep!.name };
+    const uar: Record<string, unknown> = { name: keep.name };
     const paths: string[] = [];
-    if (!sameInstant(fromTimestamp(keep!.activate_time), validity.from)) {
+    if (!sameInstant(fromTimestamp(keep.activate_time), validity.from)) {
       if (validity.from) uar.activate_time = toTimestamp(validity.from);
       paths.push('activate_time');
     }
-    if (!sameInstant(fromTimestamp(keep!.expire_time), validity.until)) {
+    if (!sameInstant(fromTimestamp(keep.expire_time), validity.until)) {
       if (validity.until) uar.expire_time = toTimestamp(validity.until);
       paths.push('expire_time');
     }

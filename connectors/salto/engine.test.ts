@@ -112,7 +112,7 @@ describe('the engine with a Salto Nebula system', () => {
     const user = h.userName('S2');
     h.fake.issueCardKey(user);
     const account = (await h.driver.listAccounts(null)).items.find((a) => a.externalId === 'S2')!;
-    const key = account.credentials[0]!;
+    const key = account.credentials[0];
     expect(key.status).toBe('active');
 
     await expect(markCredentialLost(ctx, { system: 'salto', credentialId: key.id, actor: 'officer', state: 'suspended' })).rejects.toMatchObject({ code: 'precondition', field: 'state', message: expect.stringContaining('lost, revoked') });

@@ -35,7 +35,7 @@ async function setup() {
   const call = <T>(c: Record<string, Rpc>, method: string, req: unknown, bearer: string | null = t): Promise<T> => {
     const md = new grpc.Metadata();
     if (bearer) md.set('authorization', `Bearer ${bearer}`);
-    return new Promise((resolve, reject) => c[method]!.call(c, req, md, (e, r) => (e ? reject(e) : resolve(r as T))));
+    return new Promise((resolve, reject) => c[method].call(c, req, md, (e, r) => (e ? reject(e) : resolve(r as T))));
   };
   const code = (p: Promise<unknown>) => p.then(() => grpc.status.OK, (e: grpc.ServiceError) => e.code);
   return { f: fake, users, ops, events, call, code };

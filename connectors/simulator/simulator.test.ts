@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LockstepError } from '../../src/domain/errors.js';
 import { describeConformance } from '../../src/drivers/conformance.js';
-import { createSimulatorDriver, SimulatorDriver, startSimulator, type RunningSimulator, type SimEvent, type SwipeResult } from './index.js';
+import { createSimulatorDriver, SimulatorDriver, startSimulator, type RunningSimulator, type SwipeResult } from './index.js';
 
 const GROUPS = [
   { id: 'lobby', name: 'Lobby', doors: ['lobby-main'] },
@@ -377,7 +377,7 @@ describe('simulator state file', () => {
       const events = await d2.readAccessEvents(null);
       expect(events.events.map((e) => e.id)).toEqual([swiped.event.id]);
       const next = await swipe(second, { number: '4242', door: 'lobby-main' });
-      expect(Number((next.event as SimEvent).seq)).toBeGreaterThan(Number(swiped.event.seq));
+      expect(Number((next.event).seq)).toBeGreaterThan(Number(swiped.event.seq));
       await d2.close();
     } finally {
       await second.close();

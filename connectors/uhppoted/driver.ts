@@ -268,8 +268,8 @@ export function fromCardDates(start: string, end: string): Validity {
 /** The smallest window holding all of them (null bounds are open); null for none. */
 function hull(ws: Validity[]): Validity | null {
   if (ws.length === 0) return null;
-  let from: string | null = ws[0]!.from;
-  let until: string | null = ws[0]!.until;
+  let from: string | null = ws[0].from;
+  let until: string | null = ws[0].until;
   for (const w of ws.slice(1)) {
     from = from === null || w.from === null ? null : Date.parse(w.from) < Date.parse(from) ? w.from : from;
     until = until === null || w.until === null ? null : Date.parse(w.until) > Date.parse(until) ? w.until : until;
@@ -352,7 +352,7 @@ export class UhppotedDriver implements LockDriver {
     const lists = await mapLimit(this.controllers, this.opts.concurrency, async (c) => cardListSchema.parse(await this.http.get(`device/${c}/cards`)).cards);
     const where = new Map<number, number[]>();
     this.controllers.forEach((c, i) => {
-      for (const n of lists[i]!) if (n > after) where.set(n, [...(where.get(n) ?? []), c]);
+      for (const n of lists[i]) if (n > after) where.set(n, [...(where.get(n) ?? []), c]);
     });
     const numbers = [...where.keys()].sort((a, b) => a - b);
     const page = numbers.slice(0, this.opts.pageSize);
@@ -411,7 +411,7 @@ export class UhppotedDriver implements LockDriver {
     if (state === 'suspended') {
       const active = [...cards.values()].filter((c) => !suspended(c));
       if (active.length === 0) return;
-      const start = active.map((c) => c['start-date']).sort()[0]!;
+      const start = active.map((c) => c['start-date']).sort()[0];
       const end = active.map((c) => c['end-date']).sort().at(-1)!;
       this.registry.set(n, { ...h, saved: { start, end } });
       await this.registry.save();
@@ -612,7 +612,7 @@ export class UhppotedDriver implements LockDriver {
     const all = [...cards.values()];
     const active = all.filter((c) => !suspended(c));
     const use = active.length > 0 ? active : all;
-    const start = use.map((c) => c['start-date']).sort()[0]!;
+    const start = use.map((c) => c['start-date']).sort()[0];
     const end = use.map((c) => c['end-date']).sort().at(-1)!;
     return fromCardDates(start, end);
   }

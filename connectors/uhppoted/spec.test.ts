@@ -93,8 +93,8 @@ function check(spec: SpecValidator, x: FakeExchange): string[] {
   const method = x.method.toLowerCase();
 
   // Path parameters: integers where the spec says integer/number.
-  const names = [...x.specPath.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
-  const values = new RegExp(`^/uhppote${x.specPath.replace(/\{[^}]+\}/g, '([^/]+)')}$`).exec(x.url.split('?')[0]!)?.slice(1) ?? [];
+  const names = [...x.specPath.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
+  const values = new RegExp(`^/uhppote${x.specPath.replace(/\{[^}]+\}/g, '([^/]+)')}$`).exec(x.url.split('?')[0])?.slice(1) ?? [];
   names.forEach((name, i) => {
     const p = op.parameters?.find((q) => q.name === name && q.in === 'path');
     if (!p) problems.push(`${where}: path parameter ${name} is not declared`);
@@ -133,7 +133,7 @@ function check(spec: SpecValidator, x: FakeExchange): string[] {
 describe('uhppoted fake and driver against uhppoted-api.yaml', () => {
   it('exchange only what the spec describes, in its shapes', async (ctx) => {
     if (!specFile.present) return ctx.skip(specFile.skipMessage);
-    const spec = new SpecValidator(specFile.load() as SpecDoc);
+    const spec = new SpecValidator(specFile.load<SpecDoc>());
     const h = await startUhppotedHarness({ driver: { pageSize: 2, eventsBatch: 2 } });
     const { driver, fake } = h;
     const [c1, c2] = HARNESS_CONTROLLERS;

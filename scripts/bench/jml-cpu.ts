@@ -35,7 +35,7 @@ function processesNamed(comm: string): Array<{ pid: number; cmdline: string }> {
 }
 
 function machineBusyMs(): number {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal
   const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = line;
   return (user + nice + system + irq + softirq + steal) * TICK_MS;

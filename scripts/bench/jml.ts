@@ -265,11 +265,11 @@ function planEvents(people: Person[], groupIds: Record<ScimGroupKey, string>, r:
   const order = people.map((p) => p.i);
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(r() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
+    [order[i], order[j]] = [order[j], order[i]];
   }
   const events: PlannedEvent[] = [];
   for (let k = 0; k < EVENTS; k++) {
-    const p = people[order[k]!]!;
+    const p = people[order[k]];
     const before = entitled(p);
     const x = r();
     const base = { k, person: p, method: 'PATCH' as const, scheduledAt: 0, sentAt: 0, httpMs: 0, status: 0 };
@@ -333,7 +333,7 @@ async function drive(base: string, events: PlannedEvent[]): Promise<void> {
     const tick = () => {
       const now = performance.now();
       while (next < events.length && start + next * interval <= now) {
-        const e = events[next]!;
+        const e = events[next];
         e.scheduledAt = performance.timeOrigin + start + next * interval;
         fire(e);
         next++;
@@ -366,7 +366,7 @@ function cpuSection(d: CpuUse): Section {
   return {
     title: `CPU during the events and the tail (${(d.wallMs / 1000).toFixed(1)} s; the machine was busy ${(d.machineMs / d.wallMs).toFixed(2)} of ${cpus().length} cores)`,
     headers: ['process', 'CPU s', 'ms per event', 'cores (average)'],
-    rows: order.filter((k) => k in d.groups).map((k) => [k, round(d.groups[k]! / 1000), round(d.groups[k]! / EVENTS), (d.groups[k]! / d.wallMs).toFixed(2)]),
+    rows: order.filter((k) => k in d.groups).map((k) => [k, round(d.groups[k] / 1000), round(d.groups[k] / EVENTS), (d.groups[k] / d.wallMs).toFixed(2)]),
     notes: ['From /proc: `postgres` is the backends of this run\'s database; `other` is everything else on the machine (other databases\' backends, other people\'s processes), which this bench does not control.'],
   };
 }

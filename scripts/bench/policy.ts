@@ -71,7 +71,7 @@ async function main(): Promise<void> {
       const cpu = process.cpuUsage();
       let entitlements = 0;
       for (let k = 0; k < identities.length; k++) {
-        entitlements += evaluate(identities[k]!, policy, { now, ...(withAnchors ? { anchors: anchored[k] } : {}) }).entitlements.length;
+        entitlements += evaluate(identities[k], policy, { now, ...(withAnchors ? { anchors: anchored[k] } : {}) }).entitlements.length;
       }
       const ms = performance.now() - t;
       const used = process.cpuUsage(cpu);

@@ -139,7 +139,7 @@ async function timedRun(ctx: EngineContext, scope: Scope, approved: boolean): Pr
     rssMiB: peakRssMiB(),
     latency: [...latency].map(([kind, list]) => {
       const sorted = list.sort((a, b) => a - b);
-      return { kind, n: sorted.length, mean: sorted.reduce((a, b) => a + b, 0) / sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), max: sorted[sorted.length - 1]! };
+      return { kind, n: sorted.length, mean: sorted.reduce((a, b) => a + b, 0) / sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), max: sorted[sorted.length - 1] };
     }),
   };
 }
@@ -400,7 +400,7 @@ async function runCase(c: Case): Promise<CaseResult> {
       direct = await seedLockSystem(env, sim, policy);
       process.stdout.write(`  lock system seeded directly: ${direct.accounts} accounts, ${direct.memberships} memberships in ${(direct.ms / 1000).toFixed(1)} s\n`);
     }
-    await sim.issueCards({ unmanagedGroup: UNMANAGED_GROUPS[0]!.id, unmanagedShare: 0.05, seed: SEED });
+    await sim.issueCards({ unmanagedGroup: UNMANAGED_GROUPS[0].id, unmanagedShare: 0.05, seed: SEED });
     const steady = await runPhaseProcess<Timed[]>('steady', env);
     steady.forEach((t, i) => line(`steady #${i + 1}`, t));
     const { removed } = await sim.drift(CHURN, SEED + 1, UNMANAGED_GROUPS.map((g) => g.id));
@@ -422,7 +422,7 @@ async function runCase(c: Case): Promise<CaseResult> {
 const sec = (ms: number) => Math.round(ms) / 1000;
 
 async function main(): Promise<void> {
-  const cases: Case[] = args.cases!.split(',').map((c) => {
+  const cases: Case[] = args.cases.split(',').map((c) => {
     const [store, n, initial = args.initial] = c.split(':');
     if ((store !== 'postgres' && store !== 'pglite') || !Number(n) || (initial !== 'direct' && initial !== 'engine')) {
       throw new Error(`--cases: "${c}" is not store:size[:direct|engine] (postgres:10000:engine, pglite:10000)`);

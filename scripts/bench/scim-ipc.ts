@@ -52,7 +52,7 @@ export function forkServer<Req extends { op: string }>(entry: string, base: stri
         return;
       }
       const id = ++seq;
-      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      pending.set(id, { resolve: resolve, reject });
       child.send({ id, req });
     });
   return {

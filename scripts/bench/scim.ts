@@ -105,7 +105,7 @@ interface Target {
 const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/scim+json', accept: 'application/scim+json' };
 
 /** Spreads consecutive requests over the users (a stride co-prime with most sizes), not in insertion order. */
-const pick = (t: Target, k: number) => t.users[(k * 7919) % t.users.length]!;
+const pick = (t: Target, k: number) => t.users[(k * 7919) % t.users.length];
 
 function request(op: OpName, t: Target, base: string): AcRequest {
   const setup = (req: AcRequest): AcRequest => {
@@ -139,10 +139,10 @@ async function sanity(t: Target): Promise<void> {
   const fail = (what: string, got: unknown) => {
     throw new LockstepError('internal', `${t.name}: ${what}: ${JSON.stringify(got).slice(0, 300)}`);
   };
-  const u = t.users[0]!;
+  const u = t.users[0];
   const list = await call('GET', `/Users?filter=${encodeURIComponent(`userName eq "${u.userName}"`)}`);
   const found = (list.json?.Resources as Array<{ id: string }> | undefined) ?? [];
-  if (list.status !== 200 || found.length !== 1 || found[0]!.id !== u.id) fail('list with filter did not return exactly the user', list);
+  if (list.status !== 200 || found.length !== 1 || found[0].id !== u.id) fail('list with filter did not return exactly the user', list);
   const one = await call('GET', `/Users/${u.id}`);
   if (one.status !== 200 || one.json?.userName !== u.userName) fail('GET by id', one);
   const created = await call('POST', '/Users', scimUser(USERS + 10_000_000));
@@ -195,7 +195,7 @@ async function measure(op: OpName, t: Target): Promise<Measured> {
 
 
 async function main(): Promise<void> {
-  const ops = args.ops!.split(',').map((o) => o.trim()) as OpName[];
+  const ops = args.ops.split(',').map((o) => o.trim()) as OpName[];
   for (const o of ops) if (!(o in OP_TITLES)) throw new LockstepError('validation', `--ops: unknown operation ${o} (list, get, post, patch)`, { field: 'ops' });
   const prefix = `lockstep-bench-scim-${randomBytes(4).toString('hex')}`;
   const store = await createStoreSpec('postgres');
@@ -267,7 +267,7 @@ async function main(): Promise<void> {
           notes: [
             'req/s: autocannon\'s mean of per-second counts; latency percentiles from autocannon\'s histogram (ms). CPU ms/req: user + system CPU of the server process over the measured run divided by its requests; for lockstep, the CPU of its PostgreSQL backends and of the Redis server (shared with anything else using it) over the same run, per request (/proc).',
             `Each server and the load generator run in separate processes on the same ${cpus().length}-core machine; lockstep\'s PostgreSQL and Redis share those cores. Seeding took ${(lsUsers.ms / 1000).toFixed(1)} s (lockstep, through its SCIM service, ${PG_POOL} at once) and ${(prUsers.ms / 1000).toFixed(1)} s (peer, through SCIMMY\'s write path).`,
-            `Peak RSS: lockstep server ${lsEnd!.peakRssMiB} MiB, peer ${prEnd!.peakRssMiB} MiB, load generator ${peakRssMiB()} MiB.`,
+            `Peak RSS: lockstep server ${lsEnd.peakRssMiB} MiB, peer ${prEnd.peakRssMiB} MiB, load generator ${peakRssMiB()} MiB.`,
           ],
         },
         { title: 'Target (issue 7): at least the peer\'s throughput on every operation', headers: ['operation', 'target', 'measured', 'verdict'], rows: targetRows },

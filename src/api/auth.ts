@@ -62,7 +62,7 @@ function bearer(req: Request): string | null {
   const h = req.headers.authorization;
   if (!h) return null;
   const m = /^Bearer\s+(.+)$/i.exec(h.trim());
-  return m ? m[1]!.trim() : null;
+  return m ? m[1].trim() : null;
 }
 
 const looksLikeJwt = (t: string) => /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(t);

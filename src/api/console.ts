@@ -29,7 +29,7 @@ export const CONSOLE_ROUTE_ROLES: Record<string, readonly string[]> = {
  * caller without a principal (a bare legacy token check) is let through, as the API it sits in.
  */
 function guard(key: string) {
-  const roles = CONSOLE_ROUTE_ROLES[key]!;
+  const roles = CONSOLE_ROUTE_ROLES[key];
   return (_req: Request, res: Response, next: NextFunction) => {
     const p = res.locals.principal as { roles?: string[]; actor?: string } | undefined;
     if (!p || !Array.isArray(p.roles) || p.roles.some((r) => roles.includes(r))) return next();

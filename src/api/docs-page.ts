@@ -47,7 +47,7 @@ export function renderDocsPage(doc: Json): string {
   for (const [path, item] of Object.entries(paths)) {
     for (const [method, op] of Object.entries(item)) {
       const id = `op-${method}-${path.replace(/[^A-Za-z0-9]+/g, '-')}`;
-      const tag = ((op.tags as string[] | undefined) ?? ['other'])[0]!;
+      const tag = ((op.tags as string[] | undefined) ?? ['other'])[0];
       const list = byTag.get(tag) ?? [];
       list.push(`<li><a href="#${id}"><span class="m ${method}">${method.toUpperCase()}</span> ${esc(path)}</a></li>`);
       byTag.set(tag, list);

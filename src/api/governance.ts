@@ -166,7 +166,7 @@ const exceptionListSchema = z.object({ exceptions: z.array(exceptionSchema) });
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body ?? {});
   if (!r.success) {
-    const i = r.error.issues[0]!;
+    const i = r.error.issues[0];
     const field = i.path.join('.') || 'body';
     throw new LockstepError('validation', `${field}: ${i.message}`, { field, details: r.error.issues });
   }

@@ -28,7 +28,7 @@ export const incidentCloseBody = z.strictObject({ reason: text(1000).openapi({ d
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body ?? {});
   if (!r.success) {
-    const i = r.error.issues[0]!;
+    const i = r.error.issues[0];
     const field = i.path.join('.') || 'body';
     throw new LockstepError('validation', `${field}: ${i.message}`, { field, details: r.error.issues });
   }

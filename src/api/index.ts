@@ -89,7 +89,7 @@ export interface ApiDeps {
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body ?? {});
   if (!r.success) {
-    const i = r.error.issues[0]!;
+    const i = r.error.issues[0];
     const field = i.path.join('.') || 'body';
     throw new LockstepError('validation', `${field}: ${i.message}`, { field, details: r.error.issues });
   }
@@ -291,7 +291,7 @@ export function createApp(deps: ApiDeps): express.Express {
       if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > 1000)) {
         throw new LockstepError('validation', 'reason must be a string of at most 1000 characters', { field: 'reason' });
       }
-      const run = await rejectRun(ctx, String(req.params.id), res.locals.actor as string, (body.reason as string | undefined) ?? null);
+      const run = await rejectRun(ctx, String(req.params.id), res.locals.actor as string, (body.reason) ?? null);
       res.json({ run });
     }),
   );
@@ -406,7 +406,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use((req: Request, res: Response) => {
     res.status(404).json({ error: { code: 'not_found', message: `no route ${req.method} ${req.path}` } });
   });
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+   
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const client = clientErrorOf(err, deps.bodyLimitBytes);
     if (client) {

@@ -35,7 +35,7 @@ export interface OidcOptions {
 /** Used when `auth.oidc.roleMap` is not given: Entra app role values `Lockstep.Viewer`…, and the role names themselves. */
 export const DEFAULT_ROLE_MAP: Record<string, Role[]> = Object.fromEntries(
   ROLES.flatMap((r) => [
-    [`Lockstep.${r[0]!.toUpperCase()}${r.slice(1)}`, [r]],
+    [`Lockstep.${r[0].toUpperCase()}${r.slice(1)}`, [r]],
     [r, [r]],
   ]),
 );
@@ -52,7 +52,7 @@ function claimValues(v: unknown): string[] {
 export function rolesFromClaims(claims: Record<string, unknown>, o: Pick<OidcOptions, 'roleClaim' | 'groupsClaim' | 'roleMap'>): Role[] {
   const values = [...claimValues(claims[o.roleClaim]), ...claimValues(claims[o.groupsClaim])];
   const out = new Set<Role>();
-  for (const v of values) for (const r of Object.hasOwn(o.roleMap, v) ? o.roleMap[v]! : []) out.add(r);
+  for (const v of values) for (const r of Object.hasOwn(o.roleMap, v) ? o.roleMap[v] : []) out.add(r);
   return ROLES.filter((r) => out.has(r));
 }
 
@@ -110,7 +110,7 @@ export function createOidc(o: OidcOptions): Oidc {
       } catch {
         return null;
       }
-      return principalOf(payload as Record<string, unknown>, o);
+      return principalOf(payload, o);
     },
   };
 }
@@ -181,7 +181,7 @@ export function createAuthRouter(deps: { oidc?: Oidc; options?: OidcOptions; ses
       let claims: Record<string, unknown> | undefined;
       try {
         const tokens = await client.authorizationCodeGrant(cfg, current, { pkceCodeVerifier: login.verifier, expectedState: login.state, expectedNonce: login.nonce, idTokenExpected: true });
-        claims = tokens.claims() as Record<string, unknown> | undefined;
+        claims = tokens.claims();
       } catch (e) {
         return authError(res, 401, 'auth', `the sign-in could not be completed: ${(e as Error).message}`);
       }

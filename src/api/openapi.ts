@@ -213,7 +213,7 @@ export function openApiDocument(): Record<string, unknown> {
       security: [{ bearer: [] }, { session: [] }],
       responses: { ...AUTH_ERRORS, ...doc.responses },
       'x-lockstep-roles': [...roles],
-    } as RouteConfig);
+    });
   }
   // the web console's own routes (src/api/console.ts): listed with their roles; their shapes are the console's
   for (const [key, roles] of Object.entries(CONSOLE_ROUTE_ROLES)) {
@@ -228,7 +228,7 @@ export function openApiDocument(): Record<string, unknown> {
       ...(method === 'POST' ? { request: { body: { required: false, content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } } } } : {}),
       responses: { ...AUTH_ERRORS, 200: json(CONSOLE_RESPONSES[key] ?? z.record(z.string(), z.unknown()), 'the console\'s answer'), 400: err('bad input, naming the field') },
       'x-lockstep-roles': [...roles],
-    } as RouteConfig);
+    });
   }
   const gen = new OpenApiGeneratorV31(registry.definitions);
   cached = gen.generateDocument({

@@ -19,8 +19,8 @@ export async function lintWhatIf(ctx: EngineContext, sources: MappingSource[], p
   if (errors.length) {
     const details = errors.map((e) => locateRuleIssue(sources, e));
     throw new LockstepError('validation', `mappings are invalid (${errors.length} issue${errors.length === 1 ? '' : 's'}):\n${details.map((d) => `${d.file}:${d.line}:${d.column}: ${d.message}`).join('\n')}`, {
-      field: details[0]!.path || 'when',
-      details: details.map((d, i) => ({ ...d, label: `rule "${errors[i]!.rule}": when` })),
+      field: details[0].path || 'when',
+      details: details.map((d, i) => ({ ...d, label: `rule "${errors[i].rule}": when` })),
     });
   }
   const people: Identity[] = [];

@@ -41,7 +41,7 @@ const h = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body ?? {});
   if (!r.success) {
-    const i = r.error.issues[0]!;
+    const i = r.error.issues[0];
     const field = i.path.join('.') || 'body';
     throw new LockstepError('validation', `${field}: ${i.message}`, { field, details: r.error.issues });
   }
@@ -92,7 +92,7 @@ export function createWhatIfRouter(deps: WhatIfDeps): Router {
     h(async (_req, res) => {
       const paths = await mappingFiles(deps.mappingPaths);
       const names = displayNames(paths);
-      const files = await Promise.all(paths.map(async (p, i) => ({ file: names[i]!, text: await readFile(p, 'utf8') })));
+      const files = await Promise.all(paths.map(async (p, i) => ({ file: names[i], text: await readFile(p, 'utf8') })));
       res.json({ files });
     }),
   );
@@ -107,8 +107,8 @@ export function createWhatIfRouter(deps: WhatIfDeps): Router {
       const loaded = parseMappingSources(sources);
       const unknown = [...loaded.policy.accessGroups.values()].filter((g) => !deps.systems.includes(g.system));
       if (unknown.length) {
-        const i = loaded.mappings.accessGroups.findIndex((g) => g.id === unknown[0]!.id);
-        throw new LockstepError('validation', `accessGroups[${i}].system: ${unknown[0]!.system} is not a configured lock system (configured: ${deps.systems.join(', ')})`, {
+        const i = loaded.mappings.accessGroups.findIndex((g) => g.id === unknown[0].id);
+        throw new LockstepError('validation', `accessGroups[${i}].system: ${unknown[0].system} is not a configured lock system (configured: ${deps.systems.join(', ')})`, {
           field: `accessGroups[${i}].system`,
         });
       }

@@ -122,8 +122,8 @@ async function verifyWithCheckpoints(files: string[], publicKeyFiles: string[], 
   try {
     const results = [];
     // each file on its own, so that a line number names one line of one file
-    for (const [i, text] of texts.entries()) results.push({ file: files[i]!, ...(await verifyCheckpoints(db, text, keys)) });
-    const chain = results[0]!.chain;
+    for (const [i, text] of texts.entries()) results.push({ file: files[i], ...(await verifyCheckpoints(db, text, keys)) });
+    const chain = results[0].chain;
     if (json) out(JSON.stringify({ chain, checkpoints: results.map((r) => ({ ...r, chain: undefined })) }, null, 2));
     else {
       printChain(chain);

@@ -70,7 +70,7 @@ function readAs(expected: Scalar, text: string): number | boolean | undefined {
 function setAt(root: unknown, path: IssuePath, value: unknown): void {
   let node = root as Record<string | number, unknown>;
   for (const seg of path.slice(0, -1)) node = node[seg] as Record<string | number, unknown>;
-  node[path[path.length - 1]!] = value;
+  node[path[path.length - 1]] = value;
 }
 
 /** A value shown in an error: kept short, since it may be anything the environment held. */

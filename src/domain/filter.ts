@@ -122,7 +122,7 @@ export function rewriteValuePathSubAttributes(source: string): string {
   let i = 0;
   const n = source.length;
   while (i < n) {
-    const ch = source[i]!;
+    const ch = source[i];
     if (ch === '"') {
       const end = endOfString(source, i);
       out += source.slice(i, end);
@@ -147,11 +147,11 @@ export function rewriteValuePathSubAttributes(source: string): string {
     }
     let k = j + 1 + tail[0].length;
     let value = '';
-    if (tail[2]!.toLowerCase() !== 'pr') {
+    if (tail[2].toLowerCase() !== 'pr') {
       while (k < n && source[k] === ' ') k++;
       const start = k;
       if (source[k] === '"') k = endOfString(source, k);
-      else while (k < n && !/[\s)\]]/.test(source[k]!)) k++;
+      else while (k < n && !/[\s)\]]/.test(source[k])) k++;
       value = ` ${source.slice(start, k)}`;
     }
     out += `[(${inner}) and ${tail[1]} ${tail[2]}${value}]`;
@@ -345,7 +345,7 @@ export function valuesAt(rec: Rec, ref: AttributeRef): unknown[] {
       const leaf = leafOf(v);
       if (leaf !== undefined && leaf !== null) out.push(leaf);
     } else if (isRecord(v)) {
-      walk(valueOf(v, ref.subPath[i]!), i + 1);
+      walk(valueOf(v, ref.subPath[i]), i + 1);
     }
   };
   walk(topValue(rec, ref), 0);
@@ -419,7 +419,7 @@ function leafCompares(v: unknown, segs: readonly string[], i: number, op: Compar
   }
   if (i === segs.length) return compare(op, leafOf(v), c);
   if (!isRecord(v)) return false;
-  return leafCompares(valueOf(v, segs[i]!), segs, i + 1, op, c);
+  return leafCompares(valueOf(v, segs[i]), segs, i + 1, op, c);
 }
 
 /** Some leaf under v is non-empty; without a sub path a complex value counts when any sub-attribute does. */
@@ -430,7 +430,7 @@ function leafPresent(v: unknown, segs: readonly string[], i: number): boolean {
   }
   if (i === segs.length) return nonEmpty(i === 0 ? v : leafOf(v));
   if (!isRecord(v)) return false;
-  return leafPresent(valueOf(v, segs[i]!), segs, i + 1);
+  return leafPresent(valueOf(v, segs[i]), segs, i + 1);
 }
 
 /** Each value under a value path's attribute that its filter is tried on: complex values as they are, others as `{value}`. */
@@ -440,7 +440,7 @@ function candidates(v: unknown, segs: readonly string[], i: number, out: unknown
   } else if (i === segs.length) {
     if (v !== undefined && v !== null) out.push(v);
   } else if (isRecord(v)) {
-    candidates(valueOf(v, segs[i]!), segs, i + 1, out);
+    candidates(valueOf(v, segs[i]), segs, i + 1, out);
   }
 }
 
@@ -456,7 +456,7 @@ function someCandidate(v: unknown, segs: readonly string[], i: number, inner: Fi
   }
   if (i === segs.length) return v !== undefined && v !== null && candidateMatches(v, inner);
   if (!isRecord(v)) return false;
-  return someCandidate(valueOf(v, segs[i]!), segs, i + 1, inner);
+  return someCandidate(valueOf(v, segs[i]), segs, i + 1, inner);
 }
 
 /** True when the filter holds for the record. */

@@ -73,7 +73,7 @@ export function findInputProblem(value: unknown, root = '', maxDepth = MAX_JSON_
 export function findPathProblem(path: string, routes: readonly string[]): InputProblem | null {
   const segs = path.split('/');
   for (let i = 0; i < segs.length; i++) {
-    const raw = segs[i]!;
+    const raw = segs[i];
     if (!raw.includes('%')) continue;
     let decoded: string;
     let why: string | null;
@@ -92,7 +92,7 @@ function paramAt(segs: string[], i: number, routes: readonly string[]): string {
   for (const r of routes) {
     const parts = r.split('/');
     if (parts.length !== segs.length) continue;
-    if (parts.every((p, j) => j === i || p.startsWith(':') || p.toLowerCase() === segs[j]!.toLowerCase()) && parts[i]!.startsWith(':')) return parts[i]!.slice(1);
+    if (parts.every((p, j) => j === i || p.startsWith(':') || p.toLowerCase() === segs[j].toLowerCase()) && parts[i].startsWith(':')) return parts[i].slice(1);
   }
   return 'path';
 }

@@ -30,7 +30,7 @@ export interface FittedFields {
 }
 
 // C0 and C1 control characters and the line/paragraph separators: no lock system shows them
-// eslint-disable-next-line no-control-regex
+ 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 
 /** Cuts s to at most max UTF-16 code units without leaving half a surrogate pair. */

@@ -163,9 +163,12 @@ export async function notFoundAsNull<T>(p: Promise<T>): Promise<T | null> {
   }
 }
 
+/** A rejection is always an Error (an abort's reason may be anything). */
+const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
+
 const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
+    if (signal?.aborted) return reject(asError(signal.reason));
     const t = setTimeout(done, ms);
     function done(): void {
       signal?.removeEventListener('abort', onAbort);
@@ -173,7 +176,7 @@ const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     }
     function onAbort(): void {
       clearTimeout(t);
-      reject(signal?.reason);
+      reject(asError(signal?.reason));
     }
     signal?.addEventListener('abort', onAbort, { once: true });
   });
@@ -334,14 +337,14 @@ export class HttpClient {
         });
         res.on('end', () => {
           if (!finish()) return;
-          const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+          const text = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8');
           const status = res.statusCode ?? 0;
           const got = { get: (name: string): string | null => headerValue(res.headers[name.toLowerCase()]) };
           if (status >= 200 && status < 300) {
             try {
               resolve({ status, headers: got, body: parseBody(text, got.get('content-type'), where) as T });
             } catch (e) {
-              reject(e);
+              reject(asError(e));
             }
             return;
           }

@@ -47,7 +47,7 @@ export async function listIncidentViews(ctx: EngineContext, opts: { status?: 'op
 }
 
 export async function getIncidentView(ctx: EngineContext, idOrPrefix: string): Promise<IncidentWithPerson> {
-  return (await describeIncidents(ctx, [await findIncident(ctx.db, idOrPrefix)]))[0]!;
+  return (await describeIncidents(ctx, [await findIncident(ctx.db, idOrPrefix)]))[0];
 }
 
 export function parseIncidentStep(v: string): IncidentStep {
@@ -76,7 +76,7 @@ async function change(ctx: EngineContext, idOrPrefix: string, fn: (tx: Parameter
     await appendAudit(tx, [{ actor, action: r.action, subject: i.id, data: { kind: i.kind, system: i.system, credentialId: i.credentialId, identityId: i.identityId, ...r.data } }]);
     return r.incident;
   });
-  return (await describeIncidents(ctx, [updated]))[0]!;
+  return (await describeIncidents(ctx, [updated]))[0];
 }
 
 /** Someone has taken the incident on (the clocks keep running until the reports are recorded). */

@@ -103,7 +103,7 @@ export async function createAccessRequest(ctx: EngineContext, input: RequestInpu
   let sponsorName: string | null = null;
   if (sponsored.length > 0) {
     const s = (await sponsorStates(ctx.db, [identity])).get(identity.id);
-    const cls = policy.accessGroups.get(sponsored[0]!)!.protectionClass;
+    const cls = policy.accessGroups.get(sponsored[0])!.protectionClass;
     if (!identity.sponsor || !s || !s.found || s.id === identity.id || isLeaver({ active: s.active, deletedAt: s.deletedAt, leaveDate: s.leaveDate ?? undefined }, now)) {
       throw new LockstepError('validation', `identity: ${identity.userName} is not an employee and class ${cls} (${sponsored.join(', ')}) requires an active sponsor; ${identity.sponsor ? `sponsor ${JSON.stringify(identity.sponsor)} is not an active identity` : 'none is recorded'}`, { field: 'identity' });
     }
@@ -170,7 +170,7 @@ export async function approveAccessRequest(ctx: EngineContext, id: string, calle
     at,
     comment,
     action: done ? 'request.approved' : 'request.approval',
-    audit: { userName: identity.userName, steps: [...mine].map((i) => steps[i]!.kind), approvedBy: [...new Set(steps.map((s) => s.approvedBy).filter(Boolean))] },
+    audit: { userName: identity.userName, steps: [...mine].map((i) => steps[i].kind), approvedBy: [...new Set(steps.map((s) => s.approvedBy).filter(Boolean))] },
   });
 }
 

@@ -168,7 +168,7 @@ function denyPerRule(denied: Denial[], groupId: string, list: Array<{ rule: stri
   }
 }
 
-function leaverReason(identity: Identity, now: Date): string {
+function leaverReason(identity: Identity, _now: Date): string {
   if (identity.deletedAt) return `deleted at ${identity.deletedAt}`;
   if (!identity.active) return 'inactive';
   return `left on ${identity.leaveDate ?? '?'} (leaveDate)`;
@@ -238,7 +238,7 @@ const classNotes: NoteCache<CompiledDuration> = new WeakMap();
 
 function shared<K>(cache: NoteCache<K>, key: K, anchor: number, make: () => string): string {
   let byAnchor = cache.get(key);
-  if (byAnchor === undefined) cache.set(key, (byAnchor = new Map()));
+  if (byAnchor === undefined) cache.set(key, (byAnchor = new Map<number, string>()));
   let note = byAnchor.get(anchor);
   if (note === undefined) {
     note = make();
@@ -278,7 +278,7 @@ function windowOf(path: PathRef, identity: Identity, view: FilterView | null, an
   const classMax = policy.classes[cls].maxValidity;
   if (classMax !== null) min = earlier(min, { at: anchor + classMax.ms, kind: 'class', max: classMax, cls });
   if (leave !== null) min = earlier(min, { at: leave.at, kind: 'leave', note: leave.note });
-  const chosen = min as LazyBound | null;
+  const chosen = min;
   return { path, until: chosen === null ? null : { at: chosen.at, note: noteOf(chosen, anchor) } };
 }
 
@@ -302,11 +302,11 @@ function ruleIndexOf(rules: readonly CompiledRule[]): RuleIndex {
   rules.forEach((rule, i) => {
     const g = rule.when.guards?.[0];
     if (g === undefined) {
-      index!.open.push(i);
+      index.open.push(i);
       return;
     }
-    let e = index!.byName.get(g.name);
-    if (e === undefined) index!.byName.set(g.name, (e = { byValue: new Map(), all: [] }));
+    let e = index.byName.get(g.name);
+    if (e === undefined) index.byName.set(g.name, (e = { byValue: new Map(), all: [] }));
     e.all.push(i);
     const list = e.byValue.get(g.value);
     if (list === undefined) e.byValue.set(g.value, [i]);
@@ -455,7 +455,7 @@ function matchView(policy: CompiledPolicy, view: FilterView, use: ((i: number) =
   const memo: GuardMemo = new Map();
   for (const i of candidateRules(policy.rules, view, memo)) {
     if (use !== null && !use(i)) continue;
-    const rule = policy.rules[i]!;
+    const rule = policy.rules[i];
     if (ruledOut(rule.when, view, memo)) continue;
     const outcome = matchFilter(rule.when, view);
     if (!outcome.matched) continue;
@@ -506,7 +506,7 @@ function reachedOf(matches: RuleMatch[], policy: CompiledPolicy, remember: boole
   }
   if (reached.length > 1) reached.sort(ascending);
   return reached.map((i) => {
-    const group = order.groups[i]!;
+    const group = order.groups[i];
     const list = paths.get(group.id)!;
     const untils: string[] = [];
     for (const p of list) for (const src of p.grant.limits) if (src.limit.until !== undefined && !untils.includes(src.limit.until)) untils.push(src.limit.until);
@@ -534,7 +534,7 @@ function merge(a: RuleMatch[], b: RuleMatch[]): RuleMatch[] {
   const out: RuleMatch[] = [];
   let i = 0;
   let j = 0;
-  while (i < a.length || j < b.length) out.push(j >= b.length || (i < a.length && a[i]!.index < b[j]!.index) ? a[i++]! : b[j++]!);
+  while (i < a.length || j < b.length) out.push(j >= b.length || (i < a.length && a[i].index < b[j].index) ? a[i++] : b[j++]);
   return out;
 }
 
@@ -614,7 +614,7 @@ function applyGrants(identity: Identity, policy: CompiledPolicy, opts: EvaluateO
       };
       const i = entitlements.findIndex((x) => x.accessGroup.id === groupId);
       if (i >= 0) {
-        const had = entitlements[i]!;
+        const had = entitlements[i];
         const validUntil = had.validUntil === null ? null : iso(Math.max(Date.parse(had.validUntil), end));
         entitlements = entitlements.map((x, k) => (k === i ? { ...had, validFrom: null, validUntil, reasons: [...had.reasons, reason] } : x));
       } else {
@@ -648,7 +648,7 @@ function evaluateWith(identity: Identity, policy: CompiledPolicy, opts: Evaluate
     if (entry === undefined) {
       const direct = memo.direct;
       const matches = matchView(policy, view, direct.size === 0 ? null : (i) => !direct.has(i), memo.presence);
-      entry = { matches, result: matchesOf(matches, policy, direct.size === 0), parts: memo.names.map((n, k) => keyPart(identity, n, memo.presenceOnly[k]!)!) };
+      entry = { matches, result: matchesOf(matches, policy, direct.size === 0), parts: memo.names.map((n, k) => keyPart(identity, n, memo.presenceOnly[k])!) };
       if (memo.entries.size >= RULE_MEMO_MAX) review(memo);
       // a review may have changed which rules are remembered: this entry is then not one to keep
       if (memo.direct === direct && !memo.off) memo.entries.set(key, entry);
@@ -866,7 +866,7 @@ function answerOf(
     if (w.path.grant.role !== undefined) r.role = w.path.grant.role;
     if (w.path.grant.roleChain !== undefined) r.roleChain = w.path.grant.roleChain;
     if (m.sourceRole !== undefined) r.sourceRole = m.sourceRole;
-    r.matched = m.matched ?? personal[m.slot]!;
+    r.matched = m.matched ?? personal[m.slot];
     if (w.until || fromNote) {
       const notes: string[] = [];
       if (w.until) notes.push(w.until.note);
@@ -923,7 +923,7 @@ export function ruleMemoStats(policy: CompiledPolicy): { entries: number; lookup
     entries: memo.entries.size,
     lookups: memo.lookups,
     remembered: memo.rules.length - memo.direct.size,
-    perPerson: [...memo.direct].map((i) => memo.rules[i]!.id),
+    perPerson: [...memo.direct].map((i) => memo.rules[i].id),
     off: memo.off,
     names: memo.names.map((n) => n.name),
   };

@@ -44,7 +44,7 @@ const policyDialect: FilterDialect<AttributeRef> = {
   resolve(path) {
     const i = path.lastIndexOf(':');
     const [attribute, ...subPath] = (i === -1 ? path : path.slice(i + 1)).split('.');
-    return { holder: null, attribute: attribute!, subPath, caseExact: false };
+    return { holder: null, attribute: attribute, subPath, caseExact: false };
   },
 };
 

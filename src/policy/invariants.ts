@@ -279,7 +279,7 @@ export function applyInvariants<E extends Evaluated>(e: E, identity: Identity, i
     let members: string[] | null = null;
     for (const ent of e.entitlements) {
       const g = ent.accessGroup.id;
-      if (x.separateGroups!.has(g) && !refused.has(g)) (members ??= []).push(g);
+      if (x.separateGroups.has(g) && !refused.has(g)) (members ??= []).push(g);
     }
     if (members === null || members.length < 2) continue;
     const kept = members.filter((g) => o.held.has(g));
@@ -298,12 +298,12 @@ export function applyInvariants<E extends Evaluated>(e: E, identity: Identity, i
     const carried = new Set<string>();
     for (const ent of e.entitlements) {
       if (refused.has(ent.accessGroup.id)) continue;
-      for (const r of ent.reasons) for (const b of bundlesOf(r)) if (x.separateRoles!.has(b)) carried.add(b);
+      for (const r of ent.reasons) for (const b of bundlesOf(r)) if (x.separateRoles.has(b)) carried.add(b);
     }
     if (carried.size < 2) continue;
     const via = (r: Reason) => bundlesOf(r).some((b) => carried.has(b));
     // in the invariant's own order, so the words do not depend on the rules' order
-    const names = [...x.separateRoles!].filter((b) => carried.has(b)).join(' and ');
+    const names = [...x.separateRoles].filter((b) => carried.has(b)).join(' and ');
     const keptGroups: string[] = [];
     for (const ent of e.entitlements) {
       const g = ent.accessGroup.id;
@@ -378,7 +378,10 @@ export function heldViolations(identity: Identity, held: ReadonlySet<string>, en
       for (const ent of entitlements) {
         if (!held.has(ent.accessGroup.id)) continue;
         let through = false;
-        for (const r of ent.reasons) for (const b of bundlesOf(r)) if (x.separateRoles.has(b)) (carried.add(b), (through = true));
+        for (const r of ent.reasons) for (const b of bundlesOf(r)) if (x.separateRoles.has(b)) {
+          carried.add(b);
+          through = true;
+        }
         if (through) groups.push(ent.accessGroup.id);
       }
       if (carried.size >= 2) push(x, groups, `carries the role bundles ${[...x.separateRoles].filter((b) => carried.has(b)).join(' and ')} together (held: ${groups.join(', ')})`);

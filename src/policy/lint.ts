@@ -100,7 +100,7 @@ export function locateRuleIssue(sources: MappingSource[], issue: LintIssue): Map
   for (const s of sources) {
     const lines = new LineCounter();
     const doc = parseDocument(s.text, { lineCounter: lines });
-    const rules = doc.get('rules', true) as unknown;
+    const rules = doc.get('rules', true);
     if (!isSeq(rules) || issue.rule === null) continue;
     const index = rules.items.findIndex((n) => matchesRuleId(n, issue.rule!));
     if (index === -1) continue;

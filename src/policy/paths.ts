@@ -6,7 +6,7 @@
 export function namedPath(raw: unknown, path: string): string | null {
   const m = /^(rules|accessGroups)\[(\d+)\](?:\.(.*))?$/.exec(path);
   if (!m || raw === null || typeof raw !== 'object') return null;
-  const list = (raw as Record<string, unknown>)[m[1]!];
+  const list = (raw as Record<string, unknown>)[m[1]];
   const item = Array.isArray(list) ? (list[Number(m[2])] as Record<string, unknown> | undefined) : undefined;
   const id = item && typeof item.id === 'string' && item.id !== '' ? item.id : null;
   if (!id) return null;

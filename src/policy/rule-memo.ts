@@ -110,14 +110,14 @@ export function review<T>(memo: RuleMemo<T>): void {
     let most = 0;
     for (let k = 0; k < memo.names.length; k++) {
       const seen = new Set<string>();
-      for (const e of memo.entries.values()) seen.add(e.parts[k]!);
+      for (const e of memo.entries.values()) seen.add(e.parts[k]);
       if (seen.size > most) {
         most = seen.size;
         worst = k;
       }
     }
     if (worst >= 0 && most > memo.entries.size / 2) {
-      memo.demoted.add(memo.names[worst]!.lower);
+      memo.demoted.add(memo.names[worst].lower);
       plan(memo);
       return;
     }
@@ -179,7 +179,7 @@ export function keyPart(identity: Identity, n: AttributeName, presenceOnly: bool
 export function memoKey<T>(memo: RuleMemo<T>, identity: Identity): string | null {
   let key = '';
   for (let k = 0; k < memo.names.length; k++) {
-    const part = keyPart(identity, memo.names[k]!, memo.presenceOnly[k]!);
+    const part = keyPart(identity, memo.names[k], memo.presenceOnly[k]);
     if (part === null) return null;
     key += part;
   }

@@ -172,7 +172,7 @@ export function parseTests(sources: TestSource[]): TestSuite[] {
   const { suites, issues } = parseTestSources(sources);
   if (issues.length > 0) {
     throw new LockstepError('validation', `mapping tests are invalid (${issues.length} issue${issues.length === 1 ? '' : 's'}):\n${issues.map(formatIssue).join('\n')}`, {
-      field: issues[0]!.path || undefined,
+      field: issues[0].path || undefined,
       details: issues,
     });
   }
@@ -379,7 +379,7 @@ export function junitXml(r: TestReport): string {
     for (const t of ts) {
       const open = `    <testcase classname="${xml(basename(file).replace(/\.ya?ml$/i, ''))}" name="${xml(t.name)}" time="${(t.ms / 1000).toFixed(3)}"`;
       if (t.passed) out.push(`${open}/>`);
-      else out.push(`${open}>`, `      <failure message="${xml(t.failures[0]!)}" type="assertion">${xml(t.failures.join('\n'))}</failure>`, '    </testcase>');
+      else out.push(`${open}>`, `      <failure message="${xml(t.failures[0])}" type="assertion">${xml(t.failures.join('\n'))}</failure>`, '    </testcase>');
     }
     out.push('  </testsuite>');
   }

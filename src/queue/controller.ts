@@ -106,7 +106,7 @@ function changedAtSource(reason: string): boolean {
  */
 export function actorOfReason(reason: string): string {
   const m = /^(?:.* by )?api:(.+)$/s.exec(reason);
-  return m ? m[1]! : 'worker';
+  return m ? m[1] : 'worker';
 }
 
 /**
@@ -195,7 +195,7 @@ async function afterIdentity(ctx: Controller, req: ReconcileRequest, settle: Set
   }
   const retryable = outcome.results.filter((r) => r.status === 'failed' && isRetryableResult(r));
   if (retryable.length) {
-    const first = retryable[0]!.error!;
+    const first = retryable[0].error!;
     throw new LockstepError('unavailable', `${retryable.length} operation(s) for ${id} failed and will be retried: ${first.message}`, {
       retryable: true,
       ...(retryAfterOf(retryable) !== undefined ? { retryAfterMs: retryAfterOf(retryable) } : {}),

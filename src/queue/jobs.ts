@@ -62,7 +62,7 @@ export type MaintenanceJobName = keyof typeof maintenanceJobSchemas;
 export function parseJobData<T>(schema: z.ZodType<T>, data: unknown, job: { id?: string; name: string }): T {
   const r = schema.safeParse(data);
   if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
+  const issue = r.error.issues[0];
   throw new LockstepError('validation', `job ${job.name} ${job.id ?? ''}: ${issue.path.join('.') || 'data'}: ${issue.message}`, {
     field: issue.path.join('.'),
     retryable: false,

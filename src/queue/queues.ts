@@ -150,12 +150,12 @@ export class LockstepQueues {
       const wanted = slice.map((e) => identityJob(e.identityId, { identityId: e.identityId, lane: e.lane, reason: e.reason, enqueuedAt: e.enqueuedAt }));
       // One job (what every SCIM write enqueues) goes without a pipeline: ioredis copies each of
       // BullMQ's scripts onto every pipeline it creates, ~0.15 ms a call (bench:scim profile).
-      const one = wanted.length === 1 ? wanted[0]! : null;
+      const one = wanted.length === 1 ? wanted[0] : null;
       const jobs = one ? [await this.identity.add(one.name, one.data, one.opts)] : await this.identity.addBulk(wanted);
       // A revocation merged into a job that waits in the normal lane moves that job up.
       await Promise.all(
         jobs.map(async (job, k) => {
-          if (job.id === wanted[k]!.opts.jobId || slice[k]!.lane !== 'revocation' || !job.id) return;
+          if (job.id === wanted[k].opts.jobId || slice[k].lane !== 'revocation' || !job.id) return;
           await this.identity.getJob(job.id).then((j) => (j && (j.priority ?? 0) > PRIORITY.revocation ? j.changePriority({ priority: PRIORITY.revocation }) : undefined));
         }),
       );
@@ -236,7 +236,7 @@ export class LockstepQueues {
   async counts(): Promise<Record<QueueName, Record<string, number>>> {
     const states = ['waiting', 'prioritized', 'active', 'delayed', 'waiting-children', 'failed', 'completed'] as const;
     const [identity, full, maintenance] = await Promise.all([this.identity, this.full, this.maintenance].map((q) => q.getJobCounts(...states)));
-    return { identity: identity!, full: full!, maintenance: maintenance! };
+    return { identity: identity, full: full, maintenance: maintenance };
   }
 
   async close(): Promise<void> {

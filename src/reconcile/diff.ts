@@ -98,7 +98,7 @@ export class PlanBuilder {
     const key = op.key ?? [op.system, op.kind, op.accountId ?? `new:${op.externalId}`, op.group?.ref ?? op.credentialId ?? ''].join('|');
     if (this.keys.has(key)) return;
     this.keys.add(key);
-    this.ops.push({ ...op, key } as Operation);
+    this.ops.push({ ...op, key });
   }
 
   checkAt(iso: string | null | undefined, identityId?: string): void {
@@ -282,7 +282,7 @@ export function diffIdentity(
       kind: 'update_account',
       account: { externalId: identity.externalId, displayName: wantName, email: fit?.email, ...(window ? { validity: window } : {}) },
       reason: windowDiffers
-        ? { cause: 'validity', text: `account valid ${fmt({ from: account.validity?.from ?? null, until: account.validity?.until ?? null })} → ${fmt(window!)} (the latest end of its access groups)` }
+        ? { cause: 'validity', text: `account valid ${fmt({ from: account.validity?.from ?? null, until: account.validity?.until ?? null })} → ${fmt(window)} (the latest end of its access groups)` }
         : { cause: 'entitled', text: `display name "${account.displayName}" → "${wantName}"` },
       revocation: false,
       ...(fit?.fitted.length ? { fitted: fit.fitted } : {}),
@@ -366,7 +366,7 @@ export function heldGroupsOf(sys: DiffSystem, account: Account | null, now: numb
   if (account === null || account.state !== 'active') return;
   let going: Set<string> | null = null;
   for (let i = mark; i < ops.length; i++) {
-    const o = ops[i]!;
+    const o = ops[i];
     if (o.kind === 'suspend_account' || o.kind === 'delete_account') return;
     if (o.kind === 'revoke' && o.group) (going ??= new Set()).add(o.group.ref);
   }

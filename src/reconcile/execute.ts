@@ -134,7 +134,7 @@ export async function applyOperations(ctx: EngineContext, ops: Operation[], opts
   };
 
   const runGroup = async (group: Operation[]) => {
-    let accountId = group[0]!.accountId;
+    let accountId = group[0].accountId;
     let blocked: string | null = null;
     for (const op of group) {
       const started = Date.now();

@@ -48,7 +48,7 @@ export function formatPlan(plan: Plan, opts: FormatOptions = {}): string {
     lines.push('lockstep will perform the following actions:', '');
     for (const op of plan.operations) {
       const sym = SYMBOL[op.kind];
-      lines.push(`  ${c(colorOf[sym]!, sym)} ${describe(op)}`);
+      lines.push(`  ${c(colorOf[sym], sym)} ${describe(op)}`);
       lines.push(`      ${c('2', `because ${op.reason.text}${op.reason.policy ? ` [${op.reason.policy}]` : ''}`)}`);
       if (op.fitted?.length) lines.push(`      ${c('2', `fitted to ${op.system}: ${op.fitted.join('; ')}`)}`);
       if (op.learnedBy) lines.push(`      ${c('2', `offline locks learn it when the keys are next updated, at the latest by ${op.learnedBy}`)}`);

@@ -82,9 +82,9 @@ export async function spendBudget(ctx: EngineContext, scope: Scope, plan: Plan, 
   if (scope.kind === 'identities' && !opts.approved) {
     const waiting = await heldAmong(ctx.db, [...new Set(subjects.map((s) => s.subject))]);
     if (waiting.length) {
-      const reason = `${waiting.length === 1 ? 'this person waits' : `${waiting.length} of these people wait`} in held run ${waiting[0]!.runId} for approval: nothing of theirs is revoked until it is approved or rejected`;
+      const reason = `${waiting.length === 1 ? 'this person waits' : `${waiting.length} of these people wait`} in held run ${waiting[0].runId} for approval: nothing of theirs is revoked until it is approved or rejected`;
       return withBudgetLock(ctx.db, async (q) => {
-        const h = await holdInBudgetRun(q, { plan, subjects, reason, now, runId: waiting[0]!.runId });
+        const h = await holdInBudgetRun(q, { plan, subjects, reason, now, runId: waiting[0].runId });
         if (h.added.length) await appendAudit(q, [{ actor: opts.actor, action: 'run.held', subject: h.runId, runId: h.runId, data: { reason, people: h.added, heldPeople: h.people, trigger: opts.trigger, summary: plan.summary } }]);
         return { runId: h.runId, reason, verdict: { hold: true, affected: waiting.length, population: 0, scope: 'overall', added: h.added.length, reason } };
       });

@@ -89,8 +89,8 @@ export async function markCredentialLost(ctx: EngineContext, req: LostCredential
   const [result] = await applyOperations(ctx, [op], { runId: null, actor: req.actor });
   if (!open) {
     await appendAudit(ctx.db, [
-      { actor: req.actor, action: 'incident.opened', subject: incidentBase.id, data: { kind: 'lost-credential', system: req.system, credentialId: req.credentialId, accountId: account.id, applied: result!.status } },
+      { actor: req.actor, action: 'incident.opened', subject: incidentBase.id, data: { kind: 'lost-credential', system: req.system, credentialId: req.credentialId, accountId: account.id, applied: result.status } },
     ]);
   }
-  return { incident: withNis2Clock(incidentBase, ctx.now()), result: result!, account: { id: account.id, displayName: account.displayName, externalId: account.externalId } };
+  return { incident: withNis2Clock(incidentBase, ctx.now()), result: result, account: { id: account.id, displayName: account.displayName, externalId: account.externalId } };
 }

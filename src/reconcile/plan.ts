@@ -138,7 +138,7 @@ async function evaluateEveryone(ctx: EngineContext, now: Date, onSlice: (ps: Pla
   while (next) {
     const page: Identity[] = await next;
     if (page.length === 0) break;
-    next = page.length < pageSize ? null : read(page[page.length - 1]!.id);
+    next = page.length < pageSize ? null : read(page[page.length - 1].id);
     // an unobserved rejection of the prefetch would crash the process; it is awaited next turn
     next?.catch(() => undefined);
     const ids = page.map((i) => i.id);
@@ -184,7 +184,7 @@ function anchorChange(p: PlannedIdentity): AnchorChange | null {
   // every entitled group has an anchor (no need to sort both lists for every identity)
   const entitled = p.evaluation.entitlements;
   let same = entitled.length === Object.keys(p.anchors).length;
-  for (let i = 0; same && i < entitled.length; i++) same = Object.hasOwn(p.anchors, entitled[i]!.accessGroup.id);
+  for (let i = 0; same && i < entitled.length; i++) same = Object.hasOwn(p.anchors, entitled[i].accessGroup.id);
   if (same) return null;
   return { identityId: p.identity.id, entitled: p.evaluation.entitlements.map((e) => ({ accessGroupId: e.accessGroup.id, validFrom: e.validFrom })) };
 }
@@ -275,11 +275,11 @@ async function planIdentities(s: ScopePlanning, scopeIds: string[]): Promise<voi
     const { accounts, usage } = await observeAccounts(ctx, sys, people, linkOf);
     ps.forEach((p, i) => {
       const mark = b.ops.length;
-      diffIdentity(b, ctx.policy, sys, p, accounts[i]!, linkOf.get(p.identity.id), usage, now);
-      if (heldBy) heldGroupsOf(sys, accounts[i]!, nowMs, heldBy[i]!, b.ops, mark);
+      diffIdentity(b, ctx.policy, sys, p, accounts[i], linkOf.get(p.identity.id), usage, now);
+      if (heldBy) heldGroupsOf(sys, accounts[i], nowMs, heldBy[i], b.ops, mark);
     });
   }
-  if (check && heldBy) ps.forEach((p, i) => checkHeld(ctx, check, p, heldBy[i]!, now));
+  if (check && heldBy) ps.forEach((p, i) => checkHeld(ctx, check, p, heldBy[i], now));
   ps.forEach((p) => s.done(p));
 }
 
@@ -337,7 +337,7 @@ async function planFull(s: ScopePlanning): Promise<void> {
     await evaluateEveryone(ctx, now, (ps) => {
       // a lock system that cannot be read fails the plan: stop evaluating (its error is thrown below)
       if (readFailed) throw new LockstepError('unavailable', 'the lock systems could not be read');
-      const states = accountsBySystem as Map<string, SystemState> | null;
+      const states = accountsBySystem;
       if (states === null) {
         waiting.push(ps);
         return;

@@ -106,7 +106,7 @@ export async function runReconcile(ctx: EngineContext, scope: Scope, opts: RunOp
       scope: runScope,
       plan,
       results: [],
-      summary: plan.summary as unknown as Record<string, unknown>,
+      summary: plan.summary,
       progress: { done: 0, total: plan.operations.length },
       error: null,
       createdAt: now.toISOString(),
@@ -147,7 +147,7 @@ async function heldIdentities(ctx: EngineContext, ops: Operation[]): Promise<Rea
 
 /** Results in the order of `ops`: the applied ones', and `skipped` for the held people's. */
 function mergeHeld(ops: Operation[], applied: Operation[], results: OperationResult[], held: ReadonlyMap<string, string>): OperationResult[] {
-  const byKey = new Map(applied.map((o, i) => [o.key, results[i]!]));
+  const byKey = new Map(applied.map((o, i) => [o.key, results[i]]));
   const at = new Date().toISOString();
   return ops.map((o) => {
     const r = byKey.get(o.key);
@@ -199,7 +199,7 @@ async function executeRun(
     if (audit?.length) await appendAudit(ctx.db, audit.splice(0));
     throw e;
   }
-  const failed = ops.filter((_, i) => results[i]!.status === 'failed');
+  const failed = ops.filter((_, i) => results[i].status === 'failed');
   const failedRevocations = failed.filter((o) => o.revocation);
   const status = finalStatus(results);
   const plan = run.plan!;
@@ -239,7 +239,7 @@ async function storeCredentialHolds(ctx: EngineContext, ops: Operation[], result
   const held: Parameters<typeof recordCredentialHolds>[1] = [];
   const released: Parameters<typeof recordCredentialHolds>[2] = [];
   ops.forEach((op, i) => {
-    const r = results[i]!;
+    const r = results[i];
     if (op.kind !== 'set_credential_state' || r.status !== 'applied' || !op.credentialId) return;
     if (op.credentialState === 'suspended' && op.reason.cause === 'leaver' && op.accountId) held.push({ system: op.system, credentialId: op.credentialId, accountId: op.accountId, cause: 'leaver', at });
     else if (op.credentialState === 'active') released.push({ system: op.system, credentialId: op.credentialId, at });
@@ -272,7 +272,7 @@ async function applyUnderLeases(ctx: EngineContext, ops: Operation[], leases: Le
   let done = 0;
   const apply = async (idx: number[]) => {
     const base = done;
-    const rs = await applyOperations(ctx, idx.map((i) => ops[i]!), { ...opts, onProgress: (d) => opts.onProgress?.(base + d, total) });
+    const rs = await applyOperations(ctx, idx.map((i) => ops[i]), { ...opts, onProgress: (d) => opts.onProgress?.(base + d, total) });
     idx.forEach((i, k) => (results[i] = rs[k]!));
     done += idx.length;
   };
@@ -285,7 +285,7 @@ async function applyUnderLeases(ctx: EngineContext, ops: Operation[], leases: Le
       const at = new Date().toISOString();
       for (const id of lease.busy) {
         deferred.push(id);
-        for (const i of byIdentity.get(id)!) results[i] = { key: ops[i]!.key, status: 'skipped', error: { code: 'busy', message: 'the identity was being reconciled by its own job; left to it' }, attempts: 0, at };
+        for (const i of byIdentity.get(id)!) results[i] = { key: ops[i].key, status: 'skipped', error: { code: 'busy', message: 'the identity was being reconciled by its own job; left to it' }, attempts: 0, at };
         done += byIdentity.get(id)!.length;
       }
       await apply(part.filter((id) => !busy.has(id)).flatMap((id) => byIdentity.get(id)!));
@@ -319,7 +319,7 @@ export async function runCausers(ctx: EngineContext, runId: string): Promise<str
     out.add(e.actor);
     const trigger = (e.data as { trigger?: unknown }).trigger;
     const m = typeof trigger === 'string' ? /^queue:(?:.* by )?api:(.+)$/s.exec(trigger) : null;
-    if (m) out.add(m[1]!);
+    if (m) out.add(m[1]);
   }
   return [...out];
 }

@@ -132,7 +132,7 @@ export async function startOidcProvider(opts: OidcProviderOptions): Promise<Runn
     let secret = form.get('client_secret');
     const basic = /^Basic (.+)$/i.exec(req.headers.authorization ?? '');
     if (basic) {
-      const [u, p] = Buffer.from(basic[1]!, 'base64').toString().split(':').map((x) => decodeURIComponent(x));
+      const [u, p] = Buffer.from(basic[1], 'base64').toString().split(':').map((x) => decodeURIComponent(x));
       id = u ?? null;
       secret = p ?? null;
     }

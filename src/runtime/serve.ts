@@ -341,7 +341,7 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     if (closing) return;
     closing = true;
     consoleApi?.close();
-    if (server) await new Promise<void>((r) => server!.close(() => r()));
+    if (server) await new Promise<void>((r) => server.close(() => r()));
     await schedulers?.close();
     await notifier?.close();
     await workers.close();

@@ -23,10 +23,10 @@ async function exportColumns(path: string, cfg: FileSourceConfig): Promise<strin
   try {
     if (format === 'json') {
       const data = JSON.parse(text) as unknown;
-      const first = Array.isArray(data) ? data[0] : (data as { records?: unknown[] } | null)?.records?.[0];
+      const first: unknown = Array.isArray(data) ? (data as unknown[])[0] : (data as { records?: unknown[] } | null)?.records?.[0];
       return first && typeof first === 'object' ? Object.keys(first) : [];
     }
-    const header = (parseCsv(text.split(/\r?\n/, 1)[0] ?? '', { delimiter: cfg.delimiter, bom: true, trim: true }) as string[][])[0];
+    const header = parseCsv(text.split(/\r?\n/, 1)[0] ?? '', { delimiter: cfg.delimiter, bom: true, trim: true })[0];
     return header ?? [];
   } catch {
     return [];

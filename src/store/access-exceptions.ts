@@ -60,7 +60,7 @@ export async function insertException(db: Db, x: NewException): Promise<AccessEx
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
       [randomUUID(), x.identityId, x.accessGroupId, x.until, x.reason, x.source ?? 'manual', x.sourceRef ?? null, x.actor, x.at],
     );
-    const e = exceptionFromRow(rows[0]!);
+    const e = exceptionFromRow(rows[0]);
     await appendAudit(tx, [
       {
         actor: x.actor,
@@ -86,9 +86,9 @@ export async function removeException(db: Db, id: string, r: { actor: string; re
     if (rows.length === 0) {
       const { rows: any } = await tx.query<ExceptionRow>('SELECT * FROM access_exceptions WHERE id = $1', [id]);
       if (any.length === 0) throw new LockstepError('not_found', `no exception ${id}`, { field: 'id' });
-      throw new LockstepError('precondition', `exception ${id} was already removed at ${isoOf(any[0]!.removed_at!)} by ${any[0]!.removed_by}`, { field: 'id' });
+      throw new LockstepError('precondition', `exception ${id} was already removed at ${isoOf(any[0].removed_at!)} by ${any[0].removed_by}`, { field: 'id' });
     }
-    const e = exceptionFromRow(rows[0]!);
+    const e = exceptionFromRow(rows[0]);
     await appendAudit(tx, [
       { actor: r.actor, action: 'exception.removed', subject: e.identityId, at: r.at, data: { exceptionId: e.id, accessGroupId: e.accessGroupId, until: e.until, reason: r.reason, exceptionReason: e.reason } },
     ]);

@@ -151,7 +151,7 @@ function parseLine(text: string): { ok: true; c: Checkpoint } | { ok: false; pro
   const r = checkpointSchema.safeParse(raw);
   if (r.success) return { ok: true, c: r.data };
   const o = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
-  const issue = r.error.issues[0]!;
+  const issue = r.error.issues[0];
   return { ok: false, problem: `not a checkpoint: ${issue.path.join('.') || 'value'}: ${issue.message}`, seq: typeof o.seq === 'number' ? o.seq : null, at: typeof o.at === 'string' ? o.at : null };
 }
 

@@ -46,7 +46,7 @@ const SEAL_BATCH = 2000;
 export async function appendAudit(q: Queryable | Db, entries: AuditEntryInput[]): Promise<void> {
   if (entries.length === 0) return;
   await q.query(`INSERT INTO audit_pending (at, actor, action, subject, run_id, data) ${pendingAuditSelect('$1')}`, [pendingAuditJson(entries)]);
-  if ('transaction' in q) auditWritten(q as Db);
+  if ('transaction' in q) auditWritten(q);
   else q.afterCommit?.((db) => auditWritten(db));
 }
 
@@ -257,7 +257,7 @@ export async function* iterateAudit(q: Queryable, opts: { pageSize?: number; sub
     const { rows } = await q.query<Row>(`SELECT * FROM audit_log WHERE ${where} ORDER BY seq LIMIT $2`, params);
     for (const r of rows) yield fromRow(r);
     if (rows.length < size) return;
-    after = Number(rows[rows.length - 1]!.seq);
+    after = Number(rows[rows.length - 1].seq);
   }
 }
 
@@ -318,7 +318,7 @@ export async function auditPageNewestFirst(
   q: Queryable | Db,
   opts: { limit: number; before?: number | null; subjects?: string[] | null; since?: string | null; action?: string | null },
 ): Promise<{ entries: AuditEntry[]; more: boolean; next: number | null }> {
-  if ('transaction' in q) await sealAudit(q as Db);
+  if ('transaction' in q) await sealAudit(q);
   const params: unknown[] = [opts.limit + 1];
   const where: string[] = [];
   if (opts.before != null) {

@@ -115,7 +115,7 @@ export async function spendRevocationBudget(
       pop.map((p) => p.n),
     ],
   );
-  const r = rows[0]!.r;
+  const r = rows[0].r;
   const overall = r.rows.find((x) => x.system === null);
   // the same verdict checkBudget gives: overall first, then the first lock system over its limit
   const held = r.rows.find((x) => x.over && x.added > 0 && x.system === null) ?? r.rows.find((x) => x.over && x.added > 0);
@@ -191,8 +191,8 @@ export async function holdInBudgetRun(
   // the whole plan of each newly held person (grants too: nothing of theirs is applied until approval)
   const ops = req.plan.operations.filter((o) => added.has(o.identityId ?? `${o.system}:${o.accountId}`));
   const count = await q.query<{ n: string; summary: PlanSummary }>("SELECT (SELECT count(*) FROM held_subjects WHERE run_id = $1) AS n, plan->'summary' AS summary FROM runs WHERE id = $1", [runId]);
-  const n = Number(count.rows[0]!.n);
-  const summary = addSummaries(count.rows[0]!.summary, summarize(ops));
+  const n = Number(count.rows[0].n);
+  const summary = addSummaries(count.rows[0].summary, summarize(ops));
   const text = `${req.reason} (${n} people held in this run)`;
   await q.query(
     `UPDATE runs SET plan = jsonb_set(jsonb_set(jsonb_set(plan, '{operations}', (plan->'operations') || $2::jsonb), '{identities}', to_jsonb($3::int)), '{summary}', $4::jsonb),

@@ -27,7 +27,7 @@ export async function upsertIdentities(q: Queryable, inputs: IdentityInput[]): P
     const chunk = data.slice(start, start + CHUNK);
     const lastOf = new Map<string, number>();
     chunk.forEach((d, i) => lastOf.set(`${d.source}\u0000${d.externalId}`, i));
-    const unique = [...lastOf.values()].sort((a, b) => a - b).map((i) => chunk[i]!);
+    const unique = [...lastOf.values()].sort((a, b) => a - b).map((i) => chunk[i]);
 
     const { rows } = await q.query<KeyRow>(
       `SELECT i.id, i.source, i.external_id, i.data, i.deleted_at FROM identities i

@@ -66,7 +66,7 @@ function fromRow(r: Row): Identity {
 export function parseIdentityInput(input: IdentityInput): IdentityData {
   const r = identityInputSchema.safeParse(input);
   if (!r.success) {
-    const issue = r.error.issues[0]!;
+    const issue = r.error.issues[0];
     const field = issue.path.join('.');
     throw new LockstepError('validation', `${field || 'identity'}: ${issue.message}`, { field, details: z.treeifyError(r.error) });
   }
@@ -130,7 +130,7 @@ export async function upsertIdentity(q: Queryable, input: IdentityInput, opts: {
        VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
       [id, data.source, data.externalId, data.userName, data.active, JSON.stringify(data)],
     );
-    return { identity: fromRow(rows[0]!), created: true, changed: true };
+    return { identity: fromRow(rows[0]), created: true, changed: true };
   }
   if (cur.deleted_at === null && canonicalJson(cur.data) === canonicalJson(data)) {
     return { identity: fromRow(cur), created: false, changed: false };
@@ -140,7 +140,7 @@ export async function upsertIdentity(q: Queryable, input: IdentityInput, opts: {
        updated_at = now(), version = version + 1 WHERE id = $1 RETURNING *`,
     [cur.id, data.userName, data.active, JSON.stringify(data)],
   );
-  return { identity: fromRow(rows[0]!), created: false, changed: true };
+  return { identity: fromRow(rows[0]), created: false, changed: true };
 }
 
 /**
@@ -242,7 +242,7 @@ export async function* iterateIdentities(q: Queryable, pageSize = 5000, opts: { 
     const page = await listIdentities(q, { includeDeleted: opts.includeDeleted, afterId, limit: pageSize });
     if (page.length === 0) return;
     yield page;
-    afterId = page[page.length - 1]!.id;
+    afterId = page[page.length - 1].id;
     if (page.length < pageSize) return;
   }
 }
@@ -259,7 +259,7 @@ export async function countIdentities(q: Queryable, opts: { source?: string; inc
     `SELECT count(*)::int AS n FROM identities ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`,
     params,
   );
-  return Number(rows[0]!.n);
+  return Number(rows[0].n);
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -318,7 +318,7 @@ export async function sponseesOf(
   q: Queryable,
   identity: Pick<Identity, 'id' | 'userName' | 'externalId' | 'email'> | ReadonlyArray<Pick<Identity, 'id' | 'userName' | 'externalId' | 'email'>>,
 ): Promise<string[]> {
-  const list = Array.isArray(identity) ? identity : [identity as Pick<Identity, 'id' | 'userName' | 'externalId' | 'email'>];
+  const list = (Array.isArray(identity) ? identity : [identity]) as ReadonlyArray<Pick<Identity, 'id' | 'userName' | 'externalId' | 'email'>>;
   const keys = new Set<string>();
   const ids: string[] = [];
   for (const i of list) {

@@ -125,10 +125,10 @@ export function withNis2Clock(i: Incident, now: Date): IncidentView {
   return {
     ...i,
     nis2: {
-      earlyWarningDue: clocks[0]!.due,
-      notificationDue: clocks[1]!.due,
-      finalReportDue: clocks[2]!.due,
-      earlyWarningOverdue: clocks[0]!.overdue,
+      earlyWarningDue: clocks[0].due,
+      notificationDue: clocks[1].due,
+      finalReportDue: clocks[2].due,
+      earlyWarningOverdue: clocks[0].overdue,
       hoursToEarlyWarning: Math.round(((ew - now.getTime()) / h) * 10) / 10,
       clocks,
       overdue: clocks.filter((c) => c.overdue).map((c) => c.step),
@@ -145,7 +145,7 @@ export async function openIncident(
      VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $8) RETURNING *`,
     [randomUUID(), i.kind, i.system ?? null, i.accountId ?? null, i.credentialId ?? null, i.identityId ?? null, i.at ?? new Date().toISOString(), JSON.stringify(i.data ?? {})],
   );
-  return fromRow(rows[0]!);
+  return fromRow(rows[0]);
 }
 
 export async function listIncidents(q: Queryable, opts: { status?: 'open' | 'closed' } = {}): Promise<Incident[]> {
@@ -162,7 +162,7 @@ export async function findIncident(q: Queryable, idOrPrefix: string): Promise<In
   const { rows } = await q.query<Row>("SELECT * FROM incidents WHERE id::text LIKE $1 || '%' ORDER BY opened_at DESC LIMIT 2", [key]);
   if (rows.length === 0) throw new LockstepError('not_found', `no incident ${idOrPrefix}`, { field: 'id' });
   if (rows.length > 1) throw new LockstepError('validation', `incident ${idOrPrefix} is ambiguous: more than one id starts with it; give more of it`, { field: 'id' });
-  return fromRow(rows[0]!);
+  return fromRow(rows[0]);
 }
 
 /** Locks the incident's row for a change (inside a transaction). */
@@ -173,17 +173,17 @@ export async function lockIncident(q: Queryable, id: string): Promise<Incident |
 
 export async function setIncidentAcknowledged(q: Queryable, id: string, by: string, at: string): Promise<Incident> {
   const { rows } = await q.query<Row>('UPDATE incidents SET acknowledged_at = $2, acknowledged_by = $3 WHERE id = $1 RETURNING *', [id, at, by]);
-  return fromRow(rows[0]!);
+  return fromRow(rows[0]);
 }
 
 export async function setIncidentStep(q: Queryable, id: string, step: IncidentStep, rec: IncidentStepRecord): Promise<Incident> {
   const { rows } = await q.query<Row>('UPDATE incidents SET steps = steps || jsonb_build_object($2::text, $3::jsonb) WHERE id = $1 RETURNING *', [id, step, JSON.stringify(rec)]);
-  return fromRow(rows[0]!);
+  return fromRow(rows[0]);
 }
 
 export async function setIncidentClosed(q: Queryable, id: string, by: string, reason: string, at: string): Promise<Incident> {
   const { rows } = await q.query<Row>("UPDATE incidents SET status = 'closed', closed_at = $2, closed_by = $3, close_reason = $4 WHERE id = $1 RETURNING *", [id, at, by, reason]);
-  return fromRow(rows[0]!);
+  return fromRow(rows[0]);
 }
 
 /** Records that these overdue steps were announced. */

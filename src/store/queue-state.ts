@@ -420,7 +420,7 @@ export async function takePendingForRequeue(q: Queryable, opts: { all: boolean; 
 /** How many acknowledged changes wait for their reconciliation, and since when. */
 export async function pendingStats(q: Queryable): Promise<{ count: number; oldestSince: string | null }> {
   const { rows } = await q.query<{ n: number; oldest: Date | string | null }>('SELECT count(*)::int AS n, min(first_at) AS oldest FROM queue_pending');
-  return { count: Number(rows[0]!.n), oldestSince: iso(rows[0]!.oldest ?? null) };
+  return { count: Number(rows[0].n), oldestSince: iso(rows[0].oldest ?? null) };
 }
 
 // ---- outbox ---------------------------------------------------------------------------------
@@ -466,5 +466,5 @@ export async function drainOutbox(db: Db, send: (entries: OutboxEntry[]) => Prom
 
 export async function outboxSize(q: Queryable): Promise<number> {
   const { rows } = await q.query<{ n: number }>('SELECT count(*)::int AS n FROM queue_outbox');
-  return Number(rows[0]!.n);
+  return Number(rows[0].n);
 }

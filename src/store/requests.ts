@@ -56,7 +56,7 @@ export async function insertRequest(db: Db, x: NewRequest): Promise<AccessReques
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
       [randomUUID(), x.identityId, x.kind, x.target, x.groups, x.validFrom, x.validUntil, x.justification, JSON.stringify(x.steps), x.requestedBy, x.createdAt],
     );
-    const r = fromRow(rows[0]!);
+    const r = fromRow(rows[0]);
     await appendAudit(tx, [
       {
         actor: x.requestedBy,
@@ -97,7 +97,7 @@ export async function decideRequest(
       [id, JSON.stringify(d.steps), d.status, final, d.at, d.actor, d.comment],
     );
     if (rows.length === 0) throw new LockstepError('precondition', `request ${id} is not pending any more`, { field: 'id' });
-    const r = fromRow(rows[0]!);
+    const r = fromRow(rows[0]);
     await appendAudit(tx, [
       { actor: d.actor, action: d.action, subject: r.identityId, at: d.at, data: { requestId: r.id, status: r.status, groups: r.groups, validFrom: r.validFrom, validUntil: r.validUntil, comment: d.comment, ...d.audit } },
     ]);

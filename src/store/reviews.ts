@@ -75,13 +75,13 @@ export type NewItem = Pick<ReviewItem, 'identityId' | 'userName' | 'accessGroupI
 export async function insertCampaign(db: Db, c: Omit<ReviewCampaign, 'id' | 'status' | 'closedAt'>, items: NewItem[]): Promise<ReviewCampaign> {
   return db.transaction(async (tx) => {
     const { rows: open } = await tx.query<{ id: string }>("SELECT id FROM review_campaigns WHERE review_id = $1 AND status = 'open' FOR UPDATE", [c.reviewId]);
-    if (open.length) throw new LockstepError('precondition', `review ${c.reviewId} has a campaign open already (${open[0]!.id})`, { field: 'id' });
+    if (open.length) throw new LockstepError('precondition', `review ${c.reviewId} has a campaign open already (${open[0].id})`, { field: 'id' });
     const { rows } = await tx.query<CampaignRow>(
       `INSERT INTO review_campaigns (id, review_id, started_at, started_by, deadline, next_reminder_at, revoke_until, undecided)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
       [randomUUID(), c.reviewId, c.startedAt, c.startedBy, c.deadline, c.nextReminderAt, c.revokeUntil, c.undecided],
     );
-    const campaign = campaignOf(rows[0]!);
+    const campaign = campaignOf(rows[0]);
     if (items.length) {
       await tx.query(
         `INSERT INTO review_items (id, campaign_id, identity_id, user_name, access_group_id, reviewer_kind, reviewer, violations)
@@ -155,7 +155,7 @@ export async function closeCampaign(db: Db, id: string, r: { at: string; actor: 
   return db.transaction(async (tx) => {
     const { rows } = await tx.query<CampaignRow>("UPDATE review_campaigns SET status = 'closed', closed_at = $2, next_reminder_at = NULL WHERE id = $1 AND status = 'open' RETURNING *", [id, r.at]);
     if (!rows.length) throw new LockstepError('precondition', `review campaign ${id} is not open`, { field: 'id' });
-    const c = campaignOf(rows[0]!);
+    const c = campaignOf(rows[0]);
     await appendAudit(tx, [{ actor: r.actor, action: 'review.closed', subject: c.id, at: r.at, data: { reviewId: c.reviewId, campaignId: c.id, ...r.audit } }]);
     return c;
   });

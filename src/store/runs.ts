@@ -87,7 +87,7 @@ export async function createRun(
       JSON.stringify({ done: 0, total: r.plan?.operations.length ?? 0 }),
     ],
   );
-  return fromRow(rows[0]!);
+  return fromRow(rows[0]);
 }
 
 /**
@@ -129,7 +129,7 @@ export async function insertFinishedRun(
     ],
   );
   if (audit.length) auditWritten(q);
-  return fromRow(rows[0]!);
+  return fromRow(rows[0]);
 }
 
 export async function getRun(q: Queryable, id: string): Promise<Run | null> {
@@ -144,7 +144,7 @@ export async function findRun(q: Queryable, idOrPrefix: string): Promise<Run | n
   const { rows } = await q.query<Row>('SELECT * FROM runs WHERE id::text LIKE $1 ORDER BY created_at DESC LIMIT 2', [
     `${idOrPrefix.toLowerCase()}%`,
   ]);
-  return rows.length === 1 ? fromRow(rows[0]!) : null;
+  return rows.length === 1 ? fromRow(rows[0]) : null;
 }
 
 export async function listRuns(q: Queryable, opts: { limit?: number; status?: RunStatus; before?: string } = {}): Promise<Run[]> {
@@ -184,7 +184,7 @@ export async function updateRun(
   if (patch.approved) sets.push('approved_at = now()');
   if (patch.finished) sets.push('finished_at = now()');
   const { rows } = await q.query<Row>(`UPDATE runs SET ${sets.join(', ')} WHERE id = $1 RETURNING *`, params);
-  return fromRow(rows[0]!);
+  return fromRow(rows[0]);
 }
 
 /**

@@ -192,7 +192,7 @@ export async function insertUser(q: Queryable, w: UserWrite): Promise<UserRow> {
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ${USER_COLS}`,
     [w.id, w.identityId, w.userNameKey, w.externalId, w.identityKey, w.active, JSON.stringify(w.resource), w.version, w.at],
   );
-  return rows[0]!;
+  return rows[0];
 }
 
 export async function updateUser(q: Queryable, w: UserWrite): Promise<UserRow> {
@@ -201,7 +201,7 @@ export async function updateUser(q: Queryable, w: UserWrite): Promise<UserRow> {
        resource = $7, version = $8, updated_at = $9 WHERE u.id = $1 RETURNING ${USER_COLS}`,
     [w.id, w.identityId, w.userNameKey, w.externalId, w.identityKey, w.active, JSON.stringify(w.resource), w.version, w.at],
   );
-  return rows[0]!;
+  return rows[0];
 }
 
 export async function markUserDeleted(q: Queryable, id: string, at: string): Promise<void> {
@@ -279,7 +279,7 @@ export async function insertGroup(q: Queryable, w: GroupWrite): Promise<GroupRow
      VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ${GROUP_COLS}`,
     [w.id, w.displayNameKey, w.externalId, JSON.stringify(w.resource), w.version, w.at],
   );
-  return rows[0]!;
+  return rows[0];
 }
 
 export async function updateGroup(q: Queryable, w: GroupWrite): Promise<GroupRow> {
@@ -288,7 +288,7 @@ export async function updateGroup(q: Queryable, w: GroupWrite): Promise<GroupRow
       WHERE g.id = $1 RETURNING ${GROUP_COLS}`,
     [w.id, w.displayNameKey, w.externalId, JSON.stringify(w.resource), w.version, w.at],
   );
-  return rows[0]!;
+  return rows[0];
 }
 
 export async function deleteGroup(q: Queryable, id: string): Promise<void> {
@@ -566,7 +566,7 @@ export interface ScimWhere {
 /** How many live rows match. */
 export async function countScimRows(q: Queryable, t: ScimTable, where: ScimWhere): Promise<number> {
   const { rows } = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${t.table} ${t.alias} WHERE ${t.live} AND ${where.sql}`, where.values);
-  return Number(rows[0]!.n);
+  return Number(rows[0].n);
 }
 
 /**

@@ -146,7 +146,7 @@ class ReadyScanner {
       if (this.skip > 0) {
         const n = Math.min(this.skip, buf.length);
         // the one byte of a ReadyForQuery body is its status
-        if (this.type === 0x5a && n >= 1) this.status = String.fromCharCode(buf[0]!) as 'I' | 'T' | 'E';
+        if (this.type === 0x5a && n >= 1) this.status = String.fromCharCode(buf[0]) as 'I' | 'T' | 'E';
         this.skip -= n;
         buf = buf.subarray(n);
         if (this.skip === 0) this.type = 0;

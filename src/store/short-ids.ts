@@ -17,5 +17,5 @@ export async function resolveShortId(q: Queryable, kind: ShortIdKind, idOrPrefix
   const { rows } = await q.query<{ id: string }>(`SELECT id FROM ${TABLES[kind]} WHERE id::text LIKE $1 || '%' LIMIT 2`, [key]);
   if (rows.length === 0) throw new LockstepError('not_found', `no ${kind} ${idOrPrefix}`, { field: 'id' });
   if (rows.length > 1) throw new LockstepError('validation', `${kind} ${idOrPrefix} is ambiguous: more than one id starts with it; give more of it`, { field: 'id' });
-  return rows[0]!.id;
+  return rows[0].id;
 }

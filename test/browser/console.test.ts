@@ -329,7 +329,7 @@ queue: { prefix: ${f.prefix} }
       await alice.getByLabel('Filter text').fill('');
       await alice.getByRole('status').filter({ hasText: /^4 of 4 memberships$/ }).waitFor();
       const [download] = await Promise.all([alice.waitForEvent('download'), alice.getByRole('button', { name: 'Download CSV (all rows)' }).click()]);
-      const csv = await readFile((await download.path())!, 'utf8');
+      const csv = await readFile((await download.path()), 'utf8');
       expect(csv.trim().split('\n')).toHaveLength(1 + 4);
       expect(csv).toMatch(/hr6/);
       expect(csv).not.toMatch(/hr0/);

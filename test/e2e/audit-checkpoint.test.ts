@@ -4,7 +4,6 @@ import { mkdtemp, readFile, rm, stat, writeFile, copyFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestStore, type TestStore } from '../helpers/db.js';
 import { appendAudit, sealAudit } from '../../src/store/index.js';
@@ -54,7 +53,7 @@ audit:
     keyFile: ./keys/checkpoint.key
     sinks:
       - { type: file, path: ./anchors/checkpoints.jsonl }
-      - { type: syslog, host: 127.0.0.1, port: ${(udp.address() as AddressInfo).port}, protocol: udp }
+      - { type: syslog, host: 127.0.0.1, port: ${(udp.address()).port}, protocol: udp }
 `,
     );
   });
@@ -73,7 +72,7 @@ audit:
     const priv = await readFile(join(dir, 'keys/checkpoint.key'), 'utf8');
     expect(priv).toMatch(/BEGIN PRIVATE KEY/);
     expect(await readFile(join(dir, 'keys/checkpoint.key.pub'), 'utf8')).toMatch(/BEGIN PUBLIC KEY/);
-    const body = priv.split('\n')[1]!;
+    const body = priv.split('\n')[1];
     expect(g.stdout + g.stderr).not.toContain(body);
     const again = await cli('audit', 'keygen', '-o', join(dir, 'keys/checkpoint.key'));
     expect(again.code).toBe(5);
@@ -90,7 +89,7 @@ audit:
     expect(c.stdout).toMatch(/syslog udp:\/\/127\.0\.0\.1:\d+: written/);
     const lines = (await readFile(join(dir, 'anchors/checkpoints.jsonl'), 'utf8')).trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0]!)).toMatchObject({ type: 'lockstep.audit.checkpoint', seq: 5 });
+    expect(JSON.parse(lines[0])).toMatchObject({ type: 'lockstep.audit.checkpoint', seq: 5 });
     await expect.poll(() => received.length).toBe(1);
     expect(received[0]).toMatch(/^<109>1 \S+ \S+ lockstep \d+ checkpoint - /);
     expect(received[0]).toContain(lines[0]);
@@ -110,7 +109,7 @@ audit:
     expect((await cli('audit', 'checkpoint')).code).toBe(0);
     await store.db.query('DELETE FROM audit_log WHERE seq > 5');
     const h = await store.db.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = 5');
-    await store.db.query('UPDATE audit_head SET seq = 5, hash = $1 WHERE id = 1', [h.rows[0]!.hash]);
+    await store.db.query('UPDATE audit_head SET seq = 5, hash = $1 WHERE id = 1', [h.rows[0].hash]);
     // the chain alone cannot tell
     const plain = await cli('audit', 'verify');
     expect(plain.code).toBe(0);
@@ -121,9 +120,9 @@ audit:
 
   it('exits 6 on a forged checkpoint line', async () => {
     const lines = (await readFile(join(dir, 'anchors/checkpoints.jsonl'), 'utf8')).trim().split('\n');
-    const first = JSON.parse(lines[0]!) as { seq: number; hash: string };
+    const first = JSON.parse(lines[0]) as { seq: number; hash: string };
     const h = await store.db.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = 4');
-    await writeFile(join(dir, 'forged.jsonl'), `${lines[0]}\n${JSON.stringify({ ...first, seq: 4, hash: h.rows[0]!.hash })}\n`);
+    await writeFile(join(dir, 'forged.jsonl'), `${lines[0]}\n${JSON.stringify({ ...first, seq: 4, hash: h.rows[0].hash })}\n`);
     const v = await cli('audit', 'verify', '--checkpoint', join(dir, 'forged.jsonl'));
     expect(v.code).toBe(6);
     expect(v.stderr).toMatch(/forged\.jsonl:2 \(sequence 4, signed \S+\): its signature does not verify/);

@@ -38,18 +38,18 @@ describe('lockstep serve: OIDC sign-in, roles and four-eyes', () => {
       body: o.body === undefined ? undefined : JSON.stringify(o.body),
     });
     const text = await res.text();
-    return { status: res.status, json: text ? (JSON.parse(text) as any) : null };
+    return { status: res.status, json: text ? (JSON.parse(text)) : null };
   };
 
   /** /auth/login → provider → /auth/callback, as a browser follows it; the session cookie. */
   const signIn = async (sub: string) => {
     const login = await fetch(`${f.url}/auth/login?returnTo=/ui/&login_hint=${sub}`, { redirect: 'manual' });
-    const loginCookie = login.headers.getSetCookie().find((c) => c.startsWith('lockstep_login='))!.split(';')[0]!;
+    const loginCookie = login.headers.getSetCookie().find((c) => c.startsWith('lockstep_login='))!.split(';')[0];
     const back = await fetch(login.headers.get('location')!, { redirect: 'manual' });
     const cb = await fetch(back.headers.get('location')!, { redirect: 'manual', headers: { cookie: loginCookie } });
     expect(cb.status).toBe(302);
     expect(cb.headers.get('location')).toBe('/ui/');
-    return cb.headers.getSetCookie().find((c) => c.startsWith('lockstep_session='))!.split(';')[0]!;
+    return cb.headers.getSetCookie().find((c) => c.startsWith('lockstep_session='))!.split(';')[0];
   };
 
   beforeAll(async () => {

@@ -177,7 +177,7 @@ queue: { prefix: ${f.prefix} }
     await approve(held.id);
     await eventually(() => holding(scimPeople, 'AG-PERIM').length === N - MOVED, 'the approved revocations');
     // the approval started the window afresh: one leaver now is within the budget
-    const r = await scim('PATCH', `/Users/${users[MOVED]!.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] });
+    const r = await scim('PATCH', `/Users/${users[MOVED].id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] });
     expect(r.status).toBe(200);
     await eventually(() => holding(scimPeople, 'AG-PERIM').length === N - MOVED - 1, 'the single leaver’s revocation');
   });

@@ -56,13 +56,13 @@ describe('the CLI beside a running serve on the embedded store', { timeout: 240_
       // info: the start-up lines are counted below
       const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), '--config', join(dir, 'lockstep.yaml'), 'serve'], { cwd: ROOT, env: { ...env(), LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
       serveLog = '';
-      child.stderr!.on('data', (b: Buffer) => {
+      child.stderr.on('data', (b: Buffer) => {
         serveLog += b.toString();
         const m = /admin API\s+(http:\/\/\S+\/api\/v1)/.exec(serveLog);
         const sim = /simulator\s+dc1: (http:\/\/\S+)\/api/.exec(serveLog);
         if (m && sim) {
           simUrl = sim[1]!;
-          ok({ child, url: m[1]! });
+          ok({ child, url: m[1] });
         }
       });
       child.once('exit', (code) => fail(new Error(`serve exited (${code}) before it was running:\n${serveLog}`)));

@@ -18,7 +18,7 @@ rules:
 `;
 
 const person = (userName: string, extra: Partial<Identity> = {}): Identity =>
-  ({ id: userName, source: 'hr', externalId: userName, userName, active: true, groups: [], roles: [], attributes: {}, deletedAt: null, createdAt: '', updatedAt: '', version: 1, ...extra }) as Identity;
+  ({ id: userName, source: 'hr', externalId: userName, userName, active: true, groups: [], roles: [], attributes: {}, deletedAt: null, createdAt: '', updatedAt: '', version: 1, ...extra });
 
 describe('mapping lint (issue 26)', () => {
   const { policy } = parseMappings(MAPPINGS, 'm.yaml');
@@ -29,11 +29,11 @@ describe('mapping lint (issue 26)', () => {
       ['facilities', 'departmnt'],
       ['cost', 'costCentre'],
     ]);
-    expect(issues[0]!.message).toBe('rule "facilities": when: departmnt is not an identity attribute and no configured source provides it (did you mean "department"?): the rule would match nobody');
-    expect(issues[1]!.message).toMatch(/costCentre .* \(did you mean "costCenter"\?\)/);
+    expect(issues[0].message).toBe('rule "facilities": when: departmnt is not an identity attribute and no configured source provides it (did you mean "department"?): the rule would match nobody');
+    expect(issues[1].message).toMatch(/costCentre .* \(did you mean "costCenter"\?\)/);
     // a source that provides it (an HR export's column) makes it known
     expect(unknownAttributeIssues(policy, ['departmnt', 'costCentre'])).toEqual([]);
-    expect(locateRuleIssue([{ file: 'm.yaml', text: MAPPINGS }], issues[0]!)).toMatchObject({ file: 'm.yaml', line: 10, path: 'rules[1].when' });
+    expect(locateRuleIssue([{ file: 'm.yaml', text: MAPPINGS }], issues[0])).toMatchObject({ file: 'm.yaml', line: 10, path: 'rules[1].when' });
   });
 
   it('warns about rules and role bundles that match nobody among the people in the store', () => {

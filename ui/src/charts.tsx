@@ -19,8 +19,8 @@ function niceMax(v: number): number {
 export function LineChart({ title, points, unit = '' }: { title: string; points: Point[]; unit?: string }) {
   const vals = points.map((p) => p.value).filter((v): v is number => v !== null);
   const max = niceMax(Math.max(0, ...vals));
-  const t0 = points.length ? Date.parse(points[0]!.at) : 0;
-  const t1 = points.length ? Date.parse(points[points.length - 1]!.at) : 1;
+  const t0 = points.length ? Date.parse(points[0].at) : 0;
+  const t1 = points.length ? Date.parse(points[points.length - 1].at) : 1;
   const x = (at: string) => PAD.l + ((Date.parse(at) - t0) / Math.max(1, t1 - t0)) * (W - PAD.l - PAD.r);
   const y = (v: number) => H - PAD.b - (v / max) * (H - PAD.t - PAD.b);
   let d = '';

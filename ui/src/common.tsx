@@ -32,7 +32,7 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], opts: { ever
         setLoading(false);
       },
     );
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // (the effect depends on deps and tick alone, as listed)
   }, [...deps, tick]);
   useEffect(() => {
     if (!opts.everyMs) return;
@@ -80,7 +80,7 @@ export function RichText({ text }: { text: string }) {
   for (const m of text.matchAll(RICH)) {
     if (m.index > last) out.push(text.slice(last, m.index));
     if (m[1] !== undefined) out.push(<code key={m.index}>{m[1]}</code>);
-    else out.push(<When key={m.index} iso={m[2]!} />);
+    else out.push(<When key={m.index} iso={m[2]} />);
     last = m.index + m[0].length;
   }
   if (last < text.length) out.push(text.slice(last));

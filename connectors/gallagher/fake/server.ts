@@ -1283,6 +1283,8 @@ export class FakeCommandCentre {
     let scan = scanNow();
     if (scan.events.length === 0 && !this.closed) {
       await new Promise<void>((resolve) => {
+        // assigned below, after finish (which clears it) is defined
+        // eslint-disable-next-line prefer-const
         let timer: NodeJS.Timeout | undefined;
         const finish = () => {
           clearTimeout(timer);
@@ -1386,7 +1388,7 @@ function pick(full: Record<string, unknown>, fields: string[]): Record<string, u
   for (const [head, subs] of nested) {
     if (head in out || !(head in full)) continue;
     const v = full[head];
-    if (Array.isArray(v)) out[head] = v.map((x) => (isObject(x) ? pick(x, subs) : x));
+    if (Array.isArray(v)) out[head] = (v as unknown[]).map((x) => (isObject(x) ? pick(x, subs) : x));
     else if (isObject(v)) out[head] = pick(v, subs);
   }
   return out;

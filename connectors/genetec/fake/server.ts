@@ -273,7 +273,7 @@ export class FakeGenetec {
       credential: input.credential,
       accessPoint: 'b094d71c-b2d5-4a18-8fc9-d551b69eabd5',
       door: input.door ?? '3799c057-5ccd-418d-b127-2cdd008c8b3c',
-      eventType: EVENT_TYPES[input.granted === false ? 'AccessRefused' : 'AccessGranted']!,
+      eventType: EVENT_TYPES[input.granted === false ? 'AccessRefused' : 'AccessGranted'],
       name: input.granted === false ? 'AccessRefused' : 'AccessGranted',
     };
     this.events.push(e);
@@ -353,7 +353,7 @@ export class FakeGenetec {
   private authorised(header: string | undefined): boolean {
     const m = /^Basic (.+)$/.exec(header ?? '');
     if (!m) return false;
-    const text = Buffer.from(m[1]!, 'base64').toString('utf8');
+    const text = Buffer.from(m[1], 'base64').toString('utf8');
     const i = text.indexOf(':');
     return i > 0 && text.slice(0, i) === `${this.username};${this.applicationId}` && text.slice(i + 1) === this.password;
   }
@@ -362,12 +362,12 @@ export class FakeGenetec {
     if (path === '/' && method === 'GET') return ok();
     let m: RegExpExecArray | null;
     if ((m = /^\/entity\/exists\/([^/]+)$/.exec(path)) && method === 'GET') {
-      const id = decodeURIComponent(m[1]!);
+      const id = decodeURIComponent(m[1]);
       if (!this.exists(id)) throw new SdkFail('UnableToRetrieveEntity', `Could not get the entity, does it exists? Guid: ${id}`);
       return ok({ Value: true });
     }
     if ((m = /^\/entity\/([^/]+)$/.exec(path))) {
-      const id = decodeURIComponent(m[1]!);
+      const id = decodeURIComponent(m[1]);
       if (method === 'GET') return this.entityJson(id);
       if (method === 'DELETE') {
         this.deleteEntity(id);
@@ -378,23 +378,23 @@ export class FakeGenetec {
       if (!q) throw new SdkFail('InvalidOperation', 'the q parameter is required');
       return this.entityQuery(method, q);
     }
-    if ((m = /^\/report\/(\w+)$/.exec(path)) && method === 'GET') return this.report(m[1]!, q ?? '');
+    if ((m = /^\/report\/(\w+)$/.exec(path)) && method === 'GET') return this.report(m[1], q ?? '');
     if ((m = /^\/customField\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]*)$/.exec(path)) && method === 'POST') {
-      const [entityType, name, dataType] = [m[1]!, decodeURIComponent(m[2]!), m[3]!];
+      const [entityType, name, dataType] = [m[1], decodeURIComponent(m[2]), m[3]];
       if (this.customFields.some((f) => f.entityType === entityType && f.name === name)) throw new SdkFail('InvalidOperation', `custom field ${name} already exists`);
       this.defineCustomField(name, entityType, dataType);
       return ok();
     }
     if ((m = /^\/customField\/([^/]+)\/([^/]+)\/([^/]*)$/.exec(path)) && method === 'PUT') {
-      const ch = this.mustCardholder(decodeURIComponent(m[1]!));
-      const name = decodeURIComponent(m[2]!);
+      const ch = this.mustCardholder(decodeURIComponent(m[1]));
+      const name = decodeURIComponent(m[2]);
       this.mustField(name);
-      ch.customFields.set(name, decodeURIComponent(m[3]!));
+      ch.customFields.set(name, decodeURIComponent(m[3]));
       return ok();
     }
     if ((m = /^\/customField\/([^/]+)\/([^/]+)$/.exec(path)) && method === 'GET') {
-      const ch = this.mustCardholder(decodeURIComponent(m[1]!));
-      const f = this.mustField(decodeURIComponent(m[2]!));
+      const ch = this.mustCardholder(decodeURIComponent(m[1]));
+      const f = this.mustField(decodeURIComponent(m[2]));
       return ok({ Value: ch.customFields.get(f.name) ?? f.defaultValue });
     }
     throw new SdkFail('InvalidOperation', `${method} ${path} is not a Web SDK request this fake knows`);
@@ -426,7 +426,7 @@ export class FakeGenetec {
       return id;
     }
     if (method !== 'POST') throw new SdkFail('InvalidOperation', 'NewEntity needs POST');
-    const [type, sub] = m[1]!.split(',').map((s) => s.trim());
+    const [type, sub] = m[1].split(',').map((s) => s.trim());
     const guid = randomUUID();
     const now = iso();
     if (type === 'Cardholder') {
@@ -496,7 +496,10 @@ export class FakeGenetec {
       if ((ch || cred) && seg.name === 'Status.Activate') {
         const e = (ch ?? cred)!;
         e.deactivated = false;
-        if (cred) (cred.lost = false), (cred.stolen = false);
+        if (cred) {
+          cred.lost = false;
+          cred.stolen = false;
+        }
         e.activation = a !== undefined ? date(a, 'activationDate') : iso();
         e.expiration = b !== undefined ? date(b, 'expirationDate') : null;
         if (e.activation && e.expiration && Date.parse(e.expiration) < Date.parse(e.activation)) throw new SdkFail('InvalidOperation', 'the expiration date is before the activation date');
@@ -512,7 +515,7 @@ export class FakeGenetec {
       if (cred && seg.name === 'Status.Stolen') return void (cred.stolen = true), {};
       if (ar && (seg.name === 'AddCardholders' || seg.name === 'RemoveCardholders')) {
         if (seg.args.length !== 1) throw new SdkFail('InvalidOperation', `${seg.name} takes one cardholder or cardholder group`);
-        const who = this.mustMember(a!);
+        const who = this.mustMember(a);
         if (seg.name === 'AddCardholders') ar.cardholders.add(who);
         else ar.cardholders.delete(who);
         return {};

@@ -300,7 +300,7 @@ export class FakeKentix {
     if (u.activeFrom !== null && at < u.activeFrom) return false;
     if (u.deactivateFrom !== null && at >= u.deactivateFrom) return false;
     const d = new Date(at);
-    const day = WEEKDAYS[(d.getUTCDay() + 6) % 7]!;
+    const day = WEEKDAYS[(d.getUTCDay() + 6) % 7];
     const minute = d.getUTCHours() * 60 + d.getUTCMinutes();
     return u.accessProfiles.some((pid) => {
       const p = this.accessProfiles.get(pid);
@@ -559,7 +559,7 @@ export class FakeKentix {
       if (v === undefined) continue;
       if (v !== null && typeof v !== 'string') throw invalid(f, `The ${f} field must be a string.`);
       if (f === 'email' && typeof v === 'string' && v !== '' && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v)) throw invalid('email', 'The email field must be a valid email address.');
-      u[f] = v === '' ? null : (v as string | null);
+      u[f] = v === '' ? null : (v);
     }
     if (b.password !== undefined && (typeof b.password !== 'string' || b.password.length < 8)) throw invalid('password', 'The password field must be at least 8 characters.');
     if (b.is_active !== undefined) {
@@ -589,14 +589,14 @@ export class FakeKentix {
     }
     if (b.rfid !== undefined) {
       if (b.rfid !== null && (typeof b.rfid !== 'string' || !/^[0-9A-Fa-f]{8,20}$/.test(b.rfid))) throw invalid('rfid', 'The rfid field format is invalid.');
-      const uid = b.rfid === null ? null : (b.rfid as string).toUpperCase();
+      const uid = b.rfid === null ? null : (b.rfid).toUpperCase();
       if (uid !== null && [...this.users.values()].some((o) => o.id !== u.id && o.rfid === uid)) throw invalid('rfid', 'The rfid has already been taken.');
       u.rfid = uid;
     }
     if (b.pin !== undefined) {
       const len = Number(this.settings.pinlength);
       if (b.pin !== null && (typeof b.pin !== 'string' || !new RegExp(`^\\d{${len}}$`).test(b.pin))) throw invalid('pin', `The pin field must be ${len} digits.`);
-      u.pin = b.pin as string | null;
+      u.pin = b.pin;
     }
     u.updatedAt = Date.now();
   }
@@ -648,7 +648,7 @@ function between(v: unknown, field: string, min: number, max: number): number {
 
 function minutes(hhmm: string): number {
   const [h, m] = hhmm.split(':').map(Number);
-  return h! * 60 + m!;
+  return h * 60 + m;
 }
 
 /** A time-profile interval: a weekday and two times of day on the 15-minute grid KentixONE works in. */

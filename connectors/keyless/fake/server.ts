@@ -338,7 +338,7 @@ export class FakeKeyless {
       if (!route.public) this.authorize(req.headers.authorization);
       let body: unknown;
       if (chunks.length > 0) {
-        const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+        const type = (req.headers['content-type'] ?? '').split(';')[0].trim();
         if (type !== 'application/json' && type !== MEDIA_TYPE) throw new FakeError(415, `Content-Type ${type || '(none)'} is not supported`);
         try {
           body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
@@ -357,10 +357,10 @@ export class FakeKeyless {
   private authorize(header: string | undefined): void {
     const m = /^Bearer (\S+)$/.exec(header ?? '');
     if (!m) throw new FakeError(401, 'missing Bearer token');
-    const exp = this.tokens.get(m[1]!);
+    const exp = this.tokens.get(m[1]);
     if (exp === undefined) throw new FakeError(401, 'invalid token');
     if (exp <= Date.now()) {
-      this.tokens.delete(m[1]!);
+      this.tokens.delete(m[1]);
       throw new FakeError(401, 'token expired');
     }
   }
@@ -402,9 +402,9 @@ export class FakeKeyless {
       const user = this.addUser({ role: b.role, externalId: optString(b, USER_FIELDS.externalId), name: optString(b, USER_FIELDS.name), email: optString(b, USER_FIELDS.email) });
       return { status: 201, body: { ...userView(user), accessKey: user.accessKey } };
     });
-    route('GET', idPath(PATHS.user), ({ params }) => ({ status: 200, body: userView(this.mustUser(params[0]!)) }));
+    route('GET', idPath(PATHS.user), ({ params }) => ({ status: 200, body: userView(this.mustUser(params[0])) }));
     route('PATCH', idPath(PATHS.user), ({ params, body }) => {
-      const u = this.mustUser(params[0]!);
+      const u = this.mustUser(params[0]);
       const b = obj(body);
       for (const f of Object.keys(b)) if (![USER_FIELDS.name, USER_FIELDS.email].includes(f as 'name')) throw new FakeError(400, `field ${f} cannot be changed`);
       if (USER_FIELDS.name in b) u.name = optString(b, USER_FIELDS.name);
@@ -412,7 +412,7 @@ export class FakeKeyless {
       return { status: 200, body: userView(u) };
     });
     route('DELETE', idPath(PATHS.user), ({ params }) => {
-      const id = params[0]!;
+      const id = params[0];
       if (id === this.admin.userId) throw new FakeError(409, 'the administrator cannot delete itself');
       // a deleted user's permissions and operating devices go with it
       for (const p of this.permissionsOf(id)) this.permissions.delete(p.id);
@@ -423,7 +423,7 @@ export class FakeKeyless {
 
     route('GET', PATHS.lockingDevices, ({ url }) => ({ status: 200, body: page([...this.lockingDevices.values()], url) }));
     route('GET', idPath(PATHS.lockingDevice), ({ params }) => {
-      const d = this.lockingDevices.get(params[0]!);
+      const d = this.lockingDevices.get(params[0]);
       if (!d) throw new FakeError(404, `locking device ${params[0]} not found`);
       return { status: 200, body: d };
     });
@@ -454,12 +454,12 @@ export class FakeKeyless {
       return { status: 201, body: { id: p.id } };
     });
     route('GET', idPath(PATHS.permission), ({ params }) => {
-      const p = this.permissions.get(params[0]!);
+      const p = this.permissions.get(params[0]);
       if (!p) throw new FakeError(404, `permission ${params[0]} not found`);
       return { status: 200, body: p };
     });
     route('DELETE', idPath(PATHS.permission), ({ params }) => {
-      this.permissions.delete(params[0]!);
+      this.permissions.delete(params[0]);
       return { status: 204 };
     });
 

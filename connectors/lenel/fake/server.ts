@@ -383,16 +383,16 @@ export class FakeLenel {
   // ---------------------------------------------------------------- instances
 
   private list(type: string, q: URLSearchParams): Record<string, unknown> {
-    const def = TYPES[type]!;
+    const def = TYPES[type];
     const filter = q.get('filter');
     const terms = filter ? parseFilter(filter, (p) => canonical(def, p)) : [];
     let rows = [...this.table(type).values()].filter((r) => terms.every((t) => t.test(r[t.prop] ?? null)));
-    rows = orderBy(rows, q.get('order_by'), (p) => canonical(def, p), def.key[0]!);
+    rows = orderBy(rows, q.get('order_by'), (p) => canonical(def, p), def.key[0]);
     return paged(rows.map((r) => ({ property_value_map: this.out(type, r) })), q);
   }
 
   private add(type: string, input: Props): Props {
-    const def = TYPES[type]!;
+    const def = TYPES[type];
     if (!def.writable) throw invalid(`Instances of ${type} cannot be added through OpenAccess.`);
     const p = this.normalise(def, input);
     if (type === 'Lnl_Cardholder') {
@@ -429,7 +429,7 @@ export class FakeLenel {
   }
 
   private modify(type: string, input: Props): Props {
-    const def = TYPES[type]!;
+    const def = TYPES[type];
     if (!def.writable) throw invalid(`Instances of ${type} cannot be modified through OpenAccess.`);
     const p = this.normalise(def, input);
     const row = this.mustRow(type, p);
@@ -446,18 +446,18 @@ export class FakeLenel {
   }
 
   private remove(type: string, input: Props): void {
-    const def = TYPES[type]!;
+    const def = TYPES[type];
     if (!def.writable) throw invalid(`Instances of ${type} cannot be deleted through OpenAccess.`);
     const p = this.normalise(def, input);
     const row = this.mustRow(type, p);
     this.table(type).delete(keyOf(def, row));
     // OnGuard removes what hangs off the instance with it: a cardholder's badges, a badge's access levels.
     if (type === 'Lnl_Cardholder') for (const b of this.badgesOf(row.ID as number)) this.remove('Lnl_Badge', { BADGEKEY: b.BADGEKEY! });
-    if (type === 'Lnl_Badge') for (const a of this.assignmentsOf(row.BADGEKEY as number)) this.table('Lnl_AccessLevelAssignment').delete(keyOf(TYPES.Lnl_AccessLevelAssignment!, a));
+    if (type === 'Lnl_Badge') for (const a of this.assignmentsOf(row.BADGEKEY as number)) this.table('Lnl_AccessLevelAssignment').delete(keyOf(TYPES.Lnl_AccessLevelAssignment, a));
   }
 
   private mustRow(type: string, p: Props): Props {
-    const def = TYPES[type]!;
+    const def = TYPES[type];
     for (const k of def.key) if (p[k] === undefined || p[k] === null) throw invalid(`The key property ${k} is required.`);
     const row = this.table(type).get(keyOf(def, p));
     if (!row) throw invalid(`The ${type} instance with ${def.key.map((k) => `${k}=${p[k]}`).join(', ')} does not exist.`);
@@ -469,7 +469,7 @@ export class FakeLenel {
     const out: Props = {};
     for (const [k, v] of Object.entries(input)) {
       const name = canonical(def, k);
-      const spec = def.props[name]!;
+      const spec = def.props[name];
       if (name === 'LASTCHANGED') throw invalid('The property LASTCHANGED is read-only.');
       if (v === null || v === '') {
         if (spec.required || def.key.includes(name)) throw invalid(`The property ${name} did not exist or contained an invalid value.`);
@@ -628,9 +628,9 @@ export function parseFilter(filter: string, prop: (name: string) => string): Ter
     re.lastIndex = pos;
     const m = re.exec(filter);
     if (!m) throw new FakeError(400, 'openaccess.general.invalidfilter', `The filter ${filter} is not valid.`);
-    const name = prop(m[1]!);
-    const op = m[2]!;
-    const literal = m[3]!;
+    const name = prop(m[1]);
+    const op = m[2];
+    const literal = m[3];
     const want: string | number = literal.startsWith('"') ? literal.slice(1, -1).replace(/\\(.)/g, '$1') : Number(literal);
     terms.push({ prop: name, test: (v) => compare(v, op, want) });
     pos = re.lastIndex;
@@ -668,7 +668,7 @@ function orderBy(rows: Props[], spec: string | null, prop: (name: string) => str
   if (!spec) return [...rows].sort((a, b) => cmp(a[tiebreak], b[tiebreak]));
   const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\s+(asc|desc))?\s*$/i.exec(spec);
   if (!m) throw invalid(`The order_by ${spec} is not valid.`);
-  const field = prop(m[1]!);
+  const field = prop(m[1]);
   const dir = m[2]?.toLowerCase() === 'desc' ? -1 : 1;
   return [...rows].sort((a, b) => (cmp(a[field], b[field]) || cmp(a[tiebreak], b[tiebreak])) * dir);
 }

@@ -517,7 +517,7 @@ export class FakeOpenpath {
 
   private userJson(u: FakeUser): Record<string, unknown> {
     const fullName = [u.firstName, u.middleName, u.lastName].filter((x) => x).join(' ') || null;
-    const initials = fullName ? fullName.split(/\s+/).map((w) => w[0]!.toUpperCase()).join('').slice(0, 3) : null;
+    const initials = fullName ? fullName.split(/\s+/).map((w) => w[0].toUpperCase()).join('').slice(0, 3) : null;
     return {
       id: u.id,
       opal: `oprn:opal:user:${u.id}`,
@@ -628,11 +628,11 @@ export class FakeOpenpath {
     if (b.endDate !== undefined) u.endDate = date(b.endDate, 'endDate');
     if (b.startAndEndDateTimeZoneId !== undefined) {
       if (b.startAndEndDateTimeZoneId !== null && typeof b.startAndEndDateTimeZoneId !== 'string') throw new FakeError(400, '"startAndEndDateTimeZoneId" must be a string');
-      u.startAndEndDateTimeZoneId = b.startAndEndDateTimeZoneId as string | null;
+      u.startAndEndDateTimeZoneId = b.startAndEndDateTimeZoneId;
     }
     if (b.externalId !== undefined) {
       if (b.externalId !== null && typeof b.externalId !== 'string') throw new FakeError(400, '"externalId" must be a string');
-      u.externalId = b.externalId as string | null;
+      u.externalId = b.externalId;
     }
     if (u.startDate && u.endDate && Date.parse(u.endDate) < Date.parse(u.startDate)) throw new FakeError(400, '"endDate" must be later than "startDate"');
   }
@@ -714,8 +714,8 @@ function sortBy<T>(items: T[], sort: string, order: string, field: (x: T, f: str
   return [...items].sort((a, b) => {
     for (let i = 0; i < keys.length; i++) {
       const dir = (orders[i] ?? orders[0]) === 'desc' ? -1 : 1;
-      const x = field(a, keys[i]!);
-      const y = field(b, keys[i]!);
+      const x = field(a, keys[i]);
+      const y = field(b, keys[i]);
       if (x === undefined) throw new FakeError(400, `"sort" names an unknown field ${keys[i]}`);
       const c = cmp(x, y);
       if (c !== 0) return c * dir;
@@ -763,7 +763,7 @@ function applyFilter<T>(items: T[], filter: string | undefined, field: (x: T, f:
     re.lastIndex = pos;
     const m = re.exec(text);
     if (!m) throw new FakeError(400, `invalid filter ${filter}`);
-    terms.push({ f: m[1]!, values: m[2]!.split(',') });
+    terms.push({ f: m[1], values: m[2].split(',') });
     pos = re.lastIndex;
   }
   return items.filter((x) =>

@@ -628,7 +628,7 @@ export class FakeNebula {
     let keep: (e: FakeEvent) => boolean = () => true;
     if (filter) {
       const m = /^create_time\s*(>=|>)\s*"([^"]+)"$/.exec(filter);
-      const at = m ? Date.parse(m[2]!) : NaN;
+      const at = m ? Date.parse(m[2]) : NaN;
       if (!m || Number.isNaN(at)) throw new Fault(grpc.status.INVALID_ARGUMENT, `unsupported filter: ${filter}`);
       keep = m[1] === '>=' ? (e) => e.createTime >= at : (e) => e.createTime > at;
     }
@@ -663,7 +663,7 @@ export class FakeNebula {
       let secret = form.get('client_secret');
       const basic = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? '');
       if (basic) {
-        const [u, p] = Buffer.from(basic[1]!, 'base64').toString('utf8').split(':');
+        const [u, p] = Buffer.from(basic[1], 'base64').toString('utf8').split(':');
         id = decodeURIComponent(u ?? '');
         secret = decodeURIComponent(p ?? '');
       }
@@ -726,11 +726,11 @@ function keysetPage<T>(all: T[], key: (x: T) => string, r: Record<string, unknow
       throw new Fault(grpc.status.INVALID_ARGUMENT, 'invalid page_token');
     }
   }
-  const start = after === null ? 0 : all.findIndex((x) => key(x) > after!);
+  const start = after === null ? 0 : all.findIndex((x) => key(x) > after);
   const from = start < 0 ? all.length : start;
   const items = all.slice(from, from + pageSize);
   const more = from + pageSize < all.length;
-  return { items, next: more ? Buffer.from(JSON.stringify({ s: scope, a: key(items[items.length - 1]!) })).toString('base64url') : '' };
+  return { items, next: more ? Buffer.from(JSON.stringify({ s: scope, a: key(items[items.length - 1]) })).toString('base64url') : '' };
 }
 
 let idSeq = 0;

@@ -212,7 +212,7 @@ export class FakeUhppoted {
         body: { devices: [...this.controllers.values()].map((c) => ({ 'device-id': c.id, 'device-type': c.type })) },
       })),
       r('GET', '/device/{device-id}', ([id]) => {
-        const c = deviceOf(id!, 'get-device');
+        const c = deviceOf(id, 'get-device');
         return {
           status: 200,
           body: {
@@ -229,35 +229,35 @@ export class FakeUhppoted {
         };
       }),
       r('GET', '/device/{device-id}/cards', ([id]) => {
-        const c = deviceOf(id!, 'get-cards');
+        const c = deviceOf(id, 'get-cards');
         return { status: 200, body: { cards: [...c.cards.keys()].sort((a, b) => a - b) } };
       }),
       r('GET', '/device/{device-id}/card/{card-number}', ([id, n]) => {
-        const c = deviceOf(id!, 'get-card');
-        const number = uint(n!, 'get-card', 'card-number');
+        const c = deviceOf(id, 'get-card');
+        const number = uint(n, 'get-card', 'card-number');
         const card = c.cards.get(number);
         if (!card) throw new HttpError(404, 'get-card', `No card ${number} on device ${c.id}`);
         return { status: 200, body: { card: { 'card-number': number, ...structuredClone(card) } } };
       }),
       r('PUT', '/device/{device-id}/card/{card-number}', ([id, n], body) => {
-        const c = deviceOf(id!, 'put-card');
-        const number = uint(n!, 'put-card', 'card-number');
+        const c = deviceOf(id, 'put-card');
+        const number = uint(n, 'put-card', 'card-number');
         if (number === 0) throw new HttpError(405, 'put-card', 'Invalid card number');
         c.cards.set(number, cardDetails(body));
         return { status: 200 };
       }),
       r('DELETE', '/device/{device-id}/card/{card-number}', ([id, n]) => {
-        const c = deviceOf(id!, 'delete-card');
-        const number = uint(n!, 'delete-card', 'card-number');
+        const c = deviceOf(id, 'delete-card');
+        const number = uint(n, 'delete-card', 'card-number');
         if (!c.cards.delete(number)) throw new HttpError(404, 'delete-card', `No card ${number} on device ${c.id}`);
         return { status: 200 };
       }),
       r('GET', '/device/{device-id}/events', ([id]) => {
-        const c = deviceOf(id!, 'get-events');
+        const c = deviceOf(id, 'get-events');
         return { status: 200, body: { events: this.indices(c) } };
       }),
       r('GET', '/device/{device-id}/event/{event-index}', ([id, raw]) => {
-        const c = deviceOf(id!, 'get-event');
+        const c = deviceOf(id, 'get-event');
         const first = c.events[0]?.['event-id'];
         const last = c.events.at(-1)?.['event-id'];
         let index: number | undefined;
@@ -268,15 +268,15 @@ export class FakeUhppoted {
           // Reads the event after the controller's pointer and moves the pointer (shared by every client).
           if (first !== undefined && last !== undefined && c.current < last) c.current = Math.max(c.current + 1, first);
           index = c.current;
-        } else if (/^\d+$/.test(raw!)) index = Number(raw);
+        } else if (/^\d+$/.test(raw)) index = Number(raw);
         else throw new HttpError(405, 'get-event', `Invalid event index '${raw}'`);
         const e = index === undefined || first === undefined ? undefined : c.events[index - first];
         if (!e) throw new HttpError(404, 'get-event', `No event at index ${raw} on device ${c.id}`);
         return { status: 200, body: { event: { ...e } } };
       }),
       r('POST', '/device/{device-id}/door/{door}/swipes', ([id, d], body) => {
-        const c = deviceOf(id!, 'open-door');
-        const door = uint(d!, 'open-door', 'door');
+        const c = deviceOf(id, 'open-door');
+        const door = uint(d, 'open-door', 'door');
         if (door < 1 || door > 4) throw new HttpError(405, 'open-door', `Invalid door ${door}`);
         const n = (body as { 'card-number'?: unknown } | undefined)?.['card-number'];
         if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > UINT32_MAX) throw new HttpError(405, 'open-door', 'Invalid card number');
@@ -292,7 +292,7 @@ export class FakeUhppoted {
 
   private indices(c: FakeController): { first?: number; last?: number; current: number } {
     if (c.events.length === 0) return { current: c.current };
-    return { first: c.events[0]!['event-id'], last: c.events.at(-1)!['event-id'], current: c.current };
+    return { first: c.events[0]['event-id'], last: c.events.at(-1)!['event-id'], current: c.current };
   }
 
   private serve(req: http.IncomingMessage, res: http.ServerResponse): void {

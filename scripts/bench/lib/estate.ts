@@ -169,7 +169,7 @@ export interface GenerateOptions {
 const isoDate = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 function pick<T>(r: () => number, xs: readonly T[]): T {
-  return xs[Math.floor(r() * xs.length)]!;
+  return xs[Math.floor(r() * xs.length)];
 }
 
 /** Identity number i of the estate. */
@@ -179,7 +179,7 @@ export function identityAt(i: number, o: GenerateOptions): IdentityInput {
   const first = pick(r, FIRST);
   const last = pick(r, LAST);
   // bigger sites first: a skewed, not uniform, spread
-  const site = sites[Math.min(sites.length - 1, Math.floor(r() ** 1.6 * sites.length))]!;
+  const site = sites[Math.min(sites.length - 1, Math.floor(r() ** 1.6 * sites.length))];
   const t = r();
   const employeeType = t < 0.78 ? 'Employee' : t < 0.82 ? 'Intern' : t < 0.96 ? 'Contractor' : 'Visitor';
   let department: string;

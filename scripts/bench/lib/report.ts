@@ -21,7 +21,7 @@ export function machine(): Machine {
   try {
     // /proc/cpuinfo is what the brief names; os.cpus() says the same on Linux but not everywhere
     const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    if (m) cpu = m[1]!.trim();
+    if (m) cpu = m[1].trim();
   } catch {
     // not Linux: keep os.cpus()
   }
@@ -61,7 +61,7 @@ function cellText(c: Cell): string {
 export function textTable(headers: string[], rows: Cell[][]): string {
   const cells = rows.map((r) => r.map(cellText));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
 }
 
@@ -144,7 +144,7 @@ export function peakRssMiB(): number {
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i]!;
+  return sorted[i];
 }
 
 export function verdict(value: number, target: number, lowerIsBetter = true): string {

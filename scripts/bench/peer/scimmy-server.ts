@@ -27,8 +27,8 @@ function userNameEq(filter: unknown): string | null {
   if (!Array.isArray(filter) || filter.length !== 1) return null;
   const expr = filter[0] as Record<string, unknown>;
   const keys = Object.keys(expr);
-  if (keys.length !== 1 || keys[0]!.toLowerCase() !== 'username') return null;
-  const cmp = expr[keys[0]!];
+  if (keys.length !== 1 || keys[0].toLowerCase() !== 'username') return null;
+  const cmp = expr[keys[0]];
   return Array.isArray(cmp) && cmp.length === 2 && String(cmp[0]).toLowerCase() === 'eq' && typeof cmp[1] === 'string' ? cmp[1] : null;
 }
 

@@ -109,7 +109,7 @@ export class FakeGraph {
   /** An enterprise application (service principal) with app roles, as GET /servicePrincipals/{id} returns it. */
   upsertServicePrincipal(id: string, displayName: string, appRoles: Array<{ id: string; value: string; displayName: string }>): void {
     const cur = this.servicePrincipals.get(id);
-    this.servicePrincipals.set(id, { displayName, appRoles, assignments: cur?.assignments ?? new Map() });
+    this.servicePrincipals.set(id, { displayName, appRoles, assignments: cur?.assignments ?? new Map<string, { id: string; appRoleId: string; principalId: string; principalType: 'User' | 'Group' }>() });
   }
 
   /** Assigns an app role to a user or group; returns the assignment id. */
@@ -156,7 +156,7 @@ export class FakeGraph {
         const [rid, page] = skip.split('.');
         const r = this.rounds.get(rid ?? '');
         if (!r || r.collection !== collection) return send(410, { error: { code: 'resyncRequired', message: 'Resync required.' } });
-        return send(200, this.page(r, rid!, Number(page)));
+        return send(200, this.page(r, rid, Number(page)));
       }
       let since: number | null = null;
       if (delta !== null) {
@@ -165,7 +165,7 @@ export class FakeGraph {
           return send(410, { error: { code: 'resyncRequired', message: 'Resync required.' } }, { Location: `${this.url}/${collection}/delta?$deltatoken=` });
         }
       }
-      const filterIds = [...(u.searchParams.get('$filter') ?? '').matchAll(/id eq '([^']+)'/g)].map((m) => m[1]!);
+      const filterIds = [...(u.searchParams.get('$filter') ?? '').matchAll(/id eq '([^']+)'/g)].map((m) => m[1]);
       const items = collection === 'users' ? this.userItems(since) : this.groupItems(since, filterIds);
       const rid = String(++this.roundSeq);
       const round: Round = { items, seq: this.seq, collection };
@@ -174,7 +174,7 @@ export class FakeGraph {
     }
     const sp = /^\/servicePrincipals\/([^/]+)(\/appRoleAssignedTo)?$/.exec(path);
     if (req.method === 'GET' && sp) {
-      const id = decodeURIComponent(sp[1]!);
+      const id = decodeURIComponent(sp[1]);
       const found = this.servicePrincipals.get(id);
       if (!found) return send(404, { error: { code: 'Request_ResourceNotFound', message: `Resource '${id}' does not exist or one of its queried reference-property objects are not present.` } });
       if (!sp[2]) {
@@ -187,7 +187,7 @@ export class FakeGraph {
     }
     const one = /^\/users\/([^/]+)$/.exec(path);
     if (req.method === 'GET' && one) {
-      const user = this.users.get(decodeURIComponent(one[1]!));
+      const user = this.users.get(decodeURIComponent(one[1]));
       if (!user) return send(404, { error: { code: 'Request_ResourceNotFound', message: 'Resource does not exist.' } });
       const { manager, ...props } = user;
       const m = manager ? this.users.get(manager) : undefined;

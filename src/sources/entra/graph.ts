@@ -147,7 +147,7 @@ function toLockstepError(e: unknown, path: string): LockstepError {
   if (e instanceof GraphError) {
     const status = e.statusCode;
     const graphCode = e.code ?? null;
-    const headers = e.headers as Headers | undefined;
+    const headers = e.headers;
     const retryAfterMs = parseRetryAfter(headers?.get?.('retry-after') ?? null) ?? undefined;
     const where = `GET ${path.split('?')[0]}`;
     const details = { graphCode, status, requestId: e.requestId ?? null };

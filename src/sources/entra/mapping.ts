@@ -56,7 +56,7 @@ export function compileUserMapping(cfg: Pick<EntraSourceConfig, 'attributes' | '
   }
   const select = new Set(['id', 'userPrincipalName', 'accountEnabled', 'manager']);
   if (cfg.externalIdFrom !== 'id') select.add(cfg.externalIdFrom);
-  for (const r of rules) select.add(r.path[0]!);
+  for (const r of rules) select.add(r.path[0]);
   return { rules, select: [...select].sort(), externalIdFrom: cfg.externalIdFrom };
 }
 
@@ -129,7 +129,7 @@ export function mapUser(user: GraphUser, m: UserMapping, ctx: UserContext): Mapp
   for (let i = 0; i < 20; i++) {
     const parsed = identityInputSchema.safeParse(input);
     if (parsed.success) break;
-    const issue = parsed.error.issues[0]!;
+    const issue = parsed.error.issues[0];
     const field = String(issue.path[0] ?? '');
     // The key and the user name always come from Graph; anything else can go.
     if (!field || field === 'source' || field === 'externalId' || field === 'userName') break;
@@ -149,5 +149,5 @@ export function managerIdOf(user: GraphUser): string | null | undefined {
     return expanded?.id ?? null;
   }
   const alive = d.filter((x) => x && !x['@removed'] && typeof x.id === 'string');
-  return alive.length > 0 ? alive[alive.length - 1]!.id : null;
+  return alive.length > 0 ? alive[alive.length - 1].id : null;
 }

@@ -272,7 +272,7 @@ async function loadStored(db: Db, source: string): Promise<StoredIndex> {
       if (!cur || (cur.deletedAt && !i.deletedAt) || (!!cur.deletedAt === !!i.deletedAt && i.updatedAt > cur.updatedAt)) byObjectId.set(oid, i);
     }
     if (page.length < 5000) break;
-    afterId = page[page.length - 1]!.id;
+    afterId = page[page.length - 1].id;
   }
   return { byObjectId, byExternalId, live };
 }
@@ -281,7 +281,7 @@ async function loadStored(db: Db, source: string): Promise<StoredIndex> {
 async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
   let i = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (i < items.length) await fn(items[i++]!);
+    while (i < items.length) await fn(items[i++]);
   });
   await Promise.all(workers);
 }

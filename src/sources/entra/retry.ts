@@ -83,7 +83,7 @@ export class RetryMiddleware implements Middleware {
       const res = context.response as Response | undefined;
       if (failure === null && res && !RETRYABLE_STATUSES.has(res.status)) return;
       if (attempt >= this.policy.maxAttempts) {
-        if (failure !== null) throw failure;
+        if (failure !== null) throw failure instanceof Error ? failure : new Error(String(failure));
         return;
       }
       let delayMs = backoffDelay(attempt, this.policy);
@@ -113,7 +113,7 @@ export class FetchMiddleware implements Middleware {
   ) {}
 
   async execute(context: Context): Promise<void> {
-    const init = { ...(context.options as RequestInit | undefined), signal: AbortSignal.timeout(this.timeoutMs) };
+    const init = { ...(context.options), signal: AbortSignal.timeout(this.timeoutMs) };
     context.response = await this.fetchImpl(context.request as string, init);
   }
 }

@@ -62,7 +62,7 @@ function readCsv(text: string, cfg: FileSourceConfig, file: string, errors: RowE
     throw new LockstepError('validation', `${file}:${err.lines ?? '?'}: cannot read the CSV: ${err.message}`, { field: file, cause: e });
   }
   if (rows.length === 0) return [];
-  const header = rows[0]!.record;
+  const header = rows[0].record;
   const out: RawRecord[] = [];
   for (const { record, info } of rows.slice(1)) {
     if (record.length !== header.length) {
@@ -85,9 +85,9 @@ function readJson(text: string, file: string): RawRecord[] {
   }
   const list = Array.isArray(data) ? data : (data as { records?: unknown })?.records;
   if (!Array.isArray(list)) throw new LockstepError('validation', `${file}: expected an array of records (or {"records": [...]})`, { field: file });
-  return list.map((rec, i) => ({
+  return (list as unknown[]).map((rec, i) => ({
     line: i + 1,
-    values: new Map(Object.entries(rec && typeof rec === 'object' ? rec : {}).map(([k, v]) => [k, { value: v, index: null }])),
+    values: new Map(Object.entries((rec && typeof rec === 'object' ? rec : {}) as Record<string, unknown>).map(([k, v]) => [k, { value: v, index: null }])),
   }));
 }
 
@@ -104,7 +104,7 @@ function toIdentity(r: RawRecord, cfg: FileSourceConfig, source: string, file: s
       const items = v.split(cfg.listSeparator).map((s) => s.trim()).filter(Boolean);
       v = target === 'roles' ? items.map((value) => ({ value })) : items;
     } else if (target === 'roles' && Array.isArray(v)) {
-      v = v.map((x) => (typeof x === 'string' ? { value: x } : x));
+      v = (v as unknown[]).map((x) => (typeof x === 'string' ? { value: x } : x));
     } else if (target === 'active' && typeof v === 'string') {
       v = parseBool(v);
     }
@@ -118,7 +118,7 @@ function toIdentity(r: RawRecord, cfg: FileSourceConfig, source: string, file: s
   const externalId = typeof input.externalId === 'string' ? input.externalId : null;
   const parsed = identityInputSchema.safeParse(input);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
+    const issue = parsed.error.issues[0];
     const field = String(issue.path[0] ?? '');
     const col = columnOf.get(field);
     const mappedFrom = Object.entries(cfg.columns).find(([, t]) => t === field)?.[0];

@@ -36,7 +36,7 @@ export function createAuthenticator(config: Pick<ScimConfig, 'tokens' | 'jwt'>, 
       if (!authorization) return { ok: false, reason: 'an Authorization: Bearer token is required' };
       const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
       if (!m) return { ok: false, reason: 'the Authorization header must be "Bearer <token>"' };
-      const token = m[1]!;
+      const token = m[1];
       const d = digest(token);
       let hit = -1;
       // every digest is compared, so the time taken does not say which token matched

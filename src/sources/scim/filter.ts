@@ -64,14 +64,14 @@ export function quoteBareValues(source: string): string {
   let out = '';
   let i = 0;
   while (i < n) {
-    const ch = source[i]!;
+    const ch = source[i];
     if (ch === '"') {
       const end = endOfQuoted(source, i);
       out += source.slice(i, end);
       i = end;
       continue;
     }
-    const boundary = i === 0 || /[\s([\].]/.test(source[i - 1]!);
+    const boundary = i === 0 || /[\s([\].]/.test(source[i - 1]);
     comparison.lastIndex = i;
     const m = boundary ? comparison.exec(source) : null;
     if (!m) {
@@ -83,7 +83,7 @@ export function quoteBareValues(source: string): string {
     i += m[0].length;
     if (i >= n || source[i] === '"') continue;
     let k = i;
-    while (k < n && !/[\s()[\]]/.test(source[k]!)) k++;
+    while (k < n && !/[\s()[\]]/.test(source[k])) k++;
     const word = source.slice(i, k);
     const literal = word === 'true' || word === 'false' || word === 'null' || (/^-?\d/.test(word) && String(Number(word)) === word);
     out += literal || word === '' ? word : JSON.stringify(word);
@@ -150,32 +150,32 @@ function resolveRef(scope: Scope, attrPath: string, fail: (why: string) => never
     const { urn, rest: r } = splitUrn(scope.rt, attrPath);
     if (urn === undefined) fail(`unknown schema in attribute ${JSON.stringify(attrPath)}`);
     const parts = r.split('.');
-    const resolved = resolveAttribute(scope.rt, urn ?? null, parts[0]!);
+    const resolved = resolveAttribute(scope.rt, urn ?? null, parts[0]);
     if (!resolved) fail(`unknown attribute ${JSON.stringify(attrPath)}`);
-    top = resolved!.def;
-    extension = resolved!.extension;
+    top = resolved.def;
+    extension = resolved.extension;
     rest = parts.slice(1);
   } else {
     const parts = attrPath.split('.');
-    top = findSubAttribute(scope.parent, parts[0]!);
+    top = findSubAttribute(scope.parent, parts[0]);
     if (!top) fail(`unknown sub-attribute ${JSON.stringify(attrPath)} of ${scope.parent.name}`);
     rest = parts.slice(1);
   }
   if (rest.length > 1) fail(`attribute path ${JSON.stringify(attrPath)} is too deep`);
   let sub: AttributeDef | null = null;
   if (rest.length === 1) {
-    sub = findSubAttribute(top!, rest[0]!) ?? null;
+    sub = findSubAttribute(top, rest[0]) ?? null;
     if (!sub) fail(`unknown sub-attribute ${JSON.stringify(attrPath)}`);
   }
-  let leaf = sub ?? top!;
-  if (!sub && top!.type === 'complex') {
-    const value = findSubAttribute(top!, 'value');
+  let leaf = sub ?? top;
+  if (!sub && top.type === 'complex') {
+    const value = findSubAttribute(top, 'value');
     if (value) leaf = value;
-    else if (!allowComplex) fail(`${JSON.stringify(attrPath)} is complex: name a sub-attribute (e.g. ${top!.name}.${top!.subAttributes?.[0]?.name})`);
+    else if (!allowComplex) fail(`${JSON.stringify(attrPath)} is complex: name a sub-attribute (e.g. ${top.name}.${top.subAttributes?.[0]?.name})`);
   }
-  const base = extension ? `${extension}:${top!.name}` : top!.name;
+  const base = extension ? `${extension}:${top.name}` : top.name;
   const key = sub ? `${base}.${sub.name}` : leaf !== top ? `${base}.${leaf.name}` : base;
-  return { holder: extension, attribute: top!.name, subPath: sub ? [sub.name] : [], caseExact: leaf.caseExact, top: top!, sub, leaf, key };
+  return { holder: extension, attribute: top.name, subPath: sub ? [sub.name] : [], caseExact: leaf.caseExact, top: top, sub, leaf, key };
 }
 
 /** A comparison's value as the attribute's schema type has it; refuses operators that do not fit the type. */
@@ -202,7 +202,7 @@ function typed(ref: AttrRef, op: CompareOp, raw: string | number | boolean, fail
     case 'dateTime': {
       if (typeof raw !== 'string') fail(`${name} is a dateTime: compare it with a quoted date-time`);
       if (substring) return { value: raw };
-      const ms = Date.parse(raw as string);
+      const ms = Date.parse(raw);
       if (Number.isNaN(ms)) fail(`${name}: ${JSON.stringify(raw)} is not a date-time`);
       return { value: raw, ms };
     }

@@ -228,8 +228,8 @@ function setAt(res: JsonObject, op: 'add' | 'replace', t: Extract<Target, { kind
           changed.push(item);
         } else if (isObject(list[i]) && isObject(item)) {
           // RFC 7644 §3.5.2.1: a value already there is not changed; only what it lacks is added
-          const merged = { ...item, ...(list[i] as JsonObject) };
-          if (canonicalJson(merged) !== canonicalJson(list[i]!)) {
+          const merged = { ...item, ...(list[i]) };
+          if (canonicalJson(merged) !== canonicalJson(list[i])) {
             list[i] = merged;
             changed.push(merged);
           }
@@ -292,7 +292,7 @@ function setFiltered(
         // add merges into the matched value; replace replaces it (RFC 7644 §3.5.2.3)
         list[i] = op === 'add' ? { ...cur, ...v } : v;
       }
-      changed.push(list[i]!);
+      changed.push(list[i]);
     }
   }
   const kept = list.filter((e) => e !== null && !(isObject(e) && Object.keys(e).length === 0));
@@ -307,7 +307,7 @@ function equalitySeed(node: FilterNode): JsonObject | null {
   }
   if (node.kind === 'and') {
     const parts = node.children.map(equalitySeed);
-    return parts.every((p) => p !== null) ? Object.assign({}, ...parts) : null;
+    return parts.every((p) => p !== null) ? (Object.assign({}, ...parts) as JsonObject) : null;
   }
   return null;
 }

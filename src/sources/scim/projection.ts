@@ -26,7 +26,7 @@ interface Selection {
 function parseFiltered(rt: ResourceTypeDef, item: string): Selection | null {
   const m = /^([^[\]]+)\[(.*)\](?:\.([A-Za-z$][\w$-]*))?$/s.exec(item);
   if (!m) throw badRequest('invalidValue', `attributes: ${JSON.stringify(item)} is not an attribute name`, 'attributes');
-  const { urn, rest } = splitUrn(rt, m[1]!);
+  const { urn, rest } = splitUrn(rt, m[1]);
   const r = urn === undefined ? null : resolveAttribute(rt, urn, rest);
   if (!r || !r.def.multiValued || r.def.type !== 'complex') {
     throw badRequest('invalidValue', `attributes: ${JSON.stringify(item)}: a value filter needs a multi-valued complex attribute`, 'attributes');
@@ -35,7 +35,7 @@ function parseFiltered(rt: ResourceTypeDef, item: string): Selection | null {
   if (m[3] !== undefined && !sub) throw badRequest('invalidValue', `attributes: ${r.def.name} has no sub-attribute ${JSON.stringify(m[3])}`, 'attributes');
   let filter: CompiledFilter;
   try {
-    filter = compileElementFilter(r.def, m[2]!, 'invalidValue');
+    filter = compileElementFilter(r.def, m[2], 'invalidValue');
   } catch (e) {
     if (e instanceof ScimError) throw badRequest('invalidValue', `attributes: ${e.message}`, 'attributes');
     throw e;
@@ -125,7 +125,7 @@ function pick(v: Json | undefined, sub: string | null, filter?: CompiledFilter):
 }
 
 function merge(a: Json | undefined, b: Json): Json {
-  if (Array.isArray(a) && Array.isArray(b)) return a.map((e, i) => (isObject(e) && isObject(b[i]) ? { ...e, ...(b[i] as JsonObject) } : e));
+  if (Array.isArray(a) && Array.isArray(b)) return a.map((e, i) => (isObject(e) && isObject(b[i]) ? { ...e, ...(b[i]) } : e));
   if (isObject(a) && isObject(b)) return { ...a, ...b };
   return b;
 }

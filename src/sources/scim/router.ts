@@ -75,7 +75,7 @@ function sendError(res: Response, e: ScimError): void {
 /** A query parameter as one string (the first, when repeated). */
 function qp(req: Request, name: string): string | undefined {
   const v = (req.query as Record<string, unknown>)[name];
-  const first = Array.isArray(v) ? v[0] : v;
+  const first: unknown = Array.isArray(v) ? (v as unknown[])[0] : v;
   return typeof first === 'string' ? first : undefined;
 }
 
@@ -288,7 +288,7 @@ export function createScimRouter(deps: ScimRouterDeps): express.Router {
   });
 
   router.get('/Users/:id', async (req, res) => {
-    const row = await service.getUser(req.params.id!);
+    const row = await service.getUser(req.params.id);
     if (!row) throw notFound(`User ${req.params.id} not found`);
     const etag = etagOf(row.version);
     if (noneMatch(req.get('if-none-match'), row.version)) return send(res, 304, undefined, etag);
@@ -296,19 +296,19 @@ export function createScimRouter(deps: ScimRouterDeps): express.Router {
   });
 
   router.put('/Users/:id', async (req, res) => {
-    const r = await service.replaceUser(req.params.id!, requireBody(req), req.get('if-match'));
+    const r = await service.replaceUser(req.params.id, requireBody(req), req.get('if-match'));
     await notify(r.changes, 'PUT /Users');
     send(res, 200, project(userResourceType, renderUser(r.row, baseUrl(req)), projectionOf(req, userResourceType)), etagOf(r.row.version));
   });
 
   router.patch('/Users/:id', async (req, res) => {
-    const r = await service.patchUser(req.params.id!, requireBody(req), req.get('if-match'));
+    const r = await service.patchUser(req.params.id, requireBody(req), req.get('if-match'));
     await notify(r.changes, 'PATCH /Users');
     send(res, 200, project(userResourceType, renderUser(r.row, baseUrl(req)), projectionOf(req, userResourceType)), etagOf(r.row.version));
   });
 
   router.delete('/Users/:id', async (req, res) => {
-    const r = await service.deleteUser(req.params.id!, req.get('if-match'));
+    const r = await service.deleteUser(req.params.id, req.get('if-match'));
     await notify(r.changes, 'DELETE /Users');
     send(res, 204);
   });
@@ -328,7 +328,7 @@ export function createScimRouter(deps: ScimRouterDeps): express.Router {
   };
 
   const oneGroup = async (req: Request, row: GroupRow, proj: Projection = projectionOf(req, groupResourceType)) =>
-    (await groupBodies([row], proj, baseUrl(req)))[0]!;
+    (await groupBodies([row], proj, baseUrl(req)))[0];
 
   router.get('/Groups', (req, res) => listGroups(req, res, listFromQuery(req)));
   router.post('/Groups/.search', (req, res) => listGroups(req, res, listFromSearch(requireBody(req))));
@@ -341,7 +341,7 @@ export function createScimRouter(deps: ScimRouterDeps): express.Router {
   });
 
   router.get('/Groups/:id', async (req, res) => {
-    const row = await service.getGroup(req.params.id!);
+    const row = await service.getGroup(req.params.id);
     if (!row) throw notFound(`Group ${req.params.id} not found`);
     const etag = etagOf(row.version);
     if (noneMatch(req.get('if-none-match'), row.version)) return send(res, 304, undefined, etag);
@@ -349,13 +349,13 @@ export function createScimRouter(deps: ScimRouterDeps): express.Router {
   });
 
   router.put('/Groups/:id', async (req, res) => {
-    const r = await service.replaceGroup(req.params.id!, requireBody(req), req.get('if-match'));
+    const r = await service.replaceGroup(req.params.id, requireBody(req), req.get('if-match'));
     await notify(r.changes, 'PUT /Groups');
     send(res, 200, await oneGroup(req, r.row), etagOf(r.row.version));
   });
 
   router.patch('/Groups/:id', async (req, res) => {
-    const r = await service.patchGroup(req.params.id!, requireBody(req), req.get('if-match'));
+    const r = await service.patchGroup(req.params.id, requireBody(req), req.get('if-match'));
     await notify(r.changes, 'PATCH /Groups');
     // Entra: "Update to the group PATCH request should yield an HTTP 204"; a body only when asked for.
     if (qp(req, 'attributes') === undefined && qp(req, 'excludedAttributes') === undefined) return send(res, 204, undefined, etagOf(r.row.version));
@@ -363,7 +363,7 @@ export function createScimRouter(deps: ScimRouterDeps): express.Router {
   });
 
   router.delete('/Groups/:id', async (req, res) => {
-    const r = await service.deleteGroup(req.params.id!, req.get('if-match'));
+    const r = await service.deleteGroup(req.params.id, req.get('if-match'));
     await notify(r.changes, 'DELETE /Groups');
     send(res, 204);
   });
@@ -390,7 +390,7 @@ export function createScimRouter(deps: ScimRouterDeps): express.Router {
     send(res, 200, listResponse(2, 1, [userResourceType, groupResourceType].map((rt) => resourceTypeBody(rt, base))));
   });
   router.get('/ResourceTypes/:name', (req, res) => {
-    const rt = [userResourceType, groupResourceType].find((t) => t.name.toLowerCase() === req.params.name!.toLowerCase());
+    const rt = [userResourceType, groupResourceType].find((t) => t.name.toLowerCase() === req.params.name.toLowerCase());
     if (!rt) throw notFound(`ResourceType ${req.params.name} not found`);
     send(res, 200, resourceTypeBody(rt, baseUrl(req)));
   });
@@ -400,7 +400,7 @@ export function createScimRouter(deps: ScimRouterDeps): express.Router {
     send(res, 200, listResponse(allSchemas.length, 1, allSchemas.map((s) => schemaRepresentation(s, `${base}/Schemas/${s.id}`))));
   });
   router.get('/Schemas/:id', (req, res) => {
-    const s = allSchemas.find((x) => x.id.toLowerCase() === req.params.id!.toLowerCase());
+    const s = allSchemas.find((x) => x.id.toLowerCase() === req.params.id.toLowerCase());
     if (!s) throw notFound(`Schema ${req.params.id} not found`);
     send(res, 200, schemaRepresentation(s, `${baseUrl(req)}/Schemas/${s.id}`));
   });

@@ -511,7 +511,8 @@ export class ScimService {
         const named = [...new Set(memberOps.flatMap((o) => o.ids))];
         const present = await repo.membersAmong(tx, prev.id, named);
         const after = new Set(present);
-        for (const o of memberOps) for (const m of o.ids) o.add ? after.add(m) : after.delete(m);
+        for (const o of memberOps) for (const m of o.ids) if (o.add) after.add(m);
+        else after.delete(m);
         const added = named.filter((m) => after.has(m) && !present.has(m));
         const removed = named.filter((m) => !after.has(m) && present.has(m));
         return this.saveGroup(tx, prev, prev.id, clientAttributes(prev.resource), [], 'scim.group.patched', audit, { added, removed });
@@ -590,7 +591,7 @@ export class ScimService {
     await repo.addMembers(tx, id, added, at);
     // a rename changes every member's groups (a member delta never renames)
     const renamed = wanted !== null && prev !== null && prev.resource.displayName !== displayName;
-    const affected = renamed ? [...wanted!, ...removed] : [...added, ...removed];
+    const affected = renamed ? [...wanted, ...removed] : [...added, ...removed];
     const changes = await this.refreshUserGroups(tx, affected, at);
     await appendAudit(tx, [
       {
@@ -661,7 +662,7 @@ export class ScimService {
       if (rows.length === 0) break;
       const view = await prepare(rows);
       for (const r of rows) if (!p.filter || matches(view ? view(r) : r.resource, p.filter.root)) matched.push(r);
-      after = rows[rows.length - 1]!.id;
+      after = rows[rows.length - 1].id;
       if (rows.length < 2000) break;
     }
     matched.sort(comparator(p.sort));
@@ -707,8 +708,8 @@ function memberDeltaOps(ops: PatchOperation[]): Array<{ add: boolean; ids: strin
       out.push({ add: false, ids });
     } else if (op.op === 'remove' && !op.hasValue) {
       const m = MEMBER_FILTER_PATH.exec(op.path);
-      if (!m || m[2] !== m[2]!.toLowerCase() || !isUuid(m[2]!)) return null;
-      out.push({ add: false, ids: [m[2]!] });
+      if (!m || m[2] !== m[2].toLowerCase() || !isUuid(m[2])) return null;
+      out.push({ add: false, ids: [m[2]] });
     } else return null;
   }
   return out.length ? out : null;

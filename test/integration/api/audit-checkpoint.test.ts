@@ -51,14 +51,14 @@ describe.each(storeKinds)('POST /api/v1/audit/verify with signed checkpoints on 
     const keep = c.seq - 2;
     await e.ctx.db.query('DELETE FROM audit_log WHERE seq > $1', [keep]);
     const h = await e.ctx.db.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = $1', [keep]);
-    await e.ctx.db.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [keep, h.rows[0]!.hash]);
+    await e.ctx.db.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [keep, h.rows[0].hash]);
     const chainOnly = await fetch(`${base}/api/v1/audit/verify`, { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(chainOnly.status).toBe(200);
     const bad = await post(base, { checkpoints: [c] });
     expect(bad.status).toBe(409);
     expect(bad.json.firstBad).toMatchObject({ line: 1, seq: c.seq, kind: 'truncated' });
 
-    const forged = await post(base, { checkpoints: [{ ...c, seq: keep, hash: h.rows[0]!.hash }] });
+    const forged = await post(base, { checkpoints: [{ ...c, seq: keep, hash: h.rows[0].hash }] });
     expect(forged.status).toBe(409);
     expect(forged.json.firstBad).toMatchObject({ kind: 'bad-signature' });
   });

@@ -46,7 +46,7 @@ describe('sign-in and roles', () => {
     }
     return { status: res.status, json, headers: res.headers };
   };
-  const as = (who: string) => ({ cookie: cookies[who]! });
+  const as = (who: string) => ({ cookie: cookies[who] });
   const cookieOf = (res: Response, name: string) => res.headers.getSetCookie().find((c) => c.startsWith(`${name}=`));
 
   /** The browser's round trip: /auth/login → the provider → /auth/callback; returns the session cookie and where it landed. */
@@ -56,13 +56,13 @@ describe('sign-in and roles', () => {
     const authorize = new URL(login.headers.get('location')!);
     expect(authorize.origin).toBe(idp.issuer);
     expect(authorize.searchParams.get('code_challenge_method')).toBe('S256');
-    const loginCookie = cookieOf(login, 'lockstep_login')!.split(';')[0]!;
+    const loginCookie = cookieOf(login, 'lockstep_login')!.split(';')[0];
     const back = await fetch(authorize, { redirect: 'manual' });
     expect(back.status).toBe(302);
     const callback = await fetch(back.headers.get('location')!, { redirect: 'manual', headers: { cookie: loginCookie } });
     expect(callback.status, await callback.clone().text()).toBe(302);
     const set = cookieOf(callback, 'lockstep_session')!;
-    return { cookie: set.split(';')[0]!, setCookie: set, location: callback.headers.get('location') };
+    return { cookie: set.split(';')[0], setCookie: set, location: callback.headers.get('location') };
   };
 
   beforeAll(async () => {
@@ -136,7 +136,7 @@ describe('sign-in and roles', () => {
     expect((await call('GET', '/api/v1/runs', { cookie: 'lockstep_session=nonsense' })).status).toBe(401);
     expect((await call('GET', '/auth/callback?code=abc&state=def')).status).toBe(400);
     const login = await fetch(`${base}/auth/login?login_hint=vic`, { redirect: 'manual' });
-    const loginCookie = cookieOf(login, 'lockstep_login')!.split(';')[0]!;
+    const loginCookie = cookieOf(login, 'lockstep_login')!.split(';')[0];
     const back = await fetch(login.headers.get('location')!, { redirect: 'manual' });
     const cb = back.headers.get('location')!;
     expect((await fetch(cb, { redirect: 'manual', headers: { cookie: loginCookie } })).status).toBe(302);
@@ -225,7 +225,7 @@ describe('sign-in and roles', () => {
 
   it('signs out: POST /auth/logout with the CSRF header clears the cookie', async () => {
     expect((await call('POST', '/auth/logout', as('vic'))).status).toBe(403);
-    const res = await fetch(`${base}/auth/logout`, { method: 'POST', headers: { cookie: cookies.vic!, 'x-requested-with': 'lockstep' } });
+    const res = await fetch(`${base}/auth/logout`, { method: 'POST', headers: { cookie: cookies.vic, 'x-requested-with': 'lockstep' } });
     expect(res.status).toBe(204);
     expect(cookieOf(res, 'lockstep_session')).toMatch(/Expires=Thu, 01 Jan 1970/);
   });

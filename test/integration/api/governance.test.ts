@@ -27,7 +27,7 @@ describe('admin API: access exceptions and requests', () => {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
-    return { status: res.status, json: text ? (JSON.parse(text) as any) : null };
+    return { status: res.status, json: text ? (JSON.parse(text)) : null };
   };
 
   beforeAll(async () => {
@@ -142,7 +142,7 @@ describe('admin API: access exceptions and requests', () => {
     expect(ok.status).toBe(200);
     expect(ok.json.request.status).toBe('approved');
     expect(ok.json.run.queued).toBe(false);
-    expect(membershipsOf(e.sim, 'E2')['AG-WS']!.until).toMatch(/^2026-06-14T23:59:59/);
+    expect(membershipsOf(e.sim, 'E2')['AG-WS'].until).toMatch(/^2026-06-14T23:59:59/);
     expect((await call('POST', `/api/v1/requests/${id}/deny`, { comment: 'late' }, OWNER)).status).toBe(409);
     expect((await call('GET', '/api/v1/requests?status=approved', undefined, VIEWER)).json.requests.map((r: { id: string }) => r.id)).toEqual([id]);
     expect((await call('GET', `/api/v1/requests/${id}`, undefined, VIEWER)).json.decidedBy).toBe('token:hall.owner');
@@ -156,7 +156,7 @@ describe('admin API: access exceptions and requests', () => {
     const campaign = started.json.campaign.id as string;
     const items = started.json.items as Array<{ id: string; userName: string; reviewer: string }>;
     expect(items.map((i) => `${i.userName} ${i.reviewer}`)).toEqual(['ada@example.com hall.owner', 'bob@example.com hall.owner']);
-    const ada = items[0]!;
+    const ada = items[0];
     const decide = (item: string, body: unknown, token: string) => call('POST', `/api/v1/reviews/${campaign}/items/${item}/decide`, body, token);
     expect((await decide(ada.id, { decision: 'revoke', comment: 'left the team' }, APPROVER)).status).toBe(403);
     expect((await decide(ada.id, { decision: 'revoke' }, OWNER)).json.error.field).toBe('comment');
@@ -166,7 +166,7 @@ describe('admin API: access exceptions and requests', () => {
     expect(revoked.json.item).toMatchObject({ decision: 'revoke', decidedBy: 'token:hall.owner' });
     expect(revoked.json.run).toMatchObject({ queued: false });
     expect(Object.keys(membershipsOf(e.sim, 'E1'))).not.toContain('AG-WS');
-    expect((await decide(items[1]!.id, { decision: 'keep' }, OWNER)).status).toBe(200);
+    expect((await decide(items[1].id, { decision: 'keep' }, OWNER)).status).toBe(200);
 
     const report = await call('GET', `/api/v1/reviews/${campaign}/report`, undefined, VIEWER);
     expect(report.json.summary).toEqual({ items: 2, kept: 1, revoked: 1, undecided: 0, byDeadline: 0 });

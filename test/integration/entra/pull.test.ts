@@ -192,7 +192,7 @@ describe.each(storeKinds)('Entra source on %s', (kind) => {
     expect(u5!.groups).toEqual(['DC Operations']);
     expect(leaverIds()).toEqual([u2!.id, u3!.id, u4!.id].sort());
     expect(changedIds()).toEqual([u1!.id, u5!.id].sort());
-    expect(notified[0]!.leaver).toBe(true);
+    expect(notified[0].leaver).toBe(true);
     expect(await getSyncState(s.db, usersStateKey(name))).toMatchObject({ deltaLink: `${GRAPH}/v1.0/users/delta?$deltatoken=d2` });
     const reasons = (await audit()).filter((e) => e.action === 'identity.deleted').map((e) => [e.subject, e.data.reason]);
     expect(reasons).toEqual(expect.arrayContaining([[u3!.id, 'soft-deleted'], [u4!.id, 'deleted']]));

@@ -81,7 +81,7 @@ describe('incident lifecycle (NIS2 Art. 23)', () => {
 
       // three days later the notification is overdue in turn: announced once more, for that step only
       e.setNow('2026-06-04T12:00:00Z');
-      expect((await listIncidentViews(e.ctx))[0]!.nis2.overdue).toEqual(['notification']);
+      expect((await listIncidentViews(e.ctx))[0].nis2.overdue).toEqual(['notification']);
       expect(await tickIncidents(e.ctx)).toEqual({ announced: 1 });
       await notifier.tick();
       expect(received.map((r) => (r.data.overdue as Array<{ step: string }>).map((o) => o.step))).toEqual([['early-warning'], ['notification']]);

@@ -55,7 +55,7 @@ describe('governance webhooks (CloudEvents, HMAC-signed, retried) on PostgreSQL'
       await createAccessRequest(e.ctx, { who: identity.id, accessGroup: 'power', until: '2026-06-10', justification: 'x' }, { actor: 'api:op', names: ['op'], roles: ['operator'] });
       expect(await n.tick()).toEqual({ delivered: 1, failed: 0 });
       expect(received).toHaveLength(1);
-      const { headers, body } = received[0]!;
+      const { headers, body } = received[0];
       expect(headers['content-type']).toBe('application/cloudevents+json');
       const ev = JSON.parse(body);
       expect(ev).toMatchObject({ specversion: '1.0', type: 'io.lockstep.exception.created', source: 'urn:lockstep', subject: identity.id, datacontenttype: 'application/json', data: { actor: 'api:alice', exceptionId: exception.id, reason: 'incident 9', accessGroupId: 'offices' } });
@@ -78,8 +78,8 @@ describe('governance webhooks (CloudEvents, HMAC-signed, retried) on PostgreSQL'
   it('refuses a bad webhook configuration naming the field', () => {
     const r = notificationsSchema.safeParse({ webhooks: [{ url: 'ftp://x', events: ['exception.created'] }] });
     expect(r.success).toBe(false);
-    expect(r.error!.issues[0]!.path).toEqual(['webhooks', 0, 'url']);
+    expect(r.error!.issues[0].path).toEqual(['webhooks', 0, 'url']);
     const bad = notificationsSchema.safeParse({ webhooks: [{ url: 'https://hooks.example.com/x', events: ['run.exploded'] }] });
-    expect(bad.error!.issues[0]!.path).toEqual(['webhooks', 0, 'events', 0]);
+    expect(bad.error!.issues[0].path).toEqual(['webhooks', 0, 'events', 0]);
   });
 });

@@ -57,7 +57,7 @@ describe.each(storeKinds)('access reviews on %s', (kind) => {
     expect(groupsOf('E2')).toContain('AG-POWER');
     const x = await explainIdentity(e.ctx, 'e1@example.com');
     expect(x.evaluation.denied[0]).toMatchObject({ accessGroupId: 'power', exception: { source: 'review', sourceRef: `${campaign.id}/${i1.id}`, until: '2026-07-01T08:00:00.000Z' } });
-    expect(x.evaluation.denied[0]!.reason).toContain('access review power-by-manager');
+    expect(x.evaluation.denied[0].reason).toContain('access review power-by-manager');
 
     const report = await reviewReport(e.ctx, campaign.id);
     expect(report.summary).toEqual({ items: 2, kept: 1, revoked: 1, undecided: 0, byDeadline: 0 });
@@ -76,10 +76,10 @@ describe.each(storeKinds)('access reviews on %s', (kind) => {
     await runReconcile(e.ctx, { kind: 'full' }, apply);
     const first = await tickReviews(e.ctx, reconcileIds);
     expect(first.started).toHaveLength(1);
-    const campaignId = first.started[0]!;
+    const campaignId = first.started[0];
     const { items } = await reviewReport(e.ctx, campaignId);
     expect(items.map((i) => `${i.userName} ${i.accessGroupId} ${i.reviewer}`)).toEqual(['e1@example.com whitespace hall.owner', 'e2@example.com whitespace hall.owner', 'e3@example.com whitespace hall.owner', 'e4@example.com whitespace hall.owner']);
-    await decideReviewItem(e.ctx, campaignId, items[0]!.id, approver('hall.owner'), 'keep', null);
+    await decideReviewItem(e.ctx, campaignId, items[0].id, approver('hall.owner'), 'keep', null);
 
     // nothing more to do the same day; a reminder three days on
     expect(await tickReviews(e.ctx, reconcileIds)).toEqual({ started: [], reminded: [], closed: [], revoked: [] });

@@ -37,7 +37,7 @@ export async function waitFor<T>(fn: () => Promise<T> | T, what: string, timeout
   for (;;) {
     try {
       const v = await fn();
-      if (v) return v as NonNullable<T>;
+      if (v) return v;
     } catch (e) {
       last = e;
     }

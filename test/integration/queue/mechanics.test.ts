@@ -104,7 +104,7 @@ describe('per-identity jobs', () => {
       await Promise.all(
         Array.from({ length: 20 }, async () => {
           version++;
-          await queues.enqueueIdentities([id!], { priority: 'normal', reason: 'test' });
+          await queues.enqueueIdentities([id], { priority: 'normal', reason: 'test' });
         }),
       );
       // one identity: never more than one job waiting, whatever the burst
@@ -124,17 +124,17 @@ describe('per-identity jobs', () => {
     const seen: number[] = [];
     const { queues } = await setup({
       reconcile: async () => {
-        seen.push((await getIdentity(store.db, id!))!.version);
+        seen.push((await getIdentity(store.db, id))!.version);
         if (seen.length === 1) await g.wait;
         return emptyOutcome();
       },
     });
-    await queues.enqueueIdentities([id!], { priority: 'normal', reason: 'first' });
+    await queues.enqueueIdentities([id], { priority: 'normal', reason: 'first' });
     await waitFor(() => seen.length === 1, 'the first run to start');
     // the active run read version 1; the source now writes version 2
     const v2 = (await upsertIdentity(store.db, { source: 'hr', externalId: 'E00000', userName: 'user0@example.com', department: 'moved' })).identity.version;
-    await queues.enqueueIdentities([id!], { priority: 'normal', reason: 'second' });
-    await queues.enqueueIdentities([id!], { priority: 'normal', reason: 'third' });
+    await queues.enqueueIdentities([id], { priority: 'normal', reason: 'second' });
+    await queues.enqueueIdentities([id], { priority: 'normal', reason: 'third' });
     g.open();
     await waitFor(() => seen.length === 2, 'a run after the active one');
     expect(seen).toEqual([1, v2]);
@@ -146,10 +146,10 @@ describe('per-identity jobs', () => {
     const ids = await seedIdentities(store.db, 2);
     const g = gate();
     const { queues } = await setup({ reconcile: async () => (await g.wait, emptyOutcome()) }, { concurrency: 1 });
-    await queues.enqueueIdentities([ids[0]!], { priority: 'normal', reason: 'blocker' });
+    await queues.enqueueIdentities([ids[0]], { priority: 'normal', reason: 'blocker' });
     await waitFor(async () => (await queues.identity.getJobCounts('active')).active === 1, 'the blocker to run');
-    await queues.enqueueIdentities([ids[1]!], { priority: 'normal', reason: 'change' });
-    await queues.enqueueIdentities([ids[1]!], { priority: 'revocation', reason: 'leaver' });
+    await queues.enqueueIdentities([ids[1]], { priority: 'normal', reason: 'change' });
+    await queues.enqueueIdentities([ids[1]], { priority: 'revocation', reason: 'leaver' });
     const [waiting] = await queues.identity.getJobs(['prioritized', 'waiting']);
     expect(waiting?.data).toMatchObject({ identityId: ids[1] });
     expect(waiting?.priority).toBe(1);
@@ -167,9 +167,9 @@ describe('per-identity jobs', () => {
         return emptyOutcome();
       },
     });
-    await queues.enqueueIdentities([id!], { priority: 'normal', reason: 'test' });
+    await queues.enqueueIdentities([id], { priority: 'normal', reason: 'test' });
     await waitFor(() => calls.length === 2, 'the delayed retry');
-    expect(calls[1]! - calls[0]!).toBeGreaterThanOrEqual(390);
+    expect(calls[1] - calls[0]).toBeGreaterThanOrEqual(390);
     const done = await waitFor(async () => (await queues.identity.getJobs(['completed']))[0], 'the job to complete');
     // the completing try is the only one counted: the postponement used none
     expect(done.attemptsMade).toBe(1);
@@ -182,16 +182,16 @@ describe('per-identity jobs', () => {
     const { queues } = await setup({
       reconcile: async () => {
         tries++;
-        if (down) return emptyOutcome({ failedRevocations: [revokeOp(id!)], failed: [revokeOp(id!)], results: [{ key: 'k', status: 'failed', attempts: 2, at: new Date().toISOString(), error: { code: 'unavailable', message: 'HTTP 503' } }] });
+        if (down) return emptyOutcome({ failedRevocations: [revokeOp(id)], failed: [revokeOp(id)], results: [{ key: 'k', status: 'failed', attempts: 2, at: new Date().toISOString(), error: { code: 'unavailable', message: 'HTTP 503' } }] });
         return emptyOutcome({ results: [{ key: 'k', status: 'applied', attempts: 1, at: new Date().toISOString() }] });
       },
     });
-    await queues.enqueueIdentities([id!], { priority: 'revocation', reason: 'leaver' });
+    await queues.enqueueIdentities([id], { priority: 'revocation', reason: 'leaver' });
     await waitFor(() => tries >= 3, 'a few retries');
     const overdue = await overdueRevocations(store.db);
     expect(overdue.count).toBe(1);
     expect(overdue.items[0]).toMatchObject({ key: `identity:${id}`, kind: 'revocation', identityId: id, lastError: 'HTTP 503' });
-    expect(overdue.items[0]!.operations[0]).toMatchObject({ kind: 'revoke', group: 'whitespace' });
+    expect(overdue.items[0].operations[0]).toMatchObject({ kind: 'revoke', group: 'whitespace' });
     expect(await metricsRegistry.getSingleMetricAsString('lockstep_overdue_revocations')).toMatch(/lockstep_overdue_revocations 1$/m);
     down = false;
     await waitFor(async () => (await overdueRevocations(store.db)).count === 0, 'the revocation to land');
@@ -207,7 +207,7 @@ describe('per-identity jobs', () => {
         return emptyOutcome();
       },
     });
-    await queues.enqueueIdentities([id!], { priority: 'revocation', reason: 'leaver' });
+    await queues.enqueueIdentities([id], { priority: 'revocation', reason: 'leaver' });
     const o = await waitFor(async () => (await overdueRevocations(store.db)).items.find((x) => x.attempts >= 2), 'overdue with retries');
     expect(o.lastError).toBe('connect ECONNREFUSED');
     down = false;
@@ -228,22 +228,22 @@ describe('per-identity jobs', () => {
         return emptyOutcome();
       },
     });
-    await queues.enqueueIdentities([id!], { priority: 'normal', reason: 'test' });
+    await queues.enqueueIdentities([id], { priority: 'normal', reason: 'test' });
     await waitFor(() => runs.length === 2, 'the second look at the identity');
-    expect(runs[1]!).toBeGreaterThanOrEqual(at);
+    expect(runs[1]).toBeGreaterThanOrEqual(at);
     // the second look found nothing more to wait for
-    await waitFor(async () => (await getCheck(store.db, id!))?.nextCheckAt === null, 'the next check to be cleared');
+    await waitFor(async () => (await getCheck(store.db, id))?.nextCheckAt === null, 'the next check to be cleared');
   });
 
   it('keeps enqueues in the outbox while Redis is unreachable and sends them once it answers', async () => {
     const [id] = await seedIdentities(store.db, 1);
     const down = createQueues({ connection: 'redis://127.0.0.1:1', prefix: uniquePrefix('down'), db: store.db, enqueueTimeoutMs: 300 });
     cleanups.push(() => down.close());
-    const r = await down.enqueueIdentities([id!], { priority: 'revocation', reason: 'leaver' });
+    const r = await down.enqueueIdentities([id], { priority: 'revocation', reason: 'leaver' });
     expect(r).toEqual({ queued: 0, outboxed: 1 });
     const seen: string[] = [];
     await setup({ reconcile: async (scope) => (scope.kind === 'identities' && seen.push(...scope.ids), emptyOutcome()) }, { outboxFlushMs: 50 });
-    await waitFor(() => seen.includes(id!), 'the outboxed identity to be reconciled');
+    await waitFor(() => seen.includes(id), 'the outboxed identity to be reconciled');
     expect((await store.db.query('SELECT * FROM queue_outbox')).rowCount).toBe(0);
   });
 });
@@ -334,7 +334,7 @@ describe('full reconciliation', () => {
         return emptyOutcome();
       },
     });
-    await queues.enqueueIdentities([ids[2]!], { priority: 'normal', reason: 'change' });
+    await queues.enqueueIdentities([ids[2]], { priority: 'normal', reason: 'change' });
     await waitFor(() => calls.length === 1, 'the identity job to start');
     const { runId } = await startFullRun({ queues, db: store.db, systems: [] }, { trigger: 'test', actor: 'cli' });
     const run = await waitFor(async () => {
@@ -354,10 +354,10 @@ describe('full reconciliation', () => {
     const { queues } = await setup({
       reconcile: async (scope) => {
         if (scope.kind === 'full') {
-          const op = revokeOp(ids[1]!);
+          const op = revokeOp(ids[1]);
           return emptyOutcome({ failedRevocations: [op], failed: [op], results: [{ key: op.key, status: 'failed', attempts: 2, at: '', error: { code: 'unavailable', message: '503' } }], nextCheckAtByIdentity: everyone(ids) });
         }
-        if (scope.kind === 'identities') single.push(scope.ids[0]!);
+        if (scope.kind === 'identities') single.push(scope.ids[0]);
         return emptyOutcome();
       },
     });
@@ -369,7 +369,7 @@ describe('full reconciliation', () => {
     expect(run.status).toBe('partial');
     expect(run.totals.failedRevocations).toBe(1);
     expect(run.error).toMatch(/1 revocation\(s\) did not land/);
-    await waitFor(() => single.includes(ids[1]!), 'the retry in the revocation lane');
+    await waitFor(() => single.includes(ids[1]), 'the retry in the revocation lane');
     await waitFor(async () => (await overdueRevocations(store.db)).count === 0, 'the retry to clear the overdue entry');
   });
 });
@@ -418,10 +418,10 @@ describe('schedulers', () => {
     const seen: string[] = [];
     const { queues } = await setup({ reconcile: async (scope) => (scope.kind === 'identities' && seen.push(...scope.ids), emptyOutcome()) });
     await queues.maintenance.add('expiry-sweep', {});
-    await waitFor(() => seen.includes(ids[0]!), 'the due identity');
+    await waitFor(() => seen.includes(ids[0]), 'the due identity');
     await sleep(100);
     expect(seen).toEqual([ids[0]]);
-    await waitFor(async () => (await getCheck(store.db, ids[0]!))?.nextCheckAt === null, 'its next check to be cleared');
+    await waitFor(async () => (await getCheck(store.db, ids[0]))?.nextCheckAt === null, 'its next check to be cleared');
   });
 });
 

@@ -155,8 +155,8 @@ describe('several worker processes', () => {
     }
     // and a few leavers
     for (let i = 0; i < 5; i++) {
-      await markIdentityDeleted(store.db, ids[i]!);
-      await queues.enqueueIdentities([ids[i]!], { priority: 'revocation', reason: 'hr:leaver' });
+      await markIdentityDeleted(store.db, ids[i]);
+      await queues.enqueueIdentities([ids[i]], { priority: 'revocation', reason: 'hr:leaver' });
     }
     const expected = (i: number) =>
       i < 5 ? '' : ['AG-PERIM', ...((i + 3) % 2 ? ['AG-OFFICE'] : []), ...((i + 3) % 3 === 0 ? ['AG-POWER'] : [])].sort().join();
@@ -176,7 +176,7 @@ describe('several worker processes', () => {
     sim.faults.set({ latencyMs: 2 });
     // the second process is loaded now but starts only after the first is killed
     const [first, second] = await loading;
-    await startWorkerIn(first!);
+    await startWorkerIn(first);
     const { runId } = await startFullRun({ queues, db: store.db, systems: ['dc1'] }, { trigger: 'test', actor: 'test' });
     const granted = () => Array.from({ length: 160 }, (_, i) => `B${i}`).filter((e) => groupsOf(e).length > 0).length;
     await waitFor(() => granted() >= 20, 'the full run to be part-way through its grants');
@@ -186,7 +186,7 @@ describe('several worker processes', () => {
     expect(mid.status).toBe('running');
     expect(granted()).toBeLessThan(160);
 
-    await startWorkerIn(second!);
+    await startWorkerIn(second);
     const done = await waitFor(async () => {
       const r = await getFullRun(store.db, runId);
       return r && r.status !== 'running' ? r : null;

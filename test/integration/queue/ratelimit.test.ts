@@ -35,7 +35,7 @@ describe('per-system rate limits (shared through Redis)', () => {
     // 2 per second: two go at once, the others are given slots about 500 ms apart, whichever process asks
     expect(waits.slice(0, 2)).toEqual([0, 0]);
     const later = waits.slice(2);
-    expect(later.every((w, i) => w > 0 && w <= (i + 1) * 500 && (i === 0 || w > later[i - 1]!))).toBe(true);
+    expect(later.every((w, i) => w > 0 && w <= (i + 1) * 500 && (i === 0 || w > later[i - 1]))).toBe(true);
     expect(await one.reserve('unlimited')).toBe(0);
   });
 

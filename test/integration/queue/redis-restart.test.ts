@@ -108,7 +108,7 @@ describe('Redis restart', () => {
       const i = k % n;
       office.set(i, !office.get(i));
       await person(`R${i}`, { department: office.get(i) ? 'Office' : 'Finance' });
-      outboxed += (await queues.enqueueIdentities([ids[i]!], { priority: 'normal', reason: 'hr' })).outboxed;
+      outboxed += (await queues.enqueueIdentities([ids[i]], { priority: 'normal', reason: 'hr' })).outboxed;
     };
     for (let k = 0; k < 20; k++) await change(k);
     await redis.stop();

@@ -59,15 +59,15 @@ describe('a batch judged as one change by the revocation budget', () => {
     const ids = await staff();
     // two people left a moment ago: the budget's window holds them
     for (const i of [5, 6]) await upsertIdentity(e.ctx.db, { source: 'hr', externalId: `B${i}`, userName: `b${i}`, displayName: `B ${i}`, employeeType: 'Contractor' });
-    expect((await admitBatch(e.ctx, [ids[5]!, ids[6]!], { actor: 'source:hr', trigger: 'source:hr' })).held).toEqual([]);
-    await runReconcile(e.ctx, { kind: 'identities', ids: [ids[5]!, ids[6]!] }, apply);
+    expect((await admitBatch(e.ctx, [ids[5], ids[6]], { actor: 'source:hr', trigger: 'source:hr' })).held).toEqual([]);
+    await runReconcile(e.ctx, { kind: 'identities', ids: [ids[5], ids[6]] }, apply);
     expect(offices()).toHaveLength(8);
     // then an export moves 2 more to contractors (they lose the offices), with a joiner in it: 4 in the window is over the budget
     for (const i of [0, 1]) await upsertIdentity(e.ctx.db, { source: 'hr', externalId: `B${i}`, userName: `b${i}`, displayName: `B ${i}`, employeeType: 'Contractor' });
     const { identity: joiner } = await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'J1', userName: 'j1', displayName: 'J 1', employeeType: 'Employee' });
-    const batch = [ids[0]!, ids[1]!, joiner.id];
+    const batch = [ids[0], ids[1], joiner.id];
     const a = await admitBatch(e.ctx, batch, { actor: 'source:hr', trigger: 'source:hr' });
-    expect(a.held.sort()).toEqual([ids[0]!, ids[1]!].sort());
+    expect(a.held.sort()).toEqual([ids[0], ids[1]].sort());
     expect(a.admit).toEqual([joiner.id]);
     expect(a.reason).toMatch(/a batch of 3 changed people, 2 of whom would lose access/);
     expect(await heldRevocations(e.ctx.db)).toMatchObject({ runs: 1, people: 2, memberships: 2 });
@@ -80,7 +80,7 @@ describe('a batch judged as one change by the revocation budget', () => {
     // two hours later the budget's window is empty, and 2 people are under the guard: a held
     // person's own job and a full run would each go through, yet both leave them alone
     e.setNow(new Date(e.ctx.now().getTime() + 2 * 3_600_000));
-    const own = await runReconcile(e.ctx, { kind: 'identities', ids: [ids[0]!] }, apply);
+    const own = await runReconcile(e.ctx, { kind: 'identities', ids: [ids[0]] }, apply);
     expect(own.held).toBe(true);
     const full = await runReconcile(e.ctx, { kind: 'full' }, apply);
     expect(full.held).toBe(false);

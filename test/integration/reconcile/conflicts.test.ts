@@ -56,13 +56,13 @@ describe.each(storeKinds)('correlation conflicts on %s', (kind) => {
     // the access report, before anything is applied: Ada's account is not justified, and says why
     const report = (await accessReport(e.ctx)).filter((r) => r.accountId === accountId);
     expect(report.map((r) => r.justified)).toEqual([false, false]);
-    expect(report[0]!.why).toMatch(/correlation conflict: externalId "K1" is also held by bob@example\.com/);
+    expect(report[0].why).toMatch(/correlation conflict: externalId "K1" is also held by bob@example\.com/);
     // explain names the other holder, and no account is shown for Bob by the contested key
     const x = await explainIdentity(e.ctx, 'bob@example.com');
     expect(x.conflict).toMatchObject({ externalId: 'K1', heldBy: [{ id: a.identity_id, userName: 'ada@example.com', source: 'scim' }] });
     expect(x.evaluation.entitlements).toEqual([]);
     expect(x.evaluation.denied.map((d) => d.reason)).toEqual(expect.arrayContaining([expect.stringContaining('ada@example.com')]));
-    expect(x.systems[0]!.account).toBeNull();
+    expect(x.systems[0].account).toBeNull();
 
     const out = await runReconcile(e.ctx, full, apply);
     const kinds = out.plan.operations.map((o) => `${o.kind}:${o.identityId === a.identity_id ? 'ada' : o.identityId === b.identity_id ? 'bob' : o.identityId}`);

@@ -47,7 +47,7 @@ describe.each(storeKinds)('durations finer than a day on %s', (kind) => {
     const suspend = unused.plan.operations.find((o) => o.kind === 'set_credential_state')!;
     expect(suspend.reason).toMatchObject({ cause: 'unused-credential', policy: 'classes.4.unusedCredentialAfter: PT30M' });
     expect(suspend.reason.text).toBe('card 4711 never used since access began 2026-06-01T08:30:00.000Z: unused for more than PT30M');
-    expect(e.sim.state.findByExternalId('E1')!.credentials[0]!.status).toBe('suspended');
+    expect(e.sim.state.findByExternalId('E1')!.credentials[0].status).toBe('suspended');
     expect(unused.nextCheckAtByIdentity[identity.id]).toBe('2026-06-01T10:30:00.000Z');
 
     e.setNow('2026-06-01T10:30:00.000Z');

@@ -121,7 +121,8 @@ describe.each(storeKinds)('invariants in plans on %s', (kind) => {
     }
     let found = null;
     for await (const a of iterateAudit(e.ctx.db)) if (a.action === 'violation.found') found = a;
-    expect(cloudEventOf(found!)).toMatchObject({ type: 'io.lockstep.violation.found', subject: identity.id, data: { invariant: 'cash-apart', accessGroupIds: ['cash', 'audit-log'] } });
+    if (!found) throw new Error('no violation.found entry in the audit log');
+    expect(cloudEventOf(found)).toMatchObject({ type: 'io.lockstep.violation.found', subject: identity.id, data: { invariant: 'cash-apart', accessGroupIds: ['cash', 'audit-log'] } });
 
     // a campaign over the violations: the two rooms held together, nobody else
     const sod = await startReview(e.ctx, 'sod', 'test');

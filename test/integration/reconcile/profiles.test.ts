@@ -148,7 +148,7 @@ describe('a lock system that cannot suspend accounts: a rehire', () => {
     const later = await apply(e);
     const unused = later.plan.operations.filter((o) => o.kind === 'set_credential_state');
     expect(unused.map((o) => o.credentialId).sort()).toEqual([card.id, pin.id].sort());
-    expect(unused[0]!.reason.text).toMatch(/not used since lockstep set it active again 2026-09-10/);
+    expect(unused[0].reason.text).toMatch(/not used since lockstep set it active again 2026-09-10/);
   });
 });
 

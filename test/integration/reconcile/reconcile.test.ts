@@ -74,11 +74,11 @@ describe.each(storeKinds)('reconciliation on %s', (kind) => {
     await person('C2', { employeeType: 'Contractor', sponsor: 'E1', groups: ['DC Operations'], contractEnd: '2027-06-01' });
     await runReconcile(e.ctx, full, apply);
     const c1 = membershipsOf(e.sim, 'C1');
-    expect(c1['AG-WS']!.until).toBe('2026-07-31T23:59:59.999Z');
-    expect(c1['AG-POWER']!.until).toBe('2026-07-31T23:59:59.999Z');
+    expect(c1['AG-WS'].until).toBe('2026-07-31T23:59:59.999Z');
+    expect(c1['AG-POWER'].until).toBe('2026-07-31T23:59:59.999Z');
     const c2 = membershipsOf(e.sim, 'C2');
-    expect(c2['AG-WS']!.until).toBe('2026-08-30T08:00:00.000Z'); // 2026-06-01T08:00 + 90 days
-    expect(c2['AG-POWER']!.until).toBe('2026-11-28T08:00:00.000Z'); // + 180 days
+    expect(c2['AG-WS'].until).toBe('2026-08-30T08:00:00.000Z'); // 2026-06-01T08:00 + 90 days
+    expect(c2['AG-POWER'].until).toBe('2026-11-28T08:00:00.000Z'); // + 180 days
     expect(c2['AG-OFFICE']).toBeUndefined(); // not an employee
   });
 
@@ -99,8 +99,8 @@ describe.each(storeKinds)('reconciliation on %s', (kind) => {
     await person('E5', { hireDate: '2026-06-15', groups: ['DC Operations'] });
     await runReconcile(e.ctx, full, apply);
     const m = membershipsOf(e.sim, 'E5');
-    expect(m['AG-PERIM']!.from).toBe('2026-06-08T00:00:00.000Z');
-    expect(m['AG-WS']!.from).toBe('2026-06-08T00:00:00.000Z');
+    expect(m['AG-PERIM'].from).toBe('2026-06-08T00:00:00.000Z');
+    expect(m['AG-WS'].from).toBe('2026-06-08T00:00:00.000Z');
   });
 
   it('suspends an orphan account per the orphan policy and leaves unmanaged groups alone', async () => {

@@ -87,7 +87,7 @@ describe('the executor and retryable errors', () => {
     const [r] = await applyOperations(ctx, [grantOf(a.id, 'E-409b')], run);
     h.fake.unlockCardholder(h.fake.resolveCardholder(a.id)!.id);
     expect(r).toMatchObject({ status: 'failed', attempts: 3, error: { code: 'conflict', retryable: true } });
-    expect(isRetryableResult(r!)).toBe(true);
+    expect(isRetryableResult(r)).toBe(true);
     expect(membershipsOf(a.id)).not.toContain('353');
   });
 
@@ -97,7 +97,7 @@ describe('the executor and retryable errors', () => {
     const [r] = await applyOperations(ctx, [grantOf(a.id, 'E-403')], run);
     // one refusal only: a second try would have landed
     expect(r).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'auth', retryable: false } });
-    expect(isRetryableResult(r!)).toBe(false);
+    expect(isRetryableResult(r)).toBe(false);
     expect(membershipsOf(a.id)).not.toContain('353');
   });
 
@@ -135,7 +135,7 @@ describe('the executor and retryable errors', () => {
     h.fake.failNext(429, { retryAfterSeconds: 120 });
     const [r] = await applyOperations(ctx, [grantOf(a.id, 'E-429')], run);
     expect(r).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'rate_limited', retryable: true, retryAfterMs: 120_000 } });
-    expect(isRetryableResult(r!)).toBe(true);
+    expect(isRetryableResult(r)).toBe(true);
   });
 });
 

@@ -32,7 +32,7 @@ describe.each(storeKinds)('SCIM /Groups on %s', (kind) => {
     await h?.close();
   });
 
-  const groupsOf = async (name: string) => (await getIdentity(h.store.db, users[name]!))?.groups;
+  const groupsOf = async (name: string) => (await getIdentity(h.store.db, users[name]))?.groups;
   const since = () => {
     const n = h.calls.length;
     return () => h.calls.slice(n);

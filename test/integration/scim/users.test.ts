@@ -119,7 +119,7 @@ describe.each(storeKinds)('SCIM /Users on %s', (kind) => {
     expect(r.body.roles).toBeUndefined();
     expect(h.calls.slice(before)).toEqual([{ ids: [entraId], leaver: false }]);
     const identity = await getIdentity(h.store.db, entraId);
-    expect(identity).toMatchObject({ source: 'scim', externalId: entraUser.externalId, userName: entraUser.userName, active: true, email: entraUser.emails[0]!.value, displayName: 'givenName familyName' });
+    expect(identity).toMatchObject({ source: 'scim', externalId: entraUser.externalId, userName: entraUser.userName, active: true, email: entraUser.emails[0].value, displayName: 'givenName familyName' });
     expect(await auditActions(entraId)).toEqual(['scim.user.created']);
   });
 
@@ -142,7 +142,7 @@ describe.each(storeKinds)('SCIM /Users on %s', (kind) => {
     expect(byName.body.Resources[0].id).toBe(entraId);
     const byExt = await h.req('GET', `/Users?${q(`externalId eq "${entraUser.externalId}"`)}`);
     expect(byExt.body.Resources.map((x: any) => x.id)).toEqual([entraId]);
-    const byEmail = await h.req('GET', `/Users?${q(`emails[type eq "work"].value eq "${entraUser.emails[0]!.value}"`)}`);
+    const byEmail = await h.req('GET', `/Users?${q(`emails[type eq "work"].value eq "${entraUser.emails[0].value}"`)}`);
     expect(byEmail.body.totalResults).toBe(1);
     const none = await h.req('GET', `/Users?${q('userName eq "non-existent user"')}`);
     expect(none.body).toEqual({ schemas: [LIST], totalResults: 0, itemsPerPage: 0, startIndex: 1, Resources: [] });
@@ -490,10 +490,10 @@ describe.each(storeKinds)('SCIM /Users on %s', (kind) => {
     expect(r.status).toBe(200);
     const [leave, join] = h.calls.slice(-2);
     expect(leave).toEqual({ ids: [id], leaver: true });
-    expect(join!.leaver).toBe(false);
-    expect(join!.ids[0]).not.toBe(id);
+    expect(join.leaver).toBe(false);
+    expect(join.ids[0]).not.toBe(id);
     expect((await getIdentity(h.store.db, id))?.deletedAt).not.toBeNull();
-    expect(await getIdentity(h.store.db, join!.ids[0]!)).toMatchObject({ externalId: 'rfc-ext-4b', userName: 'rfc-d_%@example.com', deletedAt: null });
+    expect(await getIdentity(h.store.db, join.ids[0])).toMatchObject({ externalId: 'rfc-ext-4b', userName: 'rfc-d_%@example.com', deletedAt: null });
   });
 
   it('rejects malformed JSON, oversize bodies and other media types; accepts application/json and answers scim+json', async () => {

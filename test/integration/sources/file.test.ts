@@ -48,7 +48,7 @@ describe.each(storeKinds)('HR file source on %s', (kind) => {
     const r = await sync([row('E1', { dept: 'Security' }), row('E2', { hire: 'soon', dept: 'Changed' }), row('E3')]);
     expect(r.errors).toHaveLength(1);
     expect(r.errors[0]).toMatchObject({ line: 3, column: 'hireDate', columnIndex: 8, externalId: 'E2' });
-    expect(formatRowError(r.errors[0]!)).toMatch(/hr\.csv:3: column hireDate \(8\): hireDate/);
+    expect(formatRowError(r.errors[0])).toMatch(/hr\.csv:3: column hireDate \(8\): hireDate/);
     // E2 is neither changed nor made a leaver; E1's change still lands
     const after = await findIdentityBySourceKey(s.db, 'hr', 'E2');
     expect(after).toEqual(before);

@@ -66,7 +66,7 @@ describe.each(storeKinds)('audit checkpoints on %s', (kind) => {
     const c = await createCheckpoint(s.db, privateKey);
     expect(c.seq).toBe(5);
     const head = await s.db.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = 5');
-    expect(c.hash).toBe(head.rows[0]!.hash);
+    expect(c.hash).toBe(head.rows[0].hash);
   });
 
   it('finds the last entries removed and the head row set back to match: the chain alone passes, the checkpoint names itself', async () => {
@@ -78,7 +78,7 @@ describe.each(storeKinds)('audit checkpoints on %s', (kind) => {
     // someone with write access drops entries 6 and 7 and rewrites the head consistently
     await s.db.query('DELETE FROM audit_log WHERE seq > 5');
     const h = await s.db.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = 5');
-    await s.db.query('UPDATE audit_head SET seq = 5, hash = $1 WHERE id = 1', [h.rows[0]!.hash]);
+    await s.db.query('UPDATE audit_head SET seq = 5, hash = $1 WHERE id = 1', [h.rows[0].hash]);
     expect((await verifyAudit(s.db)).ok).toBe(true);
 
     const v = await verifyCheckpoints(s.db, `${checkpointLine(early)}\n${checkpointLine(late)}\n`, [publicKey]);
@@ -94,7 +94,7 @@ describe.each(storeKinds)('audit checkpoints on %s', (kind) => {
     const c = await createCheckpoint(s.db, privateKey);
     await s.db.query('DELETE FROM audit_log WHERE seq > 3');
     const h = await s.db.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = 3');
-    await s.db.query('UPDATE audit_head SET seq = 3, hash = $1 WHERE id = 1', [h.rows[0]!.hash]);
+    await s.db.query('UPDATE audit_head SET seq = 3, hash = $1 WHERE id = 1', [h.rows[0].hash]);
     await addEntries(s.db, 3, 'innocent');
     expect((await verifyAudit(s.db)).ok).toBe(true);
     const v = await verifyCheckpoints(s.db, checkpointLine(c), [publicKey]);
@@ -108,7 +108,7 @@ describe.each(storeKinds)('audit checkpoints on %s', (kind) => {
     const entries = [];
     for await (const e of iterateAudit(s.db)) entries.push(e);
     // rewrite entry 2 and re-chain everything after it, as a careful attacker would
-    let prev = entries[0]!.hash;
+    let prev = entries[0].hash;
     for (const e of entries.slice(1)) {
       const data = e.seq === 2 ? { group: 'NOTHING-TO-SEE' } : e.data;
       const hash = entryHash(prev, { ...e, data });
@@ -126,7 +126,7 @@ describe.each(storeKinds)('audit checkpoints on %s', (kind) => {
     await addEntries(s.db, 3);
     const good = await createCheckpoint(s.db, privateKey);
     // the attacker truncates to 2 and forges a checkpoint that agrees
-    const edited: Checkpoint = { ...good, seq: 2, hash: (await s.db.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = 2')).rows[0]!.hash };
+    const edited: Checkpoint = { ...good, seq: 2, hash: (await s.db.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = 2')).rows[0].hash };
     const other = generateCheckpointKeys();
     const otherSigned = { ...signCheckpoint({ seq: good.seq, hash: good.hash, at: good.at }, createPrivateKey(other.privatePem)), keyId: good.keyId };
     const input = [checkpointLine(good), checkpointLine(edited), checkpointLine(otherSigned), '{"type":"lockstep.audit.checkpoint","seq":"3"}', 'garbage'].join('\n');
@@ -185,7 +185,7 @@ describe.each(storeKinds)('audit checkpoints on %s', (kind) => {
       expect(v.anchoredSeq).toBe(4);
       // the verifier's key from the same configuration
       const [pub] = await loadVerifyKeys({ cfg, base: { baseDir: dir } });
-      expect((await verifyCheckpoints(s.db, text, [pub!])).ok).toBe(true);
+      expect((await verifyCheckpoints(s.db, text, [pub])).ok).toBe(true);
     });
 
     it('sends an RFC 5424 message over UDP to the syslog sink', async () => {
@@ -193,7 +193,7 @@ describe.each(storeKinds)('audit checkpoints on %s', (kind) => {
       const got = new Promise<string>((resolve) => sock.once('message', (m) => resolve(m.toString('utf8'))));
       await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
       try {
-        const port = (sock.address() as AddressInfo).port;
+        const port = (sock.address()).port;
         await addEntries(s.db, 3);
         const r = await writeCheckpoint(s.db, { everyMs: 0, key: keys.privatePem, publicKeyFiles: [], sinks: [{ type: 'syslog', host: '127.0.0.1', port, protocol: 'udp', facility: 13, appName: 'lockstep', hostname: 'dc1-host', timeoutMs: 2000 }] }, { baseDir: dir });
         expect(r.sinks).toEqual([{ sink: `syslog udp://127.0.0.1:${port}`, ok: true }]);
@@ -202,7 +202,7 @@ describe.each(storeKinds)('audit checkpoints on %s', (kind) => {
         const m = /^<109>1 (\S+) dc1-host lockstep \d+ checkpoint - (\{.*\})$/.exec(msg);
         expect(m).not.toBeNull();
         expect(m![1]).toBe(r.checkpoint.at);
-        expect(checkpointSchema.parse(JSON.parse(m![2]!))).toEqual(r.checkpoint);
+        expect(checkpointSchema.parse(JSON.parse(m![2]))).toEqual(r.checkpoint);
         expect(r.checkpoint.seq).toBe(3);
         await verifiesAgainstLog(msg);
       } finally {
@@ -258,10 +258,10 @@ describe.each(storeKinds)('audit checkpoints on %s', (kind) => {
         expect(r.sinks).toEqual([{ sink: `webhook http://127.0.0.1:${port}/anchor`, ok: true }]);
         expect(requests).toHaveLength(1);
         expect(requests[0]).toMatchObject({ method: 'POST', url: '/anchor?token=secret' });
-        expect(requests[0]!.headers['content-type']).toBe('application/json');
-        expect(requests[0]!.headers.authorization).toBe('Bearer hook-token');
-        expect(checkpointSchema.parse(JSON.parse(requests[0]!.body))).toEqual(r.checkpoint);
-        await verifiesAgainstLog(requests[0]!.body);
+        expect(requests[0].headers['content-type']).toBe('application/json');
+        expect(requests[0].headers.authorization).toBe('Bearer hook-token');
+        expect(checkpointSchema.parse(JSON.parse(requests[0].body))).toEqual(r.checkpoint);
+        await verifiesAgainstLog(requests[0].body);
 
         status = 503;
         const refused = await writeCheckpoint(s.db, cfg, { baseDir: dir });

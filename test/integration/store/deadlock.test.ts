@@ -34,7 +34,7 @@ describe('a deadlock in PostgreSQL is a retryable error', () => {
     const settled = await Promise.allSettled([tx(1, 2), tx(2, 1)]);
     const failed = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
     expect(failed).toHaveLength(1);
-    return failed[0]!.reason;
+    return failed[0].reason;
   }
 
   it('maps deadlock detected (40P01) to a retryable unavailable error that names the SQLSTATE', async () => {

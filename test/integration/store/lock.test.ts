@@ -13,7 +13,7 @@ function holder(dir: string): Promise<ChildProcess & { pid: number }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/hold-store.ts'), dir], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
   return new Promise((ok, fail) => {
     let out = '';
-    child.stdout!.on('data', (b: Buffer) => {
+    child.stdout.on('data', (b: Buffer) => {
       out += b.toString();
       if (out.includes('open ')) ok(child as ChildProcess & { pid: number });
     });

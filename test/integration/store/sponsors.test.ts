@@ -48,15 +48,15 @@ describe.each(storeKinds)('sponsors in the store on %s', (kind) => {
     const states = await sponsorStates(counted(), people);
     expect(queries).toBe(1);
     const benState = { found: true, id: ben.id, userName: 'ben.keller', active: true, deletedAt: null, leaveDate: '2026-10-31' };
-    for (const n of [1, 2, 3, 4]) expect(states.get(people[n - 1]!.id)).toEqual(benState);
-    expect(states.get(people[4]!.id)).toEqual({ found: true, id: greta.id, userName: 'greta.wagner', active: false, deletedAt: null, leaveDate: null });
-    expect(states.get(people[5]!.id)).toMatchObject({ found: true, userName: 'olga', active: false, deletedAt: expect.stringMatching(/Z$/) });
-    expect(states.get(people[6]!.id)).toEqual({ found: false });
+    for (const n of [1, 2, 3, 4]) expect(states.get(people[n - 1].id)).toEqual(benState);
+    expect(states.get(people[4].id)).toEqual({ found: true, id: greta.id, userName: 'greta.wagner', active: false, deletedAt: null, leaveDate: null });
+    expect(states.get(people[5].id)).toMatchObject({ found: true, userName: 'olga', active: false, deletedAt: expect.stringMatching(/Z$/) });
+    expect(states.get(people[6].id)).toEqual({ found: false });
     // no sponsor: nothing to resolve
-    expect(states.has(people[7]!.id)).toBe(false);
-    expect(states.has(people[8]!.id)).toBe(false);
+    expect(states.has(people[7].id)).toBe(false);
+    expect(states.has(people[8].id)).toBe(false);
     queries = 0;
-    expect((await sponsorStates(counted(), [people[8]!])).size).toBe(0);
+    expect((await sponsorStates(counted(), [people[8]])).size).toBe(0);
     expect(queries).toBe(0);
   });
 

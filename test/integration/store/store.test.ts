@@ -103,7 +103,7 @@ describe.each(storeKinds)('store on %s', (kind) => {
     const saved = await s.db.query<Record<string, unknown>>('SELECT * FROM audit_log WHERE seq = 3');
     await s.db.query('DELETE FROM audit_log WHERE seq = 3');
     expect(await verifyAudit(s.db)).toMatchObject({ ok: false, firstBadSeq: 3 });
-    const r = saved.rows[0]!;
+    const r = saved.rows[0];
     await s.db.query('INSERT INTO audit_log (seq, at, actor, action, subject, run_id, data, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)', [
       r.seq, r.at, r.actor, r.action, r.subject, r.run_id, JSON.stringify(r.data), r.prev_hash, r.hash,
     ]);
@@ -122,7 +122,7 @@ describe.each(storeKinds)('store on %s', (kind) => {
     ]);
     expect(await verifyAudit(s.db)).toMatchObject({ ok: true, entries: 2 });
     // a well-formed entry 3, chained to entry 2, written straight into the table past the head
-    const last = (await s.db.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = 2')).rows[0]!.hash;
+    const last = (await s.db.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = 2')).rows[0].hash;
     const forged = { seq: 3, at: new Date().toISOString(), actor: 'mallory', action: 'grant', subject: 'z', runId: null, data: { group: 'VAULT' } };
     await s.db.query('INSERT INTO audit_log (seq, at, actor, action, subject, run_id, data, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)', [
       forged.seq, forged.at, forged.actor, forged.action, forged.subject, null, JSON.stringify(forged.data), last, entryHash(last, forged),
@@ -261,7 +261,7 @@ describe.each(storeKinds)('store on %s', (kind) => {
     const base = (i: number, extra: Record<string, unknown> = {}) => ({ source: 'bulk', externalId: `B${i}`, userName: `b${i}`, department: 'Ops', ...extra });
     const first = await upsertIdentities(s.db, Array.from({ length: 1500 }, (_, i) => base(i)));
     expect(first.every((r) => r.created && r.changed)).toBe(true);
-    const gone = await markIdentityDeleted(s.db, first[7]!.identity.id);
+    const gone = await markIdentityDeleted(s.db, first[7].identity.id);
     expect(gone?.deletedAt).not.toBeNull();
     const second = await upsertIdentities(s.db, [base(1), base(2, { department: 'Security' }), base(7), base(9999), base(3, { department: 'A' }), base(3, { department: 'B' })]);
     expect(second.map((r) => [r.created, r.changed])).toEqual([
@@ -272,9 +272,9 @@ describe.each(storeKinds)('store on %s', (kind) => {
       [false, true], // a key twice: the last record wins
       [false, true],
     ]);
-    expect(second[1]!.identity.version).toBe(first[2]!.identity.version + 1);
-    expect(second[2]!.identity.deletedAt).toBeNull();
-    expect(second[2]!.identity.id).toBe(first[7]!.identity.id);
+    expect(second[1].identity.version).toBe(first[2].identity.version + 1);
+    expect(second[2].identity.deletedAt).toBeNull();
+    expect(second[2].identity.id).toBe(first[7].identity.id);
     expect((await findIdentityBySourceKey(s.db, 'bulk', 'B3'))!.department).toBe('B');
     await expect(upsertIdentities(s.db, [base(5000), { ...base(5001), hireDate: 'soon' }])).rejects.toMatchObject({ code: 'validation', field: 'hireDate' });
     expect(await findIdentityBySourceKey(s.db, 'bulk', 'B5000')).toBeNull();

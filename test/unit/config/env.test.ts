@@ -35,8 +35,8 @@ executor: { baseDelayMs: " \${BASE} " }
       'lockstep.yaml',
       { SIM_PORT: '8182', RATE: '12.5', FULL_MS: '6e4', BASE: '0' },
     );
-    expect(c.systems.dc1!.embedded!.port).toBe(8182);
-    expect(c.systems.dc1!.rateLimitPerSecond).toBe(12.5);
+    expect(c.systems.dc1.embedded!.port).toBe(8182);
+    expect(c.systems.dc1.rateLimitPerSecond).toBe(12.5);
     expect(c.queue.concurrency).toBe(6);
     expect(c.queue.schedules.fullReconcileMs).toBe(60_000);
     expect(c.executor.baseDelayMs).toBe(0);
@@ -65,7 +65,7 @@ queue: { prefix: "\${PREFIX}" }
       'lockstep.yaml',
       { GROUP: '5120', SRC: '42', PREFIX: 'true' },
     );
-    expect(c.systems.dc1!.options).toEqual({ group: '5120' });
+    expect(c.systems.dc1.options).toEqual({ group: '5120' });
     expect(c.scim.source).toBe('42');
     expect(c.queue.prefix).toBe('true');
   });

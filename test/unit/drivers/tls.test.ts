@@ -23,14 +23,14 @@ async function files(contents: Record<string, string>): Promise<Record<string, s
 describe('drivers: shared TLS, option and retry-log helpers', () => {
   it('reads the client certificate, key and CA files once, the certificate’s own CA before caFile', async () => {
     const f = await files({ cert: 'CERT', key: 'KEY', ca: 'CA', other: 'OTHER-CA' });
-    expect(await loadTls(ctx, { clientCertificate: { cert: f.cert!, key: f.key!, ca: f.ca!, passphrase: 'pw', servername: 'cc.local' }, caFile: f.other })).toEqual({
+    expect(await loadTls(ctx, { clientCertificate: { cert: f.cert, key: f.key, ca: f.ca, passphrase: 'pw', servername: 'cc.local' }, caFile: f.other })).toEqual({
       cert: 'CERT',
       key: 'KEY',
       ca: 'CA',
       passphrase: 'pw',
       servername: 'cc.local',
     });
-    expect(await loadTls(ctx, { clientCertificate: { cert: f.cert!, key: f.key! }, caFile: f.other })).toEqual({ cert: 'CERT', key: 'KEY', ca: 'OTHER-CA' });
+    expect(await loadTls(ctx, { clientCertificate: { cert: f.cert, key: f.key }, caFile: f.other })).toEqual({ cert: 'CERT', key: 'KEY', ca: 'OTHER-CA' });
     expect(await loadTls(ctx, { caFile: f.other, rejectUnauthorized: false })).toEqual({ ca: 'OTHER-CA', rejectUnauthorized: false });
     expect(await loadTls(ctx, {})).toBeUndefined();
   });

@@ -11,7 +11,7 @@ const NOW = new Date('2026-11-22T09:00:00.000Z');
 
 /** hr.csv as a file source would map it: semicolon-separated groups and roles, empty = absent. */
 async function hrPeople(): Promise<Identity[]> {
-  const rows = parse(await readFile(`${examples}hr.csv`), { columns: true }) as Record<string, string>[];
+  const rows = parse<Record<string, string>>(await readFile(`${examples}hr.csv`), { columns: true });
   const opt = (v: string): string | undefined => (v === '' ? undefined : v);
   const list = (v: string): string[] => (v === '' ? [] : v.split(';'));
   return rows.map((r) =>

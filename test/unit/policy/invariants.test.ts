@@ -84,7 +84,7 @@ invariants:
       ['audit-log', 'teller-not-auditor'],
       ['lobby', 'teller-not-auditor'],
     ]);
-    expect(e.denied[0]!.reason).toBe('refused by invariant teller-not-auditor: would carry the role bundles teller and auditor together');
+    expect(e.denied[0].reason).toBe('refused by invariant teller-not-auditor: would carry the role bundles teller and auditor together');
   });
 
   it('one bundle alone is fine', () => {
@@ -124,9 +124,9 @@ invariants:
     const expired = evaluate(person({ groups: ['Vault'], attributes: { vaultTrainingUntil: '2026-11-19' } }), policy, { now });
     expect(expired.denied).toEqual([expect.objectContaining({ accessGroupId: 'vault', invariant: 'vault-trained-employees', reason: 'refused by invariant vault-trained-employees: requires vaultTrainingUntil not yet past; it ended 2026-11-19' })]);
     const missing = evaluate(person({ groups: ['Vault'] }), policy, { now });
-    expect(missing.denied[0]!.reason).toMatch(/requires vaultTrainingUntil .* has none/);
+    expect(missing.denied[0].reason).toMatch(/requires vaultTrainingUntil .* has none/);
     const contractor = evaluate(person({ groups: ['Vault'], employeeType: 'Contractor', attributes: { vaultTrainingUntil: '2030-01-01' } }), policy, { now });
-    expect(contractor.denied[0]!.reason).toMatch(/only employees .* "Contractor"/);
+    expect(contractor.denied[0].reason).toMatch(/only employees .* "Contractor"/);
   });
 
   it('keeps class 4 for someone who holds it when their training runs out, and reports it', () => {
@@ -158,7 +158,7 @@ invariants:
   - { id: vault-ops, scope: { accessGroups: [vault] }, require: { when: 'department eq "Ops"' } }
 `);
     expect(evaluate(person({ groups: ['Vault'], department: 'Ops' }), p, { now }).entitlements).toHaveLength(1);
-    expect(evaluate(person({ groups: ['Vault'], department: 'Sales' }), p, { now }).denied[0]!.reason).toBe('refused by invariant vault-ops: requires department eq "Ops"; this identity does not match it');
+    expect(evaluate(person({ groups: ['Vault'], department: 'Sales' }), p, { now }).denied[0].reason).toBe('refused by invariant vault-ops: requires department eq "Ops"; this identity does not match it');
   });
 });
 

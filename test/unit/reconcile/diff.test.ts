@@ -46,7 +46,7 @@ describe('diff (pure: identity, entitlements and observed account in, operations
     const out = diff({ policy, system: online, identity: { identity: person(), evaluation: evaluation([entitled(office)]), anchors: {} }, account: null, now });
     expect(kinds(out.operations)).toEqual(['create_account', 'grant AG-OFFICE']);
     expect(out.operations.every((o) => !o.revocation)).toBe(true);
-    expect(out.operations[0]!.reason.cause).toBe('joiner');
+    expect(out.operations[0].reason.cause).toBe('joiner');
   });
 
   it('grants a mover what they gained and revokes what they lost, the revocation marked as one', () => {

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { ApiError, get, post } from '../api';
-import { ErrorBox, Loading, Page, personText, RichText, useLoad, When } from '../common';
+import { ErrorBox, Loading, Page, RichText, useLoad, When } from '../common';
 import { PersonLink } from './Exceptions';
 import { can, needs, useMe } from '../session';
 

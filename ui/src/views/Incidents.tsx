@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { get, post, type Incident } from '../api';
 import { ActionButton, matchesPerson, PersonFilter, RichText, When } from '../common';
-import { ErrorBox, Loading, Page, useLoad, when, until } from '../common';
+import { ErrorBox, Loading, Page, useLoad, until } from '../common';
 import { can, needs, useMe } from '../session';
 import { PersonLink } from './Exceptions';
 

@@ -43,7 +43,7 @@ export function Report() {
       title="Access report"
       actions={
         <>
-          <button type="button" onClick={() => download('reports/access?format=csv', 'access-report.csv').catch((e: Error) => setError(e))}>
+          <button type="button" onClick={() => void download('reports/access?format=csv', 'access-report.csv').catch((e: Error) => setError(e))}>
             Download CSV (all rows)
           </button>
           <button type="button" onClick={() => saveBlob(new Blob([csv(shown)], { type: 'text/csv' }), 'access-report-filtered.csv')} disabled={!shown.length}>

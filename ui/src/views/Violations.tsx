@@ -14,7 +14,7 @@ export function Violations() {
       title="Violations"
       actions={
         <>
-          <button type="button" onClick={() => download('reports/violations?format=csv', 'violations.csv').catch((e: Error) => setError(e))}>
+          <button type="button" onClick={() => void download('reports/violations?format=csv', 'violations.csv').catch((e: Error) => setError(e))}>
             Download CSV
           </button>
           <button type="button" onClick={r.reload}>

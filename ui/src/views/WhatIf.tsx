@@ -51,7 +51,7 @@ export function WhatIf() {
   }, [docs.data, edited]);
   if (docs.error) return <Page title="What-if"><ErrorBox error={docs.error} /></Page>;
   if (!edited) return <Page title="What-if"><Loading what="the mappings" /></Page>;
-  const doc = edited[current]!;
+  const doc = edited[current];
   const changed = docs.data ? edited.some((d, i) => d.text !== docs.data!.files[i]?.text) : false;
   const issues = error instanceof ApiError && Array.isArray(error.details) ? (error.details as Issue[]).filter((d) => typeof d?.message === 'string') : [];
 
