@@ -21,7 +21,20 @@
  * exits 0, or names what failed and exits 1.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, posix, relative, resolve } from 'node:path';
@@ -103,7 +116,14 @@ function ignoreRules(): { re: RegExp; negate: boolean }[] {
       const pat = posix.normalize((negate ? l.slice(1) : l).replace(/^\/+/, '')).replace(/\/+$/, '');
       const re = pat
         .split('/')
-        .map((seg) => (seg === '**' ? '(?:.*)' : seg.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')))
+        .map((seg) =>
+          seg === '**'
+            ? '(?:.*)'
+            : seg
+                .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+                .replace(/\*/g, '[^/]*')
+                .replace(/\?/g, '[^/]'),
+        )
         .join('/')
         .replace(/\(\?:\.\*\)\//g, '(?:.*/)?');
       return { re: new RegExp(`^${re}$`), negate };
@@ -329,7 +349,13 @@ async function ask(base: string, alive: () => string | null): Promise<string[]> 
   const scim = await fetch(`${base}/scim/v2/Users`, {
     method: 'POST',
     headers: { authorization: `Bearer ${SCIM_TOKEN}`, 'content-type': 'application/scim+json' },
-    body: JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'rehearsal.joiner@dc1.example', externalId: 'R0001', active: true, displayName: 'Rehearsal Joiner' }),
+    body: JSON.stringify({
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+      userName: 'rehearsal.joiner@dc1.example',
+      externalId: 'R0001',
+      active: true,
+      displayName: 'Rehearsal Joiner',
+    }),
   });
   const created = (await scim.json().catch(() => ({}))) as { id?: string };
   if (scim.status !== 201 || !created.id) fail(`SCIM POST /scim/v2/Users answered ${scim.status}: ${JSON.stringify(created).slice(0, 300)}`);
@@ -356,7 +382,9 @@ async function runImage(stage: Stage, isolated: boolean): Promise<string> {
   const port = isolated ? Number(stage.env.PORT ?? stage.expose[0] ?? 8080) : await freePort();
   const redisPort = isolated ? 6379 : await freePort();
   const redisDir = mkdtempSync(join(tmpdir(), 'lockstep-rehearsal-redis-'));
-  const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir], { stdio: 'ignore' });
+  const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir], {
+    stdio: 'ignore',
+  });
   const mapped = Object.fromEntries(Object.entries(stage.env).map(([k, v]) => [k, v.startsWith('/') ? join(stage.root, v) : v]));
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
@@ -372,20 +400,26 @@ async function runImage(stage: Stage, isolated: boolean): Promise<string> {
   const asRoot = process.getuid?.() === 0;
   // USER <name>: the rehearsal's user is nobody (root cannot be the image's user)
   const [cmd, ...args] = stage.user && asRoot ? ['setpriv', `--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, '--clear-groups', '--', ...argv] : argv;
-  log(`start ${argv.join(' ')} as ${stage.user && asRoot ? `${NOBODY.user} (USER ${stage.user})` : 'this user'}, port ${port}${isolated ? ', own network namespace' : ''}`);
+  log(
+    `start ${argv.join(' ')} as ${stage.user && asRoot ? `${NOBODY.user} (USER ${stage.user})` : 'this user'}, port ${port}${isolated ? ', own network namespace' : ''}`,
+  );
   const child = spawn(cmd, args, { cwd: join(stage.root, stage.workdir), env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (b: Buffer) => (output += b.toString()));
   child.stderr.on('data', (b: Buffer) => (output += b.toString()));
   const alive = () => (child.exitCode !== null || child.signalCode !== null ? `exit ${child.exitCode ?? child.signalCode}\n${output.slice(-4000)}` : null);
   try {
-    await until('Redis', 10_000, async () => (spawnSync('redis-cli', ['-p', String(redisPort), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG' ? true : null));
+    await until('Redis', 10_000, async () =>
+      spawnSync('redis-cli', ['-p', String(redisPort), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG' ? true : null,
+    );
     const seen = await ask(`http://127.0.0.1:${port}`, alive);
     // a CLI command beside serve, as `docker exec` runs one: it uses the store serve shares
-    const asUser = (argv: string[]) => (stage.user && asRoot ? ['setpriv', `--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, '--clear-groups', '--', ...argv] : argv);
+    const asUser = (argv: string[]) =>
+      stage.user && asRoot ? ['setpriv', `--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, '--clear-groups', '--', ...argv] : argv;
     const [vcmd, ...vargs] = asUser([...stage.entrypoint, 'audit', 'verify']);
     const verify = spawnSync(vcmd, vargs, { cwd: join(stage.root, stage.workdir), env, encoding: 'utf8', timeout: 60_000 });
-    if (verify.status !== 0 || !verify.stdout.startsWith('audit log intact')) fail(`audit verify beside serve: exit ${verify.status}\n${verify.stdout}${verify.stderr}`);
+    if (verify.status !== 0 || !verify.stdout.startsWith('audit log intact'))
+      fail(`audit verify beside serve: exit ${verify.status}\n${verify.stdout}${verify.stderr}`);
     seen.push('audit verify beside serve 0');
     if (child.pid && asRoot && stage.user) {
       const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
@@ -432,7 +466,25 @@ async function withEngine(e: string): Promise<string> {
   try {
     ids.push(execFileSync(e, ['run', '-d', '--rm', '--network', net, '--name', `${net}-redis`, 'redis:7'], { encoding: 'utf8' }).trim());
     ids.push(
-      execFileSync(e, ['run', '-d', '--network', net, '-p', `127.0.0.1:${port}:8080`, '-e', `REDIS_URL=redis://${net}-redis:6379`, '-e', `SCIM_TOKEN=${SCIM_TOKEN}`, '-e', `ADMIN_TOKEN=${ADMIN_TOKEN}`, tag], { encoding: 'utf8' }).trim(),
+      execFileSync(
+        e,
+        [
+          'run',
+          '-d',
+          '--network',
+          net,
+          '-p',
+          `127.0.0.1:${port}:8080`,
+          '-e',
+          `REDIS_URL=redis://${net}-redis:6379`,
+          '-e',
+          `SCIM_TOKEN=${SCIM_TOKEN}`,
+          '-e',
+          `ADMIN_TOKEN=${ADMIN_TOKEN}`,
+          tag,
+        ],
+        { encoding: 'utf8' },
+      ).trim(),
     );
     const app = ids[1];
     const seen = await ask(`http://127.0.0.1:${port}`, () => {
@@ -440,7 +492,8 @@ async function withEngine(e: string): Promise<string> {
       return s === 'false' ? spawnSync(e, ['logs', app], { encoding: 'utf8' }).stderr.slice(-4000) : null;
     });
     const verify = spawnSync(e, ['exec', app, 'node', 'dist/src/cli.js', 'audit', 'verify'], { encoding: 'utf8' });
-    if (verify.status !== 0 || !verify.stdout.startsWith('audit log intact')) fail(`audit verify beside serve: exit ${verify.status}\n${verify.stdout}${verify.stderr}`);
+    if (verify.status !== 0 || !verify.stdout.startsWith('audit log intact'))
+      fail(`audit verify beside serve: exit ${verify.status}\n${verify.stdout}${verify.stderr}`);
     seen.push('audit verify beside serve 0');
     const user = execFileSync(e, ['exec', app, 'id', '-u'], { encoding: 'utf8' }).trim();
     if (user === '0') fail('the container runs as root');
@@ -486,7 +539,11 @@ async function main(): Promise<void> {
     if (canIsolate()) {
       const desc = join(base, 'stage.json');
       writeFileSync(desc, JSON.stringify(stage));
-      const r = spawnSync('unshare', ['--net', '--', process.execPath, ...process.execArgv, import.meta.filename, '--inside', desc], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 180_000 });
+      const r = spawnSync('unshare', ['--net', '--', process.execPath, ...process.execArgv, import.meta.filename, '--inside', desc], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+        timeout: 180_000,
+      });
       if (r.status !== 0) fail(`the image did not pass its checks (exit ${r.status ?? r.signal})`);
       seen = r.stdout.trim();
     } else seen = await runImage(stage, false);

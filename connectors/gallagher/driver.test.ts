@@ -400,9 +400,9 @@ describe('Gallagher driver: configuration', () => {
     )) as LockstepError;
     expect(err.code).toBe('config');
     expect(err.field).toBe('systems.cc1.options.url');
-    const both = (await Promise.resolve(
-      factory.create({ system: 'cc1', options: { url: 'https://cc', apiKey: 'k', apiKeyFile: '/k', division: '/d' } }),
-    ).catch((e: unknown) => e)) as LockstepError;
+    const both = (await Promise.resolve(factory.create({ system: 'cc1', options: { url: 'https://cc', apiKey: 'k', apiKeyFile: '/k', division: '/d' } })).catch(
+      (e: unknown) => e,
+    )) as LockstepError;
     expect(both.code).toBe('config');
   });
 
@@ -450,7 +450,23 @@ function makeCertificates(): string {
     ecKey(`${name}.key`);
     ssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-out', `${name}.csr`);
     writeFileSync(join(dir, `${name}.ext`), name === 'server' ? 'subjectAltName=IP:127.0.0.1\n' : 'extendedKeyUsage=clientAuth\n');
-    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      `${name}.ext`,
+      '-out',
+      `${name}.crt`,
+    );
   }
   return dir;
 }

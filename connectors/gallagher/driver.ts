@@ -1,14 +1,5 @@
 import { z } from 'zod';
-import type {
-  AccessEvent,
-  Account,
-  AccountInput,
-  AccountState,
-  Credential,
-  CredentialStatus,
-  Membership,
-  Validity,
-} from '../../src/domain/access.js';
+import type { AccessEvent, Account, AccountInput, AccountState, Credential, CredentialStatus, Membership, Validity } from '../../src/domain/access.js';
 import { LockstepError } from '../../src/domain/errors.js';
 import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, DriverFactory, LockDriver, Page } from '../../src/drivers/contract.js';
 import { HttpClient, type HttpResponse, type QueryValue, type RetryInfo, type TlsOptions } from '../../src/drivers/http.js';
@@ -251,9 +242,7 @@ export class GallagherDriver implements LockDriver {
 
   async listAccounts(cursor: Cursor = null): Promise<Page<Account>> {
     const fields = await this.cardholderFields();
-    const url = cursor
-      ? this.abs(cursor)
-      : withQuery(await this.feature('cardholders', 'cardholders'), { sort: 'id', top: this.opts.pageSize, fields });
+    const url = cursor ? this.abs(cursor) : withQuery(await this.feature('cardholders', 'cardholders'), { sort: 'id', top: this.opts.pageSize, fields });
     const page = parse(cardholderSearchSchema, await this.get(url), 'cardholder search');
     await this.loadGroups();
     const pdf = await this.linkPdf();
@@ -358,9 +347,7 @@ export class GallagherDriver implements LockDriver {
 
   async revoke(accountId: string, group: string): Promise<void> {
     const groupPath = await this.groupPath(group);
-    await this.withFreshMemberships(accountId, groupPath, false, (mine) =>
-      mine.length === 0 ? null : { remove: mine.map((m) => ({ href: m.href })) },
-    );
+    await this.withFreshMemberships(accountId, groupPath, false, (mine) => (mine.length === 0 ? null : { remove: mine.map((m) => ({ href: m.href })) }));
   }
 
   /**
@@ -595,10 +582,14 @@ export class GallagherDriver implements LockDriver {
       });
     }
     if (exact.length > 1) {
-      throw new LockstepError('config', `Command Centre has ${exact.length} personal data fields named "${name}" (ids ${exact.map((p) => p.id).join(', ')}); rename all but one`, {
-        field: 'externalIdField',
-        retryable: false,
-      });
+      throw new LockstepError(
+        'config',
+        `Command Centre has ${exact.length} personal data fields named "${name}" (ids ${exact.map((p) => p.id).join(', ')}); rename all but one`,
+        {
+          field: 'externalIdField',
+          retryable: false,
+        },
+      );
     }
     return { id: exact[0].id, name: exact[0].name };
   }
@@ -611,9 +602,7 @@ export class GallagherDriver implements LockDriver {
       const list = featureHref(d, 'cardTypes', 'assign') ?? featureHref(d, 'cardTypes', 'cardTypes');
       if (!list) throw missingFeature('cardTypes.assign');
       const page = parse(cardTypeSearchSchema, await this.get(withQuery(this.abs(list), { fields: 'href,id,name', top: 1000 })), 'card types');
-      const hit = page.results.find(
-        (t) => t.id === want || t.name.toLowerCase() === want.toLowerCase() || this.toId(t.href) === this.toId(want),
-      );
+      const hit = page.results.find((t) => t.id === want || t.name.toLowerCase() === want.toLowerCase() || this.toId(t.href) === this.toId(want));
       if (!hit) {
         throw new LockstepError('config', `Command Centre has no card type "${want}" that the REST operator may assign`, {
           field: 'cardType',

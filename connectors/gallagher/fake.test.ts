@@ -22,7 +22,7 @@ describe('fake Command Centre', () => {
     expect((await get('/api', 'ggl-api-key C774-B01F-D695-AA4B-215F-A158-AC22-ADEB')).status).toBe(401);
   });
 
-  it("searches like CC: substring, exact in quotes, % and _ wildcards, case-insensitive", () => {
+  it('searches like CC: substring, exact in quotes, % and _ wildcards, case-insensitive', () => {
     expect(ccMatch('oth', 'Boothroyd')).toBe(true);
     expect(ccMatch('"boothroyd"', 'Boothroyd')).toBe(true);
     expect(ccMatch('"booth"', 'Boothroyd')).toBe(false);
@@ -32,7 +32,7 @@ describe('fake Command Centre', () => {
     expect(ccMatch('%', 'x')).toBe(true);
   });
 
-  it('shows a PDF value only while the cardholder is in one of the PDF\'s access groups', async () => {
+  it("shows a PDF value only while the cardholder is in one of the PDF's access groups", async () => {
     fake = await startFakeCommandCentre();
     const ch = fake.addCardholder({ lastName: 'Nomember', pdfs: { 'lockstep id': 'L-1' } });
     expect((await get('/api/cardholders?pdf_8801="L-1"')).body.results).toHaveLength(0);

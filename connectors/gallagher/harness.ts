@@ -11,9 +11,7 @@ export interface GallagherHarness extends ConformanceHarness {
   fake: FakeCommandCentre;
 }
 
-export async function startGallagherHarness(
-  opts: { fake?: FakeCommandCentreOptions; driver?: Partial<GallagherOptions> } = {},
-): Promise<GallagherHarness> {
+export async function startGallagherHarness(opts: { fake?: FakeCommandCentreOptions; driver?: Partial<GallagherOptions> } = {}): Promise<GallagherHarness> {
   // Scrambled paths by default: a driver that builds URLs instead of following hrefs fails here.
   const fake = await startFakeCommandCentre({ layout: 'scrambled', ...opts.fake });
   const driver = await createGallagherDriver({

@@ -88,18 +88,7 @@ export function namesFor(input: Pick<AccountInput, 'displayName' | 'firstName' |
  * that have no `location` block (cc_rest.yaml, "Searching for events that indicate location
  * or movement").
  */
-const MOVEMENT_EVENT_TYPES: ReadonlySet<string> = new Set([
-  '20001',
-  '20002',
-  '20003',
-  '20047',
-  '20107',
-  '15582',
-  '15583',
-  '15800',
-  '15808',
-  '42415',
-]);
+const MOVEMENT_EVENT_TYPES: ReadonlySet<string> = new Set(['20001', '20002', '20003', '20047', '20107', '15582', '15583', '15800', '15808', '42415']);
 
 /**
  * Granted, denied, or not an access event at all. 9.00+ says so in `location.type`; for

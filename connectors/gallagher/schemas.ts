@@ -58,9 +58,7 @@ export const cardholderSearchSchema = z.object({
 });
 
 export const accessGroupSearchSchema = z.object({
-  results: z
-    .array(z.object({ href: z.string().min(1), id: z.string().optional(), name: z.string().default('') }))
-    .default([]),
+  results: z.array(z.object({ href: z.string().min(1), id: z.string().optional(), name: z.string().default('') })).default([]),
   next: nextSchema,
 });
 
@@ -70,9 +68,7 @@ export const pdfSearchSchema = z.object({
 });
 
 export const itemSearchSchema = z.object({
-  results: z
-    .array(z.object({ id: z.string().min(1), name: z.string(), type: z.object({ id: z.string().optional() }).optional() }))
-    .default([]),
+  results: z.array(z.object({ id: z.string().min(1), name: z.string(), type: z.object({ id: z.string().optional() }).optional() })).default([]),
   next: nextSchema,
 });
 

@@ -15,7 +15,6 @@ import { startGallagherHarness } from './harness.js';
 
 const specFile = referenceFile('gallagher/cc_rest.yaml', 'the reference document');
 
-
 interface Operation {
   requestBody?: { content?: Record<string, { schema?: unknown }> };
   responses?: Record<string, { content?: Record<string, { schema?: unknown }>; headers?: Record<string, unknown> } | undefined>;
@@ -175,8 +174,14 @@ describe('Gallagher fake and driver against cc_rest.yaml', () => {
       ]) {
         expect(covered, `not exercised: ${op}`).toContain(op);
       }
-      expect(exchanges.some((x) => x.status === 400 && x.method === 'PATCH'), 'the stale-href PATCH').toBe(true);
-      expect(exchanges.some((x) => x.status === 409), 'the write lock').toBe(true);
+      expect(
+        exchanges.some((x) => x.status === 400 && x.method === 'PATCH'),
+        'the stale-href PATCH',
+      ).toBe(true);
+      expect(
+        exchanges.some((x) => x.status === 409),
+        'the write lock',
+      ).toBe(true);
     } finally {
       await h.teardown();
     }

@@ -45,7 +45,10 @@ describe('Genetec driver: accounts', () => {
     expect(err.code).toBe('config');
     expect(err.message).toMatch(/system sc1.*EmployeeKey.*createExternalIdField/);
     await strict.close();
-    const making = await createGenetecDriver({ system: 'sc1', options: { ...fakeConnection(fake), externalIdField: 'EmployeeKey', createExternalIdField: true } });
+    const making = await createGenetecDriver({
+      system: 'sc1',
+      options: { ...fakeConnection(fake), externalIdField: 'EmployeeKey', createExternalIdField: true },
+    });
     const a = await making.upsertAccount({ externalId: 'E2', displayName: 'Made Field' });
     expect(fake.customFields.map((f) => f.name)).toContain('EmployeeKey');
     expect(fake.customFieldValue(a.id, 'EmployeeKey')).toBe('E2');
@@ -96,22 +99,32 @@ describe('Genetec driver: access rules and cardholder groups', () => {
     await expect(driver.revoke('6b29fb61-61b6-49b4-917b-78d1c2ae5690', groups[0])).resolves.toBeUndefined();
   });
 
-  it('reports a temporary rule\'s window on its memberships and lists no system rules', async () => {
+  it("reports a temporary rule's window on its memberships and lists no system rules", async () => {
     const { driver } = await start({
-      fake: { accessRules: [{ name: 'Summer works', guid: '11111111-2222-4333-8444-555555555555', start: '2030-06-01T00:00:00.000Z', end: '2030-09-01T00:00:00.000Z' }, { name: 'Perimeter' }] },
+      fake: {
+        accessRules: [
+          { name: 'Summer works', guid: '11111111-2222-4333-8444-555555555555', start: '2030-06-01T00:00:00.000Z', end: '2030-09-01T00:00:00.000Z' },
+          { name: 'Perimeter' },
+        ],
+      },
     });
     const listed = await driver.listAccessGroups();
     expect(listed.map((g) => g.name).sort()).toEqual(['Perimeter', 'Summer works']);
     const a = await driver.upsertAccount({ externalId: 'T1', displayName: 'Temp Worker' });
     await driver.grant(a.id, '11111111-2222-4333-8444-555555555555', { from: null, until: null });
-    expect((await driver.getAccount(a.id))?.memberships).toEqual([{ group: '11111111-2222-4333-8444-555555555555', from: '2030-06-01T00:00:00.000Z', until: '2030-09-01T00:00:00.000Z' }]);
+    expect((await driver.getAccount(a.id))?.memberships).toEqual([
+      { group: '11111111-2222-4333-8444-555555555555', from: '2030-06-01T00:00:00.000Z', until: '2030-09-01T00:00:00.000Z' },
+    ]);
   });
 
   it('refuses a reference that is not a GUID, a denying rule, and a rule that does not exist', async () => {
     const { driver } = await start();
     const a = await driver.upsertAccount({ externalId: 'G2', displayName: 'Wrong Ref' });
     await expect(driver.grant(a.id, 'Server room', { from: null, until: null })).rejects.toMatchObject({ code: 'config' });
-    await expect(driver.grant(a.id, '00000000-0000-0000-0000-000000000009', { from: null, until: null })).rejects.toMatchObject({ code: 'config', message: /Lockdown rule/ });
+    await expect(driver.grant(a.id, '00000000-0000-0000-0000-000000000009', { from: null, until: null })).rejects.toMatchObject({
+      code: 'config',
+      message: /Lockdown rule/,
+    });
     await expect(driver.grant(a.id, '6b29fb61-61b6-49b4-917b-78d1c2ae5690', { from: null, until: null })).rejects.toMatchObject({ code: 'not_found' });
   });
 
@@ -142,7 +155,7 @@ describe('Genetec driver: credentials, CLIQ keys and events', () => {
     await expect(driver.setCredentialState(a.id, card, 'suspended')).rejects.toMatchObject({ code: 'not_found' });
   });
 
-  it('declares CLIQ keys offline and says when each stops opening: the revalidation bound, or the key\'s own expiration', async () => {
+  it("declares CLIQ keys offline and says when each stops opening: the revalidation bound, or the key's own expiration", async () => {
     const { driver, fake } = await start({ driver: { offline: { revalidationDays: 14 } } });
     expect(driver.capabilities.offline).toEqual({ revalidationDays: 14 });
     const a = await driver.upsertAccount({ externalId: 'K1', displayName: 'Key Holder' });
@@ -192,7 +205,7 @@ describe('Genetec driver: credentials, CLIQ keys and events', () => {
 });
 
 describe('Genetec driver: errors', () => {
-  it('turns a Fail into a LockstepError naming the system, the call and the Web SDK\'s message', async () => {
+  it("turns a Fail into a LockstepError naming the system, the call and the Web SDK's message", async () => {
     const { driver, fake, groups } = await start({ system: 'dc1-genetec' });
     const a = await driver.upsertAccount({ externalId: 'F1', displayName: 'Fail Me' });
     fake.failNextSdk('InsufficientPrivileges', 'The user does not have the privilege to modify access rules');
@@ -238,6 +251,8 @@ describe('Genetec driver: errors', () => {
       code: 'config',
       field: 'systems.s.options.applicationId',
     });
-    await expect(createGenetecDriver({ system: 's', options: { url: fake.url, username: 'u;x', password: 'p', applicationId: 'a' } })).rejects.toMatchObject({ code: 'config' });
+    await expect(createGenetecDriver({ system: 's', options: { url: fake.url, username: 'u;x', password: 'p', applicationId: 'a' } })).rejects.toMatchObject({
+      code: 'config',
+    });
   });
 });

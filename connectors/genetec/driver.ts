@@ -1,5 +1,15 @@
 import { z } from 'zod';
-import type { AccessEvent, Account, AccountInput, AccountState, Credential, CredentialStatus, CredentialType, Membership, Validity } from '../../src/domain/access.js';
+import type {
+  AccessEvent,
+  Account,
+  AccountInput,
+  AccountState,
+  Credential,
+  CredentialStatus,
+  CredentialType,
+  Membership,
+  Validity,
+} from '../../src/domain/access.js';
 import { LockstepError } from '../../src/domain/errors.js';
 import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, DriverFactory, LockDriver, Page } from '../../src/drivers/contract.js';
 import { HttpClient, type HttpMethod, type QueryValue, type RetryInfo } from '../../src/drivers/http.js';
@@ -53,14 +63,20 @@ export const genetecOptionsSchema = z
     /** The Web SDK role's address with its base URI, e.g. https://sc.example.com:4590/WebSdk. */
     url: httpUrlOption(),
     /** The Security Center user lockstep logs on as. */
-    username: z.string().min(1).refine((u) => !u.includes(';') && !u.includes(':'), 'a user name without ";" or ":"'),
+    username: z
+      .string()
+      .min(1)
+      .refine((u) => !u.includes(';') && !u.includes(':'), 'a user name without ";" or ":"'),
     /** The SDK certificate's application id (the part after ";" in the Web SDK user name). */
     applicationId: z.string().min(1).optional(),
     applicationIdFile: z.string().min(1).optional(),
     password: z.string().min(1).optional(),
     passwordFile: z.string().min(1).optional(),
     /** The cardholder custom field (Text) that holds lockstep's externalId. */
-    externalIdField: z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'letters, digits and _ (custom field names have no spaces)').default('LockstepId'),
+    externalIdField: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'letters, digits and _ (custom field names have no spaces)')
+      .default('LockstepId'),
     /** Create the custom field when it is missing (POST /customField/Cardholder/{name}/Text/); otherwise a missing field is a config error. */
     createExternalIdField: z.boolean().default(false),
     /** What an access group's ref names: an access rule (default) or a cardholder group. */
@@ -86,7 +102,12 @@ export const genetecOptionsSchema = z
     /** MaximumResultCount of one activity report read. */
     eventsLimit: z.number().int().min(1).max(100_000).default(1000),
     /** Each events read looks this far back again, for events units and offline locks report late. */
-    eventsLookbackMinutes: z.number().int().min(0).max(7 * 24 * 60).default(15),
+    eventsLookbackMinutes: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 24 * 60)
+      .default(15),
     /** Entity reads in parallel. */
     concurrency: z.number().int().min(1).max(32).default(8),
   })
@@ -128,7 +149,13 @@ const credentialSchema = z.looseObject({
   CardholderGuid: z.string().nullable().optional(),
   Cardholder: z.string().nullable().optional(),
   Format: z
-    .looseObject({ CardId: z.number().optional(), Facility: z.number().optional(), UniqueId: z.string().optional(), Type: z.string().optional(), IsMobile: z.boolean().optional() })
+    .looseObject({
+      CardId: z.number().optional(),
+      Facility: z.number().optional(),
+      UniqueId: z.string().optional(),
+      Type: z.string().optional(),
+      IsMobile: z.boolean().optional(),
+    })
     .nullable()
     .optional(),
   Status: statusSchema,
@@ -234,7 +261,10 @@ export class GenetecDriver implements LockDriver {
     const report = this.opts.accessGroups === 'accessRules' ? 'AccessRuleConfiguration' : 'EntityConfiguration';
     const guids: string[] = [];
     for (let page = 1; ; page++) {
-      const q = this.opts.accessGroups === 'accessRules' ? `Page=${page},PageSize=${this.opts.pageSize}` : `EntityTypes@CardholderGroup,Page=${page},PageSize=${this.opts.pageSize}`;
+      const q =
+        this.opts.accessGroups === 'accessRules'
+          ? `Page=${page},PageSize=${this.opts.pageSize}`
+          : `EntityTypes@CardholderGroup,Page=${page},PageSize=${this.opts.pageSize}`;
       const r = await this.call(`${report} report`, 'GET', `report/${report}`, q);
       const rows = this.parse(guidRows, r.result ?? [], `${report} report`);
       guids.push(...rows.map((x) => x.Guid));
@@ -266,10 +296,14 @@ export class GenetecDriver implements LockDriver {
   async findAccount(externalId: string): Promise<Account | null> {
     const hits = await this.findCardholders(externalId);
     if (hits.length > 1) {
-      throw new LockstepError('conflict', `${this.where()}: ${hits.length} cardholders carry ${this.opts.externalIdField} "${externalId}"; remove the duplicates`, {
-        retryable: false,
-        details: { cardholders: hits.map((h) => h.Guid) },
-      });
+      throw new LockstepError(
+        'conflict',
+        `${this.where()}: ${hits.length} cardholders carry ${this.opts.externalIdField} "${externalId}"; remove the duplicates`,
+        {
+          retryable: false,
+          details: { cardholders: hits.map((h) => h.Guid) },
+        },
+      );
     }
     return hits[0] ? this.toAccount(hits[0]) : null;
   }
@@ -349,7 +383,11 @@ export class GenetecDriver implements LockDriver {
     if (this.opts.accessGroups === 'accessRules') {
       const info = await this.ruleInfo(g);
       if (info.deny || info.system) {
-        throw new LockstepError('config', `${this.where()}: access rule ${info.name} (${g}) is a ${info.system ? 'system' : 'denying'} rule; map a granting rule`, { field: 'group', retryable: false });
+        throw new LockstepError(
+          'config',
+          `${this.where()}: access rule ${info.name} (${g}) is a ${info.system ? 'system' : 'denying'} rule; map a granting rule`,
+          { field: 'group', retryable: false },
+        );
       }
       if (ch.AccessRules.includes(g)) return;
       await this.post(`AddCardholders on access rule ${info.name}`, [`entity=${g}`, `AddCardholders(${ch.Guid})`]);
@@ -411,13 +449,18 @@ export class GenetecDriver implements LockDriver {
     const lookback = this.opts.eventsLookbackMinutes * 60_000;
     // a window cut short continues where it stopped; a new one looks back for late events
     const start = st.more ? st.from : st.from - lookback;
-    const r = await this.call('CardholderActivity report', 'GET', 'report/CardholderActivity', [
-      'Events*',
-      `Events@${GRANTED_EVENT}`,
-      `TimeRange.SetTimeRange(${new Date(start).toISOString()},${new Date(now).toISOString()})`,
-      `SortOrder=${SORT_ASCENDING}`,
-      `MaximumResultCount=${this.opts.eventsLimit}`,
-    ].join(','));
+    const r = await this.call(
+      'CardholderActivity report',
+      'GET',
+      'report/CardholderActivity',
+      [
+        'Events*',
+        `Events@${GRANTED_EVENT}`,
+        `TimeRange.SetTimeRange(${new Date(start).toISOString()},${new Date(now).toISOString()})`,
+        `SortOrder=${SORT_ASCENDING}`,
+        `MaximumResultCount=${this.opts.eventsLimit}`,
+      ].join(','),
+    );
     const rows = this.parse(activityRows, r.result ?? [], 'CardholderActivity report');
     const seen = new Map(st.seen);
     const events: AccessEvent[] = [];
@@ -451,8 +494,14 @@ export class GenetecDriver implements LockDriver {
     const creds = (await mapLimit(ch.Credentials, this.opts.concurrency, (c) => this.entity(c, credentialSchema, 'credential').catch(nullIfNotFound))).filter(
       (c): c is GCredential => c !== null,
     );
-    const memberships = this.opts.accessGroups === 'accessRules' ? await this.ruleMemberships(ch.AccessRules) : ch.Groups.map((g): Membership => ({ group: g, from: null, until: null }));
-    const lastAccess = ch.LastAccessPoint && ch.LastAccessPoint.AccessGranted && !isNoDate(ch.LastAccessPoint.AccessPointDate) ? toIso(ch.LastAccessPoint.AccessPointDate!) : null;
+    const memberships =
+      this.opts.accessGroups === 'accessRules'
+        ? await this.ruleMemberships(ch.AccessRules)
+        : ch.Groups.map((g): Membership => ({ group: g, from: null, until: null }));
+    const lastAccess =
+      ch.LastAccessPoint && ch.LastAccessPoint.AccessGranted && !isNoDate(ch.LastAccessPoint.AccessPointDate)
+        ? toIso(ch.LastAccessPoint.AccessPointDate!)
+        : null;
     const field = ch.CustomFields.find((f) => f.Name === this.opts.externalIdField)?.Value;
     const now = Date.now();
     return {
@@ -470,7 +519,9 @@ export class GenetecDriver implements LockDriver {
           ...(number !== undefined ? { number } : {}),
           status,
           lastUsedAt: LAST_ACCESS_POINT_FOR_SINGLE_CREDENTIAL && creds.length === 1 ? lastAccess : null,
-          ...(this.opts.offline ? { keyExpiresAt: status === 'active' ? offlineKeyExpiry(now, this.opts.offline.revalidationDays, c.Status.ExpirationDate ?? null) : null } : {}),
+          ...(this.opts.offline
+            ? { keyExpiresAt: status === 'active' ? offlineKeyExpiry(now, this.opts.offline.revalidationDays, c.Status.ExpirationDate ?? null) : null }
+            : {}),
         };
       }),
       ...(this.opts.validity === 'account' ? { validity: statusWindow(ch.Status) } : {}),
@@ -521,7 +572,12 @@ export class GenetecDriver implements LockDriver {
 
   private async findCardholders(externalId: string): Promise<GCardholder[]> {
     const field = await this.externalIdFieldGuid();
-    const r = await this.call('CardholderConfiguration report by custom field', 'GET', 'report/CardholderConfiguration', `CustomFields@CustomField(${field},${qValue(externalId)})`);
+    const r = await this.call(
+      'CardholderConfiguration report by custom field',
+      'GET',
+      'report/CardholderConfiguration',
+      `CustomFields@CustomField(${field},${qValue(externalId)})`,
+    );
     const rows = this.parse(guidRows, r.result ?? [], 'CardholderConfiguration report');
     const found = await mapLimit(rows, this.opts.concurrency, (x) => this.cardholder(x.Guid));
     // the report's match is the server's; the link is exact
@@ -530,7 +586,11 @@ export class GenetecDriver implements LockDriver {
 
   private async setExternalId(id: string, externalId: string): Promise<void> {
     await this.externalIdFieldGuid();
-    await this.call('set the externalId custom field', 'PUT', `customField/${id}/${encodeURIComponent(this.opts.externalIdField)}/${encodeURIComponent(externalId)}`);
+    await this.call(
+      'set the externalId custom field',
+      'PUT',
+      `customField/${id}/${encodeURIComponent(this.opts.externalIdField)}/${encodeURIComponent(externalId)}`,
+    );
   }
 
   /** The custom field's GUID (CustomFields of the system configuration), made once when allowed. */
@@ -578,12 +638,15 @@ export class GenetecDriver implements LockDriver {
     const cached = this.rules.get(g);
     if (cached && Date.now() - cached.at < RULE_TTL_MS) return cached;
     const e = await this.entity(g, z.looseObject({ EntityType: z.string() }), 'access rule');
-    if (e.EntityType !== 'AccessRule') throw new LockstepError('config', `${this.where()}: ${g} is a ${e.EntityType}, not an access rule`, { field: 'group', retryable: false });
+    if (e.EntityType !== 'AccessRule')
+      throw new LockstepError('config', `${this.where()}: ${g} is a ${e.EntityType}, not an access rule`, { field: 'group', retryable: false });
     const r = this.parse(accessRuleSchema, e, 'access rule');
     const temporary = r.AccessRuleType === 'Temporary';
     const info: RuleInfo = {
       name: r.Name || g,
-      window: temporary ? { from: isNoDate(r.StartTime) ? null : toIso(r.StartTime!), until: isNoDate(r.EndTime) ? null : toIso(r.EndTime!) } : { from: null, until: null },
+      window: temporary
+        ? { from: isNoDate(r.StartTime) ? null : toIso(r.StartTime!), until: isNoDate(r.EndTime) ? null : toIso(r.EndTime!) }
+        : { from: null, until: null },
       deny: r.IsDenyingRule === true,
       system: r.IsSystemRule === true,
       at: Date.now(),
@@ -599,10 +662,14 @@ export class GenetecDriver implements LockDriver {
 
   private groupRef(group: string): string {
     if (!guid.test(group)) {
-      throw new LockstepError('config', `${this.where()}: access group ref "${group}" is not a Security Center GUID (the ${this.opts.accessGroups === 'accessRules' ? 'access rule' : 'cardholder group'}'s Guid)`, {
-        field: 'group',
-        retryable: false,
-      });
+      throw new LockstepError(
+        'config',
+        `${this.where()}: access group ref "${group}" is not a Security Center GUID (the ${this.opts.accessGroups === 'accessRules' ? 'access rule' : 'cardholder group'}'s Guid)`,
+        {
+          field: 'group',
+          retryable: false,
+        },
+      );
     }
     return group.toLowerCase();
   }
@@ -640,7 +707,8 @@ export class GenetecDriver implements LockDriver {
       });
     }
     const env = envelopeSchema.safeParse(body);
-    if (!env.success) throw new LockstepError('internal', `${this.where()}: ${what}: the answer is not a Web SDK envelope ({ Rsp: { Status } })`, { retryable: false });
+    if (!env.success)
+      throw new LockstepError('internal', `${this.where()}: ${what}: the answer is not a Web SDK envelope ({ Rsp: { Status } })`, { retryable: false });
     const { Status, Result } = env.data.Rsp;
     if (Status === 'Fail') {
       const f = failSchema.safeParse(Result);
@@ -723,15 +791,23 @@ export async function createGenetecDriver(ctx: DriverContext, env: NodeJS.Proces
   const opts = parseDriverOptions(genetecOptionsSchema, ctx);
   const read = async (file: string, field: string): Promise<string> => (await readOptionFile(ctx, file, field)).trim();
   const password = opts.password ?? (opts.passwordFile ? await read(opts.passwordFile, 'passwordFile') : env.GENETEC_PASSWORD?.trim());
-  const applicationId = opts.applicationId ?? (opts.applicationIdFile ? await read(opts.applicationIdFile, 'applicationIdFile') : env.GENETEC_APPLICATION_ID?.trim());
+  const applicationId =
+    opts.applicationId ?? (opts.applicationIdFile ? await read(opts.applicationIdFile, 'applicationIdFile') : env.GENETEC_APPLICATION_ID?.trim());
   if (!password) {
-    throw new LockstepError('config', `systems.${ctx.system}.options: give password or passwordFile, or set GENETEC_PASSWORD`, { field: `systems.${ctx.system}.options.password`, retryable: false });
-  }
-  if (!applicationId) {
-    throw new LockstepError('config', `systems.${ctx.system}.options: give applicationId (the SDK certificate's) or applicationIdFile, or set GENETEC_APPLICATION_ID`, {
-      field: `systems.${ctx.system}.options.applicationId`,
+    throw new LockstepError('config', `systems.${ctx.system}.options: give password or passwordFile, or set GENETEC_PASSWORD`, {
+      field: `systems.${ctx.system}.options.password`,
       retryable: false,
     });
+  }
+  if (!applicationId) {
+    throw new LockstepError(
+      'config',
+      `systems.${ctx.system}.options: give applicationId (the SDK certificate's) or applicationIdFile, or set GENETEC_APPLICATION_ID`,
+      {
+        field: `systems.${ctx.system}.options.applicationId`,
+        retryable: false,
+      },
+    );
   }
   const ca = opts.caFile ? await readOptionFile(ctx, opts.caFile, 'caFile') : undefined;
   return new GenetecDriver(opts, { applicationId, password, ...(ca ? { ca } : {}) }, ctx.system, retryLog(ctx, 'Genetec Web SDK request retried'));

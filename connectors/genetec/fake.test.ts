@@ -18,7 +18,11 @@ const call = async (method: string, path: string, opts: { auth?: string; length?
     headers: { authorization: auth, accept: 'text/json', ...(method === 'POST' && opts.length !== false ? { 'content-length': '0' } : {}) },
   });
   const text = await res.text();
-  return { status: res.status, type: res.headers.get('content-type'), body: text && res.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as { Rsp: { Status: string; Result?: any } }) : text };
+  return {
+    status: res.status,
+    type: res.headers.get('content-type'),
+    body: text && res.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as { Rsp: { Status: string; Result?: any } }) : text,
+  };
 };
 const q = (s: string) => `?q=${encodeURIComponent(s)}`;
 
@@ -28,7 +32,9 @@ function rawStatus(requestLine: string): Promise<number> {
   const url = new URL(f.url);
   const auth = Buffer.from(`${f.username};${f.applicationId}:${f.password}`).toString('base64');
   return new Promise((resolve, reject) => {
-    const s = connect(Number(url.port), url.hostname, () => s.write(`${requestLine}\r\nHost: ${url.host}\r\nAuthorization: Basic ${auth}\r\nConnection: close\r\n\r\n`));
+    const s = connect(Number(url.port), url.hostname, () =>
+      s.write(`${requestLine}\r\nHost: ${url.host}\r\nAuthorization: Basic ${auth}\r\nConnection: close\r\n\r\n`),
+    );
     let got = '';
     s.on('data', (b: Buffer) => (got += b.toString()));
     s.on('end', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(got)?.[1])));
@@ -49,14 +55,23 @@ describe('fake Security Center Web SDK', () => {
     const id = (made.body as { Rsp: { Result: { Guid: string } } }).Rsp.Result.Guid;
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     const got = await call('GET', `/entity/${id}`);
-    expect(got.body).toMatchObject({ Rsp: { Status: 'Ok', Result: { EntityType: 'Cardholder', Name: 'Hopper, Grace', FirstName: 'Grace', State: 'Active', Status: { State: 'Active', ExpirationType: 'Never' } } } });
-    expect((await call('GET', `/entity${q(`entity=${id},FirstName,LastName`)}`)).body).toMatchObject({ Rsp: { Result: { FirstName: 'Grace', LastName: 'Hopper' } } });
+    expect(got.body).toMatchObject({
+      Rsp: {
+        Status: 'Ok',
+        Result: { EntityType: 'Cardholder', Name: 'Hopper, Grace', FirstName: 'Grace', State: 'Active', Status: { State: 'Active', ExpirationType: 'Never' } },
+      },
+    });
+    expect((await call('GET', `/entity${q(`entity=${id},FirstName,LastName`)}`)).body).toMatchObject({
+      Rsp: { Result: { FirstName: 'Grace', LastName: 'Hopper' } },
+    });
   });
 
   it('refuses writes sent as GET, POST without Content-Length, and unknown entities with Fail', async () => {
     fake = await startFakeGenetec();
     const ch = fake.addCardholder({ name: 'A' });
-    expect((await call('GET', `/entity${q(`entity=${ch.guid},Status.Deactivate()`)}`)).body).toMatchObject({ Rsp: { Status: 'Fail', Result: { SdkErrorCode: 'InvalidOperation' } } });
+    expect((await call('GET', `/entity${q(`entity=${ch.guid},Status.Deactivate()`)}`)).body).toMatchObject({
+      Rsp: { Status: 'Fail', Result: { SdkErrorCode: 'InvalidOperation' } },
+    });
     // HTTP clients add Content-Length: 0 themselves; a bare request line and headers do not
     expect(await rawStatus(`POST /WebSdk/entity${q(`entity=${ch.guid},Status.Deactivate()`)} HTTP/1.1`)).toBe(411);
     expect((await call('GET', '/entity/6b29fb61-61b6-49b4-917b-78d1c2ae5690')).body).toMatchObject({
@@ -93,8 +108,13 @@ describe('fake Security Center Web SDK', () => {
     fake.recordAccess({ cardholder: ch.guid, credential: card.guid, at: new Date('2030-01-01T00:00:02Z') });
     fake.recordAccess({ cardholder: ch.guid, credential: card.guid, at: new Date('2030-01-01T00:00:01Z') });
     fake.recordAccess({ cardholder: ch.guid, credential: card.guid, granted: false, at: new Date('2030-01-01T00:00:03Z') });
-    const r = await call('GET', `/report/CardholderActivity${q('Events*,Events@AccessGranted,TimeRange.SetTimeRange(2030-01-01T00:00:00Z,2030-01-02T00:00:00Z),SortOrder=Ascending,MaximumResultCount=1')}`);
-    expect(r.body).toMatchObject({ Rsp: { Status: 'TooManyResults', Result: [{ Timestamp: '2030-01-01T00:00:01.000Z', EventType: 35, CardholderGuid: ch.guid, CredentialGuid: card.guid }] } });
+    const r = await call(
+      'GET',
+      `/report/CardholderActivity${q('Events*,Events@AccessGranted,TimeRange.SetTimeRange(2030-01-01T00:00:00Z,2030-01-02T00:00:00Z),SortOrder=Ascending,MaximumResultCount=1')}`,
+    );
+    expect(r.body).toMatchObject({
+      Rsp: { Status: 'TooManyResults', Result: [{ Timestamp: '2030-01-01T00:00:01.000Z', EventType: 35, CardholderGuid: ch.guid, CredentialGuid: card.guid }] },
+    });
   });
 
   it('refuses the stale session once after revokeSession, then opens a new one', async () => {

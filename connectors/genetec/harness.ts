@@ -18,7 +18,9 @@ export function fakeConnection(fake: FakeGenetec): Pick<GenetecOptions, 'url' | 
   return { url: fake.url, username: fake.username, applicationId: fake.applicationId, password: fake.password };
 }
 
-export async function startGenetecHarness(opts: { fake?: FakeGenetecOptions; driver?: Partial<GenetecOptions>; system?: string } = {}): Promise<GenetecHarness> {
+export async function startGenetecHarness(
+  opts: { fake?: FakeGenetecOptions; driver?: Partial<GenetecOptions>; system?: string } = {},
+): Promise<GenetecHarness> {
   const fake = await startFakeGenetec({ customFields: [HARNESS_FIELD], ...opts.fake });
   const driver = await createGenetecDriver({
     system: opts.system ?? 'genetec-test',
@@ -28,7 +30,10 @@ export async function startGenetecHarness(opts: { fake?: FakeGenetecOptions; dri
     if (!fake.cardholders.has(accountId)) throw new Error(`fake has no cardholder ${accountId}`);
     return accountId;
   };
-  const groups = opts.driver?.accessGroups === 'cardholderGroups' ? [...fake.cardholderGroups.keys()] : [...fake.accessRules.values()].filter((r) => !r.system).map((r) => r.guid);
+  const groups =
+    opts.driver?.accessGroups === 'cardholderGroups'
+      ? [...fake.cardholderGroups.keys()]
+      : [...fake.accessRules.values()].filter((r) => !r.system).map((r) => r.guid);
   return {
     fake,
     driver,

@@ -69,7 +69,9 @@ export function parseSegment(raw: string): Segment {
 }
 
 export function parseQ(q: string): Segment[] {
-  return splitTop(q).filter((s) => s !== '').map(parseSegment);
+  return splitTop(q)
+    .filter((s) => s !== '')
+    .map(parseSegment);
 }
 
 /**
@@ -82,13 +84,22 @@ export function signature(seg: Segment): string {
   switch (seg.kind) {
     case 'entity': {
       const m = /^NewEntity\(([^)]*)\)$/i.exec(seg.target);
-      return m ? `entity=NewEntity(${m[1].split(',').map((x) => x.trim()).join(',')})` : 'entity=_';
+      return m
+        ? `entity=NewEntity(${m[1]
+            .split(',')
+            .map((x) => x.trim())
+            .join(',')})`
+        : 'entity=_';
     }
     case 'set':
       return `${seg.name}=_`;
     case 'add': {
       const m = /^([A-Za-z_][\w.]*)\((.*)\)$/s.exec(seg.value);
-      return m ? `${seg.name}@${m[1]}(${splitTop(m[2]).map(() => '_').join(',')})` : `${seg.name}@_`;
+      return m
+        ? `${seg.name}@${m[1]}(${splitTop(m[2])
+            .map(() => '_')
+            .join(',')})`
+        : `${seg.name}@_`;
     }
     case 'remove':
       return `${seg.name}-_`;

@@ -101,7 +101,10 @@ function unknownKeys(fake: unknown, examples: unknown[]): string[] | null {
   }
   if (!isObj(result)) return null;
   // an entity read is compared with an example of the same entity type
-  const same = shapes.map((s) => s.Result).filter(isObj).filter((r) => result.EntityType === undefined || r.EntityType === result.EntityType);
+  const same = shapes
+    .map((s) => s.Result)
+    .filter(isObj)
+    .filter((r) => result.EntityType === undefined || r.EntityType === result.EntityType);
   if (same.length === 0) return null;
   const known = new Set(same.flatMap((r) => Object.keys(r)));
   return Object.keys(result).filter((k) => !known.has(k));
@@ -114,7 +117,16 @@ function check(requests: SpecRequest[], x: FakeExchange): string[] {
   const candidates = requests.filter((r) => r.method === x.method && r.path === path && sigs.every((s) => r.sigs.has(s)));
   if (candidates.length === 0) {
     const samePath = requests.filter((r) => r.method === x.method && r.path === path);
-    return [`${where}: the collection has no ${x.method} ${path} with ${sigs.join(',') || 'no q'}${samePath.length ? ` (closest: ${samePath.slice(0, 3).map((r) => [...r.sigs].join(',')).join(' | ')})` : ''}`];
+    return [
+      `${where}: the collection has no ${x.method} ${path} with ${sigs.join(',') || 'no q'}${
+        samePath.length
+          ? ` (closest: ${samePath
+              .slice(0, 3)
+              .map((r) => [...r.sigs].join(','))
+              .join(' | ')})`
+          : ''
+      }`,
+    ];
   }
   const problems: string[] = [];
   if (x.status === 200) {
@@ -124,7 +136,10 @@ function check(requests: SpecRequest[], x: FakeExchange): string[] {
       const r = (x.body as { Rsp: { Result?: Json } }).Rsp.Result ?? {};
       if (typeof r.SdkErrorCode !== 'string' || typeof r.Message !== 'string') problems.push(`${where}: a Fail without SdkErrorCode and Message`);
     } else {
-      const extra = unknownKeys(x.body, candidates.flatMap((c) => c.examples));
+      const extra = unknownKeys(
+        x.body,
+        candidates.flatMap((c) => c.examples),
+      );
       if (extra && extra.length > 0) problems.push(`${where}: the fake answers keys no example of ${candidates[0].name} has: ${extra.join(', ')}`);
     }
   }
@@ -144,12 +159,27 @@ describe('Genetec driver and fake against the Web SDK Postman collection', () =>
     if (!collectionFile.present) return ctx.skip(SKIP);
     const { requests } = loadSpec();
     const h = await startGenetecHarness({ driver: { pageSize: 2, eventsLimit: 2 } });
-    const groupsDriver = await createGenetecDriver({ system: 'cg', options: { ...fakeConnection(h.fake), accessGroups: 'cardholderGroups', validity: 'none' } });
+    const groupsDriver = await createGenetecDriver({
+      system: 'cg',
+      options: { ...fakeConnection(h.fake), accessGroups: 'cardholderGroups', validity: 'none' },
+    });
     const { driver, fake } = h;
     try {
       // accounts: create (with a window), update, rename, find, list over pages
-      const a = await driver.upsertAccount({ externalId: 'S-1', displayName: 'Spec One', firstName: 'Spec', lastName: 'One', email: 's1@example.com', validity: { from: null, until: '2031-01-01T00:00:00.000Z' } });
-      await driver.upsertAccount({ externalId: 'S-1', displayName: 'Spec Uno', email: 's1.uno@example.com', validity: { from: '2030-01-01T00:00:00.000Z', until: null } });
+      const a = await driver.upsertAccount({
+        externalId: 'S-1',
+        displayName: 'Spec One',
+        firstName: 'Spec',
+        lastName: 'One',
+        email: 's1@example.com',
+        validity: { from: null, until: '2031-01-01T00:00:00.000Z' },
+      });
+      await driver.upsertAccount({
+        externalId: 'S-1',
+        displayName: 'Spec Uno',
+        email: 's1.uno@example.com',
+        validity: { from: '2030-01-01T00:00:00.000Z', until: null },
+      });
       await driver.upsertAccount({ externalId: 'S-1', displayName: 'Spec Uno', validity: { from: null, until: null } });
       const b = await driver.upsertAccount({ externalId: 'S 2, (odd) "quoted"', displayName: 'Spec, Two' });
       expect((await driver.findAccount('S 2, (odd) "quoted"'))?.id).toBe(b.id);
@@ -205,7 +235,10 @@ describe('Genetec driver and fake against the Web SDK Postman collection', () =>
       await driver.deleteAccount(b.id);
 
       // a missing custom field made by the driver when allowed
-      const fresh = await createGenetecDriver({ system: 'mk', options: { ...fakeConnection(fake), externalIdField: 'EmployeeKey', createExternalIdField: true } });
+      const fresh = await createGenetecDriver({
+        system: 'mk',
+        options: { ...fakeConnection(fake), externalIdField: 'EmployeeKey', createExternalIdField: true },
+      });
       await fresh.upsertAccount({ externalId: 'S-9', displayName: 'Spec Nine' });
       await fresh.close();
 
@@ -242,9 +275,18 @@ describe('Genetec driver and fake against the Web SDK Postman collection', () =>
       ]) {
         expect(kinds, `not exercised: ${k}`).toContain(k);
       }
-      expect(fake.exchanges.some((x) => x.status === 401), 'a refused session').toBe(true);
-      expect(exchanges.some((x) => x.rspStatus === 'Fail'), 'a Fail').toBe(true);
-      expect(exchanges.some((x) => x.rspStatus === 'TooManyResults'), 'a page of a longer listing').toBe(true);
+      expect(
+        fake.exchanges.some((x) => x.status === 401),
+        'a refused session',
+      ).toBe(true);
+      expect(
+        exchanges.some((x) => x.rspStatus === 'Fail'),
+        'a Fail',
+      ).toBe(true);
+      expect(
+        exchanges.some((x) => x.rspStatus === 'TooManyResults'),
+        'a page of a longer listing',
+      ).toBe(true);
     } finally {
       await groupsDriver.close();
       await h.teardown();
@@ -275,7 +317,12 @@ describe('Genetec driver and fake against the Web SDK Postman collection', () =>
       ['an unknown envelope status', x({ body: { Rsp: { Status: 'Maybe' } }, rspStatus: 'Maybe' })],
       [
         'a cardholder key the Web SDK does not send',
-        x({ method: 'GET', path: '/entity/872625a5-a21e-4897-ba10-06519021d960', q: null, body: { Rsp: { Status: 'Ok', Result: { EntityType: 'Cardholder', Guid: 'x', ExternalId: 'E1' } } } }),
+        x({
+          method: 'GET',
+          path: '/entity/872625a5-a21e-4897-ba10-06519021d960',
+          q: null,
+          body: { Rsp: { Status: 'Ok', Result: { EntityType: 'Cardholder', Guid: 'x', ExternalId: 'E1' } } },
+        }),
       ],
     ];
     for (const [what, ex] of bad) expect(check(requests, ex), what).not.toEqual([]);

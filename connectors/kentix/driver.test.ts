@@ -26,10 +26,23 @@ const failure = async (p: Promise<unknown>): Promise<LockstepError> => {
 };
 
 describe('Kentix driver: accounts and the user they link to', () => {
-  it('creates a guest user in the configured group with the identity\'s externalId as username, and updates the same one', async () => {
+  it("creates a guest user in the configured group with the identity's externalId as username, and updates the same one", async () => {
     const { driver } = await start();
-    const a = await driver.upsertAccount({ externalId: 'E100', displayName: 'Ada Lovelace', email: 'ada@example.com', validity: { from: null, until: '2031-03-31T00:00:00.000Z' } });
-    expect(userOf(a.id)).toMatchObject({ username: 'E100', name: 'Ada Lovelace', email: 'ada@example.com', accountType: 'guest', usergroupId: 2, isActive: true, accessProfiles: [] });
+    const a = await driver.upsertAccount({
+      externalId: 'E100',
+      displayName: 'Ada Lovelace',
+      email: 'ada@example.com',
+      validity: { from: null, until: '2031-03-31T00:00:00.000Z' },
+    });
+    expect(userOf(a.id)).toMatchObject({
+      username: 'E100',
+      name: 'Ada Lovelace',
+      email: 'ada@example.com',
+      accountType: 'guest',
+      usergroupId: 2,
+      isActive: true,
+      accessProfiles: [],
+    });
     expect(iso(userOf(a.id).deactivateFrom)).toBe('2031-03-31T00:00:00.000Z');
     expect(a.validity).toEqual({ from: null, until: '2031-03-31T00:00:00.000Z' });
     // an administrator made the user standard in KentixONE: lockstep leaves type and group alone
@@ -210,7 +223,7 @@ describe('Kentix driver: errors', () => {
     expect(e.message).toMatch(/This action is unauthorized\..*lockstep-api lacks the permission/);
   });
 
-  it('names the system, the call and the vendor\'s message for a refused write', async () => {
+  it("names the system, the call and the vendor's message for a refused write", async () => {
     const { driver, fake } = await start();
     fake.addUser({ username: 'taken' });
     const a = await driver.upsertAccount({ externalId: 'W1', displayName: 'Wri Te' });
@@ -220,7 +233,7 @@ describe('Kentix driver: errors', () => {
     expect(a.id).toBeTruthy();
   });
 
-  it('waits out a 429\'s Retry-After, and hands a long one back to the queue as rate_limited', async () => {
+  it("waits out a 429's Retry-After, and hands a long one back to the queue as rate_limited", async () => {
     const { driver, fake } = await start({ driver: { maxRetryAfterMs: 2000 } });
     fake.failNext(429, { retryAfterSeconds: 1 });
     const t0 = Date.now();
@@ -239,7 +252,10 @@ describe('Kentix driver: errors', () => {
       res.end();
     });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    const driver = await createKentixDriver({ system: 'k', options: { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, token: 't', apiUser: 'api', userGroupId: 1 } });
+    const driver = await createKentixDriver({
+      system: 'k',
+      options: { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, token: 't', apiUser: 'api', userGroupId: 1 },
+    });
     try {
       const e = await failure(driver.listAccounts(null));
       expect(e.code).toBe('config');
@@ -256,7 +272,11 @@ describe('Kentix driver: errors', () => {
     const logger = { info: () => undefined, error: () => undefined, warn: (_o: object, msg?: string) => void warnings.push(msg ?? '') };
     const { fake } = await start();
     fake.settings.external_evaluation = true;
-    const driver = await createKentixDriver({ system: 'k', logger, options: { url: `${fake.url}/api`, token: fake.token, apiUser: 'lockstep-api', userGroupId: 2 } });
+    const driver = await createKentixDriver({
+      system: 'k',
+      logger,
+      options: { url: `${fake.url}/api`, token: fake.token, apiUser: 'lockstep-api', userGroupId: 2 },
+    });
     try {
       expect(await driver.listAccessGroups()).toHaveLength(3);
       await driver.listAccessGroups();

@@ -140,7 +140,11 @@ export class KentixDriver implements LockDriver {
     await this.checkSettings();
     const out: AccessGroupRef[] = [];
     for (let page = 1; ; page++) {
-      const res = parse(pageOf(accessProfileSchema), await this.call('GET', P.accessProfiles, { query: { page, per_page: this.opts.pageSize } }), 'access profile list');
+      const res = parse(
+        pageOf(accessProfileSchema),
+        await this.call('GET', P.accessProfiles, { query: { page, per_page: this.opts.pageSize } }),
+        'access profile list',
+      );
       for (const p of res.data) out.push({ ref: String(p.id), name: p.name });
       if (!hasNext(res, page)) return out;
     }
@@ -288,18 +292,26 @@ export class KentixDriver implements LockDriver {
     const which = credentialIds.parse(credentialId);
     if (!which) throw new LockstepError('not_found', `${credentialId} is not a Kentix credential id (rfid-<UID> or pin-<user id>)`, { retryable: false });
     if (state === 'suspended') {
-      throw new LockstepError('precondition', `Kentix cannot suspend ${credentialId}: an RFID token or PIN has no state in the SmartAPI, it can only be cleared (lost, revoked)`, {
-        retryable: false,
-      });
+      throw new LockstepError(
+        'precondition',
+        `Kentix cannot suspend ${credentialId}: an RFID token or PIN has no state in the SmartAPI, it can only be cleared (lost, revoked)`,
+        {
+          retryable: false,
+        },
+      );
     }
     await this.exclusive(accountId, async () => {
       const u = await this.mustUser(accountId);
       const holds = which.kind === 'rfid' ? (u.rfid ?? '').toUpperCase() === which.uid : which.userId === u.id && !!u.pin;
       if (state === 'active') {
         if (holds) return;
-        throw new LockstepError('precondition', `Kentix user ${u.id} no longer holds ${credentialId}: a cleared token or PIN is enrolled again in KentixONE, not restored by lockstep`, {
-          retryable: false,
-        });
+        throw new LockstepError(
+          'precondition',
+          `Kentix user ${u.id} no longer holds ${credentialId}: a cleared token or PIN is enrolled again in KentixONE, not restored by lockstep`,
+          {
+            retryable: false,
+          },
+        );
       }
       if (!holds) return; // lost or revoked already: cleared, or replaced by another token
       await this.putUser(u.id, which.kind === 'rfid' ? { [F.rfid]: null } : { [F.pin]: null });
@@ -329,7 +341,10 @@ export class KentixDriver implements LockDriver {
       if (reachedOld || !hasNext(res, page)) break;
     }
     if (!reachedOld && page > this.opts.eventsMaxPages) {
-      this.logger?.warn({ system: this.name, pages: this.opts.eventsMaxPages }, 'more new Kentix access events than eventsMaxPages pages: the oldest of them are skipped');
+      this.logger?.warn(
+        { system: this.name, pages: this.opts.eventsMaxPages },
+        'more new Kentix access events than eventsMaxPages pages: the oldest of them are skipped',
+      );
     }
     const sorted = [...fresh.values()].sort((a, b) => a.id - b.id);
     const names = sorted.some((e) => !e.doorlock_name && e.doorlock_id != null) ? await this.doorlockNames() : new Map<number, string>();
@@ -362,7 +377,8 @@ export class KentixDriver implements LockDriver {
 
   private toAccount(u: KentixUser): Account {
     const credentials: Credential[] = [];
-    if (u.rfid) credentials.push({ id: credentialIds.rfid(u.rfid.toUpperCase()), type: 'card', number: u.rfid.toUpperCase(), status: 'active', lastUsedAt: null });
+    if (u.rfid)
+      credentials.push({ id: credentialIds.rfid(u.rfid.toUpperCase()), type: 'card', number: u.rfid.toUpperCase(), status: 'active', lastUsedAt: null });
     // the PIN itself is never carried: its id names its holder
     if (u.pin) credentials.push({ id: credentialIds.pin(u.id), type: 'pin', status: 'active', lastUsedAt: null });
     return {
@@ -423,7 +439,9 @@ export class KentixDriver implements LockDriver {
 
   private refuseSelf(u: KentixUser, what: string): void {
     if (u.username !== this.opts.apiUser) return;
-    throw new LockstepError('precondition', `refusing to ${what} Kentix user ${u.username}: it is the SmartAPI user lockstep signs in as`, { retryable: false });
+    throw new LockstepError('precondition', `refusing to ${what} Kentix user ${u.username}: it is the SmartAPI user lockstep signs in as`, {
+      retryable: false,
+    });
   }
 
   /** One read-modify-write of a user at a time in this process: profiles are written as a whole list. */
@@ -463,16 +481,24 @@ export class KentixDriver implements LockDriver {
       );
     }
     if (e.status === 403) {
-      return new LockstepError('auth', `${said}: KentixONE user ${this.opts.apiUser} lacks the permission for this call; grant its user group user management and access rights (see the Kentix driver README)`, {
-        ...keep,
-        retryable: false,
-      });
+      return new LockstepError(
+        'auth',
+        `${said}: KentixONE user ${this.opts.apiUser} lacks the permission for this call; grant its user group user management and access rights (see the Kentix driver README)`,
+        {
+          ...keep,
+          retryable: false,
+        },
+      );
     }
     if (e.status !== undefined && e.status >= 300 && e.status < 400) {
-      return new LockstepError('config', `${said}: redirected, as KentixONE does to its login page when a request does not ask for JSON or does not reach the SmartAPI; check url (the device's address, without /api)`, {
-        ...keep,
-        retryable: false,
-      });
+      return new LockstepError(
+        'config',
+        `${said}: redirected, as KentixONE does to its login page when a request does not ask for JSON or does not reach the SmartAPI; check url (the device's address, without /api)`,
+        {
+          ...keep,
+          retryable: false,
+        },
+      );
     }
     return new LockstepError(e.code, said, { ...keep, field: e.field, retryable: e.retryable });
   }
@@ -480,7 +506,7 @@ export class KentixDriver implements LockDriver {
 
 // ---------------------------------------------------------------- helpers
 
-function hasNext(res: { links?: { next?: string | null } ; meta?: { current_page: number; last_page?: number } }, page: number): boolean {
+function hasNext(res: { links?: { next?: string | null }; meta?: { current_page: number; last_page?: number } }, page: number): boolean {
   if (res.meta?.last_page !== undefined) return page < res.meta.last_page;
   return typeof res.links?.next === 'string' && res.links.next !== '';
 }

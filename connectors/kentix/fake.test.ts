@@ -63,13 +63,22 @@ describe('fake Kentix SmartAPI', () => {
       body: { message: 'The username has already been taken.', errors: { username: ['The username has already been taken.'] } },
     });
     expect((await call('POST', '/api/users', { username: 'E2', usergroup_id: 2 })).body).toMatchObject({ errors: { name: ['The name field is required.'] } });
-    expect((await call('POST', '/api/users', { username: 'E3', name: 'X', usergroup_id: 2, nickname: 'x' })).body).toMatchObject({ errors: { nickname: ['The nickname field is prohibited.'] } });
+    expect((await call('POST', '/api/users', { username: 'E3', name: 'X', usergroup_id: 2, nickname: 'x' })).body).toMatchObject({
+      errors: { nickname: ['The nickname field is prohibited.'] },
+    });
     expect((await call('POST', '/api/users', { username: 'E4', name: 'X', usergroup_id: 99 })).status).toBe(422);
-    expect((await call('PUT', `/api/users/${id}`, { accessprofiles: [1, 99] })).body).toMatchObject({ errors: { 'accessprofiles.1': ['The selected accessprofiles.1 is invalid.'] } });
+    expect((await call('PUT', `/api/users/${id}`, { accessprofiles: [1, 99] })).body).toMatchObject({
+      errors: { 'accessprofiles.1': ['The selected accessprofiles.1 is invalid.'] },
+    });
     expect(fake.users.get(id)!.accessProfiles).toEqual([1]); // a refused update changes nothing
     const dated = await call('PUT', `/api/users/${id}`, { active_from: '2030-01-01T00:00:00Z', deactivate_from: '2030-06-30T00:00:00.000Z' });
-    expect(dated).toMatchObject({ status: 200, body: { data: { active_from: '2030-01-01T00:00:00.000000Z', deactivate_from: '2030-06-30T00:00:00.000000Z' } } });
-    expect((await call('PUT', `/api/users/${id}`, { deactivate_from: '2029-01-01' })).body).toMatchObject({ errors: { deactivate_from: ['The deactivate from field must be a date after active from.'] } });
+    expect(dated).toMatchObject({
+      status: 200,
+      body: { data: { active_from: '2030-01-01T00:00:00.000000Z', deactivate_from: '2030-06-30T00:00:00.000000Z' } },
+    });
+    expect((await call('PUT', `/api/users/${id}`, { deactivate_from: '2029-01-01' })).body).toMatchObject({
+      errors: { deactivate_from: ['The deactivate from field must be a date after active from.'] },
+    });
     expect((await call('DELETE', `/api/users/${id}`)).status).toBe(204);
     expect((await call('GET', `/api/users/${id}`)).status).toBe(404);
     expect((await call('PATCH', `/api/users/${fake.apiUserId}`, {})).status).toBe(405);
@@ -85,7 +94,9 @@ describe('fake Kentix SmartAPI', () => {
     expect((await call('PUT', '/api/accesssettings', { pinlength: 11 })).status).toBe(422);
     expect((await call('PUT', '/api/accesssettings', { memorydepth: 721 })).status).toBe(422);
     fake.issueRfid(a.id, '04A1B2C3D4E5F6');
-    expect((await call('PUT', `/api/users/${b.id}`, { rfid: '04a1b2c3d4e5f6' })).body).toMatchObject({ errors: { rfid: ['The rfid has already been taken.'] } });
+    expect((await call('PUT', `/api/users/${b.id}`, { rfid: '04a1b2c3d4e5f6' })).body).toMatchObject({
+      errors: { rfid: ['The rfid has already been taken.'] },
+    });
     expect((await call('PUT', `/api/users/${a.id}`, { rfid: null })).body!.data.rfid).toBeNull();
   });
 
@@ -109,7 +120,14 @@ describe('fake Kentix SmartAPI', () => {
     expect(fake.recordAccess({ userId: u.id, doorlockId: 1, at: new Date('2030-01-07T10:00:00Z') }).granted).toBe(false);
     const list = await call('GET', '/api/accessevents?per_page=2');
     expect(list.body!.data.map((e: { id: number }) => e.id)).toEqual([4, 3]);
-    expect(list.body!.data[0]).toMatchObject({ user_id: u.id, doorlock_id: 1, doorlock_name: 'Main entrance', medium: 'rfid', rfid: '0411223344', granted: false });
+    expect(list.body!.data[0]).toMatchObject({
+      user_id: u.id,
+      doorlock_id: 1,
+      doorlock_name: 'Main entrance',
+      medium: 'rfid',
+      rfid: '0411223344',
+      granted: false,
+    });
     expect(list.body!.meta).toMatchObject({ last_page: 2, total: 4 });
     const csv = await call('GET', '/api/accessevents/export');
     expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);

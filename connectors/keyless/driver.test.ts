@@ -63,7 +63,10 @@ describe('Keyless driver: access groups are sets of locking devices, granted as 
     const old = fake.permissionsOf(a.id)[0];
     const before = fake.requests.length;
     await driver.grant(a.id, 'keys', { from: null, until: '2031-01-01T00:00:00.000Z' });
-    const writes = fake.requests.slice(before).filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`);
+    const writes = fake.requests
+      .slice(before)
+      .filter((r) => r.method !== 'GET')
+      .map((r) => `${r.method} ${r.path}`);
     expect(writes).toEqual(['POST /administration/permission', `DELETE /administration/permission/${old.id}`]);
     expect(fake.permissionsOf(a.id).map((p) => p.end)).toEqual(['2031-01-01T00:00:00.000Z']);
   });
@@ -87,7 +90,21 @@ describe('Keyless driver: access groups are sets of locking devices, granted as 
     const plant = fake.addPermission({ userId: a.id, lockingDeviceId: 'ld-plant', start: OPEN_FROM, end: OPEN_UNTIL });
     const firmware = fake.addPermission({ userId: a.id, lockingDeviceId: 'ld-entrance', operationType: 'UPDATE_FIRMWARE', start: OPEN_FROM, end: OPEN_UNTIL });
     await driver.revoke(a.id, 'entrance');
-    expect(fake.permissionsOf(a.id).map((p) => p.id).sort()).toEqual([plant.id, firmware.id, ...fake.permissionsOf(a.id).filter((p) => p.lockingDeviceId === 'ld-keys').map((p) => p.id)].sort());
+    expect(
+      fake
+        .permissionsOf(a.id)
+        .map((p) => p.id)
+        .sort(),
+    ).toEqual(
+      [
+        plant.id,
+        firmware.id,
+        ...fake
+          .permissionsOf(a.id)
+          .filter((p) => p.lockingDeviceId === 'ld-keys')
+          .map((p) => p.id),
+      ].sort(),
+    );
     expect((await driver.getAccount(a.id))?.memberships.map((m) => m.group)).toEqual(['keys']);
     await expect(driver.revoke('no-such-user', 'keys')).resolves.toBeUndefined();
   });
@@ -111,7 +128,13 @@ describe('Keyless driver: access groups are sets of locking devices, granted as 
     const { fake, driver } = await start();
     const e = await errorOf(
       createKeylessDriver(
-        { system: 'kl', options: { ...driverOptionsFor(fake), accessGroups: { a: { name: 'A', lockingDevices: ['ld-yard'] }, b: { name: 'B', lockingDevices: ['ld-keys', 'ld-yard'] } } } },
+        {
+          system: 'kl',
+          options: {
+            ...driverOptionsFor(fake),
+            accessGroups: { a: { name: 'A', lockingDevices: ['ld-yard'] }, b: { name: 'B', lockingDevices: ['ld-keys', 'ld-yard'] } },
+          },
+        },
         {},
       ),
     );
@@ -285,7 +308,12 @@ lifecycle: { leaver: suspend }
     const { identity } = await upsertIdentity(db, { source: 'hr', externalId: 'L1', userName: 'lea', displayName: 'Lea Leaver', groups: ['Keys'] });
     await apply();
     const user = h.fake.userByExternalId('L1')!;
-    expect(h.fake.permissionsOf(user.id).map((p) => p.lockingDeviceId).sort()).toEqual(['ld-entrance', 'ld-keys', 'ld-yard']);
+    expect(
+      h.fake
+        .permissionsOf(user.id)
+        .map((p) => p.lockingDeviceId)
+        .sort(),
+    ).toEqual(['ld-entrance', 'ld-keys', 'ld-yard']);
     expect((await apply()).plan.operations).toEqual([]);
     h.fake.addOperatingDevice(user.id);
     expect(h.fake.offlineLockOpens(user.id, 'ld-keys')).toBe(true);

@@ -136,7 +136,12 @@ const permissionSchema = z.looseObject({
   end: z.string().nullable().optional(),
 });
 type KlPermission = z.infer<typeof permissionSchema>;
-const operatingDeviceSchema = z.looseObject({ id: z.string(), userId: z.string().optional(), name: z.string().nullable().optional(), activationStatus: z.string().optional() });
+const operatingDeviceSchema = z.looseObject({
+  id: z.string(),
+  userId: z.string().optional(),
+  name: z.string().nullable().optional(),
+  activationStatus: z.string().optional(),
+});
 type KlOperatingDevice = z.infer<typeof operatingDeviceSchema>;
 const createdSchema = z.looseObject({ id: z.string() });
 const loginSchema = z.looseObject({ token: z.string().min(1) });
@@ -208,7 +213,9 @@ export class KeylessDriver implements LockDriver {
   // ---------------------------------------------------------------- accounts
 
   async listAccounts(cursor: Cursor = null): Promise<Page<Account>> {
-    const body = await this.call('GET', PATHS.users, 'list users', { query: { [PAGING.sizeParam]: this.opts.pageSize, [PAGING.tokenParam]: cursor ?? undefined } });
+    const body = await this.call('GET', PATHS.users, 'list users', {
+      query: { [PAGING.sizeParam]: this.opts.pageSize, [PAGING.tokenParam]: cursor ?? undefined },
+    });
     const page = parse(pageOf(userSchema), body, 'user list');
     const users = page.items.filter(isLockstepUser);
     const items = await mapLimit(users, this.opts.concurrency, (u) => this.toAccount(u));
@@ -368,7 +375,8 @@ export class KeylessDriver implements LockDriver {
         windows.set(`${v.from}|${v.until}`, v);
       }
       const perDevice = new Set(on.map((p) => p.lockingDeviceId));
-      const whole = perDevice.size === g.devices.size && on.length === g.devices.size && on.every((p) => p.permissionType === SINGLE_INTERVAL) && windows.size === 1;
+      const whole =
+        perDevice.size === g.devices.size && on.length === g.devices.size && on.every((p) => p.permissionType === SINGLE_INTERVAL) && windows.size === 1;
       const list = [...windows.values()];
       for (const v of list) out.push({ group: ref, ...v });
       if (!whole && list.length === 1) out.push({ group: ref, ...list[0] });
@@ -507,7 +515,12 @@ export class KeylessDriver implements LockDriver {
           e.status === 403
             ? 'the API key (X-Api-Key) was refused (403) even with a fresh token: it is invalid, revoked or not for this API'
             : "the administrator's access token was refused (401) right after logging in again";
-        throw new LockstepError('auth', `Keyless (${this.name}) ${what}: ${why}: ${e.message}`, { status: e.status, retryable: false, details: e.details, cause: e });
+        throw new LockstepError('auth', `Keyless (${this.name}) ${what}: ${why}: ${e.message}`, {
+          status: e.status,
+          retryable: false,
+          details: e.details,
+          cause: e,
+        });
       }
       throw this.vendorError(e, what);
     }
@@ -537,11 +550,15 @@ export class KeylessDriver implements LockDriver {
       })
       .catch((e: unknown) => {
         if (e instanceof LockstepError && e.status === 403) {
-          throw new LockstepError('auth', `Keyless (${this.name}) login: the API key (X-Api-Key) was refused (403): it is invalid, revoked or not for this API`, {
-            status: 403,
-            retryable: false,
-            cause: e,
-          });
+          throw new LockstepError(
+            'auth',
+            `Keyless (${this.name}) login: the API key (X-Api-Key) was refused (403): it is invalid, revoked or not for this API`,
+            {
+              status: 403,
+              retryable: false,
+              cause: e,
+            },
+          );
         }
         if (e instanceof LockstepError && (e.status === 401 || e.status === 400)) {
           throw new LockstepError('auth', `Keyless (${this.name}) login: the API credentials of administrator ${userId} were refused (${e.status})`, {
@@ -599,7 +616,8 @@ export async function createKeylessDriver(ctx: DriverContext, env: NodeJS.Proces
     new LockstepError('config', `${optionsField(ctx)}: give ${what}, or set ${envName}`, { field: optionsField(ctx, field), retryable: false });
   const apiKey = opts.apiKey ?? (opts.apiKeyFile ? await read(opts.apiKeyFile, 'apiKeyFile') : env.KEYLESS_API_KEY?.trim());
   if (!apiKey) throw missing('apiKey or apiKeyFile', 'apiKey', 'KEYLESS_API_KEY');
-  const accessKey = opts.login.accessKey ?? (opts.login.accessKeyFile ? await read(opts.login.accessKeyFile, 'login.accessKeyFile') : env.KEYLESS_ACCESS_KEY?.trim());
+  const accessKey =
+    opts.login.accessKey ?? (opts.login.accessKeyFile ? await read(opts.login.accessKeyFile, 'login.accessKeyFile') : env.KEYLESS_ACCESS_KEY?.trim());
   if (!accessKey) throw missing('login.accessKey or login.accessKeyFile', 'login.accessKey', 'KEYLESS_ACCESS_KEY');
   return new KeylessDriver(opts, { apiKey, login: { userId: opts.login.userId, accessKey } }, ctx.system, retryLog(ctx, 'Keyless request retried'));
 }

@@ -17,7 +17,11 @@ interface Answer {
   body: Record<string, unknown> | undefined;
 }
 
-const call = async (method: string, path: string, o: { body?: unknown; token?: string | null; apiKey?: string | null; accept?: string; contentType?: string } = {}): Promise<Answer> => {
+const call = async (
+  method: string,
+  path: string,
+  o: { body?: unknown; token?: string | null; apiKey?: string | null; accept?: string; contentType?: string } = {},
+): Promise<Answer> => {
   const headers: Record<string, string> = { accept: o.accept ?? MEDIA_TYPE };
   const apiKey = o.apiKey === undefined ? fake!.apiKey : o.apiKey;
   if (apiKey !== null) headers['x-api-key'] = apiKey;
@@ -25,7 +29,12 @@ const call = async (method: string, path: string, o: { body?: unknown; token?: s
   if (o.body !== undefined) headers['content-type'] = o.contentType ?? 'application/json';
   const res = await fetch(`${fake!.url}/${path}`, { method, headers, body: o.body === undefined ? undefined : JSON.stringify(o.body) });
   const text = await res.text();
-  return { status: res.status, type: res.headers.get('content-type'), retryAfter: res.headers.get('retry-after'), body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
+  return {
+    status: res.status,
+    type: res.headers.get('content-type'),
+    retryAfter: res.headers.get('retry-after'),
+    body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined,
+  };
 };
 
 const login = async (): Promise<string> => {
@@ -37,7 +46,10 @@ const login = async (): Promise<string> => {
 describe('fake Keyless Administration API', () => {
   it('asks for the API key on every request (403), the media type (406) and a token from login (401)', async () => {
     fake = await startFakeKeyless();
-    expect(await call('POST', 'login', { body: { userId: fake.admin.userId, accessKey: fake.admin.accessKey }, apiKey: 'wrong' })).toMatchObject({ status: 403, body: { status: 403, error: 'Forbidden' } });
+    expect(await call('POST', 'login', { body: { userId: fake.admin.userId, accessKey: fake.admin.accessKey }, apiKey: 'wrong' })).toMatchObject({
+      status: 403,
+      body: { status: 403, error: 'Forbidden' },
+    });
     expect((await call('POST', 'login', { body: { userId: fake.admin.userId, accessKey: 'wrong' } })).status).toBe(401);
     const token = await login();
     expect(token.split('.')).toHaveLength(3);
@@ -58,7 +70,14 @@ describe('fake Keyless Administration API', () => {
     expect(typeof invited.body!.accessKey).toBe('string');
     const userId = invited.body!.id as string;
     expect((await call('POST', 'user', { token, body: { role: 'GUEST' } })).status).toBe(400);
-    const perm = { userId, lockingDeviceId: 'ld-yard', operationType: 'OPEN', permissionType: 'SINGLE_INTERVAL', start: '2026-01-01T00:00:00Z', end: '2027-01-01T00:00:00Z' };
+    const perm = {
+      userId,
+      lockingDeviceId: 'ld-yard',
+      operationType: 'OPEN',
+      permissionType: 'SINGLE_INTERVAL',
+      start: '2026-01-01T00:00:00Z',
+      end: '2027-01-01T00:00:00Z',
+    };
     const created = await call('POST', 'permission', { token, body: perm });
     expect(created.status).toBe(201);
     expect(Object.keys(created.body!)).toEqual(['id']);
@@ -108,7 +127,13 @@ describe('fake Keyless Administration API', () => {
   it('keeps what a phone learned: a deleted permission still opens offline until the key refreshes or expires', async () => {
     fake = await startFakeKeyless();
     const u = fake.addUser({ externalId: 'P1' });
-    const p = fake.addPermission({ userId: u.id, lockingDeviceId: 'ld-yard', start: '2000-01-01T00:00:00Z', end: '2099-01-01T00:00:00Z', operatingKeyValidityDuration: 'P2D' });
+    const p = fake.addPermission({
+      userId: u.id,
+      lockingDeviceId: 'ld-yard',
+      start: '2000-01-01T00:00:00Z',
+      end: '2099-01-01T00:00:00Z',
+      operatingKeyValidityDuration: 'P2D',
+    });
     const phone = fake.addOperatingDevice(u.id);
     expect(fake.offlineLockOpens(u.id, 'ld-yard')).toBe(true);
     fake.permissions.delete(p.id);

@@ -24,7 +24,10 @@ export function driverOptionsFor(fake: FakeKeyless, extra: Partial<KeylessOption
     url: fake.url,
     apiKey: fake.apiKey,
     login: { userId: fake.admin.userId, accessKey: fake.admin.accessKey },
-    accessGroups: { entrance: { ...HARNESS_GROUPS.entrance, lockingDevices: [...HARNESS_GROUPS.entrance.lockingDevices] }, keys: { ...HARNESS_GROUPS.keys, lockingDevices: [...HARNESS_GROUPS.keys.lockingDevices] } },
+    accessGroups: {
+      entrance: { ...HARNESS_GROUPS.entrance, lockingDevices: [...HARNESS_GROUPS.entrance.lockingDevices] },
+      keys: { ...HARNESS_GROUPS.keys, lockingDevices: [...HARNESS_GROUPS.keys.lockingDevices] },
+    },
     pageSize: 100,
     ...extra,
   };

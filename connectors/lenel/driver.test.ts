@@ -32,7 +32,9 @@ describe('Lenel driver: memberships are access level assignments on badges', () 
     const a = await driver.upsertAccount({ externalId: 'V-1', displayName: 'Val One' });
     const badge = fake.issueBadge(Number(a.id));
     await driver.grant(a.id, '1', { from: '2030-01-01T08:00:00.000Z', until: '2030-06-30T17:00:00.000Z' });
-    expect(fake.assignmentsOf(badge.BADGEKEY as number)).toEqual([{ ACCESSLEVELID: 1, BADGEKEY: badge.BADGEKEY, ACTIVATE: '2030-01-01T08:00:00Z', DEACTIVATE: '2030-06-30T17:00:00Z' }]);
+    expect(fake.assignmentsOf(badge.BADGEKEY as number)).toEqual([
+      { ACCESSLEVELID: 1, BADGEKEY: badge.BADGEKEY, ACTIVATE: '2030-01-01T08:00:00Z', DEACTIVATE: '2030-06-30T17:00:00Z' },
+    ]);
     await driver.grant(a.id, '1', { from: null, until: '2031-01-01T00:00:00.000Z' });
     expect((await driver.getAccount(a.id))?.memberships).toEqual([{ group: '1', from: null, until: '2031-01-01T00:00:00.000Z' }]);
     expect(fake.assignmentsOf(badge.BADGEKEY as number)).toHaveLength(1);
@@ -81,7 +83,9 @@ describe('Lenel driver: memberships are access level assignments on badges', () 
     fake.issueBadge(Number(a.id));
     await driver.grant(a.id, '1', { from: null, until: null });
     const b2 = fake.issueBadge(Number(a.id));
-    fake.store.get('Lnl_AccessLevelAssignment')!.set(`1/${b2.BADGEKEY}`, { ACCESSLEVELID: 1, BADGEKEY: b2.BADGEKEY!, ACTIVATE: null, DEACTIVATE: '2029-01-01T00:00:00Z' });
+    fake.store
+      .get('Lnl_AccessLevelAssignment')!
+      .set(`1/${b2.BADGEKEY}`, { ACCESSLEVELID: 1, BADGEKEY: b2.BADGEKEY!, ACTIVATE: null, DEACTIVATE: '2029-01-01T00:00:00Z' });
     const ms = (await driver.getAccount(a.id))!.memberships;
     expect(ms).toHaveLength(2);
     expect(ms.map((m) => m.until).sort()).toEqual(['2029-01-01T00:00:00.000Z', null].sort());
@@ -237,7 +241,12 @@ describe('Lenel driver: cardholders', () => {
     const a = await driver.upsertAccount({ externalId: 'K-1', displayName: 'Kay Case', firstName: 'Kay', lastName: 'Case' });
     fake.issueBadge(Number(a.id));
     await driver.grant(a.id, '1', { from: null, until: '2030-01-01T00:00:00.000Z' });
-    expect(await driver.findAccount('K-1')).toMatchObject({ id: a.id, externalId: 'K-1', displayName: 'Kay Case', memberships: [{ group: '1', from: null, until: '2030-01-01T00:00:00.000Z' }] });
+    expect(await driver.findAccount('K-1')).toMatchObject({
+      id: a.id,
+      externalId: 'K-1',
+      displayName: 'Kay Case',
+      memberships: [{ group: '1', from: null, until: '2030-01-01T00:00:00.000Z' }],
+    });
     expect((await driver.listAccessGroups()).map((g) => g.name)).toContain('Server room');
   });
 

@@ -148,7 +148,13 @@ export class LenelDriver implements LockDriver {
     onRetry?: (info: RetryInfo) => void,
   ) {
     this.name = name;
-    this.http = new HttpClient({ baseUrl: opts.url, timeoutMs: opts.timeoutMs, maxAttempts: opts.maxAttempts, onRetry, headers: { 'application-id': secrets.applicationId } });
+    this.http = new HttpClient({
+      baseUrl: opts.url,
+      timeoutMs: opts.timeoutMs,
+      maxAttempts: opts.maxAttempts,
+      onRetry,
+      headers: { 'application-id': secrets.applicationId },
+    });
   }
 
   /** Ends the session (DELETE /authentication) and closes connections. */
@@ -156,7 +162,9 @@ export class LenelDriver implements LockDriver {
     const token = this.token;
     this.token = undefined;
     if (token) {
-      await this.http.request('DELETE', 'authentication', { query: { version: API_VERSION }, headers: { 'session-token': token }, maxAttempts: 1, timeoutMs: 5000 }).catch(() => undefined);
+      await this.http
+        .request('DELETE', 'authentication', { query: { version: API_VERSION }, headers: { 'session-token': token }, maxAttempts: 1, timeoutMs: 5000 })
+        .catch(() => undefined);
     }
     await this.http.close();
   }
@@ -173,7 +181,8 @@ export class LenelDriver implements LockDriver {
   async listAccounts(cursor: Cursor = null): Promise<Page<Account>> {
     // Keyset paging on ID: cardholders added or deleted meanwhile shift no page.
     const after = cursor === null ? null : Number(cursor);
-    if (after !== null && (!Number.isSafeInteger(after) || after < 0)) throw new LockstepError('validation', `not a Lenel listAccounts cursor: ${cursor}`, { retryable: false });
+    if (after !== null && (!Number.isSafeInteger(after) || after < 0))
+      throw new LockstepError('validation', `not a Lenel listAccounts cursor: ${cursor}`, { retryable: false });
     const page = await this.page('Lnl_Cardholder', after === null ? undefined : `ID > ${after}`, 'ID', 1, this.opts.pageSize);
     const holders = await mapLimit(page.item_list, this.opts.concurrency, (i) => this.holder(i.property_value_map));
     const items = holders.map((h) => this.toAccount(h));
@@ -246,10 +255,14 @@ export class LenelDriver implements LockDriver {
     let badges = (await this.badgesOf(ch.ID as number)).filter((b) => b.STATUS === statuses.active || b.STATUS === statuses.suspended);
     if (badges.length === 0) {
       if (!this.opts.issueBadge) {
-        throw new LockstepError('precondition', `cardholder ${accountId} has no active badge to carry access level ${group}: issue one in OnGuard, or set issueBadge`, {
-          retryable: false,
-          details: { cardholder: accountId, accessLevel: group },
-        });
+        throw new LockstepError(
+          'precondition',
+          `cardholder ${accountId} has no active badge to carry access level ${group}: issue one in OnGuard, or set issueBadge`,
+          {
+            retryable: false,
+            details: { cardholder: accountId, accessLevel: group },
+          },
+        );
       }
       const b = await this.write('POST', 'Lnl_Badge', { PERSONID: ch.ID as number, TYPE: this.opts.issueBadge.typeId, STATUS: statuses.active });
       badges = b ? [b] : (await this.badgesOf(ch.ID as number)).filter((x) => x.STATUS === statuses.active);
@@ -307,7 +320,9 @@ export class LenelDriver implements LockDriver {
       // From now on, by the server's clock: the newest logged event is where reading starts.
       const newest = await this.eventsPage(`timestamp >= "${EPOCH}"`, 'timestamp desc', 1, 1);
       const top = newest.item_list[0];
-      const st: EventCursor = top ? { v: 1, t: normTime(top.timestamp), seen: newest.item_list.filter((e) => normTime(e.timestamp) === normTime(top.timestamp)).map(eventId) } : { v: 1, t: EPOCH, seen: [] };
+      const st: EventCursor = top
+        ? { v: 1, t: normTime(top.timestamp), seen: newest.item_list.filter((e) => normTime(e.timestamp) === normTime(top.timestamp)).map(eventId) }
+        : { v: 1, t: EPOCH, seen: [] };
       return { events: [], cursor: eventCursor.encode(st) };
     }
     const st = eventCursor.decode(cursor);
@@ -378,15 +393,13 @@ export class LenelDriver implements LockDriver {
       const partial = usable.some((b) => !g.on.has(b.BADGEKEY as number));
       if (partial && g.windows.size === 1) memberships.push({ group: String(level), ...[...g.windows.values()][0] });
     }
-    const credentials = h.badges.map(
-      (b): Credential => ({
-        id: String(b.BADGEKEY),
-        type: 'card',
-        ...(b.ID != null ? { number: String(b.ID) } : {}),
-        status: credentialStatus(b.STATUS, statuses),
-        lastUsedAt: null,
-      }),
-    );
+    const credentials = h.badges.map((b): Credential => ({
+      id: String(b.BADGEKEY),
+      type: 'card',
+      ...(b.ID != null ? { number: String(b.ID) } : {}),
+      status: credentialStatus(b.STATUS, statuses),
+      lastUsedAt: null,
+    }));
     const x = h.ch[this.opts.externalIdProperty];
     return {
       id: String(h.ch.ID),
@@ -455,10 +468,14 @@ export class LenelDriver implements LockDriver {
           const want = this.opts.badgeStatus[state];
           const id = byName.get(want.toLowerCase());
           if (id === undefined) {
-            throw new LockstepError('config', `systems.${this.name}.options.badgeStatus.${state}: OnGuard has no badge status "${want}" (it has: ${[...names.values()].join(', ')})`, {
-              field: `systems.${this.name}.options.badgeStatus.${state}`,
-              retryable: false,
-            });
+            throw new LockstepError(
+              'config',
+              `systems.${this.name}.options.badgeStatus.${state}: OnGuard has no badge status "${want}" (it has: ${[...names.values()].join(', ')})`,
+              {
+                field: `systems.${this.name}.options.badgeStatus.${state}`,
+                retryable: false,
+              },
+            );
           }
           return id;
         };
@@ -483,15 +500,25 @@ export class LenelDriver implements LockDriver {
     if (await this.useTime) return;
     const midnight = (s: string | null) => s === null || new Date(s).toISOString().endsWith('T00:00:00.000Z');
     if (midnight(v.from) && midnight(v.until)) return;
-    throw new LockstepError('config', `OnGuard stores activate/deactivate dates without a time here: turn on "use time" in Cardholder options, or lockstep's windows would move`, {
-      field: `systems.${this.name}`,
-      retryable: false,
-    });
+    throw new LockstepError(
+      'config',
+      `OnGuard stores activate/deactivate dates without a time here: turn on "use time" in Cardholder options, or lockstep's windows would move`,
+      {
+        field: `systems.${this.name}`,
+        retryable: false,
+      },
+    );
   }
 
   // ---------------------------------------------------------------- plumbing
 
-  private async page(type: string, filter: string | undefined, orderBy: string | undefined, pageNumber: number, pageSize: number): Promise<z.infer<typeof pagedSchema>> {
+  private async page(
+    type: string,
+    filter: string | undefined,
+    orderBy: string | undefined,
+    pageNumber: number,
+    pageSize: number,
+  ): Promise<z.infer<typeof pagedSchema>> {
     const body = await this.call('GET', 'instances', { type_name: type, filter, order_by: orderBy, page_number: pageNumber, page_size: pageSize });
     const page = parse(pagedSchema, body, `${type} list`);
     return { ...page, item_list: page.item_list.map((i) => ({ ...i, property_value_map: upperKeys(i.property_value_map) })) };
@@ -524,7 +551,11 @@ export class LenelDriver implements LockDriver {
       await p;
     } catch (e) {
       // OnGuard answers a key that names nothing with a 400 (invalidrequestitem), some versions 404.
-      if (e instanceof LockstepError && (e.code === 'not_found' || (e.code === 'validation' && /does not exist|invalidrequestitem/i.test(String(serverCode(e) ?? e.message))))) return;
+      if (
+        e instanceof LockstepError &&
+        (e.code === 'not_found' || (e.code === 'validation' && /does not exist|invalidrequestitem/i.test(String(serverCode(e) ?? e.message))))
+      )
+        return;
       throw e;
     }
   }
@@ -679,10 +710,14 @@ export async function createLenelDriver(ctx: DriverContext, env: NodeJS.ProcessE
       throw new LockstepError('config', `${at('passwordFile')}: cannot read ${opts.passwordFile}`, { field: at('passwordFile'), retryable: false, cause: e });
     }
   }
-  if (!password) throw new LockstepError('config', `${at('password')}: give password or passwordFile, or set LENEL_PASSWORD`, { field: at('password'), retryable: false });
+  if (!password)
+    throw new LockstepError('config', `${at('password')}: give password or passwordFile, or set LENEL_PASSWORD`, { field: at('password'), retryable: false });
   const applicationId = opts.applicationId ?? env.LENEL_APPLICATION_ID?.trim();
   if (!applicationId) {
-    throw new LockstepError('config', `${at('applicationId')}: give the OpenAccess application ID, or set LENEL_APPLICATION_ID`, { field: at('applicationId'), retryable: false });
+    throw new LockstepError('config', `${at('applicationId')}: give the OpenAccess application ID, or set LENEL_APPLICATION_ID`, {
+      field: at('applicationId'),
+      retryable: false,
+    });
   }
   return new LenelDriver(opts, { applicationId, password }, ctx.system, retryLog(ctx, 'OpenAccess request retried'));
 }

@@ -9,7 +9,11 @@ afterEach(async () => {
   fake = undefined;
 });
 
-async function call(method: string, path: string, opts: { token?: string | null; app?: string | null; body?: unknown } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+async function call(
+  method: string,
+  path: string,
+  opts: { token?: string | null; app?: string | null; body?: unknown } = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   const app = opts.app === undefined ? fake!.applicationId : opts.app;
   if (app !== null) headers['application-id'] = app;
@@ -32,7 +36,9 @@ describe('fake OpenAccess', () => {
     expect((await call('POST', '/authentication', { body: fake.user })).status).toBe(400);
     expect((await call('POST', '/authentication?version=1.0', { body: { ...fake.user, password: 'x' } })).status).toBe(401);
     const token = await login();
-    expect((await call('GET', '/instances?version=1.0&type_name=Lnl_AccessLevel')).body).toMatchObject({ error: { code: 'openaccess.general.invalidsessiontoken' } });
+    expect((await call('GET', '/instances?version=1.0&type_name=Lnl_AccessLevel')).body).toMatchObject({
+      error: { code: 'openaccess.general.invalidsessiontoken' },
+    });
     expect((await call('GET', '/instances?version=1.0&type_name=Lnl_AccessLevel', { token })).status).toBe(200);
     fake.expireSessions();
     expect((await call('GET', '/instances?version=1.0&type_name=Lnl_AccessLevel', { token })).status).toBe(401);
@@ -72,7 +78,8 @@ describe('fake OpenAccess', () => {
     expect((await badge({ PERSONID: ch.ID, TYPE: 1 })).status).toBe(400);
     const b = await badge({ PERSONID: ch.ID, TYPE: 1, ID: 4711 });
     const key = (b.body.property_value_map as Record<string, number>).BADGEKEY;
-    const assign = () => call('POST', '/instances?version=1.0&type_name=Lnl_AccessLevelAssignment', { token, body: { property_value_map: { ACCESSLEVELID: 1, BADGEKEY: key } } });
+    const assign = () =>
+      call('POST', '/instances?version=1.0&type_name=Lnl_AccessLevelAssignment', { token, body: { property_value_map: { ACCESSLEVELID: 1, BADGEKEY: key } } });
     expect((await assign()).status).toBe(200);
     expect((await assign()).status).toBe(400);
   });
@@ -82,7 +89,10 @@ describe('fake OpenAccess', () => {
     const token = await login();
     const ch = fake.addCardholder({ LASTNAME: 'Gone' });
     const b = fake.issueBadge(ch.ID as number);
-    await call('POST', '/instances?version=1.0&type_name=Lnl_AccessLevelAssignment', { token, body: { property_value_map: { ACCESSLEVELID: 2, BADGEKEY: b.BADGEKEY } } });
+    await call('POST', '/instances?version=1.0&type_name=Lnl_AccessLevelAssignment', {
+      token,
+      body: { property_value_map: { ACCESSLEVELID: 2, BADGEKEY: b.BADGEKEY } },
+    });
     expect((await call('DELETE', '/instances?version=1.0&type_name=Lnl_Cardholder', { token, body: { property_value_map: { ID: ch.ID } } })).status).toBe(200);
     expect(fake.badgesOf(ch.ID as number)).toEqual([]);
     expect(fake.assignmentsOf(b.BADGEKEY as number)).toEqual([]);

@@ -20,7 +20,6 @@ import { startLenelHarness } from './harness.js';
 
 const specFile = referenceFile('lenel/openaccess-swagger-7.5.yaml', 'the reference document');
 
-
 type Json = Record<string, unknown>;
 interface Parameter {
   $ref?: string;
@@ -137,7 +136,8 @@ function check(spec: SpecValidator, x: FakeExchange): string[] {
   const schemes = (op.security ?? spec.doc.security).flatMap((s) => Object.keys(s));
   for (const s of schemes) {
     const h = spec.doc.securityDefinitions[s].name.toLowerCase();
-    if (!x.injected && x.status !== 401 && x.requestHeaders[h] === undefined) problems.push(`${where}: header ${spec.doc.securityDefinitions[s].name} not sent`);
+    if (!x.injected && x.status !== 401 && x.requestHeaders[h] === undefined)
+      problems.push(`${where}: header ${spec.doc.securityDefinitions[s].name} not sent`);
   }
 
   const bodyParam = params.find((q) => q.in === 'body');
@@ -163,7 +163,8 @@ function check(spec: SpecValidator, x: FakeExchange): string[] {
   if (x.status >= 400) {
     // The Error schema makes nothing required; an error without code and message would say nothing.
     const e = (x.responseBody as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-    if (typeof e?.code !== 'string' || typeof e.message !== 'string') problems.push(`${where}: error body without error.code and error.message: ${JSON.stringify(x.responseBody)}`);
+    if (typeof e?.code !== 'string' || typeof e.message !== 'string')
+      problems.push(`${where}: error body without error.code and error.message: ${JSON.stringify(x.responseBody)}`);
   }
   return problems;
 }
@@ -225,7 +226,10 @@ describe('Lenel OpenAccess fake and driver against the vendor Swagger document',
       await driver.deleteAccount(b.id);
       expect(await driver.getAccount(b.id)).toBeNull();
       await driver.deleteAccount(b.id);
-      const stranger = await createLenelDriver({ system: 'x', options: { url: fake.url, applicationId: fake.applicationId, userName: 'lockstep', password: 'nope' } });
+      const stranger = await createLenelDriver({
+        system: 'x',
+        options: { url: fake.url, applicationId: fake.applicationId, userName: 'lockstep', password: 'nope' },
+      });
       await expect(stranger.listAccessGroups()).rejects.toBeInstanceOf(LockstepError);
       await stranger.close();
       await driver.close();
@@ -235,10 +239,21 @@ describe('Lenel OpenAccess fake and driver against the vendor Swagger document',
       expect(problems, problems.join('\n\n')).toEqual([]);
 
       const covered = new Set(exchanges.filter((x) => x.status < 300).map((x) => `${x.method} ${x.specPath}`));
-      for (const op of ['POST /authentication', 'DELETE /authentication', 'GET /instances', 'POST /instances', 'PUT /instances', 'DELETE /instances', 'GET /logged_events', 'GET /settings/cardholder']) {
+      for (const op of [
+        'POST /authentication',
+        'DELETE /authentication',
+        'GET /instances',
+        'POST /instances',
+        'PUT /instances',
+        'DELETE /instances',
+        'GET /logged_events',
+        'GET /settings/cardholder',
+      ]) {
         expect(covered, `not exercised: ${op}`).toContain(op);
       }
-      const types = new Set(exchanges.filter((x) => x.status < 300).map((x) => `${x.method} ${new URL(x.url, 'http://x').searchParams.get('type_name') ?? ''}`));
+      const types = new Set(
+        exchanges.filter((x) => x.status < 300).map((x) => `${x.method} ${new URL(x.url, 'http://x').searchParams.get('type_name') ?? ''}`),
+      );
       for (const t of [
         'GET Lnl_Cardholder',
         'POST Lnl_Cardholder',
@@ -256,9 +271,18 @@ describe('Lenel OpenAccess fake and driver against the vendor Swagger document',
       ]) {
         expect(types, `not exercised: ${t}`).toContain(t);
       }
-      expect(exchanges.some((x) => x.status === 400), 'a refused property').toBe(true);
-      expect(exchanges.some((x) => x.status === 401 && x.specPath === '/instances'), 'an expired session').toBe(true);
-      expect(exchanges.some((x) => x.status === 401 && x.specPath === '/authentication'), 'a refused login').toBe(true);
+      expect(
+        exchanges.some((x) => x.status === 400),
+        'a refused property',
+      ).toBe(true);
+      expect(
+        exchanges.some((x) => x.status === 401 && x.specPath === '/instances'),
+        'an expired session',
+      ).toBe(true);
+      expect(
+        exchanges.some((x) => x.status === 401 && x.specPath === '/authentication'),
+        'a refused login',
+      ).toBe(true);
     } finally {
       await fake.close();
     }
@@ -289,7 +313,10 @@ describe('Lenel OpenAccess fake and driver against the vendor Swagger document',
       ['no Session-Token', x({ requestHeaders: { 'application-id': 'app', 'session-token': undefined } })],
       ['logged events without a filter', x({ url: '/logged_events?version=1.0', specPath: '/logged_events', responseBody: { item_list: [] } })],
       ['item_list not an array', x({ responseBody: { item_list: {} } })],
-      ['a serial number that is a string', x({ url: '/logged_events?version=1.0&filter=x', specPath: '/logged_events', responseBody: { item_list: [{ serial_number: 'one' }] } })],
+      [
+        'a serial number that is a string',
+        x({ url: '/logged_events?version=1.0&filter=x', specPath: '/logged_events', responseBody: { item_list: [{ serial_number: 'one' }] } }),
+      ],
       ['property_value_map not an object', x({ method: 'POST', requestBody: { property_value_map: 'x' }, responseBody: { property_value_map: {} } })],
       ['an error without a code', x({ status: 400, responseBody: { error: { message: 'no' }, version: '1.0' } })],
       ['an undocumented path', x({ url: '/cardholders/1', specPath: '/cardholders/{id}' })],

@@ -40,7 +40,7 @@ describe('Openpath driver: validity on the user', () => {
     expect(userOf(a.id).groupIds).toEqual(new Set([101, 102]));
   });
 
-  it('ends, after the engine\'s sequence of operations, at the hull the engine set on create', async () => {
+  it("ends, after the engine's sequence of operations, at the hull the engine set on create", async () => {
     // What reconcile sends for a joiner entitled to an open-ended group and a group ending 2030-06-10:
     // create_account with the account window (the latest end: open), then one grant per group.
     const { driver } = await start();
@@ -289,7 +289,10 @@ describe('Openpath driver: auth', () => {
       await d.close();
     }
     await expect(createOpenpathDriver({ system: 's', options: { url: fake.url, orgId: fake.orgId } }, {})).rejects.toMatchObject({ code: 'config' });
-    await expect(createOpenpathDriver({ system: 's', options: { orgId: 'x' } }, {})).rejects.toMatchObject({ code: 'config', field: 'systems.s.options.orgId' });
+    await expect(createOpenpathDriver({ system: 's', options: { orgId: 'x' } }, {})).rejects.toMatchObject({
+      code: 'config',
+      field: 'systems.s.options.orgId',
+    });
   });
 
   it('logs in with an API user and logs in again when the token is refused', async () => {
@@ -306,7 +309,11 @@ describe('Openpath driver: auth', () => {
   it('never puts the token in errors or retry logs', async () => {
     const { fake } = await start();
     const logs: string[] = [];
-    const logger = { info: (o: object, m?: string) => logs.push(JSON.stringify(o) + m), warn: (o: object, m?: string) => logs.push(JSON.stringify(o) + m), error: (o: object, m?: string) => logs.push(JSON.stringify(o) + m) };
+    const logger = {
+      info: (o: object, m?: string) => logs.push(JSON.stringify(o) + m),
+      warn: (o: object, m?: string) => logs.push(JSON.stringify(o) + m),
+      error: (o: object, m?: string) => logs.push(JSON.stringify(o) + m),
+    };
     const d = await createOpenpathDriver({ system: 's', logger, options: { url: fake.url, orgId: fake.orgId, token: fake.token, maxAttempts: 2 } });
     try {
       fake.failNext(503, { times: 5 });

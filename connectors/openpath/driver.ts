@@ -209,8 +209,12 @@ export class OpenpathDriver implements LockDriver {
 
   async listAccessGroups(): Promise<AccessGroupRef[]> {
     const out: AccessGroupRef[] = [];
-    for (let offset = 0; ; ) {
-      const page = parse(listOf(groupSchema), await this.call('GET', `${this.org}/groups`, { query: { limit: 1000, offset, sort: 'id', order: 'asc' } }), 'group list');
+    for (let offset = 0; ;) {
+      const page = parse(
+        listOf(groupSchema),
+        await this.call('GET', `${this.org}/groups`, { query: { limit: 1000, offset, sort: 'id', order: 'asc' } }),
+        'group list',
+      );
       for (const g of page.data) out.push({ ref: String(g.id), name: g.name ?? String(g.id) });
       offset += page.data.length;
       if (page.data.length === 0 || offset >= (page.filteredCount ?? page.totalCount ?? 0)) return out;
@@ -261,7 +265,11 @@ export class OpenpathDriver implements LockDriver {
       return this.mustAccount(existing.id);
     }
     const body: Record<string, unknown> = {
-      identity: { email: input.email || this.placeholderEmail(input.externalId), ...(names.firstName ? { firstName: names.firstName } : {}), lastName: names.lastName },
+      identity: {
+        email: input.email || this.placeholderEmail(input.externalId),
+        ...(names.firstName ? { firstName: names.firstName } : {}),
+        lastName: names.lastName,
+      },
       externalId: input.externalId,
       ...(input.validity && (input.validity.from || input.validity.until) ? this.datesBody(input.validity) : {}),
     };
@@ -412,9 +420,7 @@ export class OpenpathDriver implements LockDriver {
     }
     const next = res.cursors?.nextCursor;
     const more = res.cursors?.hasNextPage === true && next !== null && next !== undefined && String(next) !== '';
-    const state: EventCursor = more
-      ? { v: 1, from: st.from, to, c: String(next), seen: st.seen, acc: [...acc] }
-      : { v: 1, from: to - 1, seen: [...acc] };
+    const state: EventCursor = more ? { v: 1, from: st.from, to, c: String(next), seen: st.seen, acc: [...acc] } : { v: 1, from: to - 1, seen: [...acc] };
     return { events, cursor: eventCursor.encode(state) };
   }
 
@@ -484,7 +490,7 @@ export class OpenpathDriver implements LockDriver {
     // The API's filter matches more than the exact value (and its syntax has no documented
     // escaping): ask it for a safe value, otherwise read every user; compare exactly either way.
     const filter = FILTER_SAFE.test(externalId) ? `externalId:(${externalId})` : undefined;
-    for (let offset = 0; ; ) {
+    for (let offset = 0; ;) {
       const page = parse(
         listOf(userSchema),
         await this.call('GET', `${this.org}/users`, { query: { limit: 1000, offset, sort: 'id', order: 'asc', filter } }),
@@ -527,7 +533,7 @@ export class OpenpathDriver implements LockDriver {
 
   private async credentialsOf(userId: number): Promise<OpCredential[]> {
     const out: OpCredential[] = [];
-    for (let offset = 0; ; ) {
+    for (let offset = 0; ;) {
       const page = parse(
         listOf(credentialSchema),
         await this.call('GET', `${this.org}/users/${userId}/credentials`, { query: { limit: 1000, offset } }),
@@ -612,7 +618,15 @@ function sameWindow(a: Validity, b: Validity): boolean {
 }
 
 function credentialNumber(c: OpCredential): string | undefined {
-  return c.card?.number ?? c.cardMifareCsn?.number ?? c.cardOpenpathDesfireEv1?.number ?? c.fobAllegion?.csn ?? c.pincode?.number ?? c.licensePlate?.plate ?? undefined;
+  return (
+    c.card?.number ??
+    c.cardMifareCsn?.number ??
+    c.cardOpenpathDesfireEv1?.number ??
+    c.fobAllegion?.csn ??
+    c.pincode?.number ??
+    c.licensePlate?.plate ??
+    undefined
+  );
 }
 
 function credentialType(c: OpCredential): CredentialType {

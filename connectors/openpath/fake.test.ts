@@ -32,7 +32,10 @@ describe('fake Openpath API', () => {
     const created = await call('POST', '/orgs/7/users', { identity: { email: 'a@example.com', lastName: 'A' }, externalId: 'X1' });
     expect(created).toMatchObject({ status: 201, body: { data: { status: 'A', externalId: 'X1', identity: { email: 'a@example.com', lastName: 'A' } } } });
     expect((await call('POST', '/orgs/7/users', { identity: { lastName: 'B' } })).status).toBe(400);
-    expect((await call('POST', '/orgs/7/users', { identity: { email: 'b@example.com' }, nickname: 'x' })).body).toMatchObject({ statusCode: 400, message: '"nickname" is not allowed' });
+    expect((await call('POST', '/orgs/7/users', { identity: { email: 'b@example.com' }, nickname: 'x' })).body).toMatchObject({
+      statusCode: 400,
+      message: '"nickname" is not allowed',
+    });
     expect((await call('POST', '/orgs/7/users', { identity: { email: 'c@example.com', lastName: 'L'.repeat(101) } })).status).toBe(400);
     expect((await call('POST', '/orgs/7/users', { identity: { email: 'a@example.com' } })).status).toBe(409);
     expect((await call('GET', '/orgs/7/users?limit=1001')).status).toBe(400);

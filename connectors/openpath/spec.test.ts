@@ -16,7 +16,6 @@ import { startOpenpathHarness } from './harness.js';
 
 const specFile = referenceFile('openpath/openpath-openapi-original.json', 'the reference document');
 
-
 type Json = Record<string, unknown>;
 interface Parameter {
   name: string;
@@ -155,7 +154,8 @@ function check(spec: SpecValidator, x: FakeExchange): string[] {
       const valid = v(x.requestBody);
       // A 400 is the fake refusing the body: the document must refuse it too.
       if (x.status === 400 && valid) problems.push(`${where}: the fake refused a body the document accepts: ${JSON.stringify(x.requestBody)}`);
-      if (x.status !== 400 && !valid) problems.push(`${where}: request body does not match the document:\n${spec.errorsOf(v)}\n${JSON.stringify(x.requestBody)}`);
+      if (x.status !== 400 && !valid)
+        problems.push(`${where}: request body does not match the document:\n${spec.errorsOf(v)}\n${JSON.stringify(x.requestBody)}`);
     }
   } else if (bodyParam?.schema && (bodyParam.required || (bodyParam.schema.required as unknown[] | undefined)?.length) && x.status < 400) {
     problems.push(`${where}: no request body where the document requires one`);
@@ -197,7 +197,12 @@ describe('Openpath fake and driver against the vendor Swagger document', () => {
     try {
       // Accounts: create, update, find, list over several pages.
       const a = await driver.upsertAccount({ externalId: 'S-1', displayName: 'Spec One', firstName: 'Spec', lastName: 'One', email: 's1@example.com' });
-      await driver.upsertAccount({ externalId: 'S-1', displayName: 'Spec Uno', email: 's1.uno@example.com', validity: { from: '2030-01-01T00:00:00.000Z', until: null } });
+      await driver.upsertAccount({
+        externalId: 'S-1',
+        displayName: 'Spec Uno',
+        email: 's1.uno@example.com',
+        validity: { from: '2030-01-01T00:00:00.000Z', until: null },
+      });
       const b = await driver.upsertAccount({ externalId: 'S 2 (odd)', displayName: 'Spec Two' });
       fake.seedUsers(3, { externalIdPrefix: 'seed-' });
       expect(await driver.findAccount('S-1')).not.toBeNull();
@@ -238,7 +243,9 @@ describe('Openpath fake and driver against the vendor Swagger document', () => {
       await driver.setCredentialState(a.id, wiegand, 'revoked');
 
       // Failures: a refused body, a missing user, a bad token, a 429.
-      await expect(driver.upsertAccount({ externalId: 'S-3', displayName: 'x'.repeat(101), email: 's3@example.com' })).rejects.toMatchObject({ code: 'validation' });
+      await expect(driver.upsertAccount({ externalId: 'S-3', displayName: 'x'.repeat(101), email: 's3@example.com' })).rejects.toMatchObject({
+        code: 'validation',
+      });
       fake.failNext(429, { retryAfterSeconds: 0 });
       await driver.deleteAccount(b.id);
       expect(await driver.getAccount(b.id)).toBeNull();
@@ -269,9 +276,18 @@ describe('Openpath fake and driver against the vendor Swagger document', () => {
       ]) {
         expect(covered, `not exercised: ${op}`).toContain(op);
       }
-      expect(exchanges.some((x) => x.status === 400), 'a refused body').toBe(true);
-      expect(exchanges.some((x) => x.status === 401), 'a refused token').toBe(true);
-      expect(exchanges.some((x) => x.status === 404), 'a missing user').toBe(true);
+      expect(
+        exchanges.some((x) => x.status === 400),
+        'a refused body',
+      ).toBe(true);
+      expect(
+        exchanges.some((x) => x.status === 401),
+        'a refused token',
+      ).toBe(true);
+      expect(
+        exchanges.some((x) => x.status === 404),
+        'a missing user',
+      ).toBe(true);
     } finally {
       await h.teardown();
     }
@@ -291,16 +307,51 @@ describe('Openpath fake and driver against the vendor Swagger document', () => {
       ...over,
     });
     expect(check(spec, x({}))).toEqual([]);
-    const groupIds = { method: 'PATCH', url: '/orgs/1/users/2/groupIds', specPath: '/orgs/{orgId}/users/{userId}/groupIds', status: 204, responseBody: undefined };
+    const groupIds = {
+      method: 'PATCH',
+      url: '/orgs/1/users/2/groupIds',
+      specPath: '/orgs/{orgId}/users/{userId}/groupIds',
+      status: 204,
+      responseBody: undefined,
+    };
     expect(check(spec, x({ ...groupIds, requestBody: { add: [101] } }))).toEqual([]);
     const bad: Array<[string, FakeExchange]> = [
       ['group ids as strings', x({ ...groupIds, requestBody: { add: ['101'] } })],
       ['a duplicate group id', x({ ...groupIds, requestBody: { add: [101, 101] } })],
-      ['an unknown body key', x({ method: 'POST', specPath: '/orgs/{orgId}/users', status: 201, requestBody: { identity: { email: 'a@b.co' }, nickname: 'x' }, responseBody: { data: { id: 1 } } })],
+      [
+        'an unknown body key',
+        x({
+          method: 'POST',
+          specPath: '/orgs/{orgId}/users',
+          status: 201,
+          requestBody: { identity: { email: 'a@b.co' }, nickname: 'x' },
+          responseBody: { data: { id: 1 } },
+        }),
+      ],
       ['a limit over 1000', x({ url: '/orgs/1/users?limit=5000' })],
       ['an undeclared query parameter', x({ url: '/orgs/1/users?bogus=1' })],
-      ['an undocumented status', x({ method: 'PUT', url: '/orgs/1/users/2/status', specPath: '/orgs/{orgId}/users/{userId}/status', status: 200, requestBody: { status: 'A' }, responseBody: undefined })],
-      ['a status outside the enum', x({ method: 'PUT', url: '/orgs/1/users/2/status', specPath: '/orgs/{orgId}/users/{userId}/status', status: 204, requestBody: { status: 'X' }, responseBody: undefined })],
+      [
+        'an undocumented status',
+        x({
+          method: 'PUT',
+          url: '/orgs/1/users/2/status',
+          specPath: '/orgs/{orgId}/users/{userId}/status',
+          status: 200,
+          requestBody: { status: 'A' },
+          responseBody: undefined,
+        }),
+      ],
+      [
+        'a status outside the enum',
+        x({
+          method: 'PUT',
+          url: '/orgs/1/users/2/status',
+          specPath: '/orgs/{orgId}/users/{userId}/status',
+          status: 204,
+          requestBody: { status: 'X' },
+          responseBody: undefined,
+        }),
+      ],
       ['an id that is not a number', x({ url: '/orgs/1/users/2', specPath: '/orgs/{orgId}/users/{userId}', responseBody: { data: { id: 'two' } } })],
       ['a non-Boom error', x({ status: 404, responseBody: { message: 'no' } })],
       ['a user id that is not an integer', x({ url: '/orgs/1/users/abc', specPath: '/orgs/{orgId}/users/{userId}', responseBody: { data: { id: 1 } } })],

@@ -73,7 +73,13 @@ describe('Salto driver: validity', () => {
     await driver.grant(a.id, 'office', { from: null, until: null });
     // a second assignment made outside lockstep (the fake refuses duplicates through the API)
     const user = h!.userName(a.id);
-    fake.userAccessRights.set(`${user}/access-rights/dup`, { name: `${user}/access-rights/dup`, user, accessRight: OFFICE, activateTime: null, expireTime: null });
+    fake.userAccessRights.set(`${user}/access-rights/dup`, {
+      name: `${user}/access-rights/dup`,
+      user,
+      accessRight: OFFICE,
+      activateTime: null,
+      expireTime: null,
+    });
     await driver.grant(a.id, 'office', { from: null, until: '2030-01-01T00:00:00.000Z' });
     expect((await driver.getAccount(a.id))?.memberships).toEqual([{ group: 'office', from: null, until: '2030-01-01T00:00:00.000Z' }]);
   });
@@ -172,7 +178,14 @@ describe('Salto driver: data-on-card keys', () => {
     const warnings: string[] = [];
     const d = await createSaltoDriver({
       system: 'salto-probe',
-      options: { address: fake.address, plaintext: true, installation: 'lockstep-test', clientId: fake.clientId, clientSecret: fake.clientSecret, tokenUrl: fake.tokenUrl },
+      options: {
+        address: fake.address,
+        plaintext: true,
+        installation: 'lockstep-test',
+        clientId: fake.clientId,
+        clientSecret: fake.clientSecret,
+        tokenUrl: fake.tokenUrl,
+      },
       logger: { info() {}, error() {}, warn: (_o, msg) => warnings.push(msg ?? '') },
     });
     expect(d.capabilities.offline).toEqual({ revalidationDays: 7 });
@@ -286,7 +299,11 @@ describe('Salto driver: access events', () => {
     const { driver, fake } = await start();
     const a = await driver.upsertAccount({ externalId: 'ev-3', displayName: 'Camel Case' });
     const { cursor } = await driver.readAccessEvents(null);
-    fake.recordOther(EVENT_UNLOCKED, { accessPoint: { name: 'installations/lockstep-test/access-points/gate', displayName: 'Gate' }, user: { name: h!.userName(a.id) }, appKey: { name: 'x' } });
+    fake.recordOther(EVENT_UNLOCKED, {
+      accessPoint: { name: 'installations/lockstep-test/access-points/gate', displayName: 'Gate' },
+      user: { name: h!.userName(a.id) },
+      appKey: { name: 'x' },
+    });
     const r = await driver.readAccessEvents(cursor);
     expect(r.events).toEqual([expect.objectContaining({ accountId: a.id, credentialId: `${a.id}/app_key`, door: 'Gate', granted: true })]);
   });
@@ -312,7 +329,10 @@ describe('Salto driver: auth', () => {
   it('renews a token shortly before it expires', async () => {
     const { fake } = await start();
     let clock = 1_000_000;
-    const src = new TokenSource({ tokenUrl: fake.tokenUrl, clientId: fake.clientId, clientSecret: fake.clientSecret, scopes: ['https://saltoapis.com/auth/nebula'], timeoutMs: 5000 }, () => clock);
+    const src = new TokenSource(
+      { tokenUrl: fake.tokenUrl, clientId: fake.clientId, clientSecret: fake.clientSecret, scopes: ['https://saltoapis.com/auth/nebula'], timeoutMs: 5000 },
+      () => clock,
+    );
     const first = await src.get();
     clock += 3000 * 1000;
     expect(await src.get()).toBe(first);
@@ -325,7 +345,15 @@ describe('Salto driver: auth', () => {
     const { fake } = await start();
     const d = await createSaltoDriver({
       system: 'salto-bad',
-      options: { address: fake.address, plaintext: true, installation: 'lockstep-test', clientId: fake.clientId, clientSecret: 'wrong-secret', tokenUrl: fake.tokenUrl, revalidationDays: 7 },
+      options: {
+        address: fake.address,
+        plaintext: true,
+        installation: 'lockstep-test',
+        clientId: fake.clientId,
+        clientSecret: 'wrong-secret',
+        tokenUrl: fake.tokenUrl,
+        revalidationDays: 7,
+      },
     });
     const e = await errorOf(d.listAccessGroups());
     expect([e.code, e.retryable]).toEqual(['auth', false]);
@@ -413,7 +441,17 @@ describe('Salto driver: options', () => {
   it('takes the secret from SALTO_CLIENT_SECRET and the installation as a resource name', async () => {
     const { fake } = await start();
     const d = await createSaltoDriver(
-      { system: 'nebula', options: { address: fake.address, plaintext: true, installation: fake.installation, clientId: fake.clientId, tokenUrl: fake.tokenUrl, revalidationDays: 3 } },
+      {
+        system: 'nebula',
+        options: {
+          address: fake.address,
+          plaintext: true,
+          installation: fake.installation,
+          clientId: fake.clientId,
+          tokenUrl: fake.tokenUrl,
+          revalidationDays: 3,
+        },
+      },
       { SALTO_CLIENT_SECRET: fake.clientSecret },
     );
     expect(d.installation).toBe(fake.installation);

@@ -1,6 +1,16 @@
 import * as grpc from '@grpc/grpc-js';
 import { z } from 'zod';
-import type { AccessEvent, Account, AccountInput, AccountState, Credential, CredentialStatus, CredentialType, Membership, Validity } from '../../src/domain/access.js';
+import type {
+  AccessEvent,
+  Account,
+  AccountInput,
+  AccountState,
+  Credential,
+  CredentialStatus,
+  CredentialType,
+  Membership,
+  Validity,
+} from '../../src/domain/access.js';
 import { LockstepError, type ErrorCode } from '../../src/domain/errors.js';
 import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, DriverFactory, LockDriver, Page } from '../../src/drivers/contract.js';
 import { TokenSource } from './auth.js';
@@ -173,7 +183,9 @@ export class SaltoDriver implements LockDriver {
 
   /** The installation's key renewal duration in days (null when it says none). */
   async keyRenewalDays(): Promise<number | null> {
-    const inst = await this.call<{ key_renewal_duration?: { seconds: string | number } | null }>(this.installations, 'GetInstallation', { name: this.installation });
+    const inst = await this.call<{ key_renewal_duration?: { seconds: string | number } | null }>(this.installations, 'GetInstallation', {
+      name: this.installation,
+    });
     const secs = Number(inst.key_renewal_duration?.seconds ?? 0);
     return secs > 0 ? Math.max(1, Math.round(secs / 86_400)) : null;
   }
@@ -232,10 +244,14 @@ export class SaltoDriver implements LockDriver {
   async upsertAccount(input: AccountInput): Promise<Account> {
     const id = encodeUserId(input.externalId);
     if (id === null) {
-      throw new LockstepError('validation', `externalId "${input.externalId}" is too long for a Nebula user id (at most ${MAX_USER_ID} characters as written)`, {
-        field: 'externalId',
-        retryable: false,
-      });
+      throw new LockstepError(
+        'validation',
+        `externalId "${input.externalId}" is too long for a Nebula user id (at most ${MAX_USER_ID} characters as written)`,
+        {
+          field: 'externalId',
+          retryable: false,
+        },
+      );
     }
     const existing = await this.readUser(id);
     if (existing) return this.updateUser(existing, input);
@@ -401,7 +417,9 @@ export class SaltoDriver implements LockDriver {
       op = await this.call<PbOperation>(this.operations, 'GetOperation', { name: op.name });
     }
     if (op.error && op.error.code !== 0) {
-      throw new LockstepError(codeFor(op.error.code), `EncodeCardKey failed: ${op.error.message}`, { details: { operation: op.name, grpcCode: op.error.code } });
+      throw new LockstepError(codeFor(op.error.code), `EncodeCardKey failed: ${op.error.message}`, {
+        details: { operation: op.name, grpcCode: op.error.code },
+      });
     }
     const after = await this.mustUser(accountId);
     return { keyExpiresAt: fromTimestamp(after.card_key?.expire_time) };
@@ -464,7 +482,14 @@ export class SaltoDriver implements LockDriver {
     const ap = pick(data, 'access_point');
     let credentialId: string | null = null;
     if (accountId) for (const kind of KEY_KINDS) if (pick(data, kind)) credentialId = `${accountId}/${kind}`;
-    const door = typeof ap?.display_name === 'string' && ap.display_name ? ap.display_name : typeof ap?.displayName === 'string' ? ap.displayName : typeof ap?.name === 'string' ? ap.name : null;
+    const door =
+      typeof ap?.display_name === 'string' && ap.display_name
+        ? ap.display_name
+        : typeof ap?.displayName === 'string'
+          ? ap.displayName
+          : typeof ap?.name === 'string'
+            ? ap.name
+            : null;
     return { id: e.name, at: fromTimestamp(e.occur_time) ?? fromTimestamp(e.create_time) ?? new Date().toISOString(), accountId, credentialId, door, granted };
   }
 
@@ -472,7 +497,11 @@ export class SaltoDriver implements LockDriver {
 
   private toAccount(u: PbUser, rights: PbUserAccessRight[]): Account {
     const id = this.userId(u.name);
-    const memberships: Membership[] = rights.map((r) => ({ group: this.accessRightRef(r.access_right), from: fromTimestamp(r.activate_time), until: fromTimestamp(r.expire_time) }));
+    const memberships: Membership[] = rights.map((r) => ({
+      group: this.accessRightRef(r.access_right),
+      from: fromTimestamp(r.activate_time),
+      until: fromTimestamp(r.expire_time),
+    }));
     const credentials: Credential[] = [];
     for (const kind of KEY_KINDS) {
       const k = u[kind];
@@ -571,7 +600,7 @@ export class SaltoDriver implements LockDriver {
   private async call<T>(client: Client, method: string, request: unknown): Promise<T> {
     const idempotent = IDEMPOTENT.test(method);
     let renewed = false;
-    for (let attempt = 1; ; ) {
+    for (let attempt = 1; ;) {
       const token = await this.tokens.get();
       try {
         return await unary<T>(client, method, request, token, this.opts.timeoutMs);
@@ -763,7 +792,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export async function createSaltoDriver(ctx: DriverContext, env: NodeJS.ProcessEnv = process.env): Promise<SaltoDriver> {
   const opts = parseDriverOptions(saltoOptionsSchema, ctx);
   const read = (file: string, field: string): Promise<string> => readOptionFile(ctx, file, field);
-  const secret = opts.clientSecret ?? (opts.clientSecretFile ? (await read(opts.clientSecretFile, 'clientSecretFile')).trim() : env.SALTO_CLIENT_SECRET?.trim());
+  const secret =
+    opts.clientSecret ?? (opts.clientSecretFile ? (await read(opts.clientSecretFile, 'clientSecretFile')).trim() : env.SALTO_CLIENT_SECRET?.trim());
   if (!secret) {
     throw new LockstepError('config', `systems.${ctx.system}.options: give clientSecret or clientSecretFile, or set SALTO_CLIENT_SECRET`, {
       field: `systems.${ctx.system}.options.clientSecret`,

@@ -55,7 +55,12 @@ describe('the engine with a Salto Nebula system', () => {
     await upsertIdentity(db, { source: 'hr', externalId: 'S1', userName: 's1', employeeType: 'Employee', groups: ['Lab'] });
     await apply();
     const user = h.userName('S1');
-    expect(h.fake.accessRightsOf(user).map((r) => r.accessRight.split('/').pop()).sort()).toEqual(['lab', 'office']);
+    expect(
+      h.fake
+        .accessRightsOf(user)
+        .map((r) => r.accessRight.split('/').pop())
+        .sort(),
+    ).toEqual(['lab', 'office']);
     const key = h.fake.issueCardKey(user);
     const keyExpiresAt = new Date(key.updatedAt! + h.fake.keyRenewalMs).toISOString();
     const lab = `${h.fake.installation}/access-rights/lab`;
@@ -115,7 +120,11 @@ describe('the engine with a Salto Nebula system', () => {
     const key = account.credentials[0];
     expect(key.status).toBe('active');
 
-    await expect(markCredentialLost(ctx, { system: 'salto', credentialId: key.id, actor: 'officer', state: 'suspended' })).rejects.toMatchObject({ code: 'precondition', field: 'state', message: expect.stringContaining('lost, revoked') });
+    await expect(markCredentialLost(ctx, { system: 'salto', credentialId: key.id, actor: 'officer', state: 'suspended' })).rejects.toMatchObject({
+      code: 'precondition',
+      field: 'state',
+      message: expect.stringContaining('lost, revoked'),
+    });
     const out = await markCredentialLost(ctx, { system: 'salto', credentialId: key.id, actor: 'officer', note: 'left in a taxi' });
     expect(out.result.status).toBe('applied');
     const after = (await h.driver.getAccount(account.id))!.credentials.find((c) => c.id === key.id);

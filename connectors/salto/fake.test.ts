@@ -37,7 +37,11 @@ async function setup() {
     if (bearer) md.set('authorization', `Bearer ${bearer}`);
     return new Promise((resolve, reject) => c[method].call(c, req, md, (e, r) => (e ? reject(e) : resolve(r as T))));
   };
-  const code = (p: Promise<unknown>) => p.then(() => grpc.status.OK, (e: grpc.ServiceError) => e.code);
+  const code = (p: Promise<unknown>) =>
+    p.then(
+      () => grpc.status.OK,
+      (e: grpc.ServiceError) => e.code,
+    );
   return { f: fake, users, ops, events, call, code };
 }
 

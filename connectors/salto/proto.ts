@@ -306,7 +306,9 @@ const WELL_KNOWN = ['timestamp', 'duration', 'empty', 'field_mask', 'any', 'stru
 export function nebulaSchemaJson(): protobuf.INamespace {
   const google: { nested: Record<string, { nested: Record<string, unknown> }> } = { nested: { protobuf: { nested: {} }, rpc: { nested: rpc } } };
   for (const name of WELL_KNOWN) {
-    const common = protobuf.common.get(`google/protobuf/${name}.proto`) as { nested: { google: { nested: { protobuf: { nested: Record<string, unknown> } } } } };
+    const common = protobuf.common.get(`google/protobuf/${name}.proto`) as {
+      nested: { google: { nested: { protobuf: { nested: Record<string, unknown> } } } };
+    };
     Object.assign(google.nested.protobuf.nested, snakeCase(structuredClone(common.nested.google.nested.protobuf.nested)));
   }
   return { nested: { ...(SALTO_SCHEMA.nested as unknown as Record<string, protobuf.AnyNestedObject>), google } } as protobuf.INamespace;

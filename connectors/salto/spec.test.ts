@@ -61,7 +61,7 @@ interface VendorFile {
 /** The files of a POSIX tar (ustar or v7 headers), by name. */
 function untar(buf: Buffer): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
-  for (let off = 0; off + 512 <= buf.length; ) {
+  for (let off = 0; off + 512 <= buf.length;) {
     const header = buf.subarray(off, off + 512);
     if (header.every((b) => b === 0)) break;
     const str = (a: number, b: number) => header.subarray(a, b).toString('utf8').replace(/\0.*$/s, '');
@@ -203,7 +203,9 @@ describe.skipIf(!haveSpec)('Salto Nebula subset against the vendor descriptors',
   it('covers every salto package the subset names', () => {
     const pkgs = new Set(files.map((f) => f.package));
     const walk = (o: { nested?: Record<string, unknown> }, path: string[]): string[] =>
-      Object.entries(o.nested ?? {}).flatMap(([k, v]) => (k === 'v1' ? [[...path, k].join('.')] : walk(v as { nested?: Record<string, unknown> }, [...path, k])));
+      Object.entries(o.nested ?? {}).flatMap(([k, v]) =>
+        k === 'v1' ? [[...path, k].join('.')] : walk(v as { nested?: Record<string, unknown> }, [...path, k]),
+      );
     for (const p of walk(SALTO_SCHEMA, [])) expect(pkgs.has(p), `package ${p}`).toBe(true);
   });
 });

@@ -40,7 +40,9 @@ export class SimulatorDriver implements LockDriver {
    * such a system would be. An older simulator without the route is a full online system.
    */
   async discover(): Promise<DriverCapabilities> {
-    const p = await notFoundAsNull(this.http.get<{ validity: 'membership' | 'account' | 'none'; suspendAccount: boolean; offline: { revalidationDays: number } | null }>('capabilities'));
+    const p = await notFoundAsNull(
+      this.http.get<{ validity: 'membership' | 'account' | 'none'; suspendAccount: boolean; offline: { revalidationDays: number } | null }>('capabilities'),
+    );
     if (p) {
       this.capabilities = {
         ...this.capabilities,
@@ -188,7 +190,14 @@ function toAccount(a: SimAccount | SimAccountCompact): Account {
     displayName: a.displayName,
     state: a.state,
     memberships: a.memberships.map((m) => ({ group: m.group, from: m.from, until: m.until })),
-    credentials: a.credentials.map((c) => ({ id: c.id, type: c.type, number: c.number, status: c.status, lastUsedAt: c.lastUsedAt, ...(c.keyExpiresAt !== undefined ? { keyExpiresAt: c.keyExpiresAt } : {}) })),
+    credentials: a.credentials.map((c) => ({
+      id: c.id,
+      type: c.type,
+      number: c.number,
+      status: c.status,
+      lastUsedAt: c.lastUsedAt,
+      ...(c.keyExpiresAt !== undefined ? { keyExpiresAt: c.keyExpiresAt } : {}),
+    })),
     validity: { from: a.validity.from, until: a.validity.until },
   };
 }

@@ -28,7 +28,9 @@ export const factory: DriverFactory = {
   create: async (ctx) => {
     const d = createSimulatorDriver(ctx);
     // not reachable yet (a CLI command before the simulator starts): a full online system until the next start
-    await d.discover().catch((e: unknown) => ctx.logger?.warn({ err: (e as Error).message }, 'simulator: capabilities not read; driving it as a full online system'));
+    await d
+      .discover()
+      .catch((e: unknown) => ctx.logger?.warn({ err: (e as Error).message }, 'simulator: capabilities not read; driving it as a full online system'));
     return d;
   },
 };

@@ -23,7 +23,9 @@ describe('a simulator seeded with a demo site', () => {
       expect(sim.state.findByExternalId('E1001')!.credentials[0].id).toBe('cred-1');
       // never used: no event, no last use
       expect(sim.state.findByExternalId('C3004')!.credentials[0].lastUsedAt).toBeNull();
-      expect(sim.state.listEvents(null, 100).items.filter((e) => e.credentialId === 'cred-3')).toEqual([expect.objectContaining({ granted: true, door: 'AG-WS-door', group: 'AG-WS' })]);
+      expect(sim.state.listEvents(null, 100).items.filter((e) => e.credentialId === 'cred-3')).toEqual([
+        expect.objectContaining({ granted: true, door: 'AG-WS-door', group: 'AG-WS' }),
+      ]);
       await sim.flush();
     } finally {
       await sim.close();

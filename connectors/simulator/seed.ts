@@ -34,7 +34,10 @@ export async function loadSeed(path: string): Promise<SeedRow[]> {
     throw new LockstepError('config', `simulator seed ${path}: ${(e as Error).message}`, { field: 'embedded.seed' });
   }
   // with info, each record comes as { record, info } (csv-parse's types do not say so)
-  const records = parseCsv(text, { columns: true, skip_empty_lines: true, trim: true, info: true }) as unknown as Array<{ record: Record<string, string>; info: { lines: number } }>;
+  const records = parseCsv(text, { columns: true, skip_empty_lines: true, trim: true, info: true }) as unknown as Array<{
+    record: Record<string, string>;
+    info: { lines: number };
+  }>;
   return records.map(({ record, info }) => {
     const r = seedRowSchema.safeParse(record);
     if (!r.success) {

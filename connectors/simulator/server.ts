@@ -207,7 +207,10 @@ function buildRoutes(state: SimulatorState, faults: RunningSimulator['faults']):
     const view = query.get('view');
     if (view !== null && view !== 'compact' && view !== 'full') throw new LockstepError('validation', 'view must be compact or full', { field: 'view' });
     const limit = limitOf(query, 100, 1000);
-    return { status: 200, body: view === 'compact' ? state.listAccounts(query.get('after'), limit, { compact: true }) : state.listAccounts(query.get('after'), limit) };
+    return {
+      status: 200,
+      body: view === 'compact' ? state.listAccounts(query.get('after'), limit, { compact: true }) : state.listAccounts(query.get('after'), limit),
+    };
   });
   on('POST', '/api/accounts', ({ body }) => ({ status: 201, body: state.createAccount(parse(accountCreateSchema, body)) }));
   on('GET', '/api/accounts/:id', ({ params }) => {

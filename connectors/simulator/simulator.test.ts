@@ -14,10 +14,7 @@ const GROUPS = [
 ];
 
 /** Test drivers back off in tens of milliseconds so fault tests stay fast. */
-function driverFor(
-  sim: RunningSimulator,
-  opts: { apiKey?: string; timeoutMs?: number; maxAttempts?: number; pageSize?: number } = {},
-): SimulatorDriver {
+function driverFor(sim: RunningSimulator, opts: { apiKey?: string; timeoutMs?: number; maxAttempts?: number; pageSize?: number } = {}): SimulatorDriver {
   return new SimulatorDriver('sim', { url: sim.url, ...opts }, { backoffBaseMs: 10, backoffMaxMs: 50 });
 }
 
@@ -377,7 +374,7 @@ describe('simulator state file', () => {
       const events = await d2.readAccessEvents(null);
       expect(events.events.map((e) => e.id)).toEqual([swiped.event.id]);
       const next = await swipe(second, { number: '4242', door: 'lobby-main' });
-      expect(Number((next.event).seq)).toBeGreaterThan(Number(swiped.event.seq));
+      expect(Number(next.event.seq)).toBeGreaterThan(Number(swiped.event.seq));
       await d2.close();
     } finally {
       await second.close();

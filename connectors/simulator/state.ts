@@ -414,7 +414,11 @@ export class SimulatorState {
     const rec = this.requireAccount(accountId);
     if (!this.groups.has(group)) throw new LockstepError('not_found', `no access group ${group}`, { field: 'group' });
     if (this.profile.validity !== 'membership' && (validity.from || validity.until)) {
-      throw new LockstepError('validation', `this lock system cannot store validity windows on memberships (simulator profile validity: ${this.profile.validity})`, { field: 'validity' });
+      throw new LockstepError(
+        'validation',
+        `this lock system cannot store validity windows on memberships (simulator profile validity: ${this.profile.validity})`,
+        { field: 'validity' },
+      );
     }
     const v = normaliseValidity({ from: validity.from ?? null, until: validity.until ?? null });
     const existing = rec.memberships.get(group);
@@ -582,7 +586,14 @@ export class SimulatorState {
    * Records an event without deciding it (test harnesses, imports). A granted one stamps
    * lastUsedAt. `at` dates an imported event (a demo's use weeks ago); lastUsedAt never goes back.
    */
-  recordEvent(e: { accountId: string | null; credentialId: string | null; door?: string | null; group?: string | null; granted: boolean; at?: string }): SimEvent {
+  recordEvent(e: {
+    accountId: string | null;
+    credentialId: string | null;
+    door?: string | null;
+    group?: string | null;
+    granted: boolean;
+    at?: string;
+  }): SimEvent {
     const at = e.at ?? this.isoNow();
     const cred = e.credentialId ? this.credentials.get(e.credentialId) : undefined;
     if (cred && e.granted && (cred.lastUsedAt === null || Date.parse(at) > Date.parse(cred.lastUsedAt))) cred.lastUsedAt = at;

@@ -54,8 +54,14 @@ describe('uhppoted driver against the fake', () => {
     h = await startUhppotedHarness({
       driver: {
         groups: {
-          wing: [{ controller: C1, door: 1 }, { controller: C1, door: 2 }],
-          lab: [{ controller: C1, door: 2 }, { controller: C2, door: 4 }],
+          wing: [
+            { controller: C1, door: 1 },
+            { controller: C1, door: 2 },
+          ],
+          lab: [
+            { controller: C1, door: 2 },
+            { controller: C2, door: 4 },
+          ],
         },
       },
     });
@@ -288,8 +294,13 @@ describe('uhppoted driver against the fake', () => {
       expect(d.controllers).toEqual([C2, C1].sort((x, y) => x - y));
       await d.close();
       const { cardNumbers: _n, ...noNumbers } = driverOptions(fake);
-      await expect(createUhppotedDriver({ system: 'door', options: noNumbers })).rejects.toMatchObject({ code: 'config', field: 'systems.door.options.cardNumbers' });
-      await expect(createUhppotedDriver({ system: 'door', options: { ...driverOptions(fake), groups: { g: [{ controller: C1, door: 5 }] } } })).rejects.toMatchObject({
+      await expect(createUhppotedDriver({ system: 'door', options: noNumbers })).rejects.toMatchObject({
+        code: 'config',
+        field: 'systems.door.options.cardNumbers',
+      });
+      await expect(
+        createUhppotedDriver({ system: 'door', options: { ...driverOptions(fake), groups: { g: [{ controller: C1, door: 5 }] } } }),
+      ).rejects.toMatchObject({
         code: 'config',
       });
       await expect(createUhppotedDriver({ system: 'door', options: { ...driverOptions(fake), caFile: '/nonexistent/ca.pem' } })).rejects.toMatchObject({
@@ -297,7 +308,10 @@ describe('uhppoted driver against the fake', () => {
         field: 'systems.door.options.caFile',
       });
       const { password: _p, ...noPassword } = driverOptions(fake);
-      await expect(createUhppotedDriver({ system: 'door', options: noPassword })).rejects.toMatchObject({ code: 'config', field: 'systems.door.options.username' });
+      await expect(createUhppotedDriver({ system: 'door', options: noPassword })).rejects.toMatchObject({
+        code: 'config',
+        field: 'systems.door.options.username',
+      });
     } finally {
       await fake.close();
     }
@@ -310,7 +324,10 @@ function driverOptions(fake: FakeUhppoted, extra: Partial<UhppotedOptions> = {})
     username: 'lockstep',
     password: 'secret',
     groups: {
-      entrance: [{ controller: C1, door: 1 }, { controller: C2, door: 1 }],
+      entrance: [
+        { controller: C1, door: 1 },
+        { controller: C2, door: 1 },
+      ],
       lab: [{ controller: C1, door: 2 }],
     },
     cardNumbers: 'derive',
@@ -332,7 +349,23 @@ function makeCertificates(): string {
     ecKey(`${name}.key`);
     ssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-out', `${name}.csr`);
     writeFileSync(join(dir, `${name}.ext`), name === 'server' ? 'subjectAltName=IP:127.0.0.1\n' : 'extendedKeyUsage=clientAuth\n');
-    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      `${name}.ext`,
+      '-out',
+      `${name}.crt`,
+    );
   }
   return dir;
 }

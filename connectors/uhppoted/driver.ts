@@ -47,10 +47,7 @@ const doorRefSchema = z.strictObject({
   profile: z.number().int().min(2).max(254).optional(),
 });
 
-const groupSchema = z.union([
-  z.array(doorRefSchema).min(1),
-  z.strictObject({ name: z.string().min(1).optional(), doors: z.array(doorRefSchema).min(1) }),
-]);
+const groupSchema = z.union([z.array(doorRefSchema).min(1), z.strictObject({ name: z.string().min(1).optional(), doors: z.array(doorRefSchema).min(1) })]);
 
 export const uhppotedOptionsSchema = z
   .strictObject({
@@ -187,7 +184,8 @@ class HolderRegistry {
       throw new LockstepError('config', `cannot read the uhppoted holder registry ${this.file}`, { cause: e, retryable: false });
     }
     const r = registrySchema.safeParse(JSON.parse(text));
-    if (!r.success) throw new LockstepError('config', `the uhppoted holder registry ${this.file} is not valid: ${r.error.issues[0]?.message}`, { retryable: false });
+    if (!r.success)
+      throw new LockstepError('config', `the uhppoted holder registry ${this.file} is not valid: ${r.error.issues[0]?.message}`, { retryable: false });
     for (const [card, h] of Object.entries(r.data.holders)) this.set(Number(card), h);
   }
 
@@ -412,7 +410,10 @@ export class UhppotedDriver implements LockDriver {
       const active = [...cards.values()].filter((c) => !suspended(c));
       if (active.length === 0) return;
       const start = active.map((c) => c['start-date']).sort()[0];
-      const end = active.map((c) => c['end-date']).sort().at(-1)!;
+      const end = active
+        .map((c) => c['end-date'])
+        .sort()
+        .at(-1)!;
       this.registry.set(n, { ...h, saved: { start, end } });
       await this.registry.save();
       await mapLimit([...cards], this.opts.concurrency, async ([c, card]) => {
@@ -505,7 +506,10 @@ export class UhppotedDriver implements LockDriver {
         continue;
       }
       if (last < seen) {
-        this.warn({ system: this.name, controller: c, cursor: seen, last }, 'controller event index went back (events cleared or controller replaced): reading from its last event');
+        this.warn(
+          { system: this.name, controller: c, cursor: seen, last },
+          'controller event index went back (events cleared or controller replaced): reading from its last event',
+        );
         at.set(c, last);
         continue;
       }
@@ -538,7 +542,11 @@ export class UhppotedDriver implements LockDriver {
 
   private group(ref: string): Group {
     const g = this.groups.get(ref);
-    if (!g) throw new LockstepError('validation', `uhppoted system ${this.name} has no access group ${ref} in its options.groups`, { field: 'group', retryable: false });
+    if (!g)
+      throw new LockstepError('validation', `uhppoted system ${this.name} has no access group ${ref} in its options.groups`, {
+        field: 'group',
+        retryable: false,
+      });
     return g;
   }
 
@@ -613,7 +621,10 @@ export class UhppotedDriver implements LockDriver {
     const active = all.filter((c) => !suspended(c));
     const use = active.length > 0 ? active : all;
     const start = use.map((c) => c['start-date']).sort()[0];
-    const end = use.map((c) => c['end-date']).sort().at(-1)!;
+    const end = use
+      .map((c) => c['end-date'])
+      .sort()
+      .at(-1)!;
     return fromCardDates(start, end);
   }
 
@@ -673,7 +684,12 @@ export class UhppotedDriver implements LockDriver {
       // windows to the instant, so that lockstep's comparison with what it wants settles.
       const exact = this.windowFor(h, held, validity);
       const want = toCardDates(exact);
-      const actual = state === 'active' ? [...cards.values()].filter((c) => !suspended(c)).map((c) => ({ start: c['start-date'], end: c['end-date'] })) : h.saved ? [h.saved] : [];
+      const actual =
+        state === 'active'
+          ? [...cards.values()].filter((c) => !suspended(c)).map((c) => ({ start: c['start-date'], end: c['end-date'] }))
+          : h.saved
+            ? [h.saved]
+            : [];
       if (actual.length > 0 && actual.every((d) => d.start === want.start && d.end === want.end)) validity = exact;
     }
     const memberships: Membership[] = held.map((group) => ({ group, ...validity }));

@@ -15,14 +15,18 @@ export const HARNESS_CONTROLLERS = [405419896, 303986753] as const;
 
 /** Groups over the two controllers: `entrance` spans both, `lab` and `vault` one door each. */
 export const HARNESS_GROUPS: UhppotedOptions['groups'] = {
-  entrance: { name: 'Entrance', doors: [{ controller: 405419896, door: 1 }, { controller: 303986753, door: 1 }] },
+  entrance: {
+    name: 'Entrance',
+    doors: [
+      { controller: 405419896, door: 1 },
+      { controller: 303986753, door: 1 },
+    ],
+  },
   lab: [{ controller: 405419896, door: 2 }],
   vault: { name: 'Vault', doors: [{ controller: 303986753, door: 3, profile: 29 }] },
 };
 
-export async function startUhppotedHarness(
-  opts: { fake?: FakeUhppotedOptions; driver?: Partial<UhppotedOptions> } = {},
-): Promise<UhppotedHarness> {
+export async function startUhppotedHarness(opts: { fake?: FakeUhppotedOptions; driver?: Partial<UhppotedOptions> } = {}): Promise<UhppotedHarness> {
   const fake = await startFakeUhppoted({ controllers: [...HARNESS_CONTROLLERS], auth: { username: 'lockstep', password: 'secret' }, ...opts.fake });
   const driver = await createUhppotedDriver({
     system: 'uhppoted-test',

@@ -205,7 +205,9 @@ describe('uhppoted fake and driver against uhppoted-api.yaml', () => {
       expect(check(spec, { ...base, method: 'GET', status: 200, responseBody: { card } })).not.toEqual([]);
       expect(check(spec, { ...base, method: 'GET', status: 200, responseBody: { card: { ...card, PIN: 0, 'end-date': '31.12.2024' } } })).not.toEqual([]);
       expect(check(spec, { ...base, method: 'GET', status: 200, responseBody: { card: { ...card, PIN: 0 } } })).toEqual([]);
-      expect(check(spec, { ...base, method: 'PUT', status: 200, requestBody: { 'start-date': '2024-01-01', doors: {}, PIN: 0 }, responseBody: undefined })).not.toEqual([]);
+      expect(
+        check(spec, { ...base, method: 'PUT', status: 200, requestBody: { 'start-date': '2024-01-01', doors: {}, PIN: 0 }, responseBody: undefined }),
+      ).not.toEqual([]);
       expect(check(spec, { ...base, method: 'PUT', status: 409, responseBody: { tag: 'x', message: 'y' } })).not.toEqual([]);
 
       const covered = new Set(exchanges.filter((x) => x.status < 300).map((x) => `${x.method} ${x.specPath}`));
@@ -220,9 +222,14 @@ describe('uhppoted fake and driver against uhppoted-api.yaml', () => {
       ]) {
         expect(covered, `not exercised: ${op}`).toContain(op);
       }
-      expect(exchanges.some((x) => x.status === 404 && x.specPath === '/device/{device-id}/card/{card-number}'), 'a card that is not there').toBe(true);
+      expect(
+        exchanges.some((x) => x.status === 404 && x.specPath === '/device/{device-id}/card/{card-number}'),
+        'a card that is not there',
+      ).toBe(true);
       // Time profiles are sent as the door's value, as CardDetails allows.
-      const vaultPut = exchanges.find((x) => x.method === 'PUT' && x.url.startsWith(`/uhppote/device/${c2}/card/`) && (x.requestBody as { doors: Record<string, unknown> }).doors['3'] === 29);
+      const vaultPut = exchanges.find(
+        (x) => x.method === 'PUT' && x.url.startsWith(`/uhppote/device/${c2}/card/`) && (x.requestBody as { doors: Record<string, unknown> }).doors['3'] === 29,
+      );
       expect(vaultPut, 'the vault door granted with its time profile').toBeDefined();
     } finally {
       await h.teardown();

@@ -56,7 +56,10 @@ async function main(): Promise<void> {
     for (let i = 0; i < USERS; i++) for (let k = 0; k < 3; k++) graph.addMember(guid(2, (i * 7 + k * 131) % GROUPS), guid(1, i));
     const seedMs = since(t0);
 
-    const source = { ...entraSourceSchema.parse({ type: 'entra', tenantId: guid(9, 1), clientId: guid(9, 2), auth: 'none', graphBaseUrl: graph.url, groups: 'all' }), name: 'entra' };
+    const source = {
+      ...entraSourceSchema.parse({ type: 'entra', tenantId: guid(9, 1), clientId: guid(9, 2), auth: 'none', graphBaseUrl: graph.url, groups: 'all' }),
+      name: 'entra',
+    };
     let changed = 0;
     const onChange = (ids: string[]) => void (changed += ids.length);
 
@@ -73,9 +76,31 @@ async function main(): Promise<void> {
     for (let c = 0; c < CHANGES; c++) {
       const i = (c * 97) % USERS;
       if (c % 10 === 0) {
-        graph.upsertUser({ id: guid(1, i), employeeId: `E${i}`, userPrincipalName: `user${i}@contoso.example`, displayName: `User ${i}`, accountEnabled: false, employeeType: 'Employee', department: DEPTS[i % DEPTS.length], jobTitle: 'Staff', officeLocation: `DC${i % 4}`, employeeHireDate: '2020-01-01T00:00:00Z' });
+        graph.upsertUser({
+          id: guid(1, i),
+          employeeId: `E${i}`,
+          userPrincipalName: `user${i}@contoso.example`,
+          displayName: `User ${i}`,
+          accountEnabled: false,
+          employeeType: 'Employee',
+          department: DEPTS[i % DEPTS.length],
+          jobTitle: 'Staff',
+          officeLocation: `DC${i % 4}`,
+          employeeHireDate: '2020-01-01T00:00:00Z',
+        });
       } else if (c % 2 === 0) {
-        graph.upsertUser({ id: guid(1, i), employeeId: `E${i}`, userPrincipalName: `user${i}@contoso.example`, displayName: `User ${i}`, accountEnabled: true, employeeType: 'Employee', department: DEPTS[(i + 1) % DEPTS.length], jobTitle: 'Staff', officeLocation: `DC${i % 4}`, employeeHireDate: '2020-01-01T00:00:00Z' });
+        graph.upsertUser({
+          id: guid(1, i),
+          employeeId: `E${i}`,
+          userPrincipalName: `user${i}@contoso.example`,
+          displayName: `User ${i}`,
+          accountEnabled: true,
+          employeeType: 'Employee',
+          department: DEPTS[(i + 1) % DEPTS.length],
+          jobTitle: 'Staff',
+          officeLocation: `DC${i % 4}`,
+          employeeHireDate: '2020-01-01T00:00:00Z',
+        });
       } else {
         graph.removeMember(guid(2, (i * 7) % GROUPS), guid(1, i));
         graph.addMember(guid(2, (i * 7 + 500) % GROUPS), guid(1, i));
@@ -87,21 +112,26 @@ async function main(): Promise<void> {
     const deltaMs = since(t2);
     const deltaRequests = graph.requests - r1;
 
-    await publish('entra', 'bench:entra', [
-      {
-        title: `Entra ID ingest through delta queries: ${USERS.toLocaleString('en-US')} users, ${GROUPS.toLocaleString('en-US')} groups (3 memberships per user), pages of ${PAGE}`,
-        headers: ['phase', 'time (s)', 'target (s)', 'verdict', 'Graph requests', 'identities changed', 'users/s'],
-        rows: [
-          ['initial ingest', initialMs / 1000, 60, verdict(initialMs / 1000, 60), initialRequests, initialChanged, Math.round(USERS / (initialMs / 1000))],
-          [`delta of ${CHANGES} changes`, deltaMs / 1000, 5, verdict(deltaMs / 1000, 5), deltaRequests, changed, Math.round(CHANGES / (deltaMs / 1000))],
-        ],
-        notes: [
-          `identities stored: ${identities}; initial pull: users ${initial.users?.mode ?? ''}, delta pull: users ${delta.users?.mode ?? ''}; leavers in the delta: ${delta.leavers ?? 0}`,
-          `peak RSS of the process (fake Graph included): ${peakRssMiB()} MiB; seeding the fake Graph took ${(seedMs / 1000).toFixed(1)} s (not counted)`,
-          'store: PostgreSQL on 127.0.0.1; the fake Graph runs in the same process and shares its CPU',
-        ],
-      },
-    ], { write: !values['no-write'] });
+    await publish(
+      'entra',
+      'bench:entra',
+      [
+        {
+          title: `Entra ID ingest through delta queries: ${USERS.toLocaleString('en-US')} users, ${GROUPS.toLocaleString('en-US')} groups (3 memberships per user), pages of ${PAGE}`,
+          headers: ['phase', 'time (s)', 'target (s)', 'verdict', 'Graph requests', 'identities changed', 'users/s'],
+          rows: [
+            ['initial ingest', initialMs / 1000, 60, verdict(initialMs / 1000, 60), initialRequests, initialChanged, Math.round(USERS / (initialMs / 1000))],
+            [`delta of ${CHANGES} changes`, deltaMs / 1000, 5, verdict(deltaMs / 1000, 5), deltaRequests, changed, Math.round(CHANGES / (deltaMs / 1000))],
+          ],
+          notes: [
+            `identities stored: ${identities}; initial pull: users ${initial.users?.mode ?? ''}, delta pull: users ${delta.users?.mode ?? ''}; leavers in the delta: ${delta.leavers ?? 0}`,
+            `peak RSS of the process (fake Graph included): ${peakRssMiB()} MiB; seeding the fake Graph took ${(seedMs / 1000).toFixed(1)} s (not counted)`,
+            'store: PostgreSQL on 127.0.0.1; the fake Graph runs in the same process and shares its CPU',
+          ],
+        },
+      ],
+      { write: !values['no-write'] },
+    );
   } finally {
     await graph.close();
     await store.drop();

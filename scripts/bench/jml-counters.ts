@@ -26,7 +26,7 @@ export function installCounters(): void {
   const query = pg.Client.prototype.query as (...a: unknown[]) => unknown;
   (pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown }).query = function (this: pg.Client, ...a: unknown[]) {
     const first = a[0];
-    const text = typeof first === 'string' ? first : typeof first === 'object' && first && 'text' in first ? String((first).text) : '?';
+    const text = typeof first === 'string' ? first : typeof first === 'object' && first && 'text' in first ? String(first.text) : '?';
     const k = sqlKey(text);
     sql.set(k, (sql.get(k) ?? 0) + 1);
     return query.apply(this, a);

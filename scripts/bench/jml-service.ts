@@ -10,7 +10,12 @@ import { serve, type RunningService } from '../../src/runtime/serve.js';
 import { installCounters, takeCounters } from './jml-counters.js';
 import { procStats, serveIpc } from './scim-ipc.js';
 
-export type JmlServiceRequest = { op: 'start'; configPath: string; env: Record<string, string>; workerOnly?: boolean } | { op: 'stats' } | { op: 'counters' } | { op: 'profile'; action: 'start' | 'stop'; dir?: string } | { op: 'close' };
+export type JmlServiceRequest =
+  | { op: 'start'; configPath: string; env: Record<string, string>; workerOnly?: boolean }
+  | { op: 'stats' }
+  | { op: 'counters' }
+  | { op: 'profile'; action: 'start' | 'stop'; dir?: string }
+  | { op: 'close' };
 
 if (process.env.BENCH_COUNT === '1') installCounters();
 
@@ -40,7 +45,12 @@ serveIpc<JmlServiceRequest>(
   async (req) => {
     switch (req.op) {
       case 'start': {
-        svc = await serve({ configPath: req.configPath, logLevel: req.env.LOG_LEVEL ?? 'warn', env: { ...process.env, ...req.env }, workerOnly: req.workerOnly });
+        svc = await serve({
+          configPath: req.configPath,
+          logLevel: req.env.LOG_LEVEL ?? 'warn',
+          env: { ...process.env, ...req.env },
+          workerOnly: req.workerOnly,
+        });
         // serve prints http://localhost:port; the load generator must not try ::1 first
         return { url: svc.url?.replace('//localhost:', '//127.0.0.1:') ?? null };
       }

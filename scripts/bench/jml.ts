@@ -86,7 +86,10 @@ function printCounters(c: Counters): void {
   const show = (title: string, m: Record<string, number>) => {
     const total = Object.values(m).reduce((a, b) => a + b, 0);
     process.stdout.write(`${title}: ${total} (${(total / EVENTS).toFixed(1)} per event)\n`);
-    for (const [k, n] of Object.entries(m).sort((a, b) => b[1] - a[1]).slice(0, 40)) process.stdout.write(`  ${(n / EVENTS).toFixed(2).padStart(7)}  ${k}\n`);
+    for (const [k, n] of Object.entries(m)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 40))
+      process.stdout.write(`  ${(n / EVENTS).toFixed(2).padStart(7)}  ${k}\n`);
   };
   show('SQL statements', c.sql);
   show('Redis commands', c.redis);
@@ -219,14 +222,23 @@ async function queueIdle(q: LockstepQueues): Promise<boolean> {
   return busy(c.identity) + (c.identity.delayed ?? 0) + busy(c.full) === 0;
 }
 
-async function waitConverged(sim: SimProcess, q: LockstepQueues, people: Person[], timeoutMs: number): Promise<{ ms: number; accounts: number; memberships: number }> {
+async function waitConverged(
+  sim: SimProcess,
+  q: LockstepQueues,
+  people: Person[],
+  timeoutMs: number,
+): Promise<{ ms: number; accounts: number; memberships: number }> {
   const wantMemberships = people.reduce((n, p) => n + entitled(p).size, 0);
   const t0 = performance.now();
   for (;;) {
     const st = await sim.stats();
-    if (st.accounts === people.length && st.memberships === wantMemberships && (await queueIdle(q))) return { ms: performance.now() - t0, accounts: st.accounts, memberships: st.memberships };
+    if (st.accounts === people.length && st.memberships === wantMemberships && (await queueIdle(q)))
+      return { ms: performance.now() - t0, accounts: st.accounts, memberships: st.memberships };
     if (performance.now() - t0 > timeoutMs) {
-      throw new LockstepError('timeout', `seeding did not converge in ${timeoutMs / 1000} s: ${st.accounts}/${people.length} accounts, ${st.memberships}/${wantMemberships} memberships, queue ${JSON.stringify(await q.counts())}`);
+      throw new LockstepError(
+        'timeout',
+        `seeding did not converge in ${timeoutMs / 1000} s: ${st.accounts}/${people.length} accounts, ${st.memberships}/${wantMemberships} memberships, queue ${JSON.stringify(await q.counts())}`,
+      );
     }
     await new Promise((res) => setTimeout(res, 500));
   }
@@ -258,7 +270,10 @@ interface PlannedEvent {
 }
 
 function diff(before: Set<string>, after: Set<string>): Expected[] {
-  return [...[...before].filter((g) => !after.has(g)).map((group) => ({ kind: 'membership.revoked' as const, group })), ...[...after].filter((g) => !before.has(g)).map((group) => ({ kind: 'membership.granted' as const, group }))];
+  return [
+    ...[...before].filter((g) => !after.has(g)).map((group) => ({ kind: 'membership.revoked' as const, group })),
+    ...[...after].filter((g) => !before.has(g)).map((group) => ({ kind: 'membership.granted' as const, group })),
+  ];
 }
 
 function planEvents(people: Person[], groupIds: Record<ScimGroupKey, string>, r: () => number): PlannedEvent[] {
@@ -359,22 +374,29 @@ function match(events: PlannedEvent[], changes: SimChange[], byExternal: Map<str
   return events.reduce((n, e) => n + e.expected.filter((x) => x.at === undefined).length, 0);
 }
 
-
 function cpuSection(d: CpuUse): Section {
-  const workers = WORKER_PROCESSES > 1 ? Array.from({ length: WORKER_PROCESSES }, (_, i) => `lockstep worker ${i + 1}`) : WORKER_PROCESSES === 1 ? ['lockstep worker'] : [];
+  const workers =
+    WORKER_PROCESSES > 1 ? Array.from({ length: WORKER_PROCESSES }, (_, i) => `lockstep worker ${i + 1}`) : WORKER_PROCESSES === 1 ? ['lockstep worker'] : [];
   const order = ['lockstep service', ...workers, 'postgres', 'postgres (background)', 'redis (shared)', 'simulator', 'load generator', 'other'];
   return {
     title: `CPU during the events and the tail (${(d.wallMs / 1000).toFixed(1)} s; the machine was busy ${(d.machineMs / d.wallMs).toFixed(2)} of ${cpus().length} cores)`,
     headers: ['process', 'CPU s', 'ms per event', 'cores (average)'],
     rows: order.filter((k) => k in d.groups).map((k) => [k, round(d.groups[k] / 1000), round(d.groups[k] / EVENTS), (d.groups[k] / d.wallMs).toFixed(2)]),
-    notes: ['From /proc: `postgres` is the backends of this run\'s database; `other` is everything else on the machine (other databases\' backends, other people\'s processes), which this bench does not control.'],
+    notes: [
+      "From /proc: `postgres` is the backends of this run's database; `other` is everything else on the machine (other databases' backends, other people's processes), which this bench does not control.",
+    ],
   };
 }
 
 const round = (x: number) => (Number.isFinite(x) ? Math.round(x * 10) / 10 : x);
 
 async function main(): Promise<void> {
-  if (EVENTS > USERS) throw new LockstepError('validation', `--rate × --duration (${EVENTS} events) must not exceed --users (${USERS}): one event per person keeps every change attributable`, { field: 'users' });
+  if (EVENTS > USERS)
+    throw new LockstepError(
+      'validation',
+      `--rate × --duration (${EVENTS} events) must not exceed --users (${USERS}): one event per person keeps every change attributable`,
+      { field: 'users' },
+    );
   const r = rng(Number(args.seed));
   const prefix = `lockstep-bench-jml-${randomBytes(4).toString('hex')}`;
   const dir = await mkdtemp(join(tmpdir(), 'lockstep-bench-jml-'));
@@ -396,7 +418,16 @@ queue: { prefix: ${prefix}, concurrency: ${QUEUE_CONCURRENCY} }
     );
     service = forkServer<JmlServiceRequest>('./jml-service.ts', import.meta.url, 'lockstep-serve', { maxOldSpaceMiB: 4096 });
     const svc = service;
-    const serviceEnv = { PORT: '0', HOST: '127.0.0.1', DATABASE_URL: db.url, LOCKSTEP_DATA_DIR: join(dir, 'data'), SCIM_TOKEN: TOKEN, ADMIN_TOKEN: `admin-${TOKEN}`, REDIS_URL, LOCKSTEP_NO_LOCAL_REDIS: '1' };
+    const serviceEnv = {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL: db.url,
+      LOCKSTEP_DATA_DIR: join(dir, 'data'),
+      SCIM_TOKEN: TOKEN,
+      ADMIN_TOKEN: `admin-${TOKEN}`,
+      REDIS_URL,
+      LOCKSTEP_NO_LOCAL_REDIS: '1',
+    };
     const { url } = await svc.call<{ url: string }>({ op: 'start', configPath: join(dir, 'lockstep.yaml'), env: serviceEnv });
     for (let i = 0; i < WORKER_PROCESSES; i++) {
       const w = forkServer<JmlServiceRequest>('./jml-service.ts', import.meta.url, `lockstep-worker-${i + 1}`, { maxOldSpaceMiB: 4096 });
@@ -409,7 +440,9 @@ queue: { prefix: ${prefix}, concurrency: ${QUEUE_CONCURRENCY} }
     const { people, groupIds } = await seedPeople(url, Number(args.seed));
     const provisionMs = performance.now() - t0;
     const converged = await waitConverged(sim, queues, people, Number(args['seed-timeout']) * 1000);
-    process.stdout.write(`  provisioned in ${(provisionMs / 1000).toFixed(1)} s, converged ${(converged.ms / 1000).toFixed(1)} s later: ${converged.accounts} accounts, ${converged.memberships} memberships\n`);
+    process.stdout.write(
+      `  provisioned in ${(provisionMs / 1000).toFixed(1)} s, converged ${(converged.ms / 1000).toFixed(1)} s later: ${converged.accounts} accounts, ${converged.memberships} memberships\n`,
+    );
 
     const events = planEvents(people, groupIds, r);
     const byExternal = new Map(events.map((e) => [e.person.externalId, e]));
@@ -459,7 +492,10 @@ queue: { prefix: ${prefix}, concurrency: ${QUEUE_CONCURRENCY} }
     const cpu1 = await svc.call<ProcStats>({ op: 'stats' });
     const cpuUse = meter.stop();
     if (COUNT) printCounters(await svc.call<Counters>({ op: 'counters' }));
-    if (PROFILE_EVENTS) process.stdout.write(`service CPU profile of the events: ${await svc.call<string>({ op: 'profile', action: 'stop', dir: process.env.BENCH_PROFILE_DIR ?? 'bench-profiles' })}\n`);
+    if (PROFILE_EVENTS)
+      process.stdout.write(
+        `service CPU profile of the events: ${await svc.call<string>({ op: 'profile', action: 'stop', dir: process.env.BENCH_PROFILE_DIR ?? 'bench-profiles' })}\n`,
+      );
     // anything the service still did after the last expected change (a double revoke would show here)
     await new Promise((res) => setTimeout(res, 1000));
     missing = match(events, (await changesAfter(sim.url, after)).items, byExternal, unexpected);
@@ -505,7 +541,15 @@ queue: { prefix: ${prefix}, concurrency: ${QUEUE_CONCURRENCY} }
         {
           title: `JML event-to-applied latency: ${EVENTS.toLocaleString('en-US')} SCIM PATCH events at ${RATE}/s (open loop) against lockstep serve${WORKER_PROCESSES ? ` and ${WORKER_PROCESSES} lockstep worker process${WORKER_PROCESSES > 1 ? 'es' : ''}` : ''}, ${USERS.toLocaleString('en-US')} people, queue concurrency ${QUEUE_CONCURRENCY} per process, simulator lock system in its own process`,
           headers: ['events', 'count', 'expected changes', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'never applied', 'still queued at the tail limit'],
-          rows: [row('all', events), ...kinds.map((k) => row(`  ${k}`, events.filter((e) => e.kind === k)))],
+          rows: [
+            row('all', events),
+            ...kinds.map((k) =>
+              row(
+                `  ${k}`,
+                events.filter((e) => e.kind === k),
+              ),
+            ),
+          ],
           notes: [
             'Latency: simulator timestamp of the last lock-system change an event causes (revocations, grants, the suspension) minus the instant this process sent its PATCH; one event per person, so every change is attributable.',
             `Sent ${EVENTS} events in ${(sendSpan / 1000).toFixed(1)} s (${achieved.toFixed(1)}/s; the last answer ${((driveMs - sendSpan) / 1000).toFixed(1)} s after the last send); lag behind the schedule p99 ${round(percentile(lag, 99))} ms, max ${round(lag[lag.length - 1] ?? 0)} ms. SCIM PATCH response time p50 ${round(percentile(http, 50))} ms, p99 ${round(percentile(http, 99))} ms; non-2xx or failed: ${badHttp.length}.`,
@@ -519,14 +563,22 @@ queue: { prefix: ${prefix}, concurrency: ${QUEUE_CONCURRENCY} }
           title: 'Target (issue 7, 2 cores)',
           headers: ['target', 'measured', 'verdict'],
           rows: [
-            [`p99 ≤ ${TARGET_P99_MS} ms at ${RATE} events/s sustained`, `${p99Text} at ${achieved.toFixed(1)}/s`, RATE >= 100 && achieved >= RATE * 0.98 ? verdict(p99, TARGET_P99_MS) : `${verdict(p99, TARGET_P99_MS)} (below 100/s)`],
-            ['events never applied = 0', drained || missing === 0 ? never : `unknown (${backlog} still queued at the tail limit)`, drained || missing === 0 ? (never === 0 ? 'met' : 'MISSED') : 'not measured'],
+            [
+              `p99 ≤ ${TARGET_P99_MS} ms at ${RATE} events/s sustained`,
+              `${p99Text} at ${achieved.toFixed(1)}/s`,
+              RATE >= 100 && achieved >= RATE * 0.98 ? verdict(p99, TARGET_P99_MS) : `${verdict(p99, TARGET_P99_MS)} (below 100/s)`,
+            ],
+            [
+              'events never applied = 0',
+              drained || missing === 0 ? never : `unknown (${backlog} still queued at the tail limit)`,
+              drained || missing === 0 ? (never === 0 ? 'met' : 'MISSED') : 'not measured',
+            ],
           ],
         },
       ],
       { write: !args['no-write'] },
     );
-    if (missing > 0) process.stderr.write(`${missing} expected changes ${drained ? "never appeared" : "not applied by the tail limit"}\n`);
+    if (missing > 0) process.stderr.write(`${missing} expected changes ${drained ? 'never appeared' : 'not applied by the tail limit'}\n`);
   } finally {
     for (const w of workerProcs) await w.close().catch(() => undefined);
     await service?.close().catch(() => undefined);

@@ -20,10 +20,16 @@ import { estateMappings, identityAt, siteIds } from './lib/estate.js';
 
 /** Invariants as an estate would declare them (issue 27): per site, two separations; one class requirement. */
 function estateInvariants(sites: number): string {
-  const lines = ['invariants:', "  - { id: class4-no-visitors, scope: { protectionClass: 4 }, require: { when: 'employeeType ne \"Visitor\"' }, maxHolders: 100000 }"];
+  const lines = [
+    'invariants:',
+    '  - { id: class4-no-visitors, scope: { protectionClass: 4 }, require: { when: \'employeeType ne "Visitor"\' }, maxHolders: 100000 }',
+  ];
   for (const s of siteIds(sites)) {
     const g = (x: string) => `${s.toLowerCase()}-${x}`;
-    lines.push(`  - { id: ${g('sod-roles')}, separate: { roles: [${g('facilities')}, ${g('network')}] } }`, `  - { id: ${g('sod-rooms')}, separate: { accessGroups: [${g('soc')}, ${g('cages')}] } }`);
+    lines.push(
+      `  - { id: ${g('sod-roles')}, separate: { roles: [${g('facilities')}, ${g('network')}] } }`,
+      `  - { id: ${g('sod-rooms')}, separate: { accessGroups: [${g('soc')}, ${g('cages')}] } }`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -76,7 +82,16 @@ async function main(): Promise<void> {
       const ms = performance.now() - t;
       const used = process.cpuUsage(cpu);
       const cpuMs = (used.user + used.system) / 1000;
-      rows.push([withAnchors ? 'with anchors' : 'no anchors', r, N, entitlements, Math.round(ms), Math.round(cpuMs), Math.round((ms * 1000) / N), Math.round((N / ms) * 1000)]);
+      rows.push([
+        withAnchors ? 'with anchors' : 'no anchors',
+        r,
+        N,
+        entitlements,
+        Math.round(ms),
+        Math.round(cpuMs),
+        Math.round((ms * 1000) / N),
+        Math.round((N / ms) * 1000),
+      ]);
       process.stdout.write(`${withAnchors ? 'anchors' : 'plain'} round ${r}: ${ms.toFixed(0)} ms (cpu ${cpuMs.toFixed(0)} ms)\n`);
     }
   }
@@ -86,7 +101,7 @@ async function main(): Promise<void> {
     'bench:policy',
     [
       {
-        title: `Policy evaluation: ${shape.rules} rules, ${shape.roles} role bundles, ${shape.accessGroups} access groups${args.invariants ? `, ${policy.invariants.list.length} invariants` : ''} (in memory, one thread${args['no-memo'] ? ', rules\' memo off' : ''})`,
+        title: `Policy evaluation: ${shape.rules} rules, ${shape.roles} role bundles, ${shape.accessGroups} access groups${args.invariants ? `, ${policy.invariants.list.length} invariants` : ''} (in memory, one thread${args['no-memo'] ? ", rules' memo off" : ''})`,
         headers: ['case', 'round', 'identities', 'entitlements', 'ms', 'cpu ms', 'µs/identity', 'identities/s'],
         rows,
         notes: [`peak RSS ${peakRssMiB()} MiB; round 1 includes JIT warm-up`],

@@ -35,7 +35,16 @@ import { localLeases, reconcileFull } from '../../src/queue/controller.js';
 import { evaluate } from '../../src/policy/index.js';
 import type { CompiledPolicy } from '../../src/policy/index.js';
 import { countIdentities, iterateIdentities, sponsorStates } from '../../src/store/identities.js';
-import { estateMappings, identityAt, insertIdentities, moverOf, simulatorGroups, updateIdentities, UNMANAGED_GROUPS, type GenerateOptions } from './lib/estate.js';
+import {
+  estateMappings,
+  identityAt,
+  insertIdentities,
+  moverOf,
+  simulatorGroups,
+  updateIdentities,
+  UNMANAGED_GROUPS,
+  type GenerateOptions,
+} from './lib/estate.js';
 import { peakRssMiB, percentile, publish, since, verdict, type Cell, type Section } from './lib/report.js';
 import { startSimProcess, type SimProcess } from './lib/sim.js';
 import { createStoreSpec, openStoreSpec, type StoreKind, type StoreSpec } from './lib/store.js';
@@ -139,7 +148,14 @@ async function timedRun(ctx: EngineContext, scope: Scope, approved: boolean): Pr
     rssMiB: peakRssMiB(),
     latency: [...latency].map(([kind, list]) => {
       const sorted = list.sort((a, b) => a - b);
-      return { kind, n: sorted.length, mean: sorted.reduce((a, b) => a + b, 0) / sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), max: sorted[sorted.length - 1] };
+      return {
+        kind,
+        n: sorted.length,
+        mean: sorted.reduce((a, b) => a + b, 0) / sorted.length,
+        p50: percentile(sorted, 50),
+        p95: percentile(sorted, 95),
+        max: sorted[sorted.length - 1],
+      };
     }),
   };
 }
@@ -202,7 +218,10 @@ const phases: Record<string, (env: PhaseEnv) => Promise<unknown>> = {
   churn: (env) =>
     withEngine(env, async (ctx) => {
       const picks = churnPicks(env.n);
-      await updateIdentities(ctx.db, [...picks.leavers.map((i) => ({ ...identityAt(i, env.gen), active: false })), ...picks.movers.map((i) => moverOf(i, env.gen))]);
+      await updateIdentities(ctx.db, [
+        ...picks.leavers.map((i) => ({ ...identityAt(i, env.gen), active: false })),
+        ...picks.movers.map((i) => moverOf(i, env.gen)),
+      ]);
       const joiners = picks.leavers.map((_, k) => identityAt(env.n + k, env.gen));
       await insertIdentities(ctx.db, joiners);
       const run = await timedRun(ctx, { kind: 'full' }, true);
@@ -239,7 +258,30 @@ function runPhaseProcess<T>(phase: string, env: PhaseEnv): Promise<T> {
   const self = fileURLToPath(import.meta.url);
   const child = fork(
     self,
-    ['--phase', phase, '--spec', JSON.stringify(env.spec), '--sim-url', env.simUrl, '--base-ms', String(env.gen.baseMs), '--n', String(env.n), '--sites', String(SITES), '--seed', String(SEED), '--concurrency', String(EXEC_CONCURRENCY), '--bucket-size', String(BUCKET), '--queue-concurrency', String(QUEUE_CONCURRENCY), '--churn', String(CHURN)],
+    [
+      '--phase',
+      phase,
+      '--spec',
+      JSON.stringify(env.spec),
+      '--sim-url',
+      env.simUrl,
+      '--base-ms',
+      String(env.gen.baseMs),
+      '--n',
+      String(env.n),
+      '--sites',
+      String(SITES),
+      '--seed',
+      String(SEED),
+      '--concurrency',
+      String(EXEC_CONCURRENCY),
+      '--bucket-size',
+      String(BUCKET),
+      '--queue-concurrency',
+      String(QUEUE_CONCURRENCY),
+      '--churn',
+      String(CHURN),
+    ],
     {
       // BENCH_PROFILE=steady (or initial, churn, service) writes a V8 CPU profile of that phase
       // BENCH_NODE_FLAGS adds V8/Node flags to the phases (e.g. --max-semi-space-size=64 to see what GC tuning buys)
@@ -317,7 +359,10 @@ async function seedLockSystem(env: PhaseEnv, sim: SimProcess, policy: CompiledPo
       const owners: Array<{ id: string; externalId: string }> = [];
       const anchors: Array<{ identityId: string; entitled: Record<string, string> }> = [];
       // sponsored access depends on the sponsor's own state, as in a full run
-      const sponsors = await sponsorStates(db, page.filter((i) => typeof i.sponsor === 'string' && i.sponsor !== ''));
+      const sponsors = await sponsorStates(
+        db,
+        page.filter((i) => typeof i.sponsor === 'string' && i.sponsor !== ''),
+      );
       for (const identity of page) {
         const sponsor = sponsors.get(identity.id);
         const e = evaluate(identity, policy, { now, ...(sponsor ? { sponsor } : {}) });
@@ -352,10 +397,11 @@ async function seedLockSystem(env: PhaseEnv, sim: SimProcess, policy: CompiledPo
           as.push(t);
         }
       }
-      await db.query(
-        `INSERT INTO entitlement_anchors (identity_id, access_group_id, since) SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[])`,
-        [ai, ag, as],
-      );
+      await db.query(`INSERT INTO entitlement_anchors (identity_id, access_group_id, since) SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[])`, [
+        ai,
+        ag,
+        as,
+      ]);
     }
     return { ms: since(t), accounts, memberships };
   } finally {
@@ -386,7 +432,9 @@ async function runCase(c: Case): Promise<CaseResult> {
     const line = (name: string, t: Timed) =>
       process.stdout.write(
         `  ${name}: ${t.ops} ops (${t.byKind}), plan ${t.planMs.toFixed(0)} ms, apply ${t.applyMs.toFixed(0)} ms, total ${t.totalMs.toFixed(0)} ms, cpu ${t.cpuMs.toFixed(0)} ms, failed ${t.failed}, peak RSS ${t.rssMiB} MiB\n` +
-          t.latency.map((l) => `    ${l.kind}: n ${l.n}, mean ${l.mean.toFixed(1)} ms, p50 ${l.p50.toFixed(1)}, p95 ${l.p95.toFixed(1)}, max ${l.max.toFixed(1)}\n`).join(''),
+          t.latency
+            .map((l) => `    ${l.kind}: n ${l.n}, mean ${l.mean.toFixed(1)} ms, p50 ${l.p50.toFixed(1)}, p95 ${l.p95.toFixed(1)}, max ${l.max.toFixed(1)}\n`)
+            .join(''),
       );
     const seeded = await seedIdentities(env);
     process.stdout.write(`  seeded ${seeded.identities} identities in ${(seeded.ms / 1000).toFixed(1)} s\n`);
@@ -398,18 +446,26 @@ async function runCase(c: Case): Promise<CaseResult> {
     } else {
       const { policy } = parseMappings(estateMappings(SITES).yaml, 'bench-mappings.yaml');
       direct = await seedLockSystem(env, sim, policy);
-      process.stdout.write(`  lock system seeded directly: ${direct.accounts} accounts, ${direct.memberships} memberships in ${(direct.ms / 1000).toFixed(1)} s\n`);
+      process.stdout.write(
+        `  lock system seeded directly: ${direct.accounts} accounts, ${direct.memberships} memberships in ${(direct.ms / 1000).toFixed(1)} s\n`,
+      );
     }
     await sim.issueCards({ unmanagedGroup: UNMANAGED_GROUPS[0].id, unmanagedShare: 0.05, seed: SEED });
     const steady = await runPhaseProcess<Timed[]>('steady', env);
     steady.forEach((t, i) => line(`steady #${i + 1}`, t));
-    const { removed } = await sim.drift(CHURN, SEED + 1, UNMANAGED_GROUPS.map((g) => g.id));
+    const { removed } = await sim.drift(
+      CHURN,
+      SEED + 1,
+      UNMANAGED_GROUPS.map((g) => g.id),
+    );
     const churn = await runPhaseProcess<Timed & { leavers: number; movers: number; joiners: number }>('churn', env);
     line('churn', churn);
     let service: CaseResult['service'] = null;
     if (!args['skip-service-path'] && c.n <= Number(args['service-path-max'])) {
       service = await runPhaseProcess<NonNullable<CaseResult['service']>>('service', env);
-      process.stdout.write(`  service path: ${service.buckets} lease partitions, ${service.ops} ops, ${service.ms.toFixed(0)} ms, peak RSS ${service.rssMiB} MiB\n`);
+      process.stdout.write(
+        `  service path: ${service.buckets} lease partitions, ${service.ops} ops, ${service.ms.toFixed(0)} ms, peak RSS ${service.rssMiB} MiB\n`,
+      );
     }
     const simStats = await sim.stats();
     return { c, seedMs: seeded.ms, identities: seeded.identities, direct, initial, steady, churn: { ...churn, drifted: removed }, service, sim: simStats };
@@ -452,11 +508,44 @@ async function main(): Promise<void> {
       extra,
     ];
     if (r.initial) rows.push(row('initial: every joiner at once', r.initial, r.initial.byKind));
-    if (r.direct) rows.push([label, 'initial: seeded directly', null, null, null, null, null, sec(r.direct.ms), null, null, null, `${r.direct.accounts} accounts, ${r.direct.memberships} memberships written to the simulator, links and anchors to the store`]);
+    if (r.direct)
+      rows.push([
+        label,
+        'initial: seeded directly',
+        null,
+        null,
+        null,
+        null,
+        null,
+        sec(r.direct.ms),
+        null,
+        null,
+        null,
+        `${r.direct.accounts} accounts, ${r.direct.memberships} memberships written to the simulator, links and anchors to the store`,
+      ]);
     r.steady.forEach((st, i) => rows.push(row(`steady state #${i + 1}`, st, st.ops === 0 ? 'no changes' : `UNEXPECTED: ${st.byKind}`)));
-    rows.push(row('churn', r.churn, `${r.churn.joiners} joiners, ${r.churn.leavers} leavers, ${r.churn.movers} movers, ${r.churn.drifted} memberships removed by hand: ${r.churn.byKind}`));
+    rows.push(
+      row(
+        'churn',
+        r.churn,
+        `${r.churn.joiners} joiners, ${r.churn.leavers} leavers, ${r.churn.movers} movers, ${r.churn.drifted} memberships removed by hand: ${r.churn.byKind}`,
+      ),
+    );
     if (r.service) {
-      rows.push([label, `service path`, r.service.ops, null, null, null, null, sec(r.service.ms), sec(r.service.cpuMs), null, r.service.rssMiB, `the full-run job: one plan, applied in ${r.service.buckets} lease partition(s) of up to ${BUCKET} identities`]);
+      rows.push([
+        label,
+        `service path`,
+        r.service.ops,
+        null,
+        null,
+        null,
+        null,
+        sec(r.service.ms),
+        sec(r.service.cpuMs),
+        null,
+        r.service.rssMiB,
+        `the full-run job: one plan, applied in ${r.service.buckets} lease partition(s) of up to ${BUCKET} identities`,
+      ]);
     }
   }
   sections.push({
@@ -464,13 +553,16 @@ async function main(): Promise<void> {
     headers: ['case', 'phase', 'ops', 'plan s', 'apply s', 'ops/s', 'after s', 'total s', 'cpu s', 'failed', 'peak RSS MiB', 'detail'],
     rows,
     notes: [
-      '`plan s`: reading identities, anchors, links and every account, evaluating and diffing. `apply s`: from the plan to the last operation result. `after s`: anchors and the run record. `cpu s`: CPU time of the lockstep process during the run (wall time stretches when other work shares the cores; this does much less). `peak RSS`: high-water mark of the phase\'s own lockstep process (each phase runs in a fresh process).',
+      "`plan s`: reading identities, anchors, links and every account, evaluating and diffing. `apply s`: from the plan to the last operation result. `after s`: anchors and the run record. `cpu s`: CPU time of the lockstep process during the run (wall time stretches when other work shares the cores; this does much less). `peak RSS`: high-water mark of the phase's own lockstep process (each phase runs in a fresh process).",
     ],
   });
   const lat: Cell[][] = [];
   for (const r of results) {
     const label = `${r.c.store} ${r.c.n / 1000}k`;
-    for (const [phase, t] of [['initial', r.initial], ['churn', r.churn]] as const) {
+    for (const [phase, t] of [
+      ['initial', r.initial],
+      ['churn', r.churn],
+    ] as const) {
       for (const l of t?.latency ?? []) lat.push([label, phase, l.kind, l.n, l.mean, l.p50, l.p95, l.max]);
     }
   }
@@ -481,8 +573,21 @@ async function main(): Promise<void> {
       rows: lat,
     });
   }
-  const est: Cell[][] = results.map((r) => [`${r.c.store} ${r.c.n / 1000}k`, r.identities, sec(r.seedMs), r.sim.accounts, r.sim.memberships, r.sim.credentials, r.sim.suspended, r.sim.peakRssMiB]);
-  sections.push({ title: 'Estate after the runs (simulator process)', headers: ['case', 'identities', 'seed s', 'accounts', 'memberships', 'cards', 'suspended', 'simulator peak RSS MiB'], rows: est });
+  const est: Cell[][] = results.map((r) => [
+    `${r.c.store} ${r.c.n / 1000}k`,
+    r.identities,
+    sec(r.seedMs),
+    r.sim.accounts,
+    r.sim.memberships,
+    r.sim.credentials,
+    r.sim.suspended,
+    r.sim.peakRssMiB,
+  ]);
+  sections.push({
+    title: 'Estate after the runs (simulator process)',
+    headers: ['case', 'identities', 'seed s', 'accounts', 'memberships', 'cards', 'suspended', 'simulator peak RSS MiB'],
+    rows: est,
+  });
 
   const targets: Cell[][] = [];
   for (const r of results.filter((x) => x.c.n >= 100_000)) {

@@ -24,7 +24,12 @@ export function profileArgs(name: string): string[] {
  * Forks `entry` (a .ts file next to the caller, resolved against `base`) under tsx.
  * `name` is what BENCH_PROFILE selects it by.
  */
-export function forkServer<Req extends { op: string }>(entry: string, base: string, name: string, opts: { maxOldSpaceMiB?: number; env?: NodeJS.ProcessEnv } = {}): ChildServer<Req> {
+export function forkServer<Req extends { op: string }>(
+  entry: string,
+  base: string,
+  name: string,
+  opts: { maxOldSpaceMiB?: number; env?: NodeJS.ProcessEnv } = {},
+): ChildServer<Req> {
   const file = fileURLToPath(new URL(base.endsWith('.js') ? entry.replace(/\.ts$/, '.js') : entry, base));
   const child: ChildProcess = fork(file, [], {
     execArgv: ['--import', 'tsx', ...(opts.maxOldSpaceMiB ? [`--max-old-space-size=${opts.maxOldSpaceMiB}`] : []), ...profileArgs(name)],

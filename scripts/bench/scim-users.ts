@@ -46,6 +46,10 @@ export function scimUser(i: number, opts: { tag?: string; department?: string } 
     active: true,
     title: p.jobTitle ?? 'Specialist',
     emails: [{ value: userName, type: 'work', primary: true }],
-    [SCIM.enterprise]: { employeeNumber: String(100000 + i), department: opts.department ?? p.department ?? 'Finance', costCenter: String((p.attributes)?.costCenter ?? 'CC-1') },
+    [SCIM.enterprise]: {
+      employeeNumber: String(100000 + i),
+      department: opts.department ?? p.department ?? 'Finance',
+      costCenter: String(p.attributes?.costCenter ?? 'CC-1'),
+    },
   };
 }

@@ -147,7 +147,10 @@ async function sanity(t: Target): Promise<void> {
   if (one.status !== 200 || one.json?.userName !== u.userName) fail('GET by id', one);
   const created = await call('POST', '/Users', scimUser(USERS + 10_000_000));
   if (created.status !== 201 || typeof created.json?.id !== 'string') fail('POST', created);
-  const patched = await call('PATCH', `/Users/${u.id}`, { schemas: [SCIM.patchOp], Operations: [{ op: 'replace', path: 'displayName', value: 'Sanity Check' }] });
+  const patched = await call('PATCH', `/Users/${u.id}`, {
+    schemas: [SCIM.patchOp],
+    Operations: [{ op: 'replace', path: 'displayName', value: 'Sanity Check' }],
+  });
   if (patched.status !== 200 || patched.json?.displayName !== 'Sanity Check') fail('PATCH', patched);
   const dup = await call('POST', '/Users', scimUser(USERS + 10_000_000));
   if (dup.status !== 409) fail('a second POST of the same userName must be refused with 409', dup);
@@ -189,10 +192,11 @@ async function measure(op: OpName, t: Target): Promise<Measured> {
     pgMsPerReq: stores ? (stores.postgres ?? 0) / r.requests.total : null,
     redisMsPerReq: stores ? (stores['redis (shared)'] ?? 0) / r.requests.total : null,
   };
-  process.stdout.write(`  ${op.padEnd(5)} ${t.name.padEnd(8)} ${Math.round(m.rps)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, non-2xx/errors ${m.bad}, server CPU ${m.cpuMsPerReq.toFixed(3)} ms/req${m.pgMsPerReq !== null ? `, PostgreSQL ${m.pgMsPerReq.toFixed(3)} ms/req, Redis ${m.redisMsPerReq!.toFixed(3)} ms/req` : ''}\n`);
+  process.stdout.write(
+    `  ${op.padEnd(5)} ${t.name.padEnd(8)} ${Math.round(m.rps)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, non-2xx/errors ${m.bad}, server CPU ${m.cpuMsPerReq.toFixed(3)} ms/req${m.pgMsPerReq !== null ? `, PostgreSQL ${m.pgMsPerReq.toFixed(3)} ms/req, Redis ${m.redisMsPerReq!.toFixed(3)} ms/req` : ''}\n`,
+  );
   return m;
 }
-
 
 async function main(): Promise<void> {
   const ops = args.ops.split(',').map((o) => o.trim()) as OpName[];
@@ -219,7 +223,14 @@ async function main(): Promise<void> {
     ]);
     process.stdout.write(`  lockstep ${(lsUsers.ms / 1000).toFixed(1)} s, peer ${(prUsers.ms / 1000).toFixed(1)} s\n`);
     const targets: Target[] = [
-      { name: 'lockstep', url: lsStart.url, users: lsUsers.u, counter: 0, stats: () => ls.call<ProcStats>({ op: 'stats' }), database: new URL(store.spec.url).pathname.slice(1) },
+      {
+        name: 'lockstep',
+        url: lsStart.url,
+        users: lsUsers.u,
+        counter: 0,
+        stats: () => ls.call<ProcStats>({ op: 'stats' }),
+        database: new URL(store.spec.url).pathname.slice(1),
+      },
       { name: 'peer', url: prStart.url, users: prUsers.u, counter: 0, stats: () => pr.call<ProcStats>({ op: 'stats' }) },
     ];
     for (const t of targets) await sanity(t);
@@ -262,15 +273,34 @@ async function main(): Promise<void> {
       [
         {
           title: `SCIM throughput and latency: lockstep (PostgreSQL + BullMQ enqueue) vs SCIMMY 1.3 + scimmy-routers (in-memory), ${USERS.toLocaleString('en-US')} users each, ${CONNECTIONS} connections, ${DURATION} s per operation (after ${WARMUP} s warm-up)`,
-          headers: ['operation', 'lockstep req/s', 'p50 ms', 'p99 ms', 'peer req/s', 'p50 ms', 'p99 ms', 'req/s ratio (lockstep/peer)', 'p99 ratio', 'lockstep CPU ms/req', '+ PostgreSQL ms/req', '+ Redis ms/req', 'peer CPU ms/req', 'non-2xx/errors (lockstep / peer)'],
+          headers: [
+            'operation',
+            'lockstep req/s',
+            'p50 ms',
+            'p99 ms',
+            'peer req/s',
+            'p50 ms',
+            'p99 ms',
+            'req/s ratio (lockstep/peer)',
+            'p99 ratio',
+            'lockstep CPU ms/req',
+            '+ PostgreSQL ms/req',
+            '+ Redis ms/req',
+            'peer CPU ms/req',
+            'non-2xx/errors (lockstep / peer)',
+          ],
           rows,
           notes: [
-            'req/s: autocannon\'s mean of per-second counts; latency percentiles from autocannon\'s histogram (ms). CPU ms/req: user + system CPU of the server process over the measured run divided by its requests; for lockstep, the CPU of its PostgreSQL backends and of the Redis server (shared with anything else using it) over the same run, per request (/proc).',
+            "req/s: autocannon's mean of per-second counts; latency percentiles from autocannon's histogram (ms). CPU ms/req: user + system CPU of the server process over the measured run divided by its requests; for lockstep, the CPU of its PostgreSQL backends and of the Redis server (shared with anything else using it) over the same run, per request (/proc).",
             `Each server and the load generator run in separate processes on the same ${cpus().length}-core machine; lockstep\'s PostgreSQL and Redis share those cores. Seeding took ${(lsUsers.ms / 1000).toFixed(1)} s (lockstep, through its SCIM service, ${PG_POOL} at once) and ${(prUsers.ms / 1000).toFixed(1)} s (peer, through SCIMMY\'s write path).`,
             `Peak RSS: lockstep server ${lsEnd.peakRssMiB} MiB, peer ${prEnd.peakRssMiB} MiB, load generator ${peakRssMiB()} MiB.`,
           ],
         },
-        { title: 'Target (issue 7): at least the peer\'s throughput on every operation', headers: ['operation', 'target', 'measured', 'verdict'], rows: targetRows },
+        {
+          title: "Target (issue 7): at least the peer's throughput on every operation",
+          headers: ['operation', 'target', 'measured', 'verdict'],
+          rows: targetRows,
+        },
       ],
       { write: !args['no-write'] },
     );

@@ -30,7 +30,8 @@ export function createAuditLogRouter(ctx: EngineContext): Router {
     h(async (req, res) => {
       const str = (v: unknown, name: string) => {
         if (v === undefined || v === '') return undefined;
-        if (typeof v !== 'string' || v.length > 300) throw new LockstepError('validation', `${name} must be one string of at most 300 characters`, { field: name });
+        if (typeof v !== 'string' || v.length > 300)
+          throw new LockstepError('validation', `${name} must be one string of at most 300 characters`, { field: name });
         return v.trim() || undefined;
       };
       const subject = str(req.query.subject, 'subject');
@@ -44,13 +45,15 @@ export function createAuditLogRouter(ctx: EngineContext): Router {
       let limit = 500;
       const raw = req.query.limit;
       if (raw !== undefined && raw !== '') {
-        if (typeof raw !== 'string' || !/^\d{1,7}$/.test(raw) || Number(raw) < 1) throw new LockstepError('validation', 'limit must be a whole number from 1 to 5000', { field: 'limit' });
+        if (typeof raw !== 'string' || !/^\d{1,7}$/.test(raw) || Number(raw) < 1)
+          throw new LockstepError('validation', 'limit must be a whole number from 1 to 5000', { field: 'limit' });
         limit = Math.min(5000, Number(raw));
       }
       let before: number | null = null;
       const rawBefore = req.query.before;
       if (rawBefore !== undefined && rawBefore !== '') {
-        if (typeof rawBefore !== 'string' || !/^\d{1,15}$/.test(rawBefore) || Number(rawBefore) < 1) throw new LockstepError('validation', 'before must be an entry number (the next of the previous page)', { field: 'before' });
+        if (typeof rawBefore !== 'string' || !/^\d{1,15}$/.test(rawBefore) || Number(rawBefore) < 1)
+          throw new LockstepError('validation', 'before must be an entry number (the next of the previous page)', { field: 'before' });
         before = Number(rawBefore);
       }
 
@@ -62,14 +65,24 @@ export function createAuditLogRouter(ctx: EngineContext): Router {
           matched = await searchPeople(ctx.db, search, 200);
           if (matched.length === 0) {
             const hint = didYouMean(search, await allUserNames(ctx.db));
-            res.json({ entries: [], more: false, next: null, scanned: 0, matched: [], why: `Nobody's name, user name or employee id contains "${search}"${hint}.` });
+            res.json({
+              entries: [],
+              more: false,
+              next: null,
+              scanned: 0,
+              matched: [],
+              why: `Nobody's name, user name or employee id contains "${search}"${hint}.`,
+            });
             return;
           }
           subjects = matched.map((p) => p.id);
         }
       }
       const page = await auditPageNewestFirst(ctx.db, { limit, before, subjects, since: since ?? null });
-      const names = await personNames(ctx.db, page.entries.flatMap((e) => [e.subject, typeof e.data.identityId === 'string' ? e.data.identityId : null]));
+      const names = await personNames(
+        ctx.db,
+        page.entries.flatMap((e) => [e.subject, typeof e.data.identityId === 'string' ? e.data.identityId : null]),
+      );
       const entries: NamedAuditEntry[] = page.entries.map((e) => {
         const id = e.subject && names.has(e.subject) ? e.subject : typeof e.data.identityId === 'string' ? e.data.identityId : null;
         const p = id ? names.get(id) : undefined;
@@ -77,8 +90,22 @@ export function createAuditLogRouter(ctx: EngineContext): Router {
       });
       let why: string | null = null;
       if (entries.length === 0) {
-        const who = matched.length ? matched.slice(0, 5).map((p) => (p.displayName ? `${p.displayName} (${p.userName})` : p.userName)).join(', ') + (matched.length > 5 ? ` and ${matched.length - 5} more` : '') : null;
-        why = before !== null ? 'No older entries.' : who ? `${who} match${matched.length === 1 ? 'es' : ''} "${search}", but the log has no entries about ${matched.length === 1 ? 'them' : 'any of them'}${since ? ` since ${since}` : ''}.` : subjects ? `The log has no entries about ${subjects.join(', ')}${since ? ` since ${since}` : ''}.` : since ? `The log has no entries since ${since}.` : 'The log is empty.';
+        const who = matched.length
+          ? matched
+              .slice(0, 5)
+              .map((p) => (p.displayName ? `${p.displayName} (${p.userName})` : p.userName))
+              .join(', ') + (matched.length > 5 ? ` and ${matched.length - 5} more` : '')
+          : null;
+        why =
+          before !== null
+            ? 'No older entries.'
+            : who
+              ? `${who} match${matched.length === 1 ? 'es' : ''} "${search}", but the log has no entries about ${matched.length === 1 ? 'them' : 'any of them'}${since ? ` since ${since}` : ''}.`
+              : subjects
+                ? `The log has no entries about ${subjects.join(', ')}${since ? ` since ${since}` : ''}.`
+                : since
+                  ? `The log has no entries since ${since}.`
+                  : 'The log is empty.';
       }
       res.json({ entries, more: page.more, next: page.next, scanned: entries.length, matched: matched.slice(0, 50), why });
     }),

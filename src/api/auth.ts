@@ -90,10 +90,20 @@ export async function authenticate(req: Request, o: AuthenticatorOptions): Promi
         p = await o.verifyAccessToken(t);
       } catch (e) {
         // the issuer's discovery document or keys could not be read: not the caller's fault
-        return { ok: false, status: 503, code: 'unavailable', message: `the OIDC issuer could not be reached to check the access token: ${(e as Error).message}` };
+        return {
+          ok: false,
+          status: 503,
+          code: 'unavailable',
+          message: `the OIDC issuer could not be reached to check the access token: ${(e as Error).message}`,
+        };
       }
       if (p) return { ok: true, principal: p };
-      return { ok: false, status: 401, code: 'auth', message: 'the bearer token is not a valid access token of the configured OIDC issuer (signature, issuer, audience or expiry)' };
+      return {
+        ok: false,
+        status: 401,
+        code: 'auth',
+        message: 'the bearer token is not a valid access token of the configured OIDC issuer (signature, issuer, audience or expiry)',
+      };
     }
     return { ok: false, status: 401, code: 'auth', message: 'missing or invalid bearer token' };
   }
@@ -101,12 +111,32 @@ export async function authenticate(req: Request, o: AuthenticatorOptions): Promi
     const claims = await o.session.open(readCookie(req, SESSION_COOKIE), 'session', sessionClaimsSchema);
     if (claims) {
       if (!SAFE_METHODS.has(req.method) && req.get(CSRF_HEADER) !== CSRF_VALUE) {
-        return { ok: false, status: 403, code: 'csrf', message: `a request signed in by cookie that changes something must carry the header "X-Requested-With: ${CSRF_VALUE}"` };
+        return {
+          ok: false,
+          status: 403,
+          code: 'csrf',
+          message: `a request signed in by cookie that changes something must carry the header "X-Requested-With: ${CSRF_VALUE}"`,
+        };
       }
-      return { ok: true, principal: { subject: claims.sub, name: claims.name, email: claims.email, roles: claims.roles, via: 'oidc', actor: oidcActor(claims.sub, claims.name, claims.email) } };
+      return {
+        ok: true,
+        principal: {
+          subject: claims.sub,
+          name: claims.name,
+          email: claims.email,
+          roles: claims.roles,
+          via: 'oidc',
+          actor: oidcActor(claims.sub, claims.name, claims.email),
+        },
+      };
     }
   }
-  return { ok: false, status: 401, code: 'auth', message: o.session ? 'not signed in: sign in at /auth/login, or send a bearer token' : 'missing or invalid bearer token' };
+  return {
+    ok: false,
+    status: 401,
+    code: 'auth',
+    message: o.session ? 'not signed in: sign in at /auth/login, or send a bearer token' : 'missing or invalid bearer token',
+  };
 }
 
 function refuse(res: Response, r: Extract<AuthResult, { ok: false }>): void {
@@ -118,7 +148,9 @@ function refuse(res: Response, r: Extract<AuthResult, { ok: false }>): void {
 export function requireAuth(o: AuthenticatorOptions) {
   return (req: Request, res: Response, next: NextFunction) => {
     if (o.tokens.length === 0 && !o.session && !o.verifyAccessToken) {
-      res.status(503).json({ error: { code: 'config', message: 'the admin API has no token configured and no OIDC sign-in: set ADMIN_TOKEN, auth.tokens or auth.oidc' } });
+      res
+        .status(503)
+        .json({ error: { code: 'config', message: 'the admin API has no token configured and no OIDC sign-in: set ADMIN_TOKEN, auth.tokens or auth.oidc' } });
       return;
     }
     authenticate(req, o).then((r) => {

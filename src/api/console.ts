@@ -34,7 +34,14 @@ function guard(key: string) {
     const p = res.locals.principal as { roles?: string[]; actor?: string } | undefined;
     if (!p || !Array.isArray(p.roles) || p.roles.some((r) => roles.includes(r))) return next();
     const needs = roles.length === 1 ? `the ${roles[0]} role` : `one of the roles ${roles.join(', ')}`;
-    res.status(403).json({ error: { code: 'forbidden', message: `this needs ${needs}; ${p.actor ?? 'the caller'} has ${p.roles.join(', ') || 'no lockstep role'}`, field: 'role', missing: roles } });
+    res.status(403).json({
+      error: {
+        code: 'forbidden',
+        message: `this needs ${needs}; ${p.actor ?? 'the caller'} has ${p.roles.join(', ') || 'no lockstep role'}`,
+        field: 'role',
+        missing: roles,
+      },
+    });
   };
 }
 

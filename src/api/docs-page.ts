@@ -7,7 +7,10 @@ type Json = Record<string, unknown>;
 
 const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 /** Escaped text with `code` spans. */
-const text = (s: unknown) => esc(s ?? '').replace(/`([^`]+)`/g, '<code>$1</code>').replace(/\n\n/g, '<br><br>');
+const text = (s: unknown) =>
+  esc(s ?? '')
+    .replace(/`([^`]+)`/g, '<code>$1</code>')
+    .replace(/\n\n/g, '<br><br>');
 const refName = (ref: string) => ref.replace('#/components/schemas/', '');
 const anchor = (name: string) => `schema-${name.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 
@@ -17,7 +20,8 @@ function typeOf(s: Json): string {
   if (union) return union.map((x) => typeOf(x)).join(' | ');
   if (Array.isArray(s.enum)) return s.enum.map((v) => `<code>${esc(JSON.stringify(v))}</code>`).join(' | ');
   const t = Array.isArray(s.type) ? (s.type as string[]).join(' | ') : (s.type as string | undefined);
-  if (t === 'array' || (Array.isArray(s.type) && s.type.includes('array'))) return `array of ${s.items ? typeOf(s.items as Json) : 'any'}${Array.isArray(s.type) && s.type.includes('null') ? ' | null' : ''}`;
+  if (t === 'array' || (Array.isArray(s.type) && s.type.includes('array')))
+    return `array of ${s.items ? typeOf(s.items as Json) : 'any'}${Array.isArray(s.type) && s.type.includes('null') ? ' | null' : ''}`;
   const fmt = s.format ? ` (${esc(s.format)})` : '';
   return `${esc(t ?? 'any')}${fmt}`;
 }
@@ -26,9 +30,11 @@ function schemaHtml(s: Json | undefined, depth = 0): string {
   if (!s) return '';
   const props = s.properties as Record<string, Json> | undefined;
   const union = (s.oneOf ?? s.anyOf) as Json[] | undefined;
-  if (union && depth < 3 && union.some((u) => !u.$ref)) return `<div class="union">one of:${union.map((u) => `<div class="alt">${u.$ref ? typeOf(u) : schemaHtml(u, depth + 1)}</div>`).join('')}</div>`;
+  if (union && depth < 3 && union.some((u) => !u.$ref))
+    return `<div class="union">one of:${union.map((u) => `<div class="alt">${u.$ref ? typeOf(u) : schemaHtml(u, depth + 1)}</div>`).join('')}</div>`;
   if (!props) {
-    if (s.type === 'array' && s.items && !(s.items as Json).$ref && (s.items as Json).properties && depth < 3) return `array of:${schemaHtml(s.items as Json, depth + 1)}`;
+    if (s.type === 'array' && s.items && !(s.items as Json).$ref && (s.items as Json).properties && depth < 3)
+      return `array of:${schemaHtml(s.items as Json, depth + 1)}`;
     return `<span class="type">${typeOf(s)}</span>${s.description ? ` — ${text(s.description)}` : ''}`;
   }
   const required = new Set((s.required as string[] | undefined) ?? []);
@@ -74,7 +80,10 @@ ${body ? `<h4>Request body</h4>${schemaHtml(body)}` : ''}
     }
   }
   const schemas = Object.entries(((doc.components as Json | undefined)?.schemas as Record<string, Json>) ?? {})
-    .map(([name, s]) => `<section class="schema-def" id="${anchor(name)}"><h3>${esc(name)}</h3>${s.description ? `<p>${text(s.description)}</p>` : ''}${schemaHtml(s)}</section>`)
+    .map(
+      ([name, s]) =>
+        `<section class="schema-def" id="${anchor(name)}"><h3>${esc(name)}</h3>${s.description ? `<p>${text(s.description)}</p>` : ''}${schemaHtml(s)}</section>`,
+    )
     .join('\n');
   const toc = [...byTag].map(([tag, items]) => `<h4>${esc(tag)}</h4><ul>${items.join('')}</ul>`).join('');
   return `<!doctype html>

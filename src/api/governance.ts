@@ -39,7 +39,11 @@ export interface GovernanceDeps {
 }
 
 const instant = z.string().openapi({ format: 'date-time' });
-const personSchema = z.object({ userName: z.string(), displayName: z.string().nullable(), externalId: z.string() }).nullable().optional().openapi({ description: 'the person, by name (in lists)' });
+const personSchema = z
+  .object({ userName: z.string(), displayName: z.string().nullable(), externalId: z.string() })
+  .nullable()
+  .optional()
+  .openapi({ description: 'the person, by name (in lists)' });
 const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `at most ${max} characters`);
 
 export const exceptionBody = z
@@ -51,7 +55,9 @@ export const exceptionBody = z
   })
   .openapi('ExceptionRequest');
 
-export const exceptionRemoveBody = z.strictObject({ reason: text(1000).openapi({ description: 'why the exception ends early (in the audit log)' }) }).openapi('ExceptionRemoval');
+export const exceptionRemoveBody = z
+  .strictObject({ reason: text(1000).openapi({ description: 'why the exception ends early (in the audit log)' }) })
+  .openapi('ExceptionRemoval');
 
 export const exceptionSchema = z
   .object({
@@ -77,7 +83,10 @@ export const requestBody = z
     accessGroup: text(200).optional().openapi({ description: 'the access group asked for (or role)' }),
     role: text(200).optional().openapi({ description: 'the role bundle asked for (or accessGroup)' }),
     from: text(40).optional().openapi({ description: 'ISO date or date-time; default now' }),
-    until: text(40).openapi({ description: "ISO date (end of that day, UTC) or date-time; at most the class's maximum validity after from", example: '2026-07-31' }),
+    until: text(40).openapi({
+      description: "ISO date (end of that day, UTC) or date-time; at most the class's maximum validity after from",
+      example: '2026-07-31',
+    }),
     justification: text(1000),
   })
   .openapi('AccessRequestInput');
@@ -154,7 +163,13 @@ export const reviewItemSchema = z
 export const reviewReportSchema = z
   .object({
     campaign: campaignSchema,
-    summary: z.object({ items: z.number().int(), kept: z.number().int(), revoked: z.number().int(), undecided: z.number().int(), byDeadline: z.number().int() }),
+    summary: z.object({
+      items: z.number().int(),
+      kept: z.number().int(),
+      revoked: z.number().int(),
+      undecided: z.number().int(),
+      byDeadline: z.number().int(),
+    }),
     items: z.array(reviewItemSchema),
   })
   .openapi('ReviewReport');
@@ -181,7 +196,8 @@ function queryText(v: unknown, name: string): string | undefined {
 
 function queryLimit(v: unknown, def: number, max: number): number {
   if (v === undefined || v === '') return def;
-  if (typeof v !== 'string' || !/^\d{1,15}$/.test(v) || Number(v) < 1) throw new LockstepError('validation', `limit must be a whole number from 1 to ${max}`, { field: 'limit' });
+  if (typeof v !== 'string' || !/^\d{1,15}$/.test(v) || Number(v) < 1)
+    throw new LockstepError('validation', `limit must be a whole number from 1 to ${max}`, { field: 'limit' });
   return Math.min(max, Number(v));
 }
 
@@ -239,7 +255,13 @@ export function createGovernanceRouter(deps: GovernanceDeps): Router {
     h(async (req, res) => {
       const b = parseBody(exceptionBody, req.body);
       const actor = actorOf(res);
-      const { exception, identity } = await createAccessException(ctx, { who: b.identity, accessGroupId: b.accessGroup, until: b.until, reason: b.reason, actor });
+      const { exception, identity } = await createAccessException(ctx, {
+        who: b.identity,
+        accessGroupId: b.accessGroup,
+        until: b.until,
+        reason: b.reason,
+        actor,
+      });
       // the revocation happens now, through the guard and the budget like any other
       const run = await deps.startRun({ kind: 'identities', ids: [identity.id] }, { apply: true, actor });
       res.status(201).json({ exception: view(exception), run });
@@ -256,7 +278,10 @@ export function createGovernanceRouter(deps: GovernanceDeps): Router {
         all,
         limit: queryLimit(req.query.limit, 1000, 10_000),
       });
-      const names = await personNames(ctx.db, exceptions.map((e) => e.identityId));
+      const names = await personNames(
+        ctx.db,
+        exceptions.map((e) => e.identityId),
+      );
       res.json({ exceptions: exceptions.map((e) => ({ ...view(e), person: personRef(names, e.identityId) })) });
     }),
   );
@@ -287,7 +312,11 @@ export function createGovernanceRouter(deps: GovernanceDeps): Router {
     may('POST /requests'),
     h(async (req, res) => {
       const b = parseBody(requestBody, req.body);
-      const request = await createAccessRequest(ctx, { who: b.identity, accessGroup: b.accessGroup, role: b.role, from: b.from, until: b.until, justification: b.justification }, callerOf(res));
+      const request = await createAccessRequest(
+        ctx,
+        { who: b.identity, accessGroup: b.accessGroup, role: b.role, from: b.from, until: b.until, justification: b.justification },
+        callerOf(res),
+      );
       res.status(201).json(request);
     }),
   );
@@ -296,9 +325,17 @@ export function createGovernanceRouter(deps: GovernanceDeps): Router {
     may('GET /requests'),
     h(async (req, res) => {
       const status = queryText(req.query.status, 'status');
-      if (status !== undefined && !['pending', 'approved', 'denied'].includes(status)) throw new LockstepError('validation', 'status must be pending, approved or denied', { field: 'status' });
-      const requests = await findAccessRequests(ctx, { who: queryText(req.query.identity, 'identity'), status: status as 'pending' | undefined, limit: queryLimit(req.query.limit, 1000, 10_000) });
-      const names = await personNames(ctx.db, requests.map((r) => r.identityId));
+      if (status !== undefined && !['pending', 'approved', 'denied'].includes(status))
+        throw new LockstepError('validation', 'status must be pending, approved or denied', { field: 'status' });
+      const requests = await findAccessRequests(ctx, {
+        who: queryText(req.query.identity, 'identity'),
+        status: status as 'pending' | undefined,
+        limit: queryLimit(req.query.limit, 1000, 10_000),
+      });
+      const names = await personNames(
+        ctx.db,
+        requests.map((r) => r.identityId),
+      );
       res.json({ requests: requests.map((r) => ({ ...r, person: personRef(names, r.identityId) })) });
     }),
   );
@@ -319,7 +356,8 @@ export function createGovernanceRouter(deps: GovernanceDeps): Router {
       const caller = callerOf(res);
       const request = await approveAccessRequest(ctx, String(req.params.id), caller, b.comment || null);
       // approved: the grant is applied now (and ends on time, as the person's next check)
-      const run = request.status === 'approved' ? await deps.startRun({ kind: 'identities', ids: [request.identityId] }, { apply: true, actor: caller.actor }) : null;
+      const run =
+        request.status === 'approved' ? await deps.startRun({ kind: 'identities', ids: [request.identityId] }, { apply: true, actor: caller.actor }) : null;
       res.json({ request, run });
     }),
   );
@@ -337,8 +375,15 @@ export function createGovernanceRouter(deps: GovernanceDeps): Router {
     may('GET /reviews'),
     h(async (req, res) => {
       const status = queryText(req.query.status, 'status');
-      if (status !== undefined && status !== 'open' && status !== 'closed') throw new LockstepError('validation', 'status must be open or closed', { field: 'status' });
-      res.json({ campaigns: await listReviewCampaigns(ctx.db, { reviewId: queryText(req.query.review, 'review'), status, limit: queryLimit(req.query.limit, 1000, 10_000) }) });
+      if (status !== undefined && status !== 'open' && status !== 'closed')
+        throw new LockstepError('validation', 'status must be open or closed', { field: 'status' });
+      res.json({
+        campaigns: await listReviewCampaigns(ctx.db, {
+          reviewId: queryText(req.query.review, 'review'),
+          status,
+          limit: queryLimit(req.query.limit, 1000, 10_000),
+        }),
+      });
     }),
   );
   router.post(
@@ -374,7 +419,11 @@ export function createGovernanceRouter(deps: GovernanceDeps): Router {
     may('GET /reviews/:id/report'),
     h(async (req, res) => {
       const r = await reviewReport(ctx, String(req.params.id));
-      if (req.query.format === 'csv') res.type('text/csv').attachment(`review-${r.campaign.reviewId}-${r.campaign.startedAt.slice(0, 10)}.csv`).send(reviewReportCsv(r));
+      if (req.query.format === 'csv')
+        res
+          .type('text/csv')
+          .attachment(`review-${r.campaign.reviewId}-${r.campaign.startedAt.slice(0, 10)}.csv`)
+          .send(reviewReportCsv(r));
       else if (req.query.format === undefined || req.query.format === 'json') res.json(r);
       else throw new LockstepError('validation', 'format must be json or csv', { field: 'format' });
     }),
@@ -397,7 +446,10 @@ export const accessGroupListSchema = z
         ref: z.string(),
         protectionClass: z.number().int(),
         owner: z.string().nullable().openapi({ description: 'who approves access requests for it (accessGroups[].owner); null: any approver' }),
-        maxValidity: z.object({ ms: z.number(), text: z.string() }).nullable().openapi({ description: "the class's longest window (maxValidityDays or maxValidity); null: none" }),
+        maxValidity: z
+          .object({ ms: z.number(), text: z.string() })
+          .nullable()
+          .openapi({ description: "the class's longest window (maxValidityDays or maxValidity); null: none" }),
         sponsorRequired: z.boolean().openapi({ description: 'non-employees need an active sponsor for this class' }),
       }),
     ),
@@ -417,7 +469,11 @@ export const GOVERNANCE_DOCS = {
     description:
       'The group is denied even where rules grant it; explain and the access report show the exception as the reason. It ends on time (the person is looked at again at `until` and granted the group again if the rules still say so). The revocation goes through the mass-revocation guard and the revocation budget. In the audit log as `exception.created`.',
     request: { body: { required: true, content: { 'application/json': { schema: exceptionBody } } } },
-    responses: { 201: json(exceptionCreatedSchema, 'recorded; the reconciliation started'), 400: err('bad body, naming the field (an unknown access group, an until not in the future)'), 404: err('no such identity') },
+    responses: {
+      201: json(exceptionCreatedSchema, 'recorded; the reconciliation started'),
+      400: err('bad body, naming the field (an unknown access group, an until not in the future)'),
+      404: err('no such identity'),
+    },
   },
   'GET /exceptions': {
     tags: ['governance'],
@@ -443,7 +499,12 @@ export const GOVERNANCE_DOCS = {
     summary: 'End an access exception early (it stays as the record) and reconcile the person',
     description: 'In the audit log as `exception.removed` with its reason.',
     request: { params: idParam, body: { required: true, content: { 'application/json': { schema: exceptionRemoveBody } } } },
-    responses: { 200: json(z.object({ exception: exceptionSchema, run: runRefSchema }), 'removed; the reconciliation started'), 400: err('no reason'), 404: err('no such exception'), 409: err('already removed') },
+    responses: {
+      200: json(z.object({ exception: exceptionSchema, run: runRefSchema }), 'removed; the reconciliation started'),
+      400: err('no reason'),
+      404: err('no such exception'),
+      409: err('already removed'),
+    },
   },
   'POST /requests': {
     tags: ['governance'],
@@ -451,12 +512,19 @@ export const GOVERNANCE_DOCS = {
     description:
       "The class limits apply at once: a window longer than the class's maximum validity is a 400 naming `until`; a non-employee in a class that requires a sponsor needs an active one. It then waits for the group's owner (any approver where the mappings declare none) and, for such non-employees, the sponsor. In the audit log as `request.created`.",
     request: { body: { required: true, content: { 'application/json': { schema: requestBody } } } },
-    responses: { 201: json(requestSchema, 'recorded, pending approval'), 400: err('bad body, naming the field'), 403: err('not the person, their manager or an operator'), 404: err('no such identity') },
+    responses: {
+      201: json(requestSchema, 'recorded, pending approval'),
+      400: err('bad body, naming the field'),
+      403: err('not the person, their manager or an operator'),
+      404: err('no such identity'),
+    },
   },
   'GET /requests': {
     tags: ['governance'],
     summary: 'Access requests, newest first',
-    request: { query: z.object({ identity: z.string().optional(), status: z.enum(['pending', 'approved', 'denied']).optional(), limit: limitQuery(1000, 10_000) }) },
+    request: {
+      query: z.object({ identity: z.string().optional(), status: z.enum(['pending', 'approved', 'denied']).optional(), limit: limitQuery(1000, 10_000) }),
+    },
     responses: { 200: json(z.object({ requests: z.array(requestSchema) }), 'requests') },
   },
   'GET /requests/:id': {
@@ -471,18 +539,35 @@ export const GOVERNANCE_DOCS = {
     description:
       'Gives every open step the caller may give (`request.approval` in the audit log); once every step is given the request is approved (`request.approved`), a time-bound grant with the request as its reason, applied at once and ending on time.',
     request: { params: idParam, body: { required: false, content: { 'application/json': { schema: decisionBody } } } },
-    responses: { 200: json(z.object({ request: requestSchema, run: runRefSchema.nullable() }), 'approved (run started) or still waiting for another step'), 403: err('four-eyes, or the caller approves no open step'), 404: err('no such request'), 409: err('not pending') },
+    responses: {
+      200: json(z.object({ request: requestSchema, run: runRefSchema.nullable() }), 'approved (run started) or still waiting for another step'),
+      403: err('four-eyes, or the caller approves no open step'),
+      404: err('no such request'),
+      409: err('not pending'),
+    },
   },
   'POST /requests/:id/deny': {
     tags: ['governance'],
     summary: 'Deny a request (as one of its approvers), with a comment',
     request: { params: idParam, body: { required: true, content: { 'application/json': { schema: denyBody } } } },
-    responses: { 200: json(z.object({ request: requestSchema }), 'denied'), 400: err('no comment'), 403: err('four-eyes, or not an approver of it'), 404: err('no such request'), 409: err('not pending') },
+    responses: {
+      200: json(z.object({ request: requestSchema }), 'denied'),
+      400: err('no comment'),
+      403: err('four-eyes, or not an approver of it'),
+      404: err('no such request'),
+      409: err('not pending'),
+    },
   },
   'GET /reviews': {
     tags: ['governance'],
     summary: 'Access review campaigns, newest first',
-    request: { query: z.object({ review: z.string().optional().openapi({ description: 'a declared review id' }), status: z.enum(['open', 'closed']).optional(), limit: limitQuery(1000, 10_000) }) },
+    request: {
+      query: z.object({
+        review: z.string().optional().openapi({ description: 'a declared review id' }),
+        status: z.enum(['open', 'closed']).optional(),
+        limit: limitQuery(1000, 10_000),
+      }),
+    },
     responses: { 200: json(z.object({ campaigns: z.array(campaignSchema) }), 'campaigns') },
   },
   'POST /reviews': {
@@ -490,7 +575,11 @@ export const GOVERNANCE_DOCS = {
     summary: 'Start a campaign of a declared review now (one item per person entitled to a group in its scope)',
     description: 'In the audit log as `review.started`. Campaigns also start on schedule (`every`), from the maintenance timer.',
     request: { body: { required: true, content: { 'application/json': { schema: reviewStartBody } } } },
-    responses: { 201: json(z.object({ campaign: campaignSchema, items: z.array(reviewItemSchema) }), 'started'), 404: err('no such review in the mappings'), 409: err('a campaign of it is open') },
+    responses: {
+      201: json(z.object({ campaign: campaignSchema, items: z.array(reviewItemSchema) }), 'started'),
+      404: err('no such review in the mappings'),
+      409: err('a campaign of it is open'),
+    },
   },
   'GET /reviews/:id': {
     tags: ['governance'],
@@ -501,14 +590,27 @@ export const GOVERNANCE_DOCS = {
   'POST /reviews/:id/items/:item/decide': {
     tags: ['governance'],
     summary: "Keep or revoke one item, as its reviewer (the group's owner, the person's manager or sponsor; any approver where it has none)",
-    description: 'A revoke is an access exception with the review as its reason, until the next campaign (or the declared revokeFor), applied at once through the guard and budget. In the audit log as `review.decided`. Nobody reviews their own access (four-eyes).',
-    request: { params: z.object({ id: z.string().openapi({ format: 'uuid' }), item: z.string().openapi({ format: 'uuid' }) }), body: { required: true, content: { 'application/json': { schema: reviewDecisionBody } } } },
-    responses: { 200: json(z.object({ item: reviewItemSchema, run: runRefSchema.nullable() }), 'decided'), 400: err('bad body (a revoke needs a comment)'), 403: err('not the reviewer, or their own access'), 404: err('no such campaign or item'), 409: err('closed, or decided already') },
+    description:
+      'A revoke is an access exception with the review as its reason, until the next campaign (or the declared revokeFor), applied at once through the guard and budget. In the audit log as `review.decided`. Nobody reviews their own access (four-eyes).',
+    request: {
+      params: z.object({ id: z.string().openapi({ format: 'uuid' }), item: z.string().openapi({ format: 'uuid' }) }),
+      body: { required: true, content: { 'application/json': { schema: reviewDecisionBody } } },
+    },
+    responses: {
+      200: json(z.object({ item: reviewItemSchema, run: runRefSchema.nullable() }), 'decided'),
+      400: err('bad body (a revoke needs a comment)'),
+      403: err('not the reviewer, or their own access'),
+      404: err('no such campaign or item'),
+      409: err('closed, or decided already'),
+    },
   },
   'GET /reviews/:id/report': {
     tags: ['governance'],
     summary: 'The evidence of a campaign: who reviewed what, when, with which outcome (JSON or CSV)',
     request: { params: idParam, query: z.object({ format: z.enum(['json', 'csv']).optional() }) },
-    responses: { 200: { description: 'the report', content: { 'application/json': { schema: reviewReportSchema }, 'text/csv': { schema: z.string() } } }, 404: err('no such campaign') },
+    responses: {
+      200: { description: 'the report', content: { 'application/json': { schema: reviewReportSchema }, 'text/csv': { schema: z.string() } } },
+      404: err('no such campaign'),
+    },
   },
 } satisfies Partial<Record<RouteKey, Omit<RouteConfig, 'method' | 'path'> & { tags: string[] }>>;

@@ -15,7 +15,13 @@ export interface HealthDeps {
   /** Overdue revocations right now (the store's list, as /readyz reads it). */
   overdue: () => Promise<{ count: number; oldestSince: string | null }>;
   /** Revocations held runs keep from landing (the store's heldRevocations); none when not given. */
-  held?: () => Promise<{ runs: number; people: number; memberships: number; oldestSince: string | null; items: Array<{ runId: string; since: string; people: number; memberships: number; reason: string | null }> }>;
+  held?: () => Promise<{
+    runs: number;
+    people: number;
+    memberships: number;
+    oldestSince: string | null;
+    items: Array<{ runId: string; since: string; people: number; memberships: number; reason: string | null }>;
+  }>;
   /** The configured sources (the health view offers to pull them now). */
   sources?: Array<{ name: string; type: string }>;
   /** Milliseconds between samples of the history (default 30 s). */
@@ -87,7 +93,10 @@ function reachability(ctx: EngineContext) {
       [...ctx.drivers].map(async ([system, driver]) => {
         const started = Date.now();
         try {
-          await Promise.race([driver.listAccessGroups(), new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 3 s')), 3000).unref())]);
+          await Promise.race([
+            driver.listAccessGroups(),
+            new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 3 s')), 3000).unref()),
+          ]);
           return { system, reachable: true, ms: Date.now() - started, error: null };
         } catch (e) {
           return { system, reachable: false, ms: Date.now() - started, error: e instanceof Error ? e.message : String(e) };
@@ -133,7 +142,8 @@ export function createHealthRouter(deps: HealthDeps): { router: Router; close():
     const grant = buckets(latency, { direction: 'grant' });
     // grants applied, whatever started them (a full run, an HR import): only some carry a source event to time
     let grantsApplied = 0;
-    for (const v of byName.get('lockstep_operations_total')?.values ?? []) if (v.labels.kind === 'grant' && v.labels.result === 'applied') grantsApplied += v.value;
+    for (const v of byName.get('lockstep_operations_total')?.values ?? [])
+      if (v.labels.kind === 'grant' && v.labels.result === 'applied') grantsApplied += v.value;
     return { queues, queued, revocation, grant, grantsApplied };
   };
 
@@ -142,7 +152,13 @@ export function createHealthRouter(deps: HealthDeps): { router: Router; close():
     // this interval's revocations: the cumulative buckets' growth since the last sample
     const delta = m.revocation.map((b, i) => ({ le: b.le, count: b.count - (prev[i]?.count ?? 0) }));
     prev = m.revocation;
-    history.push({ at: deps.ctx.now().toISOString(), overdue: overdue.count, queued: m.queued, revocations: delta.at(-1)?.count ?? 0, revocationP95: quantile(0.95, delta) });
+    history.push({
+      at: deps.ctx.now().toISOString(),
+      overdue: overdue.count,
+      queued: m.queued,
+      revocations: delta.at(-1)?.count ?? 0,
+      revocationP95: quantile(0.95, delta),
+    });
     if (history.length > keep) history.splice(0, history.length - keep);
   };
   const timer = setInterval(() => void sample().catch(() => undefined), every);
@@ -154,8 +170,20 @@ export function createHealthRouter(deps: HealthDeps): { router: Router; close():
     '/console/health',
     h(async (_req, res) => {
       const noneHeld = { runs: 0, people: 0, memberships: 0, oldestSince: null, items: [] };
-      const [m, overdue, reach, held, incidents] = await Promise.all([read(), deps.overdue(), systems(), deps.held ? deps.held() : Promise.resolve(noneHeld), overdueIncidentSteps(deps.ctx.db, deps.ctx.now())]);
-      const dist = (b: Bucket[]) => ({ count: b.at(-1)?.count ?? 0, p50: quantile(0.5, b), p95: quantile(0.95, b), p99: quantile(0.99, b), buckets: b.map((x) => ({ le: Number.isFinite(x.le) ? x.le : null, count: x.count })) });
+      const [m, overdue, reach, held, incidents] = await Promise.all([
+        read(),
+        deps.overdue(),
+        systems(),
+        deps.held ? deps.held() : Promise.resolve(noneHeld),
+        overdueIncidentSteps(deps.ctx.db, deps.ctx.now()),
+      ]);
+      const dist = (b: Bucket[]) => ({
+        count: b.at(-1)?.count ?? 0,
+        p50: quantile(0.5, b),
+        p95: quantile(0.95, b),
+        p99: quantile(0.99, b),
+        buckets: b.map((x) => ({ le: Number.isFinite(x.le) ? x.le : null, count: x.count })),
+      });
       res.json({
         at: deps.ctx.now().toISOString(),
         overdue,

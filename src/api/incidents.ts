@@ -23,7 +23,9 @@ export const incidentReportBody = z
     sentAt: z.string().trim().max(40).optional().openapi({ description: 'when it was sent (ISO date-time with a zone); default now' }),
   })
   .openapi('IncidentReport');
-export const incidentCloseBody = z.strictObject({ reason: text(1000).openapi({ description: 'why it is closed (in the audit log)' }) }).openapi('IncidentClosure');
+export const incidentCloseBody = z
+  .strictObject({ reason: text(1000).openapi({ description: 'why it is closed (in the audit log)' }) })
+  .openapi('IncidentClosure');
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body ?? {});
@@ -63,7 +65,14 @@ export function createIncidentRouter(ctx: EngineContext): Router {
     may('POST /incidents/:id/report'),
     h(async (req, res) => {
       const b = parseBody(incidentReportBody, req.body);
-      res.json(await recordIncidentReport(ctx, String(req.params.id), { step: b.step, reference: b.reference, sentAt: b.sentAt ?? null, actor: res.locals.actor as string }));
+      res.json(
+        await recordIncidentReport(ctx, String(req.params.id), {
+          step: b.step,
+          reference: b.reference,
+          sentAt: b.sentAt ?? null,
+          actor: res.locals.actor as string,
+        }),
+      );
     }),
   );
   r.post(
@@ -98,9 +107,15 @@ export const INCIDENT_DOCS = {
   'POST /incidents/:id/report': {
     tags: ['incidents'],
     summary: 'Record that the early warning, the notification or the final report was sent: its clock stops',
-    description: 'With when it was sent (default now), the reference and the caller. In the audit log as `incident.reported` (with `late` when it was sent after its due time). 409 when that report was recorded before or the incident is closed.',
+    description:
+      'With when it was sent (default now), the reference and the caller. In the audit log as `incident.reported` (with `late` when it was sent after its due time). 409 when that report was recorded before or the incident is closed.',
     request: { params: idParam, body: { required: true, content: { 'application/json': { schema: incidentReportBody } } } },
-    responses: { 200: json(incidentSchema, 'recorded'), 400: err('bad body, naming the field (sentAt in the future)'), 404: err('no such incident'), 409: err('recorded before, or closed') },
+    responses: {
+      200: json(incidentSchema, 'recorded'),
+      400: err('bad body, naming the field (sentAt in the future)'),
+      404: err('no such incident'),
+      409: err('recorded before, or closed'),
+    },
   },
   'POST /incidents/:id/close': {
     tags: ['incidents'],

@@ -2,23 +2,8 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { isLockstepError, LockstepError, toLockstepError } from '../domain/errors.js';
-import {
-  approveRun,
-  rejectRun,
-  markCredentialLost,
-  runReconcile,
-  type EngineContext,
-  type Scope,
-} from '../reconcile/index.js';
-import {
-  violationReport,
-  violationReportCsv,
-  accessReport,
-  accessReportCsv,
-  explainIdentity,
-  roleReport,
-  toCsv,
-} from '../governance/index.js';
+import { approveRun, rejectRun, markCredentialLost, runReconcile, type EngineContext, type Scope } from '../reconcile/index.js';
+import { violationReport, violationReportCsv, accessReport, accessReportCsv, explainIdentity, roleReport, toCsv } from '../governance/index.js';
 import { runCausers } from '../reconcile/run.js';
 import { explainText } from '../policy/index.js';
 import { getRun, listRuns, iterateAudit, isUuid, verifyAudit, verifyCheckpoints, pingStore } from '../store/index.js';
@@ -106,7 +91,17 @@ function queryLimit(v: unknown, name: string, def: number, max: number): number 
 }
 
 /** Routes with parameters, so a badly encoded segment is named after its parameter. */
-const PARAM_ROUTES = ['/identities/:who/explain', '/runs/:id', '/runs/:id/approve', '/credentials/:system/:id/lost', '/sources/:name/sync', '/incidents/:id', '/incidents/:id/ack', '/incidents/:id/report', '/incidents/:id/close'];
+const PARAM_ROUTES = [
+  '/identities/:who/explain',
+  '/runs/:id',
+  '/runs/:id/approve',
+  '/credentials/:system/:id/lost',
+  '/sources/:name/sync',
+  '/incidents/:id',
+  '/incidents/:id/ack',
+  '/incidents/:id/report',
+  '/incidents/:id/close',
+];
 
 /** PostgreSQL errors caused by a value (see scim/errors.ts): the backstop behind the edge checks. */
 const PG_VALUE_ERRORS = new Set(['22P05', '22021', '22003', '22P02', '22007', '22008', '22001', '54000']);
@@ -120,13 +115,20 @@ export function clientErrorOf(err: unknown, bodyLimitBytes: number): { status: n
   const e = err as { type?: unknown; status?: unknown; code?: unknown; message?: unknown };
   const message = typeof e.message === 'string' ? e.message : String(err);
   if (e.type === 'entity.too.large') return { status: 413, error: { code: 'validation', field: 'body', message: `request body over ${bodyLimitBytes} bytes` } };
-  if (e.type === 'entity.parse.failed') return { status: 400, error: { code: 'validation', field: 'body', message: `request body is not valid JSON: ${message}` } };
-  if (e.type === 'charset.unsupported' || e.type === 'encoding.unsupported') return { status: 415, error: { code: 'validation', field: 'Content-Type', message } };
+  if (e.type === 'entity.parse.failed')
+    return { status: 400, error: { code: 'validation', field: 'body', message: `request body is not valid JSON: ${message}` } };
+  if (e.type === 'charset.unsupported' || e.type === 'encoding.unsupported')
+    return { status: 415, error: { code: 'validation', field: 'Content-Type', message } };
   if (typeof e.code === 'string' && e.code.startsWith('Z_')) {
-    return { status: 400, error: { code: 'validation', field: 'Content-Encoding', message: `request body does not decode as its Content-Encoding says: ${message}` } };
+    return {
+      status: 400,
+      error: { code: 'validation', field: 'Content-Encoding', message: `request body does not decode as its Content-Encoding says: ${message}` },
+    };
   }
-  if (typeof e.code === 'string' && PG_VALUE_ERRORS.has(e.code)) return { status: 400, error: { code: 'validation', message: `a value in the request cannot be stored: ${message}` } };
-  if (err instanceof RangeError && /call stack/i.test(message)) return { status: 400, error: { code: 'validation', field: 'body', message: 'request body is nested too deeply' } };
+  if (typeof e.code === 'string' && PG_VALUE_ERRORS.has(e.code))
+    return { status: 400, error: { code: 'validation', message: `a value in the request cannot be stored: ${message}` } };
+  if (err instanceof RangeError && /call stack/i.test(message))
+    return { status: 400, error: { code: 'validation', field: 'body', message: 'request body is nested too deeply' } };
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return { status: e.status, error: { code: 'validation', message } };
   return null;
 }
@@ -197,7 +199,10 @@ export function createApp(deps: ApiDeps): express.Express {
   if (deps.scim) app.use('/scim/v2', deps.scim);
 
   // sessions need a secret: without one (a test, a caller that did not give one) this process makes its own
-  const session = deps.auth?.oidc || deps.auth?.sessionSecret ? new SessionKeys(deps.auth.sessionSecret ?? randomBytes(32).toString('base64url'), !!deps.auth.secureCookies, deps.auth.sessionMaxAgeSeconds ?? 8 * 3600) : undefined;
+  const session =
+    deps.auth?.oidc || deps.auth?.sessionSecret
+      ? new SessionKeys(deps.auth.sessionSecret ?? randomBytes(32).toString('base64url'), !!deps.auth.secureCookies, deps.auth.sessionMaxAgeSeconds ?? 8 * 3600)
+      : undefined;
   const oidc = deps.auth?.oidc ? createOidc(deps.auth.oidc) : undefined;
   const authOptions: AuthenticatorOptions = {
     tokens: [...legacyAdminTokens(deps.adminTokens), ...(deps.auth?.tokens ?? [])],
@@ -240,7 +245,17 @@ export function createApp(deps: ApiDeps): express.Express {
     may('GET /identities/:who/explain'),
     h(async (req, res) => {
       const x = await explainIdentity(ctx, String(req.params.who));
-      res.json({ identity: x.identity, leaver: x.evaluation.leaver, entitlements: x.evaluation.entitlements, denied: x.evaluation.denied, conflict: x.conflict, nextCheckAt: x.evaluation.nextCheckAt, systems: x.systems, offlinePending: x.offlinePending, text: explainText(x.evaluation) });
+      res.json({
+        identity: x.identity,
+        leaver: x.evaluation.leaver,
+        entitlements: x.evaluation.entitlements,
+        denied: x.evaluation.denied,
+        conflict: x.conflict,
+        nextCheckAt: x.evaluation.nextCheckAt,
+        systems: x.systems,
+        offlinePending: x.offlinePending,
+        text: explainText(x.evaluation),
+      });
     }),
   );
 
@@ -267,10 +282,20 @@ export function createApp(deps: ApiDeps): express.Express {
       const limit = queryLimit(req.query.limit, 'limit', 50, 200);
       // pages: `before` is the last run of the previous page (its `next`)
       const before = typeof req.query.before === 'string' && req.query.before !== '' ? req.query.before : undefined;
-      if (before !== undefined && !isUuid(before)) throw new LockstepError('validation', 'before must be a run id (the next of the previous page)', { field: 'before' });
+      if (before !== undefined && !isUuid(before))
+        throw new LockstepError('validation', 'before must be a run id (the next of the previous page)', { field: 'before' });
       const runs = await listRuns(ctx.db, { limit: limit + 1, ...(before ? { before } : {}) });
       const page = runs.slice(0, limit);
-      res.json({ runs: page.map(({ plan, results, ...r }) => ({ ...r, operations: plan?.operations.length ?? 0, applied: results.filter((x) => x.status === 'applied').length, failed: results.filter((x) => x.status === 'failed').length })), more: runs.length > limit, next: runs.length > limit ? page.at(-1)!.id : null });
+      res.json({
+        runs: page.map(({ plan, results, ...r }) => ({
+          ...r,
+          operations: plan?.operations.length ?? 0,
+          applied: results.filter((x) => x.status === 'applied').length,
+          failed: results.filter((x) => x.status === 'failed').length,
+        })),
+        more: runs.length > limit,
+        next: runs.length > limit ? page.at(-1)!.id : null,
+      });
     }),
   );
   api.get(
@@ -291,7 +316,7 @@ export function createApp(deps: ApiDeps): express.Express {
       if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > 1000)) {
         throw new LockstepError('validation', 'reason must be a string of at most 1000 characters', { field: 'reason' });
       }
-      const run = await rejectRun(ctx, String(req.params.id), res.locals.actor as string, (body.reason) ?? null);
+      const run = await rejectRun(ctx, String(req.params.id), res.locals.actor as string, body.reason ?? null);
       res.json({ run });
     }),
   );
@@ -314,7 +339,13 @@ export function createApp(deps: ApiDeps): express.Express {
         const r = roleReport(ctx, rows);
         if (format === 'csv') {
           const which = req.query.view === 'matrix' ? 'matrix' : 'holders';
-          res.type('text/csv').send(which === 'matrix' ? toCsv(r.matrix, ['role', 'accessGroupId', 'accessGroup', 'system', 'protectionClass', 'via']) : toCsv(r.holders, ['role', 'userName', 'displayName', 'system', 'accessGroup', 'protectionClass', 'validUntil']));
+          res
+            .type('text/csv')
+            .send(
+              which === 'matrix'
+                ? toCsv(r.matrix, ['role', 'accessGroupId', 'accessGroup', 'system', 'protectionClass', 'via'])
+                : toCsv(r.holders, ['role', 'userName', 'displayName', 'system', 'accessGroup', 'protectionClass', 'validUntil']),
+            );
         } else res.json({ generatedAt: ctx.now().toISOString(), ...r });
         return;
       }
@@ -339,7 +370,12 @@ export function createApp(deps: ApiDeps): express.Express {
     may('POST /credentials/:system/:id/lost'),
     h(async (req, res) => {
       const b = parseBody(lostBody, req.body);
-      const out = await (deps.reportLost ?? markCredentialLost)(ctx, { system: String(req.params.system), credentialId: String(req.params.id), actor: res.locals.actor as string, ...b });
+      const out = await (deps.reportLost ?? markCredentialLost)(ctx, {
+        system: String(req.params.system),
+        credentialId: String(req.params.id),
+        actor: res.locals.actor as string,
+        ...b,
+      });
       res.status(out.result.status === 'applied' ? 200 : 202).json(out);
     }),
   );
@@ -366,7 +402,10 @@ export function createApp(deps: ApiDeps): express.Express {
     may('POST /audit/verify'),
     h(async (req, res) => {
       const b = parseBody(auditVerifyBody, req.body);
-      if (!deps.auditCheckpointKeys) throw new LockstepError('validation', 'this service has no audit.checkpoint configured: there is no public key to verify checkpoints with', { field: 'checkpoints' });
+      if (!deps.auditCheckpointKeys)
+        throw new LockstepError('validation', 'this service has no audit.checkpoint configured: there is no public key to verify checkpoints with', {
+          field: 'checkpoints',
+        });
       const text = typeof b.checkpoints === 'string' ? b.checkpoints : b.checkpoints.map((c) => JSON.stringify(c)).join('\n');
       const v = await verifyCheckpoints(ctx.db, text, await deps.auditCheckpointKeys());
       // 409 as for the chain alone: the log does not hold against its anchors
@@ -406,7 +445,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use((req: Request, res: Response) => {
     res.status(404).json({ error: { code: 'not_found', message: `no route ${req.method} ${req.path}` } });
   });
-   
+
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const client = clientErrorOf(err, deps.bodyLimitBytes);
     if (client) {

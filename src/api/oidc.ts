@@ -87,10 +87,16 @@ export function createOidc(o: OidcOptions): Oidc {
   let jwks: ReturnType<typeof createRemoteJWKSet> | null = null;
   const configuration = () => {
     discovered ??= client
-      .discovery(issuer, o.clientId, o.clientSecret ? { client_secret: o.clientSecret } : undefined, o.clientSecret ? client.ClientSecretPost(o.clientSecret) : client.None(), {
-        // plain http only for a provider on this machine (the test provider)
-        ...(issuer.protocol === 'http:' && isLoopback(issuer) ? { execute: [client.allowInsecureRequests] } : {}),
-      })
+      .discovery(
+        issuer,
+        o.clientId,
+        o.clientSecret ? { client_secret: o.clientSecret } : undefined,
+        o.clientSecret ? client.ClientSecretPost(o.clientSecret) : client.None(),
+        {
+          // plain http only for a provider on this machine (the test provider)
+          ...(issuer.protocol === 'http:' && isLoopback(issuer) ? { execute: [client.allowInsecureRequests] } : {}),
+        },
+      )
       .catch((e: unknown) => {
         discovered = null;
         throw e;
@@ -124,7 +130,13 @@ function authError(res: Response, status: number, code: string, message: string)
 }
 
 /** The /auth router: login, callback, logout, me. Without OIDC only /auth/me answers (for tokens). */
-export function createAuthRouter(deps: { oidc?: Oidc; options?: OidcOptions; session?: SessionKeys; auth: AuthenticatorOptions; onError: (message: string) => void }): Router {
+export function createAuthRouter(deps: {
+  oidc?: Oidc;
+  options?: OidcOptions;
+  session?: SessionKeys;
+  auth: AuthenticatorOptions;
+  onError: (message: string) => void;
+}): Router {
   const r = express.Router();
   const { oidc, options, session } = deps;
 
@@ -173,14 +185,24 @@ export function createAuthRouter(deps: { oidc?: Oidc; options?: OidcOptions; ses
       session.clearCookie(res, LOGIN_COOKIE, '/auth');
       if (!login) return authError(res, 400, 'auth', 'no sign-in in progress (or it took longer than 10 minutes): start again at /auth/login');
       if (typeof req.query.error === 'string') {
-        return authError(res, 401, 'auth', `the provider refused the sign-in: ${req.query.error}${typeof req.query.error_description === 'string' ? `: ${req.query.error_description}` : ''}`);
+        return authError(
+          res,
+          401,
+          'auth',
+          `the provider refused the sign-in: ${req.query.error}${typeof req.query.error_description === 'string' ? `: ${req.query.error_description}` : ''}`,
+        );
       }
       const cfg = await oidc.configuration();
       const current = new URL(redirectUriOf(req, options));
       current.search = new URL(req.originalUrl, 'http://x').search;
       let claims: Record<string, unknown> | undefined;
       try {
-        const tokens = await client.authorizationCodeGrant(cfg, current, { pkceCodeVerifier: login.verifier, expectedState: login.state, expectedNonce: login.nonce, idTokenExpected: true });
+        const tokens = await client.authorizationCodeGrant(cfg, current, {
+          pkceCodeVerifier: login.verifier,
+          expectedState: login.state,
+          expectedNonce: login.nonce,
+          idTokenExpected: true,
+        });
         claims = tokens.claims();
       } catch (e) {
         return authError(res, 401, 'auth', `the sign-in could not be completed: ${(e as Error).message}`);

@@ -44,7 +44,9 @@ const json = (schema: z.ZodType, description: string) => ({ description, content
 const err = (description: string) => json(errorSchema, description);
 const AUTH_ERRORS = {
   401: err('not signed in, or the bearer token is unknown, expired or for another audience'),
-  403: err('the caller lacks the role (`forbidden`, naming the roles in `missing`), or a cookie-authenticated write lacks `X-Requested-With: lockstep` (`csrf`)'),
+  403: err(
+    'the caller lacks the role (`forbidden`, naming the roles in `missing`), or a cookie-authenticated write lacks `X-Requested-With: lockstep` (`csrf`)',
+  ),
 };
 
 /** `/runs/:id` → `/runs/{id}` */
@@ -63,14 +65,24 @@ const ADMIN_ROUTES: Record<RouteKey, Documented> = {
   'POST /runs': {
     tags: ['runs'],
     summary: 'Plan or apply a reconciliation (everyone, or some identities)',
-    description: 'A plan is recorded and returned (201). An apply in `serve` is queued (202): a full run returns its run id; an identity-scoped apply queues one job per person (runId null). A mass revocation is held for approval.',
+    description:
+      'A plan is recorded and returned (201). An apply in `serve` is queued (202): a full run returns its run id; an identity-scoped apply queues one job per person (runId null). A mass revocation is held for approval.',
     request: { body: { required: false, content: { 'application/json': { schema: runBody } } } },
-    responses: { 201: json(runStartedSchema, 'run done (a plan, or an inline apply)'), 202: json(runStartedSchema, 'queued'), 400: err('bad body, naming the field') },
+    responses: {
+      201: json(runStartedSchema, 'run done (a plan, or an inline apply)'),
+      202: json(runStartedSchema, 'queued'),
+      400: err('bad body, naming the field'),
+    },
   },
   'GET /runs': {
     tags: ['runs'],
     summary: 'Recent runs, newest first, a page at a time',
-    request: { query: z.object({ limit: limitQuery(50, 200), before: z.string().optional().openapi({ description: "a run id: the runs created before it (the previous page's `next`)" }) }) },
+    request: {
+      query: z.object({
+        limit: limitQuery(50, 200),
+        before: z.string().optional().openapi({ description: "a run id: the runs created before it (the previous page's `next`)" }),
+      }),
+    },
     responses: { 200: json(runListSchema, 'runs without their plans (operations: how many)') },
   },
   'GET /runs/:id': {
@@ -82,14 +94,23 @@ const ADMIN_ROUTES: Record<RouteKey, Documented> = {
   'POST /runs/:id/approve': {
     tags: ['runs'],
     summary: 'Approve a held run and apply it (four-eyes: not by whoever started or caused it)',
-    description: 'The scope is planned afresh; if it now takes access from anyone the held plan did not show, it is held again as a new run (`held: true`). 403 with `details.rule: four-eyes` when the caller started or caused the run.',
+    description:
+      'The scope is planned afresh; if it now takes access from anyone the held plan did not show, it is held again as a new run (`held: true`). 403 with `details.rule: four-eyes` when the caller started or caused the run.',
     request: { params: z.object({ id: z.string().openapi({ description: 'run id or a unique prefix of it' }) }) },
-    responses: { 200: json(runApprovedSchema, 'approved and applied (or held again)'), 403: err('missing role, or four-eyes'), 404: err('no such run'), 409: err('the run is not held (any more)') },
+    responses: {
+      200: json(runApprovedSchema, 'approved and applied (or held again)'),
+      403: err('missing role, or four-eyes'),
+      404: err('no such run'),
+      409: err('the run is not held (any more)'),
+    },
   },
   'POST /runs/:id/reject': {
     tags: ['runs'],
     summary: 'Reject a held run: nothing of it is applied (whoever started it may reject it)',
-    request: { params: z.object({ id: z.string().openapi({ description: 'run id or a unique prefix of it' }) }), body: { required: false, content: { 'application/json': { schema: rejectBody } } } },
+    request: {
+      params: z.object({ id: z.string().openapi({ description: 'run id or a unique prefix of it' }) }),
+      body: { required: false, content: { 'application/json': { schema: rejectBody } } },
+    },
     responses: { 200: json(runRejectedSchema, 'rejected'), 404: err('no such run'), 409: err('the run is not held (any more)') },
   },
   'GET /reports/access': {
@@ -115,14 +136,24 @@ const ADMIN_ROUTES: Record<RouteKey, Documented> = {
     description: 'Reads every identity and lock system as `lockstep plan` does (see docs/policy-as-code.md).',
     request: { query: z.object({ format: z.enum(['json', 'csv']).optional() }) },
     responses: {
-      200: { description: 'the invariants and their violations (JSON or CSV)', content: { 'application/json': { schema: violationReportSchema }, 'text/csv': { schema: z.string() } } },
+      200: {
+        description: 'the invariants and their violations (JSON or CSV)',
+        content: { 'application/json': { schema: violationReportSchema }, 'text/csv': { schema: z.string() } },
+      },
     },
   },
   'POST /credentials/:system/:id/lost': {
     tags: ['incidents'],
     summary: 'Report a lost credential: suspended (or marked lost) at once, an incident opened with its NIS2 clocks',
-    request: { params: z.object({ system: z.string(), id: z.string().openapi({ description: 'the credential id in that system' }) }), body: { required: false, content: { 'application/json': { schema: lostBody } } } },
-    responses: { 200: json(lostOutcomeSchema, 'applied'), 202: json(lostOutcomeSchema, 'not landed yet: retried in the priority lane'), 404: err('no such system or credential') },
+    request: {
+      params: z.object({ system: z.string(), id: z.string().openapi({ description: 'the credential id in that system' }) }),
+      body: { required: false, content: { 'application/json': { schema: lostBody } } },
+    },
+    responses: {
+      200: json(lostOutcomeSchema, 'applied'),
+      202: json(lostOutcomeSchema, 'not landed yet: retried in the priority lane'),
+      404: err('no such system or credential'),
+    },
   },
   'GET /incidents': {
     tags: ['incidents'],
@@ -133,7 +164,12 @@ const ADMIN_ROUTES: Record<RouteKey, Documented> = {
   'GET /audit': {
     tags: ['audit'],
     summary: 'The hash-chained audit log, oldest first',
-    request: { query: z.object({ subject: z.string().optional().openapi({ description: 'an identity id, `system:account` or a run id' }), limit: limitQuery(1000, 10_000) }) },
+    request: {
+      query: z.object({
+        subject: z.string().optional().openapi({ description: 'an identity id, `system:account` or a run id' }),
+        limit: limitQuery(1000, 10_000),
+      }),
+    },
     responses: { 200: json(auditListSchema, 'entries') },
   },
   'GET /audit/verify': {
@@ -145,7 +181,11 @@ const ADMIN_ROUTES: Record<RouteKey, Documented> = {
     tags: ['audit'],
     summary: 'Walk the audit chain and check signed checkpoints against it',
     request: { body: { required: true, content: { 'application/json': { schema: auditVerifyBody } } } },
-    responses: { 200: json(checkpointVerifySchema, 'the log holds against its anchors'), 400: err('no audit.checkpoint configured, or a bad body'), 409: json(checkpointVerifySchema, 'it does not') },
+    responses: {
+      200: json(checkpointVerifySchema, 'the log holds against its anchors'),
+      400: err('no audit.checkpoint configured, or a bad body'),
+      409: json(checkpointVerifySchema, 'it does not'),
+    },
   },
   'POST /sources/:name/sync': {
     tags: ['sources'],
@@ -160,15 +200,36 @@ const ADMIN_ROUTES: Record<RouteKey, Documented> = {
 /** Routes outside /api/v1's admin auth. */
 const OPEN_ROUTES: Array<RouteConfig & { tags: string[] }> = [
   { method: 'get', path: '/healthz', tags: ['service'], summary: 'Liveness', responses: { 200: json(healthSchema, 'alive') } },
-  { method: 'get', path: '/readyz', tags: ['service'], summary: 'Readiness: store, Redis, overdue revocations, pending changes', responses: { 200: json(readinessSchema, 'ready'), 503: json(readinessSchema, 'not ready') } },
-  { method: 'get', path: '/metrics', tags: ['service'], summary: 'Prometheus metrics', responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } } } },
+  {
+    method: 'get',
+    path: '/readyz',
+    tags: ['service'],
+    summary: 'Readiness: store, Redis, overdue revocations, pending changes',
+    responses: { 200: json(readinessSchema, 'ready'), 503: json(readinessSchema, 'not ready') },
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    tags: ['service'],
+    summary: 'Prometheus metrics',
+    responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } } },
+  },
   {
     method: 'get',
     path: '/auth/login',
     tags: ['sign-in'],
     summary: 'Start an OIDC sign-in (authorization code with PKCE): redirects to the provider',
-    request: { query: z.object({ returnTo: z.string().optional().openapi({ description: 'a path on this service to land on afterwards (default /ui/)' }), login_hint: z.string().optional().openapi({ description: 'passed to the provider' }) }) },
-    responses: { 302: { description: 'to the provider; sets the short-lived `lockstep_login` cookie' }, 404: err('OIDC is not configured'), 503: err('the provider cannot be reached') },
+    request: {
+      query: z.object({
+        returnTo: z.string().optional().openapi({ description: 'a path on this service to land on afterwards (default /ui/)' }),
+        login_hint: z.string().optional().openapi({ description: 'passed to the provider' }),
+      }),
+    },
+    responses: {
+      302: { description: 'to the provider; sets the short-lived `lockstep_login` cookie' },
+      404: err('OIDC is not configured'),
+      503: err('the provider cannot be reached'),
+    },
   },
   {
     method: 'get',
@@ -176,12 +237,41 @@ const OPEN_ROUTES: Array<RouteConfig & { tags: string[] }> = [
     tags: ['sign-in'],
     summary: 'The redirect URI: redeems the code, sets the session cookie, returns to returnTo',
     request: { query: z.object({ code: z.string().optional(), state: z.string().optional(), error: z.string().optional() }) },
-    responses: { 302: { description: `to returnTo; sets \`${SESSION_COOKIE}\` (HttpOnly, SameSite=Lax, Secure on https)` }, 400: err('no sign-in in progress'), 401: err('the provider refused, or the code, state, nonce or PKCE check failed') },
+    responses: {
+      302: { description: `to returnTo; sets \`${SESSION_COOKIE}\` (HttpOnly, SameSite=Lax, Secure on https)` },
+      400: err('no sign-in in progress'),
+      401: err('the provider refused, or the code, state, nonce or PKCE check failed'),
+    },
   },
-  { method: 'post', path: '/auth/logout', tags: ['sign-in'], summary: 'Sign out: clears the session cookie (needs X-Requested-With: lockstep)', responses: { 204: { description: 'signed out' }, 403: err('no X-Requested-With: lockstep') } },
-  { method: 'get', path: '/auth/me', tags: ['sign-in'], summary: 'Who the caller is (cookie or bearer), and their roles', security: [{ bearer: [] }, { session: [] }], responses: { 200: json(principalSchema, 'the caller'), 401: err('not signed in') } },
-  { method: 'get', path: '/api/v1/openapi.json', tags: ['service'], summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } } } },
-  { method: 'get', path: '/api/v1/docs', tags: ['service'], summary: 'This document as a page', responses: { 200: { description: 'HTML', content: { 'text/html': { schema: z.string() } } } } },
+  {
+    method: 'post',
+    path: '/auth/logout',
+    tags: ['sign-in'],
+    summary: 'Sign out: clears the session cookie (needs X-Requested-With: lockstep)',
+    responses: { 204: { description: 'signed out' }, 403: err('no X-Requested-With: lockstep') },
+  },
+  {
+    method: 'get',
+    path: '/auth/me',
+    tags: ['sign-in'],
+    summary: 'Who the caller is (cookie or bearer), and their roles',
+    security: [{ bearer: [] }, { session: [] }],
+    responses: { 200: json(principalSchema, 'the caller'), 401: err('not signed in') },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/openapi.json',
+    tags: ['service'],
+    summary: 'This document',
+    responses: { 200: { description: 'OpenAPI 3.1', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } } },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/docs',
+    tags: ['service'],
+    summary: 'This document as a page',
+    responses: { 200: { description: 'HTML', content: { 'text/html': { schema: z.string() } } } },
+  },
 ];
 
 const rolesText = (roles: readonly Role[]) => `Roles: ${roles.join(', ')}.`;
@@ -192,7 +282,11 @@ let cached: Record<string, unknown> | null = null;
 export function openApiDocument(): Record<string, unknown> {
   if (cached) return cached;
   const registry = new OpenAPIRegistry();
-  registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'a static token (ADMIN_TOKEN, auth.tokens) or an OIDC access token of the configured issuer and audience' });
+  registry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'a static token (ADMIN_TOKEN, auth.tokens) or an OIDC access token of the configured issuer and audience',
+  });
   registry.registerComponent('securitySchemes', 'session', {
     type: 'apiKey',
     in: 'cookie',
@@ -226,7 +320,11 @@ export function openApiDocument(): Record<string, unknown> {
       description: `A route of the web console's API; its request and response are the console's own and may change with it.\n\n${rolesText(roles as readonly Role[])}`,
       security: [{ bearer: [] }, { session: [] }],
       ...(method === 'POST' ? { request: { body: { required: false, content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } } } } : {}),
-      responses: { ...AUTH_ERRORS, 200: json(CONSOLE_RESPONSES[key] ?? z.record(z.string(), z.unknown()), 'the console\'s answer'), 400: err('bad input, naming the field') },
+      responses: {
+        ...AUTH_ERRORS,
+        200: json(CONSOLE_RESPONSES[key] ?? z.record(z.string(), z.unknown()), "the console's answer"),
+        400: err('bad input, naming the field'),
+      },
       'x-lockstep-roles': [...roles],
     });
   }

@@ -29,7 +29,8 @@ export function createPeopleRouter(ctx: EngineContext): Router {
       const rawLimit = req.query.limit;
       let limit = 50;
       if (rawLimit !== undefined && rawLimit !== '') {
-        if (typeof rawLimit !== 'string' || !/^\d{1,6}$/.test(rawLimit) || Number(rawLimit) < 1) throw new LockstepError('validation', 'limit must be a whole number from 1 to 500', { field: 'limit' });
+        if (typeof rawLimit !== 'string' || !/^\d{1,6}$/.test(rawLimit) || Number(rawLimit) < 1)
+          throw new LockstepError('validation', 'limit must be a whole number from 1 to 500', { field: 'limit' });
         limit = Math.min(500, Number(rawLimit));
       }
       // people their source deleted are kept (their history, their accounts' revocations): shown when asked for
@@ -45,7 +46,19 @@ export function createPeopleRouter(ctx: EngineContext): Router {
             more = true;
             break outer;
           }
-          people.push({ id: i.id, userName: i.userName, displayName: i.displayName ?? null, externalId: i.externalId, source: i.source, employeeType: i.employeeType ?? null, department: i.department ?? null, jobTitle: i.jobTitle ?? null, site: i.site ?? null, leaver: isLeaver(i, now), deleted: i.deletedAt !== null });
+          people.push({
+            id: i.id,
+            userName: i.userName,
+            displayName: i.displayName ?? null,
+            externalId: i.externalId,
+            source: i.source,
+            employeeType: i.employeeType ?? null,
+            department: i.department ?? null,
+            jobTitle: i.jobTitle ?? null,
+            site: i.site ?? null,
+            leaver: isLeaver(i, now),
+            deleted: i.deletedAt !== null,
+          });
         }
       }
       res.json({ identities: people, more });

@@ -18,7 +18,10 @@ const count = z.number().int().nonnegative();
 
 export const runBody = z
   .object({
-    mode: z.enum(['plan', 'apply']).default('plan').openapi({ description: '`plan` records what would change; `apply` changes the lock systems (queued in `serve`)' }),
+    mode: z
+      .enum(['plan', 'apply'])
+      .default('plan')
+      .openapi({ description: '`plan` records what would change; `apply` changes the lock systems (queued in `serve`)' }),
     identities: z.array(z.string().min(1)).min(1).max(10_000).optional().openapi({ description: 'identity ids to reconcile; absent: everyone (a full run)' }),
   })
   .strict()
@@ -35,13 +38,22 @@ export const lostBody = z
 
 /** `POST /audit/verify`: the chain, and signed checkpoints as JSON lines (the file sink's text) or as objects. */
 export const auditVerifyBody = z
-  .object({ checkpoints: z.union([z.string(), z.array(z.record(z.string(), z.unknown()))]).openapi({ description: 'the checkpoint sink\'s JSON lines, or the checkpoints as objects' }) })
+  .object({
+    checkpoints: z
+      .union([z.string(), z.array(z.record(z.string(), z.unknown()))])
+      .openapi({ description: "the checkpoint sink's JSON lines, or the checkpoints as objects" }),
+  })
   .strict()
   .openapi('AuditVerifyRequest');
 
 export const rejectBody = z.object({ reason: z.string().max(1000).optional().openapi({ description: 'why, for the audit log' }) }).openapi('RejectRequest');
 
-export const limitQuery = (def: number, max: number) => z.string().regex(/^\d{1,15}$/).optional().openapi({ description: `a whole number from 1 (default ${def}, at most ${max})`, example: String(def) });
+export const limitQuery = (def: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,15}$/)
+    .optional()
+    .openapi({ description: `a whole number from 1 (default ${def}, at most ${max})`, example: String(def) });
 
 // ---------------------------------------------------------------- responses
 
@@ -59,12 +71,32 @@ export const errorSchema = z
 
 const validity = z.object({ from: nullableInstant, until: nullableInstant });
 
-const reasonSchema = z.looseObject({ rule: z.string(), role: z.string().optional(), roleChain: z.array(z.string()).optional(), sourceRole: z.string().optional(), matched: z.record(z.string(), z.unknown()), notes: z.array(z.string()).optional() }).openapi('Reason');
+const reasonSchema = z
+  .looseObject({
+    rule: z.string(),
+    role: z.string().optional(),
+    roleChain: z.array(z.string()).optional(),
+    sourceRole: z.string().optional(),
+    matched: z.record(z.string(), z.unknown()),
+    notes: z.array(z.string()).optional(),
+  })
+  .openapi('Reason');
 
 export const operationSchema = z
   .looseObject({
     key: z.string(),
-    kind: z.enum(['create_account', 'update_account', 'link_account', 'reactivate_account', 'revoke', 'grant', 'change_validity', 'suspend_account', 'delete_account', 'set_credential_state']),
+    kind: z.enum([
+      'create_account',
+      'update_account',
+      'link_account',
+      'reactivate_account',
+      'revoke',
+      'grant',
+      'change_validity',
+      'suspend_account',
+      'delete_account',
+      'set_credential_state',
+    ]),
     system: z.string(),
     identityId: z.string().nullable(),
     externalId: z.string().nullable(),
@@ -102,7 +134,10 @@ const runFields = {
   trigger: z.string().openapi({ description: 'what started it: `api`, `startup`, `full:schedule`, `queue:<reason>`, `guard:revocation-budget`…' }),
   status: runStatus,
   scope: z.enum(['full', 'identities']),
-  summary: z.record(z.string(), z.unknown()).nullable().openapi({ description: 'the plan summary (add, change, destroy), and for held runs the guard verdict or held people' }),
+  summary: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .openapi({ description: 'the plan summary (add, change, destroy), and for held runs the guard verdict or held people' }),
   progress: z.object({ done: count, total: count }).nullable(),
   error: z.string().nullable().openapi({ description: 'why it was held, rejected or failed' }),
   createdAt: instant,
@@ -116,7 +151,15 @@ export const runSchema = z
   .object({
     ...runFields,
     plan: planSchema.nullable(),
-    results: z.array(z.looseObject({ key: z.string(), status: z.enum(['applied', 'failed', 'skipped']), error: z.looseObject({ code: z.string(), message: z.string() }).optional(), attempts: count, at: instant })),
+    results: z.array(
+      z.looseObject({
+        key: z.string(),
+        status: z.enum(['applied', 'failed', 'skipped']),
+        error: z.looseObject({ code: z.string(), message: z.string() }).optional(),
+        attempts: count,
+        at: instant,
+      }),
+    ),
     causedBy: z.array(z.string()).optional().openapi({ description: 'held runs: who started or caused it (they cannot approve it: four-eyes)' }),
   })
   .openapi('Run');
@@ -146,10 +189,14 @@ export const runStartedSchema = z
   })
   .openapi('RunStarted');
 
-export const runApprovedSchema = z.object({ run: runSchema.nullable(), held: z.boolean().openapi({ description: 'the world changed since: held again as a new run' }), failed: count }).openapi('RunApproved');
+export const runApprovedSchema = z
+  .object({ run: runSchema.nullable(), held: z.boolean().openapi({ description: 'the world changed since: held again as a new run' }), failed: count })
+  .openapi('RunApproved');
 export const runRejectedSchema = z.object({ run: runSchema }).openapi('RunRejected');
 
-const accessGroupSchema = z.looseObject({ id: z.string(), system: z.string(), ref: z.string(), name: z.string(), protectionClass: z.number().int().min(0).max(4) }).openapi('AccessGroupRef');
+const accessGroupSchema = z
+  .looseObject({ id: z.string(), system: z.string(), ref: z.string(), name: z.string(), protectionClass: z.number().int().min(0).max(4) })
+  .openapi('AccessGroupRef');
 const accountSchema = z
   .looseObject({
     id: z.string(),
@@ -157,12 +204,26 @@ const accountSchema = z
     displayName: z.string(),
     state: z.enum(['active', 'suspended']),
     memberships: z.array(z.looseObject({ group: z.string(), from: nullableInstant, until: nullableInstant })),
-    credentials: z.array(z.looseObject({ id: z.string(), type: z.string(), number: z.string().optional().openapi({ description: 'card number or key id, as the system shows it (may be masked)' }), status: z.enum(['active', 'suspended', 'lost', 'revoked']), lastUsedAt: nullableInstant })),
+    credentials: z.array(
+      z.looseObject({
+        id: z.string(),
+        type: z.string(),
+        number: z.string().optional().openapi({ description: 'card number or key id, as the system shows it (may be masked)' }),
+        status: z.enum(['active', 'suspended', 'lost', 'revoked']),
+        lastUsedAt: nullableInstant,
+      }),
+    ),
   })
   .openapi('Account');
 
 const entitlementSchema = z
-  .looseObject({ identityId: z.string(), accessGroup: accessGroupSchema, validFrom: nullableInstant, validUntil: nullableInstant, reasons: z.array(reasonSchema) })
+  .looseObject({
+    identityId: z.string(),
+    accessGroup: accessGroupSchema,
+    validFrom: nullableInstant,
+    validUntil: nullableInstant,
+    reasons: z.array(reasonSchema),
+  })
   .openapi('Entitlement');
 
 /** An identity as the store holds it (src/domain/identity.ts), as explain answers it. */
@@ -201,7 +262,14 @@ export const explainSchema = z
         rule: z.string(),
         reason: z.string(),
         exception: z
-          .object({ id: z.string(), until: instant, reason: z.string(), source: z.enum(['manual', 'review']), sourceRef: z.string().nullable(), createdBy: z.string() })
+          .object({
+            id: z.string(),
+            until: instant,
+            reason: z.string(),
+            source: z.enum(['manual', 'review']),
+            sourceRef: z.string().nullable(),
+            createdBy: z.string(),
+          })
           .optional()
           .openapi({ description: 'the access exception that denies it (POST /exceptions, or an access review)' }),
       }),
@@ -211,12 +279,24 @@ export const explainSchema = z
         identityId: z.string(),
         userName: z.string(),
         externalId: z.string(),
-        heldBy: z.array(z.looseObject({ id: z.string(), userName: z.string(), source: z.string() })).openapi({ description: 'the other identities with the same externalId' }),
+        heldBy: z
+          .array(z.looseObject({ id: z.string(), userName: z.string(), source: z.string() }))
+          .openapi({ description: 'the other identities with the same externalId' }),
       })
       .nullable(),
     nextCheckAt: nullableInstant,
-    systems: z.array(z.looseObject({ system: z.string(), account: accountSchema.nullable(), linked: z.boolean(), offline: z.object({ revalidationDays: z.number() }).optional(), fitted: z.array(z.string()).optional() })),
-    offlinePending: z.array(z.looseObject({ system: z.string(), accountId: z.string(), groupRef: z.string(), kind: z.string(), revokedAt: instant, learnedBy: instant })),
+    systems: z.array(
+      z.looseObject({
+        system: z.string(),
+        account: accountSchema.nullable(),
+        linked: z.boolean(),
+        offline: z.object({ revalidationDays: z.number() }).optional(),
+        fitted: z.array(z.string()).optional(),
+      }),
+    ),
+    offlinePending: z.array(
+      z.looseObject({ system: z.string(), accountId: z.string(), groupRef: z.string(), kind: z.string(), revokedAt: instant, learnedBy: instant }),
+    ),
     text: z.array(z.string()).openapi({ description: 'the explanation as lines, as `lockstep explain` prints it' }),
   })
   .openapi('Explanation');
@@ -243,7 +323,10 @@ const accessRowSchema = z
     justified: z.boolean(),
     exceptionId: z.string().nullable().optional().openapi({ description: 'the access exception that denies this membership (it is being revoked)' }),
     stillOnKeysUntil: nullableInstant,
-    violations: z.array(z.string()).optional().openapi({ description: 'invariants of the mappings this membership breaks, as the last plans found it (reported, never revoked on its own)' }),
+    violations: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'invariants of the mappings this membership breaks, as the last plans found it (reported, never revoked on its own)' }),
   })
   .openapi('AccessReportRow');
 
@@ -267,8 +350,27 @@ export const accessReportSchema = z.object({ generatedAt: instant, rows: z.array
 export const roleReportSchema = z
   .object({
     generatedAt: instant,
-    holders: z.array(z.object({ role: z.string(), userName: z.string().nullable(), displayName: z.string(), system: z.string(), accessGroup: z.string(), protectionClass: z.number().int().nullable(), validUntil: nullableInstant })),
-    matrix: z.array(z.object({ role: z.string(), accessGroupId: z.string(), accessGroup: z.string(), system: z.string(), protectionClass: z.number().int(), via: z.string() })),
+    holders: z.array(
+      z.object({
+        role: z.string(),
+        userName: z.string().nullable(),
+        displayName: z.string(),
+        system: z.string(),
+        accessGroup: z.string(),
+        protectionClass: z.number().int().nullable(),
+        validUntil: nullableInstant,
+      }),
+    ),
+    matrix: z.array(
+      z.object({
+        role: z.string(),
+        accessGroupId: z.string(),
+        accessGroup: z.string(),
+        system: z.string(),
+        protectionClass: z.number().int(),
+        via: z.string(),
+      }),
+    ),
   })
   .openapi('RoleReport');
 
@@ -289,8 +391,15 @@ export const incidentSchema = z
     closeReason: z.string().nullable().optional(),
     acknowledgedAt: nullableInstant.optional(),
     acknowledgedBy: z.string().nullable().optional(),
-    steps: z.record(z.string(), incidentStepRecordSchema).optional().openapi({ description: 'the reports recorded as sent, by step (early-warning, notification, final-report)' }),
-    person: z.object({ userName: z.string(), displayName: z.string().nullable() }).nullable().optional().openapi({ description: 'the person whose credential it is' }),
+    steps: z
+      .record(z.string(), incidentStepRecordSchema)
+      .optional()
+      .openapi({ description: 'the reports recorded as sent, by step (early-warning, notification, final-report)' }),
+    person: z
+      .object({ userName: z.string(), displayName: z.string().nullable() })
+      .nullable()
+      .optional()
+      .openapi({ description: 'the person whose credential it is' }),
     data: z.record(z.string(), z.unknown()),
     nis2: z
       .object({
@@ -299,10 +408,14 @@ export const incidentSchema = z
         finalReportDue: instant,
         earlyWarningOverdue: z.boolean(),
         hoursToEarlyWarning: z.number(),
-        clocks: z.array(z.object({ step: incidentStepEnum, label: z.string(), due: instant, sent: incidentStepRecordSchema.nullable(), overdue: z.boolean() })).optional(),
+        clocks: z
+          .array(z.object({ step: incidentStepEnum, label: z.string(), due: instant, sent: incidentStepRecordSchema.nullable(), overdue: z.boolean() }))
+          .optional(),
         overdue: z.array(incidentStepEnum).optional(),
       })
-      .openapi({ description: 'NIS2 Art. 23 clocks: early warning 24 h, notification 72 h, final report one month; each stops when its report is recorded as sent' }),
+      .openapi({
+        description: 'NIS2 Art. 23 clocks: early warning 24 h, notification 72 h, final report one month; each stops when its report is recorded as sent',
+      }),
   })
   .openapi('Incident');
 export const incidentListSchema = z.object({ incidents: z.array(incidentSchema) }).openapi('IncidentList');
@@ -339,7 +452,15 @@ export const checkpointVerifySchema = z
     chain: auditVerifySchema,
     checkpoints: count,
     anchoredSeq: z.number().int().nullable(),
-    firstBad: z.object({ line: z.number().int(), seq: z.number().int().nullable(), at: nullableInstant, kind: z.enum(['malformed', 'unknown-key', 'bad-signature', 'truncated', 'rewritten']), problem: z.string() }).nullable(),
+    firstBad: z
+      .object({
+        line: z.number().int(),
+        seq: z.number().int().nullable(),
+        at: nullableInstant,
+        kind: z.enum(['malformed', 'unknown-key', 'bad-signature', 'truncated', 'rewritten']),
+        problem: z.string(),
+      })
+      .nullable(),
     bad: count,
   })
   .openapi('CheckpointVerifyResult');

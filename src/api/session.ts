@@ -37,7 +37,11 @@ export class SessionKeys {
   }
 
   async seal(claims: Record<string, unknown>, purpose: string, ttlSeconds: number): Promise<string> {
-    return new EncryptJWT({ ...claims, purpose }).setProtectedHeader({ alg: 'dir', enc: 'A256GCM' }).setIssuedAt().setExpirationTime(`${ttlSeconds}s`).encrypt(this.key);
+    return new EncryptJWT({ ...claims, purpose })
+      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
+      .setIssuedAt()
+      .setExpirationTime(`${ttlSeconds}s`)
+      .encrypt(this.key);
   }
 
   /** The claims of a sealed value made for `purpose`, or null when it is forged, expired or for something else. */

@@ -31,9 +31,7 @@ export const rowErrorResponseSchema = z.object({
  * everyone in it who would lose access waits in this held run (nobody of them loses anything
  * until it is approved); people who only gain access went ahead.
  */
-export const heldBatchSchema = z
-  .object({ runId: z.string(), people: count, reason: z.string().nullable() })
-  .nullable();
+export const heldBatchSchema = z.object({ runId: z.string(), people: count, reason: z.string().nullable() }).nullable();
 
 export const fileSyncResponseSchema = z.object({
   source: z.string(),
@@ -71,9 +69,7 @@ export const entraSyncResponseSchema = z.object({
   /** A full enumeration replaced the delta round. */
   resynced: z.boolean(),
   /** The mass-removal guard held back absence-based removals. */
-  held: z
-    .object({ wouldRemove: count, total: count, percent: z.number(), maxRemovalPercent: z.number(), sample: z.array(z.string()) })
-    .nullable(),
+  held: z.object({ wouldRemove: count, total: count, percent: z.number(), maxRemovalPercent: z.number(), sample: z.array(z.string()) }).nullable(),
   /** Users skipped because another Entra user already claims their externalId. */
   conflicts: z.array(z.object({ objectId: z.string(), externalId: z.string(), heldBy: z.string() })),
   heldRun: heldBatchSchema,
@@ -86,7 +82,9 @@ export type SourceSyncResponse = z.infer<typeof sourceSyncResponseSchema>;
 /** The pull's result in the documented shape (internal id lists left out). */
 export function sourceSyncResponse(pulled: SourcePullResult): SourceSyncResponse {
   const heldRun = pulled.held ?? null;
-  const heldText = heldRun ? [`${heldRun.people} people who would lose access wait in held run ${heldRun.runId} for approval: ${heldRun.reason ?? ''}`.trim()] : [];
+  const heldText = heldRun
+    ? [`${heldRun.people} people who would lose access wait in held run ${heldRun.runId} for approval: ${heldRun.reason ?? ''}`.trim()]
+    : [];
   if (pulled.type === 'file') {
     const r = pulled.result;
     return sourceSyncResponseSchema.parse({
@@ -95,7 +93,17 @@ export function sourceSyncResponse(pulled: SourcePullResult): SourceSyncResponse
       synced: true,
       rows: r.rows,
       counts: { created: r.created, updated: r.updated, unchanged: r.unchanged, leavers: r.leavers },
-      errors: [...r.errors].sort((a, b) => a.line - b.line).map((e) => ({ file: e.file, line: e.line, column: e.column, columnIndex: e.columnIndex, reason: e.message, externalId: e.externalId, text: formatRowError(e) })),
+      errors: [...r.errors]
+        .sort((a, b) => a.line - b.line)
+        .map((e) => ({
+          file: e.file,
+          line: e.line,
+          column: e.column,
+          columnIndex: e.columnIndex,
+          reason: e.message,
+          externalId: e.externalId,
+          text: formatRowError(e),
+        })),
       leaversWithheld: r.leaversWithheld,
       heldRun,
       warnings: [...(r.leaversWithheld ? [r.leaversWithheld] : []), ...heldText],
@@ -103,7 +111,9 @@ export function sourceSyncResponse(pulled: SourcePullResult): SourceSyncResponse
   }
   const r = pulled.result;
   const held = r.held
-    ? [`${r.held.wouldRemove} of ${r.held.total} identities (${r.held.percent}%) would be removed, over maxRemovalPercent ${r.held.maxRemovalPercent}: removals held`]
+    ? [
+        `${r.held.wouldRemove} of ${r.held.total} identities (${r.held.percent}%) would be removed, over maxRemovalPercent ${r.held.maxRemovalPercent}: removals held`,
+      ]
     : [];
   return sourceSyncResponseSchema.parse({
     source: r.source,

@@ -41,10 +41,7 @@ export function createUiRouter(opts: { dir?: string } = {}): Router {
     });
     next();
   });
-  r.use(
-    '/assets',
-    express.static(join(dir, 'assets'), { immutable: true, maxAge: '365d', index: false, fallthrough: false, redirect: false }),
-  );
+  r.use('/assets', express.static(join(dir, 'assets'), { immutable: true, maxAge: '365d', index: false, fallthrough: false, redirect: false }));
   r.use(express.static(dir, { index: false, redirect: false, maxAge: 0, setHeaders: (res) => res.setHeader('Cache-Control', 'no-cache') }));
   r.use(async (req, res, next) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return next();

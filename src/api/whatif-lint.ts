@@ -13,15 +13,24 @@ import type { EngineContext } from '../reconcile/index.js';
 import { iterateIdentities } from '../store/identities.js';
 import { storeAttributeNames } from '../store/people.js';
 
-export async function lintWhatIf(ctx: EngineContext, sources: MappingSource[], policy: CompiledPolicy, provided?: () => Promise<string[]>): Promise<LintIssue[]> {
+export async function lintWhatIf(
+  ctx: EngineContext,
+  sources: MappingSource[],
+  policy: CompiledPolicy,
+  provided?: () => Promise<string[]>,
+): Promise<LintIssue[]> {
   const known = [...SCIM_ATTRIBUTES, ...(await storeAttributeNames(ctx.db)), ...(provided ? await provided() : [])];
   const errors = unknownAttributeIssues(policy, known);
   if (errors.length) {
     const details = errors.map((e) => locateRuleIssue(sources, e));
-    throw new LockstepError('validation', `mappings are invalid (${errors.length} issue${errors.length === 1 ? '' : 's'}):\n${details.map((d) => `${d.file}:${d.line}:${d.column}: ${d.message}`).join('\n')}`, {
-      field: details[0].path || 'when',
-      details: details.map((d, i) => ({ ...d, label: `rule "${errors[i].rule}": when` })),
-    });
+    throw new LockstepError(
+      'validation',
+      `mappings are invalid (${errors.length} issue${errors.length === 1 ? '' : 's'}):\n${details.map((d) => `${d.file}:${d.line}:${d.column}: ${d.message}`).join('\n')}`,
+      {
+        field: details[0].path || 'when',
+        details: details.map((d, i) => ({ ...d, label: `rule "${errors[i].rule}": when` })),
+      },
+    );
   }
   const people: Identity[] = [];
   for await (const page of iterateIdentities(ctx.db, 5000, { includeDeleted: false })) people.push(...page);

@@ -53,7 +53,13 @@ async function mappingFiles(paths: string[]): Promise<string[]> {
   const out: string[] = [];
   for (const p of paths) {
     // *.test.yaml are mapping tests, not mappings (policy/tests.ts)
-    if ((await stat(p)).isDirectory()) out.push(...(await readdir(p)).filter((n) => /\.ya?ml$/i.test(n) && !/\.test\.ya?ml$/i.test(n)).sort().map((n) => join(p, n)));
+    if ((await stat(p)).isDirectory())
+      out.push(
+        ...(await readdir(p))
+          .filter((n) => /\.ya?ml$/i.test(n) && !/\.test\.ya?ml$/i.test(n))
+          .sort()
+          .map((n) => join(p, n)),
+      );
     else out.push(p);
   }
   return [...new Set(out)];
@@ -108,9 +114,13 @@ export function createWhatIfRouter(deps: WhatIfDeps): Router {
       const unknown = [...loaded.policy.accessGroups.values()].filter((g) => !deps.systems.includes(g.system));
       if (unknown.length) {
         const i = loaded.mappings.accessGroups.findIndex((g) => g.id === unknown[0].id);
-        throw new LockstepError('validation', `accessGroups[${i}].system: ${unknown[0].system} is not a configured lock system (configured: ${deps.systems.join(', ')})`, {
-          field: `accessGroups[${i}].system`,
-        });
+        throw new LockstepError(
+          'validation',
+          `accessGroups[${i}].system: ${unknown[0].system} is not a configured lock system (configured: ${deps.systems.join(', ')})`,
+          {
+            field: `accessGroups[${i}].system`,
+          },
+        );
       }
       // an attribute nothing provides is a 400 naming the rule; rules and bundles matching nobody are warnings (issue 26)
       const lint = await lintWhatIf(deps.ctx, sources, loaded.policy);

@@ -15,7 +15,9 @@ export function registerAuditCommands(program: Command): void {
 
   audit
     .command('verify')
-    .description('walk the chain; names the first altered, inserted or removed entry; with --checkpoint, also checks the log against signed checkpoints (finds entries removed from the end)')
+    .description(
+      'walk the chain; names the first altered, inserted or removed entry; with --checkpoint, also checks the log against signed checkpoints (finds entries removed from the end)',
+    )
     .option('--checkpoint <file>', 'signed checkpoints (JSON lines, or syslog lines carrying them); repeatable', collect, [])
     .option('--public-key <file>', 'verify checkpoints with this public key (repeatable; default: audit.checkpoint in lockstep.yaml)', collect, [])
     .option('--json', 'machine-readable result')
@@ -38,7 +40,8 @@ export function registerAuditCommands(program: Command): void {
     .action(async (o: { json?: boolean }) => {
       const loaded = await loadConfig(globals().config);
       const cfg = loaded.config.audit.checkpoint;
-      if (!cfg) throw new LockstepError('config', `${loaded.file} configures no audit.checkpoint (a signing key and at least one sink)`, { field: 'audit.checkpoint' });
+      if (!cfg)
+        throw new LockstepError('config', `${loaded.file} configures no audit.checkpoint (a signing key and at least one sink)`, { field: 'audit.checkpoint' });
       const { writeCheckpoint } = await import('../runtime/checkpoint-sinks.js');
       const db = await openConfiguredStore(process.env, { joinShared: true });
       try {
@@ -61,7 +64,13 @@ export function registerAuditCommands(program: Command): void {
     .action(async (o: { output: string; force?: boolean }) => {
       const pub = `${o.output}.pub`;
       if (!o.force) {
-        for (const f of [o.output, pub]) if (existsSync(f)) throw new LockstepError('validation', `${f} exists; pass --force to replace it (checkpoints signed with the old key then need its public key to verify)`, { field: 'output' });
+        for (const f of [o.output, pub])
+          if (existsSync(f))
+            throw new LockstepError(
+              'validation',
+              `${f} exists; pass --force to replace it (checkpoints signed with the old key then need its public key to verify)`,
+              { field: 'output' },
+            );
       }
       const k = generateCheckpointKeys();
       await mkdir(dirname(resolve(o.output)), { recursive: true, mode: 0o700 });
@@ -70,7 +79,9 @@ export function registerAuditCommands(program: Command): void {
       await chmod(o.output, 0o600);
       await writeFile(pub, k.publicPem, { mode: 0o644, flag: o.force ? 'w' : 'wx' });
       out(`private key ${o.output} (mode 0600), public key ${pub}, key id ${k.keyId}`);
-      out(`Point audit.checkpoint.keyFile at the private key; give the public key to whoever verifies (\`lockstep audit verify --checkpoint FILE --public-key ${pub}\`).`);
+      out(
+        `Point audit.checkpoint.keyFile at the private key; give the public key to whoever verifies (\`lockstep audit verify --checkpoint FILE --public-key ${pub}\`).`,
+      );
     });
   audit
     .command('export')
@@ -130,7 +141,10 @@ async function verifyWithCheckpoints(files: string[], publicKeyFiles: string[], 
       for (const r of results) {
         const f = r.firstBad;
         if (!f) out(`${r.file}: ${r.checkpoints} checkpoint(s) hold${r.anchoredSeq !== null ? `; the log is anchored up to sequence ${r.anchoredSeq}` : ''}`);
-        else err(`CHECKPOINT DOES NOT HOLD: ${r.file}:${f.line}${f.seq !== null ? ` (sequence ${f.seq}${f.at ? `, signed ${f.at}` : ''})` : ''}: ${f.problem}${r.bad > 1 ? ` (${r.bad - 1} more bad checkpoint(s) in this file)` : ''}`);
+        else
+          err(
+            `CHECKPOINT DOES NOT HOLD: ${r.file}:${f.line}${f.seq !== null ? ` (sequence ${f.seq}${f.at ? `, signed ${f.at}` : ''})` : ''}: ${f.problem}${r.bad > 1 ? ` (${r.bad - 1} more bad checkpoint(s) in this file)` : ''}`,
+          );
       }
     }
     if (results.some((r) => r.firstBad)) process.exitCode = EXIT.checkpoint;

@@ -41,17 +41,30 @@ export function registerGovernanceCommands(program: Command): void {
     .option('--json', 'machine-readable result')
     .action(async (system: string, credentialId: string, o: { account?: string; note?: string; suspend?: boolean; json?: boolean }) => {
       await withEngine(async (engine) => {
-        const r = await markCredentialLost(engine.ctx, { system, credentialId, accountId: o.account, note: o.note, actor: `cli:${process.env.USER ?? 'unknown'}`, state: o.suspend ? 'suspended' : 'lost' });
+        const r = await markCredentialLost(engine.ctx, {
+          system,
+          credentialId,
+          accountId: o.account,
+          note: o.note,
+          actor: `cli:${process.env.USER ?? 'unknown'}`,
+          state: o.suspend ? 'suspended' : 'lost',
+        });
         if (o.json) out(JSON.stringify(r, null, 2));
         else {
-          out(`credential ${credentialId} of ${r.account.displayName}: ${r.result.status === 'applied' ? (o.suspend ? 'suspended' : 'marked lost') : `NOT YET APPLIED (${r.result.error?.message})`}`);
-          out(`incident ${r.incident.id} opened; NIS2 early warning due by ${r.incident.nis2.earlyWarningDue}, notification by ${r.incident.nis2.notificationDue}`);
+          out(
+            `credential ${credentialId} of ${r.account.displayName}: ${r.result.status === 'applied' ? (o.suspend ? 'suspended' : 'marked lost') : `NOT YET APPLIED (${r.result.error?.message})`}`,
+          );
+          out(
+            `incident ${r.incident.id} opened; NIS2 early warning due by ${r.incident.nis2.earlyWarningDue}, notification by ${r.incident.nis2.notificationDue}`,
+          );
         }
         if (r.result.status !== 'applied') process.exitCode = EXIT.failed;
       });
     });
 
-  const incident = program.command('incident').description('incidents (lost credentials) and their NIS2 Art. 23 reports: early warning 24 h, notification 72 h, final report one month');
+  const incident = program
+    .command('incident')
+    .description('incidents (lost credentials) and their NIS2 Art. 23 reports: early warning 24 h, notification 72 h, final report one month');
   incident
     .command('list')
     .description('open incidents with their clocks, newest first (ids shortened: commands take a unique prefix)')
@@ -81,7 +94,16 @@ export function registerGovernanceCommands(program: Command): void {
     .option('--sent-at <iso>', 'when it was sent (ISO date-time with a zone; default now)')
     .action(async (id: string, step: string, o: { reference: string; sentAt?: string }) => {
       await withEngine(async (engine) => {
-        out(incidentLine(await recordIncidentReport(engine.ctx, id, { step, reference: o.reference, sentAt: o.sentAt ?? null, actor: `cli:${process.env.USER ?? 'unknown'}` })));
+        out(
+          incidentLine(
+            await recordIncidentReport(engine.ctx, id, {
+              step,
+              reference: o.reference,
+              sentAt: o.sentAt ?? null,
+              actor: `cli:${process.env.USER ?? 'unknown'}`,
+            }),
+          ),
+        );
       });
     });
   incident
@@ -106,7 +128,8 @@ export function registerGovernanceCommands(program: Command): void {
         const actor = `cli:${process.env.USER ?? 'unknown'}`;
         const { exception: x, identity } = await createAccessException(engine.ctx, { who, accessGroupId: group, until: o.until, reason: o.reason, actor });
         const outcome = await runReconcile(engine.ctx, { kind: 'identities', ids: [identity.id] }, { trigger: 'exception', actor, apply: true });
-        if (o.json) out(JSON.stringify({ exception: x, run: outcome.run ? { id: outcome.run.id, status: outcome.run.status } : null, held: outcome.held }, null, 2));
+        if (o.json)
+          out(JSON.stringify({ exception: x, run: outcome.run ? { id: outcome.run.id, status: outcome.run.status } : null, held: outcome.held }, null, 2));
         else {
           out(`exception ${x.id}: ${group} denied to ${identity.userName} until ${x.until}`);
           printOutcome(outcome, false);
@@ -126,10 +149,19 @@ export function registerGovernanceCommands(program: Command): void {
         const list = await findAccessExceptions(engine.ctx, { who: o.user, accessGroupId: o.group, all: o.all });
         if (o.json) return out(JSON.stringify(list, null, 2));
         if (list.length === 0) return out('no exceptions');
-        const names = await personNames(engine.ctx.db, list.map((x) => x.identityId));
+        const names = await personNames(
+          engine.ctx.db,
+          list.map((x) => x.identityId),
+        );
         for (const x of list) {
-          const state = x.removedAt ? ` [removed ${x.removedAt} by ${x.removedBy}: ${x.removedReason}]` : Date.parse(x.until) <= engine.ctx.now().getTime() ? ' [ended]' : '';
-          out(`${shortId(x.id)}  ${x.accessGroupId} denied to ${personLabel(names, x.identityId)} until ${x.until} (${x.source}, by ${x.createdBy}): ${x.reason}${state}`);
+          const state = x.removedAt
+            ? ` [removed ${x.removedAt} by ${x.removedBy}: ${x.removedReason}]`
+            : Date.parse(x.until) <= engine.ctx.now().getTime()
+              ? ' [ended]'
+              : '';
+          out(
+            `${shortId(x.id)}  ${x.accessGroupId} denied to ${personLabel(names, x.identityId)} until ${x.until} (${x.source}, by ${x.createdBy}): ${x.reason}${state}`,
+          );
         }
       });
     });
@@ -148,7 +180,9 @@ export function registerGovernanceCommands(program: Command): void {
       });
     });
 
-  const request = program.command('request').description('access requests: an access group or role bundle for a time window, approved by its owner (and sponsor)');
+  const request = program
+    .command('request')
+    .description('access requests: an access group or role bundle for a time window, approved by its owner (and sponsor)');
   request
     .command('create <userName>')
     .description('request access for a person (the class limits apply at once)')
@@ -160,8 +194,16 @@ export function registerGovernanceCommands(program: Command): void {
     .option('--json', 'machine-readable')
     .action(async (who: string, o: { group?: string; role?: string; from?: string; until: string; justification: string; json?: boolean }) => {
       await withEngine(async (engine) => {
-        const r = await createAccessRequest(engine.ctx, { who, accessGroup: o.group, role: o.role, from: o.from, until: o.until, justification: o.justification }, cliCaller());
-        out(o.json ? JSON.stringify(r, null, 2) : `request ${r.id} created, waiting for ${r.steps.map((s) => (s.who ? `${s.kind} ${s.who}` : 'an approver')).join(' and ')}`);
+        const r = await createAccessRequest(
+          engine.ctx,
+          { who, accessGroup: o.group, role: o.role, from: o.from, until: o.until, justification: o.justification },
+          cliCaller(),
+        );
+        out(
+          o.json
+            ? JSON.stringify(r, null, 2)
+            : `request ${r.id} created, waiting for ${r.steps.map((s) => (s.who ? `${s.kind} ${s.who}` : 'an approver')).join(' and ')}`,
+        );
       });
     });
   request
@@ -175,7 +217,10 @@ export function registerGovernanceCommands(program: Command): void {
         const list = await findAccessRequests(engine.ctx, { who: o.user, status: o.status });
         if (o.json) out(JSON.stringify(list, null, 2));
         else {
-          const names = await personNames(engine.ctx.db, list.map((r) => r.identityId));
+          const names = await personNames(
+            engine.ctx.db,
+            list.map((r) => r.identityId),
+          );
           out(list.length ? list.map((r) => requestLine(r, names)).join('\n') : 'no requests');
         }
       });
@@ -217,7 +262,10 @@ export function registerGovernanceCommands(program: Command): void {
         const campaigns = await listReviewCampaigns(engine.ctx.db, {});
         if (o.json) return out(JSON.stringify(campaigns, null, 2));
         out(`declared: ${engine.ctx.policy.mappings.reviews.map((r) => `${r.id}${r.every ? ` (every ${r.every})` : ''}`).join(', ') || 'none'}`);
-        for (const c of campaigns) out(`${c.id}  ${c.reviewId}  ${c.status}  started ${c.startedAt} by ${c.startedBy}, deadline ${c.deadline}${c.closedAt ? `, closed ${c.closedAt}` : ''}`);
+        for (const c of campaigns)
+          out(
+            `${c.id}  ${c.reviewId}  ${c.status}  started ${c.startedAt} by ${c.startedBy}, deadline ${c.deadline}${c.closedAt ? `, closed ${c.closedAt}` : ''}`,
+          );
       });
     });
   review
@@ -284,11 +332,23 @@ function personLabel(names: Map<string, PersonName>, id: string | null): string 
 }
 
 function incidentLine(i: IncidentWithPerson): string {
-  const who = i.person ? (i.person.displayName && i.person.displayName !== i.person.userName ? `${i.person.displayName} (${i.person.userName})` : i.person.userName) : '–';
+  const who = i.person
+    ? i.person.displayName && i.person.displayName !== i.person.userName
+      ? `${i.person.displayName} (${i.person.userName})`
+      : i.person.userName
+    : '–';
   const clocks = i.nis2.clocks
-    .map((c) => `${c.label} ${c.sent ? `sent ${c.sent.sentAt} (${c.sent.reference})` : i.status === 'closed' ? 'not recorded' : `${c.overdue ? 'OVERDUE since' : 'due'} ${c.due}`}`)
+    .map(
+      (c) =>
+        `${c.label} ${c.sent ? `sent ${c.sent.sentAt} (${c.sent.reference})` : i.status === 'closed' ? 'not recorded' : `${c.overdue ? 'OVERDUE since' : 'due'} ${c.due}`}`,
+    )
     .join('; ');
-  const state = i.status === 'closed' ? `closed ${i.closedAt} by ${i.closedBy ?? '?'}: ${i.closeReason ?? ''}` : i.acknowledgedAt ? `open, acknowledged by ${i.acknowledgedBy}` : 'open, not acknowledged';
+  const state =
+    i.status === 'closed'
+      ? `closed ${i.closedAt} by ${i.closedBy ?? '?'}: ${i.closeReason ?? ''}`
+      : i.acknowledgedAt
+        ? `open, acknowledged by ${i.acknowledgedBy}`
+        : 'open, not acknowledged';
   return `${shortId(i.id)}  ${i.openedAt}  ${i.kind}  ${who}  ${i.system ?? ''}${i.credentialId ? ` credential ${i.credentialId}` : ''}  [${state}]\n          ${clocks}`;
 }
 

@@ -4,7 +4,16 @@ import type { Command } from 'commander';
 import { LockstepError } from '../domain/errors.js';
 import type { Identity } from '../domain/identity.js';
 import { loadConfig } from '../config/index.js';
-import { loadMappings, formatTestReport, junitXml, parseTests, readTestSources, resolveTestFiles, runMappingTests, type CompiledPolicy } from '../policy/index.js';
+import {
+  loadMappings,
+  formatTestReport,
+  junitXml,
+  parseTests,
+  readTestSources,
+  resolveTestFiles,
+  runMappingTests,
+  type CompiledPolicy,
+} from '../policy/index.js';
 import { unmatchedIssues } from '../policy/lint.js';
 import { checkSystems, openConfiguredStore } from '../runtime/compose.js';
 import { checkMappingAttributes } from '../runtime/mapping-lint.js';
@@ -26,7 +35,9 @@ export function registerPolicyCommands(program: Command): void {
       if (o.againstStore) await warnUnmatched(policy);
       out(`${loaded.file}: ok`);
       for (const f of files) out(`${f}: ok`);
-      out(`${policy.accessGroups.size} access groups, ${policy.roles.size} role bundles, ${policy.rules.length} rules, ${Object.keys(loaded.config.systems).length} system(s), ${Object.keys(loaded.config.sources).length} source(s)`);
+      out(
+        `${policy.accessGroups.size} access groups, ${policy.roles.size} role bundles, ${policy.rules.length} rules, ${Object.keys(loaded.config.systems).length} system(s), ${Object.keys(loaded.config.sources).length} source(s)`,
+      );
       await validateMappingTests(loaded.mappingPaths, policy);
     });
 
@@ -40,7 +51,10 @@ export function registerPolicyCommands(program: Command): void {
       const mappingPaths = o.mappings ?? (await loadConfig(globals().config)).mappingPaths;
       const { policy } = await loadMappings(mappingPaths);
       const files = await resolveTestFiles(paths.length ? paths : mappingPaths);
-      if (files.length === 0) throw new LockstepError('config', `no mapping tests (*.test.yaml) in or beside ${(paths.length ? paths : mappingPaths).join(', ')}`, { field: 'paths' });
+      if (files.length === 0)
+        throw new LockstepError('config', `no mapping tests (*.test.yaml) in or beside ${(paths.length ? paths : mappingPaths).join(', ')}`, {
+          field: 'paths',
+        });
       const report = runMappingTests(policy, parseTests(await readTestSources(files)));
       if (o.junit) await writeFile(o.junit, junitXml(report));
       out(o.json ? JSON.stringify(report, null, 2) : formatTestReport(report));

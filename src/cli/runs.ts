@@ -20,7 +20,10 @@ export function registerPlanCommands(program: Command): void {
         if (o.json) out(JSON.stringify({ runId: outcome.run?.id, digest: outcome.digest, plan: outcome.plan }, null, 2));
         else {
           out(formatPlan(outcome.plan, { color }));
-          if (outcome.plan.operations.length) out(`\nPlan digest ${outcome.digest}: \`lockstep apply --yes --expect ${outcome.digest}\` applies exactly this plan, or nothing if the world moved.`);
+          if (outcome.plan.operations.length)
+            out(
+              `\nPlan digest ${outcome.digest}: \`lockstep apply --yes --expect ${outcome.digest}\` applies exactly this plan, or nothing if the world moved.`,
+            );
         }
         if (o.detailedExitcode && outcome.plan.operations.length) process.exitCode = EXIT.changes;
       });
@@ -30,7 +33,10 @@ export function registerPlanCommands(program: Command): void {
     .command('apply')
     .description('plan and apply a full reconciliation: the plan shown is the plan applied (nothing is applied if the world moved in between)')
     .option('-y, --yes', 'apply without asking (needed when stdin is not a terminal)')
-    .option('--expect <digest>', 'apply only if the plan is still the one with this digest (from `plan --json` or `plan`); confirms it, so no question is asked')
+    .option(
+      '--expect <digest>',
+      'apply only if the plan is still the one with this digest (from `plan --json` or `plan`); confirms it, so no question is asked',
+    )
     .option('--json', 'machine-readable result')
     .action(async (o: { yes?: boolean; json?: boolean; expect?: string }) => {
       await withEngine(async (engine) => {
@@ -40,7 +46,12 @@ export function registerPlanCommands(program: Command): void {
           const preview = await runReconcile(engine.ctx, { kind: 'full' }, { trigger: 'cli apply preview', actor: 'cli', apply: false });
           out(formatPlan(preview.plan, { color }));
           if (preview.plan.operations.length === 0) return;
-          if (expectDigest && expectDigest !== preview.digest) throw new LockstepError('conflict', `the world moved since the plan was shown: it was ${expectDigest}, it is now ${preview.digest}; nothing was applied`, { field: 'expect' });
+          if (expectDigest && expectDigest !== preview.digest)
+            throw new LockstepError(
+              'conflict',
+              `the world moved since the plan was shown: it was ${expectDigest}, it is now ${preview.digest}; nothing was applied`,
+              { field: 'expect' },
+            );
           if (!(await confirm('\nDo you want to perform these actions? Only "yes" will be accepted: '))) {
             err(process.stdin.isTTY ? 'Apply cancelled.' : 'Not applied: stdin is not a terminal; pass --yes to apply without asking.');
             process.exitCode = EXIT.error;
@@ -118,7 +129,8 @@ function cliController(engine: Engine): Controller {
     systems: [...ctx.drivers.keys()],
     leases: localLeases(),
     requeue: async (ids, lane) => {
-      if (lane === 'revocation') err(`${ids.length} person(s) still have revocations that did not land: they are reported overdue; run apply again or let the service retry them`);
+      if (lane === 'revocation')
+        err(`${ids.length} person(s) still have revocations that did not land: they are reported overdue; run apply again or let the service retry them`);
     },
   };
 }

@@ -19,8 +19,13 @@ export function registerServeCommands(program: Command): void {
     .action(async (o: { port: string; host: string; state?: string; apiKey?: string; validity: boolean; suspend: boolean; offlineDays?: string }) => {
       const { startSimulator } = await import('../../connectors/simulator/index.js');
       const offlineDays = o.offlineDays === undefined ? null : Number(o.offlineDays);
-      if (offlineDays !== null && !(Number.isInteger(offlineDays) && offlineDays > 0)) throw new LockstepError('validation', `--offline-days must be a whole number of days above 0, not ${o.offlineDays}`, { field: 'offline-days' });
-      const profile = { validity: o.validity ? ('membership' as const) : ('none' as const), suspendAccount: o.suspend, offline: offlineDays === null ? null : { revalidationDays: offlineDays } };
+      if (offlineDays !== null && !(Number.isInteger(offlineDays) && offlineDays > 0))
+        throw new LockstepError('validation', `--offline-days must be a whole number of days above 0, not ${o.offlineDays}`, { field: 'offline-days' });
+      const profile = {
+        validity: o.validity ? ('membership' as const) : ('none' as const),
+        suspendAccount: o.suspend,
+        offline: offlineDays === null ? null : { revalidationDays: offlineDays },
+      };
       const sim = await startSimulator({ port: Number(o.port), host: o.host, stateFile: o.state, apiKey: o.apiKey, profile });
       out(`simulator listening on ${sim.url}/api${o.state ? ` (state in ${o.state})` : ''}`);
       await new Promise<void>((resolve) => {
@@ -45,7 +50,9 @@ export function registerServeCommands(program: Command): void {
     .action(async (o: { port: string; user: string[] }) => {
       const { startOidcProvider } = await import('../runtime/dev-oidc.js');
       const ROLES = new Set(['viewer', 'operator', 'approver', 'auditor']);
-      const specs = o.user.length ? o.user : ['ana:Ana Viewer:viewer', 'olga:Olga Operator:operator', 'alice:Alice Approver:approver', 'audrey:Audrey Auditor:auditor'];
+      const specs = o.user.length
+        ? o.user
+        : ['ana:Ana Viewer:viewer', 'olga:Olga Operator:operator', 'alice:Alice Approver:approver', 'audrey:Audrey Auditor:auditor'];
       const users = specs.map((spec) => {
         const [sub, name, roles] = spec.split(':');
         const list = (roles ?? '').split('+').filter(Boolean);
@@ -55,7 +62,8 @@ export function registerServeCommands(program: Command): void {
         return { sub, name, email: `${sub}@example.test`, roles: list };
       });
       const port = Number(o.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LockstepError('validation', `--port must be a port number (0: any free one), not ${o.port}`, { field: 'port' });
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new LockstepError('validation', `--port must be a port number (0: any free one), not ${o.port}`, { field: 'port' });
       const idp = await startOidcProvider({ users, port, clientId: 'lockstep-dev', clientSecret: 'lockstep-dev-secret' });
       out(`dev OIDC provider at ${idp.issuer} (signs in anyone it lists: for trying lockstep on this machine only)`);
       for (const u of users) out(`  ${u.sub.padEnd(10)} ${u.name.padEnd(18)} ${u.roles.join(', ')}`);

@@ -57,7 +57,13 @@ export function outcomeExit(o: RunOutcome): number {
 
 export function printOutcome(o: RunOutcome, json: boolean): void {
   if (json) {
-    out(JSON.stringify({ run: o.run ? { ...o.run, plan: undefined } : null, held: o.held, summary: o.plan.summary, results: o.results, failed: o.failed.map((f) => f.key) }, null, 2));
+    out(
+      JSON.stringify(
+        { run: o.run ? { ...o.run, plan: undefined } : null, held: o.held, summary: o.plan.summary, results: o.results, failed: o.failed.map((f) => f.key) },
+        null,
+        2,
+      ),
+    );
     return;
   }
   if (o.held) {
@@ -68,7 +74,9 @@ export function printOutcome(o: RunOutcome, json: boolean): void {
   out(`\nApply complete! ${applied} applied, ${o.failed.length} failed.${o.run ? ` Run ${o.run.id}.` : ''}`);
   for (const f of o.failed) {
     const r = o.results.find((x) => x.key === f.key);
-    err(`  failed: ${f.kind} ${f.group?.name ?? f.credentialId ?? ''} for ${f.userName ?? f.accountId}: ${r?.error?.message ?? 'unknown error'}${f.revocation ? ' (a revocation: the next run retries it; it is reported overdue until then)' : ''}`);
+    err(
+      `  failed: ${f.kind} ${f.group?.name ?? f.credentialId ?? ''} for ${f.userName ?? f.accountId}: ${r?.error?.message ?? 'unknown error'}${f.revocation ? ' (a revocation: the next run retries it; it is reported overdue until then)' : ''}`,
+    );
   }
 }
 

@@ -23,7 +23,13 @@ export function registerSyncCommand(program: Command): void {
           const src = loaded.config.sources[o.source];
           if (src?.type !== 'entra') return;
           const changed: string[] = [];
-          const r = await pullEntra({ db: engine.ctx.db, source: { ...src, name: o.source }, onChange: (ids) => void changed.push(...ids), logger: engine.ctx.logger, allowMassRemoval: !!o.allowMassRemoval });
+          const r = await pullEntra({
+            db: engine.ctx.db,
+            source: { ...src, name: o.source },
+            onChange: (ids) => void changed.push(...ids),
+            logger: engine.ctx.logger,
+            allowMassRemoval: !!o.allowMassRemoval,
+          });
           out(JSON.stringify({ ...r, changedIds: undefined, leaverIds: undefined, changed: changed.length }, null, 2));
           if (o.apply && changed.length) {
             const outcome = await runReconcile(engine.ctx, { kind: 'identities', ids: changed }, { trigger: 'cli sync entra', actor: 'cli', apply: true });
@@ -56,12 +62,17 @@ export function registerSyncCommand(program: Command): void {
 
 function fileSources(loaded: LoadedConfig, only?: string) {
   const all = Object.entries(loaded.config.sources).filter(([, s]) => s.type === 'file');
-  if (only && !loaded.config.sources[only]) throw new LockstepError('validation', `no source named ${only} in ${loaded.file} (sources: ${Object.keys(loaded.config.sources).join(', ') || 'none'})`, { field: 'source' });
+  if (only && !loaded.config.sources[only])
+    throw new LockstepError('validation', `no source named ${only} in ${loaded.file} (sources: ${Object.keys(loaded.config.sources).join(', ') || 'none'})`, {
+      field: 'source',
+    });
   return all.filter(([name]) => !only || name === only);
 }
 
 function printSync(r: FileSyncResult): void {
-  out(`source ${r.source}: ${r.rows} rows, ${r.created} new, ${r.updated} changed, ${r.unchanged} unchanged, ${r.leavers} leaver(s) by absence, ${r.errors.length} row(s) skipped`);
+  out(
+    `source ${r.source}: ${r.rows} rows, ${r.created} new, ${r.updated} changed, ${r.unchanged} unchanged, ${r.leavers} leaver(s) by absence, ${r.errors.length} row(s) skipped`,
+  );
   for (const e of r.errors) err(`  ${formatRowError(e)}`);
   if (r.leaversWithheld) err(`  warning: ${r.leaversWithheld}`);
 }

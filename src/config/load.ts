@@ -20,12 +20,20 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const parsed = parseYaml(text, file, issues);
   if (parsed) {
     const doc = substituteEnv(parsed.raw ?? {}, env);
-    for (const m of doc.missing) issues.push(issueAt(parsed.src, offsetOf(parsed.src, m.path), m.path, `environment variable ${m.name} is not set (use \${${m.name}:-default} for a default)`));
+    for (const m of doc.missing)
+      issues.push(
+        issueAt(parsed.src, offsetOf(parsed.src, m.path), m.path, `environment variable ${m.name} is not set (use \${${m.name}:-default} for a default)`),
+      );
     const { result: r, problems } = parseSubstituted(configSchema, doc);
     for (const p of problems) issues.push(issueAt(parsed.src, offsetOf(parsed.src, p.path), p.path, p.message));
     if (!r.success) {
       const explained = new Set([...doc.missing, ...problems].map((x) => formatPath(x.path)));
-      issues.push(...zodIssues(parsed.src, r.error.issues.filter((i) => !explainedElsewhere(i, explained))));
+      issues.push(
+        ...zodIssues(
+          parsed.src,
+          r.error.issues.filter((i) => !explainedElsewhere(i, explained)),
+        ),
+      );
     }
     if (issues.length === 0 && r.success) return r.data;
   }
@@ -39,7 +47,11 @@ export async function loadConfig(path = process.env.LOCKSTEP_CONFIG ?? './lockst
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new LockstepError('config', `cannot read the configuration file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (set LOCKSTEP_CONFIG or pass --config)`, { field: 'LOCKSTEP_CONFIG', cause: e });
+    throw new LockstepError(
+      'config',
+      `cannot read the configuration file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (set LOCKSTEP_CONFIG or pass --config)`,
+      { field: 'LOCKSTEP_CONFIG', cause: e },
+    );
   }
   const config = parseConfig(text, file, env);
   const baseDir = dirname(file);
@@ -53,6 +65,9 @@ export function resolveFromConfig(loaded: Pick<LoadedConfig, 'baseDir'>, p: stri
 
 /** Tokens from config plus a comma-separated environment variable (rotation: several at once). */
 export function tokensFrom(configured: string[], envValue: string | undefined): string[] {
-  const fromEnv = (envValue ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+  const fromEnv = (envValue ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
   return [...new Set([...configured, ...fromEnv])];
 }

@@ -22,7 +22,10 @@ export const systemSchema = z
         /** The kind of lock system the simulator plays (issue 16): what the engine must do itself. */
         profile: z
           .object({
-            validity: z.enum(['membership', 'account', 'none']).default('membership').describe('account: windows only on the person; none: no windows at all (lockstep enforces them on schedule)'),
+            validity: z
+              .enum(['membership', 'account', 'none'])
+              .default('membership')
+              .describe('account: windows only on the person; none: no windows at all (lockstep enforces them on schedule)'),
             suspendAccount: z.boolean().default(true).describe('false: accounts cannot be suspended (leavers lose credentials instead)'),
             offline: z
               .object({ revalidationDays: z.number().int().positive() })
@@ -58,9 +61,15 @@ export const checkpointSinkSchema = z.discriminatedUnion('type', [
       protocol: z.enum(['udp', 'tcp']).default('udp'),
       /** RFC 5424 facility; 13 is "log audit". Severity is 5 (notice). */
       facility: z.number().int().min(0).max(23).default(13),
-      appName: z.string().regex(/^[!-~]{1,48}$/, 'APP-NAME: 1 to 48 printable ASCII characters, no spaces').default('lockstep'),
+      appName: z
+        .string()
+        .regex(/^[!-~]{1,48}$/, 'APP-NAME: 1 to 48 printable ASCII characters, no spaces')
+        .default('lockstep'),
       /** HOSTNAME field; default this machine's name. */
-      hostname: z.string().regex(/^[!-~]{1,255}$/, 'HOSTNAME: printable ASCII, no spaces').optional(),
+      hostname: z
+        .string()
+        .regex(/^[!-~]{1,255}$/, 'HOSTNAME: printable ASCII, no spaces')
+        .optional(),
       timeoutMs: z.number().int().positive().default(10_000),
     })
     .strict(),
@@ -88,7 +97,10 @@ export const checkpointConfigSchema = z
     sinks: z.array(checkpointSinkSchema).min(1, 'name at least one sink (file, syslog or webhook)'),
   })
   .strict()
-  .refine((c) => (c.keyFile === undefined) !== (c.key === undefined), { message: 'give the signing key as keyFile or as key (one of them)', path: ['keyFile'] });
+  .refine((c) => (c.keyFile === undefined) !== (c.key === undefined), {
+    message: 'give the signing key as keyFile or as key (one of them)',
+    path: ['keyFile'],
+  });
 
 export const sourceSchema = z.discriminatedUnion('type', [fileSourceSchema, entraSourceSchema]);
 
@@ -124,7 +136,10 @@ export const authTokenSchema = z
     /** The token itself (e.g. `${LOCKSTEP_CI_TOKEN}`), or name the variable with tokenEnv. */
     token: z.string().min(16, 'a token must have at least 16 characters').optional(),
     /** The environment variable holding the token. */
-    tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
+    tokenEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+      .optional(),
     roles: z.array(authRoleSchema).min(1, 'give the token at least one role'),
   })
   .strict()
@@ -138,7 +153,12 @@ export const authConfigSchema = z
       .object({
         /** Encrypts the session cookie; default LOCKSTEP_SESSION_SECRET (at least 32 characters). */
         secret: z.string().min(32, 'a session secret must have at least 32 characters').optional(),
-        maxAgeMinutes: z.number().int().min(1).max(7 * 24 * 60).default(480),
+        maxAgeMinutes: z
+          .number()
+          .int()
+          .min(1)
+          .max(7 * 24 * 60)
+          .default(480),
       })
       .strict()
       .default({ maxAgeMinutes: 480 }),
@@ -150,11 +170,29 @@ export const authConfigSchema = z
   .refine((a) => new Set(a.tokens.map((t) => t.name)).size === a.tokens.length, { message: 'token names must be unique', path: ['tokens'] });
 
 /** Governance events a webhook can subscribe to (CloudEvents types are `io.lockstep.<event>`); `run.held` pages the approver of a held mass change. */
-export const NOTIFICATION_EVENTS = ['request.created', 'request.approved', 'request.denied', 'review.started', 'review.reminder', 'review.closed', 'exception.created', 'run.held', 'run.approved', 'run.rejected', 'incident.opened', 'incident.overdue', 'violation.found', 'violation.resolved'] as const;
+export const NOTIFICATION_EVENTS = [
+  'request.created',
+  'request.approved',
+  'request.denied',
+  'review.started',
+  'review.reminder',
+  'review.closed',
+  'exception.created',
+  'run.held',
+  'run.approved',
+  'run.rejected',
+  'incident.opened',
+  'incident.overdue',
+  'violation.found',
+  'violation.resolved',
+] as const;
 
 const webhookSchema = z
   .object({
-    url: z.string().url('must be an http(s) URL').refine((u) => /^https?:\/\//i.test(u), 'must be an http(s) URL'),
+    url: z
+      .string()
+      .url('must be an http(s) URL')
+      .refine((u) => /^https?:\/\//i.test(u), 'must be an http(s) URL'),
     events: z.array(z.enum(NOTIFICATION_EVENTS)).min(1).describe('which events this webhook gets'),
     /** HMAC-SHA256 key for the `webhook-signature` header (use ${VAR}); unsigned without one. */
     secret: z.string().min(16, 'a webhook secret must have at least 16 characters').optional(),
@@ -204,7 +242,12 @@ export const configSchema = z
         bucketSize: z.number().int().min(1).default(1000).describe('Identities a full run applies under one set of leases'),
       })
       .strict()
-      .default({ prefix: 'lockstep', concurrency: 4, schedules: { fullReconcileMs: 3_600_000, expirySweepMs: 300_000, accessEventsMs: 60_000 }, bucketSize: 1000 }),
+      .default({
+        prefix: 'lockstep',
+        concurrency: 4,
+        schedules: { fullReconcileMs: 3_600_000, expirySweepMs: 300_000, accessEventsMs: 60_000 },
+        bucketSize: 1000,
+      }),
     executor: z
       .object({
         maxAttempts: z.number().int().min(1).max(20).default(5),
@@ -223,7 +266,10 @@ export const configSchema = z
       .default({}),
     /** Webhooks (CloudEvents 1.0 JSON, HMAC-signed, retried) for governance events. */
     notifications: notificationsSchema.default({ webhooks: [], everyMs: 5000, maxAttempts: 5 }),
-    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
   })
   .strict();
 

@@ -7,7 +7,28 @@ import { identityInputSchema } from './identity.js';
  */
 
 /** The identity's own attributes: what every source fills in (or leaves empty) for everyone. */
-export const IDENTITY_ATTRIBUTES: readonly string[] = [...Object.keys(identityInputSchema.shape).filter((k) => k !== 'attributes'), 'id', 'deletedAt', 'createdAt', 'updatedAt', 'version'];
+export const IDENTITY_ATTRIBUTES: readonly string[] = [
+  ...Object.keys(identityInputSchema.shape).filter((k) => k !== 'attributes'),
+  'id',
+  'deletedAt',
+  'createdAt',
+  'updatedAt',
+  'version',
+];
 
 /** What SCIM clients can send beyond the identity's own attributes (src/sources/scim/mapping.ts). */
-export const SCIM_ATTRIBUTES: readonly string[] = ['scimId', 'employeeNumber', 'costCenter', 'organization', 'division', 'givenName', 'familyName', 'userType', 'nickName', 'preferredLanguage', 'locale', 'timezone', 'entitlements'];
+export const SCIM_ATTRIBUTES: readonly string[] = [
+  'scimId',
+  'employeeNumber',
+  'costCenter',
+  'organization',
+  'division',
+  'givenName',
+  'familyName',
+  'userType',
+  'nickName',
+  'preferredLanguage',
+  'locale',
+  'timezone',
+  'entitlements',
+];

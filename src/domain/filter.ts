@@ -187,7 +187,10 @@ function parseText(source: string, opts: ParseOptions): Filter {
   // then be satisfied by two different roles: refuse it rather than evaluate it wrongly (a
   // caller that accepts it rewrites it first: rewriteValuePathSubAttributes).
   if (/\]\s*\./.test(text.replace(/"(?:[^"\\]|\\.)*"/g, '""'))) {
-    throw new FilterError('a sub-attribute after a value path (attr[...].sub) is not supported; put the test inside the brackets: roles[type eq "x" and value eq "y"]', true);
+    throw new FilterError(
+      'a sub-attribute after a value path (attr[...].sub) is not supported; put the test inside the brackets: roles[type eq "x" and value eq "y"]',
+      true,
+    );
   }
   try {
     return parse(text);

@@ -149,7 +149,18 @@ export function planDigest(plan: Pick<Plan, 'operations'>): string {
   // `plan` and the `apply --expect` after it would otherwise never agree on a new grant's end
   const day = (v: string | null | undefined) => (v ? v.slice(0, 10) : '');
   const lines = plan.operations.map((o) =>
-    [o.key, o.kind, o.system, o.identityId ?? '', o.accountId ?? '', o.group?.ref ?? '', day(o.validity?.from), day(o.validity?.until), o.credentialId ?? '', o.credentialState ?? ''].join('\u0001'),
+    [
+      o.key,
+      o.kind,
+      o.system,
+      o.identityId ?? '',
+      o.accountId ?? '',
+      o.group?.ref ?? '',
+      day(o.validity?.from),
+      day(o.validity?.until),
+      o.credentialId ?? '',
+      o.credentialState ?? '',
+    ].join('\u0001'),
   );
   lines.sort();
   for (const l of lines) h.update(l).update('\n');

@@ -36,7 +36,10 @@ export function closestMatches(name: string, candidates: Iterable<string>, max =
     if (d <= limit) scored.push({ c, d });
     else if (n.length >= 3 && (lc.includes(n) || n.includes(lc))) scored.push({ c, d: limit + 1 });
   }
-  return scored.sort((a, b) => a.d - b.d || a.c.localeCompare(b.c)).slice(0, max).map((x) => x.c);
+  return scored
+    .sort((a, b) => a.d - b.d || a.c.localeCompare(b.c))
+    .slice(0, max)
+    .map((x) => x.c);
 }
 
 /** ` (did you mean "a" or "b"?)`, or '' when there is nothing close. */

@@ -182,10 +182,7 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
       const before = await listAll(d);
       await h.seedAccounts(250);
       const after = await listAll(d);
-      expect(
-        after.pages,
-        'all accounts came in one page, so paging was not exercised: give the harness driver a page size below 250',
-      ).toBeGreaterThan(1);
+      expect(after.pages, 'all accounts came in one page, so paging was not exercised: give the harness driver a page size below 250').toBeGreaterThan(1);
       const ids = after.items.map((a) => a.id);
       expect(new Set(ids).size, 'duplicate account ids across pages').toBe(ids.length);
       expect(ids.length).toBe(before.items.length + 250);
@@ -242,8 +239,13 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
       if (limits.email !== undefined) {
         const max = limits.email;
         const at = '@example.com';
-        await expect(d.upsertAccount({ externalId: externalId(), displayName: 'Long Mail', email: `${'m'.repeat(max - at.length)}${at}` })).resolves.toBeTruthy();
-        await refused({ externalId: externalId(), displayName: 'Longer Mail', email: `${'m'.repeat(max - at.length + 1)}${at}` }, `email of ${max + 1} characters`);
+        await expect(
+          d.upsertAccount({ externalId: externalId(), displayName: 'Long Mail', email: `${'m'.repeat(max - at.length)}${at}` }),
+        ).resolves.toBeTruthy();
+        await refused(
+          { externalId: externalId(), displayName: 'Longer Mail', email: `${'m'.repeat(max - at.length + 1)}${at}` },
+          `email of ${max + 1} characters`,
+        );
       }
     });
 

@@ -1,11 +1,4 @@
-import type {
-  AccessEvent,
-  Account,
-  AccountInput,
-  AccountState,
-  CredentialStatus,
-  Validity,
-} from '../domain/access.js';
+import type { AccessEvent, Account, AccountInput, AccountState, CredentialStatus, Validity } from '../domain/access.js';
 
 export interface DriverCapabilities {
   /** Where a validity window can be stored: on each membership, on the account, or nowhere

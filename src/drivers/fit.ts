@@ -30,7 +30,7 @@ export interface FittedFields {
 }
 
 // C0 and C1 control characters and the line/paragraph separators: no lock system shows them
- 
+
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 
 /** Cuts s to at most max UTF-16 code units without leaving half a surrogate pair. */
@@ -53,7 +53,8 @@ export function fitAccountFields(input: FitInput, limits: AccountLimits = {}): F
   if (name && HAS_CONTROL.test(given)) fitted.push('displayName: control characters removed');
   if (!name) {
     const fallback = clean(input.userName) || clean(input.externalId);
-    if (input.displayName !== undefined && input.displayName !== null) fitted.push(`displayName: empty at source, ${clean(input.userName) ? 'userName' : 'externalId'} used`);
+    if (input.displayName !== undefined && input.displayName !== null)
+      fitted.push(`displayName: empty at source, ${clean(input.userName) ? 'userName' : 'externalId'} used`);
     name = fallback;
   }
   const maxName = limits.displayName;
@@ -64,7 +65,8 @@ export function fitAccountFields(input: FitInput, limits: AccountLimits = {}): F
   const out: FittedFields = { displayName: name, fitted };
   const email = input.email ?? undefined;
   if (email !== undefined) {
-    if (limits.email !== undefined && email.length > limits.email) fitted.push(`email: ${email.length} characters, over the system's ${limits.email}: not sent`);
+    if (limits.email !== undefined && email.length > limits.email)
+      fitted.push(`email: ${email.length} characters, over the system's ${limits.email}: not sent`);
     else out.email = email;
   }
   return out;

@@ -8,5 +8,6 @@ import type { RetryInfo } from './http.js';
  */
 export function retryLog(ctx: Pick<DriverContext, 'system' | 'logger'>, message: string): (info: RetryInfo) => void {
   const logger = ctx.logger;
-  return (info) => logger?.warn({ system: ctx.system, method: info.method, path: info.path, attempt: info.attempt, delayMs: info.delayMs, code: info.error.code }, message);
+  return (info) =>
+    logger?.warn({ system: ctx.system, method: info.method, path: info.path, attempt: info.attempt, delayMs: info.delayMs, code: info.error.code }, message);
 }

@@ -45,8 +45,7 @@ export function referenceFile(relative: string, what = 'the reference document')
 }
 
 // ajv-formats is CommonJS; under NodeNext its default import is the module object.
-export const addFormats: FormatsPlugin =
-  (addFormatsModule as unknown as { default?: FormatsPlugin }).default ?? (addFormatsModule as unknown as FormatsPlugin);
+export const addFormats: FormatsPlugin = (addFormatsModule as unknown as { default?: FormatsPlugin }).default ?? (addFormatsModule as unknown as FormatsPlugin);
 
 /** Validators compiled once per key, on an Ajv the caller configured (draft-07 or 2020-12, formats). */
 export class SchemaCache {

@@ -39,7 +39,9 @@ export function responseParser(vendor: string): <T>(schema: z.ZodType<T>, body: 
     const r = schema.safeParse(body);
     if (r.success) return r.data;
     const issue = r.error.issues[0];
-    throw new LockstepError('internal', `unexpected ${what} response from ${vendor} at ${issue?.path.join('.') || '(root)'}: ${issue?.message}`, { retryable: false });
+    throw new LockstepError('internal', `unexpected ${what} response from ${vendor} at ${issue?.path.join('.') || '(root)'}: ${issue?.message}`, {
+      retryable: false,
+    });
   };
 }
 

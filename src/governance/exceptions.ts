@@ -33,9 +33,15 @@ export async function findPerson(ctx: EngineContext, who: string, field: string)
 /** An ISO date or date-time in the future, as an instant; 400 naming `field` otherwise. */
 export function futureInstant(ctx: EngineContext, value: string, field: string): string {
   const t = /^\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2}))?$/.test(value) ? Date.parse(endOfDayIfDate(value)) : Number.NaN;
-  if (Number.isNaN(t)) throw new LockstepError('validation', `${field} must be an ISO date (2026-12-31) or date-time with a zone (2026-12-31T18:00:00Z): ${JSON.stringify(value)}`, { field });
+  if (Number.isNaN(t))
+    throw new LockstepError(
+      'validation',
+      `${field} must be an ISO date (2026-12-31) or date-time with a zone (2026-12-31T18:00:00Z): ${JSON.stringify(value)}`,
+      { field },
+    );
   const now = ctx.now();
-  if (t <= now.getTime()) throw new LockstepError('validation', `${field} ${new Date(t).toISOString()} is not in the future (now ${now.toISOString()})`, { field });
+  if (t <= now.getTime())
+    throw new LockstepError('validation', `${field} ${new Date(t).toISOString()} is not in the future (now ${now.toISOString()})`, { field });
   return new Date(t).toISOString();
 }
 
@@ -43,7 +49,8 @@ export async function createAccessException(ctx: EngineContext, r: ExceptionRequ
   const reason = r.reason.trim();
   if (reason === '') throw new LockstepError('validation', 'reason must say why (a review, a manual decision)', { field: 'reason' });
   const group = ctx.policy.accessGroups.get(r.accessGroupId);
-  if (!group) throw new LockstepError('validation', `accessGroup ${JSON.stringify(r.accessGroupId)} is not an access group of the mappings`, { field: 'accessGroup' });
+  if (!group)
+    throw new LockstepError('validation', `accessGroup ${JSON.stringify(r.accessGroupId)} is not an access group of the mappings`, { field: 'accessGroup' });
   const until = futureInstant(ctx, r.until, 'until');
   const identity = await findPerson(ctx, r.who, 'identity');
   const exception = await insertException(ctx.db, {
@@ -66,7 +73,10 @@ export async function removeAccessException(ctx: EngineContext, id: string, r: {
   return removeException(ctx.db, id, { actor: r.actor, reason, at: ctx.now().toISOString() });
 }
 
-export async function findAccessExceptions(ctx: EngineContext, q: { who?: string; accessGroupId?: string; all?: boolean; limit?: number }): Promise<AccessException[]> {
+export async function findAccessExceptions(
+  ctx: EngineContext,
+  q: { who?: string; accessGroupId?: string; all?: boolean; limit?: number },
+): Promise<AccessException[]> {
   const identityId = q.who === undefined ? undefined : (await findPerson(ctx, q.who, 'identity')).id;
   return listExceptions(ctx.db, { now: ctx.now(), all: q.all, identityId, accessGroupId: q.accessGroupId, limit: q.limit });
 }

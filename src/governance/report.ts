@@ -34,7 +34,8 @@ export interface Explanation {
 export async function explainIdentity(ctx: EngineContext, who: string): Promise<Explanation> {
   const identity = (await findIdentityByUserName(ctx.db, who)) ?? (await getIdentity(ctx.db, who));
   // nobody by that name: say who is close ("did you mean anna.schmidt?")
-  if (!identity) throw new LockstepError('not_found', `no identity with userName or id "${who}"${didYouMean(who, await allUserNames(ctx.db))}`, { field: 'userName' });
+  if (!identity)
+    throw new LockstepError('not_found', `no identity with userName or id "${who}"${didYouMean(who, await allUserNames(ctx.db))}`, { field: 'userName' });
   const anchors = (await loadAnchors(ctx.db, [identity.id])).get(identity.id) ?? {};
   const now = ctx.now();
   const sponsor = (await loadSponsorStates(ctx, [identity], now)).get(identity.id);
@@ -50,7 +51,13 @@ export async function explainIdentity(ctx: EngineContext, who: string): Promise<
     const account = (link ? await driver.getAccount(link.accountId) : null) ?? (conflict ? null : await driver.findAccount(identity.externalId));
     // how the person's attributes are fitted to what this system holds (drivers/fit.ts), as the plan sends them
     const fit = fitAccountFields(identity, driver.capabilities.limits);
-    systems.push({ system: name, account, linked: !!link, ...(driver.capabilities.offline ? { offline: { ...driver.capabilities.offline } } : {}), ...(fit.fitted.length ? { fitted: fit.fitted } : {}) });
+    systems.push({
+      system: name,
+      account,
+      linked: !!link,
+      ...(driver.capabilities.offline ? { offline: { ...driver.capabilities.offline } } : {}),
+      ...(fit.fitted.length ? { fitted: fit.fitted } : {}),
+    });
   }
   const offlinePending = await listOfflinePending(ctx.db, now, { identityId: identity.id });
   return { identity, evaluation, conflict, systems, offlinePending, exceptions };
@@ -89,7 +96,15 @@ export interface AccessReportRow {
 
 function whyText(reasons: Reason[]): string {
   // each reason once: the same rule and bundle reached twice (two source roles, two paths) says the same
-  return [...new Set(reasons.map((r) => r.rule.startsWith('request:') ? `access request ${r.rule.slice(8)}` : `rule ${r.rule}${r.role ? ` via role ${r.role}` : ''}${r.sourceRole ? ` (source role ${r.sourceRole})` : ''}`))].join('; ');
+  return [
+    ...new Set(
+      reasons.map((r) =>
+        r.rule.startsWith('request:')
+          ? `access request ${r.rule.slice(8)}`
+          : `rule ${r.rule}${r.role ? ` via role ${r.role}` : ''}${r.sourceRole ? ` (source role ${r.sourceRole})` : ''}`,
+      ),
+    ),
+  ].join('; ');
 }
 
 /**
@@ -112,7 +127,11 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
     }
     for (const [id, s] of await loadSponsorStates(ctx, page, now)) sponsors.set(id, s);
     for (const [id, c] of await loadConflicts(ctx, page)) conflicts.set(id, c);
-    const governance = await governanceInForce(ctx.db, page.map((i) => i.id), now);
+    const governance = await governanceInForce(
+      ctx.db,
+      page.map((i) => i.id),
+      now,
+    );
     for (const [id, x] of governance.exceptions) exceptions.set(id, x);
     for (const [id, x] of governance.grants) grants.set(id, x);
   }
@@ -124,7 +143,16 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
   const evalFor = (i: Identity) => {
     let e = evaluations.get(i.id);
     if (!e) {
-      e = withConflict(evaluate(i, ctx.policy, { now, anchors: anchors.get(i.id) ?? {}, sponsor: sponsors.get(i.id), exceptions: exceptions.get(i.id), grants: grants.get(i.id) }), conflicts.get(i.id));
+      e = withConflict(
+        evaluate(i, ctx.policy, {
+          now,
+          anchors: anchors.get(i.id) ?? {},
+          sponsor: sponsors.get(i.id),
+          exceptions: exceptions.get(i.id),
+          grants: grants.get(i.id),
+        }),
+        conflicts.get(i.id),
+      );
       evaluations.set(i.id, e);
     }
     return e;
@@ -142,7 +170,13 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
         const disputed = linkedTo ? conflicts.get(linkedTo.id) : a.externalId ? contested.get(a.externalId) : undefined;
         const idn = linkedTo ?? (a.externalId && !disputed ? byKey.get(a.externalId) : undefined) ?? null;
         const ev = idn ? evalFor(idn) : null;
-        const lastUsed = a.credentials.map((c) => [c.lastUsedAt, usage.get(c.id)]).flat().filter((x): x is string => !!x).sort().pop() ?? null;
+        const lastUsed =
+          a.credentials
+            .map((c) => [c.lastUsedAt, usage.get(c.id)])
+            .flat()
+            .filter((x): x is string => !!x)
+            .sort()
+            .pop() ?? null;
         for (const m of a.memberships) {
           const g = groupsByRef.get(m.group);
           const ent = ev?.entitlements.find((e) => e.accessGroup.system === system && e.accessGroup.ref === m.group);
@@ -162,7 +196,15 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
             protectionClass: g?.protectionClass ?? null,
             validFrom: m.from,
             validUntil: m.until,
-            why: ent ? whyText(ent.reasons) : excepted ? `${excepted.reason}; being revoked` : disputed ? conflictText(disputed) : g ? 'not justified by any rule' : 'group not managed by lockstep',
+            why: ent
+              ? whyText(ent.reasons)
+              : excepted
+                ? `${excepted.reason}; being revoked`
+                : disputed
+                  ? conflictText(disputed)
+                  : g
+                    ? 'not justified by any rule'
+                    : 'group not managed by lockstep',
             roles: ent ? [...new Set(ent.reasons.map((r) => r.role).filter((x): x is string => !!x))] : [],
             lastUsed,
             justified: !!ent,
@@ -213,7 +255,25 @@ export async function accessReport(ctx: EngineContext): Promise<AccessReportRow[
 }
 
 const CSV_COLUMNS: Array<keyof AccessReportRow> = [
-  'system', 'accountId', 'accountState', 'userName', 'displayName', 'employeeType', 'department', 'accessGroupId', 'accessGroup', 'groupRef', 'protectionClass', 'validFrom', 'validUntil', 'why', 'roles', 'lastUsed', 'justified', 'stillOnKeysUntil', 'violations',
+  'system',
+  'accountId',
+  'accountState',
+  'userName',
+  'displayName',
+  'employeeType',
+  'department',
+  'accessGroupId',
+  'accessGroup',
+  'groupRef',
+  'protectionClass',
+  'validFrom',
+  'validUntil',
+  'why',
+  'roles',
+  'lastUsed',
+  'justified',
+  'stillOnKeysUntil',
+  'violations',
 ];
 
 export { toCsv };
@@ -224,7 +284,15 @@ export function accessReportCsv(rows: AccessReportRow[]): string {
 
 export interface RoleReport {
   /** role bundle → the people holding doors through it */
-  holders: Array<{ role: string; userName: string | null; displayName: string; system: string; accessGroup: string; protectionClass: number | null; validUntil: string | null }>;
+  holders: Array<{
+    role: string;
+    userName: string | null;
+    displayName: string;
+    system: string;
+    accessGroup: string;
+    protectionClass: number | null;
+    validUntil: string | null;
+  }>;
   /** role bundle → the access groups it opens (the role-to-door matrix) */
   matrix: Array<{ role: string; accessGroupId: string; accessGroup: string; system: string; protectionClass: number; via: string }>;
 }
@@ -232,14 +300,31 @@ export interface RoleReport {
 /** The access report grouped by role: who holds a role, and what each role opens. */
 export function roleReport(ctx: EngineContext, rows: AccessReportRow[]): RoleReport {
   const holders: RoleReport['holders'] = [];
-  for (const r of rows) for (const role of r.roles) holders.push({ role, userName: r.userName, displayName: r.displayName, system: r.system, accessGroup: r.accessGroup, protectionClass: r.protectionClass, validUntil: r.validUntil });
+  for (const r of rows)
+    for (const role of r.roles)
+      holders.push({
+        role,
+        userName: r.userName,
+        displayName: r.displayName,
+        system: r.system,
+        accessGroup: r.accessGroup,
+        protectionClass: r.protectionClass,
+        validUntil: r.validUntil,
+      });
   holders.sort((a, b) => a.role.localeCompare(b.role) || String(a.userName).localeCompare(String(b.userName)));
   const matrix: RoleReport['matrix'] = [];
   for (const role of ctx.policy.roles.values()) {
     for (const g of role.grants) {
       const ag = ctx.policy.accessGroups.get(g.accessGroupId);
       if (!ag) continue;
-      matrix.push({ role: role.id, accessGroupId: ag.id, accessGroup: ag.name, system: ag.system, protectionClass: ag.protectionClass, via: g.chain.join(' > ') });
+      matrix.push({
+        role: role.id,
+        accessGroupId: ag.id,
+        accessGroup: ag.name,
+        system: ag.system,
+        protectionClass: ag.protectionClass,
+        via: g.chain.join(' > '),
+      });
     }
   }
   // rules that grant access groups themselves, not through a bundle: rows of their own (`rule staff`)
@@ -247,7 +332,14 @@ export function roleReport(ctx: EngineContext, rows: AccessReportRow[]): RoleRep
     for (const id of rule.grant ?? []) {
       const ag = ctx.policy.accessGroups.get(id);
       if (!ag) continue;
-      matrix.push({ role: `rule ${rule.id}`, accessGroupId: ag.id, accessGroup: ag.name, system: ag.system, protectionClass: ag.protectionClass, via: `rule ${rule.id}` });
+      matrix.push({
+        role: `rule ${rule.id}`,
+        accessGroupId: ag.id,
+        accessGroup: ag.name,
+        system: ag.system,
+        protectionClass: ag.protectionClass,
+        via: `rule ${rule.id}`,
+      });
     }
   }
   return { holders, matrix };

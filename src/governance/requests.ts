@@ -59,7 +59,10 @@ export async function createAccessRequest(ctx: EngineContext, input: RequestInpu
   }
   let groups: string[];
   if (input.accessGroup !== undefined) {
-    if (!policy.accessGroups.has(input.accessGroup)) throw new LockstepError('validation', `accessGroup ${JSON.stringify(input.accessGroup)} is not an access group of the mappings`, { field: 'accessGroup' });
+    if (!policy.accessGroups.has(input.accessGroup))
+      throw new LockstepError('validation', `accessGroup ${JSON.stringify(input.accessGroup)} is not an access group of the mappings`, {
+        field: 'accessGroup',
+      });
     groups = [input.accessGroup];
   } else {
     const role = policy.roles.get(input.role!);
@@ -72,16 +75,21 @@ export async function createAccessRequest(ctx: EngineContext, input: RequestInpu
   let from = now.toISOString();
   if (input.from !== undefined) {
     const t = /^\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2}))?$/.test(input.from) ? Date.parse(startOfDayIfDate(input.from)) : Number.NaN;
-    if (Number.isNaN(t)) throw new LockstepError('validation', `from must be an ISO date or date-time with a zone: ${JSON.stringify(input.from)}`, { field: 'from' });
+    if (Number.isNaN(t))
+      throw new LockstepError('validation', `from must be an ISO date or date-time with a zone: ${JSON.stringify(input.from)}`, { field: 'from' });
     if (t > now.getTime()) from = new Date(t).toISOString();
   }
   if (Date.parse(until) <= Date.parse(from)) throw new LockstepError('validation', `until ${until} is not after from ${from}`, { field: 'until' });
 
   const identity = await findPerson(ctx, input.who, 'identity');
-  if (isLeaver(identity, now)) throw new LockstepError('validation', `${identity.userName} is a leaver: no access can be requested for them`, { field: 'identity' });
+  if (isLeaver(identity, now))
+    throw new LockstepError('validation', `${identity.userName} is a leaver: no access can be requested for them`, { field: 'identity' });
   // the person, their manager, or an operator on their behalf
   if (!isPerson(caller, identity) && !matches(caller, identity.manager) && !caller.roles.includes('operator')) {
-    throw new GovernanceForbidden(`${caller.actor} may not request access for ${identity.userName}: only the person, their manager (${identity.manager ?? 'none recorded'}) or an operator may`, 'identity');
+    throw new GovernanceForbidden(
+      `${caller.actor} may not request access for ${identity.userName}: only the person, their manager (${identity.manager ?? 'none recorded'}) or an operator may`,
+      'identity',
+    );
   }
 
   // class limits: the window, and a sponsor for non-employees
@@ -104,8 +112,18 @@ export async function createAccessRequest(ctx: EngineContext, input: RequestInpu
   if (sponsored.length > 0) {
     const s = (await sponsorStates(ctx.db, [identity])).get(identity.id);
     const cls = policy.accessGroups.get(sponsored[0])!.protectionClass;
-    if (!identity.sponsor || !s || !s.found || s.id === identity.id || isLeaver({ active: s.active, deletedAt: s.deletedAt, leaveDate: s.leaveDate ?? undefined }, now)) {
-      throw new LockstepError('validation', `identity: ${identity.userName} is not an employee and class ${cls} (${sponsored.join(', ')}) requires an active sponsor; ${identity.sponsor ? `sponsor ${JSON.stringify(identity.sponsor)} is not an active identity` : 'none is recorded'}`, { field: 'identity' });
+    if (
+      !identity.sponsor ||
+      !s ||
+      !s.found ||
+      s.id === identity.id ||
+      isLeaver({ active: s.active, deletedAt: s.deletedAt, leaveDate: s.leaveDate ?? undefined }, now)
+    ) {
+      throw new LockstepError(
+        'validation',
+        `identity: ${identity.userName} is not an employee and class ${cls} (${sponsored.join(', ')}) requires an active sponsor; ${identity.sponsor ? `sponsor ${JSON.stringify(identity.sponsor)} is not an active identity` : 'none is recorded'}`,
+        { field: 'identity' },
+      );
     }
     sponsorName = s.userName;
   }
@@ -116,7 +134,8 @@ export async function createAccessRequest(ctx: EngineContext, input: RequestInpu
     const owner = policy.mappings.accessGroups.find((g) => g.id === id)?.owner ?? null;
     byOwner.set(owner, [...(byOwner.get(owner) ?? []), id]);
   }
-  for (const [owner, gs] of byOwner) steps.push({ kind: owner === null ? 'approver' : 'owner', who: owner, groups: gs, approvedBy: null, approvedAt: null, comment: null });
+  for (const [owner, gs] of byOwner)
+    steps.push({ kind: owner === null ? 'approver' : 'owner', who: owner, groups: gs, approvedBy: null, approvedAt: null, comment: null });
   if (sponsorName !== null) steps.push({ kind: 'sponsor', who: sponsorName, groups: sponsored, approvedBy: null, approvedAt: null, comment: null });
 
   return insertRequest(ctx.db, {
@@ -137,17 +156,19 @@ export async function createAccessRequest(ctx: EngineContext, input: RequestInpu
 async function pending(ctx: EngineContext, id: string): Promise<{ request: AccessRequest; identity: Identity }> {
   const request = await getRequest(ctx.db, id);
   if (!request) throw new LockstepError('not_found', `no request ${id}`, { field: 'id' });
-  if (request.status !== 'pending') throw new LockstepError('precondition', `request ${id} is ${request.status} already (${request.decidedAt} by ${request.decidedBy})`, { field: 'id' });
+  if (request.status !== 'pending')
+    throw new LockstepError('precondition', `request ${id} is ${request.status} already (${request.decidedAt} by ${request.decidedBy})`, { field: 'id' });
   const identity = await findPerson(ctx, request.identityId, 'id');
   return { request, identity };
 }
 
 /** The open steps this caller may give; refused (four-eyes) when they asked for it or it is for them. */
 function stepsFor(request: AccessRequest, identity: Identity, caller: Caller): number[] {
-  if (caller.actor === request.requestedBy) throw new GovernanceForbidden(`four-eyes: ${caller.actor} asked for request ${request.id} and cannot decide it`, 'id');
+  if (caller.actor === request.requestedBy)
+    throw new GovernanceForbidden(`four-eyes: ${caller.actor} asked for request ${request.id} and cannot decide it`, 'id');
   if (isPerson(caller, identity)) throw new GovernanceForbidden(`four-eyes: request ${request.id} is for ${identity.userName}, who cannot decide it`, 'id');
   const open = request.steps.map((s, i) => ({ s, i })).filter(({ s }) => s.approvedBy === null);
-  const mine = open.filter(({ s }) => s.who === null ? caller.roles.includes('approver') : matches(caller, s.who)).map(({ i }) => i);
+  const mine = open.filter(({ s }) => (s.who === null ? caller.roles.includes('approver') : matches(caller, s.who))).map(({ i }) => i);
   if (mine.length === 0) {
     const waiting = open.map(({ s }) => (s.who === null ? 'an approver' : `${s.kind} ${s.who}`)).join(' and ');
     throw new GovernanceForbidden(`request ${request.id} waits for ${waiting}; ${caller.actor} is not one of them`, 'id');
@@ -158,7 +179,8 @@ function stepsFor(request: AccessRequest, identity: Identity, caller: Caller): n
 /** Gives the caller's approvals; the request is approved once every step is. */
 export async function approveAccessRequest(ctx: EngineContext, id: string, caller: Caller, comment: string | null): Promise<AccessRequest> {
   const { request, identity } = await pending(ctx, id);
-  if (Date.parse(request.validUntil) <= ctx.now().getTime()) throw new LockstepError('precondition', `request ${id} asked for access until ${request.validUntil}, which has passed: ask again`, { field: 'id' });
+  if (Date.parse(request.validUntil) <= ctx.now().getTime())
+    throw new LockstepError('precondition', `request ${id} asked for access until ${request.validUntil}, which has passed: ask again`, { field: 'id' });
   const mine = new Set(stepsFor(request, identity, caller));
   const at = ctx.now().toISOString();
   const steps = request.steps.map((s, i) => (mine.has(i) ? { ...s, approvedBy: caller.actor, approvedAt: at, comment } : s));
@@ -170,7 +192,11 @@ export async function approveAccessRequest(ctx: EngineContext, id: string, calle
     at,
     comment,
     action: done ? 'request.approved' : 'request.approval',
-    audit: { userName: identity.userName, steps: [...mine].map((i) => steps[i].kind), approvedBy: [...new Set(steps.map((s) => s.approvedBy).filter(Boolean))] },
+    audit: {
+      userName: identity.userName,
+      steps: [...mine].map((i) => steps[i].kind),
+      approvedBy: [...new Set(steps.map((s) => s.approvedBy).filter(Boolean))],
+    },
   });
 }
 
@@ -178,7 +204,15 @@ export async function denyAccessRequest(ctx: EngineContext, id: string, caller: 
   if (comment.trim() === '') throw new LockstepError('validation', 'comment must say why the request is denied', { field: 'comment' });
   const { request, identity } = await pending(ctx, id);
   stepsFor(request, identity, caller);
-  return decideRequest(ctx.db, request.id, { steps: request.steps, status: 'denied', actor: caller.actor, at: ctx.now().toISOString(), comment: comment.trim(), action: 'request.denied', audit: { userName: identity.userName } });
+  return decideRequest(ctx.db, request.id, {
+    steps: request.steps,
+    status: 'denied',
+    actor: caller.actor,
+    at: ctx.now().toISOString(),
+    comment: comment.trim(),
+    action: 'request.denied',
+    audit: { userName: identity.userName },
+  });
 }
 
 export async function findAccessRequests(ctx: EngineContext, q: { who?: string; status?: AccessRequest['status']; limit?: number }): Promise<AccessRequest[]> {

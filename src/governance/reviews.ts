@@ -16,7 +16,18 @@ import { iterateIdentities } from '../store/identities.js';
 import { loadAnchors } from '../store/links.js';
 import { listViolations } from '../store/invariants.js';
 import { governanceInForce } from '../store/requests.js';
-import { closeCampaign, getCampaign, getItem, insertCampaign, lastCampaigns, listCampaigns, listItems, recordDecisions, recordReminder, type NewItem } from '../store/reviews.js';
+import {
+  closeCampaign,
+  getCampaign,
+  getItem,
+  insertCampaign,
+  lastCampaigns,
+  listCampaigns,
+  listItems,
+  recordDecisions,
+  recordReminder,
+  type NewItem,
+} from '../store/reviews.js';
 import { createAccessException } from './exceptions.js';
 import { GovernanceForbidden, matches, type Caller } from './requests.js';
 import { toCsv } from './report.js';
@@ -25,7 +36,12 @@ import type { EngineContext } from '../reconcile/types.js';
 
 function specOf(ctx: EngineContext, reviewId: string): ReviewSpec {
   const spec = ctx.policy.mappings.reviews.find((r) => r.id === reviewId);
-  if (!spec) throw new LockstepError('not_found', `no review ${JSON.stringify(reviewId)} in the mappings (reviews: ${ctx.policy.mappings.reviews.map((r) => r.id).join(', ') || 'none'})`, { field: 'id' });
+  if (!spec)
+    throw new LockstepError(
+      'not_found',
+      `no review ${JSON.stringify(reviewId)} in the mappings (reviews: ${ctx.policy.mappings.reviews.map((r) => r.id).join(', ') || 'none'})`,
+      { field: 'id' },
+    );
   return spec;
 }
 
@@ -46,16 +62,21 @@ async function violatingMemberships(ctx: EngineContext): Promise<Map<string, str
 function scopeGroups(ctx: EngineContext, spec: ReviewSpec): Set<string> {
   const out = new Set<string>();
   for (const id of spec.scope.accessGroups ?? []) {
-    if (!ctx.policy.accessGroups.has(id)) throw new LockstepError('validation', `review ${spec.id}: scope.accessGroups names ${JSON.stringify(id)}, which is not an access group of the mappings`, { field: 'scope.accessGroups' });
+    if (!ctx.policy.accessGroups.has(id))
+      throw new LockstepError('validation', `review ${spec.id}: scope.accessGroups names ${JSON.stringify(id)}, which is not an access group of the mappings`, {
+        field: 'scope.accessGroups',
+      });
     out.add(id);
   }
-  if (spec.scope.protectionClass !== undefined) for (const g of ctx.policy.accessGroups.values()) if (g.protectionClass === spec.scope.protectionClass) out.add(g.id);
+  if (spec.scope.protectionClass !== undefined)
+    for (const g of ctx.policy.accessGroups.values()) if (g.protectionClass === spec.scope.protectionClass) out.add(g.id);
   return out;
 }
 
 function reviewerOf(ctx: EngineContext, spec: ReviewSpec, identity: Identity, groupId: string): { kind: ReviewerKind | null; who: string | null } {
   for (const kind of spec.reviewers) {
-    const who = kind === 'owner' ? ctx.policy.mappings.accessGroups.find((g) => g.id === groupId)?.owner : kind === 'manager' ? identity.manager : identity.sponsor;
+    const who =
+      kind === 'owner' ? ctx.policy.mappings.accessGroups.find((g) => g.id === groupId)?.owner : kind === 'manager' ? identity.manager : identity.sponsor;
     if (typeof who === 'string' && who.trim() !== '') return { kind, who: who.trim() };
   }
   return { kind: null, who: null };
@@ -73,21 +94,50 @@ export async function startReview(ctx: EngineContext, reviewId: string, actor: s
   const withViolations = spec.scope.violations === true;
   for await (const page of iterateIdentities(ctx.db, 5000, { includeDeleted: false })) {
     const ids = page.map((i) => i.id);
-    const [anchors, sponsors, governance] = await Promise.all([loadAnchors(ctx.db, ids), loadSponsorStates(ctx, page, now), governanceInForce(ctx.db, ids, now)]);
+    const [anchors, sponsors, governance] = await Promise.all([
+      loadAnchors(ctx.db, ids),
+      loadSponsorStates(ctx, page, now),
+      governanceInForce(ctx.db, ids, now),
+    ]);
     for (const identity of page) {
-      const e = evaluate(identity, ctx.policy, { now, anchors: anchors.get(identity.id) ?? {}, sponsor: sponsors.get(identity.id), exceptions: governance.exceptions.get(identity.id), grants: governance.grants.get(identity.id) });
+      const e = evaluate(identity, ctx.policy, {
+        now,
+        anchors: anchors.get(identity.id) ?? {},
+        sponsor: sponsors.get(identity.id),
+        exceptions: governance.exceptions.get(identity.id),
+        grants: governance.grants.get(identity.id),
+      });
       for (const ent of e.entitlements) {
         const broken = violating.get(`${identity.id}|${ent.accessGroup.id}`);
         if (!groups.has(ent.accessGroup.id) && !(withViolations && broken)) continue;
         const r = reviewerOf(ctx, spec, identity, ent.accessGroup.id);
-        items.push({ identityId: identity.id, userName: identity.userName, accessGroupId: ent.accessGroup.id, reviewerKind: r.kind, reviewer: r.who, ...(broken ? { violations: broken } : {}) });
+        items.push({
+          identityId: identity.id,
+          userName: identity.userName,
+          accessGroupId: ent.accessGroup.id,
+          reviewerKind: r.kind,
+          reviewer: r.who,
+          ...(broken ? { violations: broken } : {}),
+        });
       }
       // held in a lock system although an invariant refuses it (granted outside lockstep): still the person's to review
       for (const d of e.denied) {
         const broken = d.invariant === undefined ? undefined : violating.get(`${identity.id}|${d.accessGroupId}`);
-        if (!broken || !(withViolations || groups.has(d.accessGroupId)) || items.some((i) => i.identityId === identity.id && i.accessGroupId === d.accessGroupId)) continue;
+        if (
+          !broken ||
+          !(withViolations || groups.has(d.accessGroupId)) ||
+          items.some((i) => i.identityId === identity.id && i.accessGroupId === d.accessGroupId)
+        )
+          continue;
         const r = reviewerOf(ctx, spec, identity, d.accessGroupId);
-        items.push({ identityId: identity.id, userName: identity.userName, accessGroupId: d.accessGroupId, reviewerKind: r.kind, reviewer: r.who, violations: broken });
+        items.push({
+          identityId: identity.id,
+          userName: identity.userName,
+          accessGroupId: d.accessGroupId,
+          reviewerKind: r.kind,
+          reviewer: r.who,
+          violations: broken,
+        });
       }
     }
   }
@@ -134,14 +184,26 @@ async function revokeException(ctx: EngineContext, c: ReviewCampaign, item: Revi
 }
 
 /** A reviewer's keep or revoke (with a comment; required to revoke). The caller reconciles the person after a revoke. */
-export async function decideReviewItem(ctx: EngineContext, campaignId: string, itemId: string, caller: Caller, decision: ReviewDecision, comment: string | null): Promise<ReviewItem> {
+export async function decideReviewItem(
+  ctx: EngineContext,
+  campaignId: string,
+  itemId: string,
+  caller: Caller,
+  decision: ReviewDecision,
+  comment: string | null,
+): Promise<ReviewItem> {
   const c = await openCampaign(ctx, campaignId);
   const item = await getItem(ctx.db, campaignId, itemId);
   if (!item) throw new LockstepError('not_found', `no item ${itemId} in review campaign ${campaignId}`, { field: 'item' });
-  if (item.decision !== null) throw new LockstepError('precondition', `item ${itemId} was decided already (${item.decision} by ${item.decidedBy})`, { field: 'item' });
+  if (item.decision !== null)
+    throw new LockstepError('precondition', `item ${itemId} was decided already (${item.decision} by ${item.decidedBy})`, { field: 'item' });
   if (matches(caller, item.userName)) throw new GovernanceForbidden(`four-eyes: ${item.userName} cannot review their own access`, 'item');
   const mayDecide = item.reviewer === null ? caller.roles.includes('approver') : matches(caller, item.reviewer);
-  if (!mayDecide) throw new GovernanceForbidden(`item ${itemId} is for ${item.reviewerKind ? `${item.reviewerKind} ` : ''}${item.reviewer ?? 'an approver'} to review; ${caller.actor} is not`, 'item');
+  if (!mayDecide)
+    throw new GovernanceForbidden(
+      `item ${itemId} is for ${item.reviewerKind ? `${item.reviewerKind} ` : ''}${item.reviewer ?? 'an approver'} to review; ${caller.actor} is not`,
+      'item',
+    );
   const text = comment?.trim() || null;
   if (decision === 'revoke' && text === null) throw new LockstepError('validation', 'comment must say why the access is revoked', { field: 'comment' });
   const at = ctx.now().toISOString();
@@ -155,7 +217,13 @@ export async function decideReviewItem(ctx: EngineContext, campaignId: string, i
       comment: text,
       via: 'reviewer',
       exceptionId,
-      audit: { actor: caller.actor, action: 'review.decided', subject: item.identityId, at, data: { reviewId: c.reviewId, campaignId: c.id, itemId: item.id, accessGroupId: item.accessGroupId, decision, comment: text, exceptionId } },
+      audit: {
+        actor: caller.actor,
+        action: 'review.decided',
+        subject: item.identityId,
+        at,
+        data: { reviewId: c.reviewId, campaignId: c.id, itemId: item.id, accessGroupId: item.accessGroupId, decision, comment: text, exceptionId },
+      },
     },
   ]);
   if (!done) throw new LockstepError('precondition', `item ${itemId} was decided meanwhile`, { field: 'item' });
@@ -185,7 +253,10 @@ export async function tickReviews(ctx: EngineContext, reconcile: (identityIds: s
     if (Date.parse(c.deadline) <= now.getTime()) {
       const decisions = [];
       for (const item of open) {
-        const exceptionId = c.undecided === 'revoke' ? await revokeException(ctx, c, item, 'system:review-deadline', `undecided at the deadline ${c.deadline}: revoked (undecided: revoke)`) : null;
+        const exceptionId =
+          c.undecided === 'revoke'
+            ? await revokeException(ctx, c, item, 'system:review-deadline', `undecided at the deadline ${c.deadline}: revoked (undecided: revoke)`)
+            : null;
         if (exceptionId) out.revoked.push(item.identityId);
         decisions.push({
           itemId: item.id,
@@ -195,19 +266,46 @@ export async function tickReviews(ctx: EngineContext, reconcile: (identityIds: s
           comment: `undecided at the deadline (undecided: ${c.undecided})`,
           via: 'deadline' as const,
           exceptionId,
-          audit: { actor: 'system:review-deadline', action: 'review.decided', subject: item.identityId, at, data: { reviewId: c.reviewId, campaignId: c.id, itemId: item.id, accessGroupId: item.accessGroupId, decision: c.undecided, via: 'deadline', exceptionId } },
+          audit: {
+            actor: 'system:review-deadline',
+            action: 'review.decided',
+            subject: item.identityId,
+            at,
+            data: {
+              reviewId: c.reviewId,
+              campaignId: c.id,
+              itemId: item.id,
+              accessGroupId: item.accessGroupId,
+              decision: c.undecided,
+              via: 'deadline',
+              exceptionId,
+            },
+          },
         });
       }
       await recordDecisions(ctx.db, c.id, decisions);
       const all = await listItems(ctx.db, c.id);
-      await closeCampaign(ctx.db, c.id, { at, actor: 'system:review-deadline', audit: { items: all.length, kept: all.filter((i) => i.decision === 'keep').length, revoked: all.filter((i) => i.decision === 'revoke').length, undecidedAtDeadline: open.length } });
+      await closeCampaign(ctx.db, c.id, {
+        at,
+        actor: 'system:review-deadline',
+        audit: {
+          items: all.length,
+          kept: all.filter((i) => i.decision === 'keep').length,
+          revoked: all.filter((i) => i.decision === 'revoke').length,
+          undecidedAtDeadline: open.length,
+        },
+      });
       out.closed.push(c.id);
     } else if (c.nextReminderAt !== null && Date.parse(c.nextReminderAt) <= now.getTime() && open.length > 0) {
       const spec = ctx.policy.mappings.reviews.find((r) => r.id === c.reviewId);
       const next = spec?.remindEvery ? addCalendar(now.getTime(), spec.remindEvery) : Number.NaN;
       const reviewers: Record<string, number> = {};
       for (const i of open) reviewers[i.reviewer ?? '(any approver)'] = (reviewers[i.reviewer ?? '(any approver)'] ?? 0) + 1;
-      await recordReminder(ctx.db, c.id, { at, next: next < Date.parse(c.deadline) ? new Date(next).toISOString() : null, audit: { reviewId: c.reviewId, deadline: c.deadline, open: open.length, reviewers } });
+      await recordReminder(ctx.db, c.id, {
+        at,
+        next: next < Date.parse(c.deadline) ? new Date(next).toISOString() : null,
+        audit: { reviewId: c.reviewId, deadline: c.deadline, open: open.length, reviewers },
+      });
       out.reminded.push(c.id);
     }
   }
@@ -215,7 +313,7 @@ export async function tickReviews(ctx: EngineContext, reconcile: (identityIds: s
   for (const spec of ctx.policy.mappings.reviews) {
     if (!spec.every) continue;
     const l = last.get(spec.id);
-    if (l && (l.status === 'open' && !out.closed.includes(l.id))) continue;
+    if (l && l.status === 'open' && !out.closed.includes(l.id)) continue;
     if (l && addCalendar(Date.parse(l.startedAt), spec.every) > now.getTime()) continue;
     const { campaign } = await startReview(ctx, spec.id, 'system:schedule');
     out.started.push(campaign.id);
@@ -248,7 +346,20 @@ export async function reviewReport(ctx: EngineContext, campaignId: string): Prom
   };
 }
 
-const REPORT_COLUMNS: Array<keyof ReviewItem> = ['id', 'userName', 'identityId', 'accessGroupId', 'reviewerKind', 'reviewer', 'decision', 'decidedBy', 'decidedAt', 'decidedVia', 'comment', 'exceptionId'];
+const REPORT_COLUMNS: Array<keyof ReviewItem> = [
+  'id',
+  'userName',
+  'identityId',
+  'accessGroupId',
+  'reviewerKind',
+  'reviewer',
+  'decision',
+  'decidedBy',
+  'decidedAt',
+  'decidedVia',
+  'comment',
+  'exceptionId',
+];
 
 export function reviewReportCsv(r: ReviewReport): string {
   return toCsv(r.items, REPORT_COLUMNS);

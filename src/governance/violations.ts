@@ -23,7 +23,12 @@ export async function violationReport(ctx: EngineContext): Promise<ViolationRepo
   const violations = inv.list.length === 0 ? [] : ((await buildRunPlan(ctx, { kind: 'full' })).plan.violations ?? []);
   return {
     generatedAt: ctx.now().toISOString(),
-    invariants: inv.list.map((x) => ({ id: x.id, description: x.description ?? null, says: x.text, violations: violations.filter((v) => v.invariant === x.id).length })),
+    invariants: inv.list.map((x) => ({
+      id: x.id,
+      description: x.description ?? null,
+      says: x.text,
+      violations: violations.filter((v) => v.invariant === x.id).length,
+    })),
     violations,
   };
 }
@@ -38,11 +43,19 @@ export function violationReportText(r: ViolationReport): string {
   if (r.invariants.length === 0) return 'The mappings declare no invariants.';
   const lines: string[] = [];
   for (const x of r.invariants) {
-    lines.push(`${x.violations === 0 ? 'ok  ' : 'FAIL'} ${x.id}: ${x.says}${x.violations ? ` (${x.violations} violation${x.violations === 1 ? '' : 's'})` : ''}`);
-    for (const v of r.violations.filter((y) => y.invariant === x.id)) lines.push(`       ${v.userName ?? '(group)'}: ${v.accessGroupIds.join(', ')}: ${v.message}`);
+    lines.push(
+      `${x.violations === 0 ? 'ok  ' : 'FAIL'} ${x.id}: ${x.says}${x.violations ? ` (${x.violations} violation${x.violations === 1 ? '' : 's'})` : ''}`,
+    );
+    for (const v of r.violations.filter((y) => y.invariant === x.id))
+      lines.push(`       ${v.userName ?? '(group)'}: ${v.accessGroupIds.join(', ')}: ${v.message}`);
   }
   const n = r.violations.length;
-  lines.push('', n === 0 ? 'No held access breaks an invariant.' : `${n} violation(s): held access is reported, never revoked on its own; decide with an access review (reviews scope: { violations: true }) or an access exception.`);
+  lines.push(
+    '',
+    n === 0
+      ? 'No held access breaks an invariant.'
+      : `${n} violation(s): held access is reported, never revoked on its own; decide with an access review (reviews scope: { violations: true }) or an access exception.`,
+  );
   return lines.join('\n');
 }
 

@@ -124,7 +124,9 @@ function heldGauge(name: string, help: string, pick: (h: HeldSnapshot) => number
 heldGauge('lockstep_held_runs', 'Runs held by the mass-revocation guard or the revocation budget, waiting for approval.', (h) => h.runs);
 heldGauge('lockstep_held_people', 'People who would lose access and keep it while a held run waits for approval.', (h) => h.people);
 heldGauge('lockstep_held_memberships', 'Access-group memberships kept while a held run waits for approval.', (h) => h.memberships);
-heldGauge('lockstep_held_oldest_age_seconds', 'Age of the oldest held run (0: none is held).', (h) => (h.oldestSince ? Math.max(0, (Date.now() - Date.parse(h.oldestSince)) / 1000) : 0));
+heldGauge('lockstep_held_oldest_age_seconds', 'Age of the oldest held run (0: none is held).', (h) =>
+  h.oldestSince ? Math.max(0, (Date.now() - Date.parse(h.oldestSince)) / 1000) : 0,
+);
 
 // NIS2 Art. 23 reports (early warning 24 h, notification 72 h, final report one month) due and not recorded as sent
 let incidentSource: (() => Promise<Record<string, number>>) | null = null;

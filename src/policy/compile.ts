@@ -207,7 +207,14 @@ export function checkMappings(m: Mappings): PolicyIssue[] {
   const groups = new Map(m.accessGroups.map((g) => [g.id, g]));
   const roleIds = Object.keys(m.roles);
 
-  checkDuplicates(m.accessGroups, (g) => g.id, 'id', 'accessGroups', (g) => `duplicate access group id "${g.id}"`, issues);
+  checkDuplicates(
+    m.accessGroups,
+    (g) => g.id,
+    'id',
+    'accessGroups',
+    (g) => `duplicate access group id "${g.id}"`,
+    issues,
+  );
   // Two ids for one group in one system would have rules fight over the same membership.
   checkDuplicates(
     m.accessGroups,
@@ -217,7 +224,14 @@ export function checkMappings(m: Mappings): PolicyIssue[] {
     (g) => `access group "${g.id}" declares system "${g.system}" ref "${g.ref}" a second time`,
     issues,
   );
-  checkDuplicates(m.rules, (r) => r.id, 'id', 'rules', (r) => `duplicate rule id "${r.id}"`, issues);
+  checkDuplicates(
+    m.rules,
+    (r) => r.id,
+    'id',
+    'rules',
+    (r) => `duplicate rule id "${r.id}"`,
+    issues,
+  );
 
   m.rules.forEach((rule, i) => {
     try {
@@ -274,7 +288,14 @@ export function checkMappings(m: Mappings): PolicyIssue[] {
 /** Invariants: unique ids, known groups and bundles, parseable filters, scopes that name something. */
 function checkInvariants(m: Mappings, groups: ReadonlyMap<string, unknown>, roleIds: string[]): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
-  checkDuplicates(m.invariants, (x) => x.id, 'id', 'invariants', (x) => `duplicate invariant id "${x.id}"`, issues);
+  checkDuplicates(
+    m.invariants,
+    (x) => x.id,
+    'id',
+    'invariants',
+    (x) => `duplicate invariant id "${x.id}"`,
+    issues,
+  );
   m.invariants.forEach((x, i) => {
     x.separate?.accessGroups?.forEach((g, k) => {
       if (!groups.has(g)) issues.push({ path: ['invariants', i, 'separate', 'accessGroups', k], message: unknownMessage('access group', g, groups.keys()) });
@@ -285,8 +306,15 @@ function checkInvariants(m: Mappings, groups: ReadonlyMap<string, unknown>, role
     x.scope?.accessGroups?.forEach((g, k) => {
       if (!groups.has(g)) issues.push({ path: ['invariants', i, 'scope', 'accessGroups', k], message: unknownMessage('access group', g, groups.keys()) });
     });
-    if (x.scope?.protectionClass !== undefined && x.scope.accessGroups === undefined && !m.accessGroups.some((g) => g.protectionClass === x.scope!.protectionClass)) {
-      issues.push({ path: ['invariants', i, 'scope', 'protectionClass'], message: `no access group is of class ${x.scope.protectionClass}: invariant "${x.id}" would hold nothing` });
+    if (
+      x.scope?.protectionClass !== undefined &&
+      x.scope.accessGroups === undefined &&
+      !m.accessGroups.some((g) => g.protectionClass === x.scope!.protectionClass)
+    ) {
+      issues.push({
+        path: ['invariants', i, 'scope', 'protectionClass'],
+        message: `no access group is of class ${x.scope.protectionClass}: invariant "${x.id}" would hold nothing`,
+      });
     }
     if (x.require?.when !== undefined) {
       try {
@@ -300,7 +328,14 @@ function checkInvariants(m: Mappings, groups: ReadonlyMap<string, unknown>, role
 }
 
 function toAccessGroup(g: Mappings['accessGroups'][number]): AccessGroup {
-  return { id: g.id, system: g.system, ref: g.ref, name: g.name ?? g.id, protectionClass: g.protectionClass, ...(g.offline ? { offline: { revalidationDays: g.offline.revalidationDays } } : {}) };
+  return {
+    id: g.id,
+    system: g.system,
+    ref: g.ref,
+    name: g.name ?? g.id,
+    protectionClass: g.protectionClass,
+    ...(g.offline ? { offline: { revalidationDays: g.offline.revalidationDays } } : {}),
+  };
 }
 
 /** Compiles validated mappings; throws LockstepError('validation') listing every issue. */

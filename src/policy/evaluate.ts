@@ -258,7 +258,15 @@ function attributeOf(identity: Identity, view: FilterView | null, name: string):
   return view !== null ? lookupAttribute(view, name) : lookupIdentity(identity, nameOf(name));
 }
 
-function windowOf(path: PathRef, identity: Identity, view: FilterView | null, anchor: number, cls: ProtectionClass, policy: CompiledPolicy, leave: Bound | null): PathWindow {
+function windowOf(
+  path: PathRef,
+  identity: Identity,
+  view: FilterView | null,
+  anchor: number,
+  cls: ProtectionClass,
+  policy: CompiledPolicy,
+  leave: Bound | null,
+): PathWindow {
   let min: LazyBound | null = null;
   for (const src of path.grant.limits) {
     if (src.limit.until !== undefined) {
@@ -509,7 +517,8 @@ function reachedOf(matches: RuleMatch[], policy: CompiledPolicy, remember: boole
     const group = order.groups[i];
     const list = paths.get(group.id)!;
     const untils: string[] = [];
-    for (const p of list) for (const src of p.grant.limits) if (src.limit.until !== undefined && !untils.includes(src.limit.until)) untils.push(src.limit.until);
+    for (const p of list)
+      for (const src of p.grant.limits) if (src.limit.until !== undefined && !untils.includes(src.limit.until)) untils.push(src.limit.until);
     return { group, paths: list, untils, answers: remember ? new Map<number, GroupAnswer>() : null };
   });
 }
@@ -538,7 +547,6 @@ function merge(a: RuleMatch[], b: RuleMatch[]): RuleMatch[] {
   return out;
 }
 
-
 export function evaluate(identity: Identity, policy: CompiledPolicy, opts: EvaluateOptions): Evaluation {
   return governed(identity, policy, opts, evaluateWith(identity, policy, opts, true));
 }
@@ -553,7 +561,14 @@ function governed(identity: Identity, policy: CompiledPolicy, opts: EvaluateOpti
   let out = e;
   if (opts.grants !== undefined && opts.grants.length > 0) out = applyGrants(identity, policy, opts, out);
   if (opts.exceptions !== undefined && opts.exceptions.length > 0) out = applyExceptions(out, opts.exceptions, opts.now);
-  if (policy.invariants.list.length > 0) out = applyInvariants(out, identity, policy.invariants, { now: opts.now, held: opts.held, anchors: opts.anchors, holders: opts.holders, employeeTypes: policy.employeeTypes });
+  if (policy.invariants.list.length > 0)
+    out = applyInvariants(out, identity, policy.invariants, {
+      now: opts.now,
+      held: opts.held,
+      anchors: opts.anchors,
+      holders: opts.holders,
+      employeeTypes: policy.employeeTypes,
+    });
   return out;
 }
 
@@ -610,7 +625,10 @@ function applyGrants(identity: Identity, policy: CompiledPolicy, opts: EvaluateO
       const reason: Reason = {
         rule,
         matched: {},
-        notes: [`access request ${g.id} for ${g.kind === 'role' ? `role ${g.target}` : g.target}, approved${g.decidedBy ? ` by ${g.decidedBy}` : ''}: ${g.justification}`, endNote],
+        notes: [
+          `access request ${g.id} for ${g.kind === 'role' ? `role ${g.target}` : g.target}, approved${g.decidedBy ? ` by ${g.decidedBy}` : ''}: ${g.justification}`,
+          endNote,
+        ],
       };
       const i = entitlements.findIndex((x) => x.accessGroup.id === groupId);
       if (i >= 0) {
@@ -618,7 +636,10 @@ function applyGrants(identity: Identity, policy: CompiledPolicy, opts: EvaluateO
         const validUntil = had.validUntil === null ? null : iso(Math.max(Date.parse(had.validUntil), end));
         entitlements = entitlements.map((x, k) => (k === i ? { ...had, validFrom: null, validUntil, reasons: [...had.reasons, reason] } : x));
       } else {
-        entitlements = [...entitlements, { identityId: identity.id, accessGroup: group, validFrom: null, validUntil: iso(end), reasons: [reason], exemptFromUnusedExpiry: false }];
+        entitlements = [
+          ...entitlements,
+          { identityId: identity.id, accessGroup: group, validFrom: null, validUntil: iso(end), reasons: [reason], exemptFromUnusedExpiry: false },
+        ];
       }
       // the rules' refusals of a group the request grants are beside the point now
       denied = denied.filter((d) => d.accessGroupId !== groupId || d.rule === rule);
@@ -696,7 +717,11 @@ function entitle(identity: Identity, matches: Matches, view: FilterView | null, 
     if (sponsored && !hasSponsor) {
       const type = identity.employeeType ? `employeeType "${identity.employeeType}"` : 'no employeeType';
       const reason = `class ${cls} requires a sponsor for non-employees; this identity (${type}) has none`;
-      denyPerRule(denied, group.id, granted.map((p) => ({ rule: p.match.rule.id, reason })));
+      denyPerRule(
+        denied,
+        group.id,
+        granted.map((p) => ({ rule: p.match.rule.id, reason })),
+      );
       continue;
     }
     // the person's own leave, or their sponsor's when that comes first (sponsored groups only)
@@ -705,7 +730,11 @@ function entitle(identity: Identity, matches: Matches, view: FilterView | null, 
       sponsorship ??= sponsorshipOf(identity, opts, now);
       if (sponsorship.refusal !== null) {
         const reason = `class ${cls} requires an active sponsor for non-employees; ${sponsorship.refusal}`;
-        denyPerRule(denied, group.id, granted.map((p) => ({ rule: p.match.rule.id, reason })));
+        denyPerRule(
+          denied,
+          group.id,
+          granted.map((p) => ({ rule: p.match.rule.id, reason })),
+        );
         continue;
       }
       if (sponsorship.leave !== null && (leave === null || sponsorship.leave.at < leave.at)) groupLeave = sponsorship.leave;
@@ -716,7 +745,9 @@ function entitle(identity: Identity, matches: Matches, view: FilterView | null, 
     if (given !== undefined) {
       anchor = parseInstant(given);
       if (Number.isNaN(anchor)) {
-        throw new LockstepError('validation', `anchor for access group ${group.id} is not an ISO date-time: ${JSON.stringify(given)}`, { field: `anchors.${group.id}` });
+        throw new LockstepError('validation', `anchor for access group ${group.id} is not an ISO date-time: ${JSON.stringify(given)}`, {
+          field: `anchors.${group.id}`,
+        });
       }
     }
 
@@ -837,7 +868,10 @@ function answerOf(
       return false;
     }
     if (w.until !== null && validFromMs !== null && w.until.at <= validFromMs) {
-      problems.push({ rule: w.path.match.rule.id, reason: `empty validity window: would start ${iso(validFromMs)} and end ${iso(w.until.at)} (${w.until.note})` });
+      problems.push({
+        rule: w.path.match.rule.id,
+        reason: `empty validity window: would start ${iso(validFromMs)} and end ${iso(w.until.at)} (${w.until.note})`,
+      });
       return false;
     }
     return true;
@@ -909,7 +943,12 @@ export function explainText(evaluation: Evaluation): string[] {
       for (const note of r.notes ?? []) lines.push(`      · ${note}`);
     });
   }
-  for (const d of evaluation.denied) lines.push(d.exception || d.invariant ? `! ${d.accessGroupId} ${d.reason} (granted by rule ${d.rule} otherwise)` : `! ${d.accessGroupId} denied (rule ${d.rule}): ${d.reason}`);
+  for (const d of evaluation.denied)
+    lines.push(
+      d.exception || d.invariant
+        ? `! ${d.accessGroupId} ${d.reason} (granted by rule ${d.rule} otherwise)`
+        : `! ${d.accessGroupId} denied (rule ${d.rule}): ${d.reason}`,
+    );
   for (const v of evaluation.violations ?? []) lines.push(`!! VIOLATION of invariant ${v.invariant}: ${v.message} (held: kept and reported, not granted anew)`);
   if (evaluation.entitlements.length === 0 && evaluation.denied.length === 0) lines.push('no access groups');
   if (evaluation.nextCheckAt !== null) lines.push(`next check at ${evaluation.nextCheckAt}`);
@@ -917,7 +956,14 @@ export function explainText(evaluation: Evaluation): string[] {
 }
 
 /** The rules' memo of a policy as it stands, for tests and benchmarks. */
-export function ruleMemoStats(policy: CompiledPolicy): { entries: number; lookups: number; remembered: number; perPerson: string[]; off: boolean; names: string[] } {
+export function ruleMemoStats(policy: CompiledPolicy): {
+  entries: number;
+  lookups: number;
+  remembered: number;
+  perPerson: string[];
+  off: boolean;
+  names: string[];
+} {
   const memo = ruleMemoOf(policy);
   return {
     entries: memo.entries.size,

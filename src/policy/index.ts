@@ -2,17 +2,7 @@
 export { loadMappings, parseMappings, parseMappingSources } from './loader.js';
 export type { LoadedMappings, MappingIssue, MappingSource } from './loader.js';
 export { compile } from './compile.js';
-export type {
-  BundleGrant,
-  ClassPolicy,
-  CompiledGrant,
-  CompiledPolicy,
-  CompiledRole,
-  CompiledRule,
-  IssuePath,
-  LimitSource,
-  PolicyIssue,
-} from './compile.js';
+export type { BundleGrant, ClassPolicy, CompiledGrant, CompiledPolicy, CompiledRole, CompiledRule, IssuePath, LimitSource, PolicyIssue } from './compile.js';
 export { evaluate, explainText } from './evaluate.js';
 export { applyExceptions, exceptionReason, type ExceptionRef } from './exception-denials.js';
 export type { Denial, EvaluateOptions, Evaluation } from './evaluate.js';
@@ -31,7 +21,16 @@ export type {
   RuleSpec,
   ValidityLimit,
 } from './schema.js';
-export { applyInvariants, heldViolations, holderCounts, overHolders, scopeGroupsOf, type CompiledInvariant, type CompiledInvariants, type HolderCounts } from './invariants.js';
+export {
+  applyInvariants,
+  heldViolations,
+  holderCounts,
+  overHolders,
+  scopeGroupsOf,
+  type CompiledInvariant,
+  type CompiledInvariants,
+  type HolderCounts,
+} from './invariants.js';
 export {
   formatTestReport,
   junitXml,

@@ -64,7 +64,14 @@ export interface CompiledInvariants {
   counted: ReadonlySet<string>;
 }
 
-export const NO_INVARIANTS: CompiledInvariants = Object.freeze({ list: [], byGroup: new Map(), separations: [], roleSeparations: [], byRole: new Map(), counted: new Set<string>() });
+export const NO_INVARIANTS: CompiledInvariants = Object.freeze({
+  list: [],
+  byGroup: new Map(),
+  separations: [],
+  roleSeparations: [],
+  byRole: new Map(),
+  counted: new Set<string>(),
+});
 
 /** The access groups an invariant's scope names (a class: every group of it). */
 export function scopeGroupsOf(spec: NonNullable<InvariantSpec['scope']>, m: Pick<Mappings, 'accessGroups'>): Set<string> {
@@ -106,7 +113,12 @@ export function compileInvariants(m: Mappings): CompiledInvariants {
   for (const spec of m.invariants) {
     const scope = spec.scope ? scopeGroupsOf(spec.scope, m) : null;
     const require: CompiledRequirement | null = spec.require
-      ? { employee: spec.require.employee === true, unexpired: spec.require.unexpired ?? null, when: spec.require.when ? parseFilter(spec.require.when) : null, whenText: spec.require.when ?? null }
+      ? {
+          employee: spec.require.employee === true,
+          unexpired: spec.require.unexpired ?? null,
+          when: spec.require.when ? parseFilter(spec.require.when) : null,
+          whenText: spec.require.when ?? null,
+        }
       : null;
     const x: CompiledInvariant = {
       id: spec.id,
@@ -156,7 +168,10 @@ export function holderCounts(seed: ReadonlyMap<string, number> | Record<string, 
 /** Why the identity does not meet the requirement (null: it does), and when a met `unexpired` runs out. */
 function unmet(r: CompiledRequirement, identity: Identity, employeeTypes: ReadonlySet<string>, now: number): { why: string | null; until: number | null } {
   if (r.employee && !employeeTypes.has((identity.employeeType ?? '').toLowerCase())) {
-    return { why: `only employees (employeeTypes); this identity's employeeType is ${identity.employeeType ? JSON.stringify(identity.employeeType) : 'not set'}`, until: null };
+    return {
+      why: `only employees (employeeTypes); this identity's employeeType is ${identity.employeeType ? JSON.stringify(identity.employeeType) : 'not set'}`,
+      until: null,
+    };
   }
   let until: number | null = null;
   if (r.unexpired !== null) {
@@ -329,7 +344,12 @@ export function applyInvariants<E extends Evaluated>(e: E, identity: Identity, i
   for (const ent of e.entitlements) {
     const r = refused.get(ent.accessGroup.id);
     if (r !== undefined) {
-      denied.push({ accessGroupId: ent.accessGroup.id, rule: ent.reasons.map((x) => x.rule).join(', '), reason: `refused by invariant ${r.invariant}: ${r.why}`, invariant: r.invariant });
+      denied.push({
+        accessGroupId: ent.accessGroup.id,
+        rule: ent.reasons.map((x) => x.rule).join(', '),
+        reason: `refused by invariant ${r.invariant}: ${r.why}`,
+        invariant: r.invariant,
+      });
       continue;
     }
     const rest = stripped?.get(ent.accessGroup.id);
@@ -362,7 +382,14 @@ function countAdmitted(entitlements: readonly Entitlement[], inv: CompiledInvari
  * entitlements (which role bundles carry each group) when there is one. maxHolders is counted
  * across people by the caller (overHolders).
  */
-export function heldViolations(identity: Identity, held: ReadonlySet<string>, entitlements: readonly Entitlement[], inv: CompiledInvariants, employeeTypes: ReadonlySet<string>, now: Date): InvariantViolation[] {
+export function heldViolations(
+  identity: Identity,
+  held: ReadonlySet<string>,
+  entitlements: readonly Entitlement[],
+  inv: CompiledInvariants,
+  employeeTypes: ReadonlySet<string>,
+  now: Date,
+): InvariantViolation[] {
   if (inv.list.length === 0 || held.size === 0) return NO_VIOLATIONS;
   let out: InvariantViolation[] | null = null;
   const push = (x: CompiledInvariant, groups: string[], why: string) => {
@@ -378,13 +405,16 @@ export function heldViolations(identity: Identity, held: ReadonlySet<string>, en
       for (const ent of entitlements) {
         if (!held.has(ent.accessGroup.id)) continue;
         let through = false;
-        for (const r of ent.reasons) for (const b of bundlesOf(r)) if (x.separateRoles.has(b)) {
-          carried.add(b);
-          through = true;
-        }
+        for (const r of ent.reasons)
+          for (const b of bundlesOf(r))
+            if (x.separateRoles.has(b)) {
+              carried.add(b);
+              through = true;
+            }
         if (through) groups.push(ent.accessGroup.id);
       }
-      if (carried.size >= 2) push(x, groups, `carries the role bundles ${[...x.separateRoles].filter((b) => carried.has(b)).join(' and ')} together (held: ${groups.join(', ')})`);
+      if (carried.size >= 2)
+        push(x, groups, `carries the role bundles ${[...x.separateRoles].filter((b) => carried.has(b)).join(' and ')} together (held: ${groups.join(', ')})`);
     } else if (x.require !== null && x.scope !== null) {
       const inScope = [...held].filter((g) => x.scope!.has(g));
       if (inScope.length === 0) continue;

@@ -17,8 +17,6 @@ export { namedPath } from './paths.js';
 import { IDENTITY_ATTRIBUTES, SCIM_ATTRIBUTES } from '../domain/attributes.js';
 export { IDENTITY_ATTRIBUTES, SCIM_ATTRIBUTES };
 
-
-
 export interface LintIssue {
   severity: 'error' | 'warning';
   /** The rule or role bundle it is about. */
@@ -66,7 +64,8 @@ export function unmatchedIssues(policy: CompiledPolicy, people: Iterable<Identit
   const out: LintIssue[] = [];
   const among = `among the ${population} ${population === 1 ? 'person' : 'people'} in the store`;
   for (const r of policy.rules) {
-    if ((hits.get(r.id) ?? 0) === 0) out.push({ severity: 'warning', rule: r.id, bundle: null, message: `rule "${r.id}" matches nobody ${among} (when: ${r.when.source})` });
+    if ((hits.get(r.id) ?? 0) === 0)
+      out.push({ severity: 'warning', rule: r.id, bundle: null, message: `rule "${r.id}" matches nobody ${among} (when: ${r.when.source})` });
   }
   // bundles a matching rule names, directly or through includes
   const reached = new Set<string>();
@@ -84,7 +83,14 @@ export function unmatchedIssues(policy: CompiledPolicy, people: Iterable<Identit
     if (reached.has(id)) continue;
     const included = Object.values(policy.mappings.roles).some((b) => b.include?.includes(id));
     if (!named.has(id) && included) continue; // reached only through another bundle: that one is reported
-    out.push({ severity: 'warning', rule: null, bundle: id, message: named.has(id) ? `role bundle "${id}" reaches nobody ${among}: every rule that names it matches nobody` : `role bundle "${id}" is named by no rule: it grants nothing` });
+    out.push({
+      severity: 'warning',
+      rule: null,
+      bundle: id,
+      message: named.has(id)
+        ? `role bundle "${id}" reaches nobody ${among}: every rule that names it matches nobody`
+        : `role bundle "${id}" is named by no rule: it grants nothing`,
+    });
   }
   return out;
 }
@@ -111,4 +117,3 @@ export function locateRuleIssue(sources: MappingSource[], issue: LintIssue): Map
   }
   return { file: sources[0]?.file ?? '', line: 1, column: 1, path: '', message: issue.message };
 }
-

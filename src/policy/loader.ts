@@ -128,7 +128,14 @@ export function parseMappingSources(sources: MappingSource[]): LoadedMappings {
     for (const [id, bundle] of Object.entries(data.roles)) {
       const prev = origins.roles.get(id);
       if (prev !== undefined) {
-        issues.push(issueAt(src, offsetOf(src, ['roles', id], true), ['roles', id], `duplicate role bundle id "${id}" (first defined at ${where(prev, ['roles', id], true)})`));
+        issues.push(
+          issueAt(
+            src,
+            offsetOf(src, ['roles', id], true),
+            ['roles', id],
+            `duplicate role bundle id "${id}" (first defined at ${where(prev, ['roles', id], true)})`,
+          ),
+        );
         continue;
       }
       origins.roles.set(id, { src });

@@ -118,14 +118,10 @@ import { DURATION_PATTERN, parseDuration } from '../domain/duration.js';
 import { CALENDAR_DURATION } from '../domain/governance.js';
 
 /** Ids of access groups, role bundles and rules: stable, readable, safe in paths and logs. */
-const idSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must start with a letter or digit and contain only letters, digits, ".", "_" and "-"');
+const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must start with a letter or digit and contain only letters, digits, ".", "_" and "-"');
 
 /** A SCIM attribute name (optionally with sub-attributes), as `until` refers to one. */
-const attributeNameSchema = z
-  .string()
-  .regex(/^[A-Za-z][A-Za-z0-9_$-]*(\.[A-Za-z][A-Za-z0-9_$-]*)*$/, 'must be an attribute name such as contractEnd');
+const attributeNameSchema = z.string().regex(/^[A-Za-z][A-Za-z0-9_$-]*(\.[A-Za-z][A-Za-z0-9_$-]*)*$/, 'must be an attribute name such as contractEnd');
 
 const protectionClassSchema = z.literal([0, 1, 2, 3, 4]).describe('EN 50600 protection class, 0 (public) to 4 (highest)');
 
@@ -158,7 +154,9 @@ const validityLimitSchema = z
   .strictObject({
     until: attributeNameSchema.optional().describe('Identity attribute holding the date the access ends (a bare date: end of that day, UTC)'),
     maxDays: z.number().int().positive().optional().describe('At most this many days from when the entitlement first began'),
-    maxDuration: durationSchema().optional().describe('At most this long (ISO 8601 duration, e.g. PT2H) from when the entitlement first began; instead of maxDays'),
+    maxDuration: durationSchema()
+      .optional()
+      .describe('At most this long (ISO 8601 duration, e.g. PT2H) from when the entitlement first began; instead of maxDays'),
   })
   .superRefine(oneOf('maxDays', 'maxDuration'))
   .describe('Limits on how long access lasts');
@@ -166,9 +164,13 @@ const validityLimitSchema = z
 const classPolicySchema = z
   .strictObject({
     maxValidityDays: z.number().int().positive().optional().describe('No entitlement of this class lasts longer than this many days from when it began'),
-    maxValidity: durationSchema().optional().describe('No entitlement of this class lasts longer than this (ISO 8601 duration, e.g. PT8H); instead of maxValidityDays'),
+    maxValidity: durationSchema()
+      .optional()
+      .describe('No entitlement of this class lasts longer than this (ISO 8601 duration, e.g. PT8H); instead of maxValidityDays'),
     unusedCredentialDays: z.number().int().positive().optional().describe('Credentials of holders that went unused this many days are suspended'),
-    unusedCredentialAfter: durationSchema().optional().describe('Credentials of holders that went unused this long (ISO 8601 duration, e.g. PT30M) are suspended; instead of unusedCredentialDays'),
+    unusedCredentialAfter: durationSchema()
+      .optional()
+      .describe('Credentials of holders that went unused this long (ISO 8601 duration, e.g. PT30M) are suspended; instead of unusedCredentialDays'),
     sponsorRequired: z.boolean().default(false).describe('Non-employees need a sponsor (an active identity who has not left) to hold groups of this class'),
   })
   .superRefine(oneOf('maxValidityDays', 'maxValidity'))
@@ -186,11 +188,18 @@ const accessGroupSchema = z.strictObject({
   name: z.string().min(1).optional().describe('Display name (default: the id)'),
   protectionClass: protectionClassSchema,
   description: z.string().optional(),
-  owner: z.string().trim().min(1).optional().describe("Who approves access requests for this group: a userName or email, matched against the approver's sign-in name or email"),
+  owner: z
+    .string()
+    .trim()
+    .min(1)
+    .optional()
+    .describe("Who approves access requests for this group: a userName or email, matched against the approver's sign-in name or email"),
   offline: z
     .strictObject({ revalidationDays: z.number().int().positive().describe('Days a key keeps opening these doors offline after it was last updated') })
     .optional()
-    .describe("Offline (data-on-card) doors in an otherwise online system, e.g. CLIQ cylinders beside Aperio locks under one host: a revocation reaches them when the holder's key next revalidates, within revalidationDays; overrides the system's own"),
+    .describe(
+      "Offline (data-on-card) doors in an otherwise online system, e.g. CLIQ cylinders beside Aperio locks under one host: a revocation reaches them when the holder's key next revalidates, within revalidationDays; overrides the system's own",
+    ),
 });
 
 const roleBundleSchema = z.strictObject({
@@ -223,16 +232,20 @@ const guardSchema = z.strictObject({
     .describe('The budget: people who lost access within this many minutes count together, across runs and sources'),
 });
 
-const lifecycleSchema = z.strictObject({
-  leaver: z
-    .enum(['suspend', 'revoke', 'delete'])
-    .default('suspend')
-    .describe('suspend: revoke all memberships and suspend the account; revoke: memberships only; delete: delete the account'),
-  preHireDays: z.number().int().min(0).optional().describe('Access starts this many days before hireDate (start of that day, UTC) [0]'),
-  preHire: durationSchema({ zero: true }).optional().describe('Access starts this long before hireDate (ISO 8601 duration, e.g. PT1H); instead of preHireDays'),
-  orphans: z.enum(['report', 'suspend', 'revoke']).default('report').describe('What to do with accounts no identity owns'),
-  guard: guardSchema.prefault({}).describe('Hold runs that would revoke too much for approval'),
-}).superRefine(oneOf('preHireDays', 'preHire'));
+const lifecycleSchema = z
+  .strictObject({
+    leaver: z
+      .enum(['suspend', 'revoke', 'delete'])
+      .default('suspend')
+      .describe('suspend: revoke all memberships and suspend the account; revoke: memberships only; delete: delete the account'),
+    preHireDays: z.number().int().min(0).optional().describe('Access starts this many days before hireDate (start of that day, UTC) [0]'),
+    preHire: durationSchema({ zero: true })
+      .optional()
+      .describe('Access starts this long before hireDate (ISO 8601 duration, e.g. PT1H); instead of preHireDays'),
+    orphans: z.enum(['report', 'suspend', 'revoke']).default('report').describe('What to do with accounts no identity owns'),
+    guard: guardSchema.prefault({}).describe('Hold runs that would revoke too much for approval'),
+  })
+  .superRefine(oneOf('preHireDays', 'preHire'));
 
 /** An ISO 8601 duration that may count months and years (`P3M`, `P1Y`, `P14D`): review schedules. */
 const calendarDurationSchema = z
@@ -250,9 +263,14 @@ const reviewSchema = z
         accessGroups: z.array(idSchema).optional().describe('These access groups'),
         violations: z.boolean().optional().describe('Also every held access group that breaks an invariant (its holders are listed first)'),
       })
-      .refine((s) => s.protectionClass !== undefined || (s.accessGroups?.length ?? 0) > 0 || s.violations === true, 'give protectionClass or accessGroups (or violations: true)')
+      .refine(
+        (s) => s.protectionClass !== undefined || (s.accessGroups?.length ?? 0) > 0 || s.violations === true,
+        'give protectionClass or accessGroups (or violations: true)',
+      )
       .describe('Which memberships are reviewed: each person holding a group in scope is an item'),
-    every: calendarDurationSchema.optional().describe('A campaign starts this long after the last one began (and at once when there has been none); without it, only by hand'),
+    every: calendarDurationSchema
+      .optional()
+      .describe('A campaign starts this long after the last one began (and at once when there has been none); without it, only by hand'),
     reviewers: z
       .array(z.enum(['owner', 'manager', 'sponsor']))
       .min(1)
@@ -295,7 +313,11 @@ const invariantSchema = z
     require: z
       .strictObject({
         employee: z.boolean().optional().describe('Only employees (employeeTypes) may hold them'),
-        unexpired: attributeNameSchema.optional().describe('An identity attribute that must hold a date not yet past (e.g. when a training certificate ends; a bare date lasts to the end of that day, UTC)'),
+        unexpired: attributeNameSchema
+          .optional()
+          .describe(
+            'An identity attribute that must hold a date not yet past (e.g. when a training certificate ends; a bare date lasts to the end of that day, UTC)',
+          ),
         when: z.string().trim().min(1).optional().describe('A SCIM filter the identity must match'),
       })
       .refine((r) => r.employee === true || r.unexpired !== undefined || r.when !== undefined, 'give employee: true, unexpired or when')
@@ -331,7 +353,10 @@ export const mappingsSchema = z
     rules: z.array(ruleSchema).default([]),
     lifecycle: lifecycleSchema.prefault({}),
     reviews: z.array(reviewSchema).default([]).describe('Access review campaigns'),
-    invariants: z.array(invariantSchema).default([]).describe('What must always be true: segregation of duties and class requirements (see docs/policy-as-code.md)'),
+    invariants: z
+      .array(invariantSchema)
+      .default([])
+      .describe('What must always be true: segregation of duties and class requirements (see docs/policy-as-code.md)'),
   })
   .describe('lockstep mappings: identities to access groups in lock systems');
 

@@ -160,7 +160,10 @@ export function parseTestSources(sources: TestSource[]): { suites: TestSuite[]; 
     const names = new Map<string, number>();
     r.data.tests.forEach((t, i) => {
       const j = names.get(t.name);
-      if (j !== undefined) issues.push(issueAt(src, offsetOf(src, ['tests', i, 'name']), ['tests', i, 'name'], `duplicate test name ${JSON.stringify(t.name)} (also tests[${j}])`));
+      if (j !== undefined)
+        issues.push(
+          issueAt(src, offsetOf(src, ['tests', i, 'name']), ['tests', i, 'name'], `duplicate test name ${JSON.stringify(t.name)} (also tests[${j}])`),
+        );
       else names.set(t.name, i);
     });
     suites.push({ file: s.file, now: r.data.now, tests: r.data.tests });
@@ -171,10 +174,14 @@ export function parseTestSources(sources: TestSource[]): { suites: TestSuite[]; 
 export function parseTests(sources: TestSource[]): TestSuite[] {
   const { suites, issues } = parseTestSources(sources);
   if (issues.length > 0) {
-    throw new LockstepError('validation', `mapping tests are invalid (${issues.length} issue${issues.length === 1 ? '' : 's'}):\n${issues.map(formatIssue).join('\n')}`, {
-      field: issues[0].path || undefined,
-      details: issues,
-    });
+    throw new LockstepError(
+      'validation',
+      `mapping tests are invalid (${issues.length} issue${issues.length === 1 ? '' : 's'}):\n${issues.map(formatIssue).join('\n')}`,
+      {
+        field: issues[0].path || undefined,
+        details: issues,
+      },
+    );
   }
   return suites;
 }
@@ -249,7 +256,8 @@ function checkGroup(e: z.output<typeof groupExpectation>, ev: Evaluation, failur
     return;
   }
   if (typeof e === 'string') return;
-  if (e.validFrom !== undefined && !sameBound(e.validFrom, got.validFrom)) failures.push(`${id}: expected validFrom ${e.validFrom ?? 'none'}, got ${got.validFrom ?? 'none'}`);
+  if (e.validFrom !== undefined && !sameBound(e.validFrom, got.validFrom))
+    failures.push(`${id}: expected validFrom ${e.validFrom ?? 'none'}, got ${got.validFrom ?? 'none'}`);
   if (e.validUntil !== undefined && !sameBound(e.validUntil, got.validUntil)) {
     const notes = got.reasons.flatMap((r) => r.notes ?? []);
     failures.push(`${id}: expected validUntil ${e.validUntil ?? 'none'}, got ${got.validUntil ?? 'none'}${notes.length ? ` (${notes.join('; ')})` : ''}`);
@@ -293,11 +301,14 @@ export function runTest(policy: CompiledPolicy, suite: Pick<TestSuite, 'file' | 
   const violated = [...new Set(violations.map((v) => v.invariant))].sort();
 
   if (failures.length === 0) {
-    if (e.leaver !== undefined && e.leaver !== ev.leaver) failures.push(`expected ${e.leaver ? 'a leaver' : 'not a leaver'}; ${ev.leaver ? `a leaver (${ev.leaverReason ?? ''})` : 'not a leaver'}`);
+    if (e.leaver !== undefined && e.leaver !== ev.leaver)
+      failures.push(`expected ${e.leaver ? 'a leaver' : 'not a leaver'}; ${ev.leaver ? `a leaver (${ev.leaverReason ?? ''})` : 'not a leaver'}`);
     if (e.grants !== undefined) {
       const want = new Set(e.grants.map((g) => (typeof g === 'string' ? g : g.accessGroup)));
       for (const g of e.grants) checkGroup(g, ev, failures);
-      const extra = ev.entitlements.filter((x) => !want.has(x.accessGroup.id)).map((x) => `${x.accessGroup.id} (rule ${x.reasons.map((r) => r.rule).join(', ')})`);
+      const extra = ev.entitlements
+        .filter((x) => !want.has(x.accessGroup.id))
+        .map((x) => `${x.accessGroup.id} (rule ${x.reasons.map((r) => r.rule).join(', ')})`);
       if (extra.length) failures.push(`granted but not expected: ${extra.join(', ')}`);
     }
     for (const g of e.includes ?? []) checkGroup(g, ev, failures);
@@ -309,19 +320,26 @@ export function runTest(policy: CompiledPolicy, suite: Pick<TestSuite, 'file' | 
       const id = typeof d === 'string' ? d : d.accessGroup;
       const found = ev.denied.filter((x) => x.accessGroupId === id);
       if (found.length === 0) {
-        failures.push(`expected ${id} to be refused; ${ev.entitlements.some((x) => x.accessGroup.id === id) ? 'it is granted' : 'no rule grants it, so nothing is refused'}`);
+        failures.push(
+          `expected ${id} to be refused; ${ev.entitlements.some((x) => x.accessGroup.id === id) ? 'it is granted' : 'no rule grants it, so nothing is refused'}`,
+        );
         continue;
       }
       if (typeof d === 'string') continue;
-      if (d.reason !== undefined && !found.some((x) => patternOf(d.reason!).test(x.reason))) failures.push(`${id}: refused, but no reason matches /${d.reason}/i: ${found.map((x) => x.reason).join(' | ')}`);
+      if (d.reason !== undefined && !found.some((x) => patternOf(d.reason!).test(x.reason)))
+        failures.push(`${id}: refused, but no reason matches /${d.reason}/i: ${found.map((x) => x.reason).join(' | ')}`);
       if (d.invariant !== undefined && !found.some((x) => x.invariant === d.invariant)) {
-        failures.push(`${id}: expected to be refused by invariant ${d.invariant}; refused ${found.map((x) => (x.invariant ? `by invariant ${x.invariant}` : `because ${x.reason}`)).join(' | ')}`);
+        failures.push(
+          `${id}: expected to be refused by invariant ${d.invariant}; refused ${found.map((x) => (x.invariant ? `by invariant ${x.invariant}` : `because ${x.reason}`)).join(' | ')}`,
+        );
       }
     }
     if (e.violations !== undefined) {
       const want = [...new Set(e.violations)].sort();
       if (want.join('\u0000') !== violated.join('\u0000')) {
-        failures.push(`expected violations of [${want.join(', ')}], got [${violated.join(', ')}]${violations.length ? `: ${violations.map((v) => v.message).join(' | ')}` : ''}`);
+        failures.push(
+          `expected violations of [${want.join(', ')}], got [${violated.join(', ')}]${violations.length ? `: ${violations.map((v) => v.message).join(' | ')}` : ''}`,
+        );
       }
     }
   }
@@ -365,7 +383,9 @@ export function formatTestReport(r: TestReport): string {
 }
 
 function xml(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
+  return s
+    .replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!)
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
 }
 
 /** JUnit XML, as CI systems (GitLab, Jenkins, GitHub test reporters) read it: one testsuite per file. */
@@ -373,7 +393,10 @@ export function junitXml(r: TestReport): string {
   const byFile = new Map<string, TestResult[]>();
   for (const t of r.results) byFile.set(t.file, [...(byFile.get(t.file) ?? []), t]);
   const total = (ts: TestResult[]) => (ts.reduce((a, t) => a + t.ms, 0) / 1000).toFixed(3);
-  const out = ['<?xml version="1.0" encoding="UTF-8"?>', `<testsuites name="lockstep mapping tests" tests="${r.results.length}" failures="${r.failed}" errors="0" time="${total(r.results)}">`];
+  const out = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="lockstep mapping tests" tests="${r.results.length}" failures="${r.failed}" errors="0" time="${total(r.results)}">`,
+  ];
   for (const [file, ts] of byFile) {
     out.push(`  <testsuite name="${xml(file)}" tests="${ts.length}" failures="${ts.filter((t) => !t.passed).length}" errors="0" time="${total(ts)}">`);
     for (const t of ts) {
@@ -405,12 +428,23 @@ export async function resolveTestFiles(paths: string[]): Promise<string[]> {
       throw new LockstepError('config', `mapping tests: cannot read ${p}: ${e instanceof Error ? e.message : String(e)}`, { cause: e, field: 'paths' });
     }
     if (info.isDirectory()) {
-      out.push(...(await readdir(p)).filter((n) => TEST_FILE.test(n)).sort().map((n) => join(p, n)));
+      out.push(
+        ...(await readdir(p))
+          .filter((n) => TEST_FILE.test(n))
+          .sort()
+          .map((n) => join(p, n)),
+      );
     } else if (TEST_FILE.test(p)) {
       out.push(p);
     } else {
       const beside = join(dirname(p), basename(p).replace(/\.ya?ml$/i, '') + '.test.yaml');
-      if (await stat(beside).then(() => true, () => false)) out.push(beside);
+      if (
+        await stat(beside).then(
+          () => true,
+          () => false,
+        )
+      )
+        out.push(beside);
     }
   }
   return [...new Set(out)];

@@ -1,6 +1,16 @@
 import { LockstepError, toLockstepError } from '../domain/errors.js';
 import { isRetryableResult, type Operation, type OperationResult } from '../domain/plan.js';
-import { clearOverdue, clearOverdueMany, overdueOps, recordChecks, recordOverdue, settlementOf, type Lane, type SettleRequest, type SettleSpec } from '../store/queue-state.js';
+import {
+  clearOverdue,
+  clearOverdueMany,
+  overdueOps,
+  recordChecks,
+  recordOverdue,
+  settlementOf,
+  type Lane,
+  type SettleRequest,
+  type SettleSpec,
+} from '../store/queue-state.js';
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
 import type { Leases, RunOptions, RunOutcome, Scope } from '../reconcile/types.js';
@@ -135,7 +145,13 @@ export async function reconcileIdentity(ctx: Controller, req: ReconcileRequest):
     // in the service, the run writes the settling with its record (one statement) when it writes one
     outcome = await ctx.reconcile(
       { kind: 'identities', ids: [id] },
-      { trigger: `queue:${req.reason}`, actor: actorOfReason(req.reason), apply: true, ...(ctx.queue ? { settle } : {}), ...(ctx.retries ? { retries: ctx.retries } : {}) },
+      {
+        trigger: `queue:${req.reason}`,
+        actor: actorOfReason(req.reason),
+        apply: true,
+        ...(ctx.queue ? { settle } : {}),
+        ...(ctx.retries ? { retries: ctx.retries } : {}),
+      },
     );
   } catch (e) {
     // (awaited here: a leaver's overdue record is written while the lease is still held)
@@ -157,7 +173,8 @@ async function afterIdentity(ctx: Controller, req: ReconcileRequest, settle: Set
   const id = req.identityId;
   if (done instanceof LockstepError) {
     // a leaver that cannot even be planned (the lock system is down) is an overdue revocation
-    if (req.lane === 'revocation') await recordOverdue(ctx.db, { key: settle.overdueKey, kind: 'revocation', identityId: id, operations: [], error: done.message });
+    if (req.lane === 'revocation')
+      await recordOverdue(ctx.db, { key: settle.overdueKey, kind: 'revocation', identityId: id, operations: [], error: done.message });
     throw done;
   }
   const outcome = done;
@@ -235,17 +252,20 @@ export interface FullRunResult {
  * a time under their leases. Failed revocations go to the revocation lane, one job per person.
  */
 export async function reconcileFull(ctx: Controller, req: FullRunRequest): Promise<FullRunResult> {
-  const outcome = await ctx.reconcile({ kind: 'full' }, {
-    trigger: req.trigger,
-    actor: req.actor,
-    apply: true,
-    leases: ctx.leases,
-    ...(ctx.partitionSize ? { leasePartition: ctx.partitionSize } : {}),
-    ...(req.runId ? { runId: req.runId } : {}),
-    ...(req.expectDigest ? { expectDigest: req.expectDigest } : {}),
-    ...(req.onProgress ? { onProgress: req.onProgress } : {}),
-    ...(ctx.retries ? { retries: ctx.retries } : {}),
-  });
+  const outcome = await ctx.reconcile(
+    { kind: 'full' },
+    {
+      trigger: req.trigger,
+      actor: req.actor,
+      apply: true,
+      leases: ctx.leases,
+      ...(ctx.partitionSize ? { leasePartition: ctx.partitionSize } : {}),
+      ...(req.runId ? { runId: req.runId } : {}),
+      ...(req.expectDigest ? { expectDigest: req.expectDigest } : {}),
+      ...(req.onProgress ? { onProgress: req.onProgress } : {}),
+      ...(ctx.retries ? { retries: ctx.retries } : {}),
+    },
+  );
   return afterFull(ctx, outcome);
 }
 
@@ -261,7 +281,13 @@ async function afterFull(ctx: Controller, outcome: ReconcileOutcome): Promise<Fu
   const per = outcome.nextCheckAtByIdentity ?? {};
   const deferredSet = new Set(deferred);
   // the identity jobs own the next checks of the people they hold
-  await recordChecks(ctx.db, Object.keys(per).filter((i) => !deferredSet.has(i)).map((identityId) => ({ identityId, nextCheckAt: per[identityId] ?? null })), true);
+  await recordChecks(
+    ctx.db,
+    Object.keys(per)
+      .filter((i) => !deferredSet.has(i))
+      .map((identityId) => ({ identityId, nextCheckAt: per[identityId] ?? null })),
+    true,
+  );
   if (outcome.held) {
     await ctx.queue?.schedule(Object.values(per));
     return { outcome, deferred, overdue: [] };
@@ -292,7 +318,9 @@ async function afterFull(ctx: Controller, outcome: ReconcileOutcome): Promise<Fu
   // system was busy): their people's own jobs try again, with the queue's backoff
   const resultOf = new Map(outcome.results.map((r) => [r.key, r]));
   const retryable = new Set(
-    outcome.failed.filter((op) => !op.revocation && op.identityId && !failedBy.has(op.identityId) && isRetryableResult(resultOf.get(op.key) ?? { status: 'failed' })).map((op) => op.identityId!),
+    outcome.failed
+      .filter((op) => !op.revocation && op.identityId && !failedBy.has(op.identityId) && isRetryableResult(resultOf.get(op.key) ?? { status: 'failed' }))
+      .map((op) => op.identityId!),
   );
   if (retryable.size) await ctx.requeue([...retryable], 'normal', 'retry');
   await ctx.queue?.schedule(Object.values(per));

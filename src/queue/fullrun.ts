@@ -45,7 +45,17 @@ export async function startFullRun(deps: FullRunDeps, opts: StartFullRunOptions)
   const identities = await countIdentities(deps.db, { includeDeleted: true });
   await createFullRun(deps.db, { id: runId, trigger: opts.trigger, actor: opts.actor, partsTotal: 1, identitiesTotal: identities, systems: deps.systems });
   try {
-    await deps.queues.full.add('full', { runId }, { jobId: rootJobId(runId), attempts: PART_ATTEMPTS, backoff: { type: CAPPED_BACKOFF }, removeOnComplete: { age: 24 * 3_600 }, removeOnFail: { age: 7 * 24 * 3_600 } });
+    await deps.queues.full.add(
+      'full',
+      { runId },
+      {
+        jobId: rootJobId(runId),
+        attempts: PART_ATTEMPTS,
+        backoff: { type: CAPPED_BACKOFF },
+        removeOnComplete: { age: 24 * 3_600 },
+        removeOnFail: { age: 7 * 24 * 3_600 },
+      },
+    );
   } catch (e) {
     await finishFullRun(deps.db, runId, 'failed', `could not enqueue: ${(e as Error).message}`);
     throw new LockstepError('unavailable', `cannot start a full reconciliation: ${(e as Error).message}`, { cause: e });

@@ -12,7 +12,10 @@ import type { QueueHandlers } from './workers.js';
  * The workers' handlers bound to one EngineContext: the real reconcile, access-event pull and
  * lost-credential path. `pullSource` comes from the service (it owns the sources).
  */
-export function engineHandlers(ctx: EngineContext, opts: { pullSource?: (name: string) => Promise<unknown>; auditCheckpoint?: () => Promise<unknown> } = {}): QueueHandlers {
+export function engineHandlers(
+  ctx: EngineContext,
+  opts: { pullSource?: (name: string) => Promise<unknown>; auditCheckpoint?: () => Promise<unknown> } = {},
+): QueueHandlers {
   return {
     reconcile: (scope, runOpts) => runReconcile(ctx, scope, runOpts),
     sponseesOf: async (identityId) => {
@@ -27,7 +30,10 @@ export function engineHandlers(ctx: EngineContext, opts: { pullSource?: (name: s
     // (with the incidents' NIS2 clocks: a report due and not recorded is announced once, incident.overdue)
     reviews: async () => {
       const incidents = await tickIncidents(ctx);
-      const reviews = ctx.policy.mappings.reviews.length === 0 ? { skipped: 'no reviews' } : await tickReviews(ctx, (ids) => runReconcile(ctx, { kind: 'identities', ids }, { trigger: 'review', actor: 'system:review', apply: true }));
+      const reviews =
+        ctx.policy.mappings.reviews.length === 0
+          ? { skipped: 'no reviews' }
+          : await tickReviews(ctx, (ids) => runReconcile(ctx, { kind: 'identities', ids }, { trigger: 'review', actor: 'system:review', apply: true }));
       return { incidents, reviews };
     },
     ...(opts.pullSource ? { pullSource: opts.pullSource } : {}),
@@ -48,7 +54,10 @@ export function withRateLimits(ctx: EngineContext, limiter: RateLimiter): Engine
 }
 
 /** A rate limiter on its own Redis connection (close it with the workers). */
-export function createRateLimiter(opts: { connection?: RedisConnection; prefix: string; perSecond: Record<string, number> }): { limiter: RateLimiter; close(): Promise<void> } {
+export function createRateLimiter(opts: { connection?: RedisConnection; prefix: string; perSecond: Record<string, number> }): {
+  limiter: RateLimiter;
+  close(): Promise<void>;
+} {
   const redis = new Redis(durableRedisOptions(opts.connection));
   redis.on('error', () => undefined);
   return {

@@ -71,9 +71,12 @@ export class LeaseManager {
       }
     };
     const timer = keys.length
-      ? setInterval(() => {
-          void run(RENEW).catch(() => undefined);
-        }, Math.max(50, Math.floor(this.ttlMs / 3)))
+      ? setInterval(
+          () => {
+            void run(RENEW).catch(() => undefined);
+          },
+          Math.max(50, Math.floor(this.ttlMs / 3)),
+        )
       : null;
     timer?.unref();
     let released = false;

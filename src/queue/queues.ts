@@ -113,7 +113,8 @@ export class LockstepQueues {
     this.full = new Queue(QUEUE.full, base);
     this.maintenance = new Queue(QUEUE.maintenance, base);
     // An 'error' event without a listener would crash the process on a Redis blip.
-    for (const q of [this.identity, this.full, this.maintenance]) q.on('error', (err) => this.logger?.warn({ err: err.message, queue: q.name }, 'queue: Redis error'));
+    for (const q of [this.identity, this.full, this.maintenance])
+      q.on('error', (err) => this.logger?.warn({ err: err.message, queue: q.name }, 'queue: Redis error'));
   }
 
   queue(name: QueueName): Queue {
@@ -156,7 +157,9 @@ export class LockstepQueues {
       await Promise.all(
         jobs.map(async (job, k) => {
           if (job.id === wanted[k].opts.jobId || slice[k].lane !== 'revocation' || !job.id) return;
-          await this.identity.getJob(job.id).then((j) => (j && (j.priority ?? 0) > PRIORITY.revocation ? j.changePriority({ priority: PRIORITY.revocation }) : undefined));
+          await this.identity
+            .getJob(job.id)
+            .then((j) => (j && (j.priority ?? 0) > PRIORITY.revocation ? j.changePriority({ priority: PRIORITY.revocation }) : undefined));
         }),
       );
     }
@@ -181,7 +184,13 @@ export class LockstepQueues {
     const lost = (await client.setnx(this.markerKey(), new Date().toISOString())) === 1;
     let requeued = 0;
     for (;;) {
-      const batch = await takePendingForRequeue(this.db, { all: lost, staleMs: opts.staleMs, now: opts.now ?? new Date(), maxRequeues: opts.maxRequeues ?? 20, limit: 1000 });
+      const batch = await takePendingForRequeue(this.db, {
+        all: lost,
+        staleMs: opts.staleMs,
+        now: opts.now ?? new Date(),
+        maxRequeues: opts.maxRequeues ?? 20,
+        limit: 1000,
+      });
       if (batch.length) await this.addIdentityJobs(batch);
       requeued += batch.length;
       // a lost state sends everything (each batch is marked, so the next pass takes the rest)

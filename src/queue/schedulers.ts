@@ -42,14 +42,23 @@ export async function startSchedulers(deps: SchedulerDeps): Promise<SchedulersHa
   const wanted: Array<{ id: string; every: number; name: MaintenanceJobName; data: Record<string, unknown> }> = [
     { id: 'full-reconcile', every: deps.schedules.fullReconcileMs, name: 'full-reconcile', data: {} },
     { id: 'expiry-sweep', every: deps.schedules.expirySweepMs, name: 'expiry-sweep', data: {} },
-    ...deps.systems.map((system) => ({ id: `access-events:${system}`, every: deps.schedules.accessEventsMs, name: 'access-events' as const, data: { system } })),
+    ...deps.systems.map((system) => ({
+      id: `access-events:${system}`,
+      every: deps.schedules.accessEventsMs,
+      name: 'access-events' as const,
+      data: { system },
+    })),
     ...(deps.sources ?? []).map((s) => ({ id: `source-pull:${s.name}`, every: s.intervalMs, name: 'source-pull' as const, data: { source: s.name } })),
   ];
   const flushMs = deps.outboxFlushMs ?? 30_000;
   if (flushMs > 0) wanted.push({ id: 'outbox-flush', every: flushMs, name: 'outbox-flush', data: {} });
   if (deps.auditCheckpointMs) wanted.push({ id: 'audit-checkpoint', every: deps.auditCheckpointMs, name: 'audit-checkpoint', data: {} });
   for (const w of wanted) {
-    await q.upsertJobScheduler(w.id, { every: w.every }, { name: w.name, data: w.data, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 500 } } });
+    await q.upsertJobScheduler(
+      w.id,
+      { every: w.every },
+      { name: w.name, data: w.data, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 500 } } },
+    );
   }
   const keep = new Set(wanted.map((w) => w.id));
   for (const s of await q.getJobSchedulers(0, -1)) {

@@ -5,7 +5,15 @@ import { LockstepError, toLockstepError } from '../domain/errors.js';
 import { reconcileFull, reconcileIdentity, type Controller, type ReconcileOutcome } from './controller.js';
 import type { RunOptions, Scope } from '../reconcile/types.js';
 import type { Db } from '../store/db.js';
-import { observeJob, registerHeldSource, registerIncidentSource, registerOverdueSource, registerQueueDepth, registerViolationSource, withEventTime } from '../metrics/index.js';
+import {
+  observeJob,
+  registerHeldSource,
+  registerIncidentSource,
+  registerOverdueSource,
+  registerQueueDepth,
+  registerViolationSource,
+  withEventTime,
+} from '../metrics/index.js';
 import { violationCounts } from '../store/invariants.js';
 import { overdueIncidentSteps } from '../store/incidents.js';
 import { heldRevocations } from '../store/budget.js';
@@ -24,7 +32,19 @@ import {
 } from './jobs.js';
 import { LeaseManager } from './locks.js';
 import { CAPPED_BACKOFF, UNTIL_IT_LANDS, type LockstepQueues, type LostCredentialInput } from './queues.js';
-import { clearOverdue, clearPending, dueChecks, settleIdentity, finishFullRun, getFullRun, listOverdue, overdueOps, recordOverdue, recordPart, type OverdueRevocation } from '../store/queue-state.js';
+import {
+  clearOverdue,
+  clearPending,
+  dueChecks,
+  settleIdentity,
+  finishFullRun,
+  getFullRun,
+  listOverdue,
+  overdueOps,
+  recordOverdue,
+  recordPart,
+  type OverdueRevocation,
+} from '../store/queue-state.js';
 
 /**
  * What the workers call. The service binds them to one EngineContext (see engineHandlers);
@@ -144,7 +164,14 @@ class Processors {
           await queues.full.add(
             'orphans-retry',
             { system },
-            { deduplication: { id: key }, delay: this.backoff(1), attempts: UNTIL_IT_LANDS, backoff: { type: CAPPED_BACKOFF }, removeOnComplete: true, removeOnFail: { count: 1_000 } },
+            {
+              deduplication: { id: key },
+              delay: this.backoff(1),
+              attempts: UNTIL_IT_LANDS,
+              backoff: { type: CAPPED_BACKOFF },
+              removeOnComplete: true,
+              removeOnFail: { count: 1_000 },
+            },
           );
         },
         schedule: (times) => this.scheduleDue(times),
@@ -189,7 +216,9 @@ class Processors {
     const mustLand = data.lane === 'revocation';
     let r: Awaited<ReturnType<typeof reconcileIdentity>>;
     try {
-      r = await withEventTime(data.enqueuedAt, () => reconcileIdentity(this.controller, { identityId: data.identityId, lane: data.lane, reason: data.reason, enqueuedAt: data.enqueuedAt }));
+      r = await withEventTime(data.enqueuedAt, () =>
+        reconcileIdentity(this.controller, { identityId: data.identityId, lane: data.lane, reason: data.reason, enqueuedAt: data.enqueuedAt }),
+      );
     } catch (e) {
       return this.onEngineError(e, job, token, mustLand);
     }
@@ -216,8 +245,17 @@ class Processors {
       return this.onEngineError(err, job, token, true);
     }
     if (!r.applied) {
-      await recordOverdue(this.deps.db, { key, kind: 'lost-credential', system: data.system, operations: [{ key, kind: 'set_credential_state', system: data.system, accountId: data.accountId ?? null, credentialId: data.credentialId }], error: r.error ?? null });
-      throw new LockstepError('unavailable', `credential ${data.credentialId} in ${data.system} is not marked lost yet: ${r.error ?? 'the system did not take it'}`);
+      await recordOverdue(this.deps.db, {
+        key,
+        kind: 'lost-credential',
+        system: data.system,
+        operations: [{ key, kind: 'set_credential_state', system: data.system, accountId: data.accountId ?? null, credentialId: data.credentialId }],
+        error: r.error ?? null,
+      });
+      throw new LockstepError(
+        'unavailable',
+        `credential ${data.credentialId} in ${data.system} is not marked lost yet: ${r.error ?? 'the system did not take it'}`,
+      );
     }
     await clearOverdue(this.deps.db, key);
     return { applied: true };
@@ -260,7 +298,17 @@ class Processors {
       const err = toLockstepError(e);
       // the last try, or an error no retry helps: the record says the run failed (the next one tries again)
       if (this.isLastTry(job) || (!err.retryable && err.code !== 'rate_limited')) {
-        await recordPart(this.deps.db, runId, { part: 'run', kind: 'run', identities: 0, applied: 0, failed: 0, failedRevocations: 0, held: false, runIds: [], error: err.message });
+        await recordPart(this.deps.db, runId, {
+          part: 'run',
+          kind: 'run',
+          identities: 0,
+          applied: 0,
+          failed: 0,
+          failedRevocations: 0,
+          held: false,
+          runIds: [],
+          error: err.message,
+        });
         await finishFullRun(this.deps.db, runId, 'failed', err.message);
       }
       return this.onEngineError(e, job, token, false);
@@ -302,7 +350,9 @@ class Processors {
     if (outcome.failedRevocations.length) {
       const msg = outcome.results.find((r) => r.status === 'failed' && r.error)?.error?.message ?? 'revocation did not land';
       await recordOverdue(this.deps.db, { key, kind: 'orphan-revocation', system: data.system, operations: overdueOps(outcome.failedRevocations), error: msg });
-      throw new LockstepError('unavailable', `${outcome.failedRevocations.length} orphan revocation(s) in ${data.system} did not land: ${msg}`, { retryable: true });
+      throw new LockstepError('unavailable', `${outcome.failedRevocations.length} orphan revocation(s) in ${data.system} did not land: ${msg}`, {
+        retryable: true,
+      });
     }
     if (!outcome.held) await clearOverdue(this.deps.db, key);
     return { applied: outcome.results.filter((r) => r.status === 'applied').length };
@@ -366,11 +416,12 @@ class Processors {
   private async enqueueDue(): Promise<{ enqueued: number }> {
     const due = await dueChecks(this.deps.db, this.now());
     if (due.length === 0) return { enqueued: 0 };
-    await this.deps.queues.addIdentityJobs(due.map((d) => ({ identityId: d.identityId, lane: 'revocation', reason: 'expiry', enqueuedAt: Date.parse(d.nextCheckAt) })));
+    await this.deps.queues.addIdentityJobs(
+      due.map((d) => ({ identityId: d.identityId, lane: 'revocation', reason: 'expiry', enqueuedAt: Date.parse(d.nextCheckAt) })),
+    );
     return { enqueued: due.length };
   }
 }
-
 
 function timed(queue: QueueName, fn: Processor): Processor {
   return async (job, token, signal) => {
@@ -418,7 +469,11 @@ export async function startWorkers(deps: WorkerDeps): Promise<WorkersHandle> {
     w.on('failed', (job, err) => {
       if (!job) return;
       const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError || err.name === 'UnrecoverableError';
-      (final ? log.error : log.warn).call(log, { queue: name, job: job.name, id: job.id, attempts: job.attemptsMade, err: err.message }, final ? 'queue: job failed for good' : 'queue: job failed, will retry');
+      (final ? log.error : log.warn).call(
+        log,
+        { queue: name, job: job.name, id: job.id, attempts: job.attemptsMade, err: err.message },
+        final ? 'queue: job failed for good' : 'queue: job failed, will retry',
+      );
     });
     workers.push(w);
   };
@@ -481,4 +536,3 @@ export async function startWorkers(deps: WorkerDeps): Promise<WorkersHandle> {
     },
   };
 }
-

@@ -40,7 +40,13 @@ export async function admitBatch(ctx: EngineContext, ids: string[], opts: { acto
     const h = await holdInBudgetRun(q, { plan, subjects, reason, now });
     const heldIds = new Set(subjects.map((s) => s.subject));
     await appendAudit(q, [
-      { actor: opts.actor, action: 'run.held', subject: h.runId, runId: h.runId, data: { reason, people: h.added, heldPeople: h.people, trigger: opts.trigger, batch: unique.length, summary: plan.summary } },
+      {
+        actor: opts.actor,
+        action: 'run.held',
+        subject: h.runId,
+        runId: h.runId,
+        data: { reason, people: h.added, heldPeople: h.people, trigger: opts.trigger, batch: unique.length, summary: plan.summary },
+      },
     ]);
     ctx.logger.warn(
       { run: h.runId, batch: unique.length, held: heldIds.size, trigger: opts.trigger },

@@ -15,7 +15,11 @@ import { correlationConflicts, type KeyHolder } from '../store/correlation.js';
 import type { EngineContext } from './types.js';
 
 /** The conflicts among these identities, by identity id, in one store round trip. */
-export async function loadConflicts(ctx: EngineContext, identities: readonly Identity[], known?: Map<string, KeyHolder[]>): Promise<Map<string, CorrelationConflict>> {
+export async function loadConflicts(
+  ctx: EngineContext,
+  identities: readonly Identity[],
+  known?: Map<string, KeyHolder[]>,
+): Promise<Map<string, CorrelationConflict>> {
   const live = identities.filter((i) => !i.deletedAt);
   const out = new Map<string, CorrelationConflict>();
   if (live.length === 0) return out;

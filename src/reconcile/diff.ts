@@ -175,7 +175,9 @@ export function diffIdentity(
   for (const e of evaluation.entitlements) {
     if (e.accessGroup.system !== sys.name) continue;
     if (keepOnly?.has(e.accessGroup.id) && !account?.memberships.some((m) => m.group === e.accessGroup.ref)) {
-      b.warnings.push(`${identity.userName}: ${e.accessGroup.name} not granted: held on record but not in ${sys.name}, and granting it would break invariant ${keepOnly.get(e.accessGroup.id)}`);
+      b.warnings.push(
+        `${identity.userName}: ${e.accessGroup.name} not granted: held on record but not in ${sys.name}, and granting it would break invariant ${keepOnly.get(e.accessGroup.id)}`,
+      );
       continue;
     }
     // A system that cannot store a window gets the grant only once the window has begun;
@@ -263,7 +265,10 @@ export function diffIdentity(
         kind: 'set_credential_state',
         credentialId: c.id,
         credentialState: 'active',
-        reason: { cause: 'joiner', text: `${identity.userName} is active and entitled again: credential ${c.number ?? c.id}, suspended by lockstep when they left, active again` },
+        reason: {
+          cause: 'joiner',
+          text: `${identity.userName} is active and entitled again: credential ${c.number ?? c.id}, suspended by lockstep when they left, active again`,
+        },
         revocation: false,
       });
     }
@@ -282,7 +287,10 @@ export function diffIdentity(
       kind: 'update_account',
       account: { externalId: identity.externalId, displayName: wantName, email: fit?.email, ...(window ? { validity: window } : {}) },
       reason: windowDiffers
-        ? { cause: 'validity', text: `account valid ${fmt({ from: account.validity?.from ?? null, until: account.validity?.until ?? null })} → ${fmt(window)} (the latest end of its access groups)` }
+        ? {
+            cause: 'validity',
+            text: `account valid ${fmt({ from: account.validity?.from ?? null, until: account.validity?.until ?? null })} → ${fmt(window)} (the latest end of its access groups)`,
+          }
         : { cause: 'entitled', text: `display name "${account.displayName}" → "${wantName}"` },
       revocation: false,
       ...(fit?.fitted.length ? { fitted: fit.fitted } : {}),
@@ -292,7 +300,14 @@ export function diffIdentity(
   for (const [ref, e] of desired) {
     const cur = byGroup.get(ref);
     if (cur === undefined) {
-      b.add({ ...accountRef(sys, identity, account), kind: 'grant', group: groupOf(e.accessGroup), validity: validityOf(e), reason: { cause: 'entitled', text: ruleText(e), reasons: e.reasons }, revocation: false });
+      b.add({
+        ...accountRef(sys, identity, account),
+        kind: 'grant',
+        group: groupOf(e.accessGroup),
+        validity: validityOf(e),
+        reason: { cause: 'entitled', text: ruleText(e), reasons: e.reasons },
+        revocation: false,
+      });
       continue;
     }
     if (sys.caps.validity === 'membership') {
@@ -318,7 +333,13 @@ export function diffIdentity(
     const denied = evaluation.denied.find((d) => d.accessGroupId === g.id);
     // the rules grant it and only an invariant refuses it: held access is reported, never revoked
     // by an invariant on its own (policy/invariants.ts); a review or an operator decides
-    if (!leaver && denied?.invariant !== undefined && !denied.exception && evaluation.denied.every((d) => d.accessGroupId !== g.id || d.invariant !== undefined)) continue;
+    if (
+      !leaver &&
+      denied?.invariant !== undefined &&
+      !denied.exception &&
+      evaluation.denied.every((d) => d.accessGroupId !== g.id || d.invariant !== undefined)
+    )
+      continue;
     const reason: OperationReason = leaver
       ? leaverReasonOf(identity, policy, `membership of ${g.name} revoked`)
       : denied
@@ -326,21 +347,51 @@ export function diffIdentity(
           ? { cause: 'exception', text: `${g.name}: ${denied.reason}`, policy: `exception ${denied.exception.id}` }
           : { cause: /expir/i.test(denied.reason) ? 'expired' : 'not-entitled', text: `${g.name}: ${denied.reason} (rule ${denied.rule})` }
         : { cause: 'not-entitled', text: `no rule grants ${identity.userName} ${g.name} any more` };
-    b.add({ ...accountRef(sys, identity, account), kind: 'revoke', group: groupOf(g), previousValidity: { from: have.from, until: have.until }, reason, revocation: true, ...learnedFor(g) });
+    b.add({
+      ...accountRef(sys, identity, account),
+      kind: 'revoke',
+      group: groupOf(g),
+      previousValidity: { from: have.from, until: have.until },
+      reason,
+      revocation: true,
+      ...learnedFor(g),
+    });
   }
 
   if (leaver) {
     const action = policy.lifecycle.leaver;
     // a suspended or deleted account reaches the offline doors it held when its keys revalidate
-    const offlineDays = [...byGroup.keys()].map((ref) => sys.managed.get(ref)?.offline?.revalidationDays ?? 0).reduce((a, d) => Math.max(a, d), sys.caps.offline?.revalidationDays ?? 0);
+    const offlineDays = [...byGroup.keys()]
+      .map((ref) => sys.managed.get(ref)?.offline?.revalidationDays ?? 0)
+      .reduce((a, d) => Math.max(a, d), sys.caps.offline?.revalidationDays ?? 0);
     const learnedAccount = offlineDays > (sys.caps.offline?.revalidationDays ?? 0) ? { learnedBy: offlineLearnedBy(account, offlineDays, now) } : learned;
     if (action === 'delete' && sys.caps.deleteAccount) {
-      b.add({ ...accountRef(sys, identity, account), kind: 'delete_account', reason: leaverReasonOf(identity, policy, 'account deleted'), revocation: true, ...learnedAccount });
+      b.add({
+        ...accountRef(sys, identity, account),
+        kind: 'delete_account',
+        reason: leaverReasonOf(identity, policy, 'account deleted'),
+        revocation: true,
+        ...learnedAccount,
+      });
     } else if ((action === 'suspend' || action === 'delete') && sys.caps.suspendAccount && account.state === 'active') {
-      b.add({ ...accountRef(sys, identity, account), kind: 'suspend_account', reason: leaverReasonOf(identity, policy, 'account suspended'), revocation: true, ...learnedAccount });
+      b.add({
+        ...accountRef(sys, identity, account),
+        kind: 'suspend_account',
+        reason: leaverReasonOf(identity, policy, 'account suspended'),
+        revocation: true,
+        ...learnedAccount,
+      });
     } else if ((action === 'suspend' || action === 'delete') && !sys.caps.suspendAccount && canSetCredentialState(sys.caps, 'suspended')) {
       for (const c of account.credentials.filter((c) => c.status === 'active')) {
-        b.add({ ...accountRef(sys, identity, account), kind: 'set_credential_state', credentialId: c.id, credentialState: 'suspended', reason: leaverReasonOf(identity, policy, `credential ${c.id} suspended (system cannot suspend accounts)`), revocation: true, ...learnedAccount });
+        b.add({
+          ...accountRef(sys, identity, account),
+          kind: 'set_credential_state',
+          credentialId: c.id,
+          credentialState: 'suspended',
+          reason: leaverReasonOf(identity, policy, `credential ${c.id} suspended (system cannot suspend accounts)`),
+          revocation: true,
+          ...learnedAccount,
+        });
       }
     }
     return;
@@ -447,7 +498,10 @@ function planUnusedCredentials(
             ? u
             : a
           : a || u || null
-        : ([a, u].filter((x): x is string => !!x).sort().pop() ?? null);
+        : ([a, u]
+            .filter((x): x is string => !!x)
+            .sort()
+            .pop() ?? null);
     let since = used ?? (began === undefined ? (began = Object.values(p.anchors).sort()[0] ?? null) : began);
     // set active again by lockstep (a rehire): counted from then, not from a use before they left
     const back = facts.reactivatedAt.size ? facts.reactivatedAt.get(c.id) : undefined;
@@ -490,7 +544,14 @@ export function planOrphan(b: PlanBuilder, policy: DiffPolicy, sys: DiffSystem, 
   }
   for (const m of managedMemberships) {
     const g = sys.managed.get(m.group)!;
-    b.add({ ...base, kind: 'revoke', group: groupOf(g), previousValidity: { from: m.from, until: m.until }, reason: reason(`membership of ${g.name} revoked`), revocation: true });
+    b.add({
+      ...base,
+      kind: 'revoke',
+      group: groupOf(g),
+      previousValidity: { from: m.from, until: m.until },
+      reason: reason(`membership of ${g.name} revoked`),
+      revocation: true,
+    });
   }
   if (action === 'suspend' && account.state === 'active' && sys.caps.suspendAccount) {
     b.add({ ...base, kind: 'suspend_account', reason: reason('account suspended'), revocation: true });

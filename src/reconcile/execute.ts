@@ -175,7 +175,13 @@ async function applyOne(
   const driver = ctx.drivers.get(op.system);
   const at = () => new Date().toISOString();
   if (!driver) {
-    return { key: op.key, status: 'failed', attempts: 0, at: at(), error: { code: 'config', message: `no system named ${op.system} is configured`, retryable: false } };
+    return {
+      key: op.key,
+      status: 'failed',
+      attempts: 0,
+      at: at(),
+      error: { code: 'config', message: `no system named ${op.system} is configured`, retryable: false },
+    };
   }
   const { baseDelayMs, maxDelayMs } = ctx.executor;
   const maxAttempts = attemptsHere ?? ctx.executor.maxAttempts;
@@ -237,7 +243,17 @@ async function noteOffline(ctx: EngineContext, op: Operation, accountId: string 
   const group = op.group?.ref ?? (op.kind === 'set_credential_state' ? `credential:${op.credentialId}` : `account:${op.kind}`);
   if (op.revocation && op.learnedBy) {
     await recordOfflinePending(ctx.db, [
-      { system: op.system, accountId, groupRef: group, identityId: op.identityId, userName: op.userName, kind: op.kind, revokedAt: new Date().toISOString(), learnedBy: op.learnedBy, runId: null },
+      {
+        system: op.system,
+        accountId,
+        groupRef: group,
+        identityId: op.identityId,
+        userName: op.userName,
+        kind: op.kind,
+        revokedAt: new Date().toISOString(),
+        learnedBy: op.learnedBy,
+        runId: null,
+      },
     ]);
   } else if (op.kind === 'grant' && op.group) {
     await clearOfflinePending(ctx.db, [{ system: op.system, accountId, groupRef: op.group.ref }]);

@@ -58,8 +58,10 @@ export function formatPlan(plan: Plan, opts: FormatOptions = {}): string {
   for (const w of plan.warnings) lines.push(`${c('33', 'Warning:')} ${w}`);
   if (plan.warnings.length) lines.push('');
   // held access that breaks an invariant: reported, never revoked by the plan (docs/policy-as-code.md)
-  for (const v of plan.violations ?? []) lines.push(`${c('31', 'Violation:')} invariant ${v.invariant}: ${v.userName ?? 'access group'} ${v.accessGroupIds.join(', ')}: ${v.message}`);
-  if (plan.violations?.length) lines.push(`${plan.violations.length} invariant violation(s) in held access: reported only; \`lockstep report violations\` lists them`, '');
+  for (const v of plan.violations ?? [])
+    lines.push(`${c('31', 'Violation:')} invariant ${v.invariant}: ${v.userName ?? 'access group'} ${v.accessGroupIds.join(', ')}: ${v.message}`);
+  if (plan.violations?.length)
+    lines.push(`${plan.violations.length} invariant violation(s) in held access: reported only; \`lockstep report violations\` lists them`, '');
   const s = plan.summary;
   lines.push(`Plan: ${s.add} to add, ${s.change} to change, ${s.destroy} to destroy.`);
   return lines.join('\n');

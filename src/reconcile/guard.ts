@@ -1,7 +1,15 @@
 import type { Plan } from '../domain/plan.js';
 import type { GuardPolicy } from '../policy/schema.js';
 import { appendAudit } from '../store/audit.js';
-import { heldAmong, holdInBudgetRun, revocationSubjects, spendRevocationBudget, withBudgetLock, type BudgetLimits, type BudgetVerdict } from '../store/budget.js';
+import {
+  heldAmong,
+  holdInBudgetRun,
+  revocationSubjects,
+  spendRevocationBudget,
+  withBudgetLock,
+  type BudgetLimits,
+  type BudgetVerdict,
+} from '../store/budget.js';
 import { createRun, updateRun, type Run } from '../store/runs.js';
 import type { EngineContext, RunOptions, Scope } from './types.js';
 
@@ -58,13 +66,22 @@ export async function holdOwnRun(ctx: EngineContext, scope: Scope, plan: Plan, v
   const run = await createRun(ctx.db, { id: opts.runId, kind: 'apply', trigger: opts.trigger, status: 'held', scope: runScope, plan });
   const held = await updateRun(ctx.db, run.id, { error: verdict.reason, summary: { ...plan.summary, guard: verdict } });
   await appendAudit(ctx.db, [
-    { actor: opts.actor, action: 'run.held', subject: run.id, runId: run.id, data: { reason: verdict.reason, affected: verdict.affected, scope: verdict.scope, summary: plan.summary, heldScope: scope } },
+    {
+      actor: opts.actor,
+      action: 'run.held',
+      subject: run.id,
+      runId: run.id,
+      data: { reason: verdict.reason, affected: verdict.affected, scope: verdict.scope, summary: plan.summary, heldScope: scope },
+    },
   ]);
   return held;
 }
 
 export function loudHold(ctx: EngineContext, h: Held): void {
-  ctx.logger.warn({ run: h.runId, affected: h.verdict.affected, scope: h.verdict.scope }, `RUN HELD: ${h.reason}. Review it with GET /api/v1/runs/${h.runId} and approve with \`lockstep approve ${h.runId}\``);
+  ctx.logger.warn(
+    { run: h.runId, affected: h.verdict.affected, scope: h.verdict.scope },
+    `RUN HELD: ${h.reason}. Review it with GET /api/v1/runs/${h.runId} and approve with \`lockstep approve ${h.runId}\``,
+  );
 }
 
 /**
@@ -85,7 +102,16 @@ export async function spendBudget(ctx: EngineContext, scope: Scope, plan: Plan, 
       const reason = `${waiting.length === 1 ? 'this person waits' : `${waiting.length} of these people wait`} in held run ${waiting[0].runId} for approval: nothing of theirs is revoked until it is approved or rejected`;
       return withBudgetLock(ctx.db, async (q) => {
         const h = await holdInBudgetRun(q, { plan, subjects, reason, now, runId: waiting[0].runId });
-        if (h.added.length) await appendAudit(q, [{ actor: opts.actor, action: 'run.held', subject: h.runId, runId: h.runId, data: { reason, people: h.added, heldPeople: h.people, trigger: opts.trigger, summary: plan.summary } }]);
+        if (h.added.length)
+          await appendAudit(q, [
+            {
+              actor: opts.actor,
+              action: 'run.held',
+              subject: h.runId,
+              runId: h.runId,
+              data: { reason, people: h.added, heldPeople: h.people, trigger: opts.trigger, summary: plan.summary },
+            },
+          ]);
         return { runId: h.runId, reason, verdict: { hold: true, affected: waiting.length, population: 0, scope: 'overall', added: h.added.length, reason } };
       });
     }
@@ -103,7 +129,13 @@ export async function spendBudget(ctx: EngineContext, scope: Scope, plan: Plan, 
     const h = await holdInBudgetRun(q, { plan, subjects, reason: v.reason!, now });
     if (h.added.length) {
       await appendAudit(q, [
-        { actor: opts.actor, action: 'run.held', subject: h.runId, runId: h.runId, data: { reason: v.reason, people: h.added, heldPeople: h.people, trigger: opts.trigger, summary: plan.summary } },
+        {
+          actor: opts.actor,
+          action: 'run.held',
+          subject: h.runId,
+          runId: h.runId,
+          data: { reason: v.reason, people: h.added, heldPeople: h.people, trigger: opts.trigger, summary: plan.summary },
+        },
       ]);
     }
     return { runId: h.runId, reason: v.reason!, verdict: v };

@@ -54,7 +54,9 @@ export async function markCredentialLost(ctx: EngineContext, req: LostCredential
   const state = req.state ?? 'lost';
   if (!canSetCredentialState(driver.capabilities, state)) {
     const can = driver.capabilities.credentialStates;
-    throw new LockstepError('precondition', `${req.system} cannot set a credential ${state}${Array.isArray(can) ? ` (it can: ${can.join(', ')})` : ''}`, { field: req.state ? 'state' : 'system' });
+    throw new LockstepError('precondition', `${req.system} cannot set a credential ${state}${Array.isArray(can) ? ` (it can: ${can.join(', ')})` : ''}`, {
+      field: req.state ? 'state' : 'system',
+    });
   }
   const account = await findHolder(ctx, req);
   if (!account) throw new LockstepError('not_found', `no account in ${req.system} holds credential ${req.credentialId}`, { field: 'credentialId' });
@@ -70,12 +72,17 @@ export async function markCredentialLost(ctx: EngineContext, req: LostCredential
     accountId: account.id,
     credentialId: req.credentialId,
     credentialState: state,
-    reason: { cause: 'lost-credential', text: `${cred.type} ${cred.number ?? cred.id} of ${account.displayName} reported lost by ${req.actor}${req.note ? `: ${req.note}` : ''}` },
+    reason: {
+      cause: 'lost-credential',
+      text: `${cred.type} ${cred.number ?? cred.id} of ${account.displayName} reported lost by ${req.actor}${req.note ? `: ${req.note}` : ''}`,
+    },
     revocation: true,
   };
   // A second report (or the queue retrying one the lock system refused) keeps the incident that
   // is already open: a new one would restart the NIS2 clock.
-  const open = (await listIncidents(ctx.db, { status: 'open' })).find((i) => i.kind === 'lost-credential' && i.system === req.system && i.credentialId === req.credentialId);
+  const open = (await listIncidents(ctx.db, { status: 'open' })).find(
+    (i) => i.kind === 'lost-credential' && i.system === req.system && i.credentialId === req.credentialId,
+  );
   const incidentBase =
     open ??
     (await openIncident(ctx.db, {
@@ -89,8 +96,17 @@ export async function markCredentialLost(ctx: EngineContext, req: LostCredential
   const [result] = await applyOperations(ctx, [op], { runId: null, actor: req.actor });
   if (!open) {
     await appendAudit(ctx.db, [
-      { actor: req.actor, action: 'incident.opened', subject: incidentBase.id, data: { kind: 'lost-credential', system: req.system, credentialId: req.credentialId, accountId: account.id, applied: result.status } },
+      {
+        actor: req.actor,
+        action: 'incident.opened',
+        subject: incidentBase.id,
+        data: { kind: 'lost-credential', system: req.system, credentialId: req.credentialId, accountId: account.id, applied: result.status },
+      },
     ]);
   }
-  return { incident: withNis2Clock(incidentBase, ctx.now()), result: result, account: { id: account.id, displayName: account.displayName, externalId: account.externalId } };
+  return {
+    incident: withNis2Clock(incidentBase, ctx.now()),
+    result: result,
+    account: { id: account.id, displayName: account.displayName, externalId: account.externalId },
+  };
 }

@@ -76,7 +76,11 @@ export async function observeAccounts(
     return (link ? await sys.driver.getAccount(link.accountId) : null) ?? (p.byKey ? await sys.driver.findAccount(p.externalId) : null);
   });
   const usage = canSetCredentialState(sys.caps, 'suspended')
-    ? await credentialFactsFor(ctx.db, sys.name, accounts.flatMap((a) => a?.credentials.map((c) => c.id) ?? []))
+    ? await credentialFactsFor(
+        ctx.db,
+        sys.name,
+        accounts.flatMap((a) => a?.credentials.map((c) => c.id) ?? []),
+      )
     : noCredentialFacts();
   return { accounts, usage };
 }
@@ -110,6 +114,9 @@ export async function observeUnowned(ctx: EngineContext, sys: ObservedSystem): P
   const links = await listLinks(ctx.db, sys.name);
   const linked = new Set(links.map((l) => l.accountId));
   const unknown = accounts.filter((a) => !linked.has(a.id));
-  const keys = await knownExternalIds(ctx.db, unknown.map((a) => a.externalId).filter((x): x is string => !!x));
+  const keys = await knownExternalIds(
+    ctx.db,
+    unknown.map((a) => a.externalId).filter((x): x is string => !!x),
+  );
   return unknown.filter((a) => !(a.externalId && keys.has(a.externalId)));
 }

@@ -50,8 +50,6 @@ export interface BuiltPlan extends ScopePlan {
   identities: PlannedIdentity[];
 }
 
-
-
 /**
  * What a plan checks the invariants with: the people held access is reported for, and the
  * maxHolders counts (lockstep's record of holders, read once per plan; every admitted new grant
@@ -94,7 +92,12 @@ async function evaluateWith(
   const [sponsors, conflicts, governance] = await Promise.all([
     loadSponsorStates(ctx, identities, now),
     loadConflicts(ctx, identities, knownConflicts),
-    knownGovernance ?? governanceInForce(ctx.db, identities.map((i) => i.id), now),
+    knownGovernance ??
+      governanceInForce(
+        ctx.db,
+        identities.map((i) => i.id),
+        now,
+      ),
   ]);
   return identities.map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts, governance, holders));
 }
@@ -142,10 +145,19 @@ async function evaluateEveryone(ctx: EngineContext, now: Date, onSlice: (ps: Pla
     // an unobserved rejection of the prefetch would crash the process; it is awaited next turn
     next?.catch(() => undefined);
     const ids = page.map((i) => i.id);
-    const [anchors, sponsors, conflicts, governance] = await Promise.all([loadAnchors(ctx.db, ids), loadSponsorStates(ctx, page, now), loadConflicts(ctx, page), governanceInForce(ctx.db, ids, now)]);
+    const [anchors, sponsors, conflicts, governance] = await Promise.all([
+      loadAnchors(ctx.db, ids),
+      loadSponsorStates(ctx, page, now),
+      loadConflicts(ctx, page),
+      governanceInForce(ctx.db, ids, now),
+    ]);
     for (let i = 0; i < page.length; i += EVALUATION_SLICE) {
       if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      onSlice(page.slice(i, i + EVALUATION_SLICE).map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts, governance, holders)));
+      onSlice(
+        page
+          .slice(i, i + EVALUATION_SLICE)
+          .map((identity) => planned(ctx, identity, anchors.get(identity.id) ?? {}, now, sponsors, conflicts, governance, holders)),
+      );
     }
   }
 }
@@ -241,7 +253,10 @@ class ScopePlanning {
       ...(check?.violations.length ? { violations: check.violations } : {}),
       nextCheckAt: b.nextCheckAt === null ? null : new Date(b.nextCheckAt).toISOString(),
     };
-    return { built: { plan, scopeSize: this.scopeSize, nextCheckAtByIdentity: this.nextCheckAtByIdentity, anchorChanges: this.anchorChanges }, planned: this.planned };
+    return {
+      built: { plan, scopeSize: this.scopeSize, nextCheckAtByIdentity: this.nextCheckAtByIdentity, anchorChanges: this.anchorChanges },
+      planned: this.planned,
+    };
   }
 }
 
@@ -266,7 +281,10 @@ async function planIdentities(s: ScopePlanning, scopeIds: string[]): Promise<voi
   const heldBy = check ? ps.map(() => new Set<string>()) : null;
   s.scopeSize = ps.length;
   // deleted people whose key a live person holds: that key's account is the live one's
-  const shadowed = await shadowedDeleted(ctx, ps.filter((p) => p.identity.deletedAt).map((p) => p.identity.id));
+  const shadowed = await shadowedDeleted(
+    ctx,
+    ps.filter((p) => p.identity.deletedAt).map((p) => p.identity.id),
+  );
   // a conflicted identity is diffed only against the account it is linked to, never the contested key's;
   // so is a deleted one whose key a live person holds
   const people = ps.map((p) => ({ identityId: p.identity.id, externalId: p.identity.externalId, byKey: !p.conflict && !shadowed.has(p.identity.id) }));
@@ -334,17 +352,22 @@ async function planFull(s: ScopePlanning): Promise<void> {
     }
   };
   try {
-    await evaluateEveryone(ctx, now, (ps) => {
-      // a lock system that cannot be read fails the plan: stop evaluating (its error is thrown below)
-      if (readFailed) throw new LockstepError('unavailable', 'the lock systems could not be read');
-      const states = accountsBySystem;
-      if (states === null) {
-        waiting.push(ps);
-        return;
-      }
-      for (let w = waiting.shift(); w; w = waiting.shift()) diffPage(w, states);
-      diffPage(ps, states);
-    }, check?.holders);
+    await evaluateEveryone(
+      ctx,
+      now,
+      (ps) => {
+        // a lock system that cannot be read fails the plan: stop evaluating (its error is thrown below)
+        if (readFailed) throw new LockstepError('unavailable', 'the lock systems could not be read');
+        const states = accountsBySystem;
+        if (states === null) {
+          waiting.push(ps);
+          return;
+        }
+        for (let w = waiting.shift(); w; w = waiting.shift()) diffPage(w, states);
+        diffPage(ps, states);
+      },
+      check?.holders,
+    );
   } finally {
     // settle the lock systems' read either way; its failure wins, as it did when it came first
     await reading;

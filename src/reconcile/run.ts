@@ -129,8 +129,18 @@ export async function runReconcile(ctx: EngineContext, scope: Scope, opts: RunOp
 async function noteViolations(ctx: EngineContext, scope: Scope, plan: Plan, actor: string, now: Date): Promise<void> {
   if (ctx.policy.invariants.list.length === 0 || scope.kind === 'orphans') return;
   try {
-    const { found } = await recordViolations(ctx.db, plan.violations ?? [], scope.kind === 'full' ? { kind: 'full' } : { kind: 'identities', ids: scope.ids }, now, actor);
-    for (const v of found) ctx.logger.warn({ invariant: v.invariant, identity: v.identityId, accessGroups: v.accessGroupIds }, `INVARIANT VIOLATED: ${v.userName ?? ''} ${v.message}`.trim());
+    const { found } = await recordViolations(
+      ctx.db,
+      plan.violations ?? [],
+      scope.kind === 'full' ? { kind: 'full' } : { kind: 'identities', ids: scope.ids },
+      now,
+      actor,
+    );
+    for (const v of found)
+      ctx.logger.warn(
+        { invariant: v.invariant, identity: v.identityId, accessGroups: v.accessGroupIds },
+        `INVARIANT VIOLATED: ${v.userName ?? ''} ${v.message}`.trim(),
+      );
   } catch (e) {
     ctx.logger.warn({ err: (e as Error).message }, 'invariant violations could not be recorded; the next plan tries again');
   }
@@ -153,7 +163,13 @@ function mergeHeld(ops: Operation[], applied: Operation[], results: OperationRes
     const r = byKey.get(o.key);
     if (r) return r;
     const runId = held.get(o.identityId ?? '') ?? '';
-    return { key: o.key, status: 'skipped', attempts: 0, at, error: { code: 'held', message: `${o.userName ?? o.identityId} waits in held run ${runId} for approval: left to it`, retryable: false } };
+    return {
+      key: o.key,
+      status: 'skipped',
+      attempts: 0,
+      at,
+      error: { code: 'held', message: `${o.userName ?? o.identityId} waits in held run ${runId} for approval: left to it`, retryable: false },
+    };
   });
 }
 
@@ -186,8 +202,21 @@ async function executeRun(
   const heldBack = run.scope === 'full' && !opts.approved ? await heldIdentities(ctx, ops) : NO_HELD;
   const toApply = heldBack.size ? ops.filter((o) => !(o.identityId && heldBack.has(o.identityId))) : ops;
   const applied = opts.leases
-    ? await applyUnderLeases(ctx, toApply, opts.leases, { runId: run.id, actor: opts.actor, onProgress, ...(opts.retries ? { retries: opts.retries } : {}) }, deferred, opts.leasePartition)
-    : await applyOperations(ctx, toApply, { runId: run.id, actor: opts.actor, onProgress, ...(opts.retries ? { retries: opts.retries } : {}), ...(audit ? { auditInto: audit } : {}) });
+    ? await applyUnderLeases(
+        ctx,
+        toApply,
+        opts.leases,
+        { runId: run.id, actor: opts.actor, onProgress, ...(opts.retries ? { retries: opts.retries } : {}) },
+        deferred,
+        opts.leasePartition,
+      )
+    : await applyOperations(ctx, toApply, {
+        runId: run.id,
+        actor: opts.actor,
+        onProgress,
+        ...(opts.retries ? { retries: opts.retries } : {}),
+        ...(audit ? { auditInto: audit } : {}),
+      });
   const results = heldBack.size ? mergeHeld(ops, toApply, applied, heldBack) : applied;
   // an identity's small run writes its anchors (and, queued, its settling) with its record
   const oneStatement = record === 'insert';
@@ -241,7 +270,8 @@ async function storeCredentialHolds(ctx: EngineContext, ops: Operation[], result
   ops.forEach((op, i) => {
     const r = results[i];
     if (op.kind !== 'set_credential_state' || r.status !== 'applied' || !op.credentialId) return;
-    if (op.credentialState === 'suspended' && op.reason.cause === 'leaver' && op.accountId) held.push({ system: op.system, credentialId: op.credentialId, accountId: op.accountId, cause: 'leaver', at });
+    if (op.credentialState === 'suspended' && op.reason.cause === 'leaver' && op.accountId)
+      held.push({ system: op.system, credentialId: op.credentialId, accountId: op.accountId, cause: 'leaver', at });
     else if (op.credentialState === 'active') released.push({ system: op.system, credentialId: op.credentialId, at });
   });
   if (held.length || released.length) await recordCredentialHolds(ctx.db, held, released);
@@ -256,7 +286,14 @@ const LEASE_PARTITION = 500;
  * as fresh as this plan) is left to it, and their operations are `skipped` here. Orphans'
  * operations belong to no identity and need no lease. Results keep the order of `ops`.
  */
-async function applyUnderLeases(ctx: EngineContext, ops: Operation[], leases: Leases, opts: ApplyOptions, deferred: string[], size = LEASE_PARTITION): Promise<OperationResult[]> {
+async function applyUnderLeases(
+  ctx: EngineContext,
+  ops: Operation[],
+  leases: Leases,
+  opts: ApplyOptions,
+  deferred: string[],
+  size = LEASE_PARTITION,
+): Promise<OperationResult[]> {
   const byIdentity = new Map<string, number[]>();
   const orphans: number[] = [];
   ops.forEach((op, i) => {
@@ -272,7 +309,11 @@ async function applyUnderLeases(ctx: EngineContext, ops: Operation[], leases: Le
   let done = 0;
   const apply = async (idx: number[]) => {
     const base = done;
-    const rs = await applyOperations(ctx, idx.map((i) => ops[i]), { ...opts, onProgress: (d) => opts.onProgress?.(base + d, total) });
+    const rs = await applyOperations(
+      ctx,
+      idx.map((i) => ops[i]),
+      { ...opts, onProgress: (d) => opts.onProgress?.(base + d, total) },
+    );
     idx.forEach((i, k) => (results[i] = rs[k]!));
     done += idx.length;
   };
@@ -285,7 +326,14 @@ async function applyUnderLeases(ctx: EngineContext, ops: Operation[], leases: Le
       const at = new Date().toISOString();
       for (const id of lease.busy) {
         deferred.push(id);
-        for (const i of byIdentity.get(id)!) results[i] = { key: ops[i].key, status: 'skipped', error: { code: 'busy', message: 'the identity was being reconciled by its own job; left to it' }, attempts: 0, at };
+        for (const i of byIdentity.get(id)!)
+          results[i] = {
+            key: ops[i].key,
+            status: 'skipped',
+            error: { code: 'busy', message: 'the identity was being reconciled by its own job; left to it' },
+            attempts: 0,
+            at,
+          };
         done += byIdentity.get(id)!.length;
       }
       await apply(part.filter((id) => !busy.has(id)).flatMap((id) => byIdentity.get(id)!));
@@ -333,13 +381,18 @@ export async function runCausers(ctx: EngineContext, runId: string): Promise<str
 export async function approveRun(ctx: EngineContext, idOrPrefix: string, approver: string): Promise<RunOutcome> {
   const held = await findRun(ctx.db, idOrPrefix);
   if (!held) throw new LockstepError('not_found', `no run matches "${idOrPrefix}" (give the run id or a unique prefix of it)`, { field: 'run' });
-  if (held.status !== 'held') throw new LockstepError('precondition', `run ${held.id} is ${held.status}, not held: there is nothing to approve`, { field: 'run' });
+  if (held.status !== 'held')
+    throw new LockstepError('precondition', `run ${held.id} is ${held.status}, not held: there is nothing to approve`, { field: 'run' });
   const causedBy = await runCausers(ctx, held.id);
   if (causedBy.some((a) => actorPrincipal(a) === actorPrincipal(approver))) {
-    throw new LockstepError('precondition', `four-eyes: ${approver} started or caused run ${held.id}, so someone else must approve it (rejecting it yourself is allowed)`, {
-      field: 'run',
-      details: { rule: 'four-eyes', causedBy },
-    });
+    throw new LockstepError(
+      'precondition',
+      `four-eyes: ${approver} started or caused run ${held.id}, so someone else must approve it (rejecting it yourself is allowed)`,
+      {
+        field: 'run',
+        details: { rule: 'four-eyes', causedBy },
+      },
+    );
   }
   const approved = await transitionRun(ctx.db, held.id, ['held'], 'approved', approver);
   if (!approved) throw new LockstepError('conflict', `run ${held.id} was approved or cancelled by someone else just now`, { field: 'run' });
@@ -353,8 +406,15 @@ export async function approveRun(ctx: EngineContext, idOrPrefix: string, approve
   const now = ctx.now();
   const built = await buildRunPlan(ctx, scope);
   const unseen = built.plan.operations.filter((o) => o.revocation && !seen.has(o.key));
-  if (unseen.length > 0 && checkGuard({ ...built.plan, operations: unseen }, built.scopeSize, { ...ctx.policy.lifecycle.guard, minRevocationsToHold: 1 }).hold) {
-    await updateRun(ctx.db, held.id, { status: 'cancelled', error: `superseded: the world changed after approval (${unseen.length} new revocations)`, finished: true });
+  if (
+    unseen.length > 0 &&
+    checkGuard({ ...built.plan, operations: unseen }, built.scopeSize, { ...ctx.policy.lifecycle.guard, minRevocationsToHold: 1 }).hold
+  ) {
+    await updateRun(ctx.db, held.id, {
+      status: 'cancelled',
+      error: `superseded: the world changed after approval (${unseen.length} new revocations)`,
+      finished: true,
+    });
     return runReconcile(ctx, scope, { trigger: `re-plan of ${held.id}`, actor: approver, apply: true });
   }
   // the approver accepted this mass change, with what of it already went through: the window starts afresh
@@ -374,7 +434,8 @@ export async function approveRun(ctx: EngineContext, idOrPrefix: string, approve
 export async function rejectRun(ctx: EngineContext, idOrPrefix: string, actor: string, reason: string | null): Promise<Run> {
   const held = await findRun(ctx.db, idOrPrefix);
   if (!held) throw new LockstepError('not_found', `no run matches "${idOrPrefix}" (give the run id or a unique prefix of it)`, { field: 'run' });
-  if (held.status !== 'held') throw new LockstepError('precondition', `run ${held.id} is ${held.status}, not held: there is nothing to reject`, { field: 'run' });
+  if (held.status !== 'held')
+    throw new LockstepError('precondition', `run ${held.id} is ${held.status}, not held: there is nothing to reject`, { field: 'run' });
   const moved = await transitionRun(ctx.db, held.id, ['held'], 'cancelled');
   if (!moved) throw new LockstepError('conflict', `run ${held.id} was approved or rejected by someone else just now`, { field: 'run' });
   const text = `rejected by ${actor}${reason ? `: ${reason}` : ''}`;

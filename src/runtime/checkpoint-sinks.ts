@@ -39,10 +39,15 @@ export async function loadSigningKey(cfg: CheckpointConfig, base: Base): Promise
 export async function loadVerifyKeys(opts: { files?: string[]; cfg?: CheckpointConfig; base?: Base }): Promise<KeyObject[]> {
   if (opts.files?.length) return Promise.all(opts.files.map(async (f) => parsePublicKey(await readKeyFile(f, '--public-key'), `--public-key ${f}`)));
   const cfg = opts.cfg;
-  if (!cfg) throw new LockstepError('validation', 'no public key: pass --public-key FILE or configure audit.checkpoint in lockstep.yaml', { field: 'public-key' });
+  if (!cfg)
+    throw new LockstepError('validation', 'no public key: pass --public-key FILE or configure audit.checkpoint in lockstep.yaml', { field: 'public-key' });
   const base = opts.base ?? { baseDir: process.cwd() };
   if (cfg.publicKeyFiles.length) {
-    return Promise.all(cfg.publicKeyFiles.map(async (f, i) => parsePublicKey(await readKeyFile(resolveFromConfig(base, f), `audit.checkpoint.publicKeyFiles[${i}]`), `audit.checkpoint.publicKeyFiles[${i}]`)));
+    return Promise.all(
+      cfg.publicKeyFiles.map(async (f, i) =>
+        parsePublicKey(await readKeyFile(resolveFromConfig(base, f), `audit.checkpoint.publicKeyFiles[${i}]`), `audit.checkpoint.publicKeyFiles[${i}]`),
+      ),
+    );
   }
   return [createPublicKey(await loadSigningKey(cfg, base))];
 }
@@ -164,14 +169,21 @@ export async function writeCheckpoint(db: Db, cfg: CheckpointConfig, base: Base,
  * job (it is retried, and shows in the queue's failed jobs and metrics). The key is read once,
  * here: a missing or wrong key stops the service at start, not at the first timer.
  */
-export async function checkpointJob(db: Db, cfg: CheckpointConfig, base: Base, logger?: { info(o: object, m?: string): void; warn(o: object, m?: string): void }): Promise<() => Promise<{ seq: number; hash: string; sinks: number }>> {
+export async function checkpointJob(
+  db: Db,
+  cfg: CheckpointConfig,
+  base: Base,
+  logger?: { info(o: object, m?: string): void; warn(o: object, m?: string): void },
+): Promise<() => Promise<{ seq: number; hash: string; sinks: number }>> {
   const key = await loadSigningKey(cfg, base);
   return async () => {
     const r = await writeCheckpoint(db, cfg, base, { key });
     const failed = r.sinks.filter((s) => !s.ok);
     if (failed.length) {
       logger?.warn({ seq: r.checkpoint.seq, failed: failed.map((f) => `${f.sink}: ${f.error}`) }, 'audit checkpoint not written to every sink');
-      throw new LockstepError('unavailable', `audit checkpoint ${r.checkpoint.seq}: ${failed.map((f) => `${f.sink}: ${f.error}`).join('; ')}`, { retryable: true });
+      throw new LockstepError('unavailable', `audit checkpoint ${r.checkpoint.seq}: ${failed.map((f) => `${f.sink}: ${f.error}`).join('; ')}`, {
+        retryable: true,
+      });
     }
     logger?.info({ seq: r.checkpoint.seq, hash: r.checkpoint.hash, sinks: r.sinks.length }, 'audit checkpoint written');
     return { seq: r.checkpoint.seq, hash: r.checkpoint.hash, sinks: r.sinks.length };

@@ -39,7 +39,10 @@ export function checkSystems(policy: CompiledPolicy, loaded: LoadedConfig): void
     const names = [...new Set(missing.map((g) => g.system))];
     throw new LockstepError(
       'config',
-      `the mappings name system(s) ${names.join(', ')} that ${loaded.file} does not configure (access groups ${missing.slice(0, 5).map((g) => g.id).join(', ')}${missing.length > 5 ? ', …' : ''})`,
+      `the mappings name system(s) ${names.join(', ')} that ${loaded.file} does not configure (access groups ${missing
+        .slice(0, 5)
+        .map((g) => g.id)
+        .join(', ')}${missing.length > 5 ? ', …' : ''})`,
       { field: 'systems' },
     );
   }
@@ -81,7 +84,8 @@ export async function createEngine(loaded: LoadedConfig, opts: CreateEngineOptio
     for (const [name, sys] of Object.entries(loaded.config.systems)) {
       const options: Record<string, unknown> = { ...sys.options };
       if (sys.embedded) {
-        if (sys.type !== 'simulator') throw new LockstepError('config', `systems.${name}.embedded: only simulator systems can be embedded`, { field: `systems.${name}.embedded` });
+        if (sys.type !== 'simulator')
+          throw new LockstepError('config', `systems.${name}.embedded: only simulator systems can be embedded`, { field: `systems.${name}.embedded` });
         const url = `http://${sys.embedded.host}:${sys.embedded.port}`;
         // a running `lockstep serve` already hosts it: share that one rather than fight over its state file
         if (opts.startEmbedded === false || (await answers(url))) {

@@ -76,8 +76,21 @@ export async function startOidcProvider(opts: OidcProviderOptions): Promise<Runn
 
   const userBy = (hint: string) => opts.users.find((u) => u.sub === hint || u.email.toLowerCase() === hint.toLowerCase() || u.name === hint);
   const sign = (claims: Record<string, unknown>, aud: string, ttl: number, iss = issuer) =>
-    new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' }).setIssuer(iss).setAudience(aud).setIssuedAt().setExpirationTime(`${ttl}s`).sign(privateKey);
-  const userClaims = (u: OidcTestUser) => ({ sub: u.sub, name: u.name, email: u.email, preferred_username: u.email, roles: u.roles, ...(u.groups ? { groups: u.groups } : {}) });
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
+      .setIssuer(iss)
+      .setAudience(aud)
+      .setIssuedAt()
+      .setExpirationTime(`${ttl}s`)
+      .sign(privateKey);
+  const userClaims = (u: OidcTestUser) => ({
+    sub: u.sub,
+    name: u.name,
+    email: u.email,
+    preferred_username: u.email,
+    roles: u.roles,
+    ...(u.groups ? { groups: u.groups } : {}),
+  });
   const accessToken = (u: OidcTestUser, aud: string, ttl = 3600, iss?: string) => sign({ ...userClaims(u), scp: 'access_as_user' }, aud, ttl, iss);
 
   const json = (res: ServerResponse, status: number, body: unknown) => {
@@ -96,7 +109,8 @@ export async function startOidcProvider(opts: OidcProviderOptions): Promise<Runn
   const authorize = (url: URL, res: ServerResponse) => {
     const q = url.searchParams;
     const redirectUri = q.get('redirect_uri');
-    if (q.get('client_id') !== clientId || !redirectUri) return json(res, 400, { error: 'invalid_request', error_description: 'unknown client_id or no redirect_uri' });
+    if (q.get('client_id') !== clientId || !redirectUri)
+      return json(res, 400, { error: 'invalid_request', error_description: 'unknown client_id or no redirect_uri' });
     const back = new URL(redirectUri);
     const fail = (error: string, description: string) => {
       back.searchParams.set('error', error);
@@ -111,15 +125,30 @@ export async function startOidcProvider(opts: OidcProviderOptions): Promise<Runn
     if (!hint) {
       // the user picker: each button comes back here with login_hint set
       const hidden = [...q].map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join('');
-      const buttons = opts.users.map((u) => `<button type="submit" name="login_hint" value="${esc(u.sub)}">Sign in as ${esc(u.name)}</button> <small>${esc(u.email)} · ${esc(u.roles.join(', ') || 'no roles')}</small><br>`).join('\n');
+      const buttons = opts.users
+        .map(
+          (u) =>
+            `<button type="submit" name="login_hint" value="${esc(u.sub)}">Sign in as ${esc(u.name)}</button> <small>${esc(u.email)} · ${esc(u.roles.join(', ') || 'no roles')}</small><br>`,
+        )
+        .join('\n');
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(`<!doctype html><html><head><title>Test sign-in</title></head><body><h1>Test OIDC provider</h1><form method="get" action="/authorize">${hidden}\n${buttons}</form></body></html>`);
+      res.end(
+        `<!doctype html><html><head><title>Test sign-in</title></head><body><h1>Test OIDC provider</h1><form method="get" action="/authorize">${hidden}\n${buttons}</form></body></html>`,
+      );
       return;
     }
     const user = userBy(hint);
     if (!user) return fail('access_denied', `no test user ${hint}`);
     const code = randomBytes(16).toString('base64url');
-    codes.set(code, { sub: user.sub, clientId, redirectUri, challenge: q.get('code_challenge')!, nonce: q.get('nonce'), scope: q.get('scope') ?? 'openid', expires: Date.now() + 60_000 });
+    codes.set(code, {
+      sub: user.sub,
+      clientId,
+      redirectUri,
+      challenge: q.get('code_challenge')!,
+      nonce: q.get('nonce'),
+      scope: q.get('scope') ?? 'openid',
+      expires: Date.now() + 60_000,
+    });
     back.searchParams.set('code', code);
     if (q.get('state')) back.searchParams.set('state', q.get('state')!);
     back.searchParams.set('iss', issuer);
@@ -132,7 +161,10 @@ export async function startOidcProvider(opts: OidcProviderOptions): Promise<Runn
     let secret = form.get('client_secret');
     const basic = /^Basic (.+)$/i.exec(req.headers.authorization ?? '');
     if (basic) {
-      const [u, p] = Buffer.from(basic[1], 'base64').toString().split(':').map((x) => decodeURIComponent(x));
+      const [u, p] = Buffer.from(basic[1], 'base64')
+        .toString()
+        .split(':')
+        .map((x) => decodeURIComponent(x));
       id = u ?? null;
       secret = p ?? null;
     }
@@ -142,13 +174,21 @@ export async function startOidcProvider(opts: OidcProviderOptions): Promise<Runn
     const pending = codes.get(code);
     codes.delete(code);
     if (!pending || pending.expires < Date.now()) return json(res, 400, { error: 'invalid_grant', error_description: 'unknown or used code' });
-    if (form.get('redirect_uri') !== pending.redirectUri) return json(res, 400, { error: 'invalid_grant', error_description: 'redirect_uri differs from the authorization request' });
+    if (form.get('redirect_uri') !== pending.redirectUri)
+      return json(res, 400, { error: 'invalid_grant', error_description: 'redirect_uri differs from the authorization request' });
     const verifier = form.get('code_verifier') ?? '';
-    if (createHash('sha256').update(verifier).digest('base64url') !== pending.challenge) return json(res, 400, { error: 'invalid_grant', error_description: 'PKCE verification failed' });
+    if (createHash('sha256').update(verifier).digest('base64url') !== pending.challenge)
+      return json(res, 400, { error: 'invalid_grant', error_description: 'PKCE verification failed' });
     const user = opts.users.find((u) => u.sub === pending.sub)!;
     logins.push(user.sub);
     const idToken = await sign({ ...userClaims(user), ...(pending.nonce ? { nonce: pending.nonce } : {}) }, clientId, 3600);
-    json(res, 200, { access_token: await accessToken(user, opts.accessTokenAudience ?? clientId), id_token: idToken, token_type: 'Bearer', expires_in: 3600, scope: pending.scope });
+    json(res, 200, {
+      access_token: await accessToken(user, opts.accessTokenAudience ?? clientId),
+      id_token: idToken,
+      token_type: 'Bearer',
+      expires_in: 3600,
+      scope: pending.scope,
+    });
   };
 
   const server = createServer((req, res) => {

@@ -9,7 +9,10 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): L
     {
       level,
       base: { service: 'lockstep' },
-      redact: { paths: ['*.apiKey', '*.clientSecret', '*.token', '*.tokens', '*.password', 'req.headers.authorization', '*.authorization'], censor: '[redacted]' },
+      redact: {
+        paths: ['*.apiKey', '*.clientSecret', '*.token', '*.tokens', '*.password', 'req.headers.authorization', '*.authorization'],
+        censor: '[redacted]',
+      },
     },
     pino.destination(2),
   );

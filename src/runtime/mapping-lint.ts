@@ -16,9 +16,13 @@ export async function mappingAttributeErrors(policy: CompiledPolicy, loaded: Loa
 export async function checkMappingAttributes(policy: CompiledPolicy, loaded: LoadedConfig): Promise<void> {
   const errors = await mappingAttributeErrors(policy, loaded);
   if (errors.length) {
-    throw new LockstepError('config', `mappings: ${errors.length === 1 ? 'a rule reads an attribute nothing provides' : `${errors.length} rules read attributes nothing provides`}:\n${errors.map((e) => `  ${e.message}`).join('\n')}`, {
-      field: 'when',
-      details: errors,
-    });
+    throw new LockstepError(
+      'config',
+      `mappings: ${errors.length === 1 ? 'a rule reads an attribute nothing provides' : `${errors.length} rules read attributes nothing provides`}:\n${errors.map((e) => `  ${e.message}`).join('\n')}`,
+      {
+        field: 'when',
+        details: errors,
+      },
+    );
   }
 }

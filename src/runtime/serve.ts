@@ -63,18 +63,23 @@ function redisHelp(url: string, message: string): string {
 export function apiAuth(a: AuthConfig, env: NodeJS.ProcessEnv, logger: { warn(msg: string): void }): ApiAuth {
   const tokens = a.tokens.map((t) => {
     const token = t.token ?? env[t.tokenEnv!];
-    if (!token) throw new LockstepError('config', `auth.tokens ${t.name}: the environment variable ${t.tokenEnv} is not set`, { field: `auth.tokens.${t.name}` });
-    if (token.length < 16) throw new LockstepError('config', `auth.tokens ${t.name}: the token in ${t.tokenEnv} has fewer than 16 characters`, { field: `auth.tokens.${t.name}` });
+    if (!token)
+      throw new LockstepError('config', `auth.tokens ${t.name}: the environment variable ${t.tokenEnv} is not set`, { field: `auth.tokens.${t.name}` });
+    if (token.length < 16)
+      throw new LockstepError('config', `auth.tokens ${t.name}: the token in ${t.tokenEnv} has fewer than 16 characters`, { field: `auth.tokens.${t.name}` });
     const roles: Role[] = t.roles;
     return { name: t.name, token, roles };
   });
   const publicUrl = (a.publicUrl ?? env.LOCKSTEP_PUBLIC_URL)?.replace(/\/+$/, '');
   let sessionSecret = a.session.secret ?? env.LOCKSTEP_SESSION_SECRET;
-  if (sessionSecret !== undefined && sessionSecret.length < 32) throw new LockstepError('config', 'LOCKSTEP_SESSION_SECRET must have at least 32 characters', { field: 'auth.session.secret' });
+  if (sessionSecret !== undefined && sessionSecret.length < 32)
+    throw new LockstepError('config', 'LOCKSTEP_SESSION_SECRET must have at least 32 characters', { field: 'auth.session.secret' });
   const o = a.oidc;
   if (o && !sessionSecret) {
     sessionSecret = randomBytes(32).toString('base64url');
-    logger.warn('auth.oidc is set but no session secret (auth.session.secret or LOCKSTEP_SESSION_SECRET): one was generated for this process, so sign-ins end when it restarts');
+    logger.warn(
+      'auth.oidc is set but no session secret (auth.session.secret or LOCKSTEP_SESSION_SECRET): one was generated for this process, so sign-ins end when it restarts',
+    );
   }
   const roleMap = o?.roleMap ? Object.fromEntries(Object.entries(o.roleMap).map(([k, v]) => [k, Array.isArray(v) ? v : [v]])) : DEFAULT_ROLE_MAP;
   const clientSecret = o?.clientSecret ?? env.LOCKSTEP_OIDC_CLIENT_SECRET;
@@ -140,7 +145,11 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
       logger.warn({ err: (e as Error).message }, 'the embedded store could not be shared with CLI commands');
     });
   }
-  const limiter = createRateLimiter({ connection, prefix: cfg.queue.prefix, perSecond: Object.fromEntries(Object.entries(cfg.systems).map(([n, s]) => [n, s.rateLimitPerSecond])) });
+  const limiter = createRateLimiter({
+    connection,
+    prefix: cfg.queue.prefix,
+    perSecond: Object.fromEntries(Object.entries(cfg.systems).map(([n, s]) => [n, s.rateLimitPerSecond])),
+  });
   const ctx = withRateLimits(engine.ctx, limiter.limiter);
   const queues = createQueues({ connection, prefix: cfg.queue.prefix, db: ctx.db, logger });
   const systems = Object.keys(cfg.systems);
@@ -154,7 +163,9 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     // a pull someone asked for through the API names them in its jobs' reason: a run it gets held
     // in was caused by them (four-eyes, src/reconcile/run.ts runCausers)
     const base = queues.onChange(`source:${name}`);
-    const enqueue: typeof base = actor ? (ids, info) => base(ids, { ...info, reason: `${info.reason ?? `source:${name}:${info.leaver ? 'leaver' : 'change'}`} by api:${actor}` }) : base;
+    const enqueue: typeof base = actor
+      ? (ids, info) => base(ids, { ...info, reason: `${info.reason ?? `source:${name}:${info.leaver ? 'leaver' : 'change'}`} by api:${actor}` })
+      : base;
     // A batch source knows its whole batch before anyone is reconciled: it is collected here and
     // judged as one change by the revocation budget (reconcile/batch.ts) before any job is queued.
     const batch = { leavers: new Set<string>(), others: new Set<string>() };
@@ -171,7 +182,10 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
         admitted = new Set(held.admit);
       } catch (e) {
         // the batch could not be planned (a lock system down): each job still spends the budget on its own
-        logger.warn({ source: name, err: (e as Error).message }, 'source batch could not be judged as a whole; its changes go to the queue one person at a time under the revocation budget');
+        logger.warn(
+          { source: name, err: (e as Error).message },
+          'source batch could not be judged as a whole; its changes go to the queue one person at a time under the revocation budget',
+        );
       }
       const leavers = [...batch.leavers].filter((id) => admitted.has(id));
       const others = [...batch.others].filter((id) => admitted.has(id) && !batch.leavers.has(id));
@@ -232,7 +246,11 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     logger.info({ run: run.runId, reused: !run.started }, 'full reconciliation queued');
     schedulerDeps = {
       queues,
-      schedules: { fullReconcileMs: cfg.queue.schedules.fullReconcileMs, expirySweepMs: cfg.queue.schedules.expirySweepMs, accessEventsMs: cfg.queue.schedules.accessEventsMs },
+      schedules: {
+        fullReconcileMs: cfg.queue.schedules.fullReconcileMs,
+        expirySweepMs: cfg.queue.schedules.expirySweepMs,
+        accessEventsMs: cfg.queue.schedules.accessEventsMs,
+      },
       systems,
       sources: entraSources.map(([name, s]) => ({ name, intervalMs: Number((s as { intervalMs?: number }).intervalMs ?? 60_000) })),
       auditCheckpointMs: cfg.audit.checkpoint?.everyMs ?? 0,
@@ -265,14 +283,32 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
     }
     // what the lock systems would refuse is refused at the SCIM edge (src/sources/scim/limits.ts)
     const systemLimits = [...ctx.drivers].map(([system, d]) => ({ system, limits: d.capabilities.limits ?? {} }));
-    consoleApi = createConsoleApi({ ctx, mappingPaths: loaded.mappingPaths, systems, sources: Object.entries(cfg.sources).map(([name, s]) => ({ name, type: s.type })), metrics: () => metricsRegistry.getMetricsAsJSON(), overdue: () => overdueRevocations(ctx.db), held: () => heldRevocations(ctx.db) });
+    consoleApi = createConsoleApi({
+      ctx,
+      mappingPaths: loaded.mappingPaths,
+      systems,
+      sources: Object.entries(cfg.sources).map(([name, s]) => ({ name, type: s.type })),
+      metrics: () => metricsRegistry.getMetricsAsJSON(),
+      overdue: () => overdueRevocations(ctx.db),
+      held: () => heldRevocations(ctx.db),
+    });
     const app = createApp({
       ctx,
       adminTokens,
       auth,
       bodyLimitBytes: cfg.api.bodyLimitBytes,
       ...(cfg.audit.checkpoint ? { auditCheckpointKeys: () => loadVerifyKeys({ cfg: cfg.audit.checkpoint!, base: loaded }) } : {}),
-      scim: cfg.scim.enabled ? createScimRouter({ db: ctx.db, config: { ...cfg.scim, tokens: scimTokens }, onChange: queues.onChange('scim'), markPending: true, logger, env, systemLimits }) : undefined,
+      scim: cfg.scim.enabled
+        ? createScimRouter({
+            db: ctx.db,
+            config: { ...cfg.scim, tokens: scimTokens },
+            onChange: queues.onChange('scim'),
+            markPending: true,
+            logger,
+            env,
+            systemLimits,
+          })
+        : undefined,
       metrics: async () => ({ contentType: metricsRegistry.contentType, body: await metricsRegistry.metrics() }),
       readiness: async () => {
         const overdue = await overdueRevocations(ctx.db);
@@ -313,7 +349,15 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
       reportLost: async (c, req) => {
         const out = await markCredentialLost(c, req);
         // not landed (lock system down): the priority lane retries it until it does
-        if (out.result.status !== 'applied') await queues.enqueueLostCredential({ system: req.system, credentialId: req.credentialId, accountId: out.account.id, actor: req.actor, note: req.note, state: req.state });
+        if (out.result.status !== 'applied')
+          await queues.enqueueLostCredential({
+            system: req.system,
+            credentialId: req.credentialId,
+            accountId: out.account.id,
+            actor: req.actor,
+            note: req.note,
+            state: req.state,
+          });
         return out;
       },
       syncSource: (name, actor) => pullSource(name, actor),

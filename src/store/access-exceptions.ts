@@ -90,7 +90,13 @@ export async function removeException(db: Db, id: string, r: { actor: string; re
     }
     const e = exceptionFromRow(rows[0]);
     await appendAudit(tx, [
-      { actor: r.actor, action: 'exception.removed', subject: e.identityId, at: r.at, data: { exceptionId: e.id, accessGroupId: e.accessGroupId, until: e.until, reason: r.reason, exceptionReason: e.reason } },
+      {
+        actor: r.actor,
+        action: 'exception.removed',
+        subject: e.identityId,
+        at: r.at,
+        data: { exceptionId: e.id, accessGroupId: e.accessGroupId, until: e.until, reason: r.reason, exceptionReason: e.reason },
+      },
     ]);
     return e;
   });

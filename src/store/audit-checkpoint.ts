@@ -39,11 +39,15 @@ export function checkpointSignedText(c: Omit<Checkpoint, 'sig'>): string {
 /** First 16 hex digits of the sha256 of the public key (SPKI DER): names the key in a checkpoint. */
 export function keyId(key: KeyObject): string {
   const pub = key.type === 'private' ? createPublicKey(key) : key;
-  return createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(pub.export({ type: 'spki', format: 'der' }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 function ed25519(key: KeyObject, what: string, field: string): KeyObject {
-  if (key.asymmetricKeyType !== 'ed25519') throw new LockstepError('config', `${what} is a ${key.asymmetricKeyType ?? key.type} key, not Ed25519 (\`lockstep audit keygen\` writes one)`, { field });
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw new LockstepError('config', `${what} is a ${key.asymmetricKeyType ?? key.type} key, not Ed25519 (\`lockstep audit keygen\` writes one)`, { field });
   return key;
 }
 
@@ -152,7 +156,12 @@ function parseLine(text: string): { ok: true; c: Checkpoint } | { ok: false; pro
   if (r.success) return { ok: true, c: r.data };
   const o = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
   const issue = r.error.issues[0];
-  return { ok: false, problem: `not a checkpoint: ${issue.path.join('.') || 'value'}: ${issue.message}`, seq: typeof o.seq === 'number' ? o.seq : null, at: typeof o.at === 'string' ? o.at : null };
+  return {
+    ok: false,
+    problem: `not a checkpoint: ${issue.path.join('.') || 'value'}: ${issue.message}`,
+    seq: typeof o.seq === 'number' ? o.seq : null,
+    at: typeof o.at === 'string' ? o.at : null,
+  };
 }
 
 /**
@@ -162,7 +171,10 @@ function parseLine(text: string): { ok: true; c: Checkpoint } | { ok: false; pro
  * differs means the log was rewritten at or before that entry. Blank lines are skipped.
  */
 export async function verifyCheckpoints(q: Queryable, input: string, publicKeys: KeyObject[]): Promise<CheckpointVerifyResult> {
-  if (publicKeys.length === 0) throw new LockstepError('config', 'no public key to verify checkpoints with (audit.checkpoint in lockstep.yaml, or --public-key)', { field: 'audit.checkpoint' });
+  if (publicKeys.length === 0)
+    throw new LockstepError('config', 'no public key to verify checkpoints with (audit.checkpoint in lockstep.yaml, or --public-key)', {
+      field: 'audit.checkpoint',
+    });
   const chain = await verifyAudit(q);
   const keys = new Map(publicKeys.map((k) => [keyId(k), k.type === 'private' ? createPublicKey(k) : k] as const));
   const problems: CheckpointProblem[] = [];
@@ -176,14 +188,28 @@ export async function verifyCheckpoints(q: Queryable, input: string, publicKeys:
     if (!p.ok) return void problems.push({ line, seq: p.seq, at: p.at, kind: 'malformed', problem: p.problem });
     const c = p.c;
     const key = keys.get(c.keyId);
-    if (!key) return void problems.push({ line, seq: c.seq, at: c.at, kind: 'unknown-key', problem: `signed by key ${c.keyId}, which is not one of the public keys given (${[...keys.keys()].join(', ')}): forged, or signed by a key not supplied` });
+    if (!key)
+      return void problems.push({
+        line,
+        seq: c.seq,
+        at: c.at,
+        kind: 'unknown-key',
+        problem: `signed by key ${c.keyId}, which is not one of the public keys given (${[...keys.keys()].join(', ')}): forged, or signed by a key not supplied`,
+      });
     let valid = false;
     try {
       valid = verify(null, Buffer.from(checkpointSignedText(c)), key, Buffer.from(c.sig, 'base64'));
     } catch {
       valid = false;
     }
-    if (!valid) return void problems.push({ line, seq: c.seq, at: c.at, kind: 'bad-signature', problem: `its signature does not verify with key ${c.keyId}: the checkpoint was forged or altered` });
+    if (!valid)
+      return void problems.push({
+        line,
+        seq: c.seq,
+        at: c.at,
+        kind: 'bad-signature',
+        problem: `its signature does not verify with key ${c.keyId}: the checkpoint was forged or altered`,
+      });
     good.push({ line, c });
   });
 
@@ -198,9 +224,24 @@ export async function verifyCheckpoints(q: Queryable, input: string, publicKeys:
   let anchoredSeq: number | null = null;
   for (const { line, c } of good) {
     const actual = c.seq === 0 ? GENESIS_HASH : hashes.get(c.seq);
-    if (c.seq > end) problems.push({ line, seq: c.seq, at: c.at, kind: 'truncated', problem: `the log ends at sequence ${end}, but this checkpoint signed sequence ${c.seq} at ${c.at}: entries ${end + 1}..${c.seq} (at least) were removed from the end` });
-    else if (actual === undefined) problems.push({ line, seq: c.seq, at: c.at, kind: 'truncated', problem: `entry ${c.seq}, signed at ${c.at}, is missing from the log: it was removed` });
-    else if (actual !== c.hash) problems.push({ line, seq: c.seq, at: c.at, kind: 'rewritten', problem: `entry ${c.seq} has hash ${actual.slice(0, 12)}…, but the checkpoint of ${c.at} signed ${c.hash.slice(0, 12)}…: the log was rewritten at or before entry ${c.seq}` });
+    if (c.seq > end)
+      problems.push({
+        line,
+        seq: c.seq,
+        at: c.at,
+        kind: 'truncated',
+        problem: `the log ends at sequence ${end}, but this checkpoint signed sequence ${c.seq} at ${c.at}: entries ${end + 1}..${c.seq} (at least) were removed from the end`,
+      });
+    else if (actual === undefined)
+      problems.push({ line, seq: c.seq, at: c.at, kind: 'truncated', problem: `entry ${c.seq}, signed at ${c.at}, is missing from the log: it was removed` });
+    else if (actual !== c.hash)
+      problems.push({
+        line,
+        seq: c.seq,
+        at: c.at,
+        kind: 'rewritten',
+        problem: `entry ${c.seq} has hash ${actual.slice(0, 12)}…, but the checkpoint of ${c.at} signed ${c.hash.slice(0, 12)}…: the log was rewritten at or before entry ${c.seq}`,
+      });
     else anchoredSeq = Math.max(anchoredSeq ?? 0, c.seq);
   }
   problems.sort((a, b) => a.line - b.line);

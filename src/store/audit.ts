@@ -298,12 +298,31 @@ export async function verifyAudit(q: Queryable): Promise<AuditVerifyResult> {
     // entries past the head were written around lockstep's sealing: the first of them is the bad one
     if (last > headSeq) {
       const extra = last - headSeq;
-      return { ok: false, entries: n, firstBadSeq: headSeq + 1, problem: `${extra === 1 ? `entry ${headSeq + 1} was` : `entries ${headSeq + 1} to ${last} were`} appended after the head (which says ${headSeq}): written outside lockstep's chain`, pending };
+      return {
+        ok: false,
+        entries: n,
+        firstBadSeq: headSeq + 1,
+        problem: `${extra === 1 ? `entry ${headSeq + 1} was` : `entries ${headSeq + 1} to ${last} were`} appended after the head (which says ${headSeq}): written outside lockstep's chain`,
+        pending,
+      };
     }
     if (last < headSeq) {
-      return { ok: false, entries: n, firstBadSeq: expectSeq, problem: `the log ends at ${last} but its head says ${headSeq}: ${headSeq - last === 1 ? `entry ${headSeq} was` : `entries ${expectSeq} to ${headSeq} were`} removed from the end`, pending };
+      return {
+        ok: false,
+        entries: n,
+        firstBadSeq: expectSeq,
+        problem: `the log ends at ${last} but its head says ${headSeq}: ${headSeq - last === 1 ? `entry ${headSeq} was` : `entries ${expectSeq} to ${headSeq} were`} removed from the end`,
+        pending,
+      };
     }
-    if (h.hash !== prev) return { ok: false, entries: n, firstBadSeq: last, problem: `entry ${last} is not the one the head sealed (its hash differs from the head's): the tail was rewritten`, pending };
+    if (h.hash !== prev)
+      return {
+        ok: false,
+        entries: n,
+        firstBadSeq: last,
+        problem: `entry ${last} is not the one the head sealed (its hash differs from the head's): the tail was rewritten`,
+        pending,
+      };
   }
   return { ok: true, entries: n, firstBadSeq: null, problem: null, pending };
 }

@@ -99,22 +99,21 @@ export async function spendRevocationBudget(
 ): Promise<{ verdict: BudgetVerdict; recorded: boolean }> {
   const since = new Date(now.getTime() - limits.windowMs);
   const pop = await populationOf(q, since);
-  const { rows } = await q.query<{ r: { rows: Array<{ system: string | null; affected: number; added: number; population: number; over: boolean }>; recorded: boolean } }>(
-    'SELECT lockstep_spend_budget($1::text[], $2::text[], $3, $4, $5::uuid, $6, $7, $8, $9, $10::text[], $11::int[]) AS r',
-    [
-      subjects.map((s) => s.system),
-      subjects.map((s) => s.subject),
-      since.toISOString(),
-      now.toISOString(),
-      runId,
-      approved,
-      limits.minRevocationsToHold,
-      limits.maxRevocationsAbsolute,
-      limits.maxRevocationsPercent,
-      pop.map((p) => p.system),
-      pop.map((p) => p.n),
-    ],
-  );
+  const { rows } = await q.query<{
+    r: { rows: Array<{ system: string | null; affected: number; added: number; population: number; over: boolean }>; recorded: boolean };
+  }>('SELECT lockstep_spend_budget($1::text[], $2::text[], $3, $4, $5::uuid, $6, $7, $8, $9, $10::text[], $11::int[]) AS r', [
+    subjects.map((s) => s.system),
+    subjects.map((s) => s.subject),
+    since.toISOString(),
+    now.toISOString(),
+    runId,
+    approved,
+    limits.minRevocationsToHold,
+    limits.maxRevocationsAbsolute,
+    limits.maxRevocationsPercent,
+    pop.map((p) => p.system),
+    pop.map((p) => p.n),
+  ]);
   const r = rows[0].r;
   const overall = r.rows.find((x) => x.system === null);
   // the same verdict checkBudget gives: overall first, then the first lock system over its limit
@@ -170,7 +169,14 @@ export async function holdInBudgetRun(
   const open = req.runId
     ? await q.query<{ id: string }>(`SELECT id FROM runs WHERE id = $1 AND status = 'held' FOR UPDATE`, [req.runId])
     : { rows: [] as Array<{ id: string }> };
-  if (!open.rows.length) open.rows.push(...(await q.query<{ id: string }>(`SELECT id FROM runs WHERE status = 'held' AND trigger = $1 ORDER BY created_at DESC LIMIT 1 FOR UPDATE`, [BUDGET_TRIGGER])).rows);
+  if (!open.rows.length)
+    open.rows.push(
+      ...(
+        await q.query<{ id: string }>(`SELECT id FROM runs WHERE status = 'held' AND trigger = $1 ORDER BY created_at DESC LIMIT 1 FOR UPDATE`, [
+          BUDGET_TRIGGER,
+        ])
+      ).rows,
+    );
   let runId = open.rows[0]?.id;
   const created = !runId;
   if (!runId) {
@@ -190,7 +196,10 @@ export async function holdInBudgetRun(
   const added = new Set(ins.rows.map((r) => r.subject));
   // the whole plan of each newly held person (grants too: nothing of theirs is applied until approval)
   const ops = req.plan.operations.filter((o) => added.has(o.identityId ?? `${o.system}:${o.accountId}`));
-  const count = await q.query<{ n: string; summary: PlanSummary }>("SELECT (SELECT count(*) FROM held_subjects WHERE run_id = $1) AS n, plan->'summary' AS summary FROM runs WHERE id = $1", [runId]);
+  const count = await q.query<{ n: string; summary: PlanSummary }>(
+    "SELECT (SELECT count(*) FROM held_subjects WHERE run_id = $1) AS n, plan->'summary' AS summary FROM runs WHERE id = $1",
+    [runId],
+  );
   const n = Number(count.rows[0].n);
   const summary = addSummaries(count.rows[0].summary, summarize(ops));
   const text = `${req.reason} (${n} people held in this run)`;
@@ -264,7 +273,14 @@ export async function heldRevocations(q: Queryable): Promise<HeldRevocations> {
       ORDER BY r.created_at`,
   );
   const iso = (d: Date | string) => (d instanceof Date ? d.toISOString() : new Date(d).toISOString());
-  const items = rows.map((r) => ({ runId: r.id, since: iso(r.since), people: Number(r.people), memberships: Number(r.memberships), operations: Number(r.operations), reason: r.reason }));
+  const items = rows.map((r) => ({
+    runId: r.id,
+    since: iso(r.since),
+    people: Number(r.people),
+    memberships: Number(r.memberships),
+    operations: Number(r.operations),
+    reason: r.reason,
+  }));
   return {
     runs: items.length,
     people: items.reduce((n, r) => n + r.people, 0),

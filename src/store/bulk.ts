@@ -57,7 +57,14 @@ export async function upsertIdentities(q: Queryable, inputs: IdentityInput[]): P
       await q.query(
         `INSERT INTO identities (id, source, external_id, user_name, active, data)
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::jsonb[])`,
-        [inserts.map((x) => x.id), inserts.map((x) => x.d.source), inserts.map((x) => x.d.externalId), inserts.map((x) => x.d.userName), inserts.map((x) => x.d.active), inserts.map((x) => JSON.stringify(x.d))],
+        [
+          inserts.map((x) => x.id),
+          inserts.map((x) => x.d.source),
+          inserts.map((x) => x.d.externalId),
+          inserts.map((x) => x.d.userName),
+          inserts.map((x) => x.d.active),
+          inserts.map((x) => JSON.stringify(x.d)),
+        ],
       );
     }
     if (updates.length) {
@@ -69,7 +76,14 @@ export async function upsertIdentities(q: Queryable, inputs: IdentityInput[]): P
         [updates.map((x) => x.id), updates.map((x) => x.d.userName), updates.map((x) => x.d.active), updates.map((x) => JSON.stringify(x.d))],
       );
     }
-    const stored = new Map((await getIdentities(q, [...state.values()].map((s) => s.id))).map((i) => [i.id, i]));
+    const stored = new Map(
+      (
+        await getIdentities(
+          q,
+          [...state.values()].map((s) => s.id),
+        )
+      ).map((i) => [i.id, i]),
+    );
     chunk.forEach((d, i) => {
       const s = state.get(`${d.source}\u0000${d.externalId}`)!;
       out[start + i] = { identity: stored.get(s.id)!, created: s.created, changed: s.changed };

@@ -204,15 +204,17 @@ class PgliteDb implements Db {
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const after: ((db: Db) => void)[] = [];
-    const out = await this.gate.run(() => this.pg.transaction(async (t) =>
-      fn({
-        query: async <R>(sql: string, params: unknown[] = []) => {
-          const r = await t.query<R>(sql, params);
-          return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
-        },
-        afterCommit: (f) => void after.push(f),
-      }),
-    ));
+    const out = await this.gate.run(() =>
+      this.pg.transaction(async (t) =>
+        fn({
+          query: async <R>(sql: string, params: unknown[] = []) => {
+            const r = await t.query<R>(sql, params);
+            return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+          },
+          afterCommit: (f) => void after.push(f),
+        }),
+      ),
+    );
     runAfterCommit(after, this);
     return out;
   }

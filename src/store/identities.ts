@@ -185,7 +185,10 @@ export async function findIdentitiesByObjectIdOrKey(q: Queryable, source: string
     `SELECT id FROM identities WHERE source = $1 AND ((data->'attributes'->>'entraObjectId') = ANY($2::text[]) OR external_id = ANY($3::text[]))`,
     [source, objectIds, externalIds],
   );
-  return getIdentities(q, rows.map((r) => r.id));
+  return getIdentities(
+    q,
+    rows.map((r) => r.id),
+  );
 }
 
 /** Which of these keys some identity (of any source, deleted ones too) holds. */
@@ -236,7 +239,11 @@ export async function listIdentities(q: Queryable, opts: ListIdentitiesOptions =
 }
 
 /** Every identity (deleted ones included: their accounts still need revoking), in id order, page by page. */
-export async function* iterateIdentities(q: Queryable, pageSize = 5000, opts: { includeDeleted?: boolean } = { includeDeleted: true }): AsyncGenerator<Identity[]> {
+export async function* iterateIdentities(
+  q: Queryable,
+  pageSize = 5000,
+  opts: { includeDeleted?: boolean } = { includeDeleted: true },
+): AsyncGenerator<Identity[]> {
   let afterId: string | undefined;
   for (;;) {
     const page = await listIdentities(q, { includeDeleted: opts.includeDeleted, afterId, limit: pageSize });
@@ -255,10 +262,7 @@ export async function countIdentities(q: Queryable, opts: { source?: string; inc
     where.push(`source = $${params.length}`);
   }
   if (!opts.includeDeleted) where.push('deleted_at IS NULL');
-  const { rows } = await q.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM identities ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`,
-    params,
-  );
+  const { rows } = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM identities ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`, params);
   return Number(rows[0].n);
 }
 

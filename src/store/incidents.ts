@@ -143,7 +143,16 @@ export async function openIncident(
   const { rows } = await q.query<Row>(
     `INSERT INTO incidents (id, kind, status, system, account_id, credential_id, identity_id, opened_at, data)
      VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $8) RETURNING *`,
-    [randomUUID(), i.kind, i.system ?? null, i.accountId ?? null, i.credentialId ?? null, i.identityId ?? null, i.at ?? new Date().toISOString(), JSON.stringify(i.data ?? {})],
+    [
+      randomUUID(),
+      i.kind,
+      i.system ?? null,
+      i.accountId ?? null,
+      i.credentialId ?? null,
+      i.identityId ?? null,
+      i.at ?? new Date().toISOString(),
+      JSON.stringify(i.data ?? {}),
+    ],
   );
   return fromRow(rows[0]);
 }
@@ -158,10 +167,12 @@ export async function listIncidents(q: Queryable, opts: { status?: 'open' | 'clo
 /** An incident by its id or a unique prefix of it (as the CLI prints them: the first 8 characters). */
 export async function findIncident(q: Queryable, idOrPrefix: string): Promise<Incident> {
   const key = idOrPrefix.trim().toLowerCase();
-  if (!/^[0-9a-f-]{4,36}$/.test(key)) throw new LockstepError('validation', `incident ${JSON.stringify(idOrPrefix)}: give its id or the first (at least 4) characters of it`, { field: 'id' });
+  if (!/^[0-9a-f-]{4,36}$/.test(key))
+    throw new LockstepError('validation', `incident ${JSON.stringify(idOrPrefix)}: give its id or the first (at least 4) characters of it`, { field: 'id' });
   const { rows } = await q.query<Row>("SELECT * FROM incidents WHERE id::text LIKE $1 || '%' ORDER BY opened_at DESC LIMIT 2", [key]);
   if (rows.length === 0) throw new LockstepError('not_found', `no incident ${idOrPrefix}`, { field: 'id' });
-  if (rows.length > 1) throw new LockstepError('validation', `incident ${idOrPrefix} is ambiguous: more than one id starts with it; give more of it`, { field: 'id' });
+  if (rows.length > 1)
+    throw new LockstepError('validation', `incident ${idOrPrefix} is ambiguous: more than one id starts with it; give more of it`, { field: 'id' });
   return fromRow(rows[0]);
 }
 
@@ -177,12 +188,21 @@ export async function setIncidentAcknowledged(q: Queryable, id: string, by: stri
 }
 
 export async function setIncidentStep(q: Queryable, id: string, step: IncidentStep, rec: IncidentStepRecord): Promise<Incident> {
-  const { rows } = await q.query<Row>('UPDATE incidents SET steps = steps || jsonb_build_object($2::text, $3::jsonb) WHERE id = $1 RETURNING *', [id, step, JSON.stringify(rec)]);
+  const { rows } = await q.query<Row>('UPDATE incidents SET steps = steps || jsonb_build_object($2::text, $3::jsonb) WHERE id = $1 RETURNING *', [
+    id,
+    step,
+    JSON.stringify(rec),
+  ]);
   return fromRow(rows[0]);
 }
 
 export async function setIncidentClosed(q: Queryable, id: string, by: string, reason: string, at: string): Promise<Incident> {
-  const { rows } = await q.query<Row>("UPDATE incidents SET status = 'closed', closed_at = $2, closed_by = $3, close_reason = $4 WHERE id = $1 RETURNING *", [id, at, by, reason]);
+  const { rows } = await q.query<Row>("UPDATE incidents SET status = 'closed', closed_at = $2, closed_by = $3, close_reason = $4 WHERE id = $1 RETURNING *", [
+    id,
+    at,
+    by,
+    reason,
+  ]);
   return fromRow(rows[0]);
 }
 

@@ -71,7 +71,13 @@ export type ViolationScope = { kind: 'full' } | { kind: 'identities'; ids: strin
  * audited (`violation.resolved`). A full plan's scope is everything (maxHolders' too); an
  * identity's plan touches only that identity's.
  */
-export async function recordViolations(db: Db, found: InvariantViolation[], scope: ViolationScope, at: Date, actor: string): Promise<{ found: InvariantViolation[]; resolved: StoredViolation[] }> {
+export async function recordViolations(
+  db: Db,
+  found: InvariantViolation[],
+  scope: ViolationScope,
+  at: Date,
+  actor: string,
+): Promise<{ found: InvariantViolation[]; resolved: StoredViolation[] }> {
   if (scope.kind === 'identities' && scope.ids.length === 0) return { found: [], resolved: [] };
   return db.transaction(async (tx) => {
     const before = scope.kind === 'full' ? await listViolations(tx) : await listViolations(tx, { identityIds: scope.ids });
@@ -101,8 +107,20 @@ export async function recordViolations(db: Db, found: InvariantViolation[], scop
     }
     if (resolved.length > 0) await tx.query('DELETE FROM invariant_violations WHERE key = ANY($1::text[])', [resolved.map((v) => v.key)]);
     const audit: AuditEntryInput[] = [
-      ...added.map(([, v]) => ({ actor, action: 'violation.found', subject: v.identityId ?? `invariant:${v.invariant}`, at: iso, data: { invariant: v.invariant, userName: v.userName, accessGroupIds: v.accessGroupIds, message: v.message } })),
-      ...resolved.map((v) => ({ actor, action: 'violation.resolved', subject: v.identityId ?? `invariant:${v.invariant}`, at: iso, data: { invariant: v.invariant, userName: v.userName, accessGroupIds: v.accessGroupIds, firstSeen: v.firstSeen } })),
+      ...added.map(([, v]) => ({
+        actor,
+        action: 'violation.found',
+        subject: v.identityId ?? `invariant:${v.invariant}`,
+        at: iso,
+        data: { invariant: v.invariant, userName: v.userName, accessGroupIds: v.accessGroupIds, message: v.message },
+      })),
+      ...resolved.map((v) => ({
+        actor,
+        action: 'violation.resolved',
+        subject: v.identityId ?? `invariant:${v.invariant}`,
+        at: iso,
+        data: { invariant: v.invariant, userName: v.userName, accessGroupIds: v.accessGroupIds, firstSeen: v.firstSeen },
+      })),
     ];
     await appendAudit(tx, audit);
     return { found: added.map(([, v]) => v), resolved };

@@ -69,7 +69,6 @@ function anchorsFromJson(raw: AnchorsJson | string | null): Map<string, Record<s
   return out;
 }
 
-
 /**
  * Makes the stored anchors match the current entitlements: new ones start at the given
  * instant (now, or a pre-hire window's start), ones no longer entitled are forgotten (a later
@@ -186,7 +185,10 @@ export async function recordCredentialUse(q: Queryable, system: string, uses: Cr
 
 /** The account last seen using this credential, if any. */
 export async function credentialHolder(q: Queryable, system: string, credentialId: string): Promise<string | null> {
-  const { rows } = await q.query<{ account_id: string | null }>('SELECT account_id FROM credential_usage WHERE system = $1 AND credential_id = $2', [system, credentialId]);
+  const { rows } = await q.query<{ account_id: string | null }>('SELECT account_id FROM credential_usage WHERE system = $1 AND credential_id = $2', [
+    system,
+    credentialId,
+  ]);
   return rows[0]?.account_id ?? null;
 }
 
@@ -285,7 +287,13 @@ export async function loadIdentityScope(
   identityIds: string[],
   /** The instant the access exceptions and requests' grants in force are read at (one round trip less per job). */
   governanceAt: Date = new Date(),
-): Promise<{ identities: Identity[]; anchors: Map<string, Record<string, string>>; links: Link[]; conflicts: Map<string, KeyHolder[]>; governance: GovernanceInForce }> {
+): Promise<{
+  identities: Identity[];
+  anchors: Map<string, Record<string, string>>;
+  links: Link[];
+  conflicts: Map<string, KeyHolder[]>;
+  governance: GovernanceInForce;
+}> {
   const ids = identityIds.filter(isUuid);
   if (ids.length === 0) return { identities: [], anchors: new Map(), links: [], conflicts: new Map(), governance: governanceFromJson(undefined) };
   const { rows } = await q.query<{

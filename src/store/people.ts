@@ -25,7 +25,9 @@ export async function personNames(q: Queryable, ids: Iterable<string | null | un
   const list = [...new Set([...ids].filter((x): x is string => typeof x === 'string' && isUuid(x)))];
   const out = new Map<string, PersonName>();
   if (list.length === 0) return out;
-  const { rows } = await q.query<Row>("SELECT id, user_name, data->>'displayName' AS display_name, external_id FROM identities WHERE id = ANY($1::uuid[])", [list]);
+  const { rows } = await q.query<Row>("SELECT id, user_name, data->>'displayName' AS display_name, external_id FROM identities WHERE id = ANY($1::uuid[])", [
+    list,
+  ]);
   for (const r of rows) out.set(r.id, fromRow(r));
   return out;
 }
@@ -55,6 +57,8 @@ export async function allUserNames(q: Queryable): Promise<string[]> {
 
 /** The extra attribute names the people in the store carry (what their sources provide beyond the identity's own). */
 export async function storeAttributeNames(q: Queryable): Promise<string[]> {
-  const { rows } = await q.query<{ k: string }>("SELECT DISTINCT jsonb_object_keys(CASE WHEN jsonb_typeof(data->'attributes') = 'object' THEN data->'attributes' ELSE '{}'::jsonb END) AS k FROM identities WHERE deleted_at IS NULL");
+  const { rows } = await q.query<{ k: string }>(
+    "SELECT DISTINCT jsonb_object_keys(CASE WHEN jsonb_typeof(data->'attributes') = 'object' THEN data->'attributes' ELSE '{}'::jsonb END) AS k FROM identities WHERE deleted_at IS NULL",
+  );
   return rows.map((r) => r.k);
 }

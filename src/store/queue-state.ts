@@ -60,7 +60,10 @@ export async function dueChecks(q: Queryable, now: Date, limit = 10_000): Promis
 
 export async function getCheck(q: Queryable, identityId: string): Promise<{ nextCheckAt: string | null; exact: boolean } | null> {
   if (!isUuid(identityId)) return null;
-  const { rows } = await q.query<{ next_check_at: Date | string | null; exact: boolean }>('SELECT next_check_at, exact FROM queue_checks WHERE identity_id = $1', [identityId]);
+  const { rows } = await q.query<{ next_check_at: Date | string | null; exact: boolean }>(
+    'SELECT next_check_at, exact FROM queue_checks WHERE identity_id = $1',
+    [identityId],
+  );
   return rows[0] ? { nextCheckAt: iso(rows[0].next_check_at), exact: rows[0].exact } : null;
 }
 
@@ -108,7 +111,15 @@ export function overdueOps(ops: Operation[]): OverdueRevocation['operations'] {
 
 export async function recordOverdue(
   q: Queryable,
-  o: { key: string; kind: OverdueKind; identityId?: string | null; system?: string | null; operations: OverdueRevocation['operations']; error: string | null; at?: Date },
+  o: {
+    key: string;
+    kind: OverdueKind;
+    identityId?: string | null;
+    system?: string | null;
+    operations: OverdueRevocation['operations'];
+    error: string | null;
+    at?: Date;
+  },
 ): Promise<void> {
   const at = (o.at ?? new Date()).toISOString();
   await q.query(
@@ -318,7 +329,13 @@ export async function markPending(q: Queryable, entries: OutboxEntry[]): Promise
  * changes), with `pendingUpTo` what was pending for it up to then is settled, and with
  * `clearOverdueKey` its overdue revocation record is removed (they all landed).
  */
-export async function settleIdentity(q: Queryable, identityId: string, nextCheckAt: string | null, pendingUpTo: Date | null, clearOverdueKey: string | null = null): Promise<void> {
+export async function settleIdentity(
+  q: Queryable,
+  identityId: string,
+  nextCheckAt: string | null,
+  pendingUpTo: Date | null,
+  clearOverdueKey: string | null = null,
+): Promise<void> {
   if (!isUuid(identityId)) return;
   await q.query(`WITH ${settleCtes(1)} SELECT 1`, settleParams({ identityId, nextCheckAt, pendingUpTo, clearOverdue: clearOverdueKey }));
 }
@@ -403,7 +420,10 @@ export async function clearPending(q: Queryable, identityIds: string[], upTo: Da
  * those older than `staleMs` that were not sent again within `staleMs` (a job lost on its own).
  * Marks them requeued; an entry sent again `maxRequeues` times is left for the full run and /readyz.
  */
-export async function takePendingForRequeue(q: Queryable, opts: { all: boolean; staleMs: number; now: Date; maxRequeues: number; limit?: number }): Promise<OutboxEntry[]> {
+export async function takePendingForRequeue(
+  q: Queryable,
+  opts: { all: boolean; staleMs: number; now: Date; maxRequeues: number; limit?: number },
+): Promise<OutboxEntry[]> {
   const before = new Date(opts.now.getTime() - opts.staleMs).toISOString();
   const { rows } = await q.query<{ identity_id: string; lane: Lane; reason: string; enqueued_at: Date | string }>(
     `UPDATE queue_pending SET requeued_at = $1, requeues = requeues + 1

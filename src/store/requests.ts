@@ -63,7 +63,17 @@ export async function insertRequest(db: Db, x: NewRequest): Promise<AccessReques
         action: 'request.created',
         subject: r.identityId,
         at: x.createdAt,
-        data: { requestId: r.id, kind: r.kind, target: r.target, groups: r.groups, validFrom: r.validFrom, validUntil: r.validUntil, justification: r.justification, approvals: r.steps.map((s) => ({ kind: s.kind, who: s.who })), ...x.audit },
+        data: {
+          requestId: r.id,
+          kind: r.kind,
+          target: r.target,
+          groups: r.groups,
+          validFrom: r.validFrom,
+          validUntil: r.validUntil,
+          justification: r.justification,
+          approvals: r.steps.map((s) => ({ kind: s.kind, who: s.who })),
+          ...x.audit,
+        },
       },
     ]);
     return r;
@@ -99,7 +109,13 @@ export async function decideRequest(
     if (rows.length === 0) throw new LockstepError('precondition', `request ${id} is not pending any more`, { field: 'id' });
     const r = fromRow(rows[0]);
     await appendAudit(tx, [
-      { actor: d.actor, action: d.action, subject: r.identityId, at: d.at, data: { requestId: r.id, status: r.status, groups: r.groups, validFrom: r.validFrom, validUntil: r.validUntil, comment: d.comment, ...d.audit } },
+      {
+        actor: d.actor,
+        action: d.action,
+        subject: r.identityId,
+        at: d.at,
+        data: { requestId: r.id, status: r.status, groups: r.groups, validFrom: r.validFrom, validUntil: r.validUntil, comment: d.comment, ...d.audit },
+      },
     ]);
     return r;
   });
@@ -119,7 +135,10 @@ export async function grantsInForce(q: Queryable, identityIds: readonly string[]
   const out = new Map<string, RequestGrant[]>();
   const ids = identityIds.filter(isUuid);
   if (ids.length === 0) return out;
-  const { rows } = await q.query<Row>("SELECT * FROM access_requests WHERE identity_id = ANY($1::uuid[]) AND status = 'approved' AND valid_until > $2 ORDER BY valid_until, id", [ids, now.toISOString()]);
+  const { rows } = await q.query<Row>(
+    "SELECT * FROM access_requests WHERE identity_id = ANY($1::uuid[]) AND status = 'approved' AND valid_until > $2 ORDER BY valid_until, id",
+    [ids, now.toISOString()],
+  );
   for (const r of rows) {
     const g = fromRow(r);
     const list = out.get(g.identityId);
@@ -131,7 +150,16 @@ export async function grantsInForce(q: Queryable, identityIds: readonly string[]
 }
 
 function grantOf(g: AccessRequest): RequestGrant {
-  return { id: g.id, groups: g.groups, validFrom: g.validFrom, validUntil: g.validUntil, decidedBy: g.decidedBy, justification: g.justification, kind: g.kind, target: g.target };
+  return {
+    id: g.id,
+    groups: g.groups,
+    validFrom: g.validFrom,
+    validUntil: g.validUntil,
+    decidedBy: g.decidedBy,
+    justification: g.justification,
+    kind: g.kind,
+    target: g.target,
+  };
 }
 
 /** What governance adds to identities' evaluation: exceptions in force and approved requests' grants, by identity id. */

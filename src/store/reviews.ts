@@ -87,11 +87,26 @@ export async function insertCampaign(db: Db, c: Omit<ReviewCampaign, 'id' | 'sta
         `INSERT INTO review_items (id, campaign_id, identity_id, user_name, access_group_id, reviewer_kind, reviewer, violations)
          SELECT u.id, $1, u.identity_id, u.user_name, u.access_group_id, u.reviewer_kind, u.reviewer, coalesce(string_to_array(nullif(u.violations, ''), ','), '{}')
            FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS u(id, identity_id, user_name, access_group_id, reviewer_kind, reviewer, violations)`,
-        [campaign.id, items.map(() => randomUUID()), items.map((i) => i.identityId), items.map((i) => i.userName), items.map((i) => i.accessGroupId), items.map((i) => i.reviewerKind), items.map((i) => i.reviewer), items.map((i) => (i.violations ?? []).join(','))],
+        [
+          campaign.id,
+          items.map(() => randomUUID()),
+          items.map((i) => i.identityId),
+          items.map((i) => i.userName),
+          items.map((i) => i.accessGroupId),
+          items.map((i) => i.reviewerKind),
+          items.map((i) => i.reviewer),
+          items.map((i) => (i.violations ?? []).join(',')),
+        ],
       );
     }
     await appendAudit(tx, [
-      { actor: c.startedBy, action: 'review.started', subject: campaign.id, at: c.startedAt, data: { reviewId: c.reviewId, campaignId: campaign.id, items: items.length, deadline: c.deadline, undecided: c.undecided } },
+      {
+        actor: c.startedBy,
+        action: 'review.started',
+        subject: campaign.id,
+        at: c.startedAt,
+        data: { reviewId: c.reviewId, campaignId: campaign.id, items: items.length, deadline: c.deadline, undecided: c.undecided },
+      },
     ]);
     return campaign;
   });
@@ -103,7 +118,10 @@ export async function getCampaign(q: Queryable, id: string): Promise<ReviewCampa
   return rows[0] ? campaignOf(rows[0]) : null;
 }
 
-export async function listCampaigns(q: Queryable, opts: { reviewId?: string; status?: ReviewCampaign['status']; limit?: number } = {}): Promise<ReviewCampaign[]> {
+export async function listCampaigns(
+  q: Queryable,
+  opts: { reviewId?: string; status?: ReviewCampaign['status']; limit?: number } = {},
+): Promise<ReviewCampaign[]> {
   const { rows } = await q.query<CampaignRow>(
     'SELECT * FROM review_campaigns WHERE ($1::text IS NULL OR review_id = $1) AND ($2::text IS NULL OR status = $2) ORDER BY started_at DESC, id LIMIT $3',
     [opts.reviewId ?? null, opts.status ?? null, opts.limit ?? 1000],
@@ -119,7 +137,10 @@ export async function lastCampaigns(q: Queryable): Promise<Map<string, ReviewCam
 
 export async function listItems(q: Queryable, campaignId: string): Promise<ReviewItem[]> {
   if (!isUuid(campaignId)) return [];
-  const { rows } = await q.query<ItemRow>('SELECT * FROM review_items WHERE campaign_id = $1 ORDER BY cardinality(violations) = 0, user_name, access_group_id, id', [campaignId]);
+  const { rows } = await q.query<ItemRow>(
+    'SELECT * FROM review_items WHERE campaign_id = $1 ORDER BY cardinality(violations) = 0, user_name, access_group_id, id',
+    [campaignId],
+  );
   return rows.map(itemOf);
 }
 
@@ -133,7 +154,16 @@ export async function getItem(q: Queryable, campaignId: string, itemId: string):
 export async function recordDecisions(
   db: Db,
   campaignId: string,
-  decisions: Array<{ itemId: string; decision: ReviewDecision; by: string; at: string; comment: string | null; via: 'reviewer' | 'deadline'; exceptionId: string | null; audit: AuditEntryInput }>,
+  decisions: Array<{
+    itemId: string;
+    decision: ReviewDecision;
+    by: string;
+    at: string;
+    comment: string | null;
+    via: 'reviewer' | 'deadline';
+    exceptionId: string | null;
+    audit: AuditEntryInput;
+  }>,
 ): Promise<ReviewItem[]> {
   if (decisions.length === 0) return [];
   return db.transaction(async (tx) => {
@@ -143,17 +173,32 @@ export async function recordDecisions(
         WHERE i.id = u.id AND i.campaign_id = $1 AND i.decision IS NULL
           AND EXISTS (SELECT 1 FROM review_campaigns c WHERE c.id = $1 AND c.status = 'open')
         RETURNING i.*`,
-      [campaignId, decisions.map((d) => d.itemId), decisions.map((d) => d.decision), decisions.map((d) => d.by), decisions.map((d) => d.at), decisions.map((d) => d.comment), decisions.map((d) => d.via), decisions.map((d) => d.exceptionId)],
+      [
+        campaignId,
+        decisions.map((d) => d.itemId),
+        decisions.map((d) => d.decision),
+        decisions.map((d) => d.by),
+        decisions.map((d) => d.at),
+        decisions.map((d) => d.comment),
+        decisions.map((d) => d.via),
+        decisions.map((d) => d.exceptionId),
+      ],
     );
     const done = new Set(rows.map((r) => r.id));
-    await appendAudit(tx, decisions.filter((d) => done.has(d.itemId)).map((d) => d.audit));
+    await appendAudit(
+      tx,
+      decisions.filter((d) => done.has(d.itemId)).map((d) => d.audit),
+    );
     return rows.map(itemOf);
   });
 }
 
 export async function closeCampaign(db: Db, id: string, r: { at: string; actor: string; audit: Record<string, unknown> }): Promise<ReviewCampaign> {
   return db.transaction(async (tx) => {
-    const { rows } = await tx.query<CampaignRow>("UPDATE review_campaigns SET status = 'closed', closed_at = $2, next_reminder_at = NULL WHERE id = $1 AND status = 'open' RETURNING *", [id, r.at]);
+    const { rows } = await tx.query<CampaignRow>(
+      "UPDATE review_campaigns SET status = 'closed', closed_at = $2, next_reminder_at = NULL WHERE id = $1 AND status = 'open' RETURNING *",
+      [id, r.at],
+    );
     if (!rows.length) throw new LockstepError('precondition', `review campaign ${id} is not open`, { field: 'id' });
     const c = campaignOf(rows[0]);
     await appendAudit(tx, [{ actor: r.actor, action: 'review.closed', subject: c.id, at: r.at, data: { reviewId: c.reviewId, campaignId: c.id, ...r.audit } }]);
@@ -163,7 +208,11 @@ export async function closeCampaign(db: Db, id: string, r: { at: string; actor: 
 
 export async function recordReminder(db: Db, id: string, r: { at: string; next: string | null; audit: Record<string, unknown> }): Promise<void> {
   await db.transaction(async (tx) => {
-    const { rowCount } = await tx.query("UPDATE review_campaigns SET next_reminder_at = $2 WHERE id = $1 AND status = 'open' AND next_reminder_at <= $3", [id, r.next, r.at]);
+    const { rowCount } = await tx.query("UPDATE review_campaigns SET next_reminder_at = $2 WHERE id = $1 AND status = 'open' AND next_reminder_at <= $3", [
+      id,
+      r.next,
+      r.at,
+    ]);
     if (rowCount) await appendAudit(tx, [{ actor: 'system', action: 'review.reminder', subject: id, at: r.at, data: { campaignId: id, ...r.audit } }]);
   });
 }

@@ -141,9 +141,7 @@ export async function getRun(q: Queryable, id: string): Promise<Run | null> {
 /** Accepts a unique prefix of a run id, as `lockstep approve 3f2a` would pass. */
 export async function findRun(q: Queryable, idOrPrefix: string): Promise<Run | null> {
   if (!/^[0-9a-f-]{4,36}$/i.test(idOrPrefix)) return null;
-  const { rows } = await q.query<Row>('SELECT * FROM runs WHERE id::text LIKE $1 ORDER BY created_at DESC LIMIT 2', [
-    `${idOrPrefix.toLowerCase()}%`,
-  ]);
+  const { rows } = await q.query<Row>('SELECT * FROM runs WHERE id::text LIKE $1 ORDER BY created_at DESC LIMIT 2', [`${idOrPrefix.toLowerCase()}%`]);
   return rows.length === 1 ? fromRow(rows[0]) : null;
 }
 
@@ -159,7 +157,10 @@ export async function listRuns(q: Queryable, opts: { limit?: number; status?: Ru
     params.push(opts.before);
     where.push(`(created_at, id) < (SELECT created_at, id FROM runs WHERE id = $${params.length}::uuid)`);
   }
-  const { rows } = await q.query<Row>(`SELECT * FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT $1`, params);
+  const { rows } = await q.query<Row>(
+    `SELECT * FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT $1`,
+    params,
+  );
   return rows.map(fromRow);
 }
 

@@ -38,15 +38,15 @@ export interface MemberRow {
   display: string | null;
 }
 
-export const USER_COLS = 'u.id, u.identity_id, u.user_name_key, u.external_id, u.identity_key, u.active, u.resource, u.version, u.created_at, u.updated_at, u.deleted_at';
+export const USER_COLS =
+  'u.id, u.identity_id, u.user_name_key, u.external_id, u.identity_key, u.active, u.resource, u.version, u.created_at, u.updated_at, u.deleted_at';
 export const GROUP_COLS = 'g.id, g.display_name_key, g.external_id, g.resource, g.version, g.created_at, g.updated_at';
 
 export async function getLiveUser(q: Queryable, id: string, forUpdate = false): Promise<UserRow | null> {
   if (!isUuid(id)) return null;
-  const { rows } = await q.query<UserRow>(
-    `SELECT ${USER_COLS} FROM scim_users u WHERE u.id = $1 AND u.deleted_at IS NULL${forUpdate ? ' FOR UPDATE' : ''}`,
-    [id.toLowerCase()],
-  );
+  const { rows } = await q.query<UserRow>(`SELECT ${USER_COLS} FROM scim_users u WHERE u.id = $1 AND u.deleted_at IS NULL${forUpdate ? ' FOR UPDATE' : ''}`, [
+    id.toLowerCase(),
+  ]);
   return rows[0] ?? null;
 }
 
@@ -83,7 +83,10 @@ export async function readLiveUserWithIdentity(q: Queryable, id: string, forUpda
   const r = rows[0];
   if (!r) return null;
   const { i_source, i_external_id, i_data, i_deleted_at, ...user } = r;
-  return { ...user, identity: i_source === null || i_external_id === null ? null : { source: i_source, external_id: i_external_id, data: i_data, deleted_at: i_deleted_at } };
+  return {
+    ...user,
+    identity: i_source === null || i_external_id === null ? null : { source: i_source, external_id: i_external_id, data: i_data, deleted_at: i_deleted_at },
+  };
 }
 
 /**
@@ -225,10 +228,7 @@ export async function lockLiveUsers(q: Queryable, ids: string[]): Promise<UserRo
 export async function liveUserIds(q: Queryable, ids: string[]): Promise<Set<string>> {
   const valid = ids.filter(isUuid);
   if (valid.length === 0) return new Set();
-  const { rows } = await q.query<{ id: string }>(
-    'SELECT id FROM scim_users WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL ORDER BY id FOR SHARE',
-    [valid],
-  );
+  const { rows } = await q.query<{ id: string }>('SELECT id FROM scim_users WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL ORDER BY id FOR SHARE', [valid]);
   return new Set(rows.map((r) => r.id));
 }
 
@@ -257,10 +257,10 @@ export async function getGroup(q: Queryable, id: string, forUpdate = false): Pro
 }
 
 export async function findGroupByDisplayName(q: Queryable, key: string, exceptId: string | null): Promise<string | null> {
-  const { rows } = await q.query<{ id: string }>(
-    'SELECT id FROM scim_groups WHERE display_name_key = $1 AND id IS DISTINCT FROM $2::uuid LIMIT 1',
-    [key, exceptId],
-  );
+  const { rows } = await q.query<{ id: string }>('SELECT id FROM scim_groups WHERE display_name_key = $1 AND id IS DISTINCT FROM $2::uuid LIMIT 1', [
+    key,
+    exceptId,
+  ]);
   return rows[0]?.id ?? null;
 }
 
@@ -380,7 +380,10 @@ const RESTORABLE = (source: string, key: string) =>
  * correlation conflict beginning or ending with a write also concerns (they are reconciled too).
  */
 export async function liveKeyHolders(q: Queryable, key: string, exceptId: string): Promise<string[]> {
-  const { rows } = await q.query<{ id: string }>('SELECT id FROM identities WHERE external_id = $1 AND deleted_at IS NULL AND id <> $2::uuid ORDER BY id', [key, exceptId]);
+  const { rows } = await q.query<{ id: string }>('SELECT id FROM identities WHERE external_id = $1 AND deleted_at IS NULL AND id <> $2::uuid ORDER BY id', [
+    key,
+    exceptId,
+  ]);
   return rows.map((r) => r.id);
 }
 
@@ -410,13 +413,23 @@ export async function writeScimIdentity(
   );
   const cur = rows[0];
   if (!cur) {
-    await q.query(
-      `INSERT INTO identities (id, source, external_id, user_name, active, data, keyed_by_id) VALUES ($1, $2, $3, $4, $5, $6, true)`,
-      [id, data.source, data.externalId, data.userName, data.active, dataJson],
-    );
+    await q.query(`INSERT INTO identities (id, source, external_id, user_name, active, data, keyed_by_id) VALUES ($1, $2, $3, $4, $5, $6, true)`, [
+      id,
+      data.source,
+      data.externalId,
+      data.userName,
+      data.active,
+      dataJson,
+    ]);
     return { created: true, changed: true };
   }
-  if (cur.deleted_at === null && cur.keyed_by_id && cur.source === data.source && cur.external_id === data.externalId && canonicalJson(cur.data) === canonicalJson(JSON.parse(dataJson))) {
+  if (
+    cur.deleted_at === null &&
+    cur.keyed_by_id &&
+    cur.source === data.source &&
+    cur.external_id === data.externalId &&
+    canonicalJson(cur.data) === canonicalJson(JSON.parse(dataJson))
+  ) {
     return { created: false, changed: false };
   }
   await q.query(
@@ -481,10 +494,9 @@ export async function insertNewScimPerson(
  * everywhere: groups before users before identities; group writes take it too).
  */
 export async function lockGroupsOfUser(q: Queryable, userId: string): Promise<void> {
-  const { rows: inGroups } = await q.query<{ group_id: string }>(
-    'SELECT group_id FROM scim_group_members WHERE user_id = $1::uuid ORDER BY group_id',
-    [userId.toLowerCase()],
-  );
+  const { rows: inGroups } = await q.query<{ group_id: string }>('SELECT group_id FROM scim_group_members WHERE user_id = $1::uuid ORDER BY group_id', [
+    userId.toLowerCase(),
+  ]);
   if (inGroups.length) await q.query('SELECT id FROM scim_groups WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [inGroups.map((r) => r.group_id)]);
 }
 

@@ -13,9 +13,11 @@ export type ShortIdKind = keyof typeof TABLES;
 export async function resolveShortId(q: Queryable, kind: ShortIdKind, idOrPrefix: string): Promise<string> {
   const key = idOrPrefix.trim().toLowerCase();
   if (isUuid(key)) return key;
-  if (!/^[0-9a-f-]{4,35}$/.test(key)) throw new LockstepError('validation', `${kind} ${JSON.stringify(idOrPrefix)}: give its id or the first (at least 4) characters of it`, { field: 'id' });
+  if (!/^[0-9a-f-]{4,35}$/.test(key))
+    throw new LockstepError('validation', `${kind} ${JSON.stringify(idOrPrefix)}: give its id or the first (at least 4) characters of it`, { field: 'id' });
   const { rows } = await q.query<{ id: string }>(`SELECT id FROM ${TABLES[kind]} WHERE id::text LIKE $1 || '%' LIMIT 2`, [key]);
   if (rows.length === 0) throw new LockstepError('not_found', `no ${kind} ${idOrPrefix}`, { field: 'id' });
-  if (rows.length > 1) throw new LockstepError('validation', `${kind} ${idOrPrefix} is ambiguous: more than one id starts with it; give more of it`, { field: 'id' });
+  if (rows.length > 1)
+    throw new LockstepError('validation', `${kind} ${idOrPrefix} is ambiguous: more than one id starts with it; give more of it`, { field: 'id' });
   return rows[0].id;
 }

@@ -51,7 +51,8 @@ describe(`the web console${CHROMIUM ? '' : ' (browser tests skipped: no chromium
   let browser: Browser | null = null;
   const contexts: BrowserContext[] = [];
   const api = (method: string, path: string, body?: unknown) => f.call('api/v1', method, path, body);
-  const holders = (group: string) => Array.from({ length: N }, (_, i) => `H${i}`).filter((e) => sim.state.findByExternalId(e)?.memberships.some((m) => m.group === group));
+  const holders = (group: string) =>
+    Array.from({ length: N }, (_, i) => `H${i}`).filter((e) => sim.state.findByExternalId(e)?.memberships.some((m) => m.group === group));
 
   beforeAll(async () => {
     await f.open();
@@ -66,8 +67,17 @@ describe(`the web console${CHROMIUM ? '' : ' (browser tests skipped: no chromium
         { sub: 'vic', name: 'Vic Viewer', email: 'vic@example.com', roles: ['Lockstep.Viewer'] },
       ],
     });
-    sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }, { id: 'AG-WS', name: 'Server whitespace', doors: [] }, { id: 'AG-CAGE', name: 'Customer cage', doors: [] }] });
-    await f.file('hr.csv', hrCsv(() => true));
+    sim = await startSimulator({
+      groups: [
+        { id: 'AG-PERIM', name: 'Perimeter', doors: [] },
+        { id: 'AG-WS', name: 'Server whitespace', doors: [] },
+        { id: 'AG-CAGE', name: 'Customer cage', doors: [] },
+      ],
+    });
+    await f.file(
+      'hr.csv',
+      hrCsv(() => true),
+    );
     await f.file('mappings.yaml', MAPPINGS);
     await f.start(`mappings: [./mappings.yaml]
 systems:
@@ -165,11 +175,15 @@ queue: { prefix: ${f.prefix} }
       expect((await api('GET', '/runs?limit=200')).json.runs.length).toBe(runsBefore);
       expect(await readFile(f.path('mappings.yaml'), 'utf8')).toBe(MAPPINGS);
 
-      const bad = await api('POST', '/plan/what-if', { files: [{ file: 'mappings.yaml', text: MAPPINGS.replace('protectionClass: 4', 'protectionClass: 7') }] });
+      const bad = await api('POST', '/plan/what-if', {
+        files: [{ file: 'mappings.yaml', text: MAPPINGS.replace('protectionClass: 4', 'protectionClass: 7') }],
+      });
       expect(bad.status).toBe(400);
       expect(bad.json.error.field).toBe('accessGroups[1].protectionClass');
       expect(bad.json.error.details[0]).toMatchObject({ file: 'mappings.yaml', line: 4, path: 'accessGroups[1].protectionClass' });
-      const system = await api('POST', '/plan/what-if', { files: [{ file: 'mappings.yaml', text: MAPPINGS.replace('system: dc1, ref: AG-WS', 'system: dc9, ref: AG-WS') }] });
+      const system = await api('POST', '/plan/what-if', {
+        files: [{ file: 'mappings.yaml', text: MAPPINGS.replace('system: dc1, ref: AG-WS', 'system: dc9, ref: AG-WS') }],
+      });
       expect(system.status).toBe(400);
       expect(system.json.error).toMatchObject({ field: 'accessGroups[1].system', message: expect.stringMatching(/dc9 is not a configured lock system/) });
       expect((await api('POST', '/plan/what-if', { files: [] })).json.error.field).toBe('files');
@@ -208,7 +222,11 @@ queue: { prefix: ${f.prefix} }
     it('refuses a what-if to a viewer (operators change mappings), and lets them search', async () => {
       const vic = await idp.accessToken('vic');
       const call = (method: string, path: string, body?: unknown) =>
-        fetch(`${f.url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${vic}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+        fetch(`${f.url}/api/v1${path}`, {
+          method,
+          headers: { authorization: `Bearer ${vic}`, 'content-type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
       const refused = await call('POST', '/plan/what-if', { files: [{ file: 'm.yaml', text: MAPPINGS }] });
       expect(refused.status).toBe(403);
       expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/needs the operator role/);
@@ -225,7 +243,15 @@ queue: { prefix: ${f.prefix} }
         await fn();
       } catch (e) {
         const seen = await Promise.all(
-          openPages.map(async ({ who, page }) => `${who} at ${page.url()}:\n${(await page.locator('body').innerText({ timeout: 2000 }).catch(() => '(unreadable)')).slice(0, 1500)}`),
+          openPages.map(
+            async ({ who, page }) =>
+              `${who} at ${page.url()}:\n${(
+                await page
+                  .locator('body')
+                  .innerText({ timeout: 2000 })
+                  .catch(() => '(unreadable)')
+              ).slice(0, 1500)}`,
+          ),
         );
         (e as Error).message += `\n--- what the browsers showed ---\n${seen.join('\n---\n')}`;
         throw e;
@@ -252,132 +278,209 @@ queue: { prefix: ${f.prefix} }
       return page;
     };
 
-    it.skipIf(!CHROMIUM)('signs in, explains a person with every rule, bundle and validity, reports their lost card, and hides what a viewer may not do', showingPages(async () => {
-      const card = sim.state.issueCredential(sim.state.findByExternalId('H1')!.id, { type: 'card', number: '4711' });
-      const olga = await signIn('Olga Operator');
-      await olga.getByLabel('Search people').fill('HR Person 1');
-      await olga.getByRole('button', { name: 'Search' }).click();
-      await olga.getByRole('list', { name: 'people found' }).getByRole('button', { name: 'HR Person 1', exact: true }).click();
-      const ents = olga.getByRole('table', { name: 'entitlements' });
-      await ents.getByRole('row', { name: /Server whitespace/ }).getByText('rule dc-ops · bundle dc-technician').waitFor();
-      await ents.getByRole('row', { name: /Perimeter/ }).getByText(/rule staff/).waitFor();
-      expect(await ents.getByRole('row').count()).toBe(3);
-      await olga.getByRole('list', { name: 'lock-system accounts' }).getByText(/linked/).waitFor();
-      // the card is lost: blocked at once, and an incident with its NIS2 clocks opens
-      await olga.getByRole('button', { name: 'Report card 4711 lost' }).click();
-      await olga.getByRole('status').filter({ hasText: `Credential ${card.id} is blocked` }).waitFor();
-      expect(sim.state.findByExternalId('H1')!.credentials.find((c) => c.id === card.id)?.status).toBe('lost');
-      await olga.getByRole('link', { name: 'Incidents' }).click();
-      await olga.getByRole('table', { name: 'incidents' }).getByRole('row', { name: new RegExp(`credential ${card.id}`) }).getByText(/^early warning: .* \(in 2[34] h \d+ min\)$/).waitFor();
-      // what-if: the dc-ops rule dropped in the editor; the plan takes the whitespace from all eight, nothing is applied
-      await olga.getByRole('link', { name: 'What-if' }).click();
-      const editor = olga.getByLabel('Mapping document mappings.yaml');
-      await editor.fill(MAPPINGS.replace(`  - { id: dc-ops, when: 'department eq "DC Operations"', roles: [dc-technician] }\n`, ''));
-      await olga.getByRole('button', { name: 'Preview plan' }).click();
-      const whatIf = olga.getByRole('region', { name: 'what-if plan' });
-      await whatIf.getByLabel('plan summary').getByText('Plan: 0 to add, 0 to change, 8 to destroy.').waitFor();
-      await whatIf.getByRole('list', { name: 'operations' }).getByText('revoke hr3 Server whitespace (class 4, dc1)').waitFor();
-      expect(holders('AG-WS')).toHaveLength(N);
-      await editor.fill(MAPPINGS.replace('protectionClass: 4', 'protectionClass: 9'));
-      await olga.getByRole('button', { name: 'Preview plan' }).click();
-      await olga.getByRole('list', { name: 'mapping errors' }).getByText('accessGroups[1].protectionClass').waitFor();
-      // the matrix: the bundle opens the class-4 whitespace
-      await olga.getByRole('link', { name: 'Role matrix' }).click();
-      await olga.getByRole('table', { name: 'role-to-door matrix' }).getByLabel('dc-technician opens Server whitespace via dc-technician').waitFor();
+    it.skipIf(!CHROMIUM)(
+      'signs in, explains a person with every rule, bundle and validity, reports their lost card, and hides what a viewer may not do',
+      showingPages(async () => {
+        const card = sim.state.issueCredential(sim.state.findByExternalId('H1')!.id, { type: 'card', number: '4711' });
+        const olga = await signIn('Olga Operator');
+        await olga.getByLabel('Search people').fill('HR Person 1');
+        await olga.getByRole('button', { name: 'Search' }).click();
+        await olga.getByRole('list', { name: 'people found' }).getByRole('button', { name: 'HR Person 1', exact: true }).click();
+        const ents = olga.getByRole('table', { name: 'entitlements' });
+        await ents
+          .getByRole('row', { name: /Server whitespace/ })
+          .getByText('rule dc-ops · bundle dc-technician')
+          .waitFor();
+        await ents
+          .getByRole('row', { name: /Perimeter/ })
+          .getByText(/rule staff/)
+          .waitFor();
+        expect(await ents.getByRole('row').count()).toBe(3);
+        await olga
+          .getByRole('list', { name: 'lock-system accounts' })
+          .getByText(/linked/)
+          .waitFor();
+        // the card is lost: blocked at once, and an incident with its NIS2 clocks opens
+        await olga.getByRole('button', { name: 'Report card 4711 lost' }).click();
+        await olga
+          .getByRole('status')
+          .filter({ hasText: `Credential ${card.id} is blocked` })
+          .waitFor();
+        expect(sim.state.findByExternalId('H1')!.credentials.find((c) => c.id === card.id)?.status).toBe('lost');
+        await olga.getByRole('link', { name: 'Incidents' }).click();
+        await olga
+          .getByRole('table', { name: 'incidents' })
+          .getByRole('row', { name: new RegExp(`credential ${card.id}`) })
+          .getByText(/^early warning: .* \(in 2[34] h \d+ min\)$/)
+          .waitFor();
+        // what-if: the dc-ops rule dropped in the editor; the plan takes the whitespace from all eight, nothing is applied
+        await olga.getByRole('link', { name: 'What-if' }).click();
+        const editor = olga.getByLabel('Mapping document mappings.yaml');
+        await editor.fill(MAPPINGS.replace(`  - { id: dc-ops, when: 'department eq "DC Operations"', roles: [dc-technician] }\n`, ''));
+        await olga.getByRole('button', { name: 'Preview plan' }).click();
+        const whatIf = olga.getByRole('region', { name: 'what-if plan' });
+        await whatIf.getByLabel('plan summary').getByText('Plan: 0 to add, 0 to change, 8 to destroy.').waitFor();
+        await whatIf.getByRole('list', { name: 'operations' }).getByText('revoke hr3 Server whitespace (class 4, dc1)').waitFor();
+        expect(holders('AG-WS')).toHaveLength(N);
+        await editor.fill(MAPPINGS.replace('protectionClass: 4', 'protectionClass: 9'));
+        await olga.getByRole('button', { name: 'Preview plan' }).click();
+        await olga.getByRole('list', { name: 'mapping errors' }).getByText('accessGroups[1].protectionClass').waitFor();
+        // the matrix: the bundle opens the class-4 whitespace
+        await olga.getByRole('link', { name: 'Role matrix' }).click();
+        await olga.getByRole('table', { name: 'role-to-door matrix' }).getByLabel('dc-technician opens Server whitespace via dc-technician').waitFor();
 
-      const vic = await signIn('Vic Viewer', '/ui/runs');
-      await vic.getByRole('table', { name: 'runs' }).waitFor();
-      expect(await vic.getByRole('button', { name: 'Apply full reconciliation' }).isDisabled()).toBe(true);
-      expect(await vic.getByRole('navigation', { name: 'main' }).getByRole('link', { name: 'Audit log' }).count()).toBe(0);
-      await vic.getByRole('button', { name: 'Sign out' }).click();
-      await vic.getByText('You are signed out.').waitFor();
-    }), 90_000);
+        const vic = await signIn('Vic Viewer', '/ui/runs');
+        await vic.getByRole('table', { name: 'runs' }).waitFor();
+        expect(await vic.getByRole('button', { name: 'Apply full reconciliation' }).isDisabled()).toBe(true);
+        expect(await vic.getByRole('navigation', { name: 'main' }).getByRole('link', { name: 'Audit log' }).count()).toBe(0);
+        await vic.getByRole('button', { name: 'Sign out' }).click();
+        await vic.getByText('You are signed out.').waitFor();
+      }),
+      90_000,
+    );
 
-    it.skipIf(!CHROMIUM)('holds the HR pull Olga starts; Olga cannot approve it, Alice can; the access report changes', showingPages(async () => {
-      const alice = await signIn('Alice Approver', '/ui/report');
-      await alice.getByLabel('Filter text').fill('HR Person 0');
-      await alice.getByRole('status').filter({ hasText: /^2 of \d+ memberships$/ }).waitFor();
+    it.skipIf(!CHROMIUM)(
+      'holds the HR pull Olga starts; Olga cannot approve it, Alice can; the access report changes',
+      showingPages(async () => {
+        const alice = await signIn('Alice Approver', '/ui/report');
+        await alice.getByLabel('Filter text').fill('HR Person 0');
+        await alice
+          .getByRole('status')
+          .filter({ hasText: /^2 of \d+ memberships$/ })
+          .waitFor();
 
-      const olga = await signIn('Olga Operator', '/ui/health');
-      await f.file('hr.csv', hrCsv((i) => i >= LEAVERS));
-      await olga.getByRole('button', { name: 'Pull hr now' }).click();
-      await olga.getByRole('status').filter({ hasText: /Pulled hr:.* 6 updated/ }).waitFor();
-      // the export is judged as one batch, over the revocation budget: all six wait in one held run
-      await olga.getByRole('link', { name: 'Runs' }).click();
-      const heldLink = olga.getByRole('region', { name: 'held runs' }).getByRole('link');
-      await heldLink.waitFor();
-      expect(holders('AG-PERIM')).toHaveLength(N);
-      const runText = await heldLink.textContent();
-      await heldLink.click();
-      const approve = olga.getByRole('button', { name: 'Approve run' });
-      await approve.waitFor();
-      expect(await approve.isDisabled()).toBe(true);
-      await olga.getByText(/four-eyes: you started or caused this run/).first().waitFor();
-      await olga.getByRole('list', { name: 'operations' }).getByText(/^revoke hr[0-5] Perimeter/).first().waitFor();
+        const olga = await signIn('Olga Operator', '/ui/health');
+        await f.file(
+          'hr.csv',
+          hrCsv((i) => i >= LEAVERS),
+        );
+        await olga.getByRole('button', { name: 'Pull hr now' }).click();
+        await olga
+          .getByRole('status')
+          .filter({ hasText: /Pulled hr:.* 6 updated/ })
+          .waitFor();
+        // the export is judged as one batch, over the revocation budget: all six wait in one held run
+        await olga.getByRole('link', { name: 'Runs' }).click();
+        const heldLink = olga.getByRole('region', { name: 'held runs' }).getByRole('link');
+        await heldLink.waitFor();
+        expect(holders('AG-PERIM')).toHaveLength(N);
+        const runText = await heldLink.textContent();
+        await heldLink.click();
+        const approve = olga.getByRole('button', { name: 'Approve run' });
+        await approve.waitFor();
+        expect(await approve.isDisabled()).toBe(true);
+        await olga
+          .getByText(/four-eyes: you started or caused this run/)
+          .first()
+          .waitFor();
+        await olga
+          .getByRole('list', { name: 'operations' })
+          .getByText(/^revoke hr[0-5] Perimeter/)
+          .first()
+          .waitFor();
 
-      await alice.getByRole('link', { name: 'Runs' }).click();
-      await alice.getByRole('region', { name: 'held runs' }).getByRole('link', { name: runText! }).click();
-      await alice.getByRole('button', { name: 'Approve run' }).click();
-      await alice.getByRole('status').filter({ hasText: /^Approved/ }).waitFor();
-      await alice.locator('dd .status', { hasText: /^applied$/ }).waitFor();
-      await alice.getByText(/Approved by/).waitFor();
-      expect(holders('AG-PERIM').sort()).toEqual(['H6', 'H7']);
+        await alice.getByRole('link', { name: 'Runs' }).click();
+        await alice.getByRole('region', { name: 'held runs' }).getByRole('link', { name: runText! }).click();
+        await alice.getByRole('button', { name: 'Approve run' }).click();
+        await alice
+          .getByRole('status')
+          .filter({ hasText: /^Approved/ })
+          .waitFor();
+        await alice.locator('dd .status', { hasText: /^applied$/ }).waitFor();
+        await alice.getByText(/Approved by/).waitFor();
+        expect(holders('AG-PERIM').sort()).toEqual(['H6', 'H7']);
 
-      await alice.getByRole('link', { name: 'Access report' }).click();
-      await alice.getByLabel('Filter text').fill('HR Person 0');
-      await alice.getByRole('status').filter({ hasText: /^0 of \d+ memberships$/ }).waitFor();
-      await alice.getByLabel('Filter text').fill('');
-      await alice.getByRole('status').filter({ hasText: /^4 of 4 memberships$/ }).waitFor();
-      const [download] = await Promise.all([alice.waitForEvent('download'), alice.getByRole('button', { name: 'Download CSV (all rows)' }).click()]);
-      const csv = await readFile((await download.path()), 'utf8');
-      expect(csv.trim().split('\n')).toHaveLength(1 + 4);
-      expect(csv).toMatch(/hr6/);
-      expect(csv).not.toMatch(/hr0/);
+        await alice.getByRole('link', { name: 'Access report' }).click();
+        await alice.getByLabel('Filter text').fill('HR Person 0');
+        await alice
+          .getByRole('status')
+          .filter({ hasText: /^0 of \d+ memberships$/ })
+          .waitFor();
+        await alice.getByLabel('Filter text').fill('');
+        await alice
+          .getByRole('status')
+          .filter({ hasText: /^4 of 4 memberships$/ })
+          .waitFor();
+        const [download] = await Promise.all([alice.waitForEvent('download'), alice.getByRole('button', { name: 'Download CSV (all rows)' }).click()]);
+        const csv = await readFile(await download.path(), 'utf8');
+        expect(csv.trim().split('\n')).toHaveLength(1 + 4);
+        expect(csv).toMatch(/hr6/);
+        expect(csv).not.toMatch(/hr0/);
 
-      // the audit log names who approved, and its chain verifies
-      await alice.getByRole('link', { name: 'Audit log' }).click();
-      await alice.getByRole('table', { name: 'audit entries' }).getByRole('row', { name: /oidc:Alice Approver \(alice\) run\.approved/ }).waitFor();
-      await alice.getByRole('button', { name: 'Verify audit chain' }).click();
-      await alice.getByRole('status').filter({ hasText: /^The chain verifies: \d+ entries/ }).waitFor();
-    }), 120_000);
+        // the audit log names who approved, and its chain verifies
+        await alice.getByRole('link', { name: 'Audit log' }).click();
+        await alice
+          .getByRole('table', { name: 'audit entries' })
+          .getByRole('row', { name: /oidc:Alice Approver \(alice\) run\.approved/ })
+          .waitFor();
+        await alice.getByRole('button', { name: 'Verify audit chain' }).click();
+        await alice
+          .getByRole('status')
+          .filter({ hasText: /^The chain verifies: \d+ entries/ })
+          .waitFor();
+      }),
+      120_000,
+    );
 
-    it.skipIf(!CHROMIUM)('Olga requests the cage for hr7, Alice (its owner) approves it and hr7 holds it; Alice records an exception and sees it listed', showingPages(async () => {
-      const day = (d: number) => new Date(Date.now() + d * 86_400_000).toISOString().slice(0, 10);
-      const olga = await signIn('Olga Operator', '/ui/requests');
-      const form = olga.getByRole('form', { name: 'request access' });
-      await form.getByLabel('Person').fill('hr7');
-      await form.getByLabel('Access group', { exact: true }).fill('cage');
-      await form.getByLabel('Until').fill(day(7));
-      await form.getByLabel('Justification').fill('Cabling in the customer cage');
-      await form.getByRole('button', { name: 'Submit request' }).click();
-      await olga.getByRole('status').filter({ hasText: /^Request for cage recorded: pending, waiting for alice@example\.com/ }).waitFor();
-      // the API names the field it refuses
-      await form.getByLabel('Until').fill('2020-01-01');
-      await form.getByLabel('Justification').fill('A window that ended long ago');
-      await form.getByRole('button', { name: 'Submit request' }).click();
-      await olga.getByRole('alert').filter({ hasText: /\(field: until\)/ }).waitFor();
+    it.skipIf(!CHROMIUM)(
+      'Olga requests the cage for hr7, Alice (its owner) approves it and hr7 holds it; Alice records an exception and sees it listed',
+      showingPages(async () => {
+        const day = (d: number) => new Date(Date.now() + d * 86_400_000).toISOString().slice(0, 10);
+        const olga = await signIn('Olga Operator', '/ui/requests');
+        const form = olga.getByRole('form', { name: 'request access' });
+        await form.getByLabel('Person').fill('hr7');
+        await form.getByLabel('Access group', { exact: true }).fill('cage');
+        await form.getByLabel('Until').fill(day(7));
+        await form.getByLabel('Justification').fill('Cabling in the customer cage');
+        await form.getByRole('button', { name: 'Submit request' }).click();
+        await olga
+          .getByRole('status')
+          .filter({ hasText: /^Request for cage recorded: pending, waiting for alice@example\.com/ })
+          .waitFor();
+        // the API names the field it refuses
+        await form.getByLabel('Until').fill('2020-01-01');
+        await form.getByLabel('Justification').fill('A window that ended long ago');
+        await form.getByRole('button', { name: 'Submit request' }).click();
+        await olga
+          .getByRole('alert')
+          .filter({ hasText: /\(field: until\)/ })
+          .waitFor();
 
-      const alice = await signIn('Alice Approver', '/ui/requests');
-      const row = alice.getByRole('table', { name: 'access requests' }).getByRole('row', { name: /Cabling in the customer cage/ });
-      await row.getByLabel('Comment').fill('ok for a week');
-      await row.getByRole('button', { name: 'Approve' }).click();
-      await alice.getByRole('status').filter({ hasText: /^Approved/ }).waitFor();
-      await eventually(() => holders('AG-CAGE').includes('H7'), 'hr7 in the cage');
-      await alice.getByRole('link', { name: 'People' }).click();
-      await alice.getByLabel('Search people').fill('HR Person 7');
-      await alice.getByRole('button', { name: 'Search' }).click();
-      await alice.getByRole('list', { name: 'people found' }).getByRole('button', { name: 'HR Person 7', exact: true }).click();
-      await alice.getByRole('table', { name: 'entitlements' }).getByRole('row', { name: /Customer cage/ }).waitFor();
+        const alice = await signIn('Alice Approver', '/ui/requests');
+        const row = alice.getByRole('table', { name: 'access requests' }).getByRole('row', { name: /Cabling in the customer cage/ });
+        await row.getByLabel('Comment').fill('ok for a week');
+        await row.getByRole('button', { name: 'Approve' }).click();
+        await alice
+          .getByRole('status')
+          .filter({ hasText: /^Approved/ })
+          .waitFor();
+        await eventually(() => holders('AG-CAGE').includes('H7'), 'hr7 in the cage');
+        await alice.getByRole('link', { name: 'People' }).click();
+        await alice.getByLabel('Search people').fill('HR Person 7');
+        await alice.getByRole('button', { name: 'Search' }).click();
+        await alice.getByRole('list', { name: 'people found' }).getByRole('button', { name: 'HR Person 7', exact: true }).click();
+        await alice
+          .getByRole('table', { name: 'entitlements' })
+          .getByRole('row', { name: /Customer cage/ })
+          .waitFor();
 
-      await alice.getByRole('link', { name: 'Exceptions' }).click();
-      const add = alice.getByRole('form', { name: 'add an exception' });
-      await add.getByLabel('Person').fill('hr6');
-      await add.getByLabel('Access group').fill('perimeter');
-      await add.getByLabel('Until').fill(day(3));
-      await add.getByLabel('Reason').fill('Badge shared with a visitor');
-      await add.getByRole('button', { name: 'Add exception' }).click();
-      await alice.getByRole('status').filter({ hasText: /^Exception recorded: perimeter is denied/ }).waitFor();
-      await alice.getByRole('table', { name: 'exceptions in force' }).getByRole('row', { name: /perimeter .*manual.*Badge shared with a visitor/ }).waitFor();
-    }), 120_000);
+        await alice.getByRole('link', { name: 'Exceptions' }).click();
+        const add = alice.getByRole('form', { name: 'add an exception' });
+        await add.getByLabel('Person').fill('hr6');
+        await add.getByLabel('Access group').fill('perimeter');
+        await add.getByLabel('Until').fill(day(3));
+        await add.getByLabel('Reason').fill('Badge shared with a visitor');
+        await add.getByRole('button', { name: 'Add exception' }).click();
+        await alice
+          .getByRole('status')
+          .filter({ hasText: /^Exception recorded: perimeter is denied/ })
+          .waitFor();
+        await alice
+          .getByRole('table', { name: 'exceptions in force' })
+          .getByRole('row', { name: /perimeter .*manual.*Badge shared with a visitor/ })
+          .waitFor();
+      }),
+      120_000,
+    );
   });
 });

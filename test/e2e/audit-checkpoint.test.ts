@@ -31,7 +31,10 @@ describe('lockstep audit keygen / checkpoint / verify --checkpoint', { timeout: 
     }
   };
   const entries = async (n: number) => {
-    await appendAudit(store.db, Array.from({ length: n }, (_, i) => ({ actor: 'test', action: 'grant', subject: `p${i}`, data: { group: `G${i}` } })));
+    await appendAudit(
+      store.db,
+      Array.from({ length: n }, (_, i) => ({ actor: 'test', action: 'grant', subject: `p${i}`, data: { group: `G${i}` } })),
+    );
     await sealAudit(store.db);
   };
 
@@ -53,7 +56,7 @@ audit:
     keyFile: ./keys/checkpoint.key
     sinks:
       - { type: file, path: ./anchors/checkpoints.jsonl }
-      - { type: syslog, host: 127.0.0.1, port: ${(udp.address()).port}, protocol: udp }
+      - { type: syslog, host: 127.0.0.1, port: ${udp.address().port}, protocol: udp }
 `,
     );
   });
@@ -115,7 +118,9 @@ audit:
     expect(plain.code).toBe(0);
     const v = await cli('audit', 'verify', '--checkpoint', join(dir, 'anchors/checkpoints.jsonl'), '--public-key', join(dir, 'keys/checkpoint.key.pub'));
     expect(v.code).toBe(6);
-    expect(v.stderr).toMatch(/CHECKPOINT DOES NOT HOLD: \S+checkpoints\.jsonl:2 \(sequence 7, signed \S+\): the log ends at sequence 5, but this checkpoint signed sequence 7/);
+    expect(v.stderr).toMatch(
+      /CHECKPOINT DOES NOT HOLD: \S+checkpoints\.jsonl:2 \(sequence 7, signed \S+\): the log ends at sequence 5, but this checkpoint signed sequence 7/,
+    );
   });
 
   it('exits 6 on a forged checkpoint line', async () => {

@@ -24,7 +24,8 @@ describe('lockstep serve: OIDC sign-in, roles and four-eyes', () => {
   const f = new ServiceFixture({ admin: ADMIN_TOKEN });
   let sim: RunningSimulator;
   let idp: RunningOidcProvider;
-  const holding = () => Array.from({ length: N }, (_, i) => `H${i}`).filter((e) => sim.state.findByExternalId(e)?.memberships.some((m) => m.group === 'AG-PERIM'));
+  const holding = () =>
+    Array.from({ length: N }, (_, i) => `H${i}`).filter((e) => sim.state.findByExternalId(e)?.memberships.some((m) => m.group === 'AG-PERIM'));
 
   const request = async (method: string, path: string, o: { cookie?: string; token?: string; body?: unknown } = {}) => {
     const res = await fetch(`${f.url}${path}`, {
@@ -38,18 +39,24 @@ describe('lockstep serve: OIDC sign-in, roles and four-eyes', () => {
       body: o.body === undefined ? undefined : JSON.stringify(o.body),
     });
     const text = await res.text();
-    return { status: res.status, json: text ? (JSON.parse(text)) : null };
+    return { status: res.status, json: text ? JSON.parse(text) : null };
   };
 
   /** /auth/login → provider → /auth/callback, as a browser follows it; the session cookie. */
   const signIn = async (sub: string) => {
     const login = await fetch(`${f.url}/auth/login?returnTo=/ui/&login_hint=${sub}`, { redirect: 'manual' });
-    const loginCookie = login.headers.getSetCookie().find((c) => c.startsWith('lockstep_login='))!.split(';')[0];
+    const loginCookie = login.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('lockstep_login='))!
+      .split(';')[0];
     const back = await fetch(login.headers.get('location')!, { redirect: 'manual' });
     const cb = await fetch(back.headers.get('location')!, { redirect: 'manual', headers: { cookie: loginCookie } });
     expect(cb.status).toBe(302);
     expect(cb.headers.get('location')).toBe('/ui/');
-    return cb.headers.getSetCookie().find((c) => c.startsWith('lockstep_session='))!.split(';')[0];
+    return cb.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('lockstep_session='))!
+      .split(';')[0];
   };
 
   beforeAll(async () => {
@@ -62,7 +69,10 @@ describe('lockstep serve: OIDC sign-in, roles and four-eyes', () => {
       ],
     });
     sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }] });
-    await f.file('hr.csv', hrCsv(() => true));
+    await f.file(
+      'hr.csv',
+      hrCsv(() => true),
+    );
     await f.file(
       'mappings.yaml',
       `version: 1
@@ -113,7 +123,10 @@ queue: { prefix: ${f.prefix} }
   it('holds the HR pull Olga asked for whole, as the batch is over the budget; Olga cannot approve it, Alice can', async () => {
     const olga = await signIn('olga');
     const alice = await signIn('alice');
-    await f.file('hr.csv', hrCsv((i) => i >= LEAVERS));
+    await f.file(
+      'hr.csv',
+      hrCsv((i) => i >= LEAVERS),
+    );
     const sync = await request('POST', '/api/v1/sources/hr/sync', { cookie: olga });
     expect(sync.status, JSON.stringify(sync.json)).toBe(200);
     const held = await eventually(async () => {

@@ -48,9 +48,11 @@ sources:
   });
 
   it('validate reports a broken mapping with file, line and column, exit 5', async () => {
-    await writeFile(join(dir, 'bad.yaml'), 'version: 1\nrules:\n  - id: r1\n    when: \'groups eq\'\n    grant: [nowhere]\n');
+    await writeFile(join(dir, 'bad.yaml'), "version: 1\nrules:\n  - id: r1\n    when: 'groups eq'\n    grant: [nowhere]\n");
     await writeFile(join(dir, 'bad-config.yaml'), `mappings: [./bad.yaml]\nsystems: { dc1: { type: simulator } }\n`);
-    const r = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), '--config', join(dir, 'bad-config.yaml'), 'validate'], { cwd: ROOT }).catch((e) => e);
+    const r = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), '--config', join(dir, 'bad-config.yaml'), 'validate'], {
+      cwd: ROOT,
+    }).catch((e) => e);
     expect(r.code).toBe(5);
     // named by the rule's id (issue 26), not its index
     expect(r.stderr).toMatch(/bad\.yaml:4:\d+: rule "r1": when/);

@@ -8,7 +8,11 @@ const ROOT = join(import.meta.dirname, '../..');
 /** `lockstep dev-oidc`: the local provider a new user tries sign-in with (the tests start the same one in process). */
 describe('lockstep dev-oidc', () => {
   it('serves discovery for the people it is given and prints the auth block for lockstep.yaml', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'dev-oidc', '--port', '0', '--user', 'alice:Alice Approver:approver+auditor'], { cwd: ROOT });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'dev-oidc', '--port', '0', '--user', 'alice:Alice Approver:approver+auditor'],
+      { cwd: ROOT },
+    );
     try {
       let text = '';
       child.stdout.setEncoding('utf8');

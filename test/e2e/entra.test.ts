@@ -30,7 +30,15 @@ describe('end to end: Entra ID through Graph delta to the lock system', () => {
   let e: TestEngine;
   const source = () =>
     ({
-      ...entraSourceSchema.parse({ type: 'entra', tenantId: '66666666-6666-4666-8666-666666666666', clientId: '77777777-7777-4777-8777-777777777777', auth: 'none', graphBaseUrl: graph.url, groups: 'all', appRoleApplications: [SP] }),
+      ...entraSourceSchema.parse({
+        type: 'entra',
+        tenantId: '66666666-6666-4666-8666-666666666666',
+        clientId: '77777777-7777-4777-8777-777777777777',
+        auth: 'none',
+        graphBaseUrl: graph.url,
+        groups: 'all',
+        appRoleApplications: [SP],
+      }),
       name: 'entra',
     }) as Parameters<typeof pullEntra>[0]['source'];
 
@@ -48,7 +56,14 @@ describe('end to end: Entra ID through Graph delta to the lock system', () => {
   beforeAll(async () => {
     graph = await FakeGraph.start({ pageSize: 2 });
     e = await createTestEngine('postgres', MAPPINGS, { now: '2026-06-01T08:00:00Z' });
-    const user = (id: string, employeeId: string, name: string) => ({ id, employeeId, userPrincipalName: `${name}@contoso.example`, displayName: name, accountEnabled: true, employeeType: 'Employee' });
+    const user = (id: string, employeeId: string, name: string) => ({
+      id,
+      employeeId,
+      userPrincipalName: `${name}@contoso.example`,
+      displayName: name,
+      accountEnabled: true,
+      employeeType: 'Employee',
+    });
     graph.upsertUser(user(U1, 'E1', 'ada'));
     graph.upsertUser(user(U2, 'E2', 'bob'));
     graph.upsertGroup(G, 'DC Operations');
@@ -84,7 +99,14 @@ describe('end to end: Entra ID through Graph delta to the lock system', () => {
   });
 
   it('leaves a disabled user with no active membership after one pull', async () => {
-    graph.upsertUser({ id: U1, employeeId: 'E1', userPrincipalName: 'ada@contoso.example', displayName: 'ada', accountEnabled: false, employeeType: 'Employee' });
+    graph.upsertUser({
+      id: U1,
+      employeeId: 'E1',
+      userPrincipalName: 'ada@contoso.example',
+      displayName: 'ada',
+      accountEnabled: false,
+      employeeType: 'Employee',
+    });
     await pullAndReconcile();
     expect(membershipsOf(e.sim, 'E1')).toEqual({});
     expect(e.sim.state.findByExternalId('E1')!.state).toBe('suspended');

@@ -17,7 +17,13 @@ describe('lockstep serve: an access exception closes the door at once and gives 
 
   beforeAll(async () => {
     await f.open();
-    sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }, { id: 'AG-WS', name: 'Whitespace', doors: [] }, { id: 'AG-CAGE', name: 'Customer cage', doors: [] }] });
+    sim = await startSimulator({
+      groups: [
+        { id: 'AG-PERIM', name: 'Perimeter', doors: [] },
+        { id: 'AG-WS', name: 'Whitespace', doors: [] },
+        { id: 'AG-CAGE', name: 'Customer cage', doors: [] },
+      ],
+    });
     await f.file(
       'mappings.yaml',
       `version: 1
@@ -47,40 +53,72 @@ queue:
   });
 
   it('revokes through the queue and grants again at the end, both in the audit log with the exception as the reason', async () => {
-    const res = await f.call('scim/v2', 'POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], externalId: 'E1', userName: 'ada@contoso.example', active: true });
+    const res = await f.call('scim/v2', 'POST', '/Users', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+      externalId: 'E1',
+      userName: 'ada@contoso.example',
+      active: true,
+    });
     expect(res.status).toBe(201);
-    const groups = () => sim.state.findByExternalId('E1')?.memberships.map((m) => m.group).sort().join() ?? '';
+    const groups = () =>
+      sim.state
+        .findByExternalId('E1')
+        ?.memberships.map((m) => m.group)
+        .sort()
+        .join() ?? '';
     await eventually(() => groups() === 'AG-PERIM,AG-WS', 'both groups granted');
 
     const until = new Date(Date.now() + 4000).toISOString();
-    const created = await f.call('api/v1', 'POST', '/exceptions', { identity: 'ada@contoso.example', accessGroup: 'whitespace', until, reason: 'incident 7: badge shared' });
+    const created = await f.call('api/v1', 'POST', '/exceptions', {
+      identity: 'ada@contoso.example',
+      accessGroup: 'whitespace',
+      until,
+      reason: 'incident 7: badge shared',
+    });
     expect(created.status).toBe(201);
     expect(created.json.run).toEqual({ runId: null, queued: true });
     await eventually(() => groups() === 'AG-PERIM', 'the whitespace revoked');
     await eventually(() => groups() === 'AG-PERIM,AG-WS', 'the whitespace granted again when the exception ended');
-    const granted = sim.state.export().changes.filter((c) => c.kind === 'membership.granted' && c.group === 'AG-WS').pop()!;
+    const granted = sim.state
+      .export()
+      .changes.filter((c) => c.kind === 'membership.granted' && c.group === 'AG-WS')
+      .pop()!;
     // granted again when the exception ended, not before
     expect(Date.parse(granted.at)).toBeGreaterThanOrEqual(Date.parse(created.json.exception.until));
 
     const audit = await f.call('api/v1', 'GET', `/audit?subject=${created.json.exception.identityId}`);
     const actions = (audit.json.entries as Array<{ action: string; data: Record<string, unknown> }>).map((a) => a.action);
     expect(actions).toContain('exception.created');
-    const revoke = (audit.json.entries as Array<{ action: string; data: { reason?: { cause?: string; text?: string } } }>).find((a) => a.data.reason?.cause === 'exception');
+    const revoke = (audit.json.entries as Array<{ action: string; data: { reason?: { cause?: string; text?: string } } }>).find(
+      (a) => a.data.reason?.cause === 'exception',
+    );
     expect(revoke?.data.reason?.text).toContain('incident 7: badge shared');
   });
 
-  it("grants an approved request through the queue and takes it away when it ends", async () => {
-    const groups = () => sim.state.findByExternalId('E1')?.memberships.map((m) => m.group).sort().join() ?? '';
+  it('grants an approved request through the queue and takes it away when it ends', async () => {
+    const groups = () =>
+      sim.state
+        .findByExternalId('E1')
+        ?.memberships.map((m) => m.group)
+        .sort()
+        .join() ?? '';
     const until = new Date(Date.now() + 4000).toISOString();
     const asked = await f.call('api/v1', 'POST', '/requests', { identity: 'ada@contoso.example', accessGroup: 'cage', until, justification: 'customer visit' });
     expect(asked.status).toBe(201);
-    const res = await fetch(`${f.url}/api/v1/requests/${asked.json.id}/approve`, { method: 'POST', headers: { authorization: `Bearer ${OWNER_TOKEN}`, 'content-type': 'application/json' }, body: '{}' });
+    const res = await fetch(`${f.url}/api/v1/requests/${asked.json.id}/approve`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${OWNER_TOKEN}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
     const approved = (await res.json()) as { request: { status: string; validUntil: string }; run: unknown };
     expect(approved.request.status).toBe('approved');
     expect(approved.run).toEqual({ runId: null, queued: true });
     await eventually(() => groups().includes('AG-CAGE'), 'the cage granted');
     await eventually(() => !groups().includes('AG-CAGE'), 'the cage revoked when the request ended');
-    const revoked = sim.state.export().changes.filter((c) => c.kind === 'membership.revoked' && c.group === 'AG-CAGE').pop()!;
+    const revoked = sim.state
+      .export()
+      .changes.filter((c) => c.kind === 'membership.revoked' && c.group === 'AG-CAGE')
+      .pop()!;
     expect(Date.parse(revoked.at)).toBeGreaterThanOrEqual(Date.parse(approved.request.validUntil) - 1000);
   });
 });

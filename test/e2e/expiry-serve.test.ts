@@ -16,7 +16,12 @@ describe('lockstep serve: a PT4S window ends on time through the queue', () => {
 
   beforeAll(async () => {
     await f.open();
-    sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }, { id: 'AG-VISIT', name: 'Visitor hall', doors: [] }] });
+    sim = await startSimulator({
+      groups: [
+        { id: 'AG-PERIM', name: 'Perimeter', doors: [] },
+        { id: 'AG-VISIT', name: 'Visitor hall', doors: [] },
+      ],
+    });
     await f.file(
       'mappings.yaml',
       `version: 1
@@ -44,9 +49,18 @@ queue:
   });
 
   it('grants the visitor hall until 4 s after the grant and revokes it then, with no event', async () => {
-    const res = await f.call('scim/v2', 'POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], externalId: 'V1', userName: 'visitor@contoso.example', active: true });
+    const res = await f.call('scim/v2', 'POST', '/Users', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+      externalId: 'V1',
+      userName: 'visitor@contoso.example',
+      active: true,
+    });
     expect(res.status).toBe(201);
-    const groups = () => sim.state.findByExternalId('V1')?.memberships.map((m) => m.group).sort() ?? [];
+    const groups = () =>
+      sim.state
+        .findByExternalId('V1')
+        ?.memberships.map((m) => m.group)
+        .sort() ?? [];
     const until = Date.now() + 20_000;
     while (groups().join() !== 'AG-PERIM,AG-VISIT' && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     const visit = sim.state.findByExternalId('V1')!.memberships.find((m) => m.group === 'AG-VISIT')!;

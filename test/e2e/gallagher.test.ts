@@ -45,7 +45,14 @@ describe('end to end with Gallagher Command Centre (fake, over HTTP)', () => {
   });
 
   it('brings a joiner in, moves a mover, and suspends a leaver in Command Centre', async () => {
-    const { identity: ada } = await upsertIdentity(store.db, { source: 'hr', externalId: 'E100', userName: 'ada', displayName: 'Ada Lovelace', groups: ['DC Operations'], contractEnd: '2027-03-31' });
+    const { identity: ada } = await upsertIdentity(store.db, {
+      source: 'hr',
+      externalId: 'E100',
+      userName: 'ada',
+      displayName: 'Ada Lovelace',
+      groups: ['DC Operations'],
+      contractEnd: '2027-03-31',
+    });
     const joined = await runReconcile(ctx, full, apply);
     expect(joined.failed).toEqual([]);
     const ch = cardholderOf('E100')!;
@@ -58,7 +65,11 @@ describe('end to end with Gallagher Command Centre (fake, over HTTP)', () => {
     await upsertIdentity(store.db, { source: 'hr', externalId: 'E100', userName: 'ada', displayName: 'Ada Lovelace', groups: ['Finance'] });
     const moved = await runReconcile(ctx, full, apply);
     expect(moved.plan.operations.map((o) => `${o.kind}:${o.group?.ref ?? ''}`)).toEqual(['revoke:352']);
-    expect(cardholderOf('E100')!.memberships.map((m) => m.groupId).sort()).toEqual(['353', '360']);
+    expect(
+      cardholderOf('E100')!
+        .memberships.map((m) => m.groupId)
+        .sort(),
+    ).toEqual(['353', '360']);
 
     await markIdentityDeleted(store.db, ada.id);
     const left = await runReconcile(ctx, { kind: 'identities', ids: [ada.id] }, apply);

@@ -18,7 +18,11 @@ const APERIO_RULE = '7a0e3c11-0b4f-4f0e-9a3d-ae0100000002';
 const DAY = 86_400_000;
 
 interface Explain {
-  systems: Array<{ system: string; account: { id: string; state: string; credentials: Array<{ id: string; status: string; keyExpiresAt?: string | null }> } | null; offline?: { revalidationDays: number } }>;
+  systems: Array<{
+    system: string;
+    account: { id: string; state: string; credentials: Array<{ id: string; status: string; keyExpiresAt?: string | null }> } | null;
+    offline?: { revalidationDays: number };
+  }>;
   offlinePending: Array<{ system: string; accountId: string; groupRef: string; kind: string; revokedAt: string; learnedBy: string }>;
 }
 
@@ -30,7 +34,12 @@ describe('lockstep serve with Genetec Security Center: CLIQ (offline) and Aperio
   const cardholderOf = (externalId: string) => [...fake.cardholders.values()].find((c) => c.customFields.get('LockstepId') === externalId);
   const rulesOf = (externalId: string) => {
     const ch = cardholderOf(externalId);
-    return ch ? [...fake.accessRules.values()].filter((r) => r.cardholders.has(ch.guid)).map((r) => r.guid).sort() : [];
+    return ch
+      ? [...fake.accessRules.values()]
+          .filter((r) => r.cardholders.has(ch.guid))
+          .map((r) => r.guid)
+          .sort()
+      : [];
   };
 
   beforeAll(async () => {
@@ -79,7 +88,11 @@ queue: { prefix: ${f.prefix} }
       displayName: 'Grace Hopper',
     });
     expect(user.status).toBe(201);
-    const group = await scim('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'DC Operations', members: [{ value: user.json.id }] });
+    const group = await scim('POST', '/Groups', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+      displayName: 'DC Operations',
+      members: [{ value: user.json.id }],
+    });
     expect(group.status).toBe(201);
     await eventually(() => rulesOf('E42').join() === [APERIO_RULE, CLIQ_RULE].sort().join(), 'the joiner on the CLIQ and Aperio access rules');
     const ch = cardholderOf('E42')!;
@@ -136,22 +149,39 @@ queue: { prefix: ${f.prefix} }
   });
 
   it('an unreachable Security Center makes revocations wait and report overdue, then land when it is back', async () => {
-    const user = await scim('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], externalId: 'E77', userName: 'alan@contoso.example', active: true, displayName: 'Alan Turing' });
+    const user = await scim('POST', '/Users', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+      externalId: 'E77',
+      userName: 'alan@contoso.example',
+      active: true,
+      displayName: 'Alan Turing',
+    });
     expect(user.status).toBe(201);
     await eventually(() => rulesOf('E77').join() === APERIO_RULE, 'the joiner on the Aperio rule');
     await fake.close();
-    await scim('PATCH', `/Users/${user.json.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'Replace', path: 'active', value: false }] });
+    await scim('PATCH', `/Users/${user.json.id}`, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [{ op: 'Replace', path: 'active', value: false }],
+    });
     // the revocation is not dropped: it is overdue (and /readyz says so) while the server is down
-    const overdue = await eventually(async () => {
-      const body = (await (await fetch(`${f.url}/readyz`)).json()) as Record<string, unknown>;
-      const text = JSON.stringify(body);
-      const m = /"overdueRevocations":(\d+)/.exec(text);
-      return m && Number(m[1]) > 0 ? text : null;
-    }, 'an overdue revocation in /readyz', 60_000);
+    const overdue = await eventually(
+      async () => {
+        const body = (await (await fetch(`${f.url}/readyz`)).json()) as Record<string, unknown>;
+        const text = JSON.stringify(body);
+        const m = /"overdueRevocations":(\d+)/.exec(text);
+        return m && Number(m[1]) > 0 ? text : null;
+      },
+      'an overdue revocation in /readyz',
+      60_000,
+    );
     expect(overdue).toMatch(/unavailable|ECONNREFUSED/);
     expect(rulesOf('E77').join()).toBe(APERIO_RULE);
     await fake.restart();
     await eventually(() => rulesOf('E77').length === 0 && cardholderOf('E77')?.deactivated === true, 'the leaver applied once the server is back', 60_000);
-    await eventually(async () => /"overdueRevocations":0/.test(JSON.stringify(await (await fetch(`${f.url}/readyz`)).json())), 'no overdue revocation left', 60_000);
+    await eventually(
+      async () => /"overdueRevocations":0/.test(JSON.stringify(await (await fetch(`${f.url}/readyz`)).json())),
+      'no overdue revocation left',
+      60_000,
+    );
   });
 });

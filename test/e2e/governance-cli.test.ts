@@ -43,7 +43,10 @@ sources:
 `,
     );
     // a review declared in a file of its own: reviews merge across files
-    await writeFile(join(dir, 'reviews.yaml'), 'version: 1\nreviews:\n  - { id: ws, scope: { accessGroups: [dc1-whitespace] }, reviewers: [manager], deadline: P14D }\n');
+    await writeFile(
+      join(dir, 'reviews.yaml'),
+      'version: 1\nreviews:\n  - { id: ws, scope: { accessGroups: [dc1-whitespace] }, reviewers: [manager], deadline: P14D }\n',
+    );
     expect((await cli('sync', '--apply')).code).toBe(0);
   });
   afterAll(async () => {
@@ -55,13 +58,25 @@ sources:
     const bad = await cli('exception', 'add', 'anna.schmidt', 'dc1-nowhere', '--until', '2099-01-01', '--reason', 'x');
     expect(bad.code).toBe(5);
     expect(bad.stderr).toMatch(/accessGroup/);
-    const added = await cli('exception', 'add', 'anna.schmidt', 'dc1-perimeter', '--until', '2099-01-01', '--reason', 'manual decision: badge misuse', '--json');
+    const added = await cli(
+      'exception',
+      'add',
+      'anna.schmidt',
+      'dc1-perimeter',
+      '--until',
+      '2099-01-01',
+      '--reason',
+      'manual decision: badge misuse',
+      '--json',
+    );
     expect(added.code, added.stderr).toBe(0);
     const { exception, held } = JSON.parse(added.stdout) as { exception: { id: string; createdBy: string }; held: boolean };
     expect(held).toBe(false);
     expect(exception.createdBy).toBe('cli:tester');
     const explain = await cli('explain', 'anna.schmidt');
-    expect(explain.stdout).toContain(`! dc1-perimeter denied by exception ${exception.id} until 2099-01-01T23:59:59.999Z (cli:tester): manual decision: badge misuse`);
+    expect(explain.stdout).toContain(
+      `! dc1-perimeter denied by exception ${exception.id} until 2099-01-01T23:59:59.999Z (cli:tester): manual decision: badge misuse`,
+    );
     expect(explain.stdout).not.toMatch(/holds AG-PERIM/);
     // lists name the person and shorten ids; commands take the short id
     const list = await cli('exception', 'list');
@@ -72,8 +87,12 @@ sources:
     expect((await cli('explain', 'anna.schmidt')).stdout).toMatch(/holds AG-PERIM/);
     expect((await cli('exception', 'list')).stdout).toContain('no exceptions');
     // an exception for a group no rule grants her (the SOC's is security staff's): explain still lists it
-    const soc = JSON.parse((await cli('exception', 'add', 'anna.schmidt', 'dc1-soc', '--until', '2099-01-01', '--reason', 'never the SOC', '--json')).stdout) as { exception: { id: string } };
-    expect((await cli('explain', 'anna.schmidt')).stdout).toContain(`! exception ${soc.exception.id}: dc1-soc denied until 2099-01-01T23:59:59.999Z (cli:tester): never the SOC (no rule grants it now)`);
+    const soc = JSON.parse(
+      (await cli('exception', 'add', 'anna.schmidt', 'dc1-soc', '--until', '2099-01-01', '--reason', 'never the SOC', '--json')).stdout,
+    ) as { exception: { id: string } };
+    expect((await cli('explain', 'anna.schmidt')).stdout).toContain(
+      `! exception ${soc.exception.id}: dc1-soc denied until 2099-01-01T23:59:59.999Z (cli:tester): never the SOC (no rule grants it now)`,
+    );
     const audit = await cli('audit', 'export');
     expect(audit.stdout).toContain('exception.removed');
   });
@@ -101,7 +120,10 @@ sources:
     user = 'tester';
     const started = await cli('review', 'start', 'ws', '--json');
     expect(started.code, started.stderr).toBe(0);
-    const { campaign, items } = JSON.parse(started.stdout) as { campaign: { id: string }; items: Array<{ id: string; userName: string; reviewer: string | null }> };
+    const { campaign, items } = JSON.parse(started.stdout) as {
+      campaign: { id: string };
+      items: Array<{ id: string; userName: string; reviewer: string | null }>;
+    };
     const anna = items.find((i) => i.userName === 'anna.schmidt')!;
     expect(anna.reviewer).toBe('ben.keller');
     expect((await cli('review', 'decide', campaign.id, anna.id, 'revoke', '--comment', 'x')).stderr).toMatch(/for manager ben.keller to review/);
@@ -111,7 +133,9 @@ sources:
     expect(d.stdout).toMatch(/anna.schmidt dc1-whitespace: revoke \(exception /);
     expect((await cli('explain', 'anna.schmidt')).stdout).toMatch(/! dc1-whitespace denied by exception .*access review ws/);
     const csv = await cli('review', 'report', campaign.id, '--format', 'csv');
-    expect(csv.stdout.split('\n')[0]).toBe('id,userName,identityId,accessGroupId,reviewerKind,reviewer,decision,decidedBy,decidedAt,decidedVia,comment,exceptionId');
+    expect(csv.stdout.split('\n')[0]).toBe(
+      'id,userName,identityId,accessGroupId,reviewerKind,reviewer,decision,decidedBy,decidedAt,decidedVia,comment,exceptionId',
+    );
     expect(csv.stdout).toContain(',revoke,cli:ben.keller,');
     expect((await cli('review', 'list')).stdout).toContain(`${campaign.id}  ws  open`);
   });

@@ -38,14 +38,20 @@ describe('lockstep serve: a mass change from any source is held by the revocatio
   const events: Array<{ type: string; data: any }> = [];
   const scim = (method: string, path: string, body?: unknown) => f.call('scim/v2', method, path, body);
   const api = (method: string, path: string, body?: unknown) => f.call('api/v1', method, path, body);
-  const groupsOf = (externalId: string) => sim.state.findByExternalId(externalId)?.memberships.map((m) => m.group).sort() ?? [];
+  const groupsOf = (externalId: string) =>
+    sim.state
+      .findByExternalId(externalId)
+      ?.memberships.map((m) => m.group)
+      .sort() ?? [];
   const holding = (externalIds: string[], group: string) => externalIds.filter((e) => groupsOf(e).includes(group));
 
   /** The open run the budget holds, once it holds `people` people. */
   const heldRun = (people: number) =>
     eventually(async () => {
       const list = await api('GET', '/runs?limit=200');
-      const r = (list.json.runs as Array<{ id: string; status: string; trigger: string }>).find((x) => x.status === 'held' && x.trigger === 'guard:revocation-budget');
+      const r = (list.json.runs as Array<{ id: string; status: string; trigger: string }>).find(
+        (x) => x.status === 'held' && x.trigger === 'guard:revocation-budget',
+      );
       if (!r) return null;
       const run = await api('GET', `/runs/${r.id}`);
       return run.json.summary?.heldPeople === people ? run.json : null;
@@ -61,7 +67,12 @@ describe('lockstep serve: a mass change from any source is held by the revocatio
 
   beforeAll(async () => {
     await f.open();
-    sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }, { id: 'AG-NORTH', name: 'North hall', doors: [] }] });
+    sim = await startSimulator({
+      groups: [
+        { id: 'AG-PERIM', name: 'Perimeter', doors: [] },
+        { id: 'AG-NORTH', name: 'North hall', doors: [] },
+      ],
+    });
     graph = await FakeGraph.start({ pageSize: 50 });
     hook = createServer((req, res) => {
       let body = '';
@@ -73,8 +84,19 @@ describe('lockstep serve: a mass change from any source is held by the revocatio
     });
     await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
     hookUrl = `http://127.0.0.1:${(hook.address() as { port: number }).port}/hooks`;
-    for (let i = 0; i < N; i++) graph.upsertUser({ id: uuid(i, 1), employeeId: `X${i}`, userPrincipalName: `entra${i}@contoso.example`, displayName: `Entra Person ${i}`, accountEnabled: true, employeeType: 'Employee' });
-    await f.file('hr.csv', hrCsv(() => 'North'));
+    for (let i = 0; i < N; i++)
+      graph.upsertUser({
+        id: uuid(i, 1),
+        employeeId: `X${i}`,
+        userPrincipalName: `entra${i}@contoso.example`,
+        displayName: `Entra Person ${i}`,
+        accountEnabled: true,
+        employeeType: 'Employee',
+      });
+    await f.file(
+      'hr.csv',
+      hrCsv(() => 'North'),
+    );
     await f.file(
       'mappings.yaml',
       `version: 1
@@ -105,12 +127,29 @@ notifications: { everyMs: 200, webhooks: [{ url: "${hookUrl}", events: [run.held
 queue: { prefix: ${f.prefix} }
 `);
     for (let i = 0; i < N; i++) {
-      const r = await scim('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], externalId: `S${i}`, userName: `scim${i}@contoso.example`, active: true, displayName: `SCIM Person ${i}` });
+      const r = await scim('POST', '/Users', {
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+        externalId: `S${i}`,
+        userName: `scim${i}@contoso.example`,
+        active: true,
+        displayName: `SCIM Person ${i}`,
+      });
       expect(r.status).toBe(201);
     }
-    const everyone = [...Array.from({ length: N }, (_, i) => `H${i}`), ...Array.from({ length: N }, (_, i) => `S${i}`), ...Array.from({ length: N }, (_, i) => `X${i}`)];
+    const everyone = [
+      ...Array.from({ length: N }, (_, i) => `H${i}`),
+      ...Array.from({ length: N }, (_, i) => `S${i}`),
+      ...Array.from({ length: N }, (_, i) => `X${i}`),
+    ];
     await eventually(() => holding(everyone, 'AG-PERIM').length === 3 * N, 'everyone’s perimeter access');
-    await eventually(() => holding(Array.from({ length: N }, (_, i) => `H${i}`), 'AG-NORTH').length === N, 'the HR people’s north hall access');
+    await eventually(
+      () =>
+        holding(
+          Array.from({ length: N }, (_, i) => `H${i}`),
+          'AG-NORTH',
+        ).length === N,
+      'the HR people’s north hall access',
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -122,7 +161,10 @@ queue: { prefix: ${f.prefix} }
 
   it('holds an HR export that moves 14 of 16 people to another site after the budget, and one approval applies the rest', async () => {
     const hr = Array.from({ length: N }, (_, i) => `H${i}`);
-    await f.file('hr.csv', hrCsv((i) => (i < MOVED ? 'South' : 'North')));
+    await f.file(
+      'hr.csv',
+      hrCsv((i) => (i < MOVED ? 'South' : 'North')),
+    );
     const sync = await api('POST', '/sources/hr/sync');
     expect(sync.status, JSON.stringify(sync.json)).toBe(200);
     // the export is judged as one batch before anyone is reconciled: all 14 wait in one held run
@@ -165,11 +207,16 @@ queue: { prefix: ${f.prefix} }
 
   it('holds a SCIM mass-deprovisioning, and a single leaver after the approval goes through at once', async () => {
     const list = await scim('GET', '/Users?filter=' + encodeURIComponent('userName sw "scim"') + '&count=100');
-    const users = (list.json.Resources as Array<{ id: string; externalId: string }>).sort((a, b) => Number(a.externalId.slice(1)) - Number(b.externalId.slice(1)));
+    const users = (list.json.Resources as Array<{ id: string; externalId: string }>).sort(
+      (a, b) => Number(a.externalId.slice(1)) - Number(b.externalId.slice(1)),
+    );
     expect(users).toHaveLength(N);
     const scimPeople = users.map((u) => u.externalId);
     for (const u of users.slice(0, MOVED)) {
-      const r = await scim('PATCH', `/Users/${u.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] });
+      const r = await scim('PATCH', `/Users/${u.id}`, {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+        Operations: [{ op: 'replace', path: 'active', value: false }],
+      });
       expect(r.status).toBe(200);
     }
     const held = await heldRun(MOVED - 2);
@@ -177,14 +224,25 @@ queue: { prefix: ${f.prefix} }
     await approve(held.id);
     await eventually(() => holding(scimPeople, 'AG-PERIM').length === N - MOVED, 'the approved revocations');
     // the approval started the window afresh: one leaver now is within the budget
-    const r = await scim('PATCH', `/Users/${users[MOVED].id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] });
+    const r = await scim('PATCH', `/Users/${users[MOVED].id}`, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [{ op: 'replace', path: 'active', value: false }],
+    });
     expect(r.status).toBe(200);
     await eventually(() => holding(scimPeople, 'AG-PERIM').length === N - MOVED - 1, 'the single leaver’s revocation');
   });
 
   it('holds an Entra delta that disables 14 users, and one approval applies it', async () => {
     const entra = Array.from({ length: N }, (_, i) => `X${i}`);
-    for (let i = 0; i < MOVED; i++) graph.upsertUser({ id: uuid(i, 1), employeeId: `X${i}`, userPrincipalName: `entra${i}@contoso.example`, displayName: `Entra Person ${i}`, accountEnabled: false, employeeType: 'Employee' });
+    for (let i = 0; i < MOVED; i++)
+      graph.upsertUser({
+        id: uuid(i, 1),
+        employeeId: `X${i}`,
+        userPrincipalName: `entra${i}@contoso.example`,
+        displayName: `Entra Person ${i}`,
+        accountEnabled: false,
+        employeeType: 'Employee',
+      });
     const sync = await api('POST', '/sources/entra/sync');
     expect(sync.status, JSON.stringify(sync.json)).toBe(200);
     // the delta is judged as one batch: all 14 wait in one held run, nobody lost access yet

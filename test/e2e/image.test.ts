@@ -26,9 +26,11 @@ describe('the container image', () => {
   });
 
   it('builds from the Dockerfile and serves /healthz, /ui/ and SCIM as its non-root user', { timeout: 240_000 }, async () => {
-    const r = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/image-rehearsal.ts')], { cwd: ROOT, timeout: 230_000, maxBuffer: 16 * 1024 * 1024 }).catch(
-      (e: { code: number; stdout: string; stderr: string }) => e,
-    );
+    const r = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/image-rehearsal.ts')], {
+      cwd: ROOT,
+      timeout: 230_000,
+      maxBuffer: 16 * 1024 * 1024,
+    }).catch((e: { code: number; stdout: string; stderr: string }) => e);
     expect(r.stderr, r.stderr).not.toContain('FAILED');
     expect(r.stdout).toMatch(/^image rehearsal: ok \(.*\/healthz 200, \/ui\/ 200, SCIM POST 201, audit verify beside serve 0, uid (?!0\b)\d+, SIGTERM exit 0/m);
   });

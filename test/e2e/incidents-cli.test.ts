@@ -56,7 +56,13 @@ sources:
   it('lists an incident by name with its clocks, acknowledges it, records the early warning and closes it, each in the audit log', async () => {
     const anna = (await findIdentityByUserName(store.db, 'anna.schmidt'))!;
     // reported 30 hours ago: its early warning is overdue
-    const opened = await openIncident(store.db, { kind: 'lost-credential', system: 'dc1', credentialId: 'CARD-4711', identityId: anna.id, at: new Date(Date.now() - 30 * 3_600_000).toISOString() });
+    const opened = await openIncident(store.db, {
+      kind: 'lost-credential',
+      system: 'dc1',
+      credentialId: 'CARD-4711',
+      identityId: anna.id,
+      at: new Date(Date.now() - 30 * 3_600_000).toISOString(),
+    });
     const short = opened.id.slice(0, 8);
     const list = await cli('incident', 'list');
     expect(list.code, list.stderr).toBe(0);

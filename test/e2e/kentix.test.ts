@@ -57,7 +57,11 @@ queue: { prefix: ${f.prefix} }
       emails: [{ primary: true, type: 'work', value: 'kim@contoso.example' }],
     });
     expect(created.status).toBe(201);
-    const group = await scim('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'DC Operations', members: [{ value: created.json.id }] });
+    const group = await scim('POST', '/Groups', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+      displayName: 'DC Operations',
+      members: [{ value: created.json.id }],
+    });
     expect(group.status).toBe(201);
 
     // joiner: a guest user named by the externalId, with both profiles
@@ -70,7 +74,11 @@ queue: { prefix: ${f.prefix} }
     const uid = kx.issueRfid(kim.id, '04C0FFEE1234');
     const lost = await f.call('api/v1', 'POST', `/credentials/kx/rfid-${uid}/lost`, { note: 'left on the train' });
     expect(lost.status).toBe(200);
-    expect(lost.json).toMatchObject({ result: { status: 'applied' }, account: { id: String(kim.id), externalId: 'E4711' }, incident: { kind: 'lost-credential' } });
+    expect(lost.json).toMatchObject({
+      result: { status: 'applied' },
+      account: { id: String(kim.id), externalId: 'E4711' },
+      incident: { kind: 'lost-credential' },
+    });
     expect(user('E4711')!.rfid).toBeNull();
     expect(kx.recordAccess({ userId: kim.id, medium: 'rfid', doorlockId: 1 }).rfid).toBeNull();
 
@@ -86,7 +94,7 @@ queue: { prefix: ${f.prefix} }
     expect(kx.users.get(kx.apiUserId)).toMatchObject({ isActive: true, username: 'lockstep-api' });
   });
 
-  it('bounds a contractor\'s user by the end of their only access profile (validity on the user)', async () => {
+  it("bounds a contractor's user by the end of their only access profile (validity on the user)", async () => {
     const created = await scim('POST', '/Users', {
       schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
       externalId: 'C0815',
@@ -95,9 +103,16 @@ queue: { prefix: ${f.prefix} }
       displayName: 'Cas Contractor',
     });
     expect(created.status).toBe(201);
-    const group = await scim('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'Contractors', members: [{ value: created.json.id }] });
+    const group = await scim('POST', '/Groups', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+      displayName: 'Contractors',
+      members: [{ value: created.json.id }],
+    });
     expect(group.status).toBe(201);
-    const cas = await eventually(() => (user('C0815')?.accessProfiles.length === 1 && user('C0815')?.deactivateFrom ? user('C0815') : null), 'the contractor, dated');
+    const cas = await eventually(
+      () => (user('C0815')?.accessProfiles.length === 1 && user('C0815')?.deactivateFrom ? user('C0815') : null),
+      'the contractor, dated',
+    );
     expect(cas.accessProfiles).toEqual([1]);
     // maxDays 30 from the first grant: KentixONE deactivates the user then, even without lockstep
     expect(Math.abs(cas.deactivateFrom! - (Date.now() + 30 * 86_400_000))).toBeLessThan(120_000);

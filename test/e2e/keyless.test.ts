@@ -20,7 +20,12 @@ describe('lockstep serve with an Abloy Keyless system', () => {
   const api = (method: string, path: string, body?: unknown) => f.call('api/v1', method, path, body);
   const devicesOf = (externalId: string): string[] => {
     const u = fake.userByExternalId(externalId);
-    return u ? fake.permissionsOf(u.id).map((p) => p.lockingDeviceId).sort() : [];
+    return u
+      ? fake
+          .permissionsOf(u.id)
+          .map((p) => p.lockingDeviceId)
+          .sort()
+      : [];
   };
 
   beforeAll(async () => {
@@ -71,7 +76,11 @@ queue: { prefix: ${f.prefix} }
       emails: [{ primary: true, type: 'work', value: 'kari@contoso.example' }],
     });
     expect(user.status).toBe(201);
-    const group = await scim('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'Keyholders', members: [{ value: user.json.id }] });
+    const group = await scim('POST', '/Groups', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+      displayName: 'Keyholders',
+      members: [{ value: user.json.id }],
+    });
     expect(group.status).toBe(201);
 
     // joiner: one OPEN permission per locking device of each group

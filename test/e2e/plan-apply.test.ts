@@ -25,11 +25,18 @@ describe('lockstep plan equals what lockstep serve applies', () => {
   const f = new ServiceFixture({ admin: 'admin-token-plan-0123456789abcdef' });
   let sim: RunningSimulator;
   const api = (method: string, path: string, body?: unknown) => f.call('api/v1', method, path, body);
-  const cli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), '--config', f.path('lockstep.yaml'), ...args], { cwd: ROOT, env: f.env() });
+  const cli = (...args: string[]) =>
+    run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), '--config', f.path('lockstep.yaml'), ...args], { cwd: ROOT, env: f.env() });
 
   beforeAll(async () => {
     await f.open();
-    sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }, { id: 'AG-NORTH', name: 'North hall', doors: [] }, { id: 'AG-OTHER', name: 'Not managed', doors: [] }] });
+    sim = await startSimulator({
+      groups: [
+        { id: 'AG-PERIM', name: 'Perimeter', doors: [] },
+        { id: 'AG-NORTH', name: 'North hall', doors: [] },
+        { id: 'AG-OTHER', name: 'Not managed', doors: [] },
+      ],
+    });
     const rows = ['employeeId,userName,displayName,employeeType,site,active'];
     for (let i = 0; i < 12; i++) rows.push(`P${i},p${i},Person ${i},Employee,${i % 2 ? 'North' : 'South'},true`);
     await f.file('hr.csv', rows.join('\n') + '\n');
@@ -53,9 +60,16 @@ sources:
 queue: { prefix: ${f.prefix} }
 `);
     // the start-up full run comes after the HR import, so the imported people get their doors now, not in an hour
-    await eventually(() => Array.from({ length: 12 }, (_, i) => `P${i}`).every((e) => (sim.state.findByExternalId(e)?.memberships.length ?? 0) >= 1), 'the start-up full run');
+    await eventually(
+      () => Array.from({ length: 12 }, (_, i) => `P${i}`).every((e) => (sim.state.findByExternalId(e)?.memberships.length ?? 0) >= 1),
+      'the start-up full run',
+    );
     // and the start-up run is over (the drift below must not race its last grants)
-    await eventually(async () => ((await api('GET', '/runs?limit=50')).json.runs as Array<{ scope: string; status: string }>).some((r) => r.scope === 'full' && r.status === 'applied'), 'the start-up full run to finish');
+    await eventually(
+      async () =>
+        ((await api('GET', '/runs?limit=50')).json.runs as Array<{ scope: string; status: string }>).some((r) => r.scope === 'full' && r.status === 'applied'),
+      'the start-up full run to finish',
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -77,7 +91,12 @@ queue: { prefix: ${f.prefix} }
     const shown = JSON.parse((await cli('plan', '--json')).stdout) as { digest: string; plan: { operations: PlannedOp[] } };
     const keys = shown.plan.operations.map((o) => o.key).sort();
     expect(keys).toEqual(
-      [`dc1|grant|${p1.id}|AG-NORTH`, `dc1|change_validity|${p3.id}|AG-NORTH`, `dc1|revoke|${sim.state.findByExternalId('P0')!.id}|AG-NORTH`, `dc1|revoke|${orphan.id}|AG-PERIM`].sort(),
+      [
+        `dc1|grant|${p1.id}|AG-NORTH`,
+        `dc1|change_validity|${p3.id}|AG-NORTH`,
+        `dc1|revoke|${sim.state.findByExternalId('P0')!.id}|AG-NORTH`,
+        `dc1|revoke|${orphan.id}|AG-PERIM`,
+      ].sort(),
     );
 
     const started = await api('POST', '/runs', { mode: 'apply' });
@@ -89,7 +108,12 @@ queue: { prefix: ${f.prefix} }
     }, 'the service’s full run');
     expect(applied.status).toBe('applied');
     expect((applied.plan.operations as PlannedOp[]).map((o) => o.key).sort()).toEqual(keys);
-    expect((applied.results as Array<{ key: string; status: string }>).filter((r) => r.status === 'applied').map((r) => r.key).sort()).toEqual(keys);
+    expect(
+      (applied.results as Array<{ key: string; status: string }>)
+        .filter((r) => r.status === 'applied')
+        .map((r) => r.key)
+        .sort(),
+    ).toEqual(keys);
     // the unmanaged group is not lockstep's to touch
     expect(sim.state.getAccount(orphan.id)!.memberships.map((m) => m.group)).toEqual(['AG-OTHER']);
 

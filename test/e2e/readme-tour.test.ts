@@ -42,7 +42,11 @@ describe.skipIf(missing.length > 0)('the README quick start and tour', () => {
   let service: ChildProcess | null = null;
   let stderr = '';
   const prefix = `lockstep-tour-${randomBytes(4).toString('hex')}`;
-  const tokens = { ADMIN_TOKEN: `admin-${randomBytes(12).toString('hex')}`, APPROVER_TOKEN: `approver-${randomBytes(12).toString('hex')}`, SCIM_TOKEN: `scim-${randomBytes(12).toString('hex')}` };
+  const tokens = {
+    ADMIN_TOKEN: `admin-${randomBytes(12).toString('hex')}`,
+    APPROVER_TOKEN: `approver-${randomBytes(12).toString('hex')}`,
+    SCIM_TOKEN: `scim-${randomBytes(12).toString('hex')}`,
+  };
   let env: NodeJS.ProcessEnv = {};
   let url = '';
 
@@ -74,8 +78,13 @@ describe.skipIf(missing.length > 0)('the README quick start and tour', () => {
     await eventually(() => stderr.includes('lockstep is running.') || service!.exitCode !== null, 'npm start to be running', 60_000);
     if (!stderr.includes('lockstep is running.')) throw new Error(`npm start ended: ${stderr}`);
     // the start-up run applied and the first review campaign open: what the tour's first block looks at
-    const get = async (path: string) => (await fetch(`${url}/api/v1${path}`, { headers: { authorization: `Bearer ${tokens.ADMIN_TOKEN}` } })).json() as Promise<any>;
-    await eventually(async () => (await get('/runs')).runs?.some((r: { trigger: string; status: string }) => r.trigger === 'full:startup' && r.status === 'applied'), 'the start-up run to be applied', 60_000);
+    const get = async (path: string) =>
+      (await fetch(`${url}/api/v1${path}`, { headers: { authorization: `Bearer ${tokens.ADMIN_TOKEN}` } })).json() as Promise<any>;
+    await eventually(
+      async () => (await get('/runs')).runs?.some((r: { trigger: string; status: string }) => r.trigger === 'full:startup' && r.status === 'applied'),
+      'the start-up run to be applied',
+      60_000,
+    );
     await eventually(async () => (await get('/reviews?status=open')).campaigns?.length > 0, 'the first review campaign', 30_000);
   }, 120_000);
 

@@ -47,18 +47,38 @@ describe('roles from an HR export, end to end', () => {
     const out = await importAndApply(['C1,carl,Contractor,HVAC Contractor;First Aider']);
     expect(Object.keys(membershipsOf(e.sim, 'C1')).sort()).toEqual(['AG-COOL', 'AG-PERIM']);
     const perim = out.plan.operations.find((o) => o.group?.ref === 'AG-PERIM')!;
-    expect(perim.reason.reasons?.[0]).toMatchObject({ rule: 'hvac', role: 'site-access', roleChain: ['hvac-contractor', 'site-access'], sourceRole: 'HVAC Contractor' });
+    expect(perim.reason.reasons?.[0]).toMatchObject({
+      rule: 'hvac',
+      role: 'site-access',
+      roleChain: ['hvac-contractor', 'site-access'],
+      sourceRole: 'HVAC Contractor',
+    });
     const audit = [];
     for await (const a of iterateAudit(e.ctx.db)) audit.push(a);
     expect(audit.some((a) => a.action === 'grant' && JSON.stringify(a.data).includes('"sourceRole":"HVAC Contractor"'))).toBe(true);
     const roles = roleReport(e.ctx, await accessReport(e.ctx));
-    expect(roles.holders.filter((h) => h.userName === 'carl').map((h) => h.role).sort()).toEqual(['hvac-contractor', 'site-access']);
-    expect(roles.matrix.filter((m) => m.role === 'hvac-contractor').map((m) => m.accessGroupId).sort()).toEqual(['cooling', 'perimeter']);
+    expect(
+      roles.holders
+        .filter((h) => h.userName === 'carl')
+        .map((h) => h.role)
+        .sort(),
+    ).toEqual(['hvac-contractor', 'site-access']);
+    expect(
+      roles.matrix
+        .filter((m) => m.role === 'hvac-contractor')
+        .map((m) => m.accessGroupId)
+        .sort(),
+    ).toEqual(['cooling', 'perimeter']);
   });
 
   it('revokes the bundle in the same run when the role leaves the export', async () => {
     const out = await importAndApply(['C1,carl,Contractor,First Aider']);
-    expect(out.plan.operations.filter((o) => o.kind === 'revoke').map((o) => o.group!.ref).sort()).toEqual(['AG-COOL', 'AG-PERIM']);
+    expect(
+      out.plan.operations
+        .filter((o) => o.kind === 'revoke')
+        .map((o) => o.group!.ref)
+        .sort(),
+    ).toEqual(['AG-COOL', 'AG-PERIM']);
     expect(membershipsOf(e.sim, 'C1')).toEqual({});
   });
 });

@@ -18,7 +18,17 @@ describe('lockstep serve: signed audit checkpoints on the maintenance timer, ver
   let svc: RunningService;
   const prefix = `lockstep-test-${randomBytes(4).toString('hex')}`;
   const keys = generateCheckpointKeys();
-  const env = () => ({ ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: store.url!, LOCKSTEP_DATA_DIR: join(dir, 'data'), ADMIN_TOKEN, REDIS_URL: 'redis://127.0.0.1:6379', LOCKSTEP_NO_LOCAL_REDIS: '1', CP_KEY: keys.privatePem });
+  const env = () => ({
+    ...process.env,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATABASE_URL: store.url!,
+    LOCKSTEP_DATA_DIR: join(dir, 'data'),
+    ADMIN_TOKEN,
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    LOCKSTEP_NO_LOCAL_REDIS: '1',
+    CP_KEY: keys.privatePem,
+  });
   const config = (key: string) => `mappings: [./mappings.yaml]
 systems:
   dc1: { type: simulator, options: { url: "${sim.url}", maxAttempts: 2 } }
@@ -37,7 +47,10 @@ audit:
     sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }] });
     store = await createTestStore('postgres');
     await writeFile(join(dir, 'hr.csv'), 'employeeId,userName,displayName,employeeType\nE1,u1,Person 1,Employee\nE2,u2,Person 2,Employee\n');
-    await writeFile(join(dir, 'mappings.yaml'), `version: 1\naccessGroups:\n  - { id: perimeter, system: dc1, ref: AG-PERIM, name: Perimeter, protectionClass: 1 }\nrules:\n  - { id: staff, when: 'active eq true', grant: [perimeter] }\n`);
+    await writeFile(
+      join(dir, 'mappings.yaml'),
+      `version: 1\naccessGroups:\n  - { id: perimeter, system: dc1, ref: AG-PERIM, name: Perimeter, protectionClass: 1 }\nrules:\n  - { id: staff, when: 'active eq true', grant: [perimeter] }\n`,
+    );
   });
 
   afterAll(async () => {
@@ -53,7 +66,9 @@ audit:
 
   it('refuses to start with an unreadable key, naming the field', async () => {
     await writeFile(join(dir, 'lockstep.yaml'), config('keyFile: ./missing.key'));
-    await expect(serve({ configPath: join(dir, 'lockstep.yaml'), logLevel: 'silent', env: env() })).rejects.toThrow(/audit\.checkpoint\.keyFile: cannot read .*missing\.key: ENOENT/);
+    await expect(serve({ configPath: join(dir, 'lockstep.yaml'), logLevel: 'silent', env: env() })).rejects.toThrow(
+      /audit\.checkpoint\.keyFile: cannot read .*missing\.key: ENOENT/,
+    );
   });
 
   it('writes checkpoints every everyMs, and POST /audit/verify holds them against the log until its tail is cut', async () => {
@@ -63,19 +78,36 @@ audit:
     // the start-up import and run write audit entries; wait for a checkpoint that covers some
     let text = '';
     await expect
-      .poll(async () => {
-        text = await readFile(file, 'utf8').catch(() => '');
-        return text.trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { seq: number }).seq).some((s) => s > 0);
-      }, { timeout: 20_000, interval: 100 })
+      .poll(
+        async () => {
+          text = await readFile(file, 'utf8').catch(() => '');
+          return text
+            .trim()
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => (JSON.parse(l) as { seq: number }).seq)
+            .some((s) => s > 0);
+        },
+        { timeout: 20_000, interval: 100 },
+      )
       .toBe(true);
     const verify = async (checkpoints: string) => {
-      const res = await fetch(`${svc.url}/api/v1/audit/verify`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ checkpoints }) });
+      const res = await fetch(`${svc.url}/api/v1/audit/verify`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ checkpoints }),
+      });
       return { status: res.status, json: (await res.json()) as any };
     };
     const ok = await verify(text);
     expect(ok.status).toBe(200);
     expect(ok.json.ok).toBe(true);
-    const newest = Math.max(...text.trim().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq));
+    const newest = Math.max(
+      ...text
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { seq: number }).seq),
+    );
     expect(ok.json.anchoredSeq).toBe(newest);
 
     await svc.close();

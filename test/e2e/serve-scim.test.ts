@@ -19,11 +19,21 @@ describe('lockstep serve: a SCIM client provisions, the doors follow without any
   const f = new ServiceFixture({ scim: SCIM_TOKEN, admin: ADMIN_TOKEN });
   let sim: RunningSimulator;
   const scim = (method: string, path: string, body?: unknown) => f.call('scim/v2', method, path, body);
-  const groupsOf = (externalId: string) => sim.state.findByExternalId(externalId)?.memberships.map((m) => m.group).sort() ?? [];
+  const groupsOf = (externalId: string) =>
+    sim.state
+      .findByExternalId(externalId)
+      ?.memberships.map((m) => m.group)
+      .sort() ?? [];
 
   beforeAll(async () => {
     await f.open();
-    sim = await startSimulator({ groups: [{ id: 'AG-PERIM', name: 'Perimeter', doors: [] }, { id: 'AG-WS', name: 'Whitespace', doors: [] }, { id: 'AG-POWER', name: 'Power room', doors: [] }] });
+    sim = await startSimulator({
+      groups: [
+        { id: 'AG-PERIM', name: 'Perimeter', doors: [] },
+        { id: 'AG-WS', name: 'Whitespace', doors: [] },
+        { id: 'AG-POWER', name: 'Power room', doors: [] },
+      ],
+    });
     await f.file(
       'mappings.yaml',
       `version: 1
@@ -79,7 +89,10 @@ queue: { prefix: ${f.prefix} }
     await eventually(() => groupsOf('E42').length === 0 && sim.state.findByExternalId('E42')?.state === 'suspended', 'the revocations and suspension');
 
     // re-enable, then delete: nothing stays active
-    await scim('PATCH', `/Users/${user.json.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', value: { active: true } }] });
+    await scim('PATCH', `/Users/${user.json.id}`, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [{ op: 'replace', value: { active: true } }],
+    });
     await eventually(() => groupsOf('E42').length === 2 && sim.state.findByExternalId('E42')?.state === 'active', 'the re-activation');
     expect((await scim('DELETE', `/Users/${user.json.id}`)).status).toBe(204);
     await eventually(() => groupsOf('E42').length === 0 && sim.state.findByExternalId('E42')?.state === 'suspended', 'the leaver after DELETE');
@@ -100,7 +113,9 @@ queue: { prefix: ${f.prefix} }
     expect(user.status).toBe(201);
     await eventually(() => groupsOf('E77').join() === 'AG-PERIM,AG-POWER', 'the bundle granted through the source role');
     const explain = await fetch(`${f.url}/api/v1/identities/alan@contoso.example/explain`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    const power = ((await explain.json()) as { entitlements: Array<{ accessGroup: { id: string }; reasons: unknown[] }> }).entitlements.find((x: { accessGroup: { id: string } }) => x.accessGroup.id === 'power');
+    const power = ((await explain.json()) as { entitlements: Array<{ accessGroup: { id: string }; reasons: unknown[] }> }).entitlements.find(
+      (x: { accessGroup: { id: string } }) => x.accessGroup.id === 'power',
+    );
     expect(power?.reasons[0]).toMatchObject({ rule: 'technicians', role: 'dc-technician', sourceRole: 'DC.Technician' });
 
     const removed = await scim('PATCH', `/Users/${user.json.id}`, {

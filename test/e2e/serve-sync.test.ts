@@ -47,7 +47,15 @@ queue: { prefix: ${f.prefix} }
     await f.file('hr.csv', [header, ...next, 'E9,u9,Person 9,Employee,someday'].join('\n') + '\n');
     const r = await sync('hr');
     expect(r.status).toBe(200);
-    expect(r.json).toMatchObject({ source: 'hr', type: 'file', synced: true, rows: 6, counts: { created: 0, updated: 1, unchanged: 4, leavers: 0 }, leaversWithheld: null, warnings: [] });
+    expect(r.json).toMatchObject({
+      source: 'hr',
+      type: 'file',
+      synced: true,
+      rows: 6,
+      counts: { created: 0, updated: 1, unchanged: 4, leavers: 0 },
+      leaversWithheld: null,
+      warnings: [],
+    });
     expect(r.json.errors).toEqual([expect.objectContaining({ file, line: 7, column: 'hireDate', columnIndex: 5, externalId: 'E9' })]);
   });
 
@@ -72,7 +80,11 @@ queue: { prefix: ${f.prefix} }
   });
 
   it("accepts at the SCIM edge a displayName over the configured simulator's limit (it is fitted for dc1, not refused)", async () => {
-    const r = await f.call('scim/v2', 'POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'long@example.com', displayName: 'L'.repeat(600) });
+    const r = await f.call('scim/v2', 'POST', '/Users', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+      userName: 'long@example.com',
+      displayName: 'L'.repeat(600),
+    });
     expect(r.status).toBe(201);
     expect(r.json.displayName).toHaveLength(600);
   });

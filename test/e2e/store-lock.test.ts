@@ -44,7 +44,11 @@ describe('the CLI beside a running serve on the embedded store', { timeout: 240_
   };
   const cli = async (...args: string[]) => {
     try {
-      const r = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), '--config', join(dir, 'lockstep.yaml'), ...args], { cwd: ROOT, env: env(), timeout: 90_000 });
+      const r = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), '--config', join(dir, 'lockstep.yaml'), ...args], {
+        cwd: ROOT,
+        env: env(),
+        timeout: 90_000,
+      });
       return { code: 0, stdout: r.stdout, stderr: r.stderr };
     } catch (e) {
       const x = e as { code: number; stdout: string; stderr: string };
@@ -54,7 +58,11 @@ describe('the CLI beside a running serve on the embedded store', { timeout: 240_
   const startServe = () =>
     new Promise<{ child: ChildProcess; url: string }>((ok, fail) => {
       // info: the start-up lines are counted below
-      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), '--config', join(dir, 'lockstep.yaml'), 'serve'], { cwd: ROOT, env: { ...env(), LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), '--config', join(dir, 'lockstep.yaml'), 'serve'], {
+        cwd: ROOT,
+        env: { ...env(), LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       serveLog = '';
       child.stderr.on('data', (b: Buffer) => {
         serveLog += b.toString();
@@ -74,14 +82,25 @@ describe('the CLI beside a running serve on the embedded store', { timeout: 240_
     fetch(`${adminUrl.replace(/\/api\/v1$/, '')}/scim/v2/Users`, {
       method: 'POST',
       headers: { authorization: `Bearer ${SCIM_TOKEN}`, 'content-type': 'application/scim+json' },
-      body: JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: `beside.${n}@dc1.example`, externalId: `B${n}`, active: true, displayName: `Beside ${n}` }),
+      body: JSON.stringify({
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+        userName: `beside.${n}@dc1.example`,
+        externalId: `B${n}`,
+        active: true,
+        displayName: `Beside ${n}`,
+      }),
     });
   /** Waits until serve's start-up run has applied (the example people have accounts). */
   const settled = async () => {
     await expect
       .poll(async () => ((await (await fetch(`${simUrl}/api/accounts`)).json()) as { items: unknown[] }).items.length, { timeout: 60_000, interval: 500 })
       .toBeGreaterThan(0);
-    await expect.poll(async () => ((await (await fetch(`${adminUrl}/runs?limit=1`, { headers })).json()) as { runs: { status: string }[] }).runs[0]?.status, { timeout: 60_000, interval: 500 }).toBe('applied');
+    await expect
+      .poll(async () => ((await (await fetch(`${adminUrl}/runs?limit=1`, { headers })).json()) as { runs: { status: string }[] }).runs[0]?.status, {
+        timeout: 60_000,
+        interval: 500,
+      })
+      .toBe('applied');
   };
 
   beforeAll(async () => {
@@ -155,7 +174,13 @@ queue: { prefix: ${prefix} }
   it('marks a card lost and records and lists an exception beside serve', async () => {
     const accounts = ((await (await fetch(`${simUrl}/api/accounts`)).json()) as { items: { id: string; displayName: string }[] }).items;
     const anna = accounts.find((a) => a.displayName === 'Anna Schmidt')!;
-    const card = (await (await fetch(`${simUrl}/api/accounts/${anna.id}/credentials`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'card', number: '4711' }) })).json()) as { id: string };
+    const card = (await (
+      await fetch(`${simUrl}/api/accounts/${anna.id}/credentials`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'card', number: '4711' }),
+      })
+    ).json()) as { id: string };
 
     const lost = await cli('credential', 'lost', 'dc1', card.id, '--account', anna.id, '--note', 'left on the train');
     expect(lost.stderr).toBe('');
@@ -193,10 +218,12 @@ queue: { prefix: ${prefix} }
     expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true });
   });
 
-  it('refuses a second serve with exit 7, naming the first (a service must not live on another one\'s store)', async () => {
+  it("refuses a second serve with exit 7, naming the first (a service must not live on another one's store)", async () => {
     const second = await cli('serve');
     expect(second.code).toBe(7);
-    expect(second.stderr).toContain(`error: the embedded store ${join(dir, 'data', 'pglite')} is in use by lockstep serve (pid ${serve!.pid}); use its admin API at ${adminUrl} or set DATABASE_URL to share a PostgreSQL store`);
+    expect(second.stderr).toContain(
+      `error: the embedded store ${join(dir, 'data', 'pglite')} is in use by lockstep serve (pid ${serve!.pid}); use its admin API at ${adminUrl} or set DATABASE_URL to share a PostgreSQL store`,
+    );
   });
 
   it('gives the same answer beside serve as alone, frees the store when serve stops, and takes over from a killed serve', async () => {

@@ -25,7 +25,12 @@ export interface TestEngine {
 export async function createTestEngine(
   kind: StoreKind,
   mappingsYaml: string,
-  opts: { now?: string; maxAttempts?: number; /** reuse (and empty) this store instead of making one; close() then keeps it */ store?: TestStore; /** the kind of lock system the simulator plays */ profile?: Partial<SimProfile> } = {},
+  opts: {
+    now?: string;
+    maxAttempts?: number;
+    /** reuse (and empty) this store instead of making one; close() then keeps it */ store?: TestStore;
+    /** the kind of lock system the simulator plays */ profile?: Partial<SimProfile>;
+  } = {},
 ): Promise<TestEngine> {
   const { policy } = parseMappings(mappingsYaml, 'test-mappings.yaml');
   const groups = [...policy.accessGroups.values()].filter((g) => g.system === 'dc1').map((g) => ({ id: g.ref, name: g.name, doors: [`${g.ref}-door`] }));
@@ -68,7 +73,12 @@ export function membershipsOf(sim: RunningSimulator, externalId: string): Record
  * A fresh engine for every test of a describe block, on one store made for the block (emptied
  * between tests): `useTestEngine(kind, MAPPINGS, {}, (x) => (e = x))`.
  */
-export function useTestEngine(kind: StoreKind, mappingsYaml: string, opts: Omit<Parameters<typeof createTestEngine>[2] & object, 'store'>, set: (e: TestEngine) => void): void {
+export function useTestEngine(
+  kind: StoreKind,
+  mappingsYaml: string,
+  opts: Omit<Parameters<typeof createTestEngine>[2] & object, 'store'>,
+  set: (e: TestEngine) => void,
+): void {
   let store: TestStore;
   let e: TestEngine | null = null;
   beforeAll(async () => {
@@ -88,5 +98,12 @@ export function useTestEngine(kind: StoreKind, mappingsYaml: string, opts: Omit<
 
 /** An HR employee with a key of its own, as the reconcile tests make them. */
 export function hrPerson(e: TestEngine, externalId: string, extra: Partial<IdentityInput> = {}) {
-  return upsertIdentity(e.ctx.db, { source: 'hr', externalId, userName: `${externalId.toLowerCase()}@example.com`, displayName: `Person ${externalId}`, employeeType: 'Employee', ...extra });
+  return upsertIdentity(e.ctx.db, {
+    source: 'hr',
+    externalId,
+    userName: `${externalId.toLowerCase()}@example.com`,
+    displayName: `Person ${externalId}`,
+    employeeType: 'Employee',
+    ...extra,
+  });
 }

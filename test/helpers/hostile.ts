@@ -30,7 +30,11 @@ export interface HostileApp {
   engine: TestEngine;
   base: string;
   /** One raw request; `body` is sent as it is (string or bytes). */
-  send(method: string, path: string, opts?: { body?: string | Uint8Array; headers?: Record<string, string> }): Promise<{ status: number; text: string; json: any }>;
+  send(
+    method: string,
+    path: string,
+    opts?: { body?: string | Uint8Array; headers?: Record<string, string> },
+  ): Promise<{ status: number; text: string; json: any }>;
   close(): Promise<void>;
 }
 
@@ -41,7 +45,13 @@ export interface HostileApp {
 export async function startHostileApp(opts: { systemLimits?: SystemLimits[]; syncSource?: (name: string) => Promise<never> } = {}): Promise<HostileApp> {
   const engine = await createTestEngine('postgres', MAPPINGS);
   const systemLimits = opts.systemLimits ?? [...engine.ctx.drivers].map(([system, d]) => ({ system, limits: d.capabilities.limits ?? {} }));
-  const scim = createScimRouter({ db: engine.ctx.db, config: scimConfigSchema.parse({ tokens: [SCIM_TOKEN] }), onChange: () => undefined, systemLimits, env: {} });
+  const scim = createScimRouter({
+    db: engine.ctx.db,
+    config: scimConfigSchema.parse({ tokens: [SCIM_TOKEN] }),
+    onChange: () => undefined,
+    systemLimits,
+    env: {},
+  });
   const app = createApp({ ctx: engine.ctx, adminTokens: [ADMIN_TOKEN], bodyLimitBytes: 1 << 20, scim, syncSource: opts.syncSource });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));

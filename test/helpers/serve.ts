@@ -9,7 +9,11 @@ import { createTestStore, type TestStore } from './db.js';
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** Polls until check gives something truthy, and returns it: the service applies changes asynchronously. */
-export async function eventually<T>(check: () => T | null | undefined | false | Promise<T | null | undefined | false>, what: string, timeoutMs = 25_000): Promise<T> {
+export async function eventually<T>(
+  check: () => T | null | undefined | false | Promise<T | null | undefined | false>,
+  what: string,
+  timeoutMs = 25_000,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();

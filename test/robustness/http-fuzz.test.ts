@@ -27,7 +27,25 @@ const LOCKSTEP = 'urn:ietf:params:scim:schemas:extension:lockstep:2.0:User';
 
 // ---- pieces -------------------------------------------------------------------------------
 
-const nasty = fc.constantFrom('\u0000', 'a\u0000b', '\ud800', 'x\udfffy', '\udbff\udbff', 'constructor', '__proto__', 'hasOwnProperty', 'toString', '', ' ', '%ZZ', '"', '\\', 'eq', 'é', '😀');
+const nasty = fc.constantFrom(
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  'x\udfffy',
+  '\udbff\udbff',
+  'constructor',
+  '__proto__',
+  'hasOwnProperty',
+  'toString',
+  '',
+  ' ',
+  '%ZZ',
+  '"',
+  '\\',
+  'eq',
+  'é',
+  '😀',
+);
 const longString = fc.integer({ min: 400, max: 12_000 }).chain((n) => fc.constantFrom('x', '界', 'é', '😀').map((c) => c.repeat(Math.ceil(n / c.length))));
 const hostileString = fc.oneof(
   { weight: 3, arbitrary: fc.string({ unit: 'binary', maxLength: 24 }) },
@@ -46,28 +64,71 @@ const encodeSegment = (s: string): string => {
 };
 const segment = (known: () => string[]) =>
   fc.oneof(
-    { weight: 3, arbitrary: fc.constantFrom('%ZZ', '%', '%E0%A4%A', '%ED%A0%80', '%00', 'a%00b', '%C0%AF', 'constructor', '__proto__', '00000000-0000-0000-0000-000000000000') },
+    {
+      weight: 3,
+      arbitrary: fc.constantFrom(
+        '%ZZ',
+        '%',
+        '%E0%A4%A',
+        '%ED%A0%80',
+        '%00',
+        'a%00b',
+        '%C0%AF',
+        'constructor',
+        '__proto__',
+        '00000000-0000-0000-0000-000000000000',
+      ),
+    },
     { weight: 3, arbitrary: hostileString.map(encodeSegment) },
     { weight: 2, arbitrary: fc.nat().map((i) => known()[i % Math.max(1, known().length)] ?? 'none') },
   );
 const numberish = fc.oneof(
-  fc.constantFrom('-1', '1.5', '0', '1e21', '1000000000000000000000', '9007199254740993', 'NaN', 'Infinity', '', '-0', '0x10', ' 7 ', '99999999999999999999999999'),
+  fc.constantFrom(
+    '-1',
+    '1.5',
+    '0',
+    '1e21',
+    '1000000000000000000000',
+    '9007199254740993',
+    'NaN',
+    'Infinity',
+    '',
+    '-0',
+    '0x10',
+    ' 7 ',
+    '99999999999999999999999999',
+  ),
   fc.integer().map(String),
   fc.double().map(String),
 );
 const deep = fc.integer({ min: 30, max: 10_000 }).chain((n) => fc.constantFrom(`${'['.repeat(n)}${']'.repeat(n)}`, `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`));
 
-const jsonish: fc.Arbitrary<unknown> = fc.oneof(hostileString, fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(hostileString, { maxLength: 3 }), fc.jsonValue({ maxDepth: 3 }));
+const jsonish: fc.Arbitrary<unknown> = fc.oneof(
+  hostileString,
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(hostileString, { maxLength: 3 }),
+  fc.jsonValue({ maxDepth: 3 }),
+);
 const userBody = fc
   .record(
     {
       schemas: fc.oneof(fc.constant([USER]), fc.constant([USER, LOCKSTEP]), jsonish),
-      userName: fc.oneof(hostileString, fc.uuid().map((u) => `fuzz-${u}@example.com`), jsonish),
+      userName: fc.oneof(
+        hostileString,
+        fc.uuid().map((u) => `fuzz-${u}@example.com`),
+        jsonish,
+      ),
       displayName: fc.oneof(hostileString, jsonish),
       externalId: fc.oneof(hostileString, longString, jsonish),
       active: fc.oneof(fc.boolean(), jsonish),
       name: fc.oneof(fc.record({ givenName: hostileString, familyName: hostileString, formatted: hostileString }, { requiredKeys: [] }), jsonish),
-      emails: fc.oneof(fc.array(fc.record({ value: hostileString, primary: fc.boolean(), type: hostileString }, { requiredKeys: [] }), { maxLength: 3 }), jsonish),
+      emails: fc.oneof(
+        fc.array(fc.record({ value: hostileString, primary: fc.boolean(), type: hostileString }, { requiredKeys: [] }), { maxLength: 3 }),
+        jsonish,
+      ),
       [LOCKSTEP]: fc.oneof(fc.record({ sponsor: hostileString, employeeType: hostileString, leaveDate: hostileString }, { requiredKeys: [] }), jsonish),
       nickName: jsonish,
     },
@@ -82,7 +143,19 @@ const patchBody = fc
         fc.record(
           {
             op: fc.oneof(fc.constantFrom('add', 'replace', 'remove', 'Replace', 'constructor'), hostileString),
-            path: fc.oneof(fc.constantFrom('displayName', 'userName', 'externalId', 'emails[type eq "work"].value', 'name.givenName', 'members', '__proto__', 'constructor.prototype'), hostileString),
+            path: fc.oneof(
+              fc.constantFrom(
+                'displayName',
+                'userName',
+                'externalId',
+                'emails[type eq "work"].value',
+                'name.givenName',
+                'members',
+                '__proto__',
+                'constructor.prototype',
+              ),
+              hostileString,
+            ),
             value: fc.oneof(jsonish, longString),
           },
           { requiredKeys: ['op'] },
@@ -96,11 +169,54 @@ const patchBody = fc
 const body = fc.oneof(
   { weight: 4, arbitrary: userBody },
   { weight: 3, arbitrary: patchBody },
-  { weight: 1, arbitrary: fc.record({ schemas: fc.constant([GROUP]), displayName: hostileString, members: fc.array(fc.record({ value: hostileString }), { maxLength: 2 }) }).map((o) => JSON.stringify(o)) },
-  { weight: 1, arbitrary: fc.record({ schemas: fc.constant([SEARCH]), startIndex: fc.oneof(fc.double(), fc.constant(1e21), fc.integer()), count: jsonish, filter: hostileString }, { requiredKeys: ['schemas'] }).map((o) => JSON.stringify(o)) },
-  { weight: 1, arbitrary: fc.record({ mode: fc.oneof(fc.constantFrom('plan', 'apply'), hostileString), identities: fc.oneof(fc.array(hostileString, { maxLength: 3 }), jsonish) }, { requiredKeys: [] }).map((o) => JSON.stringify(o)) },
-  { weight: 1, arbitrary: fc.record({ note: hostileString, state: hostileString, accountId: hostileString }, { requiredKeys: [] }).map((o) => JSON.stringify(o)) },
-  { weight: 1, arbitrary: fc.record({ identity: fc.oneof(fc.constantFrom('fuzz-ada@example.com', 'fuzz-bob@example.com'), hostileString), accessGroup: fc.oneof(fc.constantFrom('perimeter', 'whitespace'), hostileString), role: hostileString, until: fc.oneof(fc.constantFrom('2026-06-20', '2026-06-01T09:00:00Z', '2099-01-01'), hostileString), from: hostileString, reason: hostileString, justification: hostileString, comment: hostileString, decision: fc.oneof(fc.constantFrom('keep', 'revoke'), hostileString), review: hostileString }, { requiredKeys: [] }).map((o) => JSON.stringify(o)) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .record({ schemas: fc.constant([GROUP]), displayName: hostileString, members: fc.array(fc.record({ value: hostileString }), { maxLength: 2 }) })
+      .map((o) => JSON.stringify(o)),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .record(
+        { schemas: fc.constant([SEARCH]), startIndex: fc.oneof(fc.double(), fc.constant(1e21), fc.integer()), count: jsonish, filter: hostileString },
+        { requiredKeys: ['schemas'] },
+      )
+      .map((o) => JSON.stringify(o)),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .record(
+        { mode: fc.oneof(fc.constantFrom('plan', 'apply'), hostileString), identities: fc.oneof(fc.array(hostileString, { maxLength: 3 }), jsonish) },
+        { requiredKeys: [] },
+      )
+      .map((o) => JSON.stringify(o)),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ note: hostileString, state: hostileString, accountId: hostileString }, { requiredKeys: [] }).map((o) => JSON.stringify(o)),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .record(
+        {
+          identity: fc.oneof(fc.constantFrom('fuzz-ada@example.com', 'fuzz-bob@example.com'), hostileString),
+          accessGroup: fc.oneof(fc.constantFrom('perimeter', 'whitespace'), hostileString),
+          role: hostileString,
+          until: fc.oneof(fc.constantFrom('2026-06-20', '2026-06-01T09:00:00Z', '2099-01-01'), hostileString),
+          from: hostileString,
+          reason: hostileString,
+          justification: hostileString,
+          comment: hostileString,
+          decision: fc.oneof(fc.constantFrom('keep', 'revoke'), hostileString),
+          review: hostileString,
+        },
+        { requiredKeys: [] },
+      )
+      .map((o) => JSON.stringify(o)),
+  },
   { weight: 1, arbitrary: deep },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
   { weight: 1, arbitrary: jsonish.map((v) => JSON.stringify(v) ?? 'null') },
@@ -124,7 +240,9 @@ const request = (ids: () => string[]): fc.Arbitrary<FuzzRequest> => {
     seg.map((s) => ({ method: 'DELETE', path: `/scim/v2/Users/${s}` })),
     body.map((b) => ({ method: 'POST', path: '/scim/v2/Users', body: b })),
     body.map((b) => ({ method: 'POST', path: '/scim/v2/Users/.search', body: b })),
-    fc.tuple(fc.constantFrom('Users', 'Groups'), numberish, numberish, hostileString, hostileString).map(([rt, s, c, f, a]) => ({ method: 'GET', path: `/scim/v2/${rt}?startIndex=${q(s)}&count=${q(c)}&filter=${q(f)}&attributes=${q(a)}` })),
+    fc
+      .tuple(fc.constantFrom('Users', 'Groups'), numberish, numberish, hostileString, hostileString)
+      .map(([rt, s, c, f, a]) => ({ method: 'GET', path: `/scim/v2/${rt}?startIndex=${q(s)}&count=${q(c)}&filter=${q(f)}&attributes=${q(a)}` })),
     fc.tuple(fc.constantFrom('Users', 'Groups'), hostileString).map(([rt, s]) => ({ method: 'GET', path: `/scim/v2/${rt}?sortBy=${q(s)}&sortOrder=${q(s)}` })),
     body.map((b) => ({ method: 'POST', path: '/scim/v2/Groups', body: b })),
     fc.tuple(seg, body).map(([s, b]) => ({ method: 'PATCH', path: `/scim/v2/Groups/${s}`, body: b })),
@@ -137,11 +255,15 @@ const request = (ids: () => string[]): fc.Arbitrary<FuzzRequest> => {
     fc.tuple(numberish, hostileString).map(([n, s]) => ({ method: 'GET', path: `/api/v1/audit?limit=${q(n)}&subject=${q(s)}` })),
     hostileString.map((s) => ({ method: 'GET', path: `/api/v1/incidents?status=${q(s)}` })),
     fc.tuple(seg, seg, body).map(([a, b, c]) => ({ method: 'POST', path: `/api/v1/credentials/${a}/${b}/lost`, body: c })),
-    fc.tuple(fc.constantFrom('dc1', 'constructor', '__proto__'), body).map(([a, c]) => ({ method: 'POST', path: `/api/v1/credentials/${a}/card-1/lost`, body: c })),
+    fc
+      .tuple(fc.constantFrom('dc1', 'constructor', '__proto__'), body)
+      .map(([a, c]) => ({ method: 'POST', path: `/api/v1/credentials/${a}/card-1/lost`, body: c })),
     seg.map((s) => ({ method: 'POST', path: `/api/v1/sources/${s}/sync` })),
     // governance (src/api/governance.ts)
     body.map((b) => ({ method: 'POST', path: '/api/v1/exceptions', body: b })),
-    fc.tuple(hostileString, hostileString, hostileString).map(([i, g, a]) => ({ method: 'GET', path: `/api/v1/exceptions?identity=${q(i)}&accessGroup=${q(g)}&all=${q(a)}` })),
+    fc
+      .tuple(hostileString, hostileString, hostileString)
+      .map(([i, g, a]) => ({ method: 'GET', path: `/api/v1/exceptions?identity=${q(i)}&accessGroup=${q(g)}&all=${q(a)}` })),
     fc.tuple(seg, body).map(([s, b]) => ({ method: 'DELETE', path: `/api/v1/exceptions/${s}`, body: b })),
     body.map((b) => ({ method: 'POST', path: '/api/v1/requests', body: b })),
     fc.tuple(hostileString, numberish).map(([st, n]) => ({ method: 'GET', path: `/api/v1/requests?status=${q(st)}&limit=${q(n)}` })),
@@ -150,9 +272,12 @@ const request = (ids: () => string[]): fc.Arbitrary<FuzzRequest> => {
     fc.tuple(seg, seg, body).map(([c, i, b]) => ({ method: 'POST', path: `/api/v1/reviews/${c}/items/${i}/decide`, body: b })),
     fc.tuple(seg, hostileString).map(([c, f]) => ({ method: 'GET', path: `/api/v1/reviews/${c}/report?format=${q(f)}` })),
   ];
-  return fc.tuple(fc.oneof(...routes), fc.option(fc.constantFrom('gzip-real', 'gzip-fake', 'br-fake', 'bogus') as fc.Arbitrary<NonNullable<FuzzRequest['encoding']>>, { freq: 6 })).map(([r, e]) =>
-    e && r.body !== undefined ? { ...r, encoding: e } : r,
-  );
+  return fc
+    .tuple(
+      fc.oneof(...routes),
+      fc.option(fc.constantFrom('gzip-real', 'gzip-fake', 'br-fake', 'bogus') as fc.Arbitrary<NonNullable<FuzzRequest['encoding']>>, { freq: 6 }),
+    )
+    .map(([r, e]) => (e && r.body !== undefined ? { ...r, encoding: e } : r));
 };
 
 function wire(r: FuzzRequest): { body?: string | Uint8Array; headers: Record<string, string> } {
@@ -171,7 +296,8 @@ function wire(r: FuzzRequest): { body?: string | Uint8Array; headers: Record<str
   }
 }
 
-const shown = (r: FuzzRequest) => JSON.stringify({ ...r, body: r.body && r.body.length > 300 ? `${r.body.slice(0, 300)}... (${r.body.length} chars)` : r.body });
+const shown = (r: FuzzRequest) =>
+  JSON.stringify({ ...r, body: r.body && r.body.length > 300 ? `${r.body.slice(0, 300)}... (${r.body.length} chars)` : r.body });
 
 describe('robustness: hostile requests to the SCIM endpoint and the admin API', () => {
   let app: HostileApp;
@@ -202,20 +328,24 @@ describe('robustness: hostile requests to the SCIM endpoint and the admin API', 
     const statuses = new Map<number, number>();
     // the store as the last accepted request left it: a refused one must find it so and leave it so
     let last = await storeDigest(app.engine.ctx.db);
-    const property = fc.asyncProperty(request(() => ids), async (r) => {
-      ran++;
-      const w = wire(r);
-      const t0 = performance.now();
-      const res = await app.send(r.method, r.path, w);
-      if (process.env.FUZZ_DEBUG && performance.now() - t0 > 100) console.info(`slow ${Math.round(performance.now() - t0)} ms: ${res.status} ${shown(r).slice(0, 200)}`);
-      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-      if (res.status >= 500) throw new Error(`${res.status} for ${shown(r)}: ${res.text.slice(0, 300)}`);
-      const td = performance.now();
-      const after = await storeDigest(app.engine.ctx.db);
-      if (process.env.FUZZ_DEBUG) digestMs += performance.now() - td;
-      if (res.status >= 400 && after !== last) throw new Error(`refused with ${res.status} but the store changed: ${shown(r)}: ${res.text.slice(0, 300)}`);
-      last = after;
-    });
+    const property = fc.asyncProperty(
+      request(() => ids),
+      async (r) => {
+        ran++;
+        const w = wire(r);
+        const t0 = performance.now();
+        const res = await app.send(r.method, r.path, w);
+        if (process.env.FUZZ_DEBUG && performance.now() - t0 > 100)
+          console.info(`slow ${Math.round(performance.now() - t0)} ms: ${res.status} ${shown(r).slice(0, 200)}`);
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        if (res.status >= 500) throw new Error(`${res.status} for ${shown(r)}: ${res.text.slice(0, 300)}`);
+        const td = performance.now();
+        const after = await storeDigest(app.engine.ctx.db);
+        if (process.env.FUZZ_DEBUG) digestMs += performance.now() - td;
+        if (res.status >= 400 && after !== last) throw new Error(`refused with ${res.status} but the store changed: ${shown(r)}: ${res.text.slice(0, 300)}`);
+        last = after;
+      },
+    );
     try {
       await fc.assert(property, { seed: SEED, numRuns: RUNS, interruptAfterTimeLimit: TIME_MS, markInterruptAsFailure: false, endOnFailure: true });
     } catch (e) {

@@ -47,7 +47,10 @@ function parseHelp(text: string): { commands: string[]; options: string[] } {
  * (test/helpers/cli-help-dump.mjs), since a process per command takes a minute on a busy machine.
  */
 async function helpTree(): Promise<{ root: string[]; leaves: HelpCommand[] }> {
-  const r = await run(process.execPath, ['--import', 'tsx', '--import', join(ROOT, 'test/helpers/cli-help-dump.mjs'), join(ROOT, 'src/cli.ts')], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', COLUMNS: '200' } });
+  const r = await run(process.execPath, ['--import', 'tsx', '--import', join(ROOT, 'test/helpers/cli-help-dump.mjs'), join(ROOT, 'src/cli.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: '1', COLUMNS: '200' },
+  });
   const all = JSON.parse(r.stdout) as Array<{ path: string[]; help: string }>;
   // a command with subcommands and no options of its own (audit, review, …) is only their group
   const leaves = all
@@ -103,8 +106,14 @@ describe('the reference in docs/', () => {
     const schema = [...new Set(configKeys(configSchema))].sort();
     const documented = documentedKeys(md);
     expect(documented.length).toBe(new Set(documented).size);
-    expect(schema.filter((k) => !documented.includes(k)), 'keys the schema accepts that docs/configuration.md does not list').toEqual([]);
-    expect(documented.filter((k) => !schema.includes(k)), 'keys docs/configuration.md lists that the schema does not accept').toEqual([]);
+    expect(
+      schema.filter((k) => !documented.includes(k)),
+      'keys the schema accepts that docs/configuration.md does not list',
+    ).toEqual([]);
+    expect(
+      documented.filter((k) => !schema.includes(k)),
+      'keys docs/configuration.md lists that the schema does not accept',
+    ).toEqual([]);
   });
 
   it('links only to files that exist, from the README and every file in docs/', async () => {

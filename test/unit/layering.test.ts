@@ -216,20 +216,32 @@ describe('layering', () => {
       writeFileSync(join(scratch, path), text);
     };
     put('src/cli.ts', "import { createApp } from './api/index.js';\n");
-    put('src/api/index.ts', "export const createApp = () => null;\n");
+    put('src/api/index.ts', 'export const createApp = () => null;\n');
     put('src/runtime/serve.ts', "import { createApp } from '../api/index.js';\nexport const serve = createApp;\n");
-    put('src/runtime/engine.ts', "import type { Db } from '../store/index.js';\nexport const engine = async () => import('../../connectors/sim/index.js');\nexport type E = Db;\n");
+    put(
+      'src/runtime/engine.ts',
+      "import type { Db } from '../store/index.js';\nexport const engine = async () => import('../../connectors/sim/index.js');\nexport type E = Db;\n",
+    );
     put('src/store/index.ts', "export interface Db { query(s: string): unknown }\nexport const ping = (db: Db) => db.query('SELECT 1');\n");
-    put('src/drivers/registry.ts', "const name = '../../connectors/sim/index.js';\nexport const load = () => import(name);\nexport const eager = () => import('../../connectors/sim/index.js');\n");
-    put('connectors/sim/index.ts', "import type { Rules } from '../../src/policy/index.js';\nimport '../../src/drivers/registry.js';\nexport type R = Rules;\n");
+    put(
+      'src/drivers/registry.ts',
+      "const name = '../../connectors/sim/index.js';\nexport const load = () => import(name);\nexport const eager = () => import('../../connectors/sim/index.js');\n",
+    );
+    put(
+      'connectors/sim/index.ts',
+      "import type { Rules } from '../../src/policy/index.js';\nimport '../../src/drivers/registry.js';\nexport type R = Rules;\n",
+    );
     put('src/policy/index.ts', "import type { Db } from '../store/index.js';\nexport interface Rules { db: Db }\n");
     put('src/reconcile/a.ts', "import { b } from './b.js';\nexport const a = () => b;\n");
     put('src/reconcile/b.ts', "import { a } from './a.js';\nexport const b = () => a;\n");
-    put('src/sources/scim.ts', "import type { Db } from '../store/index.js';\nexport const write = (db: Db) => db.query('INSERT INTO identities DEFAULT VALUES');\nexport { a } from '../reconcile/a.js';\n");
+    put(
+      'src/sources/scim.ts',
+      "import type { Db } from '../store/index.js';\nexport const write = (db: Db) => db.query('INSERT INTO identities DEFAULT VALUES');\nexport { a } from '../reconcile/a.js';\n",
+    );
     put('src/queue/state.ts', "import { createApp } from '../api/index.js';\nexport const s = createApp;\n");
     put('src/governance/reviews.ts', "import { a } from '../reconcile/a.js';\nexport const review = () => a;\n");
     put('src/reconcile/c.ts', "import { review } from '../governance/reviews.js';\nexport const c = review;\n");
-    put('src/cli/runs.ts', "export const runs = () => null;\n");
+    put('src/cli/runs.ts', 'export const runs = () => null;\n');
     put('src/runtime/cli-runs.ts', "export { runs } from '../cli/runs.js';\n");
 
     const found = () => breaches(scratch);
@@ -251,7 +263,9 @@ describe('layering', () => {
 
     it('drivers importing connectors, policy importing the store, a connector importing policy', () => {
       const f = found();
-      expect(f).toContain('a driver knows nothing of connectors (src/runtime registers them): src/drivers/registry.ts:3 imports connectors/sim/index.ts (dynamic)');
+      expect(f).toContain(
+        'a driver knows nothing of connectors (src/runtime registers them): src/drivers/registry.ts:3 imports connectors/sim/index.ts (dynamic)',
+      );
       expect(f).toContain('policy knows nothing of drivers, reconcile, queue or store: src/policy/index.ts:1 imports src/store/index.ts (types)');
       expect(f).toContain('a driver knows nothing of policy or reconcile: connectors/sim/index.ts:1 imports src/policy/index.ts (types)');
       expect(f).toContain('sources only write identities (store) and enqueue ids (a callback): src/sources/scim.ts:3 imports src/reconcile/a.ts');

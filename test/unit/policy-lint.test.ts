@@ -17,8 +17,21 @@ rules:
   - { id: cost, when: 'costCentre eq "4711" and employeeType eq "Employee"', grant: [plant] }
 `;
 
-const person = (userName: string, extra: Partial<Identity> = {}): Identity =>
-  ({ id: userName, source: 'hr', externalId: userName, userName, active: true, groups: [], roles: [], attributes: {}, deletedAt: null, createdAt: '', updatedAt: '', version: 1, ...extra });
+const person = (userName: string, extra: Partial<Identity> = {}): Identity => ({
+  id: userName,
+  source: 'hr',
+  externalId: userName,
+  userName,
+  active: true,
+  groups: [],
+  roles: [],
+  attributes: {},
+  deletedAt: null,
+  createdAt: '',
+  updatedAt: '',
+  version: 1,
+  ...extra,
+});
 
 describe('mapping lint (issue 26)', () => {
   const { policy } = parseMappings(MAPPINGS, 'm.yaml');
@@ -29,7 +42,9 @@ describe('mapping lint (issue 26)', () => {
       ['facilities', 'departmnt'],
       ['cost', 'costCentre'],
     ]);
-    expect(issues[0].message).toBe('rule "facilities": when: departmnt is not an identity attribute and no configured source provides it (did you mean "department"?): the rule would match nobody');
+    expect(issues[0].message).toBe(
+      'rule "facilities": when: departmnt is not an identity attribute and no configured source provides it (did you mean "department"?): the rule would match nobody',
+    );
     expect(issues[1].message).toMatch(/costCentre .* \(did you mean "costCenter"\?\)/);
     // a source that provides it (an HR export's column) makes it known
     expect(unknownAttributeIssues(policy, ['departmnt', 'costCentre'])).toEqual([]);
@@ -37,7 +52,11 @@ describe('mapping lint (issue 26)', () => {
   });
 
   it('warns about rules and role bundles that match nobody among the people in the store', () => {
-    const people = [person('anna'), person('ben', { department: 'Facilities' }), person('gone', { deletedAt: '2026-01-01T00:00:00Z', attributes: { departmnt: 'Facilities' } })];
+    const people = [
+      person('anna'),
+      person('ben', { department: 'Facilities' }),
+      person('gone', { deletedAt: '2026-01-01T00:00:00Z', attributes: { departmnt: 'Facilities' } }),
+    ];
     const warnings = unmatchedIssues(policy, people).map((w) => w.message);
     expect(warnings).toEqual([
       'rule "facilities" matches nobody among the 2 people in the store (when: departmnt eq "Facilities")',
@@ -54,9 +73,12 @@ describe('mapping lint (issue 26)', () => {
     expect(namedPath(raw, 'rules[1].when')).toBe('rule "dc-ops": when');
     expect(namedPath(raw, 'accessGroups[0].protectionClass')).toBe('access group "perimeter": protectionClass');
     expect(namedPath(raw, 'rules[5].when')).toBeNull();
-    expect(() => parseMappings(MAPPINGS.replace(`{ id: facilities, when: 'departmnt eq "Facilities"', roles: [facilities] }`, '{ id: facilities, roles: [facilities] }'), 'm.yaml')).toThrow(
-      /m\.yaml:10:\d+: rule "facilities": when: required/,
-    );
+    expect(() =>
+      parseMappings(
+        MAPPINGS.replace(`{ id: facilities, when: 'departmnt eq "Facilities"', roles: [facilities] }`, '{ id: facilities, roles: [facilities] }'),
+        'm.yaml',
+      ),
+    ).toThrow(/m\.yaml:10:\d+: rule "facilities": when: required/);
   });
 
   it('suggests close names', () => {

@@ -63,7 +63,8 @@ async function whoAmI(): Promise<State> {
   if (r.status === 404 && t) {
     // a service without /auth/me (no sign-in support): a working admin token has every role
     const probe = await fetch('/api/v1/runs?limit=1', { headers: { ...HEADERS, Authorization: `Bearer ${t}` } });
-    if (probe.ok) return { kind: 'in', me: { subject: 'token', name: 'admin token', email: null, roles: ['viewer', 'operator', 'approver', 'auditor'], via: 'dev-token' } };
+    if (probe.ok)
+      return { kind: 'in', me: { subject: 'token', name: 'admin token', email: null, roles: ['viewer', 'operator', 'approver', 'auditor'], via: 'dev-token' } };
   }
   if (t) setDevToken(null);
   const { oidc, problem } = await oidcSignIn();
@@ -97,7 +98,12 @@ export function App() {
     check();
   }, [check]);
 
-  if (state.kind === 'loading') return <p role="status" className="center">Signing in…</p>;
+  if (state.kind === 'loading')
+    return (
+      <p role="status" className="center">
+        Signing in…
+      </p>
+    );
   if (state.kind === 'out') return <SignedOut message={state.message} oidc={state.oidc} problem={state.problem ?? null} onToken={check} />;
 
   const me = state.me;
@@ -143,7 +149,9 @@ export function App() {
         </a>
       </header>
       <main id="main">
-        {me.roles.length === 0 ? <p className="warning">You are signed in but hold no lockstep role: ask an administrator for viewer, operator, approver or auditor.</p> : null}
+        {me.roles.length === 0 ? (
+          <p className="warning">You are signed in but hold no lockstep role: ask an administrator for viewer, operator, approver or auditor.</p>
+        ) : null}
         <ErrorBoundary resetKey={path}>{active ? active.view() : views.length ? <p>No such page. Choose one above.</p> : null}</ErrorBoundary>
       </main>
     </SessionContext.Provider>

@@ -80,9 +80,9 @@ export async function request<T>(method: string, path: string, body?: unknown, o
   return (text ? JSON.parse(text) : null) as T;
 }
 
-export const get = <T,>(path: string, opts?: { okStatuses?: number[] }) => request<T>('GET', path, undefined, opts);
-export const post = <T,>(path: string, body?: unknown, opts?: { okStatuses?: number[] }) => request<T>('POST', path, body ?? {}, opts);
-export const del = <T,>(path: string, body?: unknown) => request<T>('DELETE', path, body ?? {});
+export const get = <T>(path: string, opts?: { okStatuses?: number[] }) => request<T>('GET', path, undefined, opts);
+export const post = <T>(path: string, body?: unknown, opts?: { okStatuses?: number[] }) => request<T>('POST', path, body ?? {}, opts);
+export const del = <T>(path: string, body?: unknown) => request<T>('DELETE', path, body ?? {});
 
 /** A file from the API (CSV), saved through a temporary link: the download carries the same credentials. */
 export async function download(path: string, filename: string): Promise<void> {
@@ -152,16 +152,22 @@ const q = (params: Record<string, string | undefined>) => {
 export const governance = {
   accessGroups: () => get<{ accessGroups: DeclaredAccessGroup[] }>('access-groups'),
   exceptions: (all: boolean) => get<{ exceptions: AccessException[] }>(`exceptions${q({ all: all ? 'true' : undefined })}`),
-  addException: (b: { identity: string; accessGroup: string; until: string; reason: string }) => post<{ exception: AccessException; run: RunRef }>('exceptions', b),
+  addException: (b: { identity: string; accessGroup: string; until: string; reason: string }) =>
+    post<{ exception: AccessException; run: RunRef }>('exceptions', b),
   removeException: (id: string, reason: string) => del<{ exception: AccessException; run: RunRef }>(`exceptions/${encodeURIComponent(id)}`, { reason }),
   requests: (status: string) => get<{ requests: AccessRequest[] }>(`requests${q({ status })}`),
-  createRequest: (b: { identity: string; accessGroup?: string; role?: string; from?: string; until: string; justification: string }) => post<AccessRequest>('requests', b),
-  approveRequest: (id: string, comment: string) => post<{ request: AccessRequest; run: RunRef | null }>(`requests/${encodeURIComponent(id)}/approve`, comment ? { comment } : {}),
+  createRequest: (b: { identity: string; accessGroup?: string; role?: string; from?: string; until: string; justification: string }) =>
+    post<AccessRequest>('requests', b),
+  approveRequest: (id: string, comment: string) =>
+    post<{ request: AccessRequest; run: RunRef | null }>(`requests/${encodeURIComponent(id)}/approve`, comment ? { comment } : {}),
   denyRequest: (id: string, comment: string) => post<{ request: AccessRequest }>(`requests/${encodeURIComponent(id)}/deny`, { comment }),
   reviews: (status: string) => get<{ campaigns: ReviewCampaign[] }>(`reviews${q({ status })}`),
   startReview: (review: string) => post<{ campaign: ReviewCampaign; items: ReviewItem[] }>('reviews', { review }),
   review: (id: string) => get<ReviewReport>(`reviews/${encodeURIComponent(id)}`),
   decide: (id: string, item: string, decision: 'keep' | 'revoke', comment: string) =>
-    post<{ item: ReviewItem; run: RunRef | null }>(`reviews/${encodeURIComponent(id)}/items/${encodeURIComponent(item)}/decide`, comment ? { decision, comment } : { decision }),
+    post<{ item: ReviewItem; run: RunRef | null }>(
+      `reviews/${encodeURIComponent(id)}/items/${encodeURIComponent(item)}/decide`,
+      comment ? { decision, comment } : { decision },
+    ),
   reportCsv: (c: ReviewCampaign) => download(`reviews/${encodeURIComponent(c.id)}/report?format=csv`, `review-${c.reviewId}-${c.startedAt.slice(0, 10)}.csv`),
 };

@@ -37,7 +37,11 @@ export function LineChart({ title, points, unit = '' }: { title: string; points:
   const hhmm = (ms: number) => new Date(ms).toTimeString().slice(0, 5);
   return (
     <figure className="chart">
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${title}: ${points.length ? `${points.length} samples, latest ${last ?? 'none'}${unit}` : 'no samples yet'}`}>
+      <svg
+        viewBox={`0 0 ${W} ${H}`}
+        role="img"
+        aria-label={`${title}: ${points.length ? `${points.length} samples, latest ${last ?? 'none'}${unit}` : 'no samples yet'}`}
+      >
         <line x1={PAD.l} y1={H - PAD.b} x2={W - PAD.r} y2={H - PAD.b} className="axis" />
         <line x1={PAD.l} y1={PAD.t} x2={PAD.l} y2={H - PAD.b} className="axis" />
         <text x={PAD.l - 4} y={PAD.t + 8} textAnchor="end" className="tick">

@@ -147,7 +147,12 @@ export function Status({ s }: { s: string }) {
 }
 
 /** A button for an action the signed-in person may lack: disabled, with the reason as its description. */
-export function ActionButton({ allowed, why, children, ...rest }: { allowed: boolean; why: string; children: ReactNode } & React.ButtonHTMLAttributes<HTMLButtonElement>) {
+export function ActionButton({
+  allowed,
+  why,
+  children,
+  ...rest
+}: { allowed: boolean; why: string; children: ReactNode } & React.ButtonHTMLAttributes<HTMLButtonElement>) {
   return (
     <button {...rest} disabled={!allowed || rest.disabled} title={allowed ? rest.title : why}>
       {children}

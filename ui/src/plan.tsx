@@ -53,7 +53,8 @@ export function PlanSummary({ plan }: { plan: Plan }) {
   const s = plan.summary;
   return (
     <p className="plan-summary" aria-label="plan summary">
-      Plan: <span className="add">{s.add} to add</span>, <span className="change">{s.change} to change</span>, <span className="destroy">{s.destroy} to destroy</span>.
+      Plan: <span className="add">{s.add} to add</span>, <span className="change">{s.change} to change</span>,{' '}
+      <span className="destroy">{s.destroy} to destroy</span>.
     </p>
   );
 }
@@ -74,7 +75,13 @@ function OpLine({ op, r }: { op: Operation; r: OperationResult | undefined }) {
         {sym}
       </span>{' '}
       <span className="what">{describeOp(op)}</span>
-      {r ? <span className={`result result-${r.status}`}> {r.status}{r.error ? `: ${r.error.message}` : ''}</span> : null}
+      {r ? (
+        <span className={`result result-${r.status}`}>
+          {' '}
+          {r.status}
+          {r.error ? `: ${r.error.message}` : ''}
+        </span>
+      ) : null}
       <div className="why">
         because <RichText text={op.reason.text} />
         {op.reason.policy ? ` [${op.reason.policy}]` : ''}
@@ -141,7 +148,11 @@ export function PlanView({ plan, results, limit = 500 }: { plan: Plan; results?:
                     {s.add ? <span className="add">+{s.add} </span> : null}
                     {s.change ? <span className="change">~{s.change} </span> : null}
                     {s.destroy ? <span className="destroy">-{s.destroy} </span> : null}
-                    {results?.length ? <span className="muted">({applied} applied{failed ? `, ${failed} failed` : ''})</span> : null}
+                    {results?.length ? (
+                      <span className="muted">
+                        ({applied} applied{failed ? `, ${failed} failed` : ''})
+                      </span>
+                    ) : null}
                   </span>
                 </summary>
                 <ul className="ops">

@@ -276,10 +276,7 @@ export class FakeModel {
   }
 
   /** Issues a card; the number is the next free one for the type unless given. */
-  addCard(
-    ch: FakeCardholder,
-    input: { typeId: string; number?: string; state?: string; from?: string; until?: string; issueLevel?: number },
-  ): FakeCard {
+  addCard(ch: FakeCardholder, input: { typeId: string; number?: string; state?: string; from?: string; until?: string; issueLevel?: number }): FakeCard {
     const type = this.cardTypes.get(input.typeId);
     if (!type) throw new FakeError(400, `Invalid card type`);
     const number = input.number ?? this.nextCardNumber(type);

@@ -232,11 +232,7 @@ export class FakeCommandCentre {
   constructor(opts: FakeCommandCentreOptions = {}) {
     this.model = new FakeModel(opts.seed);
     this.layout =
-      opts.layout === 'scrambled'
-        ? SCRAMBLED_LAYOUT
-        : opts.layout === 'cc' || opts.layout === undefined
-          ? CC_LAYOUT
-          : { ...CC_LAYOUT, ...opts.layout };
+      opts.layout === 'scrambled' ? SCRAMBLED_LAYOUT : opts.layout === 'cc' || opts.layout === undefined ? CC_LAYOUT : { ...CC_LAYOUT, ...opts.layout };
     this.apiKey = opts.apiKey ?? randomApiKey();
     this.version = opts.version ?? '9.50.2110.0';
     this.omitFeatures = new Set(opts.omitFeatures ?? []);
@@ -497,9 +493,7 @@ export class FakeCommandCentre {
     } else if (!this.authorised(req.headers.authorization) || !this.certificateAccepted(req)) {
       reply = { status: 401, body: { message: 'A REST connection was attempted with an invalid API key' } };
     } else if (!route) {
-      reply = pathKnown
-        ? { status: 405, body: { message: `${method} is not supported here` } }
-        : { status: 404, body: { message: 'Not found' } };
+      reply = pathKnown ? { status: 405, body: { message: `${method} is not supported here` } } : { status: 404, body: { message: 'Not found' } };
     } else {
       try {
         let body: unknown;
@@ -627,9 +621,7 @@ export class FakeCommandCentre {
       route('GET', '/api/cardholders/{id}', withId(L.cardholders), (c) => this.getCardholder(c)),
       route('PATCH', '/api/cardholders/{id}', withId(L.cardholders), (c) => this.patchCardholder(c)),
       route('DELETE', '/api/cardholders/{id}', withId(L.cardholders), (c) => this.deleteCardholder(c)),
-      route('DELETE', '/api/cardholders/{id}/access_groups/{secondary_id}', sub(L.membershipSegment), (c) =>
-        this.deleteMembership(c),
-      ),
+      route('DELETE', '/api/cardholders/{id}/access_groups/{secondary_id}', sub(L.membershipSegment), (c) => this.deleteMembership(c)),
       route('DELETE', '/api/cardholders/{id}/cards/{secondary_id}', sub(L.cardSegment), (c) => this.deleteCard(c)),
       route('GET', '/api/access_groups/{id}/cardholders', groupMembers, (c) => this.groupMembers(c)),
       route('GET', '/api/access_groups/{id}', withId(L.accessGroups), (c) => this.getAccessGroup(c)),
@@ -1332,10 +1324,13 @@ export async function startFakeCommandCentre(opts: FakeCommandCentreOptions & { 
 // ---------------------------------------------------------------- helpers
 
 function randomApiKey(): string {
-  const hex = () => Math.floor(Math.random() * 0x10000).toString(16).toUpperCase().padStart(4, '0');
+  const hex = () =>
+    Math.floor(Math.random() * 0x10000)
+      .toString(16)
+      .toUpperCase()
+      .padStart(4, '0');
   return Array.from({ length: 8 }, hex).join('-');
 }
-
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -1365,7 +1360,10 @@ function positiveInt(raw: string | null, dflt: number, field: string): number {
 function fieldList(q: URLSearchParams): string[] | null {
   const all = q.getAll('fields');
   if (all.length === 0) return null;
-  return all.flatMap((f) => f.split(',')).map((f) => f.trim()).filter(Boolean);
+  return all
+    .flatMap((f) => f.split(','))
+    .map((f) => f.trim())
+    .filter(Boolean);
 }
 
 function expandDefaults(fields: string[], defaults: string[]): string[] {
@@ -1405,7 +1403,13 @@ export function ccMatch(term: string, value: string | undefined): boolean {
   if (t.length >= 2 && t.startsWith('"') && t.endsWith('"')) return v === t.slice(1, -1);
   if (t === '') return false;
   if (t.includes('%') || t.includes('_')) {
-    const re = new RegExp(`^${t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/%/g, '.*').replace(/_/g, '.')}$`, 's');
+    const re = new RegExp(
+      `^${t
+        .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+        .replace(/%/g, '.*')
+        .replace(/_/g, '.')}$`,
+      's',
+    );
     return re.test(v);
   }
   return v.includes(t);

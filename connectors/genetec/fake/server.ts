@@ -381,7 +381,8 @@ export class FakeGenetec {
     if ((m = /^\/report\/(\w+)$/.exec(path)) && method === 'GET') return this.report(m[1], q ?? '');
     if ((m = /^\/customField\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]*)$/.exec(path)) && method === 'POST') {
       const [entityType, name, dataType] = [m[1], decodeURIComponent(m[2]), m[3]];
-      if (this.customFields.some((f) => f.entityType === entityType && f.name === name)) throw new SdkFail('InvalidOperation', `custom field ${name} already exists`);
+      if (this.customFields.some((f) => f.entityType === entityType && f.name === name))
+        throw new SdkFail('InvalidOperation', `custom field ${name} already exists`);
       this.defineCustomField(name, entityType, dataType);
       return ok();
     }
@@ -412,7 +413,8 @@ export class FakeGenetec {
         target = this.resolveTarget(seg.target, method);
         continue;
       }
-      if (seg.kind !== 'read' && method !== 'POST') throw new SdkFail('InvalidOperation', `${seg.kind === 'call' ? seg.name : ''} changes the entity: use POST`);
+      if (seg.kind !== 'read' && method !== 'POST')
+        throw new SdkFail('InvalidOperation', `${seg.kind === 'call' ? seg.name : ''} changes the entity: use POST`);
       Object.assign(result, this.apply(target!, seg));
     }
     return Object.keys(result).length > 0 ? ok(result) : ok();
@@ -479,10 +481,10 @@ export class FakeGenetec {
         else if (cred) cred.name = v;
         return {};
       }
-      if (ch && seg.name === 'FirstName') return void (ch.firstName = v), {};
-      if (ch && seg.name === 'LastName') return void (ch.lastName = v), {};
-      if (ch && seg.name === 'EmailAddress') return void (ch.email = v), {};
-      if (ch && seg.name === 'MobilePhoneNumber') return void (ch.mobile = v), {};
+      if (ch && seg.name === 'FirstName') return (void (ch.firstName = v), {});
+      if (ch && seg.name === 'LastName') return (void (ch.lastName = v), {});
+      if (ch && seg.name === 'EmailAddress') return (void (ch.email = v), {});
+      if (ch && seg.name === 'MobilePhoneNumber') return (void (ch.mobile = v), {});
       if (ar && (seg.name === 'StartTime' || seg.name === 'EndTime')) {
         const d = date(v, seg.name);
         if (seg.name === 'StartTime') ar.start = d;
@@ -502,7 +504,8 @@ export class FakeGenetec {
         }
         e.activation = a !== undefined ? date(a, 'activationDate') : iso();
         e.expiration = b !== undefined ? date(b, 'expirationDate') : null;
-        if (e.activation && e.expiration && Date.parse(e.expiration) < Date.parse(e.activation)) throw new SdkFail('InvalidOperation', 'the expiration date is before the activation date');
+        if (e.activation && e.expiration && Date.parse(e.expiration) < Date.parse(e.activation))
+          throw new SdkFail('InvalidOperation', 'the expiration date is before the activation date');
         return {};
       }
       if ((ch || cred) && seg.name === 'Status.Deactivate') {
@@ -511,8 +514,8 @@ export class FakeGenetec {
         else e.deactivated = true;
         return {};
       }
-      if (cred && seg.name === 'Status.Lost') return void (cred.lost = true), {};
-      if (cred && seg.name === 'Status.Stolen') return void (cred.stolen = true), {};
+      if (cred && seg.name === 'Status.Lost') return (void (cred.lost = true), {});
+      if (cred && seg.name === 'Status.Stolen') return (void (cred.stolen = true), {});
       if (ar && (seg.name === 'AddCardholders' || seg.name === 'RemoveCardholders')) {
         if (seg.args.length !== 1) throw new SdkFail('InvalidOperation', `${seg.name} takes one cardholder or cardholder group`);
         const who = this.mustMember(a);
@@ -538,7 +541,8 @@ export class FakeGenetec {
       const c = this.credentials.get(seg.value);
       if (!c) throw new SdkFail('UnableToRetrieveEntity', `Could not get the entity, does it exists? Guid: ${seg.value}`);
       if (seg.kind === 'add') {
-        if (c.cardholder && c.cardholder !== ch.guid) this.cardholders.get(c.cardholder)?.credentials.splice(this.cardholders.get(c.cardholder)!.credentials.indexOf(c.guid), 1);
+        if (c.cardholder && c.cardholder !== ch.guid)
+          this.cardholders.get(c.cardholder)?.credentials.splice(this.cardholders.get(c.cardholder)!.credentials.indexOf(c.guid), 1);
         c.cardholder = ch.guid;
         if (!ch.credentials.includes(c.guid)) ch.credentials.push(c.guid);
       } else if (c.cardholder === ch.guid) {
@@ -691,13 +695,19 @@ export class FakeGenetec {
     }
     const cg = this.cardholderGroups.get(id);
     if (cg) return { Rsp: { Status: 'Ok', Result: { Members: [...cg.members], ...common(cg.guid, cg.name, 'CardholderGroup', cg.createdOn) } } };
-    if (id === SYSTEM_CONFIGURATION) return { Rsp: { Status: 'Ok', Result: { CustomFields: this.customFields.map(fieldJson), ...common(id, 'System', 'SystemConfiguration', iso()) } } };
+    if (id === SYSTEM_CONFIGURATION)
+      return { Rsp: { Status: 'Ok', Result: { CustomFields: this.customFields.map(fieldJson), ...common(id, 'System', 'SystemConfiguration', iso()) } } };
     throw new SdkFail('UnableToRetrieveEntity', `Could not get the entity, does it exists? Guid: ${id}`);
   }
 
   private cardholderJson(ch: FakeCardholder): Record<string, unknown> {
     const now = Date.now();
-    const state = ch.deactivated || (ch.activation && Date.parse(ch.activation) > now) ? 'Inactive' : ch.expiration && Date.parse(ch.expiration) <= now ? 'Expired' : 'Active';
+    const state =
+      ch.deactivated || (ch.activation && Date.parse(ch.activation) > now)
+        ? 'Inactive'
+        : ch.expiration && Date.parse(ch.expiration) <= now
+          ? 'Expired'
+          : 'Active';
     const rules = [...this.accessRules.values()].filter((r) => r.cardholders.has(ch.guid)).map((r) => r.guid);
     return {
       ActiveDirectoryOverride: false,

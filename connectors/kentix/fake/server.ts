@@ -339,7 +339,8 @@ export class FakeKentix {
       const message = fault.status === 429 ? 'Too Many Attempts.' : fault.status === 503 ? 'Service Unavailable' : 'Server Error';
       return send({ status: fault.status, body: { message }, headers });
     }
-    if (url.pathname === '/login') return send({ status: 200, text: '<!DOCTYPE html><title>KentixONE</title><form>login</form>', headers: { 'content-type': 'text/html; charset=UTF-8' } });
+    if (url.pathname === '/login')
+      return send({ status: 200, text: '<!DOCTYPE html><title>KentixONE</title><form>login</form>', headers: { 'content-type': 'text/html; charset=UTF-8' } });
     // Laravel answers guests who do not ask for JSON with a redirect to its login page.
     if (!/application\/json/i.test(req.headers.accept ?? '')) {
       return send({
@@ -391,11 +392,19 @@ export class FakeKentix {
     const P = KENTIX_PATHS;
     const id = '(\\d+)';
 
-    this.route('GET', 'users', P.users, ({ url }) => ({ status: 200, body: this.paginate(url, [...this.users.values()].sort((a, b) => a.id - b.id), (u) => this.userJson(u, false)) }));
+    this.route('GET', 'users', P.users, ({ url }) => ({
+      status: 200,
+      body: this.paginate(
+        url,
+        [...this.users.values()].sort((a, b) => a.id - b.id),
+        (u) => this.userJson(u, false),
+      ),
+    }));
     this.route('GET', 'users', P.user(id), ({ params }) => ({ status: 200, body: { data: this.userJson(this.mustUser(params[0]), true) } }));
     this.route('POST', 'users', P.users, ({ body }) => {
       const b = fields(body, USER_WRITABLE);
-      for (const f of ['username', 'name', 'usergroup_id'] as const) if (b[f] === undefined || b[f] === null || b[f] === '') throw invalid(f, `The ${f.replace('_', ' ')} field is required.`);
+      for (const f of ['username', 'name', 'usergroup_id'] as const)
+        if (b[f] === undefined || b[f] === null || b[f] === '') throw invalid(f, `The ${f.replace('_', ' ')} field is required.`);
       const u = this.addUser({ username: `__creating-${randomBytes(4).toString('hex')}`, usergroupId: 2 });
       try {
         this.applyUser(u, b);
@@ -424,7 +433,11 @@ export class FakeKentix {
 
     this.route('GET', 'accessprofiles', P.accessProfiles, ({ url }) => ({
       status: 200,
-      body: this.paginate(url, [...this.accessProfiles.values()].sort((a, b) => a.id - b.id), (p) => this.profileJson(p)),
+      body: this.paginate(
+        url,
+        [...this.accessProfiles.values()].sort((a, b) => a.id - b.id),
+        (p) => this.profileJson(p),
+      ),
     }));
     this.route('GET', 'accessprofiles', P.accessProfile(id), ({ params }) => {
       const p = this.accessProfiles.get(Number(params[0]));
@@ -432,7 +445,10 @@ export class FakeKentix {
       return { status: 200, body: { data: this.profileJson(p) } };
     });
 
-    this.route('GET', 'timeprofiles', P.timeProfiles, ({ url }) => ({ status: 200, body: this.paginate(url, [...this.timeProfiles.values()], (t) => ({ ...t })) }));
+    this.route('GET', 'timeprofiles', P.timeProfiles, ({ url }) => ({
+      status: 200,
+      body: this.paginate(url, [...this.timeProfiles.values()], (t) => ({ ...t })),
+    }));
     this.route('POST', 'timeprofiles', P.timeProfiles, ({ body }) => {
       const b = fields(body, new Set(['name', 'intervals']));
       if (typeof b.name !== 'string' || b.name === '') throw invalid('name', 'The name field is required.');
@@ -445,19 +461,31 @@ export class FakeKentix {
 
     this.route('GET', 'doorlocks', P.doorlocks, ({ url }) => ({
       status: 200,
-      body: this.paginate(url, [...this.doorlocks.values()], (d) => ({ id: d.id, name: d.name, is_active: d.isActive, reed_assignment: 'off', battery: 'full' })),
+      body: this.paginate(url, [...this.doorlocks.values()], (d) => ({
+        id: d.id,
+        name: d.name,
+        is_active: d.isActive,
+        reed_assignment: 'off',
+        battery: 'full',
+      })),
     }));
     this.route('GET', 'doorlocks', P.doorlockNames, () => ({ status: 200, body: [...this.doorlocks.values()].map((d) => ({ id: d.id, name: d.name })) }));
 
     this.route('GET', 'accessevents', P.accessEvents, ({ url }) => ({
       status: 200,
-      body: this.paginate(url, [...this.events].sort((a, b) => b.id - a.id), (e) => this.eventJson(e)),
+      body: this.paginate(
+        url,
+        [...this.events].sort((a, b) => b.id - a.id),
+        (e) => this.eventJson(e),
+      ),
     }));
     this.route('GET', 'accessevents', P.accessEventsExport, () => {
-      const rows = [...this.events].sort((a, b) => b.id - a.id).map((e) => {
-        const j = this.eventJson(e);
-        return [j.id, j.created_at, j.user_name ?? '', j.doorlock_name, j.medium, j.rfid ?? '', j.granted ? 1 : 0].map(csvCell).join(',');
-      });
+      const rows = [...this.events]
+        .sort((a, b) => b.id - a.id)
+        .map((e) => {
+          const j = this.eventJson(e);
+          return [j.id, j.created_at, j.user_name ?? '', j.doorlock_name, j.medium, j.rfid ?? '', j.granted ? 1 : 0].map(csvCell).join(',');
+        });
       return {
         status: 200,
         text: ['id,created_at,user,doorlock,medium,rfid,granted', ...rows].join('\r\n') + '\r\n',
@@ -525,7 +553,18 @@ export class FakeKentix {
     return { id: p.id, name: p.name, is_active: p.isActive, timeprofile_id: p.timeprofileId, exceptiondays_id: null, doorlocks: [...p.doorlocks] };
   }
 
-  private eventJson(e: FakeEvent): { id: number; created_at: string; user_id: number | null; user_name: string | null; doorlock_id: number; doorlock_name: string; medium: string; rfid: string | null; granted: boolean; message: string } {
+  private eventJson(e: FakeEvent): {
+    id: number;
+    created_at: string;
+    user_id: number | null;
+    user_name: string | null;
+    doorlock_id: number;
+    doorlock_name: string;
+    medium: string;
+    rfid: string | null;
+    granted: boolean;
+    message: string;
+  } {
     const u = e.userId !== null ? this.users.get(e.userId) : undefined;
     return {
       id: e.id,
@@ -558,10 +597,12 @@ export class FakeKentix {
       const v = b[f];
       if (v === undefined) continue;
       if (v !== null && typeof v !== 'string') throw invalid(f, `The ${f} field must be a string.`);
-      if (f === 'email' && typeof v === 'string' && v !== '' && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v)) throw invalid('email', 'The email field must be a valid email address.');
-      u[f] = v === '' ? null : (v);
+      if (f === 'email' && typeof v === 'string' && v !== '' && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v))
+        throw invalid('email', 'The email field must be a valid email address.');
+      u[f] = v === '' ? null : v;
     }
-    if (b.password !== undefined && (typeof b.password !== 'string' || b.password.length < 8)) throw invalid('password', 'The password field must be at least 8 characters.');
+    if (b.password !== undefined && (typeof b.password !== 'string' || b.password.length < 8))
+      throw invalid('password', 'The password field must be at least 8 characters.');
     if (b.is_active !== undefined) {
       if (typeof b.is_active !== 'boolean') throw invalid('is_active', 'The is active field must be true or false.');
       u.isActive = b.is_active;
@@ -589,13 +630,14 @@ export class FakeKentix {
     }
     if (b.rfid !== undefined) {
       if (b.rfid !== null && (typeof b.rfid !== 'string' || !/^[0-9A-Fa-f]{8,20}$/.test(b.rfid))) throw invalid('rfid', 'The rfid field format is invalid.');
-      const uid = b.rfid === null ? null : (b.rfid).toUpperCase();
+      const uid = b.rfid === null ? null : b.rfid.toUpperCase();
       if (uid !== null && [...this.users.values()].some((o) => o.id !== u.id && o.rfid === uid)) throw invalid('rfid', 'The rfid has already been taken.');
       u.rfid = uid;
     }
     if (b.pin !== undefined) {
       const len = Number(this.settings.pinlength);
-      if (b.pin !== null && (typeof b.pin !== 'string' || !new RegExp(`^\\d{${len}}$`).test(b.pin))) throw invalid('pin', `The pin field must be ${len} digits.`);
+      if (b.pin !== null && (typeof b.pin !== 'string' || !new RegExp(`^\\d{${len}}$`).test(b.pin)))
+        throw invalid('pin', `The pin field must be ${len} digits.`);
       u.pin = b.pin;
     }
     u.updatedAt = Date.now();
@@ -628,7 +670,8 @@ function fields(body: unknown, allowed: ReadonlySet<string>): Record<string, unk
 function instant(v: unknown, field: string): number | null {
   if (v === null) return null;
   const label = field.replace('_', ' ');
-  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(v)) throw invalid(field, `The ${label} field must be a valid date.`);
+  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(v))
+    throw invalid(field, `The ${label} field must be a valid date.`);
   const ms = Date.parse(v.replace(' ', 'T'));
   if (Number.isNaN(ms)) throw invalid(field, `The ${label} field must be a valid date.`);
   return ms;
@@ -661,7 +704,8 @@ function interval(v: unknown, n: number): { day: Weekday; from: string; to: stri
       throw invalid(`intervals.${n}.${f}`, `The intervals.${n}.${f} field must be a time of day in 15-minute steps (HH:MM).`);
     }
   }
-  if (minutes(o.from as string) >= minutes(o.to as string)) throw invalid(`intervals.${n}.to`, `The intervals.${n}.to field must be after intervals.${n}.from.`);
+  if (minutes(o.from as string) >= minutes(o.to as string))
+    throw invalid(`intervals.${n}.to`, `The intervals.${n}.to field must be after intervals.${n}.from.`);
   return { day: o.day as Weekday, from: o.from as string, to: o.to as string };
 }
 
@@ -669,4 +713,3 @@ function csvCell(v: unknown): string {
   const s = String(v);
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
-

@@ -166,7 +166,14 @@ export class FakeKeyless {
     this.apiKey = opts.apiKey ?? `key-${randomBytes(12).toString('hex')}`;
     this.admin = opts.admin ?? { userId: randomUUID(), accessKey: randomBytes(16).toString('hex') };
     this.tokenTtlMs = opts.tokenTtlMs ?? 3_600_000;
-    this.users.set(this.admin.userId, { id: this.admin.userId, role: ADMIN_ROLE, externalId: null, name: 'API administrator', email: null, accessKey: this.admin.accessKey });
+    this.users.set(this.admin.userId, {
+      id: this.admin.userId,
+      role: ADMIN_ROLE,
+      externalId: null,
+      name: 'API administrator',
+      email: null,
+      accessKey: this.admin.accessKey,
+    });
     for (const d of opts.lockingDevices ?? [
       { id: 'ld-entrance', name: 'Main entrance swing handle', hardwareModel: 'SWING_HANDLE' },
       { id: 'ld-yard', name: 'Yard gate padlock', hardwareModel: 'PADLOCK' },
@@ -213,7 +220,14 @@ export class FakeKeyless {
   }
 
   addUser(u: { externalId?: string | null; name?: string | null; email?: string | null; role?: 'ADMIN' | 'USER' } = {}): FakeUser {
-    const user: FakeUser = { id: randomUUID(), role: u.role ?? 'USER', externalId: u.externalId ?? null, name: u.name ?? null, email: u.email ?? null, accessKey: randomBytes(16).toString('hex') };
+    const user: FakeUser = {
+      id: randomUUID(),
+      role: u.role ?? 'USER',
+      externalId: u.externalId ?? null,
+      name: u.name ?? null,
+      email: u.email ?? null,
+      accessKey: randomBytes(16).toString('hex'),
+    };
     this.users.set(user.id, user);
     return user;
   }
@@ -230,7 +244,14 @@ export class FakeKeyless {
   /** A phone that installed the app for this user (ACTIVATED: it holds operating keys). */
   addOperatingDevice(userId: string, opts: { name?: string; activated?: boolean } = {}): FakeOperatingDevice {
     if (!this.users.has(userId)) throw new Error(`fake Keyless has no user ${userId}`);
-    const d: FakeOperatingDevice = { id: randomUUID(), userId, name: opts.name ?? 'Phone', activationStatus: opts.activated === false ? 'PENDING_ACTIVATION' : 'ACTIVATED', keys: [], refreshedAt: null };
+    const d: FakeOperatingDevice = {
+      id: randomUUID(),
+      userId,
+      name: opts.name ?? 'Phone',
+      activationStatus: opts.activated === false ? 'PENDING_ACTIVATION' : 'ACTIVATED',
+      keys: [],
+      refreshedAt: null,
+    };
     this.operatingDevices.set(d.id, d);
     if (d.activationStatus === 'ACTIVATED') this.refreshKeys(userId);
     return d;
@@ -244,7 +265,11 @@ export class FakeKeyless {
   refreshKeys(userId: string, at = Date.now()): void {
     const keys = this.permissionsOf(userId)
       .filter((p) => p.operationType === OPERATION_OPEN)
-      .map((p) => ({ lockingDeviceId: p.lockingDeviceId, from: Date.parse(p.start), until: Math.min(Date.parse(p.end), at + (isoDurationMs(p.operatingKeyValidityDuration) ?? 0)) }));
+      .map((p) => ({
+        lockingDeviceId: p.lockingDeviceId,
+        from: Date.parse(p.start),
+        until: Math.min(Date.parse(p.end), at + (isoDurationMs(p.operatingKeyValidityDuration) ?? 0)),
+      }));
     for (const d of this.operatingDevices.values()) {
       if (d.userId !== userId || d.activationStatus !== 'ACTIVATED') continue;
       d.keys = keys.map((k) => ({ ...k }));
@@ -254,12 +279,20 @@ export class FakeKeyless {
 
   /** Whether one of the user's phones opens this lock offline at `at`, from the keys it last fetched (not from the permissions now). */
   offlineLockOpens(userId: string, lockingDeviceId: string, at = Date.now()): boolean {
-    return [...this.operatingDevices.values()].some((d) => d.userId === userId && d.keys.some((k) => k.lockingDeviceId === lockingDeviceId && k.from <= at && at < k.until));
+    return [...this.operatingDevices.values()].some(
+      (d) => d.userId === userId && d.keys.some((k) => k.lockingDeviceId === lockingDeviceId && k.from <= at && at < k.until),
+    );
   }
 
   /** A permission written directly (as an operator in the portal would). */
   addPermission(p: Omit<FakePermission, 'id' | 'operationType' | 'permissionType' | 'operatingKeyValidityDuration'> & Partial<FakePermission>): FakePermission {
-    const perm: FakePermission = { id: randomUUID(), operationType: OPERATION_OPEN, permissionType: 'SINGLE_INTERVAL', operatingKeyValidityDuration: DEFAULT_OPERATING_KEY_VALIDITY, ...p };
+    const perm: FakePermission = {
+      id: randomUUID(),
+      operationType: OPERATION_OPEN,
+      permissionType: 'SINGLE_INTERVAL',
+      operatingKeyValidityDuration: DEFAULT_OPERATING_KEY_VALIDITY,
+      ...p,
+    };
     this.permissions.set(perm.id, perm);
     return perm;
   }
@@ -399,14 +432,20 @@ export class FakeKeyless {
       const b = obj(body);
       if (b.role !== USER_ROLE && b.role !== ADMIN_ROLE) throw new FakeError(400, 'role must be ADMIN or USER');
       for (const f of Object.keys(b)) if (!['role', ...Object.values(USER_FIELDS)].includes(f)) throw new FakeError(400, `unknown field ${f}`);
-      const user = this.addUser({ role: b.role, externalId: optString(b, USER_FIELDS.externalId), name: optString(b, USER_FIELDS.name), email: optString(b, USER_FIELDS.email) });
+      const user = this.addUser({
+        role: b.role,
+        externalId: optString(b, USER_FIELDS.externalId),
+        name: optString(b, USER_FIELDS.name),
+        email: optString(b, USER_FIELDS.email),
+      });
       return { status: 201, body: { ...userView(user), accessKey: user.accessKey } };
     });
     route('GET', idPath(PATHS.user), ({ params }) => ({ status: 200, body: userView(this.mustUser(params[0])) }));
     route('PATCH', idPath(PATHS.user), ({ params, body }) => {
       const u = this.mustUser(params[0]);
       const b = obj(body);
-      for (const f of Object.keys(b)) if (![USER_FIELDS.name, USER_FIELDS.email].includes(f as 'name')) throw new FakeError(400, `field ${f} cannot be changed`);
+      for (const f of Object.keys(b))
+        if (![USER_FIELDS.name, USER_FIELDS.email].includes(f as 'name')) throw new FakeError(400, `field ${f} cannot be changed`);
       if (USER_FIELDS.name in b) u.name = optString(b, USER_FIELDS.name);
       if (USER_FIELDS.email in b) u.email = optString(b, USER_FIELDS.email);
       return { status: 200, body: userView(u) };
@@ -439,8 +478,10 @@ export class FakeKeyless {
       const lockingDeviceId = reqString(b, 'lockingDeviceId');
       const operationType = reqString(b, 'operationType');
       const permissionType = reqString(b, 'permissionType');
-      if (!['OPEN', 'UPDATE_FIRMWARE', 'UPDATE_TIME'].includes(operationType)) throw new FakeError(400, `operationType ${operationType} is not one of OPEN, UPDATE_FIRMWARE, UPDATE_TIME`);
-      if (!(PERMISSION_TYPES as readonly string[]).includes(permissionType)) throw new FakeError(400, `permissionType ${permissionType} is not one of ${PERMISSION_TYPES.join(', ')}`);
+      if (!['OPEN', 'UPDATE_FIRMWARE', 'UPDATE_TIME'].includes(operationType))
+        throw new FakeError(400, `operationType ${operationType} is not one of OPEN, UPDATE_FIRMWARE, UPDATE_TIME`);
+      if (!(PERMISSION_TYPES as readonly string[]).includes(permissionType))
+        throw new FakeError(400, `permissionType ${permissionType} is not one of ${PERMISSION_TYPES.join(', ')}`);
       const start = reqInstant(b, 'start');
       const end = reqInstant(b, 'end');
       if (Date.parse(start) >= Date.parse(end)) throw new FakeError(400, 'start must be before end');
@@ -535,7 +576,8 @@ function reqString(b: Record<string, unknown>, k: string): string {
 
 function reqInstant(b: Record<string, unknown>, k: string): string {
   const v = reqString(b, k);
-  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(v) || Number.isNaN(Date.parse(v))) throw new FakeError(400, `${k} must be an ISO 8601 instant`);
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(v) || Number.isNaN(Date.parse(v)))
+    throw new FakeError(400, `${k} must be an ISO 8601 instant`);
   return v;
 }
 

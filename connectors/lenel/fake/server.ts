@@ -124,7 +124,12 @@ const TYPES: Record<string, TypeDef> = {
   Lnl_AccessLevelAssignment: {
     key: ['ACCESSLEVELID', 'BADGEKEY'],
     writable: true,
-    props: { ACCESSLEVELID: { kind: 'int', required: true }, BADGEKEY: { kind: 'int', required: true }, ACTIVATE: { kind: 'date' }, DEACTIVATE: { kind: 'date' } },
+    props: {
+      ACCESSLEVELID: { kind: 'int', required: true },
+      BADGEKEY: { kind: 'int', required: true },
+      ACTIVATE: { kind: 'date' },
+      DEACTIVATE: { kind: 'date' },
+    },
   },
 };
 
@@ -218,7 +223,15 @@ export class FakeLenel {
 
   addCardholder(p: { FIRSTNAME?: string; LASTNAME: string; SSNO?: string | null; EMAIL?: string }): Props {
     const ID = this.nextId++;
-    const row: Props = { ID, FIRSTNAME: p.FIRSTNAME ?? null, MIDNAME: null, LASTNAME: p.LASTNAME, SSNO: p.SSNO ?? null, EMAIL: p.EMAIL ?? null, LASTCHANGED: now() };
+    const row: Props = {
+      ID,
+      FIRSTNAME: p.FIRSTNAME ?? null,
+      MIDNAME: null,
+      LASTNAME: p.LASTNAME,
+      SSNO: p.SSNO ?? null,
+      EMAIL: p.EMAIL ?? null,
+      LASTCHANGED: now(),
+    };
     this.table('Lnl_Cardholder').set(String(ID), row);
     return row;
   }
@@ -234,7 +247,17 @@ export class FakeLenel {
   issueBadge(personId: number, p: { STATUS?: number; TYPE?: number; ID?: number } = {}): Props {
     if (!this.table('Lnl_Cardholder').has(String(personId))) throw new Error(`fake has no cardholder ${personId}`);
     const BADGEKEY = this.nextId++;
-    const row: Props = { BADGEKEY, ID: p.ID ?? this.freeBadgeId(), PERSONID: personId, TYPE: p.TYPE ?? 1, STATUS: p.STATUS ?? 1, ACTIVATE: null, DEACTIVATE: null, ISSUECODE: 0, LASTCHANGED: now() };
+    const row: Props = {
+      BADGEKEY,
+      ID: p.ID ?? this.freeBadgeId(),
+      PERSONID: personId,
+      TYPE: p.TYPE ?? 1,
+      STATUS: p.STATUS ?? 1,
+      ACTIVATE: null,
+      DEACTIVATE: null,
+      ISSUECODE: 0,
+      LASTCHANGED: now(),
+    };
     this.table('Lnl_Badge').set(String(BADGEKEY), row);
     return row;
   }
@@ -303,7 +326,16 @@ export class FakeLenel {
     };
     const specPath = path !== null && ROUTES.has(`${method} ${path}`) ? path : null;
     const send = (r: Reply, injected = false): void => {
-      this.exchanges.push({ method, url: `${path ?? full.pathname}${full.search}`, specPath, status: r.status, requestHeaders: headers, requestBody: body, responseBody: r.body, injected });
+      this.exchanges.push({
+        method,
+        url: `${path ?? full.pathname}${full.search}`,
+        specPath,
+        status: r.status,
+        requestHeaders: headers,
+        requestBody: body,
+        responseBody: r.body,
+        injected,
+      });
       const text = r.body === undefined ? '' : JSON.stringify(r.body);
       res.writeHead(r.status, { ...(text ? { 'content-type': 'application/json; charset=utf-8' } : {}), ...(r.headers ?? {}) });
       res.end(text);
@@ -326,7 +358,8 @@ export class FakeLenel {
       if (specPath === null) throw new FakeError(404, 'openaccess.general.notfound', `No operation ${method} ${full.pathname}.`);
       const q = full.searchParams;
       if (q.get('version') !== '1.0') throw new FakeError(400, 'openaccess.general.invalidversion', 'The version parameter is missing or not supported.');
-      if (headers['application-id'] !== this.applicationId) throw new FakeError(401, 'openaccess.general.invalidapplicationid', 'The application ID is missing or not licensed.');
+      if (headers['application-id'] !== this.applicationId)
+        throw new FakeError(401, 'openaccess.general.invalidapplicationid', 'The application ID is missing or not licensed.');
       // Logging in and GET /version ("an unauthenticated operation") need no session.
       if (`${method} ${specPath}` !== 'POST /authentication' && `${method} ${specPath}` !== 'GET /version') {
         const token = header(req, 'session-token');
@@ -388,7 +421,10 @@ export class FakeLenel {
     const terms = filter ? parseFilter(filter, (p) => canonical(def, p)) : [];
     let rows = [...this.table(type).values()].filter((r) => terms.every((t) => t.test(r[t.prop] ?? null)));
     rows = orderBy(rows, q.get('order_by'), (p) => canonical(def, p), def.key[0]);
-    return paged(rows.map((r) => ({ property_value_map: this.out(type, r) })), q);
+    return paged(
+      rows.map((r) => ({ property_value_map: this.out(type, r) })),
+      q,
+    );
   }
 
   private add(type: string, input: Props): Props {
@@ -453,7 +489,8 @@ export class FakeLenel {
     this.table(type).delete(keyOf(def, row));
     // OnGuard removes what hangs off the instance with it: a cardholder's badges, a badge's access levels.
     if (type === 'Lnl_Cardholder') for (const b of this.badgesOf(row.ID as number)) this.remove('Lnl_Badge', { BADGEKEY: b.BADGEKEY! });
-    if (type === 'Lnl_Badge') for (const a of this.assignmentsOf(row.BADGEKEY as number)) this.table('Lnl_AccessLevelAssignment').delete(keyOf(TYPES.Lnl_AccessLevelAssignment, a));
+    if (type === 'Lnl_Badge')
+      for (const a of this.assignmentsOf(row.BADGEKEY as number)) this.table('Lnl_AccessLevelAssignment').delete(keyOf(TYPES.Lnl_AccessLevelAssignment, a));
   }
 
   private mustRow(type: string, p: Props): Props {
@@ -496,7 +533,8 @@ export class FakeLenel {
   }
 
   private required(def: TypeDef, row: Props): void {
-    for (const [k, s] of Object.entries(def.props)) if (s.required && (row[k] === undefined || row[k] === null)) throw invalid(`The property ${k} is required.`);
+    for (const [k, s] of Object.entries(def.props))
+      if (s.required && (row[k] === undefined || row[k] === null)) throw invalid(`The property ${k} is required.`);
   }
 
   private dates(p: Props): void {
@@ -506,7 +544,8 @@ export class FakeLenel {
   }
 
   private status(v: Props[string] | undefined): void {
-    if (v !== undefined && v !== null && !this.table('Lnl_BadgeStatus').has(String(v))) throw invalid('The property STATUS did not exist or contained an invalid value.');
+    if (v !== undefined && v !== null && !this.table('Lnl_BadgeStatus').has(String(v)))
+      throw invalid('The property STATUS did not exist or contained an invalid value.');
   }
 
   private out(type: string, row: Props): Props {
@@ -531,16 +570,27 @@ export class FakeLenel {
     const filter = q.get('filter');
     if (filter === null) throw invalid('The filter parameter is required.');
     const fields = new Set(Object.keys(EMPTY_EVENT));
-    const terms = filter.trim() === '' ? [] : parseFilter(filter, (p) => {
-      if (!fields.has(p)) throw invalid(`The logged event property ${p} does not exist.`);
-      return p;
-    });
+    const terms =
+      filter.trim() === ''
+        ? []
+        : parseFilter(filter, (p) => {
+            if (!fields.has(p)) throw invalid(`The logged event property ${p} does not exist.`);
+            return p;
+          });
     let rows = this.events.filter((e) => terms.every((t) => t.test((e as unknown as Props)[t.prop] ?? null)));
-    rows = orderBy(rows as unknown as Props[], q.get('order_by') ?? 'timestamp', (p) => {
-      if (!fields.has(p)) throw invalid(`The logged event property ${p} does not exist.`);
-      return p;
-    }, 'serial_number') as unknown as FakeLoggedEvent[];
-    return paged(rows.map((e) => ({ ...e })), q);
+    rows = orderBy(
+      rows as unknown as Props[],
+      q.get('order_by') ?? 'timestamp',
+      (p) => {
+        if (!fields.has(p)) throw invalid(`The logged event property ${p} does not exist.`);
+        return p;
+      },
+      'serial_number',
+    ) as unknown as FakeLoggedEvent[];
+    return paged(
+      rows.map((e) => ({ ...e })),
+      q,
+    );
   }
 }
 
@@ -705,4 +755,3 @@ function isoSeconds(d: Date): string {
 function now(): string {
   return isoSeconds(new Date());
 }
-

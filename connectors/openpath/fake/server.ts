@@ -198,7 +198,14 @@ export class FakeOpenpath {
     this.faults = [];
   }
 
-  addUser(input: { email?: string; firstName?: string | null; lastName?: string | null; externalId?: string | null; status?: 'A' | 'S' | 'I'; groupIds?: number[] }): FakeUser {
+  addUser(input: {
+    email?: string;
+    firstName?: string | null;
+    lastName?: string | null;
+    externalId?: string | null;
+    status?: 'A' | 'S' | 'I';
+    groupIds?: number[];
+  }): FakeUser {
     const id = this.id();
     const now = iso();
     const u: FakeUser = {
@@ -243,7 +250,8 @@ export class FakeOpenpath {
 
   /** Records an entry request, as an ACU would report it. */
   recordAccess(input: { userId: number; credentialId?: number; granted?: boolean; entryId?: number; at?: Date }): FakeEvent {
-    const cred = input.credentialId !== undefined ? this.credentials.get(input.credentialId) : [...this.credentials.values()].find((c) => c.userId === input.userId);
+    const cred =
+      input.credentialId !== undefined ? this.credentials.get(input.credentialId) : [...this.credentials.values()].find((c) => c.userId === input.userId);
     const e: FakeEvent = {
       time: (input.at ?? new Date()).getTime() / 1000,
       requestId: randomBytes(12).toString('hex'),
@@ -358,7 +366,20 @@ export class FakeOpenpath {
     });
 
     this.route('GET', `${org}/users`, ({ url }) => {
-      const q = query(url, ['limit', 'offset', 'cursor', 'ccursor', 'sort', 'order', 'q', 'filter', 'preFilter', 'withBuildings', 'isAttachedToAtLeastOneIntercom', 'options']);
+      const q = query(url, [
+        'limit',
+        'offset',
+        'cursor',
+        'ccursor',
+        'sort',
+        'order',
+        'q',
+        'filter',
+        'preFilter',
+        'withBuildings',
+        'isAttachedToAtLeastOneIntercom',
+        'options',
+      ]);
       const all = sortBy([...this.users.values()], q.sort ?? 'identity.lastName', q.order ?? 'asc', userField);
       const filtered = applyFilter(all, q.filter, (u, f) => {
         const v = userField(u, f);
@@ -380,10 +401,33 @@ export class FakeOpenpath {
     });
 
     this.route('POST', `${org}/users`, ({ body }) => {
-      const b = obj(body, ['identity', 'startDate', 'endDate', 'startAndEndDateTimeZoneId', 'hasRemoteUnlock', 'isOverrideAllowed', 'externalId', 'personId', 'department', 'title']);
-      const identity = obj(b.identity ?? fail('"identity" is required'), ['email', 'password', 'firstName', 'middleName', 'lastName', 'nicknames', 'namespaceId', 'namespaceNickname', 'language', 'mobilePhone']);
+      const b = obj(body, [
+        'identity',
+        'startDate',
+        'endDate',
+        'startAndEndDateTimeZoneId',
+        'hasRemoteUnlock',
+        'isOverrideAllowed',
+        'externalId',
+        'personId',
+        'department',
+        'title',
+      ]);
+      const identity = obj(b.identity ?? fail('"identity" is required'), [
+        'email',
+        'password',
+        'firstName',
+        'middleName',
+        'lastName',
+        'nicknames',
+        'namespaceId',
+        'namespaceNickname',
+        'language',
+        'mobilePhone',
+      ]);
       const email = checkEmail(identity.email ?? fail('"identity.email" is required'));
-      if ([...this.users.values()].some((u) => u.email.toLowerCase() === email.toLowerCase())) throw new FakeError(409, 'A user with this email already exists');
+      if ([...this.users.values()].some((u) => u.email.toLowerCase() === email.toLowerCase()))
+        throw new FakeError(409, 'A user with this email already exists');
       const u = this.addUser({ email, firstName: name(identity.firstName, 'firstName'), lastName: name(identity.lastName, 'lastName') });
       u.middleName = name(identity.middleName, 'middleName');
       this.applyUserFields(u, b);
@@ -397,12 +441,24 @@ export class FakeOpenpath {
 
     this.route('PATCH', `${org}/users/{userId}`, ({ params, body }) => {
       const u = this.user(params.userId);
-      const b = obj(body, ['identity', 'startDate', 'endDate', 'startAndEndDateTimeZoneId', 'hasRemoteUnlock', 'isOverrideAllowed', 'externalId', 'personId', 'department', 'title']);
+      const b = obj(body, [
+        'identity',
+        'startDate',
+        'endDate',
+        'startAndEndDateTimeZoneId',
+        'hasRemoteUnlock',
+        'isOverrideAllowed',
+        'externalId',
+        'personId',
+        'department',
+        'title',
+      ]);
       if (b.identity !== undefined) {
         const identity = obj(b.identity, ['email', 'password', 'firstName', 'middleName', 'lastName', 'nicknames', 'language', 'mobilePhone']);
         if (identity.email !== undefined) {
           const email = checkEmail(identity.email);
-          if ([...this.users.values()].some((o) => o !== u && o.email.toLowerCase() === email.toLowerCase())) throw new FakeError(409, 'A user with this email already exists');
+          if ([...this.users.values()].some((o) => o !== u && o.email.toLowerCase() === email.toLowerCase()))
+            throw new FakeError(409, 'A user with this email already exists');
           u.email = email;
         }
         for (const f of ['firstName', 'middleName', 'lastName'] as const) if (identity[f] !== undefined) u[f] = name(identity[f], f);
@@ -458,12 +514,28 @@ export class FakeOpenpath {
 
     this.route('PATCH', `${org}/users/{userId}/credentials/{credentialId}`, ({ params, body }) => {
       const c = this.credential(params.userId, params.credentialId);
-      const b = obj(body, ['startDate', 'endDate', 'mobile', 'eventAction', 'allowReassign', 'card', 'pincode', 'cardMifareCsn', 'cardOpenpathDesfireEv1', 'cloudKey', 'fobAllegion', 'badgeConfigId', 'licensePlate', 'wallet']);
+      const b = obj(body, [
+        'startDate',
+        'endDate',
+        'mobile',
+        'eventAction',
+        'allowReassign',
+        'card',
+        'pincode',
+        'cardMifareCsn',
+        'cardOpenpathDesfireEv1',
+        'cloudKey',
+        'fobAllegion',
+        'badgeConfigId',
+        'licensePlate',
+        'wallet',
+      ]);
       if (b.startDate !== undefined) c.startDate = date(b.startDate, 'startDate');
       if (b.endDate !== undefined) c.endDate = date(b.endDate, 'endDate');
       if (b.cardOpenpathDesfireEv1 !== undefined) {
         const d = obj(b.cardOpenpathDesfireEv1, ['number', 'isNoTour', 'isLost']);
-        if (typeof d.number !== 'string' || !/^[0-9A-F]{14}$/.test(d.number)) throw new FakeError(400, '"cardOpenpathDesfireEv1.number" is required and must be 14 hex digits');
+        if (typeof d.number !== 'string' || !/^[0-9A-F]{14}$/.test(d.number))
+          throw new FakeError(400, '"cardOpenpathDesfireEv1.number" is required and must be 14 hex digits');
         if (c.kind !== 'cardOpenpathDesfireEv1') throw new FakeError(400, 'credential is not an Openpath DESFire card');
         if (d.number !== c.number) throw new FakeError(400, 'the card number cannot be changed');
         if (d.isLost !== undefined) {
@@ -492,7 +564,8 @@ export class FakeOpenpath {
         from = Number(m[1]);
         to = Number(m[2]);
       }
-      if (q.cursor !== undefined && q.cursor !== '' && !/^[a-zA-Z0-9,@._~-]+$/.test(q.cursor)) throw new FakeError(400, '"cursor" fails to match the required pattern');
+      if (q.cursor !== undefined && q.cursor !== '' && !/^[a-zA-Z0-9,@._~-]+$/.test(q.cursor))
+        throw new FakeError(400, '"cursor" fails to match the required pattern');
       if (q.cursor && this.eventCursorsExpired) throw new FakeError(400, 'cursor expired');
       const start = q.cursor ? Number(q.cursor) : 0;
       if (!Number.isInteger(start) || start < 0) throw new FakeError(400, 'invalid cursor');
@@ -517,7 +590,13 @@ export class FakeOpenpath {
 
   private userJson(u: FakeUser): Record<string, unknown> {
     const fullName = [u.firstName, u.middleName, u.lastName].filter((x) => x).join(' ') || null;
-    const initials = fullName ? fullName.split(/\s+/).map((w) => w[0].toUpperCase()).join('').slice(0, 3) : null;
+    const initials = fullName
+      ? fullName
+          .split(/\s+/)
+          .map((w) => w[0].toUpperCase())
+          .join('')
+          .slice(0, 3)
+      : null;
     return {
       id: u.id,
       opal: `oprn:opal:user:${u.id}`,
@@ -627,7 +706,8 @@ export class FakeOpenpath {
     if (b.startDate !== undefined) u.startDate = date(b.startDate, 'startDate');
     if (b.endDate !== undefined) u.endDate = date(b.endDate, 'endDate');
     if (b.startAndEndDateTimeZoneId !== undefined) {
-      if (b.startAndEndDateTimeZoneId !== null && typeof b.startAndEndDateTimeZoneId !== 'string') throw new FakeError(400, '"startAndEndDateTimeZoneId" must be a string');
+      if (b.startAndEndDateTimeZoneId !== null && typeof b.startAndEndDateTimeZoneId !== 'string')
+        throw new FakeError(400, '"startAndEndDateTimeZoneId" must be a string');
       u.startAndEndDateTimeZoneId = b.startAndEndDateTimeZoneId;
     }
     if (b.externalId !== undefined) {
@@ -759,7 +839,7 @@ function applyFilter<T>(items: T[], filter: string | undefined, field: (x: T, f:
   const terms: Array<{ f: string; values: string[] }> = [];
   const re = /([A-Za-z0-9.]+):\(([^)]*)\)\s*/y;
   const text = filter.trim();
-  for (let pos = 0; pos < text.length; ) {
+  for (let pos = 0; pos < text.length;) {
     re.lastIndex = pos;
     const m = re.exec(text);
     if (!m) throw new FakeError(400, `invalid filter ${filter}`);
@@ -804,4 +884,3 @@ function fakeJwt(): string {
   const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
   return `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ sub: 'fake', iat: Math.floor(Date.now() / 1000) })}.${randomBytes(24).toString('base64url')}`;
 }
-

@@ -28,7 +28,16 @@ import {
   type StdAccountCreateInput,
   type StdAccountReadOutput,
 } from '@sailpoint/connector-sdk';
-import { checkConfig, LockstepClient, type AccessException, type AccessGroup, type AccessRequest, type CheckedConfig, type Person, type ReportRow } from './lockstep.js';
+import {
+  checkConfig,
+  LockstepClient,
+  type AccessException,
+  type AccessGroup,
+  type AccessRequest,
+  type CheckedConfig,
+  type Person,
+  type ReportRow,
+} from './lockstep.js';
 
 /** The account attribute that carries the entitlements (the spec's groupAttribute). */
 export const GROUP_ATTRIBUTE = 'accessGroups';
@@ -90,14 +99,20 @@ function str(v: unknown): string | null {
 
 /** One person's account: explain (who, what the lock systems hold), their pending requests and exceptions. */
 async function readAccount(api: LockstepClient, who: string, groups?: AccessGroup[]): Promise<StdAccountReadOutput> {
-  const [x, all, pending, exceptions] = await Promise.all([api.explain(who), groups ? Promise.resolve(groups) : api.accessGroups(), api.pendingRequests(who), api.exceptions(who)]);
+  const [x, all, pending, exceptions] = await Promise.all([
+    api.explain(who),
+    groups ? Promise.resolve(groups) : api.accessGroups(),
+    api.pendingRequests(who),
+    api.exceptions(who),
+  ]);
   if (x.identity.deletedAt) throw new ConnectorError(`lockstep: ${who} was deleted by their source`, ConnectorErrorType.NotFound);
   const byRef = new Map(all.map((g) => [`${g.system}\u0000${g.ref}`, g.id]));
   const held = new Set<string>();
-  for (const s of x.systems) for (const m of s.account?.memberships ?? []) {
-    const id = byRef.get(`${s.system}\u0000${m.group}`);
-    if (id) held.add(id);
-  }
+  for (const s of x.systems)
+    for (const m of s.account?.memberships ?? []) {
+      const id = byRef.get(`${s.system}\u0000${m.group}`);
+      if (id) held.add(id);
+    }
   const i = x.identity;
   const person: Person = {
     id: i.id,
@@ -127,27 +142,78 @@ function who(context: Context): string {
 }
 
 /** Files a lockstep access request for a grant, unless one is pending already. */
-async function grant(api: LockstepClient, cfg: CheckedConfig, context: Context, personId: string, userName: string, groupId: string, groups: AccessGroup[], pending: AccessRequest[]): Promise<Result> {
+async function grant(
+  api: LockstepClient,
+  cfg: CheckedConfig,
+  context: Context,
+  personId: string,
+  userName: string,
+  groupId: string,
+  groups: AccessGroup[],
+  pending: AccessRequest[],
+): Promise<Result> {
   const g = groups.find((x) => x.id === groupId);
   if (!g) throw new ConnectorError(`lockstep has no access group ${groupId} in its mappings (attribute ${GROUP_ATTRIBUTE})`);
   const open = pending.find((r) => r.identityId === personId && r.kind === 'accessGroup' && r.target === groupId);
-  if (open) return { attribute: GROUP_ATTRIBUTE, messages: [{ level: ResultMessageLevel.WARN, message: `${groupId}: already requested in lockstep as ${open.id}, pending approval` }] };
+  if (open)
+    return {
+      attribute: GROUP_ATTRIBUTE,
+      messages: [{ level: ResultMessageLevel.WARN, message: `${groupId}: already requested in lockstep as ${open.id}, pending approval` }],
+    };
   const days = Math.min(cfg.requestDays, g.maxValidityDays ?? cfg.requestDays);
   // a few minutes short of the class maximum: lockstep counts from its own now, a moment later
   const until = new Date(Date.now() + days * DAY - (days === g.maxValidityDays ? 10 * 60_000 : 0)).toISOString();
-  const r = await api.createRequest({ identity: personId, accessGroup: groupId, until, justification: `${who(context)}: grant ${groupId} (${g.name}) to ${userName} for ${days} days` });
+  const r = await api.createRequest({
+    identity: personId,
+    accessGroup: groupId,
+    until,
+    justification: `${who(context)}: grant ${groupId} (${g.name}) to ${userName} for ${days} days`,
+  });
   logger.info({ request: r.id, identity: personId, accessGroup: groupId }, 'lockstep access request filed');
-  return { attribute: GROUP_ATTRIBUTE, messages: [{ level: ResultMessageLevel.WARN, message: `${groupId}: requested in lockstep as ${r.id} until ${r.validUntil}; pending approval by the group's owner there` }] };
+  return {
+    attribute: GROUP_ATTRIBUTE,
+    messages: [
+      {
+        level: ResultMessageLevel.WARN,
+        message: `${groupId}: requested in lockstep as ${r.id} until ${r.validUntil}; pending approval by the group's owner there`,
+      },
+    ],
+  };
 }
 
 /** Records a lockstep access exception for a revocation, unless one is in force already. */
-async function revoke(api: LockstepClient, cfg: CheckedConfig, context: Context, personId: string, userName: string, groupId: string, denied: AccessException[]): Promise<Result> {
+async function revoke(
+  api: LockstepClient,
+  cfg: CheckedConfig,
+  context: Context,
+  personId: string,
+  userName: string,
+  groupId: string,
+  denied: AccessException[],
+): Promise<Result> {
   const open = denied.find((e) => e.identityId === personId && e.accessGroupId === groupId);
-  if (open) return { attribute: GROUP_ATTRIBUTE, messages: [{ level: ResultMessageLevel.WARN, message: `${groupId}: already denied in lockstep by exception ${open.id} until ${open.until}` }] };
+  if (open)
+    return {
+      attribute: GROUP_ATTRIBUTE,
+      messages: [{ level: ResultMessageLevel.WARN, message: `${groupId}: already denied in lockstep by exception ${open.id} until ${open.until}` }],
+    };
   const until = new Date(Date.now() + cfg.revokeDays * DAY).toISOString();
-  const { exception, run } = await api.createException({ identity: personId, accessGroup: groupId, until, reason: `${who(context)}: revoke ${groupId} from ${userName}` });
+  const { exception, run } = await api.createException({
+    identity: personId,
+    accessGroup: groupId,
+    until,
+    reason: `${who(context)}: revoke ${groupId} from ${userName}`,
+  });
   logger.info({ exception: exception.id, run: run.runId, identity: personId, accessGroup: groupId }, 'lockstep access exception recorded');
-  return { attribute: GROUP_ATTRIBUTE, messages: [{ level: ResultMessageLevel.WARN, message: `${groupId}: denied in lockstep by exception ${exception.id} until ${exception.until}; the revocation passes lockstep's guard` }] };
+  return {
+    attribute: GROUP_ATTRIBUTE,
+    messages: [
+      {
+        level: ResultMessageLevel.WARN,
+        message: `${groupId}: denied in lockstep by exception ${exception.id} until ${exception.until}; the revocation passes lockstep's guard`,
+      },
+    ],
+  };
 }
 
 /** Applies entitlement changes (Add, Remove, Set on accessGroups); other attributes are lockstep's sources', not SailPoint's. */
@@ -162,7 +228,10 @@ async function applyChanges(context: Context, personWho: string, changes: Attrib
   const results: Result[] = [];
   for (const c of changes) {
     if (c.attribute !== GROUP_ATTRIBUTE) {
-      results.push({ attribute: c.attribute, messages: [{ level: ResultMessageLevel.WARN, message: `${c.attribute} is read-only: it comes from lockstep's identity sources` }] });
+      results.push({
+        attribute: c.attribute,
+        messages: [{ level: ResultMessageLevel.WARN, message: `${c.attribute} is read-only: it comes from lockstep's identity sources` }],
+      });
       continue;
     }
     let add: string[] = [];
@@ -201,7 +270,9 @@ export const connector: Connector = createConnector()
     const { api } = await client();
     const me = await api.me();
     if (!me.roles.includes('operator'))
-      throw new ConnectorError(`the source's token (${me.actor}) has the roles ${me.roles.join(', ') || 'none'}; the connector needs operator (to request access for anyone and record exceptions)`);
+      throw new ConnectorError(
+        `the source's token (${me.actor}) has the roles ${me.roles.join(', ') || 'none'}; the connector needs operator (to request access for anyone and record exceptions)`,
+      );
     await api.accessGroups();
     res.send({});
   })
@@ -227,12 +298,30 @@ export const connector: Connector = createConnector()
       if (!held.has(r.identityId)) held.set(r.identityId, new Set());
       held.get(r.identityId)!.add(r.accessGroupId);
       if (!byId.has(r.identityId) && r.userName) {
-        byId.set(r.identityId, { id: r.identityId, userName: r.userName, displayName: r.displayName ?? null, externalId: '', source: '', employeeType: r.employeeType ?? null, department: r.department ?? null, jobTitle: null, site: null, leaver: false, deleted: false });
+        byId.set(r.identityId, {
+          id: r.identityId,
+          userName: r.userName,
+          displayName: r.displayName ?? null,
+          externalId: '',
+          source: '',
+          employeeType: r.employeeType ?? null,
+          department: r.department ?? null,
+          jobTitle: null,
+          site: null,
+          leaver: false,
+          deleted: false,
+        });
       }
     }
     if (people.more) logger.warn('lockstep has more than 500 people: those beyond the first 500 without any door are not listed (read or create finds them)');
     for (const p of byId.values()) {
-      res.send(accountOutput(p, { held: held.get(p.id) ?? new Set(), pending: pending.filter((r) => r.identityId === p.id), denied: denied.filter((e) => e.identityId === p.id) }));
+      res.send(
+        accountOutput(p, {
+          held: held.get(p.id) ?? new Set(),
+          pending: pending.filter((r) => r.identityId === p.id),
+          denied: denied.filter((e) => e.identityId === p.id),
+        }),
+      );
     }
   })
   .stdAccountRead(async (_context, input, res) => {
@@ -242,7 +331,10 @@ export const connector: Connector = createConnector()
   .stdAccountCreate(async (context, input, res) => {
     const { api } = await client();
     const p = await findPerson(api, input);
-    const groups = ([] as unknown[]).concat((input.attributes as Record<string, unknown> | undefined)?.[GROUP_ATTRIBUTE] ?? []).map(String).filter(Boolean);
+    const groups = ([] as unknown[])
+      .concat((input.attributes as Record<string, unknown> | undefined)?.[GROUP_ATTRIBUTE] ?? [])
+      .map(String)
+      .filter(Boolean);
     const out = await applyChanges(context, p.id, groups.length ? [{ op: AttributeChangeOp.Add, attribute: GROUP_ATTRIBUTE, value: groups }] : []);
     res.send(out);
   })

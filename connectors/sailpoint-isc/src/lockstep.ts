@@ -43,7 +43,8 @@ function num(v: number | string | undefined, dflt: number, what: string): number
 /** The config, checked: a missing or malformed field is named. */
 export function checkConfig(raw: unknown): Required<Pick<SourceConfig, 'baseUrl' | 'token'>> & { requestDays: number; revokeDays: number; timeoutMs: number } {
   const c = (raw ?? {}) as SourceConfig;
-  if (typeof c.baseUrl !== 'string' || c.baseUrl.trim() === '') throw new ConnectorError('source config baseUrl is missing: the lockstep address, e.g. https://lockstep.example.com');
+  if (typeof c.baseUrl !== 'string' || c.baseUrl.trim() === '')
+    throw new ConnectorError('source config baseUrl is missing: the lockstep address, e.g. https://lockstep.example.com');
   let url: URL;
   try {
     url = new URL(c.baseUrl.trim());
@@ -51,9 +52,13 @@ export function checkConfig(raw: unknown): Required<Pick<SourceConfig, 'baseUrl'
     throw new ConnectorError(`source config baseUrl is not a URL: ${c.baseUrl}`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConnectorError(`source config baseUrl must be http(s): ${c.baseUrl}`);
-  if (typeof c.token !== 'string' || c.token.trim() === '') throw new ConnectorError('source config token is missing: a lockstep auth.tokens token with the operator role');
+  if (typeof c.token !== 'string' || c.token.trim() === '')
+    throw new ConnectorError('source config token is missing: a lockstep auth.tokens token with the operator role');
   return {
-    baseUrl: url.toString().replace(/\/+$/, '').replace(/\/api\/v1$/, ''),
+    baseUrl: url
+      .toString()
+      .replace(/\/+$/, '')
+      .replace(/\/api\/v1$/, ''),
     token: c.token.trim(),
     requestDays: num(c.requestDays, 90, 'requestDays'),
     revokeDays: num(c.revokeDays, 365, 'revokeDays'),
@@ -72,7 +77,11 @@ export class LockstepClient {
     try {
       res = await fetch(`${this.cfg.baseUrl}${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.cfg.token}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          authorization: `Bearer ${this.cfg.token}`,
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.cfg.timeoutMs),
       });
@@ -92,7 +101,9 @@ export class LockstepClient {
     const said = err?.message ?? (text.slice(0, 300) || res.statusText);
     const field = err?.field ? ` (field ${err.field})` : '';
     if (res.status === 401)
-      throw new ConnectorError(`lockstep refused the source's token (401 ${err?.code ?? 'auth'}: ${said}): check the token in the source config; it must be one of lockstep's auth.tokens`);
+      throw new ConnectorError(
+        `lockstep refused the source's token (401 ${err?.code ?? 'auth'}: ${said}): check the token in the source config; it must be one of lockstep's auth.tokens`,
+      );
     if (res.status === 403)
       throw new ConnectorError(
         `lockstep denied ${method} ${path} (403 ${err?.code ?? 'forbidden'}: ${said})${err?.missing ? `: give the source's token one of the roles ${err.missing.join(', ')} in lockstep's auth.tokens` : ''}`,
@@ -135,11 +146,18 @@ export class LockstepClient {
   }
 
   async pendingRequests(identity?: string): Promise<AccessRequest[]> {
-    return (await this.call<{ requests: AccessRequest[] }>('GET', `/api/v1/requests?status=pending&limit=10000${identity ? `&identity=${encodeURIComponent(identity)}` : ''}`)).requests;
+    return (
+      await this.call<{ requests: AccessRequest[] }>(
+        'GET',
+        `/api/v1/requests?status=pending&limit=10000${identity ? `&identity=${encodeURIComponent(identity)}` : ''}`,
+      )
+    ).requests;
   }
 
   async exceptions(identity?: string): Promise<AccessException[]> {
-    return (await this.call<{ exceptions: AccessException[] }>('GET', `/api/v1/exceptions?limit=10000${identity ? `&identity=${encodeURIComponent(identity)}` : ''}`)).exceptions;
+    return (
+      await this.call<{ exceptions: AccessException[] }>('GET', `/api/v1/exceptions?limit=10000${identity ? `&identity=${encodeURIComponent(identity)}` : ''}`)
+    ).exceptions;
   }
 
   createRequest(body: Schemas['AccessRequestInput']): Promise<AccessRequest> {

@@ -40,7 +40,8 @@ describe.skipIf(!installed)('SailPoint ISC connector (through the SDK harness, a
     }
     throw new Error(`${type} did not fail`);
   };
-  const read = async (userName: string) => (await h.exec('std:account:read', { identity: people.get(userName), key: { simple: { id: people.get(userName) } } }, config, ctx))[0];
+  const read = async (userName: string) =>
+    (await h.exec('std:account:read', { identity: people.get(userName), key: { simple: { id: people.get(userName) } } }, config, ctx))[0];
 
   beforeAll(async () => {
     sdk = await import('@sailpoint/connector-sdk');
@@ -91,14 +92,32 @@ queue: { prefix: ${f.prefix} }
 
   it('std:entitlement:list: every access group of the mappings, with its system, reference, class and class limits', async () => {
     const out = await h.exec('std:entitlement:list', { type: 'group' }, config, ctx);
-    expect(out.map((e) => e.identity).sort()).toEqual(
-      ['dc1-cages', 'dc1-cooling', 'dc1-loading-dock', 'dc1-lobby', 'dc1-mmr', 'dc1-offices', 'dc1-perimeter', 'dc1-power', 'dc1-soc', 'dc1-whitespace'],
-    );
+    expect(out.map((e) => e.identity).sort()).toEqual([
+      'dc1-cages',
+      'dc1-cooling',
+      'dc1-loading-dock',
+      'dc1-lobby',
+      'dc1-mmr',
+      'dc1-offices',
+      'dc1-perimeter',
+      'dc1-power',
+      'dc1-soc',
+      'dc1-whitespace',
+    ]);
     expect(out.find((e) => e.identity === 'dc1-power')).toEqual({
       identity: 'dc1-power',
       uuid: 'dc1-power',
       type: 'group',
-      attributes: { id: 'dc1-power', name: 'DC1 power rooms (UPS, switchgear, generators)', system: 'dc1', ref: 'AG-POWER', protectionClass: 3, owner: null, maxValidityDays: 365, sponsorRequired: true },
+      attributes: {
+        id: 'dc1-power',
+        name: 'DC1 power rooms (UPS, switchgear, generators)',
+        system: 'dc1',
+        ref: 'AG-POWER',
+        protectionClass: 3,
+        owner: null,
+        maxValidityDays: 365,
+        sponsorRequired: true,
+      },
     });
     expect(out.find((e) => e.identity === 'dc1-perimeter').attributes).toMatchObject({ protectionClass: 1, maxValidityDays: null, sponsorRequired: false });
   });
@@ -132,19 +151,31 @@ queue: { prefix: ${f.prefix} }
 
   it('std:account:update Add: becomes a pending lockstep access request naming the SailPoint request; granted once approved in lockstep', async () => {
     const id = people.get('lena.richter')!;
-    const [out] = await h.exec('std:account:update', { identity: id, key: { simple: { id } }, changes: [{ op: 'Add', attribute: 'accessGroups', value: 'dc1-loading-dock' }] }, config, ctx);
+    const [out] = await h.exec(
+      'std:account:update',
+      { identity: id, key: { simple: { id } }, changes: [{ op: 'Add', attribute: 'accessGroups', value: 'dc1-loading-dock' }] },
+      config,
+      ctx,
+    );
     expect(out.attributes.accessGroups).not.toContain('dc1-loading-dock');
     expect(out.attributes.pendingAccessGroups).toEqual(['dc1-loading-dock']);
     expect(out.results[0].messages[0].message).toMatch(/^dc1-loading-dock: requested in lockstep as [0-9a-f-]{36} until .*pending approval/);
     const pending = (await f.call('api/v1', 'GET', `/requests?identity=${id}&status=pending`)).json.requests;
     expect(pending).toHaveLength(1);
     expect(pending[0]).toMatchObject({ kind: 'accessGroup', target: 'dc1-loading-dock', requestedBy: 'token:sailpoint', status: 'pending' });
-    expect(pending[0].justification).toBe('SailPoint ISC source "lockstep doors" (request ISC-REQ-4711): grant dc1-loading-dock (DC1 loading dock and storage) to lena.richter for 90 days');
+    expect(pending[0].justification).toBe(
+      'SailPoint ISC source "lockstep doors" (request ISC-REQ-4711): grant dc1-loading-dock (DC1 loading dock and storage) to lena.richter for 90 days',
+    );
     // the window: requestDays (90) from now
     expect(Math.round((Date.parse(pending[0].validUntil) - Date.now()) / 86_400_000)).toBe(90);
 
     // SailPoint retrying the same grant files nothing new
-    const [again] = await h.exec('std:account:update', { identity: id, key: { simple: { id } }, changes: [{ op: 'Add', attribute: 'accessGroups', value: ['dc1-loading-dock'] }] }, config, ctx);
+    const [again] = await h.exec(
+      'std:account:update',
+      { identity: id, key: { simple: { id } }, changes: [{ op: 'Add', attribute: 'accessGroups', value: ['dc1-loading-dock'] }] },
+      config,
+      ctx,
+    );
     expect(again.results[0].messages[0].message).toBe(`dc1-loading-dock: already requested in lockstep as ${pending[0].id}, pending approval`);
     expect((await f.call('api/v1', 'GET', `/requests?identity=${id}`)).json.requests).toHaveLength(1);
 
@@ -160,7 +191,12 @@ queue: { prefix: ${f.prefix} }
 
   it('std:account:update Add: the window is capped at the class maximum, so lockstep takes it', async () => {
     const id = people.get('julia.schulz')!;
-    const [out] = await h.exec('std:account:update', { identity: id, key: { simple: { id } }, changes: [{ op: 'Add', attribute: 'accessGroups', value: 'dc1-power' }] }, { ...config, requestDays: '1000' }, ctx);
+    const [out] = await h.exec(
+      'std:account:update',
+      { identity: id, key: { simple: { id } }, changes: [{ op: 'Add', attribute: 'accessGroups', value: 'dc1-power' }] },
+      { ...config, requestDays: '1000' },
+      ctx,
+    );
     expect(out.attributes.pendingAccessGroups).toEqual(['dc1-power']);
     const [r] = (await f.call('api/v1', 'GET', `/requests?identity=${id}&status=pending`)).json.requests;
     expect(r.justification).toMatch(/for 365 days$/);
@@ -169,30 +205,61 @@ queue: { prefix: ${f.prefix} }
 
   it('std:account:update Remove: becomes a lockstep access exception with SailPoint as the reason; the lock system loses the group', async () => {
     const id = people.get('anna.schmidt')!;
-    const [out] = await h.exec('std:account:update', { identity: id, key: { simple: { id } }, changes: [{ op: 'Remove', attribute: 'accessGroups', value: 'dc1-perimeter' }] }, config, ctx);
+    const [out] = await h.exec(
+      'std:account:update',
+      { identity: id, key: { simple: { id } }, changes: [{ op: 'Remove', attribute: 'accessGroups', value: 'dc1-perimeter' }] },
+      config,
+      ctx,
+    );
     expect(out.results[0].messages[0].message).toMatch(/^dc1-perimeter: denied in lockstep by exception [0-9a-f-]{36} until .*passes lockstep's guard$/);
     expect(out.attributes.deniedAccessGroups).toEqual(['dc1-perimeter']);
     const [ex] = (await f.call('api/v1', 'GET', `/exceptions?identity=${id}`)).json.exceptions;
-    expect(ex).toMatchObject({ accessGroupId: 'dc1-perimeter', createdBy: 'token:sailpoint', reason: 'SailPoint ISC source "lockstep doors" (request ISC-REQ-4711): revoke dc1-perimeter from anna.schmidt' });
+    expect(ex).toMatchObject({
+      accessGroupId: 'dc1-perimeter',
+      createdBy: 'token:sailpoint',
+      reason: 'SailPoint ISC source "lockstep doors" (request ISC-REQ-4711): revoke dc1-perimeter from anna.schmidt',
+    });
     expect(Math.round((Date.parse(ex.until) - Date.now()) / 86_400_000)).toBe(365);
     await eventually(async () => !(await read('anna.schmidt')).attributes.accessGroups.includes('dc1-perimeter'), 'the revocation applied');
     const explain = (await f.call('api/v1', 'GET', `/identities/${id}/explain`)).json;
-    expect(explain.denied).toEqual(expect.arrayContaining([expect.objectContaining({ accessGroupId: 'dc1-perimeter', exception: expect.objectContaining({ id: ex.id }) })]));
+    expect(explain.denied).toEqual(
+      expect.arrayContaining([expect.objectContaining({ accessGroupId: 'dc1-perimeter', exception: expect.objectContaining({ id: ex.id }) })]),
+    );
     // a second revoke of the same group records nothing new
-    const [again] = await h.exec('std:account:update', { identity: id, key: { simple: { id } }, changes: [{ op: 'Remove', attribute: 'accessGroups', value: 'dc1-perimeter' }] }, config, ctx);
+    const [again] = await h.exec(
+      'std:account:update',
+      { identity: id, key: { simple: { id } }, changes: [{ op: 'Remove', attribute: 'accessGroups', value: 'dc1-perimeter' }] },
+      config,
+      ctx,
+    );
     expect(again.results[0].messages[0].message).toBe(`dc1-perimeter: already denied in lockstep by exception ${ex.id} until ${ex.until}`);
   });
 
   it("std:account:update: lockstep's 4xx errors become ConnectorErrors with its message; other attributes are read-only", async () => {
     const id = people.get('julia.schulz')!;
-    const unknown = await failure('std:account:update', { identity: id, key: { simple: { id } }, changes: [{ op: 'Add', attribute: 'accessGroups', value: 'dc1-nowhere' }] });
+    const unknown = await failure('std:account:update', {
+      identity: id,
+      key: { simple: { id } },
+      changes: [{ op: 'Add', attribute: 'accessGroups', value: 'dc1-nowhere' }],
+    });
     expect(unknown).toBeInstanceOf(sdk.ConnectorError);
     expect(unknown.message).toBe('lockstep has no access group dc1-nowhere in its mappings (attribute accessGroups)');
-    const refused = await failure('std:account:update', { identity: id, key: { simple: { id } }, changes: [{ op: 'Remove', attribute: 'accessGroups', value: 'dc1-nowhere' }] });
+    const refused = await failure('std:account:update', {
+      identity: id,
+      key: { simple: { id } },
+      changes: [{ op: 'Remove', attribute: 'accessGroups', value: 'dc1-nowhere' }],
+    });
     expect(refused).toBeInstanceOf(sdk.ConnectorError);
     expect(refused.message).toMatch(/^lockstep refused POST \/api\/v1\/exceptions \(400 validation: .*\) \(field accessGroup\)$/);
-    const [out] = await h.exec('std:account:update', { identity: id, key: { simple: { id } }, changes: [{ op: 'Set', attribute: 'department', value: 'Security' }] }, config, ctx);
-    expect(out.results).toEqual([{ attribute: 'department', messages: [{ level: 'WARN', message: "department is read-only: it comes from lockstep's identity sources" }] }]);
+    const [out] = await h.exec(
+      'std:account:update',
+      { identity: id, key: { simple: { id } }, changes: [{ op: 'Set', attribute: 'department', value: 'Security' }] },
+      config,
+      ctx,
+    );
+    expect(out.results).toEqual([
+      { attribute: 'department', messages: [{ level: 'WARN', message: "department is read-only: it comes from lockstep's identity sources" }] },
+    ]);
     expect(out.attributes.department).toBe('Finance');
   });
 
@@ -235,8 +302,16 @@ queue: { prefix: ${f.prefix} }
       });
     });
     // spcx also starts `tsc --watch` for TypeScript projects when it finds tsc on PATH: not wanted here
-    const PATH = (process.env.PATH ?? '').split(delimiter).filter((d) => !d.includes('node_modules')).join(delimiter);
-    const spcx = spawn(process.execPath, [join(HERE, 'node_modules/@sailpoint/connector-sdk/dist/bin/spcx.js'), 'run', 'dist/dev.js', String(port)], { cwd: HERE, env: { ...process.env, PATH }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const PATH = (process.env.PATH ?? '')
+      .split(delimiter)
+      .filter((d) => !d.includes('node_modules'))
+      .join(delimiter);
+    const spcx = spawn(process.execPath, [join(HERE, 'node_modules/@sailpoint/connector-sdk/dist/bin/spcx.js'), 'run', 'dist/dev.js', String(port)], {
+      cwd: HERE,
+      env: { ...process.env, PATH },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     try {
       await new Promise<void>((ok, fail) => {
         spcx.stdout.on('data', (d: Buffer) => d.toString().includes('listening') && ok());
@@ -244,13 +319,20 @@ queue: { prefix: ${f.prefix} }
       });
       const post = async (type: string, input: unknown, cfg: unknown) => {
         // spcx routes `/*path` (express 5): a path is needed, a bare `/` answers 404
-        const res = await fetch(`http://127.0.0.1:${port}/invoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type, input, config: cfg }) });
+        const res = await fetch(`http://127.0.0.1:${port}/invoke`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ type, input, config: cfg }),
+        });
         return { status: res.status, text: await res.text() };
       };
       const id = people.get('julia.schulz')!;
       const r = await post('std:account:read', { identity: id, key: { simple: { id } } }, config);
       expect(r.status).toBe(200);
-      const lines = r.text.trim().split('\n').map((l) => JSON.parse(l) as { type: string; data: any });
+      const lines = r.text
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; data: any });
       expect(lines).toHaveLength(1);
       expect(lines[0]!.type).toBe('output');
       expect(lines[0]!.data).toMatchObject({ identity: id, uuid: 'julia.schulz', attributes: { department: 'Finance' } });

@@ -190,7 +190,13 @@ export class FakeNebula {
    * (`grpc-status-details-bin`), or, with `retryAfterAs: 'trailer'`, as a plain `retry-after` trailer.
    */
   failNext(code: grpc.status, opts: { times?: number; retryAfterSeconds?: number; retryAfterAs?: 'details' | 'trailer'; method?: string } = {}): void {
-    this.faults.push({ code, times: opts.times ?? 1, retryAfterSeconds: opts.retryAfterSeconds, retryAfterAs: opts.retryAfterAs ?? 'details', method: opts.method });
+    this.faults.push({
+      code,
+      times: opts.times ?? 1,
+      retryAfterSeconds: opts.retryAfterSeconds,
+      retryAfterAs: opts.retryAfterAs ?? 'details',
+      method: opts.method,
+    });
   }
 
   /** Every issued token stops being accepted (as after a key rotation or a revoked client). */
@@ -272,7 +278,10 @@ export class FakeNebula {
   private putUser(id: string, f: Pick<FakeUser, 'givenName' | 'familyName' | 'email' | 'activateTime' | 'expireTime'>): FakeUser {
     const name = `${this.installation}/users/${id}`;
     const keys = Object.fromEntries(
-      KEY_KINDS.map((kind) => [kind, { kind, state: 'NOT_ASSIGNED', uid: '', deviceId: '', outdated: false, updatedAt: null, learned: new Set(), learnedBlocked: false }]),
+      KEY_KINDS.map((kind) => [
+        kind,
+        { kind, state: 'NOT_ASSIGNED', uid: '', deviceId: '', outdated: false, updatedAt: null, learned: new Set(), learnedBlocked: false },
+      ]),
     ) as unknown as Record<FakeKeyKind, FakeKey>;
     const u: FakeUser = { name, ...f, blocked: false, keys };
     this.users.set(name, u);
@@ -374,7 +383,12 @@ export class FakeNebula {
         GetInstallation: (r) => {
           if (r.name !== this.installation) throw new Fault(grpc.status.NOT_FOUND, `installation ${String(r.name)} not found`);
           const secs = Math.floor(this.keyRenewalMs / 1000);
-          return { name: this.installation, display_name: 'Lockstep test site', time_zone: 'Europe/Madrid', key_renewal_duration: { seconds: String(secs), nanos: 0 } };
+          return {
+            name: this.installation,
+            display_name: 'Lockstep test site',
+            time_zone: 'Europe/Madrid',
+            key_renewal_duration: { seconds: String(secs), nanos: 0 },
+          };
         },
       }),
     );
@@ -438,10 +452,17 @@ export class FakeNebula {
         if (!ID_RE.test(id)) throw new Fault(grpc.status.INVALID_ARGUMENT, 'user_id is not a valid resource id');
         if (this.users.has(`${this.installation}/users/${id}`)) throw new Fault(grpc.status.ALREADY_EXISTS, `user ${id} already exists`);
         if (!body.given_name) throw new Fault(grpc.status.INVALID_ARGUMENT, 'given_name is required');
-        if (body.email !== undefined && body.email !== '' && !/^[^@\s]+@[^@\s]+$/.test(body.email)) throw new Fault(grpc.status.INVALID_ARGUMENT, 'email is not valid');
+        if (body.email !== undefined && body.email !== '' && !/^[^@\s]+@[^@\s]+$/.test(body.email))
+          throw new Fault(grpc.status.INVALID_ARGUMENT, 'email is not valid');
         const times = this.userTimes(fromTimestamp(body.activate_time), fromTimestamp(body.expire_time));
         return this.userMessage(
-          this.putUser(id, { givenName: body.given_name, familyName: body.family_name ?? null, email: body.email || null, activateTime: times.activate, expireTime: times.expire }),
+          this.putUser(id, {
+            givenName: body.given_name,
+            familyName: body.family_name ?? null,
+            email: body.email || null,
+            activateTime: times.activate,
+            expireTime: times.expire,
+          }),
         );
       },
       GetUser: (r) => this.userMessage(this.mustUser(String(r.name))),
@@ -469,7 +490,10 @@ export class FakeNebula {
           else if (p === 'expire_time') next.expireTime = msOf(body.expire_time);
           else throw new Fault(grpc.status.INVALID_ARGUMENT, `field ${p} cannot be updated`);
         }
-        this.userTimes(next.activateTime === null ? null : new Date(next.activateTime).toISOString(), next.expireTime === null ? null : new Date(next.expireTime).toISOString());
+        this.userTimes(
+          next.activateTime === null ? null : new Date(next.activateTime).toISOString(),
+          next.expireTime === null ? null : new Date(next.expireTime).toISOString(),
+        );
         const datesChanged = next.activateTime !== u.activateTime || next.expireTime !== u.expireTime;
         Object.assign(u, next);
         if (datesChanged) this.outdate(u);
@@ -504,7 +528,13 @@ export class FakeNebula {
         if (!this.accessRights.has(ar)) throw new Fault(grpc.status.NOT_FOUND, `access right ${ar} not found`);
         if (this.accessRightsOf(u.name).some((x) => x.accessRight === ar)) throw new Fault(grpc.status.ALREADY_EXISTS, `user already has access right ${ar}`);
         const t = this.userTimes(fromTimestamp(body.activate_time), fromTimestamp(body.expire_time));
-        const uar: FakeUserAccessRight = { name: `${u.name}/access-rights/${ulidish()}`, user: u.name, accessRight: ar, activateTime: t.activate, expireTime: t.expire };
+        const uar: FakeUserAccessRight = {
+          name: `${u.name}/access-rights/${ulidish()}`,
+          user: u.name,
+          accessRight: ar,
+          activateTime: t.activate,
+          expireTime: t.expire,
+        };
         this.userAccessRights.set(uar.name, uar);
         this.outdate(u);
         return this.uarMessage(uar);

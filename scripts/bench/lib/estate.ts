@@ -27,8 +27,90 @@ export function rng(seed: number): () => number {
   };
 }
 
-const FIRST = ['Anna', 'Ben', 'Chiara', 'David', 'Elif', 'Felix', 'Grace', 'Hannah', 'Ivan', 'Jana', 'Karim', 'Lena', 'Mateo', 'Nora', 'Omar', 'Paula', 'Quentin', 'Rosa', 'Sven', 'Tara', 'Uma', 'Viktor', 'Wen', 'Xavier', 'Yara', 'Zoe', 'Aleksander', 'Bianca', 'Carlos', 'Dana', 'Emil', 'Fatima', 'Georg', 'Helena', 'Ines', 'Jonas', 'Kofi', 'Lucia', 'Marek', 'Nadia'];
-const LAST = ['Schmidt', 'Keller', 'Novak', 'Fischer', 'Yilmaz', 'Wagner', 'Okafor', 'Richter', 'Petrov', 'Dvorak', 'Haddad', 'Meyer', 'Garcia', 'Larsen', 'Farouk', 'Rossi', 'Dubois', 'Costa', 'Berg', 'Singh', 'Kowalski', 'Nielsen', 'Chen', 'Moreau', 'Ahmadi', 'Weber', 'Jansen', 'Silva', 'Horvat', 'Ivanova', 'Lindqvist', 'Mensah', 'Nowak', 'Popescu', 'Quinn', 'Romero', 'Sato', 'Tanaka', 'Urban', 'Varga'];
+const FIRST = [
+  'Anna',
+  'Ben',
+  'Chiara',
+  'David',
+  'Elif',
+  'Felix',
+  'Grace',
+  'Hannah',
+  'Ivan',
+  'Jana',
+  'Karim',
+  'Lena',
+  'Mateo',
+  'Nora',
+  'Omar',
+  'Paula',
+  'Quentin',
+  'Rosa',
+  'Sven',
+  'Tara',
+  'Uma',
+  'Viktor',
+  'Wen',
+  'Xavier',
+  'Yara',
+  'Zoe',
+  'Aleksander',
+  'Bianca',
+  'Carlos',
+  'Dana',
+  'Emil',
+  'Fatima',
+  'Georg',
+  'Helena',
+  'Ines',
+  'Jonas',
+  'Kofi',
+  'Lucia',
+  'Marek',
+  'Nadia',
+];
+const LAST = [
+  'Schmidt',
+  'Keller',
+  'Novak',
+  'Fischer',
+  'Yilmaz',
+  'Wagner',
+  'Okafor',
+  'Richter',
+  'Petrov',
+  'Dvorak',
+  'Haddad',
+  'Meyer',
+  'Garcia',
+  'Larsen',
+  'Farouk',
+  'Rossi',
+  'Dubois',
+  'Costa',
+  'Berg',
+  'Singh',
+  'Kowalski',
+  'Nielsen',
+  'Chen',
+  'Moreau',
+  'Ahmadi',
+  'Weber',
+  'Jansen',
+  'Silva',
+  'Horvat',
+  'Ivanova',
+  'Lindqvist',
+  'Mensah',
+  'Nowak',
+  'Popescu',
+  'Quinn',
+  'Romero',
+  'Sato',
+  'Tanaka',
+  'Urban',
+  'Varga',
+];
 const OFFICE_DEPARTMENTS = ['Finance', 'Human Resources', 'Sales', 'Customer Success', 'IT', 'Engineering', 'Legal', 'Procurement'];
 const TITLES: Record<string, string[]> = {
   'DC Operations': ['Data Centre Technician', 'Remote Hands Technician', 'Operations Shift Lead', 'Critical Facilities Engineer'],
@@ -152,7 +234,8 @@ export function estateMappings(sites: number, system = 'dc1'): { yaml: string; s
 /** The simulator's groups for these mappings (refs as ids) plus the unmanaged ones. */
 export function simulatorGroups(sites: number): Array<{ id: string; name: string; doors: string[] }> {
   const out = [];
-  for (const s of siteIds(sites)) for (const [, ref, name] of SITE_GROUPS) out.push({ id: `AG-${s}-${ref}`, name: `${s} ${name}`, doors: [`${s}-${ref}-door`] });
+  for (const s of siteIds(sites))
+    for (const [, ref, name] of SITE_GROUPS) out.push({ id: `AG-${s}-${ref}`, name: `${s} ${name}`, doors: [`${s}-${ref}-door`] });
   return [...out, ...UNMANAGED_GROUPS];
 }
 
@@ -213,7 +296,11 @@ export function identityAt(i: number, o: GenerateOptions): IdentityInput {
     hireDate: isoDate(hireMs),
     groups,
     roles,
-    attributes: { costCenter: `CC-${site}-${department.slice(0, 3).toUpperCase()}`, building: `${site}-B${1 + Math.floor(r() * 3)}`, floor: Math.floor(r() * 5) },
+    attributes: {
+      costCenter: `CC-${site}-${department.slice(0, 3).toUpperCase()}`,
+      building: `${site}-B${1 + Math.floor(r() * 3)}`,
+      floor: Math.floor(r() * 5),
+    },
   };
   if (external && r() < 0.9) input.sponsor = `E${String(100000 + Math.floor(r() * Math.max(1, i)))}`;
   if (employeeType === 'Contractor' || employeeType === 'Intern') input.contractEnd = isoDate(o.baseMs + Math.floor(20 + r() * 380) * DAY);
@@ -225,7 +312,16 @@ export function identityAt(i: number, o: GenerateOptions): IdentityInput {
 export function moverOf(i: number, o: GenerateOptions): IdentityInput {
   const before = identityAt(i, o);
   const after = identityAt(i, { ...o, generation: (o.generation ?? 0) + 1 });
-  return { ...after, source: before.source, externalId: before.externalId, userName: before.userName, displayName: before.displayName, email: before.email, hireDate: before.hireDate, active: true };
+  return {
+    ...after,
+    source: before.source,
+    externalId: before.externalId,
+    userName: before.userName,
+    displayName: before.displayName,
+    email: before.email,
+    hireDate: before.hireDate,
+    active: true,
+  };
 }
 
 /**

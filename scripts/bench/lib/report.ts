@@ -110,7 +110,15 @@ export async function publish(bench: string, script: string, sections: Section[]
   process.stdout.write(`${out.join('\n')}\n`);
   if (opts.write === false) return;
 
-  const md: string[] = ['', `### ${bench} — ${started.slice(0, 19).replace('T', ' ')} UTC`, '', `Command: \`${commandLine(script)}\`  `, `Machine: ${machineLine(m)}  `, `Load average (1/5/15 min) at the end of the run: ${loadLine()}`, ''];
+  const md: string[] = [
+    '',
+    `### ${bench} — ${started.slice(0, 19).replace('T', ' ')} UTC`,
+    '',
+    `Command: \`${commandLine(script)}\`  `,
+    `Machine: ${machineLine(m)}  `,
+    `Load average (1/5/15 min) at the end of the run: ${loadLine()}`,
+    '',
+  ];
   for (const s of sections) {
     if (s.title) md.push(`**${s.title}**`, '');
     md.push(markdownTable(s.headers, s.rows), '');

@@ -4,18 +4,7 @@ import { z } from 'zod';
 const objectId = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be an object id (GUID)');
 
 /** Identity fields a Graph property may be mapped to; `attributes.<name>` is always allowed. */
-const MAPPABLE_FIELDS = [
-  'displayName',
-  'email',
-  'employeeType',
-  'department',
-  'jobTitle',
-  'site',
-  'sponsor',
-  'hireDate',
-  'leaveDate',
-  'contractEnd',
-] as const;
+const MAPPABLE_FIELDS = ['displayName', 'email', 'employeeType', 'department', 'jobTitle', 'site', 'sponsor', 'hireDate', 'leaveDate', 'contractEnd'] as const;
 
 const mappingTarget = z
   .string()
@@ -95,7 +84,8 @@ export const entraSourceSchema = z
       ctx.addIssue({ code: 'custom', path: ['clientId'], message: `auth ${auth} needs the app registration's clientId` });
     }
     if (auth === 'clientSecret' && !c.clientSecret) ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: 'auth clientSecret needs clientSecret' });
-    if (auth === 'certificate' && !c.certificatePath) ctx.addIssue({ code: 'custom', path: ['certificatePath'], message: 'auth certificate needs certificatePath' });
+    if (auth === 'certificate' && !c.certificatePath)
+      ctx.addIssue({ code: 'custom', path: ['certificatePath'], message: 'auth certificate needs certificatePath' });
     // Without credentials a request may only go to a local fake, never to a real tenant.
     if (auth === 'none' && !isLoopbackUrl(c.graphBaseUrl)) {
       ctx.addIssue({ code: 'custom', path: ['auth'], message: 'auth none is only allowed with a loopback graphBaseUrl (a local fake Graph)' });

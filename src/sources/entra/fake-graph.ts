@@ -11,7 +11,9 @@ import type { AddressInfo } from 'node:net';
 
 export type FakeUser = { id: string; manager?: string | null } & Record<string, unknown>;
 
-type LogEntry = { seq: number; kind: 'user' | 'group'; id: string } | { seq: number; kind: 'member'; group: string; member: string; type: 'user' | 'group'; removed: boolean };
+type LogEntry =
+  | { seq: number; kind: 'user' | 'group'; id: string }
+  | { seq: number; kind: 'member'; group: string; member: string; type: 'user' | 'group'; removed: boolean };
 
 interface Round {
   items: unknown[];
@@ -39,7 +41,14 @@ export class FakeGraph {
   private roundSeq = 0;
   private minValidSeq = 0;
   private throttle: { count: number; retryAfter: string } | null = null;
-  private readonly servicePrincipals = new Map<string, { displayName: string; appRoles: Array<{ id: string; value: string; displayName: string }>; assignments: Map<string, { id: string; appRoleId: string; principalId: string; principalType: 'User' | 'Group' }> }>();
+  private readonly servicePrincipals = new Map<
+    string,
+    {
+      displayName: string;
+      appRoles: Array<{ id: string; value: string; displayName: string }>;
+      assignments: Map<string, { id: string; appRoleId: string; principalId: string; principalType: 'User' | 'Group' }>;
+    }
+  >();
   private assignmentSeq = 0;
 
   private constructor(
@@ -109,7 +118,11 @@ export class FakeGraph {
   /** An enterprise application (service principal) with app roles, as GET /servicePrincipals/{id} returns it. */
   upsertServicePrincipal(id: string, displayName: string, appRoles: Array<{ id: string; value: string; displayName: string }>): void {
     const cur = this.servicePrincipals.get(id);
-    this.servicePrincipals.set(id, { displayName, appRoles, assignments: cur?.assignments ?? new Map<string, { id: string; appRoleId: string; principalId: string; principalType: 'User' | 'Group' }>() });
+    this.servicePrincipals.set(id, {
+      displayName,
+      appRoles,
+      assignments: cur?.assignments ?? new Map<string, { id: string; appRoleId: string; principalId: string; principalType: 'User' | 'Group' }>(),
+    });
   }
 
   /** Assigns an app role to a user or group; returns the assignment id. */
@@ -176,13 +189,43 @@ export class FakeGraph {
     if (req.method === 'GET' && sp) {
       const id = decodeURIComponent(sp[1]);
       const found = this.servicePrincipals.get(id);
-      if (!found) return send(404, { error: { code: 'Request_ResourceNotFound', message: `Resource '${id}' does not exist or one of its queried reference-property objects are not present.` } });
+      if (!found)
+        return send(404, {
+          error: {
+            code: 'Request_ResourceNotFound',
+            message: `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`,
+          },
+        });
       if (!sp[2]) {
-        return send(200, { '@odata.context': `${this.url}/$metadata#servicePrincipals/$entity`, id, appId: id, displayName: found.displayName, appRoles: found.appRoles.map((r) => ({ allowedMemberTypes: ['User'], description: r.displayName, displayName: r.displayName, id: r.id, isEnabled: true, origin: 'Application', value: r.value })) });
+        return send(200, {
+          '@odata.context': `${this.url}/$metadata#servicePrincipals/$entity`,
+          id,
+          appId: id,
+          displayName: found.displayName,
+          appRoles: found.appRoles.map((r) => ({
+            allowedMemberTypes: ['User'],
+            description: r.displayName,
+            displayName: r.displayName,
+            id: r.id,
+            isEnabled: true,
+            origin: 'Application',
+            value: r.value,
+          })),
+        });
       }
       return send(200, {
         '@odata.context': `${this.url}/$metadata#servicePrincipals('${id}')/appRoleAssignedTo`,
-        value: [...found.assignments.values()].map((a) => ({ id: a.id, deletedDateTime: null, appRoleId: a.appRoleId, createdDateTime: '2026-01-01T00:00:00Z', principalDisplayName: this.users.get(a.principalId)?.displayName ?? this.groups.get(a.principalId)?.displayName ?? null, principalId: a.principalId, principalType: a.principalType, resourceDisplayName: found.displayName, resourceId: id })),
+        value: [...found.assignments.values()].map((a) => ({
+          id: a.id,
+          deletedDateTime: null,
+          appRoleId: a.appRoleId,
+          createdDateTime: '2026-01-01T00:00:00Z',
+          principalDisplayName: this.users.get(a.principalId)?.displayName ?? this.groups.get(a.principalId)?.displayName ?? null,
+          principalId: a.principalId,
+          principalType: a.principalType,
+          resourceDisplayName: found.displayName,
+          resourceId: id,
+        })),
       });
     }
     const one = /^\/users\/([^/]+)$/.exec(path);
@@ -191,7 +234,12 @@ export class FakeGraph {
       if (!user) return send(404, { error: { code: 'Request_ResourceNotFound', message: 'Resource does not exist.' } });
       const { manager, ...props } = user;
       const m = manager ? this.users.get(manager) : undefined;
-      return send(200, { ...props, ...(u.searchParams.get('$expand')?.startsWith('manager') && m ? { manager: { '@odata.type': '#microsoft.graph.user', id: m.id, userPrincipalName: m.userPrincipalName } } : {}) });
+      return send(200, {
+        ...props,
+        ...(u.searchParams.get('$expand')?.startsWith('manager') && m
+          ? { manager: { '@odata.type': '#microsoft.graph.user', id: m.id, userPrincipalName: m.userPrincipalName } }
+          : {}),
+      });
     }
     send(404, { error: { code: 'BadRequest', message: `Resource not found for the segment '${path}'.` } });
   }
@@ -201,7 +249,9 @@ export class FakeGraph {
     const more = (page + 1) * this.pageSize < r.items.length;
     return {
       '@odata.context': `${this.url}/$metadata#${r.collection}`,
-      ...(more ? { '@odata.nextLink': `${this.url}/${r.collection}/delta?$skiptoken=${rid}.${page + 1}` } : { '@odata.deltaLink': `${this.url}/${r.collection}/delta?$deltatoken=${r.seq}` }),
+      ...(more
+        ? { '@odata.nextLink': `${this.url}/${r.collection}/delta?$skiptoken=${rid}.${page + 1}` }
+        : { '@odata.deltaLink': `${this.url}/${r.collection}/delta?$deltatoken=${r.seq}` }),
       value: slice,
     };
   }

@@ -162,12 +162,16 @@ function toLockstepError(e: unknown, path: string): LockstepError {
     else if (status >= 500) code = 'unavailable';
     else code = 'internal';
     const hint = status === 403 ? ' (does the app have the Graph application permissions in the README, with admin consent?)' : '';
-    return new LockstepError(code, `Microsoft Graph ${where}: ${status === -1 ? '' : `${status} `}${graphCode ?? ''} ${e.message}${hint}`.replace(/\s+/g, ' ').trim(), {
-      status: status === -1 ? undefined : status,
-      retryAfterMs,
-      details,
-      cause: e,
-    });
+    return new LockstepError(
+      code,
+      `Microsoft Graph ${where}: ${status === -1 ? '' : `${status} `}${graphCode ?? ''} ${e.message}${hint}`.replace(/\s+/g, ' ').trim(),
+      {
+        status: status === -1 ? undefined : status,
+        retryAfterMs,
+        details,
+        cause: e,
+      },
+    );
   }
   const err = e as Error;
   return new LockstepError('unavailable', `Microsoft Graph GET ${path.split('?')[0]}: ${err?.message ?? String(e)}`, { cause: e });

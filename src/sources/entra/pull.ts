@@ -187,7 +187,9 @@ async function round<T>(graph: EntraGraph, what: string, link: string | null, ha
     }
   }
   const r = await walk<T>(graph, initial);
-  return hadState ? { mode: 'resync', resyncReason: 'the query changed (mapping, scope or groups config)', ...r } : { mode: 'initial', resyncReason: null, ...r };
+  return hadState
+    ? { mode: 'resync', resyncReason: 'the query changed (mapping, scope or groups config)', ...r }
+    : { mode: 'initial', resyncReason: null, ...r };
 }
 
 /** Which groups to track and how to read them. */
@@ -204,7 +206,7 @@ interface GroupPlan {
 function planGroups(cfg: EntraSourceConfig): GroupPlan {
   const scopeIds = cfg.scope.groupIds ?? null;
   const setting = cfg.groups ?? (scopeIds ? 'scope' : 'all');
-  const names: GroupPlan['names'] = setting === 'all' ? 'all' : setting === 'none' ? 'none' : new Set(setting === 'scope' ? scopeIds ?? [] : setting);
+  const names: GroupPlan['names'] = setting === 'all' ? 'all' : setting === 'none' ? 'none' : new Set(setting === 'scope' ? (scopeIds ?? []) : setting);
   const wanted = new Set<string>([...(scopeIds ?? []), ...(names instanceof Set ? names : [])]);
   const track = names !== 'none' || scopeIds !== null;
   // Nesting can only be followed when every group is known; Graph filters at most 50 ids.
@@ -387,7 +389,8 @@ async function runPull(deps: PullEntraDeps): Promise<PullResult> {
       ? new Set([...oldMem.keys(), ...newMem.keys()])
       : new Set(groups.items.flatMap((g) => (g && typeof g.id === 'string' ? [...oldGroups.directUsers(g.id), ...newGroups.directUsers(g.id)] : [])));
     for (const uid of affected) {
-      if (inOldScope(uid) !== inScope(uid) || groupNames(oldMem, oldGroups, uid).join('\u0000') !== groupNames(newMem, newGroups, uid).join('\u0000')) candidates.add(uid);
+      if (inOldScope(uid) !== inScope(uid) || groupNames(oldMem, oldGroups, uid).join('\u0000') !== groupNames(newMem, newGroups, uid).join('\u0000'))
+        candidates.add(uid);
     }
   }
   // A delta round touches few people: read only theirs. Full rounds and role reads need everyone.
@@ -397,10 +400,11 @@ async function runPull(deps: PullEntraDeps): Promise<PullResult> {
     : targeted
       ? await loadStoredFor(deps.db, name, { objectIds: [...candidates], externalIds: [] })
       : await loadStored(deps.db, name);
-  if (usersFull || groupsFull) for (const i of stored.live) {
-    const oid = objectIdOf(i);
-    if (oid) candidates.add(oid);
-  }
+  if (usersFull || groupsFull)
+    for (const i of stored.live) {
+      const oid = objectIdOf(i);
+      if (oid) candidates.add(oid);
+    }
   if (roles) {
     for (const uid of roles.keys()) candidates.add(uid);
     for (const i of stored.live) {
@@ -477,7 +481,7 @@ async function runPull(deps: PullEntraDeps): Promise<PullResult> {
   const built: Upsert[] = [];
   for (const { uid, user, prev } of toBuild.sort((a, b) => a.uid.localeCompare(b.uid))) {
     const groupsOf = gplan.track ? groupNames(newMem, newGroups, uid) : [];
-    const rolesOf: Role[] = roles ? roles.get(uid) ?? [] : [];
+    const rolesOf: Role[] = roles ? (roles.get(uid) ?? []) : [];
     if (!user) {
       // Only memberships or roles moved: the stored record is still what Graph last said.
       built.push({ objectId: uid, input: { ...dataOf(prev!), groups: groupsOf, roles: normalizeRoles(rolesOf) } });
@@ -492,7 +496,10 @@ async function runPull(deps: PullEntraDeps): Promise<PullResult> {
 
   // Holders of the keys these people will carry (a targeted read has not seen them yet).
   if (targeted) {
-    const more = await loadStoredFor(deps.db, name, { objectIds: [], externalIds: built.map((b) => b.input.externalId).filter((k) => !stored.byExternalId.has(k)) });
+    const more = await loadStoredFor(deps.db, name, {
+      objectIds: [],
+      externalIds: built.map((b) => b.input.externalId).filter((k) => !stored.byExternalId.has(k)),
+    });
     for (const i of more.live.concat([...more.byExternalId.values()].filter((x) => x.deletedAt))) indexIdentity(stored, i);
   }
 
@@ -562,9 +569,17 @@ async function runPull(deps: PullEntraDeps): Promise<PullResult> {
       if (!r) continue;
       removed++;
       leaverIds.push(r.id);
-      audit.push({ actor, action: 'identity.deleted', subject: r.id, data: { source: name, externalId: r.externalId, objectId: objectIdOf(r) ?? null, reason: d.reason } });
+      audit.push({
+        actor,
+        action: 'identity.deleted',
+        subject: r.id,
+        data: { source: name, externalId: r.externalId, objectId: objectIdOf(r) ?? null, reason: d.reason },
+      });
     }
-    for (const r of await upsertIdentities(tx, upserts.map((u) => u.input))) {
+    for (const r of await upsertIdentities(
+      tx,
+      upserts.map((u) => u.input),
+    )) {
       if (r.created) created++;
       if (!r.changed) continue;
       if (isLeaver(r.identity, now())) leaverIds.push(r.identity.id);
@@ -578,10 +593,19 @@ async function runPull(deps: PullEntraDeps): Promise<PullResult> {
       });
     }
     if (held) audit.push({ actor, action: 'entra.resync.held', data: { source: name, ...held } });
-    if (audit.length > 0) await appendAudit(tx, audit.map((a) => ({ ...a, at: stamp })));
+    if (audit.length > 0)
+      await appendAudit(
+        tx,
+        audit.map((a) => ({ ...a, at: stamp })),
+      );
     if (!(held && usersFull)) await setSyncState(tx, usersStateKey(name), { deltaLink: users.deltaLink, select, completedAt: stamp } satisfies UsersSyncState);
     if (groups && !(held && groupsFull)) {
-      await setSyncState(tx, groupsStateKey(name), { deltaLink: groups.deltaLink, filter: gplan.filterKey, groups: newGroups.toJson(), completedAt: stamp } satisfies GroupsSyncState);
+      await setSyncState(tx, groupsStateKey(name), {
+        deltaLink: groups.deltaLink,
+        filter: gplan.filterKey,
+        groups: newGroups.toJson(),
+        completedAt: stamp,
+      } satisfies GroupsSyncState);
     }
   });
 
@@ -622,10 +646,17 @@ async function runPull(deps: PullEntraDeps): Promise<PullResult> {
   };
   for (const w of warnings) log.warn({ source: name }, `entra: ${w}`);
   log.info(
-    { source: name, users: result.users, groups: result.groups, upserted: result.upserted, changed: result.changed, leavers: result.leavers, held: !!held, requests: result.requests },
+    {
+      source: name,
+      users: result.users,
+      groups: result.groups,
+      upserted: result.upserted,
+      changed: result.changed,
+      leavers: result.leavers,
+      held: !!held,
+      requests: result.requests,
+    },
     'entra: pull done',
   );
   return result;
 }
-
-

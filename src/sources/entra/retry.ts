@@ -113,7 +113,7 @@ export class FetchMiddleware implements Middleware {
   ) {}
 
   async execute(context: Context): Promise<void> {
-    const init = { ...(context.options), signal: AbortSignal.timeout(this.timeoutMs) };
+    const init = { ...context.options, signal: AbortSignal.timeout(this.timeoutMs) };
     context.response = await this.fetchImpl(context.request as string, init);
   }
 }

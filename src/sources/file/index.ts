@@ -56,7 +56,14 @@ interface RawRecord {
 function readCsv(text: string, cfg: FileSourceConfig, file: string, errors: RowError[]): RawRecord[] {
   let rows: Array<{ record: string[]; info: { lines: number } }>;
   try {
-    rows = parseCsv(text, { delimiter: cfg.delimiter, bom: true, relax_column_count: true, skip_empty_lines: true, info: true, trim: true }) as unknown as Array<{ record: string[]; info: { lines: number } }>;
+    rows = parseCsv(text, {
+      delimiter: cfg.delimiter,
+      bom: true,
+      relax_column_count: true,
+      skip_empty_lines: true,
+      info: true,
+      trim: true,
+    }) as unknown as Array<{ record: string[]; info: { lines: number } }>;
   } catch (e) {
     const err = e as { lines?: number; message: string };
     throw new LockstepError('validation', `${file}:${err.lines ?? '?'}: cannot read the CSV: ${err.message}`, { field: file, cause: e });
@@ -66,7 +73,14 @@ function readCsv(text: string, cfg: FileSourceConfig, file: string, errors: RowE
   const out: RawRecord[] = [];
   for (const { record, info } of rows.slice(1)) {
     if (record.length !== header.length) {
-      errors.push({ file, line: info.lines, column: null, columnIndex: null, message: `expected ${header.length} columns, found ${record.length}`, externalId: null });
+      errors.push({
+        file,
+        line: info.lines,
+        column: null,
+        columnIndex: null,
+        message: `expected ${header.length} columns, found ${record.length}`,
+        externalId: null,
+      });
       continue;
     }
     const values = new Map<string, { value: unknown; index: number | null }>();
@@ -101,7 +115,10 @@ function toIdentity(r: RawRecord, cfg: FileSourceConfig, source: string, file: s
     if (value === '' || value === null || value === undefined) continue;
     let v: unknown = value;
     if (LIST_FIELDS.has(target) && typeof v === 'string') {
-      const items = v.split(cfg.listSeparator).map((s) => s.trim()).filter(Boolean);
+      const items = v
+        .split(cfg.listSeparator)
+        .map((s) => s.trim())
+        .filter(Boolean);
       v = target === 'roles' ? items.map((value) => ({ value })) : items;
     } else if (target === 'roles' && Array.isArray(v)) {
       v = (v as unknown[]).map((x) => (typeof x === 'string' ? { value: x } : x));
@@ -158,7 +175,10 @@ export async function syncFileSource(deps: FileSyncDeps): Promise<FileSyncResult
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new LockstepError('config', `cannot read the export of source ${name} at ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { field: `sources.${name}.path`, cause: e });
+    throw new LockstepError('config', `cannot read the export of source ${name} at ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+      field: `sources.${name}.path`,
+      cause: e,
+    });
   }
   const format = cfg.format ?? (extname(path).toLowerCase() === '.json' ? 'json' : 'csv');
   const errors: RowError[] = [];
@@ -174,7 +194,14 @@ export async function syncFileSource(deps: FileSyncDeps): Promise<FileSyncResult
     }
     const key = t.input.externalId;
     if (seen.has(key)) {
-      errors.push({ file: path, line: r.line, column: cfg.columns ? Object.entries(cfg.columns).find(([, v]) => v === 'externalId')?.[0] ?? 'externalId' : 'externalId', columnIndex: null, message: `externalId ${key} appears again (first on line ${seen.get(key)}); this row is skipped`, externalId: key });
+      errors.push({
+        file: path,
+        line: r.line,
+        column: cfg.columns ? (Object.entries(cfg.columns).find(([, v]) => v === 'externalId')?.[0] ?? 'externalId') : 'externalId',
+        columnIndex: null,
+        message: `externalId ${key} appears again (first on line ${seen.get(key)}); this row is skipped`,
+        externalId: key,
+      });
       continue;
     }
     seen.set(key, r.line);
@@ -184,10 +211,24 @@ export async function syncFileSource(deps: FileSyncDeps): Promise<FileSyncResult
   const protectedIds = new Set(errors.map((e) => e.externalId).filter((x): x is string => !!x));
   const unidentified = errors.filter((e) => !e.externalId).length;
 
-  const result: FileSyncResult = { source: name, rows: records.length + shapeErrors, created: 0, updated: 0, unchanged: 0, leavers: 0, errors, leaversWithheld: null, changedIds: [], leaverIds: [] };
+  const result: FileSyncResult = {
+    source: name,
+    rows: records.length + shapeErrors,
+    created: 0,
+    updated: 0,
+    unchanged: 0,
+    leavers: 0,
+    errors,
+    leaversWithheld: null,
+    changedIds: [],
+    leaverIds: [],
+  };
   await db.transaction(async (tx) => {
     const before = cfg.full ? await countIdentities(tx, { source: name }) : 0;
-    for (const r of await upsertIdentities(tx, inputs.map((i) => i.input))) {
+    for (const r of await upsertIdentities(
+      tx,
+      inputs.map((i) => i.input),
+    )) {
       if (r.created) result.created++;
       else if (r.changed) result.updated++;
       else result.unchanged++;
@@ -218,7 +259,16 @@ export async function syncFileSource(deps: FileSyncDeps): Promise<FileSyncResult
         actor: deps.actor ?? `source:${name}`,
         action: 'source.file.imported',
         subject: `source:${name}`,
-        data: { path, rows: result.rows, created: result.created, updated: result.updated, leavers: result.leavers, leaverIds: result.leaverIds, errors: errors.length, leaversWithheld: result.leaversWithheld },
+        data: {
+          path,
+          rows: result.rows,
+          created: result.created,
+          updated: result.updated,
+          leavers: result.leavers,
+          leaverIds: result.leaverIds,
+          errors: errors.length,
+          leaversWithheld: result.leaversWithheld,
+        },
       },
     ]);
   });

@@ -36,7 +36,14 @@ function roles(v: Json | undefined): Role[] {
 export function groupNames(resource: JsonObject): string[] {
   const g = resource.groups;
   if (!Array.isArray(g)) return [];
-  return [...new Set(g.filter(isObject).map((e) => str(e.display)).filter((d): d is string => !!d))].sort();
+  return [
+    ...new Set(
+      g
+        .filter(isObject)
+        .map((e) => str(e.display))
+        .filter((d): d is string => !!d),
+    ),
+  ].sort();
 }
 
 export function identityFromUser(resource: JsonObject, opts: { source: string; id: string }): IdentityInput {
@@ -64,7 +71,10 @@ export function identityFromUser(resource: JsonObject, opts: { source: string; i
   ];
   for (const [k, v] of extra) if (v !== undefined) attributes[k] = v;
   if (Array.isArray(resource.entitlements)) {
-    attributes.entitlements = resource.entitlements.filter(isObject).map((e) => e.value).filter((v) => typeof v === 'string');
+    attributes.entitlements = resource.entitlements
+      .filter(isObject)
+      .map((e) => e.value)
+      .filter((v) => typeof v === 'string');
   }
 
   const input: IdentityInput = {

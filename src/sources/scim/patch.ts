@@ -15,7 +15,16 @@ import { badRequest, mutability } from './errors.js';
 import { compileElementFilter, matches, type CompiledFilter, type FilterNode } from './filter.js';
 import { canonicalJson } from '../../store/identities.js';
 import { coerceAttribute, coerceElement, container, isObject, type Json, type JsonObject } from './resource.js';
-import { findSubAttribute, matchSchemaUrn, resolveAttribute, splitUrn, URN, type AttributeDef, type ResolvedAttribute, type ResourceTypeDef } from './schemas.js';
+import {
+  findSubAttribute,
+  matchSchemaUrn,
+  resolveAttribute,
+  splitUrn,
+  URN,
+  type AttributeDef,
+  type ResolvedAttribute,
+  type ResourceTypeDef,
+} from './schemas.js';
 
 export type PatchOpName = 'add' | 'remove' | 'replace';
 
@@ -228,7 +237,7 @@ function setAt(res: JsonObject, op: 'add' | 'replace', t: Extract<Target, { kind
           changed.push(item);
         } else if (isObject(list[i]) && isObject(item)) {
           // RFC 7644 §3.5.2.1: a value already there is not changed; only what it lacks is added
-          const merged = { ...item, ...(list[i]) };
+          const merged = { ...item, ...list[i] };
           if (canonicalJson(merged) !== canonicalJson(list[i])) {
             list[i] = merged;
             changed.push(merged);

@@ -125,7 +125,7 @@ function pick(v: Json | undefined, sub: string | null, filter?: CompiledFilter):
 }
 
 function merge(a: Json | undefined, b: Json): Json {
-  if (Array.isArray(a) && Array.isArray(b)) return a.map((e, i) => (isObject(e) && isObject(b[i]) ? { ...e, ...(b[i]) } : e));
+  if (Array.isArray(a) && Array.isArray(b)) return a.map((e, i) => (isObject(e) && isObject(b[i]) ? { ...e, ...b[i] } : e));
   if (isObject(a) && isObject(b)) return { ...a, ...b };
   return b;
 }

@@ -6,15 +6,7 @@
  */
 import { isoDateSchema } from '../../domain/identity.js';
 import { badRequest } from './errors.js';
-import {
-  findSubAttribute,
-  matchSchemaUrn,
-  resolveAttribute,
-  splitUrn,
-  URN,
-  type AttributeDef,
-  type ResourceTypeDef,
-} from './schemas.js';
+import { findSubAttribute, matchSchemaUrn, resolveAttribute, splitUrn, URN, type AttributeDef, type ResourceTypeDef } from './schemas.js';
 
 import type { Json, JsonObject } from '../../domain/json.js';
 export type { Json, JsonObject } from '../../domain/json.js';

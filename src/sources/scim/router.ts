@@ -15,14 +15,7 @@ import { compileFilter } from './filter.js';
 import { parseProjection, project, projects, type Projection } from './projection.js';
 import type { GroupRow, MemberRow, UserRow } from '../../store/scim.js';
 import { isObject, type JsonObject } from './resource.js';
-import {
-  allSchemas,
-  groupResourceType,
-  schemaRepresentation,
-  URN,
-  userResourceType,
-  type ResourceTypeDef,
-} from './schemas.js';
+import { allSchemas, groupResourceType, schemaRepresentation, URN, userResourceType, type ResourceTypeDef } from './schemas.js';
 import { etagOf, parseSortBy, ScimService, type Changes, type ListParams } from './service.js';
 
 export interface ScimRouterDeps {
@@ -105,18 +98,22 @@ function renderUser(row: UserRow, base: string): JsonObject {
 }
 
 function renderGroup(row: GroupRow, members: MemberRow[] | null, base: string): JsonObject {
-  return ordered(row.resource, {
-    ...(members && members.length
-      ? {
-          members: members.map((m) => ({
-            value: m.user_id,
-            $ref: `${base}/Users/${m.user_id}`,
-            ...(m.display ? { display: m.display } : {}),
-            type: 'User',
-          })),
-        }
-      : {}),
-  }, `${base}/Groups/${row.id}`);
+  return ordered(
+    row.resource,
+    {
+      ...(members && members.length
+        ? {
+            members: members.map((m) => ({
+              value: m.user_id,
+              $ref: `${base}/Users/${m.user_id}`,
+              ...(m.display ? { display: m.display } : {}),
+              type: 'User',
+            })),
+          }
+        : {}),
+    },
+    `${base}/Groups/${row.id}`,
+  );
 }
 
 interface ListRequest {
@@ -134,7 +131,8 @@ function intParam(v: unknown, name: string): number | undefined {
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
   if (!Number.isInteger(n)) throw badRequest('invalidValue', `${name} must be an integer`, name);
   // 1e21 is an integer to JavaScript, but not to PostgreSQL's OFFSET (it prints as "1e+21")
-  if (!Number.isSafeInteger(n)) throw badRequest('invalidValue', `${name} must be an integer between ${-Number.MAX_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}`, name);
+  if (!Number.isSafeInteger(n))
+    throw badRequest('invalidValue', `${name} must be an integer between ${-Number.MAX_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}`, name);
   return n;
 }
 
@@ -182,7 +180,13 @@ function listFromSearch(body: unknown): ListRequest {
 export function createScimRouter(deps: ScimRouterDeps): express.Router {
   const { config } = deps;
   const log = deps.logger?.child({ component: 'scim' });
-  const service = new ScimService({ db: deps.db, source: config.source, now: deps.now, checkResource: resourceChecker(deps.systemLimits ?? []), markPending: deps.markPending ?? false });
+  const service = new ScimService({
+    db: deps.db,
+    source: config.source,
+    now: deps.now,
+    checkResource: resourceChecker(deps.systemLimits ?? []),
+    markPending: deps.markPending ?? false,
+  });
   const auth = createAuthenticator(config, deps.env ?? process.env);
   if (!auth.configured) log?.warn('no SCIM token (scim.tokens, SCIM_TOKEN) and no scim.jwt configured: every SCIM request will be refused');
   const maxResults = config.maxResults;
@@ -213,7 +217,10 @@ export function createScimRouter(deps: ScimRouterDeps): express.Router {
   router.use((req, _res, next) => {
     const type = req.get('content-type');
     if (type !== undefined && !WELL_FORMED_MEDIA_TYPE.test(type)) {
-      throw new ScimError(415, `Content-Type ${JSON.stringify(type)} is not a well-formed media type (type/subtype, then ; name=value parameters): send ${SCIM_JSON} or application/json`);
+      throw new ScimError(
+        415,
+        `Content-Type ${JSON.stringify(type)} is not a well-formed media type (type/subtype, then ; name=value parameters): send ${SCIM_JSON} or application/json`,
+      );
     }
     next();
   });
@@ -271,7 +278,15 @@ export function createScimRouter(deps: ScimRouterDeps): express.Router {
     const proj = parseProjection(userResourceType, l.attributes, l.excludedAttributes);
     const { total, rows } = await service.listUsers(p);
     const base = baseUrl(req);
-    send(res, 200, listResponse(total, p.startIndex, rows.map((r) => project(userResourceType, renderUser(r, base), proj))));
+    send(
+      res,
+      200,
+      listResponse(
+        total,
+        p.startIndex,
+        rows.map((r) => project(userResourceType, renderUser(r, base), proj)),
+      ),
+    );
   };
 
   const projectionOf = (req: Request, rt: ResourceTypeDef): Projection => parseProjection(rt, qp(req, 'attributes'), qp(req, 'excludedAttributes'));
@@ -387,7 +402,15 @@ export function createScimRouter(deps: ScimRouterDeps): express.Router {
 
   router.get('/ResourceTypes', (req, res) => {
     const base = baseUrl(req);
-    send(res, 200, listResponse(2, 1, [userResourceType, groupResourceType].map((rt) => resourceTypeBody(rt, base))));
+    send(
+      res,
+      200,
+      listResponse(
+        2,
+        1,
+        [userResourceType, groupResourceType].map((rt) => resourceTypeBody(rt, base)),
+      ),
+    );
   });
   router.get('/ResourceTypes/:name', (req, res) => {
     const rt = [userResourceType, groupResourceType].find((t) => t.name.toLowerCase() === req.params.name.toLowerCase());
@@ -397,7 +420,15 @@ export function createScimRouter(deps: ScimRouterDeps): express.Router {
 
   router.get('/Schemas', (req, res) => {
     const base = baseUrl(req);
-    send(res, 200, listResponse(allSchemas.length, 1, allSchemas.map((s) => schemaRepresentation(s, `${base}/Schemas/${s.id}`))));
+    send(
+      res,
+      200,
+      listResponse(
+        allSchemas.length,
+        1,
+        allSchemas.map((s) => schemaRepresentation(s, `${base}/Schemas/${s.id}`)),
+      ),
+    );
   });
   router.get('/Schemas/:id', (req, res) => {
     const s = allSchemas.find((x) => x.id.toLowerCase() === req.params.id.toLowerCase());

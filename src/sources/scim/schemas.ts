@@ -125,7 +125,10 @@ export const userSchema: SchemaDef = {
     str('nickName', 'The casual way to address the user.'),
     attr('profileUrl', 'reference', "A URI of the user's online profile.", { referenceTypes: ['external'] }),
     str('title', "The user's title, e.g. Vice President (lockstep: jobTitle)."),
-    str('userType', "The relationship between the organization and the user, e.g. Employee, Contractor (lockstep: employeeType unless the lockstep extension sets one)."),
+    str(
+      'userType',
+      'The relationship between the organization and the user, e.g. Employee, Contractor (lockstep: employeeType unless the lockstep extension sets one).',
+    ),
     str('preferredLanguage', "The user's preferred written or spoken language."),
     str('locale', "The user's default location for localization."),
     str('timezone', "The user's time zone, in IANA format."),

@@ -85,7 +85,11 @@ export interface ListResult<R> {
 const emptyChanges = (): Changes => ({ changed: new Set(), leavers: new Set() });
 
 /** How a SCIM change is recorded as pending: what the queue's onChange('scim') records. */
-const pendingMark = (leaver: boolean): repo.PendingMark => ({ lane: leaver ? 'revocation' : 'normal', reason: leaver ? 'scim:leaver' : 'scim:change', at: Date.now() });
+const pendingMark = (leaver: boolean): repo.PendingMark => ({
+  lane: leaver ? 'revocation' : 'normal',
+  reason: leaver ? 'scim:leaver' : 'scim:change',
+  at: Date.now(),
+});
 
 const etagOf = (version: number) => `W/"${version}"`;
 const iso = (d: Date | string) => new Date(d).toISOString();
@@ -97,7 +101,13 @@ function clientAttributes(resource: JsonObject): JsonObject {
 }
 
 /** The stored resource: schemas, id, externalId first, meta last, as RFC 7643's examples order them. */
-function buildResource(rt: ResourceTypeDef, id: string, attrs: JsonObject, extra: JsonObject, meta: { created: string; lastModified: string; version: number }): JsonObject {
+function buildResource(
+  rt: ResourceTypeDef,
+  id: string,
+  attrs: JsonObject,
+  extra: JsonObject,
+  meta: { created: string; lastModified: string; version: number },
+): JsonObject {
   const { externalId, ...rest } = attrs;
   return {
     schemas: schemasOf(rt, attrs),
@@ -212,7 +222,13 @@ export class ScimService {
     try {
       const leaver = !identity[4];
       pending = this.o.markPending ? pendingMark(leaver) : null;
-      row = await repo.insertNewScimPerson(this.o.db, identity, { userNameKey, externalId, identityKey: externalId ?? id, active, resource, at }, audit, pending);
+      row = await repo.insertNewScimPerson(
+        this.o.db,
+        identity,
+        { userNameKey, externalId, identityKey: externalId ?? id, active, resource, at },
+        audit,
+        pending,
+      );
     } catch (e) {
       if (pgCode(e) === '23505') throw uniqueViolation(e);
       throw e;
@@ -287,7 +303,12 @@ export class ScimService {
    * The optimistic PATCH: the result, `undefined` when the user changed between the read and the
    * write (try again), or null when this PATCH is not the usual update (the caller locks).
    */
-  private async patchOptimistically(id: string, ops: ReturnType<typeof parsePatchBody>, ifMatch: string | undefined, auditData: Record<string, unknown>): Promise<UserResult | null | undefined> {
+  private async patchOptimistically(
+    id: string,
+    ops: ReturnType<typeof parsePatchBody>,
+    ifMatch: string | undefined,
+    auditData: Record<string, unknown>,
+  ): Promise<UserResult | null | undefined> {
     const prev = await repo.readLiveUserWithIdentity(this.o.db, id);
     if (!prev) throw notFound(`User ${id} not found`);
     checkIfMatch(ifMatch, prev.version);
@@ -305,14 +326,36 @@ export class ScimService {
       throw e;
     }
     const identityChanged = linked.deleted_at !== null || canonicalJson(linked.data) !== canonicalJson(data);
-    const write: repo.UserWrite = { id: prev.id, identityId: prev.identity_id, userNameKey, externalId, identityKey, active: fin.active !== false, resource, version, at };
+    const write: repo.UserWrite = {
+      id: prev.id,
+      identityId: prev.identity_id,
+      userNameKey,
+      externalId,
+      identityKey,
+      active: fin.active !== false,
+      resource,
+      version,
+      at,
+    };
     const audit = pendingAuditJson([
-      { actor: 'scim', action: 'scim.user.patched', subject: prev.identity_id, data: { scimId: prev.id, userName: fin.userName ?? null, externalId, active: write.active, version, ...auditData } },
+      {
+        actor: 'scim',
+        action: 'scim.user.patched',
+        subject: prev.identity_id,
+        data: { scimId: prev.id, userName: fin.userName ?? null, externalId, active: write.active, version, ...auditData },
+      },
     ]);
     const pending = this.o.markPending && identityChanged ? pendingMark(!data.active) : null;
     let row: UserRow | null;
     try {
-      row = await repo.updateUserAndIdentity(this.o.db, write, identityChanged ? { userName: data.userName, active: data.active, data: JSON.stringify(data) } : null, audit, pending, prev.version);
+      row = await repo.updateUserAndIdentity(
+        this.o.db,
+        write,
+        identityChanged ? { userName: data.userName, active: data.active, data: JSON.stringify(data) } : null,
+        audit,
+        pending,
+        prev.version,
+      );
     } catch (e) {
       const code = pgCode(e);
       if (code === '23505') throw uniqueViolation(e);
@@ -379,13 +422,34 @@ export class ScimService {
       // User, identity (only if its data changed) and audit entry in one statement.
       const data = parseIdentityInput(input);
       const identityChanged = linked.deleted_at !== null || canonicalJson(linked.data) !== canonicalJson(data);
-      const write: repo.UserWrite = { id, identityId: prev.identity_id, userNameKey, externalId, identityKey, active: next.active !== false, resource, version, at };
+      const write: repo.UserWrite = {
+        id,
+        identityId: prev.identity_id,
+        userNameKey,
+        externalId,
+        identityKey,
+        active: next.active !== false,
+        resource,
+        version,
+        at,
+      };
       const audit = pendingAuditJson([
-        { actor: 'scim', action, subject: prev.identity_id, data: { scimId: id, userName: next.userName ?? null, externalId, active: write.active, version, ...auditData } },
+        {
+          actor: 'scim',
+          action,
+          subject: prev.identity_id,
+          data: { scimId: id, userName: next.userName ?? null, externalId, active: write.active, version, ...auditData },
+        },
       ]);
       const pending = this.o.markPending && identityChanged ? pendingMark(!data.active) : null;
       // under the row's lock: the write always finds it
-      const row = (await repo.updateUserAndIdentity(tx, write, identityChanged ? { userName: data.userName, active: data.active, data: JSON.stringify(data) } : null, audit, pending))!;
+      const row = (await repo.updateUserAndIdentity(
+        tx,
+        write,
+        identityChanged ? { userName: data.userName, active: data.active, data: JSON.stringify(data) } : null,
+        audit,
+        pending,
+      ))!;
       tx.afterCommit?.((db) => auditWritten(db));
       if (identityChanged) (data.active ? changes.changed : changes.leavers).add(prev.identity_id);
       if (pending) changes.pendingAt = pending.at;
@@ -511,8 +575,10 @@ export class ScimService {
         const named = [...new Set(memberOps.flatMap((o) => o.ids))];
         const present = await repo.membersAmong(tx, prev.id, named);
         const after = new Set(present);
-        for (const o of memberOps) for (const m of o.ids) if (o.add) after.add(m);
-        else after.delete(m);
+        for (const o of memberOps)
+          for (const m of o.ids)
+            if (o.add) after.add(m);
+            else after.delete(m);
         const added = named.filter((m) => after.has(m) && !present.has(m));
         const removed = named.filter((m) => !after.has(m) && present.has(m));
         return this.saveGroup(tx, prev, prev.id, clientAttributes(prev.resource), [], 'scim.group.patched', audit, { added, removed });
@@ -579,11 +645,20 @@ export class ScimService {
     const key = displayName.toLowerCase();
     // unchanged name: the locked row holds it, and the unique index keeps it from any other group
     const nameUnchanged = prev !== null && prev.display_name_key === key;
-    if (!nameUnchanged && (await repo.findGroupByDisplayName(tx, key, id))) throw conflict(`displayName ${JSON.stringify(displayName)} is already taken by another group`, 'displayName');
+    if (!nameUnchanged && (await repo.findGroupByDisplayName(tx, key, id)))
+      throw conflict(`displayName ${JSON.stringify(displayName)} is already taken by another group`, 'displayName');
     if (added.length) {
       const live = await repo.liveUserIds(tx, added);
       const missing = added.filter((m) => !live.has(m));
-      if (missing.length) throw badRequest('invalidValue', `members: no user with id ${missing.slice(0, 5).map((m) => JSON.stringify(m)).join(', ')}`, 'members');
+      if (missing.length)
+        throw badRequest(
+          'invalidValue',
+          `members: no user with id ${missing
+            .slice(0, 5)
+            .map((m) => JSON.stringify(m))
+            .join(', ')}`,
+          'members',
+        );
     }
     const write: repo.GroupWrite = { id, displayNameKey: key, externalId: typeof next.externalId === 'string' ? next.externalId : null, resource, version, at };
     const row = prev ? await repo.updateGroup(tx, write) : await repo.insertGroup(tx, write);
@@ -623,8 +698,14 @@ export class ScimService {
     const needsMembers = p.filter?.attributes.has('members') ?? false;
     return this.list<GroupRow>(SCIM_GROUPS, p, async (rows) => {
       if (!needsMembers) return undefined;
-      const m = await repo.membersOf(this.o.db, rows.map((r) => r.id));
-      return (row) => ({ ...row.resource, members: (m.get(row.id) ?? []).map((x) => ({ value: x.user_id, ...(x.display ? { display: x.display } : {}), type: 'User' })) });
+      const m = await repo.membersOf(
+        this.o.db,
+        rows.map((r) => r.id),
+      );
+      return (row) => ({
+        ...row.resource,
+        members: (m.get(row.id) ?? []).map((x) => ({ value: x.user_id, ...(x.display ? { display: x.display } : {}), type: 'User' })),
+      });
     });
   }
 

@@ -31,13 +31,25 @@ describe('admin API', () => {
 
   beforeAll(async () => {
     e = await createTestEngine('pglite', MAPPINGS, { now: '2026-06-01T08:00:00Z' });
-    const app = createApp({ ctx: e.ctx, adminTokens: ['old-token-0123456789', TOKEN], auth: { tokens: [{ name: 'officer', token: OFFICER, roles: ['approver'] }] }, bodyLimitBytes: 2048 });
+    const app = createApp({
+      ctx: e.ctx,
+      adminTokens: ['old-token-0123456789', TOKEN],
+      auth: { tokens: [{ name: 'officer', token: OFFICER, roles: ['approver'] }] },
+      bodyLimitBytes: 2048,
+    });
     server = await new Promise<Server>((r) => {
       const s = app.listen(0, '127.0.0.1', () => r(s));
     });
     const addr = server.address();
     base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'E1', userName: 'ada@example.com', displayName: 'Ada', employeeType: 'Employee', groups: ['DC Operations'] });
+    await upsertIdentity(e.ctx.db, {
+      source: 'hr',
+      externalId: 'E1',
+      userName: 'ada@example.com',
+      displayName: 'Ada',
+      employeeType: 'Employee',
+      groups: ['DC Operations'],
+    });
     for (let i = 0; i < 6; i++) await upsertIdentity(e.ctx.db, { source: 'hr', externalId: `P${i}`, userName: `p${i}`, employeeType: 'Employee' });
   });
   afterAll(async () => {
@@ -90,9 +102,19 @@ describe('admin API', () => {
     expect(csv.text.split('\n')[0]).toMatch(/^system,accountId,/);
     expect(csv.text).toMatch(/ada@example.com/);
     const roles = await call('GET', '/api/v1/reports/access?groupBy=role');
-    expect(roles.json.matrix.filter((m: any) => m.role === 'dc-technician').map((m: any) => m.accessGroupId).sort()).toEqual(['power', 'whitespace']);
+    expect(
+      roles.json.matrix
+        .filter((m: any) => m.role === 'dc-technician')
+        .map((m: any) => m.accessGroupId)
+        .sort(),
+    ).toEqual(['power', 'whitespace']);
     // rules that grant access groups themselves are in the matrix too, as rows of their own
-    expect(roles.json.matrix.filter((m: any) => m.role.startsWith('rule ')).map((m: any) => `${m.role}: ${m.accessGroupId}`).sort()).toEqual(['rule everyone: perimeter', 'rule office-staff: offices']);
+    expect(
+      roles.json.matrix
+        .filter((m: any) => m.role.startsWith('rule '))
+        .map((m: any) => `${m.role}: ${m.accessGroupId}`)
+        .sort(),
+    ).toEqual(['rule everyone: perimeter', 'rule office-staff: offices']);
     expect(roles.json.holders.map((h: any) => h.userName)).toContain('ada@example.com');
   });
 
@@ -106,7 +128,9 @@ describe('admin API', () => {
     const i = inc.json.incidents.find((x: any) => x.credentialId === card.id);
     expect(Date.parse(i.nis2.earlyWarningDue) - Date.parse(i.openedAt)).toBe(24 * 3600 * 1000);
     const audit = await call('GET', `/api/v1/audit?limit=10000`);
-    expect(audit.json.entries.some((x: any) => x.action === 'set_credential_state' && x.data.credentialId === card.id && x.data.reason.cause === 'lost-credential')).toBe(true);
+    expect(
+      audit.json.entries.some((x: any) => x.action === 'set_credential_state' && x.data.credentialId === card.id && x.data.reason.cause === 'lost-credential'),
+    ).toBe(true);
   });
 
   it('holds a mass revocation and applies it once approved through the API', async () => {

@@ -24,13 +24,19 @@ describe.each(storeKinds)('POST /api/v1/audit/verify with signed checkpoints on 
     return `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
   };
   const post = async (url: string, body: unknown) => {
-    const res = await fetch(`${url}/api/v1/audit/verify`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${url}/api/v1/audit/verify`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     return { status: res.status, json: (await res.json()) as any };
   };
 
   beforeAll(async () => {
     e = await createTestEngine(kind, MAPPINGS);
-    base = await listen(createApp({ ctx: e.ctx, adminTokens: [TOKEN], bodyLimitBytes: 65_536, auditCheckpointKeys: async () => [createPublicKey(keys.publicPem)] }));
+    base = await listen(
+      createApp({ ctx: e.ctx, adminTokens: [TOKEN], bodyLimitBytes: 65_536, auditCheckpointKeys: async () => [createPublicKey(keys.publicPem)] }),
+    );
     bare = await listen(createApp({ ctx: e.ctx, adminTokens: [TOKEN], bodyLimitBytes: 65_536 }));
   });
   afterAll(async () => {
@@ -40,7 +46,10 @@ describe.each(storeKinds)('POST /api/v1/audit/verify with signed checkpoints on 
   });
 
   it('passes an intact log, then answers 409 naming the checkpoint once the tail is removed with the head set back', async () => {
-    await appendAudit(e.ctx.db, Array.from({ length: 4 }, (_, i) => ({ actor: 'test', action: 'grant', subject: `p${i}`, data: {} })));
+    await appendAudit(
+      e.ctx.db,
+      Array.from({ length: 4 }, (_, i) => ({ actor: 'test', action: 'grant', subject: `p${i}`, data: {} })),
+    );
     const c = await createCheckpoint(e.ctx.db, createPrivateKey(keys.privatePem));
     const ok = await post(base, { checkpoints: `${checkpointLine(c)}\n` });
     expect(ok.status).toBe(200);

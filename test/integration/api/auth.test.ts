@@ -90,7 +90,12 @@ describe('sign-in and roles', () => {
           audience: [idp.clientId],
           roleClaim: 'roles',
           groupsClaim: 'groups',
-          roleMap: { 'Lockstep.Approver': ['approver'], 'Lockstep.Operator': ['operator'], 'Lockstep.Viewer': ['viewer'], '0f2a-audit-group': ['auditor', 'viewer'] },
+          roleMap: {
+            'Lockstep.Approver': ['approver'],
+            'Lockstep.Operator': ['operator'],
+            'Lockstep.Viewer': ['viewer'],
+            '0f2a-audit-group': ['auditor', 'viewer'],
+          },
         },
         sessionSecret: SECRET,
       },
@@ -118,7 +123,14 @@ describe('sign-in and roles', () => {
     expect(s.setCookie).not.toMatch(/; Secure/);
     const me = await call('GET', '/auth/me', { cookie: s.cookie });
     expect(me.status).toBe(200);
-    expect(me.json).toEqual({ subject: 'alice', name: 'Alice Approver', email: 'alice@example.com', roles: ['approver'], via: 'oidc', actor: 'oidc:Alice Approver (alice)' });
+    expect(me.json).toEqual({
+      subject: 'alice',
+      name: 'Alice Approver',
+      email: 'alice@example.com',
+      roles: ['approver'],
+      via: 'oidc',
+      actor: 'oidc:Alice Approver (alice)',
+    });
     // group object ids map too; a person with no mapped role is signed in with no role
     expect((await call('GET', '/auth/me', as('aud'))).json.roles).toEqual(['viewer', 'auditor']);
     expect((await call('GET', '/auth/me', as('nobody'))).json.roles).toEqual([]);
@@ -144,7 +156,14 @@ describe('sign-in and roles', () => {
   });
 
   it('answers /auth/me for tokens too: ADMIN_TOKEN is token:admin with every role, a named token has its own', async () => {
-    expect((await call('GET', '/auth/me', { token: ADMIN })).json).toEqual({ subject: 'token:admin', name: 'admin', email: null, roles: ['viewer', 'operator', 'approver', 'auditor'], via: 'token', actor: 'token:admin' });
+    expect((await call('GET', '/auth/me', { token: ADMIN })).json).toEqual({
+      subject: 'token:admin',
+      name: 'admin',
+      email: null,
+      roles: ['viewer', 'operator', 'approver', 'auditor'],
+      via: 'token',
+      actor: 'token:admin',
+    });
     expect((await call('GET', '/auth/me', { token: CI })).json).toMatchObject({ subject: 'token:ci', roles: ['operator'], via: 'token' });
     expect((await call('GET', '/auth/me')).status).toBe(401);
   });
@@ -160,11 +179,15 @@ describe('sign-in and roles', () => {
     expect((await call('GET', '/api/v1/audit/verify', as('aud'))).status).toBe(200);
     expect((await call('GET', '/api/v1/incidents', as('vic'))).status).toBe(403);
     expect((await call('GET', '/api/v1/incidents', as('alice'))).status).toBe(200);
-    expect((await call('GET', '/api/v1/runs', as('nobody'))).json.error.message).toBe('this needs one of the roles viewer, operator, approver, auditor; oidc:No Roles (nobody) has no lockstep role');
+    expect((await call('GET', '/api/v1/runs', as('nobody'))).json.error.message).toBe(
+      'this needs one of the roles viewer, operator, approver, auditor; oidc:No Roles (nobody) has no lockstep role',
+    );
     // a machine token scoped to operator: starts runs, reads nothing it was not given, approves nothing
     expect((await call('POST', '/api/v1/runs', { token: CI, body: { mode: 'plan' } })).status).toBe(201);
     expect((await call('GET', '/api/v1/audit', { token: CI })).status).toBe(403);
-    expect((await call('POST', '/api/v1/runs/00000000-0000-4000-8000-000000000000/approve', { token: CI })).json.error.message).toMatch(/needs the approver role; token:ci has operator/);
+    expect((await call('POST', '/api/v1/runs/00000000-0000-4000-8000-000000000000/approve', { token: CI })).json.error.message).toMatch(
+      /needs the approver role; token:ci has operator/,
+    );
   });
 
   it('asks a cookie-authenticated write for X-Requested-With: lockstep (CSRF), but not a bearer one', async () => {
@@ -241,7 +264,18 @@ describe('sign-in when the provider cannot be reached', () => {
       ctx: e.ctx,
       adminTokens: [ADMIN],
       bodyLimitBytes: 4096,
-      auth: { oidc: { issuer: gone.issuer, clientId: gone.clientId, scopes: ['openid'], audience: [gone.clientId], roleClaim: 'roles', groupsClaim: 'groups', roleMap: {} }, sessionSecret: SECRET },
+      auth: {
+        oidc: {
+          issuer: gone.issuer,
+          clientId: gone.clientId,
+          scopes: ['openid'],
+          audience: [gone.clientId],
+          roleClaim: 'roles',
+          groupsClaim: 'groups',
+          roleMap: {},
+        },
+        sessionSecret: SECRET,
+      },
     });
     const server = await new Promise<Server>((r) => {
       const s = app.listen(0, '127.0.0.1', () => r(s));

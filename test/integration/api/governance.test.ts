@@ -27,7 +27,7 @@ describe('admin API: access exceptions and requests', () => {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
-    return { status: res.status, json: text ? (JSON.parse(text)) : null };
+    return { status: res.status, json: text ? JSON.parse(text) : null };
   };
 
   beforeAll(async () => {
@@ -50,7 +50,16 @@ describe('admin API: access exceptions and requests', () => {
     });
     const addr = server.address();
     base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-    ada = (await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'E1', userName: 'ada@example.com', displayName: 'Ada', employeeType: 'Employee', groups: ['DC Operations'] })).identity.id;
+    ada = (
+      await upsertIdentity(e.ctx.db, {
+        source: 'hr',
+        externalId: 'E1',
+        userName: 'ada@example.com',
+        displayName: 'Ada',
+        employeeType: 'Employee',
+        groups: ['DC Operations'],
+      })
+    ).identity.id;
     await runReconcile(e.ctx, { kind: 'full' }, { trigger: 'test', actor: 'test', apply: true });
   });
   afterAll(async () => {
@@ -64,7 +73,16 @@ describe('admin API: access exceptions and requests', () => {
     const r = await call('GET', '/api/v1/access-groups', undefined, VIEWER);
     expect(r.status).toBe(200);
     const byId = Object.fromEntries((r.json.accessGroups as Array<{ id: string }>).map((g) => [g.id, g]));
-    expect(byId.whitespace).toEqual({ id: 'whitespace', name: 'Server whitespace', system: 'dc1', ref: 'AG-WS', protectionClass: 4, owner: 'hall.owner', maxValidity: { ms: 90 * 86_400_000, text: expect.stringContaining('90') }, sponsorRequired: true });
+    expect(byId.whitespace).toEqual({
+      id: 'whitespace',
+      name: 'Server whitespace',
+      system: 'dc1',
+      ref: 'AG-WS',
+      protectionClass: 4,
+      owner: 'hall.owner',
+      maxValidity: { ms: 90 * 86_400_000, text: expect.stringContaining('90') },
+      sponsorRequired: true,
+    });
     expect(byId.perimeter).toMatchObject({ protectionClass: 1, owner: null, maxValidity: null, sponsorRequired: false });
     expect((await fetch(`${base}/api/v1/access-groups`)).status).toBe(401);
   });
@@ -90,7 +108,12 @@ describe('admin API: access exceptions and requests', () => {
     expect(Object.keys(membershipsOf(e.sim, 'E1'))).toContain('AG-WS');
     const created = await call('POST', '/api/v1/exceptions', body);
     expect(created.status).toBe(201);
-    expect(created.json.exception).toMatchObject({ identityId: ada, accessGroupId: 'whitespace', until: '2026-06-30T23:59:59.999Z', createdBy: 'token:operator' });
+    expect(created.json.exception).toMatchObject({
+      identityId: ada,
+      accessGroupId: 'whitespace',
+      until: '2026-06-30T23:59:59.999Z',
+      createdBy: 'token:operator',
+    });
     expect(created.json.run.queued).toBe(false);
     expect(Object.keys(membershipsOf(e.sim, 'E1'))).not.toContain('AG-WS');
     const id = created.json.exception.id as string;
@@ -148,7 +171,7 @@ describe('admin API: access exceptions and requests', () => {
     expect((await call('GET', `/api/v1/requests/${id}`, undefined, VIEWER)).json.decidedBy).toBe('token:hall.owner');
   });
 
-  it('starts a review, takes the reviewer\'s decisions (a revoke closes the door at once) and reports the evidence as JSON and CSV', async () => {
+  it("starts a review, takes the reviewer's decisions (a revoke closes the door at once) and reports the evidence as JSON and CSV", async () => {
     expect((await call('POST', '/api/v1/reviews', { review: 'ws-review' }, VIEWER)).status).toBe(403);
     expect((await call('POST', '/api/v1/reviews', { review: 'nope' })).status).toBe(404);
     const started = await call('POST', '/api/v1/reviews', { review: 'ws-review' });

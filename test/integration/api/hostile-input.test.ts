@@ -60,7 +60,9 @@ describe('hostile input: a 4xx naming the field, and nothing changed', () => {
     await scimType(r);
     r = await app.send('POST', '/scim/v2/Users', { body: `{"schemas":["${USER}"],"userName":"lone@example.com","displayName":"x\\ud800y"}` });
     await scimRefused(r, /^displayName contains a lone UTF-16 surrogate \(U\+D800/);
-    r = await app.send('PATCH', `/scim/v2/Users/${userId}`, { body: JSON.stringify({ schemas: [PATCH], Operations: [{ op: 'replace', path: 'displayName', value: 'A\u0000' }] }) });
+    r = await app.send('PATCH', `/scim/v2/Users/${userId}`, {
+      body: JSON.stringify({ schemas: [PATCH], Operations: [{ op: 'replace', path: 'displayName', value: 'A\u0000' }] }),
+    });
     await scimRefused(r, /^Operations\[0\]\.value contains a NUL/);
     await scimRefused(await app.send('GET', `/scim/v2/Users?filter=${encodeURIComponent('userName eq "a\u0000"')}`), /^filter contains a NUL/);
     await adminRefused(await app.send('GET', '/api/v1/identities/a%00b/explain'), 'who', /NUL/);
@@ -72,15 +74,26 @@ describe('hostile input: a 4xx naming the field, and nothing changed', () => {
   it('a 10,000-character userName is refused naming userName and the limit', async () => {
     // random CJK: 30 kB of UTF-8, more than a PostgreSQL index entry holds
     const long = Array.from({ length: 10_000 }, (_, i) => String.fromCodePoint(0x4e00 + ((i * 7919) % 20_000))).join('');
-    await scimRefused(await app.send('POST', '/scim/v2/Users', { body: JSON.stringify({ schemas: [USER], userName: long }) }), /^userName is 10000 characters long; lockstep accepts at most 512/);
-    const r = await app.send('PATCH', `/scim/v2/Users/${userId}`, { body: JSON.stringify({ schemas: [PATCH], Operations: [{ op: 'replace', path: 'userName', value: long }] }) });
+    await scimRefused(
+      await app.send('POST', '/scim/v2/Users', { body: JSON.stringify({ schemas: [USER], userName: long }) }),
+      /^userName is 10000 characters long; lockstep accepts at most 512/,
+    );
+    const r = await app.send('PATCH', `/scim/v2/Users/${userId}`, {
+      body: JSON.stringify({ schemas: [PATCH], Operations: [{ op: 'replace', path: 'userName', value: long }] }),
+    });
     await scimRefused(r, /^userName is 10000 characters long/);
-    await scimRefused(await app.send('POST', '/scim/v2/Groups', { body: JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: long }) }), /^displayName is 10000 characters long/);
+    await scimRefused(
+      await app.send('POST', '/scim/v2/Groups', { body: JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: long }) }),
+      /^displayName is 10000 characters long/,
+    );
   });
 
   it('deeply nested JSON (10,000 arrays) is refused before anything recurses into it', async () => {
     const deep = '['.repeat(10_000) + ']'.repeat(10_000);
-    await scimRefused(await app.send('POST', '/scim/v2/Users', { body: `{"schemas":["${USER}"],"userName":"deep@example.com","nickName":${deep}}` }), /^nickName(\[0\])+ is nested more than 32 levels deep/);
+    await scimRefused(
+      await app.send('POST', '/scim/v2/Users', { body: `{"schemas":["${USER}"],"userName":"deep@example.com","nickName":${deep}}` }),
+      /^nickName(\[0\])+ is nested more than 32 levels deep/,
+    );
     await scimRefused(await app.send('POST', '/scim/v2/Users', { body: deep }), /nested more than 32 levels/);
     const r = await app.send('POST', '/api/v1/runs', { body: `{"mode":"plan","identities":${deep}}` });
     await adminRefused(r, r.json?.error?.field, /nested more than 32 levels deep/);
@@ -93,7 +106,9 @@ describe('hostile input: a 4xx naming the field, and nothing changed', () => {
     expect(r.json.scimType).toBe('invalidValue');
     await scimRefused(await app.send('GET', '/scim/v2/Groups?count=1000000000000000000000'), /^count must be an integer/);
     await scimRefused(
-      await app.send('POST', '/scim/v2/Users/.search', { body: JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:SearchRequest'], startIndex: 1e21 }) }),
+      await app.send('POST', '/scim/v2/Users/.search', {
+        body: JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:SearchRequest'], startIndex: 1e21 }),
+      }),
       /^startIndex must be an integer/,
     );
     // a large but representable one is an empty page, as RFC 7644 §3.4.2.4 says
@@ -106,9 +121,16 @@ describe('hostile input: a 4xx naming the field, and nothing changed', () => {
     const r = await app.send('POST', '/scim/v2/Users', { body: 'not gzip at all', headers: { 'content-encoding': 'gzip' } });
     await scimRefused(r, /does not decode as its Content-Encoding says/);
     expect(r.json.scimType).toBe('invalidSyntax');
-    await adminRefused(await app.send('POST', '/api/v1/runs', { body: 'not gzip', headers: { 'content-encoding': 'gzip' } }), 'Content-Encoding', /does not decode/);
+    await adminRefused(
+      await app.send('POST', '/api/v1/runs', { body: 'not gzip', headers: { 'content-encoding': 'gzip' } }),
+      'Content-Encoding',
+      /does not decode/,
+    );
     await adminRefused(await app.send('POST', '/api/v1/runs', { body: 'xx', headers: { 'content-encoding': 'br' } }), 'Content-Encoding', /does not decode/);
-    const ok = await app.send('POST', '/scim/v2/Users', { body: gzipSync(JSON.stringify({ schemas: [USER], userName: 'gz@example.com' })), headers: { 'content-encoding': 'gzip' } });
+    const ok = await app.send('POST', '/scim/v2/Users', {
+      body: gzipSync(JSON.stringify({ schemas: [USER], userName: 'gz@example.com' })),
+      headers: { 'content-encoding': 'gzip' },
+    });
     expect(ok.status).toBe(201);
   });
 

@@ -19,7 +19,11 @@ import { MAPPINGS } from '../reconcile/mappings.js';
 
 const TOKEN = 'admin-token-openapi-0123456789';
 
-type Doc = { openapi: string; paths: Record<string, Record<string, { 'x-lockstep-roles'?: string[]; responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>>; components: { schemas: Record<string, unknown> } };
+type Doc = {
+  openapi: string;
+  paths: Record<string, Record<string, { 'x-lockstep-roles'?: string[]; responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>>;
+  components: { schemas: Record<string, unknown> };
+};
 
 interface Layer {
   route?: { path: string; methods: Record<string, boolean>; stack: Array<{ handle: { roles?: readonly string[] } }> };
@@ -54,13 +58,27 @@ describe('OpenAPI document', () => {
   const get = async (path: string, token: string | null = TOKEN) => {
     const res = await fetch(`${base}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
     const text = await res.text();
-    return { status: res.status, text, type: res.headers.get('content-type') ?? '', json: res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : null };
+    return {
+      status: res.status,
+      text,
+      type: res.headers.get('content-type') ?? '',
+      json: res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : null,
+    };
   };
 
   beforeAll(async () => {
     e = await createTestEngine('postgres', MAPPINGS, { now: '2026-06-01T08:00:00Z' });
-    const syncSource = async (): Promise<SourcePullResult> => ({ type: 'file', result: { source: 'hr', rows: 0, created: 0, updated: 0, unchanged: 0, leavers: 0, errors: [], leaversWithheld: null } as never });
-    const consoleApi = createConsoleApi({ ctx: e.ctx, mappingPaths: [], systems: ['dc1'], metrics: async () => [], overdue: async () => ({ count: 0, oldestSince: null }) });
+    const syncSource = async (): Promise<SourcePullResult> => ({
+      type: 'file',
+      result: { source: 'hr', rows: 0, created: 0, updated: 0, unchanged: 0, leavers: 0, errors: [], leaversWithheld: null } as never,
+    });
+    const consoleApi = createConsoleApi({
+      ctx: e.ctx,
+      mappingPaths: [],
+      systems: ['dc1'],
+      metrics: async () => [],
+      overdue: async () => ({ count: 0, oldestSince: null }),
+    });
     closeConsole = consoleApi.close;
     app = createApp({
       ctx: e.ctx,
@@ -76,7 +94,14 @@ describe('OpenAPI document', () => {
     });
     const addr = server.address();
     base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'E1', userName: 'ada@example.com', displayName: 'Ada', employeeType: 'Employee', groups: ['DC Operations'] });
+    await upsertIdentity(e.ctx.db, {
+      source: 'hr',
+      externalId: 'E1',
+      userName: 'ada@example.com',
+      displayName: 'Ada',
+      employeeType: 'Employee',
+      groups: ['DC Operations'],
+    });
   });
   afterAll(async () => {
     closeConsole();
@@ -96,7 +121,8 @@ describe('OpenAPI document', () => {
   it('lists every route the app registers, with the roles its guard enforces', () => {
     const doc = JSON.parse(renderOpenApi()) as Doc;
     const documented = new Map<string, string[] | undefined>();
-    for (const [path, item] of Object.entries(doc.paths)) for (const [m, op] of Object.entries(item)) documented.set(`${m.toUpperCase()} ${path}`, op['x-lockstep-roles']);
+    for (const [path, item] of Object.entries(doc.paths))
+      for (const [m, op] of Object.entries(item)) documented.set(`${m.toUpperCase()} ${path}`, op['x-lockstep-roles']);
     const registered = routesOf((app as unknown as { router: Router & { stack: Layer[] } }).router.stack);
     const keys = registered.map((r) => r.key.replace(/:([A-Za-z_]+)/g, '{$1}'));
     expect(keys.length).toBeGreaterThan(20);
@@ -128,7 +154,11 @@ describe('OpenAPI document', () => {
       expect(ok, `${method.toUpperCase()} ${path} ${status}: ${ajv.errorsText(validate.errors)}`).toBe(true);
     };
     const post = async (path: string, body: unknown) => {
-      const res = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const res = await fetch(`${base}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       return { status: res.status, json: (await res.json()) as any };
     };
 

@@ -48,9 +48,10 @@ describe('admin API: invariant violations and the What-if mapping tests', () => 
     await writeFile(join(dir, 'bank.yaml'), MAPPINGS);
     await writeFile(join(dir, 'bank.test.yaml'), TESTS);
     const app = createApp({ ctx: e.ctx, adminTokens: [], auth: { tokens: [{ name: 'viewer', token: VIEWER, roles: ['viewer'] }] }, bodyLimitBytes: 65_536 });
-    const listen = (a: express.Express) => new Promise<Server>((r) => {
-      const s = a.listen(0, '127.0.0.1', () => r(s));
-    });
+    const listen = (a: express.Express) =>
+      new Promise<Server>((r) => {
+        const s = a.listen(0, '127.0.0.1', () => r(s));
+      });
     const urlOf = (s: Server) => {
       const addr = s.address();
       return `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
@@ -58,7 +59,11 @@ describe('admin API: invariant violations and the What-if mapping tests', () => 
     server = await listen(app);
     base = urlOf(server);
     // the router as the console mounts it (behind its own session auth, left out here)
-    whatIfServer = await listen(express().use(express.json({ limit: '1mb' })).use(createWhatIfRouter({ ctx: e.ctx, mappingPaths: [dir], systems: ['dc1'] })));
+    whatIfServer = await listen(
+      express()
+        .use(express.json({ limit: '1mb' }))
+        .use(createWhatIfRouter({ ctx: e.ctx, mappingPaths: [dir], systems: ['dc1'] })),
+    );
     whatIfBase = urlOf(whatIfServer);
     await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'E1', userName: 'ada@example.com', employeeType: 'Employee', groups: ['Cash', 'Audit'] });
     await runReconcile(e.ctx, { kind: 'full' }, { trigger: 'test', actor: 'test', apply: true });
@@ -87,8 +92,15 @@ describe('admin API: invariant violations and the What-if mapping tests', () => 
 
   it('the What-if runs the mapping tests against the edited mappings and shows what fails', async () => {
     const post = async (files: Array<{ file: string; text: string }>) => {
-      const res = await fetch(`${whatIfBase}/plan/what-if`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ files }) });
-      return { status: res.status, body: (await res.json()) as { tests: { passed: number; failed: number; invalid: string[]; results: Array<{ name: string; failures: string[] }> } } };
+      const res = await fetch(`${whatIfBase}/plan/what-if`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ files }),
+      });
+      return {
+        status: res.status,
+        body: (await res.json()) as { tests: { passed: number; failed: number; invalid: string[]; results: Array<{ name: string; failures: string[] }> } },
+      };
     };
     const same = await post([{ file: 'bank.yaml', text: MAPPINGS }]);
     expect(same.status).toBe(200);
@@ -99,10 +111,17 @@ describe('admin API: invariant violations and the What-if mapping tests', () => 
     const broken = await post([{ file: 'bank.yaml', text: edited }]);
     expect(broken.status).toBe(200);
     expect(broken.body.tests.failed).toBe(1);
-    expect(broken.body.tests.results.find((r) => r.name === 'nobody gets both rooms')!.failures[0]).toMatch(/granted but not expected: cash \(rule cash\), audit-log \(rule audit\)/);
+    expect(broken.body.tests.results.find((r) => r.name === 'nobody gets both rooms')!.failures[0]).toMatch(
+      /granted but not expected: cash \(rule cash\), audit-log \(rule audit\)/,
+    );
 
     // test documents sent with the mappings are run as sent, and one that does not parse is named
-    const sent = await post([{ file: 'bank.yaml', text: MAPPINGS }, { file: 'bank.test.yaml', text: TESTS.replace('groups: [Cash] }', 'groups: [Cash], hireDate: soon }') }]);
-    expect(sent.body.tests.invalid).toEqual([expect.stringMatching(/^bank\.test\.yaml:\d+:\d+: tests\[0\] "cash staff get the cash room": person\.hireDate: must be an ISO 8601 date/)]);
+    const sent = await post([
+      { file: 'bank.yaml', text: MAPPINGS },
+      { file: 'bank.test.yaml', text: TESTS.replace('groups: [Cash] }', 'groups: [Cash], hireDate: soon }') },
+    ]);
+    expect(sent.body.tests.invalid).toEqual([
+      expect.stringMatching(/^bank\.test\.yaml:\d+:\d+: tests\[0\] "cash staff get the cash room": person\.hireDate: must be an ISO 8601 date/),
+    ]);
   });
 });

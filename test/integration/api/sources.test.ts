@@ -23,12 +23,22 @@ describe('admin API: POST /sources/{name}/sync answers with what the sync found'
   const sources = {
     hr: () => fileSourceSchema.parse({ type: 'file', path: join(dir, 'hr.csv'), columns: { employeeId: 'externalId' } }),
     entra: () =>
-      entraSourceSchema.parse({ type: 'entra', tenantId: '66666666-6666-4666-8666-666666666666', auth: 'none', graphBaseUrl: graph.url, maxRemovalPercent: 20 }),
+      entraSourceSchema.parse({
+        type: 'entra',
+        tenantId: '66666666-6666-4666-8666-666666666666',
+        auth: 'none',
+        graphBaseUrl: graph.url,
+        maxRemovalPercent: 20,
+      }),
   };
   // composed as the service composes it: the source's own pull, its result handed to the API
   const syncSource = async (name: string, actor: string): Promise<SourcePullResult> => {
     if (name === 'hr') return { type: 'file', result: await syncFileSource({ db: e.ctx.db, name, config: sources.hr(), path: join(dir, 'hr.csv'), actor }) };
-    if (name === 'entra') return { type: 'entra', result: await pullEntra({ db: e.ctx.db, source: { ...sources.entra(), name }, onChange: () => undefined, logger: pino({ level: 'silent' }) }) };
+    if (name === 'entra')
+      return {
+        type: 'entra',
+        result: await pullEntra({ db: e.ctx.db, source: { ...sources.entra(), name }, onChange: () => undefined, logger: pino({ level: 'silent' }) }),
+      };
     throw new LockstepError('not_found', `no source named ${name}`, { field: 'source' });
   };
   const sync = async (name: string) => {
@@ -75,8 +85,24 @@ describe('admin API: POST /sources/{name}/sync answers with what the sync found'
     expect(r.json.leaversWithheld).toMatch(/1 row\(s\) could not be tied to a person/);
     expect(r.json.warnings).toEqual([r.json.leaversWithheld]);
     expect(r.json.errors).toEqual([
-      { file, line: 3, column: 'hireDate', columnIndex: 5, reason: expect.stringMatching(/^hireDate: /), externalId: 'E2', text: expect.stringContaining(`${file}:3: column hireDate (5): hireDate: `) },
-      { file, line: 4, column: null, columnIndex: null, reason: 'expected 5 columns, found 4', externalId: null, text: `${file}:4: expected 5 columns, found 4 — row skipped` },
+      {
+        file,
+        line: 3,
+        column: 'hireDate',
+        columnIndex: 5,
+        reason: expect.stringMatching(/^hireDate: /),
+        externalId: 'E2',
+        text: expect.stringContaining(`${file}:3: column hireDate (5): hireDate: `),
+      },
+      {
+        file,
+        line: 4,
+        column: null,
+        columnIndex: null,
+        reason: 'expected 5 columns, found 4',
+        externalId: null,
+        text: `${file}:4: expected 5 columns, found 4 — row skipped`,
+      },
     ]);
     expect(r.json).not.toHaveProperty('changedIds');
   });
@@ -91,17 +117,30 @@ describe('admin API: POST /sources/{name}/sync answers with what the sync found'
   });
 
   it('reports what an Entra pull found, and the removals its mass-removal guard held', async () => {
-    for (let i = 1; i <= 5; i++) graph.upsertUser({ id: uuid(i), employeeId: `X${i}`, userPrincipalName: `u${i}@contoso.example`, displayName: `User ${i}`, accountEnabled: true });
+    for (let i = 1; i <= 5; i++)
+      graph.upsertUser({ id: uuid(i), employeeId: `X${i}`, userPrincipalName: `u${i}@contoso.example`, displayName: `User ${i}`, accountEnabled: true });
     const first = await sync('entra');
     expect(first.status).toBe(200);
     expect(sourceSyncResponseSchema.safeParse(first.json).success).toBe(true);
-    expect(first.json).toMatchObject({ source: 'entra', type: 'entra', synced: true, counts: { seen: 5, created: 5, removed: 0, leavers: 0 }, held: null, conflicts: [] });
+    expect(first.json).toMatchObject({
+      source: 'entra',
+      type: 'entra',
+      synced: true,
+      counts: { seen: 5, created: 5, removed: 0, leavers: 0 },
+      held: null,
+      conflicts: [],
+    });
 
     for (let i = 3; i <= 5; i++) graph.removeUser(uuid(i));
     graph.expireTokens(); // the next round is a full enumeration: the three are simply absent
     const second = await sync('entra');
     expect(second.status).toBe(200);
-    expect(second.json).toMatchObject({ type: 'entra', resynced: true, counts: { removed: 0, leavers: 0 }, held: { wouldRemove: 3, total: 5, percent: 60, maxRemovalPercent: 20 } });
+    expect(second.json).toMatchObject({
+      type: 'entra',
+      resynced: true,
+      counts: { removed: 0, leavers: 0 },
+      held: { wouldRemove: 3, total: 5, percent: 60, maxRemovalPercent: 20 },
+    });
     expect(second.json.held.sample.sort()).toEqual(['X3', 'X4', 'X5']);
     expect(second.json.warnings[0]).toMatch(/3 of 5 identities \(60%\) would be removed, over maxRemovalPercent 20: removals held/);
   });

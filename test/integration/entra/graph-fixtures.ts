@@ -22,7 +22,10 @@ export function mockTokenEndpoint(): nock.Scope {
     .post(
       `/${TENANT}/oauth2/v2.0/token`,
       (body: Record<string, string>) =>
-        body.grant_type === 'client_credentials' && body.client_id === CLIENT && body.client_secret === 'not-a-real-secret' && body.scope === 'https://graph.microsoft.com/.default',
+        body.grant_type === 'client_credentials' &&
+        body.client_id === CLIENT &&
+        body.client_secret === 'not-a-real-secret' &&
+        body.scope === 'https://graph.microsoft.com/.default',
     )
     .query(true)
     .reply(200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: TOKEN })

@@ -26,7 +26,13 @@ import {
 const throttled = {
   error: {
     code: 'TooManyRequests',
-    innerError: { code: '429', date: '2026-11-22T03:00:00', message: 'Please retry after', 'request-id': '94fb3b52-452a-4535-a601-69e0a90e3aa2', status: '429' },
+    innerError: {
+      code: '429',
+      date: '2026-11-22T03:00:00',
+      message: 'Please retry after',
+      'request-id': '94fb3b52-452a-4535-a601-69e0a90e3aa2',
+      status: '429',
+    },
     message: 'Please retry again later.',
   },
 };
@@ -81,8 +87,16 @@ describe.each(storeKinds)('Entra source on %s', (kind) => {
     for await (const e of iterateAudit(s.db)) if (e.actor === `entra:${name}`) out.push(e);
     return out;
   };
-  const leaverIds = () => notified.filter((n) => n.leaver).flatMap((n) => n.ids).sort();
-  const changedIds = () => notified.filter((n) => !n.leaver).flatMap((n) => n.ids).sort();
+  const leaverIds = () =>
+    notified
+      .filter((n) => n.leaver)
+      .flatMap((n) => n.ids)
+      .sort();
+  const changedIds = () =>
+    notified
+      .filter((n) => !n.leaver)
+      .flatMap((n) => n.ids)
+      .sort();
 
   /** A first complete round: users on one page (deltaLink d1), groups on one page (g1). */
   async function seed(users: UserSpec[], groups: Array<ReturnType<typeof group>> = [], extra: Record<string, unknown> = {}): Promise<PullResult> {
@@ -154,7 +168,10 @@ describe.each(storeKinds)('Entra source on %s', (kind) => {
   });
 
   it('fails as an auth error when the tenant refuses the client secret, and stores nothing', async () => {
-    const g = graph().get('/v1.0/users/delta').query(true).reply(200, deltaPage('users', [user({ n: 1 })], { delta: 'd1' }));
+    const g = graph()
+      .get('/v1.0/users/delta')
+      .query(true)
+      .reply(200, deltaPage('users', [user({ n: 1 })], { delta: 'd1' }));
     const err = (await pull({ clientSecret: 'expired-secret' }).catch((e: unknown) => e)) as LockstepError;
     expect(err).toBeInstanceOf(LockstepError);
     expect(err.code).toBe('auth');
@@ -171,7 +188,10 @@ describe.each(storeKinds)('Entra source on %s', (kind) => {
     const g = graph()
       .get('/v1.0/users/delta')
       .query(deltaTok('d1'))
-      .reply(200, deltaPage('users', [user({ n: 1, department: 'Security' }), user({ n: 2, accountEnabled: false }), removedUser(3, 'changed')], { next: 'q2' }))
+      .reply(
+        200,
+        deltaPage('users', [user({ n: 1, department: 'Security' }), user({ n: 2, accountEnabled: false }), removedUser(3, 'changed')], { next: 'q2' }),
+      )
       .get('/v1.0/users/delta')
       .query(skip('q2'))
       // A replay of the same change and a permanent delete.
@@ -195,7 +215,12 @@ describe.each(storeKinds)('Entra source on %s', (kind) => {
     expect(notified[0].leaver).toBe(true);
     expect(await getSyncState(s.db, usersStateKey(name))).toMatchObject({ deltaLink: `${GRAPH}/v1.0/users/delta?$deltatoken=d2` });
     const reasons = (await audit()).filter((e) => e.action === 'identity.deleted').map((e) => [e.subject, e.data.reason]);
-    expect(reasons).toEqual(expect.arrayContaining([[u3!.id, 'soft-deleted'], [u4!.id, 'deleted']]));
+    expect(reasons).toEqual(
+      expect.arrayContaining([
+        [u3!.id, 'soft-deleted'],
+        [u4!.id, 'deleted'],
+      ]),
+    );
 
     // Restored from deleted items: the user comes back without @removed.
     notified = [];
@@ -255,7 +280,14 @@ describe.each(storeKinds)('Entra source on %s', (kind) => {
       )
       .get('/v1.0/users/delta')
       .query(initialQuery)
-      .reply(200, deltaPage('users', Array.from({ length: 9 }, (_, i) => user({ n: i + 1 })), { delta: 'd2' }))
+      .reply(
+        200,
+        deltaPage(
+          'users',
+          Array.from({ length: 9 }, (_, i) => user({ n: i + 1 })),
+          { delta: 'd2' },
+        ),
+      )
       .get('/v1.0/groups/delta')
       .query(deltaTok('g1'))
       .reply(200, deltaPage('groups', [], { delta: 'g2' }));
@@ -427,9 +459,33 @@ describe.each(storeKinds)('Entra source on %s', (kind) => {
       appId: '00000000-1111-4000-8000-000000000001',
       displayName: 'Badge Portal',
       appRoles: [
-        { allowedMemberTypes: ['User'], description: 'Operates the data halls', displayName: 'Data centre operator', id: opRole, isEnabled: true, origin: 'Application', value: 'DC.Operator' },
-        { allowedMemberTypes: ['User'], description: 'Escorts visitors', displayName: 'Visitor escort', id: escortRole, isEnabled: true, origin: 'Application', value: 'DC.Escort' },
-        { allowedMemberTypes: ['User'], description: 'Retired', displayName: 'Old role', id: oldRole, isEnabled: false, origin: 'Application', value: 'DC.Old' },
+        {
+          allowedMemberTypes: ['User'],
+          description: 'Operates the data halls',
+          displayName: 'Data centre operator',
+          id: opRole,
+          isEnabled: true,
+          origin: 'Application',
+          value: 'DC.Operator',
+        },
+        {
+          allowedMemberTypes: ['User'],
+          description: 'Escorts visitors',
+          displayName: 'Visitor escort',
+          id: escortRole,
+          isEnabled: true,
+          origin: 'Application',
+          value: 'DC.Escort',
+        },
+        {
+          allowedMemberTypes: ['User'],
+          description: 'Retired',
+          displayName: 'Old role',
+          id: oldRole,
+          isEnabled: false,
+          origin: 'Application',
+          value: 'DC.Old',
+        },
       ],
     };
     const assignment = (id: string, principal: string, type: 'User' | 'Group', role: string, display: string) => ({

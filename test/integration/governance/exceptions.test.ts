@@ -20,14 +20,22 @@ describe.each(storeKinds)('access exceptions on %s', (kind) => {
     await runReconcile(e.ctx, scope(identity.id), apply);
     expect(groupsOf('E1')).toEqual(['AG-OFFICE', 'AG-PERIM', 'AG-POWER', 'AG-WS']);
 
-    const { exception } = await createAccessException(e.ctx, { who: 'e1@example.com', accessGroupId: 'whitespace', until: '2026-06-15', reason: 'Q2 review: no longer works in the hall', actor: 'api:alice' });
+    const { exception } = await createAccessException(e.ctx, {
+      who: 'e1@example.com',
+      accessGroupId: 'whitespace',
+      until: '2026-06-15',
+      reason: 'Q2 review: no longer works in the hall',
+      actor: 'api:alice',
+    });
     expect(exception).toMatchObject({ until: '2026-06-15T23:59:59.999Z', source: 'manual', createdBy: 'api:alice', removedAt: null });
 
     const built = await buildPlan(e.ctx, scope(identity.id));
     const revoke = built.plan.operations.find((o) => o.kind === 'revoke')!;
     expect(revoke.group!.ref).toBe('AG-WS');
     expect(revoke.reason.cause).toBe('exception');
-    expect(revoke.reason.text).toContain(`denied by exception ${exception.id} until 2026-06-15T23:59:59.999Z (api:alice): Q2 review: no longer works in the hall`);
+    expect(revoke.reason.text).toContain(
+      `denied by exception ${exception.id} until 2026-06-15T23:59:59.999Z (api:alice): Q2 review: no longer works in the hall`,
+    );
     // the person is looked at again when the exception ends
     expect(built.nextCheckAtByIdentity[identity.id]).toBe('2026-06-15T23:59:59.999Z');
 
@@ -41,7 +49,12 @@ describe.each(storeKinds)('access exceptions on %s', (kind) => {
     expect(groupsOf('E1')).toEqual(['AG-OFFICE', 'AG-PERIM', 'AG-POWER']);
     const x = await explainIdentity(e.ctx, 'e1@example.com');
     expect(x.evaluation.denied).toEqual([
-      { accessGroupId: 'whitespace', rule: 'dc-ops', reason: expect.stringContaining('Q2 review'), exception: expect.objectContaining({ id: exception.id, until: '2026-06-15T23:59:59.999Z' }) },
+      {
+        accessGroupId: 'whitespace',
+        rule: 'dc-ops',
+        reason: expect.stringContaining('Q2 review'),
+        exception: expect.objectContaining({ id: exception.id, until: '2026-06-15T23:59:59.999Z' }),
+      },
     ]);
     expect(x.exceptions.map((y) => y.id)).toEqual([exception.id]);
     expect(x.evaluation.nextCheckAt).toBe('2026-06-15T23:59:59.999Z');
@@ -49,7 +62,10 @@ describe.each(storeKinds)('access exceptions on %s', (kind) => {
     // the audit log has the exception and the revocation with its reason
     const audit = [];
     for await (const a of iterateAudit(e.ctx.db, { subject: identity.id })) audit.push(a);
-    expect(audit.find((a) => a.action === 'exception.created')).toMatchObject({ actor: 'api:alice', data: { exceptionId: exception.id, accessGroupId: 'whitespace', reason: 'Q2 review: no longer works in the hall' } });
+    expect(audit.find((a) => a.action === 'exception.created')).toMatchObject({
+      actor: 'api:alice',
+      data: { exceptionId: exception.id, accessGroupId: 'whitespace', reason: 'Q2 review: no longer works in the hall' },
+    });
     const revoked = audit.find((a) => a.action === 'revoke' || (a.data as { kind?: string }).kind === 'revoke');
     expect(JSON.stringify(revoked)).toContain(exception.id);
 
@@ -65,7 +81,13 @@ describe.each(storeKinds)('access exceptions on %s', (kind) => {
   it('gives the group back when an exception is removed early, and records why', async () => {
     const { identity } = await hrPerson(e, 'E1', { groups: ['DC Operations'] });
     await runReconcile(e.ctx, scope(identity.id), apply);
-    const { exception } = await createAccessException(e.ctx, { who: identity.id, accessGroupId: 'power', until: '2026-07-01T12:00:00Z', reason: 'incident 42', actor: 'cli:bob' });
+    const { exception } = await createAccessException(e.ctx, {
+      who: identity.id,
+      accessGroupId: 'power',
+      until: '2026-07-01T12:00:00Z',
+      reason: 'incident 42',
+      actor: 'cli:bob',
+    });
     await runReconcile(e.ctx, scope(identity.id), apply);
     expect(groupsOf('E1')).not.toContain('AG-POWER');
     const removed = await removeAccessException(e.ctx, exception.id, { actor: 'api:carol', reason: 'incident closed' });
@@ -75,7 +97,10 @@ describe.each(storeKinds)('access exceptions on %s', (kind) => {
     expect(groupsOf('E1')).toContain('AG-POWER');
     const audit = [];
     for await (const a of iterateAudit(e.ctx.db, { subject: identity.id })) if (a.action.startsWith('exception.')) audit.push(a);
-    expect(audit.map((a) => `${a.action} ${a.actor} ${String(a.data.reason)}`)).toEqual(['exception.created cli:bob incident 42', 'exception.removed api:carol incident closed']);
+    expect(audit.map((a) => `${a.action} ${a.actor} ${String(a.data.reason)}`)).toEqual([
+      'exception.created cli:bob incident 42',
+      'exception.removed api:carol incident closed',
+    ]);
   });
 
   it('refuses bad exceptions naming the field', async () => {
@@ -92,7 +117,14 @@ describe.each(storeKinds)('access exceptions on %s', (kind) => {
     const ids: string[] = [];
     for (const k of ['E1', 'E2', 'E3', 'E4']) ids.push((await hrPerson(e, k)).identity.id);
     await runReconcile(e.ctx, { kind: 'full' }, apply);
-    for (const k of ['E1', 'E2', 'E3', 'E4']) await createAccessException(e.ctx, { who: `${k.toLowerCase()}@example.com`, accessGroupId: 'perimeter', until: '2026-09-01', reason: 'site closed', actor: 'api:alice' });
+    for (const k of ['E1', 'E2', 'E3', 'E4'])
+      await createAccessException(e.ctx, {
+        who: `${k.toLowerCase()}@example.com`,
+        accessGroupId: 'perimeter',
+        until: '2026-09-01',
+        reason: 'site closed',
+        actor: 'api:alice',
+      });
     const held = await runReconcile(e.ctx, { kind: 'full' }, apply);
     expect(held.held).toBe(true);
     expect(groupsOf('E1')).toContain('AG-PERIM');

@@ -47,18 +47,42 @@ describe('governance webhooks (CloudEvents, HMAC-signed, retried) on PostgreSQL'
     // written before the notifier started: not sent
     await createAccessException(e.ctx, { who: identity.id, accessGroupId: 'perimeter', until: '2026-06-02', reason: 'before', actor: 'test' });
     const config = notificationsSchema.parse({ webhooks: [{ url, events: ['exception.created'], secret: SECRET }], everyMs: 3_600_000, maxAttempts: 3 });
-    const n = await startNotifier({ db: e.ctx.db, config, logger: pino({ level: 'silent' }), now: () => new Date('2026-06-01T08:00:00Z'), retryBaseMs: 1, retryMaxMs: 5 });
+    const n = await startNotifier({
+      db: e.ctx.db,
+      config,
+      logger: pino({ level: 'silent' }),
+      now: () => new Date('2026-06-01T08:00:00Z'),
+      retryBaseMs: 1,
+      retryMaxMs: 5,
+    });
     try {
       failNext = 1;
-      const { exception } = await createAccessException(e.ctx, { who: identity.id, accessGroupId: 'offices', until: '2026-06-03', reason: 'incident 9', actor: 'api:alice' });
+      const { exception } = await createAccessException(e.ctx, {
+        who: identity.id,
+        accessGroupId: 'offices',
+        until: '2026-06-03',
+        reason: 'incident 9',
+        actor: 'api:alice',
+      });
       // not subscribed: not sent
-      await createAccessRequest(e.ctx, { who: identity.id, accessGroup: 'power', until: '2026-06-10', justification: 'x' }, { actor: 'api:op', names: ['op'], roles: ['operator'] });
+      await createAccessRequest(
+        e.ctx,
+        { who: identity.id, accessGroup: 'power', until: '2026-06-10', justification: 'x' },
+        { actor: 'api:op', names: ['op'], roles: ['operator'] },
+      );
       expect(await n.tick()).toEqual({ delivered: 1, failed: 0 });
       expect(received).toHaveLength(1);
       const { headers, body } = received[0];
       expect(headers['content-type']).toBe('application/cloudevents+json');
       const ev = JSON.parse(body);
-      expect(ev).toMatchObject({ specversion: '1.0', type: 'io.lockstep.exception.created', source: 'urn:lockstep', subject: identity.id, datacontenttype: 'application/json', data: { actor: 'api:alice', exceptionId: exception.id, reason: 'incident 9', accessGroupId: 'offices' } });
+      expect(ev).toMatchObject({
+        specversion: '1.0',
+        type: 'io.lockstep.exception.created',
+        source: 'urn:lockstep',
+        subject: identity.id,
+        datacontenttype: 'application/json',
+        data: { actor: 'api:alice', exceptionId: exception.id, reason: 'incident 9', accessGroupId: 'offices' },
+      });
       expect(ev.id).toMatch(/^audit-\d+$/);
       const expected = createHmac('sha256', SECRET).update(`${ev.id}.${headers['webhook-timestamp']}.${body}`).digest('base64');
       expect(headers['webhook-signature']).toBe(`v1,${expected}`);

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { runReconcile } from '../../../src/reconcile/index.js';
-import { approveAccessRequest, createAccessException, createAccessRequest, denyAccessRequest, explainIdentity, type Caller } from '../../../src/governance/index.js';
+import {
+  approveAccessRequest,
+  createAccessException,
+  createAccessRequest,
+  denyAccessRequest,
+  explainIdentity,
+  type Caller,
+} from '../../../src/governance/index.js';
 import { buildPlan } from '../../../src/reconcile/plan.js';
 import { iterateAudit } from '../../../src/store/index.js';
 import { storeKinds } from '../../helpers/db.js';
@@ -24,8 +31,18 @@ describe.each(storeKinds)('access requests on %s', (kind) => {
     expect(groupsOf('E1')).toEqual(['AG-OFFICE', 'AG-PERIM']);
 
     // the manager asks; the owner approves (four-eyes: not the manager, not the person)
-    const r = await createAccessRequest(e.ctx, { who: 'e1@example.com', accessGroup: 'whitespace', until: '2026-06-20', justification: 'migration project' }, caller('boss@example.com'));
-    expect(r).toMatchObject({ status: 'pending', groups: ['whitespace'], validFrom: '2026-06-01T08:00:00.000Z', validUntil: '2026-06-20T23:59:59.999Z', requestedBy: 'token:boss@example.com' });
+    const r = await createAccessRequest(
+      e.ctx,
+      { who: 'e1@example.com', accessGroup: 'whitespace', until: '2026-06-20', justification: 'migration project' },
+      caller('boss@example.com'),
+    );
+    expect(r).toMatchObject({
+      status: 'pending',
+      groups: ['whitespace'],
+      validFrom: '2026-06-01T08:00:00.000Z',
+      validUntil: '2026-06-20T23:59:59.999Z',
+      requestedBy: 'token:boss@example.com',
+    });
     expect(r.steps).toEqual([expect.objectContaining({ kind: 'owner', who: 'hall.owner@example.com', approvedBy: null })]);
     await expect(approveAccessRequest(e.ctx, r.id, caller('boss@example.com', ['approver']), null)).rejects.toMatchObject({ details: { rule: 'four-eyes' } });
     await expect(approveAccessRequest(e.ctx, r.id, caller('e1@example.com', ['approver']), null)).rejects.toMatchObject({ details: { rule: 'four-eyes' } });
@@ -37,7 +54,12 @@ describe.each(storeKinds)('access requests on %s', (kind) => {
     const grant = built.plan.operations.find((o) => o.kind === 'grant')!;
     expect(grant.group!.ref).toBe('AG-WS');
     expect(grant.validity).toEqual({ from: null, until: '2026-06-20T23:59:59.999Z' });
-    expect(grant.reason.reasons).toEqual([expect.objectContaining({ rule: `request:${r.id}`, notes: [expect.stringContaining('approved by token:hall.owner@example.com: migration project'), expect.stringContaining('until 2026-06-20')] })]);
+    expect(grant.reason.reasons).toEqual([
+      expect.objectContaining({
+        rule: `request:${r.id}`,
+        notes: [expect.stringContaining('approved by token:hall.owner@example.com: migration project'), expect.stringContaining('until 2026-06-20')],
+      }),
+    ]);
     expect(built.nextCheckAtByIdentity[identity.id]).toBe('2026-06-20T23:59:59.999Z');
     await runReconcile(e.ctx, { kind: 'identities', ids: [identity.id] }, apply);
     expect(groupsOf('E1')).toContain('AG-WS');
@@ -64,18 +86,30 @@ describe.each(storeKinds)('access requests on %s', (kind) => {
     await hrPerson(e, 'C1', { employeeType: 'Contractor' });
     await hrPerson(e, 'C2', { employeeType: 'Contractor', sponsor: 's1@example.com' });
     const op = caller('ops', ['operator']);
-    await expect(createAccessRequest(e.ctx, { who: 's1@example.com', accessGroup: 'whitespace', until: '2026-12-31', justification: 'x' }, op)).rejects.toMatchObject({
+    await expect(
+      createAccessRequest(e.ctx, { who: 's1@example.com', accessGroup: 'whitespace', until: '2026-12-31', justification: 'x' }, op),
+    ).rejects.toMatchObject({
       code: 'validation',
       field: 'until',
       message: expect.stringMatching(/whitespace is protection class 4, which allows at most 90 days \(classes.4 maxValidityDays: 90\)/),
     });
-    await expect(createAccessRequest(e.ctx, { who: 'c1@example.com', role: 'dc-technician', until: '2026-06-30', justification: 'x' }, op)).rejects.toMatchObject({ code: 'validation', field: 'identity', message: expect.stringMatching(/requires an active sponsor/) });
-    await expect(createAccessRequest(e.ctx, { who: 's1@example.com', until: '2026-06-30', justification: 'x' }, op)).rejects.toMatchObject({ field: 'accessGroup' });
-    await expect(createAccessRequest(e.ctx, { who: 's1@example.com', role: 'dc-technician', until: '2026-06-30', justification: 'x' }, caller('stranger'))).rejects.toMatchObject({ details: { rule: 'four-eyes' } });
+    await expect(
+      createAccessRequest(e.ctx, { who: 'c1@example.com', role: 'dc-technician', until: '2026-06-30', justification: 'x' }, op),
+    ).rejects.toMatchObject({ code: 'validation', field: 'identity', message: expect.stringMatching(/requires an active sponsor/) });
+    await expect(createAccessRequest(e.ctx, { who: 's1@example.com', until: '2026-06-30', justification: 'x' }, op)).rejects.toMatchObject({
+      field: 'accessGroup',
+    });
+    await expect(
+      createAccessRequest(e.ctx, { who: 's1@example.com', role: 'dc-technician', until: '2026-06-30', justification: 'x' }, caller('stranger')),
+    ).rejects.toMatchObject({ details: { rule: 'four-eyes' } });
 
     const r = await createAccessRequest(e.ctx, { who: 'c2@example.com', role: 'dc-technician', until: '2026-06-30', justification: 'maintenance window' }, op);
     expect(r.groups).toEqual(['power', 'whitespace']);
-    expect(r.steps.map((s) => `${s.kind} ${s.who ?? '*'} ${s.groups.join('+')}`)).toEqual(['approver * power', 'owner hall.owner@example.com whitespace', 'sponsor s1@example.com power+whitespace']);
+    expect(r.steps.map((s) => `${s.kind} ${s.who ?? '*'} ${s.groups.join('+')}`)).toEqual([
+      'approver * power',
+      'owner hall.owner@example.com whitespace',
+      'sponsor s1@example.com power+whitespace',
+    ]);
     const a1 = await approveAccessRequest(e.ctx, r.id, caller('hall.owner@example.com', ['approver']), null);
     // an approver fills every step open to them: here the owner's, and the any-approver step
     expect(a1.status).toBe('pending');
@@ -87,7 +121,11 @@ describe.each(storeKinds)('access requests on %s', (kind) => {
 
   it('denies a request with a comment; a denied request grants nothing and cannot be approved', async () => {
     await hrPerson(e, 'E1');
-    const r = await createAccessRequest(e.ctx, { who: 'e1@example.com', accessGroup: 'power', until: '2026-06-10', justification: 'curious' }, caller('e1@example.com'));
+    const r = await createAccessRequest(
+      e.ctx,
+      { who: 'e1@example.com', accessGroup: 'power', until: '2026-06-10', justification: 'curious' },
+      caller('e1@example.com'),
+    );
     await expect(denyAccessRequest(e.ctx, r.id, caller('approver1', ['approver']), ' ')).rejects.toMatchObject({ field: 'comment' });
     const d = await denyAccessRequest(e.ctx, r.id, caller('approver1', ['approver']), 'no need');
     expect(d).toMatchObject({ status: 'denied', decidedBy: 'token:approver1', decisionComment: 'no need' });
@@ -95,7 +133,11 @@ describe.each(storeKinds)('access requests on %s', (kind) => {
     await runReconcile(e.ctx, { kind: 'full' }, apply);
     expect(groupsOf('E1')).not.toContain('AG-POWER');
     // a request whose window passed while it waited is not approved any more
-    const late = await createAccessRequest(e.ctx, { who: 'e1@example.com', accessGroup: 'power', until: '2026-06-02', justification: 'tomorrow' }, caller('e1@example.com'));
+    const late = await createAccessRequest(
+      e.ctx,
+      { who: 'e1@example.com', accessGroup: 'power', until: '2026-06-02', justification: 'tomorrow' },
+      caller('e1@example.com'),
+    );
     e.setNow('2026-06-03T00:00:00Z');
     await expect(approveAccessRequest(e.ctx, late.id, caller('approver1', ['approver']), null)).rejects.toThrow(/which has passed/);
   });

@@ -39,8 +39,17 @@ describe.each(storeKinds)('access reviews on %s', (kind) => {
     await runReconcile(e.ctx, { kind: 'full' }, apply);
 
     const { campaign, items } = await startReview(e.ctx, 'power-by-manager', 'cli:lead');
-    expect(campaign).toMatchObject({ reviewId: 'power-by-manager', status: 'open', deadline: '2026-06-08T08:00:00.000Z', revokeUntil: '2026-07-01T08:00:00.000Z', undecided: 'keep' });
-    expect(items.map((i) => `${i.userName} ${i.accessGroupId} ${i.reviewerKind} ${i.reviewer}`)).toEqual(['e1@example.com power manager boss', 'e2@example.com power manager boss']);
+    expect(campaign).toMatchObject({
+      reviewId: 'power-by-manager',
+      status: 'open',
+      deadline: '2026-06-08T08:00:00.000Z',
+      revokeUntil: '2026-07-01T08:00:00.000Z',
+      undecided: 'keep',
+    });
+    expect(items.map((i) => `${i.userName} ${i.accessGroupId} ${i.reviewerKind} ${i.reviewer}`)).toEqual([
+      'e1@example.com power manager boss',
+      'e2@example.com power manager boss',
+    ]);
     await expect(startReview(e.ctx, 'power-by-manager', 'cli:lead')).rejects.toMatchObject({ code: 'precondition' });
 
     const [i1, i2] = items as [(typeof items)[0], (typeof items)[0]];
@@ -56,7 +65,10 @@ describe.each(storeKinds)('access reviews on %s', (kind) => {
     expect(groupsOf('E1')).not.toContain('AG-POWER');
     expect(groupsOf('E2')).toContain('AG-POWER');
     const x = await explainIdentity(e.ctx, 'e1@example.com');
-    expect(x.evaluation.denied[0]).toMatchObject({ accessGroupId: 'power', exception: { source: 'review', sourceRef: `${campaign.id}/${i1.id}`, until: '2026-07-01T08:00:00.000Z' } });
+    expect(x.evaluation.denied[0]).toMatchObject({
+      accessGroupId: 'power',
+      exception: { source: 'review', sourceRef: `${campaign.id}/${i1.id}`, until: '2026-07-01T08:00:00.000Z' },
+    });
     expect(x.evaluation.denied[0].reason).toContain('access review power-by-manager');
 
     const report = await reviewReport(e.ctx, campaign.id);
@@ -67,7 +79,8 @@ describe.each(storeKinds)('access reviews on %s', (kind) => {
     expect(csv[1]).toContain(',revoke,token:boss,');
 
     const audit: string[] = [];
-    for await (const en of iterateAudit(e.ctx.db)) if (en.action.startsWith('review.') || en.action.startsWith('exception.')) audit.push(`${en.action} ${en.actor}`);
+    for await (const en of iterateAudit(e.ctx.db))
+      if (en.action.startsWith('review.') || en.action.startsWith('exception.')) audit.push(`${en.action} ${en.actor}`);
     expect(audit).toEqual(['review.started cli:lead', 'exception.created token:boss', 'review.decided token:boss', 'review.decided token:boss']);
   });
 
@@ -78,7 +91,12 @@ describe.each(storeKinds)('access reviews on %s', (kind) => {
     expect(first.started).toHaveLength(1);
     const campaignId = first.started[0];
     const { items } = await reviewReport(e.ctx, campaignId);
-    expect(items.map((i) => `${i.userName} ${i.accessGroupId} ${i.reviewer}`)).toEqual(['e1@example.com whitespace hall.owner', 'e2@example.com whitespace hall.owner', 'e3@example.com whitespace hall.owner', 'e4@example.com whitespace hall.owner']);
+    expect(items.map((i) => `${i.userName} ${i.accessGroupId} ${i.reviewer}`)).toEqual([
+      'e1@example.com whitespace hall.owner',
+      'e2@example.com whitespace hall.owner',
+      'e3@example.com whitespace hall.owner',
+      'e4@example.com whitespace hall.owner',
+    ]);
     await decideReviewItem(e.ctx, campaignId, items[0].id, approver('hall.owner'), 'keep', null);
 
     // nothing more to do the same day; a reminder three days on
@@ -90,7 +108,12 @@ describe.each(storeKinds)('access reviews on %s', (kind) => {
     e.setNow('2026-06-15T08:00:01Z');
     const closing = await tickReviews(e.ctx, reconcileIds);
     expect(closing.closed).toEqual([campaignId]);
-    expect(closing.revoked.sort()).toEqual(items.slice(1).map((i) => i.identityId).sort());
+    expect(closing.revoked.sort()).toEqual(
+      items
+        .slice(1)
+        .map((i) => i.identityId)
+        .sort(),
+    );
     const report = await reviewReport(e.ctx, campaignId);
     expect(report.campaign.status).toBe('closed');
     expect(report.summary).toEqual({ items: 4, kept: 1, revoked: 3, undecided: 0, byDeadline: 3 });

@@ -18,7 +18,16 @@ describe('access reviews on the maintenance timer', () => {
   async function workersFor(e: TestEngine, handlers: QueueHandlers) {
     const prefix = uniquePrefix('reviews');
     const queues = createQueues({ connection: REDIS_URL, prefix, db: e.ctx.db });
-    const workers = await startWorkers({ queues, db: e.ctx.db, handlers, systems: ['dc1'], concurrency: 2, retry: { baseDelayMs: 40, maxDelayMs: 300 }, leaseTtlMs: 3_000, leaseWaitMs: 30 });
+    const workers = await startWorkers({
+      queues,
+      db: e.ctx.db,
+      handlers,
+      systems: ['dc1'],
+      concurrency: 2,
+      retry: { baseDelayMs: 40, maxDelayMs: 300 },
+      leaseTtlMs: 3_000,
+      leaseWaitMs: 30,
+    });
     await workers.ready();
     cleanups.push(async () => {
       await workers.close();

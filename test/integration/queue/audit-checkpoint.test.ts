@@ -44,7 +44,13 @@ describe('audit-checkpoint timer', () => {
       await workers.ready();
       await appendAudit(store.db, [{ actor: 'test', action: 'grant', subject: 'p1', data: {} }]);
       const hour = 3_600_000;
-      await startSchedulers({ queues, schedules: { fullReconcileMs: hour, expirySweepMs: hour, accessEventsMs: hour }, systems: [], outboxFlushMs: 0, auditCheckpointMs: cfg.everyMs });
+      await startSchedulers({
+        queues,
+        schedules: { fullReconcileMs: hour, expirySweepMs: hour, accessEventsMs: hour },
+        systems: [],
+        outboxFlushMs: 0,
+        auditCheckpointMs: cfg.everyMs,
+      });
       expect((await queues.maintenance.getJobSchedulers(0, -1)).map((s) => s.key)).toContain('audit-checkpoint');
       const file = join(dir, 'checkpoints.jsonl');
       const first = await waitFor(async () => (await readFile(file, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean)[0], 'a first checkpoint');

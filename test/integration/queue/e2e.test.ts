@@ -55,7 +55,17 @@ beforeEach(async () => {
       return real.reconcile(scope, opts);
     },
   };
-  workers = await startWorkers({ queues, db: store.db, handlers, systems: ['dc1'], concurrency: 4, fullConcurrency: 1, retry: { baseDelayMs: 50, maxDelayMs: 400 }, leaseTtlMs: 3_000, leaseWaitMs: 30 });
+  workers = await startWorkers({
+    queues,
+    db: store.db,
+    handlers,
+    systems: ['dc1'],
+    concurrency: 4,
+    fullConcurrency: 1,
+    retry: { baseDelayMs: 50, maxDelayMs: 400 },
+    leaseTtlMs: 3_000,
+    leaseWaitMs: 30,
+  });
   await workers.ready();
 });
 
@@ -69,15 +79,28 @@ afterEach(async () => {
 });
 
 const person = async (externalId: string, extra: Partial<IdentityInput> = {}) =>
-  (await upsertIdentity(store.db, { source: 'hr', externalId, userName: `${externalId.toLowerCase()}@example.com`, displayName: `Person ${externalId}`, employeeType: 'Employee', ...extra })).identity;
+  (
+    await upsertIdentity(store.db, {
+      source: 'hr',
+      externalId,
+      userName: `${externalId.toLowerCase()}@example.com`,
+      displayName: `Person ${externalId}`,
+      employeeType: 'Employee',
+      ...extra,
+    })
+  ).identity;
 
 const groupsOf = (externalId: string) => Object.keys(membershipsOf(sim, externalId)).sort();
 
 async function idle(): Promise<void> {
-  await waitFor(async () => {
-    const c = await queues.identity.getJobCounts('active', 'waiting', 'prioritized', 'delayed');
-    return c.active + c.waiting + c.prioritized + c.delayed === 0;
-  }, 'the identity queue to drain', 20_000);
+  await waitFor(
+    async () => {
+      const c = await queues.identity.getJobCounts('active', 'waiting', 'prioritized', 'delayed');
+      return c.active + c.waiting + c.prioritized + c.delayed === 0;
+    },
+    'the identity queue to drain',
+    20_000,
+  );
 }
 
 describe('reconciliation through the queue', () => {
@@ -153,7 +176,14 @@ describe('reconciliation through the queue', () => {
     await queues.enqueueIdentities([sponsor.id, contractor.id], { priority: 'normal', reason: 'hr' });
     await waitFor(() => groupsOf('K1').includes('AG-ESCORT'), 'the sponsored grant');
     // only the sponsor's change reaches the queue
-    await upsertIdentity(store.db, { source: 'hr', externalId: 'S1', userName: 's1@example.com', displayName: 'Person S1', employeeType: 'Employee', active: false });
+    await upsertIdentity(store.db, {
+      source: 'hr',
+      externalId: 'S1',
+      userName: 's1@example.com',
+      displayName: 'Person S1',
+      employeeType: 'Employee',
+      active: false,
+    });
     await queues.enqueueIdentities([sponsor.id], { priority: 'revocation', reason: 'hr:leaver' });
     await waitFor(() => !groupsOf('K1').includes('AG-ESCORT'), 'the sponsee’s sponsored access to end');
     expect(groupsOf('K1')).toEqual(['AG-PERIM']);

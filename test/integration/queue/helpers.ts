@@ -50,7 +50,12 @@ export async function waitFor<T>(fn: () => Promise<T> | T, what: string, timeout
 export async function seedIdentities(db: Db, n: number, attrs: (i: number) => Record<string, unknown> = () => ({})): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
-    const { identity } = await upsertIdentity(db, { source: 'hr', externalId: `E${String(i).padStart(5, '0')}`, userName: `user${i}@example.com`, ...attrs(i) });
+    const { identity } = await upsertIdentity(db, {
+      source: 'hr',
+      externalId: `E${String(i).padStart(5, '0')}`,
+      userName: `user${i}@example.com`,
+      ...attrs(i),
+    });
     ids.push(identity.id);
   }
   return ids.sort();

@@ -111,7 +111,10 @@ describe('per-identity jobs', () => {
       expect(await queues.identity.getJobCountByTypes('prioritized', 'waiting', 'delayed')).toBeLessThanOrEqual(1);
       await sleep(2);
     }
-    await waitFor(async () => seen.at(-1) === 1000 && (await queues.identity.getJobCounts('active', 'prioritized', 'waiting')).active === 0, 'the last version reconciled');
+    await waitFor(
+      async () => seen.at(-1) === 1000 && (await queues.identity.getJobCounts('active', 'prioritized', 'waiting')).active === 0,
+      'the last version reconciled',
+    );
     await sleep(100);
     expect(seen.at(-1)).toBe(1000);
     expect(seen.length).toBeLessThan(100);
@@ -182,7 +185,12 @@ describe('per-identity jobs', () => {
     const { queues } = await setup({
       reconcile: async () => {
         tries++;
-        if (down) return emptyOutcome({ failedRevocations: [revokeOp(id)], failed: [revokeOp(id)], results: [{ key: 'k', status: 'failed', attempts: 2, at: new Date().toISOString(), error: { code: 'unavailable', message: 'HTTP 503' } }] });
+        if (down)
+          return emptyOutcome({
+            failedRevocations: [revokeOp(id)],
+            failed: [revokeOp(id)],
+            results: [{ key: 'k', status: 'failed', attempts: 2, at: new Date().toISOString(), error: { code: 'unavailable', message: 'HTTP 503' } }],
+          });
         return emptyOutcome({ results: [{ key: 'k', status: 'applied', attempts: 1, at: new Date().toISOString() }] });
       },
     });
@@ -260,7 +268,11 @@ describe('full reconciliation', () => {
         reconcile: async (scope, opts) => {
           scopes.push(scope.kind);
           await g.wait;
-          return emptyOutcome({ run: { id: opts.runId! }, results: ids.map((i) => ({ key: i, status: 'applied' as const, attempts: 1, at: '' })), nextCheckAtByIdentity: everyone(ids) });
+          return emptyOutcome({
+            run: { id: opts.runId! },
+            results: ids.map((i) => ({ key: i, status: 'applied' as const, attempts: 1, at: '' })),
+            nextCheckAtByIdentity: everyone(ids),
+          });
         },
       },
       { fullConcurrency: 1, systems: ['dc1', 'dc2'] },
@@ -355,7 +367,12 @@ describe('full reconciliation', () => {
       reconcile: async (scope) => {
         if (scope.kind === 'full') {
           const op = revokeOp(ids[1]);
-          return emptyOutcome({ failedRevocations: [op], failed: [op], results: [{ key: op.key, status: 'failed', attempts: 2, at: '', error: { code: 'unavailable', message: '503' } }], nextCheckAtByIdentity: everyone(ids) });
+          return emptyOutcome({
+            failedRevocations: [op],
+            failed: [op],
+            results: [{ key: op.key, status: 'failed', attempts: 2, at: '', error: { code: 'unavailable', message: '503' } }],
+            nextCheckAtByIdentity: everyone(ids),
+          });
         }
         if (scope.kind === 'identities') single.push(scope.ids[0]);
         return emptyOutcome();
@@ -407,14 +424,22 @@ describe('schedulers', () => {
       pullAccessEvents: async (system) => (pulled.push(system), { events: 0 }),
       pullSource: async (name) => void sources.push(name),
     });
-    await startSchedulers({ queues, schedules: { fullReconcileMs: 60_000, expirySweepMs: 60_000, accessEventsMs: 60_000 }, systems: ['dc1'], sources: [{ name: 'entra', intervalMs: 60_000 }] });
+    await startSchedulers({
+      queues,
+      schedules: { fullReconcileMs: 60_000, expirySweepMs: 60_000, accessEventsMs: 60_000 },
+      systems: ['dc1'],
+      sources: [{ name: 'entra', intervalMs: 60_000 }],
+    });
     // an `every` scheduler fires its first job at once
     await waitFor(() => pulled.includes('dc1') && sources.includes('entra') && scopes.includes('full'), 'every timer to fire once');
   });
 
   it('sweeps identities whose next check has passed into the revocation lane', async () => {
     const ids = await seedIdentities(store.db, 3);
-    await store.db.query(`INSERT INTO queue_checks (identity_id, next_check_at, exact) VALUES ($1, now() - interval '1 minute', true), ($2, now() + interval '1 day', true)`, [ids[0], ids[1]]);
+    await store.db.query(
+      `INSERT INTO queue_checks (identity_id, next_check_at, exact) VALUES ($1, now() - interval '1 minute', true), ($2, now() + interval '1 day', true)`,
+      [ids[0], ids[1]],
+    );
     const seen: string[] = [];
     const { queues } = await setup({ reconcile: async (scope) => (scope.kind === 'identities' && seen.push(...scope.ids), emptyOutcome()) });
     await queues.maintenance.add('expiry-sweep', {});
@@ -445,4 +470,3 @@ describe('lost credentials', () => {
     expect(calls.every((c) => c === 'cred-7')).toBe(true);
   });
 });
-

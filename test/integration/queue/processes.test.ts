@@ -97,7 +97,16 @@ async function stopWorker(c: ChildProcess): Promise<void> {
 }
 
 const person = async (externalId: string, extra: Partial<IdentityInput> = {}) =>
-  (await upsertIdentity(store.db, { source: 'hr', externalId, userName: `${externalId.toLowerCase()}@example.com`, displayName: `Person ${externalId}`, employeeType: 'Employee', ...extra })).identity;
+  (
+    await upsertIdentity(store.db, {
+      source: 'hr',
+      externalId,
+      userName: `${externalId.toLowerCase()}@example.com`,
+      displayName: `Person ${externalId}`,
+      employeeType: 'Employee',
+      ...extra,
+    })
+  ).identity;
 
 const groupsOf = (externalId: string) => Object.keys(membershipsOf(sim, externalId)).sort();
 
@@ -160,7 +169,11 @@ describe('several worker processes', () => {
     }
     const expected = (i: number) =>
       i < 5 ? '' : ['AG-PERIM', ...((i + 3) % 2 ? ['AG-OFFICE'] : []), ...((i + 3) % 3 === 0 ? ['AG-POWER'] : [])].sort().join();
-    await waitFor(async () => (await drained()) && Array.from({ length: n }, (_, i) => groupsOf(`E${i}`).join() === expected(i)).every(Boolean), 'every change to land', 40_000);
+    await waitFor(
+      async () => (await drained()) && Array.from({ length: n }, (_, i) => groupsOf(`E${i}`).join() === expected(i)).every(Boolean),
+      'every change to land',
+      40_000,
+    );
     expect(Array.from({ length: 5 }, (_, i) => sim.state.findByExternalId(`E${i}`)!.state)).toEqual(Array(5).fill('suspended'));
     expect(doubleApplied(sim.state.export().changes)).toEqual([]);
     expect(await doubleAudited()).toEqual([]);
@@ -187,10 +200,14 @@ describe('several worker processes', () => {
     expect(granted()).toBeLessThan(160);
 
     await startWorkerIn(second);
-    const done = await waitFor(async () => {
-      const r = await getFullRun(store.db, runId);
-      return r && r.status !== 'running' ? r : null;
-    }, 'the full run to close after the restart', 60_000);
+    const done = await waitFor(
+      async () => {
+        const r = await getFullRun(store.db, runId);
+        return r && r.status !== 'running' ? r : null;
+      },
+      'the full run to close after the restart',
+      60_000,
+    );
     await waitFor(drained, 'identities deferred by the dead worker’s leases', 20_000);
     sim.faults.clear();
 

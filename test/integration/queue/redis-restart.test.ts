@@ -48,7 +48,20 @@ beforeAll(async () => {
   ctx = await queueEngine(store.db, sim.url);
   prefix = uniquePrefix('restart');
   queues = createQueues({ connection: redis.url, prefix, db: store.db, enqueueTimeoutMs: 300 });
-  workers = await startWorkers({ queues, db: store.db, handlers: engineHandlers(ctx), systems: ['dc1'], concurrency: 4, retry: { baseDelayMs: 50, maxDelayMs: 500 }, lockDurationMs: 2_000, stalledIntervalMs: 1_000, leaseTtlMs: 2_000, leaseWaitMs: 30, outboxFlushMs: 200, onQueueLost: () => void lostSeen++ });
+  workers = await startWorkers({
+    queues,
+    db: store.db,
+    handlers: engineHandlers(ctx),
+    systems: ['dc1'],
+    concurrency: 4,
+    retry: { baseDelayMs: 50, maxDelayMs: 500 },
+    lockDurationMs: 2_000,
+    stalledIntervalMs: 1_000,
+    leaseTtlMs: 2_000,
+    leaseWaitMs: 30,
+    outboxFlushMs: 200,
+    onQueueLost: () => void lostSeen++,
+  });
   await workers.ready();
 });
 
@@ -63,7 +76,8 @@ afterAll(async () => {
 });
 
 const person = async (externalId: string, extra: Partial<IdentityInput> = {}) =>
-  (await upsertIdentity(store.db, { source: 'hr', externalId, userName: `${externalId.toLowerCase()}@example.com`, employeeType: 'Employee', ...extra })).identity;
+  (await upsertIdentity(store.db, { source: 'hr', externalId, userName: `${externalId.toLowerCase()}@example.com`, employeeType: 'Employee', ...extra }))
+    .identity;
 
 const groupsOf = (externalId: string) => Object.keys(membershipsOf(sim, externalId)).sort();
 
@@ -121,7 +135,11 @@ describe('Redis restart', () => {
       await sleep(5);
     }
     const expected = (i: number) => (office.get(i) ? 'AG-OFFICE,AG-PERIM' : 'AG-PERIM');
-    await waitFor(async () => (await outboxSize(store.db)) === 0 && Array.from({ length: n }, (_, i) => groupsOf(`R${i}`).join() === expected(i)).every(Boolean), 'every change to land', 40_000);
+    await waitFor(
+      async () => (await outboxSize(store.db)) === 0 && Array.from({ length: n }, (_, i) => groupsOf(`R${i}`).join() === expected(i)).every(Boolean),
+      'every change to land',
+      40_000,
+    );
 
     // the workers are still working: a new joiner after the restart gets in
     const late = await person('R-late', { department: 'Office' });
@@ -145,7 +163,11 @@ describe('Redis restart', () => {
     const landedAtFlush = Array.from({ length: n }, (_, i) => groupsOf(`W${i}`).length === 2).filter(Boolean).length;
     expect(landedAtFlush).toBeLessThan(n);
     sim.faults.clear();
-    await waitFor(() => Array.from({ length: n }, (_, i) => groupsOf(`W${i}`).join() === 'AG-OFFICE,AG-PERIM').every(Boolean), 'every acknowledged change to land', 25_000);
+    await waitFor(
+      () => Array.from({ length: n }, (_, i) => groupsOf(`W${i}`).join() === 'AG-OFFICE,AG-PERIM').every(Boolean),
+      'every acknowledged change to land',
+      25_000,
+    );
     expect(lostSeen).toBeGreaterThan(before);
     await waitFor(async () => (await pendingStats(store.db)).count === 0, 'nothing left pending');
   });

@@ -36,7 +36,9 @@ describe.each(storeKinds)('credential last use on %s', (kind) => {
         { credentialId: 'C3', accountId: null, at: '2026-06-01T08:30:00.000Z' },
       ]);
       expect((await credentialUsageFor(store.db, 'dc1', ['C3'])).get('C3')).toBe('2026-06-02T12:00:00.000Z');
-      const { rows } = await store.db.query<{ account_id: string | null }>("SELECT account_id FROM credential_usage WHERE system = 'dc1' AND credential_id = 'C3'");
+      const { rows } = await store.db.query<{ account_id: string | null }>(
+        "SELECT account_id FROM credential_usage WHERE system = 'dc1' AND credential_id = 'C3'",
+      );
       expect(rows[0]?.account_id).toBe('A3');
     });
   });

@@ -14,7 +14,10 @@ import { createTestEngine, membershipsOf, type TestEngine } from '../../helpers/
 import { MAPPINGS } from './mappings.js';
 
 // at most 2 people may lose access within 60 minutes; from 3 on the rest is held
-const GUARDED = MAPPINGS.replace(/guard: \{[^}]*\}/, 'guard: { maxRevocationsPercent: 100, maxRevocationsAbsolute: 2, minRevocationsToHold: 3, windowMinutes: 60 }');
+const GUARDED = MAPPINGS.replace(
+  /guard: \{[^}]*\}/,
+  'guard: { maxRevocationsPercent: 100, maxRevocationsAbsolute: 2, minRevocationsToHold: 3, windowMinutes: 60 }',
+);
 const apply = { trigger: 'test', actor: 'test', apply: true };
 
 describe('a batch judged as one change by the revocation budget', () => {
@@ -37,7 +40,13 @@ describe('a batch judged as one change by the revocation budget', () => {
   async function staff(): Promise<string[]> {
     const ids: string[] = [];
     for (let i = 0; i < 10; i++) {
-      const { identity } = await upsertIdentity(e.ctx.db, { source: 'hr', externalId: `B${i}`, userName: `b${i}`, displayName: `B ${i}`, employeeType: 'Employee' });
+      const { identity } = await upsertIdentity(e.ctx.db, {
+        source: 'hr',
+        externalId: `B${i}`,
+        userName: `b${i}`,
+        displayName: `B ${i}`,
+        employeeType: 'Employee',
+      });
       ids.push(identity.id);
     }
     await runReconcile(e.ctx, { kind: 'full' }, apply);
@@ -48,7 +57,8 @@ describe('a batch judged as one change by the revocation budget', () => {
 
   it('admits a batch within the budget whole, and its jobs then all go through', async () => {
     const ids = await staff();
-    for (const i of [0, 1]) await upsertIdentity(e.ctx.db, { source: 'hr', externalId: `B${i}`, userName: `b${i}`, displayName: `B ${i}`, employeeType: 'Contractor' });
+    for (const i of [0, 1])
+      await upsertIdentity(e.ctx.db, { source: 'hr', externalId: `B${i}`, userName: `b${i}`, displayName: `B ${i}`, employeeType: 'Contractor' });
     const a = await admitBatch(e.ctx, ids.slice(0, 2), { actor: 'source:hr', trigger: 'source:hr' });
     expect(a).toMatchObject({ admit: ids.slice(0, 2), held: [], runId: null });
     for (const id of a.admit) expect((await runReconcile(e.ctx, { kind: 'identities', ids: [id] }, apply)).held).toBe(false);
@@ -58,13 +68,21 @@ describe('a batch judged as one change by the revocation budget', () => {
   it('holds everyone in a batch over the budget who would lose access, admits its joiners, and keeps the held in access until approval', async () => {
     const ids = await staff();
     // two people left a moment ago: the budget's window holds them
-    for (const i of [5, 6]) await upsertIdentity(e.ctx.db, { source: 'hr', externalId: `B${i}`, userName: `b${i}`, displayName: `B ${i}`, employeeType: 'Contractor' });
+    for (const i of [5, 6])
+      await upsertIdentity(e.ctx.db, { source: 'hr', externalId: `B${i}`, userName: `b${i}`, displayName: `B ${i}`, employeeType: 'Contractor' });
     expect((await admitBatch(e.ctx, [ids[5], ids[6]], { actor: 'source:hr', trigger: 'source:hr' })).held).toEqual([]);
     await runReconcile(e.ctx, { kind: 'identities', ids: [ids[5], ids[6]] }, apply);
     expect(offices()).toHaveLength(8);
     // then an export moves 2 more to contractors (they lose the offices), with a joiner in it: 4 in the window is over the budget
-    for (const i of [0, 1]) await upsertIdentity(e.ctx.db, { source: 'hr', externalId: `B${i}`, userName: `b${i}`, displayName: `B ${i}`, employeeType: 'Contractor' });
-    const { identity: joiner } = await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'J1', userName: 'j1', displayName: 'J 1', employeeType: 'Employee' });
+    for (const i of [0, 1])
+      await upsertIdentity(e.ctx.db, { source: 'hr', externalId: `B${i}`, userName: `b${i}`, displayName: `B ${i}`, employeeType: 'Contractor' });
+    const { identity: joiner } = await upsertIdentity(e.ctx.db, {
+      source: 'hr',
+      externalId: 'J1',
+      userName: 'j1',
+      displayName: 'J 1',
+      employeeType: 'Employee',
+    });
     const batch = [ids[0], ids[1], joiner.id];
     const a = await admitBatch(e.ctx, batch, { actor: 'source:hr', trigger: 'source:hr' });
     expect(a.held.sort()).toEqual([ids[0], ids[1]].sort());

@@ -38,7 +38,14 @@ describe.each(storeKinds)('correlation conflicts on %s', (kind) => {
 
   let queued: string[] = [];
   const user = async (userName: string, externalId: string) => {
-    const r = await scim.createUser({ schemas: [USER], userName, externalId, displayName: userName, active: true, 'urn:ietf:params:scim:schemas:extension:lockstep:2.0:User': { employeeType: 'Employee' } });
+    const r = await scim.createUser({
+      schemas: [USER],
+      userName,
+      externalId,
+      displayName: userName,
+      active: true,
+      'urn:ietf:params:scim:schemas:extension:lockstep:2.0:User': { employeeType: 'Employee' },
+    });
     queued = [...r.changes.changed, ...r.changes.leavers];
     return r.row;
   };
@@ -96,13 +103,19 @@ describe.each(storeKinds)('correlation conflicts on %s', (kind) => {
     const b = await user('eve@example.com', 'K3');
     await runReconcile(e.ctx, full, apply);
     expect(membershipsOf(e.sim, 'K3')).toEqual({});
-    const moved = await scim.patchUser(b.id, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'externalId', value: 'K4' }] });
+    const moved = await scim.patchUser(b.id, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [{ op: 'replace', path: 'externalId', value: 'K4' }],
+    });
     expect(moved.changes.changed.has(a.identity_id)).toBe(true);
     const out = await runReconcile(e.ctx, { kind: 'identities', ids: [...moved.changes.changed, ...moved.changes.leavers] }, apply);
     expect(out.plan.conflicts).toBeUndefined();
     expect(Object.keys(membershipsOf(e.sim, 'K3')).sort()).toEqual(['AG-OFFICE', 'AG-PERIM']);
     expect(Object.keys(membershipsOf(e.sim, 'K4')).sort()).toEqual(['AG-OFFICE', 'AG-PERIM']);
-    const back = await scim.patchUser(b.id, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'externalId', value: 'K3' }] });
+    const back = await scim.patchUser(b.id, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [{ op: 'replace', path: 'externalId', value: 'K3' }],
+    });
     expect(back.changes.changed.has(a.identity_id)).toBe(true);
   });
 

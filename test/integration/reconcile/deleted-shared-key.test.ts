@@ -45,9 +45,21 @@ describe.each(storeKinds)('a deleted identity and a live one sharing a key, on %
     // the account under key K7 exists in the lock system already (an estate taken over, or a rehire)
     e.sim.state.createAccount({ externalId: 'K7', displayName: 'Grace Hopper' });
     // a deleted record of an earlier person with that key, and the live, entitled one
-    const { identity: gone } = await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'K7', userName: 'g.hopper.old', displayName: 'Grace (old record)', employeeType: 'Employee' });
+    const { identity: gone } = await upsertIdentity(e.ctx.db, {
+      source: 'hr',
+      externalId: 'K7',
+      userName: 'g.hopper.old',
+      displayName: 'Grace (old record)',
+      employeeType: 'Employee',
+    });
     await markIdentityDeleted(e.ctx.db, gone.id);
-    const { identity: live } = await upsertIdentity(e.ctx.db, { source: 'scim', externalId: 'K7', userName: 'grace@example.com', displayName: 'Grace Hopper', employeeType: 'Employee' });
+    const { identity: live } = await upsertIdentity(e.ctx.db, {
+      source: 'scim',
+      externalId: 'K7',
+      userName: 'grace@example.com',
+      displayName: 'Grace Hopper',
+      employeeType: 'Employee',
+    });
 
     const c = controller();
     const [a, b] = await Promise.allSettled([
@@ -72,7 +84,13 @@ describe.each(storeKinds)('a deleted identity and a live one sharing a key, on %
 
   it('still suspends a deleted person’s own unlinked account when nobody live holds the key', async () => {
     e.sim.state.createAccount({ externalId: 'K8', displayName: 'Alan Turing' });
-    const { identity: gone } = await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'K8', userName: 'alan', displayName: 'Alan Turing', employeeType: 'Employee' });
+    const { identity: gone } = await upsertIdentity(e.ctx.db, {
+      source: 'hr',
+      externalId: 'K8',
+      userName: 'alan',
+      displayName: 'Alan Turing',
+      employeeType: 'Employee',
+    });
     await markIdentityDeleted(e.ctx.db, gone.id);
     await reconcileIdentity(controller(), { identityId: gone.id, lane: 'revocation', reason: 'hr' });
     expect(e.sim.state.findByExternalId('K8')!.state).toBe('suspended');

@@ -25,7 +25,13 @@ describe.each(storeKinds)('durations finer than a day on %s', (kind) => {
   useTestEngine(kind, MAPPINGS, { now: '2026-06-01T08:00:00.000Z' }, (x) => (e = x));
 
   it('opens pre-hire access an hour early, ends it after two hours and suspends a card unused for 30 minutes', async () => {
-    const { identity } = await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'E1', userName: 'e1', groups: ['Escorted'], hireDate: '2026-06-01T09:30:00.000Z' });
+    const { identity } = await upsertIdentity(e.ctx.db, {
+      source: 'hr',
+      externalId: 'E1',
+      userName: 'e1',
+      groups: ['Escorted'],
+      hireDate: '2026-06-01T09:30:00.000Z',
+    });
     const scope = { kind: 'identities' as const, ids: [identity.id] };
     const first = await runReconcile(e.ctx, scope, apply);
     // from an hour before the hire, for two hours from then

@@ -71,16 +71,30 @@ describe.each(storeKinds)('invariants in plans on %s', (kind) => {
     expect(first.plan.operations.filter((o) => o.revocation)).toEqual([]);
     expect(Object.keys(membershipsOf(e.sim, 'E1')).sort()).toEqual(['AG-AUDIT', 'AG-CASH', 'AG-LOBBY']);
     expect(first.plan.violations).toEqual([
-      { invariant: 'cash-apart', identityId: identity.id, userName: 'e1@example.com', accessGroupIds: ['cash', 'audit-log'], message: 'no one holds two of cash, audit-log: holds cash and audit-log together' },
+      {
+        invariant: 'cash-apart',
+        identityId: identity.id,
+        userName: 'e1@example.com',
+        accessGroupIds: ['cash', 'audit-log'],
+        message: 'no one holds two of cash, audit-log: holds cash and audit-log together',
+      },
     ]);
-    expect(formatPlan(first.plan)).toContain('Violation: invariant cash-apart: e1@example.com cash, audit-log: no one holds two of cash, audit-log: holds cash and audit-log together');
-    expect((await listViolations(e.ctx.db)).map((v) => [v.invariant, v.identityId, v.accessGroupIds])).toEqual([['cash-apart', identity.id, ['cash', 'audit-log']]]);
+    expect(formatPlan(first.plan)).toContain(
+      'Violation: invariant cash-apart: e1@example.com cash, audit-log: no one holds two of cash, audit-log: holds cash and audit-log together',
+    );
+    expect((await listViolations(e.ctx.db)).map((v) => [v.invariant, v.identityId, v.accessGroupIds])).toEqual([
+      ['cash-apart', identity.id, ['cash', 'audit-log']],
+    ]);
 
     // a second plan finds it again: no second notification
     await runReconcile(e.ctx, full, apply);
     await runReconcile(e.ctx, { kind: 'identities', ids: [identity.id] }, apply);
     expect(await auditActions(e, 'violation.')).toEqual([
-      { action: 'violation.found', subject: identity.id, data: expect.objectContaining({ invariant: 'cash-apart', accessGroupIds: ['cash', 'audit-log'], userName: 'e1@example.com' }) },
+      {
+        action: 'violation.found',
+        subject: identity.id,
+        data: expect.objectContaining({ invariant: 'cash-apart', accessGroupIds: ['cash', 'audit-log'], userName: 'e1@example.com' }),
+      },
     ]);
 
     // the access report and the violation report show it
@@ -95,7 +109,11 @@ describe.each(storeKinds)('invariants in plans on %s', (kind) => {
       ['cash-apart', 1],
       ['vault-one', 0],
     ]);
-    expect(violationReportCsv(report).split('\n')[1]).toBe(`cash-apart,e1@example.com,${identity.id},cash;audit-log,no one holds two of cash,"audit-log: holds cash and audit-log together"`.replace('cash;audit-log', '"cash;audit-log"').replace('no one holds two of cash,"audit-log', '"no one holds two of cash, audit-log'));
+    expect(violationReportCsv(report).split('\n')[1]).toBe(
+      `cash-apart,e1@example.com,${identity.id},cash;audit-log,no one holds two of cash,"audit-log: holds cash and audit-log together"`
+        .replace('cash;audit-log', '"cash;audit-log"')
+        .replace('no one holds two of cash,"audit-log', '"no one holds two of cash, audit-log'),
+    );
 
     // the operator acts (the lock system loses the audit-log room; the group goes at source): resolved
     await hrPerson(e, 'E1', { groups: ['Cash'] });
@@ -115,14 +133,20 @@ describe.each(storeKinds)('invariants in plans on %s', (kind) => {
 
     const unregister = registerViolationSource(() => violationCounts(e.ctx.db));
     try {
-      expect(await metricsRegistry.getSingleMetricAsString('lockstep_invariant_violations')).toMatch(/lockstep_invariant_violations\{invariant="cash-apart"\} 1/);
+      expect(await metricsRegistry.getSingleMetricAsString('lockstep_invariant_violations')).toMatch(
+        /lockstep_invariant_violations\{invariant="cash-apart"\} 1/,
+      );
     } finally {
       unregister();
     }
     let found = null;
     for await (const a of iterateAudit(e.ctx.db)) if (a.action === 'violation.found') found = a;
     if (!found) throw new Error('no violation.found entry in the audit log');
-    expect(cloudEventOf(found)).toMatchObject({ type: 'io.lockstep.violation.found', subject: identity.id, data: { invariant: 'cash-apart', accessGroupIds: ['cash', 'audit-log'] } });
+    expect(cloudEventOf(found)).toMatchObject({
+      type: 'io.lockstep.violation.found',
+      subject: identity.id,
+      data: { invariant: 'cash-apart', accessGroupIds: ['cash', 'audit-log'] },
+    });
 
     // a campaign over the violations: the two rooms held together, nobody else
     const sod = await startReview(e.ctx, 'sod', 'test');
@@ -148,6 +172,14 @@ describe.each(storeKinds)('invariants in plans on %s', (kind) => {
     const run = await runReconcile(e.ctx, full, apply);
     // the one who holds it without being admitted keeps it: an invariant never revokes
     expect(run.plan.operations.filter((o) => o.revocation)).toEqual([]);
-    expect(run.plan.violations).toEqual([{ invariant: 'vault-one', identityId: null, userName: null, accessGroupIds: ['vault'], message: 'at most 1 people per group of vault: 2 people hold vault' }]);
+    expect(run.plan.violations).toEqual([
+      {
+        invariant: 'vault-one',
+        identityId: null,
+        userName: null,
+        accessGroupIds: ['vault'],
+        message: 'at most 1 people per group of vault: 2 people hold vault',
+      },
+    ]);
   });
 });

@@ -32,7 +32,13 @@ describe('an access group of offline doors in an online system', () => {
   });
 
   it('says when the revoked CLIQ key stops opening, and nothing of the kind for the online doors', async () => {
-    const { identity } = await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'T1', userName: 'tech1', displayName: 'Tech One', groups: ['Technicians'] });
+    const { identity } = await upsertIdentity(e.ctx.db, {
+      source: 'hr',
+      externalId: 'T1',
+      userName: 'tech1',
+      displayName: 'Tech One',
+      groups: ['Technicians'],
+    });
     await runReconcile(e.ctx, { kind: 'full' }, apply);
     const account = e.sim.state.findByExternalId('T1')!;
     e.sim.state.issueCredential(account.id, {});

@@ -39,7 +39,15 @@ describe('a lock system that stores no validity windows', () => {
   it('grants without a window when it begins and revokes when it ends, on schedule', async () => {
     e = await createTestEngine('pglite', MAPPINGS, { now: '2026-06-01T08:00:00Z', profile: { validity: 'none' } });
     expect(e.ctx.drivers.get('dc1')!.capabilities.validity).toBe('none');
-    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'C1', userName: 'c1', employeeType: 'Contractor', groups: ['Power'], contractEnd: '2026-06-10', hireDate: '2026-06-03' });
+    await upsertIdentity(e.ctx.db, {
+      source: 'hr',
+      externalId: 'C1',
+      userName: 'c1',
+      employeeType: 'Contractor',
+      groups: ['Power'],
+      contractEnd: '2026-06-10',
+      hireDate: '2026-06-03',
+    });
     // before the pre-hire window: nothing in a system that could not hold the start date
     const early = await apply(e);
     expect(membershipsOf(e.sim, 'C1')).toEqual({});
@@ -60,32 +68,68 @@ describe('a lock system that keeps dates on the person only', () => {
   it('bounds the account by the latest end of its groups and still ends each group on time', async () => {
     e = await createTestEngine('pglite', MAPPINGS, { now: '2026-06-01T08:00:00Z', profile: { validity: 'account' } });
     expect(e.ctx.drivers.get('dc1')!.capabilities.validity).toBe('account');
-    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'C2', userName: 'c2', employeeType: 'Contractor', groups: ['Power'], contractEnd: '2026-06-10' });
+    await upsertIdentity(e.ctx.db, {
+      source: 'hr',
+      externalId: 'C2',
+      userName: 'c2',
+      employeeType: 'Contractor',
+      groups: ['Power'],
+      contractEnd: '2026-06-10',
+    });
     await apply(e);
     // the perimeter has no end: the account stays open-ended, the power room is lockstep's to end
     expect(e.sim.state.findByExternalId('C2')!.validity).toEqual({ from: null, until: null });
     expect(membershipsOf(e.sim, 'C2')).toEqual({ 'AG-PERIM': { from: null, until: null }, 'AG-POWER': { from: null, until: null } });
     // a contractor who only has the power room: the account itself ends with the contract
-    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'C3', userName: 'c3', employeeType: 'Contractor', groups: ['Power'], contractEnd: '2026-06-10' });
+    await upsertIdentity(e.ctx.db, {
+      source: 'hr',
+      externalId: 'C3',
+      userName: 'c3',
+      employeeType: 'Contractor',
+      groups: ['Power'],
+      contractEnd: '2026-06-10',
+    });
     const out = await apply(e);
     const c3 = e.sim.state.findByExternalId('C3')!;
     expect(out.plan.operations.find((o) => o.externalId === 'C3' && o.kind === 'create_account')!.account!.validity).toEqual({ from: null, until: null });
     expect(c3.validity.until).toBeNull();
     e.setNow('2026-06-11T00:00:01Z');
     const ended = await apply(e);
-    expect(ended.plan.operations.filter((o) => o.kind === 'revoke').map((o) => [o.externalId, o.group!.ref]).sort()).toEqual([['C2', 'AG-POWER'], ['C3', 'AG-POWER']]);
+    expect(
+      ended.plan.operations
+        .filter((o) => o.kind === 'revoke')
+        .map((o) => [o.externalId, o.group!.ref])
+        .sort(),
+    ).toEqual([
+      ['C2', 'AG-POWER'],
+      ['C3', 'AG-POWER'],
+    ]);
   });
 
   it('moves the account’s end with the contract when every group it holds ends', async () => {
     const ONLY_POWER = MAPPINGS.replace("  - { id: staff, when: 'active eq true', grant: [perimeter] }\n", '');
     e = await createTestEngine('pglite', ONLY_POWER, { now: '2026-06-01T08:00:00Z', profile: { validity: 'account' } });
-    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'C4', userName: 'c4', employeeType: 'Contractor', groups: ['Power'], contractEnd: '2026-06-10' });
+    await upsertIdentity(e.ctx.db, {
+      source: 'hr',
+      externalId: 'C4',
+      userName: 'c4',
+      employeeType: 'Contractor',
+      groups: ['Power'],
+      contractEnd: '2026-06-10',
+    });
     await apply(e);
     const until = e.sim.state.findByExternalId('C4')!.validity.until;
     expect(until).not.toBeNull();
     expect(Date.parse(until!)).toBeGreaterThanOrEqual(Date.parse('2026-06-10T00:00:00Z'));
     // the contract is extended: the account's end follows
-    await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'C4', userName: 'c4', employeeType: 'Contractor', groups: ['Power'], contractEnd: '2026-07-10' });
+    await upsertIdentity(e.ctx.db, {
+      source: 'hr',
+      externalId: 'C4',
+      userName: 'c4',
+      employeeType: 'Contractor',
+      groups: ['Power'],
+      contractEnd: '2026-07-10',
+    });
     const moved = await apply(e);
     expect(moved.plan.operations.map((o) => [o.kind, o.reason.cause])).toEqual([['update_account', 'validity']]);
     expect(Date.parse(e.sim.state.findByExternalId('C4')!.validity.until!)).toBeGreaterThanOrEqual(Date.parse('2026-07-10T00:00:00Z'));
@@ -122,7 +166,11 @@ describe('a lock system that cannot suspend accounts: a rehire', () => {
     const card = e.sim.state.issueCredential(acc.id, { type: 'card' });
     const pin = e.sim.state.issueCredential(acc.id, { type: 'pin' });
     const spare = e.sim.state.issueCredential(acc.id, { type: 'card' });
-    await recordCredentialUse(e.ctx.db, 'dc1', [card, pin, spare].map((c) => ({ credentialId: c.id, accountId: acc.id, at: '2026-06-01T09:00:00Z' })));
+    await recordCredentialUse(
+      e.ctx.db,
+      'dc1',
+      [card, pin, spare].map((c) => ({ credentialId: c.id, accountId: acc.id, at: '2026-06-01T09:00:00Z' })),
+    );
     // an operator suspends the spare card before the person leaves: not lockstep's to give back
     await markCredentialLost(e.ctx, { system: 'dc1', credentialId: spare.id, actor: 'officer', state: 'suspended' });
 
@@ -130,14 +178,23 @@ describe('a lock system that cannot suspend accounts: a rehire', () => {
     await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'R1', userName: 'r1', employeeType: 'Employee', active: false });
     await apply(e);
     const gone = e.sim.state.findByExternalId('R1')!;
-    expect(gone.credentials.map((c) => [c.id, c.status])).toEqual([[card.id, 'suspended'], [pin.id, 'suspended'], [spare.id, 'suspended']]);
+    expect(gone.credentials.map((c) => [c.id, c.status])).toEqual([
+      [card.id, 'suspended'],
+      [pin.id, 'suspended'],
+      [spare.id, 'suspended'],
+    ]);
 
     // back three months later: the card lockstep suspended is theirs again, the operator's stays suspended
     e.setNow('2026-09-10T08:00:00Z');
     await upsertIdentity(e.ctx.db, { source: 'hr', externalId: 'R1', userName: 'r1', employeeType: 'Employee', active: true });
     const back = await apply(e);
     const reactivated = back.plan.operations.filter((o) => o.kind === 'set_credential_state');
-    expect(reactivated.map((o) => [o.credentialId, o.credentialState, o.reason.cause]).sort()).toEqual([[card.id, 'active', 'joiner'], [pin.id, 'active', 'joiner']].sort());
+    expect(reactivated.map((o) => [o.credentialId, o.credentialState, o.reason.cause]).sort()).toEqual(
+      [
+        [card.id, 'active', 'joiner'],
+        [pin.id, 'active', 'joiner'],
+      ].sort(),
+    );
     const now = e.sim.state.findByExternalId('R1')!;
     expect(Object.fromEntries(now.credentials.map((c) => [c.id, c.status]))).toEqual({ [card.id]: 'active', [pin.id]: 'active', [spare.id]: 'suspended' });
 
@@ -176,7 +233,9 @@ describe('a data-on-card system (offline keys)', () => {
     const x = await explainIdentity(e.ctx, 'm1');
     expect(x.offlinePending).toMatchObject([{ system: 'dc1', groupRef: 'AG-POWER', kind: 'revoke', learnedBy: key.expiresAt }]);
     const rows = await accessReport(e.ctx);
-    expect(rows.filter((r) => r.stillOnKeysUntil !== null).map((r) => [r.userName, r.groupRef, r.stillOnKeysUntil])).toEqual([['m1', 'AG-POWER', key.expiresAt]]);
+    expect(rows.filter((r) => r.stillOnKeysUntil !== null).map((r) => [r.userName, r.groupRef, r.stillOnKeysUntil])).toEqual([
+      ['m1', 'AG-POWER', key.expiresAt],
+    ]);
 
     // the key is updated at an online reader: the lock learns it, and the door stays shut
     e.sim.state.updateKey(card.id);

@@ -42,7 +42,12 @@ describe.each(storeKinds)('reconciliation on %s', (kind) => {
     await runReconcile(e.ctx, full, apply);
     await person('E1', { groups: ['Finance'] });
     const out = await runReconcile(e.ctx, full, apply);
-    expect(out.plan.operations.filter((o) => o.kind === 'revoke').map((o) => o.group!.ref).sort()).toEqual(['AG-POWER', 'AG-WS']);
+    expect(
+      out.plan.operations
+        .filter((o) => o.kind === 'revoke')
+        .map((o) => o.group!.ref)
+        .sort(),
+    ).toEqual(['AG-POWER', 'AG-WS']);
     expect(Object.keys(membershipsOf(e.sim, 'E1')).sort()).toEqual(['AG-OFFICE', 'AG-PERIM']);
   });
 
@@ -147,7 +152,10 @@ describe.each(storeKinds)('reconciliation on %s', (kind) => {
     expect(rejected.error).toBe('rejected by security-officer: the HR export was cut short');
     expect(Object.keys(membershipsOf(e.sim, 'R0')).length).toBeGreaterThan(0);
     await expect(approveRun(e.ctx, held.run!.id, 'someone-else')).rejects.toMatchObject({ code: 'precondition' });
-    const audit = await e.ctx.db.query<{ action: string }>("SELECT action FROM audit_pending WHERE subject = $1 UNION ALL SELECT action FROM audit_log WHERE subject = $1", [held.run!.id]);
+    const audit = await e.ctx.db.query<{ action: string }>(
+      'SELECT action FROM audit_pending WHERE subject = $1 UNION ALL SELECT action FROM audit_log WHERE subject = $1',
+      [held.run!.id],
+    );
     expect(audit.rows.map((r) => r.action).sort()).toEqual(['run.held', 'run.rejected']);
     // the cause is still there: the next run is held again
     expect((await runReconcile(e.ctx, full, apply)).held).toBe(true);

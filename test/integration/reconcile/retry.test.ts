@@ -59,7 +59,11 @@ describe('the executor and retryable errors', () => {
     await resetStore(store.db);
   });
 
-  const membershipsOf = (accountId: string) => h.fake.resolveCardholder(accountId)!.memberships.map((m) => m.groupId).sort();
+  const membershipsOf = (accountId: string) =>
+    h.fake
+      .resolveCardholder(accountId)!
+      .memberships.map((m) => m.groupId)
+      .sort();
 
   it('retries a grant Command Centre refuses once with 409 (cardholder open for editing), and the grant lands', async () => {
     const a = await h.driver.upsertAccount({ externalId: 'E-409', displayName: 'Held Open' });
@@ -120,7 +124,16 @@ describe('the executor and retryable errors', () => {
     const account = (await h.driver.findAccount('E-job'))!;
     await upsertIdentity(store.db, { source: 'hr', externalId: 'E-job', userName: 'job', displayName: 'Job Runner', groups: ['DC Operations'] });
     h.fake.lockCardholder(h.fake.resolveCardholder(account.id)!.id, 'Operator Jane Smith at WS-07', { refusals: 1 });
-    const c = { db: store.db, now: () => new Date(), logger: { warn: () => undefined }, reconcile: (sc: Parameters<typeof runReconcile>[1], o: Parameters<typeof runReconcile>[2]) => runReconcile(ctx, sc, o), systems: ['cc'], leases: localLeases(), requeue: async () => undefined, retries: 'queue' as const };
+    const c = {
+      db: store.db,
+      now: () => new Date(),
+      logger: { warn: () => undefined },
+      reconcile: (sc: Parameters<typeof runReconcile>[1], o: Parameters<typeof runReconcile>[2]) => runReconcile(ctx, sc, o),
+      systems: ['cc'],
+      leases: localLeases(),
+      requeue: async () => undefined,
+      retries: 'queue' as const,
+    };
     const first = await reconcileIdentity(c, { identityId: identity.id, lane: 'normal', reason: 'hr' }).catch((e: unknown) => e);
     expect(first).toBeInstanceOf(LockstepError);
     expect((first as LockstepError).retryable).toBe(true);

@@ -35,7 +35,10 @@ describe.each(storeKinds)('sponsored access on %s', (kind) => {
     await runReconcile(e.ctx, scope(c1.id), apply);
     expect(Object.keys(membershipsOf(e.sim, 'C1'))).toEqual(['AG-PERIM']);
     const why = await explainIdentity(e.ctx, 'c1@example.com');
-    expect(why.evaluation.denied.map((d) => d.reason)).toEqual([expect.stringMatching(/sponsor e1@example.com has left/), expect.stringMatching(/sponsor e1@example.com has left/)]);
+    expect(why.evaluation.denied.map((d) => d.reason)).toEqual([
+      expect.stringMatching(/sponsor e1@example.com has left/),
+      expect.stringMatching(/sponsor e1@example.com has left/),
+    ]);
   });
 
   it('revokes them when the sponsor is deleted or deactivated, and in a full run too', async () => {
@@ -50,7 +53,9 @@ describe.each(storeKinds)('sponsored access on %s', (kind) => {
     // three people lose access in a run of four: approved, or the guard would hold it
     const out = await runReconcile(e.ctx, { kind: 'full' }, { ...apply, approved: true });
     expect(out.held).toBe(false);
-    const texts = out.plan.operations.filter((o) => o.kind === 'revoke' && o.externalId?.startsWith('C')).map((o) => `${o.externalId} ${o.group!.ref}: ${o.reason.text}`);
+    const texts = out.plan.operations
+      .filter((o) => o.kind === 'revoke' && o.externalId?.startsWith('C'))
+      .map((o) => `${o.externalId} ${o.group!.ref}: ${o.reason.text}`);
     expect(texts).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^C1 AG-WS: .*sponsor e1@example.com was deleted at source/),

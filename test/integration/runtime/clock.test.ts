@@ -37,7 +37,9 @@ describe('the engine clock of createEngine', () => {
   });
 
   it('refuses to start in production mode with an offset', async () => {
-    await expect(createEngine(loaded, { logger: pino({ level: 'silent' }), db: store.db, env: { LOCKSTEP_CLOCK_OFFSET: 'P3D', NODE_ENV: 'production' } })).rejects.toMatchObject({
+    await expect(
+      createEngine(loaded, { logger: pino({ level: 'silent' }), db: store.db, env: { LOCKSTEP_CLOCK_OFFSET: 'P3D', NODE_ENV: 'production' } }),
+    ).rejects.toMatchObject({
       code: 'config',
       field: 'LOCKSTEP_CLOCK_OFFSET',
     });

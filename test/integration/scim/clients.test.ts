@@ -78,7 +78,13 @@ describe.each(storeKinds)('client conformance suites (%s)', (kind) => {
   check('[okta] /Users answers a ListResponse with totalResults, startIndex, itemsPerPage and Resources', async () => {
     const r = await h.req('GET', '/Users?count=1&startIndex=1');
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ schemas: [LIST], totalResults: expect.any(Number), startIndex: 1, itemsPerPage: expect.any(Number), Resources: expect.any(Array) });
+    expect(r.body).toMatchObject({
+      schemas: [LIST],
+      totalResults: expect.any(Number),
+      startIndex: 1,
+      itemsPerPage: expect.any(Number),
+      Resources: expect.any(Array),
+    });
   });
 
   check('[okta] /ServiceProviderConfig names its schema and filter support', async () => {
@@ -98,7 +104,12 @@ describe.each(storeKinds)('client conformance suites (%s)', (kind) => {
   check('[okta] creates a user: 201 with id, the userName and active true', async () => {
     const r = await h.req('POST', '/Users', oktaUser('okta.runscope@atko.com'));
     expect(r.status).toBe(201);
-    expect(r.body).toMatchObject({ id: expect.any(String), userName: 'okta.runscope@atko.com', active: true, name: { givenName: 'Okta', familyName: 'Runscope' } });
+    expect(r.body).toMatchObject({
+      id: expect.any(String),
+      userName: 'okta.runscope@atko.com',
+      active: true,
+      name: { givenName: 'Okta', familyName: 'Runscope' },
+    });
     expect(r.body.password).toBeUndefined();
     ids.okta = r.body.id;
   });
@@ -202,8 +213,16 @@ describe.each(storeKinds)('client conformance suites (%s)', (kind) => {
     const r = await h.req('GET', `/Users/${ids.entra}?attributes=${encodeURIComponent('emails[type eq "work"]')}`);
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ id: ids.entra, emails: [{ type: 'work', value: 'Test_User_ab6490ee@testuser.com', primary: true }] });
-    const sub = await h.req('GET', `/Users?${q('userName eq "Test_User_ab6490ee@testuser.com"')}&attributes=${encodeURIComponent('emails[type eq "work"].value,userName')}`);
-    expect(sub.body.Resources[0]).toEqual({ schemas: [USER], id: ids.entra, userName: 'Test_User_ab6490ee@testuser.com', emails: [{ value: 'Test_User_ab6490ee@testuser.com' }] });
+    const sub = await h.req(
+      'GET',
+      `/Users?${q('userName eq "Test_User_ab6490ee@testuser.com"')}&attributes=${encodeURIComponent('emails[type eq "work"].value,userName')}`,
+    );
+    expect(sub.body.Resources[0]).toEqual({
+      schemas: [USER],
+      id: ids.entra,
+      userName: 'Test_User_ab6490ee@testuser.com',
+      emails: [{ value: 'Test_User_ab6490ee@testuser.com' }],
+    });
     const bad = await h.req('GET', `/Users/${ids.entra}?attributes=${encodeURIComponent('emails[type eq]')}`);
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ schemas: [ERROR], status: '400', scimType: 'invalidValue', detail: expect.stringContaining('attributes') });
@@ -220,7 +239,11 @@ describe.each(storeKinds)('client conformance suites (%s)', (kind) => {
       ),
     );
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ userName: 'Test_User_updated@testuser.com', name: { familyName: 'updatedFamilyName', givenName: 'givenName' }, emails: [{ value: 'updatedEmail@microsoft.com', type: 'work' }] });
+    expect(r.body).toMatchObject({
+      userName: 'Test_User_updated@testuser.com',
+      name: { familyName: 'updatedFamilyName', givenName: 'givenName' },
+      emails: [{ value: 'updatedEmail@microsoft.com', type: 'work' }],
+    });
   });
 
   check('[entra] adds a manager with "path": "manager" and an array value (no extension URN)', async () => {
@@ -243,7 +266,12 @@ describe.each(storeKinds)('client conformance suites (%s)', (kind) => {
   });
 
   check('[entra] creates a group, finds it by displayName with excludedAttributes=members, renames it', async () => {
-    const c = await h.req('POST', '/Groups', { schemas: [GROUP], externalId: '8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159', displayName: 'displayName', meta: { resourceType: 'Group' } });
+    const c = await h.req('POST', '/Groups', {
+      schemas: [GROUP],
+      externalId: '8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159',
+      displayName: 'displayName',
+      meta: { resourceType: 'Group' },
+    });
     expect(c.status).toBe(201);
     ids.group = c.body.id;
     const byName = await h.req('GET', `/Groups?${q('displayName eq "displayName"')}&excludedAttributes=members`);
@@ -282,7 +310,10 @@ describe.each(storeKinds)('client conformance suites (%s)', (kind) => {
   });
 
   check('[entra] SingleAppRoleAssignment: a replace of roles[primary eq "True"].value changes the role', async () => {
-    const c = await h.req('POST', '/Users', { ...entraUser('single@testuser.com', 'single-0001'), roles: [{ primary: true, type: 'WindowsAzureActiveDirectoryRole', value: 'Technician' }] });
+    const c = await h.req('POST', '/Users', {
+      ...entraUser('single@testuser.com', 'single-0001'),
+      roles: [{ primary: true, type: 'WindowsAzureActiveDirectoryRole', value: 'Technician' }],
+    });
     expect(c.status).toBe(201);
     const r = await h.req('PATCH', `/Users/${c.body.id}`, patch({ op: 'Replace', path: 'roles[primary eq "True"].value', value: 'Visitor' }));
     expect(r.status).toBe(200);

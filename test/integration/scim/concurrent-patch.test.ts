@@ -58,7 +58,9 @@ describe('concurrent PATCHes of one user on PostgreSQL', () => {
   it('refuses a stale If-Match and writes nothing', async () => {
     const created = await scim.createUser({ schemas: [USER], userName: 'etag@example.com', externalId: 'R-3' });
     await scim.patchUser(created.row.id, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'displayName', value: 'Second' }] });
-    await expect(scim.patchUser(created.row.id, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'displayName', value: 'Third' }] }, 'W/"1"')).rejects.toMatchObject({ status: 412 });
+    await expect(
+      scim.patchUser(created.row.id, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'displayName', value: 'Third' }] }, 'W/"1"'),
+    ).rejects.toMatchObject({ status: 412 });
     expect((await scim.getUser(created.row.id))!.resource.displayName).toBe('Second');
   });
 });

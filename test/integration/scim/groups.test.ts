@@ -51,7 +51,12 @@ describe.each(storeKinds)('SCIM /Groups on %s', (kind) => {
     gid = r.body.id;
     expect(r.headers.get('location')).toBe(`${h.base}/Groups/${gid}`);
     expect(r.headers.get('etag')).toBe('W/"1"');
-    expect(r.body).toMatchObject({ schemas: [GROUP], externalId: '8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159', displayName: 'DC Operations', meta: { resourceType: 'Group', version: 'W/"1"' } });
+    expect(r.body).toMatchObject({
+      schemas: [GROUP],
+      externalId: '8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159',
+      displayName: 'DC Operations',
+      meta: { resourceType: 'Group', version: 'W/"1"' },
+    });
   });
 
   it('refuses a second group with the same displayName in another case (409 uniqueness)', async () => {
@@ -62,7 +67,18 @@ describe.each(storeKinds)('SCIM /Groups on %s', (kind) => {
 
   it('adds members (Entra "Add Members", $ref null): 204, and each member identity gets the group, at once', async () => {
     const calls = since();
-    const r = await h.req('PATCH', `/Groups/${gid}`, patch({ op: 'Add', path: 'members', value: [{ $ref: null, value: users.ann }, { $ref: null, value: users.bob }] }));
+    const r = await h.req(
+      'PATCH',
+      `/Groups/${gid}`,
+      patch({
+        op: 'Add',
+        path: 'members',
+        value: [
+          { $ref: null, value: users.ann },
+          { $ref: null, value: users.bob },
+        ],
+      }),
+    );
     expect(r.status).toBe(204);
     expect(r.body).toBeUndefined();
     expect(await groupsOf('ann')).toEqual(['DC Operations']);
@@ -93,7 +109,12 @@ describe.each(storeKinds)('SCIM /Groups on %s', (kind) => {
   it('gets the group with and without members, and finds it by displayName and by member', async () => {
     const full = await h.req('GET', `/Groups/${gid}`);
     expect(full.body.members.map((m: any) => m.value).sort()).toEqual([users.ann, users.bob].sort());
-    expect(full.body.members.find((m: any) => m.value === users.ann)).toEqual({ value: users.ann, $ref: `${h.base}/Users/${users.ann}`, display: 'ANN', type: 'User' });
+    expect(full.body.members.find((m: any) => m.value === users.ann)).toEqual({
+      value: users.ann,
+      $ref: `${h.base}/Users/${users.ann}`,
+      display: 'ANN',
+      type: 'User',
+    });
     const slim = await h.req('GET', `/Groups/${gid}?excludedAttributes=members`);
     expect(slim.body.members).toBeUndefined();
     expect(slim.body.displayName).toBe('DC Operations');
@@ -153,7 +174,11 @@ describe.each(storeKinds)('SCIM /Groups on %s', (kind) => {
     expect(after.headers.get('etag')).toBe(before.headers.get('etag'));
     expect(calls()).toEqual([]);
     // the same ids in another order leave dee in: a change, a new version, dee reconciled
-    const r2 = await h.req('PATCH', `/Groups/${gid}`, patch({ op: 'remove', path: 'members', value: [{ value: users.dee }] }, { op: 'add', path: 'members', value: [{ value: users.dee }] }));
+    const r2 = await h.req(
+      'PATCH',
+      `/Groups/${gid}`,
+      patch({ op: 'remove', path: 'members', value: [{ value: users.dee }] }, { op: 'add', path: 'members', value: [{ value: users.dee }] }),
+    );
     expect(r2.status).toBe(204);
     expect((await h.req('GET', `/Groups/${gid}`)).body.members.map((m: any) => m.value).sort()).toEqual([users.bob, users.dee].sort());
     expect(calls()).toEqual([{ ids: [users.dee], leaver: false }]);
@@ -188,12 +213,20 @@ describe.each(storeKinds)('SCIM /Groups on %s', (kind) => {
 
   it('creates a group with members (Okta group push) and replaces its members with PUT', async () => {
     const calls = since();
-    const r = await h.req('POST', '/Groups', { schemas: [GROUP], displayName: 'Security', members: [{ value: users.cid, display: 'ignored' }, { value: users.dee }] });
+    const r = await h.req('POST', '/Groups', {
+      schemas: [GROUP],
+      displayName: 'Security',
+      members: [{ value: users.cid, display: 'ignored' }, { value: users.dee }],
+    });
     expect(r.status).toBe(201);
     expect(r.body.members.map((m: any) => m.value).sort()).toEqual([users.cid, users.dee].sort());
     expect(await groupsOf('dee')).toEqual(['Security']);
     expect(calls()).toEqual([{ ids: [users.cid, users.dee].sort(), leaver: false }]);
-    const put = await h.req('PUT', `/Groups/${r.body.id}`, { schemas: [GROUP], displayName: 'Security', members: [{ value: users.dee }, { value: users.bob }] });
+    const put = await h.req('PUT', `/Groups/${r.body.id}`, {
+      schemas: [GROUP],
+      displayName: 'Security',
+      members: [{ value: users.dee }, { value: users.bob }],
+    });
     expect(put.status).toBe(200);
     expect(await groupsOf('cid')).toEqual([]);
     expect(await groupsOf('bob')).toEqual(['DC Operations EU', 'Security']);

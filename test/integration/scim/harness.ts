@@ -25,7 +25,12 @@ export interface ScimHarness {
 }
 
 /** `markPending`: as serve runs it; `failOnChange`: onChange throws after the write (a Redis or a process gone). */
-export async function startScim(kind: StoreKind, overrides: Partial<ScimConfig> = {}, env: NodeJS.ProcessEnv = {}, opts: { markPending?: boolean; failOnChange?: boolean } = {}): Promise<ScimHarness> {
+export async function startScim(
+  kind: StoreKind,
+  overrides: Partial<ScimConfig> = {},
+  env: NodeJS.ProcessEnv = {},
+  opts: { markPending?: boolean; failOnChange?: boolean } = {},
+): Promise<ScimHarness> {
   const store = await createTestStore(kind);
   const calls: ChangeCall[] = [];
   const config = scimConfigSchema.parse({ tokens: [TOKEN], ...overrides });

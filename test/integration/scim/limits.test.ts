@@ -106,7 +106,10 @@ describe('SCIM accepts what a lock system cannot hold, and the lock system gets 
 
     it('is still refused, naming the attribute, with nothing stored', async () => {
       await refused(await post({ userName: '界'.repeat(513) }), /^userName is 513 characters long; lockstep accepts at most 512$/);
-      await refused(await post({ userName: 'ok@example.com', externalId: 'x'.repeat(20_000) }), /^externalId is 20000 characters long; lockstep accepts at most 512$/);
+      await refused(
+        await post({ userName: 'ok@example.com', externalId: 'x'.repeat(20_000) }),
+        /^externalId is 20000 characters long; lockstep accepts at most 512$/,
+      );
       expect((await post({ userName: 'ok@example.com', displayName: 'D'.repeat(5000) })).status).toBe(201);
     });
   });

@@ -22,7 +22,9 @@ describe.each(storeKinds)('SCIM pending changes on %s', (kind) => {
   });
 
   const lanes = async () => {
-    const { rows } = await h.store.db.query<{ identity_id: string; lane: string; reason: string }>('SELECT identity_id, lane, reason FROM queue_pending ORDER BY reason');
+    const { rows } = await h.store.db.query<{ identity_id: string; lane: string; reason: string }>(
+      'SELECT identity_id, lane, reason FROM queue_pending ORDER BY reason',
+    );
     return rows;
   };
 

@@ -55,7 +55,11 @@ describe.each(storeKinds)('SCIM /Users on %s', (kind) => {
     issuer = await startIssuer();
     h = await startScim(
       kind,
-      { maxResults: MAX, maxBodyBytes: 64 * 1024, jwt: { issuer: 'https://sts.example.test/tenant/', audience: 'lockstep-scim', jwksUri: issuer.url, clockToleranceSeconds: 5 } },
+      {
+        maxResults: MAX,
+        maxBodyBytes: 64 * 1024,
+        jwt: { issuer: 'https://sts.example.test/tenant/', audience: 'lockstep-scim', jwksUri: issuer.url, clockToleranceSeconds: 5 },
+      },
       { SCIM_TOKEN: ` ${ROTATED} ,` },
     );
   });
@@ -119,7 +123,14 @@ describe.each(storeKinds)('SCIM /Users on %s', (kind) => {
     expect(r.body.roles).toBeUndefined();
     expect(h.calls.slice(before)).toEqual([{ ids: [entraId], leaver: false }]);
     const identity = await getIdentity(h.store.db, entraId);
-    expect(identity).toMatchObject({ source: 'scim', externalId: entraUser.externalId, userName: entraUser.userName, active: true, email: entraUser.emails[0].value, displayName: 'givenName familyName' });
+    expect(identity).toMatchObject({
+      source: 'scim',
+      externalId: entraUser.externalId,
+      userName: entraUser.userName,
+      active: true,
+      email: entraUser.emails[0].value,
+      displayName: 'givenName familyName',
+    });
     expect(await auditActions(entraId)).toEqual(['scim.user.created']);
   });
 
@@ -152,13 +163,20 @@ describe.each(storeKinds)('SCIM /Users on %s', (kind) => {
     const multi = await h.req(
       'PATCH',
       `/Users/${entraId}`,
-      patch({ op: 'Replace', path: 'emails[type eq "work"].value', value: 'updatedEmail@microsoft.com' }, { op: 'Replace', path: 'name.familyName', value: 'updatedFamilyName' }),
+      patch(
+        { op: 'Replace', path: 'emails[type eq "work"].value', value: 'updatedEmail@microsoft.com' },
+        { op: 'Replace', path: 'name.familyName', value: 'updatedFamilyName' },
+      ),
     );
     expect(multi.status).toBe(200);
     expect(multi.body.emails).toEqual([{ primary: true, type: 'work', value: 'updatedEmail@microsoft.com' }]);
     expect(multi.body.name).toEqual({ formatted: 'givenName familyName', familyName: 'updatedFamilyName', givenName: 'givenName' });
     expect(multi.headers.get('etag')).toBe('W/"2"');
-    const single = await h.req('PATCH', `/Users/${entraId}`, patch({ op: 'Replace', path: 'userName', value: '5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com' }));
+    const single = await h.req(
+      'PATCH',
+      `/Users/${entraId}`,
+      patch({ op: 'Replace', path: 'userName', value: '5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com' }),
+    );
     expect(single.status).toBe(200);
     expect(single.body.userName).toBe('5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com');
     const identity = await getIdentity(h.store.db, entraId);
@@ -216,7 +234,12 @@ describe.each(storeKinds)('SCIM /Users on %s', (kind) => {
       [ENT]: { employeeNumber: 'Aklq', manager: { value: 'boss-1' } },
     });
     const identity = await getIdentity(h.store.db, entraId);
-    expect(identity).toMatchObject({ displayName: 'Bjfe', manager: 'boss-1', email: 'TestMhvaes@test.microsoft.com', attributes: { employeeNumber: 'Aklq', givenName: 'Kkom' } });
+    expect(identity).toMatchObject({
+      displayName: 'Bjfe',
+      manager: 'boss-1',
+      email: 'TestMhvaes@test.microsoft.com',
+      attributes: { employeeNumber: 'Aklq', givenName: 'Kkom' },
+    });
   });
 
   it('an empty Operations list changes nothing and does not trigger reconciliation', async () => {
@@ -351,8 +374,23 @@ describe.each(storeKinds)('SCIM /Users on %s', (kind) => {
   it('answers every filter operator the same whether SQL or the JS evaluator decides it', async () => {
     const made: Record<string, string> = {};
     const people = [
-      { userName: 'RFC-A@example.com', externalId: 'rfc-ext-1', title: 'Engineer', active: true, emails: [{ value: 'a@example.org', type: 'work' }], [ENT]: { department: 'DC Operations' } },
-      { userName: 'rfc-b@example.com', externalId: 'RFC-EXT-2', active: false, emails: [{ value: 'b@example.net', type: 'work' }, { value: 'b@example.org', type: 'home' }] },
+      {
+        userName: 'RFC-A@example.com',
+        externalId: 'rfc-ext-1',
+        title: 'Engineer',
+        active: true,
+        emails: [{ value: 'a@example.org', type: 'work' }],
+        [ENT]: { department: 'DC Operations' },
+      },
+      {
+        userName: 'rfc-b@example.com',
+        externalId: 'RFC-EXT-2',
+        active: false,
+        emails: [
+          { value: 'b@example.net', type: 'work' },
+          { value: 'b@example.org', type: 'home' },
+        ],
+      },
       { userName: 'rfc-c@example.org', title: 'Guard', emails: [{ value: 'c@example.org', type: 'work' }], [ENT]: { department: 'Security' } },
       { userName: 'rfc-d_%@example.com', externalId: 'rfc-ext-4', title: '' },
     ];
@@ -393,7 +431,10 @@ describe.each(storeKinds)('SCIM /Users on %s', (kind) => {
     const all = await listAll();
     for (const f of filters) {
       const compiled = compileFilter(userResourceType, f);
-      const expected = all.resources.filter((r) => matches(r, compiled.root)).map((r) => r.id).sort();
+      const expected = all.resources
+        .filter((r) => matches(r, compiled.root))
+        .map((r) => r.id)
+        .sort();
       const got = (await listAll(f)).ids.sort();
       expect(got, f).toEqual(expected);
     }
@@ -445,7 +486,14 @@ describe.each(storeKinds)('SCIM /Users on %s', (kind) => {
   it('replaces with PUT: attributes not sent are gone, read-only ones in the body are ignored', async () => {
     const { body } = await h.req('GET', `/Users?${q('userName eq "rfc-a@example.com"')}`);
     const cur = body.Resources[0];
-    const put = await h.req('PUT', `/Users/${cur.id}`, { schemas: [USER], id: 'ignored', userName: cur.userName, externalId: cur.externalId, meta: { version: 'W/"1"' }, displayName: 'Ada' });
+    const put = await h.req('PUT', `/Users/${cur.id}`, {
+      schemas: [USER],
+      id: 'ignored',
+      userName: cur.userName,
+      externalId: cur.externalId,
+      meta: { version: 'W/"1"' },
+      displayName: 'Ada',
+    });
     expect(put.status).toBe(200);
     expect(put.body.id).toBe(cur.id);
     expect(put.body.title).toBeUndefined();
@@ -512,12 +560,23 @@ describe.each(storeKinds)('SCIM /Users on %s', (kind) => {
     const noSchemas = await h.req('POST', '/Users', { userName: 'x' });
     expect(noSchemas.body).toMatchObject({ status: '400', scimType: 'invalidSyntax' });
     // malformed parameters are not a media type (issue 21): refused, nothing stored
-    for (const type of ['application/json;;', 'application/json; charset', 'application/json;=utf-8', 'application/scim+json; charset="utf-8', 'application/json/x']) {
+    for (const type of [
+      'application/json;;',
+      'application/json; charset',
+      'application/json;=utf-8',
+      'application/scim+json; charset="utf-8',
+      'application/json/x',
+    ]) {
       const r = await h.req('POST', '/Users', { schemas: [USER], userName: `mt-${type.length}@example.com` }, { 'content-type': type });
       expect(r.status, type).toBe(415);
       expect(r.body.detail, type).toMatch(/not a well-formed media type/);
     }
-    const quoted = await h.req('POST', '/Users', { schemas: [USER], userName: 'quoted@example.com' }, { 'content-type': 'application/scim+json; charset="utf-8"' });
+    const quoted = await h.req(
+      'POST',
+      '/Users',
+      { schemas: [USER], userName: 'quoted@example.com' },
+      { 'content-type': 'application/scim+json; charset="utf-8"' },
+    );
     expect(quoted.status).toBe(201);
   });
 

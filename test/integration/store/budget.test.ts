@@ -20,12 +20,22 @@ describe.each(storeKinds)('revocation budget window on %s', (kind) => {
   const open: BudgetLimits = { maxRevocationsPercent: 100, maxRevocationsAbsolute: 1_000_000, minRevocationsToHold: 1_000_000, windowMs: 60 * 60_000 };
   const at = (min: number) => new Date(Date.UTC(2026, 11, 2, 12, min));
   const spend = (min: number, subjects: Array<[string, string]>, limits = open, approved = false) =>
-    spendRevocationBudget(s.db, limits, at(min), subjects.map(([system, subject]) => ({ system, subject })), randomUUID(), approved);
+    spendRevocationBudget(
+      s.db,
+      limits,
+      at(min),
+      subjects.map(([system, subject]) => ({ system, subject })),
+      randomUUID(),
+      approved,
+    );
 
   it('counts each person once per system and overall, only within the window', async () => {
     const p = () => randomUUID();
     const [a, b, c] = [p(), p(), p()];
-    await spend(0, [['dc1', a], ['dc2', a]]);
+    await spend(0, [
+      ['dc1', a],
+      ['dc2', a],
+    ]);
     await spend(10, [['dc1', b]]);
     // a again in dc1 (a retry, or a second revocation): not added
     let r = await spend(20, [['dc1', a]]);

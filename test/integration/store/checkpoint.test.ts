@@ -129,7 +129,9 @@ describe.each(storeKinds)('audit checkpoints on %s', (kind) => {
     const edited: Checkpoint = { ...good, seq: 2, hash: (await s.db.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = 2')).rows[0].hash };
     const other = generateCheckpointKeys();
     const otherSigned = { ...signCheckpoint({ seq: good.seq, hash: good.hash, at: good.at }, createPrivateKey(other.privatePem)), keyId: good.keyId };
-    const input = [checkpointLine(good), checkpointLine(edited), checkpointLine(otherSigned), '{"type":"lockstep.audit.checkpoint","seq":"3"}', 'garbage'].join('\n');
+    const input = [checkpointLine(good), checkpointLine(edited), checkpointLine(otherSigned), '{"type":"lockstep.audit.checkpoint","seq":"3"}', 'garbage'].join(
+      '\n',
+    );
     const v = await verifyCheckpoints(s.db, input, [publicKey]);
     expect(v.ok).toBe(false);
     expect(v.chain.ok).toBe(true);
@@ -193,9 +195,18 @@ describe.each(storeKinds)('audit checkpoints on %s', (kind) => {
       const got = new Promise<string>((resolve) => sock.once('message', (m) => resolve(m.toString('utf8'))));
       await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
       try {
-        const port = (sock.address()).port;
+        const port = sock.address().port;
         await addEntries(s.db, 3);
-        const r = await writeCheckpoint(s.db, { everyMs: 0, key: keys.privatePem, publicKeyFiles: [], sinks: [{ type: 'syslog', host: '127.0.0.1', port, protocol: 'udp', facility: 13, appName: 'lockstep', hostname: 'dc1-host', timeoutMs: 2000 }] }, { baseDir: dir });
+        const r = await writeCheckpoint(
+          s.db,
+          {
+            everyMs: 0,
+            key: keys.privatePem,
+            publicKeyFiles: [],
+            sinks: [{ type: 'syslog', host: '127.0.0.1', port, protocol: 'udp', facility: 13, appName: 'lockstep', hostname: 'dc1-host', timeoutMs: 2000 }],
+          },
+          { baseDir: dir },
+        );
         expect(r.sinks).toEqual([{ sink: `syslog udp://127.0.0.1:${port}`, ok: true }]);
         const msg = await got;
         // PRI 13*8+5, version 1, timestamp, hostname, app-name, procid, msgid, no structured data, the checkpoint
@@ -222,7 +233,16 @@ describe.each(storeKinds)('audit checkpoints on %s', (kind) => {
       try {
         const port = (server.address() as AddressInfo).port;
         await addEntries(s.db, 1);
-        const r = await writeCheckpoint(s.db, { everyMs: 0, key: keys.privatePem, publicKeyFiles: [], sinks: [{ type: 'syslog', host: '127.0.0.1', port, protocol: 'tcp', facility: 4, appName: 'lockstep', timeoutMs: 2000 }] }, { baseDir: dir });
+        const r = await writeCheckpoint(
+          s.db,
+          {
+            everyMs: 0,
+            key: keys.privatePem,
+            publicKeyFiles: [],
+            sinks: [{ type: 'syslog', host: '127.0.0.1', port, protocol: 'tcp', facility: 4, appName: 'lockstep', timeoutMs: 2000 }],
+          },
+          { baseDir: dir },
+        );
         expect(r.sinks[0]).toMatchObject({ ok: true });
         await closed;
         const text = received.toString('utf8');
@@ -252,7 +272,12 @@ describe.each(storeKinds)('audit checkpoints on %s', (kind) => {
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       try {
         const port = (server.address() as AddressInfo).port;
-        const cfg: CheckpointConfig = { everyMs: 0, key: keys.privatePem, publicKeyFiles: [], sinks: [{ type: 'webhook', url: `http://127.0.0.1:${port}/anchor?token=secret`, headers: { authorization: 'Bearer hook-token' }, timeoutMs: 2000 }] };
+        const cfg: CheckpointConfig = {
+          everyMs: 0,
+          key: keys.privatePem,
+          publicKeyFiles: [],
+          sinks: [{ type: 'webhook', url: `http://127.0.0.1:${port}/anchor?token=secret`, headers: { authorization: 'Bearer hook-token' }, timeoutMs: 2000 }],
+        };
         await addEntries(s.db, 2);
         const r = await writeCheckpoint(s.db, cfg, { baseDir: dir });
         expect(r.sinks).toEqual([{ sink: `webhook http://127.0.0.1:${port}/anchor`, ok: true }]);
@@ -291,7 +316,11 @@ describe('audit.checkpoint in lockstep.yaml', () => {
   });
 
   it('refuses a checkpoint without a key or without sinks, naming the field', () => {
-    expect(() => parseConfig(`${base}audit: { checkpoint: { sinks: [{ type: file, path: x }] } }\n`, 'lockstep.yaml', {})).toThrow(/audit\.checkpoint\.keyFile.*keyFile or as key/);
-    expect(() => parseConfig(`${base}audit: { checkpoint: { keyFile: k, sinks: [] } }\n`, 'lockstep.yaml', {})).toThrow(/audit\.checkpoint\.sinks.*at least one sink/);
+    expect(() => parseConfig(`${base}audit: { checkpoint: { sinks: [{ type: file, path: x }] } }\n`, 'lockstep.yaml', {})).toThrow(
+      /audit\.checkpoint\.keyFile.*keyFile or as key/,
+    );
+    expect(() => parseConfig(`${base}audit: { checkpoint: { keyFile: k, sinks: [] } }\n`, 'lockstep.yaml', {})).toThrow(
+      /audit\.checkpoint\.sinks.*at least one sink/,
+    );
   });
 });

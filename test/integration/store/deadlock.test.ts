@@ -59,7 +59,9 @@ describe('a deadlock in PostgreSQL is a retryable error', () => {
       leases: localLeases(),
       requeue: async () => undefined,
     };
-    const thrown = await reconcileIdentity(ctx, { identityId: '00000000-0000-4000-8000-000000000001', lane: 'normal', reason: 'scim' }).catch((e: unknown) => e);
+    const thrown = await reconcileIdentity(ctx, { identityId: '00000000-0000-4000-8000-000000000001', lane: 'normal', reason: 'scim' }).catch(
+      (e: unknown) => e,
+    );
     expect(toLockstepError(thrown).retryable).toBe(true);
   });
 

@@ -10,7 +10,10 @@ const ROOT = resolve(import.meta.dirname, '../../..');
 
 /** Starts the fixture holding the store at dir; resolves once it has it open. */
 function holder(dir: string): Promise<ChildProcess & { pid: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/hold-store.ts'), dir], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/hold-store.ts'), dir], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   return new Promise((ok, fail) => {
     let out = '';
     child.stdout.on('data', (b: Buffer) => {
@@ -59,7 +62,9 @@ describe('the embedded store is locked to one process', { timeout: 60_000 }, () 
     const child = await holder(dir);
     children.push(child);
     const e = await refusal(openStore({ dataDir: dir }));
-    expect(e.message).toContain(`is in use by lockstep serve (pid ${child.pid}); use its admin API at http://localhost:18080/api/v1 or set DATABASE_URL to share a PostgreSQL store`);
+    expect(e.message).toContain(
+      `is in use by lockstep serve (pid ${child.pid}); use its admin API at http://localhost:18080/api/v1 or set DATABASE_URL to share a PostgreSQL store`,
+    );
     expect(e).toMatchObject({ code: 'precondition', retryable: false, holder: { pid: child.pid, command: 'lockstep serve' } });
     // and the holder's store is untouched by the attempt
     expect(JSON.parse(readFileSync(storeLockFile(dir), 'utf8')).pid).toBe(child.pid);
@@ -104,7 +109,18 @@ describe('the embedded store is locked to one process', { timeout: 60_000 }, () 
   it('leaves a lock from another host alone while its holder refreshes it, and takes it over when it stops', async () => {
     const dir = freshDir();
     const file = storeLockFile(dir);
-    writeFileSync(file, JSON.stringify({ pid: 1, hostname: 'elsewhere.example', processStart: null, command: 'lockstep worker', adminUrl: null, dataDir: dir, lockedAt: new Date().toISOString() }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        pid: 1,
+        hostname: 'elsewhere.example',
+        processStart: null,
+        command: 'lockstep worker',
+        adminUrl: null,
+        dataDir: dir,
+        lockedAt: new Date().toISOString(),
+      }),
+    );
     const e = await refusal(openStore({ dataDir: dir }));
     expect(e.message).toContain('is in use by lockstep worker (pid 1 on elsewhere.example); stop it first');
     expect(e.message).toContain(`it is taken over once 60 s pass without its holder refreshing ${file}`);
@@ -119,7 +135,15 @@ describe('the embedded store is locked to one process', { timeout: 60_000 }, () 
   it('takes over a lock whose pid now belongs to another process (a reused pid)', async () => {
     const dir = freshDir();
     // our parent is alive but started at another time than the record says
-    const rec = { pid: process.ppid, hostname: (await import('node:os')).hostname(), processStart: '1', command: 'lockstep serve', adminUrl: null, dataDir: dir, lockedAt: new Date().toISOString() };
+    const rec = {
+      pid: process.ppid,
+      hostname: (await import('node:os')).hostname(),
+      processStart: '1',
+      command: 'lockstep serve',
+      adminUrl: null,
+      dataDir: dir,
+      lockedAt: new Date().toISOString(),
+    };
     writeFileSync(storeLockFile(dir), JSON.stringify(rec));
     const db = await openStore({ dataDir: dir });
     await db.close();

@@ -165,7 +165,7 @@ describe('a store opened with joinShared', { timeout: 60_000 }, () => {
     await rm(base, { recursive: true, force: true });
   });
 
-  it('uses the store its holder shares, and its writes are the holder\'s', async () => {
+  it("uses the store its holder shares, and its writes are the holder's", async () => {
     const dir = join(base, 'pglite');
     expect(JSON.parse(readFileSync(storeLockFile(dir), 'utf8')).share).toBe(join(base, 'pglite.socket'));
     const cli = await openStore({ dataDir: dir, joinShared: true });

@@ -12,7 +12,8 @@ describe.each(storeKinds)('sponsors in the store on %s', (kind) => {
   beforeAll(async () => {
     s = await createTestStore(kind);
     db = s.db;
-    ben = (await upsertIdentity(db, { source: 'hr', externalId: 'E1002', userName: 'ben.keller', email: 'Ben.Keller@dc1.example', leaveDate: '2026-10-31' })).identity;
+    ben = (await upsertIdentity(db, { source: 'hr', externalId: 'E1002', userName: 'ben.keller', email: 'Ben.Keller@dc1.example', leaveDate: '2026-10-31' }))
+      .identity;
     greta = (await upsertIdentity(db, { source: 'hr', externalId: 'E1007', userName: 'greta.wagner', active: false })).identity;
     // the same userName in another source, deleted: a live match wins over it
     const old = (await upsertIdentity(db, { source: 'entra', externalId: 'x-1', userName: 'Ben.Keller' })).identity;
@@ -60,10 +61,11 @@ describe.each(storeKinds)('sponsors in the store on %s', (kind) => {
     expect(queries).toBe(0);
   });
 
-  it("lists the live identities whose sponsor names an identity, by any of its keys", async () => {
+  it('lists the live identities whose sponsor names an identity, by any of its keys', async () => {
     const a = (await upsertIdentity(db, { source: 'hr', externalId: 'C1', userName: 'uwe', employeeType: 'Contractor', sponsor: 'Ben.Keller' })).identity;
     const b = (await upsertIdentity(db, { source: 'hr', externalId: 'C2', userName: 'vera', employeeType: 'Contractor', sponsor: 'E1002 ' })).identity;
-    const c = (await upsertIdentity(db, { source: 'hr', externalId: 'C3', userName: 'walter', employeeType: 'Contractor', sponsor: 'ben.keller@dc1.example' })).identity;
+    const c = (await upsertIdentity(db, { source: 'hr', externalId: 'C3', userName: 'walter', employeeType: 'Contractor', sponsor: 'ben.keller@dc1.example' }))
+      .identity;
     const d = (await upsertIdentity(db, { source: 'hr', externalId: 'C4', userName: 'yusuf', employeeType: 'Contractor', sponsor: ben.id })).identity;
     const gone = (await upsertIdentity(db, { source: 'hr', externalId: 'C5', userName: 'zoe', employeeType: 'Contractor', sponsor: 'ben.keller' })).identity;
     await markIdentityDeleted(db, gone.id);

@@ -105,12 +105,24 @@ describe.each(storeKinds)('store on %s', (kind) => {
     expect(await verifyAudit(s.db)).toMatchObject({ ok: false, firstBadSeq: 3 });
     const r = saved.rows[0];
     await s.db.query('INSERT INTO audit_log (seq, at, actor, action, subject, run_id, data, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)', [
-      r.seq, r.at, r.actor, r.action, r.subject, r.run_id, JSON.stringify(r.data), r.prev_hash, r.hash,
+      r.seq,
+      r.at,
+      r.actor,
+      r.action,
+      r.subject,
+      r.run_id,
+      JSON.stringify(r.data),
+      r.prev_hash,
+      r.hash,
     ]);
     expect((await verifyAudit(s.db)).ok).toBe(true);
 
     await s.db.query('DELETE FROM audit_log WHERE seq = 4');
-    expect(await verifyAudit(s.db)).toMatchObject({ ok: false, firstBadSeq: 4, problem: 'the log ends at 3 but its head says 4: entry 4 was removed from the end' });
+    expect(await verifyAudit(s.db)).toMatchObject({
+      ok: false,
+      firstBadSeq: 4,
+      problem: 'the log ends at 3 but its head says 4: entry 4 was removed from the end',
+    });
   });
 
   it('names the first entry appended after the head, and says it was appended (not removed)', async () => {
@@ -125,9 +137,21 @@ describe.each(storeKinds)('store on %s', (kind) => {
     const last = (await s.db.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = 2')).rows[0].hash;
     const forged = { seq: 3, at: new Date().toISOString(), actor: 'mallory', action: 'grant', subject: 'z', runId: null, data: { group: 'VAULT' } };
     await s.db.query('INSERT INTO audit_log (seq, at, actor, action, subject, run_id, data, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)', [
-      forged.seq, forged.at, forged.actor, forged.action, forged.subject, null, JSON.stringify(forged.data), last, entryHash(last, forged),
+      forged.seq,
+      forged.at,
+      forged.actor,
+      forged.action,
+      forged.subject,
+      null,
+      JSON.stringify(forged.data),
+      last,
+      entryHash(last, forged),
     ]);
-    expect(await verifyAudit(s.db)).toMatchObject({ ok: false, firstBadSeq: 3, problem: "entry 3 was appended after the head (which says 2): written outside lockstep's chain" });
+    expect(await verifyAudit(s.db)).toMatchObject({
+      ok: false,
+      firstBadSeq: 3,
+      problem: "entry 3 was appended after the head (which says 2): written outside lockstep's chain",
+    });
     await s.db.exec(`TRUNCATE audit_log, audit_pending; UPDATE audit_head SET seq = 0, hash = '${'0'.repeat(64)}' WHERE id = 1`);
   });
 
@@ -200,10 +224,7 @@ describe.each(storeKinds)('store on %s', (kind) => {
 
   it('lets only one caller move a held run on', async () => {
     const run = await createRun(s.db, { kind: 'apply', trigger: 'test', status: 'held', scope: 'full', plan: null });
-    const [a, b] = await Promise.all([
-      transitionRun(s.db, run.id, ['held'], 'approved', 'alice'),
-      transitionRun(s.db, run.id, ['held'], 'approved', 'bob'),
-    ]);
+    const [a, b] = await Promise.all([transitionRun(s.db, run.id, ['held'], 'approved', 'alice'), transitionRun(s.db, run.id, ['held'], 'approved', 'bob')]);
     expect([a, b].filter(Boolean)).toHaveLength(1);
     expect((await findRun(s.db, run.id.slice(0, 8)))?.status).toBe('approved');
   });
@@ -241,17 +262,23 @@ describe.each(storeKinds)('store on %s', (kind) => {
     // nobody else holds their externalIds: no correlation conflicts
     expect(scope.conflicts).toEqual(new Map());
     expect(scope.governance).toEqual({ exceptions: new Map(), grants: new Map() });
-    expect(await loadIdentityScope(s.db, ['nope'])).toEqual({ identities: [], anchors: new Map(), links: [], conflicts: new Map(), governance: { exceptions: new Map(), grants: new Map() } });
+    expect(await loadIdentityScope(s.db, ['nope'])).toEqual({
+      identities: [],
+      anchors: new Map(),
+      links: [],
+      conflicts: new Map(),
+      governance: { exceptions: new Map(), grants: new Map() },
+    });
   });
 
   it.runIf(kind === 'postgres')('keeps answering when another process changes a table under a prepared statement', async () => {
-    await s.db.exec('CREATE TABLE scratch_prepared (id int, a text); INSERT INTO scratch_prepared VALUES (1, \'x\')');
+    await s.db.exec("CREATE TABLE scratch_prepared (id int, a text); INSERT INTO scratch_prepared VALUES (1, 'x')");
     const read = () => s.db.query<Record<string, unknown>>('SELECT * FROM scratch_prepared WHERE id = $1', [1]);
     // prepared on several of the pool's connections
     await Promise.all(Array.from({ length: 8 }, read));
     const other = new pg.Client({ connectionString: s.url });
     await other.connect();
-    await other.query('ALTER TABLE scratch_prepared ADD COLUMN b text DEFAULT \'new\'');
+    await other.query("ALTER TABLE scratch_prepared ADD COLUMN b text DEFAULT 'new'");
     await other.end();
     const rows = await Promise.all(Array.from({ length: 8 }, read));
     for (const r of rows) expect(r.rows).toEqual([{ id: 1, a: 'x', b: 'new' }]);
@@ -259,11 +286,21 @@ describe.each(storeKinds)('store on %s', (kind) => {
 
   it('upserts many identities at once with the meaning of one upsert each', async () => {
     const base = (i: number, extra: Record<string, unknown> = {}) => ({ source: 'bulk', externalId: `B${i}`, userName: `b${i}`, department: 'Ops', ...extra });
-    const first = await upsertIdentities(s.db, Array.from({ length: 1500 }, (_, i) => base(i)));
+    const first = await upsertIdentities(
+      s.db,
+      Array.from({ length: 1500 }, (_, i) => base(i)),
+    );
     expect(first.every((r) => r.created && r.changed)).toBe(true);
     const gone = await markIdentityDeleted(s.db, first[7].identity.id);
     expect(gone?.deletedAt).not.toBeNull();
-    const second = await upsertIdentities(s.db, [base(1), base(2, { department: 'Security' }), base(7), base(9999), base(3, { department: 'A' }), base(3, { department: 'B' })]);
+    const second = await upsertIdentities(s.db, [
+      base(1),
+      base(2, { department: 'Security' }),
+      base(7),
+      base(9999),
+      base(3, { department: 'A' }),
+      base(3, { department: 'B' }),
+    ]);
     expect(second.map((r) => [r.created, r.changed])).toEqual([
       [false, false], // identical: no change, no version bump
       [false, true],

@@ -37,7 +37,11 @@ describe('auth in lockstep.yaml', () => {
     );
     expect(c.auth.oidc).toMatchObject({ scopes: ['openid', 'profile', 'email'], roleClaim: 'roles', groupsClaim: 'groups' });
     expect(c.auth.session.maxAgeMinutes).toBe(480);
-    const a = apiAuth(c.auth, { LOCKSTEP_CI_TOKEN: 'ci-token-0123456789abcdef', LOCKSTEP_SESSION_SECRET: 's'.repeat(32), LOCKSTEP_OIDC_CLIENT_SECRET: 'shh' }, quiet);
+    const a = apiAuth(
+      c.auth,
+      { LOCKSTEP_CI_TOKEN: 'ci-token-0123456789abcdef', LOCKSTEP_SESSION_SECRET: 's'.repeat(32), LOCKSTEP_OIDC_CLIENT_SECRET: 'shh' },
+      quiet,
+    );
     expect(a.tokens).toEqual([{ name: 'ci', token: 'ci-token-0123456789abcdef', roles: ['operator'] }]);
     expect(a.oidc).toMatchObject({
       clientSecret: 'shh',
@@ -66,7 +70,9 @@ describe('auth in lockstep.yaml', () => {
     expect(errorOf(yaml(`  tokens: [{ name: ci, token: short, roles: [operator] }]\n`))).toMatch(/at least 16 characters/);
     expect(errorOf(yaml(`  tokens: [{ name: ci, tokenEnv: X, roles: [admin] }]\n`))).toMatch(/auth\.tokens\[0\]\.roles\[0\]/);
     expect(errorOf(yaml(`  tokens: [{ name: ci, tokenEnv: X, roles: [] }]\n`))).toMatch(/at least one role/);
-    expect(errorOf(yaml(`  tokens: [{ name: ci, tokenEnv: X, roles: [viewer] }, { name: ci, tokenEnv: Y, roles: [viewer] }]\n`))).toMatch(/token names must be unique/);
+    expect(errorOf(yaml(`  tokens: [{ name: ci, tokenEnv: X, roles: [viewer] }, { name: ci, tokenEnv: Y, roles: [viewer] }]\n`))).toMatch(
+      /token names must be unique/,
+    );
     expect(errorOf(yaml(`  oidc: { issuer: "ftp://x", clientId: a }\n`))).toMatch(/auth\.oidc\.issuer/);
     expect(errorOf(yaml(`  session: { secret: too-short }\n`))).toMatch(/at least 32 characters/);
     const c = parseConfig(yaml(`  tokens: [{ name: ci, tokenEnv: LOCKSTEP_CI_TOKEN, roles: [operator] }]\n`), '/x/lockstep.yaml', {});

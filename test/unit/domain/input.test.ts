@@ -12,7 +12,10 @@ describe('hostile input checks (src/domain/input.ts)', () => {
   });
 
   it('names the path of the first problem in keys and values', () => {
-    expect(findInputProblem({ userName: 'ok', emails: [{ value: 'ok' }, { value: 'a\u0000' }] })).toEqual({ field: 'emails[1].value', reason: expect.stringMatching(/NUL/) });
+    expect(findInputProblem({ userName: 'ok', emails: [{ value: 'ok' }, { value: 'a\u0000' }] })).toEqual({
+      field: 'emails[1].value',
+      reason: expect.stringMatching(/NUL/),
+    });
     expect(findInputProblem({ 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User': { 'bad\u0000': 1 } })?.field).toBe(
       'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User["bad\\u0000"]',
     );

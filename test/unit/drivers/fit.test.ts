@@ -3,7 +3,11 @@ import { cutTo, fitAccountFields } from '../../../src/drivers/fit.js';
 
 describe('fitting a person to what a lock system can hold (drivers/fit.ts)', () => {
   it('sends a name within the limits as it is, and says nothing', () => {
-    expect(fitAccountFields({ displayName: 'Ada Lovelace', userName: 'ada', externalId: 'E1', email: 'ada@example.com' }, { displayName: 50 })).toEqual({ displayName: 'Ada Lovelace', email: 'ada@example.com', fitted: [] });
+    expect(fitAccountFields({ displayName: 'Ada Lovelace', userName: 'ada', externalId: 'E1', email: 'ada@example.com' }, { displayName: 50 })).toEqual({
+      displayName: 'Ada Lovelace',
+      email: 'ada@example.com',
+      fitted: [],
+    });
   });
 
   it('cuts a name over the limit there, and says from what to what', () => {
@@ -19,15 +23,24 @@ describe('fitting a person to what a lock system can hold (drivers/fit.ts)', () 
 
   it('gives an empty, blank or control-only name the userName, then the externalId', () => {
     for (const displayName of ['', '  ', '\u0007']) {
-      expect(fitAccountFields({ displayName, userName: 'ada', externalId: 'E1' })).toMatchObject({ displayName: 'ada', fitted: ['displayName: empty at source, userName used'] });
+      expect(fitAccountFields({ displayName, userName: 'ada', externalId: 'E1' })).toMatchObject({
+        displayName: 'ada',
+        fitted: ['displayName: empty at source, userName used'],
+      });
     }
-    expect(fitAccountFields({ displayName: '', userName: ' ', externalId: 'E1' })).toMatchObject({ displayName: 'E1', fitted: ['displayName: empty at source, externalId used'] });
+    expect(fitAccountFields({ displayName: '', userName: ' ', externalId: 'E1' })).toMatchObject({
+      displayName: 'E1',
+      fitted: ['displayName: empty at source, externalId used'],
+    });
     // no displayName at all is the ordinary case (SCIM's is optional): the userName, and nothing to say
     expect(fitAccountFields({ userName: 'ada', externalId: 'E1' })).toEqual({ displayName: 'ada', fitted: [] });
   });
 
   it('replaces control characters in a name, and says so', () => {
-    expect(fitAccountFields({ displayName: 'Ada\u0000Love\u2028lace', userName: 'ada', externalId: 'E1' })).toEqual({ displayName: 'Ada Love lace', fitted: ['displayName: control characters removed'] });
+    expect(fitAccountFields({ displayName: 'Ada\u0000Love\u2028lace', userName: 'ada', externalId: 'E1' })).toEqual({
+      displayName: 'Ada Love lace',
+      fitted: ['displayName: control characters removed'],
+    });
   });
 
   it('does not send an email over the limit (a cut address is a wrong one)', () => {

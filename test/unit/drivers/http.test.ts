@@ -113,7 +113,10 @@ describe('HttpClient', () => {
   });
 
   it.each([
-    [{ error: { code: 'openaccess.general.invalidapplicationid', message: 'Application ID is not valid' } }, 'openaccess.general.invalidapplicationid: Application ID is not valid'],
+    [
+      { error: { code: 'openaccess.general.invalidapplicationid', message: 'Application ID is not valid' } },
+      'openaccess.general.invalidapplicationid: Application ID is not valid',
+    ],
     [{ error: 'invalid_client', error_description: 'the client secret is wrong' }, 'the client secret is wrong'],
     [{ error: 'not found' }, 'not found'],
   ])('says what the server said, also when its error is an object (%j)', async (body, said) => {
@@ -283,7 +286,23 @@ describe('HttpClient with client certificates', () => {
     writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
     for (const who of ['server', 'client']) {
       ssl('req', ...ec, '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', `/CN=lockstep ${who}`);
-      ssl('x509', '-req', '-in', `${who}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${who}.crt`, '-days', '2', '-extfile', `${who}.ext`);
+      ssl(
+        'x509',
+        '-req',
+        '-in',
+        `${who}.csr`,
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        `${who}.crt`,
+        '-days',
+        '2',
+        '-extfile',
+        `${who}.ext`,
+      );
     }
     const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
     pem = { ca: read('ca.crt'), serverKey: read('server.key'), serverCert: read('server.crt'), clientKey: read('client.key'), clientCert: read('client.crt') };

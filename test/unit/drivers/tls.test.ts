@@ -23,7 +23,9 @@ async function files(contents: Record<string, string>): Promise<Record<string, s
 describe('drivers: shared TLS, option and retry-log helpers', () => {
   it('reads the client certificate, key and CA files once, the certificate’s own CA before caFile', async () => {
     const f = await files({ cert: 'CERT', key: 'KEY', ca: 'CA', other: 'OTHER-CA' });
-    expect(await loadTls(ctx, { clientCertificate: { cert: f.cert, key: f.key, ca: f.ca, passphrase: 'pw', servername: 'cc.local' }, caFile: f.other })).toEqual({
+    expect(
+      await loadTls(ctx, { clientCertificate: { cert: f.cert, key: f.key, ca: f.ca, passphrase: 'pw', servername: 'cc.local' }, caFile: f.other }),
+    ).toEqual({
       cert: 'CERT',
       key: 'KEY',
       ca: 'CA',
@@ -43,7 +45,12 @@ describe('drivers: shared TLS, option and retry-log helpers', () => {
   });
 
   it('gives the option pieces their limits and defaults', () => {
-    const schema = z.strictObject({ maxAttempts: maxAttemptsOption(), pageSize: pageSizeOption(100, 50), caFile: caFileOption(), clientCertificate: clientCertificateOption() });
+    const schema = z.strictObject({
+      maxAttempts: maxAttemptsOption(),
+      pageSize: pageSizeOption(100, 50),
+      caFile: caFileOption(),
+      clientCertificate: clientCertificateOption(),
+    });
     expect(schema.parse({})).toEqual({ maxAttempts: 3, pageSize: 50 });
     expect(schema.safeParse({ pageSize: 101 }).success).toBe(false);
     expect(schema.safeParse({ maxAttempts: 0 }).success).toBe(false);
@@ -53,7 +60,10 @@ describe('drivers: shared TLS, option and retry-log helpers', () => {
   it('logs a retried request with the system, request, attempt, delay and error code', () => {
     const logged: Array<[object, string | undefined]> = [];
     const logger = { info: () => undefined, error: () => undefined, warn: (o: object, msg?: string) => void logged.push([o, msg]) };
-    retryLog({ system: 'door', logger }, 'Vendor request retried')({ method: 'GET', path: '/x', attempt: 1, delayMs: 200, error: new LockstepError('unavailable', 'busy') });
+    retryLog(
+      { system: 'door', logger },
+      'Vendor request retried',
+    )({ method: 'GET', path: '/x', attempt: 1, delayMs: 200, error: new LockstepError('unavailable', 'busy') });
     expect(logged).toEqual([[{ system: 'door', method: 'GET', path: '/x', attempt: 1, delayMs: 200, code: 'unavailable' }, 'Vendor request retried']]);
   });
 });

@@ -44,7 +44,9 @@ describe('entra source config', () => {
 
   it('sends no credentials only to a loopback Graph', () => {
     expect(issues({ type: 'entra', tenantId: 't', auth: 'none', graphBaseUrl: 'http://127.0.0.1:8999/v1.0' })).toEqual([]);
-    expect(issues({ type: 'entra', tenantId: 't', auth: 'none' })).toEqual(['auth: auth none is only allowed with a loopback graphBaseUrl (a local fake Graph)']);
+    expect(issues({ type: 'entra', tenantId: 't', auth: 'none' })).toEqual([
+      'auth: auth none is only allowed with a loopback graphBaseUrl (a local fake Graph)',
+    ]);
     expect(issues({ ...base, clientSecret: 's', authorityHost: 'http://login.example.com' })[0]).toMatch(/^authorityHost/);
   });
 });

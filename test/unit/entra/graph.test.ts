@@ -86,7 +86,8 @@ describe('EntraGraph against a local Graph', () => {
 
   it('turns Graph errors into LockstepErrors the caller can act on', async () => {
     handler = (req, res) => {
-      if (req.url!.includes('forbidden')) return json(res, 403, { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } });
+      if (req.url!.includes('forbidden'))
+        return json(res, 403, { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } });
       if (req.url!.includes('gone')) return json(res, 410, { error: { code: 'resyncRequired', message: 'Resync required.' } });
       if (req.url!.includes('expired')) return json(res, 400, { error: { code: 'syncStateNotFound', message: 'The sync state generation is not found.' } });
       json(res, 404, { error: { code: 'Request_ResourceNotFound', message: 'Resource does not exist.' } });

@@ -27,14 +27,27 @@ describe('Entra user mapping', () => {
   it('selects exactly what the mapping reads, the manager and the key', () => {
     const m = compileUserMapping(cfg({ extensions: ['extension_b7d8e648520f41d3b9c0fdeb91768a0a_costCenter'] }));
     expect(m.select).toEqual(
-      expect.arrayContaining(['id', 'userPrincipalName', 'accountEnabled', 'manager', 'employeeId', 'employeeLeaveDateTime', 'onPremisesExtensionAttributes', 'extension_b7d8e648520f41d3b9c0fdeb91768a0a_costCenter']),
+      expect.arrayContaining([
+        'id',
+        'userPrincipalName',
+        'accountEnabled',
+        'manager',
+        'employeeId',
+        'employeeLeaveDateTime',
+        'onPremisesExtensionAttributes',
+        'extension_b7d8e648520f41d3b9c0fdeb91768a0a_costCenter',
+      ]),
     );
     expect(m.select).not.toContain('employeeOrgData');
     expect(compileUserMapping(cfg({ attributes: { 'employeeOrgData.costCenter': 'attributes.costCenter' } })).select).toContain('employeeOrgData');
   });
 
   it('maps a user with the default mapping', () => {
-    const { input, dropped } = mapUser(adele, compileUserMapping(cfg({ extensions: ['extension_b7d8e648520f41d3b9c0fdeb91768a0a_costCenter'] })), { ...ctx, manager: 'm-1', groups: ['DC Ops'] });
+    const { input, dropped } = mapUser(adele, compileUserMapping(cfg({ extensions: ['extension_b7d8e648520f41d3b9c0fdeb91768a0a_costCenter'] })), {
+      ...ctx,
+      manager: 'm-1',
+      groups: ['DC Ops'],
+    });
     expect(dropped).toEqual([]);
     expect(input).toEqual({
       source: 'entra',
@@ -65,12 +78,16 @@ describe('Entra user mapping', () => {
   it('takes the key from the configured property, the object id when it is empty', () => {
     expect(mapUser(adele, compileUserMapping(cfg({ externalIdFrom: 'userPrincipalName' })), ctx).input.externalId).toBe('AdeleV@contoso.onmicrosoft.com');
     expect(mapUser({ ...adele, employeeId: null }, compileUserMapping(cfg()), ctx).input.externalId).toBe(adele.id);
-    expect(mapUser({ ...adele, onPremisesImmutableId: '  ' }, compileUserMapping(cfg({ externalIdFrom: 'onPremisesImmutableId' })), ctx).input.externalId).toBe(adele.id);
+    expect(mapUser({ ...adele, onPremisesImmutableId: '  ' }, compileUserMapping(cfg({ externalIdFrom: 'onPremisesImmutableId' })), ctx).input.externalId).toBe(
+      adele.id,
+    );
     expect(mapUser(adele, compileUserMapping(cfg({ externalIdFrom: 'id' })), ctx).input.externalId).toBe(adele.id);
   });
 
   it('applies configured mappings over the defaults, and null drops one', () => {
-    const m = compileUserMapping(cfg({ attributes: { officeLocation: 'attributes.room', 'employeeOrgData.division': 'attributes.division', companyName: null, department: 'site' } }));
+    const m = compileUserMapping(
+      cfg({ attributes: { officeLocation: 'attributes.room', 'employeeOrgData.division': 'attributes.division', companyName: null, department: 'site' } }),
+    );
     const { input } = mapUser(adele, m, ctx);
     expect(input.site).toBe('Retail');
     expect(input.attributes).toMatchObject({ room: '18/2111', division: 'EMEA' });

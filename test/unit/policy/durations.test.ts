@@ -49,7 +49,13 @@ rules:
 lifecycle: { preHire: PT }
 `);
     expect(issues).toEqual([
-      { file: 'short.yaml', line: 6, column: 21, path: 'classes.4.maxValidity', message: '"P1M": years and months have no fixed length; write weeks or days (P30D) instead' },
+      {
+        file: 'short.yaml',
+        line: 6,
+        column: 21,
+        path: 'classes.4.maxValidity',
+        message: '"P1M": years and months have no fixed length; write weeks or days (P30D) instead',
+      },
       {
         file: 'short.yaml',
         line: 8,

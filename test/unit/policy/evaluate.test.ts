@@ -122,7 +122,11 @@ describe('evaluate', () => {
       const ev = evaluate({ ...contractor, sponsor: undefined }, policy, { now: NOW });
       expect(ids(ev)).toEqual(['perimeter']);
       expect(ev.denied).toEqual([
-        { accessGroupId: 'techrooms', rule: 'contractors', reason: 'class 3 requires a sponsor for non-employees; this identity (employeeType "Contractor") has none' },
+        {
+          accessGroupId: 'techrooms',
+          rule: 'contractors',
+          reason: 'class 3 requires a sponsor for non-employees; this identity (employeeType "Contractor") has none',
+        },
       ]);
     });
 
@@ -209,10 +213,7 @@ rules:
     const visitor = person({ employeeType: 'Visitor', groups: ['Escorted'], attributes: { visitEnd: '2026-03-12' } });
     const e = evaluate(visitor, p, { now: NOW }).entitlements[0];
     expect(e.validUntil).toBe(after(5));
-    expect(e.reasons.map((r) => r.notes)).toEqual([
-      ['until visitEnd 2026-03-12 (rule visit)'],
-      [`rule escorted max 5 days from ${NOW.toISOString()}`],
-    ]);
+    expect(e.reasons.map((r) => r.notes)).toEqual([['until visitEnd 2026-03-12 (rule visit)'], [`rule escorted max 5 days from ${NOW.toISOString()}`]]);
     const longer = evaluate({ ...visitor, attributes: { visitEnd: '2026-03-31' } }, p, { now: NOW }).entitlements[0];
     expect(longer.validUntil).toBe('2026-03-31T23:59:59.999Z');
   });

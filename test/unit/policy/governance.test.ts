@@ -47,13 +47,26 @@ describe('governance in evaluation', () => {
   it('denies a granted group while an exception is in force, and looks again when it ends', () => {
     const e = evaluate(person(), policy, { now, exceptions: [exception()] });
     expect(e.entitlements).toEqual([]);
-    expect(e.denied).toEqual([{ accessGroupId: 'perimeter', rule: 'staff', reason: 'denied by exception x1 until 2026-06-10T00:00:00.000Z (api:alice): manual decision', exception: expect.objectContaining({ id: 'x1' }) }]);
+    expect(e.denied).toEqual([
+      {
+        accessGroupId: 'perimeter',
+        rule: 'staff',
+        reason: 'denied by exception x1 until 2026-06-10T00:00:00.000Z (api:alice): manual decision',
+        exception: expect.objectContaining({ id: 'x1' }),
+      },
+    ]);
     expect(e.nextCheckAt).toBe('2026-06-10T00:00:00.000Z');
-    expect(explainText(e)).toContain('! perimeter denied by exception x1 until 2026-06-10T00:00:00.000Z (api:alice): manual decision (granted by rule staff otherwise)');
+    expect(explainText(e)).toContain(
+      '! perimeter denied by exception x1 until 2026-06-10T00:00:00.000Z (api:alice): manual decision (granted by rule staff otherwise)',
+    );
   });
 
   it('ignores removed and ended exceptions, and those for groups the rules do not grant', () => {
-    for (const x of [exception({ removedAt: '2026-05-31T12:00:00Z' }), exception({ until: '2026-06-01T08:00:00.000Z' }), exception({ accessGroupId: 'whitespace' })]) {
+    for (const x of [
+      exception({ removedAt: '2026-05-31T12:00:00Z' }),
+      exception({ until: '2026-06-01T08:00:00.000Z' }),
+      exception({ accessGroupId: 'whitespace' }),
+    ]) {
       const e = evaluate(person(), policy, { now, exceptions: [x] });
       expect(e.entitlements.map((y) => y.accessGroup.id)).toEqual(['perimeter']);
       expect(e.denied).toEqual([]);
@@ -65,7 +78,13 @@ describe('governance in evaluation', () => {
     const e = evaluate(person(), policy, { now, grants: [grant()] });
     const ws = e.entitlements.find((x) => x.accessGroup.id === 'whitespace')!;
     expect(ws).toMatchObject({ validFrom: null, validUntil: '2026-06-20T00:00:00.000Z' });
-    expect(ws.reasons).toEqual([{ rule: 'request:r1', matched: {}, notes: ['access request r1 for whitespace, approved by token:hall.owner: rack move', 'until 2026-06-20T00:00:00.000Z (access request r1)'] }]);
+    expect(ws.reasons).toEqual([
+      {
+        rule: 'request:r1',
+        matched: {},
+        notes: ['access request r1 for whitespace, approved by token:hall.owner: rack move', 'until 2026-06-20T00:00:00.000Z (access request r1)'],
+      },
+    ]);
     expect(e.nextCheckAt).toBe('2026-06-20T00:00:00.000Z');
     expect(explainText(e).join('\n')).toContain('← access request r1');
 
@@ -75,7 +94,9 @@ describe('governance in evaluation', () => {
 
     expect(evaluate(person({ active: false }), policy, { now, grants: [grant()] }).entitlements).toEqual([]);
     // ends at the person's leave date when that comes first
-    expect(evaluate(person({ leaveDate: '2026-06-12' }), policy, { now, grants: [grant()] }).entitlements.find((x) => x.accessGroup.id === 'whitespace')!.validUntil).toBe('2026-06-12T23:59:59.999Z');
+    expect(
+      evaluate(person({ leaveDate: '2026-06-12' }), policy, { now, grants: [grant()] }).entitlements.find((x) => x.accessGroup.id === 'whitespace')!.validUntil,
+    ).toBe('2026-06-12T23:59:59.999Z');
   });
 
   it("keeps the class's sponsor requirement for a request's grant; an exception wins over it", () => {
@@ -108,7 +129,9 @@ accessGroups:
 reviews:
   - { id: q, scope: { protectionClass: 4 }, every: P3M }
 `);
-    expect(p.mappings.reviews).toEqual([{ id: 'q', scope: { protectionClass: 4 }, every: 'P3M', reviewers: ['owner', 'manager'], deadline: 'P14D', undecided: 'keep' }]);
+    expect(p.mappings.reviews).toEqual([
+      { id: 'q', scope: { protectionClass: 4 }, every: 'P3M', reviewers: ['owner', 'manager'], deadline: 'P14D', undecided: 'keep' },
+    ]);
     expect(() => policyOf('version: 1\nreviews:\n  - { id: q, scope: { protectionClass: 4 }, every: 3 months }\n')).toThrow(/reviews\[0\]\.every/);
     expect(() => policyOf('version: 1\nreviews:\n  - { id: q, scope: {} }\n')).toThrow(/reviews\[0\]\.scope.*protectionClass or accessGroups/);
   });

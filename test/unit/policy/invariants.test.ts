@@ -34,7 +34,12 @@ invariants:
     const e = evaluate(person({ groups: ['Cash', 'AuditLog'] }), policy, { now });
     expect(e.entitlements.map((x) => x.accessGroup.id)).toEqual([]);
     expect(e.denied).toEqual([
-      expect.objectContaining({ accessGroupId: 'cash', rule: 'cash-direct', invariant: 'cash-apart', reason: 'refused by invariant cash-apart: would be held together with audit-log' }),
+      expect.objectContaining({
+        accessGroupId: 'cash',
+        rule: 'cash-direct',
+        invariant: 'cash-apart',
+        reason: 'refused by invariant cash-apart: would be held together with audit-log',
+      }),
       expect.objectContaining({ accessGroupId: 'audit-log', rule: 'audit-direct', invariant: 'cash-apart' }),
     ]);
     expect(explainText(e)).toContain('! cash refused by invariant cash-apart: would be held together with audit-log (granted by rule cash-direct otherwise)');
@@ -48,9 +53,18 @@ invariants:
   });
 
   it('keeps both when both are held (anchors count as held) and reports the violation', () => {
-    const e = evaluate(person({ groups: ['Cash', 'AuditLog'] }), policy, { now, anchors: { cash: '2026-01-01T00:00:00Z', 'audit-log': '2026-01-01T00:00:00Z' } });
+    const e = evaluate(person({ groups: ['Cash', 'AuditLog'] }), policy, {
+      now,
+      anchors: { cash: '2026-01-01T00:00:00Z', 'audit-log': '2026-01-01T00:00:00Z' },
+    });
     expect(e.entitlements.map((x) => x.accessGroup.id)).toEqual(['cash', 'audit-log']);
-    expect(e.violations).toEqual([expect.objectContaining({ invariant: 'cash-apart', accessGroupIds: ['cash', 'audit-log'], message: 'no one holds two of cash, audit-log: holds cash and audit-log together' })]);
+    expect(e.violations).toEqual([
+      expect.objectContaining({
+        invariant: 'cash-apart',
+        accessGroupIds: ['cash', 'audit-log'],
+        message: 'no one holds two of cash, audit-log: holds cash and audit-log together',
+      }),
+    ]);
     expect(explainText(e).join('\n')).toMatch(/VIOLATION of invariant cash-apart/);
   });
 
@@ -63,7 +77,13 @@ invariants:
   it('reports held memberships that break it, whatever the rules say', () => {
     const p = person({ groups: [] });
     expect(heldViolations(p, new Set(['cash', 'audit-log', 'lobby']), [], policy.invariants, policy.employeeTypes, now)).toEqual([
-      { invariant: 'cash-apart', identityId: p.id, userName: p.userName, accessGroupIds: ['cash', 'audit-log'], message: 'no one holds two of cash, audit-log: holds cash and audit-log together' },
+      {
+        invariant: 'cash-apart',
+        identityId: p.id,
+        userName: p.userName,
+        accessGroupIds: ['cash', 'audit-log'],
+        message: 'no one holds two of cash, audit-log: holds cash and audit-log together',
+      },
     ]);
     expect(heldViolations(p, new Set(['cash', 'lobby']), [], policy.invariants, policy.employeeTypes, now)).toEqual([]);
   });
@@ -122,7 +142,13 @@ invariants:
 
   it('refuses class 4 when the training expired, is missing, or the person is not an employee', () => {
     const expired = evaluate(person({ groups: ['Vault'], attributes: { vaultTrainingUntil: '2026-11-19' } }), policy, { now });
-    expect(expired.denied).toEqual([expect.objectContaining({ accessGroupId: 'vault', invariant: 'vault-trained-employees', reason: 'refused by invariant vault-trained-employees: requires vaultTrainingUntil not yet past; it ended 2026-11-19' })]);
+    expect(expired.denied).toEqual([
+      expect.objectContaining({
+        accessGroupId: 'vault',
+        invariant: 'vault-trained-employees',
+        reason: 'refused by invariant vault-trained-employees: requires vaultTrainingUntil not yet past; it ended 2026-11-19',
+      }),
+    ]);
     const missing = evaluate(person({ groups: ['Vault'] }), policy, { now });
     expect(missing.denied[0].reason).toMatch(/requires vaultTrainingUntil .* has none/);
     const contractor = evaluate(person({ groups: ['Vault'], employeeType: 'Contractor', attributes: { vaultTrainingUntil: '2030-01-01' } }), policy, { now });
@@ -134,7 +160,9 @@ invariants:
     const e = evaluate(p, policy, { now, held: new Set(['vault']) });
     expect(e.entitlements.map((x) => x.accessGroup.id)).toEqual(['vault']);
     expect(e.violations?.map((v) => v.invariant)).toEqual(['vault-trained-employees']);
-    expect(heldViolations(p, new Set(['vault']), e.entitlements, policy.invariants, policy.employeeTypes, now).map((v) => v.invariant)).toEqual(['vault-trained-employees']);
+    expect(heldViolations(p, new Set(['vault']), e.entitlements, policy.invariants, policy.employeeTypes, now).map((v) => v.invariant)).toEqual([
+      'vault-trained-employees',
+    ]);
   });
 
   it('admits new holders until maxHolders is reached within one plan, then refuses', () => {
@@ -144,11 +172,21 @@ invariants:
     const second = evaluate(person({ groups: ['Vault'], attributes: trained }), policy, { now, holders: counts });
     expect(first.entitlements.map((x) => x.accessGroup.id)).toEqual(['vault']);
     expect(second.entitlements).toEqual([]);
-    expect(second.denied[0]).toEqual(expect.objectContaining({ invariant: 'vault-few', reason: 'refused by invariant vault-few: 2 people hold vault already (at most 2)' }));
+    expect(second.denied[0]).toEqual(
+      expect.objectContaining({ invariant: 'vault-few', reason: 'refused by invariant vault-few: 2 people hold vault already (at most 2)' }),
+    );
     // a holder is never refused what they hold
     const holder = evaluate(person({ groups: ['Vault'], attributes: trained }), policy, { now, holders: counts, held: new Set(['vault']) });
     expect(holder.entitlements.map((x) => x.accessGroup.id)).toEqual(['vault']);
-    expect(overHolders(new Map([['vault', 3]]), policy.invariants)).toEqual([{ invariant: 'vault-few', identityId: null, userName: null, accessGroupIds: ['vault'], message: 'at most 2 people per group of vault: 3 people hold vault' }]);
+    expect(overHolders(new Map([['vault', 3]]), policy.invariants)).toEqual([
+      {
+        invariant: 'vault-few',
+        identityId: null,
+        userName: null,
+        accessGroupIds: ['vault'],
+        message: 'at most 2 people per group of vault: 3 people hold vault',
+      },
+    ]);
     expect(overHolders(new Map([['vault', 2]]), policy.invariants)).toEqual([]);
   });
 
@@ -158,7 +196,9 @@ invariants:
   - { id: vault-ops, scope: { accessGroups: [vault] }, require: { when: 'department eq "Ops"' } }
 `);
     expect(evaluate(person({ groups: ['Vault'], department: 'Ops' }), p, { now }).entitlements).toHaveLength(1);
-    expect(evaluate(person({ groups: ['Vault'], department: 'Sales' }), p, { now }).denied[0].reason).toBe('refused by invariant vault-ops: requires department eq "Ops"; this identity does not match it');
+    expect(evaluate(person({ groups: ['Vault'], department: 'Sales' }), p, { now }).denied[0].reason).toBe(
+      'refused by invariant vault-ops: requires department eq "Ops"; this identity does not match it',
+    );
   });
 });
 
@@ -166,9 +206,13 @@ describe('invariants: validation', () => {
   const bad = (inv: string) => () => parseMappings(`${BASE}\ninvariants:\n${inv}\n`, 'm.yaml');
 
   it('names the file, line and field of a reference to nothing, with a suggestion', () => {
-    expect(bad('  - { id: x, separate: { accessGroups: [cash, audit-logs] } }')).toThrow(/m\.yaml:\d+:\d+: invariants\[0\]\.separate\.accessGroups\[1\]: unknown access group "audit-logs" \(did you mean "audit-log"\?\)/);
+    expect(bad('  - { id: x, separate: { accessGroups: [cash, audit-logs] } }')).toThrow(
+      /m\.yaml:\d+:\d+: invariants\[0\]\.separate\.accessGroups\[1\]: unknown access group "audit-logs" \(did you mean "audit-log"\?\)/,
+    );
     expect(bad('  - { id: x, separate: { roles: [teller, audit] } }')).toThrow(/invariants\[0\]\.separate\.roles\[1\]: unknown role bundle "audit"/);
-    expect(bad('  - { id: x, scope: { accessGroups: [vault] }, require: { when: "department eq" } }')).toThrow(/invariants\[0\]\.require\.when: invalid SCIM filter/);
+    expect(bad('  - { id: x, scope: { accessGroups: [vault] }, require: { when: "department eq" } }')).toThrow(
+      /invariants\[0\]\.require\.when: invalid SCIM filter/,
+    );
   });
 
   it('refuses shapes that say nothing or two things, and duplicate ids', () => {
@@ -177,7 +221,9 @@ describe('invariants: validation', () => {
     expect(bad('  - { id: x, maxHolders: 3 }')).toThrow(/invariants\[0\]\.scope: `require` and `maxHolders` need a `scope`/);
     expect(bad('  - { id: x, separate: { accessGroups: [cash] } }')).toThrow(/invariants\[0\]\.separate\.accessGroups/);
     expect(bad('  - { id: x, scope: { protectionClass: 4 }, require: {} }')).toThrow(/invariants\[0\]\.require: give employee: true, unexpired or when/);
-    expect(bad('  - { id: x, scope: { protectionClass: 4 }, maxHolders: 1 }\n  - { id: x, scope: { protectionClass: 3 }, maxHolders: 1 }')).toThrow(/invariants\[1\]\.id: duplicate invariant id "x"/);
+    expect(bad('  - { id: x, scope: { protectionClass: 4 }, maxHolders: 1 }\n  - { id: x, scope: { protectionClass: 3 }, maxHolders: 1 }')).toThrow(
+      /invariants\[1\]\.id: duplicate invariant id "x"/,
+    );
     expect(bad('  - { id: x, scope: { protectionClass: 4 }, maxHolders: 1, unknown: 1 }')).toThrow(/invariants\[0\]\.unknown: unknown key/);
   });
 });

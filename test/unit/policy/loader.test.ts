@@ -39,9 +39,7 @@ describe('loading mappings', () => {
     } catch (e) {
       err = e as LockstepError;
     }
-    expect(err?.details).toEqual([
-      expect.objectContaining({ file: 'datacenter.yaml', line: 10, column: 11, path: 'rules[1].when' }),
-    ]);
+    expect(err?.details).toEqual([expect.objectContaining({ file: 'datacenter.yaml', line: 10, column: 11, path: 'rules[1].when' })]);
     // the message names the rule by its id (issue 26); the array path stays in `path`
     expect(err?.message).toMatch(/^datacenter\.yaml:10:11: rule "broken": when: invalid SCIM filter: /m);
   });
@@ -58,7 +56,14 @@ describe('loading mappings', () => {
       ),
     );
     expect(issues).toEqual([
-      { file: 'm.yaml', line: 8, column: 24, path: 'rules[0].grant[1]', label: 'rule "r": grant[1]', message: 'unknown access group "whitespaec" (did you mean "whitespace"?)' },
+      {
+        file: 'm.yaml',
+        line: 8,
+        column: 24,
+        path: 'rules[0].grant[1]',
+        label: 'rule "r": grant[1]',
+        message: 'unknown access group "whitespaec" (did you mean "whitespace"?)',
+      },
     ]);
   });
 
@@ -178,9 +183,7 @@ accessGroups:
   });
 
   it('refuses attr[filter].sub, which the parser would evaluate on two different values', () => {
-    const issues = issuesOf(() =>
-      parseMappings(`${GROUPS}rules:\n  - { id: r, when: 'roles[type eq "b"].value eq "x"', grant: [perimeter] }\n`, 'm.yaml'),
-    );
+    const issues = issuesOf(() => parseMappings(`${GROUPS}rules:\n  - { id: r, when: 'roles[type eq "b"].value eq "x"', grant: [perimeter] }\n`, 'm.yaml'));
     expect(issues[0].message).toMatch(/roles\[type eq "x" and value eq "y"\]/);
   });
 
@@ -232,7 +235,14 @@ describe('merging several files', () => {
       ]),
     );
     expect(issues).toEqual([
-      { file: 'b.yaml', line: 3, column: 11, path: 'accessGroups[0].id', label: 'access group "perimeter": id', message: 'duplicate access group id "perimeter" (first defined at a.yaml:3:11)' },
+      {
+        file: 'b.yaml',
+        line: 3,
+        column: 11,
+        path: 'accessGroups[0].id',
+        label: 'access group "perimeter": id',
+        message: 'duplicate access group id "perimeter" (first defined at a.yaml:3:11)',
+      },
     ]);
   });
 

@@ -92,11 +92,14 @@ tests:
     const xml = junitXml(r);
     expect(xml).toContain('<testsuite name="m.test.yaml" tests="5" failures="5" errors="0"');
     expect(xml).toContain('<testcase classname="m.test" name="wrong set"');
-    expect(xml).toContain('<failure message="expected hall to be granted; it is not (refused: refused by invariant hall-staff: requires department eq &quot;Ops&quot;; this identity does not match it)" type="assertion">');
+    expect(xml).toContain(
+      '<failure message="expected hall to be granted; it is not (refused: refused by invariant hall-staff: requires department eq &quot;Ops&quot;; this identity does not match it)" type="assertion">',
+    );
   });
 
   it('reports a held group that breaks an invariant as a violation', () => {
-    const suites = parseTests(file(`
+    const suites = parseTests(
+      file(`
 version: 1
 now: 2026-11-20T09:00:00Z
 tests:
@@ -104,7 +107,8 @@ tests:
     person: { employeeType: Employee, department: Sales }
     holds: [hall]
     expect: { includes: [hall], violations: [hall-staff] }
-`));
+`),
+    );
     expect(runMappingTests(policy, suites).results[0].failures).toEqual([]);
   });
 
@@ -135,9 +139,14 @@ tests:
       expect.stringMatching(/^other\.test\.yaml:1:1: now: required/),
       expect.stringMatching(/^other\.test\.yaml:2:8: tests: Too small/),
     ]);
-    expect(() => parseTests([{ file: 'd.test.yaml', text: 'version: 1\nnow: 2026-01-01T00:00:00Z\ntests:\n  - { name: a, person: {}, expect: { leaver: false } }\n  - { name: a, person: {}, expect: { leaver: false } }\n' }])).toThrow(
-      /d\.test\.yaml:5:13: tests\[1\]\.name: duplicate test name "a" \(also tests\[0\]\)/,
-    );
+    expect(() =>
+      parseTests([
+        {
+          file: 'd.test.yaml',
+          text: 'version: 1\nnow: 2026-01-01T00:00:00Z\ntests:\n  - { name: a, person: {}, expect: { leaver: false } }\n  - { name: a, person: {}, expect: { leaver: false } }\n',
+        },
+      ]),
+    ).toThrow(/d\.test\.yaml:5:13: tests\[1\]\.name: duplicate test name "a" \(also tests\[0\]\)/);
   });
 
   it('the example mappings ship with tests that pass, and a mapping directory does not load its tests as mappings', async () => {

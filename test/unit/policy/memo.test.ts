@@ -126,7 +126,8 @@ describe("the rules' memo", () => {
     expect(evaluate({ ...contractor, contractEnd: '2026-05-01' }, policy, { now: NOW }).entitlements).toHaveLength(2);
     // an attribute that stands in for nothing: an open attribute named like a core field is ignored, as the view ignores it
     expect(evaluate({ ...anna, site: undefined, attributes: { Site: 'S01' } }, policy, { now: NOW }).entitlements).toEqual([]);
-    for (const p of [anna, { ...anna, site: 's01' }, { ...contractor, contractEnd: '' }, { ...anna, attributes: { SITE: 'S02' } }]) same(p, policy, { now: NOW });
+    for (const p of [anna, { ...anna, site: 's01' }, { ...contractor, contractEnd: '' }, { ...anna, attributes: { SITE: 'S02' } }])
+      same(p, policy, { now: NOW });
   });
 
   it('reads open attributes case-insensitively, as the filter view does', () => {
@@ -221,7 +222,7 @@ rules:
   });
 
   it('hands out shared parts frozen, and copies of the identity data they show', () => {
-    const policy = policyOf(MAPPINGS.replace("'site eq \"S01\" and employeeType eq \"Employee\"'", "'site eq \"S01\" and groups eq \"A\"'"));
+    const policy = policyOf(MAPPINGS.replace('\'site eq "S01" and employeeType eq "Employee"\'', '\'site eq "S01" and groups eq "A"\''));
     const groups = ['A', 'B'];
     const a = person({ site: 'S01', groups });
     const ev = evaluate(a, policy, { now: NOW });

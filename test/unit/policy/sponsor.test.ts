@@ -85,13 +85,15 @@ describe('sponsorship checked against the sponsor', () => {
     expect(after.denied[0].reason).toMatch(/sponsor jdoe has left \(leaveDate 2026-03-31\)$/);
   });
 
-  it('never lends one person\'s sponsor to another through the memo', () => {
+  it("never lends one person's sponsor to another through the memo", () => {
     const a = person({ employeeType: 'Contractor', sponsor: 'jdoe', groups: ['HVAC'] });
     const b = person({ employeeType: 'Contractor', sponsor: 'mroe', groups: ['HVAC'] });
     const c = person({ employeeType: 'Contractor', sponsor: 'kfox', groups: ['HVAC'] });
     // a first: its answer for techroom is the one shared by people with nothing of their own
     expect(evaluate(a, policy, { now: NOW, sponsor: sponsorOf() }).entitlements[1].validUntil).toBeNull();
-    expect(evaluate(b, policy, { now: NOW, sponsor: sponsorOf({ userName: 'mroe', leaveDate: '2026-03-15' }) }).entitlements[1].validUntil).toBe('2026-03-15T23:59:59.999Z');
+    expect(evaluate(b, policy, { now: NOW, sponsor: sponsorOf({ userName: 'mroe', leaveDate: '2026-03-15' }) }).entitlements[1].validUntil).toBe(
+      '2026-03-15T23:59:59.999Z',
+    );
     expect(ids(evaluate(c, policy, { now: NOW, sponsor: sponsorOf({ userName: 'kfox', active: false }) }))).toEqual(['lobby']);
     const again = evaluate(a, policy, { now: NOW, sponsor: sponsorOf() });
     expect(ids(again)).toEqual(['lobby', 'techroom']);

@@ -19,7 +19,13 @@ describe('capped backoff', () => {
 
 describe('redis URLs', () => {
   it('reads host, port, db and credentials from a redis:// URL', () => {
-    expect(redisOptionsFromUrl('redis://user:p%40ss@cache.internal:6380/2')).toEqual({ host: 'cache.internal', port: 6380, username: 'user', password: 'p@ss', db: 2 });
+    expect(redisOptionsFromUrl('redis://user:p%40ss@cache.internal:6380/2')).toEqual({
+      host: 'cache.internal',
+      port: 6380,
+      username: 'user',
+      password: 'p@ss',
+      db: 2,
+    });
     expect(redisOptionsFromUrl('rediss://[::1]')).toEqual({ host: '::1', port: 6379, tls: {} });
   });
 
@@ -38,7 +44,9 @@ describe('redis URLs', () => {
 
 describe('job data', () => {
   it('is validated when it comes back from Redis, naming the field', () => {
-    expect(() => parseJobData(identityJobSchema, { identityId: 'x', lane: 'urgent', reason: 'r', enqueuedAt: 1 }, { id: '7', name: 'identity' })).toThrow(/job identity 7: lane/);
+    expect(() => parseJobData(identityJobSchema, { identityId: 'x', lane: 'urgent', reason: 'r', enqueuedAt: 1 }, { id: '7', name: 'identity' })).toThrow(
+      /job identity 7: lane/,
+    );
   });
 });
 

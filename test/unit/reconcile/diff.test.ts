@@ -37,8 +37,22 @@ const entitled = (g: AccessGroup, validUntil: string | null = null): Entitlement
   validUntil,
   reasons: [{ rule: 'staff', matched: { employeeType: 'Employee' } }],
 });
-const evaluation = (entitlements: Entitlement[], over: Partial<Evaluation> = {}): Evaluation => ({ leaver: false, entitlements, denied: [], nextCheckAt: null, ...over });
-const account = (over: Partial<Account> = {}): Account => ({ id: 'acc-1', externalId: 'E1', displayName: 'Ada Lovelace', state: 'active', memberships: [], credentials: [], ...over });
+const evaluation = (entitlements: Entitlement[], over: Partial<Evaluation> = {}): Evaluation => ({
+  leaver: false,
+  entitlements,
+  denied: [],
+  nextCheckAt: null,
+  ...over,
+});
+const account = (over: Partial<Account> = {}): Account => ({
+  id: 'acc-1',
+  externalId: 'E1',
+  displayName: 'Ada Lovelace',
+  state: 'active',
+  memberships: [],
+  credentials: [],
+  ...over,
+});
 const kinds = (ops: { kind: string; group?: { ref: string } | undefined }[]) => ops.map((o) => `${o.kind}${o.group ? ` ${o.group.ref}` : ''}`);
 
 describe('diff (pure: identity, entitlements and observed account in, operations out)', () => {
@@ -96,7 +110,10 @@ describe('diff (pure: identity, entitlements and observed account in, operations
       policy,
       system: offline,
       identity: { identity: person({ active: false }), evaluation: evaluation([], { leaver: true }), anchors: {} },
-      account: account({ memberships: [{ group: 'AG-OFFICE', from: null, until: null }], credentials: [{ id: 'k1', type: 'key', status: 'active', lastUsedAt: null, keyExpiresAt: expires }] }),
+      account: account({
+        memberships: [{ group: 'AG-OFFICE', from: null, until: null }],
+        credentials: [{ id: 'k1', type: 'key', status: 'active', lastUsedAt: null, keyExpiresAt: expires }],
+      }),
       link: { accountId: 'acc-1' },
       now,
     });
@@ -118,7 +135,13 @@ describe('diff (pure: identity, entitlements and observed account in, operations
   });
 
   it('links an account found by key that the store did not link yet', () => {
-    const out = diff({ policy, system: online, identity: { identity: person(), evaluation: evaluation([entitled(office)]), anchors: {} }, account: account({ memberships: [{ group: 'AG-OFFICE', from: null, until: null }] }), now });
+    const out = diff({
+      policy,
+      system: online,
+      identity: { identity: person(), evaluation: evaluation([entitled(office)]), anchors: {} },
+      account: account({ memberships: [{ group: 'AG-OFFICE', from: null, until: null }] }),
+      now,
+    });
     expect(kinds(out.operations)).toEqual(['link_account']);
   });
 });

@@ -36,7 +36,11 @@ describe('clockFromEnv', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(LockstepError);
-    expect(err).toMatchObject({ code: 'config', field: 'LOCKSTEP_CLOCK_OFFSET', message: expect.stringMatching(/^LOCKSTEP_CLOCK_OFFSET is set .* NODE_ENV is production/) });
+    expect(err).toMatchObject({
+      code: 'config',
+      field: 'LOCKSTEP_CLOCK_OFFSET',
+      message: expect.stringMatching(/^LOCKSTEP_CLOCK_OFFSET is set .* NODE_ENV is production/),
+    });
     // production without an offset is the ordinary case
     near(clockFromEnv({ NODE_ENV: 'production' }).now(), Date.now());
   });

@@ -15,18 +15,27 @@ describe('quoteBareValues', () => {
     ['meta.lastModified gt 2011-05-13T04:42:34Z', 'meta.lastModified gt "2011-05-13T04:42:34Z"'],
     ['emails[type eq work and value co example.com]', 'emails[type eq "work" and value co "example.com"]'],
     ['(userName eq a) or (userName eq b)', '(userName eq "a") or (userName eq "b")'],
-    ['urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq 00123', 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "00123"'],
+    [
+      'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq 00123',
+      'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "00123"',
+    ],
     ['emails[type eq work].value eq x@y', 'emails[type eq "work"].value eq "x@y"'],
   ])('quotes the bare word in %s', (input, output) => {
     expect(quoteBareValues(input)).toBe(output);
   });
 
-  it.each(['active eq true', 'active eq false', 'title eq null', 'x eq 3', 'x gt -1.5', 'userName eq "a b eq c"', 'userName pr', 'userName eq "with \\"quote\\" eq x"'])(
-    'leaves %s as it is',
-    (input) => {
-      expect(quoteBareValues(input)).toBe(input);
-    },
-  );
+  it.each([
+    'active eq true',
+    'active eq false',
+    'title eq null',
+    'x eq 3',
+    'x gt -1.5',
+    'userName eq "a b eq c"',
+    'userName pr',
+    'userName eq "with \\"quote\\" eq x"',
+  ])('leaves %s as it is', (input) => {
+    expect(quoteBareValues(input)).toBe(input);
+  });
 
   it('lets the SCIM endpoint match an unquoted value as the string it means', () => {
     const f = compileFilter(userResourceType, 'externalId eq jyoung and userName sw J');

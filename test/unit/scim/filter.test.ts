@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { scimError } from '../../helpers/scim.js';
-import { compileFilter, matches, rewriteValuePathSubAttributes, SqlParams, toSqlExact, toSqlPrefilter, type SqlTarget } from '../../../src/sources/scim/filter.js';
+import {
+  compileFilter,
+  matches,
+  rewriteValuePathSubAttributes,
+  SqlParams,
+  toSqlExact,
+  toSqlPrefilter,
+  type SqlTarget,
+} from '../../../src/sources/scim/filter.js';
 import { groupResourceType, URN, userResourceType } from '../../../src/sources/scim/schemas.js';
 import type { JsonObject } from '../../../src/sources/scim/resource.js';
 
@@ -23,7 +31,6 @@ const ada: JsonObject = {
 };
 
 const test = (filter: string, r: JsonObject = ada) => matches(r, compileFilter(userResourceType, filter).root);
-
 
 describe('SCIM filter evaluation', () => {
   it.each([
@@ -60,7 +67,7 @@ describe('SCIM filter evaluation', () => {
     expect(test('emails[type eq "work" and value co "@home"]')).toBe(false);
   });
 
-  it("reads Entra's emails[type eq \"work\"].value eq \"x\" as one email satisfying both", () => {
+  it('reads Entra\'s emails[type eq "work"].value eq "x" as one email satisfying both', () => {
     expect(rewriteValuePathSubAttributes('emails[type eq "work"].value eq "x"')).toBe('emails[(type eq "work") and value eq "x"]');
     expect(test('emails[type eq "work"].value eq "ada@work.example.com"')).toBe(true);
     // the home address is not the work one: two different emails must not satisfy it together
@@ -102,7 +109,15 @@ describe('SCIM filter evaluation', () => {
   });
 
   it('refuses unknown attributes, bad syntax and operators that do not fit the type with invalidFilter', () => {
-    for (const f of ['shoeSize eq "42"', 'userName eq', 'userName xx "a"', 'active gt true', 'name eq "Ada"', 'meta.created gt "yesterday"', '(userName eq "a"']) {
+    for (const f of [
+      'shoeSize eq "42"',
+      'userName eq',
+      'userName xx "a"',
+      'active gt true',
+      'name eq "Ada"',
+      'meta.created gt "yesterday"',
+      '(userName eq "a"',
+    ]) {
       const e = scimError(() => compileFilter(userResourceType, f));
       expect(e.httpStatus, f).toBe(400);
       expect(e.scimType, f).toBe('invalidFilter');

@@ -21,10 +21,15 @@ const user = (): JsonObject => ({
 const body = (Operations: unknown[]) => ({ schemas: [URN.patchOp], Operations });
 const patchUser = (r: JsonObject, ops: unknown[]) => finalizeResource(userResourceType, applyPatch(userResourceType, r, parsePatchBody(body(ops))));
 
-
 describe('SCIM PATCH envelope', () => {
   it('accepts op names in any case and an empty Operations list', () => {
-    const ops = parsePatchBody(body([{ op: 'Add', path: 'title', value: 'x' }, { op: 'REPLACE', path: 'title', value: 'y' }, { op: 'Remove', path: 'title' }]));
+    const ops = parsePatchBody(
+      body([
+        { op: 'Add', path: 'title', value: 'x' },
+        { op: 'REPLACE', path: 'title', value: 'y' },
+        { op: 'Remove', path: 'title' },
+      ]),
+    );
     expect(ops.map((o) => o.op)).toEqual(['add', 'replace', 'remove']);
     expect(parsePatchBody(body([]))).toEqual([]);
   });
@@ -97,7 +102,14 @@ describe('SCIM PATCH on users', () => {
 
   it('adds multi-valued values without duplicating and makes a new primary the only one', () => {
     const r = patchUser(user(), [
-      { op: 'add', path: 'emails', value: [{ value: 'BJENSEN@example.com', type: 'work' }, { value: 'new@example.com', type: 'other', primary: true }] },
+      {
+        op: 'add',
+        path: 'emails',
+        value: [
+          { value: 'BJENSEN@example.com', type: 'work' },
+          { value: 'new@example.com', type: 'other', primary: true },
+        ],
+      },
     ]);
     expect(r.emails).toEqual([
       { value: 'bjensen@example.com', type: 'work', primary: false },
@@ -107,7 +119,10 @@ describe('SCIM PATCH on users', () => {
   });
 
   it('removes filtered values and whole attributes; removing a required attribute is invalidValue', () => {
-    const r = patchUser(user(), [{ op: 'remove', path: 'emails[type eq "home"]' }, { op: 'remove', path: 'name.formatted' }]);
+    const r = patchUser(user(), [
+      { op: 'remove', path: 'emails[type eq "home"]' },
+      { op: 'remove', path: 'name.formatted' },
+    ]);
     expect(r.emails).toEqual([{ value: 'bjensen@example.com', type: 'work', primary: true }]);
     expect(r.name).toEqual({ givenName: 'Barbara', familyName: 'Jensen' });
     expect(scimError(() => patchUser(user(), [{ op: 'remove', path: 'userName' }])).scimType).toBe('invalidValue');
@@ -150,7 +165,10 @@ describe('SCIM PATCH on users', () => {
   it('does not touch the resource it was given', () => {
     const r = user();
     const before = JSON.stringify(r);
-    patchUser(r, [{ op: 'replace', path: 'name.givenName', value: 'x' }, { op: 'remove', path: 'emails' }]);
+    patchUser(r, [
+      { op: 'replace', path: 'name.givenName', value: 'x' },
+      { op: 'remove', path: 'emails' },
+    ]);
     expect(JSON.stringify(r)).toBe(before);
   });
 
@@ -167,7 +185,16 @@ describe('SCIM PATCH on group members', () => {
   const patchGroup = (ops: unknown[]) => applyPatch(groupResourceType, group(), parsePatchBody(body(ops)));
 
   it('adds members by value array, skipping ones already there (Entra "Add Members")', () => {
-    const r = patchGroup([{ op: 'Add', path: 'members', value: [{ $ref: null, value: 'u4' }, { value: 'u1', type: 'User' }] }]);
+    const r = patchGroup([
+      {
+        op: 'Add',
+        path: 'members',
+        value: [
+          { $ref: null, value: 'u4' },
+          { value: 'u1', type: 'User' },
+        ],
+      },
+    ]);
     expect(r.members).toEqual([{ value: 'u1', type: 'User' }, { value: 'u2' }, { value: 'u3' }, { value: 'u4' }]);
   });
 
@@ -180,7 +207,10 @@ describe('SCIM PATCH on group members', () => {
   });
 
   it('replaces the whole member list and the displayName', () => {
-    const r = patchGroup([{ op: 'replace', path: 'members', value: [{ value: 'u9' }] }, { op: 'Replace', path: 'displayName', value: 'DC Operations' }]);
+    const r = patchGroup([
+      { op: 'replace', path: 'members', value: [{ value: 'u9' }] },
+      { op: 'Replace', path: 'displayName', value: 'DC Operations' },
+    ]);
     expect(r).toEqual({ displayName: 'DC Operations', members: [{ value: 'u9' }] });
   });
 

@@ -6,7 +6,6 @@ import { finalizeResource, parseResourceBody, type JsonObject } from '../../../s
 import { groupResourceType, URN, userResourceType } from '../../../src/sources/scim/schemas.js';
 import { identityInputSchema } from '../../../src/domain/identity.js';
 
-
 const parseUser = (body: JsonObject) => finalizeResource(userResourceType, parseResourceBody(userResourceType, body));
 
 describe('SCIM resource bodies', () => {
@@ -46,7 +45,17 @@ describe('SCIM resource bodies', () => {
     [{ schemas: [URN.user], userName: 'a', active: 'yes' }, 'invalidValue'],
     [{ schemas: [URN.user], userName: 'a', externalId: '' }, 'invalidValue'],
     [{ schemas: [URN.user], userName: 'a', name: 'Ada' }, 'invalidValue'],
-    [{ schemas: [URN.user], userName: 'a', emails: [{ value: 'a', primary: true }, { value: 'b', primary: true }] }, 'invalidValue'],
+    [
+      {
+        schemas: [URN.user],
+        userName: 'a',
+        emails: [
+          { value: 'a', primary: true },
+          { value: 'b', primary: true },
+        ],
+      },
+      'invalidValue',
+    ],
     [{ schemas: [URN.user], userName: 'a', [URN.lockstep]: { leaveDate: 'next friday' } }, 'invalidValue'],
   ])('%j → 400 %s', (b, scimType) => {
     const e = scimError(() => parseUser(b));
@@ -70,10 +79,27 @@ describe('SCIM user → identity', () => {
         { value: 'ada@example.com', type: 'work' },
       ],
       roles: [{ value: 'dc-tech', display: 'DC Technician', type: 'app', primary: true }],
-      [URN.enterprise]: { department: 'DC Operations', costCenter: 'CC-7', employeeNumber: '1001', organization: 'Lockstep', division: 'North', manager: 'E-0007' },
-      [URN.lockstep]: { employeeType: 'Contractor', site: 'FRA1', hireDate: '2024-03-01', leaveDate: '2025-02-28', contractEnd: '2025-02-28', sponsor: 'E-0007' },
+      [URN.enterprise]: {
+        department: 'DC Operations',
+        costCenter: 'CC-7',
+        employeeNumber: '1001',
+        organization: 'Lockstep',
+        division: 'North',
+        manager: 'E-0007',
+      },
+      [URN.lockstep]: {
+        employeeType: 'Contractor',
+        site: 'FRA1',
+        hireDate: '2024-03-01',
+        leaveDate: '2025-02-28',
+        contractEnd: '2025-02-28',
+        sponsor: 'E-0007',
+      },
     });
-    resource.groups = [{ value: 'g2', display: 'Security' }, { value: 'g1', display: 'DC Operations' }];
+    resource.groups = [
+      { value: 'g2', display: 'Security' },
+      { value: 'g1', display: 'DC Operations' },
+    ];
     const input = identityFromUser(resource, { source: 'scim', id: 'scim-id-1' });
     const parsed = identityInputSchema.parse(input);
     expect(parsed).toMatchObject({
@@ -95,7 +121,14 @@ describe('SCIM user → identity', () => {
       groups: ['DC Operations', 'Security'],
       roles: [{ value: 'dc-tech', display: 'DC Technician', type: 'app', primary: true }],
     });
-    expect(parsed.attributes).toMatchObject({ scimId: 'scim-id-1', costCenter: 'CC-7', employeeNumber: '1001', organization: 'Lockstep', division: 'North', userType: 'Employee' });
+    expect(parsed.attributes).toMatchObject({
+      scimId: 'scim-id-1',
+      costCenter: 'CC-7',
+      employeeNumber: '1001',
+      organization: 'Lockstep',
+      division: 'North',
+      userType: 'Employee',
+    });
   });
 
   it('keys the identity by the SCIM id when there is no externalId, and takes userType as employeeType', () => {

@@ -41,7 +41,8 @@ function summaryOf(d: Record<string, unknown>): string {
   const text = typeof reason === 'string' ? reason : typeof reason?.text === 'string' ? reason.text : '';
   const status = (d.result as { status?: unknown } | undefined)?.status;
   // the incident lifecycle: which report, when, its reference; an overdue step's own text
-  if (typeof d.step === 'string' && typeof d.reference === 'string') return `${d.step} sent ${String(d.sentAt ?? '')}, reference ${d.reference}${d.late ? ' (late)' : ''}`;
+  if (typeof d.step === 'string' && typeof d.reference === 'string')
+    return `${d.step} sent ${String(d.sentAt ?? '')}, reference ${d.reference}${d.late ? ' (late)' : ''}`;
   if (!text && typeof d.text === 'string') return d.text;
   return [text, typeof status === 'string' ? `(${status})` : ''].filter(Boolean).join(' ');
 }
@@ -62,7 +63,10 @@ export function Audit() {
     ...(applied.since ? { since: new Date(applied.since).toISOString() } : {}),
     ...(before !== null ? { before: String(before) } : {}),
   });
-  const log = useLoad(() => (allowed ? get<AuditPage>(`console/audit?${query}`) : Promise.resolve({ entries: [], more: false, next: null })), [applied.subject, applied.since, before, allowed]);
+  const log = useLoad(
+    () => (allowed ? get<AuditPage>(`console/audit?${query}`) : Promise.resolve({ entries: [], more: false, next: null })),
+    [applied.subject, applied.since, before, allowed],
+  );
   const [verify, setVerify] = useState<Verify | null>(null);
   const [checkpoints, setCheckpoints] = useState('');
   const [error, setError] = useState<Error | null>(null);
@@ -72,14 +76,23 @@ export function Audit() {
     setError(null);
     setVerify(null);
     try {
-      setVerify(checkpoints.trim() ? await post<Verify>('audit/verify', { checkpoints }, { okStatuses: [409] }) : await get<Verify>('audit/verify', { okStatuses: [409] }));
+      setVerify(
+        checkpoints.trim()
+          ? await post<Verify>('audit/verify', { checkpoints }, { okStatuses: [409] })
+          : await get<Verify>('audit/verify', { okStatuses: [409] }),
+      );
     } catch (e) {
       setError(e as Error);
     } finally {
       setBusy(false);
     }
   };
-  if (!allowed) return <Page title="Audit log"><p className="muted">The audit log needs {needs('audit')}.</p></Page>;
+  if (!allowed)
+    return (
+      <Page title="Audit log">
+        <p className="muted">The audit log needs {needs('audit')}.</p>
+      </Page>
+    );
   const entries = log.data?.entries ?? [];
   return (
     <Page title="Audit log">

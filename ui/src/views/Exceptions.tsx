@@ -48,7 +48,11 @@ export function Exceptions() {
       <ErrorBox error={r.error} />
       {!r.data && !r.error ? <Loading what="exceptions" /> : null}
       {r.data && r.data.exceptions.length === 0 ? <p>No exceptions{all ? '' : ' in force'}.</p> : null}
-      {r.data && r.data.exceptions.length > 0 && shown.length === 0 ? <p role="status">No exception{all ? '' : ' in force'} is about a person whose name, user name or employee id contains “{who.trim()}”.</p> : null}
+      {r.data && r.data.exceptions.length > 0 && shown.length === 0 ? (
+        <p role="status">
+          No exception{all ? '' : ' in force'} is about a person whose name, user name or employee id contains “{who.trim()}”.
+        </p>
+      ) : null}
       {shown.length ? (
         <table aria-label={all ? 'all exceptions' : 'exceptions in force'}>
           <thead>
@@ -64,7 +68,14 @@ export function Exceptions() {
           </thead>
           <tbody>
             {shown.map((x) => (
-              <ExceptionRow key={x.id} x={x} onDone={(m) => { setRemoved(m); r.reload(); }} />
+              <ExceptionRow
+                key={x.id}
+                x={x}
+                onDone={(m) => {
+                  setRemoved(m);
+                  r.reload();
+                }}
+              />
             ))}
           </tbody>
         </table>
@@ -94,7 +105,9 @@ function ExceptionRow({ x, onDone }: { x: AccessException; onDone: (message: str
         <PersonLink id={x.identityId} person={x.person} />
       </td>
       <td>{x.accessGroupId}</td>
-      <td><When iso={x.until} /></td>
+      <td>
+        <When iso={x.until} />
+      </td>
       <td>
         {x.source === 'review' ? 'review' : 'manual'}
         {x.sourceRef ? <div className="muted">{x.sourceRef}</div> : null}
@@ -112,7 +125,13 @@ function ExceptionRow({ x, onDone }: { x: AccessException; onDone: (message: str
         ) : ended ? (
           <span className="muted">ended</span>
         ) : (
-          <form className="filters" onSubmit={(e) => { e.preventDefault(); void remove(); }}>
+          <form
+            className="filters"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void remove();
+            }}
+          >
             <label>
               Reason to end it
               <input value={reason} onChange={(e) => setReason(e.target.value)} maxLength={1000} required />
@@ -143,7 +162,9 @@ function NewException({ onDone }: { onDone: () => void }) {
     setMsg(null);
     try {
       const r = await governance.addException({ identity: identity.trim(), accessGroup: group.trim(), until: untilDate, reason });
-      setMsg(`Exception recorded: ${r.exception.accessGroupId} is denied until ${when(r.exception.until)}; ${r.run.queued ? 'the reconciliation is queued' : 'the person was reconciled'}.`);
+      setMsg(
+        `Exception recorded: ${r.exception.accessGroupId} is denied until ${when(r.exception.until)}; ${r.run.queued ? 'the reconciliation is queued' : 'the person was reconciled'}.`,
+      );
       setReason('');
       onDone();
     } catch (err) {

@@ -58,10 +58,14 @@ function bars(d: Dist) {
 
 /** Readiness, overdue revocations, queue depth, lock systems' reachability, and small charts of them over time. */
 export function HealthView() {
-  const ready = useLoad(async () => {
-    const r = await fetch('/readyz', { credentials: 'same-origin' });
-    return (await r.json()) as Ready;
-  }, [], { everyMs: 10_000 });
+  const ready = useLoad(
+    async () => {
+      const r = await fetch('/readyz', { credentials: 'same-origin' });
+      return (await r.json()) as Ready;
+    },
+    [],
+    { everyMs: 10_000 },
+  );
   const h = useLoad(() => get<Health>('console/health'), [], { everyMs: 10_000 });
   const rd = ready.data;
   const d = h.data;
@@ -107,7 +111,10 @@ export function HealthView() {
             <div className="card-value">{d.queued}</div>
             <div className="muted">
               {Object.entries(d.queues)
-                .map(([q, s]) => `${q}: ${(s.waiting ?? 0) + (s.prioritized ?? 0)} waiting, ${s.active ?? 0} active, ${s.delayed ?? 0} delayed${s.failed ? `, ${s.failed} failed` : ''}`)
+                .map(
+                  ([q, s]) =>
+                    `${q}: ${(s.waiting ?? 0) + (s.prioritized ?? 0)} waiting, ${s.active ?? 0} active, ${s.delayed ?? 0} delayed${s.failed ? `, ${s.failed} failed` : ''}`,
+                )
                 .join(' · ') || 'no queue counts yet'}
             </div>
           </div>
@@ -139,7 +146,12 @@ export function HealthView() {
           <Sources sources={d.sources} />
           <h2>Revocation latency</h2>
           <p>
-            From the source event to the lock system: {d.latency.revocation.count} revocations since this process started{d.latency.revocation.count ? `; p50 ${secs(d.latency.revocation.p50)}, p95 ${secs(d.latency.revocation.p95)}, p99 ${secs(d.latency.revocation.p99)}` : ''}. Grants: {d.grantsApplied ?? d.latency.grant.count} applied since this process started{d.latency.grant.count ? ` (from a source event: p95 ${secs(d.latency.grant.p95)} of ${d.latency.grant.count})` : ''}.
+            From the source event to the lock system: {d.latency.revocation.count} revocations since this process started
+            {d.latency.revocation.count
+              ? `; p50 ${secs(d.latency.revocation.p50)}, p95 ${secs(d.latency.revocation.p95)}, p99 ${secs(d.latency.revocation.p99)}`
+              : ''}
+            . Grants: {d.grantsApplied ?? d.latency.grant.count} applied since this process started
+            {d.latency.grant.count ? ` (from a source event: p95 ${secs(d.latency.grant.p95)} of ${d.latency.grant.count})` : ''}.
           </p>
           <div className="charts">
             <BarChart title="Revocations by latency (event to applied)" bars={bars(d.latency.revocation)} />
@@ -147,7 +159,9 @@ export function HealthView() {
             <LineChart title="Overdue revocations over time" points={d.history.map((x) => ({ at: x.at, value: x.overdue }))} />
             <LineChart title="Queued jobs over time" points={d.history.map((x) => ({ at: x.at, value: x.queued }))} />
           </div>
-          <p className="muted">History sampled every {Math.round(d.sampleEveryMs / 1000)} s by this process since it started; Prometheus (/metrics) keeps the long history.</p>
+          <p className="muted">
+            History sampled every {Math.round(d.sampleEveryMs / 1000)} s by this process since it started; Prometheus (/metrics) keeps the long history.
+          </p>
         </>
       ) : null}
       {rd?.held?.length ? (
@@ -223,7 +237,11 @@ function Sources({ sources }: { sources: Array<{ name: string; type: string }> }
       setBusy(null);
     }
   };
-  const counts = result?.counts ?? (result ? { seen: result.seen ?? 0, created: result.created ?? 0, changed: result.changed ?? 0, removed: result.removed ?? 0, leavers: result.leavers ?? 0 } : null);
+  const counts =
+    result?.counts ??
+    (result
+      ? { seen: result.seen ?? 0, created: result.created ?? 0, changed: result.changed ?? 0, removed: result.removed ?? 0, leavers: result.leavers ?? 0 }
+      : null);
   return (
     <>
       <h2>Sources</h2>
@@ -239,9 +257,23 @@ function Sources({ sources }: { sources: Array<{ name: string; type: string }> }
       </ul>
       {result && counts ? (
         <div role="status" className="ok">
-          Pulled {result.source}: {Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}.
-          {result.errors?.length ? <ul>{result.errors.map((e, i) => <li key={i}>{e.text}</li>)}</ul> : null}
-          {result.warnings?.map((w, i) => <p key={i} className="warning">{w}</p>)}
+          Pulled {result.source}:{' '}
+          {Object.entries(counts)
+            .map(([k, v]) => `${v} ${k}`)
+            .join(', ')}
+          .
+          {result.errors?.length ? (
+            <ul>
+              {result.errors.map((e, i) => (
+                <li key={i}>{e.text}</li>
+              ))}
+            </ul>
+          ) : null}
+          {result.warnings?.map((w, i) => (
+            <p key={i} className="warning">
+              {w}
+            </p>
+          ))}
         </div>
       ) : null}
       <ErrorBox error={error} />

@@ -34,7 +34,11 @@ export function Incidents() {
   const [who, setWho] = useState('');
   const [done, setDone] = useState<string | null>(null);
   const allowed = can(me, 'incidents');
-  const r = useLoad(() => (allowed ? get<{ incidents: IncidentView[] }>(`incidents${status ? `?status=${status}` : ''}`) : Promise.resolve({ incidents: [] })), [status, allowed], { everyMs: 30_000 });
+  const r = useLoad(
+    () => (allowed ? get<{ incidents: IncidentView[] }>(`incidents${status ? `?status=${status}` : ''}`) : Promise.resolve({ incidents: [] })),
+    [status, allowed],
+    { everyMs: 30_000 },
+  );
   const shown = (r.data?.incidents ?? []).filter((i) => matchesPerson(i.person, i.identityId ?? '', who));
   return (
     <Page title="Incidents">
@@ -53,7 +57,9 @@ export function Incidents() {
       {done ? <p role="status">{done}</p> : null}
       {!r.data && !r.error ? <Loading what="incidents" /> : null}
       {r.data && r.data.incidents.length === 0 && allowed ? <p>No {status ? `${status} ` : ''}incidents.</p> : null}
-      {r.data && r.data.incidents.length > 0 && shown.length === 0 ? <p role="status">No incident is about a person whose name, user name or employee id contains “{who.trim()}”.</p> : null}
+      {r.data && r.data.incidents.length > 0 && shown.length === 0 ? (
+        <p role="status">No incident is about a person whose name, user name or employee id contains “{who.trim()}”.</p>
+      ) : null}
       {shown.length ? (
         <table aria-label="incidents">
           <thead>
@@ -69,7 +75,14 @@ export function Incidents() {
           </thead>
           <tbody>
             {shown.map((i) => (
-              <IncidentRow key={i.id} i={i} onDone={(m) => { setDone(m); r.reload(); }} />
+              <IncidentRow
+                key={i.id}
+                i={i}
+                onDone={(m) => {
+                  setDone(m);
+                  r.reload();
+                }}
+              />
             ))}
           </tbody>
         </table>
@@ -105,7 +118,13 @@ function IncidentRow({ i, onDone }: { i: IncidentView; onDone: (message: string)
       if (what === 'ack') await post(path, {});
       else if (what === 'report') await post(path, { step, reference: reference.trim() });
       else await post(path, { reason: reason.trim() });
-      onDone(what === 'ack' ? `Incident ${short} acknowledged.` : what === 'report' ? `The ${STEP_LABEL[step]} of incident ${short} is recorded as sent: its clock stopped.` : `Incident ${short} closed.`);
+      onDone(
+        what === 'ack'
+          ? `Incident ${short} acknowledged.`
+          : what === 'report'
+            ? `The ${STEP_LABEL[step]} of incident ${short} is recorded as sent: its clock stopped.`
+            : `Incident ${short} closed.`,
+      );
       setReference('');
     } catch (e) {
       setError(e as Error);
@@ -139,7 +158,11 @@ function IncidentRow({ i, onDone }: { i: IncidentView; onDone: (message: string)
         {i.closedAt ? (
           <div className="muted">
             closed by {i.closedBy ?? '?'} <When iso={i.closedAt} />
-            {i.closeReason ? <>: <RichText text={i.closeReason} /></> : null}
+            {i.closeReason ? (
+              <>
+                : <RichText text={i.closeReason} />
+              </>
+            ) : null}
           </div>
         ) : null}
       </td>
@@ -161,15 +184,24 @@ function IncidentRow({ i, onDone }: { i: IncidentView; onDone: (message: string)
                 Acknowledge
               </ActionButton>
             ) : null}
-            <form className="filters" aria-label={`record a report of incident ${short}`} onSubmit={(e) => { e.preventDefault(); void act('report'); }}>
+            <form
+              className="filters"
+              aria-label={`record a report of incident ${short}`}
+              onSubmit={(e) => {
+                e.preventDefault();
+                void act('report');
+              }}
+            >
               <label>
                 Report sent
                 <select value={step} onChange={(e) => setStep(e.target.value as Step)}>
-                  {clocks.filter((c) => !c.sent).map((c) => (
-                    <option key={c.step} value={c.step}>
-                      {c.label}
-                    </option>
-                  ))}
+                  {clocks
+                    .filter((c) => !c.sent)
+                    .map((c) => (
+                      <option key={c.step} value={c.step}>
+                        {c.label}
+                      </option>
+                    ))}
                 </select>
               </label>
               <label>
@@ -180,7 +212,14 @@ function IncidentRow({ i, onDone }: { i: IncidentView; onDone: (message: string)
                 Record report
               </ActionButton>
             </form>
-            <form className="filters" aria-label={`close incident ${short}`} onSubmit={(e) => { e.preventDefault(); void act('close'); }}>
+            <form
+              className="filters"
+              aria-label={`close incident ${short}`}
+              onSubmit={(e) => {
+                e.preventDefault();
+                void act('close');
+              }}
+            >
               <label>
                 Reason
                 <input value={reason} onChange={(e) => setReason(e.target.value)} maxLength={1000} required />
@@ -212,8 +251,15 @@ function LostCredential({ onDone }: { onDone: () => void }) {
     setError(null);
     setMsg(null);
     try {
-      const r = await post<{ result: { status: string } }>(`credentials/${encodeURIComponent(system)}/${encodeURIComponent(credential)}/lost`, note ? { note } : {});
-      setMsg(r.result.status === 'applied' ? 'The credential is blocked; an incident is open.' : 'Queued: it is retried until the lock system takes it; an incident is open.');
+      const r = await post<{ result: { status: string } }>(
+        `credentials/${encodeURIComponent(system)}/${encodeURIComponent(credential)}/lost`,
+        note ? { note } : {},
+      );
+      setMsg(
+        r.result.status === 'applied'
+          ? 'The credential is blocked; an incident is open.'
+          : 'Queued: it is retried until the lock system takes it; an incident is open.',
+      );
       onDone();
     } catch (e) {
       setError(e as Error);
@@ -222,7 +268,13 @@ function LostCredential({ onDone }: { onDone: () => void }) {
   return (
     <details className="panel">
       <summary>Report a lost credential</summary>
-      <form className="filters" onSubmit={(e) => { e.preventDefault(); void submit(); }}>
+      <form
+        className="filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit();
+        }}
+      >
         <label>
           Lock system
           <input value={system} onChange={(e) => setSystem(e.target.value)} list="lost-systems" required />

@@ -4,8 +4,18 @@ import { ClassBadge, ErrorBox, Loading, Page, useLoad } from '../common';
 /** The role-to-door matrix: which role bundle opens which access group, columns grouped by protection class. */
 export function Matrix() {
   const r = useLoad(() => get<{ matrix: MatrixRow[]; holders: Array<{ role: string }> }>('reports/access?groupBy=role'), []);
-  if (r.error) return <Page title="Role-to-door matrix"><ErrorBox error={r.error} /></Page>;
-  if (!r.data) return <Page title="Role-to-door matrix"><Loading what="the matrix" /></Page>;
+  if (r.error)
+    return (
+      <Page title="Role-to-door matrix">
+        <ErrorBox error={r.error} />
+      </Page>
+    );
+  if (!r.data)
+    return (
+      <Page title="Role-to-door matrix">
+        <Loading what="the matrix" />
+      </Page>
+    );
   const rows = r.data.matrix;
   const roles = [...new Set(rows.map((x) => x.role))].sort();
   const groups = new Map<string, { id: string; name: string; system: string; protectionClass: number }>();
@@ -18,7 +28,10 @@ export function Matrix() {
   for (const h of r.data.holders) holders.set(h.role, (holders.get(h.role) ?? 0) + 1);
   return (
     <Page title="Role-to-door matrix">
-      <p className="muted">Each role bundle of the mappings and the access groups it opens, directly or through included bundles, and each rule that grants access groups itself (not through a bundle), by EN 50600 protection class (highest first).</p>
+      <p className="muted">
+        Each role bundle of the mappings and the access groups it opens, directly or through included bundles, and each rule that grants access groups itself
+        (not through a bundle), by EN 50600 protection class (highest first).
+      </p>
       {rows.length === 0 ? <p>The mappings define no role bundles.</p> : null}
       {rows.length ? (
         <div className="scroll">
@@ -46,12 +59,22 @@ export function Matrix() {
               {roles.map((role) => (
                 <tr key={role}>
                   <th scope="row">
-                    {role} {role.startsWith('rule ') ? <span className="muted">(grants directly)</span> : <span className="muted">({holders.get(role) ?? 0} memberships held)</span>}
+                    {role}{' '}
+                    {role.startsWith('rule ') ? (
+                      <span className="muted">(grants directly)</span>
+                    ) : (
+                      <span className="muted">({holders.get(role) ?? 0} memberships held)</span>
+                    )}
                   </th>
                   {cols.map((c) => {
                     const via = cell.get(`${role}\u0000${c.id}`);
                     return (
-                      <td key={c.id} className={via ? 'yes' : 'no'} title={via ? `via ${via}` : undefined} aria-label={via ? `${role} opens ${c.name} via ${via}` : `${role} does not open ${c.name}`}>
+                      <td
+                        key={c.id}
+                        className={via ? 'yes' : 'no'}
+                        title={via ? `via ${via}` : undefined}
+                        aria-label={via ? `${role} opens ${c.name} via ${via}` : `${role} does not open ${c.name}`}
+                      >
                         {via ? '●' : ''}
                       </td>
                     );

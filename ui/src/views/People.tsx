@@ -12,7 +12,10 @@ export function People() {
   const who = query.get('who');
   const deleted = query.get('deleted') === '1';
   const [text, setText] = useState(q);
-  const list = useLoad(() => get<{ identities: PersonRow[]; more: boolean }>(`identities?limit=50&q=${encodeURIComponent(q)}${deleted ? '&deleted=1' : ''}`), [q, deleted]);
+  const list = useLoad(
+    () => get<{ identities: PersonRow[]; more: boolean }>(`identities?limit=50&q=${encodeURIComponent(q)}${deleted ? '&deleted=1' : ''}`),
+    [q, deleted],
+  );
   const here = (o: { q?: string; who?: string | null; deleted?: boolean }) => {
     const p = new URLSearchParams({ q: o.q ?? q });
     if (o.deleted ?? deleted) p.set('deleted', '1');
@@ -40,22 +43,29 @@ export function People() {
           {list.data ? (
             <>
               <ul className="people" aria-label="people found">
-                {[...list.data.identities].sort((a, b) => (a.displayName ?? a.userName).localeCompare(b.displayName ?? b.userName)).map((p) => {
-                  // a deleted person's user name may be someone else's now: by id
-                  const key = p.deleted ? p.id : p.userName;
-                  return (
-                    <li key={p.id}>
-                      <button type="button" className={`link${who === key ? ' current' : ''}`} aria-current={who === key ? 'true' : undefined} onClick={() => navigate(here({ who: key }))}>
-                        {p.displayName ?? p.userName}
-                      </button>
-                      <span className="muted">
-                        {' '}
-                        {p.userName} · {p.employeeType ?? '–'} · {p.department ?? '–'}
-                        {p.deleted ? ' · deleted at source' : p.leaver ? ' · leaver' : ''}
-                      </span>
-                    </li>
-                  );
-                })}
+                {[...list.data.identities]
+                  .sort((a, b) => (a.displayName ?? a.userName).localeCompare(b.displayName ?? b.userName))
+                  .map((p) => {
+                    // a deleted person's user name may be someone else's now: by id
+                    const key = p.deleted ? p.id : p.userName;
+                    return (
+                      <li key={p.id}>
+                        <button
+                          type="button"
+                          className={`link${who === key ? ' current' : ''}`}
+                          aria-current={who === key ? 'true' : undefined}
+                          onClick={() => navigate(here({ who: key }))}
+                        >
+                          {p.displayName ?? p.userName}
+                        </button>
+                        <span className="muted">
+                          {' '}
+                          {p.userName} · {p.employeeType ?? '–'} · {p.department ?? '–'}
+                          {p.deleted ? ' · deleted at source' : p.leaver ? ' · leaver' : ''}
+                        </span>
+                      </li>
+                    );
+                  })}
               </ul>
               {list.data.identities.length === 0 ? <p className="muted">Nobody matches.</p> : null}
               {list.data.more ? <p className="muted">More people match: narrow the search.</p> : null}
@@ -105,7 +115,9 @@ function Explain({ who }: { who: string }) {
         <dt>Source roles</dt>
         <dd>{i.roles.map((r) => r.value).join(', ') || '–'}</dd>
         <dt>Status</dt>
-        <dd>{i.deletedAt ? `deleted at its source ${when(i.deletedAt)}: a leaver, no access` : e.leaver ? 'leaver: no access' : i.active ? 'active' : 'inactive'}</dd>
+        <dd>
+          {i.deletedAt ? `deleted at its source ${when(i.deletedAt)}: a leaver, no access` : e.leaver ? 'leaver: no access' : i.active ? 'active' : 'inactive'}
+        </dd>
         {i.leaveDate ? (
           <>
             <dt>Leave date</dt>
@@ -123,7 +135,8 @@ function Explain({ who }: { who: string }) {
       </dl>
       {e.conflict ? (
         <p className="warning" role="note">
-          Correlation conflict: employee id {e.conflict.externalId} is also held by {e.conflict.heldBy.map((h) => h.userName).join(', ')}. Nobody gets access through it until one person holds it.
+          Correlation conflict: employee id {e.conflict.externalId} is also held by {e.conflict.heldBy.map((h) => h.userName).join(', ')}. Nobody gets access
+          through it until one person holds it.
         </p>
       ) : null}
       <h3>Entitlements</h3>
@@ -185,7 +198,8 @@ function Explain({ who }: { who: string }) {
             {s.account ? (
               <>
                 account {s.account.id} ({s.account.state}
-                {s.linked ? ', linked' : ', not linked yet'}); memberships {s.account.memberships.map((m) => m.group).join(', ') || 'none'}; credentials{s.account.credentials.length ? ':' : ' none'}
+                {s.linked ? ', linked' : ', not linked yet'}); memberships {s.account.memberships.map((m) => m.group).join(', ') || 'none'}; credentials
+                {s.account.credentials.length ? ':' : ' none'}
                 <Credentials system={s.system} account={s.account} onChange={x.reload} />
               </>
             ) : (
@@ -212,8 +226,14 @@ function Credentials({ system, account, onChange }: { system: string; account: A
   const lost = async (id: string) => {
     setError(null);
     try {
-      const r = await post<{ result: { status: string } }>(`credentials/${encodeURIComponent(system)}/${encodeURIComponent(id)}/lost`, { accountId: account.id });
-      setMsg(r.result.status === 'applied' ? `Credential ${id} is blocked; an incident is open (see Incidents).` : `Credential ${id}: queued, retried until the lock system takes it; an incident is open.`);
+      const r = await post<{ result: { status: string } }>(`credentials/${encodeURIComponent(system)}/${encodeURIComponent(id)}/lost`, {
+        accountId: account.id,
+      });
+      setMsg(
+        r.result.status === 'applied'
+          ? `Credential ${id} is blocked; an incident is open (see Incidents).`
+          : `Credential ${id}: queued, retried until the lock system takes it; an incident is open.`,
+      );
       onChange();
     } catch (e) {
       setError(e as Error);

@@ -5,7 +5,21 @@ import { ClassBadge, ErrorBox, Loading, Page, useLoad, when } from '../common';
 /** Rows drawn at once: a browser table of a whole estate's memberships would not scroll. */
 const SHOW = 1000;
 
-const COLUMNS: Array<keyof ReportRow> = ['system', 'userName', 'displayName', 'employeeType', 'department', 'accessGroup', 'protectionClass', 'validFrom', 'validUntil', 'why', 'roles', 'lastUsed', 'justified'];
+const COLUMNS: Array<keyof ReportRow> = [
+  'system',
+  'userName',
+  'displayName',
+  'employeeType',
+  'department',
+  'accessGroup',
+  'protectionClass',
+  'validFrom',
+  'validUntil',
+  'why',
+  'roles',
+  'lastUsed',
+  'justified',
+];
 
 function csv(rows: ReportRow[]): string {
   const esc = (v: unknown) => {
@@ -55,7 +69,10 @@ export function Report() {
         </>
       }
     >
-      <p className="muted">From the lock systems' actual state, joined with the policy's reasons. Memberships no rule justifies are listed too: those are what auditors ask about.{r.data ? ` Generated ${when(r.data.generatedAt)}.` : ''}</p>
+      <p className="muted">
+        From the lock systems' actual state, joined with the policy's reasons. Memberships no rule justifies are listed too: those are what auditors ask about.
+        {r.data ? ` Generated ${when(r.data.generatedAt)}.` : ''}
+      </p>
       <form className="filters" aria-label="report filters" onSubmit={(e) => e.preventDefault()}>
         <label>
           Filter text
@@ -143,7 +160,11 @@ export function Report() {
               </tbody>
             </table>
           </div>
-          {shown.length > SHOW ? <p className="muted">The first {SHOW} of {shown.length} rows are shown: filter to narrow them, or download the CSV for all.</p> : null}
+          {shown.length > SHOW ? (
+            <p className="muted">
+              The first {SHOW} of {shown.length} rows are shown: filter to narrow them, or download the CSV for all.
+            </p>
+          ) : null}
         </>
       ) : null}
     </Page>

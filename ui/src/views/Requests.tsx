@@ -29,7 +29,9 @@ export function Requests() {
       <ErrorBox error={r.error} />
       {!r.data && !r.error ? <Loading what="requests" /> : null}
       {r.data && r.data.requests.length === 0 ? <p>No requests.</p> : null}
-      {r.data && r.data.requests.length > 0 && shown.length === 0 ? <p role="status">No request is for a person whose name, user name or employee id contains “{who.trim()}”.</p> : null}
+      {r.data && r.data.requests.length > 0 && shown.length === 0 ? (
+        <p role="status">No request is for a person whose name, user name or employee id contains “{who.trim()}”.</p>
+      ) : null}
       {shown.length ? (
         <table aria-label="access requests">
           <thead>
@@ -45,7 +47,14 @@ export function Requests() {
           </thead>
           <tbody>
             {shown.map((q) => (
-              <RequestRow key={q.id} q={q} onDone={(m) => { setDecided(m); r.reload(); }} />
+              <RequestRow
+                key={q.id}
+                q={q}
+                onDone={(m) => {
+                  setDecided(m);
+                  r.reload();
+                }}
+              />
             ))}
           </tbody>
         </table>
@@ -66,7 +75,11 @@ function RequestRow({ q, onDone }: { q: AccessRequest; onDone: (message: string)
     try {
       if (what === 'approve') {
         const a = await governance.approveRequest(q.id, comment.trim());
-        onDone(a.request.status === 'approved' ? `Approved the request for ${q.target}: the grant is being applied.` : `Your approval of the request for ${q.target} is recorded; another step is still open.`);
+        onDone(
+          a.request.status === 'approved'
+            ? `Approved the request for ${q.target}: the grant is being applied.`
+            : `Your approval of the request for ${q.target} is recorded; another step is still open.`,
+        );
       } else {
         await governance.denyRequest(q.id, comment.trim());
         onDone(`Denied the request for ${q.target}.`);
@@ -78,8 +91,13 @@ function RequestRow({ q, onDone }: { q: AccessRequest; onDone: (message: string)
     }
   };
   // four-eyes: whoever asked, and the person the access is for, never decide it (the API refuses it too)
-  const mine = !!me && (actorPrincipal(q.requestedBy) === meAsActor(me) || (!!q.person && [me.name, me.email, me.subject].some((n) => !!n && [q.person!.userName, q.person!.externalId].includes(n))));
-  const why = !allowed ? `deciding a request needs ${needs('approve')}` : 'four-eyes: you asked for this access (or it is for you), so someone else must decide it';
+  const mine =
+    !!me &&
+    (actorPrincipal(q.requestedBy) === meAsActor(me) ||
+      (!!q.person && [me.name, me.email, me.subject].some((n) => !!n && [q.person!.userName, q.person!.externalId].includes(n))));
+  const why = !allowed
+    ? `deciding a request needs ${needs('approve')}`
+    : 'four-eyes: you asked for this access (or it is for you), so someone else must decide it';
   const mayDecide = allowed && !mine;
   return (
     <tr>
@@ -104,7 +122,8 @@ function RequestRow({ q, onDone }: { q: AccessRequest; onDone: (message: string)
           {q.steps.map((s, i) => (
             <li key={i}>
               {s.kind}
-              {s.who ? ` ${s.who}` : ' (any approver)'}: {s.approvedBy ? `given by ${s.approvedBy} ${when(s.approvedAt)}${s.comment ? ` (${s.comment})` : ''}` : 'open'}
+              {s.who ? ` ${s.who}` : ' (any approver)'}:{' '}
+              {s.approvedBy ? `given by ${s.approvedBy} ${when(s.approvedAt)}${s.comment ? ` (${s.comment})` : ''}` : 'open'}
             </li>
           ))}
         </ul>
@@ -117,7 +136,13 @@ function RequestRow({ q, onDone }: { q: AccessRequest; onDone: (message: string)
       </td>
       <td>
         {q.status === 'pending' ? (
-          <form className="filters" onSubmit={(e) => { e.preventDefault(); void act('approve'); }}>
+          <form
+            className="filters"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void act('approve');
+            }}
+          >
             <label>
               Comment
               <input value={comment} onChange={(e) => setComment(e.target.value)} maxLength={1000} placeholder="required to deny" />

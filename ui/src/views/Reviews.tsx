@@ -10,7 +10,12 @@ export function Reviews() {
   const r = useLoad(() => governance.reviews(status), [status], { everyMs: 30_000 });
   return (
     <Page title="Access reviews">
-      <StartReview onDone={(id) => { setOpen(id); r.reload(); }} />
+      <StartReview
+        onDone={(id) => {
+          setOpen(id);
+          r.reload();
+        }}
+      />
       <div className="row">
         <label htmlFor="review-status">Show</label>
         <select id="review-status" value={status} onChange={(e) => setStatus(e.target.value)}>
@@ -62,9 +67,17 @@ function CampaignRow({ c, shown, onShow }: { c: ReviewCampaign; shown: boolean; 
       </td>
       <td>
         {when(c.deadline)}
-        {c.status === 'open' ? <div className="muted">{until(c.deadline)}; undecided: {c.undecided}</div> : null}
+        {c.status === 'open' ? (
+          <div className="muted">
+            {until(c.deadline)}; undecided: {c.undecided}
+          </div>
+        ) : null}
       </td>
-      <td>{s ? `${s.items - s.undecided} of ${s.items} decided (${s.kept} kept, ${s.revoked} revoked, ${s.undecided} undecided${s.byDeadline ? `, ${s.byDeadline} by the deadline` : ''})` : '…'}</td>
+      <td>
+        {s
+          ? `${s.items - s.undecided} of ${s.items} decided (${s.kept} kept, ${s.revoked} revoked, ${s.undecided} undecided${s.byDeadline ? `, ${s.byDeadline} by the deadline` : ''})`
+          : '…'}
+      </td>
       <td>
         <button type="button" onClick={onShow} aria-expanded={shown}>
           {shown ? 'Hide items' : `Show ${c.reviewId} items`}
@@ -113,7 +126,15 @@ function Campaign({ id, onDone }: { id: string; onDone: () => void }) {
           </thead>
           <tbody>
             {items.map((i) => (
-              <ItemRow key={i.id} i={i} open={campaign.status === 'open'} onDone={() => { r.reload(); onDone(); }} />
+              <ItemRow
+                key={i.id}
+                i={i}
+                open={campaign.status === 'open'}
+                onDone={() => {
+                  r.reload();
+                  onDone();
+                }}
+              />
             ))}
           </tbody>
         </table>
@@ -149,7 +170,14 @@ function ItemRow({ i, open, onDone }: { i: ReviewItem; open: boolean; onDone: ()
             {i.comment ? <div className="muted">{i.comment}</div> : null}
           </span>
         ) : open ? (
-          <form className="filters" onSubmit={(e) => { e.preventDefault(); void decide('keep'); }} aria-label={`decide ${i.userName} ${i.accessGroupId}`}>
+          <form
+            className="filters"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void decide('keep');
+            }}
+            aria-label={`decide ${i.userName} ${i.accessGroupId}`}
+          >
             <label>
               Comment
               <input value={comment} onChange={(e) => setComment(e.target.value)} maxLength={1000} placeholder="required to revoke" />

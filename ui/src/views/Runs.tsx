@@ -31,7 +31,11 @@ function RunList() {
   // pages: the cursor of each page shown (null: the newest); only the newest page is polled
   const [cursors, setCursors] = useState<Array<string | null>>([null]);
   const before = cursors[cursors.length - 1] ?? null;
-  const list = useLoad(() => get<{ runs: RunListItem[]; more?: boolean; next?: string | null }>(`runs?limit=${RUNS_PAGE}${before ? `&before=${encodeURIComponent(before)}` : ''}`), [before], { everyMs: before ? undefined : 3000 });
+  const list = useLoad(
+    () => get<{ runs: RunListItem[]; more?: boolean; next?: string | null }>(`runs?limit=${RUNS_PAGE}${before ? `&before=${encodeURIComponent(before)}` : ''}`),
+    [before],
+    { everyMs: before ? undefined : 3000 },
+  );
   const [error, setError] = useState<Error | null>(null);
   const [busy, setBusy] = useState(false);
   const start = async (mode: 'plan' | 'apply') => {
@@ -71,7 +75,13 @@ function RunList() {
           <ul>
             {held.map((r) => (
               <li key={r.id}>
-                <a href={`/ui/runs?id=${r.id}`} onClick={(e) => { e.preventDefault(); navigate(`/runs?id=${r.id}`); }}>
+                <a
+                  href={`/ui/runs?id=${r.id}`}
+                  onClick={(e) => {
+                    e.preventDefault();
+                    navigate(`/runs?id=${r.id}`);
+                  }}
+                >
                   Run {r.id.slice(0, 8)}
                 </a>{' '}
                 ({r.trigger}, {r.operations} operations): {r.error ? <RichText text={r.error} /> : null}
@@ -99,7 +109,13 @@ function RunList() {
             {runs.map((r) => (
               <tr key={r.id} className={r.status === 'held' ? 'held' : undefined}>
                 <td>
-                  <a href={`/ui/runs?id=${r.id}`} onClick={(e) => { e.preventDefault(); navigate(`/runs?id=${r.id}`); }}>
+                  <a
+                    href={`/ui/runs?id=${r.id}`}
+                    onClick={(e) => {
+                      e.preventDefault();
+                      navigate(`/runs?id=${r.id}`);
+                    }}
+                  >
                     {r.id.slice(0, 8)}
                   </a>
                 </td>
@@ -154,7 +170,13 @@ function RunDetail({ id }: { id: string }) {
     setError(null);
     try {
       const r = await post<{ run: Run | null; held?: boolean }>(`runs/${encodeURIComponent(id)}/${what}`, what === 'reject' && reason ? { reason } : {});
-      setDone(what === 'approve' ? (r.held ? `Approved, but the world had moved: held again as run ${r.run?.id ?? ''}.` : 'Approved: the run is being applied.') : 'Rejected: nothing of it is applied.');
+      setDone(
+        what === 'approve'
+          ? r.held
+            ? `Approved, but the world had moved: held again as run ${r.run?.id ?? ''}.`
+            : 'Approved: the run is being applied.'
+          : 'Rejected: nothing of it is applied.',
+      );
       run.reload();
     } catch (e) {
       setError(e as Error);
@@ -167,13 +189,27 @@ function RunDetail({ id }: { id: string }) {
       All runs
     </button>
   );
-  if (run.error) return <Page title={`Run ${id.slice(0, 8)}`} actions={back}><ErrorBox error={run.error} /></Page>;
-  if (!run.data) return <Page title={`Run ${id.slice(0, 8)}`} actions={back}><Loading what="the run" /></Page>;
+  if (run.error)
+    return (
+      <Page title={`Run ${id.slice(0, 8)}`} actions={back}>
+        <ErrorBox error={run.error} />
+      </Page>
+    );
+  if (!run.data)
+    return (
+      <Page title={`Run ${id.slice(0, 8)}`} actions={back}>
+        <Loading what="the run" />
+      </Page>
+    );
   const r = run.data;
   const causedBy = r.causedBy ?? [];
   const mine = !!me && causedBy.some((a) => actorPrincipal(a) === meAsActor(me));
   const mayApprove = can(me, 'approve');
-  const approveWhy = !mayApprove ? `approving needs ${needs('approve')}` : mine ? 'four-eyes: you started or caused this run, so someone else must approve it' : '';
+  const approveWhy = !mayApprove
+    ? `approving needs ${needs('approve')}`
+    : mine
+      ? 'four-eyes: you started or caused this run, so someone else must approve it'
+      : '';
   return (
     <Page title={`Run ${r.id.slice(0, 8)}`} actions={back}>
       <dl className="facts">
@@ -223,9 +259,7 @@ function RunDetail({ id }: { id: string }) {
       ) : null}
       {r.status === 'held' ? (
         <div className="callout" role="region" aria-label="approval">
-          <p>
-            This run is held: nothing of it is applied until someone approves it. Whoever started or caused it cannot approve it.
-          </p>
+          <p>This run is held: nothing of it is applied until someone approves it. Whoever started or caused it cannot approve it.</p>
           <div className="row">
             <ActionButton allowed={mayApprove && !mine} why={approveWhy} className="primary" onClick={() => void act('approve')} disabled={busy}>
               Approve run

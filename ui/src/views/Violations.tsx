@@ -24,8 +24,9 @@ export function Violations() {
       }
     >
       <p className="muted">
-        Access the lock systems hold that breaks an invariant of the mappings (segregation of duties, class requirements). A new grant that would break one is refused; access already held is
-        reported here and never revoked on its own: decide it with an access exception or an access review.{r.data ? ` Generated ${when(r.data.generatedAt)}.` : ''}
+        Access the lock systems hold that breaks an invariant of the mappings (segregation of duties, class requirements). A new grant that would break one is
+        refused; access already held is reported here and never revoked on its own: decide it with an access exception or an access review.
+        {r.data ? ` Generated ${when(r.data.generatedAt)}.` : ''}
       </p>
       <ErrorBox error={error ?? r.error} />
       {r.loading && !r.data ? <Loading what="violations" /> : null}

@@ -49,8 +49,18 @@ export function WhatIf() {
   useEffect(() => {
     if (docs.data && !edited) setEdited(docs.data.files.map((f) => ({ ...f })));
   }, [docs.data, edited]);
-  if (docs.error) return <Page title="What-if"><ErrorBox error={docs.error} /></Page>;
-  if (!edited) return <Page title="What-if"><Loading what="the mappings" /></Page>;
+  if (docs.error)
+    return (
+      <Page title="What-if">
+        <ErrorBox error={docs.error} />
+      </Page>
+    );
+  if (!edited)
+    return (
+      <Page title="What-if">
+        <Loading what="the mappings" />
+      </Page>
+    );
   const doc = edited[current];
   const changed = docs.data ? edited.some((d, i) => d.text !== docs.data!.files[i]?.text) : false;
   const issues = error instanceof ApiError && Array.isArray(error.details) ? (error.details as Issue[]).filter((d) => typeof d?.message === 'string') : [];
@@ -75,14 +85,24 @@ export function WhatIf() {
           <button type="button" onClick={() => saveBlob(new Blob([doc.text], { type: 'application/yaml' }), doc.file)}>
             Download {doc.file}
           </button>
-          <button type="button" onClick={() => { setEdited(docs.data!.files.map((f) => ({ ...f }))); setResult(null); setError(null); }} disabled={!changed}>
+          <button
+            type="button"
+            onClick={() => {
+              setEdited(docs.data!.files.map((f) => ({ ...f })));
+              setResult(null);
+              setError(null);
+            }}
+            disabled={!changed}
+          >
             Discard changes
           </button>
         </>
       }
     >
       <p className="muted">
-        Change a mapping and preview the plan the service would run with it: the plan <code>lockstep plan</code> would show, shown by default only where it differs from the plan without your edit. Nothing is applied and nothing is saved; to keep a change, download the file and commit it where the service reads its mappings.
+        Change a mapping and preview the plan the service would run with it: the plan <code>lockstep plan</code> would show, shown by default only where it
+        differs from the plan without your edit. Nothing is applied and nothing is saved; to keep a change, download the file and commit it where the service
+        reads its mappings.
       </p>
       {edited.length > 1 ? (
         <div className="row">
@@ -111,7 +131,13 @@ export function WhatIf() {
         rows={24}
       />
       <div className="row">
-        <button type="button" className="primary" onClick={() => void preview()} disabled={!allowed || busy} title={allowed ? undefined : `a what-if needs ${needs('whatIf')}`}>
+        <button
+          type="button"
+          className="primary"
+          onClick={() => void preview()}
+          disabled={!allowed || busy}
+          title={allowed ? undefined : `a what-if needs ${needs('whatIf')}`}
+        >
           {busy ? 'Planning…' : 'Preview plan'}
         </button>
         {!allowed ? <span className="muted">A what-if needs {needs('whatIf')}.</span> : null}
@@ -149,7 +175,10 @@ function WhatIfPlan({ result, onlyEdit, setOnlyEdit }: { result: WhatIfResult; o
       <p>
         {caused.size} operation{caused.size === 1 ? '' : 's'} come{caused.size === 1 ? 's' : ''} from the edit
         {anyway ? `; ${anyway} ${anyway === 1 ? 'is' : 'are'} planned without it too (drift in the lock systems, validity that ends)` : ''}
-        {result.avoidedByEdit.length ? `; the edit makes ${result.avoidedByEdit.length} planned operation${result.avoidedByEdit.length === 1 ? '' : 's'} unnecessary` : ''}.
+        {result.avoidedByEdit.length
+          ? `; the edit makes ${result.avoidedByEdit.length} planned operation${result.avoidedByEdit.length === 1 ? '' : 's'} unnecessary`
+          : ''}
+        .
       </p>
       <label className="row">
         <input type="checkbox" checked={onlyEdit} onChange={(e) => setOnlyEdit(e.target.checked)} /> Only what the edit changes
