@@ -3,7 +3,17 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { z } from 'zod';
 import { isLockstepError, LockstepError, toLockstepError } from '../domain/errors.js';
 import { approveRun, rejectRun, markCredentialLost, runReconcile, type EngineContext, type Scope } from '../reconcile/index.js';
-import { violationReport, violationReportCsv, accessReport, accessReportCsv, explainIdentity, roleReport, toCsv } from '../governance/index.js';
+import {
+  violationReport,
+  violationReportCsv,
+  accessReport,
+  accessReportCsv,
+  explainIdentity,
+  roleReport,
+  toCsv,
+  reportLostCredential,
+} from '../governance/index.js';
+import { canSetCredentialState } from '../drivers/contract.js';
 import { runCausers } from '../reconcile/run.js';
 import { explainText } from '../policy/index.js';
 import { getRun, listRuns, iterateAudit, isUuid, verifyAudit, verifyCheckpoints, pingStore } from '../store/index.js';
@@ -370,12 +380,19 @@ export function createApp(deps: ApiDeps): express.Express {
     may('POST /credentials/:system/:id/lost'),
     h(async (req, res) => {
       const b = parseBody(lostBody, req.body);
-      const out = await (deps.reportLost ?? markCredentialLost)(ctx, {
-        system: String(req.params.system),
-        credentialId: String(req.params.id),
-        actor: res.locals.actor as string,
-        ...b,
-      });
+      const report = { system: String(req.params.system), credentialId: String(req.params.id), actor: res.locals.actor as string, ...b };
+      const driver = ctx.drivers.get(report.system);
+      if (b.revokeAccessUntil !== undefined && driver && !canSetCredentialState(driver.capabilities, b.state ?? 'lost')) {
+        // the system cannot block it: its holder's access there is revoked (access exceptions), now, through the queue
+        const out = await reportLostCredential(ctx, report);
+        const run = out.revokedAccess
+          ? await (deps.startRun ?? startInline)({ kind: 'identities', ids: [out.revokedAccess.identityId] }, { apply: true, actor: report.actor })
+          : null;
+        res.status(202).json({ ...out, run });
+        return;
+      }
+      const { revokeAccessUntil: _ignored, ...plain } = report;
+      const out = await (deps.reportLost ?? markCredentialLost)(ctx, plain);
       res.status(out.result.status === 'applied' ? 200 : 202).json(out);
     }),
   );

@@ -32,6 +32,10 @@ export const lostBody = z
     accountId: z.string().min(1).optional().openapi({ description: 'the holder account, to skip the look-up' }),
     note: z.string().max(2000).optional(),
     state: z.enum(['lost', 'suspended']).optional().openapi({ description: '`lost` where the system knows that state, else `suspended`' }),
+    revokeAccessUntil: z.string().min(1).optional().openapi({
+      description:
+        "where the system cannot block the credential itself (e.g. Abloy Keyless phones): revoke its holder's access in that system until this date (ISO date or date-time) instead, one access exception per access group they hold there",
+    }),
   })
   .strict()
   .openapi('LostCredentialRequest');
@@ -425,6 +429,10 @@ export const lostOutcomeSchema = z
     incident: incidentSchema,
     result: z.looseObject({ key: z.string(), status: z.enum(['applied', 'failed', 'skipped']), attempts: count, at: instant }),
     account: z.object({ id: z.string(), displayName: z.string(), externalId: z.string().nullable() }),
+    revokedAccess: z
+      .object({ until: instant, identityId: z.string(), exceptions: z.array(z.object({ id: z.string(), accessGroupId: z.string() })) })
+      .optional()
+      .openapi({ description: 'revokeAccessUntil: the access exceptions that revoke the holder’s access where the credential itself could not be blocked' }),
   })
   .openapi('LostCredentialOutcome');
 

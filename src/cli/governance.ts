@@ -3,8 +3,9 @@ import { writeFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { LockstepError } from '../domain/errors.js';
 import type { AccessRequest } from '../domain/governance.js';
-import { markCredentialLost, runReconcile } from '../reconcile/index.js';
+import { runReconcile } from '../reconcile/index.js';
 import {
+  reportLostCredential,
   acknowledgeIncident,
   approveAccessRequest,
   closeIncident,
@@ -38,29 +39,43 @@ export function registerGovernanceCommands(program: Command): void {
     .option('--account <id>', 'the holding account (found by search otherwise)')
     .option('--note <text>', 'what happened')
     .option('--suspend', 'suspend rather than mark lost')
+    .option('--revoke-access-until <date>', "where the system cannot block the credential: revoke its holder's access there until DATE instead")
     .option('--json', 'machine-readable result')
-    .action(async (system: string, credentialId: string, o: { account?: string; note?: string; suspend?: boolean; json?: boolean }) => {
-      await withEngine(async (engine) => {
-        const r = await markCredentialLost(engine.ctx, {
-          system,
-          credentialId,
-          accountId: o.account,
-          note: o.note,
-          actor: `cli:${process.env.USER ?? 'unknown'}`,
-          state: o.suspend ? 'suspended' : 'lost',
+    .action(
+      async (system: string, credentialId: string, o: { account?: string; note?: string; suspend?: boolean; revokeAccessUntil?: string; json?: boolean }) => {
+        await withEngine(async (engine) => {
+          const r = await reportLostCredential(engine.ctx, {
+            system,
+            credentialId,
+            accountId: o.account,
+            note: o.note,
+            actor: `cli:${process.env.USER ?? 'unknown'}`,
+            state: o.suspend ? 'suspended' : 'lost',
+            ...(o.revokeAccessUntil ? { revokeAccessUntil: o.revokeAccessUntil } : {}),
+          });
+          if (r.revokedAccess) {
+            // the exceptions deny the groups: reconcile the holder now (through the guard and the budget)
+            await runReconcile(
+              engine.ctx,
+              { kind: 'identities', ids: [r.revokedAccess.identityId] },
+              { trigger: 'cli:credential-lost', actor: `cli:${process.env.USER ?? 'unknown'}`, apply: true },
+            );
+          }
+          if (o.json) out(JSON.stringify(r, null, 2));
+          else {
+            out(
+              r.revokedAccess
+                ? `credential ${credentialId} of ${r.account.displayName}: ${system} cannot block it; access revoked in ${system} until ${r.revokedAccess.until} (${r.revokedAccess.exceptions.map((e) => e.accessGroupId).join(', ') || 'no access groups held'})`
+                : `credential ${credentialId} of ${r.account.displayName}: ${r.result.status === 'applied' ? (o.suspend ? 'suspended' : 'marked lost') : `NOT YET APPLIED (${r.result.error?.message})`}`,
+            );
+            out(
+              `incident ${r.incident.id} opened; NIS2 early warning due by ${r.incident.nis2.earlyWarningDue}, notification by ${r.incident.nis2.notificationDue}`,
+            );
+          }
+          if (r.result.status !== 'applied' && !r.revokedAccess) process.exitCode = EXIT.failed;
         });
-        if (o.json) out(JSON.stringify(r, null, 2));
-        else {
-          out(
-            `credential ${credentialId} of ${r.account.displayName}: ${r.result.status === 'applied' ? (o.suspend ? 'suspended' : 'marked lost') : `NOT YET APPLIED (${r.result.error?.message})`}`,
-          );
-          out(
-            `incident ${r.incident.id} opened; NIS2 early warning due by ${r.incident.nis2.earlyWarningDue}, notification by ${r.incident.nis2.notificationDue}`,
-          );
-        }
-        if (r.result.status !== 'applied') process.exitCode = EXIT.failed;
-      });
-    });
+      },
+    );
 
   const incident = program
     .command('incident')

@@ -37,3 +37,4 @@ export {
   type IncidentWithPerson,
 } from './incidents.js';
 export { violationReport, violationReportCsv, violationReportText, type ViolationReport } from './violations.js';
+export { reportLostCredential, type LostReport, type LostReportOutcome } from './lost.js';

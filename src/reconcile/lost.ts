@@ -25,7 +25,11 @@ export interface LostCredentialOutcome {
   account: { id: string; displayName: string; externalId: string | null };
 }
 
-async function findHolder(ctx: EngineContext, req: LostCredentialRequest): Promise<Account | null> {
+/** The account holding the credential (from the request, the store's hint, or a scan of the system). */
+export async function findCredentialHolder(
+  ctx: EngineContext,
+  req: Pick<LostCredentialRequest, 'system' | 'credentialId' | 'accountId'>,
+): Promise<Account | null> {
   const driver = ctx.drivers.get(req.system)!;
   if (req.accountId) return driver.getAccount(req.accountId);
   const holder = await credentialHolder(ctx.db, req.system, req.credentialId);
@@ -54,11 +58,15 @@ export async function markCredentialLost(ctx: EngineContext, req: LostCredential
   const state = req.state ?? 'lost';
   if (!canSetCredentialState(driver.capabilities, state)) {
     const can = driver.capabilities.credentialStates;
-    throw new LockstepError('precondition', `${req.system} cannot set a credential ${state}${Array.isArray(can) ? ` (it can: ${can.join(', ')})` : ''}`, {
-      field: req.state ? 'state' : 'system',
-    });
+    throw new LockstepError(
+      'precondition',
+      `${req.system} cannot set a credential ${state}${Array.isArray(can) ? ` (it can: ${can.join(', ')})` : ''}: give revokeAccessUntil (CLI: --revoke-access-until DATE) to revoke its holder's access in ${req.system} instead`,
+      {
+        field: req.state ? 'state' : 'system',
+      },
+    );
   }
-  const account = await findHolder(ctx, req);
+  const account = await findCredentialHolder(ctx, req);
   if (!account) throw new LockstepError('not_found', `no account in ${req.system} holds credential ${req.credentialId}`, { field: 'credentialId' });
   const cred = account.credentials.find((c) => c.id === req.credentialId)!;
   const identityId = await linkedIdentityOf(ctx.db, req.system, account.id);

@@ -130,4 +130,34 @@ queue: { prefix: ${f.prefix} }
     fake.refreshKeys(kl.id);
     expect(fake.offlineLockOpens(kl.id, 'ld-keys')).toBe(false);
   });
+  it('kills a lost phone it cannot block by revoking its holder’s access in Keyless until a date, and says when the offline locks learn it', async () => {
+    const user = await scim('POST', '/Users', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+      externalId: 'KL-8',
+      userName: 'lena@contoso.example',
+      active: true,
+      displayName: 'Lena Lost',
+    });
+    expect(user.status).toBe(201);
+    await eventually(() => devicesOf('KL-8').join() === 'ld-entrance,ld-yard', 'the joiner’s permissions in Keyless');
+    const kl = fake.userByExternalId('KL-8')!;
+    const phone = fake.addOperatingDevice(kl.id, { name: 'Lena’s phone' });
+
+    const until = new Date(Date.now() + 14 * DAY).toISOString().slice(0, 10);
+    const lost = await api('POST', `/credentials/cumulus/${phone.id}/lost`, { accountId: kl.id, note: 'stolen', revokeAccessUntil: until });
+    expect(lost.status, JSON.stringify(lost.json)).toBe(202);
+    expect(lost.json.revokedAccess.exceptions.map((e: { accessGroupId: string }) => e.accessGroupId)).toEqual(['site-entrance']);
+    expect(lost.json.incident).toMatchObject({ kind: 'lost-credential', status: 'open' });
+    expect(lost.json.result.error.message).toMatch(/cumulus cannot block the credential itself/);
+    // the person is still active at source, yet their doors in Keyless go until the date
+    await eventually(() => devicesOf('KL-8').length === 0, 'the lost phone holder’s permissions deleted');
+    const list = await api('GET', '/exceptions?identity=lena@contoso.example');
+    expect(list.status).toBe(200);
+    expect(JSON.stringify(list.json)).toMatch(/reported lost/);
+    const explained = await eventually(async () => {
+      const x = await api('GET', '/identities/lena@contoso.example/explain');
+      return x.status === 200 && x.json.offlinePending.length === 1 ? x.json : null;
+    }, 'explain listing the revocation still on the key');
+    expect(explained.offlinePending[0]).toMatchObject({ system: 'cumulus', groupRef: 'entrance', kind: 'revoke' });
+  });
 });

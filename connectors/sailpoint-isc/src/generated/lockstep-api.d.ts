@@ -3748,6 +3748,16 @@ export interface components {
                 displayName: string;
                 externalId: string | null;
             };
+            /** @description revokeAccessUntil: the access exceptions that revoke the holder’s access where the credential itself could not be blocked */
+            revokedAccess?: {
+                /** Format: date-time */
+                until: string;
+                identityId: string;
+                exceptions: {
+                    id: string;
+                    accessGroupId: string;
+                }[];
+            };
         };
         Incident: {
             id: string;
@@ -3824,6 +3834,8 @@ export interface components {
              * @enum {string}
              */
             state?: "lost" | "suspended";
+            /** @description where the system cannot block the credential itself (e.g. Abloy Keyless phones): revoke its holder's access in that system until this date (ISO date or date-time) instead, one access exception per access group they hold there */
+            revokeAccessUntil?: string;
         };
         IncidentList: {
             incidents: components["schemas"]["Incident"][];
