@@ -5,7 +5,7 @@ import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, DriverF
 import { HttpClient, type HttpMethod, type RequestOptions, type RetryInfo } from '../../src/drivers/http.js';
 import { caFileOption, httpUrlOption, maxAttemptsOption, pageSizeOption, rejectUnauthorizedOption, timeoutMsOption } from '../../src/drivers/options.js';
 import { retryLog } from '../../src/drivers/retry-log.js';
-import { cursorCodec, parseDriverOptions, readOptionFile, responseParser } from '../../src/drivers/util.js';
+import { cursorCodec, normaliseValidity, parseDriverOptions, readOptionFile, responseParser, sameValidity, validityEnvelope } from '../../src/drivers/util.js';
 import {
   ACCOUNT_TYPES,
   KENTIX_PATHS as P,
@@ -206,7 +206,7 @@ export class KentixDriver implements LockDriver {
         const body: Record<string, unknown> = {};
         if ((u.name ?? '') !== input.displayName) body[F.name] = input.displayName;
         if (input.email && u.email !== input.email) body[F.email] = input.email;
-        if (input.validity && !sameWindow(userWindow(u), input.validity)) Object.assign(body, datesBody(input.validity));
+        if (input.validity && !sameValidity(userWindow(u), input.validity)) Object.assign(body, datesBody(input.validity));
         return this.toAccount(Object.keys(body).length > 0 ? await this.putUser(u.id, body) : u);
       });
     }
@@ -270,8 +270,8 @@ export class KentixDriver implements LockDriver {
       const current = userWindow(u);
       // Sole profile: the user's dates are its window. Otherwise never narrow them: the other
       // profiles' windows are kept nowhere in KentixONE, and the engine ends each on time.
-      const want = held.size === 0 ? normalise(validity) : envelope(current, validity);
-      if (!sameWindow(current, want)) Object.assign(body, datesBody(want));
+      const want = held.size === 0 ? normaliseValidity(validity) : validityEnvelope(current, validity);
+      if (!sameValidity(current, want)) Object.assign(body, datesBody(want));
       if (Object.keys(body).length > 0) await this.putUser(u.id, body);
     });
   }
@@ -539,26 +539,6 @@ function datesBody(v: Validity): Record<string, unknown> {
     [F.activeFrom]: v.from === null ? null : new Date(v.from).toISOString(),
     [F.deactivateFrom]: v.until === null ? null : new Date(v.until).toISOString(),
   };
-}
-
-function normalise(v: Validity): Validity {
-  return { from: v.from ?? null, until: v.until ?? null };
-}
-
-/** The smallest window holding both (null: unbounded on that side). */
-function envelope(a: Validity, b: Validity): Validity {
-  const from = a.from === null || b.from === null ? null : Date.parse(a.from) <= Date.parse(b.from) ? a.from : b.from;
-  const until = a.until === null || b.until === null ? null : Date.parse(a.until) >= Date.parse(b.until) ? a.until : b.until;
-  return { from, until };
-}
-
-function sameInstant(a: string | null, b: string | null): boolean {
-  if (a === null || b === null) return a === b;
-  return Date.parse(a) === Date.parse(b);
-}
-
-function sameWindow(a: Validity, b: Validity): boolean {
-  return sameInstant(a.from, b.from) && sameInstant(a.until, b.until);
 }
 
 /** Validates options, reads the token (and CA) files, and builds the driver. */

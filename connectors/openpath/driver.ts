@@ -6,7 +6,16 @@ import type { AccessGroupRef, Cursor, DriverCapabilities, DriverContext, DriverF
 import { HttpClient, type HttpMethod, type RequestOptions, type RetryInfo } from '../../src/drivers/http.js';
 import { httpUrlOption, maxAttemptsOption, pageSizeOption, timeoutMsOption } from '../../src/drivers/options.js';
 import { retryLog } from '../../src/drivers/retry-log.js';
-import { cursorCodec, mapLimit, parseDriverOptions, readOptionFile, responseParser } from '../../src/drivers/util.js';
+import {
+  cursorCodec,
+  mapLimit,
+  normaliseValidity,
+  parseDriverOptions,
+  readOptionFile,
+  responseParser,
+  sameValidity,
+  validityEnvelope,
+} from '../../src/drivers/util.js';
 
 /**
  * The LockDriver for Avigilon Alta (Openpath), from the vendor's Swagger 2.0 document
@@ -260,7 +269,7 @@ export class OpenpathDriver implements LockDriver {
       if ((id.middleName ?? null) !== null) identity.middleName = null;
       if (input.email !== undefined && input.email !== '' && id.email !== input.email) identity.email = input.email;
       const body: Record<string, unknown> = Object.keys(identity).length > 0 ? { identity } : {};
-      if (input.validity && !sameWindow(userWindow(existing), input.validity)) Object.assign(body, this.datesBody(input.validity));
+      if (input.validity && !sameValidity(userWindow(existing), input.validity)) Object.assign(body, this.datesBody(input.validity));
       if (Object.keys(body).length > 0) await this.call('PATCH', `${this.org}/users/${existing.id}`, { body });
       return this.mustAccount(existing.id);
     }
@@ -312,8 +321,8 @@ export class OpenpathDriver implements LockDriver {
     const current = userWindow(u);
     // Sole group: the user's dates are this group's window. Otherwise never narrow them: the
     // other groups' windows are not stored anywhere in Openpath, and the engine ends each on time.
-    const want = held.size === 0 ? normalise(validity) : envelope(current, validity);
-    if (!sameWindow(current, want)) await this.call('PATCH', `${this.org}/users/${u.id}`, { body: this.datesBody(want) });
+    const want = held.size === 0 ? normaliseValidity(validity) : validityEnvelope(current, validity);
+    if (!sameValidity(current, want)) await this.call('PATCH', `${this.org}/users/${u.id}`, { body: this.datesBody(want) });
   }
 
   async revoke(accountId: string, group: string): Promise<void> {
@@ -595,26 +604,6 @@ export function namesFor(input: Pick<AccountInput, 'displayName' | 'firstName' |
 
 function userWindow(u: OpUser): Validity {
   return { from: u.startDate ?? null, until: u.endDate ?? null };
-}
-
-function normalise(v: Validity): Validity {
-  return { from: v.from ?? null, until: v.until ?? null };
-}
-
-/** The smallest window holding both (null: unbounded on that side). */
-function envelope(a: Validity, b: Validity): Validity {
-  const from = a.from === null || b.from === null ? null : Date.parse(a.from) <= Date.parse(b.from) ? a.from : b.from;
-  const until = a.until === null || b.until === null ? null : Date.parse(a.until) >= Date.parse(b.until) ? a.until : b.until;
-  return { from, until };
-}
-
-function sameInstant(a: string | null, b: string | null): boolean {
-  if (a === null || b === null) return a === b;
-  return Date.parse(a) === Date.parse(b);
-}
-
-function sameWindow(a: Validity, b: Validity): boolean {
-  return sameInstant(a.from, b.from) && sameInstant(a.until, b.until);
 }
 
 function credentialNumber(c: OpCredential): string | undefined {

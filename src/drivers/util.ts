@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { LockstepError } from '../domain/errors.js';
 import type { DriverContext } from './contract.js';
+import type { Validity } from '../domain/access.js';
 
 /**
  * What every driver does alike around its vendor's API: its options from lockstep.yaml, secret
@@ -71,4 +72,25 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
   return out;
+}
+
+/**
+ * Validity windows on the account (systems with dates on the user: Openpath, KentixONE): the
+ * account's window is the envelope of its groups' windows, compared to the millisecond.
+ */
+export function normaliseValidity(v: Validity): Validity {
+  return { from: v.from ?? null, until: v.until ?? null };
+}
+
+/** The smallest window holding both (null: unbounded on that side). */
+export function validityEnvelope(a: Validity, b: Validity): Validity {
+  const from = a.from === null || b.from === null ? null : Date.parse(a.from) <= Date.parse(b.from) ? a.from : b.from;
+  const until = a.until === null || b.until === null ? null : Date.parse(a.until) >= Date.parse(b.until) ? a.until : b.until;
+  return { from, until };
+}
+
+/** The same window, instant for instant (null only equals null). */
+export function sameValidity(a: Validity, b: Validity): boolean {
+  const same = (x: string | null, y: string | null) => (x === null || y === null ? x === y : Date.parse(x) === Date.parse(y));
+  return same(a.from, b.from) && same(a.until, b.until);
 }
