@@ -281,8 +281,6 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
       if (approver.length < 16) throw new LockstepError('config', 'APPROVER_TOKEN must have at least 16 characters', { field: 'APPROVER_TOKEN' });
       auth.tokens = [...(auth.tokens ?? []), { name: 'approver', token: approver, roles: ['approver'] }];
     }
-    // what the lock systems would refuse is refused at the SCIM edge (src/sources/scim/limits.ts)
-    const systemLimits = [...ctx.drivers].map(([system, d]) => ({ system, limits: d.capabilities.limits ?? {} }));
     consoleApi = createConsoleApi({
       ctx,
       mappingPaths: loaded.mappingPaths,
@@ -306,7 +304,6 @@ export async function serve(opts: ServeOptions): Promise<RunningService> {
             markPending: true,
             logger,
             env,
-            systemLimits,
           })
         : undefined,
       metrics: async () => ({ contentType: metricsRegistry.contentType, body: await metricsRegistry.metrics() }),

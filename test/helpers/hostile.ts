@@ -4,7 +4,6 @@ import { sealAudit, type Db } from '../../src/store/index.js';
 import { createApp } from '../../src/api/index.js';
 import { createScimRouter } from '../../src/sources/scim/index.js';
 import { scimConfigSchema } from '../../src/sources/scim/config.js';
-import type { SystemLimits } from '../../src/sources/scim/limits.js';
 import { createTestEngine, type TestEngine } from './engine.js';
 import { MAPPINGS } from '../integration/reconcile/mappings.js';
 
@@ -42,14 +41,12 @@ export interface HostileApp {
  * The admin API and the SCIM endpoint in one express app on loopback, over a real engine
  * (PostgreSQL and a simulator, test/helpers/engine.ts), as `serve` composes them.
  */
-export async function startHostileApp(opts: { systemLimits?: SystemLimits[]; syncSource?: (name: string) => Promise<never> } = {}): Promise<HostileApp> {
+export async function startHostileApp(opts: { syncSource?: (name: string) => Promise<never> } = {}): Promise<HostileApp> {
   const engine = await createTestEngine('postgres', MAPPINGS);
-  const systemLimits = opts.systemLimits ?? [...engine.ctx.drivers].map(([system, d]) => ({ system, limits: d.capabilities.limits ?? {} }));
   const scim = createScimRouter({
     db: engine.ctx.db,
     config: scimConfigSchema.parse({ tokens: [SCIM_TOKEN] }),
     onChange: () => undefined,
-    systemLimits,
     env: {},
   });
   const app = createApp({ ctx: engine.ctx, adminTokens: [ADMIN_TOKEN], bodyLimitBytes: 1 << 20, scim, syncSource: opts.syncSource });

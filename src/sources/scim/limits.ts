@@ -12,17 +12,10 @@
  * a display name cut to the system's limit, an empty one replaced by the userName), and the
  * fitting is said in the plan, the audit log and explain.
  */
-import type { AccountLimits } from '../../drivers/contract.js';
 import { identityFromUser } from './mapping.js';
 import { badRequest } from './errors.js';
 import { isObject, type JsonObject } from './resource.js';
 import { URN, type ResourceTypeDef } from './schemas.js';
-
-/** One configured lock system's limits. */
-export interface SystemLimits {
-  system: string;
-  limits: AccountLimits;
-}
 
 /** The store's limit on indexed strings (see above). */
 export const MAX_KEY_LENGTH = 512;
@@ -33,7 +26,7 @@ export type ResourceCheck = (rt: ResourceTypeDef, resource: JsonObject) => void;
 const tooLong = (attr: string, len: number, max: number, where: string) =>
   badRequest('invalidValue', `${attr} is ${len} characters long; ${where} accepts at most ${max}`, attr);
 
-export function resourceChecker(_systems: readonly SystemLimits[] = []): ResourceCheck {
+export function resourceChecker(): ResourceCheck {
   return (rt, resource) => {
     if (rt.name === 'Group') {
       const d = resource.displayName;

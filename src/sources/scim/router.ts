@@ -10,7 +10,7 @@ import { findInputProblem, findPathProblem } from '../../domain/input.js';
 import { createAuthenticator } from './auth.js';
 import type { ScimConfig } from './config.js';
 import { badRequest, errorBody, notFound, ScimError, scimErrorOf } from './errors.js';
-import { resourceChecker, type SystemLimits } from './limits.js';
+import { resourceChecker } from './limits.js';
 import { compileFilter } from './filter.js';
 import { parseProjection, project, projects, type Projection } from './projection.js';
 import type { GroupRow, MemberRow, UserRow } from '../../store/scim.js';
@@ -33,12 +33,6 @@ export interface ScimRouterDeps {
   env?: NodeJS.ProcessEnv;
   /** Clock for meta timestamps (tests). */
   now?: () => Date;
-  /**
-   * The account-field limits of the configured lock systems (their drivers' capabilities.limits):
-   * a User whose displayName, externalId or email one of them would refuse is refused here
-   * with a 400 naming the attribute, the limit and the system (see limits.ts for why).
-   */
-  systemLimits?: SystemLimits[];
 }
 
 /** Routes with parameters, so a badly encoded segment is named after its parameter. */
@@ -184,7 +178,7 @@ export function createScimRouter(deps: ScimRouterDeps): express.Router {
     db: deps.db,
     source: config.source,
     now: deps.now,
-    checkResource: resourceChecker(deps.systemLimits ?? []),
+    checkResource: resourceChecker(),
     markPending: deps.markPending ?? false,
   });
   const auth = createAuthenticator(config, deps.env ?? process.env);
