@@ -1,9 +1,16 @@
 import { LockstepError } from '../domain/errors.js';
 import type { AccessException } from '../domain/governance.js';
 import { canSetCredentialState } from '../drivers/contract.js';
-import { findCredentialHolder, markCredentialLost, type EngineContext, type LostCredentialOutcome, type LostCredentialRequest } from '../reconcile/index.js';
+import {
+  findCredentialHolder,
+  lostCredentialIncident,
+  markCredentialLost,
+  type EngineContext,
+  type LostCredentialOutcome,
+  type LostCredentialRequest,
+} from '../reconcile/index.js';
 import { appendAudit } from '../store/audit.js';
-import { listIncidents, openIncident, withNis2Clock } from '../store/incidents.js';
+import { withNis2Clock } from '../store/incidents.js';
 import { linkedIdentityOf } from '../store/links.js';
 import { createAccessException, futureInstant } from './exceptions.js';
 
@@ -60,20 +67,8 @@ export async function reportLostCredential(ctx: EngineContext, req: LostReport):
     });
     exceptions.push(exception);
   }
-  const open = (await listIncidents(ctx.db, { status: 'open' })).find(
-    (i) => i.kind === 'lost-credential' && i.system === req.system && i.credentialId === req.credentialId,
-  );
-  const incident =
-    open ??
-    (await openIncident(ctx.db, {
-      kind: 'lost-credential',
-      system: req.system,
-      accountId: account.id,
-      credentialId: req.credentialId,
-      identityId,
-      data: { reportedBy: req.actor, note: req.note ?? null, credentialType: cred.type, holder: account.displayName, accessRevokedUntil: until },
-    }));
-  if (!open) {
+  const { incident, opened } = await lostCredentialIncident(ctx, req, account, identityId, { accessRevokedUntil: until });
+  if (opened) {
     await appendAudit(ctx.db, [
       {
         actor: req.actor,

@@ -5,5 +5,5 @@ export { applyOperations } from './execute.js';
 export { runReconcile, approveRun, rejectRun } from './run.js';
 export { admitBatch, type BatchAdmission } from './batch.js';
 export { pullAccessEvents } from './events.js';
-export { findCredentialHolder, markCredentialLost, type LostCredentialRequest, type LostCredentialOutcome } from './lost.js';
+export { findCredentialHolder, lostCredentialIncident, markCredentialLost, type LostCredentialRequest, type LostCredentialOutcome } from './lost.js';
 export { formatPlan } from './format.js';

@@ -3,7 +3,7 @@ import type { Account } from '../domain/access.js';
 import type { Operation, OperationResult } from '../domain/plan.js';
 import { canSetCredentialState } from '../drivers/contract.js';
 import { appendAudit } from '../store/audit.js';
-import { listIncidents, openIncident, withNis2Clock, type IncidentView } from '../store/incidents.js';
+import { listIncidents, openIncident, withNis2Clock, type Incident, type IncidentView } from '../store/incidents.js';
 import { credentialHolder, linkedIdentityOf } from '../store/links.js';
 import { applyOperations } from './execute.js';
 import type { EngineContext } from './types.js';
@@ -48,6 +48,33 @@ export async function findCredentialHolder(
 }
 
 /**
+ * The incident of a lost credential: the one already open for it (a second report, or the queue
+ * retrying one the lock system refused: a new one would restart the NIS2 clock), else a new one.
+ */
+export async function lostCredentialIncident(
+  ctx: EngineContext,
+  req: LostCredentialRequest,
+  account: Account,
+  identityId: string | null,
+  data: Record<string, unknown> = {},
+): Promise<{ incident: Incident; opened: boolean }> {
+  const open = (await listIncidents(ctx.db, { status: 'open' })).find(
+    (i) => i.kind === 'lost-credential' && i.system === req.system && i.credentialId === req.credentialId,
+  );
+  if (open) return { incident: open, opened: false };
+  const cred = account.credentials.find((c) => c.id === req.credentialId);
+  const incident = await openIncident(ctx.db, {
+    kind: 'lost-credential',
+    system: req.system,
+    accountId: account.id,
+    credentialId: req.credentialId,
+    identityId,
+    data: { reportedBy: req.actor, note: req.note ?? null, credentialType: cred?.type ?? null, holder: account.displayName, ...data },
+  });
+  return { incident, opened: true };
+}
+
+/**
  * Kills a lost credential at once: marks it lost (or suspended) in the lock system with the
  * executor's retries, writes the audit entry, and opens an incident that shows the NIS2
  * reporting clock. The incident is opened even if the lock system is down, so the clock runs.
@@ -86,23 +113,9 @@ export async function markCredentialLost(ctx: EngineContext, req: LostCredential
     },
     revocation: true,
   };
-  // A second report (or the queue retrying one the lock system refused) keeps the incident that
-  // is already open: a new one would restart the NIS2 clock.
-  const open = (await listIncidents(ctx.db, { status: 'open' })).find(
-    (i) => i.kind === 'lost-credential' && i.system === req.system && i.credentialId === req.credentialId,
-  );
-  const incidentBase =
-    open ??
-    (await openIncident(ctx.db, {
-      kind: 'lost-credential',
-      system: req.system,
-      accountId: account.id,
-      credentialId: req.credentialId,
-      identityId,
-      data: { reportedBy: req.actor, note: req.note ?? null, credentialType: cred.type, holder: account.displayName },
-    }));
+  const { incident: incidentBase, opened } = await lostCredentialIncident(ctx, req, account, identityId);
   const [result] = await applyOperations(ctx, [op], { runId: null, actor: req.actor });
-  if (!open) {
+  if (opened) {
     await appendAudit(ctx.db, [
       {
         actor: req.actor,
