@@ -489,6 +489,99 @@ export async function insertNewScimPerson(
   return rows[0] ?? null;
 }
 
+/** One create for insertNewScimPeople: insertNewScimPerson's arguments. */
+export interface NewScimPerson {
+  identity: readonly [id: string, source: string, externalId: string, userName: string, active: boolean, data: string];
+  user: { userNameKey: string; externalId: string | null; identityKey: string; active: boolean; resource: JsonObject; at: string };
+  auditJson: string;
+  pending: PendingMark | null;
+}
+
+/**
+ * insertNewScimPerson for many creates in one statement (the group commit of concurrent POSTs):
+ * for each person, in order, the identity, the SCIM user, the pending audit entry and the pending
+ * mark, or nothing at all. Answers one element per person: the user with the live identities
+ * holding its key, or undefined when nothing was written for it, because the source holds a
+ * deleted identity with its key to bring back (RESTORABLE) or because its userName is taken (by
+ * a live user, or by a person earlier in this batch): the caller runs insertNewScimPerson for
+ * it, which tells the two apart (null, or the unique violation naming the index).
+ *
+ * Each person sees what a statement of its own would, and the people before it in the batch as if
+ * they had committed first: a live identity holding its key includes an earlier person of the
+ * batch with the same externalId (two creates of one key in a row make the second see the first).
+ * The users are inserted before their identities so that a userName taken makes the row's user
+ * insert do nothing (ON CONFLICT DO NOTHING) and so its identity, audit entry and mark too; the
+ * foreign key to the identity is checked at the end of the statement, when the identity is there.
+ */
+export async function insertNewScimPeople(q: Queryable, people: readonly NewScimPerson[]): Promise<Array<(UserRow & { key_holders: string[] }) | undefined>> {
+  if (people.length === 0) return [];
+  const col = <T>(f: (p: NewScimPerson) => T): T[] => people.map(f);
+  const { rows } = await q.query<UserRow & { key_holders: string[] }>(
+    `WITH inp AS (
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[], $7::text[], $8::text[], $9::text[],
+                            $10::boolean[], $11::text[], $12::timestamptz[], $13::text[], $14::text[], $15::text[], $16::timestamptz[])
+         WITH ORDINALITY AS t(id, source, ident_key, ident_user_name, ident_active, ident_data, user_name_key, external_id, identity_key,
+                              active, resource, at, audit, lane, reason, pending_at, ord)
+     ), u AS (
+       INSERT INTO scim_users (id, identity_id, user_name_key, external_id, identity_key, active, resource, version, created_at, updated_at)
+       SELECT inp.id, inp.id, inp.user_name_key, inp.external_id, inp.identity_key, inp.active, inp.resource::jsonb, 1, inp.at, inp.at
+         FROM inp
+        WHERE NOT EXISTS (SELECT 1 FROM identities r WHERE ${RESTORABLE('inp.source', 'inp.ident_key')})
+        ORDER BY inp.ord
+       ON CONFLICT DO NOTHING
+       RETURNING *
+     ), ident AS (
+       INSERT INTO identities (id, source, external_id, user_name, active, data, keyed_by_id)
+       SELECT inp.id, inp.source, inp.ident_key, inp.ident_user_name, inp.ident_active, inp.ident_data::jsonb, true
+         FROM inp JOIN u ON u.id = inp.id
+     ), audit AS (
+       INSERT INTO audit_pending (at, actor, action, subject, run_id, data)
+       SELECT a.* FROM inp JOIN u ON u.id = inp.id CROSS JOIN LATERAL (${pendingAuditSelect('inp.audit')}) a ORDER BY inp.ord
+     ), pend AS (
+       ${PENDING_UPSERT('u.identity_id', 'inp.lane', 'inp.reason', 'inp.pending_at', 'inp JOIN u ON u.id = inp.id')}
+     )
+     SELECT ${USER_COLS},
+       -- live identities already holding this key (before this statement): a correlation conflict begins, they need a look too
+       ARRAY(SELECT o.id::text FROM identities o WHERE o.external_id = inp.ident_key AND o.deleted_at IS NULL AND o.id <> u.id ORDER BY o.id) AS key_holders
+     FROM u JOIN inp ON inp.id = u.id
+     ORDER BY inp.ord`,
+    [
+      col((p) => p.identity[0]),
+      col((p) => p.identity[1]),
+      col((p) => p.identity[2]),
+      col((p) => p.identity[3]),
+      col((p) => p.identity[4]),
+      col((p) => p.identity[5]),
+      col((p) => p.user.userNameKey),
+      col((p) => p.user.externalId),
+      col((p) => p.user.identityKey),
+      col((p) => p.user.active),
+      col((p) => JSON.stringify(p.user.resource)),
+      col((p) => p.user.at),
+      col((p) => p.auditJson),
+      col((p) => p.pending?.lane ?? null),
+      col((p) => p.pending?.reason ?? null),
+      col((p) => (p.pending ? new Date(p.pending.at).toISOString() : null)),
+    ],
+  );
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const out: Array<(UserRow & { key_holders: string[] }) | undefined> = [];
+  // people written before this one in the batch, by key: they hold it as if committed first
+  const earlier = new Map<string, string[]>();
+  for (const p of people) {
+    const row = byId.get(p.identity[0]);
+    out.push(row);
+    if (!row) continue;
+    const key = p.identity[2];
+    const before = earlier.get(key);
+    if (before) {
+      row.key_holders = [...new Set([...row.key_holders, ...before])].sort();
+      before.push(row.identity_id);
+    } else earlier.set(key, [row.identity_id]);
+  }
+  return out;
+}
+
 /**
  * Locks the groups a user is in, in id order, before the user is deleted (lock order
  * everywhere: groups before users before identities; group writes take it too).

@@ -17,6 +17,7 @@ import { identityFromUser } from './mapping.js';
 import { applyPatch, parsePatchBody, type PatchOperation } from './patch.js';
 import * as repo from '../../store/scim.js';
 import { markPending } from '../../store/queue-state.js';
+import { GroupCommit, type GroupCommitOptions } from '../../store/group-commit.js';
 import { SCIM_GROUPS, SCIM_USERS, type GroupRow, type LinkedIdentity, type MemberRow, type ScimTable, type UserRow } from '../../store/scim.js';
 import { finalizeResource, isObject, parseResourceBody, schemasOf, type Json, type JsonObject } from './resource.js';
 import { groupResourceType, userResourceType, type ResourceTypeDef } from './schemas.js';
@@ -62,7 +63,18 @@ export interface ScimServiceOptions {
    * record): the service's queue, saving a statement and a commit per write.
    */
   markPending?: boolean;
+  /**
+   * How concurrent creates of new people share a statement (group commit); false: one statement
+   * each. Default: up to 64 creates a statement, one statement at a time.
+   */
+  groupCommit?: GroupCommitOptions | false;
 }
+
+/** The default group commit of creates (bench:scim POST: see docs/BENCHMARKS.md). */
+export const CREATE_GROUP_COMMIT: GroupCommitOptions = { maxBatch: 64, maxInFlight: 1 };
+
+/** A create the group commit's statement did not write: the caller runs it alone. */
+const ALONE = Symbol('alone');
 
 export interface SortSpec {
   ref: AttrRef;
@@ -144,9 +156,13 @@ function uniqueViolation(e: unknown): ScimError {
 
 export class ScimService {
   private readonly now: () => Date;
+  /** The group commit of new people's creates (createNewPerson), or null: one statement each. */
+  private readonly creates: GroupCommit<repo.NewScimPerson, (UserRow & { key_holders: string[] }) | null | typeof ALONE> | null;
 
   constructor(private readonly o: ScimServiceOptions) {
     this.now = o.now ?? (() => new Date());
+    const group = o.groupCommit ?? CREATE_GROUP_COMMIT;
+    this.creates = group ? new GroupCommit((people) => this.insertBatch(people), group) : null;
   }
 
   /** One transaction, retried on deadlock/serialization failure; store errors become SCIM errors. */
@@ -198,11 +214,13 @@ export class ScimService {
   }
 
   /**
-   * A create of someone the store has never seen, the usual POST: the identity, the SCIM user
-   * and the audit entry in one statement (one round trip, atomic on its own). Returns null,
-   * having written nothing, when the source holds a deleted identity with this key that no live
-   * user has (a rehire or a re-created user: saveUser brings it back). A live identity with the
-   * key does not stop it: that is another person, and the two are a correlation conflict.
+   * A create of someone the store has never seen, the usual POST: the identity, the SCIM user,
+   * the audit entry and the pending mark in one autocommit statement, shared by the creates that
+   * arrive together (group commit, `creates`): each is answered once that statement has
+   * returned, so an acknowledged create is as durable as before. Returns null, having written
+   * nothing, when the source holds a deleted identity with this key that no live user has (a
+   * rehire or a re-created user: saveUser brings it back). A live identity with the key does not
+   * stop it: that is another person, and the two are a correlation conflict.
    */
   private async createNewPerson(id: string, attrs: JsonObject): Promise<UserResult | null> {
     const { at, next, resource, userNameKey, externalId } = this.prepareUser(null, id, attrs);
@@ -214,21 +232,16 @@ export class ScimService {
       if (e instanceof LockstepError && e.code === 'validation') throw badRequest('invalidValue', e.message, e.field);
       throw e;
     }
-    const audit = pendingAuditJson([
+    const auditJson = pendingAuditJson([
       { actor: 'scim', action: 'scim.user.created', subject: id, data: { scimId: id, userName: next.userName ?? null, externalId, active, version: 1 } },
     ]);
+    const pending = this.o.markPending ? pendingMark(!identity[4]) : null;
+    const person: repo.NewScimPerson = { identity, user: { userNameKey, externalId, identityKey: externalId ?? id, active, resource, at }, auditJson, pending };
     let row: (UserRow & { key_holders: string[] }) | null;
-    let pending: repo.PendingMark | null = null;
     try {
-      const leaver = !identity[4];
-      pending = this.o.markPending ? pendingMark(leaver) : null;
-      row = await repo.insertNewScimPerson(
-        this.o.db,
-        identity,
-        { userNameKey, externalId, identityKey: externalId ?? id, active, resource, at },
-        audit,
-        pending,
-      );
+      const grouped = this.creates ? await this.creates.submit(person) : ALONE;
+      // not written in the batch (a key to bring back, a userName taken): on its own, as before
+      row = grouped === ALONE ? await repo.insertNewScimPerson(this.o.db, person.identity, person.user, person.auditJson, person.pending) : grouped;
     } catch (e) {
       if (pgCode(e) === '23505') throw uniqueViolation(e);
       throw e;
@@ -243,6 +256,24 @@ export class ScimService {
     // the new person is pending with the write; others holding the key (rare) are left to the queue to record
     if (pending && holders.length === 0) changes.pendingAt = pending.at;
     return { row: user, changes, written: true };
+  }
+
+  /**
+   * A batch of creates for the group commit: one alone takes insertNewScimPerson (its errors are
+   * its own); several take insertNewScimPeople, and those it did not write (or all of them, when
+   * the statement fails: nothing of it was written) are left to their callers to run alone.
+   */
+  private async insertBatch(people: repo.NewScimPerson[]): Promise<Array<(UserRow & { key_holders: string[] }) | null | typeof ALONE>> {
+    const db = this.o.db;
+    if (people.length === 1) {
+      const [p] = people;
+      return [await repo.insertNewScimPerson(db, p.identity, p.user, p.auditJson, p.pending)];
+    }
+    try {
+      return (await repo.insertNewScimPeople(db, people)).map((r) => r ?? ALONE);
+    } catch {
+      return people.map(() => ALONE);
+    }
   }
 
   async replaceUser(id: string, body: unknown, ifMatch?: string): Promise<UserResult> {
