@@ -8,6 +8,7 @@ import { isUuid } from '../store/identities.js';
 import { producerRedisOptions, type RedisConnection } from './connection.js';
 import { PRIORITY, QUEUE, type Lane, type IdentityJobData, type LostCredentialJobData, type QueueName } from './jobs.js';
 import { drainOutbox, markPending, pushOutbox, takePendingForRequeue, type OutboxEntry } from '../store/queue-state.js';
+import { GroupCommit } from '../store/group-commit.js';
 
 /** Identity jobs retry until they land (principle 3); the delay between tries is capped by the worker. */
 export const UNTIL_IT_LANDS = 1_000_000;
@@ -101,6 +102,16 @@ export class LockstepQueues {
   private readonly timeoutMs: number;
   private readonly logger?: CreateQueuesOptions['logger'];
   private closed = false;
+  /**
+   * onChange's enqueues, coalesced: the calls of one turn of the event loop (a group commit of
+   * SCIM creates answers its callers together) and those made while such a batch is being sent go
+   * to the store and to Redis together, one markPending statement and one addBulk instead of one
+   * each.
+   */
+  private readonly changes = new GroupCommit<{ ids: string[]; opts: EnqueueOptions }, void>((calls) => this.enqueueCalls(calls), {
+    maxBatch: 500,
+    maxInFlight: 2,
+  });
 
   constructor(opts: CreateQueuesOptions = {}) {
     this.prefix = opts.prefix ?? 'lockstep';
@@ -127,21 +138,40 @@ export class LockstepQueues {
    * it). When Redis cannot be reached and a store was given, the ids go to the outbox.
    */
   async enqueueIdentities(ids: string[], opts: EnqueueOptions): Promise<EnqueueResult> {
-    const unique = [...new Set(ids)].filter(isUuid);
-    if (unique.length === 0) return { queued: 0, outboxed: 0 };
-    const enqueuedAt = opts.enqueuedAt ?? Date.now();
-    const entries = unique.map((identityId) => ({ identityId, lane: opts.priority, reason: opts.reason, enqueuedAt }));
+    const entries = entriesOf(ids, opts);
+    return this.enqueueEntries(entries, opts.alreadyPending ? [] : entries);
+  }
+
+  /**
+   * Enqueues identities (one entry each): `toMark` are recorded as pending first (the others the
+   * source recorded itself), then all are sent to Redis, or to the outbox when it cannot be reached.
+   */
+  private async enqueueEntries(entries: OutboxEntry[], toMark: OutboxEntry[]): Promise<EnqueueResult> {
+    if (entries.length === 0) return { queued: 0, outboxed: 0 };
     // pending in the store before it is in Redis: a Redis that loses the job does not lose the change
-    if (this.db && !opts.alreadyPending) await markPending(this.db, entries);
+    if (this.db && toMark.length) await markPending(this.db, toMark);
     try {
       await withTimeout(this.addIdentityJobs(entries), this.timeoutMs, 'enqueue');
-      return { queued: unique.length, outboxed: 0 };
+      return { queued: entries.length, outboxed: 0 };
     } catch (e) {
-      if (!this.db) throw new LockstepError('unavailable', `cannot enqueue ${unique.length} identities: ${(e as Error).message}`, { cause: e });
+      if (!this.db) throw new LockstepError('unavailable', `cannot enqueue ${entries.length} identities: ${(e as Error).message}`, { cause: e });
       await pushOutbox(this.db, entries);
-      this.logger?.warn({ err: (e as Error).message, identities: unique.length }, 'queue: Redis unreachable, enqueue kept in the outbox');
-      return { queued: 0, outboxed: unique.length };
+      this.logger?.warn({ err: (e as Error).message, identities: entries.length }, 'queue: Redis unreachable, enqueue kept in the outbox');
+      return { queued: 0, outboxed: entries.length };
     }
+  }
+
+  /** Several enqueueIdentities calls as one: one entry per identity, merged as the store merges them. */
+  private async enqueueCalls(calls: Array<{ ids: string[]; opts: EnqueueOptions }>): Promise<void[]> {
+    const all: OutboxEntry[] = [];
+    const toMark: OutboxEntry[] = [];
+    for (const { ids, opts } of calls) {
+      const entries = entriesOf(ids, opts);
+      all.push(...entries);
+      if (!opts.alreadyPending) toMark.push(...entries);
+    }
+    await this.enqueueEntries(mergeEntries(all), mergeEntries(toMark));
+    return calls.map(() => undefined);
   }
 
   /** Adds identity jobs (no timeout, no outbox): the outbox flush and the workers use it. */
@@ -233,10 +263,14 @@ export class LockstepQueues {
    */
   onChange(source = 'source'): OnChange {
     return async (ids, info) => {
-      await this.enqueueIdentities(ids, {
-        priority: info.leaver ? 'revocation' : 'normal',
-        reason: info.reason ?? `${source}${info.leaver ? ':leaver' : ':change'}`,
-        ...(info.pendingAt !== undefined ? { enqueuedAt: info.pendingAt, alreadyPending: true } : {}),
+      // coalesced with the other calls of this turn (see `changes`): an error fails all of them alike
+      await this.changes.submit({
+        ids,
+        opts: {
+          priority: info.leaver ? 'revocation' : 'normal',
+          reason: info.reason ?? `${source}${info.leaver ? ':leaver' : ':change'}`,
+          ...(info.pendingAt !== undefined ? { enqueuedAt: info.pendingAt, alreadyPending: true } : {}),
+        },
       });
     };
   }
@@ -251,8 +285,35 @@ export class LockstepQueues {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // enqueues already coalescing are sent (or kept in the outbox) first
+    await this.changes.idle();
     await Promise.allSettled([this.identity.close(), this.full.close(), this.maintenance.close()]);
   }
+}
+
+/** One entry per distinct identity id of a call (ids that are not UUIDs are skipped). */
+function entriesOf(ids: string[], opts: EnqueueOptions): OutboxEntry[] {
+  const enqueuedAt = opts.enqueuedAt ?? Date.now();
+  return [...new Set(ids)].filter(isUuid).map((identityId) => ({ identityId, lane: opts.priority, reason: opts.reason, enqueuedAt }));
+}
+
+/**
+ * One entry per identity, as queue_pending's upsert merges two enqueues of one identity (and as
+ * one job absorbs the other): the revocation lane wins, with its reason; the latest time.
+ */
+function mergeEntries(entries: OutboxEntry[]): OutboxEntry[] {
+  const byId = new Map<string, OutboxEntry>();
+  for (const e of entries) {
+    const prev = byId.get(e.identityId);
+    if (!prev) {
+      byId.set(e.identityId, e);
+      continue;
+    }
+    const lane = prev.lane === 'revocation' || e.lane === 'revocation' ? 'revocation' : 'normal';
+    const reason = e.lane === lane ? e.reason : prev.reason;
+    byId.set(e.identityId, { identityId: e.identityId, lane, reason, enqueuedAt: Math.max(prev.enqueuedAt, e.enqueuedAt) });
+  }
+  return [...byId.values()];
 }
 
 export function createQueues(opts: CreateQueuesOptions = {}): LockstepQueues {
