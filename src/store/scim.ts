@@ -1,7 +1,8 @@
 /**
  * SQL over the SCIM tables (migration 002), for the SCIM endpoint (src/sources/scim). Every
  * function takes the database or the transaction it runs in. The write paths are one
- * statement each where they can be (the SCIM benchmark depends on it).
+ * statement each where they can be (the SCIM benchmark depends on it), and the usual create is
+ * one statement for many (insertNewScimPeople: the service's group commit of concurrent creates).
  */
 import type { JsonObject } from '../domain/json.js';
 import { pendingAuditSelect } from './audit.js';

@@ -1,9 +1,16 @@
 /**
- * SCIM operations over the store, independent of HTTP. Every write is one transaction: the
- * SCIM row(s), the identity upsert(s) and the audit entry commit together or not at all, so a
- * request that fails validation (or a uniqueness race) leaves nothing behind. Each write
- * reports which identities changed, and which of them are now leavers, for the caller to
- * trigger reconciliation after the commit.
+ * SCIM operations over the store, independent of HTTP. Every write is atomic: the SCIM row(s),
+ * the identity upsert(s), the audit entry and (with markPending) the pending mark commit together
+ * or not at all, so a request that fails validation (or a uniqueness race) leaves nothing behind.
+ * Most writes are one transaction (or one statement: the usual PATCH). The usual create, of a
+ * person the store has never seen, is a row of one autocommit statement that concurrent creates
+ * share (group commit: the creates that arrive while such a statement runs, or in the same turn
+ * of the event loop, up to 64, go in the next one); each caller is answered only once that
+ * statement has returned, so an acknowledged create is committed as before, and a create alone
+ * waits for nothing. A row the shared statement does not write (a deleted identity to bring
+ * back, a userName taken) is tried again alone and gets the answer it would have had alone.
+ * Each write reports which identities changed, and which of them are now leavers, for the caller
+ * to trigger reconciliation after the commit.
  */
 import { randomUUID } from 'node:crypto';
 import { LockstepError } from '../../domain/errors.js';
@@ -70,7 +77,12 @@ export interface ScimServiceOptions {
   groupCommit?: GroupCommitOptions | false;
 }
 
-/** The default group commit of creates (bench:scim POST: see docs/BENCHMARKS.md). */
+/**
+ * The default group commit of creates (bench:scim POST: see docs/BENCHMARKS.md). PGlite takes it
+ * too (the same statement): it runs a statement on the event loop's own thread, so requests
+ * seldom arrive while one runs and most creates over HTTP go alone, as before; creates made
+ * together (a seed through the service) still share one.
+ */
 export const CREATE_GROUP_COMMIT: GroupCommitOptions = { maxBatch: 64, maxInFlight: 1 };
 
 /** A create the group commit's statement did not write: the caller runs it alone. */
