@@ -272,8 +272,11 @@ export class ScimService {
 
   /**
    * A batch of creates for the group commit: one alone takes insertNewScimPerson (its errors are
-   * its own); several take insertNewScimPeople, and those it did not write (or all of them, when
-   * the statement fails: nothing of it was written) are left to their callers to run alone.
+   * its own); several take insertNewScimPeople, and those it did not write are left to their
+   * callers to run alone. So are all of them when PostgreSQL refused the statement (an error
+   * with a SQLSTATE, a deadlock say: nothing of it was written), each to get its own answer. An
+   * error without one (the connection lost) may have come after the commit: every caller gets it,
+   * as a create alone would, rather than a second try that would find its own rows.
    */
   private async insertBatch(people: repo.NewScimPerson[]): Promise<Array<(UserRow & { key_holders: string[] }) | null | typeof ALONE>> {
     const db = this.o.db;
@@ -283,7 +286,9 @@ export class ScimService {
     }
     try {
       return (await repo.insertNewScimPeople(db, people)).map((r) => r ?? ALONE);
-    } catch {
+    } catch (e) {
+      const code = pgCode(e);
+      if (code === undefined || code.startsWith('08')) throw e;
       return people.map(() => ALONE);
     }
   }

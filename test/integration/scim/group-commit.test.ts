@@ -190,15 +190,16 @@ describe.each(storeKinds)('SCIM group commit of creates on %s', (kind) => {
       expect(await getIdentity(store.db, holder.row.id)).toMatchObject({ externalId: 'E-SHARED', deletedAt: null });
     });
 
-    it('runs each create alone when the batch statement fails, and loses none', async () => {
-      let failed = false;
-      const flaky = new Proxy(store.db, {
+    /** The store, with the batch statement failing once with this error. */
+    const failingOnce = (error: Error) => {
+      const state = { failed: false };
+      const db = new Proxy(store.db, {
         get(target, prop) {
           if (prop === 'query')
             return async (sql: string, params?: unknown[]) => {
-              if (!failed && sql.includes('WITH ORDINALITY AS t(id, source')) {
-                failed = true;
-                throw Object.assign(new Error('connection reset'), { code: '08006' });
+              if (!state.failed && sql.includes('WITH ORDINALITY AS t(id, source')) {
+                state.failed = true;
+                throw error;
               }
               return target.query(sql, params);
             };
@@ -206,14 +207,30 @@ describe.each(storeKinds)('SCIM group commit of creates on %s', (kind) => {
           return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
         },
       });
-      const s = new ScimService({ db: flaky, source: 'scim', markPending: true });
+      return { db, state };
+    };
+
+    it('runs each create alone when PostgreSQL refuses the batch statement, and loses none', async () => {
+      const { db, state } = failingOnce(Object.assign(new Error('deadlock detected'), { code: '40P01' }));
+      const s = new ScimService({ db, source: 'scim', markPending: true });
       const results = await Promise.all(Array.from({ length: 5 }, (_, i) => s.createUser(user(`retry-${i}@example.com`))));
-      expect(failed).toBe(true);
+      expect(state.failed).toBe(true);
       const ids = results.map((r) => r.row.id);
       expect(await transactionsOf(store.db, ids)).toBe(5);
       expect((await createdEntries(store.db)).map((e) => e.subject).sort()).toEqual([...ids].sort());
       expect(await pendingOf(store.db, ids)).toHaveLength(5);
       expect(await verifyAudit(store.db)).toMatchObject({ ok: true, entries: 5 });
+    });
+
+    it('fails every create of the batch when the connection is lost under it (it may have committed), as a create alone fails', async () => {
+      const { db, state } = failingOnce(new Error('Connection terminated unexpectedly'));
+      const s = new ScimService({ db, source: 'scim', markPending: true });
+      const settled = await Promise.allSettled(Array.from({ length: 3 }, (_, i) => s.createUser(user(`lost-${i}@example.com`))));
+      expect(state.failed).toBe(true);
+      expect(settled.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+      expect(settled.map((r) => (r as PromiseRejectedResult).reason.message)).toEqual(settled.map(() => 'Connection terminated unexpectedly'));
+      // the next create goes on as usual
+      expect((await s.createUser(user('after@example.com'))).row.id).toBeTypeOf('string');
     });
 
     it('with the group commit off, concurrent creates are a statement each', async () => {
