@@ -2,15 +2,17 @@ import type { Identity } from '../domain/identity.js';
 import { LockstepError } from '../domain/errors.js';
 import { summarize, type CorrelationConflict, type InvariantViolation, type Plan } from '../domain/plan.js';
 import { isoOfMs } from '../domain/time.js';
-import { evaluate, type Evaluation } from '../policy/evaluate.js';
+import type { Evaluation } from '../policy/evaluate.js';
+import { evaluateRemembered } from '../policy/evaluation-memo.js';
 import { heldViolations, holderCounts, overHolders, type HolderCounts } from '../policy/invariants.js';
 import { holderCountsOf } from '../store/invariants.js';
 import type { SponsorState } from '../domain/sponsor.js';
-import { listIdentities } from '../store/identities.js';
-import { loadAnchors, loadIdentityScope } from '../store/links.js';
+import { loadIdentityScope, loadIdentityStamps, type IdentityStampPage } from '../store/links.js';
+import { allCorrelationConflicts } from '../store/correlation.js';
+import { identitiesOf } from './identity-cache.js';
 import { conflictText, loadConflicts, withConflict } from './conflicts.js';
 import type { KeyHolder } from '../store/correlation.js';
-import { loadSponsorStates } from './sponsors.js';
+import { allSponsors, loadSponsorStates } from './sponsors.js';
 import { governanceInForce, type GovernanceInForce } from '../store/requests.js';
 import type { AccessException, RequestGrant } from '../domain/governance.js';
 import { diffIdentity, heldGroupsOf, planOrphan, PlanBuilder } from './diff.js';
@@ -114,7 +116,8 @@ function planned(
 ): PlannedIdentity {
   // access exceptions and requests' grants: a page without any costs two empty-map lookups per identity
   const { exceptions, grants } = governance;
-  const evaluation = evaluate(identity, ctx.policy, {
+  // an unchanged person's evaluation is the one the last plan made (policy/evaluation-memo.ts)
+  const evaluation = evaluateRemembered(identity, ctx.policy, {
     now,
     anchors: a,
     sponsor: sponsors.get(identity.id),
@@ -136,21 +139,25 @@ function planned(
  */
 async function evaluateEveryone(ctx: EngineContext, now: Date, onSlice: (ps: PlannedIdentity[]) => void, holders?: HolderCounts): Promise<void> {
   const pageSize = 5000;
-  const read = (afterId: string | undefined) => listIdentities(ctx.db, { includeDeleted: true, afterId, limit: pageSize });
-  let next: Promise<Identity[]> | null = read(undefined);
+  // correlation conflicts and sponsors, once for everyone (in the usual estate, no conflict)
+  const [known, sponsorsOfAll] = await Promise.all([allCorrelationConflicts(ctx.db), allSponsors(ctx)]);
+  // a page's stamps, anchors and governance in one statement, then the identities whose version
+  // moved since this process last read them (store/links.ts, identity-cache.ts)
+  type Page = IdentityStampPage & { identities: Identity[]; sponsors: Map<string, SponsorState>; conflicts: Map<string, CorrelationConflict> };
+  const read = async (afterId: string | null): Promise<Page> => {
+    const page = await loadIdentityStamps(ctx.db, afterId, pageSize, now);
+    const identities = await identitiesOf(ctx.db, page.stamps);
+    const [sponsors, conflicts] = await Promise.all([loadSponsorStates(ctx, identities, now, sponsorsOfAll), loadConflicts(ctx, identities, known)]);
+    return { ...page, identities, sponsors, conflicts };
+  };
+  let next: Promise<Page> | null = read(null);
   while (next) {
-    const page: Identity[] = await next;
-    if (page.length === 0) break;
-    next = page.length < pageSize ? null : read(page[page.length - 1].id);
+    const loaded: Page = await next;
+    const { stamps, identities: page, anchors, governance, sponsors, conflicts } = loaded;
+    if (stamps.length === 0) break;
+    next = stamps.length < pageSize ? null : read(stamps[stamps.length - 1].id);
     // an unobserved rejection of the prefetch would crash the process; it is awaited next turn
     next?.catch(() => undefined);
-    const ids = page.map((i) => i.id);
-    const [anchors, sponsors, conflicts, governance] = await Promise.all([
-      loadAnchors(ctx.db, ids),
-      loadSponsorStates(ctx, page, now),
-      loadConflicts(ctx, page),
-      governanceInForce(ctx.db, ids, now),
-    ]);
     for (let i = 0; i < page.length; i += EVALUATION_SLICE) {
       if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       onSlice(

@@ -41,6 +41,33 @@ export async function correlationConflicts(q: Queryable, identities: ReadonlyArr
 }
 
 /**
+ * correlationConflicts for everyone, in one statement (a full run asks once): the keys more than
+ * one live identity holds are found on the partial index of live keys, and only their holders
+ * (in the usual estate, none) are joined.
+ */
+export async function allCorrelationConflicts(q: Queryable): Promise<Map<string, KeyHolder[]>> {
+  const { rows } = await q.query<{ c: Array<[string, string, string, string]> | string | null }>(
+    `SELECT json_agg(json_build_array(i.id, o.id, o.user_name, o.source) ORDER BY i.id, o.id) AS c
+       FROM (SELECT external_id FROM identities WHERE deleted_at IS NULL GROUP BY external_id HAVING count(*) > 1) k
+       JOIN identities i ON i.external_id = k.external_id AND i.deleted_at IS NULL
+       JOIN identities o ON o.external_id = k.external_id AND o.deleted_at IS NULL AND o.id <> i.id`,
+  );
+  const raw = rows[0]?.c ?? null;
+  return conflictsFromTuples(typeof raw === 'string' ? (JSON.parse(raw) as Array<[string, string, string, string]>) : raw);
+}
+
+/** [identity, other holder, its userName, its source] tuples, by identity. */
+export function conflictsFromTuples(tuples: ReadonlyArray<readonly [string, string, string, string]> | null): Map<string, KeyHolder[]> {
+  const out = new Map<string, KeyHolder[]>();
+  for (const [id, other, userName, source] of tuples ?? []) {
+    const list = out.get(id);
+    if (list) list.push({ id: other, userName, source });
+    else out.set(id, [{ id: other, userName, source }]);
+  }
+  return out;
+}
+
+/**
  * Deleted identities whose externalId a live identity holds too (of these ids, or of everyone):
  * the account under that key is the live person's to claim, so a deleted one never looks it up
  * by the key, links it or changes it (issue 21: a deleted identity's job suspended a live

@@ -171,6 +171,22 @@ export async function getIdentities(q: Queryable, ids: string[]): Promise<Identi
   return rows.map(fromRow);
 }
 
+/**
+ * These identities (deleted ones too) in id order, as listIdentities reads them: one JSON text
+ * for the lot (a full run asks for up to a page of thousands whose stored version changed).
+ */
+export async function identitiesByIds(q: Queryable, ids: readonly string[]): Promise<Identity[]> {
+  const valid = ids.filter(isUuid);
+  if (valid.length === 0) return [];
+  const { rows } = await q.query<{ page: ListTuple[] | string | null }>(
+    `SELECT json_agg(t.r ORDER BY t.id) AS page FROM (SELECT id, ${LIST_TUPLE} AS r FROM identities WHERE id = ANY($1::uuid[])) t`,
+    [valid],
+  );
+  const page = rows[0]?.page ?? null;
+  if (page === null) return [];
+  return (typeof page === 'string' ? (JSON.parse(page) as ListTuple[]) : page).map(fromListTuple);
+}
+
 export async function findIdentityBySourceKey(q: Queryable, source: string, externalId: string): Promise<Identity | null> {
   const { rows } = await q.query<Row>('SELECT * FROM identities WHERE source = $1 AND external_id = $2', [source, externalId]);
   return rows[0] ? fromRow(rows[0]) : null;
@@ -288,7 +304,34 @@ export async function sponsorStates(q: Queryable, identities: ReadonlyArray<Pick
     if (ref !== null) refs.add(ref);
   }
   if (refs.size === 0) return out;
-  const list = [...refs];
+  const byRef = await sponsorsByRef(q, [...refs]);
+  const unknown: SponsorState = { found: false };
+  for (const i of identities) {
+    const ref = sponsorRef(i);
+    if (ref !== null) out.set(i.id, byRef.get(ref) ?? unknown);
+  }
+  return out;
+}
+
+/**
+ * Every sponsor named by a live identity, resolved in two statements (a full run asks once, not
+ * once per page): by the sponsor attribute as sponsorRef reads it. A ref asked about but missing
+ * from byRef names no one.
+ */
+export async function allSponsorsByRef(q: Queryable): Promise<{ asked: Set<string>; byRef: Map<string, SponsorState> }> {
+  const { rows } = await q.query<{ refs: string[] | null }>(
+    `SELECT array_agg(DISTINCT btrim(data->>'sponsor', E' \t\n\r')) AS refs FROM identities
+      WHERE deleted_at IS NULL AND jsonb_typeof(data->'sponsor') = 'string' AND btrim(data->>'sponsor', E' \t\n\r') <> ''`,
+  );
+  // the same trimming as sponsorRef (String.prototype.trim): refs it would read differently are resolved again per page
+  const asked = new Set((rows[0]?.refs ?? []).map((r) => r.trim()).filter((r) => r !== ''));
+  return { asked, byRef: await sponsorsByRef(q, [...asked]) };
+}
+
+/** Sponsor refs to the states of the identities they name (refs that name no one are left out). */
+async function sponsorsByRef(q: Queryable, list: string[]): Promise<Map<string, SponsorState>> {
+  const byRef = new Map<string, SponsorState>();
+  if (list.length === 0) return byRef;
   const { rows } = await q.query<{ ref: string; id: string; user_name: string; active: boolean; deleted_at: string | null; leave_date: string | null }>(
     `WITH r AS (SELECT DISTINCT ref, lower(ref) AS k FROM unnest($1::text[]) AS u(ref)),
      m AS (
@@ -300,16 +343,10 @@ export async function sponsorStates(q: Queryable, identities: ReadonlyArray<Pick
      FROM m ORDER BY ref, (deleted_at IS NULL) DESC, how, updated_at DESC, id`,
     [list, list.filter(isUuid).map((s) => s.toLowerCase())],
   );
-  const byRef = new Map<string, SponsorState>();
   for (const r of rows) {
     byRef.set(r.ref, { found: true, id: r.id, userName: r.user_name, active: r.active, deletedAt: r.deleted_at, leaveDate: r.leave_date || null });
   }
-  const unknown: SponsorState = { found: false };
-  for (const i of identities) {
-    const ref = sponsorRef(i);
-    if (ref !== null) out.set(i.id, byRef.get(ref) ?? unknown);
-  }
-  return out;
+  return byRef;
 }
 
 /**

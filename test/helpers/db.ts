@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { openStore, sealAudit, type Db } from '../../src/store/index.js';
+import { forgetIdentities } from '../../src/reconcile/identity-cache.js';
 
 /** The PostgreSQL server tests use (trust auth, as on the dev machines and CI). */
 export const PG_ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -56,6 +57,8 @@ export async function createTestStore(kind: StoreKind, opts: TestStoreOptions = 
 
 /** Empties every table (and resets the audit chain) so one database can serve many tests. */
 export async function resetStore(db: Db): Promise<void> {
+  // the identities a full run read before are gone (a store emptied under a running process is a test's doing)
+  forgetIdentities(db);
   // a sealing pass still running from the last test would chain into the reset log
   await sealAudit(db);
   const { rows } = await db.query<{ tablename: string }>(

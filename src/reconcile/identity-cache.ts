@@ -1,0 +1,66 @@
+import type { Identity } from '../domain/identity.js';
+import type { Db } from '../store/db.js';
+import { identitiesByIds } from '../store/identities.js';
+import type { IdentityStamp } from '../store/links.js';
+
+/**
+ * The identities a process read last, per store, by id: a full run lists every identity's stored
+ * version (store/links.ts loadIdentityStamps) and reads again only those whose version moved.
+ * Every write to an identity bumps its version and its updatedAt (test/unit/store/identity-writes.test.ts
+ * holds the store to it), so an identity at the version and instant it was read at is the one
+ * the store holds. Read-only: the objects handed out are shared between runs, and nothing
+ * changes them.
+ */
+
+/** Identities remembered per store; past it the cache starts over (a bigger estate still works, read in full). */
+export const IDENTITY_CACHE_MAX = 250_000;
+
+interface Cached {
+  identity: Identity;
+  version: number;
+  updatedAtMs: number;
+}
+
+const caches = new WeakMap<Db, Map<string, Cached>>();
+
+/** How many identities the last pages took from the cache and how many were read (benchmarks and tests). */
+export const identityCacheStats = { reused: 0, read: 0 };
+
+/**
+ * The identities of a page of stamps, in the stamps' order: each from the cache when its stored
+ * version is the one read before, the rest read in one statement. An identity the store no
+ * longer has is left out.
+ */
+export async function identitiesOf(db: Db, stamps: readonly IdentityStamp[]): Promise<Identity[]> {
+  let cache = caches.get(db);
+  if (cache === undefined) caches.set(db, (cache = new Map<string, Cached>()));
+  const out = new Array<Identity | undefined>(stamps.length);
+  const missing: string[] = [];
+  const at = new Map<string, number>();
+  for (let i = 0; i < stamps.length; i++) {
+    const s = stamps[i];
+    const c = cache.get(s.id);
+    if (c !== undefined && c.version === s.version && c.updatedAtMs === s.updatedAtMs) out[i] = c.identity;
+    else {
+      missing.push(s.id);
+      at.set(s.id, i);
+    }
+  }
+  identityCacheStats.reused += stamps.length - missing.length;
+  identityCacheStats.read += missing.length;
+  if (missing.length) {
+    if (cache.size + missing.length > IDENTITY_CACHE_MAX) cache.clear();
+    for (const identity of await identitiesByIds(db, missing)) {
+      const i = at.get(identity.id);
+      if (i === undefined) continue;
+      out[i] = identity;
+      cache.set(identity.id, { identity, version: identity.version, updatedAtMs: Date.parse(identity.updatedAt) });
+    }
+  }
+  return out.filter((i): i is Identity => i !== undefined);
+}
+
+/** Forgets what was read of this store (tests). */
+export function forgetIdentities(db: Db): void {
+  caches.delete(db);
+}
