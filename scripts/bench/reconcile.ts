@@ -7,7 +7,9 @@
  *      create them through the driver instead (every joiner at once, ~6 operations a person:
  *      apply throughput of an initial load);
  *   2. cards issued in the lock system (each used just now) and hand-managed memberships added;
- *   3. steady state: a full run that must change nothing (twice in one process: cold and warm);
+ *   3. steady state: a full run that must change nothing, `--steady-runs` times in one process:
+ *      the first cold (a service just started), the rest warm (a service's later full runs, which
+ *      find everyone's unchanged evaluation remembered: policy/evaluation-memo.ts);
  *   4. churn: 0.5% joiners, 0.5% leavers and 0.5% movers in the store, memberships of 0.5% of
  *      the accounts removed by hand in the lock system; a full run puts it right (plan + apply);
  *   5. the service's path (up to --service-path-max identities): the queue's full-run job
@@ -20,8 +22,11 @@
  *   npm run bench:reconcile -- --cases postgres:100000    # one case
  *   npm run bench:reconcile -- --cases postgres:10000:engine,pglite:10000:engine
  *   npm run bench:reconcile -- --no-write                 # do not append to docs/BENCHMARKS.md
+ *   npm run bench:reconcile -- --steady-runs 5            # one cold and four warm steady-state runs
  *   BENCH_PROFILE=steady npm run bench:reconcile -- ...   # V8 CPU profile of a phase (./bench-profiles)
  *   BENCH_NODE_FLAGS=--max-semi-space-size=64 npm run bench:reconcile -- ...   # V8 flags for the phases
+ *   BENCH_NODE_FLAGS=--expose-gc npm run bench:reconcile -- ...   # the heap kept between runs, after a full GC
+ *   BENCH_KEEP_STORE=1 npm run bench:reconcile -- ...     # keep the PostgreSQL database (EXPLAIN its queries)
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +63,7 @@ const { values: args } = parseArgs({
     'bucket-size': { type: 'string', default: '1000' },
     'queue-concurrency': { type: 'string', default: '4' },
     churn: { type: 'string', default: '0.005' },
+    'steady-runs': { type: 'string', default: '3' },
     /** Default seeding for cases that do not name one (store:size:direct|engine). */
     initial: { type: 'string', default: 'direct' },
     'service-path-max': { type: 'string', default: '20000' },
@@ -73,6 +79,7 @@ const { values: args } = parseArgs({
 });
 
 const SITES = Number(args.sites);
+const STEADY_RUNS = Math.max(1, Number(args['steady-runs']));
 const SEED = Number(args.seed);
 const EXEC_CONCURRENCY = Number(args.concurrency);
 const BUCKET = Number(args['bucket-size']);
@@ -132,6 +139,13 @@ async function timedRun(ctx: EngineContext, scope: Scope, approved: boolean): Pr
   });
   const tEnd = performance.now();
   const cpu = process.cpuUsage(cpu0);
+  // BENCH_NODE_FLAGS=--expose-gc: what the process keeps between runs (the evaluation memo and identity cache), after a full GC
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (g) {
+    g();
+    const m = process.memoryUsage();
+    process.stderr.write(`  (--expose-gc) heap retained after the run: ${(m.heapUsed / 2 ** 20).toFixed(0)} MiB, RSS ${(m.rss / 2 ** 20).toFixed(0)} MiB\n`);
+  }
   if (!tLast) tLast = tPlan;
   const byKind = Object.entries(outcome.plan.summary.byKind)
     .map(([k, v]) => `${k} ${v}`)
@@ -212,7 +226,7 @@ const phases: Record<string, (env: PhaseEnv) => Promise<unknown>> = {
   steady: (env) =>
     withEngine(env, async (ctx) => {
       const out: Timed[] = [];
-      for (let k = 0; k < 2; k++) out.push(await timedRun(ctx, { kind: 'full' }, false));
+      for (let k = 0; k < STEADY_RUNS; k++) out.push(await timedRun(ctx, { kind: 'full' }, false));
       return out;
     }),
   churn: (env) =>
@@ -281,6 +295,8 @@ function runPhaseProcess<T>(phase: string, env: PhaseEnv): Promise<T> {
       String(QUEUE_CONCURRENCY),
       '--churn',
       String(CHURN),
+      '--steady-runs',
+      String(STEADY_RUNS),
     ],
     {
       // BENCH_PROFILE=steady (or initial, churn, service) writes a V8 CPU profile of that phase
@@ -598,7 +614,18 @@ async function main(): Promise<void> {
     const rss = Math.max(...r.steady.map((x) => x.rssMiB));
     const cpu = Math.max(...r.steady.map((x) => x.cpuMs));
     targets.push([label, 'steady-state full run ≤ 10 s', `${sec(worst)} s (best ${sec(best)} s; lockstep CPU ≤ ${sec(cpu)} s)`, verdict(worst, 10_000)]);
-    targets.push([label, 'plan alone ≤ 3 s', `${sec(plan)} s`, verdict(plan, 3000)]);
+    targets.push([label, 'plan alone ≤ 3 s (every run)', `${sec(plan)} s`, verdict(plan, 3000)]);
+    // the first run of a process evaluates everyone; later ones reuse unchanged evaluations
+    const warm = r.steady.slice(1);
+    if (warm.length) {
+      const warmPlan = Math.max(...warm.map((x) => x.planMs));
+      targets.push([
+        label,
+        'plan alone ≤ 3 s (warm: a running service’s later full runs)',
+        `${sec(warmPlan)} s (cold, the first: ${sec(r.steady[0].planMs)} s)`,
+        verdict(warmPlan, 3000),
+      ]);
+    }
     targets.push([label, 'peak RSS of the steady-state process ≤ 1 GiB', `${rss} MiB`, verdict(rss, 1024)]);
   }
   if (targets.length) sections.push({ title: 'Targets (100k identities)', headers: ['case', 'target', 'measured', 'verdict'], rows: targets });

@@ -86,6 +86,11 @@ export async function createStoreSpec(kind: StoreKind): Promise<{ spec: StoreSpe
   const made = await createEmptyDatabase();
   const db = await openStore({ databaseUrl: made.url, poolSize: 2 });
   await db.close();
+  // BENCH_KEEP_STORE=1: the database stays after the run, for a look at its queries (EXPLAIN ANALYZE)
+  if (process.env.BENCH_KEEP_STORE === '1') {
+    process.stderr.write(`bench store kept: ${made.url}\n`);
+    return { spec: { kind, url: made.url }, drop: async () => undefined };
+  }
   return { spec: { kind, url: made.url }, drop: made.drop };
 }
 
