@@ -1,5 +1,6 @@
 import type { Identity } from '../domain/identity.js';
 import type { SponsorState } from '../domain/sponsor.js';
+import { parseMs } from '../domain/time.js';
 import type { CompiledPolicy } from './compile.js';
 import { evaluate, type EvaluateOptions, type Evaluation } from './evaluate.js';
 
@@ -65,7 +66,7 @@ export function evaluateRemembered(identity: Identity, policy: CompiledPolicy, o
       anchors: opts.anchors,
       sponsor: opts.sponsor,
       from: now,
-      until: evaluation.nextCheckAt === null ? Infinity : Date.parse(evaluation.nextCheckAt),
+      until: evaluation.nextCheckAt === null ? Infinity : parseMs(evaluation.nextCheckAt),
       evaluation,
     });
   } else if (last !== undefined) memo!.delete(identity.id);

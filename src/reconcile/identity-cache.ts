@@ -1,6 +1,6 @@
 import type { Identity } from '../domain/identity.js';
 import type { Db } from '../store/db.js';
-import { identitiesByIds } from '../store/identities.js';
+import { identitiesByIds, identitiesInRange } from '../store/identities.js';
 import type { IdentityStamp } from '../store/links.js';
 
 /**
@@ -27,11 +27,12 @@ const caches = new WeakMap<Db, Map<string, Cached>>();
 export const identityCacheStats = { reused: 0, read: 0 };
 
 /**
- * The identities of a page of stamps, in the stamps' order: each from the cache when its stored
- * version is the one read before, the rest read in one statement. An identity the store no
- * longer has is left out.
+ * The identities of a page of stamps (the page after `afterId`), in id order: each from the
+ * cache when its stored version is the one read before, the rest read in one statement (the
+ * whole page's range when most of it is unknown; then an identity written since the stamps were
+ * read is in it too). An identity the store no longer has is left out.
  */
-export async function identitiesOf(db: Db, stamps: readonly IdentityStamp[]): Promise<Identity[]> {
+export async function identitiesOf(db: Db, stamps: readonly IdentityStamp[], afterId: string | null): Promise<Identity[]> {
   let cache = caches.get(db);
   if (cache === undefined) caches.set(db, (cache = new Map<string, Cached>()));
   const out = new Array<Identity | undefined>(stamps.length);
@@ -48,15 +49,23 @@ export async function identitiesOf(db: Db, stamps: readonly IdentityStamp[]): Pr
   }
   identityCacheStats.reused += stamps.length - missing.length;
   identityCacheStats.read += missing.length;
-  if (missing.length) {
-    if (cache.size + missing.length > IDENTITY_CACHE_MAX) cache.clear();
-    for (const identity of await identitiesByIds(db, missing)) {
-      const i = at.get(identity.id);
-      if (i === undefined) continue;
-      out[i] = identity;
-      cache.set(identity.id, { identity, version: identity.version, updatedAtMs: Date.parse(identity.updatedAt) });
-    }
+  if (missing.length === 0) return out as Identity[];
+  if (cache.size + missing.length > IDENTITY_CACHE_MAX) cache.clear();
+  // most of the page unknown (the process's first run): the page's range read whole, as a range scan
+  const whole = missing.length * 2 > stamps.length;
+  const read = whole ? await identitiesInRange(db, afterId, stamps[stamps.length - 1].id) : await identitiesByIds(db, missing);
+  for (const identity of read) {
+    const i = whole ? undefined : at.get(identity.id);
+    const stamp = at.has(identity.id) ? stamps[at.get(identity.id)!] : undefined;
+    // the stamp's instant when the version is the one stamped (no second parse of it)
+    cache.set(identity.id, {
+      identity,
+      version: identity.version,
+      updatedAtMs: stamp !== undefined && stamp.version === identity.version ? stamp.updatedAtMs : Date.parse(identity.updatedAt),
+    });
+    if (i !== undefined) out[i] = identity;
   }
+  if (whole) return read;
   return out.filter((i): i is Identity => i !== undefined);
 }
 

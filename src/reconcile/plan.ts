@@ -146,7 +146,7 @@ async function evaluateEveryone(ctx: EngineContext, now: Date, onSlice: (ps: Pla
   type Page = IdentityStampPage & { identities: Identity[]; sponsors: Map<string, SponsorState>; conflicts: Map<string, CorrelationConflict> };
   const read = async (afterId: string | null): Promise<Page> => {
     const page = await loadIdentityStamps(ctx.db, afterId, pageSize, now);
-    const identities = await identitiesOf(ctx.db, page.stamps);
+    const identities = await identitiesOf(ctx.db, page.stamps, afterId);
     const [sponsors, conflicts] = await Promise.all([loadSponsorStates(ctx, identities, now, sponsorsOfAll), loadConflicts(ctx, identities, known)]);
     return { ...page, identities, sponsors, conflicts };
   };

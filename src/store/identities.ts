@@ -187,6 +187,22 @@ export async function identitiesByIds(q: Queryable, ids: readonly string[]): Pro
   return (typeof page === 'string' ? (JSON.parse(page) as ListTuple[]) : page).map(fromListTuple);
 }
 
+/**
+ * The identities after `afterId` (null: from the first) up to and including `lastId`, in id
+ * order, deleted ones too: a full run's page read whole, when the process knows few of its
+ * identities yet (its first run): a range scan, without a list of ids to send.
+ */
+export async function identitiesInRange(q: Queryable, afterId: string | null, lastId: string): Promise<Identity[]> {
+  const { rows } = await q.query<{ page: ListTuple[] | string | null }>(
+    `SELECT json_agg(t.r ORDER BY t.id) AS page FROM (
+       SELECT id, ${LIST_TUPLE} AS r FROM identities WHERE ${afterId === null ? '' : 'id > $2::uuid AND '}id <= $1::uuid) t`,
+    afterId === null ? [lastId] : [lastId, afterId],
+  );
+  const page = rows[0]?.page ?? null;
+  if (page === null) return [];
+  return (typeof page === 'string' ? (JSON.parse(page) as ListTuple[]) : page).map(fromListTuple);
+}
+
 export async function findIdentityBySourceKey(q: Queryable, source: string, externalId: string): Promise<Identity | null> {
   const { rows } = await q.query<Row>('SELECT * FROM identities WHERE source = $1 AND external_id = $2', [source, externalId]);
   return rows[0] ? fromRow(rows[0]) : null;
