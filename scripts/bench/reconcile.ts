@@ -23,6 +23,7 @@
  *   npm run bench:reconcile -- --cases postgres:10000:engine,pglite:10000:engine
  *   npm run bench:reconcile -- --no-write                 # do not append to docs/BENCHMARKS.md
  *   npm run bench:reconcile -- --steady-runs 5            # one cold and four warm steady-state runs
+ *   npm run bench:reconcile -- --steady-gap 0             # back to back (default: 10 s idle between them, as a service is)
  *   BENCH_PROFILE=steady npm run bench:reconcile -- ...   # V8 CPU profile of a phase (./bench-profiles)
  *   BENCH_NODE_FLAGS=--max-semi-space-size=64 npm run bench:reconcile -- ...   # V8 flags for the phases
  *   BENCH_NODE_FLAGS=--expose-gc npm run bench:reconcile -- ...   # the heap kept between runs, after a full GC
@@ -64,6 +65,8 @@ const { values: args } = parseArgs({
     'queue-concurrency': { type: 'string', default: '4' },
     churn: { type: 'string', default: '0.005' },
     'steady-runs': { type: 'string', default: '3' },
+    /** Seconds the steady-state process idles between its runs, as a service does between its hourly full runs. */
+    'steady-gap': { type: 'string', default: '10' },
     /** Default seeding for cases that do not name one (store:size:direct|engine). */
     initial: { type: 'string', default: 'direct' },
     'service-path-max': { type: 'string', default: '20000' },
@@ -80,6 +83,7 @@ const { values: args } = parseArgs({
 
 const SITES = Number(args.sites);
 const STEADY_RUNS = Math.max(1, Number(args['steady-runs']));
+const STEADY_GAP_MS = Math.max(0, Number(args['steady-gap'])) * 1000;
 const SEED = Number(args.seed);
 const EXEC_CONCURRENCY = Number(args.concurrency);
 const BUCKET = Number(args['bucket-size']);
@@ -226,7 +230,12 @@ const phases: Record<string, (env: PhaseEnv) => Promise<unknown>> = {
   steady: (env) =>
     withEngine(env, async (ctx) => {
       const out: Timed[] = [];
-      for (let k = 0; k < STEADY_RUNS; k++) out.push(await timedRun(ctx, { kind: 'full' }, false));
+      for (let k = 0; k < STEADY_RUNS; k++) {
+        // idle between runs as a service is between its full runs (an hour by default): V8's memory
+        // reducer collects the last run's garbage after 8 s of quiet, as it would there
+        if (k > 0 && STEADY_GAP_MS > 0) await new Promise((r) => setTimeout(r, STEADY_GAP_MS));
+        out.push(await timedRun(ctx, { kind: 'full' }, false));
+      }
       return out;
     }),
   churn: (env) =>
@@ -297,6 +306,8 @@ function runPhaseProcess<T>(phase: string, env: PhaseEnv): Promise<T> {
       String(CHURN),
       '--steady-runs',
       String(STEADY_RUNS),
+      '--steady-gap',
+      String(STEADY_GAP_MS / 1000),
     ],
     {
       // BENCH_PROFILE=steady (or initial, churn, service) writes a V8 CPU profile of that phase
