@@ -37,15 +37,11 @@ export async function identitiesOf(db: Db, stamps: readonly IdentityStamp[], aft
   if (cache === undefined) caches.set(db, (cache = new Map<string, Cached>()));
   const out = new Array<Identity | undefined>(stamps.length);
   const missing: string[] = [];
-  const at = new Map<string, number>();
   for (let i = 0; i < stamps.length; i++) {
     const s = stamps[i];
     const c = cache.get(s.id);
     if (c !== undefined && c.version === s.version && c.updatedAtMs === s.updatedAtMs) out[i] = c.identity;
-    else {
-      missing.push(s.id);
-      at.set(s.id, i);
-    }
+    else missing.push(s.id);
   }
   identityCacheStats.reused += stamps.length - missing.length;
   identityCacheStats.read += missing.length;
@@ -54,16 +50,15 @@ export async function identitiesOf(db: Db, stamps: readonly IdentityStamp[], aft
   // most of the page unknown (the process's first run): the page's range read whole, as a range scan
   const whole = missing.length * 2 > stamps.length;
   const read = whole ? await identitiesInRange(db, afterId, stamps[stamps.length - 1].id) : await identitiesByIds(db, missing);
+  // both in id order (uuids compare as their lowercase text does): each read identity's stamp, if it has one
+  let j = 0;
   for (const identity of read) {
-    const i = whole ? undefined : at.get(identity.id);
-    const stamp = at.has(identity.id) ? stamps[at.get(identity.id)!] : undefined;
+    while (j < stamps.length && stamps[j].id < identity.id) j++;
+    const stamp = j < stamps.length && stamps[j].id === identity.id ? stamps[j] : undefined;
     // the stamp's instant when the version is the one stamped (no second parse of it)
-    cache.set(identity.id, {
-      identity,
-      version: identity.version,
-      updatedAtMs: stamp !== undefined && stamp.version === identity.version ? stamp.updatedAtMs : Date.parse(identity.updatedAt),
-    });
-    if (i !== undefined) out[i] = identity;
+    const updatedAtMs = stamp !== undefined && stamp.version === identity.version ? stamp.updatedAtMs : Date.parse(identity.updatedAt);
+    cache.set(identity.id, { identity, version: identity.version, updatedAtMs });
+    if (!whole && stamp !== undefined) out[j] = identity;
   }
   if (whole) return read;
   return out.filter((i): i is Identity => i !== undefined);
