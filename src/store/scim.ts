@@ -499,6 +499,33 @@ export interface NewScimPerson {
 }
 
 /**
+ * A person as an element of insertNewScimPeople's one JSON parameter (jsonb_to_recordset): the
+ * JSON texts already made (identity data, audit entry) go in as they are. One JSON document costs
+ * less than arrays of JSON texts, which pg escapes and PostgreSQL parses twice (bench: about an
+ * eighth less CPU per create on either side).
+ */
+function personJson(p: NewScimPerson): string {
+  const [id, source, identKey, identUserName, identActive, identData] = p.identity;
+  const u = p.user;
+  const scalars = JSON.stringify({
+    id,
+    source,
+    ident_key: identKey,
+    ident_user_name: identUserName,
+    ident_active: identActive,
+    user_name_key: u.userNameKey,
+    external_id: u.externalId,
+    identity_key: u.identityKey,
+    active: u.active,
+    at: u.at,
+    lane: p.pending?.lane ?? null,
+    reason: p.pending?.reason ?? null,
+    pending_at: p.pending ? new Date(p.pending.at).toISOString() : null,
+  });
+  return `${scalars.slice(0, -1)},"ident_data":${identData},"audit":${p.auditJson},"resource":${JSON.stringify(u.resource)}}`;
+}
+
+/**
  * insertNewScimPerson for many creates in one statement (the group commit of concurrent POSTs):
  * for each person, in order, the identity, the SCIM user, the pending audit entry and the pending
  * mark, or nothing at all. Answers one element per person: the user with the live identities
@@ -516,16 +543,14 @@ export interface NewScimPerson {
  */
 export async function insertNewScimPeople(q: Queryable, people: readonly NewScimPerson[]): Promise<Array<(UserRow & { key_holders: string[] }) | undefined>> {
   if (people.length === 0) return [];
-  const col = <T>(f: (p: NewScimPerson) => T): T[] => people.map(f);
   const { rows } = await q.query<UserRow & { key_holders: string[] }>(
     `WITH inp AS (
-       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[], $7::text[], $8::text[], $9::text[],
-                            $10::boolean[], $11::text[], $12::timestamptz[], $13::text[], $14::text[], $15::text[], $16::timestamptz[])
-         WITH ORDINALITY AS t(id, source, ident_key, ident_user_name, ident_active, ident_data, user_name_key, external_id, identity_key,
-                              active, resource, at, audit, lane, reason, pending_at, ord)
+       SELECT * FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (id uuid, source text, ident_key text, ident_user_name text, ident_active boolean, ident_data jsonb,
+                              user_name_key text, external_id text, identity_key text, active boolean, resource jsonb, at timestamptz, audit jsonb, lane text, reason text, pending_at timestamptz))
+         WITH ORDINALITY AS t(id, source, ident_key, ident_user_name, ident_active, ident_data, user_name_key, external_id, identity_key, active, resource, at, audit, lane, reason, pending_at, ord)
      ), u AS (
        INSERT INTO scim_users (id, identity_id, user_name_key, external_id, identity_key, active, resource, version, created_at, updated_at)
-       SELECT inp.id, inp.id, inp.user_name_key, inp.external_id, inp.identity_key, inp.active, inp.resource::jsonb, 1, inp.at, inp.at
+       SELECT inp.id, inp.id, inp.user_name_key, inp.external_id, inp.identity_key, inp.active, inp.resource, 1, inp.at, inp.at
          FROM inp
         WHERE NOT EXISTS (SELECT 1 FROM identities r WHERE ${RESTORABLE('inp.source', 'inp.ident_key')})
         ORDER BY inp.ord
@@ -533,7 +558,7 @@ export async function insertNewScimPeople(q: Queryable, people: readonly NewScim
        RETURNING *
      ), ident AS (
        INSERT INTO identities (id, source, external_id, user_name, active, data, keyed_by_id)
-       SELECT inp.id, inp.source, inp.ident_key, inp.ident_user_name, inp.ident_active, inp.ident_data::jsonb, true
+       SELECT inp.id, inp.source, inp.ident_key, inp.ident_user_name, inp.ident_active, inp.ident_data, true
          FROM inp JOIN u ON u.id = inp.id
      ), audit AS (
        INSERT INTO audit_pending (at, actor, action, subject, run_id, data)
@@ -542,28 +567,11 @@ export async function insertNewScimPeople(q: Queryable, people: readonly NewScim
        ${PENDING_UPSERT('u.identity_id', 'inp.lane', 'inp.reason', 'inp.pending_at', 'inp JOIN u ON u.id = inp.id')}
      )
      SELECT ${USER_COLS},
-       -- live identities already holding this key (before this statement): a correlation conflict begins, they need a look too
+       -- live identities holding this key before this statement: a correlation conflict begins, they need a look too
        ARRAY(SELECT o.id::text FROM identities o WHERE o.external_id = inp.ident_key AND o.deleted_at IS NULL AND o.id <> u.id ORDER BY o.id) AS key_holders
      FROM u JOIN inp ON inp.id = u.id
      ORDER BY inp.ord`,
-    [
-      col((p) => p.identity[0]),
-      col((p) => p.identity[1]),
-      col((p) => p.identity[2]),
-      col((p) => p.identity[3]),
-      col((p) => p.identity[4]),
-      col((p) => p.identity[5]),
-      col((p) => p.user.userNameKey),
-      col((p) => p.user.externalId),
-      col((p) => p.user.identityKey),
-      col((p) => p.user.active),
-      col((p) => JSON.stringify(p.user.resource)),
-      col((p) => p.user.at),
-      col((p) => p.auditJson),
-      col((p) => p.pending?.lane ?? null),
-      col((p) => p.pending?.reason ?? null),
-      col((p) => (p.pending ? new Date(p.pending.at).toISOString() : null)),
-    ],
+    [`[${people.map(personJson).join(',')}]`],
   );
   const byId = new Map(rows.map((r) => [r.id, r]));
   const out: Array<(UserRow & { key_holders: string[] }) | undefined> = [];

@@ -112,6 +112,50 @@ describe.each(storeKinds)('SCIM group commit of creates on %s', (kind) => {
       expect(await verifyAudit(store.db)).toMatchObject({ ok: true, entries: 16 });
     });
 
+    it('stores for each create in a batch exactly what a create alone stores', async () => {
+      const ENT = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+      const body = (tag: string, i: number) =>
+        user(`full-${i}-${tag}@example.com`, {
+          schemas: [USER, ENT],
+          externalId: `E-FULL-${i}-${tag}`,
+          name: { givenName: 'Ada', familyName: `Lovelace ${i}`, formatted: `Ada Lovelace ${i}` },
+          displayName: `Ada Lovelace ${i}`,
+          title: 'Engineer',
+          emails: [{ value: `ada.${i}.${tag}@example.com`, type: 'work', primary: true }],
+          phoneNumbers: [{ value: '+49 30 1234', type: 'work' }],
+          [ENT]: { employeeNumber: `${1000 + i}`, department: 'Data Centre', manager: { value: 'boss' } },
+          active: i !== 1,
+        });
+      const aloneService = new ScimService({ db: store.db, source: 'scim', markPending: true, groupCommit: false });
+      const alone = [];
+      for (let i = 0; i < 3; i++) alone.push(await aloneService.createUser(body('alone', i)));
+      const batch = await Promise.all([0, 1, 2].map((i) => service.createUser(body('batch', i))));
+      expect(
+        await transactionsOf(
+          store.db,
+          batch.map((r) => r.row.id),
+        ),
+      ).toBe(1);
+      /** Everything stored for a user, with its ids, tag and instants taken out. */
+      const stored = async (id: string, tag: string) => {
+        const u = await store.db.query('SELECT user_name_key, external_id, identity_key, active, resource, version FROM scim_users WHERE id = $1', [id]);
+        const i = await store.db.query('SELECT source, external_id, user_name, active, data, keyed_by_id, deleted_at FROM identities WHERE id = $1', [id]);
+        const p = await store.db.query('SELECT lane, reason FROM queue_pending WHERE identity_id = $1', [id]);
+        const a: unknown[] = [];
+        for await (const e of iterateAudit(store.db, { subject: id })) a.push({ actor: e.actor, action: e.action, data: e.data, runId: e.runId });
+        const text = JSON.stringify({ u: u.rows, i: i.rows, p: p.rows, a })
+          .replaceAll(id, '<id>')
+          .replaceAll(tag, '<tag>')
+          .replace(/\d{4}-\d\d-\d\dT[0-9:.]+Z/g, '<at>');
+        return JSON.parse(text) as unknown;
+      };
+      for (let i = 0; i < 3; i++) {
+        expect(batch[i].changes.leavers.size).toBe(alone[i].changes.leavers.size);
+        expect(await stored(batch[i].row.id, 'batch')).toEqual(await stored(alone[i].row.id, 'alone'));
+      }
+      expect(await stored(batch[1].row.id, 'batch')).toMatchObject({ i: [{ active: false }], p: [{ lane: 'revocation', reason: 'scim:leaver' }] });
+    });
+
     it('a create alone is its own statement, answered without waiting for others', async () => {
       const a = await service.createUser(user('alone-a@example.com'));
       const b = await service.createUser(user('alone-b@example.com'));
