@@ -552,7 +552,9 @@ export async function insertNewScimPeople(q: Queryable, people: readonly NewScim
        INSERT INTO scim_users (id, identity_id, user_name_key, external_id, identity_key, active, resource, version, created_at, updated_at)
        SELECT inp.id, inp.id, inp.user_name_key, inp.external_id, inp.identity_key, inp.active, inp.resource, 1, inp.at, inp.at
          FROM inp
-        WHERE NOT EXISTS (SELECT 1 FROM identities r WHERE ${RESTORABLE('inp.source', 'inp.ident_key')})
+        -- OFFSET 0 keeps this a lookup by key per person (identities_external_id): as an anti join
+        -- the planner, which guesses 100 people, may scan every identity for the deleted ones instead
+        WHERE NOT EXISTS (SELECT 1 FROM identities r WHERE ${RESTORABLE('inp.source', 'inp.ident_key')} OFFSET 0)
         ORDER BY inp.ord
        ON CONFLICT DO NOTHING
        RETURNING *
