@@ -1,6 +1,6 @@
 import type { Identity } from '../domain/identity.js';
 import type { Db } from '../store/db.js';
-import { identitiesByIds, identitiesInRange } from '../store/identities.js';
+import { getIdentities, identitiesInRange } from '../store/identities.js';
 import type { IdentityStamp } from '../store/links.js';
 
 /**
@@ -49,7 +49,7 @@ export async function identitiesOf(db: Db, stamps: readonly IdentityStamp[], aft
   if (cache.size + missing.length > IDENTITY_CACHE_MAX) cache.clear();
   // most of the page unknown (the process's first run): the page's range read whole, as a range scan
   const whole = missing.length * 2 > stamps.length;
-  const read = whole ? await identitiesInRange(db, afterId, stamps[stamps.length - 1].id) : await identitiesByIds(db, missing);
+  const read = whole ? await identitiesInRange(db, afterId, stamps[stamps.length - 1].id) : await getIdentities(db, missing);
   // both in id order (uuids compare as their lowercase text does): each read identity's stamp, if it has one
   let j = 0;
   for (const identity of read) {

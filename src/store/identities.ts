@@ -164,18 +164,11 @@ export async function getIdentity(q: Queryable, id: string): Promise<Identity | 
   return rows[0] ? fromRow(rows[0]) : null;
 }
 
-export async function getIdentities(q: Queryable, ids: string[]): Promise<Identity[]> {
-  const valid = ids.filter(isUuid);
-  if (valid.length === 0) return [];
-  const { rows } = await q.query<Row>('SELECT * FROM identities WHERE id = ANY($1::uuid[]) ORDER BY id', [valid]);
-  return rows.map(fromRow);
-}
-
 /**
  * These identities (deleted ones too) in id order, as listIdentities reads them: one JSON text
  * for the lot (a full run asks for up to a page of thousands whose stored version changed).
  */
-export async function identitiesByIds(q: Queryable, ids: readonly string[]): Promise<Identity[]> {
+export async function getIdentities(q: Queryable, ids: readonly string[]): Promise<Identity[]> {
   const valid = ids.filter(isUuid);
   if (valid.length === 0) return [];
   const { rows } = await q.query<{ page: ListTuple[] | string | null }>(
@@ -336,8 +329,8 @@ export async function sponsorStates(q: Queryable, identities: ReadonlyArray<Pick
  */
 export async function allSponsorsByRef(q: Queryable): Promise<{ asked: Set<string>; byRef: Map<string, SponsorState> }> {
   const { rows } = await q.query<{ refs: string[] | null }>(
-    `SELECT array_agg(DISTINCT btrim(data->>'sponsor', E' \t\n\r')) AS refs FROM identities
-      WHERE deleted_at IS NULL AND jsonb_typeof(data->'sponsor') = 'string' AND btrim(data->>'sponsor', E' \t\n\r') <> ''`,
+    `SELECT array_agg(DISTINCT btrim(data->>'sponsor', E' \\t\\n\\r')) AS refs FROM identities
+      WHERE deleted_at IS NULL AND jsonb_typeof(data->'sponsor') = 'string' AND btrim(data->>'sponsor', E' \\t\\n\\r') <> ''`,
   );
   // the same trimming as sponsorRef (String.prototype.trim): refs it would read differently are resolved again per page
   const asked = new Set((rows[0]?.refs ?? []).map((r) => r.trim()).filter((r) => r !== ''));

@@ -301,7 +301,7 @@ export interface IdentityStampPage {
  * A full run's page: the next `limit` identities after `afterId` in id order (deleted ones too)
  * by their stored version only, with their anchors and the governance in force, in one
  * statement. The run takes the identities whose version it knows from what it read before
- * (reconcile/identity-cache.ts) and asks identitiesByIds for the rest: an unchanged estate's
+ * (reconcile/identity-cache.ts) and asks getIdentities for the rest: an unchanged estate's
  * 100k identities are not sent, parsed and thrown away again on every run. The page is chosen by
  * the store, so no list of thousands of ids travels to it per look-up.
  */

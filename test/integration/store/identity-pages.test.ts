@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestStore, resetStore, storeKinds, type TestStore } from '../../helpers/db.js';
 import { markIdentityDeleted, upsertIdentity, syncAnchors } from '../../../src/store/index.js';
-import { identitiesByIds, identitiesInRange, listIdentities, allSponsorsByRef } from '../../../src/store/identities.js';
+import { getIdentities, identitiesInRange, listIdentities, allSponsorsByRef } from '../../../src/store/identities.js';
 import { loadIdentityStamps, listLinks, saveLink } from '../../../src/store/links.js';
 import { allCorrelationConflicts } from '../../../src/store/correlation.js';
 import { forgetIdentities, identitiesOf, identityCacheStats } from '../../../src/reconcile/identity-cache.js';
@@ -35,7 +35,7 @@ describe.each(storeKinds)("a full run's pages on %s", (kind) => {
     expect([...first.stamps, ...second.stamps, ...third.stamps].map((x) => x.id)).toEqual(all.map((i) => i.id));
     expect(third.stamps).toHaveLength(1);
     const deleted = second.stamps.find((x) => x.id === all[3].id)!;
-    const again = (await identitiesByIds(s.db, [all[3].id]))[0];
+    const again = (await getIdentities(s.db, [all[3].id]))[0];
     expect(deleted.version).toBe(again.version);
     expect(deleted.updatedAtMs).toBe(Date.parse(again.updatedAt));
     expect(first.anchors.get(all[1].id)).toEqual({ lobby: '2026-05-01T10:00:00.000Z', techrooms: '2026-05-02T10:00:00.000Z' });
@@ -47,7 +47,7 @@ describe.each(storeKinds)("a full run's pages on %s", (kind) => {
     const all = await people(6);
     expect((await identitiesInRange(s.db, null, all[2].id)).map((i) => i.id)).toEqual(all.slice(0, 3).map((i) => i.id));
     expect((await identitiesInRange(s.db, all[2].id, all[5].id)).map((i) => i.id)).toEqual(all.slice(3).map((i) => i.id));
-    expect(await identitiesByIds(s.db, [all[4].id, all[1].id])).toEqual([all[1], all[4]]);
+    expect(await getIdentities(s.db, [all[4].id, all[1].id])).toEqual([all[1], all[4]]);
   });
 
   it('takes unchanged identities from the cache and reads changed ones again', async () => {
