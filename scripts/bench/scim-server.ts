@@ -31,7 +31,8 @@ let server: Server | null = null;
 async function start(req: Extract<ScimServerRequest, { op: 'start' }>): Promise<{ url: string }> {
   db = await openStore({ databaseUrl: req.databaseUrl, poolSize: req.poolSize });
   queues = createQueues({ connection: req.redisUrl, prefix: req.prefix, db });
-  const router = createScimRouter({ db, config: scimConfigSchema.parse({ tokens: [req.token] }), onChange: queues.onChange('scim') });
+  // as `lockstep serve` mounts it (src/runtime/serve.ts): each write records its pending change in its own statement
+  const router = createScimRouter({ db, config: scimConfigSchema.parse({ tokens: [req.token] }), onChange: queues.onChange('scim'), markPending: true });
   const app = express();
   app.disable('x-powered-by');
   app.use('/scim/v2', router);
