@@ -6,6 +6,7 @@ import { evaluationMemoStats } from '../../../src/policy/evaluation-memo.js';
 import { parseMappings } from '../../../src/policy/index.js';
 import type { EngineContext } from '../../../src/reconcile/index.js';
 import type { Operation } from '../../../src/domain/plan.js';
+import type { LockDriver } from '../../../src/drivers/contract.js';
 import { markIdentityDeleted, upsertIdentity } from '../../../src/store/index.js';
 import { storeKinds } from '../../helpers/db.js';
 import { hrPerson, membershipsOf, useTestEngine, type TestEngine } from '../../helpers/engine.js';
@@ -98,6 +99,28 @@ describe.each(storeKinds)('a full run after one before it (remembered identities
     expect(drifted.hits).toBeGreaterThan(0);
     expect(shown(drifted.ops)).toEqual(shown(await freshPlan()));
     expect(drifted.ops.map((o) => `${o.externalId} ${o.kind} ${o.group?.ref}`)).toEqual(['E2 grant AG-WS']);
+  });
+
+  it('lists people in id order, whatever order the lock system lists their accounts in', async () => {
+    const people = [];
+    for (let i = 0; i < 24; i++) people.push((await hrPerson(e, `P${i}`, { groups: ['DC Operations'] })).identity);
+    // each joiner's own run, in turn: the simulator lists accounts as they were created (P0 first); ids are random
+    for (const p of people) await runReconcile(e.ctx, { kind: 'identities', ids: [p.id] }, apply);
+    const byCreation = people.map((p) => p.id);
+    const byId = [...byCreation].sort();
+    expect(byCreation).not.toEqual(byId);
+    for (const p of people) e.sim.state.deleteMembership(e.sim.state.findByExternalId(p.externalId)!.id, 'AG-WS');
+    // a lock system slower to list than the store is to read: everyone is evaluated before their account arrives
+    const driver = e.ctx.drivers.get('dc1')!;
+    const slow: LockDriver = Object.assign(Object.create(Object.getPrototypeOf(driver) as object) as LockDriver, driver, {
+      listAccounts: async (cursor: string | null) => {
+        await new Promise((r) => setTimeout(r, 300));
+        return driver.listAccounts(cursor);
+      },
+    });
+    const ops = (await buildPlan({ ...e.ctx, drivers: new Map([['dc1', slow]]) }, { kind: 'full' })).plan.operations;
+    expect(ops.map((o) => `${o.identityId} ${o.kind} ${o.group?.ref}`)).toEqual(byId.map((id) => `${id} grant AG-WS`));
+    expect(shown(ops)).toEqual(shown(await freshPlan()));
   });
 
   it('evaluates again when time alone changes the answer (a contract end passing)', async () => {
