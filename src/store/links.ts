@@ -312,16 +312,18 @@ export async function loadIdentityStamps(q: Queryable, afterId: string | null, l
     gov_exceptions: unknown;
     gov_grants: unknown;
   }>(
+    // two texts, not one with "$3 IS NULL OR id > $3": a prepared statement's generic plan could not use
+    // the primary key's range for that, and would scan from the first id on every later page
     `WITH page AS MATERIALIZED (
-       SELECT id, version, updated_at FROM identities WHERE $1::uuid IS NULL OR id > $1::uuid ORDER BY id LIMIT $2
+       SELECT id, version, updated_at FROM identities ${afterId === null ? '' : 'WHERE id > $3::uuid'} ORDER BY id LIMIT $1
      )
      SELECT
        (SELECT json_agg(json_build_array(id, version, floor(extract(epoch FROM updated_at) * 1000)::bigint) ORDER BY id) FROM page) AS stamps,
        -- flat triples: grouping them per identity in SQL (json_object_agg) costs the store three times as much
        (SELECT json_agg(json_build_array(identity_id, access_group_id, floor(extract(epoch FROM since) * 1000)::bigint))
           FROM entitlement_anchors WHERE identity_id = ANY(ARRAY(SELECT id FROM page))) AS anchors,
-       ${governanceSelects('ARRAY(SELECT id FROM page)', '$3')}`,
-    [afterId, limit, governanceAt.toISOString()],
+       ${governanceSelects('ARRAY(SELECT id FROM page)', '$2')}`,
+    afterId === null ? [limit, governanceAt.toISOString()] : [limit, governanceAt.toISOString(), afterId],
   );
   const r = rows[0];
   return {
