@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LockstepError } from '../../src/domain/errors.js';
+import { makeTestCertificates } from '../../test/helpers/certs.js';
 import { createGallagherDriver, factory } from './driver.js';
 import { startGallagherHarness, type GallagherHarness } from './harness.js';
 import { startFakeCommandCentre, type FakeCommandCentre } from './fake/index.js';
@@ -436,37 +436,4 @@ describe('Gallagher driver: configuration', () => {
   });
 });
 
-/** A CA, a server certificate for 127.0.0.1 and a client certificate, in a temp dir. */
-function makeCertificates(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'lockstep-cc-tls-'));
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const ecKey = (name: string) => ssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', name);
-  ecKey('ca.key');
-  ssl('req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=lockstep test CA', '-days', '2', '-out', 'ca.crt');
-  for (const [name, cn] of [
-    ['server', '127.0.0.1'],
-    ['client', 'lockstep REST client'],
-  ]) {
-    ecKey(`${name}.key`);
-    ssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-out', `${name}.csr`);
-    writeFileSync(join(dir, `${name}.ext`), name === 'server' ? 'subjectAltName=IP:127.0.0.1\n' : 'extendedKeyUsage=clientAuth\n');
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-extfile',
-      `${name}.ext`,
-      '-out',
-      `${name}.crt`,
-    );
-  }
-  return dir;
-}
+const makeCertificates = () => makeTestCertificates('cc', 'lockstep REST client');

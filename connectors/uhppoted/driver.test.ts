@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LockstepError } from '../../src/domain/errors.js';
+import { makeTestCertificates } from '../../test/helpers/certs.js';
 import { createConfiguredDriver } from '../../src/runtime/drivers.js';
 import { createUhppotedDriver, factory, fromCardDates, toCardDates, type UhppotedDriver, type UhppotedOptions } from './driver.js';
 import { startFakeUhppoted, type FakeUhppoted } from './fake/index.js';
@@ -335,37 +335,4 @@ function driverOptions(fake: FakeUhppoted, extra: Partial<UhppotedOptions> = {})
   };
 }
 
-/** A CA, a server certificate for 127.0.0.1 and a client certificate, in a temp dir. */
-function makeCertificates(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'lockstep-uhppoted-tls-'));
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const ecKey = (name: string) => ssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', name);
-  ecKey('ca.key');
-  ssl('req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=uhppoted test CA', '-days', '2', '-out', 'ca.crt');
-  for (const [name, cn] of [
-    ['server', '127.0.0.1'],
-    ['client', 'lockstep'],
-  ]) {
-    ecKey(`${name}.key`);
-    ssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-out', `${name}.csr`);
-    writeFileSync(join(dir, `${name}.ext`), name === 'server' ? 'subjectAltName=IP:127.0.0.1\n' : 'extendedKeyUsage=clientAuth\n');
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-extfile',
-      `${name}.ext`,
-      '-out',
-      `${name}.crt`,
-    );
-  }
-  return dir;
-}
+const makeCertificates = () => makeTestCertificates('uhppoted', 'lockstep');
