@@ -213,8 +213,9 @@ async function sealPending(db: Db): Promise<number> {
   }
 }
 
-interface Row {
-  seq: number;
+/** An audit_log row as pg returns it. */
+export interface AuditRow {
+  seq: number | string;
   at: Date | string;
   actor: string;
   action: string;
@@ -225,7 +226,8 @@ interface Row {
   hash: string;
 }
 
-function fromRow(r: Row): AuditEntry {
+/** An audit_log row as an entry (every reader of the log maps it so). */
+export function auditEntryFromRow(r: AuditRow): AuditEntry {
   return {
     seq: Number(r.seq),
     at: new Date(r.at).toISOString(),
@@ -254,8 +256,8 @@ export async function* iterateAudit(q: Queryable, opts: { pageSize?: number; sub
       params.push(opts.since);
       where += ` AND at >= $${params.length}`;
     }
-    const { rows } = await q.query<Row>(`SELECT * FROM audit_log WHERE ${where} ORDER BY seq LIMIT $2`, params);
-    for (const r of rows) yield fromRow(r);
+    const { rows } = await q.query<AuditRow>(`SELECT * FROM audit_log WHERE ${where} ORDER BY seq LIMIT $2`, params);
+    for (const r of rows) yield auditEntryFromRow(r);
     if (rows.length < size) return;
     after = Number(rows[rows.length - 1].seq);
   }
@@ -356,8 +358,8 @@ export async function auditPageNewestFirst(
     params.push(opts.action);
     where.push(`action = $${params.length}`);
   }
-  const { rows } = await q.query<Row>(`SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $1`, params);
+  const { rows } = await q.query<AuditRow>(`SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $1`, params);
   const more = rows.length > opts.limit;
-  const entries = rows.slice(0, opts.limit).map(fromRow);
+  const entries = rows.slice(0, opts.limit).map(auditEntryFromRow);
   return { entries, more, next: more ? entries.at(-1)!.seq : null };
 }
