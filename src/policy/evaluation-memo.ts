@@ -23,7 +23,7 @@ import { evaluate, type EvaluateOptions, type Evaluation } from './evaluate.js';
  */
 
 /** Identities remembered per mappings version; past it the memo starts over (a bigger estate still works, unremembered). */
-export const EVALUATION_MEMO_MAX = 250_000;
+const EVALUATION_MEMO_MAX = 250_000;
 
 interface Remembered {
   version: number;
@@ -71,11 +71,6 @@ export function evaluateRemembered(identity: Identity, policy: CompiledPolicy, o
     });
   } else if (last !== undefined) memo!.delete(identity.id);
   return evaluation;
-}
-
-/** Forgets everything remembered for these mappings (tests). */
-export function forgetEvaluations(policy: CompiledPolicy): void {
-  memos.delete(policy);
 }
 
 function rememberable(identity: Identity, opts: EvaluateOptions): boolean {

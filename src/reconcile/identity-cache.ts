@@ -13,7 +13,7 @@ import type { IdentityStamp } from '../store/links.js';
  */
 
 /** Identities remembered per store; past it the cache starts over (a bigger estate still works, read in full). */
-export const IDENTITY_CACHE_MAX = 250_000;
+const IDENTITY_CACHE_MAX = 250_000;
 
 interface Cached {
   identity: Identity;
